@@ -1,0 +1,753 @@
+/**
+ * @file cotter.h
+ * @brief The public C ABI of cotter, the native SDK for Cotter's passwordless-login token API.
+ *
+ * One header, C99, no other public header. Conventions (see docs/c-api.md):
+ *  - Every function returns an `int` status: COTTER_OK (0) or a negative COTTER_E* code. Codes are pinned.
+ *  - Outputs come first, then the object, then inputs, then the optional `cotter_error **out_error`
+ *    (may be NULL; on failure it receives an error object that must be freed with cotter_error_free()).
+ *  - Objects are opaque; `cotter_<obj>_free()` accepts NULL. Strings returned by getters are borrowed
+ *    and stay valid until their parent object is freed.
+ *  - Inputs are copied; the library never keeps a caller pointer past the call.
+ *  - Secrets (API secret, tokens, keys) are wiped from memory when their owner is freed.
+ *  - No function ever lets a C++ exception escape.
+ */
+#ifndef COTTER_H
+#define COTTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ============================================================================================== */
+/* Version                                                                                        */
+/* ============================================================================================== */
+
+/* CMake reads these three lines: they are the single source of the project version. */
+#define COTTER_VERSION_MAJOR 0
+#define COTTER_VERSION_MINOR 1
+#define COTTER_VERSION_PATCH 0
+#define COTTER_VERSION_NUMBER (COTTER_VERSION_MAJOR * 10000 + COTTER_VERSION_MINOR * 100 + COTTER_VERSION_PATCH)
+
+/* ============================================================================================== */
+/* Export, attributes                                                                             */
+/* ============================================================================================== */
+
+#if defined(COTTER_STATIC)
+#define COTTER_API
+#elif defined(_WIN32)
+#if defined(COTTER_BUILDING)
+#define COTTER_API __declspec(dllexport)
+#else
+#define COTTER_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define COTTER_API __attribute__((visibility("default")))
+#else
+#define COTTER_API
+#endif
+
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#define COTTER_NODISCARD [[nodiscard]]
+#elif defined(__GNUC__) || defined(__clang__)
+#define COTTER_NODISCARD __attribute__((warn_unused_result))
+#else
+#define COTTER_NODISCARD
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define COTTER_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+#define COTTER_DEPRECATED(msg)
+#endif
+
+#ifdef __cplusplus
+#define COTTER_NOEXCEPT noexcept
+extern "C" {
+#else
+#define COTTER_NOEXCEPT
+#endif
+
+/* ============================================================================================== */
+/* Status codes (pinned, append-only)                                                             */
+/* ============================================================================================== */
+
+/**
+ * @brief Every status a cotter function can return. Values never change; new ones are appended.
+ *
+ * Groups: general (-1..-19), JWT verification (-20..-39, one code per class of bad token so that
+ * callers and tests can tell them apart), key sets (-40..-49), Cotter's older Ed25519 tokens (-50..).
+ */
+typedef enum cotter_status {
+    COTTER_OK = 0,
+    COTTER_EINVAL = -1,        /**< A bad argument: NULL where an object is required, bad option value. */
+    COTTER_ENOMEM = -2,        /**< Out of memory. */
+    COTTER_ENETWORK = -3,      /**< Connection failed, reset, or the response was cut short. */
+    COTTER_ETIMEOUT = -4,      /**< The connect or total timeout expired. */
+    COTTER_ETLS = -5,          /**< TLS handshake or certificate verification failed. */
+    COTTER_EHTTP = -6,         /**< Non-2xx status without a usable error body (e.g. 5xx, 429 after retries). */
+    COTTER_EOAUTH = -7,        /**< The API rejected the request with an error body (`msg` / RFC 6749 `error`). */
+    COTTER_EPROTOCOL = -8,     /**< A malformed, oversized or unexpected response. */
+    COTTER_EUSER = -9,         /**< A user callback returned non-zero and aborted the operation. */
+    COTTER_EINTERNAL = -10,    /**< A bug in cotter; please report it. */
+    COTTER_EREAUTH = -11,      /**< No usable refresh token (absent, rejected, used): the user must log in again. */
+    COTTER_ESTORAGE = -12,     /**< Token storage failed: I/O error, corrupt file, lock failure. */
+    COTTER_ENOTFOUND = -13,    /**< The requested user or provider token does not exist. */
+    COTTER_ESTATE = -14,       /**< A login redirect carried the wrong `state`, or an `error`. */
+
+    COTTER_EJWT_MALFORMED = -20,     /**< Not a JWS compact token: segments, base64url, JSON, size limits. */
+    COTTER_EJWT_ALG = -21,           /**< `alg` missing, not a string, `none`, or not the pinned ES256. */
+    COTTER_EJWT_HEADER = -22,        /**< Forbidden or malformed header member (`jwk`, `jku`, `x5u`, `x5c`, bad `kid`, `b64`). */
+    COTTER_EJWT_CRIT = -23,          /**< `crit` present: unknown extension, malformed, or empty. */
+    COTTER_EJWT_DUPLICATE = -24,     /**< A JSON member name appears twice in the header or payload. */
+    COTTER_EJWT_KEY_NOT_FOUND = -25, /**< No key in the key set matches the token's `kid` (after a refetch). */
+    COTTER_EJWT_KEY_MISMATCH = -26,  /**< The selected key cannot verify ES256 (`kty`, `crv`, `alg`, `use`, `key_ops`). */
+    COTTER_EJWT_SIGNATURE = -27,     /**< The signature is not 64 bytes, r/s out of range, or does not verify. */
+    COTTER_EJWT_CLAIM_TYPE = -28,    /**< A registered claim has the wrong JSON type or range (`exp` as string...). */
+    COTTER_EJWT_ISSUER = -29,        /**< `iss` is not exactly the expected issuer. */
+    COTTER_EJWT_AUDIENCE = -30,      /**< `aud` does not contain the expected audience (API key id). */
+    COTTER_EJWT_EXPIRED = -31,       /**< `exp` is in the past (beyond the leeway). */
+    COTTER_EJWT_NOT_YET_VALID = -32, /**< `nbf` or `iat` is in the future (beyond the leeway). */
+    COTTER_EJWT_MISSING_CLAIM = -33, /**< A required claim (`exp`, `iss`, `aud`) is absent. */
+
+    COTTER_EJWKS_INVALID = -40,      /**< The key set document or one of its keys is invalid (point not on curve...). */
+    COTTER_EJWKS_UNAVAILABLE = -41,  /**< Keys could not be fetched and none are cached. Retryable. */
+
+    COTTER_ELEGACY_SIGNATURE = -50,  /**< An Identity/Event token's Ed25519 signature does not verify. */
+    COTTER_ELEGACY_CLAIM = -51       /**< An Identity/Event token is expired, for another API key, or not approved. */
+} cotter_status;
+
+/**
+ * @brief The stable name of a status, e.g. "COTTER_EJWT_SIGNATURE". Never NULL ("COTTER_EUNKNOWN" for
+ * values not in the enum). Static storage. Thread-safe.
+ */
+COTTER_API const char *cotter_status_name(int status) COTTER_NOEXCEPT;
+
+/** @brief A short static English description of a status. Never NULL. Thread-safe. */
+COTTER_API const char *cotter_status_describe(int status) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* Error objects                                                                                  */
+/* ============================================================================================== */
+
+/**
+ * @brief Details of one failed call. Created by the library when a call fails and the caller passed a
+ * non-NULL `out_error`. Must be freed with cotter_error_free(). Immutable; may be read from any thread.
+ * Messages never contain secrets or tokens.
+ */
+typedef struct cotter_error cotter_error;
+
+/** @brief The status code (negative). Returns COTTER_EINVAL when `err` is NULL. */
+COTTER_API int cotter_error_code(const cotter_error *err) COTTER_NOEXCEPT;
+/** @brief Human-readable message. Borrowed; valid until `err` is freed. Never NULL (empty when `err` is NULL). */
+COTTER_API const char *cotter_error_message(const cotter_error *err) COTTER_NOEXCEPT;
+/** @brief HTTP status of the response that caused the error, or 0 when no response was involved. */
+COTTER_API int cotter_error_http_status(const cotter_error *err) COTTER_NOEXCEPT;
+/**
+ * @brief The server's error kind: RFC 6749 `error`, or Cotter's `type` when non-empty. Borrowed; NULL
+ * when absent.
+ */
+COTTER_API const char *cotter_error_oauth_error(const cotter_error *err) COTTER_NOEXCEPT;
+/** @brief The server's error text: Cotter's `msg` or RFC 6749 `error_description`. Borrowed; NULL when absent. */
+COTTER_API const char *cotter_error_oauth_error_description(const cotter_error *err) COTTER_NOEXCEPT;
+/** @brief Retry-After of the response in seconds, or -1 when absent. */
+COTTER_API int64_t cotter_error_retry_after(const cotter_error *err) COTTER_NOEXCEPT;
+/** @brief Frees an error. Accepts NULL. */
+COTTER_API void cotter_error_free(cotter_error *err) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* Library                                                                                        */
+/* ============================================================================================== */
+
+/** @brief COTTER_VERSION_NUMBER of the library actually loaded (bindings compare its major part). */
+COTTER_API int cotter_version_number(void) COTTER_NOEXCEPT;
+/** @brief "MAJOR.MINOR.PATCH" of the loaded library. Static storage. */
+COTTER_API const char *cotter_version_string(void) COTTER_NOEXCEPT;
+
+/**
+ * @brief Reference-counted global initialisation (wraps curl_global_init). Optional: every object that
+ * needs it initialises lazily and thread-safely; call it explicitly to control when it happens. Must not
+ * be called from static initialisers or DllMain. Each successful call is paired with cotter_global_shutdown().
+ * @return COTTER_OK, COTTER_ENOMEM or COTTER_EINTERNAL.
+ */
+COTTER_NODISCARD COTTER_API int cotter_global_init(void) COTTER_NOEXCEPT;
+/** @brief Drops one reference taken by cotter_global_init(). */
+COTTER_API void cotter_global_shutdown(void) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* Buffers                                                                                        */
+/* ============================================================================================== */
+
+/**
+ * @brief A caller-owned byte buffer filled by the library. `ptr` is NUL-terminated (the NUL is not counted
+ * in `len`). Release with cotter_buf_dispose(), which wipes the bytes (they may hold a token) and resets the
+ * struct. Initialise with COTTER_BUF_INIT before first use.
+ */
+typedef struct cotter_buf {
+    char *ptr;
+    size_t len;
+} cotter_buf;
+
+#define COTTER_BUF_INIT {NULL, 0}
+
+/** @brief Wipes and frees the buffer's bytes and resets it to empty. Accepts NULL and empty buffers. */
+COTTER_API void cotter_buf_dispose(cotter_buf *buf) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* Callbacks                                                                                      */
+/* ============================================================================================== */
+
+/** @brief Log levels passed to cotter_log_fn. */
+typedef enum cotter_log_level {
+    COTTER_LOG_DEBUG = 10,
+    COTTER_LOG_INFO = 20,
+    COTTER_LOG_WARNING = 30,
+    COTTER_LOG_ERROR = 40
+} cotter_log_level;
+
+/**
+ * @brief Receives log messages. Called on the thread that performs the operation; must not unwind and must
+ * not call back into the same object. Messages never contain secrets or tokens.
+ */
+typedef void (*cotter_log_fn)(int level, const char *message, void *payload);
+
+/**
+ * @brief Returns the current time in Unix seconds. Lets tests and tools (`cotter verify --now`) pin the
+ * clock. Called on the verifying thread; must be thread-safe when the owner is shared.
+ */
+typedef int64_t (*cotter_clock_fn)(void *payload);
+
+/* ============================================================================================== */
+/* JWT verification                                                                               */
+/* ============================================================================================== */
+
+/**
+ * @brief Verifies Cotter's ES256 access and ID tokens against a JWKS.
+ *
+ * Thread-safety: thread-safe and shareable. The key set is an immutable snapshot swapped atomically; a remote
+ * key set is refreshed under an internal lock (concurrent misses share one fetch).
+ */
+typedef struct cotter_jwt_verifier cotter_jwt_verifier;
+
+#define COTTER_JWT_VERIFIER_OPTIONS_VERSION 1
+#define COTTER_DEFAULT_ISSUER "https://www.cotter.app"
+#define COTTER_DEFAULT_BASE_URL "https://www.cotter.app/api/v0"
+
+/**
+ * @brief Options of cotter_jwt_verifier_new(). Versioned and append-only: initialise with
+ * cotter_jwt_verifier_options_init() (or COTTER_JWT_VERIFIER_OPTIONS_INIT), then set fields.
+ * Exactly one key source is required: `jwks_json`, or `jwks_url`.
+ */
+typedef struct cotter_jwt_verifier_options {
+    unsigned int version;          /**< COTTER_JWT_VERIFIER_OPTIONS_VERSION */
+    const char *audience;          /**< Required: your API key id; `aud` must contain it. */
+    const char *issuer;            /**< Expected `iss`, exact match. NULL = COTTER_DEFAULT_ISSUER. */
+    int64_t leeway_seconds;        /**< Clock skew allowed for exp/nbf/iat. Default 5. Range 0..300. */
+    const char *jwks_json;         /**< A static JWKS document (no network). */
+    const char *jwks_url;          /**< A remote JWKS, e.g. "<base_url>/token/jwks". https, or http to a loopback host. */
+    const char *ca_file;           /**< PEM CA bundle for the JWKS fetch. NULL = system store. */
+    int64_t jwks_max_age_ms;       /**< Upper bound on how long fetched keys are fresh. Default 600000. Cache-Control max-age lowers it. */
+    int64_t jwks_cooldown_ms;      /**< Minimum time between two fetches triggered by unknown `kid`s. Default 30000. */
+    int64_t jwks_timeout_ms;       /**< Total timeout of one JWKS fetch. Default 5000. */
+    size_t jwks_max_bytes;         /**< Cap on the JWKS response body. Default 1048576. */
+    size_t token_cache_size;       /**< Verified-token cache entries; 0 = off (the default; see docs/verifier.md). */
+    cotter_clock_fn clock;         /**< NULL = system clock. */
+    void *clock_payload;
+    cotter_log_fn log;             /**< NULL = silent. */
+    void *log_payload;
+} cotter_jwt_verifier_options;
+
+#define COTTER_JWT_VERIFIER_OPTIONS_INIT \
+    {COTTER_JWT_VERIFIER_OPTIONS_VERSION, NULL, NULL, 5, NULL, NULL, NULL, 600000, 30000, 5000, 1048576, 0, NULL, NULL, NULL, NULL}
+
+/**
+ * @brief Fills `opts` with defaults for the given version.
+ * @return COTTER_OK, or COTTER_EINVAL when `opts` is NULL or `version` is unknown.
+ */
+COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_options_init(cotter_jwt_verifier_options *opts,
+                                                                 unsigned int version) COTTER_NOEXCEPT;
+
+/**
+ * @brief Creates a verifier. A static `jwks_json` is parsed now; a remote `jwks_url` is fetched lazily on the
+ * first verification (or eagerly with cotter_jwt_verifier_refresh()).
+ * @param[out] out the verifier; must be freed with cotter_jwt_verifier_free().
+ * @return COTTER_OK, COTTER_EINVAL (bad options, non-https remote URL), COTTER_EJWKS_INVALID, COTTER_ENOMEM.
+ */
+COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out,
+                                                        const cotter_jwt_verifier_options *opts,
+                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+
+/** @brief Frees a verifier. Accepts NULL. No verification may be in progress on it. */
+COTTER_API void cotter_jwt_verifier_free(cotter_jwt_verifier *verifier) COTTER_NOEXCEPT;
+
+/**
+ * @brief Fetches the remote key set now (ignoring max age, not the cooldown). No-op for a static key set.
+ * @return COTTER_OK, COTTER_EJWKS_UNAVAILABLE, COTTER_EJWKS_INVALID. Last-good keys survive a failure.
+ */
+COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier,
+                                                            cotter_error **out_error) COTTER_NOEXCEPT;
+
+/**
+ * @brief Verified claims of one token. Immutable; shareable across threads. Must be freed with
+ * cotter_claims_free(). Exists only for tokens whose signature and claims were verified.
+ */
+typedef struct cotter_claims cotter_claims;
+
+/**
+ * @brief Verifies a compact JWS: structure, header policy, ES256 signature (always before any claim), then
+ * `iss`, `aud`, `exp`, `nbf`, `iat`.
+ * @param[out] out verified claims (must be freed with cotter_claims_free()), or NULL when the caller needs only
+ * the verdict. Left NULL on failure: claims are never returned for an unverified token.
+ * @param[in] token the token bytes; need not be NUL-terminated.
+ * @param[in] token_len length in bytes (at most 16 KiB, else COTTER_EJWT_MALFORMED).
+ * @return COTTER_OK, a COTTER_EJWT_* code, COTTER_EJWKS_UNAVAILABLE, COTTER_EJWKS_INVALID, COTTER_EINVAL,
+ * COTTER_ENOMEM. Thread-safe.
+ */
+COTTER_NODISCARD COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier,
+                                                  const char *token, size_t token_len,
+                                                  cotter_error **out_error) COTTER_NOEXCEPT;
+
+/** @brief Frees claims. Accepts NULL. */
+COTTER_API void cotter_claims_free(cotter_claims *claims) COTTER_NOEXCEPT;
+
+/* String claims: borrowed, valid until `claims` is freed; NULL when absent or not a string. */
+COTTER_API const char *cotter_claims_sub(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_claims_iss(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_claims_identifier(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_claims_authentication_method(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_claims_scope(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_claims_type(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_claims_client_user_id(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_claims_jti(const cotter_claims *claims) COTTER_NOEXCEPT;
+/** @brief `auth_time` of ID tokens as text (Cotter sends a string; a number is rendered in decimal). */
+COTTER_API const char *cotter_claims_auth_time(const cotter_claims *claims) COTTER_NOEXCEPT;
+/** @brief The `kid` of the key that verified the token, NULL for a kid-less single-key set. */
+COTTER_API const char *cotter_claims_kid(const cotter_claims *claims) COTTER_NOEXCEPT;
+/** @brief Number of audiences (a string `aud` counts as one). */
+COTTER_API size_t cotter_claims_audience_count(const cotter_claims *claims) COTTER_NOEXCEPT;
+/** @brief The i-th audience, NULL when out of range. Borrowed. */
+COTTER_API const char *cotter_claims_audience(const cotter_claims *claims, size_t index) COTTER_NOEXCEPT;
+/* Numeric date claims in Unix seconds; 0 when absent. */
+COTTER_API int64_t cotter_claims_exp(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API int64_t cotter_claims_iat(const cotter_claims *claims) COTTER_NOEXCEPT;
+COTTER_API int64_t cotter_claims_nbf(const cotter_claims *claims) COTTER_NOEXCEPT;
+/**
+ * @brief The whole verified payload as JSON, byte for byte as signed (custom claims live here).
+ * @param[out] len_out its length; may be NULL. @return borrowed, NUL-terminated, valid until `claims` is freed.
+ */
+COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* Cotter's older Ed25519-signed tokens (Identity Token, Event Token)                             */
+/* ============================================================================================== */
+
+/** @brief Cotter's published Ed25519 public key (standard base64 of 32 bytes), the default for the calls below. */
+#define COTTER_LEGACY_PUBLIC_KEY "qqOaiQGjGsxBMgI5rdAasaACRiJthOqadmefjY5mS/c="
+
+/**
+ * @brief Verifies an Identity Token (the `token` object of get_identity): the Ed25519 signature over
+ * `identifier + identifier_type + receiver + expire_at`, `receiver == api_key_id`, and `expire_at > now`.
+ * @param[in] identity_token_json the JSON object as received.
+ * @param[in] api_key_id expected receiver.
+ * @param[in] public_key_b64 standard base64 Ed25519 key; NULL = COTTER_LEGACY_PUBLIC_KEY.
+ * @param[in] now Unix seconds; 0 = the system clock.
+ * @return COTTER_OK, COTTER_ELEGACY_SIGNATURE, COTTER_ELEGACY_CLAIM, COTTER_EPROTOCOL (bad JSON or fields),
+ * COTTER_EINVAL. Thread-safe.
+ */
+COTTER_NODISCARD COTTER_API int cotter_identity_token_verify(const char *identity_token_json, const char *api_key_id,
+                                                             const char *public_key_b64, int64_t now,
+                                                             cotter_error **out_error) COTTER_NOEXCEPT;
+
+/**
+ * @brief Verifies an Event Token: the Ed25519 signature over
+ * `client_user_id + issuer + event + timestamp + method + new + approved` (booleans as true/false),
+ * `issuer == api_key_id` and `approved == true`.
+ * @return as cotter_identity_token_verify(). Thread-safe.
+ */
+COTTER_NODISCARD COTTER_API int cotter_event_token_verify(const char *event_token_json, const char *api_key_id,
+                                                          const char *public_key_b64,
+                                                          cotter_error **out_error) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* OAuth token set                                                                                */
+/* ============================================================================================== */
+
+/**
+ * @brief Cotter's `oauth_token` object: access_token, id_token, refresh_token, token_type, auth_method,
+ * expires_in. Immutable; shareable across threads. Must be freed with cotter_token_free() (which wipes it).
+ */
+typedef struct cotter_token cotter_token;
+
+/**
+ * @brief Parses an `oauth_token` JSON object (e.g. a token file written by Cotter's Python SDK).
+ * @param[out] out must be freed with cotter_token_free().
+ * @return COTTER_OK, COTTER_EPROTOCOL (not an object, `access_token` missing or not a string), COTTER_EINVAL.
+ */
+COTTER_NODISCARD COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size_t json_len,
+                                                       cotter_error **out_error) COTTER_NOEXCEPT;
+/**
+ * @brief Serialises to the six-key `oauth_token` JSON (absent strings omitted).
+ * @param[out] out caller-owned; release with cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_token_to_json(cotter_buf *out, const cotter_token *token,
+                                                     cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief Frees and wipes a token set. Accepts NULL. */
+COTTER_API void cotter_token_free(cotter_token *token) COTTER_NOEXCEPT;
+/* Borrowed, valid until `token` is freed; NULL when absent. */
+COTTER_API const char *cotter_token_access_token(const cotter_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_token_id_token(const cotter_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_token_refresh_token(const cotter_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_token_token_type(const cotter_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_token_auth_method(const cotter_token *token) COTTER_NOEXCEPT;
+/** @brief `expires_in` in seconds as received; 0 when absent. */
+COTTER_API int64_t cotter_token_expires_in(const cotter_token *token) COTTER_NOEXCEPT;
+/**
+ * @brief `exp` of the access token read WITHOUT verifying it (for scheduling a refresh, never for
+ * authorisation); 0 when it cannot be read.
+ */
+COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *token) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* HTTP client                                                                                    */
+/* ============================================================================================== */
+
+/**
+ * @brief A connection to Cotter's API (or a compatible server such as the bundled emulator).
+ *
+ * Thread-safety: thread-safe. Requests on one thread reuse connections (one libcurl easy handle per thread,
+ * connections shared through a locked share handle). The C ABI is blocking.
+ */
+typedef struct cotter_client cotter_client;
+
+#define COTTER_CLIENT_OPTIONS_VERSION 1
+
+/** @brief Options of cotter_client_new(). Versioned, append-only; initialise with cotter_client_options_init(). */
+typedef struct cotter_client_options {
+    unsigned int version;          /**< COTTER_CLIENT_OPTIONS_VERSION */
+    const char *api_key_id;        /**< Required. Sent as header API_KEY_ID. */
+    const char *api_secret_key;    /**< Needed by server-side calls (grants, custom claims, users list, social tokens). Never logged. */
+    const char *base_url;          /**< NULL = $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL. */
+    const char *worker_url;        /**< Serverless verify endpoint. NULL = $COTTER_WORKER_URL, else "https://worker.cotter.app/verify". */
+    const char *ca_file;           /**< PEM CA bundle. NULL = system store. TLS verification is always on. */
+    int64_t connect_timeout_ms;    /**< Default 10000. */
+    int64_t timeout_ms;            /**< Total per request. Default 30000. */
+    int max_retries;               /**< Retries of idempotent requests (GET, DELETE) on network errors, 429 and 5xx. Default 2. Grants and refreshes are never retried. */
+    int64_t retry_base_ms;         /**< First backoff; doubled each retry, with full jitter; Retry-After wins when larger. Default 200. */
+    int64_t retry_max_ms;          /**< Cap on one backoff. Default 5000. */
+    size_t max_response_bytes;     /**< Response body cap. Default 8 MiB. */
+    cotter_log_fn log;             /**< NULL = silent. */
+    void *log_payload;
+} cotter_client_options;
+
+#define COTTER_CLIENT_OPTIONS_INIT \
+    {COTTER_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 10000, 30000, 2, 200, 5000, 8388608, NULL, NULL}
+
+/** @brief Fills `opts` with defaults. @return COTTER_OK or COTTER_EINVAL. */
+COTTER_NODISCARD COTTER_API int cotter_client_options_init(cotter_client_options *opts,
+                                                           unsigned int version) COTTER_NOEXCEPT;
+
+/**
+ * @brief Creates a client. Copies every option string.
+ * @param[out] out must be freed with cotter_client_free() (wipes the secret).
+ * @return COTTER_OK, COTTER_EINVAL (missing api_key_id, bad base URL), COTTER_ENOMEM, COTTER_EINTERNAL.
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts,
+                                                  cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief Frees a client. Accepts NULL. No call may be in progress on it; sessions using it must be freed first. */
+COTTER_API void cotter_client_free(cotter_client *client) COTTER_NOEXCEPT;
+/** @brief The effective base URL. Borrowed; valid until `client` is freed. */
+COTTER_API const char *cotter_client_base_url(const cotter_client *client) COTTER_NOEXCEPT;
+
+/** @brief Counters of one client, for tests and monitoring. */
+typedef struct cotter_client_stats {
+    unsigned int version;          /**< Set by the library to 1. */
+    uint64_t requests;             /**< HTTP requests sent, retries included. */
+    uint64_t connections;          /**< New TCP connections opened (keep-alive reuse keeps this low). */
+    uint64_t retries;              /**< Automatic retries performed. */
+} cotter_client_stats;
+
+/** @brief Reads the counters. Thread-safe. @return COTTER_OK or COTTER_EINVAL. */
+COTTER_NODISCARD COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client) COTTER_NOEXCEPT;
+
+/* --- Grants (POST /token, never retried automatically) ------------------------------------------ */
+
+/**
+ * @brief Exchanges an Identity Token (JSON object) for an oauth token set. Needs the API secret.
+ * @param[out] out must be freed with cotter_token_free().
+ * @return COTTER_OK, COTTER_EOAUTH, COTTER_EHTTP, COTTER_ENETWORK, COTTER_ETIMEOUT, COTTER_ETLS, COTTER_EPROTOCOL,
+ * COTTER_EINVAL. Thread-safe.
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client,
+                                                                   const char *identity_token_json,
+                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief Exchanges an Event Token (JSON object) for an oauth token set. Needs the API secret. As above. */
+COTTER_NODISCARD COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client,
+                                                                const char *event_token_json,
+                                                                cotter_error **out_error) COTTER_NOEXCEPT;
+/**
+ * @brief POST /token/<api_key_id> with a refresh token. Cotter rotates refresh tokens: the old one is invalid
+ * afterwards. When the response has no `refresh_token` the returned set carries the one passed in.
+ * @return as above, and COTTER_EREAUTH when the server rejects the refresh token.
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client,
+                                                      const char *refresh_token,
+                                                      cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
+COTTER_NODISCARD COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token,
+                                                     cotter_error **out_error) COTTER_NOEXCEPT;
+/**
+ * @brief POST /token/custom: a new token carrying `custom_attributes_json` (a JSON object) as top-level claims.
+ * @param[out] token_out the new JWT; release with cotter_buf_dispose().
+ * @param[out] refresh_token_out when `refresh_token` is given, the special refresh token that keeps the claims;
+ * may be NULL.
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out,
+                                                            cotter_client *client, const char *token,
+                                                            const char *custom_attributes_json,
+                                                            const char *refresh_token,
+                                                            cotter_error **out_error) COTTER_NOEXCEPT;
+
+/* --- PKCE login (hosted page + get_identity) ------------------------------------------------------ */
+
+/** @brief A fresh PKCE verifier/challenge (S256) and state. Immutable. Must be freed with cotter_pkce_free() (wipes). */
+typedef struct cotter_pkce cotter_pkce;
+
+/** @brief Generates 32 random bytes of verifier (base64url, 43 chars), its S256 challenge and a 22-char state. */
+COTTER_NODISCARD COTTER_API int cotter_pkce_new(cotter_pkce **out, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_API void cotter_pkce_free(cotter_pkce *pkce) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_pkce_verifier(const cotter_pkce *pkce) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_pkce_challenge(const cotter_pkce *pkce) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_pkce_state(const cotter_pkce *pkce) COTTER_NOEXCEPT;
+/** @brief base64url_nopad(SHA-256(verifier)) of any verifier. @param[out] out release with cotter_buf_dispose(). */
+COTTER_NODISCARD COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier,
+                                                         cotter_error **out_error) COTTER_NOEXCEPT;
+
+#define COTTER_LOGIN_URL_OPTIONS_VERSION 1
+#define COTTER_DEFAULT_LOGIN_URL "https://js.cotter.app/app"
+
+/** @brief Parameters of the hosted login page (spec §2.9). Versioned, append-only. */
+typedef struct cotter_login_url_options {
+    unsigned int version;          /**< COTTER_LOGIN_URL_OPTIONS_VERSION */
+    const char *login_url;         /**< NULL = COTTER_DEFAULT_LOGIN_URL. */
+    const char *api_key_id;        /**< Required. */
+    const char *redirect_url;      /**< Required, e.g. "http://localhost:8080". */
+    const char *state;             /**< Required. */
+    const char *code_challenge;    /**< Required (S256). */
+    const char *identifier_type;   /**< "EMAIL" (default) or "PHONE". */
+    const char *auth_method;       /**< "OTP", "MAGIC_LINK" or NULL. */
+    const char *input;             /**< Prefilled identifier (sets direct_login=true); NULL = none. */
+    const char *cotter_user_id;    /**< NULL = none. */
+} cotter_login_url_options;
+
+#define COTTER_LOGIN_URL_OPTIONS_INIT {COTTER_LOGIN_URL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+
+/** @brief Builds the hosted-login URL with every parameter percent-encoded. @param[out] out cotter_buf_dispose(). */
+COTTER_NODISCARD COTTER_API int cotter_login_url(cotter_buf *out, const cotter_login_url_options *opts,
+                                                 cotter_error **out_error) COTTER_NOEXCEPT;
+
+/**
+ * @brief Checks a login redirect's query string (with or without a leading '?') against the expected state and
+ * extracts `code` and `challenge_id`.
+ * @param[out] code_out the authorization code; cotter_buf_dispose().
+ * @param[out] challenge_id_out the challenge id.
+ * @return COTTER_OK; COTTER_ESTATE when `state` differs or the redirect carries `error`; COTTER_EPROTOCOL when
+ * fields are missing or malformed.
+ */
+COTTER_NODISCARD COTTER_API int cotter_login_redirect_parse(cotter_buf *code_out, int64_t *challenge_id_out,
+                                                            const char *query, const char *expected_state,
+                                                            cotter_error **out_error) COTTER_NOEXCEPT;
+
+/** @brief The result of get_identity. Immutable. Must be freed with cotter_identity_free(). */
+typedef struct cotter_identity cotter_identity;
+
+/**
+ * @brief POST /verify/get_identity?oauth_token=true: exchanges the authorization code for the user's identity
+ * and oauth token set.
+ * @return COTTER_OK, COTTER_EOAUTH (bad code/verifier/redirect), the transport codes, COTTER_EPROTOCOL, COTTER_EINVAL.
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client,
+                                                           const char *authorization_code, int64_t challenge_id,
+                                                           const char *code_verifier, const char *redirect_url,
+                                                           cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_API void cotter_identity_free(cotter_identity *identity) COTTER_NOEXCEPT;
+/** @brief The oauth token set. Borrowed; valid until `identity` is freed. NULL if the server sent none. */
+COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) COTTER_NOEXCEPT;
+/** @brief The user's email or phone (`identifier.identifier`). Borrowed. */
+COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity) COTTER_NOEXCEPT;
+/** @brief "EMAIL" or "PHONE". Borrowed. */
+COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity) COTTER_NOEXCEPT;
+/** @brief Cotter's user id (`user.ID`), NULL when absent. Borrowed. */
+COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity) COTTER_NOEXCEPT;
+/** @brief The Identity Token object (`token`) as JSON, for the identity_token grant. Borrowed; NULL when absent. */
+COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity) COTTER_NOEXCEPT;
+/** @brief The whole response as JSON. Borrowed. */
+COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out) COTTER_NOEXCEPT;
+
+/* --- Users ---------------------------------------------------------------------------------------- */
+
+/** @brief A Cotter user object. Immutable. Must be freed with cotter_user_free(), unless borrowed from a list. */
+typedef struct cotter_user cotter_user;
+/** @brief A page of users. Immutable. Must be freed with cotter_user_list_free(). */
+typedef struct cotter_user_list cotter_user_list;
+
+/** @brief POST /user/create. @return COTTER_OK, COTTER_EOAUTH, transport codes, COTTER_EPROTOCOL, COTTER_EINVAL. */
+COTTER_NODISCARD COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client,
+                                                          const char *identifier,
+                                                          cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief GET /user?identifier=. @return COTTER_ENOTFOUND when Cotter answers with the all-zero ID. */
+COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client,
+                                                                     const char *identifier,
+                                                                     cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief GET /user/:id (needs the secret). @return COTTER_ENOTFOUND on 404. */
+COTTER_NODISCARD COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
+                                                       cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief GET /user/list?page=N (50 per page, newest first; needs the secret). */
+COTTER_NODISCARD COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client,
+                                                        unsigned int page, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_API void cotter_user_free(cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API void cotter_user_list_free(cotter_user_list *list) COTTER_NOEXCEPT;
+COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) COTTER_NOEXCEPT;
+/** @brief The i-th user. Borrowed; valid until `list` is freed; NULL when out of range. */
+COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) COTTER_NOEXCEPT;
+/* Borrowed strings, valid until the user (or its list) is freed; NULL when absent. */
+COTTER_API const char *cotter_user_id(const cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_user_issuer(const cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_user_client_user_id(const cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_user_identifier(const cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_user_default_method(const cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_user_created_at(const cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API size_t cotter_user_enrolled_count(const cotter_user *user) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_user_enrolled(const cotter_user *user, size_t index) COTTER_NOEXCEPT;
+/** @brief The user object as JSON (unknown fields included). Borrowed. */
+COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out) COTTER_NOEXCEPT;
+
+/* --- Social-login provider tokens ----------------------------------------------------------------- */
+
+/** @brief A provider token record (GitHub, Google). Immutable. Freed with cotter_social_token_free() (wipes). */
+typedef struct cotter_social_token cotter_social_token;
+/** @brief A list of provider tokens. Immutable. Freed with cotter_social_token_list_free() (wipes). */
+typedef struct cotter_social_token_list cotter_social_token_list;
+
+/** @brief GET /oauth/token/list/:cotter_user_id (needs the secret). */
+COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
+                                                                 const char *cotter_user_id,
+                                                                 cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief GET /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none. */
+COTTER_NODISCARD COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client,
+                                                               const char *provider, const char *cotter_user_id,
+                                                               cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief DELETE /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none. */
+COTTER_NODISCARD COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider,
+                                                                  const char *cotter_user_id,
+                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_API void cotter_social_token_free(cotter_social_token *token) COTTER_NOEXCEPT;
+COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list) COTTER_NOEXCEPT;
+COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list) COTTER_NOEXCEPT;
+/** @brief The i-th record. Borrowed; valid until `list` is freed; NULL when out of range. */
+COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list,
+                                                                   size_t index) COTTER_NOEXCEPT;
+/* Borrowed strings, valid until the record (or its list) is freed; NULL when absent. */
+COTTER_API const char *cotter_social_token_provider(const cotter_social_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_social_token_provider_user_id(const cotter_social_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_social_token_provider_username(const cotter_social_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_social_token_user_id(const cotter_social_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_social_token_access_token(const cotter_social_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_social_token_scope(const cotter_social_token *token) COTTER_NOEXCEPT;
+COTTER_API const char *cotter_social_token_token_type(const cotter_social_token *token) COTTER_NOEXCEPT;
+/** @brief The record as JSON. Borrowed; contains the provider token. */
+COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out) COTTER_NOEXCEPT;
+
+/* --- Serverless verification (worker) ------------------------------------------------------------- */
+
+/**
+ * @brief POST <worker_url> (Cotter's serverless verifier, spec §2.7) with the access token.
+ * @param[out] valid_out 1 when the worker says success, else 0.
+ * @param[out] reason_out the worker's reason when invalid; may be NULL; cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out,
+                                                            cotter_client *client, const char *access_token,
+                                                            cotter_error **out_error) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* Token sessions                                                                                 */
+/* ============================================================================================== */
+
+/**
+ * @brief One user's token set, kept valid: cotter_session_get_access_token() refreshes when the access token
+ * expires within the margin; concurrent callers share one refresh; a transport error never destroys stored
+ * tokens; with a token file, an advisory lock makes processes sharing the file refresh once.
+ *
+ * Thread-safety: thread-safe. Callbacks run on the thread that triggered the change, outside internal locks
+ * only where documented.
+ */
+typedef struct cotter_session cotter_session;
+
+/**
+ * @brief Storage hook: load the stored `oauth_token` JSON. Leave `out` empty when nothing is stored.
+ * Fill `out->ptr` with memory from cotter_buf_alloc(). Return 0, or non-zero to fail with COTTER_EUSER.
+ */
+typedef int (*cotter_session_load_fn)(cotter_buf *out, void *payload);
+/** @brief Storage hook: store `json` (`len` bytes), or delete the stored tokens when `json` is NULL. Return 0 or non-zero (COTTER_EUSER). */
+typedef int (*cotter_session_save_fn)(const char *json, size_t len, void *payload);
+/** @brief Called after every change of the token set (refresh, set, logout with `token` NULL). Must not unwind. */
+typedef void (*cotter_tokens_changed_fn)(const cotter_token *token, void *payload);
+
+/** @brief Allocates a buffer of `len` bytes (+1 for the NUL) that the library may later dispose. For load hooks. */
+COTTER_NODISCARD COTTER_API int cotter_buf_alloc(cotter_buf *out, size_t len) COTTER_NOEXCEPT;
+
+#define COTTER_SESSION_OPTIONS_VERSION 1
+
+/** @brief Options of cotter_session_new(). Versioned, append-only. At most one storage: `token_file` or the hooks. */
+typedef struct cotter_session_options {
+    unsigned int version;                  /**< COTTER_SESSION_OPTIONS_VERSION */
+    int64_t refresh_margin_seconds;        /**< Refresh when the access token expires within this. Default 30. */
+    const char *token_file;                /**< Token file (six-key oauth_token JSON, mode 0600, atomic replace, flock). */
+    cotter_session_load_fn load;           /**< Custom storage (keychain, database...). */
+    cotter_session_save_fn save;
+    void *storage_payload;
+    cotter_tokens_changed_fn on_tokens_changed;
+    void *on_tokens_changed_payload;
+    cotter_clock_fn clock;                 /**< NULL = system clock. */
+    void *clock_payload;
+} cotter_session_options;
+
+#define COTTER_SESSION_OPTIONS_INIT {COTTER_SESSION_OPTIONS_VERSION, 30, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+
+COTTER_NODISCARD COTTER_API int cotter_session_options_init(cotter_session_options *opts,
+                                                            unsigned int version) COTTER_NOEXCEPT;
+
+/**
+ * @brief Creates a session on `client` (which must outlive it). `initial` (copied; may be NULL) replaces what
+ * storage holds; without it the session loads from storage.
+ * @param[out] out must be freed with cotter_session_free().
+ * @return COTTER_OK, COTTER_EINVAL, COTTER_ESTORAGE (unreadable or corrupt file), COTTER_EUSER, COTTER_ENOMEM.
+ */
+COTTER_NODISCARD COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client,
+                                                   const cotter_session_options *opts, const cotter_token *initial,
+                                                   cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_API void cotter_session_free(cotter_session *session) COTTER_NOEXCEPT;
+
+/**
+ * @brief A valid access token, refreshed first when needed.
+ * @param[out] out the access token; cotter_buf_dispose().
+ * @return COTTER_OK, COTTER_EREAUTH (no tokens or refresh rejected: log in again), transport codes (tokens
+ * kept), COTTER_ESTORAGE, COTTER_EUSER.
+ */
+COTTER_NODISCARD COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session,
+                                                                cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief The current token set, refreshed first when needed. @param[out] out cotter_token_free(). */
+COTTER_NODISCARD COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session,
+                                                         cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief Refreshes now, whatever the expiry. @param[out] out the new set, may be NULL. */
+COTTER_NODISCARD COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *session,
+                                                       cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief Replaces the token set (e.g. after a login) and stores it. */
+COTTER_NODISCARD COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_token *token,
+                                                         cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief Ends the server session (best effort) and deletes stored tokens. */
+COTTER_NODISCARD COTTER_API int cotter_session_logout(cotter_session *session, cotter_error **out_error) COTTER_NOEXCEPT;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* COTTER_H */

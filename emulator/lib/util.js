@@ -1,0 +1,51 @@
+'use strict';
+/**
+ * @file util.js
+ * @brief Small shared helpers: base64url, errors, time formatting, secret comparison.
+ */
+const crypto = require('node:crypto');
+
+/** An error that becomes a JSON `{"msg": ..., "type": ""}` response with `status`. */
+class HttpError extends Error {
+  constructor(status, msg, headers) {
+    super(msg);
+    this.status = status;
+    this.headers = headers || null;
+  }
+}
+
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+const b64urlJson = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
+
+/** Random base64url string of `bytes` random bytes (refresh secrets, codes, session ids). */
+const randomToken = (bytes = 32) => crypto.randomBytes(bytes).toString('base64url');
+
+const sha256 = (s) => crypto.createHash('sha256').update(s).digest();
+
+/** Constant-time string comparison (hash first so lengths never leak or throw). */
+function safeEqual(a, b) {
+  if (typeof a !== 'string' || typeof b !== 'string') return false;
+  return crypto.timingSafeEqual(sha256(a), sha256(b));
+}
+
+/** Go-style RFC 3339 timestamp with microseconds, as Cotter's API printed them. */
+function isoTime(unixMs) {
+  return new Date(unixMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+const upperUuid = () => crypto.randomUUID().toUpperCase();
+
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Loopback check for the dev API (IPv4 127/8, ::1 and IPv4-mapped loopback). */
+function isLoopback(addr) {
+  if (!addr) return false;
+  if (addr === '::1') return true;
+  if (addr.startsWith('::ffff:')) addr = addr.slice(7);
+  return addr.startsWith('127.');
+}
+
+module.exports = {
+  HttpError, b64url, b64urlJson, randomToken, sha256, safeEqual, isoTime, upperUuid,
+  isPlainObject, isLoopback,
+};

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Core and C ABI: build under ASan+UBSan and run ctest (C++ unit tests, C99 ABI tests, header test,
+# exported symbols); then the concurrency tests under TSan; then a plain build for the bindings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+# Sanitized build: every C/C++ test runs under AddressSanitizer + UndefinedBehaviorSanitizer.
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOTTER_BUILD_TESTS=ON \
+      -DCOTTER_SANITIZE=address,undefined >/dev/null
+cmake --build build/asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j "$jobs"
+
+# ThreadSanitizer on the tests labelled "concurrency".
+cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOTTER_BUILD_TESTS=ON \
+      -DCOTTER_SANITIZE=thread >/dev/null
+cmake --build build/tsan -j "$jobs"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build/tsan --output-on-failure -L concurrency --no-tests=ignore
+
+# Release build with tests (what the bindings link against).
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTTER_BUILD_TESTS=ON >/dev/null
+cmake --build build/release -j "$jobs"
+ctest --test-dir build/release --output-on-failure -j "$jobs"
