@@ -1,0 +1,290 @@
+'use strict';
+/**
+ * @file server.js
+ * @brief startEmulator(opts): wires config, keys, store and routes into an HTTP(S) server;
+ *        reads bodies (capped), dispatches, applies injected faults, counts requests, and
+ *        shuts down cleanly (idle keep-alive sockets included).
+ */
+const http = require('node:http');
+const https = require('node:https');
+const fs = require('node:fs');
+const config = require('./config');
+const { KeyRing } = require('./keys');
+const { Store, Clock } = require('./store');
+const { Tokens } = require('./tokens');
+const { Faults, Stats, SKIPS_HANDLER } = require('./faults');
+const { HttpError, isPlainObject, isLoopback } = require('./util');
+const respond = require('./respond');
+const router = require('./routes');
+const { ensureCerts } = require('./tls');
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const CORS_HEADERS = 'API_KEY_ID, API_SECRET_KEY, Content-Type, Authorization';
+
+/** Read the request body up to `cap` bytes; throws HttpError(413) beyond it. */
+function readBody(req, cap) {
+  const declared = Number(req.headers['content-length']);
+  if (declared > cap) return Promise.reject(new HttpError(413, `request body is larger than ${cap} bytes`));
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > cap) {
+        req.removeAllListeners('data');
+        req.pause();
+        reject(new HttpError(413, `request body is larger than ${cap} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Per-request context handed to route handlers. */
+class Ctx {
+  constructor(app, req, res, query, params, body) {
+    this.app = app;
+    this.req = req;
+    this.res = res;
+    this.query = query;
+    this.params = params;
+    this.body = body;
+    this.info = app.info;
+    this.origin = app.origin;
+  }
+
+  /** The body as a JSON object ({} when empty); 400 when malformed or not an object. */
+  json() {
+    if (this._json) return this._json;
+    if (!this.body || this.body.length === 0) return (this._json = {});
+    let v;
+    try { v = JSON.parse(this.body.toString('utf8')); } catch { throw new HttpError(400, 'malformed JSON body'); }
+    if (!isPlainObject(v)) throw new HttpError(400, 'JSON body must be an object');
+    return (this._json = v);
+  }
+
+  /** The body as an HTML form (application/x-www-form-urlencoded). */
+  form() {
+    return new URLSearchParams(this.body ? this.body.toString('utf8') : '');
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+
+async function startEmulator(opts = {}) {
+  const cfg = config.resolve(opts);
+  const clock = new Clock();
+  const keys = new KeyRing({ kid: cfg.kid, now: () => clock.now() });
+  const store = new Store({ clock, config: cfg, keys, dataDir: cfg.dataDir });
+  const loaded = store.load();
+
+  // The default project: flags/env win; otherwise the saved first project; otherwise a new one.
+  let project = cfg.apiKeyId ? store.projects.get(cfg.apiKeyId) : (loaded ? store.projects.values().next().value : null);
+  if (!project) project = store.addProject({ api_key_id: cfg.apiKeyId, api_secret_key: cfg.apiSecretKey });
+  else if (cfg.apiSecretKey && project.api_secret_key !== cfg.apiSecretKey) { project.api_secret_key = cfg.apiSecretKey; store.changed(); }
+  if (opts.allowedUrls) for (const u of cfg.allowedUrls) if (!project.allowed_urls.includes(u)) project.allowed_urls.push(u);
+  cfg.apiKeyId = project.api_key_id;
+  if (cfg.dataDir) store.saveNow();
+
+  const routes = router.build();
+  const app = { config: cfg, clock, keys, store, tokens: null, faults: null, stats: new Stats(), info: null, origin: null };
+  app.tokens = new Tokens({ keys, store, clock, config: cfg });
+  app.faults = new Faults(routes.table.filter((r) => !r.dev).map((r) => r.name));
+
+  let certs = null;
+  if (cfg.tls) certs = ensureCerts(cfg.dataDir);
+  const server = cfg.tls
+    ? https.createServer({ key: certs.key, cert: certs.cert })
+    : http.createServer();
+  // Long keep-alive so SDK connection pools do not race the server closing idle sockets.
+  server.keepAliveTimeout = 60000;
+  server.headersTimeout = 65000;
+
+  const sockets = new Set();
+  server.on('connection', (socket) => {
+    app.stats.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const log = cfg.verbose ? (...a) => process.stderr.write(a.join(' ') + '\n') : null;
+
+  function send(req, res, r) {
+    const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
+    const headers = r.headers;
+    headers['Content-Length'] = body.length;
+    const origin = req.headers.origin;
+    if (origin) {
+      headers['Access-Control-Allow-Origin'] = origin;
+      headers['Access-Control-Allow-Credentials'] = 'true';
+      headers.Vary = 'Origin';
+    }
+    res.writeHead(r.status, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    if (log) log(req.method, req.url, r.status);
+  }
+
+  /** Send `r` garbled by `fault` (see faults.js for the kinds). */
+  function sendFaulty(req, res, fault, r) {
+    const spec = fault.spec;
+    const socket = req.socket;
+    switch (fault.kind) {
+      case 'reset':
+        if (typeof socket.resetAndDestroy === 'function' && !cfg.tls) socket.resetAndDestroy();
+        else socket.destroy();
+        return;
+      case 'status': {
+        const h = {};
+        if (spec.retry_after !== undefined) h['Retry-After'] = String(spec.retry_after);
+        if (spec.body !== undefined) {
+          const text = typeof spec.body === 'string' ? spec.body : JSON.stringify(spec.body);
+          return send(req, res, respond.rawJson(spec.status, text, h));
+        }
+        return send(req, res, respond.error(spec.status, `injected fault: HTTP ${spec.status}`, h));
+      }
+      case 'redirect':
+        return send(req, res, { status: Number(spec.redirect_status) || 302, headers: { Location: spec.redirect }, body: '' });
+      case 'non_json':
+        return send(req, res, respond.html(Number(spec.non_json_status) || 200, '<!doctype html><html><body><h1>Service temporarily unavailable</h1><p>This is not JSON.</p></body></html>'));
+      case 'oversized': {
+        const size = Number.isInteger(spec.size_bytes) ? spec.size_bytes : 10 * 1024 * 1024;
+        const body = Buffer.alloc(Math.max(size, 16), 0x61); // '{"padding":"aaaa…"}'
+        body.write('{"padding":"', 0);
+        body.write('"}', body.length - 2);
+        if (spec.chunked) {
+          res.writeHead(200, { 'Content-Type': respond.JSON_TYPE });
+          res.end(body);
+          return;
+        }
+        return send(req, res, { status: 200, headers: { 'Content-Type': respond.JSON_TYPE }, body });
+      }
+      case 'malformed_json': {
+        const b = r.body.toString();
+        return send(req, res, { status: r.status, headers: r.headers, body: b.slice(0, Math.max(1, b.length - 1)) + ',' });
+      }
+      case 'truncate': {
+        const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
+        const sent = body.subarray(0, Math.floor(body.length / 2));
+        r.headers['Content-Length'] = Math.max(body.length, sent.length + 16);
+        res.writeHead(r.status, r.headers);
+        res.write(sent, () => socket.destroy());
+        return;
+      }
+      case 'slow_drip': {
+        const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
+        const chunk = Math.max(1, Number(spec.chunk_bytes) || 1);
+        const interval = Math.max(0, Number(spec.interval_ms) || 100);
+        r.headers['Content-Length'] = body.length;
+        res.writeHead(r.status, r.headers);
+        let off = 0;
+        const tick = () => {
+          if (res.destroyed || socket.destroyed) return;
+          res.write(body.subarray(off, off + chunk));
+          off += chunk;
+          if (off >= body.length) res.end();
+          else setTimeout(tick, interval).unref();
+        };
+        tick();
+        return;
+      }
+      default: // 'latency' alone: the delay already happened
+        return send(req, res, r);
+    }
+  }
+
+  async function handle(req, res) {
+    const url = req.url;
+    const qi = url.indexOf('?');
+    const path = qi < 0 ? url : url.slice(0, qi);
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const m = router.match(routes, method === 'OPTIONS' ? 'GET' : method, path);
+
+    if (method === 'OPTIONS') {
+      const allow = m ? (m.route ? [m.route.method] : m.allowed) : [];
+      if (!m) return send(req, res, respond.error(404, 'Not found'));
+      return send(req, res, { status: 204, headers: {
+        'Access-Control-Allow-Methods': [...new Set([...allow, 'OPTIONS'])].join(', '),
+        'Access-Control-Allow-Headers': CORS_HEADERS, 'Access-Control-Max-Age': '600' }, body: '' });
+    }
+    if (!m) return send(req, res, respond.error(404, `Not found: ${req.method} ${path}`));
+    if (!m.route) return send(req, res, respond.error(405, `Method ${req.method} not allowed on ${path}`, { Allow: m.allowed.join(', ') }));
+    const route = m.route;
+    if (route.dev && !isLoopback(req.socket.remoteAddress)) return send(req, res, respond.error(403, 'the dev API is available from loopback only'));
+    if (!route.dev) app.stats.hit(route.name);
+
+    const fault = app.faults.take(route.name, route.dev);
+    if (fault) {
+      app.stats.faults_injected++;
+      if (fault.latency_ms) await sleep(fault.latency_ms);
+      if (SKIPS_HANDLER.has(fault.kind) && !(fault.kind === 'reset' && fault.spec.after)) return sendFaulty(req, res, fault, null);
+    }
+
+    let r;
+    try {
+      const body = BODY_METHODS.has(req.method) ? await readBody(req, cfg.maxBodyBytes) : null;
+      r = await route.handler(new Ctx(app, req, res, new URLSearchParams(qi < 0 ? '' : url.slice(qi + 1)), m.params, body));
+    } catch (e) {
+      if (e instanceof HttpError) {
+        r = respond.error(e.status, e.message, e.headers);
+        if (e.status === 413) r.headers.Connection = 'close';
+      } else {
+        if (log) log('internal error:', e.stack);
+        r = respond.error(500, `internal error: ${e.message}`);
+      }
+    }
+    if (fault) return sendFaulty(req, res, fault, r);
+    return send(req, res, r);
+  }
+
+  server.on('request', (req, res) => {
+    handle(req, res).catch((e) => {
+      if (log) log('request failed:', e.stack);
+      if (!res.headersSent) { try { send(req, res, respond.error(500, 'internal error')); } catch { /* socket gone */ } } else res.destroy();
+    });
+  });
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => { server.removeListener('error', reject); resolve(); });
+  });
+  const port = server.address().port;
+  const shownHost = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : (cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host);
+  const origin = `${cfg.tls ? 'https' : 'http'}://${shownHost}:${port}`;
+  app.origin = origin;
+  app.info = {
+    base_url: `${origin}/api/v0`,
+    login_url: `${origin}/app`,
+    jwks_url: `${origin}/api/v0/token/jwks`,
+    api_key_id: project.api_key_id,
+    api_secret_key: project.api_secret_key,
+    identity_public_key: keys.identityPublicB64,
+    worker_url: `${origin}/verify`,
+    dev_url: `${origin}/dev`,
+    ca_file: certs ? certs.caFile : null,
+  };
+
+  let closing = null;
+  function close() {
+    if (closing) return closing;
+    closing = new Promise((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+      if (typeof server.closeAllConnections === 'function') server.closeAllConnections();
+    }).then(() => {
+      store.saveNow();
+      if (certs && certs.temporary) fs.rmSync(certs.dir, { recursive: true, force: true });
+    });
+    return closing;
+  }
+
+  return { info: app.info, close, app, server };
+}
+
+module.exports = { startEmulator };

@@ -1,0 +1,279 @@
+'use strict';
+/**
+ * @file store.js
+ * @brief All emulator state: projects, users, refresh tokens, social tokens, authorization
+ *        codes, login sessions, the dev mailbox. In memory; with a data dir the durable part
+ *        (projects, users, refresh tokens, social tokens, keys) is saved atomically.
+ */
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { HttpError, randomToken, sha256, isoTime } = require('./util');
+
+/** Injectable clock: tests move time with POST /dev/clock instead of sleeping. */
+class Clock {
+  constructor(offsetMs = 0) { this.offsetMs = offsetMs; }
+  nowMs() { return Date.now() + this.offsetMs; }
+  now() { return Math.floor(this.nowMs() / 1000); }
+}
+
+const NULL_UUID = '00000000-0000-0000-0000-000000000000';
+const REFRESH_RE = /^(\d{1,15}):([A-Za-z0-9_-]{16,128})$/;
+const STATE_FILE = 'state.json';
+
+function normIdentifier(id, type) {
+  const s = String(id).trim();
+  return type === 'PHONE' ? s.replace(/[\s().-]/g, '') : s.toLowerCase();
+}
+
+class Store {
+  /**
+   * @param {object} o {clock, config, keys, dataDir}
+   */
+  constructor(o) {
+    this.clock = o.clock;
+    this.config = o.config;
+    this.keys = o.keys;
+    this.dataDir = o.dataDir || null;
+    this.projects = new Map();
+    this._saveTimer = null;
+    this.resetVolatile();
+  }
+
+  /** Everything but projects and keys (POST /dev/reset). */
+  resetVolatile() {
+    this.users = new Map(); // ID -> user
+    this.userIndex = new Map(); // api_key_id \n identifier -> ID
+    this.refresh = new Map(); // int id -> row
+    this.nextRefreshId = this.nextRefreshId || 1;
+    this.social = new Map(); // user ID -> [rows]
+    this.codes = new Map(); // authorization code -> row
+    this.nextChallengeId = this.nextChallengeId || 1;
+    this.sessions = new Map(); // login session id -> row
+    this.magic = new Map(); // magic link token -> session id
+    this.mailbox = [];
+    this.ttlOverrides = new Map(); // user ID or '*' -> {count, ttl}
+    this.sendLog = new Map(); // identifier -> [unix seconds of sends], for the OTP rate limit
+    this.nextEventId = (() => { let n = 1; return () => n++; })();
+  }
+
+  // ---- projects ---------------------------------------------------------------------------
+
+  addProject(p) {
+    const project = {
+      api_key_id: p.api_key_id || crypto.randomUUID(),
+      api_secret_key: p.api_secret_key || randomToken(24),
+      name: p.name || 'Cotter emulator project',
+      allowed_urls: Array.isArray(p.allowed_urls) ? p.allowed_urls.map(String) : [...this.config.allowedUrls],
+      created_at: isoTime(this.clock.nowMs()),
+    };
+    this.projects.set(project.api_key_id, project);
+    this.changed();
+    return project;
+  }
+
+  // ---- users ------------------------------------------------------------------------------
+
+  findUser(apiKeyId, identifier, type) {
+    const id = this.userIndex.get(apiKeyId + '\n' + normIdentifier(identifier, type));
+    return id ? this.users.get(id) : null;
+  }
+
+  /** By Cotter user ID or (deprecated) client_user_id, within one project. */
+  getUser(apiKeyId, id) {
+    const u = this.users.get(id);
+    if (u && u.issuer === apiKeyId) return u;
+    for (const v of this.users.values()) if (v.issuer === apiKeyId && v.client_user_id === id) return v;
+    return null;
+  }
+
+  /** Find or create; returns [user, created]. */
+  ensureUser(apiKeyId, identifier, type, clientUserId) {
+    const existing = this.findUser(apiKeyId, identifier, type);
+    if (existing) return [existing, false];
+    const ID = crypto.randomUUID();
+    const t = isoTime(this.clock.nowMs());
+    const user = {
+      ID,
+      created_at: t,
+      update_at: t,
+      updated_at: t,
+      deleted_at: null,
+      issuer: apiKeyId,
+      client_user_id: clientUserId ? String(clientUserId) : ID,
+      enrolled: [],
+      default_method: null,
+      identifier: normIdentifier(identifier, type),
+      identifier_type: type,
+      identifiers: null,
+      identifier_id: crypto.randomUUID(),
+      _created_ms: this.clock.nowMs(),
+    };
+    this.users.set(ID, user);
+    this.userIndex.set(apiKeyId + '\n' + user.identifier, ID);
+    this.changed();
+    return [user, true];
+  }
+
+  static publicUser(u) {
+    if (!u) {
+      return { ID: NULL_UUID, created_at: '0001-01-01T00:00:00Z', update_at: '0001-01-01T00:00:00Z',
+        updated_at: '0001-01-01T00:00:00Z', deleted_at: null, issuer: '', client_user_id: '',
+        enrolled: null, default_method: null, identifier: '', identifiers: null };
+    }
+    const { identifier_type, identifier_id, _created_ms, ...pub } = u; // eslint-disable-line no-unused-vars
+    return pub;
+  }
+
+  listUsers(apiKeyId) {
+    return [...this.users.values()].filter((u) => u.issuer === apiKeyId)
+      .sort((a, b) => b._created_ms - a._created_ms || (a.ID < b.ID ? -1 : 1));
+  }
+
+  // ---- refresh tokens ---------------------------------------------------------------------
+
+  /** New refresh token `<id>:<secret>`; only the secret's SHA-256 is kept. */
+  createRefreshToken(apiKeyId, userId, s) {
+    const id = this.nextRefreshId++;
+    const secret = randomToken(24);
+    this.refresh.set(id, {
+      id, hash: sha256(secret), api_key_id: apiKeyId, user_id: userId,
+      auth_method: s.auth_method, auth_time: s.auth_time, custom_claims: s.custom_claims || null,
+      expires_at: this.clock.now() + this.config.refreshTtl, used: false,
+    });
+    this.changed();
+    return `${id}:${secret}`;
+  }
+
+  /** The live row for `token` in project `apiKeyId`, or throw 400 "... not valid". */
+  checkRefreshToken(token, apiKeyId) {
+    const m = typeof token === 'string' ? REFRESH_RE.exec(token) : null;
+    const row = m ? this.refresh.get(Number(m[1])) : null;
+    if (!row || !crypto.timingSafeEqual(row.hash, sha256(m[2])) || row.api_key_id !== apiKeyId) {
+      throw new HttpError(400, 'Refresh token is not valid');
+    }
+    if (row.used) throw new HttpError(400, 'Refresh token is not valid: it was already used (rotated)');
+    if (row.expires_at <= this.clock.now()) throw new HttpError(400, 'Refresh token is not valid: it expired');
+    if (!this.users.has(row.user_id)) throw new HttpError(400, 'Refresh token is not valid: unknown user');
+    return row;
+  }
+
+  /** Mark used (rotation) or revoked (logout). */
+  consumeRefreshToken(row) {
+    row.used = true;
+    this.changed();
+  }
+
+  expireUserRefreshTokens(userId) {
+    let n = 0;
+    const now = this.clock.now();
+    for (const r of this.refresh.values()) {
+      if (r.user_id === userId && !r.used && r.expires_at > now) { r.expires_at = now; n++; }
+    }
+    this.changed();
+    return n;
+  }
+
+  /** One-shot access-token lifetime overrides (POST /dev/expire_next_tokens). */
+  takeTtlOverride(userId) {
+    if (this.ttlOverrides.size === 0) return undefined;
+    for (const key of [userId, '*']) {
+      const o = this.ttlOverrides.get(key);
+      if (o) {
+        if (--o.count <= 0) this.ttlOverrides.delete(key);
+        return o.ttl;
+      }
+    }
+    return undefined;
+  }
+
+  // ---- authorization codes (spec §2.8, §7.8) -------------------------------------------
+
+  createCode(session, user) {
+    const code = randomToken(32);
+    const row = {
+      code, challenge_id: this.nextChallengeId++, api_key_id: session.api_key_id, user_id: user.ID,
+      code_challenge: session.code_challenge, redirect_url: session.redirect_url,
+      auth_method: session.auth_method, created_at: this.clock.now(), used: false,
+      device_name: session.user_agent || '',
+    };
+    this.codes.set(code, row);
+    return row;
+  }
+
+  // ---- social provider tokens (spec §2.12) ------------------------------------------------
+
+  addSocialToken(apiKeyId, user, t) {
+    const ts = isoTime(this.clock.nowMs());
+    const provider = String(t.identity_provider || t.provider || 'GITHUB').toUpperCase();
+    const list = (this.social.get(user.ID) || []).filter((r) => r.identity_provider !== provider);
+    const row = {
+      ID: crypto.randomUUID(), created_at: ts, updated_at: ts, deleted_at: '0001-01-01T00:00:00Z',
+      company_id: apiKeyId, user_id: user.ID,
+      provider_user_id: String(t.provider_user_id ?? Math.floor(Math.random() * 1e8)),
+      provider_username: String(t.provider_username ?? user.identifier.split('@')[0]),
+      identity_provider: provider,
+      tokens: t.tokens && typeof t.tokens === 'object' ? t.tokens : { access_token: randomToken(20), scope: '', token_type: 'bearer' },
+    };
+    list.push(row);
+    this.social.set(user.ID, list);
+    this.changed();
+    return row;
+  }
+
+  // ---- persistence ------------------------------------------------------------------------
+
+  /** Schedule a save (coalesced: many mutations in one tick cost one write). */
+  changed() {
+    if (!this.dataDir || this._saveTimer) return;
+    this._saveTimer = setTimeout(() => { this._saveTimer = null; this.saveNow(); }, 20);
+    this._saveTimer.unref();
+  }
+
+  /** Atomic write: temp file + fsync + rename + fsync of the directory. */
+  saveNow() {
+    if (!this.dataDir) return;
+    if (this._saveTimer) { clearTimeout(this._saveTimer); this._saveTimer = null; }
+    const state = {
+      version: 1,
+      keys: this.keys.toJSON(),
+      projects: [...this.projects.values()],
+      users: [...this.users.values()],
+      refresh: [...this.refresh.values()].map((r) => ({ ...r, hash: r.hash.toString('hex') })),
+      next_refresh_id: this.nextRefreshId,
+      next_challenge_id: this.nextChallengeId,
+      social: [...this.social.entries()],
+    };
+    const file = path.join(this.dataDir, STATE_FILE);
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify(state));
+      fs.fsyncSync(fd);
+    } finally { fs.closeSync(fd); }
+    fs.renameSync(tmp, file);
+    try { const d = fs.openSync(this.dataDir, 'r'); fs.fsyncSync(d); fs.closeSync(d); } catch { /* not all filesystems allow it */ }
+  }
+
+  /** Load the saved state if present; returns true when something was loaded. */
+  load() {
+    if (!this.dataDir) return false;
+    fs.mkdirSync(this.dataDir, { recursive: true });
+    const file = path.join(this.dataDir, STATE_FILE);
+    if (!fs.existsSync(file)) return false;
+    const s = JSON.parse(fs.readFileSync(file, 'utf8'));
+    this.keys.load(s.keys);
+    for (const p of s.projects || []) this.projects.set(p.api_key_id, p);
+    for (const u of s.users || []) {
+      this.users.set(u.ID, u);
+      this.userIndex.set(u.issuer + '\n' + u.identifier, u.ID);
+    }
+    for (const r of s.refresh || []) this.refresh.set(r.id, { ...r, hash: Buffer.from(r.hash, 'hex') });
+    this.nextRefreshId = s.next_refresh_id || this.refresh.size + 1;
+    this.nextChallengeId = s.next_challenge_id || 1;
+    this.social = new Map(s.social || []);
+    return true;
+  }
+}
+
+module.exports = { Store, Clock, NULL_UUID, normIdentifier };
