@@ -44,6 +44,7 @@ function match(router, method, path) {
   const allowed = new Set();
   if (exact) {
     for (const r of exact) { if (r.method === method) return { route: r, params: {} }; allowed.add(r.method); }
+    return { allowed: [...allowed] }; // a static path shadows param routes (/token/jwks vs /token/:id)
   }
   const parts = path.split('/').slice(1);
   for (const r of router.params) {
@@ -58,7 +59,7 @@ function match(router, method, path) {
       } else if (s !== parts[i]) { ok = false; break; }
     }
     if (!ok) continue;
-    if (r.method === method && !exact) return { route: r, params };
+    if (r.method === method) return { route: r, params };
     allowed.add(r.method);
   }
   if (allowed.size) return { allowed: [...allowed] };
