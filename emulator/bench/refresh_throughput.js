@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * @file bench/refresh_throughput.js
+ * @brief Refresh-grant throughput of the emulator on keep-alive connections.
+ *
+ * Spawns the emulator binary in its own process (so the server has one core to itself and
+ * the load generator another), creates CHAINS users, and runs one refresh chain per user
+ * concurrently (each request uses the refresh token the previous one returned) over an
+ * http.Agent with keepAlive for DURATION seconds. Prints one JSON line:
+ *   {"bench":"emulator_refresh","ops_per_sec":...,"requests":...,"errors":...,"seconds":...,"chains":...,"connections":...}
+ *
+ * Usage: node emulator/bench/refresh_throughput.js [--seconds 5] [--chains 64] [--sockets 16] [--no-pin]
+ */
+const http = require('node:http');
+const path = require('node:path');
+const fs = require('node:fs');
+const { spawn } = require('node:child_process');
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const SECONDS = arg('--seconds', 5);
+const CHAINS = arg('--chains', 64);
+const SOCKETS = arg('--sockets', 16);
+const PIN = !process.argv.includes('--no-pin');
+const RT_RE = /"refresh_token":"([^"]+)"/;
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    // EMULATOR_NODE_ARGS lets a profiler in (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+    const extra = (process.env.EMULATOR_NODE_ARGS || '').split(' ').filter(Boolean);
+    // Pin the server to one core (taskset) when we can, so the number is "per core" and the
+    // load generator does not steal from it.
+    let cmd = process.execPath;
+    let args = [...extra, path.join(__dirname, '..', 'bin', 'cotter-emulator.js')];
+    if (PIN && fs.existsSync('/usr/bin/taskset')) { args = ['-c', '0', cmd, ...args]; cmd = '/usr/bin/taskset'; }
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve({ child, info: JSON.parse(out.split('\n')[0]) });
+    });
+    child.on('exit', (c) => reject(new Error(`emulator exited ${c}`)));
+  });
+}
+
+function post(agent, url, headers, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const r = http.request(url, { method: 'POST', agent, headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    r.on('error', reject);
+    r.end(data);
+  });
+}
+
+/** CPU seconds (user+system) used so far by process `pid`, from /proc (null elsewhere). */
+function cpuSeconds(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+  } catch { return null; }
+}
+
+function get(agent, url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent }, (res) => {
+      let b = '';
+      res.on('data', (c) => { b += c; });
+      res.on('end', () => resolve({ status: res.statusCode, body: b }));
+    }).on('error', reject);
+  });
+}
+
+async function main() {
+  // The load generator runs on the other core.
+  if (PIN && fs.existsSync('/usr/bin/taskset')) {
+    try { require('node:child_process').execFileSync('/usr/bin/taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' }); } catch { /* single core */ }
+  }
+  const { child, info } = await startServer();
+  try {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: SOCKETS });
+    const refreshUrl = `${info.base_url}/token/${info.api_key_id}`;
+    const headers = { API_KEY_ID: info.api_key_id };
+    const chains = [];
+    for (let i = 0; i < CHAINS; i++) {
+      const r = await post(agent, `${info.dev_url}/login`, {}, { identifier: `bench${i}@example.com` });
+      chains.push(JSON.parse(r.body).oauth_token.refresh_token);
+    }
+    await post(agent, `${info.dev_url}/stats/reset`, {}, {});
+
+    let requests = 0;
+    let errors = 0;
+    const deadline = Date.now() + SECONDS * 1000;
+    const cpu0 = cpuSeconds(child.pid);
+    const t0 = process.hrtime.bigint();
+    await Promise.all(chains.map(async (rt) => {
+      while (Date.now() < deadline) {
+        const r = await post(agent, refreshUrl, headers, { grant_type: 'refresh_token', refresh_token: rt });
+        requests++;
+        if (r.status !== 200) { errors++; break; }
+        rt = RT_RE.exec(r.body)[1];
+      }
+    }));
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu1 = cpuSeconds(child.pid);
+    const serverCpu = cpu0 === null || cpu1 === null ? null : Number(((cpu1 - cpu0) / secs).toFixed(2));
+    const stats = JSON.parse((await get(agent, `${info.dev_url}/stats`)).body || '{}');
+    agent.destroy();
+    process.stdout.write(JSON.stringify({
+      bench: 'emulator_refresh', ops_per_sec: Math.round(requests / secs), requests, errors, seconds: Number(secs.toFixed(2)),
+      chains: CHAINS, sockets: SOCKETS, connections: stats.connections ?? null,
+      server_cpu: serverCpu, // fraction of one core the server used; ~1.0 means the server was the bottleneck
+    }) + '\n');
+    if (errors) process.exitCode = 1;
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
