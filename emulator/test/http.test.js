@@ -92,3 +92,28 @@ test('index page and dev index', async () => {
   assert.equal(d.body.api_key_id, E.info.api_key_id);
   assert.ok(d.body.endpoints.includes('POST /dev/faults'));
 });
+
+test('hostile bodies on every route never produce a 5xx', async () => {
+  const { build } = require('../lib/routes');
+  const bodies = ['', '{}', '[]', 'null', '{"a":', '\u00ff\u00fe', JSON.stringify({ grant_type: 'refresh_token', refresh_token: {} }),
+    JSON.stringify({ grant_type: 'identity_token', identity_token: { identifier: 5, signature: [] } }),
+    JSON.stringify({ grant_type: 'event_token', event_token: { client_user_id: {}, new: 'x' } }),
+    JSON.stringify({ token: 5, custom_attributes: [], refresh_token: 7, identifier: { a: 1 }, identifiers: [null],
+      code_verifier: 1, authorization_code: {}, challenge_id: '9'.repeat(30), redirect_url: [], oauth_token: 'x', user_id: {}, claims: 'x', ttl: 'x' }),
+    'api_key=x&redirect_url=%ZZ&identifier=' + 'a'.repeat(5000)];
+  const headerSets = [{}, E.key, E.secret, { ...E.key, Cookie: 'cotter_refresh_token=%E0%A4%A' }];
+  for (const r of build().table) {
+    if (r.dev) continue;
+    for (const fill of [encodeURIComponent('x%/..'), E.info.api_key_id]) {
+    const path = r.pattern.replace(/:[a-z_]+/g, () => fill);
+    for (const body of r.method === 'GET' ? [undefined] : [...bodies, JSON.stringify({ grant_type: 'refresh_token' })]) {
+      for (const headers of headerSets) {
+        const res = await fetch(E.origin + path + '?page=-1&identifier=&t=&api_key=' + E.info.api_key_id, {
+          method: r.method, headers: { 'Content-Type': 'application/json', ...headers }, body, redirect: 'manual' });
+        await res.arrayBuffer();
+        assert.ok(res.status < 500, `${r.name} ${JSON.stringify(body)} → ${res.status}`);
+      }
+    }
+    }
+  }
+});
