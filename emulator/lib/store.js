@@ -234,12 +234,16 @@ class Store {
   saveNow() {
     if (!this.dataDir) return;
     if (this._saveTimer) { clearTimeout(this._saveTimer); this._saveTimer = null; }
+    const now = this.clock.now();
     const state = {
       version: 1,
       keys: this.keys.toJSON(),
       projects: [...this.projects.values()],
       users: [...this.users.values()],
-      refresh: [...this.refresh.values()].map((r) => ({ ...r, hash: r.hash.toString('hex') })),
+      // Only live refresh tokens: a used or expired one is rejected as unknown after a restart
+      // anyway, and dropping them keeps the file (and each save) small.
+      refresh: [...this.refresh.values()].filter((r) => !r.used && r.expires_at > now)
+        .map((r) => ({ ...r, hash: r.hash.toString('hex') })),
       next_refresh_id: this.nextRefreshId,
       next_challenge_id: this.nextChallengeId,
       social: [...this.social.entries()],
