@@ -38,10 +38,13 @@ function readCookie(req, name) {
   return null;
 }
 
+/** The refresh cookie. Under TLS it is `SameSite=None; Secure` so a web app on another
+ * origin can send it with `credentials: include`; browsers refuse SameSite=None without Secure,
+ * so plain HTTP uses Lax. */
 function refreshCookie(app, token) {
-  const secure = app.config.tls ? '; Secure' : '';
-  if (token === null) return `${COOKIE_NAME}=; Path=/api/v0/token; HttpOnly; SameSite=Lax; Max-Age=0${secure}`;
-  return `${COOKIE_NAME}=${token}; Path=/api/v0/token; HttpOnly; SameSite=Lax; Max-Age=${app.config.refreshTtl}${secure}`;
+  const attrs = app.config.tls ? 'SameSite=None; Secure' : 'SameSite=Lax';
+  if (token === null) return `${COOKIE_NAME}=; Path=/api/v0/token; HttpOnly; ${attrs}; Max-Age=0`;
+  return `${COOKIE_NAME}=${token}; Path=/api/v0/token; HttpOnly; ${attrs}; Max-Age=${app.config.refreshTtl}`;
 }
 
 function str(body, field, { required = true, max = 8192 } = {}) {

@@ -152,6 +152,19 @@ test('--tls: HTTPS with a CA file that verifies the server for 127.0.0.1 and loc
     await assert.rejects(new Promise((resolve, reject) => https.get(e.info.jwks_url, resolve).on('error', reject)), /self[- ]signed|unable to verify|certificate/i);
     // Magic links and the login URL use https too.
     assert.match(e.info.login_url, /^https:/);
+    // The refresh cookie is SameSite=None; Secure under TLS.
+    const postTls = (p, body, headers = {}) => new Promise((resolve, reject) => {
+      const data = JSON.stringify(body);
+      const r = https.request({ host: '127.0.0.1', port, path: p, method: 'POST', ca, headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+        let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: JSON.parse(b) }));
+      });
+      r.on('error', reject);
+      r.end(data);
+    });
+    const login = await postTls('/dev/login', { identifier: 'tls@example.com' });
+    const ref = await postTls(`/api/v0/token/${e.info.api_key_id}`, { grant_type: 'refresh_token', refresh_token: login.body.oauth_token.refresh_token }, { API_KEY_ID: e.info.api_key_id });
+    assert.equal(ref.status, 200);
+    assert.match(ref.headers['set-cookie'][0], /HttpOnly; SameSite=None; Secure; Max-Age=\d+$/);
   } finally {
     const caFile = e.info.ca_file;
     e.child.kill('SIGTERM');

@@ -73,7 +73,7 @@ test('refresh from the cookie the server sets; logout revokes it and clears the 
     body: JSON.stringify({ code_verifier: l.verifier, authorization_code: l.code, challenge_id: l.challenge_id, redirect_url: l.redirect_url }) });
   const body = await gi.json();
   const setCookie = gi.headers.get('set-cookie');
-  assert.match(setCookie, /^cotter_refresh_token=\d+:[^;]+; Path=\/api\/v0\/token; HttpOnly/);
+  assert.match(setCookie, /^cotter_refresh_token=\d+:[^;]+; Path=\/api\/v0\/token; HttpOnly; SameSite=Lax; Max-Age=2592000$/);
   assert.ok(setCookie.includes(body.oauth_token.refresh_token));
   const cookie = setCookie.split(';')[0];
   const r = await E.api(`/token/${E.info.api_key_id}`, { method: 'POST', headers: { ...E.key, Cookie: cookie }, body: { grant_type: 'refresh_token' } });
