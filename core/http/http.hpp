@@ -2,9 +2,11 @@
  * @file http.hpp
  * @brief The one HTTP layer of the core (libcurl). Used by the token client and by the remote JWKS fetcher.
  *
- * Thread-safety: a `transport` is thread-safe. Each thread gets its own CURL easy handle (libcurl forbids
- * sharing one across threads); connections, DNS and TLS sessions are shared through a locked CURLSH, so
- * sequential requests to one host reuse one TCP connection.
+ * Thread-safety: a `transport` is thread-safe. A request borrows a CURL easy handle from a LIFO pool (libcurl
+ * forbids using one handle on two threads at once); each handle keeps its keep-alive connections, so
+ * sequential requests to one host reuse one TCP connection. DNS and TLS sessions are shared through a locked
+ * CURLSH. The connection cache is deliberately not in the CURLSH: libcurl documents sharing it between
+ * concurrent threads as unsupported.
  */
 #pragma once
 
@@ -39,6 +41,7 @@ struct response {
     std::string body;                    // capacity includes simdjson::SIMDJSON_PADDING: parse without copying
     std::vector<header> headers;         // of the final response
     std::string effective_url;
+    int64_t retry_after = -1;            // Retry-After in seconds (delta or HTTP-date), -1 = absent
 
     /// Case-insensitive header lookup; nullptr when absent.
     const std::string *find_header(const std::string &name) const;

@@ -1,0 +1,343 @@
+/**
+ * @file test_http_transport.cpp
+ * @brief core/http against the emulator: responses, connection reuse, timeouts, retries (idempotent only),
+ * Retry-After, resets, truncation, size cap, redirects not followed, URL policy, TLS with the right and a wrong CA.
+ */
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/http.hpp"
+#include "support/emulator.hpp"
+
+using namespace cotter::core;
+using cotter::test::emulator;
+
+namespace {
+http::request get(const std::string &url) {
+    http::request r;
+    r.method = "GET";
+    r.url = url;
+    r.idempotent = true;
+    return r;
+}
+
+http::transport_options fast_options() {
+    http::transport_options o;
+    o.retry_base_ms = 10;
+    o.retry_max_ms = 50;
+    o.timeout_ms = 5000;
+    return o;
+}
+}  // namespace
+
+TEST_CASE("GET returns the body, headers and padding for in-place parsing") {
+    emulator emu;
+    http::transport t(fast_options());
+    http::response resp;
+    error_info err;
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_OK);
+    CHECK(resp.status == 200);
+    CHECK(resp.body.find("\"keys\"") != std::string::npos);
+    CHECK(resp.body.capacity() >= resp.body.size() + 64);
+    REQUIRE(resp.find_header("cache-control") != nullptr);
+    CHECK(resp.find_header("CACHE-CONTROL")->find("max-age") != std::string::npos);
+    CHECK(resp.find_header("x-not-there") == nullptr);
+    CHECK(t.stats().requests == 1);
+}
+
+TEST_CASE("sequential requests reuse one TCP connection (client and server counters agree)") {
+    emulator emu;
+    http::transport t(fast_options());
+    emu.reset_stats();
+    for (int i = 0; i < 10; ++i) {
+        http::response resp;
+        REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+        REQUIRE(resp.status == 200);
+    }
+    CHECK(t.stats().requests == 10);
+    CHECK(t.stats().connections == 1);
+    CHECK(emu.connections() == 1);
+    CHECK(emu.route_requests("GET /api/v0/token/jwks") == 10);
+}
+
+TEST_CASE("sequential requests from different threads reuse the pooled connection") {
+    emulator emu;
+    http::transport t(fast_options());
+    emu.reset_stats();
+    for (int i = 0; i < 4; ++i) {
+        std::thread th([&] {
+            http::response resp;
+            CHECK(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+        });
+        th.join();
+    }
+    CHECK(t.stats().connections == 1);
+    CHECK(emu.connections() == 1);
+}
+
+TEST_CASE("POST sends the body and custom headers with underscores; non-2xx is a response, not an error") {
+    emulator emu;
+    http::transport t(fast_options());
+    http::request r;
+    r.method = "POST";
+    r.url = emu.info().base_url + "/user/create";
+    r.headers = {{"API_KEY_ID", emu.info().api_key_id}, {"API_SECRET_KEY", emu.info().api_secret_key}};
+    r.body = "{\"identifier\":\"http-test@example.com\"}";
+    http::response resp;
+    REQUIRE(t.perform(r, resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 200);
+    CHECK(resp.body.find("http-test@example.com") != std::string::npos);
+
+    r.headers = {{"API_KEY_ID", "00000000-0000-4000-8000-000000000000"}};
+    REQUIRE(t.perform(r, resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 401);
+    CHECK(resp.body.find("\"msg\"") != std::string::npos);
+}
+
+TEST_CASE("header injection is refused") {
+    http::transport t(fast_options());
+    http::request r = get("http://127.0.0.1:1/x");
+    r.headers = {{"X-A", "v\r\nX-Injected: 1"}};
+    http::response resp;
+    error_info err;
+    CHECK(t.perform(r, resp, &err) == COTTER_EINVAL);
+}
+
+TEST_CASE("5xx on an idempotent request is retried; the retry succeeds") {
+    emulator emu;
+    http::transport t(fast_options());
+    emu.reset_stats();
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","count":2,"status":503})");
+    http::response resp;
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 200);
+    CHECK(t.stats().retries == 2);
+    CHECK(t.stats().requests == 3);
+    CHECK(emu.route_requests("GET /api/v0/token/jwks") == 3);
+}
+
+TEST_CASE("retries are bounded by max_retries; the last response is returned") {
+    emulator emu;
+    auto o = fast_options();
+    o.max_retries = 1;
+    http::transport t(o);
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","count":5,"status":500})");
+    http::response resp;
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 500);
+    CHECK(t.stats().requests == 2);
+    emu.dev_ok("DELETE", "/faults");
+}
+
+TEST_CASE("a non-idempotent request is never retried") {
+    emulator emu;
+    http::transport t(fast_options());
+    emu.reset_stats();
+    emu.fault(R"({"route":"POST /api/v0/token/:api_key_id","count":3,"status":503})");
+    http::request r;
+    r.method = "POST";
+    r.url = emu.info().base_url + "/token/" + emu.info().api_key_id;
+    r.headers = {{"API_KEY_ID", emu.info().api_key_id}};
+    r.body = R"({"grant_type":"refresh_token","refresh_token":"1:x"})";
+    http::response resp;
+    REQUIRE(t.perform(r, resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 503);
+    CHECK(t.stats().retries == 0);
+    CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 1);
+}
+
+TEST_CASE("429 with Retry-After: the wait honours it") {
+    emulator emu;
+    http::transport t(fast_options());
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","status":429,"retry_after":1})");
+    http::response resp;
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    CHECK(resp.status == 200);
+    CHECK(ms >= 1000);
+    CHECK(t.stats().retries == 1);
+}
+
+TEST_CASE("a Retry-After beyond the total timeout returns the 429 at once, with its Retry-After") {
+    emulator emu;
+    auto o = fast_options();
+    o.timeout_ms = 1500;
+    http::transport t(o);
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","status":429,"retry_after":30})");
+    http::response resp;
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    CHECK(resp.status == 429);
+    CHECK(resp.retry_after == 30);
+    CHECK(ms < 1500);
+}
+
+TEST_CASE("a connection reset is ENETWORK, retried when idempotent") {
+    emulator emu;
+    http::transport t(fast_options());
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","reset":true})");
+    http::response resp;
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 200);
+}
+
+TEST_CASE("a POST whose connection dies after it was sent is never re-sent, not even by libcurl") {
+    emulator emu;
+    http::transport t(fast_options());
+    http::request r;
+    r.method = "POST";
+    r.url = emu.info().base_url + "/token/" + emu.info().api_key_id;
+    r.headers = {{"API_KEY_ID", emu.info().api_key_id}};
+    r.body = R"({"grant_type":"refresh_token","refresh_token":"1:x"})";
+    http::response resp;
+    // Warm the pooled connection so that the faulted request travels on a reused one (where libcurl's own
+    // "connection died, retrying a fresh connect" logic would otherwise kick in).
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+    for (const char *fault : {R"({"route":"POST /api/v0/token/:api_key_id","reset":true})",
+                              R"({"route":"POST /api/v0/token/:api_key_id","reset":true,"after":true})"}) {
+        CAPTURE(fault);
+        emu.reset_stats();
+        emu.fault(fault);
+        error_info err;
+        CHECK(t.perform(r, resp, &err) == COTTER_ENETWORK);
+        CHECK(err.code == COTTER_ENETWORK);
+        CHECK(err.message.find("/api/v0/token/") != std::string::npos);
+        CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 1);
+    }
+}
+
+TEST_CASE("a truncated body is ENETWORK (cut short)") {
+    emulator emu;
+    auto o = fast_options();
+    o.max_retries = 0;
+    http::transport t(o);
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","truncate":true})");
+    http::response resp;
+    error_info err;
+    CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_ENETWORK);
+}
+
+TEST_CASE("a slow response hits the total timeout: ETIMEOUT within the budget") {
+    emulator emu;
+    auto o = fast_options();
+    o.timeout_ms = 400;
+    http::transport t(o);
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","latency_ms":3000})");
+    http::response resp;
+    error_info err;
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_ETIMEOUT);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    CHECK(ms < 1500);
+    CHECK(err.code == COTTER_ETIMEOUT);
+}
+
+TEST_CASE("an oversized body is EPROTOCOL, with Content-Length or chunked") {
+    emulator emu;
+    auto o = fast_options();
+    o.max_response_bytes = 64 * 1024;
+    http::transport t(o);
+    for (const char *fault : {R"({"route":"GET /api/v0/token/jwks","oversized":true,"size_bytes":1048576})",
+                              R"({"route":"GET /api/v0/token/jwks","oversized":true,"size_bytes":1048576,"chunked":true})"}) {
+        emu.fault(fault);
+        http::response resp;
+        error_info err;
+        CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_EPROTOCOL);
+        CHECK(err.message.find("exceeds") != std::string::npos);
+        CHECK(resp.body.size() <= 64 * 1024);
+    }
+}
+
+TEST_CASE("redirects are not followed") {
+    emulator emu;
+    http::transport t(fast_options());
+    emu.reset_stats();
+    emu.fault(R"({"route":"GET /api/v0/token/jwks","redirect":"http://169.254.169.254/latest/meta-data"})");
+    http::response resp;
+    REQUIRE(t.perform(get(emu.info().jwks_url), resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 302);
+    CHECK(t.stats().requests == 1);
+}
+
+TEST_CASE("URL policy: https anywhere, http only to loopback, nothing else") {
+    http::transport t(fast_options());
+    http::response resp;
+    error_info err;
+    CHECK(t.perform(get("http://example.com/x"), resp, &err) == COTTER_EINVAL);
+    CHECK(t.perform(get("file:///etc/passwd"), resp, &err) == COTTER_EINVAL);
+    CHECK(t.perform(get("ftp://127.0.0.1/x"), resp, &err) == COTTER_EINVAL);
+    CHECK(t.perform(get("not a url"), resp, &err) == COTTER_EINVAL);
+    CHECK(http::is_loopback_url("http://127.0.0.1:8080/a"));
+    CHECK(http::is_loopback_url("http://127.1.2.3/a"));
+    CHECK(http::is_loopback_url("http://localhost/a"));
+    CHECK(http::is_loopback_url("http://[::1]:80/a"));
+    CHECK_FALSE(http::is_loopback_url("http://127.0.0.1.evil.com/a"));
+    CHECK_FALSE(http::is_loopback_url("http://10.0.0.1/a"));
+    CHECK_FALSE(http::is_loopback_url("file:///etc/passwd"));
+}
+
+TEST_CASE("connection refused is ENETWORK") {
+    auto o = fast_options();
+    o.max_retries = 0;
+    http::transport t(o);
+    http::response resp;
+    error_info err;
+    CHECK(t.perform(get("http://127.0.0.1:1/x"), resp, &err) == COTTER_ENETWORK);
+}
+
+TEST_CASE("TLS: the emulator's CA verifies; the system store or a wrong CA gives ETLS") {
+    emulator emu({"--tls"});
+    REQUIRE(!emu.info().ca_file.empty());
+    REQUIRE(emu.info().jwks_url.rfind("https://", 0) == 0);
+    {
+        auto o = fast_options();
+        o.ca_file = emu.info().ca_file;
+        http::transport t(o);
+        http::response resp;
+        error_info err;
+        REQUIRE(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_OK);
+        CHECK(resp.status == 200);
+    }
+    {
+        http::transport t(fast_options());  // system store: does not know the emulator's CA
+        http::response resp;
+        error_info err;
+        CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_ETLS);
+    }
+    {
+        emulator other({"--tls"});  // a different, valid CA
+        auto o = fast_options();
+        o.ca_file = other.info().ca_file;
+        http::transport t(o);
+        http::response resp;
+        error_info err;
+        CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_ETLS);
+        CHECK(err.code == COTTER_ETLS);
+    }
+}
+
+TEST_CASE("log messages carry method, URL without query and outcome, never header values") {
+    emulator emu;
+    std::vector<std::string> lines;
+    auto o = fast_options();
+    o.log = [&](int, const std::string &m) { lines.push_back(m); };
+    http::transport t(o);
+    http::request r = get(emu.info().base_url + "/user?identifier=secret-person%40example.com");
+    r.headers = {{"API_KEY_ID", emu.info().api_key_id}, {"API_SECRET_KEY", emu.info().api_secret_key}};
+    http::response resp;
+    REQUIRE(t.perform(r, resp, nullptr) == COTTER_OK);
+    REQUIRE(!lines.empty());
+    for (const auto &l : lines) {
+        CHECK(l.find(emu.info().api_secret_key) == std::string::npos);
+        CHECK(l.find("secret-person") == std::string::npos);
+    }
+    CHECK(lines[0].find("GET ") == 0);
+}
