@@ -1,0 +1,676 @@
+//! @file client.rs
+//! @brief `Client` (cotter_client): grants, refresh, logout, custom claims, get_identity, users, social
+//! provider tokens and the serverless verify call; and the result objects they return.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cotter_sys as sys;
+
+use crate::callbacks::{log_trampoline, LogFn, LogLevel};
+use crate::error::Result;
+use crate::ffi::{self, Buf};
+use crate::token::{Token, TokenRef};
+use crate::verifier::duration_ms;
+use crate::Secret;
+
+/// A connection to Cotter's API (or a compatible server such as the emulator).
+///
+/// Thread-safe (`Send + Sync`) and cheap to clone (clones share one C client and its connections). Every
+/// call blocks; in async code call it from `spawn_blocking`.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    raw: NonNull<sys::cotter_client>,
+    _log: Option<Box<LogFn>>,
+}
+
+// SAFETY: cotter.h: cotter_client is thread-safe; the log closure is Send + Sync.
+unsafe impl Send for ClientInner {}
+unsafe impl Sync for ClientInner {}
+
+impl ClientInner {
+    pub(crate) fn as_ptr(&self) -> *mut sys::cotter_client {
+        self.raw.as_ptr()
+    }
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        // Sessions hold an Arc of this, so none is left when the client is freed.
+        unsafe { sys::cotter_client_free(self.raw.as_ptr()) }
+    }
+}
+
+/// Counters of one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// New TCP connections opened.
+    pub connections: u64,
+    /// Automatic retries performed.
+    pub retries: u64,
+}
+
+/// The result of [`Client::custom_claims`].
+#[derive(Debug)]
+pub struct CustomClaims {
+    /// The new access token carrying the custom claims.
+    pub token: Secret,
+    /// The refresh token that keeps the claims (only when a refresh token was passed in).
+    pub refresh_token: Option<Secret>,
+}
+
+impl Client {
+    /// Starts a builder; `api_key_id` is required.
+    pub fn builder(api_key_id: impl Into<String>) -> ClientBuilder {
+        ClientBuilder { api_key_id: api_key_id.into(), ..ClientBuilder::default() }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<ClientInner> {
+        &self.inner
+    }
+
+    fn raw(&self) -> *mut sys::cotter_client {
+        self.inner.as_ptr()
+    }
+
+    /// The effective base URL.
+    pub fn base_url(&self) -> &str {
+        unsafe { ffi::borrowed_str(sys::cotter_client_base_url(self.raw())).unwrap_or("") }
+    }
+
+    /// Request, connection and retry counters.
+    pub fn stats(&self) -> Result<ClientStats> {
+        let mut s = sys::cotter_client_stats { version: 0, requests: 0, connections: 0, retries: 0 };
+        let rc = unsafe { sys::cotter_client_stats_get(&mut s, self.raw()) };
+        if rc != sys::COTTER_OK {
+            return Err(crate::Error::from_code(rc));
+        }
+        Ok(ClientStats { requests: s.requests, connections: s.connections, retries: s.retries })
+    }
+
+    /// Exchanges an Identity Token (JSON) for a token set. Needs the API secret. Never retried.
+    pub fn grant_identity_token(&self, identity_token_json: &str) -> Result<Token> {
+        let json = ffi::cstring(identity_token_json, "identity_token_json")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_grant_identity_token(&mut out, self.raw(), json.as_ptr(), err) })?;
+        Ok(Token::from_raw(out, "cotter_client_grant_identity_token"))
+    }
+
+    /// Exchanges an Event Token (JSON) for a token set. Needs the API secret. Never retried.
+    pub fn grant_event_token(&self, event_token_json: &str) -> Result<Token> {
+        let json = ffi::cstring(event_token_json, "event_token_json")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_grant_event_token(&mut out, self.raw(), json.as_ptr(), err) })?;
+        Ok(Token::from_raw(out, "cotter_client_grant_event_token"))
+    }
+
+    /// Refreshes a token set. Cotter rotates refresh tokens: the old one is invalid afterwards.
+    /// Errors: `Reauth` when the server rejects the refresh token.
+    pub fn refresh(&self, refresh_token: &str) -> Result<Token> {
+        let rt = ffi::cstring(refresh_token, "refresh_token")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_refresh(&mut out, self.raw(), rt.as_ptr(), err) })?;
+        Ok(Token::from_raw(out, "cotter_client_refresh"))
+    }
+
+    /// Ends the server session of `refresh_token`.
+    pub fn logout(&self, refresh_token: Option<&str>) -> Result<()> {
+        let rt = ffi::opt_cstring(refresh_token, "refresh_token")?;
+        ffi::call(|err| unsafe { sys::cotter_client_logout(self.raw(), ffi::opt_ptr(&rt), err) })
+    }
+
+    /// A new access token carrying `custom_attributes_json` (a JSON object) as top-level claims; with
+    /// `refresh_token`, also a refresh token that keeps them.
+    pub fn custom_claims(&self, access_token: &str, custom_attributes_json: &str, refresh_token: Option<&str>)
+        -> Result<CustomClaims> {
+        let token = ffi::cstring(access_token, "access_token")?;
+        let attrs = ffi::cstring(custom_attributes_json, "custom_attributes_json")?;
+        let rt = ffi::opt_cstring(refresh_token, "refresh_token")?;
+        let mut token_out = Buf::new();
+        let mut rt_out = Buf::new();
+        ffi::call(|err| unsafe {
+            sys::cotter_client_custom_claims(token_out.as_mut_ptr(), rt_out.as_mut_ptr(), self.raw(), token.as_ptr(),
+                                             attrs.as_ptr(), ffi::opt_ptr(&rt), err)
+        })?;
+        let refresh_token = (!rt_out.0.ptr.is_null() && rt_out.0.len > 0).then(|| rt_out.to_secret());
+        Ok(CustomClaims { token: token_out.to_secret(), refresh_token })
+    }
+
+    /// Exchanges the authorization code of a PKCE login for the user's identity and token set.
+    pub fn get_identity(&self, authorization_code: &str, challenge_id: i64, code_verifier: &str, redirect_url: &str)
+        -> Result<Identity> {
+        let code = ffi::cstring(authorization_code, "authorization_code")?;
+        let verifier = ffi::cstring(code_verifier, "code_verifier")?;
+        let redirect = ffi::cstring(redirect_url, "redirect_url")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe {
+            sys::cotter_client_get_identity(&mut out, self.raw(), code.as_ptr(), challenge_id, verifier.as_ptr(),
+                                            redirect.as_ptr(), err)
+        })?;
+        Ok(Identity { raw: NonNull::new(out).expect("cotter_client_get_identity returned OK without a result") })
+    }
+
+    /// Creates a user (`POST /user/create`).
+    pub fn user_create(&self, identifier: &str) -> Result<User> {
+        let id = ffi::cstring(identifier, "identifier")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_user_create(&mut out, self.raw(), id.as_ptr(), err) })?;
+        Ok(User::from_raw(out))
+    }
+
+    /// Looks a user up by email or phone. Errors: `NotFound`.
+    pub fn user_get_by_identifier(&self, identifier: &str) -> Result<User> {
+        let id = ffi::cstring(identifier, "identifier")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_user_get_by_identifier(&mut out, self.raw(), id.as_ptr(), err) })?;
+        Ok(User::from_raw(out))
+    }
+
+    /// Gets a user by Cotter user id (needs the secret). Errors: `NotFound`.
+    pub fn user_get(&self, user_id: &str) -> Result<User> {
+        let id = ffi::cstring(user_id, "user_id")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_user_get(&mut out, self.raw(), id.as_ptr(), err) })?;
+        Ok(User::from_raw(out))
+    }
+
+    /// One page of users (50 per page, newest first; needs the secret).
+    pub fn user_list(&self, page: u32) -> Result<UserList> {
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_user_list(&mut out, self.raw(), page, err) })?;
+        Ok(UserList { raw: NonNull::new(out).expect("cotter_client_user_list returned OK without a list") })
+    }
+
+    /// Every social-login provider token of a user (needs the secret).
+    pub fn social_tokens_list(&self, cotter_user_id: &str) -> Result<SocialTokenList> {
+        let id = ffi::cstring(cotter_user_id, "cotter_user_id")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_social_tokens_list(&mut out, self.raw(), id.as_ptr(), err) })?;
+        Ok(SocialTokenList { raw: NonNull::new(out).expect("cotter_client_social_tokens_list returned OK without a list") })
+    }
+
+    /// The user's token of one provider. Errors: `NotFound`.
+    pub fn social_token_get(&self, provider: &str, cotter_user_id: &str) -> Result<SocialToken> {
+        let p = ffi::cstring(provider, "provider")?;
+        let id = ffi::cstring(cotter_user_id, "cotter_user_id")?;
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_social_token_get(&mut out, self.raw(), p.as_ptr(), id.as_ptr(), err) })?;
+        Ok(SocialToken { raw: NonNull::new(out).expect("cotter_client_social_token_get returned OK without a token") })
+    }
+
+    /// Deletes the user's token of one provider. Errors: `NotFound`.
+    pub fn social_token_delete(&self, provider: &str, cotter_user_id: &str) -> Result<()> {
+        let p = ffi::cstring(provider, "provider")?;
+        let id = ffi::cstring(cotter_user_id, "cotter_user_id")?;
+        ffi::call(|err| unsafe { sys::cotter_client_social_token_delete(self.raw(), p.as_ptr(), id.as_ptr(), err) })
+    }
+
+    /// Asks Cotter's serverless verifier (`worker_url`) about an access token: `Ok(Ok(()))` when valid,
+    /// `Ok(Err(reason))` when the worker says invalid, `Err` when the call itself failed.
+    pub fn verify_remote(&self, access_token: &str) -> Result<std::result::Result<(), String>> {
+        let token = ffi::cstring(access_token, "access_token")?;
+        let mut valid: std::ffi::c_int = 0;
+        let mut reason = Buf::new();
+        ffi::call(|err| unsafe {
+            sys::cotter_client_verify_remote(&mut valid, reason.as_mut_ptr(), self.raw(), token.as_ptr(), err)
+        })?;
+        Ok(if valid != 0 { Ok(()) } else { Err(reason.to_string_lossy()) })
+    }
+}
+
+impl fmt::Debug for Client {
+    // The secret is never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("base_url", &self.base_url()).finish_non_exhaustive()
+    }
+}
+
+/// Options of [`Client`]; unset fields keep the library defaults (cotter.h).
+#[derive(Default)]
+pub struct ClientBuilder {
+    api_key_id: String,
+    api_secret_key: Option<String>,
+    base_url: Option<String>,
+    worker_url: Option<String>,
+    ca_file: Option<String>,
+    connect_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    max_retries: Option<u32>,
+    retry_base: Option<Duration>,
+    retry_max: Option<Duration>,
+    max_response_bytes: Option<usize>,
+    log: Option<LogFn>,
+}
+
+impl ClientBuilder {
+    /// The API secret, needed by server-side calls. Copied by the library and wiped when the client is freed.
+    pub fn api_secret_key(mut self, secret: impl Into<String>) -> Self {
+        self.api_secret_key = Some(secret.into());
+        self
+    }
+    /// API base URL (default `$COTTER_BASE_URL`, else `https://www.cotter.app/api/v0`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+    /// Serverless verify endpoint.
+    pub fn worker_url(mut self, url: impl Into<String>) -> Self {
+        self.worker_url = Some(url.into());
+        self
+    }
+    /// PEM CA bundle (default: the system store). TLS verification is always on.
+    pub fn ca_file(mut self, path: impl Into<String>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+    /// Connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = Some(d);
+        self
+    }
+    /// Total timeout per request (default 30 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+    /// Retries of idempotent requests (GET, DELETE) on network errors, 429 and 5xx (default 2).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = Some(n);
+        self
+    }
+    /// First backoff (default 200 ms).
+    pub fn retry_base(mut self, d: Duration) -> Self {
+        self.retry_base = Some(d);
+        self
+    }
+    /// Cap on one backoff (default 5 s).
+    pub fn retry_max(mut self, d: Duration) -> Self {
+        self.retry_max = Some(d);
+        self
+    }
+    /// Response body cap (default 8 MiB).
+    pub fn max_response_bytes(mut self, n: usize) -> Self {
+        self.max_response_bytes = Some(n);
+        self
+    }
+    /// Receives the library's log messages (never secrets), on the calling thread.
+    pub fn log(mut self, log: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
+        self.log = Some(Box::new(log));
+        self
+    }
+
+    /// Creates the client. Errors: `Invalid` (missing key id, bad URL), `NoMemory`, `Internal`.
+    pub fn build(self) -> Result<Client> {
+        ffi::check_version()?;
+        let key = ffi::cstring(&self.api_key_id, "api_key_id")?;
+        let secret = zeroize::Zeroizing::new(ffi::opt_cstring(self.api_secret_key.as_deref(), "api_secret_key")?);
+        drop(zeroize::Zeroizing::new(self.api_secret_key));
+        let base = ffi::opt_cstring(self.base_url.as_deref(), "base_url")?;
+        let worker = ffi::opt_cstring(self.worker_url.as_deref(), "worker_url")?;
+        let ca = ffi::opt_cstring(self.ca_file.as_deref(), "ca_file")?;
+        let log = self.log.map(Box::new);
+
+        let mut o = sys::COTTER_CLIENT_OPTIONS_INIT;
+        ffi::call(|_| unsafe { sys::cotter_client_options_init(&mut o, sys::COTTER_CLIENT_OPTIONS_VERSION) })?;
+        o.api_key_id = key.as_ptr();
+        o.api_secret_key = ffi::opt_ptr(&secret);
+        o.base_url = ffi::opt_ptr(&base);
+        o.worker_url = ffi::opt_ptr(&worker);
+        o.ca_file = ffi::opt_ptr(&ca);
+        if let Some(d) = self.connect_timeout {
+            o.connect_timeout_ms = duration_ms(d);
+        }
+        if let Some(d) = self.timeout {
+            o.timeout_ms = duration_ms(d);
+        }
+        if let Some(n) = self.max_retries {
+            o.max_retries = i32::try_from(n).unwrap_or(i32::MAX);
+        }
+        if let Some(d) = self.retry_base {
+            o.retry_base_ms = duration_ms(d);
+        }
+        if let Some(d) = self.retry_max {
+            o.retry_max_ms = duration_ms(d);
+        }
+        if let Some(n) = self.max_response_bytes {
+            o.max_response_bytes = n;
+        }
+        if let Some(f) = &log {
+            o.log = Some(log_trampoline);
+            o.log_payload = &**f as *const LogFn as *mut c_void;
+        }
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_client_new(&mut out, &o, err) })?;
+        let raw = NonNull::new(out).expect("cotter_client_new returned OK without a client");
+        Ok(Client { inner: Arc::new(ClientInner { raw, _log: log }) })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key_id", &self.api_key_id)
+            .field("api_secret_key", &self.api_secret_key.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// get_identity
+// ------------------------------------------------------------------------------------------------
+
+/// The result of [`Client::get_identity`]. Immutable, `Send + Sync`.
+pub struct Identity {
+    raw: NonNull<sys::cotter_identity>,
+}
+
+unsafe impl Send for Identity {}
+unsafe impl Sync for Identity {}
+
+impl Identity {
+    /// The oauth token set, borrowed from the identity.
+    pub fn token(&self) -> Option<&TokenRef> {
+        let p = unsafe { sys::cotter_identity_token(self.raw.as_ptr()) };
+        (!p.is_null()).then(|| unsafe { TokenRef::from_ptr(p) })
+    }
+    /// The user's email or phone.
+    pub fn identifier(&self) -> Option<&str> {
+        unsafe { ffi::borrowed_str(sys::cotter_identity_identifier(self.raw.as_ptr())) }
+    }
+    /// `EMAIL` or `PHONE`.
+    pub fn identifier_type(&self) -> Option<&str> {
+        unsafe { ffi::borrowed_str(sys::cotter_identity_identifier_type(self.raw.as_ptr())) }
+    }
+    /// Cotter's user id.
+    pub fn user_id(&self) -> Option<&str> {
+        unsafe { ffi::borrowed_str(sys::cotter_identity_user_id(self.raw.as_ptr())) }
+    }
+    /// The Identity Token object as JSON (for [`Client::grant_identity_token`]).
+    pub fn identity_token_json(&self) -> Option<&str> {
+        unsafe { ffi::borrowed_str(sys::cotter_identity_identity_token_json(self.raw.as_ptr())) }
+    }
+    /// The whole response as JSON (holds tokens).
+    pub fn json(&self) -> &str {
+        let mut len = 0;
+        unsafe { ffi::borrowed_bytes_str(sys::cotter_identity_json(self.raw.as_ptr(), &mut len), len) }
+    }
+}
+
+impl Drop for Identity {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_identity_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("identifier_type", &self.identifier_type())
+            .field("user_id", &self.user_id())
+            .field("token", &self.token())
+            .finish_non_exhaustive()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Users
+// ------------------------------------------------------------------------------------------------
+
+/// A user seen through a reference: owned by a [`User`] or borrowed from a [`UserList`].
+pub struct UserRef {
+    _opaque: [u8; 0],
+    _not_send_auto: PhantomData<*mut u8>,
+}
+
+// SAFETY: cotter_user is immutable.
+unsafe impl Send for UserRef {}
+unsafe impl Sync for UserRef {}
+
+macro_rules! user_strs {
+    ($($(#[$doc:meta])* $name:ident => $c:ident;)*) => {
+        $( $(#[$doc])* pub fn $name(&self) -> Option<&str> { unsafe { ffi::borrowed_str(sys::$c(self.as_ptr())) } } )*
+    };
+}
+
+impl UserRef {
+    unsafe fn from_ptr<'a>(p: *const sys::cotter_user) -> &'a UserRef {
+        &*(p as *const UserRef)
+    }
+    fn as_ptr(&self) -> *const sys::cotter_user {
+        self as *const UserRef as *const sys::cotter_user
+    }
+    user_strs! {
+        /// Cotter's user id (`ID`).
+        id => cotter_user_id;
+        /// `issuer`: the API key id of the project.
+        issuer => cotter_user_issuer;
+        /// Your own id for the user.
+        client_user_id => cotter_user_client_user_id;
+        /// Email or phone.
+        identifier => cotter_user_identifier;
+        /// Default authentication method.
+        default_method => cotter_user_default_method;
+        /// Creation time as sent.
+        created_at => cotter_user_created_at;
+    }
+    /// Enrolled authentication methods.
+    pub fn enrolled(&self) -> Vec<&str> {
+        let n = unsafe { sys::cotter_user_enrolled_count(self.as_ptr()) };
+        (0..n).filter_map(|i| unsafe { ffi::borrowed_str(sys::cotter_user_enrolled(self.as_ptr(), i)) }).collect()
+    }
+    /// The user object as JSON (unknown fields included).
+    pub fn json(&self) -> &str {
+        let mut len = 0;
+        unsafe { ffi::borrowed_bytes_str(sys::cotter_user_json(self.as_ptr(), &mut len), len) }
+    }
+}
+
+impl fmt::Debug for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User").field("id", &self.id()).field("identifier", &self.identifier()).finish_non_exhaustive()
+    }
+}
+
+/// An owned user; dereferences to [`UserRef`].
+pub struct User {
+    raw: NonNull<sys::cotter_user>,
+}
+
+unsafe impl Send for User {}
+unsafe impl Sync for User {}
+
+impl User {
+    fn from_raw(p: *mut sys::cotter_user) -> User {
+        User { raw: NonNull::new(p).expect("user call returned OK without a user") }
+    }
+}
+
+impl Deref for User {
+    type Target = UserRef;
+    fn deref(&self) -> &UserRef {
+        unsafe { UserRef::from_ptr(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_user_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A page of users; the users borrow from it.
+pub struct UserList {
+    raw: NonNull<sys::cotter_user_list>,
+}
+
+unsafe impl Send for UserList {}
+unsafe impl Sync for UserList {}
+
+impl UserList {
+    /// Number of users on the page.
+    pub fn len(&self) -> usize {
+        unsafe { sys::cotter_user_list_count(self.raw.as_ptr()) }
+    }
+    /// Whether the page is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The i-th user.
+    pub fn get(&self, index: usize) -> Option<&UserRef> {
+        let p = unsafe { sys::cotter_user_list_get(self.raw.as_ptr(), index) };
+        (!p.is_null()).then(|| unsafe { UserRef::from_ptr(p) })
+    }
+    /// The users in order.
+    pub fn iter(&self) -> impl Iterator<Item = &UserRef> + '_ {
+        (0..self.len()).filter_map(move |i| self.get(i))
+    }
+}
+
+impl Drop for UserList {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_user_list_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for UserList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Social-login provider tokens
+// ------------------------------------------------------------------------------------------------
+
+/// A provider token record seen through a reference (owned by [`SocialToken`] or a list).
+pub struct SocialTokenRef {
+    _opaque: [u8; 0],
+    _not_send_auto: PhantomData<*mut u8>,
+}
+
+unsafe impl Send for SocialTokenRef {}
+unsafe impl Sync for SocialTokenRef {}
+
+impl SocialTokenRef {
+    unsafe fn from_ptr<'a>(p: *const sys::cotter_social_token) -> &'a SocialTokenRef {
+        &*(p as *const SocialTokenRef)
+    }
+    fn as_ptr(&self) -> *const sys::cotter_social_token {
+        self as *const SocialTokenRef as *const sys::cotter_social_token
+    }
+    user_strs! {
+        /// `GITHUB`, `GOOGLE`...
+        provider => cotter_social_token_provider;
+        /// The user's id at the provider.
+        provider_user_id => cotter_social_token_provider_user_id;
+        /// The user's name at the provider.
+        provider_username => cotter_social_token_provider_username;
+        /// Cotter's user id.
+        user_id => cotter_social_token_user_id;
+        /// The provider's access token (a secret).
+        access_token => cotter_social_token_access_token;
+        /// Granted scope.
+        scope => cotter_social_token_scope;
+        /// Token type.
+        token_type => cotter_social_token_token_type;
+    }
+    /// The record as JSON (holds the provider token).
+    pub fn json(&self) -> &str {
+        let mut len = 0;
+        unsafe { ffi::borrowed_bytes_str(sys::cotter_social_token_json(self.as_ptr(), &mut len), len) }
+    }
+}
+
+impl fmt::Debug for SocialTokenRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocialToken")
+            .field("provider", &self.provider())
+            .field("user_id", &self.user_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An owned provider token record (wiped on drop); dereferences to [`SocialTokenRef`].
+pub struct SocialToken {
+    raw: NonNull<sys::cotter_social_token>,
+}
+
+unsafe impl Send for SocialToken {}
+unsafe impl Sync for SocialToken {}
+
+impl Deref for SocialToken {
+    type Target = SocialTokenRef;
+    fn deref(&self) -> &SocialTokenRef {
+        unsafe { SocialTokenRef::from_ptr(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for SocialToken {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_social_token_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for SocialToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A list of provider token records (wiped on drop); the records borrow from it.
+pub struct SocialTokenList {
+    raw: NonNull<sys::cotter_social_token_list>,
+}
+
+unsafe impl Send for SocialTokenList {}
+unsafe impl Sync for SocialTokenList {}
+
+impl SocialTokenList {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        unsafe { sys::cotter_social_token_list_count(self.raw.as_ptr()) }
+    }
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The i-th record.
+    pub fn get(&self, index: usize) -> Option<&SocialTokenRef> {
+        let p = unsafe { sys::cotter_social_token_list_get(self.raw.as_ptr(), index) };
+        (!p.is_null()).then(|| unsafe { SocialTokenRef::from_ptr(p) })
+    }
+    /// The records in order.
+    pub fn iter(&self) -> impl Iterator<Item = &SocialTokenRef> + '_ {
+        (0..self.len()).filter_map(move |i| self.get(i))
+    }
+}
+
+impl Drop for SocialTokenList {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_social_token_list_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for SocialTokenList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}

@@ -1,0 +1,85 @@
+//! @file lib.rs
+//! @brief Safe Rust API over libcotter's C ABI.
+//!
+//! - Every fallible call returns [`Result<T>`]; [`Error::kind`] tells the class ([`ErrorKind`], one per
+//!   C status code).
+//! - Every handle frees its C object on `Drop`.
+//! - Handles are `Send + Sync` exactly where cotter.h says the object is thread-safe or immutable:
+//!   [`Verifier`], [`Claims`], [`Token`], [`Client`], [`Session`], and the immutable results.
+//! - Getters borrow from their owner: a `&str` lives as long as the object it came from.
+//! - The C ABI is blocking; call it from `tokio::task::spawn_blocking` in async code (see the
+//!   `axum_middleware` example).
+//! - Secrets (tokens, the API secret) never appear in `Debug` output; strings that hold tokens are
+//!   returned as [`Secret`] (wiped on drop).
+
+mod callbacks;
+mod client;
+mod error;
+mod error_kind;
+mod ffi;
+mod legacy;
+mod login;
+mod session;
+mod token;
+mod verifier;
+
+pub use client::{Client, ClientBuilder, ClientStats, CustomClaims, Identity, SocialToken, SocialTokenList,
+                 SocialTokenRef, User, UserList, UserRef};
+pub use error::{Error, Result};
+pub use error_kind::ErrorKind;
+pub use legacy::{event_token_verify, identity_token_verify, LEGACY_PUBLIC_KEY};
+pub use login::{login_redirect_parse, login_url, pkce_challenge_of, LoginRedirect, LoginUrlOptions, Pkce};
+pub use session::{Session, SessionBuilder, Storage};
+pub use token::{Token, TokenRef};
+pub use verifier::{Claims, LogLevel, Verifier, VerifierBuilder};
+
+/// A string that holds a secret (an access token, a refresh token, an authorization code); wiped from
+/// memory when dropped.
+pub type Secret = zeroize::Zeroizing<String>;
+
+/// Re-export of the raw declarations, for the rare call the safe API does not wrap.
+pub use cotter_sys as sys;
+
+/// `MAJOR.MINOR.PATCH` of the libcotter actually loaded.
+pub fn version() -> &'static str {
+    // SAFETY: static storage, NUL-terminated.
+    unsafe { ffi::static_str(sys::cotter_version_string()) }
+}
+
+/// `COTTER_VERSION_NUMBER` of the loaded libcotter (major * 10000 + minor * 100 + patch).
+pub fn version_number() -> i32 {
+    unsafe { sys::cotter_version_number() }
+}
+
+/// The stable name of a status code, e.g. `"COTTER_EJWT_SIGNATURE"` (`"COTTER_EUNKNOWN"` for others).
+pub fn status_name(code: i32) -> &'static str {
+    unsafe { ffi::static_str(sys::cotter_status_name(code)) }
+}
+
+/// A short English description of a status code.
+pub fn status_describe(code: i32) -> &'static str {
+    unsafe { ffi::static_str(sys::cotter_status_describe(code)) }
+}
+
+/// Reference-counted global initialisation (libcurl's); optional, since objects initialise lazily.
+/// The returned guard drops the reference.
+pub fn global_init() -> Result<GlobalGuard> {
+    ffi::check_version()?;
+    let rc = unsafe { sys::cotter_global_init() };
+    if rc != sys::COTTER_OK {
+        return Err(Error::from_code(rc));
+    }
+    Ok(GlobalGuard { _private: () })
+}
+
+/// One reference taken by [`global_init`]; released on drop (`cotter_global_shutdown`).
+#[must_use = "dropping the guard releases the global initialisation at once"]
+pub struct GlobalGuard {
+    _private: (),
+}
+
+impl Drop for GlobalGuard {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_global_shutdown() }
+    }
+}

@@ -1,0 +1,208 @@
+//! @file session.rs
+//! @brief `Session` (cotter_session): one user's token set, refreshed when needed, in memory, a token file
+//! or custom `Storage`.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cotter_sys as sys;
+
+use crate::callbacks::{clock_trampoline, ClockFn};
+use crate::client::{Client, ClientInner};
+use crate::error::Result;
+use crate::ffi::{self, Buf};
+use crate::token::{Token, TokenRef};
+use crate::verifier::duration_secs;
+use crate::{ErrorKind, Secret};
+
+/// Custom token storage (keychain, database...). Called on the thread that triggers the change.
+/// An `Err` fails the session call with `ErrorKind::User`.
+pub trait Storage: Send + Sync {
+    /// The stored `oauth_token` JSON, or `None` when nothing is stored.
+    fn load(&self) -> std::result::Result<Option<Secret>, Box<dyn std::error::Error + Send + Sync>>;
+    /// Stores `json`, or deletes the stored tokens when `None`.
+    fn save(&self, json: Option<&str>) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+type ChangedFn = Box<dyn Fn(Option<&TokenRef>) + Send + Sync>;
+
+/// One user's token set, kept valid: `access_token()` refreshes when the access token expires within the
+/// margin, and concurrent callers share one refresh. Thread-safe (`Send + Sync`).
+///
+/// The session keeps its [`Client`] alive.
+pub struct Session {
+    raw: NonNull<sys::cotter_session>,
+    // Dropped after `raw` is freed (Drop runs first): the library may call these until then.
+    _client: Arc<ClientInner>,
+    _storage: Option<Box<Box<dyn Storage>>>,
+    _changed: Option<Box<ChangedFn>>,
+    _clock: Option<Box<ClockFn>>,
+}
+
+// SAFETY: cotter.h: cotter_session is thread-safe; the callbacks are Send + Sync.
+unsafe impl Send for Session {}
+unsafe impl Sync for Session {}
+
+impl Session {
+    /// Starts a builder for a session on `client`.
+    pub fn builder(client: &Client) -> SessionBuilder {
+        SessionBuilder { client: Some(client.clone()), ..Default::default() }
+    }
+
+    /// A valid access token, refreshed first when needed.
+    /// Errors: `Reauth` (log in again), transport kinds (tokens kept), `Storage`, `User`.
+    pub fn access_token(&self) -> Result<Secret> {
+        let mut buf = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_session_get_access_token(buf.as_mut_ptr(), self.raw.as_ptr(), err) })?;
+        Ok(buf.to_secret())
+    }
+
+    /// The current token set, refreshed first when needed.
+    pub fn token(&self) -> Result<Token> {
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_session_get_token(&mut out, self.raw.as_ptr(), err) })?;
+        Ok(Token::from_raw(out, "cotter_session_get_token"))
+    }
+
+    /// Refreshes now, whatever the expiry, and returns the new set.
+    pub fn refresh(&self) -> Result<Token> {
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_session_refresh(&mut out, self.raw.as_ptr(), err) })?;
+        Ok(Token::from_raw(out, "cotter_session_refresh"))
+    }
+
+    /// Replaces the token set (e.g. after a login) and stores it.
+    pub fn set_token(&self, token: &TokenRef) -> Result<()> {
+        ffi::call(|err| unsafe { sys::cotter_session_set_token(self.raw.as_ptr(), token.as_ptr(), err) })
+    }
+
+    /// Ends the server session (best effort) and deletes the stored tokens.
+    pub fn logout(&self) -> Result<()> {
+        ffi::call(|err| unsafe { sys::cotter_session_logout(self.raw.as_ptr(), err) })
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_session_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+/// Options of [`Session`]. At most one storage: [`token_file`](Self::token_file) or
+/// [`storage`](Self::storage); neither keeps the tokens in memory only.
+#[derive(Default)]
+pub struct SessionBuilder {
+    client: Option<Client>,
+    refresh_margin: Option<Duration>,
+    token_file: Option<String>,
+    storage: Option<Box<dyn Storage>>,
+    changed: Option<ChangedFn>,
+    clock: Option<ClockFn>,
+}
+
+impl SessionBuilder {
+    /// Refresh when the access token expires within this (default 30 s).
+    pub fn refresh_margin(mut self, d: Duration) -> Self {
+        self.refresh_margin = Some(d);
+        self
+    }
+    /// A token file (the six-key `oauth_token` JSON, mode 0600, atomic replace, locked between processes).
+    pub fn token_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.token_file = Some(path.as_ref().to_string_lossy().into_owned());
+        self
+    }
+    /// Custom storage.
+    pub fn storage(mut self, storage: impl Storage + 'static) -> Self {
+        self.storage = Some(Box::new(storage));
+        self
+    }
+    /// Called after every change of the token set (`None` after logout).
+    pub fn on_tokens_changed(mut self, f: impl Fn(Option<&TokenRef>) + Send + Sync + 'static) -> Self {
+        self.changed = Some(Box::new(f));
+        self
+    }
+    /// Pins the clock (Unix seconds), for tests.
+    pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Box::new(now));
+        self
+    }
+
+    /// Creates the session. `initial` (copied) replaces what storage holds; without it the session loads
+    /// from storage. Errors: `Invalid`, `Storage` (unreadable or corrupt file), `User`, `NoMemory`.
+    pub fn build(self, initial: Option<&TokenRef>) -> Result<Session> {
+        let client = self.client.expect("SessionBuilder without client");
+        let token_file = ffi::opt_cstring(self.token_file.as_deref(), "token_file")?;
+        let storage = self.storage.map(Box::new);
+        let changed = self.changed.map(Box::new);
+        let clock = self.clock.map(Box::new);
+
+        let mut o = sys::COTTER_SESSION_OPTIONS_INIT;
+        ffi::call(|_| unsafe { sys::cotter_session_options_init(&mut o, sys::COTTER_SESSION_OPTIONS_VERSION) })?;
+        if let Some(d) = self.refresh_margin {
+            o.refresh_margin_seconds = duration_secs(d);
+        }
+        o.token_file = ffi::opt_ptr(&token_file);
+        if let Some(s) = &storage {
+            o.load = Some(load_trampoline);
+            o.save = Some(save_trampoline);
+            o.storage_payload = &**s as *const Box<dyn Storage> as *mut c_void;
+        }
+        if let Some(f) = &changed {
+            o.on_tokens_changed = Some(changed_trampoline);
+            o.on_tokens_changed_payload = &**f as *const ChangedFn as *mut c_void;
+        }
+        if let Some(f) = &clock {
+            o.clock = Some(clock_trampoline);
+            o.clock_payload = &**f as *const ClockFn as *mut c_void;
+        }
+        let initial_ptr = initial.map_or(ptr::null(), TokenRef::as_ptr);
+        let inner = client.inner().clone();
+        let mut out = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_session_new(&mut out, inner.as_ptr(), &o, initial_ptr, err) })?;
+        let raw = NonNull::new(out).ok_or_else(|| {
+            crate::Error::local(ErrorKind::Internal, "cotter_session_new returned OK without a session".into())
+        })?;
+        Ok(Session { raw, _client: inner, _storage: storage, _changed: changed, _clock: clock })
+    }
+}
+
+unsafe extern "C" fn load_trampoline(out: *mut sys::cotter_buf, payload: *mut c_void) -> c_int {
+    let storage = &*(payload as *const Box<dyn Storage>);
+    let loaded = match catch_unwind(AssertUnwindSafe(|| storage.load())) {
+        Ok(Ok(v)) => v,
+        _ => return 1,
+    };
+    let Some(json) = loaded else { return 0 };
+    // The library disposes what we hand it, so the bytes must come from its allocator.
+    if sys::cotter_buf_alloc(out, json.len()) != sys::COTTER_OK {
+        return 1;
+    }
+    ptr::copy_nonoverlapping(json.as_ptr(), (*out).ptr as *mut u8, json.len());
+    0
+}
+
+unsafe extern "C" fn save_trampoline(json: *const c_char, len: usize, payload: *mut c_void) -> c_int {
+    let storage = &*(payload as *const Box<dyn Storage>);
+    let text = (!json.is_null()).then(|| ffi::borrowed_bytes_str(json, len));
+    match catch_unwind(AssertUnwindSafe(|| storage.save(text))) {
+        Ok(Ok(())) => 0,
+        _ => 1,
+    }
+}
+
+unsafe extern "C" fn changed_trampoline(token: *const sys::cotter_token, payload: *mut c_void) {
+    let f = &*(payload as *const ChangedFn);
+    let t = (!token.is_null()).then(|| TokenRef::from_ptr(token));
+    let _ = catch_unwind(AssertUnwindSafe(|| f(t)));
+}

@@ -1,0 +1,317 @@
+//! @file verifier.rs
+//! @brief `Verifier` (cotter_jwt_verifier) and `Claims` (cotter_claims): ES256 access/ID token verification.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::ptr::{self, NonNull};
+use std::time::Duration;
+
+use cotter_sys as sys;
+
+use crate::callbacks::{clock_trampoline, log_trampoline, ClockFn, LogFn};
+use crate::error::Result;
+use crate::ffi;
+
+pub use crate::callbacks::LogLevel;
+
+/// Verifies Cotter's ES256 access and ID tokens against a static or remote JWKS.
+///
+/// Thread-safe (`Send + Sync`): share one verifier (e.g. in an `Arc`) across threads. `verify` may block
+/// while the remote key set is fetched; in async code call it from `spawn_blocking`.
+pub struct Verifier {
+    raw: NonNull<sys::cotter_jwt_verifier>,
+    // Read by the library through `payload` pointers until `raw` is freed; dropped after it.
+    _log: Option<Box<LogFn>>,
+    _clock: Option<Box<ClockFn>>,
+}
+
+// SAFETY: cotter.h: "thread-safe and shareable"; the closures are Send + Sync.
+unsafe impl Send for Verifier {}
+unsafe impl Sync for Verifier {}
+
+impl Verifier {
+    /// Starts a builder; `audience` (your API key id) and one key source are required.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+
+    /// Verifies a compact JWS and returns its verified claims.
+    ///
+    /// Errors: a `Jwt*` kind per class of bad token, `JwksUnavailable`, `JwksInvalid`, `Invalid`.
+    pub fn verify(&self, token: &str) -> Result<Claims> {
+        self.verify_bytes(token.as_bytes())
+    }
+
+    /// Like [`verify`](Self::verify) for raw bytes (need not be UTF-8 or NUL-free).
+    pub fn verify_bytes(&self, token: &[u8]) -> Result<Claims> {
+        let mut out: *mut sys::cotter_claims = ptr::null_mut();
+        ffi::call(|err| unsafe {
+            sys::cotter_jwt_verify(&mut out, self.raw.as_ptr(), token.as_ptr().cast(), token.len(), err)
+        })?;
+        Ok(Claims { raw: NonNull::new(out).expect("cotter_jwt_verify returned OK without claims") })
+    }
+
+    /// Checks a token and returns only the verdict (no claims object is built).
+    pub fn check(&self, token: &str) -> Result<()> {
+        ffi::call(|err| unsafe {
+            sys::cotter_jwt_verify(ptr::null_mut(), self.raw.as_ptr(), token.as_ptr().cast(), token.len(), err)
+        })
+    }
+
+    /// Fetches the remote key set now (not before the cooldown); a no-op for a static key set.
+    pub fn refresh(&self) -> Result<()> {
+        ffi::call(|err| unsafe { sys::cotter_jwt_verifier_refresh(self.raw.as_ptr(), err) })
+    }
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_jwt_verifier_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
+    }
+}
+
+/// Options of [`Verifier`]; unset fields keep the library defaults (cotter.h).
+#[derive(Default)]
+pub struct VerifierBuilder {
+    audience: Option<String>,
+    issuer: Option<String>,
+    leeway: Option<Duration>,
+    jwks_json: Option<String>,
+    jwks_url: Option<String>,
+    ca_file: Option<String>,
+    jwks_max_age: Option<Duration>,
+    jwks_cooldown: Option<Duration>,
+    jwks_timeout: Option<Duration>,
+    jwks_max_bytes: Option<usize>,
+    token_cache_size: Option<usize>,
+    clock: Option<ClockFn>,
+    log: Option<LogFn>,
+}
+
+impl VerifierBuilder {
+    /// Required: your API key id; `aud` must contain it.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+    /// Expected `iss` (exact match); default `https://www.cotter.app`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+    /// Clock skew allowed for exp/nbf/iat (default 5 s, at most 300 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+    /// A static JWKS document (no network).
+    pub fn jwks_json(mut self, jwks: impl Into<String>) -> Self {
+        self.jwks_json = Some(jwks.into());
+        self
+    }
+    /// A remote JWKS (https, or http to a loopback host), fetched on first use.
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+    /// PEM CA bundle for the JWKS fetch (default: the system store).
+    pub fn ca_file(mut self, path: impl Into<String>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+    /// Upper bound on how long fetched keys stay fresh (default 10 min).
+    pub fn jwks_max_age(mut self, d: Duration) -> Self {
+        self.jwks_max_age = Some(d);
+        self
+    }
+    /// Minimum time between two fetches triggered by unknown `kid`s (default 30 s).
+    pub fn jwks_cooldown(mut self, d: Duration) -> Self {
+        self.jwks_cooldown = Some(d);
+        self
+    }
+    /// Total timeout of one JWKS fetch (default 5 s).
+    pub fn jwks_timeout(mut self, d: Duration) -> Self {
+        self.jwks_timeout = Some(d);
+        self
+    }
+    /// Cap on the JWKS response body (default 1 MiB).
+    pub fn jwks_max_bytes(mut self, n: usize) -> Self {
+        self.jwks_max_bytes = Some(n);
+        self
+    }
+    /// Verified-token cache entries (default 0 = off).
+    pub fn token_cache_size(mut self, n: usize) -> Self {
+        self.token_cache_size = Some(n);
+        self
+    }
+    /// Pins the clock (Unix seconds), for tests and tools. Called on the verifying thread.
+    pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Box::new(now));
+        self
+    }
+    /// Receives the library's log messages (never secrets). Called on the verifying thread.
+    pub fn log(mut self, log: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
+        self.log = Some(Box::new(log));
+        self
+    }
+
+    /// Creates the verifier. Errors: `Invalid` (bad options), `JwksInvalid`, `NoMemory`.
+    pub fn build(self) -> Result<Verifier> {
+        ffi::check_version()?;
+        let audience = ffi::opt_cstring(self.audience.as_deref(), "audience")?;
+        let issuer = ffi::opt_cstring(self.issuer.as_deref(), "issuer")?;
+        let jwks_json = ffi::opt_cstring(self.jwks_json.as_deref(), "jwks_json")?;
+        let jwks_url = ffi::opt_cstring(self.jwks_url.as_deref(), "jwks_url")?;
+        let ca_file = ffi::opt_cstring(self.ca_file.as_deref(), "ca_file")?;
+        let log = self.log.map(Box::new);
+        let clock = self.clock.map(Box::new);
+
+        let mut o = sys::COTTER_JWT_VERIFIER_OPTIONS_INIT;
+        ffi::call(|_| unsafe { sys::cotter_jwt_verifier_options_init(&mut o, sys::COTTER_JWT_VERIFIER_OPTIONS_VERSION) })?;
+        o.audience = ffi::opt_ptr(&audience);
+        o.issuer = ffi::opt_ptr(&issuer);
+        o.jwks_json = ffi::opt_ptr(&jwks_json);
+        o.jwks_url = ffi::opt_ptr(&jwks_url);
+        o.ca_file = ffi::opt_ptr(&ca_file);
+        if let Some(d) = self.leeway {
+            o.leeway_seconds = duration_secs(d);
+        }
+        if let Some(d) = self.jwks_max_age {
+            o.jwks_max_age_ms = duration_ms(d);
+        }
+        if let Some(d) = self.jwks_cooldown {
+            o.jwks_cooldown_ms = duration_ms(d);
+        }
+        if let Some(d) = self.jwks_timeout {
+            o.jwks_timeout_ms = duration_ms(d);
+        }
+        if let Some(n) = self.jwks_max_bytes {
+            o.jwks_max_bytes = n;
+        }
+        if let Some(n) = self.token_cache_size {
+            o.token_cache_size = n;
+        }
+        if let Some(f) = &clock {
+            o.clock = Some(clock_trampoline);
+            o.clock_payload = &**f as *const ClockFn as *mut c_void;
+        }
+        if let Some(f) = &log {
+            o.log = Some(log_trampoline);
+            o.log_payload = &**f as *const LogFn as *mut c_void;
+        }
+        let mut out: *mut sys::cotter_jwt_verifier = ptr::null_mut();
+        ffi::call(|err| unsafe { sys::cotter_jwt_verifier_new(&mut out, &o, err) })?;
+        Ok(Verifier { raw: NonNull::new(out).expect("cotter_jwt_verifier_new returned OK without a verifier"), _log: log, _clock: clock })
+    }
+}
+
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn duration_secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The verified claims of one token. Immutable, `Send + Sync`. Only exists for verified tokens.
+pub struct Claims {
+    raw: NonNull<sys::cotter_claims>,
+}
+
+// SAFETY: cotter.h: "Immutable; shareable across threads."
+unsafe impl Send for Claims {}
+unsafe impl Sync for Claims {}
+
+macro_rules! str_claims {
+    ($($(#[$doc:meta])* $name:ident => $c:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> Option<&str> {
+                unsafe { ffi::borrowed_str(sys::$c(self.raw.as_ptr())) }
+            }
+        )*
+    };
+}
+
+impl Claims {
+    str_claims! {
+        /// `sub`: Cotter's user id.
+        sub => cotter_claims_sub;
+        /// `iss`.
+        iss => cotter_claims_iss;
+        /// `identifier`: the user's email or phone.
+        identifier => cotter_claims_identifier;
+        /// `authentication_method`.
+        authentication_method => cotter_claims_authentication_method;
+        /// `scope`.
+        scope => cotter_claims_scope;
+        /// `type`: `client_access_token` or `client_id_token`.
+        token_type => cotter_claims_type;
+        /// `client_user_id`.
+        client_user_id => cotter_claims_client_user_id;
+        /// `jti`.
+        jti => cotter_claims_jti;
+        /// `auth_time` of ID tokens, as text.
+        auth_time => cotter_claims_auth_time;
+        /// `kid` of the key that verified the token.
+        kid => cotter_claims_kid;
+    }
+
+    /// Every audience (`aud` as a string counts as one).
+    pub fn audiences(&self) -> Vec<&str> {
+        let n = unsafe { sys::cotter_claims_audience_count(self.raw.as_ptr()) };
+        (0..n)
+            .filter_map(|i| unsafe { ffi::borrowed_str(sys::cotter_claims_audience(self.raw.as_ptr(), i)) })
+            .collect()
+    }
+
+    /// `exp` in Unix seconds.
+    pub fn exp(&self) -> Option<i64> {
+        nonzero(unsafe { sys::cotter_claims_exp(self.raw.as_ptr()) })
+    }
+    /// `iat` in Unix seconds.
+    pub fn iat(&self) -> Option<i64> {
+        nonzero(unsafe { sys::cotter_claims_iat(self.raw.as_ptr()) })
+    }
+    /// `nbf` in Unix seconds.
+    pub fn nbf(&self) -> Option<i64> {
+        nonzero(unsafe { sys::cotter_claims_nbf(self.raw.as_ptr()) })
+    }
+
+    /// The whole verified payload as JSON, byte for byte as signed (custom claims live here).
+    pub fn json(&self) -> &str {
+        let mut len = 0usize;
+        unsafe {
+            let p = sys::cotter_claims_json(self.raw.as_ptr(), &mut len);
+            ffi::borrowed_bytes_str(p, len)
+        }
+    }
+}
+
+fn nonzero(v: i64) -> Option<i64> {
+    (v != 0).then_some(v)
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_claims_free(self.raw.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("sub", &self.sub())
+            .field("iss", &self.iss())
+            .field("aud", &self.audiences())
+            .field("type", &self.token_type())
+            .field("exp", &self.exp())
+            .finish_non_exhaustive()
+    }
+}

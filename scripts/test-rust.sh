@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Rust packages (bindings/rust: cotter-sys, cotter): build libcotter, check the declarations against
+# cotter.h, then `cargo test` against the real library and the emulator (each test starts its own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build/rustgo
+
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j 2
+
+# The ABI cannot drift: generated declarations, status table, and every exported function bound.
+python3 tests/check_bindings.py --lang rust --lib "$build/capi/libcotter.so"
+
+# cotter-sys finds libcotter through the build tree's cotter.pc; tests load it from there.
+export PKG_CONFIG_PATH="$PWD/$build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export LD_LIBRARY_PATH="$PWD/$build/capi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
+cargo test --manifest-path bindings/rust/Cargo.toml --workspace --locked -j 2
