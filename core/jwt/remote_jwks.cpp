@@ -1,0 +1,197 @@
+/**
+ * @file remote_jwks.cpp
+ * @brief Remote JWKS fetching and caching (policy and defaults in docs/verifier.md, "Remote key sets").
+ */
+#include "jwt/remote_jwks.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "cotter.h"
+
+namespace cotter::core::jwt {
+namespace {
+
+// Cache-Control max-age in milliseconds; 0 for no-cache / no-store; -1 when the header says nothing usable.
+int64_t cache_control_max_age_ms(const std::string *value) {
+    if (!value) return -1;
+    std::string v(*value);
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (v.find("no-store") != std::string::npos || v.find("no-cache") != std::string::npos) return 0;
+    for (size_t pos = v.find("max-age="); pos != std::string::npos; pos = v.find("max-age=", pos + 1)) {
+        if (pos > 0 && v[pos - 1] == '-') continue;  // s-maxage is for shared caches, not us
+        size_t i = pos + 8;
+        int64_t seconds = 0;
+        bool any = false;
+        while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) {
+            any = true;
+            if (seconds < 100000000) seconds = seconds * 10 + (v[i] - '0');
+            ++i;
+        }
+        if (any) return seconds * 1000;
+    }
+    return -1;
+}
+
+http::transport_options transport_options_for(const remote_jwks_options &o) {
+    http::transport_options t;
+    t.ca_file = o.ca_file;
+    t.connect_timeout_ms = o.timeout_ms;
+    t.timeout_ms = o.timeout_ms;
+    t.max_response_bytes = o.max_bytes;
+    t.allow_plain_http_to_loopback = true;
+    t.allow_plain_http = false;
+    // One attempt per fetch: a verification waiting on it must not sit through a retry schedule, and the
+    // cooldown already spaces fetches.
+    t.max_retries = 0;
+    if (o.log) t.log = o.log;
+    return t;
+}
+
+const std::string &checked_url(const std::string &url) {
+    const bool https = url.rfind("https://", 0) == 0;
+    if (!https && !(url.rfind("http://", 0) == 0 && http::is_loopback_url(url)))
+        fail(COTTER_EINVAL, "jwks_url must be https (or http to a loopback host)");
+    return url;
+}
+
+}  // namespace
+
+remote_jwks::remote_jwks(remote_jwks_options options)
+    : options_((checked_url(options.url), std::move(options))), transport_(transport_options_for(options_)) {}
+
+remote_jwks::~remote_jwks() = default;
+
+void remote_jwks::log(int level, const std::string &message) const {
+    if (options_.log) options_.log(level, message);
+}
+
+std::shared_ptr<const key_set> remote_jwks::snapshot() const { return std::atomic_load(&keys_); }
+
+int remote_jwks::download(std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err) {
+    http::request req;
+    req.method = "GET";
+    req.url = options_.url;
+    req.headers.push_back({"Accept", "application/json"});
+    req.idempotent = true;
+    req.timeout_ms = options_.timeout_ms;
+    http::response resp;
+    error_info transport_err;
+    if (int rc = transport_.perform(req, resp, &transport_err); rc != COTTER_OK) {
+        err.code = COTTER_EJWKS_UNAVAILABLE;
+        err.message = "JWKS fetch failed (" + std::string(cotter_status_name(rc)) + "): " + transport_err.message;
+        return err.code;
+    }
+    if (resp.status != 200) {
+        err.code = COTTER_EJWKS_UNAVAILABLE;
+        err.http_status = static_cast<int>(resp.status);
+        err.message = "JWKS fetch: HTTP " + std::to_string(resp.status) +
+                      (resp.status >= 300 && resp.status < 400 ? " (redirects are not followed)" : "");
+        return err.code;
+    }
+    auto previous = snapshot();
+    if (int rc = parse_jwks(resp.body, previous.get(), out, &err); rc != COTTER_OK) return rc;
+    const int64_t cc = cache_control_max_age_ms(resp.find_header("Cache-Control"));
+    max_age_ms = cc < 0 ? options_.max_age_ms : std::min(cc, options_.max_age_ms);
+    return COTTER_OK;
+}
+
+int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms) {
+    fetching_ = true;
+    lock.unlock();
+    std::shared_ptr<const key_set> fetched;
+    int64_t max_age_ms = 0;
+    error_info err;
+    int rc = COTTER_EINTERNAL;
+    try {
+        rc = download(fetched, max_age_ms, err);
+    } catch (const std::bad_alloc &) {
+        rc = err.code = COTTER_ENOMEM;
+        err.message = "out of memory while fetching the JWKS";
+    } catch (const std::exception &e) {
+        rc = err.code = COTTER_EJWKS_UNAVAILABLE;
+        err.message = std::string("JWKS fetch failed: ") + e.what();
+    }
+    lock.lock();
+    fetched_once_ = true;
+    last_fetch_ms_ = now_ms;
+    fetches_.fetch_add(1);
+    if (rc == COTTER_OK) {
+        fresh_until_ms_.store(now_ms + max_age_ms);
+        std::atomic_store(&keys_, std::shared_ptr<const key_set>(fetched));
+        last_error_ = error_info{};
+        log(COTTER_LOG_DEBUG, "JWKS fetched: " + std::to_string(fetched->keys.size()) + " keys");
+    } else {
+        last_error_ = err;
+        log(COTTER_LOG_WARNING, err.message + (keys_ ? "; keeping the last-good keys" : "; no keys available"));
+    }
+    fetching_ = false;
+    fetch_done_.notify_all();
+    return rc;
+}
+
+int remote_jwks::current(int64_t now_ms, std::shared_ptr<const key_set> &out, error_info *err) {
+    out = snapshot();
+    if (out && now_ms < fresh_until_ms_.load()) return COTTER_OK;  // the hot path: fresh, no lock
+
+    std::unique_lock<std::mutex> lock(mu_);
+    bool waited = false;
+    for (;;) {
+        out = keys_;
+        if (out && now_ms < fresh_until_ms_.load()) return COTTER_OK;
+        if (fetching_) {
+            if (out) return COTTER_OK;  // stale keys serve while another thread refreshes them
+            fetch_done_.wait(lock, [&] { return !fetching_; });
+            waited = true;
+            continue;
+        }
+        const bool cooling = fetched_once_ && now_ms - last_fetch_ms_ < options_.cooldown_ms;
+        if (out) {
+            if (cooling) {
+                return COTTER_OK;  // stale, but the last attempt was recent: don't hammer the server
+            }
+            if (fetch_locked(lock, now_ms) != COTTER_OK) {
+                out = keys_;
+                log(COTTER_LOG_WARNING, "using stale JWKS keys after a failed refresh");
+                return COTTER_OK;
+            }
+            continue;
+        }
+        if (cooling || waited) {
+            error_info e = last_error_;
+            e.code = COTTER_EJWKS_UNAVAILABLE;
+            if (e.message.empty()) e.message = "JWKS unavailable";
+            if (err) *err = e;
+            return COTTER_EJWKS_UNAVAILABLE;
+        }
+        fetch_locked(lock, now_ms);
+        waited = true;  // one attempt per call when there are no keys at all
+    }
+}
+
+std::shared_ptr<const key_set> remote_jwks::on_kid_miss(const key_set *seen, int64_t now_ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+        if (keys_.get() != seen) return keys_;  // a newer snapshot arrived meanwhile
+        if (fetching_) {
+            fetch_done_.wait(lock, [&] { return !fetching_; });
+            continue;
+        }
+        if (fetched_once_ && now_ms - last_fetch_ms_ < options_.cooldown_ms) return keys_;
+        if (fetch_locked(lock, now_ms) != COTTER_OK) return keys_;
+    }
+}
+
+int remote_jwks::refresh(int64_t now_ms, error_info *err) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (fetching_) {
+        fetch_done_.wait(lock, [&] { return !fetching_; });
+    } else if (!(fetched_once_ && now_ms - last_fetch_ms_ < options_.cooldown_ms)) {
+        fetch_locked(lock, now_ms);
+    }
+    if (last_error_.code == COTTER_OK || last_error_.message.empty()) return COTTER_OK;
+    if (err) *err = last_error_;
+    return last_error_.code;
+}
+
+}  // namespace cotter::core::jwt

@@ -1,0 +1,79 @@
+/**
+ * @file remote_jwks.hpp
+ * @brief A remote JWKS kept fresh over core/http: max age (bounded Cache-Control), kid-miss refetch with a
+ * cooldown, single-flight fetches, last-good keys kept when a fetch fails.
+ *
+ * Thread-safety: thread-safe. The current key set is an immutable snapshot read without the lock; the lock only
+ * guards fetch bookkeeping and is never held during network I/O.
+ */
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "http/http.hpp"
+#include "jwt/key_set.hpp"
+
+namespace cotter::core::jwt {
+
+struct remote_jwks_options {
+    std::string url;
+    std::string ca_file;
+    int64_t max_age_ms = 600000;
+    int64_t cooldown_ms = 30000;
+    int64_t timeout_ms = 5000;
+    size_t max_bytes = 1u << 20;
+    std::function<void(int level, const std::string &message)> log;
+};
+
+class remote_jwks {
+public:
+    /// Throws error(COTTER_EINVAL) for a URL that is neither https nor http to a loopback host.
+    explicit remote_jwks(remote_jwks_options options);
+    ~remote_jwks();
+
+    /// The newest snapshot without any fetch (may be null). Lock-free.
+    std::shared_ptr<const key_set> snapshot() const;
+
+    /// Keys to verify with: fresh ones, fetching first when there are none or they are stale (a stale set is
+    /// still returned while another thread fetches or when the fetch fails). COTTER_EJWKS_UNAVAILABLE when no
+    /// keys could ever be obtained.
+    int current(int64_t now_ms, std::shared_ptr<const key_set> &out, error_info *err);
+
+    /// A token's kid was not in `seen`: refetch once per cooldown (concurrent misses share one fetch) and return
+    /// the newest snapshot, which is `seen` again when no refetch was allowed or it failed.
+    std::shared_ptr<const key_set> on_kid_miss(const key_set *seen, int64_t now_ms);
+
+    /// Fetches now unless a fetch happened within the cooldown. COTTER_OK, EJWKS_UNAVAILABLE or EJWKS_INVALID.
+    int refresh(int64_t now_ms, error_info *err);
+
+    /// Completed fetch attempts (successful or not).
+    uint64_t fetch_count() const noexcept { return fetches_.load(); }
+
+private:
+    // Runs one fetch; `lock` is held on entry and exit, released during I/O. Returns the fetch's status.
+    int fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms);
+    int download(std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err);
+    void log(int level, const std::string &message) const;
+
+    remote_jwks_options options_;
+    http::transport transport_;
+
+    std::shared_ptr<const key_set> keys_;       // read with std::atomic_load, replaced with std::atomic_store
+    std::atomic<int64_t> fresh_until_ms_{0};
+    std::atomic<uint64_t> fetches_{0};
+
+    std::mutex mu_;
+    std::condition_variable fetch_done_;
+    bool fetching_ = false;
+    bool fetched_once_ = false;
+    int64_t last_fetch_ms_ = 0;
+    error_info last_error_;
+};
+
+}  // namespace cotter::core::jwt

@@ -1,0 +1,80 @@
+/**
+ * @file verifier.hpp
+ * @brief The ES256 JWT verifier: strict JWS compact parsing, pinned-algorithm header policy, key selection from
+ * a static or remote JWKS, signature first, then the claims; an optional verified-token cache.
+ *
+ * Thread-safety: thread-safe and shareable (see remote_jwks.hpp and token_cache.hpp).
+ */
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "jwt/claims.hpp"
+#include "jwt/key_set.hpp"
+
+namespace cotter::core::jwt {
+
+/// Size caps (docs/verifier.md): tokens beyond them are rejected before any decoding.
+constexpr size_t k_max_token_bytes = 16 * 1024;
+constexpr size_t k_max_header_bytes = 4 * 1024;  // decoded
+
+struct verifier_config {
+    std::string audience;                      // required
+    std::string issuer = "https://www.cotter.app";
+    int64_t leeway_seconds = 5;                // 0..300
+    std::string jwks_json;                     // exactly one of jwks_json / jwks_url
+    std::string jwks_url;
+    std::string ca_file;
+    int64_t jwks_max_age_ms = 600000;
+    int64_t jwks_cooldown_ms = 30000;
+    int64_t jwks_timeout_ms = 5000;
+    size_t jwks_max_bytes = 1u << 20;
+    size_t token_cache_size = 0;
+    std::function<int64_t()> clock;            // Unix seconds; empty = system clock
+    std::function<void(int level, const std::string &message)> log;
+};
+
+class token_cache;
+class remote_jwks;
+
+class verifier {
+public:
+    /// Throws error(COTTER_EINVAL) for bad options and error(COTTER_EJWKS_INVALID) for a bad static key set.
+    explicit verifier(verifier_config config);
+    ~verifier();
+    verifier(const verifier &) = delete;
+    verifier &operator=(const verifier &) = delete;
+
+    /// Verifies one compact JWS. On success and when `out` is non-null, *out receives the verified claims.
+    /// Returns a cotter_status; never throws except std::bad_alloc.
+    int verify(std::string_view token, std::shared_ptr<const claims> *out, error_info *err);
+
+    /// Fetches a remote key set now (no-op for a static one).
+    int refresh(error_info *err);
+
+    /// The current key-set snapshot (null for a remote set not fetched yet).
+    std::shared_ptr<const key_set> keys() const;
+    /// Completed remote fetches (0 for a static set).
+    uint64_t fetch_count() const noexcept;
+    /// Entries in the verified-token cache.
+    size_t cached_tokens() const;
+
+private:
+    int64_t now_seconds() const;
+    int64_t now_ms() const;
+    int check_claims(std::string_view payload_text, const char *payload, size_t payload_len, int64_t now,
+                     const std::shared_ptr<const jwk> &key, std::shared_ptr<const claims> *out, error_info *err,
+                     int64_t *deadline);
+
+    verifier_config config_;
+    std::shared_ptr<const key_set> static_keys_;
+    std::unique_ptr<remote_jwks> remote_;
+    std::unique_ptr<token_cache> cache_;
+};
+
+}  // namespace cotter::core::jwt
