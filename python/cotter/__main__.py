@@ -1,0 +1,7 @@
+"""
+@file __main__.py
+@brief ``python -m cotter`` runs the CLI.
+"""
+from .cli import main
+
+raise SystemExit(main())

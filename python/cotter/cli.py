@@ -1,0 +1,341 @@
+"""
+@file cli.py
+@brief The ``cotter`` command: login, token, verify, whoami, logout, social-tokens, users.
+
+Results go to stdout (``--json`` for machine-readable output); status and progress go to stderr.
+Exit codes: 0 success; 1 rejected or failed (``error: <CODE>: <message>`` on stderr, CODE the stable
+C ABI name such as COTTER_EJWT_SIGNATURE); 2 usage error.
+Configuration: flags, else $COTTER_BASE_URL, $COTTER_API_KEY_ID, $COTTER_API_SECRET_KEY, $COTTER_LOGIN_URL,
+$COTTER_CA_FILE. Tokens are stored 0600 in $XDG_CONFIG_HOME/cotter/<api_key_id>.json (or --token-file).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command-line mistake the parser could not catch (exit 2)."""
+
+
+def _env(name: str) -> Optional[str]:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def _eprint(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def _out(args: argparse.Namespace, human: str, data: Any) -> None:
+    """Prints a result: JSON with --json, else the human form."""
+    if args.json:
+        print(json.dumps(data, indent=None, sort_keys=True))
+    else:
+        print(human)
+
+
+def _api_key_id(args: argparse.Namespace) -> str:
+    key: Optional[str] = args.api_key_id or _env("COTTER_API_KEY_ID")
+    if not key:
+        raise UsageError("an API key id is needed: --api-key-id or COTTER_API_KEY_ID")
+    return key
+
+
+def _client(args: argparse.Namespace, *, secret: bool = False) -> Any:
+    from .client import Client
+
+    api_secret_key = args.api_secret_key or _env("COTTER_API_SECRET_KEY")
+    if secret and not api_secret_key:
+        raise UsageError("this command needs the API secret key: --api-secret-key or COTTER_API_SECRET_KEY")
+    return Client(
+        _api_key_id(args),
+        api_secret_key,
+        base_url=args.base_url or _env("COTTER_BASE_URL"),
+        ca_file=args.ca_file or _env("COTTER_CA_FILE"),
+    )
+
+
+def default_token_file(api_key_id: str) -> str:
+    """$XDG_CONFIG_HOME/cotter/<api_key_id>.json (XDG default ~/.config)."""
+    base = _env("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "cotter", f"{api_key_id}.json")
+
+
+def _token_file(args: argparse.Namespace) -> str:
+    path: str = args.token_file or default_token_file(_api_key_id(args))
+    return path
+
+
+def _session(args: argparse.Namespace, client: Any) -> Any:
+    from .errors import RefreshTokenNotExistError
+    from .session import TokenSession
+
+    path = _token_file(args)
+    if not os.path.exists(path):
+        raise RefreshTokenNotExistError(f"not logged in (no token file {path}): run `cotter login`",
+                                        code="COTTER_EREAUTH")
+    return TokenSession(client, token_file=path)
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from .login import login, open_in_browser
+    from .session import TokenSession
+
+    client = _client(args)
+    path = _token_file(args)
+
+    def show(url: str) -> None:
+        if args.no_browser:
+            _eprint("Open this link to log in:")
+            print(url, flush=True)  # stdout, so a script can pick it up
+        else:
+            _eprint(f"Opening the login page in your browser (if it does not open, visit {url})")
+            open_in_browser(url)
+
+    identity = login(
+        client,
+        identifier_type="PHONE" if args.phone else "EMAIL",
+        auth_method="MAGIC_LINK" if args.magic_link else "OTP",
+        port=args.port,
+        identifier=args.identifier,
+        login_page_url=args.login_url or _env("COTTER_LOGIN_URL"),
+        open_url=show,
+        timeout=args.timeout,
+    )
+    if identity.token is None:
+        _eprint("error: COTTER_EPROTOCOL: the server returned no oauth_token")
+        return EXIT_FAILED
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    TokenSession(client, token_file=path, token=identity.token)  # writes the file (0600, atomic)
+    _eprint(f"Logged in as {identity.identifier}; tokens stored in {path}")
+    _out(args, identity.identifier or "",
+         {"identifier": identity.identifier, "identifier_type": identity.identifier_type,
+          "user_id": identity.user_id, "token_file": path})
+    return EXIT_OK
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    client = _client(args)
+    session = _session(args, client)
+    token = session.refresh() if args.force_refresh else session.token()
+    if args.force_refresh:
+        _eprint("Refreshed the tokens")
+    access = token.access_token or ""
+    _out(args, access, {"access_token": access, "expires_at": token.expires_at, "token_type": token.token_type})
+    return EXIT_OK
+
+
+def _claims_dict(claims: Any) -> Dict[str, Any]:
+    d: Dict[str, Any] = claims.to_dict()
+    return d
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verifier import Verifier
+
+    token: str = args.token
+    if token == "-":
+        token = sys.stdin.read().strip()
+    if args.jwks_file:
+        try:
+            with open(args.jwks_file, encoding="utf-8") as f:
+                jwks = f.read()
+        except OSError as e:
+            raise UsageError(f"cannot read --jwks-file: {e.strerror}")
+        verifier = Verifier(args.audience, jwks=jwks, issuer=args.issuer, leeway=args.leeway, now=args.now)
+    else:
+        verifier = Verifier(args.audience, jwks_url=args.jwks_url, issuer=args.issuer, leeway=args.leeway,
+                            now=args.now, ca_file=args.ca_file or _env("COTTER_CA_FILE"))
+    claims = verifier.verify(token)
+    # The contract: exactly one JSON object with the verified claims on stdout.
+    print(claims.json if not args.pretty else json.dumps(_claims_dict(claims), indent=2))
+    return EXIT_OK
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    client = _client(args)
+    session = _session(args, client)
+    claims = client.verifier().verify(session.access_token())
+    data = _claims_dict(claims)
+    _out(args, f"{claims.identifier or '?'} (user {claims.sub}, {claims.authentication_method})", data)
+    return EXIT_OK
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from .session import TokenSession
+
+    client = _client(args)
+    path = _token_file(args)
+    if not os.path.exists(path):
+        _eprint("Not logged in")
+        return EXIT_OK
+    TokenSession(client, token_file=path).logout()
+    _eprint(f"Logged out; removed {path}" if not os.path.exists(path) else "Logged out")
+    return EXIT_OK
+
+
+def _social_dict(t: Any) -> Dict[str, Any]:
+    return {"provider": t.provider, "provider_user_id": t.provider_user_id,
+            "provider_username": t.provider_username, "user_id": t.user_id, "scope": t.scope,
+            "token_type": t.token_type, "access_token": t.access_token}
+
+
+def cmd_social_tokens(args: argparse.Namespace) -> int:
+    client = _client(args, secret=True)
+    if args.action == "list":
+        tokens = client.social_tokens(args.user_id)
+        lines = [f"{t.provider}\t{t.provider_username or t.provider_user_id}\tscope={t.scope}" for t in tokens]
+        _out(args, "\n".join(lines) if lines else "(no provider tokens)", [_social_dict(t) for t in tokens])
+    elif args.action == "get":
+        t = client.social_token(args.provider, args.user_id)
+        _out(args, t.access_token or "", _social_dict(t))
+    else:
+        client.delete_social_token(args.provider, args.user_id)
+        _eprint(f"Deleted the {args.provider} token of {args.user_id}")
+        _out(args, "deleted", {"deleted": True})
+    return EXIT_OK
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        client = _client(args)
+        users = [client.create_user(args.identifier)]
+    elif args.action == "get":
+        client = _client(args)
+        if (args.user_id is None) == (args.identifier is None):
+            raise UsageError("users get needs exactly one of USER_ID or --identifier")
+        users = [client.get_user(args.user_id) if args.user_id else client.get_user_by_identifier(args.identifier)]
+    else:
+        client = _client(args, secret=True)
+        users = client.list_users(args.page)
+    if args.action == "list":
+        _out(args, "\n".join(f"{u.id}\t{u.identifier}\t{u.created_at}" for u in users) or "(no users)",
+             [u.raw for u in users])
+    else:
+        u = users[0]
+        _out(args, f"{u.id}\t{u.identifier}", u.raw)
+    return EXIT_OK
+
+
+# --- parser -----------------------------------------------------------------------------------------
+
+
+def _common_options(nested: bool) -> argparse.ArgumentParser:
+    """Options every command takes. A nested sub-command's copy defaults to SUPPRESS so that a value given
+    before it (``cotter users --json list``) is not reset by the inner parser."""
+    d: Dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--base-url", help="API base URL (default $COTTER_BASE_URL, else Cotter's)", **d)
+    common.add_argument("--api-key-id", help="API key id (default $COTTER_API_KEY_ID)", **d)
+    common.add_argument("--api-secret-key", help="API secret key (default $COTTER_API_SECRET_KEY); never printed", **d)
+    common.add_argument("--ca-file", help="PEM CA bundle for TLS (default $COTTER_CA_FILE, else the system store)", **d)
+    common.add_argument("--token-file", help="token file (default $XDG_CONFIG_HOME/cotter/<api_key_id>.json)", **d)
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout", **d)
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(nested=False)
+    nested = _common_options(nested=True)
+
+    p = argparse.ArgumentParser(
+        prog="cotter",
+        description="Cotter passwordless login from the terminal.",
+        epilog="Exit codes: 0 ok, 1 rejected or failed, 2 usage.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("login", parents=[common], help="log in through the hosted page; store the tokens")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--email", action="store_true", help="log in with an email address (default)")
+    g.add_argument("--phone", action="store_true", help="log in with a phone number")
+    g2 = s.add_mutually_exclusive_group()
+    g2.add_argument("--otp", action="store_true", help="one-time code (default)")
+    g2.add_argument("--magic-link", action="store_true", help="magic link")
+    s.add_argument("--identifier", help="prefill the email or phone on the login page")
+    s.add_argument("--port", type=int, default=0, help="local port for the redirect (default: any free port)")
+    s.add_argument("--login-url", help="hosted login page (default $COTTER_LOGIN_URL, else Cotter's)")
+    s.add_argument("--no-browser", action="store_true", help="print the login URL instead of opening a browser")
+    s.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the login (default 300)")
+    s.set_defaults(func=cmd_login)
+
+    s = sub.add_parser("token", parents=[common], help="print a valid access token (refreshing when needed)")
+    s.add_argument("--force-refresh", action="store_true", help="refresh now, whatever the expiry")
+    s.set_defaults(func=cmd_token)
+
+    s = sub.add_parser("verify", parents=[common], help="verify a JWT; print its claims as JSON")
+    s.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--jwks-file", help="a JWKS document")
+    src.add_argument("--jwks-url", help="a remote JWKS (https, or http to a loopback host)")
+    s.add_argument("--audience", required=True, help="expected aud (your API key id)")
+    s.add_argument("--issuer", help="expected iss (default https://www.cotter.app)")
+    s.add_argument("--leeway", type=int, default=5, help="clock skew in seconds, 0..300 (default 5)")
+    s.add_argument("--now", type=int, help="verify as if the time were UNIX_SECONDS")
+    s.add_argument("--pretty", action="store_true", help="indent the claims")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("whoami", parents=[common], help="show the logged-in user (verified access token)")
+    s.set_defaults(func=cmd_whoami)
+
+    s = sub.add_parser("logout", parents=[common], help="end the session and delete the stored tokens")
+    s.set_defaults(func=cmd_logout)
+
+    s = sub.add_parser("social-tokens", parents=[common], help="social-login provider tokens (needs the secret)")
+    ss = s.add_subparsers(dest="action", metavar="ACTION")
+    ss.required = True
+    a = ss.add_parser("list", parents=[nested], help="list a user's provider tokens")
+    a.add_argument("user_id", metavar="USER_ID")
+    a = ss.add_parser("get", parents=[nested], help="print a user's token from one provider")
+    a.add_argument("provider", metavar="PROVIDER")
+    a.add_argument("user_id", metavar="USER_ID")
+    a = ss.add_parser("delete", parents=[nested], help="delete a user's token from one provider")
+    a.add_argument("provider", metavar="PROVIDER")
+    a.add_argument("user_id", metavar="USER_ID")
+    s.set_defaults(func=cmd_social_tokens)
+
+    s = sub.add_parser("users", parents=[common], help="create, get and list users")
+    us = s.add_subparsers(dest="action", metavar="ACTION")
+    us.required = True
+    a = us.add_parser("create", parents=[nested], help="create (or find) the user with this email or phone")
+    a.add_argument("identifier", metavar="IDENTIFIER")
+    a = us.add_parser("get", parents=[nested], help="get a user by id or --identifier")
+    a.add_argument("user_id", metavar="USER_ID", nargs="?")
+    a.add_argument("--identifier", help="look the user up by email or phone")
+    a = us.add_parser("list", parents=[nested], help="list users, 50 per page, newest first (needs the secret)")
+    a.add_argument("--page", type=int, default=0)
+    s.set_defaults(func=cmd_users)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from ._errors import CotterError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        _eprint(f"cotter: error: {e}")
+        return EXIT_USAGE
+    except CotterError as e:
+        _eprint(f"error: {e.code}: {e.message}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _eprint("interrupted")
+        return 130
+

@@ -1,0 +1,259 @@
+"""
+@file client.py
+@brief Client: Cotter's token, user and social-token APIs, plus the typed results they return.
+
+Every call blocks in native code with the GIL released (use cotter.aio from asyncio).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from . import _native
+from ._util import env, native_log, redact_jwt, redact_secret
+from .tokens import Token
+
+if TYPE_CHECKING:
+    from .verifier import Verifier
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """A Cotter user object."""
+
+    id: Optional[str]
+    issuer: Optional[str]
+    client_user_id: Optional[str]
+    identifier: Optional[str]
+    default_method: Optional[str]
+    created_at: Optional[str]
+    enrolled: Tuple[str, ...]
+    #: The whole object as received (unknown fields included).
+    raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def _from_native(cls, d: Dict[str, Any]) -> "User":
+        return cls(
+            id=d["id"],
+            issuer=d["issuer"],
+            client_user_id=d["client_user_id"],
+            identifier=d["identifier"],
+            default_method=d["default_method"],
+            created_at=d["created_at"],
+            enrolled=tuple(e for e in d["enrolled"] if e is not None),
+            raw=json.loads(d["json"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SocialToken:
+    """A social-login provider token (GitHub, Google). The repr hides the provider token."""
+
+    provider: Optional[str]
+    provider_user_id: Optional[str]
+    provider_username: Optional[str]
+    user_id: Optional[str]
+    access_token: Optional[str] = dataclasses.field(repr=False)
+    scope: Optional[str]
+    token_type: Optional[str]
+    raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def _from_native(cls, d: Dict[str, Any]) -> "SocialToken":
+        return cls(
+            provider=d["provider"],
+            provider_user_id=d["provider_user_id"],
+            provider_username=d["provider_username"],
+            user_id=d["user_id"],
+            access_token=d["access_token"],
+            scope=d["scope"],
+            token_type=d["token_type"],
+            raw=json.loads(d["json"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """The result of get_identity: who logged in, and their token set."""
+
+    identifier: Optional[str]
+    identifier_type: Optional[str]
+    user_id: Optional[str]
+    token: Optional[Token]
+    #: The Identity Token object (for the identity_token grant and Ed25519 verification).
+    identity_token: Optional[Dict[str, Any]] = dataclasses.field(repr=False)
+    raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomClaims:
+    """The result of custom_claims: the new JWT, and the special refresh token when one was given."""
+
+    token: str = dataclasses.field(repr=False)
+    refresh_token: Optional[str] = dataclasses.field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"CustomClaims(token={redact_jwt(self.token)!r}, refresh_token={redact_secret(self.refresh_token)!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteVerdict:
+    """The serverless verifier's answer."""
+
+    valid: bool
+    reason: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientStats:
+    requests: int
+    connections: int
+    retries: int
+
+
+def _json_text(value: Union[str, Mapping[str, Any]]) -> str:
+    return value if isinstance(value, str) else json.dumps(dict(value))
+
+
+class Client:
+    """A connection to Cotter's API (or a compatible server such as the emulator). Thread-safe.
+
+    ``api_key_id``/``api_secret_key``/``base_url`` default to $COTTER_API_KEY_ID, $COTTER_API_SECRET_KEY and
+    $COTTER_BASE_URL (else Cotter's). The secret is needed only by server-side calls and is never shown.
+    """
+
+    def __init__(
+        self,
+        api_key_id: Optional[str] = None,
+        api_secret_key: Optional[str] = None,
+        *,
+        base_url: Optional[str] = None,
+        worker_url: Optional[str] = None,
+        ca_file: Optional[str] = None,
+        connect_timeout_ms: int = 10000,
+        timeout_ms: int = 30000,
+        max_retries: int = 2,
+        retry_base_ms: int = 200,
+        retry_max_ms: int = 5000,
+        max_response_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        key = api_key_id or env("COTTER_API_KEY_ID")
+        if not key:
+            from ._errors import InvalidArgument
+
+            raise InvalidArgument("api_key_id is required (or set COTTER_API_KEY_ID)")
+        self._n = _native.Client(
+            api_key_id=key,
+            api_secret_key=api_secret_key or env("COTTER_API_SECRET_KEY"),
+            base_url=base_url,
+            worker_url=worker_url,
+            ca_file=ca_file,
+            connect_timeout_ms=connect_timeout_ms,
+            timeout_ms=timeout_ms,
+            max_retries=max_retries,
+            retry_base_ms=retry_base_ms,
+            retry_max_ms=retry_max_ms,
+            max_response_bytes=max_response_bytes,
+            log=native_log,
+        )
+        self.api_key_id = key
+        self.ca_file = ca_file
+
+    @property
+    def base_url(self) -> str:
+        """The effective base URL, e.g. "https://www.cotter.app/api/v0"."""
+        return self._n.base_url or ""
+
+    @property
+    def jwks_url(self) -> str:
+        return self.base_url + "/token/jwks"
+
+    def stats(self) -> ClientStats:
+        """Requests sent, TCP connections opened and retries performed by this client."""
+        return ClientStats(**self._n.stats())
+
+    # --- tokens --------------------------------------------------------------------------------------
+
+    def grant_identity_token(self, identity_token: Union[str, Mapping[str, Any]]) -> Token:
+        """Exchanges an Identity Token (the ``token`` object of get_identity) for a token set. Needs the secret."""
+        return Token(self._n.grant_identity_token(_json_text(identity_token)))
+
+    def grant_event_token(self, event_token: Union[str, Mapping[str, Any]]) -> Token:
+        """Exchanges an Event Token for a token set. Needs the secret."""
+        return Token(self._n.grant_event_token(_json_text(event_token)))
+
+    def refresh(self, refresh_token: str) -> Token:
+        """A new token set. Cotter rotates refresh tokens: the old one is invalid afterwards."""
+        return Token(self._n.refresh(refresh_token))
+
+    def logout(self, refresh_token: Optional[str] = None) -> None:
+        """Ends the server session of ``refresh_token``."""
+        self._n.logout(refresh_token)
+
+    def custom_claims(
+        self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None
+    ) -> CustomClaims:
+        """A new JWT carrying ``attributes`` as top-level claims (and a refresh token that keeps them)."""
+        new_token, new_refresh = self._n.custom_claims(token, json.dumps(dict(attributes)), refresh_token)
+        return CustomClaims(token=new_token, refresh_token=new_refresh)
+
+    def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str) -> Identity:
+        """Exchanges a login redirect's authorization code (PKCE) for the user's identity and token set."""
+        d = self._n.get_identity(code, challenge_id, code_verifier, redirect_url)
+        it = d["identity_token_json"]
+        return Identity(
+            identifier=d["identifier"],
+            identifier_type=d["identifier_type"],
+            user_id=d["user_id"],
+            token=Token(d["token"]) if d["token"] is not None else None,
+            identity_token=json.loads(it) if it else None,
+            raw=json.loads(d["json"]),
+        )
+
+    def verify_remote(self, access_token: str) -> RemoteVerdict:
+        """Asks Cotter's serverless verifier (the worker) about ``access_token``."""
+        valid, reason = self._n.verify_remote(access_token)
+        return RemoteVerdict(valid=valid, reason=reason)
+
+    # --- users ---------------------------------------------------------------------------------------
+
+    def create_user(self, identifier: str) -> User:
+        return User._from_native(self._n.user_create(identifier))
+
+    def get_user(self, user_id: str) -> User:
+        """Raises NotFound when there is no such user."""
+        return User._from_native(self._n.user_get(user_id))
+
+    def get_user_by_identifier(self, identifier: str) -> User:
+        """Raises NotFound when no user has this email or phone."""
+        return User._from_native(self._n.user_get_by_identifier(identifier))
+
+    def list_users(self, page: int = 0) -> List[User]:
+        """One page (50, newest first) of the project's users. Needs the secret."""
+        return [User._from_native(d) for d in self._n.user_list(page)]
+
+    # --- social-login provider tokens ----------------------------------------------------------------
+
+    def social_tokens(self, user_id: str) -> List[SocialToken]:
+        return [SocialToken._from_native(d) for d in self._n.social_tokens_list(user_id)]
+
+    def social_token(self, provider: str, user_id: str) -> SocialToken:
+        """Raises NotFound when the user has no token from ``provider``."""
+        return SocialToken._from_native(self._n.social_token_get(provider, user_id))
+
+    def delete_social_token(self, provider: str, user_id: str) -> None:
+        self._n.social_token_delete(provider, user_id)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def verifier(self, **kwargs: Any) -> "Verifier":
+        """A Verifier for this project: audience = the API key id, keys from ``<base_url>/token/jwks``."""
+        from .verifier import Verifier
+
+        kwargs.setdefault("ca_file", self.ca_file)
+        return Verifier(self.api_key_id, jwks_url=self.jwks_url, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Client(api_key_id={self.api_key_id!r}, base_url={self.base_url!r})"
+

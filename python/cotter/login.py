@@ -1,0 +1,200 @@
+"""
+@file login.py
+@brief Logging a user in from a script or terminal: PKCE, the hosted login page, and the local redirect.
+
+Flow (spec §2.9): make a PKCE verifier/challenge and a state; open the hosted page in a browser with
+redirect_url = a one-shot HTTP server on 127.0.0.1; receive the redirect; check `state`; exchange the code
+with get_identity.
+"""
+from __future__ import annotations
+
+import dataclasses
+import socket
+from typing import Callable, Optional, Tuple
+
+from . import _native
+from ._util import env, logger, redact_secret
+from .client import Client, Identity
+
+SUCCESS_PAGE = (
+    "<!doctype html><html><head><meta charset=utf-8><title>Logged in</title></head>"
+    '<body style="font-family:sans-serif;text-align:center;margin-top:4em">'
+    "<h1 id=cotter-success>You are logged in</h1><p>You can close this window and return to the terminal.</p>"
+    "</body></html>"
+)
+FAILURE_PAGE = (
+    "<!doctype html><html><head><meta charset=utf-8><title>Login failed</title></head>"
+    '<body style="font-family:sans-serif;text-align:center;margin-top:4em">'
+    "<h1 id=cotter-failure>Login failed</h1><p>Return to the terminal for details.</p></body></html>"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pkce:
+    """A PKCE verifier, its S256 challenge, and a login state. The repr hides the verifier."""
+
+    verifier: str = dataclasses.field(repr=False)
+    challenge: str
+    state: str
+
+    @classmethod
+    def generate(cls) -> "Pkce":
+        verifier, challenge, state = _native.pkce_new()
+        return cls(verifier=verifier, challenge=challenge, state=state)
+
+    def __repr__(self) -> str:
+        return f"Pkce(verifier={redact_secret(self.verifier)!r}, challenge={self.challenge!r}, state={self.state!r})"
+
+
+def challenge_of(verifier: str) -> str:
+    """base64url_nopad(SHA-256(verifier))."""
+    return _native.pkce_challenge_of(verifier)
+
+
+def login_url(
+    api_key_id: str,
+    redirect_url: str,
+    state: str,
+    code_challenge: str,
+    *,
+    identifier_type: str = "EMAIL",
+    auth_method: Optional[str] = "OTP",
+    login_url: Optional[str] = None,
+    identifier: Optional[str] = None,
+    cotter_user_id: Optional[str] = None,
+) -> str:
+    """The hosted login page URL; ``login_url`` defaults to $COTTER_LOGIN_URL, else Cotter's page."""
+    return _native.login_url(
+        login_url=login_url or env("COTTER_LOGIN_URL"),
+        api_key_id=api_key_id,
+        redirect_url=redirect_url,
+        state=state,
+        code_challenge=code_challenge,
+        identifier_type=identifier_type,
+        auth_method=auth_method,
+        input=identifier,
+        cotter_user_id=cotter_user_id,
+    )
+
+
+def parse_redirect(query: str, expected_state: str) -> Tuple[str, int]:
+    """Checks a redirect's query string against the state; returns (code, challenge_id).
+    Raises StateMismatch for a wrong state or an ``error`` redirect, ProtocolError for missing fields."""
+    code, challenge_id = _native.login_redirect_parse(query, expected_state)
+    return code, int(challenge_id)
+
+
+class RedirectReceiver:
+    """A one-shot HTTP server on 127.0.0.1 that waits for the login redirect and answers it with a page.
+
+    Requests without ``code``/``error`` in the query (e.g. /favicon.ico) get 404 and are ignored.
+    """
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        import http.server  # imported here: it is slow to import and only logins need it
+
+        self.query: Optional[str] = None
+        self._page_ok = True
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                path, _, query = self.path.partition("?")
+                if receiver.query is not None or not any(
+                    part.split("=", 1)[0] in ("code", "error") for part in query.split("&")
+                ):
+                    self.send_error(404)
+                    return
+                receiver.query = query
+                ok = "code=" in query and "error=" not in query
+                body = (SUCCESS_PAGE if ok else FAILURE_PAGE).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # the query holds the code: never log it
+                pass
+
+        self._server = http.server.HTTPServer((host, port), Handler)
+        self._server.timeout = 0.5
+        self.port: int = self._server.server_address[1]
+
+    def wait(self, timeout: float) -> str:
+        """Serves requests until the redirect arrives; returns its query string. Raises Timeout."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.query is None:
+            if time.monotonic() > deadline:
+                from ._errors import Timeout
+
+                raise Timeout("no login redirect received in time", status=_native.STATUS_CODES["COTTER_ETIMEOUT"],
+                              code="COTTER_ETIMEOUT")
+            self._server.handle_request()
+        return self.query
+
+    def close(self) -> None:
+        self._server.server_close()
+
+    def __enter__(self) -> "RedirectReceiver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_in_browser(url: str) -> None:
+    """Opens ``url`` with the webbrowser module (honours $BROWSER)."""
+    import webbrowser
+
+    if not webbrowser.open(url):
+        logger.warning("could not open a browser; open the login URL yourself")
+
+
+def login(
+    client: Client,
+    *,
+    identifier_type: str = "EMAIL",
+    auth_method: str = "OTP",
+    port: int = 0,
+    redirect_host: str = "127.0.0.1",
+    identifier: Optional[str] = None,
+    login_page_url: Optional[str] = None,
+    open_url: Optional[Callable[[str], None]] = open_in_browser,
+    timeout: float = 300.0,
+) -> Identity:
+    """Logs a user in through the hosted page and returns their Identity (with its token set).
+
+    ``open_url`` receives the login URL (default: the browser). The redirect must come back to
+    ``http://<redirect_host>:<port>`` on this machine; ``port=0`` picks a free one.
+    """
+    pkce = Pkce.generate()
+    with RedirectReceiver(port) as receiver:
+        redirect_url = f"http://{redirect_host}:{receiver.port}"
+        url = login_url(
+            client.api_key_id,
+            redirect_url,
+            pkce.state,
+            pkce.challenge,
+            identifier_type=identifier_type,
+            auth_method=auth_method,
+            login_url=login_page_url,
+            identifier=identifier,
+        )
+        if open_url is not None:
+            open_url(url)
+        query = receiver.wait(timeout)
+    code, challenge_id = parse_redirect(query, pkce.state)
+    return client.get_identity(code, challenge_id, pkce.verifier, redirect_url)
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+

@@ -1,0 +1,82 @@
+"""
+@file session.py
+@brief TokenSession: one user's token set kept valid (refresh when needed, single-flight, storage).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Protocol, Union
+
+from . import _native
+from .client import Client
+from .tokens import Token
+
+
+class TokenStorage(Protocol):
+    """Custom storage (keychain, database...). load() returns the stored oauth_token JSON or None;
+    save(json) stores it, save(None) deletes it. Exceptions propagate to the caller of the session method."""
+
+    def load(self) -> Union[str, bytes, None]: ...
+
+    def save(self, token_json: Optional[str]) -> None: ...
+
+
+class TokenSession:
+    """One user's tokens, kept valid. Thread-safe; concurrent callers share one refresh.
+
+    Storage: ``token_file`` (six-key JSON, mode 0600, atomic replace, locked so that processes sharing it
+    refresh once), or ``storage``, or none (memory only). ``token`` replaces what storage holds.
+    A transport error never destroys stored tokens; ReauthRequired means the user must log in again.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        token: Optional[Token] = None,
+        token_file: Optional[str] = None,
+        storage: Optional[TokenStorage] = None,
+        refresh_margin: int = 30,
+        on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
+    ) -> None:
+        self.client = client  # the native session needs its client alive
+        changed = None
+        if on_tokens_changed is not None:
+            callback = on_tokens_changed
+
+            def changed(native: Optional["_native.Token"]) -> None:
+                callback(Token(native) if native is not None else None)
+
+        self._n = _native.Session(
+            client=client._n,
+            refresh_margin_seconds=refresh_margin,
+            token_file=token_file,
+            load=storage.load if storage is not None else None,
+            save=storage.save if storage is not None else None,
+            on_tokens_changed=changed,
+            initial=token._n if token is not None else None,
+        )
+        self.token_file = token_file
+
+    def access_token(self) -> str:
+        """A valid access token, refreshed first when it expires within the margin."""
+        return self._n.get_access_token()
+
+    def token(self) -> Token:
+        """The current token set, refreshed first when needed."""
+        return Token(self._n.get_token())
+
+    def refresh(self) -> Token:
+        """Refreshes now, whatever the expiry."""
+        return Token(self._n.refresh())
+
+    def set_token(self, token: Token) -> None:
+        """Replaces the token set (e.g. after a login) and stores it."""
+        self._n.set_token(token._n)
+
+    def logout(self) -> None:
+        """Ends the server session (best effort) and deletes the stored tokens."""
+        self._n.logout()
+
+    def __repr__(self) -> str:
+        where = f"token_file={self.token_file!r}" if self.token_file else "storage=<custom or memory>"
+        return f"TokenSession({where})"

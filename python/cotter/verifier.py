@@ -1,0 +1,82 @@
+"""
+@file verifier.py
+@brief Verifier: Cotter's ES256 access and ID tokens against a JWKS (static or remote), GIL released.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Optional, Union
+
+from . import _native
+from ._util import native_log
+from .tokens import Claims
+
+
+class Verifier:
+    """Verifies Cotter's ES256 JWTs. Thread-safe and shareable; verification releases the GIL.
+
+    Exactly one key source: ``jwks`` (a JWKS document as str or dict, no network) or ``jwks_url``.
+    ``now`` pins the clock (Unix seconds), for tools and tests.
+    """
+
+    def __init__(
+        self,
+        audience: str,
+        *,
+        jwks: Union[str, Mapping[str, Any], None] = None,
+        jwks_url: Optional[str] = None,
+        issuer: Optional[str] = None,
+        leeway: int = 5,
+        ca_file: Optional[str] = None,
+        jwks_max_age_ms: int = 600000,
+        jwks_cooldown_ms: int = 30000,
+        jwks_timeout_ms: int = 5000,
+        jwks_max_bytes: int = 1048576,
+        token_cache_size: int = 0,
+        now: Optional[int] = None,
+    ) -> None:
+        jwks_json = jwks if isinstance(jwks, str) or jwks is None else json.dumps(dict(jwks))
+        self._n = _native.Verifier(
+            audience=audience,
+            issuer=issuer,
+            leeway_seconds=leeway,
+            jwks_json=jwks_json,
+            jwks_url=jwks_url,
+            ca_file=ca_file,
+            jwks_max_age_ms=jwks_max_age_ms,
+            jwks_cooldown_ms=jwks_cooldown_ms,
+            jwks_timeout_ms=jwks_timeout_ms,
+            jwks_max_bytes=jwks_max_bytes,
+            token_cache_size=token_cache_size,
+            now=now,
+            log=native_log,
+        )
+        self.audience = audience
+        self.issuer = issuer
+        self.jwks_url = jwks_url
+
+    def verify(self, token: Union[str, bytes]) -> Claims:
+        """Verifies ``token`` and returns its claims; raises a JWTError / JWKSError subclass when rejected."""
+        return Claims(self._n.verify(token))
+
+    def check(self, token: Union[str, bytes]) -> None:
+        """Like verify() but builds no claims (the verdict only)."""
+        self._n.check(token)
+
+    def is_valid(self, token: Union[str, bytes]) -> bool:
+        """True when ``token`` verifies. Key-set failures (JWKSError) still raise: they are not a verdict."""
+        from ._errors import JWTError
+
+        try:
+            self._n.check(token)
+            return True
+        except JWTError:
+            return False
+
+    def refresh(self) -> None:
+        """Refetches a remote key set now (a no-op for a static one)."""
+        self._n.refresh()
+
+    def __repr__(self) -> str:
+        source = f"jwks_url={self.jwks_url!r}" if self.jwks_url else "jwks=<static>"
+        return f"Verifier(audience={self.audience!r}, {source})"
