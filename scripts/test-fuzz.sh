@@ -27,7 +27,7 @@ else
 fi
 
 # 1. Replay: every input that ever crashed a target, and every committed seed, must pass.
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$build" -L fuzz --output-on-failure --no-tests=ignore
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$build/fuzz" -L fuzz --output-on-failure --no-tests=ignore
 
 # Seeds from tests/fixtures (shared with every language's tests) for the targets that parse tokens and bodies.
 seed_fixtures() {  # <name> <corpus dir>
