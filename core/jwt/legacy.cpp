@@ -131,6 +131,10 @@ int verify_identity_token(std::string_view json_text, std::string_view api_key_i
         !get_string(root, "receiver", receiver) || !get_text(root, "expire_at", expire_at) ||
         !get_string(root, "signature", signature))
         return protocol(err, "identity token lacks identifier, identifier_type, receiver, expire_at or signature");
+    // The signed message has no separators: without a fixed identifier_type, bytes could move between the
+    // identifier and the type under the same signature ("alice@example.co" + "mEMAIL"). Cotter has only two types.
+    if (identifier_type != "EMAIL" && identifier_type != "PHONE")
+        return protocol(err, "identity token identifier_type is neither EMAIL nor PHONE");
     if (int rc = verify_ed25519(public_key_b64, identity_message(identifier, identifier_type, receiver, expire_at),
                                 signature, err);
         rc != COTTER_OK)
