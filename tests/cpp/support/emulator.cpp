@@ -15,6 +15,7 @@
 
 #include <simdjson.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -50,6 +51,27 @@ std::string get_string(simdjson::dom::element obj, const char *key) {
 size_t collect(char *data, size_t size, size_t nmemb, void *userdata) {
     static_cast<std::string *>(userdata)->append(data, size * nmemb);
     return size * nmemb;
+}
+
+size_t collect_location(char *data, size_t size, size_t nmemb, void *userdata) {
+    std::string line(data, size * nmemb);
+    if (line.size() > 9 && (line.compare(0, 9, "Location:") == 0 || line.compare(0, 9, "location:") == 0)) {
+        std::string v = line.substr(9);
+        while (!v.empty() && (v.front() == ' ')) v.erase(0, 1);
+        while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.pop_back();
+        *static_cast<std::string *>(userdata) = v;
+    }
+    return size * nmemb;
+}
+
+std::string url_encode(const std::string &s) {
+    std::string out;
+    static const char hex[] = "0123456789ABCDEF";
+    for (unsigned char c : s) {
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') out.push_back(static_cast<char>(c));
+        else { out.push_back('%'); out.push_back(hex[c >> 4]); out.push_back(hex[c & 15]); }
+    }
+    return out;
 }
 }  // namespace
 
@@ -199,6 +221,60 @@ std::string emulator::dev_ok(const std::string &method, const std::string &path,
     if (r.status < 200 || r.status > 299)
         throw std::runtime_error("dev API " + method + " " + path + " -> " + std::to_string(r.status) + ": " + r.body);
     return r.body;
+}
+
+dev_response emulator::raw(const std::string &method, const std::string &url, const std::string &body,
+                           const std::string &content_type) {
+    std::lock_guard<std::mutex> lock(dev_mutex_);
+    CURL *h = curl_easy_init();
+    if (!h) throw std::runtime_error("curl_easy_init failed");
+    dev_response out;
+    const std::string ct = "Content-Type: " + content_type;
+    curl_slist *headers = curl_slist_append(nullptr, ct.c_str());
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+    if (!info_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, info_.ca_file.c_str());
+    if (method == "POST") {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body.c_str());
+    } else if (method != "GET") {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &out.body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &collect_location);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &out.location);
+    const CURLcode rc = curl_easy_perform(h);
+    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK) throw std::runtime_error(std::string("request failed: ") + curl_easy_strerror(rc));
+    return out;
+}
+
+std::string emulator::login_via_page(const std::string &identifier, const std::string &redirect_url,
+                                     const std::string &code_challenge, const std::string &state) {
+    const std::string params = "api_key=" + url_encode(info_.api_key_id) + "&redirect_url=" + url_encode(redirect_url) +
+                               "&type=EMAIL&state=" + url_encode(state) + "&code_challenge=" + url_encode(code_challenge) +
+                               "&auth_method=OTP";
+    dev_response page = raw("POST", origin() + "/app/identifier", params + "&identifier=" + url_encode(identifier));
+    if (page.status != 200) throw std::runtime_error("login page: identifier step -> " + std::to_string(page.status) + " " + page.body);
+    const std::string mailbox = dev_ok("GET", "/mailbox?to=" + url_encode(identifier));
+    // The newest message is last: find the last "session" and "otp" members.
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(mailbox).get(doc) != simdjson::SUCCESS) throw std::runtime_error("mailbox is not JSON");
+    simdjson::dom::array arr;
+    if (doc.get_array().get(arr) != simdjson::SUCCESS || arr.size() == 0) throw std::runtime_error("mailbox empty");
+    simdjson::dom::element last = arr.at(arr.size() - 1).value();
+    const std::string sid = get_string(last, "session"), otp = get_string(last, "otp");
+    dev_response done = raw("POST", origin() + "/app/otp", "sid=" + url_encode(sid) + "&otp=" + url_encode(otp));
+    if (done.status != 302 || done.location.empty())
+        throw std::runtime_error("login page: otp step -> " + std::to_string(done.status) + " " + done.body);
+    const size_t q = done.location.find('?');
+    return q == std::string::npos ? std::string() : done.location.substr(q + 1);
 }
 
 void emulator::reset_stats() { dev_ok("POST", "/stats/reset", "{}"); }

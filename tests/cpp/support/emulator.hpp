@@ -19,10 +19,11 @@ struct emulator_info {
         ca_file;
 };
 
-/// A dev API answer.
+/// A dev API (or raw) answer.
 struct dev_response {
     long status = 0;
     std::string body;
+    std::string location;  // the Location header, for redirects (never followed)
 };
 
 class emulator {
@@ -41,6 +42,15 @@ public:
     dev_response dev(const std::string &method, const std::string &path, const std::string &json_body = "");
     /// As dev(), but throws std::runtime_error unless the status is 2xx; returns the body.
     std::string dev_ok(const std::string &method, const std::string &path, const std::string &json_body = "");
+
+    /// Any request to the emulator (absolute URL), e.g. the login page's form posts. Not followed on redirects.
+    dev_response raw(const std::string &method, const std::string &url, const std::string &body = "",
+                     const std::string &content_type = "application/x-www-form-urlencoded");
+
+    /// Runs the hosted login page (OTP) for `identifier` with the given PKCE challenge and state, and returns the
+    /// redirect's query string ("code=...&state=...&challenge_id=...").
+    std::string login_via_page(const std::string &identifier, const std::string &redirect_url,
+                               const std::string &code_challenge, const std::string &state);
 
     /// Zeroes the request and connection counters.
     void reset_stats();

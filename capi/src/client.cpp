@@ -1,0 +1,355 @@
+/**
+ * @file client.cpp
+ * @brief C ABI: cotter_client and every API call (grants, refresh, logout, custom claims, get_identity, users,
+ * social tokens, serverless verify), with their result objects.
+ */
+#include "client_objects.hpp"
+
+namespace tk = cotter::core::token;
+using cotter::capi::c_str_or_null;
+using cotter::capi::fill_buf;
+using cotter::capi::report;
+using cotter::capi::str_or_empty;
+
+extern "C" {
+
+COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned int version) noexcept {
+    if (!opts || version != COTTER_CLIENT_OPTIONS_VERSION) return COTTER_EINVAL;
+    *opts = cotter_client_options COTTER_CLIENT_OPTIONS_INIT;
+    return COTTER_OK;
+}
+
+COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts,
+                                 cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(opts != nullptr, out_error);
+    COTTER_CHECK_ARG(opts->version == COTTER_CLIENT_OPTIONS_VERSION, out_error);
+    COTTER_CHECK_ARG(opts->api_key_id != nullptr && opts->api_key_id[0] != '\0', out_error);
+    COTTER_CHECK_ARG(opts->connect_timeout_ms > 0 && opts->timeout_ms > 0, out_error);
+    COTTER_CHECK_ARG(opts->max_retries >= 0 && opts->max_retries <= 10, out_error);
+    COTTER_CHECK_ARG(opts->retry_base_ms >= 0 && opts->retry_max_ms >= 0, out_error);
+    COTTER_CHECK_ARG(opts->max_response_bytes > 0, out_error);
+    COTTER_API_BEGIN
+    tk::client_options o;
+    o.api_key_id = opts->api_key_id;
+    o.api_secret_key = cotter::core::secret_string(str_or_empty(opts->api_secret_key));
+    o.base_url = str_or_empty(opts->base_url);
+    o.worker_url = str_or_empty(opts->worker_url);
+    o.http.ca_file = str_or_empty(opts->ca_file);
+    o.http.connect_timeout_ms = opts->connect_timeout_ms;
+    o.http.timeout_ms = opts->timeout_ms;
+    o.http.max_retries = opts->max_retries;
+    o.http.retry_base_ms = opts->retry_base_ms;
+    o.http.retry_max_ms = opts->retry_max_ms;
+    o.http.max_response_bytes = opts->max_response_bytes;
+    if (opts->log) {
+        cotter_log_fn fn = opts->log;
+        void *payload = opts->log_payload;
+        o.http.log = [fn, payload](int level, const std::string &m) { fn(level, m.c_str(), payload); };
+    }
+    auto c = std::make_unique<cotter_client>();
+    c->c = std::make_unique<tk::client>(std::move(o));
+    *out = c.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API void cotter_client_free(cotter_client *client) noexcept { delete client; }
+
+COTTER_API const char *cotter_client_base_url(const cotter_client *client) noexcept {
+    return client ? client->c->base_url().c_str() : nullptr;
+}
+
+COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client) noexcept {
+    if (!out || !client) return COTTER_EINVAL;
+    const auto s = client->c->stats();
+    out->version = 1;
+    out->requests = s.requests;
+    out->connections = s.connections;
+    out->retries = s.retries;
+    return COTTER_OK;
+}
+
+/* --- Grants ----------------------------------------------------------------------------------- */
+
+static int grant(cotter_token **out, cotter_client *client, const char *type, const char *json,
+                 cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(json != nullptr, out_error);
+    COTTER_API_BEGIN
+    auto tok = std::make_unique<cotter_token>();
+    tok->t = client->c->grant(type, json);
+    *out = tok.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client,
+                                                  const char *identity_token_json, cotter_error **out_error) noexcept {
+    return grant(out, client, "identity_token", identity_token_json, out_error);
+}
+
+COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client, const char *event_token_json,
+                                               cotter_error **out_error) noexcept {
+    return grant(out, client, "event_token", event_token_json, out_error);
+}
+
+COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client, const char *refresh_token,
+                                     cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(refresh_token != nullptr, out_error);
+    COTTER_API_BEGIN
+    auto tok = std::make_unique<cotter_token>();
+    tok->t = client->c->refresh(refresh_token);
+    *out = tok.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token,
+                                    cotter_error **out_error) noexcept {
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_API_BEGIN
+    client->c->logout(str_or_empty(refresh_token));
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_client *client,
+                                           const char *token, const char *custom_attributes_json,
+                                           const char *refresh_token, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(token_out);
+    COTTER_CLEAR_OUT(refresh_token_out);
+    COTTER_CHECK_ARG(token_out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(token != nullptr, out_error);
+    COTTER_CHECK_ARG(custom_attributes_json != nullptr, out_error);
+    COTTER_API_BEGIN
+    tk::custom_claims_result r = client->c->custom_claims(token, custom_attributes_json, str_or_empty(refresh_token));
+    if (fill_buf(token_out, r.token.str()) != COTTER_OK) return report(out_error, COTTER_ENOMEM, "out of memory");
+    if (refresh_token_out && !r.refresh_token.empty() && fill_buf(refresh_token_out, r.refresh_token.str()) != COTTER_OK) {
+        cotter_buf_dispose(token_out);
+        return report(out_error, COTTER_ENOMEM, "out of memory");
+    }
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+/* --- get_identity ------------------------------------------------------------------------------- */
+
+COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code,
+                                          int64_t challenge_id, const char *code_verifier, const char *redirect_url,
+                                          cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(authorization_code != nullptr, out_error);
+    COTTER_CHECK_ARG(code_verifier != nullptr, out_error);
+    COTTER_CHECK_ARG(redirect_url != nullptr, out_error);
+    COTTER_CHECK_ARG(challenge_id >= 0, out_error);
+    COTTER_API_BEGIN
+    auto id = std::make_unique<cotter_identity>();
+    id->id = client->c->get_identity(authorization_code, challenge_id, code_verifier, redirect_url);
+    if (id->id.has_token) id->token.t = id->id.token;
+    *out = id.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API void cotter_identity_free(cotter_identity *identity) noexcept { delete identity; }
+COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) noexcept {
+    return identity && identity->id.has_token ? &identity->token : nullptr;
+}
+COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity) noexcept {
+    return identity ? c_str_or_null(identity->id.identifier) : nullptr;
+}
+COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity) noexcept {
+    return identity ? c_str_or_null(identity->id.identifier_type) : nullptr;
+}
+COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity) noexcept {
+    return identity ? c_str_or_null(identity->id.user_id) : nullptr;
+}
+COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity) noexcept {
+    return identity ? c_str_or_null(identity->id.identity_token_json) : nullptr;
+}
+COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out) noexcept {
+    if (len_out) *len_out = identity ? identity->id.json.size() : 0;
+    return identity ? identity->id.json.c_str() : nullptr;
+}
+
+/* --- Users ---------------------------------------------------------------------------------------- */
+
+static int user_call(cotter_user **out, cotter_client *client, const char *arg, cotter_error **out_error,
+                     tk::user (tk::client::*fn)(const std::string &)) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(arg != nullptr, out_error);
+    COTTER_API_BEGIN
+    auto u = std::make_unique<cotter_user>();
+    u->u = ((*client->c).*fn)(arg);
+    *out = u.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier,
+                                         cotter_error **out_error) noexcept {
+    return user_call(out, client, identifier, out_error, &tk::client::user_create);
+}
+COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier,
+                                                    cotter_error **out_error) noexcept {
+    return user_call(out, client, identifier, out_error, &tk::client::user_get_by_identifier);
+}
+COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
+                                      cotter_error **out_error) noexcept {
+    return user_call(out, client, user_id, out_error, &tk::client::user_get);
+}
+
+COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page,
+                                       cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_API_BEGIN
+    auto list = std::make_unique<cotter_user_list>();
+    for (auto &u : client->c->user_list(page)) list->users.push_back(cotter_user{std::move(u)});
+    *out = list.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API void cotter_user_free(cotter_user *user) noexcept { delete user; }
+COTTER_API void cotter_user_list_free(cotter_user_list *list) noexcept { delete list; }
+COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) noexcept { return list ? list->users.size() : 0; }
+COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) noexcept {
+    return list && index < list->users.size() ? &list->users[index] : nullptr;
+}
+COTTER_API const char *cotter_user_id(const cotter_user *user) noexcept { return user ? c_str_or_null(user->u.id) : nullptr; }
+COTTER_API const char *cotter_user_issuer(const cotter_user *user) noexcept {
+    return user ? c_str_or_null(user->u.issuer) : nullptr;
+}
+COTTER_API const char *cotter_user_client_user_id(const cotter_user *user) noexcept {
+    return user ? c_str_or_null(user->u.client_user_id) : nullptr;
+}
+COTTER_API const char *cotter_user_identifier(const cotter_user *user) noexcept {
+    return user ? c_str_or_null(user->u.identifier) : nullptr;
+}
+COTTER_API const char *cotter_user_default_method(const cotter_user *user) noexcept {
+    return user ? c_str_or_null(user->u.default_method) : nullptr;
+}
+COTTER_API const char *cotter_user_created_at(const cotter_user *user) noexcept {
+    return user ? c_str_or_null(user->u.created_at) : nullptr;
+}
+COTTER_API size_t cotter_user_enrolled_count(const cotter_user *user) noexcept { return user ? user->u.enrolled.size() : 0; }
+COTTER_API const char *cotter_user_enrolled(const cotter_user *user, size_t index) noexcept {
+    return user && index < user->u.enrolled.size() ? user->u.enrolled[index].c_str() : nullptr;
+}
+COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out) noexcept {
+    if (len_out) *len_out = user ? user->u.json.size() : 0;
+    return user ? user->u.json.c_str() : nullptr;
+}
+
+/* --- Social-login provider tokens ------------------------------------------------------------------ */
+
+COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
+                                                const char *cotter_user_id, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_API_BEGIN
+    auto list = std::make_unique<cotter_social_token_list>();
+    auto items = client->c->social_tokens_list(cotter_user_id);
+    list->items.reserve(items.size());
+    for (auto &t : items) list->items.push_back(cotter_social_token{std::move(t)});
+    *out = list.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider,
+                                              const char *cotter_user_id, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(provider != nullptr, out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_API_BEGIN
+    auto t = std::make_unique<cotter_social_token>();
+    t->t = client->c->social_token_get(provider, cotter_user_id);
+    *out = t.release();
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider, const char *cotter_user_id,
+                                                 cotter_error **out_error) noexcept {
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(provider != nullptr, out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_API_BEGIN
+    client->c->social_token_delete(provider, cotter_user_id);
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API void cotter_social_token_free(cotter_social_token *token) noexcept { delete token; }
+COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list) noexcept { delete list; }
+COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list) noexcept {
+    return list ? list->items.size() : 0;
+}
+COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list,
+                                                                   size_t index) noexcept {
+    return list && index < list->items.size() ? &list->items[index] : nullptr;
+}
+COTTER_API const char *cotter_social_token_provider(const cotter_social_token *token) noexcept {
+    return token ? c_str_or_null(token->t.provider) : nullptr;
+}
+COTTER_API const char *cotter_social_token_provider_user_id(const cotter_social_token *token) noexcept {
+    return token ? c_str_or_null(token->t.provider_user_id) : nullptr;
+}
+COTTER_API const char *cotter_social_token_provider_username(const cotter_social_token *token) noexcept {
+    return token ? c_str_or_null(token->t.provider_username) : nullptr;
+}
+COTTER_API const char *cotter_social_token_user_id(const cotter_social_token *token) noexcept {
+    return token ? c_str_or_null(token->t.user_id) : nullptr;
+}
+COTTER_API const char *cotter_social_token_access_token(const cotter_social_token *token) noexcept {
+    return token ? c_str_or_null(token->t.access_token.str()) : nullptr;
+}
+COTTER_API const char *cotter_social_token_scope(const cotter_social_token *token) noexcept {
+    return token ? c_str_or_null(token->t.scope) : nullptr;
+}
+COTTER_API const char *cotter_social_token_token_type(const cotter_social_token *token) noexcept {
+    return token ? c_str_or_null(token->t.token_type) : nullptr;
+}
+COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out) noexcept {
+    if (len_out) *len_out = token ? token->t.json.size() : 0;
+    return token ? token->t.json.c_str() : nullptr;
+}
+
+/* --- Serverless verification ----------------------------------------------------------------------- */
+
+COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_client *client,
+                                           const char *access_token, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(valid_out);
+    COTTER_CLEAR_OUT(reason_out);
+    COTTER_CHECK_ARG(valid_out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(access_token != nullptr, out_error);
+    COTTER_API_BEGIN
+    tk::verify_result r = client->c->verify_remote(access_token);
+    if (reason_out && !r.valid && fill_buf(reason_out, r.reason) != COTTER_OK)
+        return report(out_error, COTTER_ENOMEM, "out of memory");
+    *valid_out = r.valid ? 1 : 0;
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+}  // extern "C"

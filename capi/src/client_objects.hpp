@@ -1,0 +1,56 @@
+/**
+ * @file client_objects.hpp
+ * @brief The opaque C ABI objects of the token client (client, token set, identity, users, social tokens,
+ * PKCE, session), shared by client.cpp, token.cpp, pkce.cpp and session.cpp.
+ */
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "api.hpp"
+#include "token/client.hpp"
+#include "token/pkce.hpp"
+#include "token/session.hpp"
+
+struct cotter_token {
+    cotter::core::token::token_set t;
+};
+
+struct cotter_client {
+    std::unique_ptr<cotter::core::token::client> c;
+};
+
+struct cotter_identity {
+    cotter::core::token::identity id;
+    cotter_token token;  // valid when id.has_token
+};
+
+struct cotter_user {
+    cotter::core::token::user u;
+};
+
+struct cotter_user_list {
+    std::vector<cotter_user> users;
+};
+
+struct cotter_social_token {
+    cotter::core::token::social_token t;
+};
+
+struct cotter_social_token_list {
+    std::vector<cotter_social_token> items;
+};
+
+struct cotter_pkce {
+    cotter::core::token::pkce p;
+};
+
+struct cotter_session {
+    std::unique_ptr<cotter::core::token::session> s;
+};
+
+namespace cotter::capi {
+/// NULL for an empty string: the C getters return NULL when a field is absent.
+inline const char *c_str_or_null(const std::string &s) noexcept { return s.empty() ? nullptr : s.c_str(); }
+}  // namespace cotter::capi

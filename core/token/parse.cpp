@@ -1,0 +1,74 @@
+/**
+ * @file parse.cpp
+ * @brief Strict response reading helpers (see parse.hpp).
+ */
+#include "token/parse.hpp"
+
+#include <charconv>
+#include <new>
+#include <vector>
+
+#include "json/reader.hpp"
+
+namespace cotter::core::token {
+
+void protocol_error(const std::string &message) { fail(COTTER_EPROTOCOL, message); }
+
+simdjson::dom::element parse_document(const std::string &body, const char *what) {
+    // The verifier's reader: one parser per thread, a depth cap, numbers checked.
+    simdjson::dom::parser &parser = json::thread_parser();
+    simdjson::dom::element doc;
+    const json::parse_status st = body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING
+                                      ? json::parse_padded(parser, body.data(), body.size(), doc)
+                                      : json::parse(parser, body, doc);
+    switch (st) {
+    case json::parse_status::ok: break;
+    case json::parse_status::no_memory: throw std::bad_alloc();
+    case json::parse_status::too_deep: protocol_error(std::string("JSON nested too deeply in the ") + what);
+    case json::parse_status::number_range: protocol_error(std::string("number out of range in the ") + what);
+    default: protocol_error(std::string("malformed JSON in the ") + what);
+    }
+    // simdjson's lookups return the first of two equal names; a response that names a member twice is ambiguous.
+    if (json::has_duplicate_member(doc)) protocol_error(std::string("duplicate JSON member in the ") + what);
+    return doc;
+}
+
+void for_each_member(simdjson::dom::element obj, const char *what,
+                     const std::function<bool(std::string_view, simdjson::dom::element)> &on_member) {
+    simdjson::dom::object o;
+    if (obj.get_object().get(o) != simdjson::SUCCESS) protocol_error(std::string(what) + " is not a JSON object");
+    std::vector<std::string_view> seen;
+    for (auto field : o) {
+        if (!on_member(field.key, field.value)) continue;
+        for (const auto &k : seen)
+            if (k == field.key) protocol_error(std::string("duplicate member \"") + std::string(field.key) + "\" in " + what);
+        seen.push_back(field.key);
+    }
+}
+
+std::string read_string(simdjson::dom::element v, const char *field, size_t max) {
+    if (v.is_null()) return std::string();
+    std::string_view sv;
+    if (v.get_string().get(sv) != simdjson::SUCCESS) protocol_error(std::string("\"") + field + "\" is not a string");
+    if (sv.size() > max) protocol_error(std::string("\"") + field + "\" exceeds " + std::to_string(max) + " bytes");
+    return std::string(sv);
+}
+
+int64_t read_int(simdjson::dom::element v, const char *field) {
+    int64_t i = 0;
+    if (v.get_int64().get(i) == simdjson::SUCCESS) return i;
+    std::string_view sv;
+    if (v.get_string().get(sv) == simdjson::SUCCESS && !sv.empty() && sv.size() <= 19) {
+        const auto res = std::from_chars(sv.data(), sv.data() + sv.size(), i);
+        if (res.ec == std::errc() && res.ptr == sv.data() + sv.size()) return i;
+    }
+    protocol_error(std::string("\"") + field + "\" is not an integer");
+}
+
+std::string read_raw(simdjson::dom::element v, const char *field, size_t max) {
+    std::string s = simdjson::minify(v);
+    if (s.size() > max) protocol_error(std::string("\"") + field + "\" exceeds " + std::to_string(max) + " bytes");
+    return s;
+}
+
+}  // namespace cotter::core::token

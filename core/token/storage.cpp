@@ -1,0 +1,183 @@
+/**
+ * @file storage.cpp
+ * @brief Token storage backends (see storage.hpp). Error messages name the file and the errno text, never
+ * the content.
+ */
+#include "token/storage.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace cotter::core::token {
+namespace {
+
+[[noreturn]] void storage_error(const std::string &what, const std::string &path, int err) {
+    fail(COTTER_ESTORAGE, what + " '" + path + "': " + std::strerror(err));
+}
+
+std::string directory_of(const std::string &path) {
+    const size_t slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+void fsync_directory(const std::string &dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) storage_error("cannot open directory", dir, errno);
+    const int rc = ::fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) storage_error("cannot fsync directory", dir, err);
+}
+
+bool write_all(int fd, const std::string &data) {
+    size_t off = 0;
+    while (off < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        off += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+class flock_guard final : public storage_lock {
+public:
+    explicit flock_guard(int fd) : fd_(fd) {}
+    ~flock_guard() override {
+        ::flock(fd_, LOCK_UN);
+        ::close(fd_);
+    }
+
+private:
+    int fd_;
+};
+
+}  // namespace
+
+file_storage::file_storage(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) fail(COTTER_EINVAL, "token_file is empty");
+}
+
+bool file_storage::load(token_set &out) {
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return false;
+        storage_error("cannot open token file", path_, errno);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > static_cast<off_t>(k_max_stored_bytes)) {
+        ::close(fd);
+        fail(COTTER_ESTORAGE, "token file '" + path_ + "' is not a regular file of at most 1 MiB");
+    }
+    std::string data;
+    data.resize(static_cast<size_t>(st.st_size));
+    size_t off = 0;
+    while (off < data.size()) {
+        const ssize_t n = ::read(fd, &data[off], data.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    data.resize(off);
+    struct wiper {
+        std::string &s;
+        ~wiper() { wipe(s); }
+    } w{data};
+    try {
+        out = token_set::from_json(data, "token file");
+    } catch (const error &e) {
+        fail(COTTER_ESTORAGE, "token file '" + path_ + "' is corrupt: " + e.info().message);
+    }
+    return true;
+}
+
+void file_storage::save(const token_set *t) {
+    const std::string dir = directory_of(path_);
+    if (!t) {
+        if (::unlink(path_.c_str()) != 0 && errno != ENOENT) storage_error("cannot delete token file", path_, errno);
+        fsync_directory(dir);
+        return;
+    }
+    std::string json = t->to_json();
+    struct wiper {
+        std::string &s;
+        ~wiper() { wipe(s); }
+    } w{json};
+    std::string tmp = path_ + ".tmp.XXXXXX";
+    const int fd = ::mkostemp(&tmp[0], O_CLOEXEC);  // created with mode 0600
+    if (fd < 0) storage_error("cannot create a temporary file next to", path_, errno);
+    bool ok = ::fchmod(fd, 0600) == 0 && write_all(fd, json) && ::fsync(fd) == 0;
+    int err = errno;
+    if (::close(fd) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (ok && ::rename(tmp.c_str(), path_.c_str()) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        ::unlink(tmp.c_str());
+        storage_error("cannot write token file", path_, err);
+    }
+    fsync_directory(dir);
+}
+
+std::unique_ptr<storage_lock> file_storage::lock() {
+    const std::string lock_path = path_ + ".lock";
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) storage_error("cannot open lock file", lock_path, errno);
+    while (::flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        ::close(fd);
+        storage_error("cannot lock", lock_path, err);
+    }
+    return std::make_unique<flock_guard>(fd);
+}
+
+bool hook_storage::load(token_set &out) {
+    if (!load_) return false;
+    std::string json;
+    struct wiper {
+        std::string &s;
+        ~wiper() { wipe(s); }
+    } w{json};
+    if (load_(json) != 0) fail(COTTER_EUSER, "the storage load hook failed");
+    if (json.empty()) return false;
+    if (json.size() > k_max_stored_bytes) fail(COTTER_ESTORAGE, "the storage load hook returned more than 1 MiB");
+    try {
+        out = token_set::from_json(json, "stored tokens");
+    } catch (const error &e) {
+        fail(COTTER_ESTORAGE, "the stored tokens are corrupt: " + e.info().message);
+    }
+    return true;
+}
+
+void hook_storage::save(const token_set *t) {
+    if (!save_) return;
+    if (!t) {
+        if (save_(nullptr) != 0) fail(COTTER_EUSER, "the storage save hook failed");
+        return;
+    }
+    std::string json = t->to_json();
+    struct wiper {
+        std::string &s;
+        ~wiper() { wipe(s); }
+    } w{json};
+    if (save_(&json) != 0) fail(COTTER_EUSER, "the storage save hook failed");
+}
+
+}  // namespace cotter::core::token
