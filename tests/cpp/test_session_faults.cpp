@@ -1,0 +1,124 @@
+/**
+ * @file test_session_faults.cpp
+ * @brief Fault injection on the refresh of a session: each fault is a distinct, stable error within the
+ * configured timeout, and the session's tokens (memory and file) are intact afterwards. Plus TLS: the right CA
+ * works, a wrong CA is COTTER_ETLS.
+ */
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "support/client_fixture.hpp"
+#include "token/session.hpp"
+
+using namespace cotter::core;
+using namespace cotter::core::token;
+using cotter::test::client_options_for;
+using cotter::test::emulator;
+using cotter::test::error_of;
+
+namespace {
+std::string read_file(const std::string &p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+struct fault_case {
+    const char *name;
+    std::string fault;
+    int expected;
+};
+}  // namespace
+
+TEST_CASE("faults on refresh: distinct codes, bounded time, tokens intact in memory and in the file") {
+    emulator emu;
+    auto o = client_options_for(emu, false);
+    o.http.timeout_ms = 800;
+    o.http.max_response_bytes = 64 * 1024;
+    client c(std::move(o));
+    char tmpl[] = "/tmp/cotter-faults-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string path = std::string(tmpl) + "/tokens.json";
+    const std::string route = R"("route":"POST /api/v0/token/:api_key_id")";
+    const std::vector<fault_case> cases = {
+        {"timeout", "{" + route + R"(,"latency_ms":5000})", COTTER_ETIMEOUT},
+        {"slow drip", "{" + route + R"(,"slow_drip":true,"chunk_bytes":1,"interval_ms":200})", COTTER_ETIMEOUT},
+        {"5xx", "{" + route + R"(,"status":503})", COTTER_EHTTP},
+        {"429", "{" + route + R"(,"status":429,"retry_after":1})", COTTER_EHTTP},
+        {"reset", "{" + route + R"(,"reset":true})", COTTER_ENETWORK},
+        {"truncated", "{" + route + R"(,"truncate":true})", COTTER_ENETWORK},
+        {"malformed", "{" + route + R"(,"malformed_json":true})", COTTER_EPROTOCOL},
+        {"oversized", "{" + route + R"(,"oversized":true,"size_bytes":1048576})", COTTER_EPROTOCOL},
+        {"oversized chunked", "{" + route + R"(,"oversized":true,"size_bytes":1048576,"chunked":true})", COTTER_EPROTOCOL},
+        {"non-json", "{" + route + R"(,"non_json":true})", COTTER_EPROTOCOL},
+        {"redirect", "{" + route + R"(,"redirect":"http://169.254.169.254/"})", COTTER_EHTTP},
+    };
+    for (const auto &fc : cases) {
+        CAPTURE(fc.name);
+        token_set t = token_set::from_json(emu.login_oauth_token(std::string("faults-") + std::to_string(&fc - &cases[0]) + "@example.com"), "t");
+        session_options so;
+        so.store = std::make_unique<file_storage>(path);
+        int changes = 0;
+        so.on_tokens_changed = [&](const token_set *) { ++changes; };
+        session s(c, std::move(so), &t);
+        const std::string file_before = read_file(path);
+        emu.fault(fc.fault);
+        const auto start = std::chrono::steady_clock::now();
+        const error_info e = error_of([&] { s.refresh_now(); });
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+        CHECK(e.code == fc.expected);
+        CHECK(ms < 2000);  // the 800 ms budget plus slack
+        CHECK(e.message.find(t.refresh_token.str()) == std::string::npos);
+        CHECK(changes == 0);
+        CHECK(read_file(path) == file_before);
+        // Memory still has the same tokens: the access token is fresh, so no refresh is attempted.
+        CHECK(s.access_token().str() == t.access_token.str());
+        CHECK(s.tokens()->refresh_token.str() == t.refresh_token.str());
+        emu.dev_ok("DELETE", "/faults");
+    }
+    std::system(("rm -rf '" + std::string(tmpl) + "'").c_str());
+}
+
+TEST_CASE("TLS: the emulator's CA works end to end; a wrong CA is ETLS and the session keeps its tokens") {
+    emulator emu({"--tls"});
+    REQUIRE(emu.info().base_url.rfind("https://", 0) == 0);
+    client good(client_options_for(emu, false));
+    token_set t = token_set::from_json(emu.login_oauth_token("tls@example.com"), "t");
+    token_set t2 = good.refresh(t.refresh_token.str());
+    CHECK(!t2.access_token.empty());
+
+    emulator other({"--tls"});
+    auto o = client_options_for(emu, false);
+    o.http.ca_file = other.info().ca_file;
+    client wrong(std::move(o));
+    session s(wrong, session_options{}, &t2);
+    const error_info e = error_of([&] { s.refresh_now(); });
+    CHECK(e.code == COTTER_ETLS);
+    CHECK(s.tokens()->refresh_token.str() == t2.refresh_token.str());
+    // The tokens are still good with the right CA.
+    CHECK(!good.refresh(t2.refresh_token.str()).access_token.empty());
+
+    auto sys = client_options_for(emu, false);
+    sys.http.ca_file.clear();  // system store: does not know the emulator's CA
+    client system_store(std::move(sys));
+    CHECK(error_of([&] { system_store.user_get_by_identifier("x@example.com"); }).code == COTTER_ETLS);
+}
+
+TEST_CASE("connection reuse across client calls: one TCP connection for sequential calls (both counters)") {
+    emulator emu;
+    client c(client_options_for(emu));
+    token_set t = token_set::from_json(emu.login_oauth_token("reuse@example.com"), "t");
+    emu.reset_stats();
+    const uint64_t before = c.stats().connections;
+    for (int i = 0; i < 5; ++i) t = c.refresh(t.refresh_token.str());
+    c.user_create("reuse2@example.com");
+    c.user_get_by_identifier("reuse2@example.com");
+    CHECK(c.stats().connections - before == 1);
+    CHECK(emu.connections() == 1);
+    CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 5);
+}
