@@ -112,6 +112,11 @@ int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms
         rc = err.code = COTTER_EJWKS_UNAVAILABLE;
         err.message = std::string("JWKS fetch failed: ") + e.what();
     }
+    // Logged before taking the lock again: a slow log callback must not stall other verifications.
+    if (rc == COTTER_OK)
+        log(COTTER_LOG_DEBUG, "JWKS fetched: " + std::to_string(fetched->keys.size()) + " keys");
+    else
+        log(COTTER_LOG_WARNING, err.message + (snapshot() ? "; keeping the last-good keys" : "; no keys available"));
     lock.lock();
     fetched_once_ = true;
     last_fetch_ms_ = now_ms;
@@ -120,10 +125,8 @@ int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms
         fresh_until_ms_.store(now_ms + max_age_ms);
         std::atomic_store(&keys_, std::shared_ptr<const key_set>(fetched));
         last_error_ = error_info{};
-        log(COTTER_LOG_DEBUG, "JWKS fetched: " + std::to_string(fetched->keys.size()) + " keys");
     } else {
         last_error_ = err;
-        log(COTTER_LOG_WARNING, err.message + (keys_ ? "; keeping the last-good keys" : "; no keys available"));
     }
     fetching_ = false;
     fetch_done_.notify_all();
@@ -152,6 +155,7 @@ int remote_jwks::current(int64_t now_ms, std::shared_ptr<const key_set> &out, er
             }
             if (fetch_locked(lock, now_ms) != COTTER_OK) {
                 out = keys_;
+                lock.unlock();
                 log(COTTER_LOG_WARNING, "using stale JWKS keys after a failed refresh");
                 return COTTER_OK;
             }

@@ -6,6 +6,7 @@
  */
 #include "jwt/verifier.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -124,7 +125,7 @@ int64_t verifier::now_seconds() const {
 int64_t verifier::now_ms() const {
     // Fetch bookkeeping uses the injected clock when there is one (tests drive cooldowns with it), else a
     // monotonic clock that wall-clock jumps cannot disturb.
-    if (config_.clock) return saturating_add(config_.clock() * 1000, 0);
+    if (config_.clock) return std::clamp<int64_t>(config_.clock(), 0, INT64_MAX / 1000) * 1000;
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
