@@ -1,0 +1,180 @@
+"""
+@file test_client.py
+@brief Every Client call against the real emulator: grants, custom claims, get_identity, users, social
+tokens, the worker verdict, stats (keep-alive), logging, reprs without secrets, and the asyncio variant.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any, List
+
+import pytest
+
+import cotter
+from cotter import aio
+
+
+def test_repr_hides_the_secret(emulator: Any, client: cotter.Client) -> None:
+    assert emulator.api_secret_key not in repr(client)
+    assert client.base_url == emulator.base_url and client.jwks_url.endswith("/token/jwks")
+
+
+def test_api_key_from_environment(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COTTER_API_KEY_ID", emulator.api_key_id)
+    monkeypatch.setenv("COTTER_BASE_URL", emulator.base_url)
+    c = cotter.Client()
+    assert c.api_key_id == emulator.api_key_id and c.base_url == emulator.base_url
+    monkeypatch.delenv("COTTER_API_KEY_ID")
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.Client()
+
+
+def test_identity_and_event_grants(emulator: Any, client: cotter.Client) -> None:
+    it = emulator.dev("/identity_token", {"identifier": "grant@example.com"})["identity_token"]
+    t = client.grant_identity_token(it)
+    assert t.auth_method == "OTP" and t.token_type == "Bearer" and t.expires_in == 3600
+    claims = client.verifier().verify(t.access_token or "")
+    assert claims.identifier == "grant@example.com"
+    ev = emulator.dev("/event_token", {"identifier": "grant@example.com"})["event_token"]
+    t2 = client.grant_event_token(ev)
+    assert t2.auth_method == "TRUSTED_DEVICE"
+    with pytest.raises(cotter.OAuthError):
+        client.grant_identity_token(dict(it, identifier="forged@example.com"))
+
+
+def test_grants_need_the_secret(emulator: Any) -> None:
+    no_secret = cotter.Client(emulator.api_key_id, base_url=emulator.base_url)
+    it = emulator.dev("/identity_token", {"identifier": "grant@example.com"})["identity_token"]
+    with pytest.raises(cotter.InvalidArgument, match="secret"):  # checked before any request is sent
+        no_secret.grant_identity_token(it)
+
+
+def test_custom_claims(emulator: Any, client: cotter.Client) -> None:
+    token = cotter.Token.from_dict(emulator.login("custom@example.com")["oauth_token"])
+    result = client.custom_claims(token.access_token or "", {"role": "admin", "level": 3},
+                                  refresh_token=token.refresh_token)
+    assert "<redacted>" in repr(result) and result.token not in repr(result)
+    claims = client.verifier().verify(result.token)
+    assert claims["role"] == "admin" and claims["level"] == 3
+    assert result.refresh_token
+    refreshed = client.refresh(result.refresh_token)
+    assert client.verifier().verify(refreshed.access_token or "")["role"] == "admin"
+    plain = client.custom_claims(token.access_token or "", {"x": 1})
+    assert plain.refresh_token is None
+    with pytest.raises(cotter.OAuthError):
+        client.custom_claims(token.access_token or "", {"iss": "https://evil"})
+
+
+def test_users(client: cotter.Client) -> None:
+    u = client.create_user("Users@Example.com")
+    assert u.identifier == "users@example.com" and u.issuer == client.api_key_id and u.enrolled == ()
+    assert client.create_user("users@example.com").id == u.id  # idempotent
+    assert client.get_user(u.id or "") == u
+    assert client.get_user_by_identifier("users@example.com").id == u.id
+    ids = [x.id for x in client.list_users(0)]
+    assert u.id in ids
+    assert u.raw["ID"] == u.id
+    assert client.list_users(999) == []
+
+
+def test_social_tokens(emulator: Any, client: cotter.Client) -> None:
+    user = client.create_user("social@example.com")
+    emulator.dev("/social_tokens", {"user_id": user.id, "identity_provider": "GITHUB", "provider_username": "octo",
+                                    "tokens": {"access_token": "gho_SECRETVALUE", "scope": "repo", "token_type": "bearer"}})
+    tokens = client.social_tokens(user.id or "")
+    assert [t.provider for t in tokens] == ["GITHUB"]
+    assert "gho_SECRETVALUE" not in repr(tokens)
+    one = client.social_token("github", user.id or "")
+    assert one.access_token == "gho_SECRETVALUE" and one.provider_username == "octo" and one.scope == "repo"
+    client.delete_social_token("GITHUB", user.id or "")
+    assert client.social_tokens(user.id or "") == []
+    with pytest.raises(cotter.NotFound):
+        client.social_token("GITHUB", user.id or "")
+
+
+def test_verify_remote(emulator: Any, client: cotter.Client) -> None:
+    token = emulator.dev("/access_token", {"identifier": "remote@example.com"})["access_token"]
+    assert client.verify_remote(token) == cotter.RemoteVerdict(valid=True, reason=None)
+    verdict = client.verify_remote(token[:-4] + "AAAA")
+    assert not verdict.valid and verdict.reason
+
+
+def test_get_identity_through_the_login_page(emulator: Any, client: cotter.Client) -> None:
+    from demo_login_driver import drive_login
+
+    identity: List[cotter.Identity] = []
+
+    def browser(url: str) -> None:  # a "browser" over plain HTTP, on another thread
+        threading.Thread(target=drive_login, args=(url, emulator.dev_url, "page@example.com"), daemon=True).start()
+
+    identity.append(cotter.login(client, open_url=browser, timeout=30, login_page_url=emulator.login_url))
+    got = identity[0]
+    assert got.identifier == "page@example.com" and got.identifier_type == "EMAIL" and got.token is not None
+    assert got.identity_token and got.identity_token["receiver"] == client.api_key_id
+    cotter.identity_token_verify(got.identity_token, client.api_key_id, public_key=emulator.identity_public_key)
+    assert client.verifier().verify(got.token.access_token or "").identifier == "page@example.com"
+
+
+def test_keep_alive_and_stats(emulator: Any, client: cotter.Client) -> None:
+    for _ in range(10):
+        client.create_user("keepalive@example.com")
+    stats = client.stats()
+    assert stats.requests >= 10 and stats.connections <= 2 and stats.retries == 0
+
+
+def test_retries_are_counted(emulator: Any, client: cotter.Client) -> None:
+    emulator.fault("GET /api/v0/user/:id", status=503, count=1)
+    u = client.create_user("retry@example.com")
+    assert client.get_user(u.id or "").id == u.id
+    assert client.stats().retries == 1
+
+
+def test_log_lines_reach_the_cotter_logger(emulator: Any, client: cotter.Client,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    emulator.fault("GET /api/v0/user/:id", status=503, count=1)
+    u = client.create_user("log@example.com")
+    with caplog.at_level(logging.DEBUG, logger="cotter"):
+        client.get_user(u.id or "")
+    assert any(r.name == "cotter" for r in caplog.records), "the retry should be logged"
+    assert emulator.api_secret_key not in caplog.text
+
+
+def test_calls_release_the_gil(emulator: Any, client: cotter.Client) -> None:
+    """While one thread waits on a slow response, Python code keeps running on another."""
+    emulator.fault("GET /api/v0/user/:id", latency_ms=600)
+    u = client.create_user("gil@example.com")
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (client.get_user(u.id or ""), done.set()))
+    ticks = 0
+    t.start()
+    start = time.monotonic()
+    while not done.is_set() and time.monotonic() - start < 5:
+        ticks += 1
+        time.sleep(0.001)
+    t.join()
+    assert ticks > 100, f"the main thread only ran {ticks} times during a 600 ms call"
+
+
+def test_aio_client(emulator: Any) -> None:
+    async def main() -> None:
+        c = aio.AsyncClient(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+        emulator.fault("POST /api/v0/user/create", latency_ms=300, count=4)
+        start = time.monotonic()
+        users = await asyncio.gather(*(c.create_user(f"aio{i}@example.com") for i in range(4)))
+        assert time.monotonic() - start < 1.1, "the four calls must overlap"
+        assert sorted(u.identifier or "" for u in users) == [f"aio{i}@example.com" for i in range(4)]
+        token = cotter.Token.from_dict(emulator.login("aio@example.com")["oauth_token"])
+        new = await c.refresh(token.refresh_token or "")
+        v = aio.AsyncVerifier(emulator.api_key_id, jwks_url=emulator.jwks_url)
+        assert (await v.verify(new.access_token or "")).identifier == "aio@example.com"
+        s = aio.AsyncTokenSession(c, token=new)
+        assert await s.access_token() == new.access_token
+        assert (await s.refresh()).access_token != new.access_token
+        await s.logout()
+        with pytest.raises(cotter.ReauthRequired):
+            await s.access_token()
+
+    asyncio.run(main())

@@ -1,0 +1,202 @@
+"""
+@file test_errors.py
+@brief The error model: the class table matches cotter.h exactly, and every reachable error class is raised by
+a real failure (real library, real emulator, real faults) with its code, status and HTTP details.
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+import cotter
+from cotter import _errors, _native
+from conftest import ROOT
+from jwt_tools import Key, make
+
+
+def _header_codes() -> Dict[str, int]:
+    text = (ROOT / "capi/include/cotter.h").read_text()
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(COTTER_E[A-Z0-9_]+) = (-\d+)", text, re.M)}
+
+
+def test_table_matches_the_header_exactly() -> None:
+    compiled = dict(_native.STATUS_CODES)
+    assert compiled == _header_codes(), "the extension was built from another cotter.h"
+    assert set(_errors.CLASS_FOR_CODE) == set(compiled), "a code without a class, or a class without a code"
+    assert len(set(_errors.CLASS_FOR_CODE.values())) == len(compiled), "one class per code"
+    for name, cls in _errors.CLASS_FOR_CODE.items():
+        assert issubclass(cls, cotter.CotterError)
+        assert cls.code == name and cls.status == compiled[name]
+        assert _native.status_name(cls.status) == name
+        assert getattr(cotter, cls.__name__) is cls, f"{cls.__name__} is not exported from cotter"
+
+
+def test_families() -> None:
+    for name, cls in _errors.CLASS_FOR_CODE.items():
+        if name.startswith("COTTER_EJWT_"):
+            assert issubclass(cls, cotter.JWTError)
+        elif name.startswith("COTTER_EJWKS_"):
+            assert issubclass(cls, cotter.JWKSError)
+        elif name.startswith("COTTER_ELEGACY_"):
+            assert issubclass(cls, cotter.LegacyTokenError)
+    assert issubclass(cotter.InvalidArgument, ValueError)
+    assert issubclass(cotter.Timeout, TimeoutError) and issubclass(cotter.NetworkError, ConnectionError)
+    assert issubclass(cotter.NotFound, LookupError)
+
+
+def test_unknown_status_maps_to_the_base() -> None:
+    e = _errors.from_native(-999, "future code", 0, None, None, -1)
+    assert type(e) is cotter.CotterError and e.code == "COTTER_EUNKNOWN" and e.retry_after is None
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_einval() -> None:
+    with pytest.raises(cotter.InvalidArgument) as e:
+        cotter.Verifier("aud", jwks='{"keys":[]}', leeway=301)
+    assert e.value.code == "COTTER_EINVAL" and e.value.status == -1 and e.value.http_status == 0
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.Client("key", base_url="not a url")
+
+
+def test_enetwork() -> None:
+    c = cotter.Client("key", base_url=f"http://127.0.0.1:{_closed_port()}/api/v0", max_retries=0)
+    with pytest.raises(cotter.NetworkError) as e:
+        c.get_user("u")
+    assert e.value.code == "COTTER_ENETWORK" and e.value.http_status == 0
+
+
+def test_etimeout(emulator: Any) -> None:
+    c = cotter.Client(emulator.api_key_id, base_url=emulator.base_url, timeout_ms=300, max_retries=0)
+    emulator.fault("GET /api/v0/user/:id", latency_ms=2000)
+    with pytest.raises(cotter.Timeout) as e:
+        c.get_user("u")
+    assert e.value.code == "COTTER_ETIMEOUT"
+
+
+def test_etls_without_the_ca(tls_emulator: Any) -> None:
+    c = cotter.Client(tls_emulator.api_key_id, base_url=tls_emulator.base_url, max_retries=0)
+    with pytest.raises(cotter.TLSError) as e:
+        c.create_user("tls@example.com")
+    assert e.value.code == "COTTER_ETLS"
+    ok = cotter.Client(tls_emulator.api_key_id, base_url=tls_emulator.base_url, ca_file=tls_emulator.ca_file)
+    assert ok.create_user("tls@example.com").identifier == "tls@example.com"
+
+
+def test_ehttp_with_retry_after(emulator: Any) -> None:
+    c = cotter.Client(emulator.api_key_id, base_url=emulator.base_url, max_retries=0)
+    emulator.fault("GET /api/v0/user/:id", status=503, retry_after=7, body="<html>down</html>")
+    with pytest.raises(cotter.HTTPError) as e:
+        c.get_user("u")
+    assert e.value.http_status == 503 and e.value.retry_after == 7 and e.value.code == "COTTER_EHTTP"
+
+
+def test_eoauth(client: cotter.Client) -> None:
+    with pytest.raises(cotter.OAuthError) as e:
+        client.get_identity("no-such-code", 1, "v" * 43, "http://localhost:1")
+    assert e.value.http_status == 400 and e.value.oauth_error_description
+    assert "COTTER_EOAUTH" in str(e.value) and "OAuthError" in repr(e.value)
+
+
+def test_eprotocol(emulator: Any, client: cotter.Client) -> None:
+    emulator.fault("POST /api/v0/user/create", malformed_json=True)
+    with pytest.raises(cotter.ProtocolError):
+        client.create_user("proto@example.com")
+
+
+def test_ereauth_and_no_secret_in_message(emulator: Any, client: cotter.Client) -> None:
+    token = cotter.Token.from_dict(emulator.login("reauth@example.com")["oauth_token"])
+    assert token.refresh_token
+    client.refresh(token.refresh_token)
+    with pytest.raises(cotter.ReauthRequired) as e:
+        client.refresh(token.refresh_token)
+    assert token.refresh_token.split(":")[1] not in str(e.value) + repr(e.value)
+    assert emulator.api_secret_key not in str(e.value)
+
+
+def test_estorage(client: cotter.Client, tmp_path: Path) -> None:
+    f = tmp_path / "tokens.json"
+    f.write_text("{ not json")
+    with pytest.raises(cotter.StorageError):
+        cotter.TokenSession(client, token_file=str(f))
+
+
+def test_enotfound(client: cotter.Client) -> None:
+    with pytest.raises(cotter.NotFound) as e:
+        client.get_user("00000000-0000-0000-0000-00000000dead")
+    assert e.value.http_status == 404
+    with pytest.raises(cotter.NotFound):
+        client.get_user_by_identifier("nobody-here@example.com")
+
+
+def test_estate() -> None:
+    with pytest.raises(cotter.StateMismatch):
+        cotter.parse_redirect("code=abc&state=other&challenge_id=3", "expected")
+    with pytest.raises(cotter.StateMismatch):
+        cotter.parse_redirect("error=access_denied&state=expected", "expected")
+    assert cotter.parse_redirect("?code=abc&state=s&challenge_id=3", "s") == ("abc", 3)
+    with pytest.raises(cotter.ProtocolError):
+        cotter.parse_redirect("state=s", "s")
+
+
+def test_callback_exception_propagates_unchanged(client: cotter.Client) -> None:
+    class Boom(Exception):
+        pass
+
+    class Storage:
+        def load(self) -> str:
+            raise Boom("storage unavailable")
+
+        def save(self, token_json: Any) -> None:
+            pass
+
+    with pytest.raises(Boom):
+        cotter.TokenSession(client, storage=Storage())
+
+
+def test_euser_when_a_hook_returns_garbage(client: cotter.Client) -> None:
+    class Storage:
+        def load(self) -> Any:
+            return 42  # neither str nor bytes: the hook fails without a Python exception of its own
+
+        def save(self, token_json: Any) -> None:
+            pass
+
+    with pytest.raises(cotter.CallbackError) as e:
+        cotter.TokenSession(client, storage=Storage())
+    assert e.value.code == "COTTER_EUSER"
+
+
+def test_jwks_and_legacy_errors(emulator: Any) -> None:
+    with pytest.raises(cotter.JWKSInvalid):
+        cotter.Verifier("aud", jwks='{"keys": 5}')
+    v = cotter.Verifier("aud", jwks_url=f"http://127.0.0.1:{_closed_port()}/jwks", jwks_timeout_ms=500)
+    with pytest.raises(cotter.JWKSUnavailable):
+        v.verify(make(Key()))
+
+    minted = emulator.dev("/identity_token", {"identifier": "legacy@example.com"})["identity_token"]
+    key = emulator.identity_public_key
+    cotter.identity_token_verify(minted, emulator.api_key_id, public_key=key)
+    with pytest.raises(cotter.LegacySignatureError):
+        cotter.identity_token_verify(dict(minted, identifier="evil@example.com"), emulator.api_key_id, public_key=key)
+    with pytest.raises(cotter.LegacyClaimError):
+        cotter.identity_token_verify(minted, "another-key", public_key=key)
+    with pytest.raises(cotter.LegacyClaimError):
+        cotter.identity_token_verify(minted, emulator.api_key_id, public_key=key, now=int(minted["expire_at"]) + 1)
+
+    event = emulator.dev("/event_token", {"identifier": "legacy@example.com"})["event_token"]
+    cotter.event_token_verify(json.dumps(event), emulator.api_key_id, public_key=key)
+    with pytest.raises(cotter.LegacySignatureError):
+        cotter.event_token_verify(dict(event, event="OTHER"), emulator.api_key_id, public_key=key)
+    rejected = emulator.dev("/event_token", {"identifier": "legacy@example.com", "approved": False})["event_token"]
+    with pytest.raises(cotter.LegacyClaimError):
+        cotter.event_token_verify(rejected, emulator.api_key_id, public_key=key)
