@@ -1,0 +1,333 @@
+/**
+ * @file test_client.c
+ * @brief C99 program exercising the token-client ABI against the emulator: argument checks, cleared outputs,
+ * error objects, every call, PKCE and login URL, token JSON, sessions with a token file and callbacks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cotter.h"
+#include "emulator.h"
+
+static int failures = 0;
+#define CHECK(cond)                                                               \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                           \
+        }                                                                         \
+    } while (0)
+
+static emu E;
+
+static char *dev_login(const char *who) {
+    char body[256], *resp = NULL, *tok;
+    snprintf(body, sizeof body, "{\"identifier\":\"%s\"}", who);
+    if (emu_dev(&E, "POST", "/login", body, &resp) != 200) {
+        free(resp);
+        return NULL;
+    }
+    tok = emu_json_member(resp, "oauth_token");
+    free(resp);
+    return tok;
+}
+
+static cotter_client *new_client(int with_secret) {
+    cotter_client_options o;
+    cotter_client *c = NULL;
+    cotter_error *err = NULL;
+    CHECK(cotter_client_options_init(&o, COTTER_CLIENT_OPTIONS_VERSION) == COTTER_OK);
+    o.api_key_id = E.api_key_id;
+    o.api_secret_key = with_secret ? E.api_secret_key : NULL;
+    o.base_url = E.base_url;
+    o.worker_url = E.worker_url;
+    o.retry_base_ms = 10;
+    if (cotter_client_new(&c, &o, &err) != COTTER_OK) {
+        fprintf(stderr, "client_new: %s\n", cotter_error_message(err));
+        failures++;
+    }
+    cotter_error_free(err);
+    return c;
+}
+
+static void test_arguments(void) {
+    cotter_client *c = (cotter_client *)1;
+    cotter_error *err = NULL;
+    cotter_client_options o = COTTER_CLIENT_OPTIONS_INIT;
+    cotter_token *t = (cotter_token *)1;
+    cotter_buf b = COTTER_BUF_INIT;
+    int64_t cid = 5;
+    CHECK(cotter_client_new(&c, &o, &err) == COTTER_EINVAL);  /* api_key_id missing */
+    CHECK(c == NULL);
+    CHECK(cotter_error_code(err) == COTTER_EINVAL);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(cotter_client_new(NULL, &o, NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_options_init(&o, 99) == COTTER_EINVAL);
+    o.api_key_id = "k";
+    o.base_url = "http://example.com/api";  /* plain http off loopback */
+    CHECK(cotter_client_new(&c, &o, &err) == COTTER_EINVAL);
+    cotter_error_free(err);
+    CHECK(cotter_client_refresh(&t, NULL, "x", NULL) == COTTER_EINVAL);
+    CHECK(t == NULL);
+    CHECK(cotter_token_from_json(&t, "{}", 2, NULL) == COTTER_EPROTOCOL);
+    CHECK(cotter_token_from_json(&t, NULL, 0, NULL) == COTTER_EINVAL);
+    CHECK(cotter_login_redirect_parse(&b, &cid, "code=a&state=x&challenge_id=1", "y", NULL) == COTTER_ESTATE);
+    CHECK(b.ptr == NULL && cid == 0);
+    cotter_client_free(NULL);
+    cotter_token_free(NULL);
+    cotter_session_free(NULL);
+    cotter_user_free(NULL);
+    cotter_user_list_free(NULL);
+    cotter_social_token_free(NULL);
+    cotter_social_token_list_free(NULL);
+    cotter_identity_free(NULL);
+    cotter_pkce_free(NULL);
+    CHECK(cotter_token_access_token(NULL) == NULL);
+    CHECK(strcmp(cotter_status_name(COTTER_EREAUTH), "COTTER_EREAUTH") == 0);
+}
+
+static void test_tokens_and_refresh(void) {
+    cotter_client *c = new_client(0);
+    char *json = dev_login("c-refresh@example.com");
+    cotter_token *t0 = NULL, *t1 = NULL, *t2 = NULL, *rt = NULL;
+    cotter_error *err = NULL;
+    cotter_buf out = COTTER_BUF_INIT;
+    cotter_client_stats st;
+    CHECK(json != NULL);
+    CHECK(cotter_token_from_json(&t0, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_token_access_token(t0) != NULL);
+    CHECK(strcmp(cotter_token_token_type(t0), "Bearer") == 0);
+    CHECK(cotter_token_expires_in(t0) > 0);
+    CHECK(cotter_token_access_token_expires_at(t0) > 1600000000);
+    CHECK(cotter_token_to_json(&out, t0, NULL) == COTTER_OK);
+    CHECK(out.len > 0 && strstr(out.ptr, "\"refresh_token\"") != NULL);
+    CHECK(cotter_token_from_json(&rt, out.ptr, out.len, NULL) == COTTER_OK);
+    CHECK(strcmp(cotter_token_refresh_token(rt), cotter_token_refresh_token(t0)) == 0);
+    cotter_buf_dispose(&out);
+    CHECK(out.ptr == NULL && out.len == 0);
+
+    CHECK(cotter_client_refresh(&t1, c, cotter_token_refresh_token(t0), NULL) == COTTER_OK);
+    CHECK(strcmp(cotter_token_refresh_token(t1), cotter_token_refresh_token(t0)) != 0);
+    CHECK(cotter_client_refresh(&t2, c, cotter_token_refresh_token(t0), &err) == COTTER_EREAUTH);
+    CHECK(t2 == NULL);
+    CHECK(cotter_error_code(err) == COTTER_EREAUTH);
+    CHECK(cotter_error_http_status(err) == 400);
+    CHECK(cotter_error_oauth_error_description(err) != NULL &&
+          strstr(cotter_error_oauth_error_description(err), "not valid") != NULL);
+    CHECK(strstr(cotter_error_message(err), cotter_token_refresh_token(t0)) == NULL);
+    cotter_error_free(err);
+
+    CHECK(cotter_client_logout(c, cotter_token_refresh_token(t1), NULL) == COTTER_OK);
+    CHECK(cotter_client_refresh(&t2, c, cotter_token_refresh_token(t1), NULL) == COTTER_EREAUTH);
+    CHECK(cotter_client_stats_get(&st, c) == COTTER_OK);
+    CHECK(st.version == 1 && st.requests == 4 && st.connections == 1);
+    CHECK(strcmp(cotter_client_base_url(c), E.base_url) == 0);
+    cotter_token_free(t0);
+    cotter_token_free(t1);
+    cotter_token_free(rt);
+    free(json);
+    cotter_client_free(c);
+}
+
+static void test_grants_and_claims(void) {
+    cotter_client *c = new_client(1);
+    char *resp = NULL, *idt, *json;
+    cotter_token *t = NULL, *base = NULL;
+    cotter_buf tok = COTTER_BUF_INIT, rt = COTTER_BUF_INIT;
+    CHECK(emu_dev(&E, "POST", "/identity_token", "{\"identifier\":\"c-grant@example.com\"}", &resp) == 200);
+    idt = emu_json_member(resp, "identity_token");
+    CHECK(idt != NULL);
+    CHECK(cotter_client_grant_identity_token(&t, c, idt, NULL) == COTTER_OK);
+    CHECK(t && strcmp(cotter_token_auth_method(t), "OTP") == 0);
+    cotter_token_free(t);
+    t = NULL;
+    free(resp);
+    free(idt);
+    CHECK(emu_dev(&E, "POST", "/event_token", "{\"identifier\":\"c-grant@example.com\"}", &resp) == 200);
+    idt = emu_json_member(resp, "event_token");
+    CHECK(cotter_client_grant_event_token(&t, c, idt, NULL) == COTTER_OK);
+    cotter_token_free(t);
+    free(resp);
+    free(idt);
+
+    json = dev_login("c-claims@example.com");
+    CHECK(cotter_token_from_json(&base, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_client_custom_claims(&tok, &rt, c, cotter_token_access_token(base), "{\"role\":\"admin\"}",
+                                      cotter_token_refresh_token(base), NULL) == COTTER_OK);
+    CHECK(tok.len > 0 && rt.len > 0);
+    cotter_buf_dispose(&tok);
+    cotter_buf_dispose(&rt);
+    CHECK(cotter_client_custom_claims(&tok, NULL, c, cotter_token_access_token(base), "{\"sub\":\"x\"}", NULL, NULL) ==
+          COTTER_EOAUTH);
+    cotter_token_free(base);
+    free(json);
+    cotter_client_free(c);
+}
+
+static void test_users_social_verify(void) {
+    cotter_client *c = new_client(1);
+    cotter_user *u = NULL, *u2 = NULL;
+    cotter_user_list *list = NULL;
+    cotter_social_token_list *sl = NULL;
+    cotter_social_token *st = NULL;
+    char body[512], *json;
+    cotter_token *t = NULL;
+    int valid = -1;
+    cotter_buf reason = COTTER_BUF_INIT;
+    size_t len = 0;
+    CHECK(cotter_client_user_create(&u, c, "c-user@example.com", NULL) == COTTER_OK);
+    CHECK(u && strcmp(cotter_user_identifier(u), "c-user@example.com") == 0);
+    CHECK(strcmp(cotter_user_issuer(u), E.api_key_id) == 0);
+    CHECK(cotter_user_json(u, &len) != NULL && len > 10);
+    CHECK(cotter_client_user_get_by_identifier(&u2, c, "c-user@example.com", NULL) == COTTER_OK);
+    CHECK(strcmp(cotter_user_id(u2), cotter_user_id(u)) == 0);
+    cotter_user_free(u2);
+    u2 = NULL;
+    CHECK(cotter_client_user_get_by_identifier(&u2, c, "nobody@example.com", NULL) == COTTER_ENOTFOUND);
+    CHECK(cotter_client_user_get(&u2, c, cotter_user_id(u), NULL) == COTTER_OK);
+    cotter_user_free(u2);
+    CHECK(cotter_client_user_list(&list, c, 0, NULL) == COTTER_OK);
+    CHECK(cotter_user_list_count(list) >= 1);
+    CHECK(cotter_user_list_get(list, 0) != NULL && cotter_user_list_get(list, 1000) == NULL);
+    cotter_user_list_free(list);
+
+    snprintf(body, sizeof body,
+             "{\"user_id\":\"%s\",\"identity_provider\":\"GITHUB\",\"tokens\":{\"access_token\":\"gho_x\",\"scope\":\"repo\",\"token_type\":\"bearer\"}}",
+             cotter_user_id(u));
+    CHECK(emu_dev(&E, "POST", "/social_tokens", body, NULL) == 201);
+    CHECK(cotter_client_social_tokens_list(&sl, c, cotter_user_id(u), NULL) == COTTER_OK);
+    CHECK(cotter_social_token_list_count(sl) == 1);
+    CHECK(strcmp(cotter_social_token_provider(cotter_social_token_list_get(sl, 0)), "GITHUB") == 0);
+    cotter_social_token_list_free(sl);
+    CHECK(cotter_client_social_token_get(&st, c, "GITHUB", cotter_user_id(u), NULL) == COTTER_OK);
+    CHECK(strcmp(cotter_social_token_access_token(st), "gho_x") == 0);
+    cotter_social_token_free(st);
+    CHECK(cotter_client_social_token_delete(c, "GITHUB", cotter_user_id(u), NULL) == COTTER_OK);
+    st = NULL;
+    CHECK(cotter_client_social_token_get(&st, c, "GITHUB", cotter_user_id(u), NULL) == COTTER_ENOTFOUND);
+    CHECK(st == NULL);
+    cotter_user_free(u);
+
+    json = dev_login("c-verify@example.com");
+    CHECK(cotter_token_from_json(&t, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_client_verify_remote(&valid, &reason, c, cotter_token_access_token(t), NULL) == COTTER_OK);
+    CHECK(valid == 1 && reason.ptr == NULL);
+    CHECK(cotter_client_verify_remote(&valid, &reason, c, "x.y.z", NULL) == COTTER_OK);
+    CHECK(valid == 0 && reason.len > 0);
+    cotter_buf_dispose(&reason);
+    cotter_token_free(t);
+    free(json);
+    cotter_client_free(c);
+}
+
+static void test_pkce(void) {
+    cotter_pkce *p = NULL;
+    cotter_buf url = COTTER_BUF_INIT, ch = COTTER_BUF_INIT, code = COTTER_BUF_INIT;
+    cotter_login_url_options lo = COTTER_LOGIN_URL_OPTIONS_INIT;
+    char query[512];
+    int64_t cid = 0;
+    CHECK(cotter_pkce_new(&p, NULL) == COTTER_OK);
+    CHECK(strlen(cotter_pkce_verifier(p)) == 43 && strlen(cotter_pkce_state(p)) == 22);
+    CHECK(cotter_pkce_challenge_of(&ch, cotter_pkce_verifier(p), NULL) == COTTER_OK);
+    CHECK(strcmp(ch.ptr, cotter_pkce_challenge(p)) == 0);
+    lo.login_url = E.login_url;
+    lo.api_key_id = E.api_key_id;
+    lo.redirect_url = "http://localhost:8080";
+    lo.state = cotter_pkce_state(p);
+    lo.code_challenge = cotter_pkce_challenge(p);
+    lo.auth_method = "OTP";
+    CHECK(cotter_login_url(&url, &lo, NULL) == COTTER_OK);
+    CHECK(strstr(url.ptr, "redirect_url=http%3A%2F%2Flocalhost%3A8080") != NULL);
+    snprintf(query, sizeof query, "?code=abc&state=%s&challenge_id=12", cotter_pkce_state(p));
+    CHECK(cotter_login_redirect_parse(&code, &cid, query, cotter_pkce_state(p), NULL) == COTTER_OK);
+    CHECK(strcmp(code.ptr, "abc") == 0 && cid == 12);
+    cotter_buf_dispose(&url);
+    cotter_buf_dispose(&ch);
+    cotter_buf_dispose(&code);
+    cotter_pkce_free(p);
+}
+
+static int changes = 0;
+static void on_changed(const cotter_token *t, void *payload) {
+    (void)payload;
+    (void)t;
+    changes++;
+}
+
+static int session_load_nothing(cotter_buf *out, void *payload) {
+    (void)out;
+    (void)payload;
+    return 0;
+}
+
+static void test_session_file(void) {
+    cotter_client *c = new_client(0);
+    char dir[] = "/tmp/cotter-c-session-XXXXXX", path[256], lock[300];
+    char *json = dev_login("c-session@example.com");
+    cotter_token *t = NULL, *got = NULL;
+    cotter_session *s = NULL, *s2 = NULL;
+    cotter_session_options so;
+    cotter_buf at = COTTER_BUF_INIT;
+    cotter_error *err = NULL;
+    struct stat stt;
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/cottertoken.json", dir);
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    CHECK(cotter_token_from_json(&t, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_session_options_init(&so, COTTER_SESSION_OPTIONS_VERSION) == COTTER_OK);
+    so.token_file = path;
+    so.on_tokens_changed = on_changed;
+    CHECK(cotter_session_new(&s, c, &so, t, NULL) == COTTER_OK);
+    CHECK(stat(path, &stt) == 0 && (stt.st_mode & 0777) == 0600);
+    CHECK(cotter_session_get_access_token(&at, s, NULL) == COTTER_OK);
+    CHECK(strcmp(at.ptr, cotter_token_access_token(t)) == 0);
+    cotter_buf_dispose(&at);
+    CHECK(cotter_session_refresh(&got, s, NULL) == COTTER_OK);
+    CHECK(strcmp(cotter_token_refresh_token(got), cotter_token_refresh_token(t)) != 0);
+    CHECK(changes == 1);
+    /* A second session on the same file loads what the first stored. */
+    so.on_tokens_changed = NULL;
+    CHECK(cotter_session_new(&s2, c, &so, NULL, NULL) == COTTER_OK);
+    cotter_token_free(t);
+    t = NULL;
+    CHECK(cotter_session_get_token(&t, s2, NULL) == COTTER_OK);
+    CHECK(strcmp(cotter_token_refresh_token(t), cotter_token_refresh_token(got)) == 0);
+    CHECK(cotter_session_logout(s, NULL) == COTTER_OK);
+    CHECK(stat(path, &stt) != 0);
+    CHECK(changes == 2);
+    CHECK(cotter_session_get_access_token(&at, s, &err) == COTTER_EREAUTH);
+    CHECK(at.ptr == NULL);
+    cotter_error_free(err);
+    cotter_session_free(s2);
+    s2 = NULL;
+    so.token_file = path;
+    so.load = session_load_nothing;  /* file and hooks together are refused */
+    CHECK(cotter_session_new(&s2, c, &so, NULL, NULL) == COTTER_EINVAL);
+    CHECK(s2 == NULL);
+    cotter_session_free(s);
+    cotter_token_free(t);
+    cotter_token_free(got);
+    free(json);
+    unlink(lock);
+    rmdir(dir);
+    cotter_client_free(c);
+}
+
+int main(void) {
+    if (emu_start(&E, NULL) != 0) {
+        fprintf(stderr, "cannot start the emulator\n");
+        return 1;
+    }
+    test_arguments();
+    test_tokens_and_refresh();
+    test_grants_and_claims();
+    test_users_social_verify();
+    test_pkce();
+    test_session_file();
+    emu_stop(&E);
+    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
