@@ -29,18 +29,36 @@ fi
 # 1. Replay: every input that ever crashed a target, and every committed seed, must pass.
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$build/fuzz" -L fuzz --output-on-failure --no-tests=ignore
 
-# Seeds from tests/fixtures (shared with every language's tests) for the targets that parse tokens and bodies.
+# Seeds from tests/fixtures (shared with every language's tests) for the targets that parse tokens and key sets:
+# every token, key set and legacy token the fixtures hold, one file each.
 seed_fixtures() {  # <name> <corpus dir>
-  local name=$1 dir=$2 f
-  local -a globs=()
-  case $name in
-    jwt_verify|jwt_mutate) globs=(tests/fixtures/tokens/*.jwt tests/fixtures/*.jwt) ;;
-    jwks)                  globs=(tests/fixtures/jwks/*.json tests/fixtures/*jwks*.json) ;;
-    legacy)                globs=(tests/fixtures/legacy/*.json) ;;
-    token_json)            globs=(tests/fixtures/oauth_token*.json tests/fixtures/responses/*token*.json) ;;
-    responses)             globs=(tests/fixtures/responses/*.json) ;;
-  esac
-  for f in "${globs[@]}"; do [ -f "$f" ] && cp -n "$f" "$dir/" 2>/dev/null || true; done
+  python3 - "$1" "$2" <<'PY'
+import json, os, sys
+name, out = sys.argv[1], sys.argv[2]
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+def put(stem, data):
+    with open(os.path.join(out, "fixture_" + stem), "w") as f:
+        f.write(data)
+jwt, legacy = load("tests/fixtures/jwt/cases.json"), load("tests/fixtures/legacy/cases.json")
+if name == "jwt_verify" and jwt:
+    for i, case in enumerate(jwt.get("cases", [])):
+        if isinstance(case.get("token"), str):
+            put(f"{i}.jwt", case["token"])
+elif name == "jwks":
+    for path in ("tests/fixtures/jwt/jwks.json",):
+        if os.path.exists(path):
+            put("jwks.json", open(path).read())
+elif name == "legacy" and legacy:
+    for kind in ("identity", "event"):
+        for i, case in enumerate(legacy.get(kind, [])):
+            if isinstance(case.get("token"), dict):
+                put(f"{kind}_{i}.json", json.dumps(case["token"], separators=(",", ":")))
+PY
 }
 
 # 2. Fuzz each target for $seconds, $parallel at a time. The grown corpus stays in build/fuzz/corpus/<name>.
