@@ -133,7 +133,18 @@ int parse_key(element obj, size_t index, const key_set *previous, std::shared_pt
 }  // namespace
 
 const std::shared_ptr<const jwk> *key_set::select(std::string_view kid, bool has_kid) const noexcept {
-    if (!has_kid) return keys.size() == 1 ? &keys.front() : nullptr;
+    if (!has_kid) {
+        // Cotter's early tokens carry no kid. Unambiguous only when one key could verify ES256 (keys of other
+        // types are skipped), or when the set has a single key at all (which then reports KEY_MISMATCH if unusable).
+        const std::shared_ptr<const jwk> *only = nullptr;
+        for (const auto &k : keys) {
+            if (!k->usable()) continue;
+            if (only) return nullptr;
+            only = &k;
+        }
+        if (only) return only;
+        return keys.size() == 1 ? &keys.front() : nullptr;
+    }
     for (const auto &k : keys)
         if (k->has_kid && k->kid == kid) return &k;
     return nullptr;

@@ -41,8 +41,8 @@ struct jwk {
 struct key_set {
     std::vector<std::shared_ptr<const jwk>> keys;
 
-    /// The key a token selects: by kid, or the only key of a single-key set for a kid-less token.
-    /// nullptr when none matches.
+    /// The key a token selects: by kid; for a kid-less token, the only ES256-capable key (or the only key).
+    /// nullptr when none matches or the choice would be ambiguous.
     const std::shared_ptr<const jwk> *select(std::string_view kid, bool has_kid) const noexcept;
 };
 

@@ -119,7 +119,7 @@ int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms
         log(COTTER_LOG_WARNING, err.message + (snapshot() ? "; keeping the last-good keys" : "; no keys available"));
     lock.lock();
     fetched_once_ = true;
-    last_fetch_ms_ = now_ms;
+    last_fetch_ms_.store(now_ms);
     fetches_.fetch_add(1);
     if (rc == COTTER_OK) {
         fresh_until_ms_.store(now_ms + max_age_ms);
@@ -135,7 +135,10 @@ int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms
 
 int remote_jwks::current(int64_t now_ms, std::shared_ptr<const key_set> &out, error_info *err) {
     out = snapshot();
-    if (out && now_ms < fresh_until_ms_.load()) return COTTER_OK;  // the hot path: fresh, no lock
+    // The hot path, without the lock: fresh keys, or stale keys while the last attempt is within the cooldown
+    // (an outage then costs no lock per verification). Keys exist only after a fetch, so last_fetch_ms_ is set.
+    if (out && (now_ms < fresh_until_ms_.load() || now_ms - last_fetch_ms_.load() < options_.cooldown_ms))
+        return COTTER_OK;
 
     std::unique_lock<std::mutex> lock(mu_);
     bool waited = false;
@@ -148,7 +151,7 @@ int remote_jwks::current(int64_t now_ms, std::shared_ptr<const key_set> &out, er
             waited = true;
             continue;
         }
-        const bool cooling = fetched_once_ && now_ms - last_fetch_ms_ < options_.cooldown_ms;
+        const bool cooling = fetched_once_ && now_ms - last_fetch_ms_.load() < options_.cooldown_ms;
         if (out) {
             if (cooling) {
                 return COTTER_OK;  // stale, but the last attempt was recent: don't hammer the server
@@ -181,7 +184,7 @@ std::shared_ptr<const key_set> remote_jwks::on_kid_miss(const key_set *seen, int
             fetch_done_.wait(lock, [&] { return !fetching_; });
             continue;
         }
-        if (fetched_once_ && now_ms - last_fetch_ms_ < options_.cooldown_ms) return keys_;
+        if (fetched_once_ && now_ms - last_fetch_ms_.load() < options_.cooldown_ms) return keys_;
         if (fetch_locked(lock, now_ms) != COTTER_OK) return keys_;
     }
 }
@@ -190,7 +193,7 @@ int remote_jwks::refresh(int64_t now_ms, error_info *err) {
     std::unique_lock<std::mutex> lock(mu_);
     if (fetching_) {
         fetch_done_.wait(lock, [&] { return !fetching_; });
-    } else if (!(fetched_once_ && now_ms - last_fetch_ms_ < options_.cooldown_ms)) {
+    } else if (!(fetched_once_ && now_ms - last_fetch_ms_.load() < options_.cooldown_ms)) {
         fetch_locked(lock, now_ms);
     }
     if (last_error_.code == COTTER_OK || last_error_.message.empty()) return COTTER_OK;

@@ -72,7 +72,7 @@ private:
     std::condition_variable fetch_done_;
     bool fetching_ = false;
     bool fetched_once_ = false;
-    int64_t last_fetch_ms_ = 0;
+    std::atomic<int64_t> last_fetch_ms_{0};  // written under mu_; read lock-free on the hot path
     error_info last_error_;
 };
 

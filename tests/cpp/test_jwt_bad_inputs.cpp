@@ -769,6 +769,13 @@ TEST_CASE("row 19 (control, accept): two keys in the JWKS, the kid selects the s
     claims_ptr c1;
     CHECK(name_of(verify_status(v1.get(), sign_es256(bare, header_for(""), payload_for(k_now, k_audience)), &c1)) == "COTTER_OK");
     CHECK(cotter_claims_kid(c1.get()) == nullptr);
+    // Keys that cannot verify ES256 do not make the choice ambiguous; a second EC key does.
+    const std::string mixed = jwks({R"({"kty":"RSA","kid":"r","n":"AQAB","e":"AQAB"})", bare.jwk(), R"({"kty":"oct","k":"AA"})"});
+    auto v2 = make_verifier(options_for(clock, &mixed));
+    CHECK(name_of(verify_status(v2.get(), sign_es256(bare, header_for(""), payload_for(k_now, k_audience)))) == "COTTER_OK");
+    const std::string rsa_only = jwks({R"({"kty":"RSA","n":"AQAB","e":"AQAB"})"});
+    auto v3 = make_verifier(options_for(clock, &rsa_only));
+    CHECK(name_of(verify_status(v3.get(), sign_es256(bare, header_for(""), payload_for(k_now, k_audience)))) == "COTTER_EJWT_KEY_MISMATCH");
 }
 
 TEST_CASE("row 20 (control, accept): a rotated key that appears only after a refetch") {
