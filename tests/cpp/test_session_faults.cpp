@@ -37,10 +37,6 @@ struct fault_case {
 
 TEST_CASE("faults on refresh: distinct codes, bounded time, tokens intact in memory and in the file") {
     emulator emu;
-    auto o = client_options_for(emu, false);
-    o.http.timeout_ms = 800;
-    o.http.max_response_bytes = 64 * 1024;
-    client c(std::move(o));
     char tmpl[] = "/tmp/cotter-faults-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     const std::string path = std::string(tmpl) + "/tokens.json";
@@ -60,6 +56,13 @@ TEST_CASE("faults on refresh: distinct codes, bounded time, tokens intact in mem
     };
     for (const auto &fc : cases) {
         CAPTURE(fc.name);
+        // A client per case: its first request opens a fresh connection. (On a reused connection libcurl may
+        // transparently resend a request whose connection died before any body byte left, which is safe since
+        // the server cannot have acted on it, but it would make the "reset" case nondeterministic.)
+        auto o = client_options_for(emu, false);
+        o.http.timeout_ms = 800;
+        o.http.max_response_bytes = 64 * 1024;
+        client c(std::move(o));
         token_set t = token_set::from_json(emu.login_oauth_token(std::string("faults-") + std::to_string(&fc - &cases[0]) + "@example.com"), "t");
         session_options so;
         so.store = std::make_unique<file_storage>(path);
