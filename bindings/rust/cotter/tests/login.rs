@@ -1,0 +1,124 @@
+//! @file login.rs
+//! @brief PKCE login end to end: Pkce, the hosted login URL, the emulator's login page (form posts and the
+//! OTP from its mailbox), the redirect parser and get_identity; and their rejections.
+
+mod common;
+
+use common::{expect_kind, Emulator};
+use cotter::{login_redirect_parse, login_url, pkce_challenge_of, ErrorKind, LoginUrlOptions, Pkce};
+use serde_json::Value;
+
+const REDIRECT: &str = "http://localhost:8080/callback";
+
+/// Drives the login page like a browser without JavaScript and returns the redirect's query string.
+fn log_in_through_the_page(emu: &Emulator, pkce: &Pkce, identifier: &str) -> String {
+    let url = login_url(&LoginUrlOptions {
+        login_url: Some(&emu.info.login_url),
+        api_key_id: &emu.info.api_key_id,
+        redirect_url: REDIRECT,
+        state: pkce.state(),
+        code_challenge: pkce.challenge(),
+        auth_method: Some("OTP"),
+        ..Default::default()
+    })
+    .unwrap();
+    let query = url.split_once('?').unwrap().1.to_owned();
+    let page = emu.agent().get(&url).call().unwrap();
+    assert_eq!(page.status(), 200);
+    let form = format!("{query}&identifier={}", identifier.replace('@', "%40"));
+    emu.agent()
+        .post(&format!("{}/app/identifier", emu.origin()))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(&form)
+        .unwrap();
+    let mail: Value = emu.dev_get(&format!("/mailbox?to={}", identifier.replace('@', "%40")));
+    let msg = mail.as_array().unwrap().last().unwrap();
+    let body = format!("sid={}&otp={}", msg["session"].as_str().unwrap(), msg["otp"].as_str().unwrap());
+    let resp = emu
+        .agent()
+        .post(&format!("{}/app/otp", emu.origin()))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(&body)
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = resp.header("Location").unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    location.split_once('?').unwrap().1.to_owned()
+}
+
+#[test]
+fn pkce_values_are_fresh_and_consistent() {
+    let a = Pkce::new().unwrap();
+    let b = Pkce::new().unwrap();
+    assert_eq!(a.verifier().len(), 43);
+    assert_eq!(a.state().len(), 22);
+    assert_ne!(a.verifier(), b.verifier());
+    assert_ne!(a.state(), b.state());
+    assert_eq!(pkce_challenge_of(a.verifier()).unwrap(), a.challenge());
+    // Known answer from an independent implementation (Python: base64url(hashlib.sha256(v).digest())).
+    assert_eq!(pkce_challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWjOEjXk").unwrap(),
+               "VYFANLqdx_HDV6BqEhluZJ63rtrIPROSSFdB3P6G83I");
+    assert!(!format!("{a:?}").contains(a.verifier()));
+}
+
+#[test]
+fn login_url_encodes_every_parameter() {
+    let url = login_url(&LoginUrlOptions {
+        api_key_id: "key id",
+        redirect_url: "http://localhost:8080/cb?x=1&y=2",
+        state: "s/t",
+        code_challenge: "abc",
+        identifier_type: Some("PHONE"),
+        input: Some("+1 555 0100"),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(url.starts_with("https://js.cotter.app/app?"), "{url}");
+    assert!(url.contains("redirect_url=http%3A%2F%2Flocalhost%3A8080%2Fcb%3Fx%3D1%26y%3D2"), "{url}");
+    assert!(url.contains("api_key=key%20id"), "{url}");
+    assert!(url.contains("type=PHONE"), "{url}");
+    expect_kind(login_url(&LoginUrlOptions { api_key_id: "k", ..Default::default() }), ErrorKind::Invalid);
+}
+
+#[test]
+fn full_login_through_the_emulator_page() {
+    let emu = Emulator::start();
+    let client = emu.client();
+    let pkce = Pkce::new().unwrap();
+    let query = log_in_through_the_page(&emu, &pkce, "judy@example.com");
+    let redirect = login_redirect_parse(&query, pkce.state()).unwrap();
+    assert!(redirect.challenge_id > 0);
+
+    let identity = client.get_identity(&redirect.code, redirect.challenge_id, pkce.verifier(), REDIRECT).unwrap();
+    assert_eq!(identity.identifier(), Some("judy@example.com"));
+    assert_eq!(identity.identifier_type(), Some("EMAIL"));
+    assert!(identity.user_id().is_some());
+    let token = identity.token().expect("oauth_token");
+    let claims = emu.verifier().verify(token.access_token().unwrap()).unwrap();
+    assert_eq!(claims.sub(), identity.user_id());
+    let body: Value = serde_json::from_str(identity.json()).unwrap();
+    assert_eq!(body["identifier"]["identifier"], "judy@example.com");
+    // The Identity Token of the response verifies with the emulator's Ed25519 key and can be granted.
+    let it = identity.identity_token_json().unwrap();
+    cotter::identity_token_verify(it, &emu.info.api_key_id, Some(&emu.info.identity_public_key), None).unwrap();
+    client.grant_identity_token(it).unwrap();
+
+    // The code is single use.
+    let e = expect_kind(client.get_identity(&redirect.code, redirect.challenge_id, pkce.verifier(), REDIRECT),
+                        ErrorKind::OAuth);
+    assert_eq!(e.http_status(), Some(400));
+}
+
+#[test]
+fn wrong_verifier_state_or_redirect_is_rejected() {
+    let emu = Emulator::start();
+    let client = emu.client();
+    let pkce = Pkce::new().unwrap();
+    let query = log_in_through_the_page(&emu, &pkce, "mallory@example.com");
+    expect_kind(login_redirect_parse(&query, "another-state"), ErrorKind::State);
+    expect_kind(login_redirect_parse("?error=access_denied&state=x", "x"), ErrorKind::State);
+    expect_kind(login_redirect_parse("state=x&challenge_id=1", "x"), ErrorKind::Protocol);
+    let r = login_redirect_parse(&format!("?{query}"), pkce.state()).unwrap();
+    let other = Pkce::new().unwrap();
+    expect_kind(client.get_identity(&r.code, r.challenge_id, other.verifier(), REDIRECT), ErrorKind::OAuth);
+}
