@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 AUD = "6d1a8a4c-1111-4b8e-9a4b-2c1f0e3d4c5b"
 ISS = "https://www.cotter.app"
 KID = "SPACE_JWT_PUBLIC:8028AAA3-EC2D-4BAA-BE7A-7C8359CCB9F9"
+#: The instant every test token is built around (tests pass it to `cotter verify --now`).
+BASE_NOW = int(time.time())
 N_P256 = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
@@ -60,7 +62,7 @@ def jwks(*keys: Key, **extra: Any) -> str:
 
 
 def claims(**overrides: Any) -> Dict[str, Any]:
-    now = int(time.time())
+    now = BASE_NOW
     c: Dict[str, Any] = {"sub": "user-1", "aud": AUD, "iss": ISS, "iat": now, "exp": now + 3600,
                          "identifier": "a@example.com", "authentication_method": "OTP", "scope": "access"}
     for k, v in overrides.items():

@@ -16,11 +16,11 @@ import pytest
 
 import cotter
 from cotter import cli
-from jwt_tools import AUD, ISS, KID, N_P256, Key, b64u, claims, hs256, jwks, make, resign
+from jwt_tools import AUD, BASE_NOW, ISS, KID, N_P256, Key, b64u, claims, hs256, jwks, make, resign
 
 from conftest import run_cli
 
-NOW = int(time.time())
+NOW = BASE_NOW  # claims() builds around it; --now pins the verifier to it
 K1 = Key()
 K2 = Key(kid="SPACE_JWT_PUBLIC:2ND-KEY")
 P384 = Key(curve=__import__("cryptography.hazmat.primitives.asymmetric.ec", fromlist=["ec"]).SECP384R1())

@@ -1,0 +1,137 @@
+"""
+@file test_cli.py
+@brief The `cotter` command end to end in real processes against the emulator: login (--no-browser, the page
+driven over HTTP), token, --force-refresh, whoami, logout, users, social-tokens, --json, exit codes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from conftest import run_cli
+from demo_login_driver import drive_login
+
+
+def _login(emulator: Any, env: Dict[str, str], identifier: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "cotter", "login", "--no-browser", "--timeout", "30", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    assert url.startswith(emulator.login_url + "?"), url
+    page = drive_login(url, emulator.dev_url, identifier)
+    assert "cotter-success" in page
+    out, err = proc.communicate(timeout=30)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, url + "\n" + out, err)
+
+
+def test_login_token_whoami_logout(emulator: Any, cli_env: Dict[str, str]) -> None:
+    r = _login(emulator, cli_env, "cli-user@example.com", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.splitlines()[1])
+    path = Path(info["token_file"])
+    assert path == Path(cli_env["XDG_CONFIG_HOME"]) / "cotter" / f"{emulator.api_key_id}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "Logged in as cli-user@example.com" in r.stderr
+    stored = json.loads(path.read_text())
+    assert set(stored) >= {"access_token", "refresh_token", "id_token"}
+
+    tok = run_cli(["token"], env=cli_env)
+    assert tok.returncode == 0 and tok.stdout.strip() == stored["access_token"]
+    forced = run_cli(["token", "--force-refresh"], env=cli_env)
+    assert forced.returncode == 0 and forced.stdout.strip() != stored["access_token"]
+    assert json.loads(path.read_text())["refresh_token"] != stored["refresh_token"]
+
+    ver = run_cli(["verify", forced.stdout.strip(), "--jwks-url", emulator.jwks_url, "--audience", emulator.api_key_id])
+    assert ver.returncode == 0 and json.loads(ver.stdout)["identifier"] == "cli-user@example.com"
+
+    who = run_cli(["whoami", "--json"], env=cli_env)
+    assert who.returncode == 0 and json.loads(who.stdout)["identifier"] == "cli-user@example.com"
+    human = run_cli(["whoami"], env=cli_env)
+    assert human.stdout.startswith("cli-user@example.com (user ")
+
+    out = run_cli(["logout"], env=cli_env)
+    assert out.returncode == 0 and not path.exists()
+    again = run_cli(["token"], env=cli_env)
+    assert again.returncode == 1 and again.stderr.startswith("error: COTTER_EREAUTH: ")
+
+
+def test_login_magic_link_phone_and_token_file(emulator: Any, cli_env: Dict[str, str], tmp_path: Path) -> None:
+    f = tmp_path / "phone.json"
+    r = _login(emulator, cli_env, "+12025550123", "--phone", "--magic-link", "--token-file", str(f))
+    assert r.returncode == 0, r.stderr
+    assert f.exists() and "+12025550123" in r.stdout
+    assert "PHONE" in r.stdout.splitlines()[0] and "MAGIC_LINK" in r.stdout.splitlines()[0]
+    assert run_cli(["token", "--token-file", str(f)], env=cli_env).returncode == 0
+
+
+def test_login_times_out_cleanly(cli_env: Dict[str, str]) -> None:
+    r = run_cli(["login", "--no-browser", "--timeout", "0.5"], env=cli_env)
+    assert r.returncode == 1 and "error: COTTER_ETIMEOUT" in r.stderr
+
+
+def test_users_and_social_tokens(emulator: Any, cli_env: Dict[str, str]) -> None:
+    created = run_cli(["users", "create", "cli-social@example.com", "--json"], env=cli_env)
+    assert created.returncode == 0, created.stderr
+    user = json.loads(created.stdout)
+    uid = user["ID"]
+    got = run_cli(["users", "get", uid], env=cli_env)
+    assert got.returncode == 0 and got.stdout.strip() == f"{uid}\tcli-social@example.com"
+    by_ident = run_cli(["users", "--json", "get", "--identifier", "cli-social@example.com"], env=cli_env)
+    assert json.loads(by_ident.stdout)["ID"] == uid
+    listed = run_cli(["users", "list", "--json"], env=cli_env)
+    assert uid in [u["ID"] for u in json.loads(listed.stdout)]
+    missing = run_cli(["users", "get", "00000000-0000-0000-0000-00000000beef"], env=cli_env)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: COTTER_ENOTFOUND: ")
+    both = run_cli(["users", "get", uid, "--identifier", "x"], env=cli_env)
+    assert both.returncode == 2
+
+    emulator.dev("/social_tokens", {"user_id": uid, "identity_provider": "GITHUB", "provider_username": "octo",
+                                    "tokens": {"access_token": "gho_CLI", "scope": "repo", "token_type": "bearer"}})
+    lst = run_cli(["social-tokens", "list", uid], env=cli_env)
+    assert lst.returncode == 0 and lst.stdout.startswith("GITHUB\tocto")
+    assert "gho_CLI" not in lst.stdout
+    one = run_cli(["social-tokens", "get", "GITHUB", uid], env=cli_env)
+    assert one.stdout.strip() == "gho_CLI"
+    deleted = run_cli(["social-tokens", "delete", "GITHUB", uid, "--json"], env=cli_env)
+    assert deleted.returncode == 0 and json.loads(deleted.stdout) == {"deleted": True}
+    empty = run_cli(["social-tokens", "--json", "list", uid], env=cli_env)
+    assert json.loads(empty.stdout) == []
+
+
+def test_flags_override_environment(emulator: Any, tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "COTTER_API_KEY_ID": "", "COTTER_BASE_URL": "http://127.0.0.1:9/api/v0"}
+    r = run_cli(["users", "create", "flags@example.com", "--base-url", emulator.base_url,
+                 "--api-key-id", emulator.api_key_id], env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def test_usage_errors_exit_2(cli_env: Dict[str, str]) -> None:
+    assert run_cli([]).returncode == 2
+    assert run_cli(["nope"]).returncode == 2
+    no_key = run_cli(["token"], env={"COTTER_API_KEY_ID": ""})
+    assert no_key.returncode == 2 and "COTTER_API_KEY_ID" in no_key.stderr
+    no_secret = run_cli(["users", "list"], env={**cli_env, "COTTER_API_SECRET_KEY": ""})
+    assert no_secret.returncode == 2
+    help_ = run_cli(["--help"])
+    assert help_.returncode == 0 and "Exit codes" in help_.stdout
+
+
+def test_secret_never_printed(emulator: Any, cli_env: Dict[str, str]) -> None:
+    r = run_cli(["users", "list", "--json"], env=cli_env)
+    assert emulator.api_secret_key not in r.stdout + r.stderr
+    bad = run_cli(["users", "list"], env={**cli_env, "COTTER_API_SECRET_KEY": "wrong-secret-value"})
+    assert bad.returncode == 1 and "wrong-secret-value" not in bad.stdout + bad.stderr
+
+
+def test_console_script_installed() -> None:
+    exe = Path(sys.executable).parent / "cotter"
+    assert exe.exists()
+    r = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("usage: cotter")
