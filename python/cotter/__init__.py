@@ -8,8 +8,6 @@ Also a drop-in for Cotter's original Python SDK: ``login_with_email_link/_otp``,
 """
 from __future__ import annotations
 
-from typing import Any, Dict
-
 from . import _native
 from ._errors import (
     CallbackError,
@@ -55,6 +53,10 @@ from .login import Pkce, login, login_url, parse_redirect
 from .session import TokenSession, TokenStorage
 from .tokens import Claims, Token
 from .verifier import Verifier
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 __version__: str = _native.version_string()
 

@@ -10,7 +10,10 @@ two differ, so the table cannot drift from the header.
 from __future__ import annotations
 
 import builtins
-from typing import Dict, Optional, Type
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Type
 
 
 class CotterError(Exception):

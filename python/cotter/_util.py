@@ -4,18 +4,35 @@
 """
 from __future__ import annotations
 
-import logging
 import os
-from typing import Optional
 
-#: Every message of the native library goes to this logger (levels are the logging module's).
-logger = logging.getLogger("cotter")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from typing import Optional
+
+
+class _Logger:
+    """The "cotter" logger, created on first use (importing logging costs several ms of `import cotter`)."""
+
+    def get(self) -> logging.Logger:
+        import logging
+
+        return logging.getLogger("cotter")
+
+    def warning(self, message: str) -> None:
+        self.get().warning(message)
+
+
+#: Every message of the native library goes to logging.getLogger("cotter") (levels are the logging module's).
+logger = _Logger()
 
 
 def native_log(level: int, message: str) -> None:
     """Receives the C library's log lines (on the thread that did the work). Messages carry no secrets."""
-    if logger.isEnabledFor(level):
-        logger.log(level, message)
+    log = logger.get()
+    if log.isEnabledFor(level):
+        log.log(level, message)
 
 
 def redact_jwt(token: Optional[str]) -> Optional[str]:

@@ -6,22 +6,24 @@ Every call blocks in native code with the GIL released (use cotter.aio from asyn
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
-
 from . import _native
+from ._record import Record
 from ._util import env, native_log, redact_jwt, redact_secret
 from .tokens import Token
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
     from .verifier import Verifier
 
 
-@dataclasses.dataclass(frozen=True)
-class User:
+class User(Record):
     """A Cotter user object."""
 
+    __slots__ = _fields = ("id", "issuer", "client_user_id", "identifier", "default_method", "created_at", "enrolled",
+                           "raw")
+    _uncompared = ("raw",)
     id: Optional[str]
     issuer: Optional[str]
     client_user_id: Optional[str]
@@ -30,10 +32,18 @@ class User:
     created_at: Optional[str]
     enrolled: Tuple[str, ...]
     #: The whole object as received (unknown fields included).
-    raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+    raw: Dict[str, Any]
+
+    def __init__(self, *, id: Optional[str], issuer: Optional[str], client_user_id: Optional[str],
+                 identifier: Optional[str], default_method: Optional[str], created_at: Optional[str],
+                 enrolled: Tuple[str, ...], raw: Dict[str, Any]) -> None:
+        self._set(id=id, issuer=issuer, client_user_id=client_user_id, identifier=identifier,
+                  default_method=default_method, created_at=created_at, enrolled=enrolled, raw=raw)
 
     @classmethod
     def _from_native(cls, d: Dict[str, Any]) -> "User":
+        import json
+
         return cls(
             id=d["id"],
             issuer=d["issuer"],
@@ -46,21 +56,32 @@ class User:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class SocialToken:
+class SocialToken(Record):
     """A social-login provider token (GitHub, Google). The repr hides the provider token."""
 
+    __slots__ = _fields = ("provider", "provider_user_id", "provider_username", "user_id", "access_token", "scope",
+                           "token_type", "raw")
+    _hidden = ("access_token",)
+    _uncompared = ("raw",)
     provider: Optional[str]
     provider_user_id: Optional[str]
     provider_username: Optional[str]
     user_id: Optional[str]
-    access_token: Optional[str] = dataclasses.field(repr=False)
+    access_token: Optional[str]
     scope: Optional[str]
     token_type: Optional[str]
-    raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+    raw: Dict[str, Any]
+
+    def __init__(self, *, provider: Optional[str], provider_user_id: Optional[str], provider_username: Optional[str],
+                 user_id: Optional[str], access_token: Optional[str], scope: Optional[str],
+                 token_type: Optional[str], raw: Dict[str, Any]) -> None:
+        self._set(provider=provider, provider_user_id=provider_user_id, provider_username=provider_username,
+                  user_id=user_id, access_token=access_token, scope=scope, token_type=token_type, raw=raw)
 
     @classmethod
     def _from_native(cls, d: Dict[str, Any]) -> "SocialToken":
+        import json
+
         return cls(
             provider=d["provider"],
             provider_user_id=d["provider_user_id"],
@@ -73,46 +94,66 @@ class SocialToken:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class Identity:
+class Identity(Record):
     """The result of get_identity: who logged in, and their token set."""
 
+    __slots__ = _fields = ("identifier", "identifier_type", "user_id", "token", "identity_token", "raw")
+    _hidden = ("identity_token",)
+    _uncompared = ("raw",)
     identifier: Optional[str]
     identifier_type: Optional[str]
     user_id: Optional[str]
     token: Optional[Token]
     #: The Identity Token object (for the identity_token grant and Ed25519 verification).
-    identity_token: Optional[Dict[str, Any]] = dataclasses.field(repr=False)
-    raw: Dict[str, Any] = dataclasses.field(repr=False, compare=False)
+    identity_token: Optional[Dict[str, Any]]
+    raw: Dict[str, Any]
+
+    def __init__(self, *, identifier: Optional[str], identifier_type: Optional[str], user_id: Optional[str],
+                 token: Optional[Token], identity_token: Optional[Dict[str, Any]], raw: Dict[str, Any]) -> None:
+        self._set(identifier=identifier, identifier_type=identifier_type, user_id=user_id, token=token,
+                  identity_token=identity_token, raw=raw)
 
 
-@dataclasses.dataclass(frozen=True)
-class CustomClaims:
+class CustomClaims(Record):
     """The result of custom_claims: the new JWT, and the special refresh token when one was given."""
 
-    token: str = dataclasses.field(repr=False)
-    refresh_token: Optional[str] = dataclasses.field(repr=False)
+    __slots__ = _fields = ("token", "refresh_token")
+    token: str
+    refresh_token: Optional[str]
+
+    def __init__(self, *, token: str, refresh_token: Optional[str]) -> None:
+        self._set(token=token, refresh_token=refresh_token)
 
     def __repr__(self) -> str:
         return f"CustomClaims(token={redact_jwt(self.token)!r}, refresh_token={redact_secret(self.refresh_token)!r})"
 
 
-@dataclasses.dataclass(frozen=True)
-class RemoteVerdict:
+class RemoteVerdict(Record):
     """The serverless verifier's answer."""
 
+    __slots__ = _fields = ("valid", "reason")
     valid: bool
     reason: Optional[str]
 
+    def __init__(self, *, valid: bool, reason: Optional[str]) -> None:
+        self._set(valid=valid, reason=reason)
 
-@dataclasses.dataclass(frozen=True)
-class ClientStats:
+
+class ClientStats(Record):
+    """Counters of one client."""
+
+    __slots__ = _fields = ("requests", "connections", "retries")
     requests: int
     connections: int
     retries: int
 
+    def __init__(self, *, requests: int, connections: int, retries: int) -> None:
+        self._set(requests=requests, connections=connections, retries=retries)
+
 
 def _json_text(value: Union[str, Mapping[str, Any]]) -> str:
+    import json
+
     return value if isinstance(value, str) else json.dumps(dict(value))
 
 
@@ -195,11 +236,15 @@ class Client:
         self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None
     ) -> CustomClaims:
         """A new JWT carrying ``attributes`` as top-level claims (and a refresh token that keeps them)."""
+        import json
+
         new_token, new_refresh = self._n.custom_claims(token, json.dumps(dict(attributes)), refresh_token)
         return CustomClaims(token=new_token, refresh_token=new_refresh)
 
     def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str) -> Identity:
         """Exchanges a login redirect's authorization code (PKCE) for the user's identity and token set."""
+        import json
+
         d = self._n.get_identity(code, challenge_id, code_verifier, redirect_url)
         it = d["identity_token_json"]
         return Identity(

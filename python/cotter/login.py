@@ -8,13 +8,14 @@ with get_identity.
 """
 from __future__ import annotations
 
-import dataclasses
-import socket
-from typing import Callable, Optional, Tuple
-
 from . import _native
-from ._util import env, logger, redact_secret
+from ._record import Record
+from ._util import env, logger
 from .client import Client, Identity
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Tuple
 
 SUCCESS_PAGE = (
     "<!doctype html><html><head><meta charset=utf-8><title>Logged in</title></head>"
@@ -29,21 +30,23 @@ FAILURE_PAGE = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Pkce:
+class Pkce(Record):
     """A PKCE verifier, its S256 challenge, and a login state. The repr hides the verifier."""
 
-    verifier: str = dataclasses.field(repr=False)
+    __slots__ = _fields = ("verifier", "challenge", "state")
+    _hidden = ("verifier",)
+    verifier: str
     challenge: str
     state: str
+
+    def __init__(self, *, verifier: str, challenge: str, state: str) -> None:
+        self._set(verifier=verifier, challenge=challenge, state=state)
 
     @classmethod
     def generate(cls) -> "Pkce":
         verifier, challenge, state = _native.pkce_new()
         return cls(verifier=verifier, challenge=challenge, state=state)
 
-    def __repr__(self) -> str:
-        return f"Pkce(verifier={redact_secret(self.verifier)!r}, challenge={self.challenge!r}, state={self.state!r})"
 
 
 def challenge_of(verifier: str) -> str:
@@ -193,6 +196,8 @@ def login(
 
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1."""
+    import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

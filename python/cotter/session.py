@@ -4,20 +4,25 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol, Union
-
 from . import _native
 from .client import Client
 from .tokens import Token
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Protocol, Union
 
-class TokenStorage(Protocol):
-    """Custom storage (keychain, database...). load() returns the stored oauth_token JSON or None;
-    save(json) stores it, save(None) deletes it. Exceptions propagate to the caller of the session method."""
+    class TokenStorage(Protocol):
+        def load(self) -> Union[str, bytes, None]: ...
 
-    def load(self) -> Union[str, bytes, None]: ...
+        def save(self, token_json: Optional[str]) -> None: ...
 
-    def save(self, token_json: Optional[str]) -> None: ...
+else:
+
+    class TokenStorage:
+        """Custom storage (keychain, database...), duck-typed: load() returns the stored oauth_token JSON or
+        None; save(json) stores it, save(None) deletes it. Exceptions propagate to the caller of the session
+        method. (A typing.Protocol for type checkers; a plain class at run time, to keep imports light.)"""
 
 
 class TokenSession:

@@ -4,11 +4,12 @@
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Mapping, Optional, Union
-
 from . import _native
 from ._util import redact_jwt, redact_secret
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Mapping, Optional, Union
 
 
 class Token:
@@ -29,6 +30,8 @@ class Token:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Token":
+        import json
+
         return cls.from_json(json.dumps(dict(data)))
 
     def to_json(self) -> str:
@@ -36,6 +39,8 @@ class Token:
         return self._n.to_json()
 
     def to_dict(self) -> Dict[str, Any]:
+        import json
+
         result: Dict[str, Any] = json.loads(self.to_json())
         return result
 
@@ -152,6 +157,8 @@ class Claims:
     def to_dict(self) -> Dict[str, Any]:
         """The whole payload, custom claims included."""
         if self._dict is None:
+            import json
+
             self._dict = json.loads(self._n.json)
         return dict(self._dict)
 

@@ -4,12 +4,13 @@
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping, Optional, Union
-
 from . import _native
 from ._util import native_log
 from .tokens import Claims
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Optional, Union
 
 
 class Verifier:
@@ -35,6 +36,8 @@ class Verifier:
         token_cache_size: int = 0,
         now: Optional[int] = None,
     ) -> None:
+        import json
+
         jwks_json = jwks if isinstance(jwks, str) or jwks is None else json.dumps(dict(jwks))
         self._n = _native.Verifier(
             audience=audience,

@@ -87,7 +87,7 @@ def test_import_is_quick() -> None:
                               "print(time.perf_counter()-t)"], capture_output=True, text=True, check=True).stdout)
         for _ in range(3)
     )
-    assert best < 0.15, f"import cotter took {best * 1000:.0f} ms"
+    assert best < 0.10, f"import cotter took {best * 1000:.0f} ms"
 
 
 def test_py_typed_and_stub_shipped() -> None:
