@@ -578,7 +578,8 @@ def check_coverage(api: Api, lib: Path, langs: set[str]) -> tuple[list[str], lis
                 continue
             if "rust" in langs and not re.search(rf"\.{f.name}\s*=", rust):
                 problems.append(f"Rust crate never sets {s.name}.{f.name}")
-            if "go" in langs and not re.search(rf"\.{f.name}\s*=", go):
+            # Go sets a field directly (`o.x = ...`, `o.x, err = ...`) or through a helper (`set(&o.x, ...)`).
+            if "go" in langs and not re.search(rf"\.{f.name}\s*[=,]|&\w+\.{f.name}\b", go):
                 problems.append(f"Go package never sets {s.name}.{f.name}")
     return problems, notes
 

@@ -51,6 +51,9 @@ func TestVersion(t *testing.T) {
 	cotter.GlobalShutdown()
 }
 
+func asError(err error, target **cotter.Error) bool { return errors.As(err, target) }
+func isError(err, target error) bool              { return errors.Is(err, target) }
+
 func itoa(i int) string {
 	const digits = "0123456789"
 	if i < 10 {

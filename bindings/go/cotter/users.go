@@ -1,0 +1,199 @@
+package cotter
+
+/*
+#include <stdlib.h>
+#include <cotter.h>
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+)
+
+// User is a Cotter user, copied out of the library.
+type User struct {
+	ID            string
+	Issuer        string // the project's API key id
+	ClientUserID  string
+	Identifier    string
+	DefaultMethod string
+	CreatedAt     string
+	Enrolled      []string
+	JSON          []byte // the user object as received (unknown fields included)
+}
+
+func userOf(u *C.cotter_user) User {
+	var n C.size_t
+	js := C.cotter_user_json(u, &n)
+	user := User{
+		ID:            goString(C.cotter_user_id(u)),
+		Issuer:        goString(C.cotter_user_issuer(u)),
+		ClientUserID:  goString(C.cotter_user_client_user_id(u)),
+		Identifier:    goString(C.cotter_user_identifier(u)),
+		DefaultMethod: goString(C.cotter_user_default_method(u)),
+		CreatedAt:     goString(C.cotter_user_created_at(u)),
+		JSON:          C.GoBytes(unsafe.Pointer(js), C.int(n)),
+	}
+	for i := 0; i < int(C.cotter_user_enrolled_count(u)); i++ {
+		user.Enrolled = append(user.Enrolled, goString(C.cotter_user_enrolled(u, C.size_t(i))))
+	}
+	return user
+}
+
+func (c *Client) userCall(ctx context.Context, arg, what string,
+	fn func(**C.cotter_user, *C.cotter_client, *C.char, **C.cotter_error) C.int) (*User, error) {
+	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (*User, error) {
+		a, err := cs.add(arg, what, false)
+		if err != nil {
+			return nil, err
+		}
+		var out *C.cotter_user
+		var cerr *C.cotter_error
+		if err := check(fn(&out, p, a, &cerr), cerr); err != nil {
+			return nil, err
+		}
+		defer C.cotter_user_free(out)
+		u := userOf(out)
+		return &u, nil
+	}, nil)
+}
+
+// UserCreate creates a user (POST /user/create).
+func (c *Client) UserCreate(ctx context.Context, identifier string) (*User, error) {
+	return c.userCall(ctx, identifier, "identifier",
+		func(o **C.cotter_user, p *C.cotter_client, a *C.char, e **C.cotter_error) C.int {
+			return C.cotter_client_user_create(o, p, a, e)
+		})
+}
+
+// UserGetByIdentifier looks a user up by email or phone. Errors: ErrNotFound.
+func (c *Client) UserGetByIdentifier(ctx context.Context, identifier string) (*User, error) {
+	return c.userCall(ctx, identifier, "identifier",
+		func(o **C.cotter_user, p *C.cotter_client, a *C.char, e **C.cotter_error) C.int {
+			return C.cotter_client_user_get_by_identifier(o, p, a, e)
+		})
+}
+
+// UserGet gets a user by Cotter user id. Errors: ErrNotFound.
+func (c *Client) UserGet(ctx context.Context, userID string) (*User, error) {
+	return c.userCall(ctx, userID, "userID",
+		func(o **C.cotter_user, p *C.cotter_client, a *C.char, e **C.cotter_error) C.int {
+			return C.cotter_client_user_get(o, p, a, e)
+		})
+}
+
+// UserList gets one page of users (50 per page, newest first; needs the secret).
+func (c *Client) UserList(ctx context.Context, page uint) ([]User, error) {
+	return clientCall(ctx, c, func(p *C.cotter_client, _ *cStrings) ([]User, error) {
+		var out *C.cotter_user_list
+		var cerr *C.cotter_error
+		if err := check(C.cotter_client_user_list(&out, p, C.uint(page), &cerr), cerr); err != nil {
+			return nil, err
+		}
+		defer C.cotter_user_list_free(out)
+		n := int(C.cotter_user_list_count(out))
+		users := make([]User, 0, n)
+		for i := 0; i < n; i++ {
+			users = append(users, userOf(C.cotter_user_list_get(out, C.size_t(i))))
+		}
+		return users, nil
+	}, nil)
+}
+
+// SocialToken is a social-login provider token record (GitHub, Google), copied out of the library.
+type SocialToken struct {
+	Provider         string
+	ProviderUserID   string
+	ProviderUsername string
+	UserID           string
+	AccessToken      string // the provider's token: a secret
+	Scope            string
+	TokenType        string
+	JSON             []byte // the record as received (holds the provider token)
+}
+
+// String hides the provider token.
+func (t SocialToken) String() string {
+	return fmt.Sprintf("SocialToken{Provider:%q UserID:%q ProviderUsername:%q}", t.Provider, t.UserID, t.ProviderUsername)
+}
+
+// GoString hides the provider token from %#v too.
+func (t SocialToken) GoString() string { return t.String() }
+
+func socialTokenOf(t *C.cotter_social_token) SocialToken {
+	var n C.size_t
+	js := C.cotter_social_token_json(t, &n)
+	return SocialToken{
+		Provider:         goString(C.cotter_social_token_provider(t)),
+		ProviderUserID:   goString(C.cotter_social_token_provider_user_id(t)),
+		ProviderUsername: goString(C.cotter_social_token_provider_username(t)),
+		UserID:           goString(C.cotter_social_token_user_id(t)),
+		AccessToken:      goString(C.cotter_social_token_access_token(t)),
+		Scope:            goString(C.cotter_social_token_scope(t)),
+		TokenType:        goString(C.cotter_social_token_token_type(t)),
+		JSON:             C.GoBytes(unsafe.Pointer(js), C.int(n)),
+	}
+}
+
+// SocialTokensList lists a user's provider tokens (needs the secret).
+func (c *Client) SocialTokensList(ctx context.Context, cotterUserID string) ([]SocialToken, error) {
+	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) ([]SocialToken, error) {
+		id, err := cs.add(cotterUserID, "cotterUserID", false)
+		if err != nil {
+			return nil, err
+		}
+		var out *C.cotter_social_token_list
+		var cerr *C.cotter_error
+		if err := check(C.cotter_client_social_tokens_list(&out, p, id, &cerr), cerr); err != nil {
+			return nil, err
+		}
+		defer C.cotter_social_token_list_free(out)
+		n := int(C.cotter_social_token_list_count(out))
+		list := make([]SocialToken, 0, n)
+		for i := 0; i < n; i++ {
+			list = append(list, socialTokenOf(C.cotter_social_token_list_get(out, C.size_t(i))))
+		}
+		return list, nil
+	}, nil)
+}
+
+// SocialTokenGet gets a user's token of one provider. Errors: ErrNotFound.
+func (c *Client) SocialTokenGet(ctx context.Context, provider, cotterUserID string) (*SocialToken, error) {
+	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (*SocialToken, error) {
+		prov, err := cs.add(provider, "provider", false)
+		if err != nil {
+			return nil, err
+		}
+		id, err := cs.add(cotterUserID, "cotterUserID", false)
+		if err != nil {
+			return nil, err
+		}
+		var out *C.cotter_social_token
+		var cerr *C.cotter_error
+		if err := check(C.cotter_client_social_token_get(&out, p, prov, id, &cerr), cerr); err != nil {
+			return nil, err
+		}
+		defer C.cotter_social_token_free(out)
+		t := socialTokenOf(out)
+		return &t, nil
+	}, nil)
+}
+
+// SocialTokenDelete deletes a user's token of one provider. Errors: ErrNotFound.
+func (c *Client) SocialTokenDelete(ctx context.Context, provider, cotterUserID string) error {
+	_, err := clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (struct{}, error) {
+		prov, err := cs.add(provider, "provider", false)
+		if err != nil {
+			return struct{}{}, err
+		}
+		id, err := cs.add(cotterUserID, "cotterUserID", false)
+		if err != nil {
+			return struct{}{}, err
+		}
+		var cerr *C.cotter_error
+		return struct{}{}, check(C.cotter_client_social_token_delete(p, prov, id, &cerr), cerr)
+	}, nil)
+	return err
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Go package (bindings/go/cotter): build libcotter, check the package against cotter.h, then
+# `go vet` and `go test -race` against the real library and the emulator (each test starts its own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build/rustgo
+
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j 2
+
+# The ABI cannot drift: generated status table, and every exported function bound.
+python3 tests/check_bindings.py --lang go --lib "$build/capi/libcotter.so"
+
+# cgo finds libcotter through the build tree's cotter.pc (which also sets its rpath).
+export PKG_CONFIG_PATH="$PWD/$build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export LD_LIBRARY_PATH="$PWD/$build/capi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
+export CGO_ENABLED=1
+cd bindings/go
+go vet ./...
+go test -race -count=1 ./...
