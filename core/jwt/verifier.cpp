@@ -148,9 +148,11 @@ int verifier::verify(std::string_view token, std::shared_ptr<const claims> *out,
     if (cache_) {
         // For a remote set this is the same (lock-free when fresh) path as below, so a max-age refresh still
         // happens under cached traffic and evicts entries whose key left the set.
-        std::shared_ptr<const key_set> current = static_keys_;
+        // Nothing can be cached before the first keys arrive, so a remote set without keys is not fetched here
+        // (a malformed token must never cause a fetch).
+        std::shared_ptr<const key_set> current = keys();
         error_info ignored;
-        if (remote_ && remote_->current(now_ms(), current, &ignored) != COTTER_OK) current.reset();
+        if (current && remote_ && remote_->current(now_ms(), current, &ignored) != COTTER_OK) current.reset();
         if (current) {
             if (auto hit = cache_->find(token, now, *current)) {
                 if (out) *out = std::move(hit);

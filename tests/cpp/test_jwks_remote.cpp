@@ -257,3 +257,15 @@ TEST_CASE("cotter_jwt_verifier_refresh") {
     auto s = make_verifier(options_for(f.clock, &set));
     CHECK(cotter_jwt_verifier_refresh(s.get(), nullptr) == COTTER_OK);
 }
+
+TEST_CASE("malformed tokens never cause a fetch, with or without the token cache") {
+    for (size_t cache : {size_t(0), size_t(16)}) {
+        remote_fixture f;
+        f.opts.token_cache_size = cache;
+        auto v = make_verifier(f.opts);
+        for (const char *bad : {"", "abc", "a.b", "a.b.c.d", "!!!.???.***"})
+            CHECK(verify_status(v.get(), bad) == COTTER_EJWT_MALFORMED);
+        CHECK(verify_status(v.get(), sign_es256(f.key, R"({"alg":"none"})", payload_for(k_now, k_audience))) == COTTER_EJWT_ALG);
+        CHECK(f.server.requests() == 0);
+    }
+}
