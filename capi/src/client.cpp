@@ -265,9 +265,15 @@ COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, 
     COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
     COTTER_API_BEGIN
     auto list = std::make_unique<cotter_social_token_list>();
-    auto items = client->c->social_tokens_list(cotter_user_id);
-    list->items.reserve(items.size());
-    for (auto &t : items) list->items.push_back(cotter_social_token{std::move(t)});
+    auto &items = list->items;
+    client->c->social_tokens_list(
+        cotter_user_id, [&items](size_t n) { items.reserve(n); },
+        [&items]() -> tk::social_token & { return items.emplace_back().t; }, list->json_pool);
+    // The pool is complete and never changes again: rows can point into it.
+    for (auto &item : items) {
+        item.json = list->json_pool.c_str() + item.t.json_offset;
+        item.json_len = item.t.json_length;
+    }
     *out = list.release();
     return COTTER_OK;
     COTTER_API_END(out_error)
@@ -283,6 +289,8 @@ COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_
     COTTER_API_BEGIN
     auto t = std::make_unique<cotter_social_token>();
     t->t = client->c->social_token_get(provider, cotter_user_id);
+    t->json = t->t.json.c_str();
+    t->json_len = t->t.json.size();
     *out = t.release();
     return COTTER_OK;
     COTTER_API_END(out_error)
@@ -330,8 +338,8 @@ COTTER_API const char *cotter_social_token_token_type(const cotter_social_token 
     return token ? c_str_or_null(token->t.token_type) : nullptr;
 }
 COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out) noexcept {
-    if (len_out) *len_out = token ? token->t.json.size() : 0;
-    return token ? token->t.json.c_str() : nullptr;
+    if (len_out) *len_out = token ? token->json_len : 0;
+    return token ? token->json : nullptr;
 }
 
 /* --- Serverless verification ----------------------------------------------------------------------- */

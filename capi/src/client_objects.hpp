@@ -36,10 +36,13 @@ struct cotter_user_list {
 
 struct cotter_social_token {
     cotter::core::token::social_token t;
+    const char *json = nullptr;  // t.json, or this row in the owning list's JSON pool
+    size_t json_len = 0;
 };
 
 struct cotter_social_token_list {
     std::vector<cotter_social_token> items;
+    cotter::core::secret_string json_pool;  // every row's JSON, NUL-separated (wiped on free)
 };
 
 struct cotter_pkce {

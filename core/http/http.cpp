@@ -357,7 +357,12 @@ int64_t retry_after_seconds(CURL *h) {
 int attempt(CURL *h, const transport_options &opt, const request &req, const url_parts &url, int64_t budget_ms,
             response &resp, error_info *err, uint64_t &new_connections) {
     curl_easy_reset(h);
-    resp = response{};
+    // Reset field by field: the body keeps its capacity (callers may lend a reusable buffer).
+    resp.status = 0;
+    resp.body.clear();
+    resp.headers.clear();
+    resp.effective_url.clear();
+    resp.retry_after = -1;
     transfer_state st;
     st.resp = &resp;
     st.max_bytes = opt.max_response_bytes;

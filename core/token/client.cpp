@@ -30,6 +30,24 @@ struct wipe_on_exit {
     ~wipe_on_exit() { wipe(s); }
 };
 
+/// A response whose body buffer is this thread's spare: a large body (a 1,000-entry list is ~400 KB) would
+/// otherwise be a fresh mmap, page faults and munmap on every call. The body is wiped (it may hold tokens)
+/// before the buffer goes back.
+struct pooled_response : http::response {
+    static constexpr size_t k_keep_bytes = 4u << 20;
+    static std::string &spare() {
+        thread_local std::string s;
+        return s;
+    }
+    pooled_response() { body.swap(spare()); }
+    ~pooled_response() {
+        wipe(body);
+        if (body.capacity() <= k_keep_bytes) body.swap(spare());
+    }
+    pooled_response(const pooled_response &) = delete;
+    pooled_response &operator=(const pooled_response &) = delete;
+};
+
 /// Removes every occurrence of the secrets we sent from server text before it reaches an error message.
 void redact(std::string &text, const std::vector<const std::string *> &secrets) {
     for (const std::string *s : secrets) {
@@ -93,7 +111,7 @@ client::client(client_options o)
     check_url(worker_url_, "worker_url");
 }
 
-http::response client::call(const call_spec &spec) {
+void client::call(const call_spec &spec, http::response &resp) {
     if (spec.with_secret && api_secret_key_.empty())
         fail(COTTER_EINVAL, std::string(spec.what) + " needs the API secret key (api_secret_key)");
     http::request req;
@@ -111,7 +129,6 @@ http::response client::call(const call_spec &spec) {
         }
     } wipe_hdrs{req.headers};
 
-    http::response resp;
     error_info err;
     const int rc = transport_.perform(req, resp, &err);
     if (rc != COTTER_OK) {
@@ -119,7 +136,7 @@ http::response client::call(const call_spec &spec) {
         err.code = rc;
         throw error(std::move(err));
     }
-    if (resp.status >= 200 && resp.status <= 299) return resp;
+    if (resp.status >= 200 && resp.status <= 299) return;
 
     // A non-2xx answer: read Cotter's {"msg","type"} or RFC 6749's {"error","error_description"} if present.
     error_info info;
@@ -177,8 +194,8 @@ token_set client::grant(const char *grant_type, const std::string &token_json) {
     spec.body = w.take();
     spec.with_secret = true;
     spec.what = field == "identity_token" ? "POST /token (identity_token grant)" : "POST /token (event_token grant)";
-    http::response resp = call(spec);
-    wipe_on_exit wipe_resp{resp.body};
+    pooled_response resp;
+    call(spec, resp);
     return token_set::from_json(resp.body, "token response");
 }
 
@@ -193,8 +210,8 @@ token_set client::refresh(const std::string &refresh_token) {
     spec.refresh = true;
     spec.what = "POST /token/:api_key_id (refresh)";
     spec.secrets = {&refresh_token};
-    http::response resp = call(spec);
-    wipe_on_exit wipe_resp{resp.body};
+    pooled_response resp;
+    call(spec, resp);
     token_set t = token_set::from_json(resp.body, "refresh response");
     // Cotter's early API did not rotate refresh tokens; keep the one we have when none comes back.
     if (t.refresh_token.empty()) t.refresh_token = secret_string(refresh_token);
@@ -213,7 +230,8 @@ void client::logout(const std::string &refresh_token) {
     spec.idempotent = true;  // revoking twice is harmless
     spec.what = "DELETE /token/:api_key_id (logout)";
     spec.secrets = {&refresh_token};
-    http::response resp = call(spec);
+    pooled_response resp;
+    call(spec, resp);
     wipe(resp.body);
 }
 
@@ -231,8 +249,8 @@ custom_claims_result client::custom_claims(const std::string &token, const std::
     spec.with_secret = true;
     spec.what = "POST /token/custom";
     spec.secrets = {&token, &refresh_token};
-    http::response resp = call(spec);
-    wipe_on_exit wipe_resp{resp.body};
+    pooled_response resp;
+    call(spec, resp);
     custom_claims_result out;
     std::string rt, rtn;
     for_each_member(parse_document(resp.body, "custom claims response"), "custom claims response",
@@ -267,8 +285,8 @@ identity client::get_identity(const std::string &code, int64_t challenge_id, con
     spec.body = w.take();
     spec.what = "POST /verify/get_identity";
     spec.secrets = {&code, &verifier};
-    http::response resp = call(spec);
-    wipe_on_exit wipe_resp{resp.body};
+    pooled_response resp;
+    call(spec, resp);
     identity id;
     id.json = secret_string(resp.body);
     simdjson::dom::element doc = parse_document(resp.body, "get_identity response");
@@ -337,7 +355,8 @@ user client::user_create(const std::string &identifier) {
     spec.url = base_url_ + "/user/create";
     spec.body = w.take();
     spec.what = "POST /user/create";
-    http::response resp = call(spec);
+    pooled_response resp;
+    call(spec, resp);
     return parse_user(parse_document(resp.body, "user response"));
 }
 
@@ -347,7 +366,8 @@ user client::user_get_by_identifier(const std::string &identifier) {
     spec.url = base_url_ + "/user?identifier=" + percent_encode(identifier);
     spec.idempotent = true;
     spec.what = "GET /user?identifier=";
-    http::response resp = call(spec);
+    pooled_response resp;
+    call(spec, resp);
     user u = parse_user(parse_document(resp.body, "user response"));
     // Cotter answers an unknown identifier with 200 and the all-zero UUID.
     if (u.id == k_nil_user_id) fail(COTTER_ENOTFOUND, "no user with this identifier");
@@ -362,7 +382,8 @@ user client::user_get(const std::string &user_id) {
     spec.with_secret = !api_secret_key_.empty();  // older endpoints wanted it; harmless to send when we have it
     spec.not_found_on_404 = true;
     spec.what = "GET /user/:id";
-    http::response resp = call(spec);
+    pooled_response resp;
+    call(spec, resp);
     return parse_user(parse_document(resp.body, "user response"));
 }
 
@@ -372,8 +393,9 @@ std::vector<user> client::user_list(unsigned int page) {
     spec.idempotent = true;
     spec.with_secret = true;
     spec.what = "GET /user/list";
-    http::response resp = call(spec);
-    simdjson::dom::element doc = parse_document(resp.body, "user list response");
+    pooled_response resp;
+    call(spec, resp);
+    simdjson::dom::element doc = parse_document(resp.body, "user list response", false);
     // The wrapper is undocumented: accept a bare array or {"users": [...]}.
     simdjson::dom::array arr;
     if (doc.get_array().get(arr) != simdjson::SUCCESS) {
@@ -391,8 +413,9 @@ std::vector<user> client::user_list(unsigned int page) {
 }
 
 namespace {
-social_token parse_social_token(simdjson::dom::element obj) {
-    social_token t;
+/// Fills `t` from one row. The row's JSON goes to `pool` (NUL-terminated, located by offset/length) when given,
+/// else to t.json.
+void parse_social_token(simdjson::dom::element obj, social_token &t, std::string *pool = nullptr) {
     for_each_member(obj, "social token", [&](std::string_view key, simdjson::dom::element v) {
         if (key == "identity_provider") t.provider = read_string(v, "identity_provider", 64);
         else if (key == "provider_user_id") t.provider_user_id = read_string(v, "provider_user_id", 256);
@@ -413,8 +436,14 @@ social_token parse_social_token(simdjson::dom::element obj) {
         return true;
     });
     if (t.provider.empty()) protocol_error("social token without \"identity_provider\"");
-    t.json = secret_string(read_raw(obj, "social token", 1024 * 1024));
-    return t;
+    if (pool) {
+        t.json_offset = pool->size();
+        append_raw(obj, *pool);
+        t.json_length = pool->size() - t.json_offset;
+        pool->push_back('\0');
+    } else {
+        t.json = secret_string(read_raw(obj, "social token", 1024 * 1024));
+    }
 }
 
 std::string checked_provider(const std::string &provider) {
@@ -424,6 +453,16 @@ std::string checked_provider(const std::string &provider) {
 }  // namespace
 
 std::vector<social_token> client::social_tokens_list(const std::string &user_id) {
+    std::vector<social_token> out;
+    secret_string pool;
+    social_tokens_list(
+        user_id, [&](size_t n) { out.reserve(n); }, [&]() -> social_token & { return out.emplace_back(); }, pool);
+    for (auto &t : out) t.json = secret_string(pool.str().substr(t.json_offset, t.json_length));
+    return out;
+}
+
+void client::social_tokens_list(const std::string &user_id, const std::function<void(size_t)> &reserve,
+                                const std::function<social_token &()> &add, secret_string &json_pool) {
     if (user_id.empty()) fail(COTTER_EINVAL, "user id is required");
     call_spec spec;
     spec.url = base_url_ + "/oauth/token/list/" + percent_encode(user_id);
@@ -431,18 +470,19 @@ std::vector<social_token> client::social_tokens_list(const std::string &user_id)
     spec.with_secret = true;
     spec.not_found_on_404 = true;
     spec.what = "GET /oauth/token/list/:cotter_user_id";
-    http::response resp = call(spec);
-    wipe_on_exit wipe_resp{resp.body};
-    simdjson::dom::element doc = parse_document(resp.body, "social token list");
+    pooled_response resp;
+    call(spec, resp);
+    // Lists are large: duplicates are checked per row for the members we read (for_each_member), not tree-wide.
+    simdjson::dom::element doc = parse_document(resp.body, "social token list", false);
     simdjson::dom::array arr;
     if (doc.get_array().get(arr) != simdjson::SUCCESS) protocol_error("social token list is not a JSON array");
-    std::vector<social_token> out;
-    out.reserve(arr.size());
-    for (auto item : arr) {
-        if (out.size() >= k_max_list_items) protocol_error("social token list too long");
-        out.push_back(parse_social_token(item));
-    }
-    return out;
+    const size_t n = arr.size();
+    if (n > k_max_list_items) protocol_error("social token list too long");
+    reserve(n);
+    std::string pool;
+    pool.reserve(resp.body.size() + n);  // minified rows are no longer than the body, plus one NUL each
+    for (auto item : arr) parse_social_token(item, add(), &pool);
+    json_pool = secret_string(std::move(pool));
 }
 
 social_token client::social_token_get(const std::string &provider, const std::string &user_id) {
@@ -453,9 +493,11 @@ social_token client::social_token_get(const std::string &provider, const std::st
     spec.with_secret = true;
     spec.not_found_on_404 = true;
     spec.what = "GET /oauth/token/:provider/:cotter_user_id";
-    http::response resp = call(spec);
-    wipe_on_exit wipe_resp{resp.body};
-    return parse_social_token(parse_document(resp.body, "social token"));
+    pooled_response resp;
+    call(spec, resp);
+    social_token t;
+    parse_social_token(parse_document(resp.body, "social token"), t);
+    return t;
 }
 
 void client::social_token_delete(const std::string &provider, const std::string &user_id) {
@@ -467,7 +509,8 @@ void client::social_token_delete(const std::string &provider, const std::string 
     spec.with_secret = true;
     spec.not_found_on_404 = true;
     spec.what = "DELETE /oauth/token/:provider/:cotter_user_id";
-    http::response resp = call(spec);
+    pooled_response resp;
+    call(spec, resp);
     wipe(resp.body);
 }
 
@@ -482,7 +525,8 @@ verify_result client::verify_remote(const std::string &access_token) {
     spec.idempotent = true;  // verification has no side effect
     spec.what = "POST <worker>/verify";
     spec.secrets = {&access_token};
-    http::response resp = call(spec);
+    pooled_response resp;
+    call(spec, resp);
     verify_result out;
     bool has_success = false;
     for_each_member(parse_document(resp.body, "verify response"), "verify response",

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,9 @@ struct user {
 struct social_token {
     std::string provider, provider_user_id, provider_username, user_id, scope, token_type;
     secret_string access_token;
-    secret_string json;  // the row (minified); holds the provider token
+    secret_string json;        // the row (minified); holds the provider token. Empty when pooled (below)
+    size_t json_offset = 0;    // with a list's JSON pool: where this row's JSON starts in it
+    size_t json_length = 0;    // and its length
 };
 
 struct identity {
@@ -83,6 +86,12 @@ public:
     std::vector<user> user_list(unsigned int page);
 
     std::vector<social_token> social_tokens_list(const std::string &user_id);
+    /// As above, constructing each record in the caller's storage: `reserve(n)` is called once with the count,
+    /// then `add()` returns a fresh record to fill, per row (the C ABI list avoids a second copy this way).
+    /// Each row's JSON is appended to `json_pool` (one buffer for the list: a 1,000-row list would otherwise
+    /// be thousands of allocations) and located by json_offset/json_length.
+    void social_tokens_list(const std::string &user_id, const std::function<void(size_t)> &reserve,
+                            const std::function<social_token &()> &add, secret_string &json_pool);
     social_token social_token_get(const std::string &provider, const std::string &user_id);
     void social_token_delete(const std::string &provider, const std::string &user_id);
 
@@ -90,6 +99,8 @@ public:
 
 private:
     struct call_spec;
+    /// Sends the request; returns with a 2xx response in `resp`, or throws the mapped error.
+    void call(const call_spec &spec, http::response &resp);
     http::response call(const call_spec &spec);
 
     std::string api_key_id_;

@@ -14,7 +14,7 @@ namespace cotter::core::token {
 
 void protocol_error(const std::string &message) { fail(COTTER_EPROTOCOL, message); }
 
-simdjson::dom::element parse_document(const std::string &body, const char *what) {
+simdjson::dom::element parse_document(const std::string &body, const char *what, bool strict_duplicates) {
     // The verifier's reader: one parser per thread, a depth cap, numbers checked.
     simdjson::dom::parser &parser = json::thread_parser();
     simdjson::dom::element doc;
@@ -29,21 +29,8 @@ simdjson::dom::element parse_document(const std::string &body, const char *what)
     default: protocol_error(std::string("malformed JSON in the ") + what);
     }
     // simdjson's lookups return the first of two equal names; a response that names a member twice is ambiguous.
-    if (json::has_duplicate_member(doc)) protocol_error(std::string("duplicate JSON member in the ") + what);
+    if (strict_duplicates && json::has_duplicate_member(doc)) protocol_error(std::string("duplicate JSON member in the ") + what);
     return doc;
-}
-
-void for_each_member(simdjson::dom::element obj, const char *what,
-                     const std::function<bool(std::string_view, simdjson::dom::element)> &on_member) {
-    simdjson::dom::object o;
-    if (obj.get_object().get(o) != simdjson::SUCCESS) protocol_error(std::string(what) + " is not a JSON object");
-    std::vector<std::string_view> seen;
-    for (auto field : o) {
-        if (!on_member(field.key, field.value)) continue;
-        for (const auto &k : seen)
-            if (k == field.key) protocol_error(std::string("duplicate member \"") + std::string(field.key) + "\" in " + what);
-        seen.push_back(field.key);
-    }
 }
 
 std::string read_string(simdjson::dom::element v, const char *field, size_t max) {
@@ -65,10 +52,23 @@ int64_t read_int(simdjson::dom::element v, const char *field) {
     protocol_error(std::string("\"") + field + "\" is not an integer");
 }
 
+namespace {
+/// One builder per thread, cleared between uses: simdjson::minify() would grow a fresh buffer for every row of a
+/// list. (string_builder is simdjson's own minifier, the one minify() wraps.)
+std::string_view minified(simdjson::dom::element v) {
+    thread_local simdjson::internal::string_builder<> builder;
+    builder.clear();
+    builder.append(v);
+    return builder.str();
+}
+}  // namespace
+
+void append_raw(simdjson::dom::element v, std::string &out) { out.append(minified(v)); }
+
 std::string read_raw(simdjson::dom::element v, const char *field, size_t max) {
-    std::string s = simdjson::minify(v);
-    if (s.size() > max) protocol_error(std::string("\"") + field + "\" exceeds " + std::to_string(max) + " bytes");
-    return s;
+    const std::string_view out = minified(v);
+    if (out.size() > max) protocol_error(std::string("\"") + field + "\" exceeds " + std::to_string(max) + " bytes");
+    return std::string(out);
 }
 
 }  // namespace cotter::core::token

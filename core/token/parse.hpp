@@ -9,7 +9,6 @@
 #include <simdjson.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -20,14 +19,30 @@ namespace cotter::core::token {
 constexpr size_t k_max_token_bytes = 16 * 1024;   // an access, ID or refresh token
 constexpr size_t k_max_field_bytes = 4 * 1024;    // any other string we keep
 
-/// Parses `body` with this thread's parser (in place when its capacity includes SIMDJSON_PADDING), rejecting
-/// duplicate member names anywhere. The element is valid until the next parse on this thread. Throws COTTER_EPROTOCOL when malformed.
-simdjson::dom::element parse_document(const std::string &body, const char *what);
+/// Throws COTTER_EPROTOCOL with `message`.
+[[noreturn]] void protocol_error(const std::string &message);
 
-/// Walks an object's members once. `on_member` returns true when it consumed a known key; a known key seen
-/// twice throws COTTER_EPROTOCOL ("duplicate member").
-void for_each_member(simdjson::dom::element obj, const char *what,
-                     const std::function<bool(std::string_view key, simdjson::dom::element value)> &on_member);
+/// Parses `body` with this thread's parser (in place when its capacity includes SIMDJSON_PADDING). Duplicate
+/// names are caught per object by for_each_member for every member we read; `strict_duplicates` also rejects
+/// duplicates among members we ignore (used for small documents such as token responses). The element is valid until the next parse on this thread. Throws COTTER_EPROTOCOL when malformed.
+simdjson::dom::element parse_document(const std::string &body, const char *what, bool strict_duplicates = true);
+
+/// Walks an object's members once. `on_member(key, value)` returns true when it consumed a known key; a known
+/// key seen twice throws COTTER_EPROTOCOL ("duplicate member"). A template (not std::function) and a fixed array
+/// of seen names: this runs for every row of a 1,000-entry list.
+template <class F>
+void for_each_member(simdjson::dom::element obj, const char *what, F &&on_member) {
+    simdjson::dom::object o;
+    if (obj.get_object().get(o) != simdjson::SUCCESS) protocol_error(std::string(what) + " is not a JSON object");
+    std::string_view seen[32];
+    size_t n_seen = 0;
+    for (auto field : o) {
+        if (!on_member(field.key, field.value)) continue;
+        for (size_t i = 0; i < n_seen; ++i)
+            if (seen[i] == field.key) protocol_error("duplicate member \"" + std::string(field.key) + "\" in " + what);
+        if (n_seen < 32) seen[n_seen++] = field.key;
+    }
+}
 
 /// A string member, capped at `max` bytes; throws COTTER_EPROTOCOL naming `field` otherwise. `null` gives "".
 std::string read_string(simdjson::dom::element v, const char *field, size_t max = k_max_field_bytes);
@@ -35,7 +50,8 @@ std::string read_string(simdjson::dom::element v, const char *field, size_t max 
 int64_t read_int(simdjson::dom::element v, const char *field);
 /// The member as minified JSON text (for raw getters), capped at `max` bytes.
 std::string read_raw(simdjson::dom::element v, const char *field, size_t max);
+/// Appends the value as minified JSON text to `out`.
+void append_raw(simdjson::dom::element v, std::string &out);
 
-[[noreturn]] void protocol_error(const std::string &message);
 
 }  // namespace cotter::core::token

@@ -201,9 +201,12 @@ static void test_users_social_verify(void) {
     CHECK(cotter_client_social_tokens_list(&sl, c, cotter_user_id(u), NULL) == COTTER_OK);
     CHECK(cotter_social_token_list_count(sl) == 1);
     CHECK(strcmp(cotter_social_token_provider(cotter_social_token_list_get(sl, 0)), "GITHUB") == 0);
+    CHECK(strstr(cotter_social_token_json(cotter_social_token_list_get(sl, 0), &len), "\"identity_provider\":\"GITHUB\"") != NULL);
+    CHECK(len == strlen(cotter_social_token_json(cotter_social_token_list_get(sl, 0), NULL)));
     cotter_social_token_list_free(sl);
     CHECK(cotter_client_social_token_get(&st, c, "GITHUB", cotter_user_id(u), NULL) == COTTER_OK);
     CHECK(strcmp(cotter_social_token_access_token(st), "gho_x") == 0);
+    CHECK(strstr(cotter_social_token_json(st, &len), "gho_x") != NULL && len > 20);
     cotter_social_token_free(st);
     CHECK(cotter_client_social_token_delete(c, "GITHUB", cotter_user_id(u), NULL) == COTTER_OK);
     st = NULL;

@@ -177,6 +177,10 @@ TEST_CASE("social provider tokens: list, get, delete; unknown user or provider =
     emu.dev_ok("POST", "/social_tokens", R"({"user_id":")" + u.id + R"(","identity_provider":"GOOGLE"})");
     std::vector<social_token> list = c.social_tokens_list(u.id);
     REQUIRE(list.size() == 2);
+    for (const auto &row : list) {
+        CHECK(row.json.str().front() == '{');
+        CHECK(row.json.str().find("\"identity_provider\":\"" + row.provider + "\"") != std::string::npos);
+    }
     social_token gh = c.social_token_get("github", u.id);
     CHECK(gh.provider == "GITHUB");
     CHECK(gh.provider_username == "octo");
