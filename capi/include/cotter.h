@@ -413,8 +413,9 @@ COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *toke
 /**
  * @brief A connection to Cotter's API (or a compatible server such as the bundled emulator).
  *
- * Thread-safety: thread-safe. Requests on one thread reuse connections (one libcurl easy handle per thread,
- * connections shared through a locked share handle). The C ABI is blocking.
+ * Thread-safety: thread-safe. Each request borrows a libcurl easy handle from a pool (never used by two threads
+ * at once), so sequential requests reuse one keep-alive connection; DNS and TLS sessions are shared through a
+ * locked share handle. The C ABI is blocking.
  */
 typedef struct cotter_client cotter_client;
 
