@@ -75,6 +75,14 @@ int remote_jwks::download(std::shared_ptr<const key_set> &out, int64_t &max_age_
     req.headers.push_back({"Accept", "application/json"});
     req.idempotent = true;
     req.timeout_ms = options_.timeout_ms;
+    // A conditional refetch: an unchanged key set costs the server a 304 and us no parsing.
+    auto previous = snapshot();
+    std::string etag;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        etag = etag_;
+    }
+    if (previous && !etag.empty()) req.headers.push_back({"If-None-Match", etag});
     http::response resp;
     error_info transport_err;
     if (int rc = transport_.perform(req, resp, &transport_err); rc != COTTER_OK) {
@@ -82,15 +90,25 @@ int remote_jwks::download(std::shared_ptr<const key_set> &out, int64_t &max_age_
         err.message = "JWKS fetch failed (" + std::string(cotter_status_name(rc)) + "): " + transport_err.message;
         return err.code;
     }
-    if (resp.status != 200) {
+    if (resp.status == 304 && previous && !etag.empty()) {
+        out = previous;
+    } else if (resp.status != 200) {
         err.code = COTTER_EJWKS_UNAVAILABLE;
         err.http_status = static_cast<int>(resp.status);
         err.message = "JWKS fetch: HTTP " + std::to_string(resp.status) +
                       (resp.status >= 300 && resp.status < 400 ? " (redirects are not followed)" : "");
         return err.code;
+    } else {
+        if (int rc = parse_jwks(resp.body, previous.get(), out, &err); rc != COTTER_OK) return rc;
+        const std::string *tag = resp.find_header("ETag");
+        // Kept only when short and printable: it goes back into a request header.
+        std::string new_etag;
+        if (tag && tag->size() <= 256 &&
+            std::all_of(tag->begin(), tag->end(), [](char c) { return c >= 0x20 && c < 0x7f; }))
+            new_etag = *tag;
+        std::lock_guard<std::mutex> lock(mu_);
+        etag_ = new_etag;
     }
-    auto previous = snapshot();
-    if (int rc = parse_jwks(resp.body, previous.get(), out, &err); rc != COTTER_OK) return rc;
     const int64_t cc = cache_control_max_age_ms(resp.find_header("Cache-Control"));
     max_age_ms = cc < 0 ? options_.max_age_ms : std::min(cc, options_.max_age_ms);
     return COTTER_OK;

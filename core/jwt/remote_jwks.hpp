@@ -1,7 +1,7 @@
 /**
  * @file remote_jwks.hpp
- * @brief A remote JWKS kept fresh over core/http: max age (bounded Cache-Control), kid-miss refetch with a
- * cooldown, single-flight fetches, last-good keys kept when a fetch fails.
+ * @brief A remote JWKS kept fresh over core/http: max age (bounded Cache-Control), conditional refetch (ETag),
+ * kid-miss refetch with a cooldown, single-flight fetches, last-good keys kept when a fetch fails.
  *
  * Thread-safety: thread-safe. The current key set is an immutable snapshot read without the lock; the lock only
  * guards fetch bookkeeping and is never held during network I/O.
@@ -74,6 +74,7 @@ private:
     bool fetched_once_ = false;
     std::atomic<int64_t> last_fetch_ms_{0};  // written under mu_; read lock-free on the hot path
     error_info last_error_;
+    std::string etag_;  // of the response that produced keys_, for If-None-Match
 };
 
 }  // namespace cotter::core::jwt

@@ -269,3 +269,41 @@ TEST_CASE("malformed tokens never cause a fetch, with or without the token cache
         CHECK(f.server.requests() == 0);
     }
 }
+
+TEST_CASE("conditional refetch: If-None-Match with the last ETag, a 304 keeps the keys fresh") {
+    remote_fixture f;
+    canned_response r;
+    r.body = jwks({f.key.jwk()});
+    r.etag = "\"v1\"";
+    f.server.respond(r);
+    f.opts.jwks_max_age_ms = 1000;
+    f.opts.jwks_cooldown_ms = 1000;
+    auto v = make_verifier(f.opts);
+    REQUIRE(verify_status(v.get(), f.token()) == COTTER_OK);
+    CHECK(f.server.last_request().find("If-None-Match") == std::string::npos);  // nothing to match yet
+    f.clock.now += 2;
+    CHECK(verify_status(v.get(), f.token()) == COTTER_OK);
+    CHECK(f.server.requests() == 2);
+    CHECK(f.server.not_modified() == 1);
+    CHECK(f.server.last_request().find("If-None-Match: \"v1\"") != std::string::npos);
+    // The 304 made the keys fresh again: no fetch within the max age.
+    CHECK(verify_status(v.get(), f.token()) == COTTER_OK);
+    CHECK(f.server.requests() == 2);
+    SUBCASE("a changed set (new ETag) is downloaded and parsed") {
+        ec_key next("k2");
+        r.body = jwks({next.jwk()});
+        r.etag = "\"v2\"";
+        f.server.respond(r);
+        f.clock.now += 2;
+        CHECK(verify_status(v.get(), f.token(next)) == COTTER_OK);
+        CHECK(f.server.not_modified() == 1);
+        CHECK(verify_status(v.get(), f.token()) == COTTER_EJWT_KEY_NOT_FOUND);
+    }
+    SUBCASE("a 304 to an unconditional request is a failure") {
+        canned_response odd;
+        odd.status = 304;
+        f.server.respond(odd);
+        auto fresh = make_verifier(f.opts);  // no keys, no ETag: nothing was "not modified"
+        CHECK(verify_status(fresh.get(), f.token()) == COTTER_EJWKS_UNAVAILABLE);
+    }
+}

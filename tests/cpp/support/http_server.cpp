@@ -31,6 +31,7 @@ const char *reason(int status) {
         case 200: return "OK";
         case 301: return "Moved Permanently";
         case 302: return "Found";
+        case 304: return "Not Modified";
         case 404: return "Not Found";
         case 429: return "Too Many Requests";
         case 500: return "Internal Server Error";
@@ -118,11 +119,20 @@ void http_server::serve(int fd) {
         ::close(fd);
         return;
     }
-    requests_.fetch_add(1);
     canned_response r;
     {
         std::lock_guard<std::mutex> lock(mu_);
         r = response_;
+        last_request_ = head.substr(0, head.find("\r\n\r\n"));
+    }
+    requests_.fetch_add(1);
+    if (!r.etag.empty()) {
+        r.headers.push_back({"ETag", r.etag});
+        if (head.find("\r\nIf-None-Match: " + r.etag + "\r\n") != std::string::npos) {
+            not_modified_.fetch_add(1);
+            r.status = 304;
+            r.body.clear();
+        }
     }
     auto sleep_ms = [this](int64_t ms) {
         const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);

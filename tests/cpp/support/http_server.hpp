@@ -24,6 +24,7 @@ struct canned_response {
     int64_t delay_ms = 0;          ///< wait before answering (to pile up concurrent requests)
     int64_t drip_interval_ms = 0;  ///< > 0: send the body one byte per interval (slow drip)
     bool hang_up = false;          ///< close the connection without answering
+    std::string etag;              ///< non-empty: sent as ETag, and a matching If-None-Match gets a 304
 };
 
 class http_server {
@@ -44,6 +45,13 @@ public:
 
     /// Requests received (complete request heads).
     uint64_t requests() const { return requests_.load(); }
+    /// 304 answers sent (If-None-Match matched).
+    uint64_t not_modified() const { return not_modified_.load(); }
+    /// The head of the last request received.
+    std::string last_request() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return last_request_;
+    }
     void reset_requests() { requests_.store(0); }
 
     /// Stops accepting and closes the listening socket (the port then refuses connections).
@@ -57,6 +65,8 @@ private:
     int port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<uint64_t> requests_{0};
+    std::atomic<uint64_t> not_modified_{0};
+    std::string last_request_;
     mutable std::mutex mu_;
     canned_response response_;
     std::thread acceptor_;
