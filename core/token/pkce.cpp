@@ -88,6 +88,12 @@ login_redirect parse_login_redirect(const std::string &query, const std::string 
     if (const size_t at = q.find('?'); at != std::string_view::npos) q = q.substr(at + 1);
     if (q.size() > 16 * 1024) fail(COTTER_EPROTOCOL, "login redirect query too long");
     std::vector<std::pair<std::string, std::string>> pairs;
+    struct wipe_pairs {  // the values include the authorization code
+        std::vector<std::pair<std::string, std::string>> &p;
+        ~wipe_pairs() {
+            for (auto &kv : p) wipe(kv.second);
+        }
+    } wiper{pairs};
     if (!parse_query(q, pairs)) fail(COTTER_EPROTOCOL, "malformed login redirect query");
     const std::string *state = nullptr, *code = nullptr, *challenge = nullptr, *err = nullptr, *err_desc = nullptr;
     for (const auto &[name, value] : pairs) {

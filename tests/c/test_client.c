@@ -34,6 +34,13 @@ static char *dev_login(const char *who) {
     return tok;
 }
 
+static int log_lines = 0, log_leaks = 0;
+static void on_log(int level, const char *message, void *payload) {
+    (void)level;
+    log_lines++;
+    if (strstr(message, (const char *)payload) != NULL) log_leaks++;
+}
+
 static cotter_client *new_client(int with_secret) {
     cotter_client_options o;
     cotter_client *c = NULL;
@@ -44,6 +51,8 @@ static cotter_client *new_client(int with_secret) {
     o.base_url = E.base_url;
     o.worker_url = E.worker_url;
     o.retry_base_ms = 10;
+    o.log = on_log;
+    o.log_payload = E.api_secret_key;  /* the log must never contain it */
     if (cotter_client_new(&c, &o, &err) != COTTER_OK) {
         fprintf(stderr, "client_new: %s\n", cotter_error_message(err));
         failures++;
@@ -330,6 +339,8 @@ int main(void) {
     test_users_social_verify();
     test_pkce();
     test_session_file();
+    CHECK(log_lines > 10);
+    CHECK(log_leaks == 0);
     emu_stop(&E);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;
