@@ -30,21 +30,23 @@ void token_cache::erase(shard &s, std::list<entry>::iterator it) {
     s.lru.erase(it);
 }
 
-std::shared_ptr<const claims> token_cache::find(std::string_view token, int64_t now, const key_set &current) {
+bool token_cache::find(std::string_view token, int64_t now, const key_set &current,
+                       std::shared_ptr<const claims> *out) {
     const size_t h = std::hash<std::string_view>{}(token);
     shard &s = shard_for(h);
     std::lock_guard<std::mutex> lock(s.mu);
     auto found = s.index.find(token);  // compares the full bytes on a hash match
-    if (found == s.index.end()) return nullptr;
+    if (found == s.index.end()) return false;
     auto it = found->second;
     const bool key_present =
         std::any_of(current.keys.begin(), current.keys.end(), [&](const auto &k) { return k == it->key; });
     if (now >= it->deadline || !key_present) {
         erase(s, it);
-        return nullptr;
+        return false;
     }
     s.lru.splice(s.lru.begin(), s.lru, it);
-    return it->verified;
+    if (out) *out = it->verified;
+    return true;
 }
 
 void token_cache::insert(std::string_view token, std::shared_ptr<const claims> verified,

@@ -27,9 +27,9 @@ public:
     token_cache(const token_cache &) = delete;
     token_cache &operator=(const token_cache &) = delete;
 
-    /// The cached claims of exactly these token bytes, or null. Drops the entry when its deadline passed
-    /// (`now` ≥ deadline) or its key left `current`.
-    std::shared_ptr<const claims> find(std::string_view token, int64_t now, const key_set &current);
+    /// True when exactly these token bytes were verified and the entry is still usable; then `*out` (if non-null)
+    /// shares its claims. Drops the entry when its deadline passed (`now` ≥ deadline) or its key left `current`.
+    bool find(std::string_view token, int64_t now, const key_set &current, std::shared_ptr<const claims> *out);
 
     /// Remembers a verified token. `deadline`: first instant (Unix seconds) at which the token is expired.
     void insert(std::string_view token, std::shared_ptr<const claims> verified, std::shared_ptr<const jwk> key,

@@ -150,15 +150,16 @@ int verifier::verify(std::string_view token, std::shared_ptr<const claims> *out,
         // happens under cached traffic and evicts entries whose key left the set.
         // Nothing can be cached before the first keys arrive, so a remote set without keys is not fetched here
         // (a malformed token must never cause a fetch).
-        std::shared_ptr<const key_set> current = keys();
-        error_info ignored;
-        if (current && remote_ && remote_->current(now_ms(), current, &ignored) != COTTER_OK) current.reset();
-        if (current) {
-            if (auto hit = cache_->find(token, now, *current)) {
-                if (out) *out = std::move(hit);
-                return COTTER_OK;
-            }
+        // A static set is read in place: no reference count is touched on the hit path.
+        std::shared_ptr<const key_set> holder;
+        const key_set *current = static_keys_.get();
+        if (remote_) {
+            error_info ignored;
+            holder = remote_->snapshot();
+            if (holder && remote_->current(now_ms(), holder, &ignored) != COTTER_OK) holder.reset();
+            current = holder.get();
         }
+        if (current && cache_->find(token, now, *current, out)) return COTTER_OK;
     }
 
     // 1. Structure: exactly three segments. Counting stops at the third dot, so a run of dots costs nothing.
