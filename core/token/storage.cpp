@@ -5,6 +5,7 @@
  */
 #include "token/storage.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -49,6 +50,24 @@ bool write_all(int fd, const std::string &data) {
         off += static_cast<size_t>(n);
     }
     return true;
+}
+
+std::string base_name(const std::string &path) {
+    const size_t slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+/// Removes "<file>.tmp.*" left by a process killed between mkostemp and rename. Sessions save under the file
+/// lock, so no other writer's temporary file can be in flight.
+void remove_stale_temporaries(const std::string &dir, const std::string &path) {
+    const std::string prefix = base_name(path) + ".tmp.";
+    DIR *d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (const dirent *e = ::readdir(d)) {
+        if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0 && std::strlen(e->d_name) == prefix.size() + 6)
+            ::unlinkat(::dirfd(d), e->d_name, 0);
+    }
+    ::closedir(d);
 }
 
 class flock_guard final : public storage_lock {
@@ -115,6 +134,7 @@ void file_storage::save(const token_set *t) {
         std::string &s;
         ~wiper() { wipe(s); }
     } w{json};
+    remove_stale_temporaries(dir, path_);
     std::string tmp = path_ + ".tmp.XXXXXX";
     const int fd = ::mkostemp(&tmp[0], O_CLOEXEC);  // created with mode 0600
     if (fd < 0) storage_error("cannot create a temporary file next to", path_, errno);

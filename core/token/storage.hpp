@@ -42,7 +42,8 @@ public:
 
 /// A token file. Writes go to a temporary file in the same directory (mode 0600), which is fsync'ed, renamed over
 /// the file, and the directory fsync'ed: a crash at any point leaves the old or the new file, never a torn one.
-/// lock() takes flock(LOCK_EX) on "<file>.lock".
+/// lock() takes flock(LOCK_EX) on "<file>.lock". A save first removes temporary files that a killed process left
+/// behind (sessions save under the lock, so none can be in use).
 class file_storage final : public storage {
 public:
     explicit file_storage(std::string path);

@@ -5,6 +5,7 @@
  */
 #include <doctest/doctest.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -140,6 +141,19 @@ TEST_CASE("SIGKILL while saving, 1,000 times: the file is always a complete old 
         REQUIRE(t.refresh_token.str().find(":refresh") != std::string::npos);
     }
     CHECK(kills_mid_run == 1000);
+    // Kills between mkostemp and rename leave temporaries behind; the next save removes them.
+    {
+        file_storage fs(path);
+        token_set t = sample(7);
+        fs.save(&t);
+    }
+    int leftovers = 0;
+    if (DIR *d = opendir(dir.path.c_str())) {
+        while (dirent *e = readdir(d))
+            if (std::string(e->d_name).find(".tmp.") != std::string::npos) ++leftovers;
+        closedir(d);
+    }
+    CHECK(leftovers == 0);
 }
 
 TEST_CASE("two processes sharing an expired token file refresh exactly once") {
