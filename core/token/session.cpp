@@ -68,14 +68,19 @@ std::shared_ptr<const token_set> session::ensure(bool force) {
         }
     }
 
-    auto record = [&](bool ok, const error_info *err) {
+    auto record_success = [&] {
         std::lock_guard<std::mutex> state(state_mutex_);
         ++outcome_.count;
-        outcome_.ok = ok;
-        outcome_.err = err ? *err : error_info{};
+        outcome_.ok = true;
+        outcome_.err = error_info{};
     };
 
     std::shared_ptr<const token_set> current;
+    uint64_t seen_at_start;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        seen_at_start = outcome_.count;  // only this flight changes it while we hold refresh_mutex_
+    }
     try {
         auto lock = options_.store->lock();
         {
@@ -92,7 +97,7 @@ std::shared_ptr<const token_set> session::ensure(bool force) {
                     current = std::make_shared<const token_set>(std::move(stored));
                     publish(current);
                     if (!force && fresh(*current, now())) {
-                        record(true, nullptr);
+                        record_success();
                         return current;
                     }
                 }
@@ -113,17 +118,31 @@ std::shared_ptr<const token_set> session::ensure(bool force) {
         // Memory first: the old refresh token is now invalid server-side, so the new set must not be lost even
         // when storing it fails.
         publish(next);
-        options_.store->save(next.get());
-        record(true, nullptr);
+        try {
+            options_.store->save(next.get());
+        } catch (const error &) {
+            record_success();  // waiters may use the new tokens; this caller learns that storing failed
+            throw;
+        }
+        record_success();
         return next;
     } catch (const error &e) {
-        record(false, &e.info());
+        std::lock_guard<std::mutex> state(state_mutex_);
+        if (outcome_.count == seen_at_start) {  // not yet recorded (a storage failure after a refresh was)
+            ++outcome_.count;
+            outcome_.ok = false;
+            outcome_.err = e.info();
+        }
         throw;
     } catch (const std::bad_alloc &) {
-        error_info info;
-        info.code = COTTER_ENOMEM;
-        info.message = "out of memory";
-        record(false, &info);
+        std::lock_guard<std::mutex> state(state_mutex_);
+        if (outcome_.count == seen_at_start) {
+            ++outcome_.count;
+            outcome_.ok = false;
+            outcome_.err = error_info{};
+            outcome_.err.code = COTTER_ENOMEM;
+            outcome_.err.message = "out of memory";
+        }
         throw;
     }
 }

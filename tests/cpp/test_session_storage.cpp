@@ -280,3 +280,21 @@ TEST_CASE("a failing hook is EUSER; a rejected refresh token is EREAUTH without 
     s.set(fresh);
     CHECK(s.refresh_now()->refresh_token.str() != fresh.refresh_token.str());
 }
+
+TEST_CASE("a store that fails after a refresh: the caller is told, the new tokens are kept in memory") {
+    emulator emu;
+    client c(client_options_for(emu, false));
+    token_set t = token_set::from_json(emu.login_oauth_token("store-fails@example.com"), "test");
+    bool fail_saves = false;
+    session_options so;
+    so.store = std::make_unique<hook_storage>(nullptr, [&](const std::string *) { return fail_saves ? 1 : 0; });
+    session s(c, std::move(so), &t);
+    fail_saves = true;
+    emu.reset_stats();
+    CHECK(error_of([&] { s.refresh_now(); }).code == COTTER_EUSER);
+    // The rotated tokens live on in memory (the old refresh token is dead at the server).
+    auto now = s.tokens();
+    CHECK(now->refresh_token.str() != t.refresh_token.str());
+    CHECK(!c.refresh(now->refresh_token.str()).access_token.empty());
+    CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 2);
+}
