@@ -689,7 +689,12 @@ typedef struct cotter_session cotter_session;
 typedef int (*cotter_session_load_fn)(cotter_buf *out, void *payload);
 /** @brief Storage hook: store `json` (`len` bytes), or delete the stored tokens when `json` is NULL. Return 0 or non-zero (COTTER_EUSER). */
 typedef int (*cotter_session_save_fn)(const char *json, size_t len, void *payload);
-/** @brief Called after every change of the token set (refresh, set, logout with `token` NULL). Must not unwind. */
+/**
+ * @brief Called after every change of the token set (refresh, set, logout with `token` NULL), on the thread that
+ * made the change, under the session's refresh lock (so calls come in order). Must not unwind. `token` is borrowed
+ * for the call. It may read the session; a refresh, set_token or logout of the same session from it fails with
+ * COTTER_EINVAL.
+ */
 typedef void (*cotter_tokens_changed_fn)(const cotter_token *token, void *payload);
 
 /** @brief Allocates a buffer of `len` bytes (+1 for the NUL) that the library may later dispose. For load hooks. */

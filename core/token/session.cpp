@@ -8,12 +8,31 @@
 
 namespace cotter::core::token {
 
+class session::flight_lock {
+public:
+    explicit flight_lock(session &s) : s_(s) {
+        if (s_.flight_owner_.load() == std::this_thread::get_id())
+            fail(COTTER_EINVAL, "a session cannot be refreshed, set or logged out from its tokens-changed callback");
+        s_.refresh_mutex_.lock();
+        s_.flight_owner_.store(std::this_thread::get_id());
+    }
+    ~flight_lock() {
+        s_.flight_owner_.store(std::thread::id());
+        s_.refresh_mutex_.unlock();
+    }
+    flight_lock(const flight_lock &) = delete;
+    flight_lock &operator=(const flight_lock &) = delete;
+
+private:
+    session &s_;
+};
+
 session::session(client &c, session_options options, const token_set *initial)
     : client_(c), options_(std::move(options)) {
     if (options_.refresh_margin_seconds < 0 || options_.refresh_margin_seconds > 24 * 3600)
         fail(COTTER_EINVAL, "refresh_margin_seconds must be within 0..86400");
     if (!options_.store) options_.store = std::make_unique<memory_storage>();
-    std::lock_guard<std::mutex> flight(refresh_mutex_);
+    flight_lock flight(*this);
     auto lock = options_.store->lock();
     if (initial) {
         auto t = std::make_shared<const token_set>(*initial);
@@ -57,7 +76,7 @@ std::shared_ptr<const token_set> session::ensure(bool force) {
         seen = outcome_.count;
     }
 
-    std::lock_guard<std::mutex> flight(refresh_mutex_);
+    flight_lock flight(*this);
     {
         // A refresh finished while we waited for the lock: share its outcome instead of starting another.
         std::lock_guard<std::mutex> state(state_mutex_);
@@ -154,7 +173,7 @@ std::shared_ptr<const token_set> session::tokens() { return ensure(false); }
 std::shared_ptr<const token_set> session::refresh_now() { return ensure(true); }
 
 void session::set(const token_set &t) {
-    std::lock_guard<std::mutex> flight(refresh_mutex_);
+    flight_lock flight(*this);
     auto lock = options_.store->lock();
     auto next = std::make_shared<const token_set>(t);
     rejected_refresh_token_ = secret_string();  // a new set may carry a working refresh token
@@ -163,7 +182,7 @@ void session::set(const token_set &t) {
 }
 
 void session::logout() {
-    std::lock_guard<std::mutex> flight(refresh_mutex_);
+    flight_lock flight(*this);
     auto lock = options_.store->lock();
     std::shared_ptr<const token_set> current;
     {

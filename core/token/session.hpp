@@ -6,14 +6,16 @@
  *
  * Thread-safety: thread-safe. The tokens-changed callback runs on the thread that made the change, while the
  * session's refresh lock is held (so callbacks see changes in order); it must not call refresh, set or logout on
- * the same session.
+ * the same session (such a call fails with COTTER_EINVAL instead of deadlocking); reading a fresh token is fine.
  */
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "common/error.hpp"
 #include "token/client.hpp"
@@ -58,7 +60,11 @@ private:
 
     client &client_;
     session_options options_;
+    /// Takes refresh_mutex_, refusing a re-entrant call from the tokens-changed callback (which runs under it and
+    /// would otherwise deadlock) with COTTER_EINVAL.
+    class flight_lock;
     std::mutex refresh_mutex_;  // single flight: held for a whole re-read/refresh/store
+    std::atomic<std::thread::id> flight_owner_{};
     mutable std::mutex state_mutex_;
     std::shared_ptr<const token_set> tokens_;  // guarded by state_mutex_
     flight_outcome outcome_;                   // guarded by state_mutex_

@@ -298,3 +298,22 @@ TEST_CASE("a store that fails after a refresh: the caller is told, the new token
     CHECK(!c.refresh(now->refresh_token.str()).access_token.empty());
     CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 2);
 }
+
+TEST_CASE("the tokens-changed callback may read the session but not refresh it (EINVAL, no deadlock)") {
+    emulator emu;
+    client c(client_options_for(emu, false));
+    token_set t = token_set::from_json(emu.login_oauth_token("reentrant@example.com"), "test");
+    session *self = nullptr;
+    int inner = -1;
+    std::string seen;
+    session_options so;
+    so.on_tokens_changed = [&](const token_set *) {
+        seen = self->access_token().str();  // fresh: no refresh needed
+        inner = error_of([&] { self->refresh_now(); }).code;
+    };
+    session s(c, std::move(so), &t);
+    self = &s;
+    auto next = s.refresh_now();
+    CHECK(inner == COTTER_EINVAL);
+    CHECK(seen == next->access_token.str());
+}
