@@ -347,3 +347,24 @@ TEST_CASE("log messages carry method, URL without query and outcome, never heade
     }
     CHECK(lines[0].find("GET ") == 0);
 }
+
+TEST_CASE("proxy from the environment is honoured, and NO_PROXY exempts loopback") {
+    emulator emu;  // sets NO_PROXY for loopback
+    auto o = fast_options();
+    o.max_retries = 0;
+    http::transport t(o);
+    const std::string saved_no = getenv("NO_PROXY") ? getenv("NO_PROXY") : "";
+    const std::string saved_no_lc = getenv("no_proxy") ? getenv("no_proxy") : "";
+    setenv("http_proxy", "http://127.0.0.1:1", 1);  // nothing listens there
+    unsetenv("NO_PROXY");
+    unsetenv("no_proxy");
+    http::response resp;
+    error_info err;
+    CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_ENETWORK);  // went to the dead proxy
+    setenv("NO_PROXY", "127.0.0.1,localhost,::1", 1);
+    CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_OK);
+    CHECK(resp.status == 200);
+    unsetenv("http_proxy");
+    setenv("NO_PROXY", saved_no.c_str(), 1);
+    setenv("no_proxy", saved_no_lc.c_str(), 1);
+}
