@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -367,4 +368,36 @@ TEST_CASE("proxy from the environment is honoured, and NO_PROXY exempts loopback
     unsetenv("http_proxy");
     setenv("NO_PROXY", saved_no.c_str(), 1);
     setenv("no_proxy", saved_no_lc.c_str(), 1);
+}
+
+TEST_CASE("HTTP/2 is negotiated when a TLS server offers it (Node's http2 server, one request)") {
+    char dir[] = "/tmp/cotter-h2-XXXXXX";
+    REQUIRE(mkdtemp(dir) != nullptr);
+    const std::string d = dir;
+    const std::string gen = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
+                            "-addext subjectAltName=IP:127.0.0.1 -keyout " + d + "/key.pem -out " + d + "/cert.pem 2>/dev/null";
+    REQUIRE(std::system(gen.c_str()) == 0);
+    // Answers one request with the HTTP version it was made with, then exits.
+    const std::string script =
+        "const h2=require('http2'),fs=require('fs');"
+        "const s=h2.createSecureServer({key:fs.readFileSync('" + d + "/key.pem'),cert:fs.readFileSync('" + d + "/cert.pem'),allowHTTP1:true},"
+        "(q,r)=>{r.setHeader('content-type','application/json');r.end(JSON.stringify({version:q.httpVersion}));"
+        "s.close();setTimeout(()=>process.exit(0),50);});"
+        "s.listen(0,'127.0.0.1',()=>console.log(s.address().port));setTimeout(()=>process.exit(1),15000);";
+    FILE *p = popen(("node -e \"" + script + "\"").c_str(), "r");
+    REQUIRE(p != nullptr);
+    char line[64] = {0};
+    REQUIRE(fgets(line, sizeof line, p) != nullptr);
+    const int port = std::atoi(line);
+    REQUIRE(port > 0);
+    auto o = fast_options();
+    o.ca_file = d + "/cert.pem";
+    http::transport t(o);
+    http::response resp;
+    error_info err;
+    CHECK(t.perform(get("https://127.0.0.1:" + std::to_string(port) + "/"), resp, &err) == COTTER_OK);
+    CHECK(resp.status == 200);
+    CHECK(resp.body.find("\"version\":\"2.0\"") != std::string::npos);
+    pclose(p);
+    std::system(("rm -rf '" + d + "'").c_str());
 }
