@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -136,4 +137,36 @@ TEST_CASE("threads reading a fresh session while another forces refreshes") {
     for (auto &th : readers) th.join();
     CHECK(reads > 0);
     CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 10);
+}
+
+TEST_CASE("threads and two sessions sharing one token file: one refresh in all") {
+    emulator emu;
+    client c(client_options_for(emu, false));
+    char tmpl[] = "/tmp/cotter-conc-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string path = std::string(tmpl) + "/tokens.json";
+    token_set t = expired_login(emu, "file-threads@example.com");
+    session_options a_opts, b_opts;
+    a_opts.store = std::make_unique<file_storage>(path);
+    b_opts.store = std::make_unique<file_storage>(path);
+    session a(c, std::move(a_opts), &t);
+    session b(c, std::move(b_opts), nullptr);  // loads what `a` stored
+    emu.reset_stats();
+    start_gate gate;
+    std::vector<std::string> got(40);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 40; ++i)
+        threads.emplace_back([&, i] {
+            gate.wait();
+            try {
+                got[i] = (i % 2 ? a : b).access_token().str();
+            } catch (...) {
+            }
+        });
+    gate.release();
+    for (auto &th : threads) th.join();
+    CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 1);
+    CHECK(std::set<std::string>(got.begin(), got.end()).size() == 1);
+    CHECK(!got[0].empty());
+    std::system(("rm -rf '" + std::string(tmpl) + "'").c_str());
 }
