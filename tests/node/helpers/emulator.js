@@ -1,0 +1,122 @@
+'use strict';
+/**
+ * @file tests/node/helpers/emulator.js
+ * @brief Shared by every Node test: spawns the real emulator (`node emulator/bin/cotter-emulator.js --port 0`),
+ *        reads its one JSON line, and offers the dev API, logins and a hosted-page driver.
+ *
+ *   const { startEmulator } = require('./helpers/emulator');
+ *   const emu = await startEmulator(['--access-ttl', '60']);   // extra CLI flags, optional
+ *   emu.info.base_url; await emu.dev('/faults', {...}); const tok = await emu.login('a@example.com');
+ *   await emu.stop();
+ */
+const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const BIN = path.join(ROOT, 'emulator', 'bin', 'cotter-emulator.js');
+const live = new Set();
+
+// A test process that dies without calling stop() must not leave an emulator behind.
+process.on('exit', () => { for (const c of live) { try { c.kill('SIGKILL'); } catch { /* already gone */ } } });
+
+async function request(url, { method = 'GET', body, headers = {}, form = false } = {}) {
+  const init = { method, headers: { ...headers }, redirect: 'manual' };
+  if (body !== undefined) {
+    init.body = form ? new URLSearchParams(body).toString() : JSON.stringify(body);
+    init.headers['Content-Type'] = form ? 'application/x-www-form-urlencoded' : 'application/json';
+  }
+  const r = await fetch(url, init);
+  const text = await r.text();
+  let parsed = text;
+  if ((r.headers.get('content-type') || '').includes('application/json') && text) parsed = JSON.parse(text);
+  return { status: r.status, headers: r.headers, body: parsed };
+}
+
+/**
+ * Starts an emulator on a free loopback port. `args` are extra CLI flags (e.g. ['--tls'], ['--access-ttl', '5']).
+ * Resolves once the JSON line has been read; rejects (with its stderr) when it exits first or takes > 15 s.
+ */
+function startEmulator(args = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    let out = '';
+    let err = '';
+    let done = false;
+    const timer = setTimeout(() => fail(new Error('emulator did not print its JSON line within 15 s')), 15000);
+    function fail(e) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      live.delete(child);
+      reject(new Error(`${e.message}\nstderr: ${err}`));
+    }
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => { if (err.length < 65536) err += d; });
+    child.on('error', fail);
+    child.on('exit', (code, sig) => fail(new Error(`emulator exited early (code ${code}, signal ${sig})`)));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      if (done) return;
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      done = true;
+      clearTimeout(timer);
+      let info;
+      try { info = JSON.parse(out.slice(0, nl)); } catch (e) { done = false; fail(e); return; }
+      resolve(makeHandle(child, info));
+    });
+  });
+}
+
+function makeHandle(child, info) {
+  const origin = info.base_url.replace(/\/api\/v0$/, '');
+  const exited = new Promise((r) => child.once('exit', r));
+
+  /** The dev API: GET without a body, POST with one (or pass `method`). Resolves to the parsed JSON body. */
+  async function dev(p, body, method) {
+    const r = await request(info.dev_url + p, { method: method || (body === undefined ? 'GET' : 'POST'), body });
+    if (r.status >= 400) throw new Error(`dev ${p}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  /** Logs `identifier` in through /dev/login; resolves to its oauth_token ({access_token, id_token, refresh_token, ...}). */
+  async function login(identifier = `u${crypto.randomUUID().slice(0, 8)}@example.com`) {
+    return (await dev('/login', { identifier })).oauth_token;
+  }
+
+  /**
+   * Drives the hosted login page at `url` (e.g. from the SDK's loginUrl()) with plain HTTP, as a person would:
+   * GET the page, submit the identifier, read the OTP from the dev mailbox, submit it. Resolves to the redirect
+   * Location (a URL object) carrying code, state and challenge_id.
+   */
+  async function completeLoginPage(url, identifier) {
+    const u = new URL(url);
+    const page = await request(u.href);
+    if (page.status !== 200) throw new Error(`GET /app: HTTP ${page.status}`);
+    const params = Object.fromEntries(u.searchParams);
+    const sent = await request(`${origin}/app/identifier`, { method: 'POST', form: true, body: { ...params, identifier } });
+    if (sent.status !== 200) throw new Error(`POST /app/identifier: HTTP ${sent.status}`);
+    const mail = await dev(`/mailbox?to=${encodeURIComponent(identifier)}`);
+    const msg = mail[mail.length - 1];
+    const done = await request(`${origin}/app/otp`, { method: 'POST', form: true, body: { sid: msg.session, otp: msg.otp } });
+    if (done.status !== 302) throw new Error(`POST /app/otp: HTTP ${done.status}`);
+    return new URL(done.headers.get('location'));
+  }
+
+  async function stop() {
+    if (child.exitCode !== null || child.signalCode !== null) { live.delete(child); return; }
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+    live.delete(child);
+  }
+
+  return { info, origin, pid: child.pid, dev, login, completeLoginPage, request, stop };
+}
+
+module.exports = { startEmulator, request, ROOT };
