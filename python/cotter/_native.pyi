@@ -3,7 +3,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 HEADER_VERSION_NUMBER: int
 STATUS_CODES: Dict[str, int]
-PARTS: Dict[str, bool]
 
 def version_number() -> int: ...
 def version_string() -> str: ...

@@ -25,25 +25,6 @@
 
 #include "cotter.hpp"
 
-// Set by python/CMakeLists.txt for each part of the C ABI whose implementation exists.
-#ifndef COTTER_PY_HAVE_JWT
-#define COTTER_PY_HAVE_JWT 0
-#endif
-#ifndef COTTER_PY_HAVE_LEGACY
-#define COTTER_PY_HAVE_LEGACY 0
-#endif
-#ifndef COTTER_PY_HAVE_TOKEN
-#define COTTER_PY_HAVE_TOKEN 0
-#endif
-#ifndef COTTER_PY_HAVE_CLIENT
-#define COTTER_PY_HAVE_CLIENT 0
-#endif
-#ifndef COTTER_PY_HAVE_SESSION
-#define COTTER_PY_HAVE_SESSION 0
-#endif
-#ifndef COTTER_PY_HAVE_PKCE
-#define COTTER_PY_HAVE_PKCE 0
-#endif
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -135,7 +116,6 @@ void log_trampoline(int level, const char *message, void *payload) noexcept {
 // typedef int64_t (*cotter_clock_fn)(void *payload);
 int64_t fixed_clock(void *payload) noexcept { return *static_cast<const int64_t *>(payload); }
 
-#if COTTER_PY_HAVE_JWT
 // ------------------------------------------------------------------------------------------------
 // JWT verification
 // ------------------------------------------------------------------------------------------------
@@ -257,9 +237,7 @@ void bind_jwt(py::module_ &m) {
     // COTTER_API void cotter_claims_free(cotter_claims *claims);
     // (both run by the owners' destructors when Python drops the objects)
 }
-#endif  // COTTER_PY_HAVE_JWT
 
-#if COTTER_PY_HAVE_LEGACY
 // COTTER_API int cotter_identity_token_verify(const char *identity_token_json, const char *api_key_id, const char *public_key_b64, int64_t now, cotter_error **out_error);
 void identity_token_verify(const std::string &json, const std::string &api_key_id,
                            const std::optional<std::string> &public_key_b64, int64_t now) {
@@ -271,9 +249,7 @@ void event_token_verify(const std::string &json, const std::string &api_key_id,
                         const std::optional<std::string> &public_key_b64) {
     nogil(nullptr, [&] { cotter::event_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64)); });
 }
-#endif
 
-#if COTTER_PY_HAVE_TOKEN
 // ------------------------------------------------------------------------------------------------
 // OAuth token set
 // ------------------------------------------------------------------------------------------------
@@ -314,9 +290,7 @@ void bind_token(py::module_ &m) {
         .def_property_readonly("access_token_expires_at", [](const Token &s) { return s.t.access_token_expires_at(); });
     // COTTER_API void cotter_token_free(cotter_token *token);  (the owner's destructor; wipes)
 }
-#endif  // COTTER_PY_HAVE_TOKEN
 
-#if COTTER_PY_HAVE_PKCE
 // ------------------------------------------------------------------------------------------------
 // PKCE and the hosted login page
 // ------------------------------------------------------------------------------------------------
@@ -361,9 +335,7 @@ py::tuple login_redirect_parse(const std::string &query, const std::string &expe
     cotter::LoginRedirect r = cotter::login_redirect_parse(query.c_str(), expected_state.c_str());
     return py::make_tuple(py::str(r.code.data(), r.code.size()), r.challenge_id);
 }
-#endif  // COTTER_PY_HAVE_PKCE
 
-#if COTTER_PY_HAVE_CLIENT
 // ------------------------------------------------------------------------------------------------
 // HTTP client
 // ------------------------------------------------------------------------------------------------
@@ -495,9 +467,7 @@ void bind_client(py::module_ &m) {
                      return s.c.get_identity(code.c_str(), challenge_id, verifier.c_str(), redirect_url.c_str());
                  });
                  py::object token = py::none();
-#if COTTER_PY_HAVE_TOKEN
                  if (id.token()) token = py::cast(Token{id.token().copy()});
-#endif
                  std::string_view j = id.json();
                  return py::dict("identifier"_a = opt_str(id.identifier()),
                                  "identifier_type"_a = opt_str(id.identifier_type()),
@@ -565,9 +535,7 @@ void bind_client(py::module_ &m) {
         });
     // COTTER_API void cotter_client_free(cotter_client *client);  (the owner's destructor; wipes the secret)
 }
-#endif  // COTTER_PY_HAVE_CLIENT
 
-#if COTTER_PY_HAVE_SESSION && COTTER_PY_HAVE_CLIENT && COTTER_PY_HAVE_TOKEN
 // ------------------------------------------------------------------------------------------------
 // Token sessions
 // ------------------------------------------------------------------------------------------------
@@ -707,7 +675,6 @@ void bind_session(py::module_ &m) {
         });
     // COTTER_API void cotter_session_free(cotter_session *session);  (the owner's destructor, before the client)
 }
-#endif  // COTTER_PY_HAVE_SESSION
 
 }  // namespace
 
@@ -740,36 +707,16 @@ PYBIND11_MODULE(_native, m) {
 #undef X
     m.attr("STATUS_CODES") = codes;
 
-    py::dict parts;
-    parts["jwt"] = bool(COTTER_PY_HAVE_JWT);
-    parts["legacy"] = bool(COTTER_PY_HAVE_LEGACY);
-    parts["token"] = bool(COTTER_PY_HAVE_TOKEN);
-    parts["client"] = bool(COTTER_PY_HAVE_CLIENT);
-    parts["session"] = bool(COTTER_PY_HAVE_SESSION);
-    parts["pkce"] = bool(COTTER_PY_HAVE_PKCE);
-    m.attr("PARTS") = parts;
 
-#if COTTER_PY_HAVE_JWT
     bind_jwt(m);
-#endif
-#if COTTER_PY_HAVE_LEGACY
     m.def("identity_token_verify", &identity_token_verify, "json"_a, "api_key_id"_a, "public_key_b64"_a, "now"_a);
     m.def("event_token_verify", &event_token_verify, "json"_a, "api_key_id"_a, "public_key_b64"_a);
-#endif
-#if COTTER_PY_HAVE_TOKEN
     bind_token(m);
-#endif
-#if COTTER_PY_HAVE_PKCE
     m.def("pkce_new", &pkce_new);
     m.def("pkce_challenge_of", &pkce_challenge_of, "verifier"_a);
     m.def("login_url", &login_url, "login_url"_a, "api_key_id"_a, "redirect_url"_a, "state"_a, "code_challenge"_a,
           "identifier_type"_a, "auth_method"_a, "input"_a, "cotter_user_id"_a);
     m.def("login_redirect_parse", &login_redirect_parse, "query"_a, "expected_state"_a);
-#endif
-#if COTTER_PY_HAVE_CLIENT
     bind_client(m);
-#endif
-#if COTTER_PY_HAVE_SESSION && COTTER_PY_HAVE_CLIENT && COTTER_PY_HAVE_TOKEN
     bind_session(m);
-#endif
 }

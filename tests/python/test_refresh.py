@@ -69,3 +69,11 @@ def test_expires_at_reads_the_jwt(emulator: Any) -> None:
     r = emulator.dev("/access_token", {"identifier": "exp@example.com"})
     t = cotter.Token.from_dict({"access_token": r["access_token"]})
     assert t.expires_at == r["access_claims"]["exp"]
+
+
+def test_client_logout_revokes(emulator: Any, client: cotter.Client) -> None:
+    t0 = cotter.Token.from_dict(emulator.login("logout@example.com")["oauth_token"])
+    client.logout(t0.refresh_token)
+    with pytest.raises(cotter.ReauthRequired):
+        client.refresh(t0.refresh_token or "")
+    client.logout(None)  # idempotent, no token
