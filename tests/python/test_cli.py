@@ -135,3 +135,58 @@ def test_console_script_installed() -> None:
     assert exe.exists()
     r = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("usage: cotter")
+
+
+def test_default_config_dir_without_xdg(emulator: Any, cli_env: Dict[str, str], tmp_path: Path) -> None:
+    """Without $XDG_CONFIG_HOME the tokens go to ~/.config/cotter (directory 0700, file 0600)."""
+    home = tmp_path / "home"
+    env = {**cli_env, "XDG_CONFIG_HOME": "", "HOME": str(home)}
+    r = _login(emulator, env, "home@example.com")
+    assert r.returncode == 0, r.stderr
+    path = home / ".config" / "cotter" / f"{emulator.api_key_id}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert str(path) in r.stderr
+    assert run_cli(["token"], env=env).stdout.strip() == json.loads(path.read_text())["access_token"]
+
+
+def test_results_on_stdout_status_on_stderr(emulator: Any, cli_env: Dict[str, str]) -> None:
+    r = _login(emulator, cli_env, "streams@example.com")
+    assert r.returncode == 0
+    url, identifier = r.stdout.splitlines()  # the --no-browser URL, then the result
+    assert identifier == "streams@example.com"
+    assert "Open this link to log in" in r.stderr and "Logged in as streams@example.com" in r.stderr
+    forced = run_cli(["token", "--force-refresh"], env=cli_env)
+    assert forced.returncode == 0 and len(forced.stdout.splitlines()) == 1 and forced.stdout.count(".") == 2
+    assert forced.stderr == "Refreshed the tokens\n"
+    as_json = json.loads(run_cli(["token", "--json"], env=cli_env).stdout)
+    assert as_json["access_token"] == forced.stdout.strip() and as_json["expires_at"] > 0
+    out = run_cli(["logout"], env=cli_env)
+    assert out.returncode == 0 and out.stdout == "" and out.stderr.startswith("Logged out")
+    again = run_cli(["logout"], env=cli_env)
+    assert again.returncode == 0 and again.stderr == "Not logged in\n"
+
+
+def test_secret_key_flag(emulator: Any, tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "COTTER_BASE_URL": emulator.base_url,
+           "COTTER_API_KEY_ID": emulator.api_key_id, "COTTER_API_SECRET_KEY": ""}
+    assert run_cli(["users", "list"], env=env).returncode == 2
+    r = run_cli(["users", "list", "--json", "--api-secret-key", emulator.api_secret_key], env=env)
+    assert r.returncode == 0 and isinstance(json.loads(r.stdout), list)
+    assert emulator.api_secret_key not in r.stdout + r.stderr
+
+
+def test_ca_file_flag_and_environment(tls_emulator: Any, tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "COTTER_BASE_URL": tls_emulator.base_url,
+           "COTTER_API_KEY_ID": tls_emulator.api_key_id, "COTTER_CA_FILE": ""}
+    untrusted = run_cli(["users", "create", "ca@example.com"], env=env)
+    assert untrusted.returncode == 1 and untrusted.stderr.startswith("error: COTTER_ETLS: ")
+    by_flag = run_cli(["users", "create", "ca@example.com", "--ca-file", tls_emulator.ca_file], env=env)
+    assert by_flag.returncode == 0 and by_flag.stdout.endswith("\tca@example.com\n")
+    by_env = run_cli(["users", "get", "--identifier", "ca@example.com"],
+                     env={**env, "COTTER_CA_FILE": tls_emulator.ca_file})
+    assert by_env.returncode == 0
+    token = tls_emulator.dev("/access_token", {"identifier": "ca@example.com"})["access_token"]
+    ver = run_cli(["verify", token, "--jwks-url", tls_emulator.jwks_url, "--audience", tls_emulator.api_key_id,
+                   "--ca-file", tls_emulator.ca_file], env=env)
+    assert ver.returncode == 0 and json.loads(ver.stdout)["identifier"] == "ca@example.com"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from typing import Any, List
 
 import pytest
@@ -142,29 +141,11 @@ def test_log_lines_reach_the_cotter_logger(emulator: Any, client: cotter.Client,
     assert emulator.api_secret_key not in caplog.text
 
 
-def test_calls_release_the_gil(emulator: Any, client: cotter.Client) -> None:
-    """While one thread waits on a slow response, Python code keeps running on another."""
-    emulator.fault("GET /api/v0/user/:id", latency_ms=600)
-    u = client.create_user("gil@example.com")
-    done = threading.Event()
-    t = threading.Thread(target=lambda: (client.get_user(u.id or ""), done.set()))
-    ticks = 0
-    t.start()
-    start = time.monotonic()
-    while not done.is_set() and time.monotonic() - start < 5:
-        ticks += 1
-        time.sleep(0.001)
-    t.join()
-    assert ticks > 100, f"the main thread only ran {ticks} times during a 600 ms call"
-
-
 def test_aio_client(emulator: Any) -> None:
     async def main() -> None:
         c = aio.AsyncClient(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
-        emulator.fault("POST /api/v0/user/create", latency_ms=300, count=4)
-        start = time.monotonic()
+        # That the calls overlap and never block the loop is proven without timings in test_gil.py.
         users = await asyncio.gather(*(c.create_user(f"aio{i}@example.com") for i in range(4)))
-        assert time.monotonic() - start < 1.1, "the four calls must overlap"
         assert sorted(u.identifier or "" for u in users) == [f"aio{i}@example.com" for i in range(4)]
         token = cotter.Token.from_dict(emulator.login("aio@example.com")["oauth_token"])
         new = await c.refresh(token.refresh_token or "")

@@ -301,9 +301,8 @@ def test_row13_structure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
                   make(K1, raw_payload="[" * 10000 + "]" * 10000),
                   make(K1, raw_payload='{"a":' * 10000 + "1" + "}" * 10000),
                   b64u(json.dumps({"alg": "RSA-OAEP", "enc": "A256GCM", "zip": "DEF"})) + ".a.b.c.d"]:
-        start = time.monotonic()
+        # Rejected before any deep parse; a hang would trip pytest-timeout (no timings in tests).
         _bad(tmp_path, capsys, token, ("COTTER_EJWT_MALFORMED", "COTTER_EJWT_ALG"))
-        assert time.monotonic() - start < 2.0
 
 
 # --- row 14: duplicate members -----------------------------------------------------------------------
@@ -483,3 +482,20 @@ def test_verifier_accepts_bytes_and_exposes_claims() -> None:
     v.check(token)
     with pytest.raises(TypeError):
         v.verify(12)  # type: ignore[arg-type]
+
+
+def test_cli_issuer_and_leeway_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = "https://issuer.example.com"
+    token = make(K1, claims(iss=other))
+    _bad(tmp_path, capsys, token, "COTTER_EJWT_ISSUER")  # the default issuer is Cotter's
+    rc, out, err = _verify(tmp_path, token, extra=["--issuer", other], capsys=capsys)
+    assert rc == 0 and json.loads(out)["iss"] == other, err
+    late = make(K1, claims(exp=NOW - 60, iat=NOW - 1000))
+    _bad(tmp_path, capsys, late, "COTTER_EJWT_EXPIRED")
+    rc, out, err = _verify(tmp_path, late, extra=["--leeway", "120"], capsys=capsys)
+    assert rc == 0, err
+    _bad(tmp_path, capsys, late, "COTTER_EINVAL", extra=["--leeway", "301"])  # out of range: an error, not a verdict
+    rc, out, err = _verify(tmp_path, make(K1), extra=["--pretty"], capsys=capsys)
+    assert rc == 0 and json.loads(out)["sub"] == "user-1" and out.count("\n") > 2
+    missing = cli.main(["verify", make(K1), "--jwks-file", str(tmp_path / "absent.json"), "--audience", AUD])
+    assert missing == 2
