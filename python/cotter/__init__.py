@@ -86,9 +86,16 @@ def event_token_verify(event_token: Any, api_key_id: str, *, public_key: str | N
 
 
 def _compat_login(api_key: str, port: int, identifier_type: str, auth_method: str) -> Dict[str, Any]:
+    from .login import open_in_browser
+
+    def show(url: str) -> None:  # the original's message, so scripts and users see the same thing
+        print("Open this link to login at your browser: " + url, flush=True)
+        open_in_browser(url)
+
     client = Client(api_key)
     identity = login(
-        client, identifier_type=identifier_type, auth_method=auth_method, port=port, redirect_host="localhost"
+        client, identifier_type=identifier_type, auth_method=auth_method, port=port, redirect_host="localhost",
+        open_url=show,
     )
     print("Logged in as " + (identity.identifier or "?"))
     return identity.raw

@@ -47,7 +47,8 @@ def test_signatures_match_the_original() -> None:
     ("login_with_email_link", "compat-link@example.com", "MAGIC_LINK"),
     ("login_with_phone_otp", "+14155550100", "OTP"),
 ])
-def test_login_functions(compat_env: Any, monkeypatch: pytest.MonkeyPatch, fn: str, who: str, kind: str) -> None:
+def test_login_functions(compat_env: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                         fn: str, who: str, kind: str) -> None:
     emulator = compat_env
     opened = []
 
@@ -63,6 +64,8 @@ def test_login_functions(compat_env: Any, monkeypatch: pytest.MonkeyPatch, fn: s
     response: Dict[str, Any] = getattr(cotter, fn)(emulator.api_key_id, port)
     assert f"redirect_url=http%3A%2F%2Flocalhost%3A{port}" in opened[0] and f"auth_method={kind}" in opened[0]
     assert set(response) >= {"identifier", "token", "oauth_token", "user"}  # the whole get_identity body
+    printed = capsys.readouterr().out
+    assert printed.startswith("Open this link to login at your browser: " + opened[0] + "\n")
     oauth = response["oauth_token"]
     assert validate.validate_access_token(oauth["access_token"], emulator.api_key_id)["identifier"] == who.lower()
     assert validate.validate_id_token(oauth["id_token"], emulator.api_key_id)["identifier"] == who.lower()
