@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -203,4 +204,15 @@ func jsonString(v any) string {
 		panic(fmt.Sprint(err))
 	}
 	return string(b)
+}
+
+// rssKiB is the resident set of this process (Linux).
+func rssKiB(t testing.TB) int64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skip("no /proc/self/statm")
+	}
+	var size, resident int64
+	fmt.Sscan(string(data), &size, &resident)
+	return resident * int64(os.Getpagesize()) / 1024
 }

@@ -1,0 +1,63 @@
+package cotter_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cotter-sdk/cotter/bindings/go/cotter"
+)
+
+func TestMiddlewareAcceptsValidTokensOnly(t *testing.T) {
+	emu := startEmulator(t)
+	v := emu.verifier(t)
+	mux := http.NewServeMux()
+	mux.Handle("/me", cotter.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, ok := cotter.ClaimsFromContext(r.Context())
+		if !ok {
+			http.Error(w, "no claims", 500)
+			return
+		}
+		fmt.Fprintf(w, `{"sub":%q,"identifier":%q}`, claims.Subject, claims.Identifier)
+	})))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	get := func(auth string) (int, string, string) {
+		req, _ := http.NewRequest("GET", srv.URL+"/me", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(body)
+	}
+	login := emu.login("gopher@example.com")
+	access := login["oauth_token"].(map[string]any)["access_token"].(string)
+	for _, c := range []struct{ auth, wantInHeader string }{
+		{"", "invalid_request"},
+		{"Basic abc", "invalid_request"},
+		{"Bearer not-a-jwt", "COTTER_EJWT_MALFORMED"},
+		{"Bearer " + emu.accessToken(nil, -60), "COTTER_EJWT_EXPIRED"},
+		{"Bearer " + emu.accessToken(map[string]any{"aud": "another-project"}, 600), "COTTER_EJWT_AUDIENCE"},
+	} {
+		status, www, _ := get(c.auth)
+		if status != 401 || !strings.Contains(www, c.wantInHeader) {
+			t.Fatalf("%q: %d %q", c.auth, status, www)
+		}
+	}
+	status, _, body := get("Bearer " + access)
+	var me map[string]string
+	if status != 200 || json.Unmarshal([]byte(body), &me) != nil || me["sub"] != login["user"].(map[string]any)["ID"] ||
+		me["identifier"] != "gopher@example.com" {
+		t.Fatalf("%d %s", status, body)
+	}
+}
