@@ -1,0 +1,418 @@
+'use strict';
+/**
+ * @file node/lib/index.js
+ * @brief cotter-node: the JS face of the native addon (build/node/<config>/cotter.node). Classes with camelCase
+ *        methods and option objects; results typed and redacted; every failure a CotterError.
+ *
+ * The addon does the work (C ABI through bindings/cpp/cotter.hpp); this file only shapes arguments and results.
+ * Secrets (API secret, access/ID/refresh tokens, provider tokens) live in private fields: util.inspect,
+ * JSON.stringify and String() show them redacted.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const util = require('node:util');
+
+const native = loadAddon();
+
+function loadAddon() {
+  const root = path.resolve(__dirname, '..', '..');
+  const candidates = [];
+  if (process.env.COTTER_NODE_ADDON) candidates.push(path.resolve(process.env.COTTER_NODE_ADDON));
+  const buildDir = path.resolve(root, process.env.COTTER_NODE_BUILD_DIR || path.join('build', 'node'));
+  for (const config of ['Release', 'RelWithDebInfo', 'Debug']) candidates.push(path.join(buildDir, config, 'cotter.node'));
+  for (const file of candidates) {
+    if (fs.existsSync(file)) return require(file);
+  }
+  throw new Error(`cotter-node: the native addon is not built (looked for ${candidates.join(', ')}); run \`npm install\` or \`npm run build\``);
+}
+
+const REDACTED = '[redacted]';
+const inspectCustom = util.inspect.custom;
+
+// ------------------------------------------------------------------------------------------------
+// Errors
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * Every failure of this package. `code` is the stable C ABI name ('COTTER_EJWT_EXPIRED', 'COTTER_EOAUTH'...),
+ * `status` its negative number, `httpStatus` the HTTP status involved (0 when none). Messages never carry a
+ * secret or a token.
+ */
+class CotterError extends Error {
+  constructor(message, details = {}) {
+    super(message);
+    this.name = 'CotterError';
+    this.code = details.code || 'COTTER_EINTERNAL';
+    this.status = typeof details.status === 'number' ? details.status : -10;
+    this.httpStatus = details.httpStatus || 0;
+    this.oauthError = details.oauthError ?? null;
+    this.oauthErrorDescription = details.oauthErrorDescription ?? null;
+    this.retryAfter = details.retryAfter ?? null;
+  }
+}
+native.setErrorClass(CotterError);
+
+/** Status names by number, read from the addon (so it can never drift from cotter.h). */
+const codes = Object.freeze(Object.fromEntries(
+  [0, ...Array.from({ length: 60 }, (_, i) => -(i + 1))]
+    .map((n) => [native.statusName(n), n]).filter(([name]) => name !== 'COTTER_EUNKNOWN')));
+
+function invalid(message) {
+  return new CotterError(message, { code: 'COTTER_EINVAL', status: -1 });
+}
+
+function optionsOf(value, what) {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(`${what} must be an object`);
+  return value;
+}
+
+/** A JSON argument given as an object or as its text. */
+function jsonText(value, what) {
+  if (typeof value === 'string') return value;
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  throw invalid(`${what} must be an object or a JSON string`);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Result types
+// ------------------------------------------------------------------------------------------------
+
+/** Cotter's oauth_token set. The three tokens are secrets: read them through the getters. */
+class Token {
+  #accessToken; #idToken; #refreshToken;
+  constructor(raw) {
+    this.#accessToken = raw.access_token ?? null;
+    this.#idToken = raw.id_token ?? null;
+    this.#refreshToken = raw.refresh_token ?? null;
+    this.tokenType = raw.token_type ?? null;
+    this.authMethod = raw.auth_method ?? null;
+    this.expiresIn = raw.expires_in ?? 0;
+    // `exp` of the access token, read without verification: for scheduling a refresh only (0 when unknown).
+    this.expiresAt = raw.expires_at ?? 0;
+    Object.freeze(this);
+  }
+  get accessToken() { return this.#accessToken; }
+  get idToken() { return this.#idToken; }
+  get refreshToken() { return this.#refreshToken; }
+  /** The six-key `oauth_token` object, secrets included (for storage you control). */
+  toOAuthToken() {
+    const o = { access_token: this.#accessToken, auth_method: this.authMethod, expires_in: this.expiresIn,
+      id_token: this.#idToken, refresh_token: this.#refreshToken, token_type: this.tokenType };
+    for (const k of Object.keys(o)) if (o[k] === null) delete o[k];
+    return o;
+  }
+  /** Parses an oauth_token object or its JSON text (e.g. a token file of Cotter's SDKs). */
+  static from(value) {
+    const o = typeof value === 'string' ? JSON.parse(value) : value;
+    if (o === null || typeof o !== 'object' || typeof o.access_token !== 'string') {
+      throw new CotterError('not an oauth_token object (access_token missing)', { code: 'COTTER_EPROTOCOL', status: -8 });
+    }
+    let exp = 0;
+    try { exp = Number(JSON.parse(Buffer.from(o.access_token.split('.')[1], 'base64url').toString()).exp) || 0; } catch { /* opaque token */ }
+    return new Token({ ...o, expires_at: exp });
+  }
+  toJSON() { return this.#redacted(); }
+  toString() { return `Token(${this.tokenType || 'Bearer'}, expiresAt=${this.expiresAt})`; }
+  [inspectCustom](depth, options, inspect) { return `Token ${inspect(this.#redacted(), options)}`; }
+  #redacted() {
+    return { accessToken: this.#accessToken === null ? null : REDACTED, idToken: this.#idToken === null ? null : REDACTED,
+      refreshToken: this.#refreshToken === null ? null : REDACTED, tokenType: this.tokenType,
+      authMethod: this.authMethod, expiresIn: this.expiresIn, expiresAt: this.expiresAt };
+  }
+}
+
+/** A Cotter user. `raw` is the whole user object as the API sent it. */
+class User {
+  constructor(raw) {
+    this.id = raw.id;
+    this.issuer = raw.issuer;
+    this.clientUserId = raw.client_user_id;
+    this.identifier = raw.identifier;
+    this.defaultMethod = raw.default_method;
+    this.createdAt = raw.created_at;
+    this.enrolled = raw.enrolled;
+    this.raw = JSON.parse(raw.json);
+  }
+}
+
+/** A social-login provider token record; `accessToken` (the provider's token) is a secret. */
+class SocialToken {
+  #accessToken;
+  constructor(raw) {
+    this.provider = raw.provider;
+    this.providerUserId = raw.provider_user_id;
+    this.providerUsername = raw.provider_username;
+    this.userId = raw.user_id;
+    this.#accessToken = raw.access_token;
+    this.scope = raw.scope;
+    this.tokenType = raw.token_type;
+    Object.freeze(this);
+  }
+  get accessToken() { return this.#accessToken; }
+  toJSON() { return { ...this, accessToken: this.#accessToken === null ? null : REDACTED }; }
+  [inspectCustom](depth, options, inspect) { return `SocialToken ${inspect(this.toJSON(), options)}`; }
+}
+
+/** The result of getIdentity: who logged in, their token set, and the Identity Token object. */
+class Identity {
+  #identityToken; #raw;
+  constructor(raw) {
+    this.identifier = raw.identifier;
+    this.identifierType = raw.identifier_type;
+    this.userId = raw.user_id;
+    this.token = raw.token ? new Token(raw.token) : null;
+    const body = JSON.parse(raw.json);
+    this.user = body.user ?? null;
+    this.#identityToken = raw.identity_token_json ? JSON.parse(raw.identity_token_json) : null;
+    this.#raw = body;
+    Object.freeze(this);
+  }
+  /** The signed Identity Token object (for exchangeIdentityToken / verifyIdentityToken). */
+  get identityToken() { return this.#identityToken; }
+  /** The whole get_identity response (holds the tokens). */
+  get raw() { return this.#raw; }
+  toJSON() { return { identifier: this.identifier, identifierType: this.identifierType, userId: this.userId, token: this.token, user: this.user }; }
+  [inspectCustom](depth, options, inspect) { return `Identity ${inspect(this.toJSON(), options)}`; }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Verifier
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * ES256 verifier of Cotter access and ID tokens. Exactly one key source: `jwks` (a JWKS object or JSON text),
+ * `jwksUrl`, or `baseUrl` (then `<baseUrl>/token/jwks`).
+ */
+class Verifier {
+  #n;
+  constructor(options) {
+    const o = optionsOf(options, 'options');
+    const sources = ['jwks', 'jwksUrl', 'baseUrl'].filter((k) => o[k] !== undefined && o[k] !== null);
+    if (sources.length !== 1) throw invalid('give exactly one key source: jwks, jwksUrl or baseUrl');
+    let jwksUrl = o.jwksUrl;
+    if (o.baseUrl !== undefined && o.baseUrl !== null) {
+      if (typeof o.baseUrl !== 'string') throw invalid('option baseUrl must be a string');
+      jwksUrl = o.baseUrl.replace(/\/+$/, '') + '/token/jwks';
+    }
+    this.#n = new native.NativeVerifier({
+      audience: o.audience, issuer: o.issuer, jwksJson: o.jwks === undefined || o.jwks === null ? undefined : jsonText(o.jwks, 'option jwks'),
+      jwksUrl, caFile: o.caFile, leeway: o.leeway, tokenCache: o.tokenCache, now: o.now,
+      jwksMaxAgeMs: o.jwksMaxAgeMs, jwksCooldownMs: o.jwksCooldownMs, jwksTimeoutMs: o.jwksTimeoutMs, jwksMaxBytes: o.jwksMaxBytes,
+    });
+  }
+  /** Verifies on the calling thread; returns every claim of the payload. Throws CotterError. */
+  verifySync(token) { return JSON.parse(this.#n.verifySync(token)); }
+  /** Verdict only (no claims object is built): true, or throws CotterError. */
+  checkSync(token) { this.#n.checkSync(token); return true; }
+  /** Verifies on the libuv thread pool. */
+  async verify(token) { return JSON.parse(await this.#n.verify(token)); }
+  /** Fetches the remote key set now (no-op for a static one). */
+  async refresh() { await this.#n.refresh(); }
+  /** Moves the test clock of a verifier created with `now`. */
+  setNow(now) { this.#n.setNow(now); }
+  /** Frees the verifier (after calls in flight settle); later calls throw COTTER_EINVAL. */
+  close() { this.#n.close(); }
+  [inspectCustom]() { return 'Verifier {}'; }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Client
+// ------------------------------------------------------------------------------------------------
+
+const clientNative = new WeakMap();
+
+/** A connection to Cotter's API (or the emulator). Every call returns a Promise and runs on the thread pool. */
+class Client {
+  #n;
+  #apiKeyId;
+  constructor(options) {
+    const o = optionsOf(options, 'options');
+    this.#n = new native.NativeClient({
+      apiKeyId: o.apiKeyId, apiSecretKey: o.apiSecretKey, baseUrl: o.baseUrl, workerUrl: o.workerUrl, caFile: o.caFile,
+      connectTimeoutMs: o.connectTimeoutMs, timeoutMs: o.timeoutMs, maxRetries: o.maxRetries,
+      retryBaseMs: o.retryBaseMs, retryMaxMs: o.retryMaxMs, maxResponseBytes: o.maxResponseBytes,
+    });
+    this.#apiKeyId = o.apiKeyId;
+    clientNative.set(this, this.#n);
+    const n = this.#n;
+    /** Social-login provider tokens (need the API secret). */
+    this.socialTokens = Object.freeze({
+      list: async (userId) => (await n.listSocialTokens(userId)).map((r) => new SocialToken(r)),
+      get: async (provider, userId) => new SocialToken(await n.getSocialToken(provider, userId)),
+      delete: async (provider, userId) => { await n.deleteSocialToken(provider, userId); },
+    });
+    Object.freeze(this);
+  }
+  get apiKeyId() { return this.#apiKeyId; }
+  get baseUrl() { return this.#n.baseUrl(); }
+  /** Request counters: { requests, connections, retries }. */
+  stats() { return this.#n.stats(); }
+  async exchangeIdentityToken(identityToken) { return new Token(await this.#n.exchangeIdentityToken(jsonText(identityToken, 'identityToken'))); }
+  async exchangeEventToken(eventToken) { return new Token(await this.#n.exchangeEventToken(jsonText(eventToken, 'eventToken'))); }
+  async refresh(refreshToken) { return new Token(await this.#n.refresh(refreshToken)); }
+  async logout(refreshToken) { await this.#n.logout(refreshToken ?? null); }
+  /** A new token with `customAttributes` as top-level claims; with `refreshToken`, the refresh token that keeps them. */
+  async customClaims(token, customAttributes, refreshToken) {
+    const r = await this.#n.customClaims(token, jsonText(customAttributes, 'customAttributes'), refreshToken ?? null);
+    return redactedPair(r.token, r.refresh_token);
+  }
+  async getIdentity({ code, challengeId, codeVerifier, redirectUrl } = {}) {
+    return new Identity(await this.#n.getIdentity(code, challengeId, codeVerifier, redirectUrl));
+  }
+  async createUser(identifier) { return new User(await this.#n.createUser(identifier)); }
+  /** By email or phone; COTTER_ENOTFOUND when none. */
+  async getUser(identifier) { return new User(await this.#n.getUser(identifier)); }
+  /** By Cotter user id (or client_user_id); COTTER_ENOTFOUND when none. */
+  async getUserById(userId) { return new User(await this.#n.getUserById(userId)); }
+  /** One page (50 users, newest first). */
+  async listUsers(page = 0) { return (await this.#n.listUsers(page)).map((r) => new User(r)); }
+  async listSocialTokens(userId) { return this.socialTokens.list(userId); }
+  async getSocialToken(provider, userId) { return this.socialTokens.get(provider, userId); }
+  async deleteSocialToken(provider, userId) { return this.socialTokens.delete(provider, userId); }
+  /** Asks Cotter's serverless verifier: { valid, reason }. */
+  async verifyRemote(accessToken) { return this.#n.verifyRemote(accessToken); }
+  /** Frees the client once calls in flight and sessions using it are done; later calls throw COTTER_EINVAL. */
+  close() { this.#n.close(); }
+  [inspectCustom](depth, options, inspect) { return `Client ${inspect({ apiKeyId: this.#apiKeyId, apiSecretKey: REDACTED }, options)}`; }
+  toJSON() { return { apiKeyId: this.#apiKeyId }; }
+}
+
+function redactedPair(token, refreshToken) {
+  const r = {};
+  Object.defineProperty(r, 'token', { value: token, enumerable: false });
+  Object.defineProperty(r, 'refreshToken', { value: refreshToken ?? null, enumerable: false });
+  Object.defineProperty(r, 'toJSON', { value: () => ({ token: REDACTED, refreshToken: refreshToken ? REDACTED : null }), enumerable: false });
+  Object.defineProperty(r, inspectCustom, { value: () => `CustomClaims { token: '${REDACTED}', refreshToken: ${refreshToken ? `'${REDACTED}'` : 'null'} }`, enumerable: false });
+  return Object.freeze(r);
+}
+
+// ------------------------------------------------------------------------------------------------
+// TokenSession
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * One user's token set, kept valid: getAccessToken() refreshes when the access token expires within
+ * `marginSeconds`; concurrent callers share one refresh. Storage: `file` (0600 token file, locked across
+ * processes), or `load`/`save` hooks (sync or async), or none (memory). `token` (a Token, an oauth_token object
+ * or its JSON) replaces what storage holds. `onTokensChanged(token|null)` runs after every change.
+ */
+class TokenSession {
+  #n;
+  #token = null;
+  #onChanged;
+  constructor(client, options) {
+    const n = clientNative.get(client);
+    if (!n) throw invalid('client must be a cotter Client');
+    const o = optionsOf(options, 'options');
+    const hasLoad = o.load !== undefined, hasSave = o.save !== undefined;
+    if (hasLoad !== hasSave) throw invalid('give both load and save, or neither');
+    if (hasLoad && (typeof o.load !== 'function' || typeof o.save !== 'function')) throw invalid('load and save must be functions');
+    if (o.onTokensChanged !== undefined && typeof o.onTokensChanged !== 'function') throw invalid('onTokensChanged must be a function');
+    let initialJson;
+    if (o.token !== undefined && o.token !== null) {
+      const t = o.token instanceof Token ? o.token : Token.from(o.token);
+      initialJson = JSON.stringify(t.toOAuthToken());
+      this.#token = t;
+    }
+    this.#onChanged = o.onTokensChanged;
+    const { load, save } = o;
+    // Runs on the event loop for the addon's pool threads: 0 load, 1 save, 2 tokens changed. Load and save
+    // answer with a Promise of the JSON text (or null); a rejection fails the operation with COTTER_EUSER.
+    const hooks = (kind, json) => {
+      if (kind === 2) {
+        this.#token = json === null ? null : Token.from(json);
+        if (this.#onChanged) {
+          try { this.#onChanged(this.#token); } catch (e) { process.nextTick(() => { throw e; }); }
+        }
+        return undefined;
+      }
+      if (kind === 0) {
+        return Promise.resolve().then(() => load()).then((v) => (v === undefined || v === null ? null
+          : v instanceof Token ? JSON.stringify(v.toOAuthToken()) : jsonText(v, 'load() result')));
+      }
+      return Promise.resolve().then(() => save(json)).then(() => null);
+    };
+    this.#n = new native.NativeSession(n, {
+      file: o.file, marginSeconds: o.marginSeconds, initialJson, hooks,
+      hasStorage: hasLoad, hasChanged: true,
+    });
+  }
+  /** The last token set this session saw (null before the first load or after logout). Sync; no I/O. */
+  get token() { return this.#token; }
+  /** A valid access token, refreshed first when needed (one refresh for any number of concurrent callers). */
+  async getAccessToken() { return this.#n.getAccessToken(); }
+  /** The current token set, refreshed first when needed. */
+  async getToken() { return this.#remember(await this.#n.getToken()); }
+  /** Refreshes now, whatever the expiry. */
+  async refresh() { return this.#remember(await this.#n.refresh()); }
+  /** Replaces the token set (e.g. after a login) and stores it. */
+  async setToken(token) {
+    const t = token instanceof Token ? token : Token.from(token);
+    await this.#n.setToken(JSON.stringify(t.toOAuthToken()));
+  }
+  /** Ends the server session (best effort) and deletes the stored tokens. */
+  async logout() { await this.#n.logout(); }
+  /** Frees the session once calls in flight settle. */
+  close() { this.#n.close(); }
+  #remember(raw) { const t = new Token(raw); this.#token = t; return t; }
+  [inspectCustom](depth, options, inspect) { return `TokenSession ${inspect({ token: this.#token }, options)}`; }
+  toJSON() { return { token: this.#token }; }
+}
+
+// ------------------------------------------------------------------------------------------------
+// PKCE, the hosted login page, Cotter's older Ed25519 tokens
+// ------------------------------------------------------------------------------------------------
+
+/** A fresh PKCE pair and state: { verifier, challenge, state }. Without an argument. With a verifier: its S256 challenge. */
+function pkce(verifier) {
+  if (verifier !== undefined) return native.pkceChallenge(verifier);
+  return native.pkce();
+}
+
+/** The hosted-login URL with every parameter percent-encoded. */
+function loginUrl(options) {
+  const o = optionsOf(options, 'options');
+  return native.loginUrl({ loginUrl: o.loginUrl, apiKeyId: o.apiKeyId, redirectUrl: o.redirectUrl, state: o.state,
+    codeChallenge: o.codeChallenge, identifierType: o.identifierType, authMethod: o.authMethod, input: o.input,
+    cotterUserId: o.cotterUserId });
+}
+
+/**
+ * Checks a login redirect (a URL, or its query string) against the expected state: { code, challengeId }.
+ * COTTER_ESTATE when the state differs or the redirect carries an error.
+ */
+function parseLoginRedirect(redirect, expectedState) {
+  let query = redirect;
+  if (redirect instanceof URL) query = redirect.search;
+  else if (typeof redirect === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(redirect)) query = new URL(redirect).search;
+  const r = native.parseLoginRedirect(query, expectedState);
+  return Object.defineProperty({ challengeId: r.challengeId }, 'code', { value: r.code, enumerable: true });
+}
+
+/** Verifies an Identity Token (Ed25519): throws CotterError (COTTER_ELEGACY_*) or returns true. */
+function verifyIdentityToken(identityToken, apiKeyId, options) {
+  native.verifyIdentityToken(jsonText(identityToken, 'identityToken'), apiKeyId, optionsOf(options, 'options'));
+  return true;
+}
+
+/** Verifies an Event Token (Ed25519): throws CotterError or returns true. */
+function verifyEventToken(eventToken, apiKeyId, options) {
+  native.verifyEventToken(jsonText(eventToken, 'eventToken'), apiKeyId, optionsOf(options, 'options'));
+  return true;
+}
+
+const version = native.version();
+
+module.exports = {
+  Client, Verifier, TokenSession, CotterError, Token, User, SocialToken, Identity,
+  pkce, loginUrl, parseLoginRedirect, verifyIdentityToken, verifyEventToken, version, codes,
+  versionNumber: native.versionNumber(),
+};
+
+// The teammate's middleware and compatibility helpers join the exports once their files exist.
+for (const [file, names] of [['./middleware', ['requireAuth']], ['./compat', ['CotterValidateJWT', 'CotterAccessToken', 'CotterIDToken']]]) {
+  if (!fs.existsSync(path.join(__dirname, file + '.js'))) continue;
+  const m = require(file);
+  for (const name of names) if (m[name] !== undefined) module.exports[name] = m[name];
+}

@@ -1,0 +1,13 @@
+// ESM entry point of cotter-node: the CommonJS module re-exported (one addon instance per process).
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const cotter = require('./index.js');
+
+export const {
+  Client, Verifier, TokenSession, CotterError, Token, User, SocialToken, Identity,
+  pkce, loginUrl, parseLoginRedirect, verifyIdentityToken, verifyEventToken, version, versionNumber, codes,
+} = cotter;
+// Present once node/lib/middleware.js and node/lib/compat.js exist (undefined before).
+export const { requireAuth, CotterValidateJWT, CotterAccessToken, CotterIDToken } = cotter;
+export default cotter;

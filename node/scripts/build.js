@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * @file node/scripts/build.js
+ * @brief `npm install` / `npm run build`: drives the project's one CMake graph through cmake-js with
+ *        -DCOTTER_BUILD_NODE=ON into build/node, against the headers of the Node that runs this script.
+ *
+ * Headers: cmake-js downloads a Node distribution unless `nodedir` points at one that has
+ * include/node/node.h. Debian's and nodesource's Node (and nvm's) ship those headers in
+ * <prefix>/include/node, so nodedir = <prefix> (process.execPath/../..) and nothing is downloaded. The include
+ * dir and node-addon-api's are also passed explicitly, so node/CMakeLists.txt never depends on cmake-js's guess.
+ * Environment: COTTER_NODE_BUILD_TYPE (Release), COTTER_NODE_JOBS (2), COTTER_NODE_BUILD_DIR (build/node).
+ */
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..', '..');
+const prefix = path.resolve(path.dirname(process.execPath), '..');
+const nodeInclude = process.env.COTTER_NODE_INCLUDE_DIR || path.join(prefix, 'include', 'node');
+if (!fs.existsSync(path.join(nodeInclude, 'node_api.h'))) {
+  console.error(`cotter-node: no Node-API headers at ${nodeInclude} (the Node at ${process.execPath} ships none).\n` +
+    'Install the headers of this Node (Debian: apt-get install libnode-dev; nvm and nodesource include them), ' +
+    'or set COTTER_NODE_INCLUDE_DIR.');
+  process.exit(1);
+}
+const addonApi = path.dirname(require.resolve('node-addon-api/package.json', { paths: [root] }));
+const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
+const buildType = process.env.COTTER_NODE_BUILD_TYPE || 'Release';
+const out = path.resolve(root, process.env.COTTER_NODE_BUILD_DIR || path.join('build', 'node'));
+
+const args = [cmakeJs, 'compile', '-d', root, '-O', out, '--config', buildType,
+  '--parallel', process.env.COTTER_NODE_JOBS || '2', '-T', 'cotter_node',
+  '--CDCOTTER_BUILD_NODE=ON', '--CDCOTTER_BUILD_SHARED=OFF',
+  `--CDCOTTER_NODE_INCLUDE_DIR=${nodeInclude}`, `--CDCOTTER_NODE_ADDON_API_DIR=${addonApi}`];
+if (spawnSync('ninja', ['--version'], { stdio: 'ignore' }).status === 0) args.push('-G', 'Ninja');
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit',
+  env: { ...process.env, npm_config_nodedir: prefix } });
+process.exit(r.status === null ? 1 : r.status);
