@@ -1,0 +1,375 @@
+/**
+ * @file node/lib/index.d.ts
+ * @brief Types of cotter-node (node/lib/index.js). Checked by `tsc --strict` on node/examples/*.ts.
+ */
+/** The stable C ABI status names (capi/include/cotter.h). */
+export type CotterErrorCode =
+  | 'COTTER_EINVAL' | 'COTTER_ENOMEM' | 'COTTER_ENETWORK' | 'COTTER_ETIMEOUT' | 'COTTER_ETLS' | 'COTTER_EHTTP'
+  | 'COTTER_EOAUTH' | 'COTTER_EPROTOCOL' | 'COTTER_EUSER' | 'COTTER_EINTERNAL' | 'COTTER_EREAUTH' | 'COTTER_ESTORAGE'
+  | 'COTTER_ENOTFOUND' | 'COTTER_ESTATE'
+  | 'COTTER_EJWT_MALFORMED' | 'COTTER_EJWT_ALG' | 'COTTER_EJWT_HEADER' | 'COTTER_EJWT_CRIT' | 'COTTER_EJWT_DUPLICATE'
+  | 'COTTER_EJWT_KEY_NOT_FOUND' | 'COTTER_EJWT_KEY_MISMATCH' | 'COTTER_EJWT_SIGNATURE' | 'COTTER_EJWT_CLAIM_TYPE'
+  | 'COTTER_EJWT_ISSUER' | 'COTTER_EJWT_AUDIENCE' | 'COTTER_EJWT_EXPIRED' | 'COTTER_EJWT_NOT_YET_VALID'
+  | 'COTTER_EJWT_MISSING_CLAIM'
+  | 'COTTER_EJWKS_INVALID' | 'COTTER_EJWKS_UNAVAILABLE'
+  | 'COTTER_ELEGACY_SIGNATURE' | 'COTTER_ELEGACY_CLAIM';
+
+/** Every failure of this package. Messages never carry a secret or a token. */
+export class CotterError extends Error {
+  constructor(message: string, details?: Partial<CotterErrorDetails>);
+  readonly name: 'CotterError';
+  /** The stable code name, e.g. 'COTTER_EJWT_EXPIRED'. */
+  readonly code: CotterErrorCode;
+  /** The negative status number of `code`. */
+  readonly status: number;
+  /** HTTP status of the response involved; 0 when none. */
+  readonly httpStatus: number;
+  /** The server's error kind (RFC 6749 `error` or Cotter's `type`). */
+  readonly oauthError: string | null;
+  /** The server's error text (`msg` / `error_description`). */
+  readonly oauthErrorDescription: string | null;
+  /** Retry-After of the response, in seconds. */
+  readonly retryAfter: number | null;
+}
+
+export interface CotterErrorDetails {
+  code: CotterErrorCode;
+  status: number;
+  httpStatus: number;
+  oauthError: string | null;
+  oauthErrorDescription: string | null;
+  retryAfter: number | null;
+}
+
+/** Status numbers by name, e.g. codes.COTTER_EJWT_EXPIRED === -31. */
+export const codes: Readonly<Record<CotterErrorCode | 'COTTER_OK', number>>;
+
+// ------------------------------------------------------------------------------------------------
+// Verification
+// ------------------------------------------------------------------------------------------------
+
+/** A JSON Web Key Set. */
+export interface Jwks {
+  keys: Array<Record<string, unknown>>;
+}
+
+export interface VerifierOptions {
+  /** Required: your API key id; `aud` must contain it. */
+  audience: string;
+  /** Expected `iss`. Default 'https://www.cotter.app'. */
+  issuer?: string;
+  /** A static key set (object or JSON text): no network. One of jwks, jwksUrl, baseUrl. */
+  jwks?: Jwks | string;
+  /** A remote key set (https, or http to a loopback host). */
+  jwksUrl?: string;
+  /** Cotter's API base: the key set is `<baseUrl>/token/jwks`. */
+  baseUrl?: string;
+  /** Clock skew allowed for exp/nbf/iat, seconds (0..300). Default 5. */
+  leeway?: number;
+  /** Verified-token cache entries; 0 (default) = off. */
+  tokenCache?: number;
+  /** PEM CA bundle for the key-set fetch. Default: the system store. */
+  caFile?: string;
+  /** A fixed clock for tests, Unix seconds (see Verifier.setNow). */
+  now?: number;
+  jwksMaxAgeMs?: number;
+  jwksCooldownMs?: number;
+  jwksTimeoutMs?: number;
+  jwksMaxBytes?: number;
+}
+
+/** The verified payload: every claim as signed, custom ones included. */
+export interface Claims {
+  sub?: string;
+  iss?: string;
+  aud?: string | string[];
+  exp?: number;
+  iat?: number;
+  nbf?: number;
+  jti?: string;
+  identifier?: string;
+  client_user_id?: string;
+  authentication_method?: string;
+  type?: string;
+  scope?: string;
+  auth_time?: string;
+  [claim: string]: unknown;
+}
+
+/** ES256 verifier of Cotter's access and ID tokens. Thread-safe; share one per process. */
+export class Verifier {
+  constructor(options: VerifierOptions);
+  /** Verifies on the calling thread. Throws CotterError (COTTER_EJWT_*, COTTER_EJWKS_*). */
+  verifySync(token: string | Uint8Array): Claims;
+  /** Verdict only, without building claims: true, or throws CotterError. */
+  checkSync(token: string | Uint8Array): true;
+  /** Verifies on the libuv thread pool. */
+  verify(token: string | Uint8Array): Promise<Claims>;
+  /** Fetches the remote key set now. */
+  refresh(): Promise<void>;
+  /** Moves the test clock (verifiers created with `now` only). */
+  setNow(now: number): void;
+  /** Frees the verifier once calls in flight settle. */
+  close(): void;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Results
+// ------------------------------------------------------------------------------------------------
+
+/** Cotter's `oauth_token` object as sent and stored (snake_case). */
+export interface OAuthToken {
+  access_token: string;
+  id_token?: string;
+  refresh_token?: string;
+  token_type?: string;
+  auth_method?: string;
+  expires_in?: number;
+}
+
+/** An oauth token set. The three tokens are secrets: inspect/JSON show them as '[redacted]'. */
+export class Token {
+  private constructor();
+  readonly accessToken: string | null;
+  readonly idToken: string | null;
+  readonly refreshToken: string | null;
+  readonly tokenType: string | null;
+  readonly authMethod: string | null;
+  readonly expiresIn: number;
+  /** `exp` of the access token read WITHOUT verification (scheduling only); 0 when unknown. */
+  readonly expiresAt: number;
+  /** The six-key oauth_token object, secrets included. */
+  toOAuthToken(): OAuthToken;
+  /** Parses an oauth_token object or its JSON text. */
+  static from(value: OAuthToken | string): Token;
+  toJSON(): Record<string, string | number | null>;
+}
+
+export class User {
+  private constructor();
+  readonly id: string | null;
+  readonly issuer: string | null;
+  readonly clientUserId: string | null;
+  readonly identifier: string | null;
+  readonly defaultMethod: string | null;
+  readonly createdAt: string | null;
+  readonly enrolled: Array<string | null>;
+  /** The user object as the API sent it. */
+  readonly raw: Record<string, unknown>;
+}
+
+/** A social-login provider token record; `accessToken` is redacted in inspect/JSON. */
+export class SocialToken {
+  private constructor();
+  readonly provider: string | null;
+  readonly providerUserId: string | null;
+  readonly providerUsername: string | null;
+  readonly userId: string | null;
+  readonly accessToken: string | null;
+  readonly scope: string | null;
+  readonly tokenType: string | null;
+}
+
+/** Cotter's signed Identity Token object (spec §4). */
+export interface IdentityToken {
+  identifier: string;
+  identifier_type: string;
+  receiver: string;
+  expire_at: string;
+  signature: string;
+  [field: string]: unknown;
+}
+
+/** Cotter's signed Event Token object. */
+export interface EventToken {
+  client_user_id: string;
+  issuer: string;
+  event: string;
+  timestamp: string;
+  method: string;
+  new: boolean;
+  approved: boolean;
+  signature: string;
+  [field: string]: unknown;
+}
+
+/** The result of getIdentity. */
+export class Identity {
+  private constructor();
+  readonly identifier: string | null;
+  readonly identifierType: string | null;
+  readonly userId: string | null;
+  readonly token: Token | null;
+  readonly user: Record<string, unknown> | null;
+  readonly identityToken: IdentityToken | null;
+  /** The whole get_identity response (holds the tokens). */
+  readonly raw: Record<string, unknown>;
+}
+
+export interface CustomClaimsResult {
+  /** The new JWT. */
+  readonly token: string;
+  /** With a refresh token given: the special one that keeps the claims. */
+  readonly refreshToken: string | null;
+}
+
+export interface RemoteVerdict {
+  valid: boolean;
+  reason: string | null;
+}
+
+export interface ClientStats {
+  requests: number;
+  connections: number;
+  retries: number;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Client
+// ------------------------------------------------------------------------------------------------
+
+export interface ClientOptions {
+  /** Required. */
+  apiKeyId: string;
+  /** Needed by server-side calls (grants, custom claims, users list, social tokens). Never logged or shown. */
+  apiSecretKey?: string;
+  /** Default $COTTER_BASE_URL, else 'https://www.cotter.app/api/v0'. */
+  baseUrl?: string;
+  /** Serverless verify endpoint. Default $COTTER_WORKER_URL, else Cotter's. */
+  workerUrl?: string;
+  caFile?: string;
+  connectTimeoutMs?: number;
+  timeoutMs?: number;
+  /** Retries of idempotent requests (GET, DELETE). Grants and refreshes are never retried. */
+  maxRetries?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  maxResponseBytes?: number;
+}
+
+export interface GetIdentityOptions {
+  code: string;
+  challengeId: number;
+  codeVerifier: string;
+  redirectUrl: string;
+}
+
+export interface SocialTokens {
+  list(userId: string): Promise<SocialToken[]>;
+  get(provider: string, userId: string): Promise<SocialToken>;
+  delete(provider: string, userId: string): Promise<void>;
+}
+
+/** A connection to Cotter's API. Every call runs on the thread pool and returns a Promise. */
+export class Client {
+  constructor(options: ClientOptions);
+  readonly apiKeyId: string;
+  readonly baseUrl: string;
+  readonly socialTokens: SocialTokens;
+  stats(): ClientStats;
+  exchangeIdentityToken(identityToken: IdentityToken | string): Promise<Token>;
+  exchangeEventToken(eventToken: EventToken | string): Promise<Token>;
+  /** Cotter rotates refresh tokens: the one passed is invalid afterwards. COTTER_EREAUTH when rejected. */
+  refresh(refreshToken: string): Promise<Token>;
+  logout(refreshToken?: string | null): Promise<void>;
+  customClaims(token: string, customAttributes: Record<string, unknown> | string, refreshToken?: string | null): Promise<CustomClaimsResult>;
+  getIdentity(options: GetIdentityOptions): Promise<Identity>;
+  createUser(identifier: string): Promise<User>;
+  /** By email or phone. COTTER_ENOTFOUND when none. */
+  getUser(identifier: string): Promise<User>;
+  /** By Cotter user id or client_user_id. COTTER_ENOTFOUND when none. */
+  getUserById(userId: string): Promise<User>;
+  /** One page of 50 users, newest first. */
+  listUsers(page?: number): Promise<User[]>;
+  listSocialTokens(userId: string): Promise<SocialToken[]>;
+  getSocialToken(provider: string, userId: string): Promise<SocialToken>;
+  deleteSocialToken(provider: string, userId: string): Promise<void>;
+  verifyRemote(accessToken: string | Uint8Array): Promise<RemoteVerdict>;
+  close(): void;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Sessions
+// ------------------------------------------------------------------------------------------------
+
+export interface TokenSessionOptions {
+  /** Token file (six-key oauth_token JSON, mode 0600, atomic replace, locked across processes). */
+  file?: string;
+  /** Custom storage: the stored oauth_token (object or JSON), or null. May be async. */
+  load?: () => OAuthToken | string | null | undefined | Promise<OAuthToken | string | null | undefined>;
+  /** Custom storage: store the JSON text, or delete when null. May be async. */
+  save?: (json: string | null) => void | Promise<void>;
+  /** Initial tokens; replaces what storage holds. */
+  token?: Token | OAuthToken | string;
+  /** Refresh when the access token expires within this many seconds. Default 30. */
+  marginSeconds?: number;
+  /** Called on the event loop after every change (refresh, set, logout with null). */
+  onTokensChanged?: (token: Token | null) => void;
+}
+
+export class TokenSession {
+  constructor(client: Client, options?: TokenSessionOptions);
+  /** The last token set this session saw (null before the first load and after logout). */
+  readonly token: Token | null;
+  getAccessToken(): Promise<string>;
+  getToken(): Promise<Token>;
+  refresh(): Promise<Token>;
+  setToken(token: Token | OAuthToken | string): Promise<void>;
+  logout(): Promise<void>;
+  close(): void;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Login helpers, older tokens, version
+// ------------------------------------------------------------------------------------------------
+
+export interface Pkce {
+  verifier: string;
+  challenge: string;
+  state: string;
+}
+
+/** A fresh PKCE verifier, its S256 challenge and a state. */
+export function pkce(): Pkce;
+/** The S256 challenge of a verifier. */
+export function pkce(verifier: string): string;
+
+export interface LoginUrlOptions {
+  apiKeyId: string;
+  redirectUrl: string;
+  state: string;
+  codeChallenge: string;
+  /** Default 'https://js.cotter.app/app'. */
+  loginUrl?: string;
+  identifierType?: 'EMAIL' | 'PHONE';
+  authMethod?: 'OTP' | 'MAGIC_LINK';
+  input?: string;
+  cotterUserId?: string;
+}
+
+export function loginUrl(options: LoginUrlOptions): string;
+
+export interface LoginRedirect {
+  code: string;
+  challengeId: number;
+}
+
+/** Checks a redirect (URL or query) against the state. COTTER_ESTATE on mismatch or error. */
+export function parseLoginRedirect(redirect: string | URL, expectedState: string): LoginRedirect;
+
+export interface LegacyVerifyOptions {
+  /** Standard base64 Ed25519 key. Default: Cotter's published key. */
+  publicKey?: string;
+  /** Unix seconds (identity tokens). Default: the system clock. */
+  now?: number;
+}
+
+export function verifyIdentityToken(identityToken: IdentityToken | string, apiKeyId: string, options?: LegacyVerifyOptions): true;
+export function verifyEventToken(eventToken: EventToken | string, apiKeyId: string, options?: Omit<LegacyVerifyOptions, 'now'>): true;
+
+/** "MAJOR.MINOR.PATCH" of the native library. */
+export const version: string;
+export const versionNumber: number;
+
+export * from './middleware';
+export * from './compat';
