@@ -4,47 +4,9 @@
 
 mod common;
 
-use common::{expect_kind, Emulator};
+use common::{expect_kind, log_in_through_the_page, Emulator, REDIRECT};
 use cotter::{login_redirect_parse, login_url, pkce_challenge_of, ErrorKind, LoginUrlOptions, Pkce};
 use serde_json::Value;
-
-const REDIRECT: &str = "http://localhost:8080/callback";
-
-/// Drives the login page like a browser without JavaScript and returns the redirect's query string.
-fn log_in_through_the_page(emu: &Emulator, pkce: &Pkce, identifier: &str) -> String {
-    let url = login_url(&LoginUrlOptions {
-        login_url: Some(&emu.info.login_url),
-        api_key_id: &emu.info.api_key_id,
-        redirect_url: REDIRECT,
-        state: pkce.state(),
-        code_challenge: pkce.challenge(),
-        auth_method: Some("OTP"),
-        ..Default::default()
-    })
-    .unwrap();
-    let query = url.split_once('?').unwrap().1.to_owned();
-    let page = emu.agent().get(&url).call().unwrap();
-    assert_eq!(page.status(), 200);
-    let form = format!("{query}&identifier={}", identifier.replace('@', "%40"));
-    emu.agent()
-        .post(&format!("{}/app/identifier", emu.origin()))
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&form)
-        .unwrap();
-    let mail: Value = emu.dev_get(&format!("/mailbox?to={}", identifier.replace('@', "%40")));
-    let msg = mail.as_array().unwrap().last().unwrap();
-    let body = format!("sid={}&otp={}", msg["session"].as_str().unwrap(), msg["otp"].as_str().unwrap());
-    let resp = emu
-        .agent()
-        .post(&format!("{}/app/otp", emu.origin()))
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&body)
-        .unwrap();
-    assert_eq!(resp.status(), 302);
-    let location = resp.header("Location").unwrap();
-    assert!(location.starts_with(REDIRECT), "{location}");
-    location.split_once('?').unwrap().1.to_owned()
-}
 
 #[test]
 fn pkce_values_are_fresh_and_consistent() {
