@@ -83,3 +83,29 @@ impl Drop for GlobalGuard {
         unsafe { sys::cotter_global_shutdown() }
     }
 }
+
+// Compile-time check of the thread-safety markers: cotter.h calls the verifier, client and session
+// thread-safe and every other object immutable (so shareable), hence every handle is Send + Sync. A
+// handle that loses a marker (e.g. a new raw-pointer field without its `unsafe impl`) fails the build.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Verifier>();
+    send_sync::<VerifierBuilder>();
+    send_sync::<Claims>();
+    send_sync::<Token>();
+    send_sync::<TokenRef>();
+    send_sync::<Client>();
+    send_sync::<ClientBuilder>();
+    send_sync::<Session>();
+    send_sync::<SessionBuilder>();
+    send_sync::<Identity>();
+    send_sync::<User>();
+    send_sync::<UserRef>();
+    send_sync::<UserList>();
+    send_sync::<SocialToken>();
+    send_sync::<SocialTokenRef>();
+    send_sync::<SocialTokenList>();
+    send_sync::<Pkce>();
+    send_sync::<Error>();
+    send_sync::<GlobalGuard>();
+};
