@@ -1,0 +1,167 @@
+'use strict';
+// Verifier: every JWT error class (fixture matrix, static key set, pinned clock), sync and async alike; the
+// emulator's remote key set (custom claims, rotation, unknown kid, outage); bad arguments; close().
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Verifier, CotterError, Client, codes } = require('cotter-node');
+const { startEmulator, ROOT } = require('./helpers/emulator');
+
+const fixtures = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/jwt/cases.json'), 'utf8'));
+const fixtureJwks = fs.readFileSync(path.join(ROOT, 'tests/fixtures/jwt/jwks.json'), 'utf8');
+
+let emu;
+before(async () => { emu = await startEmulator(); });
+after(async () => { await emu.stop(); });
+
+function fixtureVerifier() {
+  return new Verifier({ audience: fixtures.audience, issuer: fixtures.issuer, jwks: fixtureJwks,
+    leeway: fixtures.leeway_seconds, now: fixtures.now });
+}
+
+function expectCode(fn, code) {
+  try { fn(); } catch (e) {
+    assert.ok(e instanceof CotterError, `not a CotterError: ${e}`);
+    assert.equal(e.code, code);
+    return e;
+  }
+  assert.fail(`expected ${code}, got success`);
+}
+
+test('fixture matrix: every case gives its code, sync and async', async () => {
+  const v = fixtureVerifier();
+  assert.ok(fixtures.cases.length >= 30);
+  for (const c of fixtures.cases) {
+    if (c.expect === 'COTTER_OK') {
+      const claims = v.verifySync(c.token);
+      assert.ok([].concat(claims.aud).includes(fixtures.audience), c.name);
+      assert.deepEqual(await v.verify(c.token), claims, c.name);
+      assert.equal(v.checkSync(c.token), true);
+      continue;
+    }
+    const e = expectCode(() => v.verifySync(c.token), c.expect);
+    assert.equal(e.status, codes[c.expect], c.name);
+    assert.equal(e.httpStatus, 0);
+    assert.ok(!e.message.includes(c.token), 'the message never echoes the token');
+    await assert.rejects(v.verify(c.token), (err) => err instanceof CotterError && err.code === c.expect, c.name);
+  }
+  v.close();
+});
+
+test('the pinned clock moves with setNow (expiry is judged against it)', () => {
+  const v = fixtureVerifier();
+  const ok = fixtures.cases.find((c) => c.expect === 'COTTER_OK').token;
+  const { exp } = v.verifySync(ok);
+  v.setNow(exp + fixtures.leeway_seconds + 1);
+  expectCode(() => v.verifySync(ok), 'COTTER_EJWT_EXPIRED');
+  v.setNow(fixtures.now);
+  assert.equal(v.verifySync(ok).exp, exp);
+  v.close();
+});
+
+test('emulator tokens: claims are every payload claim (custom ones too), Buffer input works', async () => {
+  const { api_key_id: aud, base_url: baseUrl, api_secret_key: secret } = emu.info;
+  const v = new Verifier({ audience: aud, baseUrl });
+  const tok = await emu.login('claims@example.com');
+  const claims = await v.verify(tok.access_token);
+  assert.equal(claims.identifier, 'claims@example.com');
+  assert.equal(claims.type, 'client_access_token');
+  assert.deepEqual(v.verifySync(Buffer.from(tok.access_token)), claims);
+  const id = v.verifySync(tok.id_token);
+  assert.equal(id.type, 'client_id_token');
+  assert.equal(typeof id.auth_time, 'string');
+
+  const c = new Client({ apiKeyId: aud, apiSecretKey: secret, baseUrl });
+  const custom = await c.customClaims(tok.access_token, { role: 'admin', tier: 3, flags: { beta: true } });
+  const cc = v.verifySync(custom.token);
+  assert.equal(cc.role, 'admin');
+  assert.equal(cc.tier, 3);
+  assert.deepEqual(cc.flags, { beta: true });
+  c.close();
+  v.close();
+});
+
+test('expired, wrong audience, wrong issuer, forged signature, not yet valid', async () => {
+  const { api_key_id: aud, base_url: baseUrl } = emu.info;
+  const v = new Verifier({ audience: aud, baseUrl, leeway: 0 });
+  const mint = async (body) => (await emu.dev('/access_token', { identifier: 'edge@example.com', ...body })).access_token;
+  await assert.rejects(v.verify(await mint({ ttl: -60 })), { code: 'COTTER_EJWT_EXPIRED' });
+  await assert.rejects(v.verify(await mint({ claims: { aud: 'someone-else' } })), { code: 'COTTER_EJWT_AUDIENCE' });
+  await assert.rejects(v.verify(await mint({ claims: { iss: 'https://www.cotter.app.evil' } })), { code: 'COTTER_EJWT_ISSUER' });
+  await assert.rejects(v.verify(await mint({ claims: { nbf: Math.floor(Date.now() / 1000) + 3600 } })), { code: 'COTTER_EJWT_NOT_YET_VALID' });
+  await assert.rejects(v.verify(await mint({ claims: { exp: null } })), { code: 'COTTER_EJWT_MISSING_CLAIM' });
+  const good = await mint({});
+  const [h, p, s] = good.split('.');
+  const forged = [h, Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url')), sub: 'admin' })).toString('base64url'), s].join('.');
+  await assert.rejects(v.verify(forged), { code: 'COTTER_EJWT_SIGNATURE' });
+  const flipped = s[0] === 'A' ? 'B' + s.slice(1) : 'A' + s.slice(1);
+  expectCode(() => v.verifySync(`${h}.${p}.${flipped}`), 'COTTER_EJWT_SIGNATURE');
+  v.close();
+});
+
+test('key rotation: a token signed by a new key verifies after one refetch; unknown kid is KEY_NOT_FOUND', async () => {
+  const { api_key_id: aud, base_url: baseUrl } = emu.info;
+  const v = new Verifier({ audience: aud, baseUrl, jwksCooldownMs: 0 });
+  await v.verify((await emu.login('rot@example.com')).access_token);  // keys cached
+  await emu.dev('/keys/rotate', {});
+  const fresh = (await emu.login('rot@example.com')).access_token;
+  assert.equal((await v.verify(fresh)).identifier, 'rot@example.com');
+  const [, p, s] = fresh.split('.');
+  const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'nobody-has-this-kid', typ: 'JWT' })).toString('base64url');
+  const unknown = `${header}.${p}.${s}`;
+  await assert.rejects(v.verify(unknown), { code: 'COTTER_EJWT_KEY_NOT_FOUND' });
+  v.close();
+});
+
+test('key set outage: COTTER_EJWKS_UNAVAILABLE without cached keys, last-good keys survive it', async () => {
+  const { api_key_id: aud, base_url: baseUrl } = emu.info;
+  const tok = (await emu.login('outage@example.com')).access_token;
+  await emu.dev('/faults', { faults: [{ route: 'GET /api/v0/token/jwks', status: 503, count: 10 }] });
+  const cold = new Verifier({ audience: aud, baseUrl, jwksTimeoutMs: 2000, jwksCooldownMs: 0 });
+  await assert.rejects(cold.verify(tok), (e) => e instanceof CotterError && e.code === 'COTTER_EJWKS_UNAVAILABLE');
+  await emu.dev('/faults', undefined, 'DELETE');
+  await cold.refresh();
+  await emu.dev('/faults', { faults: [{ route: 'GET /api/v0/token/jwks', reset: true, count: 10 }] });
+  await assert.rejects(cold.refresh(), { code: 'COTTER_EJWKS_UNAVAILABLE' });
+  assert.equal((await cold.verify(tok)).identifier, 'outage@example.com');
+  await emu.dev('/faults', undefined, 'DELETE');
+  cold.close();
+});
+
+test('bad arguments are COTTER_EINVAL CotterErrors, never crashes', async () => {
+  const { api_key_id: aud, base_url: baseUrl } = emu.info;
+  for (const bad of [undefined, null, 42, {}, ['a'], () => 1]) {
+    assert.throws(() => new Verifier(bad === undefined ? { audience: aud } : { audience: aud, baseUrl: bad === null ? undefined : bad }),
+      (e) => e instanceof CotterError && e.code === 'COTTER_EINVAL');
+  }
+  assert.throws(() => new Verifier({ baseUrl }), { code: 'COTTER_EINVAL' });
+  assert.throws(() => new Verifier({ audience: aud, baseUrl, jwks: '{"keys":[]}' }), { code: 'COTTER_EINVAL' });
+  assert.throws(() => new Verifier({ audience: aud, jwksUrl: 'ftp://example.com/jwks' }), { code: 'COTTER_EINVAL' });
+  assert.throws(() => new Verifier({ audience: aud, baseUrl, leeway: 301 }), { code: 'COTTER_EINVAL' });
+  assert.throws(() => new Verifier({ audience: aud, baseUrl, leeway: 1.5 }), { code: 'COTTER_EINVAL' });
+  assert.throws(() => new Verifier({ audience: aud, jwks: '{"keys":[{"kty":"EC"}]}' }), { code: 'COTTER_EJWKS_INVALID' });
+  const v = new Verifier({ audience: aud, baseUrl });
+  for (const bad of [undefined, null, 1, {}, [], new Uint16Array(4)]) {
+    assert.throws(() => v.verifySync(bad), { code: 'COTTER_EINVAL' });
+  }
+  assert.throws(() => v.verifySync('a'.repeat(1 << 20)), { code: 'COTTER_EJWT_MALFORMED' });
+  assert.throws(() => v.verifySync('.'.repeat(1 << 20)), { code: 'COTTER_EJWT_MALFORMED' });
+  assert.throws(() => v.verifySync('\u0000.\u0000.\u0000'), { code: 'COTTER_EJWT_MALFORMED' });
+  assert.throws(() => v.setNow(5), { code: 'COTTER_EINVAL' });
+  v.close();
+  assert.throws(() => v.verifySync('a.b.c'), { code: 'COTTER_EINVAL' });
+  await assert.rejects(v.verify('a.b.c'), { code: 'COTTER_EINVAL' });
+  v.close();  // twice is harmless
+});
+
+test('many async verifications in flight, then close() while they run', async () => {
+  const { api_key_id: aud, base_url: baseUrl } = emu.info;
+  const v = new Verifier({ audience: aud, baseUrl });
+  const tok = (await emu.login('many@example.com')).access_token;
+  const all = Array.from({ length: 500 }, () => v.verify(tok));
+  v.close();  // frees after the last one settles
+  const res = await Promise.all(all);
+  assert.equal(res.length, 500);
+  for (const c of res) assert.equal(c.identifier, 'many@example.com');
+});
