@@ -11,6 +11,9 @@
  */
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const https = require('node:https');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -20,17 +23,39 @@ const live = new Set();
 // A test process that dies without calling stop() must not leave an emulator behind.
 process.on('exit', () => { for (const c of live) { try { c.kill('SIGKILL'); } catch { /* already gone */ } } });
 
-async function request(url, { method = 'GET', body, headers = {}, form = false } = {}) {
-  const init = { method, headers: { ...headers }, redirect: 'manual' };
-  if (body !== undefined) {
-    init.body = form ? new URLSearchParams(body).toString() : JSON.stringify(body);
-    init.headers['Content-Type'] = form ? 'application/x-www-form-urlencoded' : 'application/json';
-  }
-  const r = await fetch(url, init);
-  const text = await r.text();
-  let parsed = text;
-  if ((r.headers.get('content-type') || '').includes('application/json') && text) parsed = JSON.parse(text);
-  return { status: r.status, headers: r.headers, body: parsed };
+/**
+ * One HTTP(S) request on a fresh connection (node:http/https, so an emulator started with --tls works: its CA is
+ * passed as `ca`). Resolves to { status, headers (a Headers object), body (parsed JSON, or text) }. Never follows
+ * redirects.
+ */
+function request(url, { method = 'GET', body, headers = {}, form = false, ca } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const h = { ...headers };
+    let payload;
+    if (body !== undefined) {
+      payload = Buffer.from(form ? new URLSearchParams(body).toString() : JSON.stringify(body));
+      h['Content-Type'] = form ? 'application/x-www-form-urlencoded' : 'application/json';
+      h['Content-Length'] = String(payload.length);
+    }
+    const mod = u.protocol === 'https:' ? https : http;
+    const req = mod.request(u, { method, headers: h, ca, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const out = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) out.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+        let parsed = text;
+        if ((res.headers['content-type'] || '').includes('application/json') && text) parsed = JSON.parse(text);
+        resolve({ status: res.statusCode, headers: out, body: parsed });
+      });
+    });
+    req.setTimeout(30000, () => req.destroy(new Error(`${method} ${url}: no answer in 30 s`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /**
@@ -74,11 +99,13 @@ function startEmulator(args = []) {
 
 function makeHandle(child, info) {
   const origin = info.base_url.replace(/\/api\/v0$/, '');
+  const ca = info.ca_file ? fs.readFileSync(info.ca_file) : undefined;
+  const call = (url, o = {}) => request(url, { ca, ...o });
   const exited = new Promise((r) => child.once('exit', r));
 
   /** The dev API: GET without a body, POST with one (or pass `method`). Resolves to the parsed JSON body. */
   async function dev(p, body, method) {
-    const r = await request(info.dev_url + p, { method: method || (body === undefined ? 'GET' : 'POST'), body });
+    const r = await call(info.dev_url + p, { method: method || (body === undefined ? 'GET' : 'POST'), body });
     if (r.status >= 400) throw new Error(`dev ${p}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   }
@@ -95,14 +122,14 @@ function makeHandle(child, info) {
    */
   async function completeLoginPage(url, identifier) {
     const u = new URL(url);
-    const page = await request(u.href);
+    const page = await call(u.href);
     if (page.status !== 200) throw new Error(`GET /app: HTTP ${page.status}`);
     const params = Object.fromEntries(u.searchParams);
-    const sent = await request(`${origin}/app/identifier`, { method: 'POST', form: true, body: { ...params, identifier } });
+    const sent = await call(`${origin}/app/identifier`, { method: 'POST', form: true, body: { ...params, identifier } });
     if (sent.status !== 200) throw new Error(`POST /app/identifier: HTTP ${sent.status}`);
     const mail = await dev(`/mailbox?to=${encodeURIComponent(identifier)}`);
     const msg = mail[mail.length - 1];
-    const done = await request(`${origin}/app/otp`, { method: 'POST', form: true, body: { sid: msg.session, otp: msg.otp } });
+    const done = await call(`${origin}/app/otp`, { method: 'POST', form: true, body: { sid: msg.session, otp: msg.otp } });
     if (done.status !== 302) throw new Error(`POST /app/otp: HTTP ${done.status}`);
     return new URL(done.headers.get('location'));
   }
@@ -116,7 +143,7 @@ function makeHandle(child, info) {
     live.delete(child);
   }
 
-  return { info, origin, pid: child.pid, dev, login, completeLoginPage, request, stop };
+  return { info, origin, ca, pid: child.pid, dev, login, completeLoginPage, request: call, stop };
 }
 
 module.exports = { startEmulator, request, ROOT };
