@@ -350,9 +350,10 @@ class TokenSession {
   async setToken(token) {
     const t = token instanceof Token ? token : Token.from(token);
     await this.#n.setToken(JSON.stringify(t.toOAuthToken()));
+    this.#token = t;
   }
   /** Ends the server session (best effort) and deletes the stored tokens. */
-  async logout() { await this.#n.logout(); }
+  async logout() { await this.#n.logout(); this.#token = null; }
   /** Frees the session once calls in flight settle. */
   close() { this.#n.close(); }
   #remember(raw) { const t = new Token(raw); this.#token = t; return t; }
