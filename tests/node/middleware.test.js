@@ -1,0 +1,228 @@
+'use strict';
+/**
+ * @file tests/node/middleware.test.js
+ * @brief requireAuth() under Express 5 and plain node:http against the emulator: valid, expired, forged, tampered,
+ * wrong audience, missing and malformed credentials, and unreachable keys (503), with RFC 6750 challenges that
+ * never echo the token.
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const http = require('node:http');
+const net = require('node:net');
+const express = require('express');
+const { startEmulator } = require('./helpers/emulator');
+const { Verifier } = require('../../node/lib');
+const { requireAuth, withAuth } = require('../../node/lib/middleware');
+
+const b64u = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
+
+/** A token with the emulator's header (same kid) and claims, signed with a key of our own. */
+function forge(realToken) {
+  const [h, p] = realToken.split('.');
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const sig = crypto.sign('sha256', Buffer.from(`${h}.${p}`), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${h}.${p}.${sig.toString('base64url')}`;
+}
+
+/** The real signature over a payload with another `sub`. */
+function tamper(realToken) {
+  const [h, p, s] = realToken.split('.');
+  const claims = JSON.parse(Buffer.from(p, 'base64url'));
+  claims.sub = '00000000-0000-0000-0000-000000000001';
+  return `${h}.${b64u(claims)}.${s}`;
+}
+
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`)));
+}
+
+function close(server) {
+  return new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); });
+}
+
+/** A loopback port with nothing listening on it. */
+async function deadPort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function get(url, authorization) {
+  const headers = authorization === undefined ? {} : { authorization };
+  const r = await fetch(url, { headers });
+  const text = await r.text();
+  return { status: r.status, headers: r.headers, text, body: text ? JSON.parse(text) : undefined };
+}
+
+test('requireAuth', async (t) => {
+  const emu = await startEmulator();
+  const servers = [];
+  t.after(async () => {
+    for (const s of servers) await close(s);
+    await emu.stop();
+  });
+  const audience = emu.info.api_key_id;
+  const opts = { audience, jwksUrl: emu.info.jwks_url };
+
+  const minted = await emu.dev('/access_token', { identifier: 'mw@example.com', ttl: 600 });
+  const good = minted.access_token;
+  const expired = (await emu.dev('/access_token', { identifier: 'mw@example.com', ttl: -120 })).access_token;
+  const otherAud = (await emu.dev('/access_token', { identifier: 'mw@example.com', claims: { aud: 'another-api-key' } })).access_token;
+  const otherIss = (await emu.dev('/access_token', { identifier: 'mw@example.com', claims: { iss: 'https://evil.example' } })).access_token;
+
+  // Express 5: the middleware on one route, the claims echoed by the handler.
+  const app = express();
+  const auth = requireAuth({ ...opts, realm: 'api' });
+  t.after(() => auth.close());
+  app.get('/me', auth, (req, res) => res.json({ sub: req.auth.sub, identifier: req.auth.identifier }));
+  app.get('/boom', auth, () => { throw new Error('handler failure'); });
+  app.use((err, req, res, next) => { res.status(500).json({ handled: err.message }); }); // eslint-disable-line no-unused-vars
+  const expressServer = http.createServer(app);
+  servers.push(expressServer);
+  const expressUrl = await listen(expressServer);
+
+  // node:http through withAuth().
+  const plain = withAuth(opts, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ sub: req.auth.sub, identifier: req.auth.identifier }));
+  });
+  t.after(() => plain.close());
+  const plainServer = http.createServer(plain);
+  servers.push(plainServer);
+  const plainUrl = await listen(plainServer);
+
+  // node:http calling the middleware by hand, as documented: requireAuth(...)(req, res, next), with a shared verifier.
+  const shared = new Verifier(opts);
+  t.after(() => shared.close());
+  const manual = requireAuth({ verifier: shared, property: 'user' });
+  const manualServer = http.createServer((req, res) => {
+    manual(req, res, (err) => {
+      assert.equal(err, undefined);
+      res.end(JSON.stringify({ sub: req.user.sub, identifier: req.user.identifier }));
+    });
+  });
+  servers.push(manualServer);
+  const manualUrl = await listen(manualServer);
+
+  const targets = [['express', `${expressUrl}/me`], ['node:http withAuth', `${plainUrl}/me`], ['node:http manual', `${manualUrl}/me`]];
+  for (const [name, url] of targets) {
+    await t.test(`${name}: a valid token reaches the handler with its claims`, async () => {
+      const r = await get(url, `Bearer ${good}`);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.sub, minted.access_claims.sub);
+      assert.equal(r.body.identifier, 'mw@example.com');
+      // The scheme is case-insensitive (RFC 7235) and extra spaces after it are allowed.
+      assert.equal((await get(url, `bearer   ${good}`)).status, 200);
+    });
+
+    const rejected = [
+      ['expired', expired, 'COTTER_EJWT_EXPIRED'],
+      ['forged (signed by another key)', forge(good), 'COTTER_EJWT_SIGNATURE'],
+      ['tampered payload', tamper(good), 'COTTER_EJWT_SIGNATURE'],
+      ['wrong audience', otherAud, 'COTTER_EJWT_AUDIENCE'],
+      ['wrong issuer', otherIss, 'COTTER_EJWT_ISSUER'],
+      ['not a JWT', 'abc.def', 'COTTER_EJWT_MALFORMED'],
+      ['alg none', `${b64u({ alg: 'none', typ: 'JWT' })}.${good.split('.')[1]}.`, 'COTTER_EJWT_ALG'],
+      ['oversized', 'a'.repeat(15000), 'COTTER_EJWT_MALFORMED'],
+    ];
+    for (const [what, token, code] of rejected) {
+      await t.test(`${name}: ${what} → 401 invalid_token ${code}`, async () => {
+        const r = await get(url, `Bearer ${token}`);
+        assert.equal(r.status, 401, r.text);
+        const www = r.headers.get('www-authenticate');
+        assert.match(www, /^Bearer /);
+        assert.match(www, /error="invalid_token"/);
+        assert.match(www, new RegExp(`error_description="${code}"`));
+        assert.equal(r.body.error, 'invalid_token');
+        // The token (or any of its segments) is never echoed.
+        for (const seg of token.split('.').filter((s) => s.length > 8)) {
+          assert.ok(!www.includes(seg) && !r.text.includes(seg), 'token echoed');
+        }
+      });
+    }
+
+    await t.test(`${name}: no credentials → 401 with a bare Bearer challenge`, async () => {
+      for (const header of [undefined, '', 'Basic dXNlcjpwYXNz', 'Digest username="x"']) {
+        const r = await get(url, header);
+        assert.equal(r.status, 401, `${header}: ${r.text}`);
+        const www = r.headers.get('www-authenticate');
+        assert.match(www, /^Bearer\b/);
+        assert.doesNotMatch(www, /error=/); // RFC 6750 §3.1: no error code when no credentials were sent
+      }
+    });
+
+    await t.test(`${name}: malformed Authorization → 400 invalid_request`, async () => {
+      for (const header of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer abc$def', 'Bearer "quoted"', 'Bearer a=b', ' ,', 'Bearer\tabc']) {
+        const r = await get(url, header);
+        assert.equal(r.status, 400, `${JSON.stringify(header)}: ${r.status} ${r.text}`);
+        assert.match(r.headers.get('www-authenticate'), /^Bearer .*error="invalid_request"/);
+        assert.equal(r.body.error, 'invalid_request');
+      }
+    });
+  }
+
+  await t.test('express: the realm is in every challenge', async () => {
+    assert.match((await get(`${expressUrl}/me`)).headers.get('www-authenticate'), /^Bearer realm="api"$/);
+    assert.match((await get(`${expressUrl}/me`, `Bearer ${expired}`)).headers.get('www-authenticate'), /^Bearer realm="api", error="invalid_token"/);
+  });
+
+  await t.test('express: an exception of the next handler is not turned into a 401', async () => {
+    const r = await get(`${expressUrl}/boom`, `Bearer ${good}`);
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.body, { handled: 'handler failure' });
+  });
+
+  await t.test('node:http withAuth: a throwing handler gives a bare 500', async () => {
+    const h = withAuth({ verifier: shared }, () => { throw new Error(`secret ${good}`); });
+    const s = http.createServer(h);
+    servers.push(s);
+    const r = await get(`${await listen(s)}/`, `Bearer ${good}`);
+    assert.equal(r.status, 500);
+    assert.ok(!r.text.includes(good));
+  });
+
+  await t.test('keys unreachable → 503 with Retry-After, for Express and node:http', async () => {
+    const port = await deadPort();
+    const down = { audience, jwksUrl: `http://127.0.0.1:${port}/api/v0/token/jwks` };
+    const app2 = express();
+    const mw = requireAuth({ ...down, retryAfterSeconds: 7 });
+    t.after(() => mw.close());
+    app2.get('/', mw, (req, res) => res.end('unreachable'));
+    const s1 = http.createServer(app2);
+    const s2 = http.createServer(withAuth(down, (req, res) => res.end('unreachable')));
+    servers.push(s1, s2);
+    for (const [url, retry] of [[await listen(s1), '7'], [await listen(s2), '10']]) {
+      const r = await get(url, `Bearer ${good}`);
+      assert.equal(r.status, 503, r.text);
+      assert.equal(r.headers.get('retry-after'), retry);
+      assert.equal(r.body.error_description, 'COTTER_EJWKS_UNAVAILABLE');
+      // Requests without a usable token are still answered from the header alone.
+      assert.equal((await get(url)).status, 401);
+      assert.equal((await get(url, 'Bearer a b')).status, 400);
+    }
+  });
+
+  await t.test('the JWKS endpoint answering HTTP 500 → 503', async () => {
+    const route = 'GET /api/v0/token/jwks';
+    await emu.dev('/faults', { faults: [{ route, status: 500, count: 50 }] });
+    const mw = requireAuth(opts);
+    t.after(() => mw.close());
+    const s = http.createServer((req, res) => mw(req, res, () => res.end('ok')));
+    servers.push(s);
+    const url = await listen(s);
+    const r = await get(url, `Bearer ${good}`);
+    assert.equal(r.status, 503, r.text);
+    assert.ok(Number(r.headers.get('retry-after')) > 0);
+    await emu.dev('/faults', undefined, 'DELETE');
+  });
+
+  await t.test('options are checked when the middleware is created', () => {
+    assert.throws(() => requireAuth({ ...opts, retryAfterSeconds: -1 }), TypeError);
+    assert.throws(() => requireAuth({ verifier: {} }), TypeError);
+    assert.throws(() => requireAuth(null), TypeError);
+    assert.throws(() => withAuth(opts, 'not a function'), TypeError);
+  });
+});
