@@ -1,0 +1,74 @@
+/**
+ * @file bench/node_verify.mjs
+ * @brief ES256 verification from Node, side by side in one run, on the same token and key. JSON lines:
+ *  - node_jose_jwtverify / node_jsonwebtoken_verify   the peers (jose `jwtVerify` awaited one at a time, and
+ *    jsonwebtoken `verify`, both with a KeyObject, pinned to ES256 with audience and issuer checks);
+ *  - node_verify_sync_vs_jose / _vs_jsonwebtoken      cotter `verifier.verifySync` (every claim as an object);
+ *  - node_verify_sync_vs_c_loop                       the same figure vs the raw OpenSSL loop of verify_bench
+ *    (`raw_openssl_verify`; `vs_c_abi_claims_loop`: vs `cotter_jwt_verify_claims`), when a built verify_bench is
+ *    found (run right before, in this process's run);
+ *  - node_verify_async_64_vs_jose                     `await verifier.verify` with 64 in flight (thread pool) vs
+ *    jose `jwtVerify` with 64 in flight.
+ * Targets (issue #6): ≥ 4× jose sequential, ≥ 1.2× jsonwebtoken, ≥ 0.90× the C loop, async 64 ≥ 1.8× jose 64.
+ * Usage: node bench/node_verify.mjs [--seconds S] [--rounds N] [--verify-bench PATH]
+ */
+import { execFileSync } from 'node:child_process';
+import { AUD, ISS, arg, emit, material, medianRates, rateAsync, rateSync, require, verifyBenchPath } from './node_common.mjs';
+
+const seconds = Number(arg('seconds', '1'));
+const rounds = Number(arg('rounds', '3'));
+
+const { Verifier } = require('./');
+const jsonwebtoken = require('jsonwebtoken');
+const { jwtVerify } = await import(require.resolve('jose'));
+
+const { publicKey, jwks, token } = material();
+const verifier = new Verifier({ audience: AUD, issuer: ISS, jwks });
+const joseOpts = { algorithms: ['ES256'], audience: AUD, issuer: ISS };
+const jwtOpts = { algorithms: ['ES256'], audience: AUD, issuer: ISS };
+
+// The three must agree before anything is timed.
+const sub = verifier.verifySync(token).sub;
+if (sub !== (await jwtVerify(token, publicKey, joseOpts)).payload.sub || sub !== jsonwebtoken.verify(token, publicKey, jwtOpts).sub
+    || sub !== (await verifier.verify(token)).sub) {
+  throw new Error('the verifiers disagree');
+}
+
+const rates = await medianRates({
+  jose: (s) => rateAsync(() => jwtVerify(token, publicKey, joseOpts), s),
+  jsonwebtoken: (s) => rateSync(() => jsonwebtoken.verify(token, publicKey, jwtOpts), s),
+  cotter: (s) => rateSync(() => verifier.verifySync(token), s),
+  jose64: (s) => rateAsync(() => jwtVerify(token, publicKey, joseOpts), s, 64),
+  cotter64: (s) => rateAsync(() => verifier.verify(token), s, 64),
+}, seconds, rounds);
+
+emit('node_jose_jwtverify', rates.jose, 'node_jose_jwtverify', rates.jose);
+emit('node_jsonwebtoken_verify', rates.jsonwebtoken, 'node_jose_jwtverify', rates.jose);
+emit('node_verify_sync_vs_jose', rates.cotter, 'node_jose_jwtverify', rates.jose);
+emit('node_verify_sync_vs_jsonwebtoken', rates.cotter, 'node_jsonwebtoken_verify', rates.jsonwebtoken);
+emit('node_jose_jwtverify_64', rates.jose64, 'node_jose_jwtverify_64', rates.jose64, { in_flight: 64 });
+emit('node_verify_async_64_vs_jose', rates.cotter64, 'node_jose_jwtverify_64', rates.jose64, {
+  in_flight: 64, vs_sync: Math.round((rates.cotter64 / rates.cotter) * 100) / 100,
+});
+
+const cBench = arg('verify-bench', verifyBenchPath());
+if (cBench) {
+  let cRate = null;
+  let cClaims = null;
+  for (const line of execFileSync(cBench, { encoding: 'utf8', timeout: 300000 }).split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const row = JSON.parse(line);
+    if (row.bench === 'raw_openssl_verify') cRate = row.ops_per_sec;
+    if (row.bench === 'cotter_jwt_verify_claims') cClaims = row.ops_per_sec;
+  }
+  if (cRate) {
+    // Measured again right after the C loop, so both figures come from the same machine state.
+    const again = await medianRates({ cotter: (s) => rateSync(() => verifier.verifySync(token), s) }, seconds, rounds);
+    emit('node_verify_sync_vs_c_loop', again.cotter, 'raw_openssl_verify', cRate, {
+      vs_c_abi_claims_loop: cClaims ? Math.round((again.cotter / cClaims) * 1000) / 1000 : null, c_binary: cBench.replace(/^.*\/build\//, 'build/'),
+    });
+  }
+} else {
+  process.stderr.write('node_verify: no build/*/bench/verify_bench; the C loop comparison is skipped\n');
+}
+verifier.close();

@@ -1,0 +1,36 @@
+/**
+ * @file node/examples/express_server.ts
+ * @brief An Express 5 API that accepts only requests with a valid Cotter access token.
+ *
+ *   COTTER_API_KEY_ID=<your API key id> [COTTER_BASE_URL=http://127.0.0.1:PORT/api/v0] node express_server.js
+ *   curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:3000/me
+ *
+ * requireAuth() verifies the Bearer token off the event loop and puts its claims on `req.auth`; a missing or bad
+ * token gets 401 with an RFC 6750 challenge, and 503 + Retry-After while Cotter's keys cannot be fetched.
+ */
+import express = require('express');
+import { requireAuth, type Claims } from 'cotter-node';
+
+const apiKeyId = process.env.COTTER_API_KEY_ID;
+if (!apiKeyId) throw new Error('set COTTER_API_KEY_ID');
+const baseUrl = process.env.COTTER_BASE_URL ?? 'https://www.cotter.app/api/v0';
+
+const app = express();
+const auth = requireAuth({ audience: apiKeyId, baseUrl, realm: 'example' });
+
+app.get('/health', (_req, res) => {
+  res.json({ ok: true });
+});
+
+app.get('/me', auth, (req, res) => {
+  const claims: Claims = req.auth!; // set by requireAuth for every request that reaches this handler
+  res.json({ user: claims.sub, identifier: claims.identifier, expires: claims.exp });
+});
+
+const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+  console.log('listening on', server.address());
+});
+
+process.on('SIGTERM', () => {
+  server.close(() => auth.close());
+});
