@@ -3,7 +3,8 @@
 @file python_verify.py
 @brief ES256 verification from Python, side by side in one run. JSON lines {"bench","ops_per_sec","baseline","ratio"}:
   - python_cotter_verify      cotter.Verifier.verify (claims object), vs PyJWT (+cryptography) on the same token;
-  - python_cotter_vs_c        the same figure vs the C ABI loop of bench/verify_bench (if a built binary is found);
+  - python_cotter_vs_c_raw    the same figure vs the raw OpenSSL loop of bench/verify_bench (if a built binary is
+                              found: build/*/bench/verify_bench); python_cotter_vs_c_abi vs its C ABI loop;
   - python_cotter_verify_cached  token_cache_size=1024 (a hit), vs PyJWT;
   - python_cotter_threads2    two threads on one shared Verifier vs one thread (the GIL is released).
 Targets (docs/python.md): >= 1.6x PyJWT, >= 0.90x the C loop, 2 threads >= 1.8x one.
@@ -77,16 +78,15 @@ def threaded_rate(fn: Callable[[], object], threads: int, seconds: float) -> tup
     return sum(counts) / wall, (time.process_time() - cpu) / wall
 
 
-def c_loop_rate(path: Optional[str]) -> Optional[float]:
+def c_loop_rates(path: Optional[str]) -> dict[str, float]:
+    """ops/s of the C bench's lines (raw_openssl_verify, cotter_jwt_verify_claims...), run now, or {}."""
     candidates = [path] if path else sorted(glob.glob(str(ROOT / "build/*/bench/verify_bench")))
     for c in candidates:
         if c and Path(c).exists():
             out = subprocess.run([c], capture_output=True, text=True, timeout=300).stdout
-            for line in out.splitlines():
-                row = json.loads(line)
-                if row["bench"] == "cotter_jwt_verify_claims":
-                    return float(row["ops_per_sec"])
-    return None
+            rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            return {row["bench"]: float(row["ops_per_sec"]) for row in rows}
+    return {}
 
 
 def emit(bench: str, ops: float, baseline: str, base_ops: Optional[float], **extra: object) -> None:
@@ -117,9 +117,12 @@ def main() -> int:
     }, args.seconds, args.rounds)
     emit("python_pyjwt_decode", rates["pyjwt"], "python_pyjwt_decode", rates["pyjwt"])
     emit("python_cotter_verify", rates["cotter"], "python_pyjwt_decode", rates["pyjwt"], target=1.6)
-    c_rate = c_loop_rate(args.verify_bench)
-    if c_rate:
-        emit("python_cotter_vs_c", rates["cotter"], "c_cotter_jwt_verify_claims", c_rate, target=0.90)
+    c_rates = c_loop_rates(args.verify_bench)
+    if "raw_openssl_verify" in c_rates:  # the issue's target: >= 0.90x the raw OpenSSL loop in C
+        emit("python_cotter_vs_c_raw", rates["cotter"], "raw_openssl_verify", c_rates["raw_openssl_verify"],
+             target=0.90)
+    if "cotter_jwt_verify_claims" in c_rates:  # the binding's own overhead over the C ABI
+        emit("python_cotter_vs_c_abi", rates["cotter"], "cotter_jwt_verify_claims", c_rates["cotter_jwt_verify_claims"])
     emit("python_cotter_verify_cached", rates["cotter_cached"], "python_pyjwt_decode", rates["pyjwt"])
 
     # cpu_per_wall shows whether the cores were free: with the GIL released, two threads use ~2.0 on an idle

@@ -29,6 +29,43 @@
 namespace py = pybind11;
 using namespace pybind11::literals;
 
+namespace cotter_py {
+/// A Python str handed to C as a NUL-terminated string. An embedded NUL would silently cut it short (an audience
+/// "a\0b" would accept tokens for "a"), so the caster below rejects it with COTTER_EINVAL instead.
+struct cstr {
+    std::string s;
+    const char *c_str() const noexcept { return s.c_str(); }
+};
+}  // namespace cotter_py
+using cotter_py::cstr;
+
+namespace pybind11 {
+namespace detail {
+template <>
+struct type_caster<cstr> {
+    PYBIND11_TYPE_CASTER(cstr, const_name("str"));
+
+    bool load(handle src, bool convert) {
+        make_caster<std::string> inner;
+        if (!inner.load(src, convert)) return false;
+        value.s = std::move(cast_op<std::string &>(inner));
+        if (value.s.find('\0') != std::string::npos) {
+            // Raised from argument loading: pybind11 passes it on to the caller unchanged.
+            object cls = module_::import("cotter._errors").attr("InvalidArgument");
+            object exc = cls("a string argument contains a NUL character", arg("status") = int(COTTER_EINVAL),
+                             arg("code") = "COTTER_EINVAL");
+            PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
+            throw error_already_set();
+        }
+        return true;
+    }
+    static handle cast(const cstr &v, return_value_policy policy, handle parent) {
+        return make_caster<std::string>::cast(v.s, policy, parent);
+    }
+};
+}  // namespace detail
+}  // namespace pybind11
+
 namespace {
 
 // ------------------------------------------------------------------------------------------------
@@ -87,7 +124,7 @@ std::string as_bytes(const py::handle &h) {
 }
 
 /// Keeps option strings alive until the create call has copied them.
-const char *c_or_null(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
+const char *c_or_null(const std::optional<cstr> &s) { return s ? s->c_str() : nullptr; }
 
 // ------------------------------------------------------------------------------------------------
 // Callbacks
@@ -132,10 +169,10 @@ struct Verifier {
 
 // COTTER_API int cotter_jwt_verifier_options_init(cotter_jwt_verifier_options *opts, unsigned int version);
 // COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_jwt_verifier_options *opts, cotter_error **out_error);
-std::unique_ptr<Verifier> verifier_new(const std::string &audience, const std::optional<std::string> &issuer,
-                                       int64_t leeway_seconds, const std::optional<std::string> &jwks_json,
-                                       const std::optional<std::string> &jwks_url,
-                                       const std::optional<std::string> &ca_file, int64_t jwks_max_age_ms,
+std::unique_ptr<Verifier> verifier_new(const cstr &audience, const std::optional<cstr> &issuer,
+                                       int64_t leeway_seconds, const std::optional<cstr> &jwks_json,
+                                       const std::optional<cstr> &jwks_url,
+                                       const std::optional<cstr> &ca_file, int64_t jwks_max_age_ms,
                                        int64_t jwks_cooldown_ms, int64_t jwks_timeout_ms, size_t jwks_max_bytes,
                                        size_t token_cache_size, std::optional<int64_t> now, py::object log) {
     auto self = std::make_unique<Verifier>();
@@ -239,14 +276,14 @@ void bind_jwt(py::module_ &m) {
 }
 
 // COTTER_API int cotter_identity_token_verify(const char *identity_token_json, const char *api_key_id, const char *public_key_b64, int64_t now, cotter_error **out_error);
-void identity_token_verify(const std::string &json, const std::string &api_key_id,
-                           const std::optional<std::string> &public_key_b64, int64_t now) {
+void identity_token_verify(const cstr &json, const cstr &api_key_id,
+                           const std::optional<cstr> &public_key_b64, int64_t now) {
     nogil(nullptr, [&] { cotter::identity_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64), now); });
 }
 
 // COTTER_API int cotter_event_token_verify(const char *event_token_json, const char *api_key_id, const char *public_key_b64, cotter_error **out_error);
-void event_token_verify(const std::string &json, const std::string &api_key_id,
-                        const std::optional<std::string> &public_key_b64) {
+void event_token_verify(const cstr &json, const cstr &api_key_id,
+                        const std::optional<cstr> &public_key_b64) {
     nogil(nullptr, [&] { cotter::event_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64)); });
 }
 
@@ -306,16 +343,16 @@ py::tuple pkce_new() {
 }
 
 // COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier, cotter_error **out_error);
-py::str pkce_challenge_of(const std::string &verifier) {
+py::str pkce_challenge_of(const cstr &verifier) {
     cotter::unique_buf b = cotter::pkce_challenge_of(verifier.c_str());
     return py::str(b.data(), b.size());
 }
 
 // COTTER_API int cotter_login_url(cotter_buf *out, const cotter_login_url_options *opts, cotter_error **out_error);
-py::str login_url(const std::optional<std::string> &login_url_base, const std::string &api_key_id,
-                  const std::string &redirect_url, const std::string &state, const std::string &code_challenge,
-                  const std::optional<std::string> &identifier_type, const std::optional<std::string> &auth_method,
-                  const std::optional<std::string> &input, const std::optional<std::string> &cotter_user_id) {
+py::str login_url(const std::optional<cstr> &login_url_base, const cstr &api_key_id,
+                  const cstr &redirect_url, const cstr &state, const cstr &code_challenge,
+                  const std::optional<cstr> &identifier_type, const std::optional<cstr> &auth_method,
+                  const std::optional<cstr> &input, const std::optional<cstr> &cotter_user_id) {
     cotter_login_url_options o = cotter::login_url_options();
     o.login_url = c_or_null(login_url_base);
     o.api_key_id = api_key_id.c_str();
@@ -331,7 +368,7 @@ py::str login_url(const std::optional<std::string> &login_url_base, const std::s
 }
 
 // COTTER_API int cotter_login_redirect_parse(cotter_buf *code_out, int64_t *challenge_id_out, const char *query, const char *expected_state, cotter_error **out_error);
-py::tuple login_redirect_parse(const std::string &query, const std::string &expected_state) {
+py::tuple login_redirect_parse(const cstr &query, const cstr &expected_state) {
     cotter::LoginRedirect r = cotter::login_redirect_parse(query.c_str(), expected_state.c_str());
     return py::make_tuple(py::str(r.code.data(), r.code.size()), r.challenge_id);
 }
@@ -347,10 +384,10 @@ struct Client {
 
 // COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned int version);
 // COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts, cotter_error **out_error);
-std::unique_ptr<Client> client_new(const std::string &api_key_id, const std::optional<std::string> &api_secret_key,
-                                   const std::optional<std::string> &base_url,
-                                   const std::optional<std::string> &worker_url,
-                                   const std::optional<std::string> &ca_file, int64_t connect_timeout_ms,
+std::unique_ptr<Client> client_new(const cstr &api_key_id, const std::optional<cstr> &api_secret_key,
+                                   const std::optional<cstr> &base_url,
+                                   const std::optional<cstr> &worker_url,
+                                   const std::optional<cstr> &ca_file, int64_t connect_timeout_ms,
                                    int64_t timeout_ms, int max_retries, int64_t retry_base_ms, int64_t retry_max_ms,
                                    size_t max_response_bytes, py::object log) {
     auto self = std::make_unique<Client>();
@@ -426,25 +463,25 @@ void bind_client(py::module_ &m) {
              })
         // COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client, const char *identity_token_json, cotter_error **out_error);
         .def("grant_identity_token",
-             [](Client &s, const std::string &json) {
+             [](Client &s, const cstr &json) {
                  return Token{nogil(nullptr, [&] { return s.c.grant_identity_token(json.c_str()); })};
              })
         // COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client, const char *event_token_json, cotter_error **out_error);
         .def("grant_event_token",
-             [](Client &s, const std::string &json) {
+             [](Client &s, const cstr &json) {
                  return Token{nogil(nullptr, [&] { return s.c.grant_event_token(json.c_str()); })};
              })
         // COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client, const char *refresh_token, cotter_error **out_error);
         .def("refresh",
-             [](Client &s, const std::string &rt) {
+             [](Client &s, const cstr &rt) {
                  return Token{nogil(nullptr, [&] { return s.c.refresh(rt.c_str()); })};
              })
         // COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token, cotter_error **out_error);
         .def("logout",
-             [](Client &s, const std::optional<std::string> &rt) { nogil(nullptr, [&] { s.c.logout(c_or_null(rt)); }); })
+             [](Client &s, const std::optional<cstr> &rt) { nogil(nullptr, [&] { s.c.logout(c_or_null(rt)); }); })
         // COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, cotter_error **out_error);
         .def("custom_claims",
-             [](Client &s, const std::string &token, const std::string &attrs, const std::optional<std::string> &rt) {
+             [](Client &s, const cstr &token, const cstr &attrs, const std::optional<cstr> &rt) {
                  cotter::CustomClaims r =
                      nogil(nullptr, [&] { return s.c.custom_claims(token.c_str(), attrs.c_str(), c_or_null(rt)); });
                  py::object new_rt = r.refresh_token.has_value()
@@ -461,8 +498,8 @@ void bind_client(py::module_ &m) {
         // COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out);
         // COTTER_API void cotter_identity_free(cotter_identity *identity);
         .def("get_identity",
-             [](Client &s, const std::string &code, int64_t challenge_id, const std::string &verifier,
-                const std::string &redirect_url) {
+             [](Client &s, const cstr &code, int64_t challenge_id, const cstr &verifier,
+                const cstr &redirect_url) {
                  cotter::Identity id = nogil(nullptr, [&] {
                      return s.c.get_identity(code.c_str(), challenge_id, verifier.c_str(), redirect_url.c_str());
                  });
@@ -477,18 +514,18 @@ void bind_client(py::module_ &m) {
              })
         // COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier, cotter_error **out_error);
         .def("user_create",
-             [](Client &s, const std::string &identifier) {
+             [](Client &s, const cstr &identifier) {
                  return user_dict(nogil(nullptr, [&] { return s.c.user_create(identifier.c_str()); }));
              })
         // COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier, cotter_error **out_error);
         .def("user_get_by_identifier",
-             [](Client &s, const std::string &identifier) {
+             [](Client &s, const cstr &identifier) {
                  return user_dict(nogil(nullptr, [&] { return s.c.user_get_by_identifier(identifier.c_str()); }));
              })
         // COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id, cotter_error **out_error);
         // COTTER_API void cotter_user_free(cotter_user *user);
         .def("user_get",
-             [](Client &s, const std::string &user_id) {
+             [](Client &s, const cstr &user_id) {
                  return user_dict(nogil(nullptr, [&] { return s.c.user_get(user_id.c_str()); }));
              })
         // COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page, cotter_error **out_error);
@@ -507,7 +544,7 @@ void bind_client(py::module_ &m) {
         // COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list, size_t index);
         // COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list);
         .def("social_tokens_list",
-             [](Client &s, const std::string &user_id) {
+             [](Client &s, const cstr &user_id) {
                  cotter::SocialTokenList l = nogil(nullptr, [&] { return s.c.social_tokens_list(user_id.c_str()); });
                  py::list out;
                  for (size_t i = 0, n = l.count(); i < n; ++i) out.append(social_dict(l.at(i)));
@@ -516,17 +553,17 @@ void bind_client(py::module_ &m) {
         // COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider, const char *cotter_user_id, cotter_error **out_error);
         // COTTER_API void cotter_social_token_free(cotter_social_token *token);
         .def("social_token_get",
-             [](Client &s, const std::string &provider, const std::string &user_id) {
+             [](Client &s, const cstr &provider, const cstr &user_id) {
                  return social_dict(
                      nogil(nullptr, [&] { return s.c.social_token_get(provider.c_str(), user_id.c_str()); }));
              })
         // COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider, const char *cotter_user_id, cotter_error **out_error);
         .def("social_token_delete",
-             [](Client &s, const std::string &provider, const std::string &user_id) {
+             [](Client &s, const cstr &provider, const cstr &user_id) {
                  nogil(nullptr, [&] { s.c.social_token_delete(provider.c_str(), user_id.c_str()); });
              })
         // COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_client *client, const char *access_token, cotter_error **out_error);
-        .def("verify_remote", [](Client &s, const std::string &access_token) {
+        .def("verify_remote", [](Client &s, const cstr &access_token) {
             cotter::RemoteVerdict r = nogil(nullptr, [&] { return s.c.verify_remote(access_token.c_str()); });
             py::object reason = r.reason.has_value() && !r.reason.empty()
                                     ? py::object(py::str(r.reason.data(), r.reason.size()))
@@ -609,7 +646,7 @@ struct Session {
 // COTTER_API int cotter_session_options_init(cotter_session_options *opts, unsigned int version);
 // COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, const cotter_session_options *opts, const cotter_token *initial, cotter_error **out_error);
 std::unique_ptr<Session> session_new(py::object client, int64_t refresh_margin_seconds,
-                                     const std::optional<std::string> &token_file, py::object load, py::object save,
+                                     const std::optional<cstr> &token_file, py::object load, py::object save,
                                      py::object on_tokens_changed, const Token *initial) {
     auto self = std::make_unique<Session>();
     self->client = client;

@@ -200,3 +200,30 @@ def test_jwks_and_legacy_errors(emulator: Any) -> None:
     rejected = emulator.dev("/event_token", {"identifier": "legacy@example.com", "approved": False})["event_token"]
     with pytest.raises(cotter.LegacyClaimError):
         cotter.event_token_verify(rejected, emulator.api_key_id, public_key=key)
+
+
+NUL_CASES = {
+    "verifier audience": lambda c: cotter.Verifier("aud\x00extra", jwks='{"keys":[]}'),
+    "verifier issuer": lambda c: cotter.Verifier("aud", jwks='{"keys":[]}', issuer="https://www.cotter.app\x00x"),
+    "verifier jwks_url": lambda c: cotter.Verifier("aud", jwks_url="http://127.0.0.1:1/jwks\x00x"),
+    "client api_key_id": lambda c: cotter.Client("key\x00x"),
+    "client secret": lambda c: cotter.Client("key", "secret\x00x"),
+    "client base_url": lambda c: cotter.Client("key", base_url="http://127.0.0.1:1/api/v0\x00x"),
+    "get_user": lambda c: c.get_user("u\x00/../list"),
+    "create_user": lambda c: c.create_user("a@example.com\x00b"),
+    "refresh": lambda c: c.refresh("1:rt\x00x"),
+    "custom_claims": lambda c: c.custom_claims("a.b.c\x00", {"k": "v"}),
+    "social_token": lambda c: c.social_token("GITHUB\x00", "u"),
+    "login_url": lambda c: cotter.login_url("key", "http://127.0.0.1:1", "st\x00ate", "challenge"),
+    "parse_redirect": lambda c: cotter.parse_redirect("code=a&state=s&challenge_id=1", "s\x00"),
+    "identity_token_verify": lambda c: cotter.identity_token_verify({"a": 1}, "key\x00x"),
+    "token_file": lambda c: cotter.TokenSession(c, token_file="/tmp/x\x00y"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUL_CASES))
+def test_embedded_nul_is_rejected_not_truncated(client: cotter.Client, name: str) -> None:
+    """C strings end at the first NUL: passing "aud\\0extra" on would verify tokens for "aud". Refused instead."""
+    with pytest.raises(cotter.InvalidArgument) as e:
+        NUL_CASES[name](client)
+    assert e.value.code == "COTTER_EINVAL" and "NUL" in e.value.message
