@@ -90,28 +90,40 @@ def parse_redirect(query: str, expected_state: str) -> Tuple[str, int]:
 class RedirectReceiver:
     """A one-shot HTTP server on 127.0.0.1 that waits for the login redirect and answers it with a page.
 
-    Requests without ``code``/``error`` in the query (e.g. /favicon.ico) get 404 and are ignored.
+    Requests without ``code``/``error`` in the query (e.g. /favicon.ico) get 404 and are ignored. With
+    ``expected_state``, a redirect carrying another ``state`` (forged by another page, or left over from an
+    earlier attempt) gets 400 and the failure page, and the receiver keeps waiting for the real one.
     """
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", expected_state: Optional[str] = None) -> None:
+        import hmac
         import http.server  # imported here: it is slow to import and only logins need it
+        import urllib.parse
 
         self.query: Optional[str] = None
-        self._page_ok = True
+        self.rejected = 0
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 path, _, query = self.path.partition("?")
-                if receiver.query is not None or not any(
-                    part.split("=", 1)[0] in ("code", "error") for part in query.split("&")
-                ):
+                params = urllib.parse.parse_qs(query, keep_blank_values=True)
+                if receiver.query is not None or not ("code" in params or "error" in params):
                     self.send_error(404)
                     return
+                state = params.get("state", [""])[0]
+                if expected_state is not None and not hmac.compare_digest(state.encode(), expected_state.encode()):
+                    receiver.rejected += 1
+                    logger.warning("ignored a login redirect with the wrong state")
+                    self._page(400, FAILURE_PAGE)
+                    return
                 receiver.query = query
-                ok = "code=" in query and "error=" not in query
-                body = (SUCCESS_PAGE if ok else FAILURE_PAGE).encode()
-                self.send_response(200)
+                ok = "code" in params and "error" not in params
+                self._page(200, SUCCESS_PAGE if ok else FAILURE_PAGE)
+
+            def _page(self, status: int, page: str) -> None:
+                body = page.encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
@@ -175,7 +187,7 @@ def login(
     ``http://<redirect_host>:<port>`` on this machine; ``port=0`` picks a free one.
     """
     pkce = Pkce.generate()
-    with RedirectReceiver(port) as receiver:
+    with RedirectReceiver(port, expected_state=pkce.state) as receiver:
         redirect_url = f"http://{redirect_host}:{receiver.port}"
         url = login_url(
             client.api_key_id,

@@ -159,3 +159,33 @@ def test_aio_client(emulator: Any) -> None:
             await s.access_token()
 
     asyncio.run(main())
+
+
+def test_login_ignores_a_redirect_with_the_wrong_state(emulator: Any, client: cotter.Client,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A forged redirect (another page hitting the local port) is refused and the real login still completes."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from demo_login_driver import drive_login
+
+    forged: List[int] = []
+
+    def browser(url: str) -> None:
+        redirect = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["redirect_url"][0]
+
+        def attacker_then_user() -> None:
+            try:
+                urllib.request.urlopen(redirect + "/?code=forged&state=wrong&challenge_id=1", timeout=10)
+            except urllib.error.HTTPError as e:
+                forged.append(e.code)
+            drive_login(url, emulator.dev_url, "state@example.com")
+
+        threading.Thread(target=attacker_then_user, daemon=True).start()
+
+    with caplog.at_level(logging.WARNING, logger="cotter"):
+        identity = cotter.login(client, open_url=browser, timeout=30, login_page_url=emulator.login_url)
+    assert forged == [400]
+    assert identity.identifier == "state@example.com"
+    assert "wrong state" in caplog.text
