@@ -31,8 +31,17 @@ class AsyncVerifier:
     async def verify(self, token: Union[str, bytes]) -> Claims:
         return await _run(self.sync.verify, token)
 
+    async def check(self, token: Union[str, bytes]) -> None:
+        await _run(self.sync.check, token)
+
+    async def is_valid(self, token: Union[str, bytes]) -> bool:
+        return await _run(self.sync.is_valid, token)
+
     async def refresh(self) -> None:
         await _run(self.sync.refresh)
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"
 
 
 class AsyncClient:
@@ -43,6 +52,15 @@ class AsyncClient:
 
     def stats(self) -> ClientStats:
         return self.sync.stats()
+
+    def verifier(self, **kwargs: Any) -> AsyncVerifier:
+        """An AsyncVerifier for this project (see Client.verifier)."""
+        v = AsyncVerifier.__new__(AsyncVerifier)
+        v.sync = self.sync.verifier(**kwargs)
+        return v
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"
 
     async def grant_identity_token(self, identity_token: Union[str, Mapping[str, Any]]) -> Token:
         return await _run(self.sync.grant_identity_token, identity_token)
@@ -109,3 +127,6 @@ class AsyncTokenSession:
 
     async def logout(self) -> None:
         await _run(self.sync.logout)
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"

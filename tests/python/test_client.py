@@ -189,3 +189,61 @@ def test_login_ignores_a_redirect_with_the_wrong_state(emulator: Any, client: co
     assert forged == [400]
     assert identity.identifier == "state@example.com"
     assert "wrong state" in caplog.text
+
+
+def test_async_classes_mirror_the_sync_ones() -> None:
+    import inspect
+
+    for sync_cls, async_cls in ((cotter.Client, aio.AsyncClient), (cotter.Verifier, aio.AsyncVerifier),
+                                (cotter.TokenSession, aio.AsyncTokenSession)):
+        for name, fn in vars(sync_cls).items():
+            if name.startswith("_") or not callable(fn):
+                continue
+            assert hasattr(async_cls, name), f"{async_cls.__name__}.{name} is missing"
+            twin = getattr(async_cls, name)
+            assert list(inspect.signature(twin).parameters) == list(inspect.signature(fn).parameters), name
+            blocking = name not in ("stats", "verifier")  # these two never touch the network
+            assert inspect.iscoroutinefunction(twin) == blocking, name
+
+
+def test_every_async_call(emulator: Any) -> None:
+    async def main() -> None:
+        c = aio.AsyncClient(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url,
+                            worker_url=emulator.worker_url)
+        assert emulator.api_secret_key not in repr(c)
+        it = emulator.dev("/identity_token", {"identifier": "every-aio@example.com"})["identity_token"]
+        t = await c.grant_identity_token(it)
+        ev = emulator.dev("/event_token", {"identifier": "every-aio@example.com"})["event_token"]
+        assert (await c.grant_event_token(ev)).auth_method == "TRUSTED_DEVICE"
+        v = c.verifier()
+        claims = await v.verify(t.access_token or "")
+        assert claims.identifier == "every-aio@example.com"
+        await v.check(t.access_token or "")
+        assert await v.is_valid(t.access_token or "") and not await v.is_valid((t.access_token or "")[:-4] + "AAAA")
+        await v.refresh()
+        cc = await c.custom_claims(t.access_token or "", {"tier": "gold"})
+        assert (await v.verify(cc.token))["tier"] == "gold"
+        assert (await c.verify_remote(t.access_token or "")).valid
+        u = await c.create_user("every-aio@example.com")
+        assert (await c.get_user(u.id or "")).id == u.id
+        assert (await c.get_user_by_identifier("every-aio@example.com")).id == u.id
+        assert u.id in [x.id for x in await c.list_users(0)]
+        emulator.dev("/social_tokens", {"user_id": u.id, "identity_provider": "GITHUB",
+                                        "tokens": {"access_token": "gho_AIO", "scope": "repo"}})
+        assert [s.provider for s in await c.social_tokens(u.id or "")] == ["GITHUB"]
+        assert (await c.social_token("GITHUB", u.id or "")).access_token == "gho_AIO"
+        await c.delete_social_token("GITHUB", u.id or "")
+        with pytest.raises(cotter.NotFound):
+            await c.social_token("GITHUB", u.id or "")
+        with pytest.raises(cotter.OAuthError):
+            await c.get_identity("no-such-code", 1, "v" * 43, "http://localhost:1")
+        s = aio.AsyncTokenSession(c)
+        await s.set_token(t)
+        assert (await s.token()).access_token == t.access_token
+        new = await s.refresh()
+        await c.logout(new.refresh_token)
+        with pytest.raises(cotter.ReauthRequired):
+            await c.refresh(new.refresh_token or "")
+        assert c.stats().requests > 10
+
+    asyncio.run(main())
