@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cotter passwordless login from the terminal.",
         epilog="Exit codes: 0 ok, 1 rejected or failed, 2 usage.",
     )
+    from . import _native
+
+    p.add_argument("--version", action="version", version=f"cotter {_native.version_string()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -15,6 +15,7 @@ from typing import Any, Dict
 
 import pytest
 
+import cotter
 from conftest import run_cli
 from demo_login_driver import drive_login
 
@@ -121,6 +122,8 @@ def test_usage_errors_exit_2(cli_env: Dict[str, str]) -> None:
     assert no_secret.returncode == 2
     help_ = run_cli(["--help"])
     assert help_.returncode == 0 and "Exit codes" in help_.stdout
+    version = run_cli(["--version"])
+    assert version.returncode == 0 and version.stdout == f"cotter {cotter.__version__}\n"
 
 
 def test_secret_never_printed(emulator: Any, cli_env: Dict[str, str]) -> None:
