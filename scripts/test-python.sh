@@ -16,7 +16,8 @@ if [ -f tests/python/browser/package-lock.json ]; then
 fi
 
 # Run from outside the source tree so `import cotter` is the installed package, not python/cotter.
-(cd tests && "../$venv/bin/python" -m pytest -q -c ../pyproject.toml --rootdir .. python "$@")
+# The browser test must run here (not skip): everything it needs was installed above.
+(cd tests && COTTER_TEST_REQUIRE_BROWSER=1 "../$venv/bin/python" -m pytest -q -rs -c ../pyproject.toml --rootdir .. python "$@")
 "$venv/bin/python" -m mypy --strict --no-incremental python/examples
 # ... and on the package itself (installed copy, with its stub for the native module).
 (cd build && "../$venv/bin/python" -m mypy --strict --no-incremental --config-file ../pyproject.toml -p cotter)
