@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Node part of the test command: `npm ci` (its install script builds cotter.node through cmake-js and the one
+# CMake graph into build/node, against this Node's own headers), the node:test suites against the emulator,
+# and `tsc --strict` on the typed examples and the type test of index.d.ts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The package's install script is the build (node/scripts/build.js); --foreground-scripts shows its output.
+if [ -f package-lock.json ]; then
+  npm ci --foreground-scripts --no-audit --no-fund
+else
+  npm install --foreground-scripts --no-audit --no-fund
+fi
+
+# One test file at a time: the machine has 2 cores and several suites measure the event loop.
+node --test --test-concurrency=1 tests/node/
+
+npx --no-install tsc -p node/examples/tsconfig.json
+npx --no-install tsc -p tests/node/types/tsconfig.json
+echo "test-node: ok" >&2
