@@ -412,7 +412,7 @@ module.exports = {
 };
 
 // The teammate's middleware and compatibility helpers join the exports once their files exist.
-for (const [file, names] of [['./middleware', ['requireAuth']], ['./compat', ['CotterValidateJWT', 'CotterAccessToken', 'CotterIDToken']]]) {
+for (const [file, names] of [['./middleware', ['requireAuth', 'withAuth']], ['./compat', ['CotterValidateJWT', 'CotterJwtToken', 'CotterAccessToken', 'CotterIDToken']]]) {
   if (!fs.existsSync(path.join(__dirname, file + '.js'))) continue;
   const m = require(file);
   for (const name of names) if (m[name] !== undefined) module.exports[name] = m[name];

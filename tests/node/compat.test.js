@@ -119,6 +119,15 @@ test('compat helpers', async (t) => {
     assert.throws(() => new CotterAccessToken(forge(minted.access_token), { ...config, payload: { sub: 'admin' } }), CotterError);
   });
 
+  await t.test('the package entry points export the helpers (CommonJS and ESM)', async () => {
+    const cjs = require('../../node/lib');
+    const esm = await import('../../node/lib/index.mjs');
+    for (const name of ['CotterValidateJWT', 'CotterJwtToken', 'CotterAccessToken', 'CotterIDToken']) {
+      assert.equal(cjs[name], compat[name], name);
+      assert.equal(esm[name], compat[name], name);
+    }
+  });
+
   await t.test('inspection and JSON never show the token', () => {
     const token = new CotterAccessToken(minted.access_token, config);
     const sig = minted.access_token.split('.')[2];

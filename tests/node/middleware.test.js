@@ -219,6 +219,15 @@ test('requireAuth', async (t) => {
     await emu.dev('/faults', undefined, 'DELETE');
   });
 
+  await t.test('the package entry points export the middleware (CommonJS and ESM)', async () => {
+    const cjs = require('../../node/lib');
+    assert.equal(cjs.requireAuth, requireAuth);
+    assert.equal(cjs.withAuth, withAuth);
+    const esm = await import('../../node/lib/index.mjs');
+    assert.equal(esm.requireAuth, requireAuth);
+    assert.equal(esm.withAuth, withAuth);
+  });
+
   await t.test('options are checked when the middleware is created', () => {
     assert.throws(() => requireAuth({ ...opts, retryAfterSeconds: -1 }), TypeError);
     assert.throws(() => requireAuth({ verifier: {} }), TypeError);
