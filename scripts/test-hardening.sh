@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Hardening gate (docs/hardening.md), after the language suites:
+#   1. valgrind memcheck on every C test program of a non-sanitized build: no invalid access, no definite leak;
+#   2. leak loops: every object type created and freed, and 1,000,000 tokens verified, in C, Python and Node
+#      (and Rust/Go when their packages have leak loops): RSS growth under 1 MiB after a warm-up;
+#   3. the Python and Node test suites once more against an ASan+UBSan build of the extension/addon, with the
+#      ASan runtime preloaded into the (uninstrumented) interpreter.
+# COTTER_LEAK_N overrides the number of verifications of the leak loops (default 1000000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=build/hardening
+leak_n=${COTTER_LEAK_N:-1000000}
+failed=()
+mkdir -p "$build"
+
+step() { echo "--- hardening: $*" >&2; }
+fail() { echo "--- hardening: FAILED: $*" >&2; failed+=("$1"); }
+
+# --- 0. A non-sanitized build with the tests (valgrind and RSS measurements need uninstrumented code) ---------
+step "build ($build, RelWithDebInfo)"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTTER_BUILD_TESTS=ON >/dev/null
+# Only the library and the C test programs (valgrind's subjects): the C++ tests already ran in scripts/test-core.sh.
+c_targets=()
+for src in tests/c/test_*.c; do c_targets+=("c_$(basename "$src" .c)"); done
+cmake --build "$build" -j 2 --target cotter "${c_targets[@]}"
+cc -std=c99 -O2 -g -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L -Icapi/include \
+   tests/leaks/leak_loop.c -o "$build/leak_loop" -L"$build/capi" -lcotter -Wl,-rpath,"$root/$build/capi"
+
+# --- The emulator and the leak material (JWKS, a valid token, credentials...) shared by every leak loop -----
+emu_pid=""
+cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+node emulator/bin/cotter-emulator.js --port 0 >"$build/emulator.json" 2>"$build/emulator.log" &
+emu_pid=$!
+for _ in $(seq 100); do [ -s "$build/emulator.json" ] && break; sleep 0.1; done
+node tests/leaks/material.js "$(head -1 "$build/emulator.json")" "$build/leak-material" >"$build/leak-material.json"
+
+# --- 1. valgrind on the C tests --------------------------------------------------------------------------------
+valgrind_run() {  # <log name> <program> [args...]
+  local name=$1; shift
+  valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+           --trace-children=no --track-fds=no --num-callers=30 --log-file="$build/valgrind/$name.log" "$@" \
+           >"$build/valgrind/$name.out" 2>&1
+}
+mkdir -p "$build/valgrind"
+shopt -s nullglob
+c_tests=("$build"/tests/c_test_*)
+step "valgrind memcheck on ${#c_tests[@]} C test programs and the C leak loop"
+for t in "${c_tests[@]}"; do
+  name=$(basename "$t")
+  start=$(date +%s)
+  if COTTER_SOURCE_DIR="$root" valgrind_run "$name" "$t"; then
+    echo "valgrind $name: clean ($(( $(date +%s) - start )) s)" >&2
+  else
+    fail "valgrind:$name"
+    grep -E "definitely lost|Invalid|uninitialised|ERROR SUMMARY" "$build/valgrind/$name.log" | head -20 >&2 || true
+    tail -20 "$build/valgrind/$name.out" >&2 || true
+  fi
+done
+# Every object type, through valgrind (few iterations: valgrind is ~50x slower; RSS is meaningless there).
+if valgrind_run leak_loop "$build/leak_loop" "$build/leak-material" 3000 --no-rss; then
+  echo "valgrind leak_loop: clean" >&2
+else
+  fail "valgrind:leak_loop"
+  grep -E "definitely lost|Invalid|uninitialised|ERROR SUMMARY" "$build/valgrind/leak_loop.log" | head -20 >&2 || true
+fi
+
+# --- 2. Leak loops: 1,000,000 verifications each, RSS growth < 1 MiB --------------------------------------------
+# The C and Python loops run side by side (one core each); each measures only its own RSS.
+step "leak loops ($leak_n verifications each)"
+"$build/leak_loop" "$build/leak-material" "$leak_n" >"$build/leak_c.out" 2>&1 &
+c_pid=$!
+py_pid=""
+if [ -x build/venv/bin/python ] && build/venv/bin/python -c "import cotter" 2>/dev/null; then
+  # The release package installed by scripts/test-python.sh.
+  build/venv/bin/python tests/leaks/leak_python.py "$build/leak-material.json" "$leak_n" >"$build/leak_python.out" 2>&1 &
+  py_pid=$!
+else
+  echo "leak loop python: build/venv has no cotter package (run scripts/test-python.sh first)" >&2
+  fail "leak:python(missing)"
+fi
+if wait "$c_pid"; then cat "$build/leak_c.out" >&2; else fail "leak:c"; cat "$build/leak_c.out" >&2; fi
+if [ -n "$py_pid" ]; then
+  if wait "$py_pid"; then cat "$build/leak_python.out" >&2; else fail "leak:python"; cat "$build/leak_python.out" >&2; fi
+fi
+if [ -f node/CMakeLists.txt ] && [ -f tests/leaks/leak_node.js ]; then
+  if node --expose-gc tests/leaks/leak_node.js "$build/leak-material.json" "$leak_n" >"$build/leak_node.out" 2>&1; then
+    cat "$build/leak_node.out" >&2
+  else
+    fail "leak:node"; cat "$build/leak_node.out" >&2
+  fi
+fi
+
+# --- 3. Python and Node suites against an ASan+UBSan build of the extension/addon ------------------------------
+# The interpreters are not instrumented: the ASan runtime is preloaded (it must come first in the process), and
+# leak detection is off for them (CPython and V8 keep memory alive at exit by design; the C leak checks above
+# cover the library). PYTHONMALLOC=malloc routes Python's small objects through ASan too.
+libasan=$(gcc -print-file-name=libasan.so)
+asan_env=(LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+if [ -f pyproject.toml ] && [ -d tests/python ]; then
+  step "Python suite against the ASan+UBSan extension"
+  venv=$build/venv-asan
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation . \
+      -C build-dir="$build/python-asan" -C cmake.build-type=RelWithDebInfo \
+      -C cmake.define.COTTER_SANITIZE=address,undefined
+  if [ -f tests/python/browser/package-lock.json ] && [ ! -d tests/python/browser/node_modules ]; then
+    (cd tests/python/browser && npm ci --silent --no-audit --no-fund >/dev/null)
+  fi
+  if (cd tests && env "${asan_env[@]}" PYTHONMALLOC=malloc "../$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        -c ../pyproject.toml --rootdir .. python); then
+    echo "python suite under ASan+UBSan: passed" >&2
+  else
+    fail "asan:python"
+  fi
+fi
+if [ -f node/CMakeLists.txt ] && [ -f scripts/test-node.sh ] && [ -f tests/leaks/node_asan.sh ]; then
+  step "Node suite against the ASan+UBSan addon"
+  if env "${asan_env[@]}" bash tests/leaks/node_asan.sh "$build/node-asan"; then
+    echo "node suite under ASan+UBSan: passed" >&2
+  else
+    fail "asan:node"
+  fi
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "hardening: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "hardening: all gates passed" >&2

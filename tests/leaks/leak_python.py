@@ -1,0 +1,90 @@
+"""
+@file leak_python.py
+@brief Python leak loop: creates and drops every object type of the `cotter` package and verifies N tokens
+(default 1,000,000); RSS after the loop may exceed RSS after a warm-up by at most 1 MiB.
+
+Usage: python tests/leaks/leak_python.py MATERIAL.json [N] — MATERIAL.json is the line printed by
+tests/leaks/material.js against a running emulator. Run by scripts/test-hardening.sh on the release build of the
+package (sanitizer quarantines make RSS meaningless).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+
+import cotter
+
+
+def rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def main() -> int:
+    with open(sys.argv[1]) as f:
+        m = json.load(f)
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+    token, aud = m["access_token"], m["api_key_id"]
+    verifier = cotter.Verifier(aud, jwks=m["jwks"])
+    client = cotter.Client(aud, m["api_secret_key"], base_url=m["base_url"], worker_url=m["worker_url"])
+    oauth = json.dumps({"access_token": token, "refresh_token": "41:r", "id_token": "x", "token_type": "Bearer",
+                        "auth_method": "OTP", "expires_in": 3600})
+
+    def churn_offline() -> None:
+        v = cotter.Verifier(aud, jwks=m["jwks"], token_cache_size=16)
+        assert v.verify(token).sub and v.verify(token).sub
+        try:
+            v.verify("a.b.c")
+        except cotter.JWTError:
+            pass
+        t = cotter.Token.from_json(oauth)
+        assert cotter.Token.from_json(t.to_json()).access_token == token
+        try:
+            cotter.Token.from_json("[]")
+        except cotter.ProtocolError:
+            pass
+        p = cotter.Pkce.generate()
+        cotter.login_url(aud, "http://localhost:8080", p.state, p.challenge)
+        assert cotter.parse_redirect("code=abc&challenge_id=7&state=s", "s") == ("abc", 7)
+        try:
+            cotter.parse_redirect("code=abc&state=t", "s")
+        except cotter.StateMismatch:
+            pass
+        cotter.identity_token_verify(m["identity_token"], aud, public_key=m["identity_public_key"])
+        c = cotter.Client(aud, m["api_secret_key"], base_url=m["base_url"])
+        assert cotter.TokenSession(c, token=t).access_token() == token
+
+    def churn_online() -> None:
+        assert client.get_user_by_identifier(m["identifier"]).id == m["user_id"]
+        assert client.list_users(0)
+        client.social_tokens(m["user_id"])
+        client.social_token("GITHUB", m["user_id"])
+        client.verify_remote(token)
+        try:
+            client.refresh("not-a-refresh-token")
+        except cotter.CotterError:
+            pass
+
+    def run(count: int) -> None:
+        for i in range(count):
+            assert verifier.verify(token).sub
+            if i % 1000 == 0:
+                churn_offline()
+            if i % 20000 == 0:
+                churn_online()
+
+    run(min(50_000, n // 10))
+    gc.collect()
+    before = rss_kib()
+    run(n)
+    gc.collect()
+    after = rss_kib()
+    print(f"leak_python: {n} verifications (+{n // 1000 + 1} object churns): RSS {before} KiB -> {after} KiB "
+          f"(growth {after - before} KiB, limit 1024)")
+    return 0 if after - before < 1024 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
