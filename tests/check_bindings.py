@@ -18,6 +18,9 @@ callback typedef and macro in it, and:
                 Go package, and every field of the options structs they bind is set by both;
               - every exported cotter_* symbol is declared in cotter.h.
             Header functions that the library does not export yet are listed as "not implemented yet".
+  --self-test  proves the check can fail: the unmodified header must pass, and each of several mutations of
+            a copy of cotter.h (a parameter type, a renamed function, a new or renumbered status, an appended
+            or reordered struct field, a callback type, a macro value) must be reported for both packages.
 """
 from __future__ import annotations
 
@@ -584,24 +587,11 @@ def check_coverage(api: Api, lib: Path, langs: set[str]) -> tuple[list[str], lis
     return problems, notes
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--emit", action="store_true", help="rewrite the generated files")
-    ap.add_argument("--lib", type=Path, help="built libcotter.so to check binding coverage against")
-    ap.add_argument("--lang", choices=["rust", "go", "all"], default="all", help="whose coverage to check")
-    args = ap.parse_args()
-
-    api = parse_header()
+def find_problems(lib: Path | None, langs: set[str]) -> tuple[list[str], list[str], Api]:
+    """Every drift between the header (HEADER) and the packages; and notes that are not failures."""
+    api = parse_header(HEADER)
     files = generated_files(api)
     files[GO_STATUS] = gofmt(files[GO_STATUS])
-    if args.emit:
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_text() != text:
-                path.write_text(text)
-                print(f"check_bindings: wrote {path.relative_to(ROOT)}")
-        return 0
-
     problems: list[str] = []
     for path, text in files.items():
         if not path.exists():
@@ -610,9 +600,102 @@ def main() -> int:
             problems.append(f"{path.relative_to(ROOT)} is stale: cotter.h changed (run tests/check_bindings.py --emit)")
     problems += check_status_table(api)
     notes: list[str] = []
-    if args.lib:
-        p, notes = check_coverage(api, args.lib, {"rust", "go"} if args.lang == "all" else {args.lang})
+    if lib:
+        p, notes = check_coverage(api, lib, langs)
         problems += p
+    return problems, notes, api
+
+
+# Mutations of a copy of cotter.h, each a drift the check must report: (what, regex, replacement, substrings
+# that must appear among the reported problems). They prove that the check can fail, for each package.
+MUTATIONS = [
+    ("parameter type changed", r"(cotter_jwt_verify\(cotter_claims \*\*out, cotter_jwt_verifier \*verifier,\s*const char \*token,\s*)size_t",
+     r"\1int", ["cotter-sys/src/bindings.rs is stale"]),
+    ("function renamed", r"void cotter_token_free\(", "void cotter_token_release(",
+     ["cotter-sys/src/bindings.rs is stale", "exports cotter_token_free, which cotter.h does not declare"]),
+    ("status code appended", r"(COTTER_ELEGACY_CLAIM = -51)", r"\1,\n    COTTER_ENEW = -52",
+     ["cotter/src/error_kind.rs is stale", "cotter/status_gen.go is stale", "common.cpp status table differs"]),
+    # Go takes the values from the header through cgo (C.COTTER_ESTATE), so only Rust's files change.
+    ("status value changed", r"COTTER_ESTATE = -14", "COTTER_ESTATE = -15",
+     ["bindings.rs is stale", "error_kind.rs is stale"]),
+    ("options field appended", [(r"(    void \*clock_payload;\n\} cotter_session_options;)",
+                                  "    void *clock_payload;\n    int64_t new_field;\n} cotter_session_options;"),
+                                 (r"(#define COTTER_SESSION_OPTIONS_INIT \{[^}]*NULL)\}", r"\1, 0}")], None,
+     ["bindings.rs is stale", "tests/layout.rs is stale", "Rust crate never sets cotter_session_options.new_field",
+      "Go package never sets cotter_session_options.new_field"]),
+    ("struct fields reordered", r"(    int64_t leeway_seconds;[^\n]*\n)(    const char \*jwks_json;[^\n]*\n)", r"\2\1",
+     ["bindings.rs is stale", "layout.rs is stale"]),
+    ("callback return type changed", r"typedef int64_t \(\*cotter_clock_fn\)", "typedef int (*cotter_clock_fn)",
+     ["bindings.rs is stale"]),
+    ("macro value changed", r"#define COTTER_SESSION_OPTIONS_VERSION 1", "#define COTTER_SESSION_OPTIONS_VERSION 2",
+     ["bindings.rs is stale"]),
+]
+
+
+def self_test(lib: Path) -> int:
+    """Runs the check on the real header (must pass) and on each mutated copy (must fail as expected)."""
+    global HEADER
+    real = HEADER
+    failures = []
+    problems, _, _ = find_problems(lib, {"rust", "go"})
+    if problems:
+        failures.append(f"the unmodified header already fails: {problems}")
+    text = real.read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        for what, pattern, repl, expected in MUTATIONS:
+            mutated, unmatched = text, False
+            for pat, rep in (pattern if isinstance(pattern, list) else [(pattern, repl)]):
+                mutated, n = re.subn(pat, rep, mutated, count=1)
+                unmatched |= n != 1
+            if unmatched:
+                failures.append(f"{what}: the pattern no longer matches cotter.h (update MUTATIONS)")
+                continue
+            HEADER = Path(tmp) / "cotter.h"
+            HEADER.write_text(mutated)
+            try:
+                problems, _, _ = find_problems(lib, {"rust", "go"})
+            except SystemExit as e:  # the header cannot even be translated: a drift too
+                problems = [str(e.code)]
+            finally:
+                HEADER = real
+            missing = [e for e in expected if not any(e in p for p in problems)]
+            if missing:
+                failures.append(f"{what}: not reported: {missing} (reported: {problems})")
+            else:
+                print(f"check_bindings: self-test: {what}: detected ({len(problems)} problem(s))", flush=True)
+    for f in failures:
+        print(f"check_bindings: SELF-TEST FAIL: {f}", file=sys.stderr)
+    if failures:
+        return 1
+    print(f"check_bindings: self-test ok ({len(MUTATIONS)} mutations of cotter.h detected, unmodified header passes)")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--emit", action="store_true", help="rewrite the generated files")
+    ap.add_argument("--lib", type=Path, help="built libcotter.so to check binding coverage against")
+    ap.add_argument("--lang", choices=["rust", "go", "all"], default="all", help="whose coverage to check")
+    ap.add_argument("--self-test", action="store_true",
+                    help="prove the check fails on mutated copies of cotter.h (needs --lib)")
+    args = ap.parse_args()
+
+    if args.emit:
+        api = parse_header(HEADER)
+        files = generated_files(api)
+        files[GO_STATUS] = gofmt(files[GO_STATUS])
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+                print(f"check_bindings: wrote {path.relative_to(ROOT)}")
+        return 0
+    if args.self_test:
+        if not args.lib:
+            ap.error("--self-test needs --lib")
+        return self_test(args.lib)
+
+    problems, notes, api = find_problems(args.lib, {"rust", "go"} if args.lang == "all" else {args.lang})
     for n in notes:
         print(f"check_bindings: note: {n}")
     for p in problems:
