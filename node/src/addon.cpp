@@ -16,6 +16,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -214,6 +216,68 @@ Napi::Value SocialTokenToJs(Napi::Env env, cotter::SocialTokenRef t) {
 // Async calls: one AsyncWorker per call, settled as a Promise
 // ------------------------------------------------------------------------------------------------
 
+/// Runs `work` off the main thread and keeps what it threw (no exception may leave a worker thread).
+std::optional<ErrorInfo> Capture(const std::function<void()> &work) {
+    try {
+        work();
+    } catch (const cotter::Error &e) {
+        return ErrorInfo::from(e);
+    } catch (const std::bad_alloc &) {
+        return ErrorInfo{COTTER_ENOMEM, "out of memory", 0, {}, {}, -1};
+    } catch (const std::exception &e) {
+        return ErrorInfo{COTTER_EINTERNAL, e.what(), 0, {}, {}, -1};
+    } catch (...) {
+        return ErrorInfo{COTTER_EINTERNAL, "unknown exception", 0, {}, {}, -1};
+    }
+    return std::nullopt;
+}
+
+/**
+ * A thread of its own that runs posted tasks in order. Sessions with JS storage hooks use it instead of the
+ * libuv pool: their calls wait (inside the C session) for a hook that runs on the event loop, and a hook that
+ * itself needs the pool (fs.promises, crypto.pbkdf2, dns.lookup...) would never run if every pool thread were
+ * such a waiting call (tests/node/session.test.js reproduces that deadlock with fs.promises hooks).
+ */
+class TaskThread {
+  public:
+    TaskThread() : thread_([this] { Loop(); }) {}
+    ~TaskThread() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            stop_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    void Post(std::function<void()> task) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            tasks_.push_back(std::move(task));
+        }
+        cv_.notify_one();
+    }
+
+  private:
+    void Loop() {
+        for (;;) {
+            std::function<void()> task;
+            {
+                std::unique_lock<std::mutex> lock(mu_);
+                cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
+                if (tasks_.empty()) return;  // stop requested and drained
+                task = std::move(tasks_.front());
+                tasks_.pop_front();
+            }
+            task();
+        }
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> tasks_;
+    bool stop_ = false;
+    std::thread thread_;  // last: starts after the members it uses exist
+};
+
 /**
  * Runs `work` on the libuv thread pool and settles a Promise with `done(env)` on the main thread. `owner` (the
  * wrapper object) is held strongly until then, so neither it nor its C object can be collected mid-call;
@@ -233,17 +297,7 @@ class Call : public Napi::AsyncWorker {
     }
 
   protected:
-    void Execute() override {
-        try {
-            work_();
-        } catch (const cotter::Error &e) {
-            error_ = ErrorInfo::from(e);
-        } catch (const std::bad_alloc &) {
-            error_ = ErrorInfo{COTTER_ENOMEM, "out of memory", 0, {}, {}, -1};
-        } catch (const std::exception &e) {
-            error_ = ErrorInfo{COTTER_EINTERNAL, e.what(), 0, {}, {}, -1};
-        }
-    }
+    void Execute() override { error_ = Capture(work_); }
     void OnOK() override {
         Napi::Env env = Env();
         if (fin_) fin_();
@@ -834,14 +888,62 @@ class Session : public Napi::ObjectWrap<Session> {
         return s_;
     }
 
+    /// One call in flight on the session's own thread (sessions with storage hooks).
+    struct ThreadOp {
+        Napi::Promise::Deferred deferred;
+        Napi::ObjectReference owner;
+        std::function<void(cotter::SessionRef)> work;
+        Call::Done done;
+        std::optional<ErrorInfo> error;
+    };
+
     Napi::Value Run(const Napi::CallbackInfo &info, std::function<void(cotter::SessionRef)> work, Call::Done done) {
         Napi::Env env = info.Env();
         if (closed_) ThrowInvalid(env, "the session is closed");
-        ++inflight_;
-        return Call::Queue(env, info.This().As<Napi::Object>(), [this, work] { work(Ensure()); }, std::move(done),
-                           [this] {
-                               if (--inflight_ == 0 && closed_) Release();
-                           });
+        if (!has_storage_) {
+            ++inflight_;
+            return Call::Queue(env, info.This().As<Napi::Object>(), [this, work] { work(Ensure()); }, std::move(done),
+                               [this] { Settled(); });
+        }
+        auto op = std::make_shared<ThreadOp>(ThreadOp{Napi::Promise::Deferred::New(env),
+                                                      Napi::Persistent(info.This().As<Napi::Object>()), std::move(work),
+                                                      std::move(done), std::nullopt});
+        if (!thread_) thread_ = std::make_unique<TaskThread>();
+        if (inflight_++ == 0) tsfn_.Ref(env);  // a pending call keeps the loop alive, as a pool call would
+        thread_->Post([this, op] {
+            op->error = Capture([&] { op->work(Ensure()); });
+            auto *data = new std::shared_ptr<ThreadOp>(op);
+            if (tsfn_.NonBlockingCall(data, &Session::Complete) != napi_ok) delete data;  // the env is going away
+        });
+        return op->deferred.Promise();
+    }
+
+    // Main thread: settles a call that ran on the session's thread.
+    static void Complete(Napi::Env env, Napi::Function, std::shared_ptr<ThreadOp> *data) {
+        std::shared_ptr<ThreadOp> op = std::move(*data);
+        delete data;
+        if (env == nullptr) {  // teardown: JS handles are gone; never release them from another thread
+            op->owner.SuppressDestruct();
+            return;
+        }
+        Session *self = Session::Unwrap(op->owner.Value());
+        if (op->error) {
+            op->deferred.Reject(MakeError(env, *op->error));
+        } else {
+            try {
+                op->deferred.Resolve(op->done ? op->done(env) : env.Undefined());
+            } catch (const Napi::Error &e) {
+                op->deferred.Reject(e.Value());
+            }
+        }
+        if (--self->inflight_ == 0 && self->has_tsfn_) self->tsfn_.Unref(env);
+        op->owner.Reset();  // here, on the main thread
+        self->Settled(false);
+    }
+
+    void Settled(bool count = true) {
+        if (count) --inflight_;
+        if (inflight_ == 0 && closed_) Release();
     }
 
     // COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session, cotter_error **out_error);
@@ -887,6 +989,7 @@ class Session : public Napi::ObjectWrap<Session> {
         if (released_) return;
         released_ = true;
         s_.reset();
+        thread_.reset();  // idle: no call is in flight
         if (initial_) Wipe(*initial_);
         if (has_tsfn_) {
             tsfn_.Release();
@@ -908,6 +1011,7 @@ class Session : public Napi::ObjectWrap<Session> {
     std::thread::id main_thread_;
     std::mutex create_mu_;
     cotter::Session s_;
+    std::unique_ptr<TaskThread> thread_;
     int inflight_ = 0;  // main thread only
     bool closed_ = false;
     bool released_ = false;

@@ -2,6 +2,9 @@
 // TokenSession: single-flight refresh under many concurrent getAccessToken(), file storage (0600, reload,
 // logout), async load/save hooks, onTokensChanged, COTTER_EREAUTH, and failures that keep the tokens.
 const { test, before, after } = require('node:test');
+
+// A deadlock must fail the run, not hang it.
+const TIMEOUT = { timeout: 60000 };
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -109,6 +112,26 @@ test('async load/save hooks run on the event loop; a failing save is COTTER_EUSE
   const empty = new TokenSession(client, { load: () => undefined, save: () => {} });
   await assert.rejects(empty.getAccessToken(), { code: 'COTTER_EREAUTH' });
   empty.close();
+});
+
+test('hooks that need the thread pool themselves (fs.promises) never deadlock, even with 32 callers', TIMEOUT, async () => {
+  const fsp = require('node:fs/promises');
+  const file = path.join(dir, 'fs-hooks.json');
+  await fsp.writeFile(file, JSON.stringify(await expiredLogin('fshooks@example.com')));
+  const s = new TokenSession(client, {
+    load: () => fsp.readFile(file, 'utf8'),
+    save: (json) => (json === null ? fsp.rm(file, { force: true }) : fsp.writeFile(file, json)),
+  });
+  await emu.dev('/stats/reset', {});
+  // Every pool thread busy waiting for a hook that needs a pool thread would hang here (it did, before the
+  // session got its own thread); the suite's timeout would then fail this test.
+  const all = await Promise.all(Array.from({ length: 32 }, () => s.getAccessToken()));
+  assert.equal(new Set(all).size, 1);
+  assert.equal(await refreshCount(), 1);
+  assert.equal(JSON.parse(await fsp.readFile(file, 'utf8')).access_token, all[0]);
+  await s.logout();
+  assert.equal(fs.existsSync(file), false);
+  s.close();
 });
 
 test('a rejected refresh token is COTTER_EREAUTH; a transport failure keeps the tokens', async () => {
