@@ -7,6 +7,7 @@
  *  - node_verify_sync_vs_c_loop                       the same figure vs the raw OpenSSL loop of verify_bench
  *    (`raw_openssl_verify`; `vs_c_abi_claims_loop`: vs `cotter_jwt_verify_claims`), when a built verify_bench is
  *    found (run right before, in this process's run);
+ *  - node_verify_cached_sync_vs_jose                  the same with tokenCache: 1024 (a hit; informational);
  *  - node_verify_async_64_vs_jose                     `await verifier.verify` with 64 in flight (thread pool) vs
  *    jose `jwtVerify` with 64 in flight.
  * Targets (issue #6): ≥ 4× jose sequential, ≥ 1.2× jsonwebtoken, ≥ 0.90× the C loop, async 64 ≥ 1.8× jose 64.
@@ -24,6 +25,7 @@ const { jwtVerify } = await import(require.resolve('jose'));
 
 const { publicKey, jwks, token } = material();
 const verifier = new Verifier({ audience: AUD, issuer: ISS, jwks });
+const cached = new Verifier({ audience: AUD, issuer: ISS, jwks, tokenCache: 1024 });
 const joseOpts = { algorithms: ['ES256'], audience: AUD, issuer: ISS };
 const jwtOpts = { algorithms: ['ES256'], audience: AUD, issuer: ISS };
 
@@ -38,6 +40,7 @@ const rates = await medianRates({
   jose: (s) => rateAsync(() => jwtVerify(token, publicKey, joseOpts), s),
   jsonwebtoken: (s) => rateSync(() => jsonwebtoken.verify(token, publicKey, jwtOpts), s),
   cotter: (s) => rateSync(() => verifier.verifySync(token), s),
+  cotterCached: (s) => rateSync(() => cached.verifySync(token), s),
   jose64: (s) => rateAsync(() => jwtVerify(token, publicKey, joseOpts), s, 64),
   cotter64: (s) => rateAsync(() => verifier.verify(token), s, 64),
 }, seconds, rounds);
@@ -46,6 +49,7 @@ emit('node_jose_jwtverify', rates.jose, 'node_jose_jwtverify', rates.jose);
 emit('node_jsonwebtoken_verify', rates.jsonwebtoken, 'node_jose_jwtverify', rates.jose);
 emit('node_verify_sync_vs_jose', rates.cotter, 'node_jose_jwtverify', rates.jose);
 emit('node_verify_sync_vs_jsonwebtoken', rates.cotter, 'node_jsonwebtoken_verify', rates.jsonwebtoken);
+emit('node_verify_cached_sync_vs_jose', rates.cotterCached, 'node_jose_jwtverify', rates.jose, { token_cache: 1024 });
 emit('node_jose_jwtverify_64', rates.jose64, 'node_jose_jwtverify_64', rates.jose64, { in_flight: 64 });
 emit('node_verify_async_64_vs_jose', rates.cotter64, 'node_jose_jwtverify_64', rates.jose64, {
   in_flight: 64, vs_sync: Math.round((rates.cotter64 / rates.cotter) * 100) / 100,
@@ -72,3 +76,4 @@ if (cBench) {
   process.stderr.write('node_verify: no build/*/bench/verify_bench; the C loop comparison is skipped\n');
 }
 verifier.close();
+cached.close();

@@ -28,7 +28,8 @@ app.get('/me', auth, (req, res) => {
 });
 
 const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
-  console.log('listening on', server.address());
+  const address = server.address();
+  console.log(`listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : '?'}`);
 });
 
 process.on('SIGTERM', () => {

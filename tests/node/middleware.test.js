@@ -235,3 +235,76 @@ test('requireAuth', async (t) => {
     assert.throws(() => withAuth(opts, 'not a function'), TypeError);
   });
 });
+
+// The typed examples (node/examples/*.ts, type-checked by scripts/test-node.sh) also have to run: transpiled with
+// the TypeScript compiler into build/node-extras-examples (inside the package, so `require('cotter-node')` resolves
+// to this package by its name), then run against the emulator.
+test('node/examples run against the emulator', async (t) => {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const { spawn } = require('node:child_process');
+  const ts = require('typescript');
+  const root = path.resolve(__dirname, '..', '..');
+  const out = path.join(root, 'build', 'node-extras-examples');
+  fs.mkdirSync(out, { recursive: true });
+  for (const name of ['express_server', 'refresh_session']) {
+    const src = fs.readFileSync(path.join(root, 'node', 'examples', `${name}.ts`), 'utf8');
+    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } });
+    fs.writeFileSync(path.join(out, `${name}.js`), js.outputText);
+  }
+  const emu = await startEmulator();
+  t.after(() => emu.stop());
+  const env = { ...process.env, COTTER_API_KEY_ID: emu.info.api_key_id, COTTER_API_SECRET_KEY: emu.info.api_secret_key, COTTER_BASE_URL: emu.info.base_url };
+
+  function run(args, extraEnv, onLine) {
+    const child = spawn(process.execPath, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d) => { stdout += d; if (onLine) onLine(stdout); });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const done = new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+    return { child, done };
+  }
+
+  await t.test('express_server.ts: /me needs a valid token', async () => {
+    let ready;
+    const port = new Promise((r) => { ready = r; });
+    const { child, done } = run([path.join(out, 'express_server.js')], { PORT: '0' }, (text) => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+      if (m) ready(m[1]);
+    });
+    const url = await Promise.race([port, done.then((r) => { throw new Error(`exited: ${r.stderr}`); })]);
+    try {
+      const token = (await emu.login('example@example.com')).access_token;
+      const ok = await get(`${url}/me`, `Bearer ${token}`);
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.body.identifier, 'example@example.com');
+      assert.equal((await get(`${url}/me`)).status, 401);
+      assert.equal((await get(`${url}/health`)).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      await done;
+    }
+  });
+
+  await t.test('refresh_session.ts: refreshes through a token file', async () => {
+    const file = path.join(out, `tokens-${process.pid}.json`);
+    const oauth = await emu.login('session-example@example.com');
+    fs.writeFileSync(file, JSON.stringify(oauth), { mode: 0o600 });
+    t.after(() => fs.rmSync(file, { force: true }));
+    const r = await run([path.join(out, 'refresh_session.js'), file]).done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /callers agree: true/);
+    assert.match(r.stdout, /refreshed explicitly/);
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.notEqual(saved.refresh_token, oauth.refresh_token); // rotated and saved
+    assert.ok(!(r.stdout + r.stderr).includes(oauth.refresh_token.split(':')[1]));
+    // The old refresh token is gone: a session on it must log in again (exit 2, the example's EREAUTH branch).
+    fs.writeFileSync(file, JSON.stringify(oauth), { mode: 0o600 });
+    const again = await run([path.join(out, 'refresh_session.js'), file]).done;
+    assert.equal(again.code, 2, again.stdout + again.stderr);
+    assert.match(again.stderr, /log in again/);
+  });
+});
