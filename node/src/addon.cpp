@@ -759,7 +759,11 @@ class Session : public Napi::ObjectWrap<Session> {
         if (has_storage_ || has_changed_) {
             Napi::Value hooks = o.Get("hooks");
             if (!hooks.IsFunction()) ThrowInvalid(env, "hooks must be a function");
-            tsfn_ = Napi::ThreadSafeFunction::New(env, hooks.As<Napi::Function>(), "cotter-session-hooks", 0, 1);
+            // At environment teardown Node may destroy the function before it finalizes this object; the flag
+            // tells Release() not to touch it then.
+            std::shared_ptr<std::atomic<bool>> alive = tsfn_alive_;
+            tsfn_ = Napi::ThreadSafeFunction::New(env, hooks.As<Napi::Function>(), "cotter-session-hooks", 0, 1,
+                                                  [alive](Napi::Env) { alive->store(false); });
             tsfn_.Unref(env);  // calls in flight keep the loop alive; an idle session must not
             has_tsfn_ = true;
         }
@@ -811,7 +815,7 @@ class Session : public Napi::ObjectWrap<Session> {
 
     /// From a pool thread: runs hook `kind` on the event loop; for load/save waits for its result.
     std::pair<bool, std::optional<std::string>> Hook(HookKind kind, std::optional<std::string> arg, bool wait) {
-        if (!has_tsfn_) return {false, std::nullopt};
+        if (!has_tsfn_ || !tsfn_alive_->load()) return {false, std::nullopt};
         // A hook reached on the event loop's own thread could never be served: fail it instead of deadlocking.
         if (wait && std::this_thread::get_id() == main_thread_) return {false, std::nullopt};
         auto call = std::make_shared<HookCall>();
@@ -909,7 +913,7 @@ class Session : public Napi::ObjectWrap<Session> {
                                                       Napi::Persistent(info.This().As<Napi::Object>()), std::move(work),
                                                       std::move(done), std::nullopt});
         if (!thread_) thread_ = std::make_unique<TaskThread>();
-        if (inflight_++ == 0) tsfn_.Ref(env);  // a pending call keeps the loop alive, as a pool call would
+        if (inflight_++ == 0 && tsfn_alive_->load()) tsfn_.Ref(env);  // a pending call keeps the loop alive, as a pool call would
         thread_->Post([this, op] {
             op->error = Capture([&] { op->work(Ensure()); });
             auto *data = new std::shared_ptr<ThreadOp>(op);
@@ -936,7 +940,7 @@ class Session : public Napi::ObjectWrap<Session> {
                 op->deferred.Reject(e.Value());
             }
         }
-        if (--self->inflight_ == 0 && self->has_tsfn_) self->tsfn_.Unref(env);
+        if (--self->inflight_ == 0 && self->has_tsfn_ && self->tsfn_alive_->load()) self->tsfn_.Unref(env);
         op->owner.Reset();  // here, on the main thread
         self->Settled(false);
     }
@@ -992,7 +996,7 @@ class Session : public Napi::ObjectWrap<Session> {
         thread_.reset();  // idle: no call is in flight
         if (initial_) Wipe(*initial_);
         if (has_tsfn_) {
-            tsfn_.Release();
+            if (tsfn_alive_->load()) tsfn_.Release();
             has_tsfn_ = false;
         }
         client_.reset();  // after the session: the C client must outlive it
@@ -1008,6 +1012,7 @@ class Session : public Napi::ObjectWrap<Session> {
     bool has_changed_ = false;
     Napi::ThreadSafeFunction tsfn_;
     bool has_tsfn_ = false;
+    std::shared_ptr<std::atomic<bool>> tsfn_alive_ = std::make_shared<std::atomic<bool>>(true);
     std::thread::id main_thread_;
     std::mutex create_mu_;
     cotter::Session s_;
