@@ -123,8 +123,12 @@ test('server and transport errors map to stable codes (faults)', async () => {
   await assert.rejects(client.refresh(tok.refresh_token), isCode('COTTER_EHTTP', { httpStatus: 500 }));
   await faults({ route: R, status: 429, retry_after: 7 });
   await assert.rejects(client.refresh(tok.refresh_token), isCode('COTTER_EHTTP', { httpStatus: 429, retryAfter: 7 }));
+  // On a fresh client: libcurl silently re-sends a request once when a reused keep-alive connection turns out
+  // dead before any answer, which would hide the reset.
+  const fresh = new Client({ apiKeyId: emu.info.api_key_id, baseUrl: emu.info.base_url });
   await faults({ route: R, reset: true });
-  await assert.rejects(client.refresh(tok.refresh_token), isCode('COTTER_ENETWORK'));
+  await assert.rejects(fresh.refresh(tok.refresh_token), isCode('COTTER_ENETWORK'));
+  fresh.close();
   await faults({ route: R, malformed_json: true });
   await assert.rejects(client.refresh(tok.refresh_token), isCode('COTTER_EPROTOCOL'));
   // The refresh above was handled (its token rotated) before the body was mangled: log in again.
