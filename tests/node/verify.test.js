@@ -58,6 +58,10 @@ test('the pinned clock moves with setNow (expiry is judged against it)', () => {
   v.setNow(fixtures.now);
   assert.equal(v.verifySync(ok).exp, exp);
   v.close();
+  // The key set may also be given as an object.
+  const o = new Verifier({ audience: fixtures.audience, jwks: JSON.parse(fixtureJwks), now: fixtures.now });
+  assert.equal(o.verifySync(ok).exp, exp);
+  o.close();
 });
 
 test('emulator tokens: claims are every payload claim (custom ones too), Buffer input works', async () => {
