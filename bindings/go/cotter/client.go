@@ -113,7 +113,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		c.log.release()
 		return nil, err
 	}
-	runtime.SetFinalizer(c, (*Client).Close)
+	track(&c.g, c, (*Client).Close)
 	return c, nil
 }
 

@@ -3,8 +3,6 @@ package cotter_test
 import (
 	"context"
 	"errors"
-	"io"
-	"runtime"
 	"testing"
 	"time"
 
@@ -50,62 +48,5 @@ func TestContextCancellationReturnsAtOnce(t *testing.T) {
 	v := emu.verifier(t)
 	if _, err := v.Verify(dead, "x"); !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
-	}
-}
-
-// Objects nobody closes are freed by their finalizers (the safety net), without crashing.
-func TestFinalizersFreeForgottenObjects(t *testing.T) {
-	emu := startEmulator(t)
-	for i := 0; i < 50; i++ {
-		c, err := cotter.NewClient(emu.clientOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := cotter.NewVerifier(emu.verifierOptions())
-		tok, _ := cotter.TokenFromJSON([]byte(`{"access_token":"a.b.c"}`))
-		_, _, _ = c, v, tok
-	}
-	runtime.GC()
-	runtime.GC()
-	time.Sleep(50 * time.Millisecond)
-}
-
-// Create/free loops do not grow the heap outside Go (C allocations freed by Close).
-func TestLeakLoop(t *testing.T) {
-	emu := startEmulator(t)
-	resp, err := emu.http.Get(emu.info.JWKSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	access := emu.accessToken(nil, 600)
-	tokJSON := []byte(jsonString(emu.login("leak@example.com")["oauth_token"]))
-	round := func(n int) {
-		for i := 0; i < n; i++ {
-			tok, err := cotter.TokenFromJSON(tokJSON)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = tok.JSON()
-			tok.Close()
-			v, err := cotter.NewVerifier(cotter.VerifierOptions{Audience: emu.info.APIKeyID, JWKSJSON: string(jwks)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := v.Verify(ctx, access); err != nil {
-				t.Fatal(err)
-			}
-			_, _ = v.Verify(ctx, "x.y.z")
-			v.Close()
-			_, _ = cotter.NewPKCE()
-		}
-	}
-	round(1000)
-	before := rssKiB(t)
-	round(10000)
-	runtime.GC()
-	if grown := rssKiB(t) - before; grown > 16*1024 {
-		t.Fatalf("RSS grew by %d KiB over 10,000 rounds", grown)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,13 +207,23 @@ func jsonString(v any) string {
 	return string(b)
 }
 
-// rssKiB is the resident set of this process (Linux).
-func rssKiB(t testing.TB) int64 {
-	data, err := os.ReadFile("/proc/self/statm")
+// rssKiB is the resident set of this process (VmRSS), and its anonymous part (RssAnon: heap, stacks,
+// mappings; not the pages of the executable and shared libraries, which are read in as code first runs).
+func rssKiB(t testing.TB) (total, anon int64) {
+	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Skip("no /proc/self/statm")
+		t.Skip("no /proc/self/status")
 	}
-	var size, resident int64
-	fmt.Sscan(string(data), &size, &resident)
-	return resident * int64(os.Getpagesize()) / 1024
+	for _, line := range strings.Split(string(data), "\n") {
+		var v int64
+		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &v); err == nil {
+			total = v
+		} else if _, err := fmt.Sscanf(line, "RssAnon: %d kB", &v); err == nil {
+			anon = v
+		}
+	}
+	if total == 0 || anon == 0 {
+		t.Fatalf("no VmRSS/RssAnon in /proc/self/status")
+	}
+	return total, anon
 }

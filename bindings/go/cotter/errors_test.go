@@ -52,7 +52,7 @@ func TestVersion(t *testing.T) {
 }
 
 func asError(err error, target **cotter.Error) bool { return errors.As(err, target) }
-func isError(err, target error) bool              { return errors.Is(err, target) }
+func isError(err, target error) bool                { return errors.Is(err, target) }
 
 func itoa(i int) string {
 	const digits = "0123456789"

@@ -5,8 +5,10 @@ import "C"
 
 import (
 	"context"
+	"runtime"
 	"runtime/cgo"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -37,11 +39,24 @@ func handleValue(payload unsafe.Pointer) any {
 	return (*(*cgo.Handle)(payload)).Value()
 }
 
+// liveObjects counts the C objects owned by Go values (Client, Verifier, Session, Token) and not freed yet.
+// Tests read it to prove that Close, and the finalizers when Close is forgotten, free every one.
+var liveObjects atomic.Int64
+
+// track registers a value that owns a C object: counted until its guard frees it, and given a finalizer
+// that calls Close (a safety net only: C memory is invisible to the Go GC, so it runs late or never).
+func track[T any](g *guard, obj *T, closer func(*T) error) {
+	g.tracked = true
+	liveObjects.Add(1)
+	runtime.SetFinalizer(obj, closer)
+}
+
 // guard serialises Close against in-flight calls: calls hold it shared for the whole C call (which may
 // outlive the Go method when its context is cancelled), Close holds it exclusively to free the C object.
 type guard struct {
-	mu     sync.RWMutex
-	closed bool
+	mu      sync.RWMutex
+	closed  bool
+	tracked bool // counted in liveObjects
 }
 
 // enter takes the shared lock; false when the object is closed (the lock is then not held).
@@ -63,6 +78,9 @@ func (g *guard) close(free func()) {
 	if !g.closed {
 		g.closed = true
 		free()
+		if g.tracked {
+			liveObjects.Add(-1)
+		}
 	}
 }
 

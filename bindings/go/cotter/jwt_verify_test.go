@@ -137,6 +137,28 @@ func TestEveryClassOfBadToken(t *testing.T) {
 	defer fast.Close()
 	_, err = fast.Verify(ctx, withHeader(good, `{"alg":"ES256","kid":"no-such-kid"}`))
 	wantCode(t, err, cotter.ErrJWTKeyNotFound)
+
+	// The token's kid selects a key that may not verify ES256 (its JWK says ES384).
+	resp, err := emu.http.Get(emu.info.JWKSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string][]map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&set)
+	resp.Body.Close()
+	if err != nil || len(set["keys"]) == 0 {
+		t.Fatal(set, err)
+	}
+	for _, k := range set["keys"] {
+		k["alg"] = "ES384"
+	}
+	mismatched, err := cotter.NewVerifier(cotter.VerifierOptions{Audience: emu.info.APIKeyID, JWKSJSON: jsonString(set)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mismatched.Close()
+	_, err = mismatched.Verify(ctx, good)
+	wantCode(t, err, cotter.ErrJWTKeyMismatch)
 }
 
 func TestKeySetErrorsAndBadOptions(t *testing.T) {

@@ -20,7 +20,9 @@ type PKCE struct {
 }
 
 // String hides the verifier.
-func (p PKCE) String() string { return fmt.Sprintf("PKCE{Challenge:%q State:%q}", p.Challenge, p.State) }
+func (p PKCE) String() string {
+	return fmt.Sprintf("PKCE{Challenge:%q State:%q}", p.Challenge, p.State)
+}
 
 // GoString hides the verifier from %#v too.
 func (p PKCE) GoString() string { return p.String() }

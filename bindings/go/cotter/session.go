@@ -108,7 +108,7 @@ func NewSession(client *Client, opts SessionOptions, initial *Token) (*Session, 
 		s.releaseHandles()
 		return nil, err
 	}
-	runtime.SetFinalizer(s, (*Session).Close)
+	track(&s.g, s, (*Session).Close)
 	return s, nil
 }
 

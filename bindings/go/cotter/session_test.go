@@ -17,7 +17,9 @@ const refreshRoute = "POST /api/v0/token/:api_key_id"
 // testClock moves the session's clock and the emulator's dev clock together.
 type testClock struct{ offset atomic.Int64 }
 
-func (c *testClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load()) * time.Second) }
+func (c *testClock) now() time.Time {
+	return time.Now().Add(time.Duration(c.offset.Load()) * time.Second)
+}
 
 func (c *testClock) advance(emu *emulator, secs int64) {
 	c.offset.Add(secs)

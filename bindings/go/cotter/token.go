@@ -42,7 +42,7 @@ func (t TokenInfo) GoString() string { return t.String() }
 
 func newToken(p *C.cotter_token) *Token {
 	t := &Token{ptr: p}
-	runtime.SetFinalizer(t, (*Token).Close)
+	track(&t.g, t, (*Token).Close)
 	return t
 }
 

@@ -123,7 +123,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		v.releaseHandles()
 		return nil, err
 	}
-	runtime.SetFinalizer(v, (*Verifier).Close)
+	track(&v.g, v, (*Verifier).Close)
 	return v, nil
 }
 

@@ -1,0 +1,5 @@
+//go:build !race
+
+package cotter_test
+
+const raceEnabled = false
