@@ -76,7 +76,12 @@ export interface VerifierOptions {
   jwksCooldownMs?: number;
   jwksTimeoutMs?: number;
   jwksMaxBytes?: number;
+  /** The library's log lines (key-set fetches, failures), delivered on the event loop. Never carry secrets. */
+  log?: LogFunction;
 }
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
+export type LogFunction = (level: LogLevel, message: string) => void;
 
 /** The verified payload: every claim as signed, custom ones included. */
 export interface Claims {
@@ -245,6 +250,8 @@ export interface ClientOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   maxResponseBytes?: number;
+  /** The library's log lines (requests, retries, failures), delivered on the event loop. Never carry secrets. */
+  log?: LogFunction;
 }
 
 export interface GetIdentityOptions {

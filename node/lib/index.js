@@ -57,6 +57,15 @@ const codes = Object.freeze(Object.fromEntries(
   [0, ...Array.from({ length: 60 }, (_, i) => -(i + 1))]
     .map((n) => [native.statusName(n), n]).filter(([name]) => name !== 'COTTER_EUNKNOWN')));
 
+/** The library's log lines for a JS `log(level, message)`; a logger that throws fails loudly on the next tick. */
+function logOption(log) {
+  if (log === undefined || log === null) return undefined;
+  if (typeof log !== 'function') throw invalid('option log must be a function');
+  return (level, message) => {
+    try { log(level, message); } catch (e) { process.nextTick(() => { throw e; }); }
+  };
+}
+
 function invalid(message) {
   return new CotterError(message, { code: 'COTTER_EINVAL', status: -1 });
 }
@@ -199,6 +208,7 @@ class Verifier {
       audience: o.audience, issuer: o.issuer, jwksJson: o.jwks === undefined || o.jwks === null ? undefined : jsonText(o.jwks, 'option jwks'),
       jwksUrl, caFile: o.caFile, leeway: o.leeway, tokenCache: o.tokenCache, now: o.now,
       jwksMaxAgeMs: o.jwksMaxAgeMs, jwksCooldownMs: o.jwksCooldownMs, jwksTimeoutMs: o.jwksTimeoutMs, jwksMaxBytes: o.jwksMaxBytes,
+      log: logOption(o.log),
     });
   }
   /** Verifies on the calling thread; returns every claim of the payload. Throws CotterError. */
@@ -232,6 +242,7 @@ class Client {
       apiKeyId: o.apiKeyId, apiSecretKey: o.apiSecretKey, baseUrl: o.baseUrl, workerUrl: o.workerUrl, caFile: o.caFile,
       connectTimeoutMs: o.connectTimeoutMs, timeoutMs: o.timeoutMs, maxRetries: o.maxRetries,
       retryBaseMs: o.retryBaseMs, retryMaxMs: o.retryMaxMs, maxResponseBytes: o.maxResponseBytes,
+      log: logOption(o.log),
     });
     this.#apiKeyId = o.apiKeyId;
     clientNative.set(this, this.#n);

@@ -9,7 +9,8 @@
  * include/node/node.h. Debian's and nodesource's Node (and nvm's) ship those headers in
  * <prefix>/include/node, so nodedir = <prefix> (process.execPath/../..) and nothing is downloaded. The include
  * dir and node-addon-api's are also passed explicitly, so node/CMakeLists.txt never depends on cmake-js's guess.
- * Environment: COTTER_NODE_BUILD_TYPE (Release), COTTER_NODE_JOBS (2), COTTER_NODE_BUILD_DIR (build/node).
+ * Environment: COTTER_NODE_BUILD_TYPE (Release), COTTER_NODE_JOBS (2), COTTER_NODE_BUILD_DIR (build/node),
+ * COTTER_NODE_CMAKE_ARGS (extra space-separated -DNAME=VALUE, e.g. -DCOTTER_SANITIZE=address,undefined).
  */
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -33,6 +34,13 @@ const args = [cmakeJs, 'compile', '-d', root, '-O', out, '--config', buildType,
   '--parallel', process.env.COTTER_NODE_JOBS || '2', '-T', 'cotter_node',
   '--CDCOTTER_BUILD_NODE=ON', '--CDCOTTER_BUILD_SHARED=OFF',
   `--CDCOTTER_NODE_INCLUDE_DIR=${nodeInclude}`, `--CDCOTTER_NODE_ADDON_API_DIR=${addonApi}`];
+for (const def of (process.env.COTTER_NODE_CMAKE_ARGS || '').split(/\s+/).filter(Boolean)) {
+  if (!/^-D[A-Za-z_][A-Za-z0-9_]*=/.test(def)) {
+    console.error(`cotter-node: COTTER_NODE_CMAKE_ARGS takes -DNAME=VALUE entries, not ${def}`);
+    process.exit(1);
+  }
+  args.push(`--CD${def.slice(2)}`);
+}
 if (spawnSync('ninja', ['--version'], { stdio: 'ignore' }).status === 0) args.push('-G', 'Ninja');
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit',
   env: { ...process.env, npm_config_nodedir: prefix } });

@@ -332,6 +332,71 @@ class Call : public Napi::AsyncWorker {
 };
 
 // ------------------------------------------------------------------------------------------------
+// Logging: the library's log lines, delivered to a JS function on the event loop
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * Owns a thread-safe function around a JS `log(level, message)`. The C library logs from whichever thread runs
+ * the operation (cotter_log_fn); lines are queued to the event loop, never waited for. Must outlive the C object
+ * whose options point at it. Lines never carry secrets (the library's guarantee; tests/node/redaction.test.js).
+ */
+class LogSink {
+  public:
+    static std::unique_ptr<LogSink> From(Napi::Env env, const Napi::Object &options) {
+        Napi::Value fn = options.Get("log");
+        if (fn.IsUndefined() || fn.IsNull()) return nullptr;
+        if (!fn.IsFunction()) ThrowInvalid(env, "option log must be a function");
+        return std::unique_ptr<LogSink>(new LogSink(env, fn.As<Napi::Function>()));
+    }
+    ~LogSink() {
+        if (alive_->load()) tsfn_.Release();
+    }
+    // cotter_log_fn: void (*)(int level, const char *message, void *payload)
+    static void Log(int level, const char *message, void *payload) {
+        auto *self = static_cast<LogSink *>(payload);
+        if (!self->alive_->load()) return;
+        try {
+            auto *line = new Line{level, message ? message : ""};
+            if (self->tsfn_.NonBlockingCall(line, &LogSink::Deliver) != napi_ok) delete line;
+        } catch (...) {
+            // out of memory: drop the line, never unwind into the library
+        }
+    }
+
+  private:
+    struct Line {
+        int level;
+        std::string text;
+    };
+    LogSink(Napi::Env env, Napi::Function fn) {
+        std::shared_ptr<std::atomic<bool>> alive = alive_;
+        tsfn_ = Napi::ThreadSafeFunction::New(env, fn, "cotter-log", 0, 1, [alive](Napi::Env) { alive->store(false); });
+        tsfn_.Unref(env);  // logging never keeps the process alive
+    }
+    static void Deliver(Napi::Env env, Napi::Function fn, Line *raw) {
+        std::unique_ptr<Line> line(raw);
+        if (env == nullptr) return;
+        const char *name = line->level >= COTTER_LOG_ERROR     ? "error"
+                           : line->level >= COTTER_LOG_WARNING ? "warning"
+                           : line->level >= COTTER_LOG_INFO    ? "info"
+                                                               : "debug";
+        try {
+            fn.Call({Napi::String::New(env, name), Napi::String::New(env, line->text)});
+        } catch (const Napi::Error &) {
+            // index.js rethrows a logger's own exception on the next tick; nothing else can throw here
+        }
+    }
+    Napi::ThreadSafeFunction tsfn_;
+    std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+/// The C client and the log sink its options point at (freed after the client).
+struct ClientCore {
+    std::unique_ptr<LogSink> log;
+    cotter::Client client;
+};
+
+// ------------------------------------------------------------------------------------------------
 // Verifier
 // ------------------------------------------------------------------------------------------------
 
@@ -374,6 +439,11 @@ class Verifier : public Napi::ObjectWrap<Verifier> {
             now_.store(*v, std::memory_order_relaxed);
             opts.clock = &Verifier::Clock;
             opts.clock_payload = this;
+        }
+        log_ = LogSink::From(env, o);
+        if (log_) {
+            opts.log = &LogSink::Log;
+            opts.log_payload = log_.get();
         }
         v_ = Sync(env, [&] { return cotter::JwtVerifier::create(opts); });
     }
@@ -448,6 +518,7 @@ class Verifier : public Napi::ObjectWrap<Verifier> {
     }
 
     static constexpr int64_t kNoClock = -1;
+    std::unique_ptr<LogSink> log_;  // before v_: outlives it
     cotter::JwtVerifier v_;
     std::atomic<int64_t> now_{kNoClock};
     int inflight_ = 0;  // main thread only
@@ -498,14 +569,21 @@ class Client : public Napi::ObjectWrap<Client> {
         opts.base_url = base ? base->c_str() : nullptr;
         opts.worker_url = worker ? worker->c_str() : nullptr;
         opts.ca_file = ca ? ca->c_str() : nullptr;
+        auto core = std::make_shared<ClientCore>();
         try {
+            core->log = LogSink::From(env, o);
+            if (core->log) {
+                opts.log = &LogSink::Log;
+                opts.log_payload = core->log.get();
+            }
             if (auto v = OptInt(env, o, "connectTimeoutMs", 1, kMaxSafe)) opts.connect_timeout_ms = *v;
             if (auto v = OptInt(env, o, "timeoutMs", 1, kMaxSafe)) opts.timeout_ms = *v;
             if (auto v = OptInt(env, o, "maxRetries", 0, 100)) opts.max_retries = int(*v);
             if (auto v = OptInt(env, o, "retryBaseMs", 0, kMaxSafe)) opts.retry_base_ms = *v;
             if (auto v = OptInt(env, o, "retryMaxMs", 0, kMaxSafe)) opts.retry_max_ms = *v;
             if (auto v = OptInt(env, o, "maxResponseBytes", 1, kMaxSafe)) opts.max_response_bytes = size_t(*v);
-            c_ = std::make_shared<cotter::Client>(Sync(env, [&] { return cotter::Client::create(opts); }));
+            core->client = Sync(env, [&] { return cotter::Client::create(opts); });
+            c_ = std::move(core);
         } catch (...) {
             if (secret) Wipe(*secret);
             throw;
@@ -516,10 +594,10 @@ class Client : public Napi::ObjectWrap<Client> {
     /// The live client, or a CotterError when it is closed.
     cotter::ClientRef Live(Napi::Env env) {
         if (closed_ || !c_) ThrowInvalid(env, "the client is closed");
-        return *c_;
+        return c_->client;
     }
     /// For sessions: a share of the C client, which is freed only after every session using it.
-    std::shared_ptr<cotter::Client> Share(Napi::Env env) {
+    std::shared_ptr<ClientCore> Share(Napi::Env env) {
         Live(env);
         return c_;
     }
@@ -713,7 +791,7 @@ class Client : public Napi::ObjectWrap<Client> {
         if (closed_ && inflight_ == 0) c_.reset();
     }
 
-    std::shared_ptr<cotter::Client> c_;
+    std::shared_ptr<ClientCore> c_;
     int inflight_ = 0;  // main thread only
     bool closed_ = false;
 };
@@ -887,7 +965,7 @@ class Session : public Napi::ObjectWrap<Session> {
                 Wipe(*initial_);
                 initial_.reset();
             }
-            s_ = cotter::Session::create(*client_, o, initial);
+            s_ = cotter::Session::create(client_->client, o, initial);
         }
         return s_;
     }
@@ -1004,7 +1082,7 @@ class Session : public Napi::ObjectWrap<Session> {
     }
 
     Napi::ObjectReference client_obj_;  // keeps the JS Client (and so the C client) alive
-    std::shared_ptr<cotter::Client> client_;
+    std::shared_ptr<ClientCore> client_;
     std::optional<std::string> file_;
     std::optional<std::string> initial_;
     int64_t margin_ = 30;

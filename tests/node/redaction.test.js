@@ -77,3 +77,26 @@ test('error messages never carry the token, the refresh token or the secret', as
   for (const part of tok.access_token.split('.')) assert.ok(!util.inspect(ve).includes(part));
   v.close();
 });
+
+test('log lines reach the JS logger on the event loop and never carry a secret', async () => {
+  const lines = [];
+  const log = (level, message) => lines.push({ level, message });
+  const c = new Client({ apiKeyId: emu.info.api_key_id, apiSecretKey: emu.info.api_secret_key, baseUrl: emu.info.base_url, log, retryBaseMs: 1 });
+  const v = new Verifier({ audience: emu.info.api_key_id, baseUrl: emu.info.base_url, log });
+  const tok = await emu.login('logs@example.com');
+  const t = await c.refresh(tok.refresh_token);
+  await c.refresh(tok.refresh_token).catch(() => {});
+  const cc = await c.customClaims(t.accessToken, { x: 1 }, t.refreshToken);
+  await emu.dev('/faults', { route: 'GET /api/v0/user/list', status: 503 });
+  await c.listUsers(0);
+  await v.verify(t.accessToken);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(lines.length >= 5, JSON.stringify(lines));
+  assert.ok(lines.every((l) => ['debug', 'info', 'warning', 'error'].includes(l.level)));
+  assert.ok(lines.some((l) => /jwks/i.test(l.message)));
+  const secrets = [emu.info.api_secret_key, tok.refresh_token, tok.access_token, t.accessToken, t.refreshToken, t.idToken, cc.token, cc.refreshToken];
+  for (const { message } of lines) for (const s of secrets) assert.ok(!message.includes(s), message);
+  assert.throws(() => new Client({ apiKeyId: 'k', log: 'console' }), { code: 'COTTER_EINVAL' });
+  c.close();
+  v.close();
+});
