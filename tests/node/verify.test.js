@@ -169,3 +169,16 @@ test('many async verifications in flight, then close() while they run', async ()
   assert.equal(res.length, 500);
   for (const c of res) assert.equal(c.identifier, 'many@example.com');
 });
+
+test('token cache on: hits give the same claims; a tampered twin still fails; expiry still applies', () => {
+  const v = new Verifier({ audience: fixtures.audience, issuer: fixtures.issuer, jwks: fixtureJwks, now: fixtures.now, tokenCache: 64 });
+  const ok = fixtures.cases.find((c) => c.expect === 'COTTER_OK').token;
+  const first = v.verifySync(ok);
+  for (let i = 0; i < 100; i++) assert.deepEqual(v.verifySync(ok), first);
+  const [h, p, s] = ok.split('.');
+  const twin = `${h}.${p}.${s.slice(0, -2)}${s.slice(-2) === 'AA' ? 'AB' : 'AA'}`;
+  expectCode(() => v.verifySync(twin), 'COTTER_EJWT_SIGNATURE');
+  v.setNow(first.exp + 3600);
+  expectCode(() => v.verifySync(ok), 'COTTER_EJWT_EXPIRED');
+  v.close();
+});
