@@ -98,11 +98,11 @@ function requireAuth(options = {}) {
       const code = err instanceof CotterError ? String(err.code) : '';
       if (code.startsWith('COTTER_EJWKS_')) {
         send(res, 503, { 'Retry-After': String(retryAfterSeconds) }, { error: 'temporarily_unavailable', error_description: code });
-      } else if (code.startsWith('COTTER_EJWT_') || code === 'COTTER_EINVAL') {
-        // EINVAL here can only come from the token (the verifier exists), so it is the client's fault too.
+      } else if (code.startsWith('COTTER_EJWT_')) {
         send(res, 401, { 'WWW-Authenticate': challenge(realm, { error: 'invalid_token', error_description: code }) },
           { error: 'invalid_token', error_description: code });
       } else if (typeof next === 'function') {
+        // Not the client's fault: out of memory, a closed verifier (COTTER_EINVAL), a bug.
         next(err);
       } else {
         send(res, 500, {}, { error: 'server_error' });

@@ -175,6 +175,24 @@ test('requireAuth', async (t) => {
     assert.deepEqual(r.body, { handled: 'handler failure' });
   });
 
+  await t.test('a server-side failure (a closed verifier) goes to next(err), not to a 401', async () => {
+    const v = new Verifier(opts);
+    const mw = requireAuth({ verifier: v });
+    v.close();
+    const app3 = express();
+    app3.get('/', mw, (req, res) => res.end('unreachable'));
+    app3.use((err, req, res, next) => { res.status(500).json({ code: err.code }); }); // eslint-disable-line no-unused-vars
+    const s1 = http.createServer(app3);
+    const s2 = http.createServer(withAuth({ verifier: v }, (req, res) => res.end('unreachable')));
+    servers.push(s1, s2);
+    const r1 = await get(`${await listen(s1)}/`, `Bearer ${good}`);
+    assert.equal(r1.status, 500);
+    assert.deepEqual(r1.body, { code: 'COTTER_EINVAL' });
+    const r2 = await get(`${await listen(s2)}/`, `Bearer ${good}`);
+    assert.equal(r2.status, 500);
+    assert.deepEqual(r2.body, { error: 'server_error' });
+  });
+
   await t.test('node:http withAuth: a throwing handler gives a bare 500', async () => {
     const h = withAuth({ verifier: shared }, () => { throw new Error(`secret ${good}`); });
     const s = http.createServer(h);
