@@ -14,11 +14,16 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+#: `cotter verify` reads at most this much from stdin (the verifier refuses tokens over 16 KiB anyway) ...
+MAX_TOKEN_BYTES = 64 * 1024
+#: ... and from --jwks-file (the cap a remote key set has by default).
+MAX_JWKS_BYTES = 1024 * 1024
 
 
 class UsageError(Exception):
@@ -144,15 +149,27 @@ def _claims_dict(claims: Any) -> Dict[str, Any]:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verifier import Verifier
 
-    token: str = args.token
+    from ._errors import JWKSInvalid, JWTMalformed
+
+    token: Union[str, bytes] = args.token
     if token == "-":
-        token = sys.stdin.read().strip()
+        # Bounded reads: `cotter verify - < /dev/zero` must fail, not eat the memory.
+        data = sys.stdin.buffer.read(MAX_TOKEN_BYTES + 1)
+        if len(data) > MAX_TOKEN_BYTES:
+            raise JWTMalformed(f"the token on stdin is larger than {MAX_TOKEN_BYTES} bytes")
+        token = data.strip()
     if args.jwks_file:
         try:
-            with open(args.jwks_file, encoding="utf-8") as f:
-                jwks = f.read()
+            with open(args.jwks_file, "rb") as f:
+                raw = f.read(MAX_JWKS_BYTES + 1)
         except OSError as e:
             raise UsageError(f"cannot read --jwks-file: {e.strerror}")
+        if len(raw) > MAX_JWKS_BYTES:
+            raise JWKSInvalid(f"--jwks-file is larger than {MAX_JWKS_BYTES} bytes")
+        try:
+            jwks = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise JWKSInvalid("--jwks-file is not UTF-8 text") from None
         verifier = Verifier(args.audience, jwks=jwks, issuer=args.issuer, leeway=args.leeway, now=args.now)
     else:
         verifier = Verifier(args.audience, jwks_url=args.jwks_url, issuer=args.issuer, leeway=args.leeway,

@@ -499,3 +499,22 @@ def test_cli_issuer_and_leeway_flags(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rc == 0 and json.loads(out)["sub"] == "user-1" and out.count("\n") > 2
     missing = cli.main(["verify", make(K1), "--jwks-file", str(tmp_path / "absent.json"), "--audience", AUD])
     assert missing == 2
+
+
+def test_cli_verify_bounded_inputs(tmp_path: Path) -> None:
+    """Hostile files and streams end in a clear error, never in an unbounded read."""
+    token = make(K1)
+    endless = run_cli(["verify", token, "--jwks-file", "/dev/zero", "--audience", AUD], timeout=60)
+    assert endless.returncode == 1 and endless.stderr.startswith("error: COTTER_EJWKS_INVALID: "), endless.stderr
+    binary = tmp_path / "jwks.bin"
+    binary.write_bytes(b'{"keys":[\xff]}')
+    bad_utf8 = run_cli(["verify", token, "--jwks-file", str(binary), "--audience", AUD])
+    assert bad_utf8.returncode == 1 and bad_utf8.stderr.startswith("error: COTTER_EJWKS_INVALID: ")
+    f = tmp_path / "jwks.json"
+    f.write_text(JWKS1)
+    huge = run_cli(["verify", "-", "--jwks-file", str(f), "--audience", AUD], input="a" * 200_000)
+    assert huge.returncode == 1 and huge.stderr.startswith("error: COTTER_EJWT_MALFORMED: ")
+    ok = run_cli(["verify", "-", "--jwks-file", str(f), "--audience", AUD, "--now", str(NOW)], input=token + "\n")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["sub"] == "user-1"
+    other_issuer = run_cli(["verify", token, "--jwks-file", str(f), "--audience", AUD, "--issuer", "x"])
+    assert other_issuer.returncode == 1 and other_issuer.stderr.startswith("error: COTTER_EJWT_ISSUER: ")
