@@ -3,6 +3,7 @@ package cotter_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +49,103 @@ func TestContextCancellationReturnsAtOnce(t *testing.T) {
 	v := emu.verifier(t)
 	if _, err := v.Verify(dead, "x"); !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+// networkCalls is every method that takes a context, bound to one set of objects.
+func networkCalls(c *cotter.Client, s *cotter.Session, v *cotter.Verifier, rt, access, userID string) map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"Client.GrantIdentityToken": func(x context.Context) error { _, err := c.GrantIdentityToken(x, `{}`); return err },
+		"Client.GrantEventToken":    func(x context.Context) error { _, err := c.GrantEventToken(x, `{}`); return err },
+		"Client.Refresh":            func(x context.Context) error { _, err := c.Refresh(x, rt); return err },
+		"Client.Logout":             func(x context.Context) error { return c.Logout(x, "not-a-refresh-token") },
+		"Client.CustomClaims": func(x context.Context) error {
+			_, err := c.CustomClaims(x, access, `{"a":1}`, "")
+			return err
+		},
+		"Client.GetIdentity": func(x context.Context) error {
+			_, err := c.GetIdentity(x, "code", 1, "verifier-verifier-verifier-verifier-verifier", redirectURL)
+			return err
+		},
+		"Client.VerifyRemote":        func(x context.Context) error { _, _, err := c.VerifyRemote(x, access); return err },
+		"Client.UserCreate":          func(x context.Context) error { _, err := c.UserCreate(x, "ctx@example.com"); return err },
+		"Client.UserGetByIdentifier": func(x context.Context) error { _, err := c.UserGetByIdentifier(x, "ctx@example.com"); return err },
+		"Client.UserGet":             func(x context.Context) error { _, err := c.UserGet(x, userID); return err },
+		"Client.UserList":            func(x context.Context) error { _, err := c.UserList(x, 0); return err },
+		"Client.SocialTokensList":    func(x context.Context) error { _, err := c.SocialTokensList(x, userID); return err },
+		"Client.SocialTokenGet":      func(x context.Context) error { _, err := c.SocialTokenGet(x, "GITHUB", userID); return err },
+		"Client.SocialTokenDelete":   func(x context.Context) error { return c.SocialTokenDelete(x, "GITHUB", userID) },
+		"Session.Refresh":            func(x context.Context) error { _, err := s.Refresh(x); return err },
+		"Session.AccessToken":        func(x context.Context) error { _, err := s.AccessToken(x); return err },
+		"Session.Token":              func(x context.Context) error { _, err := s.Token(x); return err },
+		"Session.Logout":             func(x context.Context) error { return s.Logout(x) },
+		"Verifier.Refresh":           func(x context.Context) error { return v.Refresh(x) },
+		"Verifier.Verify":            func(x context.Context) error { _, err := v.Verify(x, access); return err },
+		"Verifier.Check":             func(x context.Context) error { return v.Check(x, access) },
+	}
+}
+
+func totalRequests(emu *emulator) int {
+	n := 0
+	for _, v := range emu.dev("GET", "/stats", nil)["requests"].(map[string]any) {
+		n += int(v.(float64))
+	}
+	return n
+}
+
+// Every method that takes a context returns context.Canceled for a context already done, without sending
+// anything; and every method that reaches the network returns at the context's deadline while the
+// server is slow.
+func TestEveryNetworkCallHonoursCancellation(t *testing.T) {
+	emu := startEmulator(t)
+	c := emu.client(t)
+	tok := emu.loginToken(t, "calls@example.com")
+	s := newSession(t, c, cotter.SessionOptions{}, tok)
+	u, err := c.UserCreate(ctx, "calls@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	before := totalRequests(emu)
+	for name, call := range networkCalls(c, s, emu.verifier(t), tok.RefreshToken(), tok.AccessToken(), u.ID) {
+		if err := call(dead); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v", name, err)
+		}
+	}
+	if n := totalRequests(emu) - before; n != 0 {
+		t.Fatalf("%d requests sent with cancelled contexts", n)
+	}
+
+	// Slow server: each call that sends a request gets a 1.5 s delay and a 100 ms deadline. A fresh
+	// verifier (its key set not fetched yet) makes Verify and Check reach the network too. The session's
+	// token is valid, so AccessToken and Token answer from memory: they are left out.
+	slow := emu.client(t)
+	ss := newSession(t, slow, cotter.SessionOptions{}, emu.loginToken(t, "slow@example.com"))
+	calls := networkCalls(slow, ss, nil, tok.RefreshToken(), tok.AccessToken(), u.ID)
+	delete(calls, "Session.AccessToken")
+	delete(calls, "Session.Token")
+	for name, call := range calls {
+		if strings.HasPrefix(name, "Verifier.") {
+			v := emu.verifier(t) // fresh: the first use fetches the key set
+			call = map[string]func(context.Context) error{
+				"Verifier.Refresh": func(x context.Context) error { return v.Refresh(x) },
+				"Verifier.Verify":  func(x context.Context) error { _, err := v.Verify(x, tok.AccessToken()); return err },
+				"Verifier.Check":   func(x context.Context) error { return v.Check(x, tok.AccessToken()) },
+			}[name]
+		}
+		// Several delays: the previous call's request, still on its way in the background, may take one.
+		emu.dev("DELETE", "/faults", nil)
+		emu.fault(map[string]any{"route": "*", "latency_ms": 1500, "count": 5})
+		x, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		start := time.Now()
+		err := call(x)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s against a slow server: %v", name, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s returned after %v", name, d)
+		}
 	}
 }
