@@ -35,7 +35,7 @@ func TestRefreshRotatesAndOldTokenNeedsReauth(t *testing.T) {
 	}
 	_, err = c.Refresh(ctx, oldRT)
 	e := wantCode(t, err, cotter.ErrReauth)
-	if e.HTTPStatus != 400 || !strings.Contains(e.OAuthErrorDescription, "not valid") || strings.Contains(e.Error(), oldRT) {
+	if e.HTTPStatus != 400 || e.OAuthError == "" || !strings.Contains(e.OAuthErrorDescription, "not valid") || strings.Contains(e.Error(), oldRT) {
 		t.Fatalf("%+v", e)
 	}
 	if err := c.Logout(ctx, info.RefreshToken); err != nil {
