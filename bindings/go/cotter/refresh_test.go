@@ -35,7 +35,7 @@ func TestRefreshRotatesAndOldTokenNeedsReauth(t *testing.T) {
 	}
 	_, err = c.Refresh(ctx, oldRT)
 	e := wantCode(t, err, cotter.ErrReauth)
-	if e.HTTPStatus != 400 || e.OAuthError == "" || !strings.Contains(e.OAuthErrorDescription, "not valid") || strings.Contains(e.Error(), oldRT) {
+	if e.HTTPStatus != 400 || !strings.Contains(e.OAuthErrorDescription, "not valid") || strings.Contains(e.Error(), oldRT) {
 		t.Fatalf("%+v", e)
 	}
 	if err := c.Logout(ctx, info.RefreshToken); err != nil {
@@ -150,6 +150,13 @@ func TestFaultsMapToDistinctCodes(t *testing.T) {
 	emu.fault(map[string]any{"route": route, "status": 429, "retry_after": 7})
 	_, err = c.Refresh(ctx, rt)
 	if e := wantCode(t, err, cotter.ErrHTTP); e.RetryAfter != 7*time.Second {
+		t.Fatalf("%+v", e)
+	}
+	emu.fault(map[string]any{"route": route, "status": 400,
+		"body": map[string]any{"error": "invalid_request", "error_description": "the request was refused"}})
+	_, err = c.Refresh(ctx, rt)
+	if e := wantCode(t, err, cotter.ErrOAuth); e.HTTPStatus != 400 || e.OAuthError != "invalid_request" ||
+		e.OAuthErrorDescription != "the request was refused" {
 		t.Fatalf("%+v", e)
 	}
 	emu.fault(map[string]any{"route": route, "latency_ms": 3000})
