@@ -71,7 +71,9 @@ def identity_token_verify(identity_token: Any, api_key_id: str, *, public_key: s
     import json
 
     text = identity_token if isinstance(identity_token, str) else json.dumps(identity_token)
-    _native.identity_token_verify(text, api_key_id, public_key, now)
+    from ._util import I64, c_int
+
+    _native.identity_token_verify(text, api_key_id, public_key, c_int("now", now, I64))
 
 
 def event_token_verify(event_token: Any, api_key_id: str, *, public_key: str | None = None) -> None:

@@ -9,7 +9,7 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
-    from typing import Optional
+    from typing import Optional, Tuple
 
 
 class _Logger:
@@ -44,6 +44,22 @@ def redact_jwt(token: Optional[str]) -> Optional[str]:
 
 def redact_secret(value: Optional[str]) -> Optional[str]:
     return None if value is None else "<redacted>"
+
+
+I32 = (-(2**31), 2**31 - 1)
+I64 = (-(2**63), 2**63 - 1)
+U32 = (0, 2**32 - 1)
+U64 = (0, 2**64 - 1)
+
+
+def c_int(name: str, value: int, bounds: Tuple[int, int]) -> int:
+    """``value`` if it is an int that fits the C parameter, else InvalidArgument (never pybind11's TypeError or a
+    wrapped-around value). The library checks the meaningful range itself (e.g. leeway 0..300)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(f"{name} must be an integer in [{bounds[0]}, {bounds[1]}], not {value!r}")
+    return value
 
 
 def env(name: str) -> Optional[str]:

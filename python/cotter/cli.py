@@ -30,6 +30,31 @@ class UsageError(Exception):
     """A command-line mistake the parser could not catch (exit 2)."""
 
 
+def _int_in(lo: int, hi: int) -> Any:
+    """An argparse type: an integer in [lo, hi] (else a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not in [{lo}, {hi}]")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 86400]")
+    return value
+
+
 def _env(name: str) -> Optional[str]:
     value = os.environ.get(name)
     return value if value else None
@@ -99,6 +124,14 @@ def cmd_login(args: argparse.Namespace) -> int:
 
     client = _client(args)
     path = _token_file(args)
+    # Before the user spends time on the page: the token file's directory must exist (0700 when we create it).
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as e:
+        from ._errors import StorageError
+
+        raise StorageError(f"cannot create {directory}: {e.strerror}") from None
 
     def show(url: str) -> None:
         if args.no_browser:
@@ -121,7 +154,6 @@ def cmd_login(args: argparse.Namespace) -> int:
     if identity.token is None:
         _eprint("error: COTTER_EPROTOCOL: the server returned no oauth_token")
         return EXIT_FAILED
-    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     TokenSession(client, token_file=path, token=identity.token)  # writes the file (0600, atomic)
     _eprint(f"Logged in as {identity.identifier}; tokens stored in {path}")
     _out(args, identity.identifier or "",
@@ -285,10 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     g2.add_argument("--otp", action="store_true", help="one-time code (default)")
     g2.add_argument("--magic-link", action="store_true", help="magic link")
     s.add_argument("--identifier", help="prefill the email or phone on the login page")
-    s.add_argument("--port", type=int, default=0, help="local port for the redirect (default: any free port)")
+    s.add_argument("--port", type=_int_in(0, 65535), default=0, help="local port for the redirect (default: any free port)")
     s.add_argument("--login-url", help="hosted login page (default $COTTER_LOGIN_URL, else Cotter's)")
     s.add_argument("--no-browser", action="store_true", help="print the login URL instead of opening a browser")
-    s.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the login (default 300)")
+    s.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait for the login (default 300)")
     s.set_defaults(func=cmd_login)
 
     s = sub.add_parser("token", parents=[common], help="print a valid access token (refreshing when needed)")
@@ -302,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--jwks-url", help="a remote JWKS (https, or http to a loopback host)")
     s.add_argument("--audience", required=True, help="expected aud (your API key id)")
     s.add_argument("--issuer", help="expected iss (default https://www.cotter.app)")
-    s.add_argument("--leeway", type=int, default=5, help="clock skew in seconds, 0..300 (default 5)")
-    s.add_argument("--now", type=int, help="verify as if the time were UNIX_SECONDS")
+    s.add_argument("--leeway", type=_int_in(-(2**63), 2**63 - 1), default=5, help="clock skew in seconds, 0..300 (default 5)")
+    s.add_argument("--now", type=_int_in(-(2**63), 2**63 - 1), help="verify as if the time were UNIX_SECONDS")
     s.add_argument("--pretty", action="store_true", help="indent the claims")
     s.set_defaults(func=cmd_verify)
 
@@ -335,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("user_id", metavar="USER_ID", nargs="?")
     a.add_argument("--identifier", help="look the user up by email or phone")
     a = us.add_parser("list", parents=[nested], help="list users, 50 per page, newest first (needs the secret)")
-    a.add_argument("--page", type=int, default=0)
+    a.add_argument("--page", type=_int_in(0, 2**32 - 1), default=0)
     s.set_defaults(func=cmd_users)
     return p
 

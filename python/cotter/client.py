@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import _native
 from ._record import Record
-from ._util import env, native_log, redact_jwt, redact_secret
+from ._util import I32, I64, U32, U64, c_int, env, native_log, redact_jwt, redact_secret
 from .tokens import Token
 
 TYPE_CHECKING = False
@@ -190,12 +190,12 @@ class Client:
             base_url=base_url,
             worker_url=worker_url,
             ca_file=ca_file,
-            connect_timeout_ms=connect_timeout_ms,
-            timeout_ms=timeout_ms,
-            max_retries=max_retries,
-            retry_base_ms=retry_base_ms,
-            retry_max_ms=retry_max_ms,
-            max_response_bytes=max_response_bytes,
+            connect_timeout_ms=c_int("connect_timeout_ms", connect_timeout_ms, I64),
+            timeout_ms=c_int("timeout_ms", timeout_ms, I64),
+            max_retries=c_int("max_retries", max_retries, I32),
+            retry_base_ms=c_int("retry_base_ms", retry_base_ms, I64),
+            retry_max_ms=c_int("retry_max_ms", retry_max_ms, I64),
+            max_response_bytes=c_int("max_response_bytes", max_response_bytes, U64),
             log=native_log,
         )
         self.api_key_id = key
@@ -276,7 +276,7 @@ class Client:
 
     def list_users(self, page: int = 0) -> List[User]:
         """One page (50, newest first) of the project's users. Needs the secret."""
-        return [User._from_native(d) for d in self._n.user_list(page)]
+        return [User._from_native(d) for d in self._n.user_list(c_int("page", page, U32))]
 
     # --- social-login provider tokens ----------------------------------------------------------------
 

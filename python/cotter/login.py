@@ -133,7 +133,13 @@ class RedirectReceiver:
             def log_message(self, format: str, *args: object) -> None:  # the query holds the code: never log it
                 pass
 
-        self._server = http.server.HTTPServer((host, port), Handler)
+        try:
+            self._server = http.server.HTTPServer((host, port), Handler)
+        except (OSError, OverflowError) as e:  # port in use, not allowed, or out of range
+            from ._errors import NetworkError
+
+            raise NetworkError(f"cannot listen on {host}:{port} for the login redirect: {getattr(e, 'strerror', None) or e}",
+                               status=_native.STATUS_CODES["COTTER_ENETWORK"], code="COTTER_ENETWORK") from None
         self._server.timeout = 0.5
         self.port: int = self._server.server_address[1]
 

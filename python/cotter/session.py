@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from . import _native
+from ._util import I64, c_int
 from .client import Client
 from .tokens import Token
 
@@ -53,7 +54,7 @@ class TokenSession:
 
         self._n = _native.Session(
             client=client._n,
-            refresh_margin_seconds=refresh_margin,
+            refresh_margin_seconds=c_int("refresh_margin", refresh_margin, I64),
             token_file=token_file,
             load=storage.load if storage is not None else None,
             save=storage.save if storage is not None else None,

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import native_log
+from ._util import I64, U64, c_int, native_log
 from .tokens import Claims
 
 TYPE_CHECKING = False
@@ -42,16 +42,16 @@ class Verifier:
         self._n = _native.Verifier(
             audience=audience,
             issuer=issuer,
-            leeway_seconds=leeway,
+            leeway_seconds=c_int("leeway", leeway, I64),
             jwks_json=jwks_json,
             jwks_url=jwks_url,
             ca_file=ca_file,
-            jwks_max_age_ms=jwks_max_age_ms,
-            jwks_cooldown_ms=jwks_cooldown_ms,
-            jwks_timeout_ms=jwks_timeout_ms,
-            jwks_max_bytes=jwks_max_bytes,
-            token_cache_size=token_cache_size,
-            now=now,
+            jwks_max_age_ms=c_int("jwks_max_age_ms", jwks_max_age_ms, I64),
+            jwks_cooldown_ms=c_int("jwks_cooldown_ms", jwks_cooldown_ms, I64),
+            jwks_timeout_ms=c_int("jwks_timeout_ms", jwks_timeout_ms, I64),
+            jwks_max_bytes=c_int("jwks_max_bytes", jwks_max_bytes, U64),
+            token_cache_size=c_int("token_cache_size", token_cache_size, U64),
+            now=None if now is None else c_int("now", now, I64),
             log=native_log,
         )
         self.audience = audience

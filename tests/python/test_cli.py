@@ -193,3 +193,28 @@ def test_ca_file_flag_and_environment(tls_emulator: Any, tmp_path: Path) -> None
     ver = run_cli(["verify", token, "--jwks-url", tls_emulator.jwks_url, "--audience", tls_emulator.api_key_id,
                    "--ca-file", tls_emulator.ca_file], env=env)
     assert ver.returncode == 0 and json.loads(ver.stdout)["identifier"] == "ca@example.com"
+
+
+def test_bad_numbers_are_usage_errors(cli_env: Dict[str, str]) -> None:
+    for args in (["users", "list", "--page", "-1"], ["users", "list", "--page", "x"], ["login", "--port", "99999"],
+                 ["login", "--timeout", "-5"], ["login", "--timeout", "nan"],
+                 ["verify", "a.b.c", "--jwks-file", "/dev/null", "--audience", "x", "--now", "9" * 30],
+                 ["verify", "a.b.c", "--jwks-file", "/dev/null", "--audience", "x", "--leeway", "-" + "9" * 30]):
+        r = run_cli(args, env=cli_env)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "error: argument" in r.stderr, (args, r.stderr)
+
+
+def test_login_local_problems_are_clean_errors(cli_env: Dict[str, str], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli(["login", "--no-browser", "--port", str(port)], env=cli_env)
+    assert r.returncode == 1 and r.stderr.startswith("error: COTTER_ENETWORK: cannot listen on 127.0.0.1:")
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    r = run_cli(["login", "--no-browser", "--token-file", str(not_a_dir / "tokens.json")], env=cli_env)
+    assert r.returncode == 1 and r.stderr.startswith("error: COTTER_ESTORAGE: cannot create ")
+    assert r.stdout == "", "the check happens before the login URL is shown"

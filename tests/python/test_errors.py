@@ -227,3 +227,35 @@ def test_embedded_nul_is_rejected_not_truncated(client: cotter.Client, name: str
     with pytest.raises(cotter.InvalidArgument) as e:
         NUL_CASES[name](client)
     assert e.value.code == "COTTER_EINVAL" and "NUL" in e.value.message
+
+
+INT_CASES = {
+    "client timeout_ms too big": lambda c: cotter.Client("key", timeout_ms=2**70),
+    "client max_retries beyond int": lambda c: cotter.Client("key", max_retries=2**40),
+    "client max_response_bytes negative": lambda c: cotter.Client("key", max_response_bytes=-1),
+    "client timeout_ms as str": lambda c: cotter.Client("key", timeout_ms="5"),  # type: ignore[arg-type]
+    "client max_retries as bool": lambda c: cotter.Client("key", max_retries=True),
+    "verifier leeway beyond int64": lambda c: cotter.Verifier("aud", jwks='{"keys":[]}', leeway=2**64),
+    "verifier now beyond int64": lambda c: cotter.Verifier("aud", jwks='{"keys":[]}', now=2**63),
+    "verifier jwks_max_bytes negative": lambda c: cotter.Verifier("aud", jwks_url="http://127.0.0.1:1/j", jwks_max_bytes=-1),
+    "verifier token_cache_size negative": lambda c: cotter.Verifier("aud", jwks='{"keys":[]}', token_cache_size=-5),
+    "list_users negative page": lambda c: c.list_users(-1),
+    "list_users page beyond unsigned": lambda c: c.list_users(2**32),
+    "session refresh_margin beyond int64": lambda c: cotter.TokenSession(c, refresh_margin=2**64),
+    "identity_token_verify now beyond int64": lambda c: cotter.identity_token_verify({"a": 1}, "key", now=-(2**63) - 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INT_CASES))
+def test_integers_that_do_not_fit_c_are_invalid_arguments(client: cotter.Client, name: str) -> None:
+    """Not pybind11's TypeError, and never a value wrapped around on its way to C."""
+    with pytest.raises(cotter.InvalidArgument) as e:
+        INT_CASES[name](client)
+    assert e.value.code == "COTTER_EINVAL"
+
+
+def test_meaningful_ranges_are_checked_by_the_library() -> None:
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.Verifier("aud", jwks='{"keys":[]}', leeway=-1)
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.Client("key", timeout_ms=-1)
