@@ -131,6 +131,12 @@ fn faults_map_to_distinct_kinds_within_the_timeout() {
     let e = expect_kind(client.refresh(rt), ErrorKind::Http);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
 
+    emu.fault(json!({"route": route, "status": 400,
+                     "body": {"error": "invalid_request", "error_description": "the request was refused"}}));
+    let e = expect_kind(client.refresh(rt), ErrorKind::OAuth);
+    assert_eq!((e.http_status(), e.oauth_error(), e.oauth_error_description()),
+               (Some(400), Some("invalid_request"), Some("the request was refused")));
+
     emu.fault(json!({"route": route, "latency_ms": 3000}));
     let start = Instant::now();
     expect_kind(client.refresh(rt), ErrorKind::Timeout);
