@@ -60,4 +60,19 @@ func TestMiddlewareAcceptsValidTokensOnly(t *testing.T) {
 		me["identifier"] != "gopher@example.com" {
 		t.Fatalf("%d %s", status, body)
 	}
+
+	// A verifier that cannot fetch the key set answers 503 (retry later), not 401: the token may be fine.
+	emu.fault(map[string]any{"route": "GET /api/v0/token/jwks", "status": 503, "count": 3})
+	fresh := httptest.NewServer(cotter.Middleware(emu.verifier(t))(http.NotFoundHandler()))
+	defer fresh.Close()
+	req, _ := http.NewRequest("GET", fresh.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("key set unavailable: %d", resp.StatusCode)
+	}
 }

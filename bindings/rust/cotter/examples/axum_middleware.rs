@@ -124,6 +124,7 @@ mod tests {
 
         let login = emu.login("axum@example.com");
         let access = login["oauth_token"]["access_token"].as_str().unwrap().to_owned();
+        let access2 = access.clone();
         let expired = emu.access_token(json!({}), -60);
         let foreign = emu.access_token(json!({"aud": "another-project"}), 600);
         let results = tokio::task::spawn_blocking(move || {
@@ -148,6 +149,15 @@ mod tests {
         let me: serde_json::Value = serde_json::from_str(&results[5].2).unwrap();
         assert_eq!(me["sub"], login["user"]["ID"]);
         assert_eq!(me["identifier"], "axum@example.com");
+        server.abort();
+
+        // A verifier that cannot fetch the key set answers 503 (retry later), not 401: the token may be fine.
+        emu.fault(json!({"route": "GET /api/v0/token/jwks", "status": 503, "count": 3}));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app(Arc::new(emu.verifier()))).await });
+        let (status, _, _) = tokio::task::spawn_blocking(move || get(&format!("{base}/me"), Some(&access2))).await.unwrap();
+        assert_eq!(status, 503);
         server.abort();
     }
 }
