@@ -218,3 +218,18 @@ def test_login_local_problems_are_clean_errors(cli_env: Dict[str, str], tmp_path
     r = run_cli(["login", "--no-browser", "--token-file", str(not_a_dir / "tokens.json")], env=cli_env)
     assert r.returncode == 1 and r.stderr.startswith("error: COTTER_ESTORAGE: cannot create ")
     assert r.stdout == "", "the check happens before the login URL is shown"
+
+
+def test_token_refreshes_only_when_needed(emulator: Any, cli_env: Dict[str, str]) -> None:
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})  # inside the 30 s refresh margin
+    r = _login(emulator, cli_env, "expiring@example.com", "--json")
+    assert r.returncode == 0, r.stderr
+    path = Path(json.loads(r.stdout.splitlines()[1])["token_file"])
+    stored = json.loads(path.read_text())
+    first = run_cli(["token"], env=cli_env)
+    assert first.returncode == 0 and first.stdout.strip() != stored["access_token"], "expiring: refreshed"
+    assert json.loads(path.read_text())["access_token"] == first.stdout.strip()
+    emulator.dev("/stats/reset", {})
+    second = run_cli(["token"], env=cli_env)
+    assert second.stdout == first.stdout, "fresh now: the stored token is printed as is"
+    assert emulator.dev("/stats")["requests"] == {}
