@@ -84,3 +84,10 @@ def test_versions_agree() -> None:
 def test_py_typed_and_stub_shipped() -> None:
     pkg = Path(cotter.__file__).parent
     assert (pkg / "py.typed").exists() and (pkg / "_native.pyi").exists()
+
+
+def test_native_stub_matches_the_module() -> None:
+    """mypy's stubtest: every name, parameter and property of cotter._native is in _native.pyi, and nothing else."""
+    r = subprocess.run([sys.executable, "-m", "mypy.stubtest", "cotter._native", "--allowlist",
+                        str(ROOT / "tests/python/stubtest_allowlist.txt")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
