@@ -121,9 +121,16 @@ void Wipe(std::string &s) {
 // Argument reading: every bad type is a CotterError COTTER_EINVAL naming the argument
 // ------------------------------------------------------------------------------------------------
 
+// C strings end at the first NUL: 'a\0b' would reach the library as 'a' (an audience that accepts another
+// project's tokens, a user id that names another user). Such strings are refused.
+std::string NoNul(Napi::Env env, std::string s, const std::string &what) {
+    if (s.find('\0') != std::string::npos) ThrowInvalid(env, what + " must not contain a NUL character");
+    return s;
+}
+
 std::string ReqString(Napi::Env env, const Napi::Value &v, const char *what) {
     if (!v.IsString()) ThrowInvalid(env, std::string(what) + " must be a string");
-    return v.As<Napi::String>().Utf8Value();
+    return NoNul(env, v.As<Napi::String>().Utf8Value(), what);
 }
 
 /// A token given as a string or bytes (Buffer / Uint8Array).
@@ -143,7 +150,7 @@ std::optional<std::string> OptString(Napi::Env env, const Napi::Object &o, const
     Napi::Value v = o.Get(key);
     if (v.IsUndefined() || v.IsNull()) return std::nullopt;
     if (!v.IsString()) ThrowInvalid(env, std::string("option ") + key + " must be a string");
-    return v.As<Napi::String>().Utf8Value();
+    return NoNul(env, v.As<Napi::String>().Utf8Value(), std::string("option ") + key);
 }
 
 std::optional<int64_t> OptInt(Napi::Env env, const Napi::Object &o, const char *key, double lo, double hi) {
@@ -756,7 +763,7 @@ class Client : public Napi::ObjectWrap<Client> {
     }
     // COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_client *client, const char *access_token, cotter_error **out_error);
     Napi::Value VerifyRemote(const Napi::CallbackInfo &info) {
-        auto token = TokenArg(info.Env(), info[0], "accessToken");
+        auto token = NoNul(info.Env(), TokenArg(info.Env(), info[0], "accessToken"), "accessToken");
         auto out = std::make_shared<cotter::RemoteVerdict>();
         cotter::ClientRef c = Live(info.Env());
         return Run(info, [c, token, out] { *out = c.verify_remote(token.c_str()); },

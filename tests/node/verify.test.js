@@ -182,3 +182,17 @@ test('token cache on: hits give the same claims; a tampered twin still fails; ex
   expectCode(() => v.verifySync(ok), 'COTTER_EJWT_EXPIRED');
   v.close();
 });
+
+test('a NUL inside a string option is refused (C would see only the part before it)', async () => {
+  const c = fixtures.cases.find((x) => x.expect === 'COTTER_OK');
+  assert.throws(() => new Verifier({ audience: `${fixtures.audience}\0evil`, jwks: fixtureJwks, now: fixtures.now }), { code: 'COTTER_EINVAL' });
+  assert.throws(() => new Verifier({ audience: fixtures.audience, issuer: `${fixtures.issuer}\0x`, jwks: fixtureJwks }), { code: 'COTTER_EINVAL' });
+  const v = fixtureVerifier();
+  assert.throws(() => v.verifySync(`${c.token}\0`), { code: 'COTTER_EJWT_MALFORMED' });
+  v.close();
+  const client = new Client({ apiKeyId: emu.info.api_key_id, baseUrl: emu.info.base_url });
+  await assert.rejects(client.getUserById('abc\0def'), { code: 'COTTER_EINVAL' });
+  await assert.rejects(client.verifyRemote('a.b.c\0'), { code: 'COTTER_EINVAL' });
+  assert.throws(() => new Client({ apiKeyId: `${emu.info.api_key_id}\0x` }), { code: 'COTTER_EINVAL' });
+  client.close();
+});
