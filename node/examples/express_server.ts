@@ -9,7 +9,7 @@
  * token gets 401 with an RFC 6750 challenge, and 503 + Retry-After while Cotter's keys cannot be fetched.
  */
 import express = require('express');
-import { requireAuth, type Claims } from 'cotter-node';
+import { CotterAccessToken, CotterError, CotterValidateJWT, requireAuth, type Claims } from 'cotter-node';
 
 const apiKeyId = process.env.COTTER_API_KEY_ID;
 if (!apiKeyId) throw new Error('set COTTER_API_KEY_ID');
@@ -25,6 +25,23 @@ app.get('/health', (_req, res) => {
 app.get('/me', auth, (req, res) => {
   const claims: Claims = req.auth!; // set by requireAuth for every request that reaches this handler
   res.json({ user: claims.sub, identifier: claims.identifier, expires: claims.exp });
+});
+
+// Code written for Cotter's old helpers keeps its shape: CotterValidateJWT resolves to a boolean, and the
+// cotter-token-js getters read verified claims (verify() throws a CotterError for a bad token).
+app.get('/legacy', async (req, res) => {
+  const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+  const config = { audience: apiKeyId, baseUrl };
+  if (!(await CotterValidateJWT(token, config))) {
+    res.status(403).json({ valid: false });
+    return;
+  }
+  try {
+    const access = await CotterAccessToken.verify(token, config);
+    res.json({ valid: true, user: access.getID(), identifier: access.getIdentifier(), method: access.getAuthMethod() });
+  } catch (err) {
+    res.status(403).json({ valid: false, code: err instanceof CotterError ? err.code : 'unknown' });
+  }
 });
 
 const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {

@@ -301,6 +301,10 @@ test('node/examples run against the emulator', async (t) => {
       assert.equal(ok.body.identifier, 'example@example.com');
       assert.equal((await get(`${url}/me`)).status, 401);
       assert.equal((await get(`${url}/health`)).status, 200);
+      const legacy = await get(`${url}/legacy`, `Bearer ${token}`);
+      assert.equal(legacy.status, 200, legacy.text);
+      assert.deepEqual({ ...legacy.body, user: undefined }, { valid: true, user: undefined, identifier: 'example@example.com', method: 'OTP' });
+      assert.equal((await get(`${url}/legacy`, `Bearer ${token}x`)).status, 403);
     } finally {
       child.kill('SIGTERM');
       await done;
