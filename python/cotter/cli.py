@@ -306,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import _native
 
     p.add_argument("--version", action="version", version=f"cotter {_native.version_string()}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="show the library's log lines on stderr (-v: info and warnings, -vv: debug)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -372,11 +374,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _LibraryLog:
+    """The library's log lines ("cotter" logger) during one command: silent by default, so that stderr holds only
+    the CLI's own status lines and the one `error: CODE: message` line scripts rely on; shown with -v (warnings
+    and info) or -vv (debug). The logger's previous state is restored afterwards (main() may run in-process)."""
+
+    def __init__(self, verbosity: int) -> None:
+        import logging
+
+        self.log = logging.getLogger("cotter")
+        self.saved = (self.log.propagate, self.log.level, list(self.log.handlers))
+        if verbosity <= 0:
+            handler: logging.Handler = logging.NullHandler()
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("cotter: %(levelname)s: %(message)s"))
+            self.log.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+        self.log.handlers = [handler]
+        self.log.propagate = False
+
+    def restore(self) -> None:
+        self.log.propagate, level, self.log.handlers = self.saved
+        self.log.setLevel(level)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     from ._errors import CotterError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    library_log = _LibraryLog(args.verbose)
     try:
         code: int = args.func(args)
         return code
@@ -390,4 +417,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         _eprint("interrupted")
         return 130
+    finally:
+        library_log.restore()
 

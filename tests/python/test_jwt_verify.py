@@ -16,7 +16,7 @@ import pytest
 
 import cotter
 from cotter import cli
-from jwt_tools import AUD, BASE_NOW, ISS, KID, N_P256, Key, b64u, claims, hs256, jwks, make, resign
+from jwt_tools import AUD, BASE_NOW, ISS, KID, N_P256, Key, b64u, claims, hs256, jwks, make, resign, segments
 
 from conftest import run_cli
 
@@ -518,3 +518,35 @@ def test_cli_verify_bounded_inputs(tmp_path: Path) -> None:
     assert ok.returncode == 0 and json.loads(ok.stdout)["sub"] == "user-1"
     other_issuer = run_cli(["verify", token, "--jwks-file", str(f), "--audience", AUD, "--issuer", "x"])
     assert other_issuer.returncode == 1 and other_issuer.stderr.startswith("error: COTTER_EJWT_ISSUER: ")
+
+
+# --- the remote-key-set rows once more through `cotter verify --jwks-url` in a real process --------------
+
+
+@pytest.mark.parametrize("fault", [{"redirect": "file:///etc/passwd"}, {"redirect": "http://169.254.169.254/"},
+                                   {"oversized": True}, {"status": 500}, {"non_json": True}],
+                         ids=["redirect-file", "redirect-metadata", "10MB", "500", "html"])
+def test_cli_row16_jwks_transport(emulator: Any, fault: Dict[str, Any]) -> None:
+    good = emulator.dev("/access_token", {"identifier": "cli16@example.com"})["access_token"]
+    emulator.fault("GET /api/v0/token/jwks", count=5, **fault)
+    r = run_cli(["verify", good, "--jwks-url", emulator.jwks_url, "--audience", emulator.api_key_id])
+    assert r.returncode == 1 and r.stdout == ""
+    # Exactly one line: the library's own log lines stay out of stderr unless -v asks for them.
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(("error: COTTER_EJWKS_UNAVAILABLE: ", "error: COTTER_EJWKS_INVALID: ")), r.stderr
+    verbose = run_cli(["-v", "verify", good, "--jwks-url", emulator.jwks_url, "--audience", emulator.api_key_id])
+    assert verbose.returncode == 1 and "cotter: WARNING: " in verbose.stderr, verbose.stderr
+
+
+def test_cli_row5_unknown_kid_and_row20_rotation(emulator: Any) -> None:
+    args = ["--jwks-url", emulator.jwks_url, "--audience", emulator.api_key_id]
+    random_kid = make(Key(kid="SPACE_JWT_PUBLIC:RANDOM"), claims(aud=emulator.api_key_id))
+    r = run_cli(["verify", random_kid, *args])
+    assert r.returncode == 1 and r.stderr.startswith("error: COTTER_EJWT_KEY_NOT_FOUND: "), r.stderr
+    before = emulator.dev("/access_token", {"identifier": "cli20@example.com"})["access_token"]
+    new_kid = emulator.dev("/keys/rotate", {})["kid"]
+    after = emulator.dev("/access_token", {"identifier": "cli20@example.com"})["access_token"]
+    r = run_cli(["verify", after, *args])
+    assert r.returncode == 0 and json.loads(r.stdout)["identifier"] == "cli20@example.com", r.stderr
+    assert run_cli(["verify", before, *args]).returncode == 0  # the old key is still in its grace period
+    assert segments(after)[0] != segments(before)[0] and new_kid
