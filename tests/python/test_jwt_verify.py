@@ -47,7 +47,7 @@ def _bad(tmp_path: Path, capsys: pytest.CaptureFixture[str], token: str, codes: 
     allowed = (codes,) if isinstance(codes, str) else codes
     assert rc == 1, (rc, out, err)
     assert out == "", "no claims may be printed for a rejected token"
-    assert err.startswith("error: COTTER_E"), err
+    assert err.startswith("error: COTTER_E") and err.count("\n") == 1, err  # one line, nothing else
     code = err.split(":")[1].strip()
     assert code in allowed, err
     assert token[-20:] not in err or len(token) < 20, "the message must not echo the token"
