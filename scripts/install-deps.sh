@@ -8,6 +8,7 @@ packages=(
   libssl-dev libcurl4-openssl-dev libsimdjson-dev doctest-dev     # the core
   clang libclang-rt-14-dev llvm valgrind                          # sanitizers, fuzzers, leak checks
   nodejs npm                                                      # the emulator and the Node package
+  libssh2-1-dev                                                   # libssh2.a: the Node addon links libcurl's TLS stack statically
   python3 python3-pip python3-venv                                # the Python package
   chromium openssl procps                                         # browser tests, emulator TLS
 )

@@ -57,6 +57,9 @@ test('LD_DEBUG=bindings: nothing in cotter.node binds to Node\'s OpenSSL, even w
       const v = new Verifier({ audience: info.api_key_id, baseUrl: info.base_url, caFile: info.ca_file });
       await v.refresh();
       console.log('ok ' + u.identifier);
+      const maps = require('node:fs').readFileSync('/proc/self/maps', 'utf8').split(String.fromCharCode(10));
+      const files = maps.map((l) => l.split(' ').pop()).filter((f) => ['libssl.so', 'libcrypto.so', 'libcurl.so', 'libssh2.so'].some((n) => f.includes(n)));
+      console.log('mapped: ' + [...new Set(files)].join(' '));
       c.close(); v.close();
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const prefix = path.join(dir, 'ld');
@@ -64,6 +67,8 @@ test('LD_DEBUG=bindings: nothing in cotter.node binds to Node\'s OpenSSL, even w
     env: { ...process.env, EMU: JSON.stringify(emu.info), LD_DEBUG: 'bindings', LD_BIND_NOW: '1', LD_DEBUG_OUTPUT: prefix } });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /ok ld@example\.com/);
+  // No system libssl, libcrypto, libcurl or libssh2 is even loaded: nothing in the process can mix with Node's.
+  assert.match(r.stdout, /^mapped: $/m);
   const logs = fs.readdirSync(dir).filter((f) => f.startsWith('ld.')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('\n');
   const bindings = logs.split('\n').map((l) => /binding file (\S+) \[\d+\] to (\S+) \[\d+\]: normal symbol `([^']+)'/.exec(l)).filter(Boolean);
   const fromAddon = bindings.filter((m) => m[1].endsWith('cotter.node'));
@@ -76,7 +81,7 @@ test('LD_DEBUG=bindings: nothing in cotter.node binds to Node\'s OpenSSL, even w
   assert.ok(toNode.some((m) => m[3] === 'napi_create_function'));
   const others = [...new Set(toNode.filter((m) => !/^(napi_|node_api_)/.test(m[3])).map((m) => m[3].replace(/^(nghttp2|Brotli[A-Za-z]*|_Z[A-Za-z0-9]{0,12}).*$/, '$1*')))];
   t.diagnostic(`bound to node besides Node-API: ${others.join(' ')}`);
-  assert.ok(!bindings.some((m) => /libcurl\.so/.test(m[1])), 'the system libcurl is not loaded');
+  assert.ok(!bindings.some((m) => /lib(curl|ssl|crypto|ssh2)\.so/.test(m[1])), 'no system TLS library is loaded');
 });
 
 test('node:https and node:crypto under load in the same process as TLS grants and verifications', async () => {
