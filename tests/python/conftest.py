@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,8 +26,11 @@ class Emulator:
     """A running `node emulator/bin/cotter-emulator.js --port 0` and its JSON line."""
 
     def __init__(self, *flags: str) -> None:
+        # The emulator gets SIGTERM when this process dies, even by a signal or an abort that skips the fixture's
+        # teardown (setpriv is util-linux, always on Debian): no emulator is ever left behind.
+        guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
         self.proc = subprocess.Popen(
-            ["node", str(ROOT / "emulator/bin/cotter-emulator.js"), "--port", "0", *flags],
+            [*guard, "node", str(ROOT / "emulator/bin/cotter-emulator.js"), "--port", "0", *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
