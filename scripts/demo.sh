@@ -27,7 +27,9 @@ trap cleanup EXIT
 
 step "Starting the Cotter emulator"
 mkfifo "$work/emulator.out"
-node emulator/bin/cotter-emulator.js --port 0 >"$work/emulator.out" 2>"$work/emulator.log" &
+# setpriv --pdeathsig: the emulator also stops if this script is killed outright (no trap runs then).
+guard=(); command -v setpriv >/dev/null && guard=(setpriv --pdeathsig TERM)
+"${guard[@]}" node emulator/bin/cotter-emulator.js --port 0 >"$work/emulator.out" 2>"$work/emulator.log" &
 emulator_pid=$!
 read -r info <"$work/emulator.out"
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$info" "$1"; }
