@@ -22,8 +22,10 @@ function cotter() {
   return lib;
 }
 
-// One verifier per configuration, for the life of the process (the original cached its key the same way).
+// One verifier per configuration, kept for the life of the process (the original cached its key the same way).
+// Bounded, oldest evicted: a configuration built from request data must not grow memory without limit.
 const verifiers = new Map();
+const MAX_VERIFIERS = 32;
 
 function envOptions() {
   const audience = process.env.COTTER_API_KEY_ID;
@@ -52,10 +54,17 @@ function verifierFor(config) {
   }
   const key = JSON.stringify(Object.keys(opts).sort().map((k) => [k, opts[k]]));
   let v = verifiers.get(key);
-  if (!v) {
+  if (v) {
+    verifiers.delete(key); // most recently used last
+  } else {
     v = new Verifier(opts);
-    verifiers.set(key, v);
+    if (verifiers.size >= MAX_VERIFIERS) {
+      const [oldestKey, oldest] = verifiers.entries().next().value;
+      verifiers.delete(oldestKey);
+      oldest.close(); // frees it once calls in flight settle
+    }
   }
+  verifiers.set(key, v);
   return v;
 }
 

@@ -31,9 +31,8 @@ cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTTER_SANI
       -DCOTTER_BUILD_NODE=ON -DCOTTER_BUILD_SHARED=OFF -DCOTTER_BUILD_TESTS=OFF \
       -DCOTTER_NODE_INCLUDE_DIR="$node_prefix/include/node" -DCOTTER_NODE_ADDON_API_DIR="$addon_api" >/dev/null
 cmake --build "$dir" --target cotter_node -j 2
-addon=$(find "$dir" -name cotter.node -type f -newer "$dir/CMakeCache.txt" -print -quit)
-[ -n "$addon" ] || addon=$(find "$dir" -name cotter.node -type f -print -quit)
-[ -n "$addon" ] || { echo "node_asan: no cotter.node under $dir" >&2; exit 1; }
+addon=$dir/node/cotter.node  # node/CMakeLists.txt's target, at its place in a plain CMake tree
+[ -f "$addon" ] || { echo "node_asan: no $addon" >&2; exit 1; }
 # Proof that this addon is the instrumented one (the suite loads it through COTTER_NODE_ADDON).
 if ! nm "$addon" 2>/dev/null | grep -q '__asan_report' && ! ldd "$addon" | grep -q libasan; then
   echo "node_asan: $addon is not built with ASan" >&2

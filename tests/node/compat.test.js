@@ -109,6 +109,13 @@ test('compat helpers', async (t) => {
     assert.equal(new CotterIDToken(minted.id_token, config).getAuthTime(), c.auth_time);
   });
 
+  await t.test('configurations are cached with a bound: 40 audiences evict the first, which then comes back', async () => {
+    const audiences = Array.from({ length: 40 }, (_, i) => `aud-${i}`);
+    const results = await Promise.all(audiences.map((a) => CotterValidateJWT(minted.access_token, { audience: a, jwksUrl: emu.info.jwks_url })));
+    assert.deepEqual(results, audiences.map(() => false)); // wrong audience for every one, and no crash from evictions
+    assert.equal(await CotterValidateJWT(minted.access_token, config), true);
+  });
+
   await t.test('the token classes refuse unverified tokens with the stable code', async () => {
     assert.throws(() => new CotterAccessToken(expired, config), (e) => e instanceof CotterError && e.code === 'COTTER_EJWT_EXPIRED');
     assert.throws(() => new CotterIDToken(forge(minted.id_token), config), (e) => e instanceof CotterError && e.code === 'COTTER_EJWT_SIGNATURE');
