@@ -74,7 +74,9 @@ function requireAuth(options = {}) {
   if (!Number.isInteger(retryAfterSeconds) || retryAfterSeconds < 0) {
     throw new TypeError('requireAuth: retryAfterSeconds must be a non-negative integer');
   }
-  if (typeof property !== 'string' || property === '') throw new TypeError('requireAuth: property must be a string');
+  if (typeof property !== 'string' || property === '' || property === '__proto__' || property === 'constructor') {
+    throw new TypeError('requireAuth: property must be a plain property name');
+  }
   const { Verifier, CotterError } = cotter();
   if (given !== undefined && !(given instanceof Verifier)) throw new TypeError('requireAuth: verifier must be a Verifier');
   const verifier = given || new Verifier(verifierOptions);

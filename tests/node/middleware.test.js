@@ -250,6 +250,8 @@ test('requireAuth', async (t) => {
     assert.throws(() => requireAuth({ ...opts, retryAfterSeconds: -1 }), TypeError);
     assert.throws(() => requireAuth({ verifier: {} }), TypeError);
     assert.throws(() => requireAuth(null), TypeError);
+    assert.throws(() => requireAuth({ ...opts, property: '__proto__' }), TypeError);
+    assert.throws(() => requireAuth({ audience }), (e) => e.code === 'COTTER_EINVAL'); // no key source
     assert.throws(() => withAuth(opts, 'not a function'), TypeError);
   });
 });
