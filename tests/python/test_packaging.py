@@ -91,3 +91,22 @@ def test_native_stub_matches_the_module() -> None:
     r = subprocess.run([sys.executable, "-m", "mypy.stubtest", "cotter._native", "--allowlist",
                         str(ROOT / "tests/python/stubtest_allowlist.txt")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_cotter_first_then_ssl_in_a_fresh_process(tls_emulator: Any) -> None:
+    """The other import order, in a fresh interpreter: cotter's TLS runs before Python's _ssl is even loaded."""
+    code = (
+        "import sys, cotter\n"
+        "base, key, ca, jwks = sys.argv[1:5]\n"
+        "c = cotter.Client(key, base_url=base, ca_file=ca)\n"
+        "assert c.create_user('order@example.com').identifier == 'order@example.com'\n"
+        "assert 'ssl' not in sys.modules and '_ssl' not in sys.modules\n"
+        "import ssl, urllib.request\n"
+        "body = urllib.request.urlopen(jwks, context=ssl.create_default_context(cafile=ca)).read()\n"
+        "assert b'keys' in body\n"
+        "assert c.get_user_by_identifier('order@example.com').identifier == 'order@example.com'\n"
+        "print('ok', ssl.OPENSSL_VERSION)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, tls_emulator.base_url, tls_emulator.api_key_id,
+                        tls_emulator.ca_file, tls_emulator.jwks_url], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("ok OpenSSL 3"), r.stdout + r.stderr
