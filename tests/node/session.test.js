@@ -169,3 +169,30 @@ test('a session keeps its client alive: closing the client first leaves the sess
   s.close();
   assert.throws(() => new TokenSession(c, {}), { code: 'COTTER_EINVAL' });
 });
+
+test('two processes sharing a token file refresh once between them (advisory lock)', async () => {
+  const { spawn } = require('node:child_process');
+  const file = path.join(dir, 'shared.json');
+  fs.writeFileSync(file, JSON.stringify(await expiredLogin('shared@example.com')), { mode: 0o600 });
+  await emu.dev('/stats/reset', {});
+  const script = `
+    const { Client, TokenSession } = require(${JSON.stringify(path.join(__dirname, '../../node/lib/index.js'))});
+    const c = new Client({ apiKeyId: process.env.KEY, baseUrl: process.env.BASE });
+    const s = new TokenSession(c, { file: process.env.FILE });
+    Promise.all(Array.from({ length: 20 }, () => s.getAccessToken()))
+      .then((all) => { console.log(JSON.stringify([...new Set(all)])); s.close(); c.close(); })
+      .catch((e) => { console.error(e.code, e.message); process.exit(1); });`;
+  const run = () => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, KEY: emu.info.api_key_id, BASE: emu.info.base_url, FILE: file } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(err))));
+  });
+  const [a, b] = await Promise.all([run(), run()]);
+  assert.equal(a.length, 1);
+  assert.deepEqual(a, b, 'both processes end with the one refreshed access token');
+  assert.equal(await refreshCount(), 1);
+  assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).access_token, a[0]);
+});
