@@ -16,6 +16,8 @@ const { startEmulator, ROOT } = require('./helpers/emulator');
 
 const addonPath = findAddon();
 function findAddon() {
+  // The same file node/lib/index.js loads (COTTER_NODE_ADDON, e.g. the ASan build of tests/leaks/node_asan.sh).
+  if (process.env.COTTER_NODE_ADDON) return path.resolve(process.env.COTTER_NODE_ADDON);
   for (const c of ['Release', 'RelWithDebInfo', 'Debug']) {
     const f = path.join(ROOT, 'build/node', c, 'cotter.node');
     if (fs.existsSync(f)) return f;
