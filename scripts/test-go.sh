@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build/rustgo
 
+# The package needs Go >= 1.22 (bindings/go/go.mod); Debian 12's own golang-go is 1.19.
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+if [ "$go_minor" -lt 22 ]; then
+  echo "test-go: $(go env GOVERSION) is too old: the Go package needs 1.22 or newer" >&2
+  exit 1
+fi
+
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j 2
 

@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build/rustgo
 
+# The crates need Rust >= 1.80 (rust-version in bindings/rust/Cargo.toml); Debian 12's own cargo is 1.63.
+rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if [ "$rust_minor" -lt 80 ]; then
+  echo "test-rust: $(rustc --version) is too old: the Rust packages need 1.80 or newer (rustup)" >&2
+  exit 1
+fi
+
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j 2
 
