@@ -19,8 +19,21 @@ for p in "${packages[@]}"; do
 done
 # Node, Python, Go and Rust may come from elsewhere on a machine (nodesource, pyenv, rustup, go tarball):
 # only install Debian's copy when the command is missing.
-command -v node >/dev/null 2>&1 && missing=("${missing[@]/nodejs}") && missing=("${missing[@]/npm}")
-command -v python3 >/dev/null 2>&1 && command -v pip3 >/dev/null 2>&1 && missing=("${missing[@]/python3-pip}") && missing=("${missing[@]/python3-venv}") && missing=("${missing[@]/python3}")
+drop() {  # removes exact package names from missing
+  local keep=() p d
+  for p in "${missing[@]}"; do
+    for d in "$@"; do [ "$p" = "$d" ] && continue 2; done
+    keep+=("$p")
+  done
+  missing=("${keep[@]}")
+}
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && drop nodejs npm
+if command -v python3 >/dev/null 2>&1; then
+  drop python3
+  python3 -m pip --version >/dev/null 2>&1 && drop python3-pip
+  # venv needs ensurepip (Debian splits it into python3-venv; pyenv/python.org builds include it).
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 && drop python3-venv
+fi
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 command -v cargo >/dev/null 2>&1 || missing+=(cargo)
 
