@@ -106,6 +106,8 @@ func TestEveryClassOfBadToken(t *testing.T) {
 		{"empty", "", cotter.ErrJWTMalformed},
 		{"four segments", good + ".x", cotter.ErrJWTMalformed},
 		{"NUL inside", good[:20] + "\x00" + good[21:], cotter.ErrJWTMalformed},
+		{"a megabyte of dots", strings.Repeat(".", 1<<20), cotter.ErrJWTMalformed}, // golang-jwt CVE-2025-30204
+		{"a megabyte token", good + strings.Repeat("A", 1<<20), cotter.ErrJWTMalformed},
 		{"alg none", withHeader(good, `{"alg":"none","kid":"k"}`), cotter.ErrJWTAlg},
 		{"alg HS256", withHeader(good, fmt.Sprintf(`{"alg":"HS256","kid":%q}`, kid)), cotter.ErrJWTAlg},
 		{"jku", withHeader(good, fmt.Sprintf(`{"alg":"ES256","kid":%q,"jku":"http://x"}`, kid)), cotter.ErrJWTHeader},

@@ -79,6 +79,9 @@ fn every_class_of_bad_token_has_its_kind() {
     expect_kind(v.verify("not-a-jwt"), ErrorKind::JwtMalformed);
     expect_kind(v.verify(""), ErrorKind::JwtMalformed);
     expect_kind(v.verify(&format!("{good}.x")), ErrorKind::JwtMalformed);
+    expect_kind(v.verify(&".".repeat(1 << 20)), ErrorKind::JwtMalformed); // golang-jwt CVE-2025-30204
+    expect_kind(v.verify(&format!("{good}{}", "A".repeat(1 << 20))), ErrorKind::JwtMalformed);
+    expect_kind(v.verify_bytes(b"\xff\xfe.\x00.\x80"), ErrorKind::JwtMalformed); // not UTF-8
     expect_kind(v.verify(&with_header(&good, r#"{"alg":"none","kid":"k"}"#)), ErrorKind::JwtAlg);
     expect_kind(v.verify(&with_header(&good, &format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#))), ErrorKind::JwtAlg);
     expect_kind(v.verify(&with_header(&good, &format!(r#"{{"alg":"ES256","kid":"{kid}","jku":"http://x"}}"#))),
