@@ -19,8 +19,16 @@ func TestFinalizersFreeForgottenObjects(t *testing.T) {
 	emu := startEmulator(t)
 	tok := emu.loginToken(t, "final@example.com")
 	const n = 50
-	settle()
+	// Objects that earlier tests forgot are finalized first, so that they cannot change the count below.
 	before := cotter.LiveObjects()
+	for i := 0; i < 50; i++ {
+		settle()
+		now := cotter.LiveObjects()
+		if now == before && i > 0 {
+			break
+		}
+		before = now
+	}
 	func() {
 		for i := 0; i < n; i++ {
 			c, err := cotter.NewClient(emu.clientOptions())
@@ -316,7 +324,7 @@ func TestLeakLoop(t *testing.T) {
 	if grown := cAfter - cBefore; grown >= 256<<10 {
 		t.Fatalf("the C heap grew by %d bytes of allocations never freed", grown)
 	}
-	if live := cotter.LiveObjects() - liveBefore; live != 0 {
+	if live := cotter.LiveObjects() - liveBefore; live > 0 {
 		t.Fatalf("%d C objects still live after every Close", live)
 	}
 	if grown := anonAfter - anonBefore; !raceEnabled && grown >= 1024 {
