@@ -90,7 +90,9 @@ type leakFixture struct {
 func (f *leakFixture) offlineRound(t *testing.T, i int) {
 	v := f.plain
 	if i%50 == 0 {
-		own, err := cotter.NewVerifier(cotter.VerifierOptions{Audience: f.emu.info.APIKeyID, JWKSJSON: f.jwks})
+		// With callbacks: their cgo handles are released on Close too.
+		own, err := cotter.NewVerifier(cotter.VerifierOptions{Audience: f.emu.info.APIKeyID, JWKSJSON: f.jwks,
+			Clock: time.Now, Log: func(cotter.LogLevel, string) {}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +164,9 @@ func (f *leakFixture) networkRound(t *testing.T, refreshToken *string, i int, ca
 		cctx, cancel = context.WithCancel(cctx)
 		defer cancel()
 	}
-	c, err := cotter.NewClient(f.emu.clientOptions())
+	o := f.emu.clientOptions()
+	o.Log = func(cotter.LogLevel, string) {}
+	c, err := cotter.NewClient(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,6 +217,16 @@ func (f *leakFixture) networkRound(t *testing.T, refreshToken *string, i int, ca
 	}
 	cur.Close()
 	s.Close()
+	// A session with every hook: custom storage, change callback, clock.
+	hooked, err := cotter.NewSession(c, cotter.SessionOptions{Storage: &memoryStorage{}, Clock: time.Now,
+		OnTokensChanged: func(*cotter.TokenInfo) {}}, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, err := hooked.AccessToken(cctx); err != nil || at == "" {
+		t.Fatal(err)
+	}
+	hooked.Close()
 	if i%10 == 0 {
 		p, _ := cotter.NewPKCE()
 		q := logInThroughThePage(t, f.emu, p, fmt.Sprintf("page-%06d@example.com", i))

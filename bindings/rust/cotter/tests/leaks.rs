@@ -8,10 +8,11 @@
 
 mod common;
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use common::{log_in_through_the_page, Emulator, REDIRECT};
-use cotter::{ErrorKind, Pkce, Session, Token, Verifier};
+use cotter::{ErrorKind, Pkce, Secret, Session, Storage, Token, Verifier};
 use serde_json::json;
 
 /// Verifications in the whole test (warm-up included).
@@ -59,6 +60,23 @@ fn heap_in_use() -> usize {
     m.uordblks + m.hblkhd
 }
 
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[derive(Default)]
+struct MemoryStorage(Mutex<Option<String>>);
+
+impl Storage for MemoryStorage {
+    fn load(&self) -> Result<Option<Secret>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.lock().unwrap().clone().map(Secret::new))
+    }
+    fn save(&self, json: Option<&str>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        *self.0.lock().unwrap() = json.map(str::to_owned);
+        Ok(())
+    }
+}
+
 struct Fixture {
     emu: Emulator,
     jwks: String,
@@ -75,7 +93,14 @@ struct Fixture {
 fn offline_round(f: &Fixture, plain: &Verifier, cached: &Verifier, i: usize) {
     // A verifier of its own now and then (building one parses the JWKS: slower than a verification).
     let claims = if i % 50 == 0 {
-        let v = Verifier::builder().audience(&f.emu.info.api_key_id).jwks_json(f.jwks.as_str()).build().unwrap();
+        // With callbacks: their boxes are dropped with the verifier too.
+        let v = Verifier::builder()
+            .audience(&f.emu.info.api_key_id)
+            .jwks_json(f.jwks.as_str())
+            .clock(now)
+            .log(|_, _| {})
+            .build()
+            .unwrap();
         v.verify(&f.access).unwrap()
     } else {
         plain.verify(&f.access).unwrap()
@@ -120,7 +145,7 @@ fn offline_round(f: &Fixture, plain: &Verifier, cached: &Verifier, i: usize) {
 
 /// One network round: a client of its own and every object only the network gives.
 fn network_round(f: &Fixture, refresh_token: &mut String, i: usize) {
-    let client = f.emu.client();
+    let client = f.emu.client_builder().log(|_, _| {}).build().unwrap();
     let token = client.refresh(refresh_token).unwrap();
     *refresh_token = token.refresh_token().unwrap().to_owned();
     let user = client.user_create(&format!("leak-{i:06}@example.com")).unwrap();
@@ -137,6 +162,14 @@ fn network_round(f: &Fixture, refresh_token: &mut String, i: usize) {
     let session = Session::builder(&client).build(Some(&token)).unwrap();
     assert!(!session.access_token().unwrap().is_empty());
     drop(session.token().unwrap());
+    // A session with every hook: custom storage, change callback, clock.
+    let hooked = Session::builder(&client)
+        .storage(MemoryStorage::default())
+        .on_tokens_changed(|_| {})
+        .clock(now)
+        .build(Some(&token))
+        .unwrap();
+    assert!(!hooked.access_token().unwrap().is_empty());
     assert!(client.stats().unwrap().requests >= 9);
     if i % 10 == 0 {
         let pkce = Pkce::new().unwrap();
