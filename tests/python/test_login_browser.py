@@ -42,7 +42,8 @@ def test_cli_login_with_headless_chromium(emulator: Any, cli_env: Dict[str, str]
     token_file = Path(info["token_file"])
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     deadline = time.monotonic() + 30  # the browser logs after the CLI has already finished
-    while not log.exists() and time.monotonic() < deadline:
+    # appendFileSync creates the file before it writes: wait for a whole line, not just the file.
+    while not (log.exists() and log.read_text().endswith("\n")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert log.read_text().startswith("ok http://127.0.0.1:"), log.read_text()
     who = run_cli(["whoami", "--json"], env=cli_env)
