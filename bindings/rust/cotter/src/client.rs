@@ -240,7 +240,7 @@ impl fmt::Debug for Client {
 #[derive(Default)]
 pub struct ClientBuilder {
     api_key_id: String,
-    api_secret_key: Option<String>,
+    api_secret_key: Option<zeroize::Zeroizing<String>>, // wiped on drop, built or not
     base_url: Option<String>,
     worker_url: Option<String>,
     ca_file: Option<String>,
@@ -256,7 +256,7 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// The API secret, needed by server-side calls. Copied by the library and wiped when the client is freed.
     pub fn api_secret_key(mut self, secret: impl Into<String>) -> Self {
-        self.api_secret_key = Some(secret.into());
+        self.api_secret_key = Some(zeroize::Zeroizing::new(secret.into()));
         self
     }
     /// API base URL (default `$COTTER_BASE_URL`, else `https://www.cotter.app/api/v0`).
@@ -314,8 +314,7 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client> {
         ffi::check_version()?;
         let key = ffi::cstring(&self.api_key_id, "api_key_id")?;
-        let secret = zeroize::Zeroizing::new(ffi::opt_cstring(self.api_secret_key.as_deref(), "api_secret_key")?);
-        drop(zeroize::Zeroizing::new(self.api_secret_key));
+        let secret = zeroize::Zeroizing::new(ffi::opt_cstring(self.api_secret_key.as_ref().map(|s| s.as_str()), "api_secret_key")?);
         let base = ffi::opt_cstring(self.base_url.as_deref(), "base_url")?;
         let worker = ffi::opt_cstring(self.worker_url.as_deref(), "worker_url")?;
         let ca = ffi::opt_cstring(self.ca_file.as_deref(), "ca_file")?;
