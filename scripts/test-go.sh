@@ -4,7 +4,7 @@
 # then the full-size leak loop without -race.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=build/rustgo
+build=build/release  # the release tree of scripts/test-core.sh: under scripts/test.sh nothing is rebuilt
 
 # The package needs Go >= 1.22 (bindings/go/go.mod); Debian 12's own golang-go is 1.19.
 go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')

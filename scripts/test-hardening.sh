@@ -18,14 +18,16 @@ step() { echo "--- hardening [$SECONDS s]: $*" >&2; }
 fail() { echo "--- hardening: FAILED: $*" >&2; failed+=("$1"); }
 
 # --- 0. A non-sanitized build with the tests (valgrind and RSS measurements need uninstrumented code) ---------
-step "build ($build, RelWithDebInfo)"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTTER_BUILD_TESTS=ON >/dev/null
+# The release tree of scripts/test-core.sh (same configuration), so under scripts/test.sh nothing is rebuilt.
+cbuild=build/release
+step "build ($cbuild, RelWithDebInfo)"
+cmake -S . -B "$cbuild" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTTER_BUILD_TESTS=ON >/dev/null
 # Only the library and the C test programs (valgrind's subjects): the C++ tests already ran in scripts/test-core.sh.
 c_targets=()
 for src in tests/c/test_*.c; do c_targets+=("c_$(basename "$src" .c)"); done
-cmake --build "$build" -j 2 --target cotter "${c_targets[@]}"
+cmake --build "$cbuild" -j 2 --target cotter "${c_targets[@]}"
 cc -std=c99 -O2 -g -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L -Icapi/include \
-   tests/leaks/leak_loop.c -o "$build/leak_loop" -L"$build/capi" -lcotter -Wl,-rpath,"$root/$build/capi"
+   tests/leaks/leak_loop.c -o "$build/leak_loop" -L"$cbuild/capi" -lcotter -Wl,-rpath,"$root/$cbuild/capi"
 
 # --- The emulator and the leak material (JWKS, a valid token, credentials...) shared by every leak loop -----
 emu_pid=""
@@ -45,7 +47,7 @@ valgrind_run() {  # <log name> <program> [args...]
 }
 mkdir -p "$build/valgrind"
 shopt -s nullglob
-c_tests=("$build"/tests/c_test_*)
+c_tests=("$cbuild"/tests/c_test_*)
 step "valgrind memcheck on ${#c_tests[@]} C test programs and the C leak loop"
 for t in "${c_tests[@]}"; do
   name=$(basename "$t")

@@ -3,7 +3,7 @@
 # cotter.h, then `cargo test` against the real library and the emulator (each test starts its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=build/rustgo
+build=build/release  # the release tree of scripts/test-core.sh: under scripts/test.sh nothing is rebuilt
 
 # The crates need Rust >= 1.80 (rust-version in bindings/rust/Cargo.toml); Debian 12's own cargo is 1.63.
 rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
