@@ -7,29 +7,12 @@
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
-const net = require('node:net');
 const util = require('node:util');
-const { startEmulator } = require('./helpers/emulator');
+const { startEmulator, forge, deadPort } = require('./helpers/emulator');
 const { Verifier, CotterError } = require('../../node/lib');
 const compat = require('../../node/lib/compat');
 
 const { CotterValidateJWT, CotterJwtToken, CotterAccessToken, CotterIDToken } = compat;
-
-function forge(realToken) {
-  const [h, p] = realToken.split('.');
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const sig = crypto.sign('sha256', Buffer.from(`${h}.${p}`), { key: privateKey, dsaEncoding: 'ieee-p1363' });
-  return `${h}.${p}.${sig.toString('base64url')}`;
-}
-
-async function deadPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('compat helpers', async (t) => {
   const emu = await startEmulator();

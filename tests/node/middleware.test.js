@@ -7,23 +7,13 @@
  */
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
 const http = require('node:http');
-const net = require('node:net');
 const express = require('express');
-const { startEmulator } = require('./helpers/emulator');
+const { startEmulator, forge, deadPort } = require('./helpers/emulator');
 const { Verifier } = require('../../node/lib');
 const { requireAuth, withAuth } = require('../../node/lib/middleware');
 
 const b64u = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
-
-/** A token with the emulator's header (same kid) and claims, signed with a key of our own. */
-function forge(realToken) {
-  const [h, p] = realToken.split('.');
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const sig = crypto.sign('sha256', Buffer.from(`${h}.${p}`), { key: privateKey, dsaEncoding: 'ieee-p1363' });
-  return `${h}.${p}.${sig.toString('base64url')}`;
-}
 
 /** The real signature over a payload with another `sub`. */
 function tamper(realToken) {
@@ -39,15 +29,6 @@ function listen(server) {
 
 function close(server) {
   return new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); });
-}
-
-/** A loopback port with nothing listening on it. */
-async function deadPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function get(url, authorization) {

@@ -14,6 +14,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
+const net = require('node:net');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -146,4 +147,21 @@ function makeHandle(child, info) {
   return { info, origin, ca, pid: child.pid, dev, login, completeLoginPage, request: call, stop };
 }
 
-module.exports = { startEmulator, request, ROOT };
+/** A token with the emulator's header (same kid) and claims, signed with a key of our own. */
+function forge(realToken) {
+  const [h, p] = realToken.split('.');
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const sig = crypto.sign('sha256', Buffer.from(`${h}.${p}`), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${h}.${p}.${sig.toString('base64url')}`;
+}
+
+/** A loopback port with nothing listening on it. */
+async function deadPort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+module.exports = { startEmulator, request, forge, deadPort, ROOT };
