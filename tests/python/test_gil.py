@@ -18,6 +18,7 @@ import http.server
 import json
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
@@ -160,21 +161,27 @@ def _runs_while(work: Callable[[], object], rounds: int = 20000) -> int:
     """Calls `work` until a waiting thread has run (returns how many calls that took) or `rounds` calls.
 
     The switch interval is raised to 1000 s so that the interpreter never forces a switch: the waiting
-    thread can only get the GIL when `work` releases it.
+    thread can only get the GIL when `work` releases it. It is raised before the waiter starts, and the
+    waiter gets time to park in `go.wait()`: a thread that began waiting for the GIL under the old 5 ms
+    interval keeps that interval and would force a switch (CI once saw the control let it in that way).
     """
     go = threading.Event()
+    parked = threading.Event()
     ran = threading.Event()
 
     def waiter() -> None:
+        parked.set()
         go.wait()
         ran.set()
 
-    t = threading.Thread(target=waiter)
-    t.start()
     old = sys.getswitchinterval()
     sys.setswitchinterval(1000.0)
+    t = threading.Thread(target=waiter)
     calls = 0
     try:
+        t.start()
+        parked.wait()
+        time.sleep(0.1)  # releases the GIL: every thread's pending wait for it (old interval) ends here
         go.set()  # the waiter now needs the GIL, which this thread holds
         while not ran.is_set() and calls < rounds:
             work()
@@ -182,7 +189,8 @@ def _runs_while(work: Callable[[], object], rounds: int = 20000) -> int:
     finally:
         sys.setswitchinterval(old)
         go.set()
-        t.join()
+        if t.ident is not None:  # started
+            t.join()
     return calls
 
 
