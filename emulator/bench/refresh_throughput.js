@@ -6,13 +6,23 @@
  *
  * Spawns the emulator binary in its own process (so the server has one core to itself and
  * the load generator another), creates CHAINS users, and runs one refresh chain per user
- * concurrently (each request uses the refresh token the previous one returned) over an
- * http.Agent with keepAlive for DURATION seconds. Prints one JSON line:
- *   {"bench":"emulator_refresh","ops_per_sec":...,"requests":...,"errors":...,"seconds":...,"chains":...,"connections":...}
+ * concurrently (each request uses the refresh token the previous one returned) over SOCKETS
+ * keep-alive connections for DURATION seconds. Prints one JSON line:
+ *   {"bench":"emulator_refresh","ops_per_sec":...,"requests":...,"errors":...,"seconds":...,"chains":...,
+ *    "connections":...,"server_cpu":...,"server_us_per_req":...,"client_cpu":...,"client":...}
  *
- * Usage: node emulator/bench/refresh_throughput.js [--seconds 5] [--chains 64] [--sockets 16] [--no-pin]
+ * --client agent (default): node:http requests through an http.Agent, as an SDK would send them.
+ * --client raw: the same requests written as bytes on net sockets, with a minimal response
+ *   parser. It costs the load generator far less CPU, so it shows what the server can do when the
+ *   client is not the bottleneck (client_cpu near 1.0 means the client limited the run).
+ * server_us_per_req is the server's CPU time per request: on a busy machine it moves much less
+ * than ops_per_sec, so compare it too.
+ *
+ * Usage: node emulator/bench/refresh_throughput.js [--seconds 5] [--chains 64] [--sockets 16]
+ *        [--client agent|raw] [--no-pin]
  */
 const http = require('node:http');
+const net = require('node:net');
 const path = require('node:path');
 const fs = require('node:fs');
 const { spawn } = require('node:child_process');
@@ -25,6 +35,8 @@ const SECONDS = arg('--seconds', 5);
 const CHAINS = arg('--chains', 64);
 const SOCKETS = arg('--sockets', 16);
 const PIN = !process.argv.includes('--no-pin');
+const CLIENT = (() => { const i = process.argv.indexOf('--client'); return i > 0 ? process.argv[i + 1] : 'agent'; })();
+if (CLIENT !== 'agent' && CLIENT !== 'raw') { console.error('--client must be agent or raw'); process.exit(2); }
 const RT_RE = /"refresh_token":"([^"]+)"/;
 
 function startServer() {
@@ -67,6 +79,43 @@ function cpuSeconds(pid) {
   } catch { return null; }
 }
 
+/**
+ * A keep-alive connection for --client raw: request(bytes) resolves to {status, body} once the
+ * whole response (Content-Length framing; the emulator always sends it) has arrived.
+ */
+function rawConnection(host, port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host, () => { socket.removeListener('error', reject); resolve(conn); });
+    socket.once('error', reject);
+    socket.setNoDelay(true);
+    let buf = '';
+    let pending = null;
+    const conn = {
+      socket,
+      request(bytes) {
+        return new Promise((res, rej) => { pending = { res, rej }; socket.write(bytes); });
+      },
+    };
+    socket.setEncoding('latin1'); // byte-exact lengths; the bodies are ASCII JSON
+    socket.on('data', (d) => {
+      buf += d;
+      const he = buf.indexOf('\r\n\r\n');
+      if (he < 0 || !pending) return;
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, he));
+      if (!m) { pending.rej(new Error('response without Content-Length')); pending = null; return; }
+      const end = he + 4 + Number(m[1]);
+      if (buf.length < end) return;
+      const r = { status: Number(buf.slice(9, 12)), body: buf.slice(he + 4, end) };
+      buf = buf.slice(end);
+      const p = pending;
+      pending = null;
+      p.res(r);
+    });
+    socket.on('error', (e) => { if (pending) { pending.rej(e); pending = null; } });
+    socket.on('close', () => { if (pending) { pending.rej(new Error('connection closed')); pending = null; } });
+  });
+}
+
 function get(agent, url) {
   return new Promise((resolve, reject) => {
     http.get(url, { agent }, (res) => {
@@ -98,24 +147,52 @@ async function main() {
     let errors = 0;
     const deadline = Date.now() + SECONDS * 1000;
     const cpu0 = cpuSeconds(child.pid);
+    const ccpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    await Promise.all(chains.map(async (rt) => {
-      while (Date.now() < deadline) {
-        const r = await post(agent, refreshUrl, headers, { grant_type: 'refresh_token', refresh_token: rt });
-        requests++;
-        if (r.status !== 200) { errors++; break; }
-        rt = RT_RE.exec(r.body)[1];
-      }
-    }));
+    if (CLIENT === 'agent') {
+      await Promise.all(chains.map(async (rt) => {
+        while (Date.now() < deadline) {
+          const r = await post(agent, refreshUrl, headers, { grant_type: 'refresh_token', refresh_token: rt });
+          requests++;
+          if (r.status !== 200) { errors++; break; }
+          rt = RT_RE.exec(r.body)[1];
+        }
+      }));
+    } else {
+      // One loop per socket, each serving its share of the chains in turn (one request in flight
+      // per socket, as with the agent).
+      const u = new URL(refreshUrl);
+      const head = `POST ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nAPI_KEY_ID: ${info.api_key_id}\r\n` +
+        'Content-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: ';
+      const per = Array.from({ length: Math.min(SOCKETS, CHAINS) }, () => []);
+      chains.forEach((rt, i) => per[i % per.length].push(rt));
+      await Promise.all(per.map(async (mine) => {
+        const c = await rawConnection(u.hostname, Number(u.port));
+        try {
+          for (let i = 0; Date.now() < deadline; i = (i + 1) % mine.length) {
+            const body = `{"grant_type":"refresh_token","refresh_token":"${mine[i]}"}`;
+            const r = await c.request(head + Buffer.byteLength(body) + '\r\n\r\n' + body);
+            requests++;
+            if (r.status !== 200) { errors++; break; }
+            mine[i] = RT_RE.exec(r.body)[1];
+          }
+        } finally { c.socket.destroy(); }
+      }));
+    }
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu1 = cpuSeconds(child.pid);
+    const cc = process.cpuUsage(ccpu0);
     const serverCpu = cpu0 === null || cpu1 === null ? null : Number(((cpu1 - cpu0) / secs).toFixed(2));
+    const serverUs = cpu0 === null || cpu1 === null || !requests ? null : Number(((cpu1 - cpu0) * 1e6 / requests).toFixed(1));
     const stats = JSON.parse((await get(agent, `${info.dev_url}/stats`)).body || '{}');
     agent.destroy();
     process.stdout.write(JSON.stringify({
       bench: 'emulator_refresh', ops_per_sec: Math.round(requests / secs), requests, errors, seconds: Number(secs.toFixed(2)),
       chains: CHAINS, sockets: SOCKETS, connections: stats.connections ?? null,
       server_cpu: serverCpu, // fraction of one core the server used; ~1.0 means the server was the bottleneck
+      server_us_per_req: serverUs, // server CPU microseconds per request
+      client_cpu: Number(((cc.user + cc.system) / 1e6 / secs).toFixed(2)), // the load generator's share of its core
+      client: CLIENT,
     }) + '\n');
     if (errors) process.exitCode = 1;
   } finally {
