@@ -26,6 +26,7 @@ function makeSigningKey(kid, privatePem, createdAt, retireAt = null) {
     createdAt,
     retireAt, // unix seconds after which the key leaves the JWKS (null = active or kept)
     headerB64: b64urlJson({ alg: 'ES256', kid, typ: 'JWT' }),
+    signOptions: { key: privateKey, dsaEncoding: 'ieee-p1363' }, // JWS wants r||s, not DER
     jwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg: 'ES256' },
     privatePem: privatePem || privateKey.export({ format: 'pem', type: 'pkcs8' }),
   };

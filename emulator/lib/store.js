@@ -8,7 +8,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { HttpError, randomToken, sha256, isoTime } = require('./util');
+const { HttpError, randomToken, sha256B64url, asciiEqual, isoTime } = require('./util');
 
 /** Injectable clock: tests move time with POST /dev/clock instead of sleeping. */
 class Clock {
@@ -132,12 +132,12 @@ class Store {
 
   // ---- refresh tokens ---------------------------------------------------------------------
 
-  /** New refresh token `<id>:<secret>`; only the secret's SHA-256 is kept. */
+  /** New refresh token `<id>:<secret>`; only the secret's SHA-256 (base64url) is kept. */
   createRefreshToken(apiKeyId, userId, s) {
     const id = this.nextRefreshId++;
     const secret = randomToken(24);
     this.refresh.set(id, {
-      id, hash: sha256(secret), api_key_id: apiKeyId, user_id: userId,
+      id, hash: sha256B64url(secret), api_key_id: apiKeyId, user_id: userId,
       auth_method: s.auth_method, auth_time: s.auth_time, custom_claims: s.custom_claims || null,
       expires_at: this.clock.now() + this.config.refreshTtl, used: false,
     });
@@ -149,7 +149,7 @@ class Store {
   checkRefreshToken(token, apiKeyId) {
     const m = typeof token === 'string' ? REFRESH_RE.exec(token) : null;
     const row = m ? this.refresh.get(Number(m[1])) : null;
-    if (!row || !crypto.timingSafeEqual(row.hash, sha256(m[2])) || row.api_key_id !== apiKeyId) {
+    if (!row || !asciiEqual(row.hash, sha256B64url(m[2])) || row.api_key_id !== apiKeyId) {
       throw new HttpError(400, 'Refresh token is not valid');
     }
     if (row.used) throw new HttpError(400, 'Refresh token is not valid: it was already used (rotated)');
@@ -243,7 +243,7 @@ class Store {
       // Only live refresh tokens: a used or expired one is rejected as unknown after a restart
       // anyway, and dropping them keeps the file (and each save) small.
       refresh: [...this.refresh.values()].filter((r) => !r.used && r.expires_at > now)
-        .map((r) => ({ ...r, hash: r.hash.toString('hex') })),
+        .map((r) => ({ ...r, hash: Buffer.from(r.hash, 'base64url').toString('hex') })), // the file keeps hex
       next_refresh_id: this.nextRefreshId,
       next_challenge_id: this.nextChallengeId,
       social: [...this.social.entries()],
@@ -272,7 +272,7 @@ class Store {
       this.users.set(u.ID, u);
       this.userIndex.set(u.issuer + '\n' + u.identifier, u.ID);
     }
-    for (const r of s.refresh || []) this.refresh.set(r.id, { ...r, hash: Buffer.from(r.hash, 'hex') });
+    for (const r of s.refresh || []) this.refresh.set(r.id, { ...r, hash: Buffer.from(String(r.hash), 'hex').toString('base64url') });
     this.nextRefreshId = s.next_refresh_id || this.refresh.size + 1;
     this.nextChallengeId = s.next_challenge_id || 1;
     this.social = new Map(s.social || []);

@@ -32,12 +32,26 @@ function randomToken(bytes = 32) {
   return s;
 }
 
-const sha256 = (s) => crypto.createHash('sha256').update(s).digest();
+// crypto.hash (Node >= 20.12) is a one-shot digest without a Hash object (about 3x cheaper on
+// the refresh path); Node 18 (Debian 12) falls back to createHash.
+const sha256 = typeof crypto.hash === 'function'
+  ? (s) => crypto.hash('sha256', s, 'buffer')
+  : (s) => crypto.createHash('sha256').update(s).digest();
+/** SHA-256 as a base64url string: refresh-token rows keep this (a string costs the GC less than a Buffer). */
+const sha256B64url = typeof crypto.hash === 'function'
+  ? (s) => crypto.hash('sha256', s, 'base64url')
+  : (s) => crypto.createHash('sha256').update(s).digest('base64url');
 
 /** Constant-time string comparison (hash first so lengths never leak or throw). */
 function safeEqual(a, b) {
   if (typeof a !== 'string' || typeof b !== 'string') return false;
   return crypto.timingSafeEqual(sha256(a), sha256(b));
+}
+
+/** Constant-time comparison of two ASCII strings of equal length (e.g. digests); false otherwise. */
+function asciiEqual(a, b) {
+  if (typeof a !== 'string' || typeof b !== 'string' || a.length !== b.length) return false;
+  return crypto.timingSafeEqual(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1'));
 }
 
 /** Go-style RFC 3339 timestamp with microseconds, as Cotter's API printed them. */
@@ -58,6 +72,6 @@ function isLoopback(addr) {
 }
 
 module.exports = {
-  HttpError, b64url, b64urlJson, randomToken, sha256, safeEqual, isoTime, upperUuid,
+  HttpError, b64url, b64urlJson, randomToken, sha256, sha256B64url, safeEqual, asciiEqual, isoTime, upperUuid,
   isPlainObject, isLoopback,
 };

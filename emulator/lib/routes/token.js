@@ -8,10 +8,10 @@ const crypto = require('node:crypto');
 const { HttpError } = require('../util');
 const { json, rawJson } = require('../respond');
 const { requireProject, requireSecret, readCookie, refreshCookie, str, obj, COOKIE_NAME } = require('../auth');
-const { RESERVED_CLAIMS } = require('../tokens');
+const { RESERVED_CLAIMS, oauthJson } = require('../tokens');
 
 function tokenResponse(app, oauth) {
-  return json(200, oauth, { 'Set-Cookie': refreshCookie(app, oauth.refresh_token), 'Cache-Control': 'no-store' });
+  return rawJson(200, oauthJson(oauth), { 'Set-Cookie': refreshCookie(app, oauth.refresh_token), 'Cache-Control': 'no-store' });
 }
 
 /** Rotate: the presented refresh token dies, a new one (same session and claims) is issued. */
