@@ -15,14 +15,15 @@ const JWT_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const REFRESH_CHARS_RE = /^[0-9]+:[A-Za-z0-9_-]+$/;
 
 /**
- * JSON.stringify(oauth) for the six-key `oauth_token`, as one template: the two JWTs and the
- * refresh token are base64url, digits, '.' and ':' and need no escaping, so only auth_method and
- * expires_in go through JSON.stringify (the generic serializer scans ~1.3 KB per response).
- * Anything off that shape takes the generic path.
+ * JSON.stringify(oauth) for the six-key `oauth_token` of issue(), as one template: its two JWTs
+ * come from signJwt (base64url segments and '.', by construction) and its refresh token is
+ * `<digits>:<base64url>`, so none needs escaping; only auth_method and expires_in go through
+ * JSON.stringify (the generic serializer scans ~1.3 KB per response). Anything off that shape
+ * takes the generic path.
  */
 function oauthJson(o) {
   if (typeof o.auth_method !== 'string' || !Number.isFinite(o.expires_in) || o.token_type !== 'Bearer' ||
-      !JWT_RE.test(o.access_token) || !JWT_RE.test(o.id_token) || !REFRESH_CHARS_RE.test(o.refresh_token)) {
+      typeof o.access_token !== 'string' || typeof o.id_token !== 'string' || !REFRESH_CHARS_RE.test(o.refresh_token)) {
     return JSON.stringify(o);
   }
   return `{"access_token":"${o.access_token}","auth_method":${JSON.stringify(o.auth_method)},"expires_in":${o.expires_in},` +
@@ -38,6 +39,16 @@ class Tokens {
     this.store = o.store;
     this.clock = o.clock;
     this.config = o.config;
+    this._batch = []; // pending signings of issueBatched()
+    this.batchStats = { batches: 0, responses: 0, largest: 0 };
+    this._signBatch = () => {
+      const jobs = this._batch;
+      this._batch = [];
+      this.batchStats.batches++;
+      this.batchStats.responses += jobs.length;
+      if (jobs.length > this.batchStats.largest) this.batchStats.largest = jobs.length;
+      for (const job of jobs) job();
+    };
   }
 
   /** Sign `payload` as a compact ES256 JWS with the current key (or `key`). */
@@ -127,6 +138,40 @@ class Tokens {
       refresh_token: refresh,
       token_type: 'Bearer',
     };
+  }
+
+  /**
+   * issue() for the token grants, with the two ES256 signatures deferred to a batch: the
+   * responses of every grant handled in one event-loop turn are signed back to back in one
+   * setImmediate. OpenSSL's constant-time P-256 signing scans a ~150 KB precomputed table, and
+   * the HTTP work between two requests pushes it out of cache: in the server a signature cost
+   * ~50-60 µs, against ~36 µs when signatures follow each other (README "Measured throughput").
+   * Everything with an effect (the TTL override, the new refresh-token row, iat and jti) still
+   * happens now, in request order; only the signing waits, for at most one loop turn.
+   * @returns {Promise<object>} the oauth_token
+   */
+  issueBatched(project, user, s) {
+    const iat = this.clock.now();
+    const ttl = this.store.takeTtlOverride(user.ID) ?? this.config.accessTtl;
+    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s);
+    const key = this.keys.current;
+    const access = this.accessClaims(project, user, s, iat, ttl);
+    const id = this.idClaims(project, user, s, iat, ttl);
+    return new Promise((resolve, reject) => {
+      this._batch.push(() => {
+        try {
+          resolve({
+            access_token: this.signJwt(access, key),
+            auth_method: s.auth_method,
+            expires_in: ttl,
+            id_token: this.signJwt(id, key),
+            refresh_token: refresh,
+            token_type: 'Bearer',
+          });
+        } catch (e) { reject(e); }
+      });
+      if (this._batch.length === 1) setImmediate(this._signBatch);
+    });
   }
 
   // ---- Identity token (spec §4.1) -------------------------------------------------------

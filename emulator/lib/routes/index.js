@@ -41,11 +41,11 @@ function build() {
  */
 function match(router, method, path) {
   const exact = router.exact.get(path);
-  const allowed = new Set();
   if (exact) {
-    for (const r of exact) { if (r.method === method) return { route: r, params: {} }; allowed.add(r.method); }
-    return { allowed: [...allowed] }; // a static path shadows param routes (/token/jwks vs /token/:id)
+    for (const r of exact) if (r.method === method) return { route: r, params: {} };
+    return { allowed: [...new Set(exact.map((r) => r.method))] }; // a static path shadows param routes (/token/jwks vs /token/:id)
   }
+  let allowed = null; // built only on the way to a 405 (the hot path never needs it)
   const parts = path.split('/').slice(1);
   for (const r of router.params) {
     if (r.segs.length !== parts.length) continue;
@@ -60,9 +60,9 @@ function match(router, method, path) {
     }
     if (!ok) continue;
     if (r.method === method) return { route: r, params };
-    allowed.add(r.method);
+    (allowed || (allowed = new Set())).add(r.method);
   }
-  if (allowed.size) return { allowed: [...allowed] };
+  if (allowed) return { allowed: [...allowed] };
   return null;
 }
 

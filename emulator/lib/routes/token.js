@@ -24,7 +24,7 @@ function refreshGrant(ctx, project, body) {
   const row = app.store.checkRefreshToken(token, project.api_key_id);
   app.store.consumeRefreshToken(row);
   const user = app.store.users.get(row.user_id);
-  return tokenResponse(app, app.tokens.issue(project, user, row));
+  return app.tokens.issueBatched(project, user, row).then((oauth) => tokenResponse(app, oauth));
 }
 
 function identityGrant(ctx, project, body) {
@@ -33,7 +33,8 @@ function identityGrant(ctx, project, body) {
   app.tokens.checkIdentityToken(t, project.api_key_id);
   const type = t.identifier_type === 'PHONE' ? 'PHONE' : 'EMAIL';
   const [user] = app.store.ensureUser(project.api_key_id, t.identifier, type);
-  return tokenResponse(app, app.tokens.issue(project, user, { auth_method: 'OTP', auth_time: app.clock.now(), custom_claims: null }));
+  return app.tokens.issueBatched(project, user, { auth_method: 'OTP', auth_time: app.clock.now(), custom_claims: null })
+    .then((oauth) => tokenResponse(app, oauth));
 }
 
 function eventGrant(ctx, project, body) {
@@ -42,7 +43,8 @@ function eventGrant(ctx, project, body) {
   app.tokens.checkEventToken(e, project.api_key_id);
   const user = app.store.getUser(project.api_key_id, e.client_user_id);
   if (!user) throw new HttpError(404, 'User not found');
-  return tokenResponse(app, app.tokens.issue(project, user, { auth_method: e.method, auth_time: app.clock.now(), custom_claims: null }));
+  return app.tokens.issueBatched(project, user, { auth_method: e.method, auth_time: app.clock.now(), custom_claims: null })
+    .then((oauth) => tokenResponse(app, oauth));
 }
 
 /** POST /api/v0/token — legacy path for every grant (RN and iOS refresh here, spec §7.1). */
