@@ -9,7 +9,8 @@
  * concurrently (each request uses the refresh token the previous one returned) over SOCKETS
  * keep-alive connections for DURATION seconds. Prints one JSON line:
  *   {"bench":"emulator_refresh","ops_per_sec":...,"requests":...,"errors":...,"seconds":...,"chains":...,
- *    "connections":...,"server_cpu":...,"server_us_per_req":...,"client_cpu":...,"client":...}
+ *    "connections":...,"server_cpu":...,"server_us_per_req":...,"client_cpu":...,"client":...,
+ *    "sign_batch_mean":...}
  *
  * --client raw (default): the requests an SDK sends (same headers and JSON body), written as bytes
  *   on keep-alive net sockets, with a minimal Content-Length response parser. It costs the load
@@ -195,6 +196,10 @@ async function main() {
       server_us_per_req: serverUs, // server CPU microseconds per request
       client_cpu: Number(((cc.user + cc.system) / 1e6 / secs).toFixed(2)), // the load generator's share of its core
       client: CLIENT,
+      // Grant responses signed per batch (lib/tokens.js issueBatched): how many requests were
+      // handled in one event-loop turn.
+      sign_batch_mean: stats.sign_batches && stats.sign_batches.batches
+        ? Number((stats.sign_batches.responses / stats.sign_batches.batches).toFixed(1)) : null,
     }) + '\n');
     if (errors) process.exitCode = 1;
   } finally {

@@ -61,9 +61,23 @@ class Faults {
 
 class Stats {
   constructor() { this.reset(); }
-  reset() { this.requests = Object.create(null); this.connections = 0; this.faults_injected = 0; }
+  reset() {
+    this.requests = Object.create(null);
+    this.connections = 0;
+    this.faults_injected = 0;
+    this.sign_batches = { batches: 0, responses: 0, largest: 0 }; // see Tokens.issueBatched
+  }
   hit(routeName) { this.requests[routeName] = (this.requests[routeName] || 0) + 1; }
-  toJSON() { return { requests: { ...this.requests }, connections: this.connections, faults_injected: this.faults_injected }; }
+  signBatch(n) {
+    const b = this.sign_batches;
+    b.batches++;
+    b.responses += n;
+    if (n > b.largest) b.largest = n;
+  }
+  toJSON() {
+    return { requests: { ...this.requests }, connections: this.connections, faults_injected: this.faults_injected,
+      sign_batches: { ...this.sign_batches } };
+  }
 }
 
 module.exports = { Faults, Stats, KINDS, SKIPS_HANDLER };

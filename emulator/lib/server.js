@@ -98,7 +98,7 @@ async function startEmulator(opts = {}) {
 
   const routes = router.build();
   const app = { config: cfg, clock, keys, store, tokens: null, faults: null, stats: new Stats(), info: null, origin: null };
-  app.tokens = new Tokens({ keys, store, clock, config: cfg });
+  app.tokens = new Tokens({ keys, store, clock, config: cfg, stats: app.stats });
   app.faults = new Faults(routes.table.filter((r) => !r.dev).map((r) => r.name));
 
   let certs = null;

@@ -32,21 +32,19 @@ function oauthJson(o) {
 
 class Tokens {
   /**
-   * @param {object} o  {keys: KeyRing, store: Store, clock, config}
+   * @param {object} o  {keys: KeyRing, store: Store, clock, config, stats?: Stats}
    */
   constructor(o) {
     this.keys = o.keys;
     this.store = o.store;
     this.clock = o.clock;
     this.config = o.config;
+    this.stats = o.stats || null; // GET /dev/stats counts the batches
     this._batch = []; // pending signings of issueBatched()
-    this.batchStats = { batches: 0, responses: 0, largest: 0 };
     this._signBatch = () => {
       const jobs = this._batch;
       this._batch = [];
-      this.batchStats.batches++;
-      this.batchStats.responses += jobs.length;
-      if (jobs.length > this.batchStats.largest) this.batchStats.largest = jobs.length;
+      if (this.stats) this.stats.signBatch(jobs.length);
       for (const job of jobs) job();
     };
   }
