@@ -5,11 +5,12 @@ a real failure (real library, real emulator, real faults) with its code, status 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -54,10 +55,17 @@ def test_unknown_status_maps_to_the_base() -> None:
     assert type(e) is cotter.CotterError and e.code == "COTTER_EUNKNOWN" and e.retry_after is None
 
 
-def _closed_port() -> int:
+@contextlib.contextmanager
+def _closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs.
+
+    The socket stays bound but never listens: a connection is refused, and no other socket (a listener from
+    bind(0), or the source port of an outgoing connection) can take the port meanwhile. (It used to be bound
+    and closed at once, leaving a freshly freed port that anything could grab before the test used it.)
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def test_einval() -> None:
@@ -69,15 +77,14 @@ def test_einval() -> None:
 
 
 def test_enetwork() -> None:
-    c = cotter.Client("key", base_url=f"http://127.0.0.1:{_closed_port()}/api/v0", max_retries=0)
-    with pytest.raises(cotter.NetworkError) as e:
-        c.get_user("u")
+    with _closed_port() as port, pytest.raises(cotter.NetworkError) as e:
+        cotter.Client("key", base_url=f"http://127.0.0.1:{port}/api/v0", max_retries=0).get_user("u")
     assert e.value.code == "COTTER_ENETWORK" and e.value.http_status == 0
 
 
 def test_etimeout(emulator: Any) -> None:
     c = cotter.Client(emulator.api_key_id, base_url=emulator.base_url, timeout_ms=300, max_retries=0)
-    emulator.fault("GET /api/v0/user/:id", latency_ms=2000)
+    emulator.fault("GET /api/v0/user/:id", latency_ms=30000)  # far beyond the 300 ms budget, even on a stalled machine
     with pytest.raises(cotter.Timeout) as e:
         c.get_user("u")
     assert e.value.code == "COTTER_ETIMEOUT"
@@ -179,9 +186,8 @@ def test_euser_when_a_hook_returns_garbage(client: cotter.Client) -> None:
 def test_jwks_and_legacy_errors(emulator: Any) -> None:
     with pytest.raises(cotter.JWKSInvalid):
         cotter.Verifier("aud", jwks='{"keys": 5}')
-    v = cotter.Verifier("aud", jwks_url=f"http://127.0.0.1:{_closed_port()}/jwks", jwks_timeout_ms=500)
-    with pytest.raises(cotter.JWKSUnavailable):
-        v.verify(make(Key()))
+    with _closed_port() as port, pytest.raises(cotter.JWKSUnavailable):
+        cotter.Verifier("aud", jwks_url=f"http://127.0.0.1:{port}/jwks", jwks_timeout_ms=500).verify(make(Key()))
 
     minted = emulator.dev("/identity_token", {"identifier": "legacy@example.com"})["identity_token"]
     key = emulator.identity_public_key
