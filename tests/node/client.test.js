@@ -146,7 +146,7 @@ test('server and transport errors map to stable codes (faults)', async () => {
   await clearFaults();
 
   const slow = new Client({ apiKeyId: emu.info.api_key_id, baseUrl: emu.info.base_url, timeoutMs: 300, maxRetries: 0 });
-  await faults({ route: 'GET /api/v0/user', latency_ms: 2000 });
+  await faults({ route: 'GET /api/v0/user', latency_ms: 30000 });  // far beyond the 300 ms budget, even on a stalled machine
   await assert.rejects(slow.getUser('faults@example.com'), isCode('COTTER_ETIMEOUT'));
   slow.close();
   await clearFaults();
