@@ -52,7 +52,7 @@ test('compat helpers', async (t) => {
   });
 
   await t.test('CotterValidateJWT: keys unreachable → false; no audience configured → rejects with COTTER_EINVAL', async () => {
-    const down = { audience, jwksUrl: `http://127.0.0.1:${await deadPort()}/jwks` };
+    const down = { audience, jwksUrl: `http://127.0.0.1:${await deadPort(t)}/jwks` };
     assert.equal(await CotterValidateJWT(minted.access_token, down), false);
     const saved = process.env.COTTER_API_KEY_ID;
     delete process.env.COTTER_API_KEY_ID;

@@ -184,7 +184,7 @@ test('requireAuth', async (t) => {
   });
 
   await t.test('keys unreachable → 503 with Retry-After, for Express and node:http', async () => {
-    const port = await deadPort();
+    const port = await deadPort(t);
     const down = { audience, jwksUrl: `http://127.0.0.1:${port}/api/v0/token/jwks` };
     const app2 = express();
     const mw = requireAuth({ ...down, retryAfterSeconds: 7 });

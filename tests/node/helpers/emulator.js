@@ -14,7 +14,6 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
-const net = require('node:net');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -155,13 +154,26 @@ function forge(realToken) {
   return `${h}.${p}.${sig.toString('base64url')}`;
 }
 
-/** A loopback port with nothing listening on it. */
-async function deadPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
+/**
+ * A loopback port that refuses connections until the test `t` ends. A python3 process keeps a socket bound to
+ * it without listening (Node has no bind-without-listen), so nothing else can take the port meanwhile: not a
+ * listener from listen(0), not the source port of an outgoing connection. (The port used to be bound and freed
+ * at once: a freshly freed port that a server started next, e.g. by the same test, could get.) The holder
+ * exits when its stdin closes: when `t` ends, or when this process dies.
+ */
+async function deadPort(t) {
+  const holder = spawn('python3', ['-c', 'import socket, sys\ns = socket.socket()\ns.bind(("127.0.0.1", 0))\n'
+    + 'print(s.getsockname()[1], flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => holder.stdin.end());
+  return new Promise((resolve, reject) => {
+    let out = '';
+    holder.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    holder.once('error', reject);
+    holder.once('exit', (code) => reject(new Error(`the port holder exited (${code}) before printing its port`)));
+  });
 }
 
 module.exports = { startEmulator, request, forge, deadPort, ROOT };
