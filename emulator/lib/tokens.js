@@ -12,6 +12,8 @@ const RESERVED_CLAIMS = new Set(['iss', 'aud', 'sub', 'exp', 'iat', 'nbf', 'jti'
   'authentication_method', 'type', 'scope', 'identifier', 'auth_time']);
 
 const JWT_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** At most this many grant responses wait for one batch of signatures (~5 ms of signing). */
+const MAX_SIGN_BATCH = 64;
 const REFRESH_CHARS_RE = /^[0-9]+:[A-Za-z0-9_-]+$/;
 
 /**
@@ -43,6 +45,7 @@ class Tokens {
     this._batch = []; // pending signings of issueBatched()
     this._signBatch = () => {
       const jobs = this._batch;
+      if (jobs.length === 0) return;
       this._batch = [];
       if (this.stats) this.stats.signBatch(jobs.length);
       for (const job of jobs) job();
@@ -169,6 +172,7 @@ class Tokens {
         } catch (e) { reject(e); }
       });
       if (this._batch.length === 1) setImmediate(this._signBatch);
+      else if (this._batch.length >= MAX_SIGN_BATCH) this._signBatch(); // bounded wait; the immediate finds an empty batch
     });
   }
 
@@ -247,4 +251,4 @@ class Tokens {
   }
 }
 
-module.exports = { Tokens, RESERVED_CLAIMS, oauthJson };
+module.exports = { Tokens, RESERVED_CLAIMS, oauthJson, MAX_SIGN_BATCH };

@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { emulator, rawRequest } = require('./helpers');
-const { oauthJson } = require('../lib/tokens');
+const { oauthJson, MAX_SIGN_BATCH } = require('../lib/tokens');
 
 let E;
 test.before(async () => { E = await emulator(); });
@@ -120,4 +120,17 @@ test('concurrent refreshes on many connections: each chain gets its own user, re
     assert.equal(r.status, 400);
     assert.match(JSON.parse(r.body).msg, /not valid/);
   }
+});
+
+test('a batch is capped: a burst of grants in one loop turn is signed in groups of MAX_SIGN_BATCH', async () => {
+  const { app } = E.emu;
+  const project = app.store.projects.get(E.info.api_key_id);
+  const [user] = app.store.ensureUser(project.api_key_id, 'burst@example.com', 'EMAIL');
+  await E.dev('/stats/reset', { method: 'POST' });
+  const n = MAX_SIGN_BATCH + 6;
+  const out = await Promise.all(Array.from({ length: n }, () => app.tokens.issueBatched(project, user, { auth_method: 'OTP', auth_time: 1, custom_claims: null })));
+  const b = (await E.dev('/stats')).body.sign_batches;
+  assert.deepEqual(b, { batches: 2, responses: n, largest: MAX_SIGN_BATCH });
+  assert.equal(new Set(out.map((o) => o.refresh_token)).size, n);
+  for (const o of [out[0], out[MAX_SIGN_BATCH - 1], out[n - 1]]) assert.equal(app.tokens.verifyJwt(o.id_token).sub, user.ID);
 });
