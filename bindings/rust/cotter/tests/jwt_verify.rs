@@ -130,8 +130,12 @@ fn key_set_errors_and_bad_options() {
     expect_kind(Verifier::builder().audience("a").jwks_url(&emu.info.jwks_url).leeway(Duration::from_secs(301)).build(),
                 ErrorKind::Invalid);
 
-    // Nothing listens there: no keys at all.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Nothing listens there: no keys at all. The socket stays bound, never listening, while it is used: a
+    // connection is refused, and nothing else (an emulator that a test running in parallel starts, an outgoing
+    // connection's source port) can take the port. (It was bound and dropped at once, freeing it for anyone.)
+    let holder = tokio::net::TcpSocket::new_v4().unwrap();
+    holder.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = holder.local_addr().unwrap().port();
     let dead = Verifier::builder()
         .audience(&emu.info.api_key_id)
         .jwks_url(format!("http://127.0.0.1:{port}/jwks"))
