@@ -35,7 +35,18 @@ cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 node emulator/bin/cotter-emulator.js --port 0 >"$build/emulator.json" 2>"$build/emulator.log" &
 emu_pid=$!
-for _ in $(seq 100); do [ -s "$build/emulator.json" ] && break; sleep 0.1; done
+# Wait for the whole JSON line (it ends in a newline), up to 60 s: a loaded machine can take more than the 10 s
+# this used to allow, after which material.js got an empty or partial line.
+for _ in $(seq 600); do
+  [ -s "$build/emulator.json" ] && [ "$(tail -c1 "$build/emulator.json" | wc -l)" -eq 1 ] && break
+  kill -0 "$emu_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! [ "$(tail -c1 "$build/emulator.json" 2>/dev/null | wc -l)" -eq 1 ]; then
+  echo "test-hardening: the emulator printed no JSON line within 60 s" >&2
+  cat "$build/emulator.log" >&2
+  exit 1
+fi
 node tests/leaks/material.js "$(head -1 "$build/emulator.json")" "$build/leak-material" >"$build/leak-material.json"
 
 # --- 1. valgrind on the C tests --------------------------------------------------------------------------------
