@@ -21,6 +21,15 @@ const NULL_UUID = '00000000-0000-0000-0000-000000000000';
 const REFRESH_RE = /^(\d{1,15}):([A-Za-z0-9_-]{16,128})$/;
 const STATE_FILE = 'state.json';
 
+/** A random project secret that never starts with '-': a CLI (argparse, getopt) would read
+ * `--api-secret-key -abc…` as a missing value followed by an option (1 secret in 64 did). */
+function newSecret() {
+  for (;;) {
+    const s = randomToken(24);
+    if (s[0] !== '-') return s;
+  }
+}
+
 function normIdentifier(id, type) {
   const s = String(id).trim();
   return type === 'PHONE' ? s.replace(/[\s().-]/g, '') : s.toLowerCase();
@@ -62,7 +71,7 @@ class Store {
   addProject(p) {
     const project = {
       api_key_id: p.api_key_id || crypto.randomUUID(),
-      api_secret_key: p.api_secret_key || randomToken(24),
+      api_secret_key: p.api_secret_key || newSecret(),
       name: p.name || 'Cotter emulator project',
       allowed_urls: Array.isArray(p.allowed_urls) ? p.allowed_urls.map(String) : [...this.config.allowedUrls],
       created_at: isoTime(this.clock.nowMs()),

@@ -165,3 +165,15 @@ test('the dev API answers only loopback clients', async () => {
   assert.equal(isLoopback('::ffff:192.168.0.1'), false);
   assert.equal(isLoopback(undefined), false);
 });
+
+test('generated project secrets never start with "-" (CLIs would take them for an option)', () => {
+  // 1 in 64 random base64url secrets starts with '-'; 2,000 of them all pass only with the rule
+  // (without it, the chance that none starts with '-' is ~2e-14).
+  const { store } = E.emu.app;
+  for (let i = 0; i < 2000; i++) {
+    const p = store.addProject({});
+    assert.notEqual(p.api_secret_key[0], '-');
+    assert.match(p.api_secret_key, /^[A-Za-z0-9_-]{32}$/);
+    store.projects.delete(p.api_key_id);
+  }
+});
