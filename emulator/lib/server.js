@@ -124,8 +124,8 @@ async function startEmulator(opts = {}) {
   const log = cfg.verbose ? (...a) => process.stderr.write(a.join(' ') + '\n') : null;
 
   function send(req, res, r) {
-    // A string body stays a string: Node then writes the header block and the body as one
-    // string in one write(2), instead of a Buffer copy plus a two-chunk writev(2).
+    // A string body stays a string: Node then joins the header block and the body into one
+    // string for the socket (no Buffer copy of the body, one chunk instead of two).
     const body = r.body;
     const headers = r.headers;
     headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;

@@ -146,7 +146,7 @@ class Tokens {
    * responses of every grant handled in one event-loop turn are signed back to back in one
    * setImmediate. OpenSSL's constant-time P-256 signing scans a ~150 KB precomputed table, and
    * the HTTP work between two requests pushes it out of cache: in the server a signature cost
-   * ~50-60 µs, against ~36 µs when signatures follow each other (README "Measured throughput").
+   * 45-60 µs, against ~36 µs when signatures follow each other (README "Measured throughput").
    * Everything with an effect (the TTL override, the new refresh-token row, iat and jti) still
    * happens now, in request order; only the signing waits, for at most one loop turn.
    * @returns {Promise<object>} the oauth_token
