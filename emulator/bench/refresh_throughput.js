@@ -9,8 +9,8 @@
  * concurrently (each request uses the refresh token the previous one returned) over SOCKETS
  * keep-alive connections for DURATION seconds. Prints one JSON line:
  *   {"bench":"emulator_refresh","ops_per_sec":...,"requests":...,"errors":...,"seconds":...,"chains":...,
- *    "connections":...,"server_cpu":...,"server_us_per_req":...,"client_cpu":...,"client":...,
- *    "sign_batch_mean":...}
+ *    "connections":...,"server_cpu":...,"server_us_per_req":...,"ops_per_server_cpu_sec":...,
+ *    "client_cpu":...,"client":...,"sign_batch_mean":...}
  *
  * --client raw (default): the requests an SDK sends (same headers and JSON body), written as bytes
  *   on keep-alive net sockets, with a minimal Content-Length response parser. It costs the load
@@ -194,6 +194,9 @@ async function main() {
       chains: CHAINS, sockets: SOCKETS, connections: stats.connections ?? null,
       server_cpu: serverCpu, // fraction of one core the server used; ~1.0 means the server was the bottleneck
       server_us_per_req: serverUs, // server CPU microseconds per request
+      // Requests per second of server CPU: what a core the server had to itself would do. On a busy
+      // machine the server gets only part of its core, and ops_per_sec falls while this does not.
+      ops_per_server_cpu_sec: serverUs ? Math.round(1e6 / serverUs) : null,
       client_cpu: Number(((cc.user + cc.system) / 1e6 / secs).toFixed(2)), // the load generator's share of its core
       client: CLIENT,
       // Grant responses signed per batch (lib/tokens.js issueBatched): how many requests were
