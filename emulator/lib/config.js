@@ -23,6 +23,9 @@ const DEFAULTS = {
   otpRateLimit: 10, // sends per identifier per 5 minutes (D-RATE says 5 for SMS; tests send more)
   eventTokenMaxAge: 600,
   maxBodyBytes: 1024 * 1024,
+  // Used/revoked refresh tokens are remembered so that a reuse gets the precise "already used" answer; beyond
+  // this many the oldest is forgotten (then rejected as unknown), so a long-running emulator stays bounded.
+  maxRetiredRefreshTokens: 100000,
   verbose: false,
 };
 
@@ -45,6 +48,7 @@ const FLAGS = {
   '--otp-rate-limit': ['otpRateLimit', 'int'],
   '--event-token-max-age': ['eventTokenMaxAge', 'int'],
   '--max-body-bytes': ['maxBodyBytes', 'int'],
+  '--max-retired-refresh-tokens': ['maxRetiredRefreshTokens', 'int'],
   '--verbose': ['verbose', 'bool'],
 };
 
@@ -65,6 +69,8 @@ const USAGE = `Usage: cotter-emulator [options]
   --otp CODE            use this fixed OTP instead of random ones
   --otp-rate-limit N    OTP sends per identifier per 5 minutes (default 10)
   --max-body-bytes N    request body cap (default 1048576)
+  --max-retired-refresh-tokens N
+                        used/revoked refresh tokens remembered for "already used" answers (default 100000)
   --verbose             log requests to stderr
 `;
 
@@ -105,7 +111,7 @@ function resolve(opts = {}, env = process.env) {
     throw new Error('api key id must be a UUID');
   }
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new Error('port must be 0..65535');
-  for (const k of ['accessTtl', 'refreshTtl', 'maxBodyBytes', 'jwksMaxAge', 'otpRateLimit']) {
+  for (const k of ['accessTtl', 'refreshTtl', 'maxBodyBytes', 'jwksMaxAge', 'otpRateLimit', 'maxRetiredRefreshTokens']) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`${k} must be a positive integer`);
   }
   return c;

@@ -54,6 +54,8 @@ class Store {
     this.users = new Map(); // ID -> user
     this.userIndex = new Map(); // api_key_id \n identifier -> ID
     this.refresh = new Map(); // int id -> row
+    this.retired = []; // ids of used/revoked rows, oldest first (from retiredHead on)
+    this.retiredHead = 0;
     this.nextRefreshId = this.nextRefreshId || 1;
     this.social = new Map(); // user ID -> [rows]
     this.codes = new Map(); // authorization code -> row
@@ -169,8 +171,22 @@ class Store {
 
   /** Mark used (rotation) or revoked (logout). */
   consumeRefreshToken(row) {
+    if (!row.used) this.retire(row.id);
     row.used = true;
     this.changed();
+  }
+
+  /** Remembers a used row; forgets the oldest beyond config.maxRetiredRefreshTokens (memory stays bounded). */
+  retire(id) {
+    this.retired.push(id);
+    if (this.retired.length - this.retiredHead > this.config.maxRetiredRefreshTokens) {
+      this.refresh.delete(this.retired[this.retiredHead++]);
+      // Drop the consumed prefix now and then instead of shifting the array on every call.
+      if (this.retiredHead > 4096 && this.retiredHead * 2 > this.retired.length) {
+        this.retired = this.retired.slice(this.retiredHead);
+        this.retiredHead = 0;
+      }
+    }
   }
 
   expireUserRefreshTokens(userId) {

@@ -259,3 +259,39 @@ test('configurable issuer and access TTL', async () => {
     assert.equal(id.oauth_token.expires_in, 60);
   } finally { await E2.close(); }
 });
+
+test('retired refresh tokens are bounded: the newest N answer "already used", older ones are forgotten', async () => {
+  const small = await emulator({ maxRetiredRefreshTokens: 3 });
+  try {
+    const id = await small.login();
+    const chain = [id.oauth_token.refresh_token];
+    for (let i = 0; i < 6; i++) {
+      const r = await small.refresh(chain[chain.length - 1]);
+      assert.equal(r.status, 200);
+      chain.push(r.body.refresh_token);
+    }
+    // 6 rotations retired chain[0..5]; only the 3 newest are remembered.
+    for (const rt of chain.slice(3, 6)) {
+      const r = await small.refresh(rt);
+      assert.equal(r.status, 400);
+      assert.match(r.body.msg, /already used/);
+    }
+    for (const rt of chain.slice(0, 3)) {
+      const r = await small.refresh(rt);
+      assert.equal(r.status, 400);
+      assert.match(r.body.msg, /not valid/);
+      assert.doesNotMatch(r.body.msg, /already used/);
+    }
+    const { store } = small.emu.app;
+    assert.equal([...store.refresh.values()].filter((row) => row.used).length, 3);
+    assert.equal((await small.refresh(chain[6])).status, 200); // the live token is untouched
+  } finally {
+    await small.close();
+  }
+});
+
+test('maxRetiredRefreshTokens must be a positive integer', async () => {
+  const { resolve, parseArgs } = require('../lib/config');
+  assert.equal(resolve(parseArgs(['--max-retired-refresh-tokens', '7'])).maxRetiredRefreshTokens, 7);
+  assert.throws(() => resolve({ maxRetiredRefreshTokens: 0 }), /positive integer/);
+});
