@@ -130,8 +130,10 @@ func TestSequentialCallsReuseOneConnection(t *testing.T) {
 
 func TestFaultsMapToDistinctCodes(t *testing.T) {
 	emu := startEmulator(t)
+	// Two clients: `c` with a 20 s timeout, so that a stalled emulator on a loaded machine cannot turn the
+	// other faults into ErrTimeout, and `hasty` with the 800 ms budget for the one case where time runs out.
 	o := emu.clientOptions()
-	o.Timeout = 800 * time.Millisecond
+	o.Timeout = 20 * time.Second
 	o.MaxRetries = cotter.NoRetries
 	o.MaxResponseBytes = 64 << 10
 	c, err := cotter.NewClient(o)
@@ -139,6 +141,12 @@ func TestFaultsMapToDistinctCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	o.Timeout = 800 * time.Millisecond
+	hasty, err := cotter.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hasty.Close()
 	rt := emu.loginToken(t, "frank@example.com").RefreshToken()
 	route := "POST /api/v0/token/:api_key_id"
 
@@ -163,7 +171,7 @@ func TestFaultsMapToDistinctCodes(t *testing.T) {
 	// by a loaded machine (it was 3 s against a 3 s delay).
 	emu.fault(map[string]any{"route": route, "latency_ms": 30000})
 	start := time.Now()
-	_, err = c.Refresh(ctx, rt)
+	_, err = hasty.Refresh(ctx, rt)
 	wantCode(t, err, cotter.ErrTimeout)
 	if time.Since(start) >= 10*time.Second {
 		t.Fatalf("timeout took %v", time.Since(start))
