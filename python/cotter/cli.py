@@ -398,11 +398,37 @@ class _LibraryLog:
         self.log.setLevel(level)
 
 
+# Options whose value is an opaque string that may begin with '-' (argparse would take "-x..." for an option).
+_OPAQUE_VALUE_OPTIONS = ("--api-secret-key",)
+
+
+def _attach_dash_values(argv: List[str]) -> List[str]:
+    """`--api-secret-key -abc` → `--api-secret-key=-abc`, so that a secret starting with '-' works without '='.
+
+    Only a value that is not itself a long option is attached: `--api-secret-key --json` stays a usage error.
+    """
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            out.extend(argv[i:])
+            break
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if a in _OPAQUE_VALUE_OPTIONS and nxt is not None and nxt.startswith("-") and not nxt.startswith("--"):
+            out.append(f"{a}={nxt}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     from ._errors import CotterError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_dash_values(sys.argv[1:] if argv is None else argv))
     library_log = _LibraryLog(args.verbose)
     try:
         code: int = args.func(args)

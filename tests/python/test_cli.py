@@ -179,6 +179,25 @@ def test_secret_key_flag(emulator: Any, tmp_path: Path) -> None:
     assert emulator.api_secret_key not in r.stdout + r.stderr
 
 
+def test_secret_key_flag_with_a_leading_dash(emulator: Any, tmp_path: Path) -> None:
+    """A secret may start with '-' (argparse alone would read it as an option); '--x' stays a usage error."""
+    secret = "-" + "Ab1_" * 8
+    project = emulator.dev("/projects", {"api_secret_key": secret})
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "COTTER_BASE_URL": emulator.base_url,
+           "COTTER_API_KEY_ID": project["api_key_id"], "COTTER_API_SECRET_KEY": ""}
+    for argv in (["users", "list", "--json", "--api-secret-key", secret],
+                 ["users", "list", "--api-secret-key", secret, "--json"],
+                 ["users", "list", "--json", f"--api-secret-key={secret}"]):
+        r = run_cli(argv, env=env)
+        assert r.returncode == 0, r.stderr
+        assert isinstance(json.loads(r.stdout), list)
+        assert secret not in r.stdout + r.stderr
+    wrong = run_cli(["users", "list", "--api-secret-key", "-" + "Zz9_" * 8], env=env)
+    assert wrong.returncode == 1 and wrong.stderr.startswith("error: COTTER_E")
+    missing = run_cli(["users", "list", "--api-secret-key", "--json"], env=env)
+    assert missing.returncode == 2 and "expected one argument" in missing.stderr
+
+
 def test_ca_file_flag_and_environment(tls_emulator: Any, tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path), "COTTER_BASE_URL": tls_emulator.base_url,
            "COTTER_API_KEY_ID": tls_emulator.api_key_id, "COTTER_CA_FILE": ""}
