@@ -34,6 +34,8 @@ if command -v python3 >/dev/null 2>&1; then
   # venv needs ensurepip (Debian splits it into python3-venv; pyenv/python.org builds include it).
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 && drop python3-venv
 fi
+# Debian's nodejs ships no headers (nodesource's and nvm's do); the Node addon builds against libnode-dev's.
+for p in "${missing[@]}"; do [ "$p" = nodejs ] && missing+=(libnode-dev) && break; done
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 command -v cargo >/dev/null 2>&1 || missing+=(cargo)
 
