@@ -19,10 +19,12 @@ func TestFinalizersFreeForgottenObjects(t *testing.T) {
 	emu := startEmulator(t)
 	tok := emu.loginToken(t, "final@example.com")
 	const n = 50
-	// Objects that earlier tests forgot are finalized first, so that they cannot change the count below.
+	// Objects that earlier tests forgot are finalized first, so that they cannot change the count below:
+	// rounds of GC that each wait for the finalizers they queued, until a round frees nothing. (Waiting a few
+	// milliseconds instead could see a still count while the finalizer goroutine had not run yet.)
 	before := cotter.LiveObjects()
 	for i := 0; i < 50; i++ {
-		settle()
+		finalizeGarbage()
 		now := cotter.LiveObjects()
 		if now == before && i > 0 {
 			break
@@ -49,10 +51,10 @@ func TestFinalizersFreeForgottenObjects(t *testing.T) {
 	if got := cotter.LiveObjects() - before; got != 4*n {
 		t.Fatalf("%d live objects after creating %d", got, 4*n)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for cotter.LiveObjects() > before && time.Now().Before(deadline) {
-		runtime.GC() // a session's finalizer runs first; its client becomes unreachable one cycle later
-		time.Sleep(10 * time.Millisecond)
+	// A session's finalizer runs first; its client becomes unreachable one cycle later. Each round below
+	// completes the finalizers of its GC, so a few rounds suffice; no clock is involved.
+	for i := 0; i < 20 && cotter.LiveObjects() > before; i++ {
+		finalizeGarbage()
 	}
 	if left := cotter.LiveObjects() - before; left > 0 {
 		t.Fatalf("%d of %d forgotten objects not freed by their finalizers", left, 4*n)
@@ -70,11 +72,38 @@ func init() {
 // allocated, not what an allocator keeps for later.
 func settle() {
 	for i := 0; i < 3; i++ {
-		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
+		finalizeGarbage()
 	}
 	debug.FreeOSMemory()
 	cmem.Trim()
+}
+
+// finalizeGarbage runs a GC and returns once every finalizer that GC queued has run. The finalizer goroutine
+// takes the whole queue at a time and runs all of it before taking more: a sentinel queued by a second GC
+// therefore runs only after the batch of the first. (A fixed sleep after runtime.GC could end before the
+// finalizer goroutine got a CPU on a loaded machine.)
+func finalizeGarbage() {
+	for i := 0; i < 2; i++ {
+		ran := make(chan struct{})
+		queueSentinel(ran)
+		runtime.GC()
+		select {
+		case <-ran:
+		case <-time.After(time.Minute): // a hang guard only
+			panic("finalizeGarbage: the sentinel was not finalized within a minute")
+		}
+	}
+}
+
+type sentinel struct {
+	p   *int // has pointers and is not tiny: the tiny allocator could tie it to a live object
+	pad [64]byte
+}
+
+//go:noinline
+func queueSentinel(ran chan struct{}) {
+	s := &sentinel{}
+	runtime.SetFinalizer(s, func(*sentinel) { close(ran) })
 }
 
 type leakFixture struct {
