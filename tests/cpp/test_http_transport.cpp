@@ -387,13 +387,14 @@ TEST_CASE("HTTP/2 is negotiated when a TLS server offers it (Node's http2 server
     const std::string gen = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
                             "-addext subjectAltName=IP:127.0.0.1 -keyout " + d + "/key.pem -out " + d + "/cert.pem 2>/dev/null";
     REQUIRE(std::system(gen.c_str()) == 0);
-    // Answers one request with the HTTP version it was made with, then exits.
+    // Answers one request with the HTTP version it was made with, then exits; or exits after 120 s unasked, so
+    // that a failed test leaves no server behind (15 s, as before, was within reach of a loaded machine).
     const std::string script =
         "const h2=require('http2'),fs=require('fs');"
         "const s=h2.createSecureServer({key:fs.readFileSync('" + d + "/key.pem'),cert:fs.readFileSync('" + d + "/cert.pem'),allowHTTP1:true},"
         "(q,r)=>{r.setHeader('content-type','application/json');r.end(JSON.stringify({version:q.httpVersion}));"
         "s.close();setTimeout(()=>process.exit(0),50);});"
-        "s.listen(0,'127.0.0.1',()=>console.log(s.address().port));setTimeout(()=>process.exit(1),15000);";
+        "s.listen(0,'127.0.0.1',()=>console.log(s.address().port));setTimeout(()=>process.exit(1),120000).unref();";
     FILE *p = popen(("node -e \"" + script + "\"").c_str(), "r");
     REQUIRE(p != nullptr);
     char line[64] = {0};
