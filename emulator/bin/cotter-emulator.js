@@ -15,21 +15,27 @@ async function main() {
     process.exit(2);
   }
   if (opts.help) { process.stderr.write(USAGE); return; }
-  let emu;
-  try { emu = await startEmulator(opts); } catch (e) {
-    process.stderr.write(`cotter-emulator: cannot start: ${e.message}\n`);
-    process.exit(1);
-  }
-  process.stdout.write(JSON.stringify(emu.info) + '\n');
-  let stopping = false;
+  // Signal handlers go in before anything is created: a supervisor may send SIGTERM the moment it reads the JSON
+  // line (or before), and Node's default action would exit without close(), leaving e.g. the --tls temp dir.
+  let emu = null;
+  let stopSignal = null;
   const stop = (sig) => {
-    if (stopping) return;
-    stopping = true;
-    if (opts.verbose) process.stderr.write(`cotter-emulator: ${sig}, shutting down\n`);
+    if (stopSignal) return;
+    stopSignal = sig;
+    if (emu) shutdown();
+  };
+  const shutdown = () => {
+    if (opts.verbose) process.stderr.write(`cotter-emulator: ${stopSignal}, shutting down\n`);
     emu.close().then(() => process.exit(0), (e) => { process.stderr.write(`cotter-emulator: ${e.message}\n`); process.exit(1); });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try { emu = await startEmulator(opts); } catch (e) {
+    process.stderr.write(`cotter-emulator: cannot start: ${e.message}\n`);
+    process.exit(1);
+  }
+  if (stopSignal) { shutdown(); return; } // asked to stop while starting: no JSON line
+  process.stdout.write(JSON.stringify(emu.info) + '\n');
 }
 
 main();

@@ -176,6 +176,22 @@ test('--tls: HTTPS with a CA file that verifies the server for 127.0.0.1 and loc
   }
 });
 
+test('SIGTERM the moment the JSON line is read: clean exit 0, --tls temp dir removed', async () => {
+  for (let round = 0; round < 5; round++) {
+    const child = spawn(process.execPath, [BIN, '--port', '0', '--tls'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const line = new Promise((resolve) => child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
+    }));
+    const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const info = await line;
+    child.kill('SIGTERM'); // no delay: the handlers must already be in place
+    assert.deepEqual(await exit, { code: 0, signal: null });
+    assert.equal(fs.existsSync(path.dirname(info.ca_file)), false, 'the temporary TLS directory is removed');
+  }
+});
+
 test('--tls with --data keeps the same CA across restarts', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotter-emu-tls-'));
   try {
