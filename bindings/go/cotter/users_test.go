@@ -28,13 +28,17 @@ func TestUsers(t *testing.T) {
 	if e := wantCode(t, err, cotter.ErrNotFound); e.HTTPStatus != 404 {
 		t.Fatalf("%+v", e)
 	}
+	// The list is newest first by creation time in milliseconds, ties in ID order: on a fast machine two
+	// users created in one millisecond came out in random order. The emulator's clock moves 1 s before each.
 	for i := 0; i < 3; i++ {
+		emu.dev("POST", "/clock", map[string]any{"advance_seconds": 1})
 		if _, err := c.UserCreate(ctx, fmt.Sprintf("u%d@example.com", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	page, err := c.UserList(ctx, 0)
-	if err != nil || len(page) != 4 || page[0].Identifier != "u2@example.com" {
+	if err != nil || len(page) != 4 || page[0].Identifier != "u2@example.com" || page[1].Identifier != "u1@example.com" ||
+		page[2].Identifier != "u0@example.com" || page[3].Identifier != "oscar@example.com" {
 		t.Fatalf("%+v %v", page, err)
 	}
 	if next, err := c.UserList(ctx, 1); err != nil || len(next) != 0 {

@@ -26,13 +26,17 @@ fn users_create_get_list() {
     let e = expect_kind(client.user_get("00000000-0000-4000-8000-00000000abcd"), ErrorKind::NotFound);
     assert_eq!(e.http_status(), Some(404));
 
+    // The list is newest first by creation time in milliseconds, ties in ID order: on a fast machine two
+    // users created in one millisecond came out in random order. The emulator's clock moves 1 s before each.
     for i in 0..3 {
+        emu.dev_post("/clock", json!({"advance_seconds": 1}));
         client.user_create(&format!("u{i}@example.com")).unwrap();
     }
     let page = client.user_list(0).unwrap();
     assert_eq!(page.len(), 4);
     assert!(!page.is_empty());
-    assert_eq!(page.get(0).unwrap().identifier(), Some("u2@example.com")); // newest first
+    let order: Vec<_> = page.iter().map(|u| u.identifier().unwrap().to_owned()).collect();
+    assert_eq!(order, ["u2@example.com", "u1@example.com", "u0@example.com", "oscar@example.com"]); // newest first
     assert!(page.get(4).is_none());
     assert_eq!(page.iter().count(), 4);
     assert!(client.user_list(1).unwrap().is_empty());
