@@ -79,6 +79,21 @@ func startEmulator(t testing.TB, args ...string) *emulator {
 
 func (e *emulator) origin() string { return e.info.DevURL[:len(e.info.DevURL)-len("/dev")] }
 
+// jwks returns the emulator's JWKS document as served at /token/jwks.
+func (e *emulator) jwks() []byte {
+	e.t.Helper()
+	resp, err := e.http.Get(e.info.JWKSURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET %s: %d %v", e.info.JWKSURL, resp.StatusCode, err)
+	}
+	return body
+}
+
 func (e *emulator) dev(method, path string, body any) map[string]any {
 	e.t.Helper()
 	var v any

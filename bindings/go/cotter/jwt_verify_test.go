@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -61,12 +60,7 @@ func TestVerifyAccessAndIDTokens(t *testing.T) {
 
 func TestVerifyStaticJWKS(t *testing.T) {
 	emu := startEmulator(t)
-	resp, err := emu.http.Get(emu.info.JWKSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	jwks := emu.jwks()
 	v, err := cotter.NewVerifier(cotter.VerifierOptions{Audience: emu.info.APIKeyID, JWKSJSON: string(jwks)})
 	if err != nil {
 		t.Fatal(err)
@@ -141,14 +135,8 @@ func TestEveryClassOfBadToken(t *testing.T) {
 	wantCode(t, err, cotter.ErrJWTKeyNotFound)
 
 	// The token's kid selects a key that may not verify ES256 (its JWK says ES384).
-	resp, err := emu.http.Get(emu.info.JWKSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var set map[string][]map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&set)
-	resp.Body.Close()
-	if err != nil || len(set["keys"]) == 0 {
+	if err := json.Unmarshal(emu.jwks(), &set); err != nil || len(set["keys"]) == 0 {
 		t.Fatal(set, err)
 	}
 	for _, k := range set["keys"] {
