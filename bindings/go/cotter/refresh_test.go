@@ -176,11 +176,21 @@ func TestFaultsMapToDistinctCodes(t *testing.T) {
 	if time.Since(start) >= 10*time.Second {
 		t.Fatalf("timeout took %v", time.Since(start))
 	}
-	for fault, want := range map[string]error{"reset": cotter.ErrNetwork, "non_json": cotter.ErrProtocol} {
-		emu.fault(map[string]any{"route": route, fault: true})
-		_, err = c.Refresh(ctx, rt)
-		wantCode(t, err, want)
+	// A client of its own, so the request opens a fresh connection: on a reused one, libcurl transparently
+	// resends a request whose connection died before any response byte (the server cannot have acted on it),
+	// and the resend succeeds. `c` still holds its keep-alive connection here (1 run in ~30 failed that way).
+	o.Timeout = 20 * time.Second
+	fresh, err := cotter.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer fresh.Close()
+	emu.fault(map[string]any{"route": route, "reset": true})
+	_, err = fresh.Refresh(ctx, rt)
+	wantCode(t, err, cotter.ErrNetwork)
+	emu.fault(map[string]any{"route": route, "non_json": true})
+	_, err = c.Refresh(ctx, rt)
+	wantCode(t, err, cotter.ErrProtocol)
 	emu.fault(map[string]any{"route": route, "oversized": true, "size_bytes": 1_000_000})
 	_, err = c.Refresh(ctx, rt)
 	wantCode(t, err, cotter.ErrProtocol)

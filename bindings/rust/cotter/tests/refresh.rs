@@ -142,8 +142,12 @@ fn faults_map_to_distinct_kinds_within_the_timeout() {
     expect_kind(hasty.refresh(rt), ErrorKind::Timeout);
     assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
 
+    // A client of its own, so the request opens a fresh connection: on a reused one, libcurl transparently
+    // resends a request whose connection died before any response byte (the server cannot have acted on it),
+    // and the resend succeeds. `client` still holds its keep-alive connection here.
+    let fresh = builder().timeout(Duration::from_secs(20)).build().unwrap();
     emu.fault(json!({"route": route, "reset": true}));
-    expect_kind(client.refresh(rt), ErrorKind::Network);
+    expect_kind(fresh.refresh(rt), ErrorKind::Network);
 
     emu.fault(json!({"route": route, "oversized": true, "size_bytes": 1_000_000}));
     expect_kind(client.refresh(rt), ErrorKind::Protocol);
