@@ -128,17 +128,7 @@ class Tokens {
    * custom_claims}, creating a new refresh token row.
    */
   issue(project, user, s) {
-    const iat = this.clock.now();
-    const ttl = this.store.takeTtlOverride(user.ID) ?? this.config.accessTtl;
-    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s);
-    return {
-      access_token: this.signJwt(this.accessClaims(project, user, s, iat, ttl)),
-      auth_method: s.auth_method,
-      expires_in: ttl,
-      id_token: this.signJwt(this.idClaims(project, user, s, iat, ttl)),
-      refresh_token: refresh,
-      token_type: 'Bearer',
-    };
+    return this._signOauth(this._prepareOauth(project, user, s));
   }
 
   /**
@@ -152,28 +142,36 @@ class Tokens {
    * @returns {Promise<object>} the oauth_token
    */
   issueBatched(project, user, s) {
-    const iat = this.clock.now();
-    const ttl = this.store.takeTtlOverride(user.ID) ?? this.config.accessTtl;
-    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s);
-    const key = this.keys.current;
-    const access = this.accessClaims(project, user, s, iat, ttl);
-    const id = this.idClaims(project, user, s, iat, ttl);
+    const prepared = this._prepareOauth(project, user, s);
     return new Promise((resolve, reject) => {
       this._batch.push(() => {
-        try {
-          resolve({
-            access_token: this.signJwt(access, key),
-            auth_method: s.auth_method,
-            expires_in: ttl,
-            id_token: this.signJwt(id, key),
-            refresh_token: refresh,
-            token_type: 'Bearer',
-          });
-        } catch (e) { reject(e); }
+        try { resolve(this._signOauth(prepared)); } catch (e) { reject(e); }
       });
       if (this._batch.length === 1) setImmediate(this._signBatch);
       else if (this._batch.length >= MAX_SIGN_BATCH) this._signBatch(); // bounded wait; the immediate finds an empty batch
     });
+  }
+
+  /** Everything of an oauth_token that has an effect or reads the clock: done when the request arrives. */
+  _prepareOauth(project, user, s) {
+    const iat = this.clock.now();
+    const ttl = this.store.takeTtlOverride(user.ID) ?? this.config.accessTtl;
+    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s);
+    return {
+      key: this.keys.current, ttl, refresh, auth_method: s.auth_method,
+      access: this.accessClaims(project, user, s, iat, ttl), id: this.idClaims(project, user, s, iat, ttl),
+    };
+  }
+
+  _signOauth(p) {
+    return {
+      access_token: this.signJwt(p.access, p.key),
+      auth_method: p.auth_method,
+      expires_in: p.ttl,
+      id_token: this.signJwt(p.id, p.key),
+      refresh_token: p.refresh,
+      token_type: 'Bearer',
+    };
   }
 
   // ---- Identity token (spec §4.1) -------------------------------------------------------
