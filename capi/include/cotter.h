@@ -93,6 +93,7 @@ typedef enum cotter_status {
     COTTER_ESTORAGE = -12,     /**< Token storage failed: I/O error, corrupt file, lock failure. */
     COTTER_ENOTFOUND = -13,    /**< The requested user or provider token does not exist. */
     COTTER_ESTATE = -14,       /**< A login redirect carried the wrong `state`, or an `error`. */
+    COTTER_ECANCELED = -15,    /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while pending, or its client closed). */
 
     COTTER_EJWT_MALFORMED = -20,     /**< Not a JWS compact token: segments, base64url, JSON, size limits. */
     COTTER_EJWT_ALG = -21,           /**< `alg` missing, not a string, `none`, or not the pinned ES256. */
@@ -217,6 +218,83 @@ typedef void (*cotter_log_fn)(int level, const char *message, void *payload);
 typedef int64_t (*cotter_clock_fn)(void *payload);
 
 /* ============================================================================================== */
+/* Asynchronous calls                                                                             */
+/* ============================================================================================== */
+
+/**
+ * @brief One network operation started without blocking. Every network function `cotter_X()` has a form
+ * `cotter_X_start()` that returns a call at once; the blocking form is a thin wait on the same path.
+ *
+ * The rules (docs/c-api.md, "Asynchronous calls"):
+ *  - Once a `_start` function returns COTTER_OK, the call completes exactly once: with its result, an error,
+ *    COTTER_ETIMEOUT when its budget runs out, or COTTER_ECANCELED. A `_start` function that fails (a bad
+ *    argument) creates no call and never runs the callback.
+ *  - The done callback runs once, when the call completes: on the client's I/O thread, or, when the result is
+ *    known at once (a session's still-valid access token), on the calling thread before `_start` returns. It
+ *    must return quickly, must not unwind, and must not wait: a blocking cotter function called there fails with
+ *    COTTER_EINVAL (it would wait for the very thread it runs on). Hand the completion to your own thread or
+ *    event loop instead. The `call` it receives is valid for the duration of the callback.
+ *  - The result is read with the taker that matches the operation (`cotter_call_take_token()`, ...) or, for
+ *    operations without a result, cotter_call_wait(). A taker waits when the call has not completed (never on the
+ *    I/O thread: COTTER_EINVAL), returns the call's status, and moves the result out: it can be taken once.
+ *  - The handle belongs to the caller, who frees it exactly once with cotter_call_free(), from any thread, at any
+ *    time, also inside the callback. Freeing a call that has not completed cancels it; its callback still runs.
+ *  - A call keeps what it uses (client, session, verifier) alive until it completes, so the order in which
+ *    handles are freed does not matter: freeing a client does not stop its calls in flight.
+ *  - Cancelling stops the request at whatever stage it is (queued, connecting, waiting for the response,
+ *    mid-body); its connection is closed, never reused half-read; the server sees the request at most once. A
+ *    session refresh that was already sent is not undone: the call stops waiting, and the session stores the new
+ *    tokens when they arrive (the old refresh token is dead by then).
+ *
+ * Thread-safety: thread-safe. cancel, take, wait and free may be called from any thread.
+ */
+typedef struct cotter_call cotter_call;
+
+/**
+ * @brief Runs once when a call completes (see cotter_call for the thread it runs on). Must not unwind or block.
+ * @param[in] call the completed call; borrowed for the duration of the callback.
+ */
+typedef void (*cotter_call_done_fn)(cotter_call *call, void *payload);
+
+#define COTTER_CALL_OPTIONS_VERSION 1
+
+/** @brief Options of one asynchronous call. Versioned, append-only; NULL means all defaults. */
+typedef struct cotter_call_options {
+    unsigned int version;          /**< COTTER_CALL_OPTIONS_VERSION */
+    cotter_call_done_fn done;      /**< NULL = no callback (wait with a taker or cotter_call_wait()). */
+    void *done_payload;            /**< Passed to `done`. */
+    int64_t timeout_ms;            /**< The call's total budget (queueing and retries included; for a session call, the
+                                        wait for its refresh). 0 = the client's timeout_ms (a session waits for its
+                                        refresh, itself bounded by the client's timeout). Range 0..86400000. */
+} cotter_call_options;
+
+#define COTTER_CALL_OPTIONS_INIT {COTTER_CALL_OPTIONS_VERSION, NULL, NULL, 0}
+
+/** @brief Fills `opts` with defaults. @return COTTER_OK, or COTTER_EINVAL for NULL or an unknown version. */
+COTTER_NODISCARD COTTER_API int cotter_call_options_init(cotter_call_options *opts, unsigned int version) COTTER_NOEXCEPT;
+
+/**
+ * @brief Cancels the call if it has not completed: it completes with COTTER_ECANCELED. No-op after completion and
+ * for NULL. Thread-safe; idempotent; never blocks.
+ */
+COTTER_API void cotter_call_cancel(cotter_call *call) COTTER_NOEXCEPT;
+
+/** @brief 1 when the call has completed, 0 while it is in flight (or for NULL). Thread-safe; never blocks. */
+COTTER_API int cotter_call_is_done(const cotter_call *call) COTTER_NOEXCEPT;
+
+/**
+ * @brief Waits for the call to complete and returns its status (the result, if any, stays to be taken).
+ * @return the call's status; COTTER_EINVAL for NULL or when called on the I/O thread before the call completed.
+ */
+COTTER_NODISCARD COTTER_API int cotter_call_wait(cotter_call *call, cotter_error **out_error) COTTER_NOEXCEPT;
+
+/**
+ * @brief Frees the handle. Cancels the call if it has not completed (its callback still runs, once). Accepts
+ * NULL. Any thread, also inside the done callback.
+ */
+COTTER_API void cotter_call_free(cotter_call *call) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
 /* JWT verification                                                                               */
 /* ============================================================================================== */
 
@@ -285,6 +363,11 @@ COTTER_API void cotter_jwt_verifier_free(cotter_jwt_verifier *verifier) COTTER_N
  */
 COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_jwt_verifier_refresh() without blocking; finish with cotter_call_wait(). Concurrent refreshes share
+ * one fetch. The call keeps the verifier alive. */
+COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier,
+                                                                  const cotter_call_options *call_opts,
+                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
 
 /**
  * @brief Verified claims of one token. Immutable; shareable across threads. Must be freed with
@@ -413,13 +496,15 @@ COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *toke
 /**
  * @brief A connection to Cotter's API (or a compatible server such as the bundled emulator).
  *
- * Thread-safety: thread-safe. Each request borrows a libcurl easy handle from a pool (never used by two threads
- * at once), so sequential requests reuse one keep-alive connection; DNS and TLS sessions are shared through a
- * locked share handle. The C ABI is blocking.
+ * Thread-safety: thread-safe. Requests run on the client's own I/O thread, driven by libcurl's multi interface:
+ * a call in flight holds a socket, never a thread; concurrent calls share keep-alive connections (up to
+ * `max_host_connections` per host) and multiplex over one TLS connection when the server speaks HTTP/2. Every
+ * network function has a non-blocking `_start` form (see cotter_call); the blocking form waits on the same path.
+ * The I/O thread starts with the first request and ends when the client and everything using it are freed.
  */
 typedef struct cotter_client cotter_client;
 
-#define COTTER_CLIENT_OPTIONS_VERSION 1
+#define COTTER_CLIENT_OPTIONS_VERSION 2
 
 /** @brief Options of cotter_client_new(). Versioned, append-only; initialise with cotter_client_options_init(). */
 typedef struct cotter_client_options {
@@ -435,14 +520,17 @@ typedef struct cotter_client_options {
     int64_t retry_base_ms;         /**< First backoff; doubled each retry, with full jitter; Retry-After wins when larger. Default 200. */
     int64_t retry_max_ms;          /**< Cap on one backoff. Default 5000. */
     size_t max_response_bytes;     /**< Response body cap. Default 8 MiB. */
-    cotter_log_fn log;             /**< NULL = silent. */
+    cotter_log_fn log;             /**< NULL = silent. Called on the client's I/O thread. */
     void *log_payload;
+    /* Version 2. */
+    long max_host_connections;     /**< Open connections per host; further requests queue. 0 = no cap (the default). */
 } cotter_client_options;
 
 #define COTTER_CLIENT_OPTIONS_INIT \
-    {COTTER_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 10000, 30000, 2, 200, 5000, 8388608, NULL, NULL}
+    {COTTER_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 10000, 30000, 2, 200, 5000, 8388608, NULL, NULL, 0}
 
-/** @brief Fills `opts` with defaults. @return COTTER_OK or COTTER_EINVAL. */
+/** @brief Fills `opts` with defaults for `version` (1 or 2; a version-1 struct has no max_host_connections).
+ * @return COTTER_OK or COTTER_EINVAL. */
 COTTER_NODISCARD COTTER_API int cotter_client_options_init(cotter_client_options *opts,
                                                            unsigned int version) COTTER_NOEXCEPT;
 
@@ -453,7 +541,10 @@ COTTER_NODISCARD COTTER_API int cotter_client_options_init(cotter_client_options
  */
 COTTER_NODISCARD COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts,
                                                   cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief Frees a client. Accepts NULL. No call may be in progress on it; sessions using it must be freed first. */
+/**
+ * @brief Frees the client handle. Accepts NULL. Calls in flight and sessions on the client keep it alive until
+ * they complete or are freed; then its I/O thread ends. The API secret is wiped then.
+ */
 COTTER_API void cotter_client_free(cotter_client *client) COTTER_NOEXCEPT;
 /** @brief The effective base URL. Borrowed; valid until `client` is freed. */
 COTTER_API const char *cotter_client_base_url(const cotter_client *client) COTTER_NOEXCEPT;
@@ -480,10 +571,14 @@ COTTER_NODISCARD COTTER_API int cotter_client_stats_get(cotter_client_stats *out
 COTTER_NODISCARD COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client,
                                                                    const char *identity_token_json,
                                                                    cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_grant_identity_token() without blocking; read the result with cotter_call_take_token(). */
+COTTER_NODISCARD COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client, const char *identity_token_json, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Exchanges an Event Token (JSON object) for an oauth token set. Needs the API secret. As above. */
 COTTER_NODISCARD COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client,
                                                                 const char *event_token_json,
                                                                 cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_grant_event_token() without blocking; read the result with cotter_call_take_token(). */
+COTTER_NODISCARD COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client, const char *event_token_json, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /**
  * @brief POST /token/<api_key_id> with a refresh token. Cotter rotates refresh tokens: the old one is invalid
  * afterwards. When the response has no `refresh_token` the returned set carries the one passed in.
@@ -492,9 +587,13 @@ COTTER_NODISCARD COTTER_API int cotter_client_grant_event_token(cotter_token **o
 COTTER_NODISCARD COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client,
                                                       const char *refresh_token,
                                                       cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_refresh() without blocking; read the result with cotter_call_take_token(). */
+COTTER_NODISCARD COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
 COTTER_NODISCARD COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token,
                                                      cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_logout() without blocking; read the result with cotter_call_wait(). */
+COTTER_NODISCARD COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /**
  * @brief POST /token/custom: a new token carrying `custom_attributes_json` (a JSON object) as top-level claims.
  * @param[out] token_out the new JWT; release with cotter_buf_dispose().
@@ -506,6 +605,8 @@ COTTER_NODISCARD COTTER_API int cotter_client_custom_claims(cotter_buf *token_ou
                                                             const char *custom_attributes_json,
                                                             const char *refresh_token,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_custom_claims() without blocking; read the result with cotter_call_take_custom_claims(). */
+COTTER_NODISCARD COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 
 /* --- PKCE login (hosted page + get_identity) ------------------------------------------------------ */
 
@@ -569,6 +670,8 @@ COTTER_NODISCARD COTTER_API int cotter_client_get_identity(cotter_identity **out
                                                            const char *authorization_code, int64_t challenge_id,
                                                            const char *code_verifier, const char *redirect_url,
                                                            cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_get_identity() without blocking; read the result with cotter_call_take_identity(). */
+COTTER_NODISCARD COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 COTTER_API void cotter_identity_free(cotter_identity *identity) COTTER_NOEXCEPT;
 /** @brief The oauth token set. Borrowed; valid until `identity` is freed. NULL if the server sent none. */
 COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) COTTER_NOEXCEPT;
@@ -594,16 +697,24 @@ typedef struct cotter_user_list cotter_user_list;
 COTTER_NODISCARD COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client,
                                                           const char *identifier,
                                                           cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_user_create() without blocking; read the result with cotter_call_take_user(). */
+COTTER_NODISCARD COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief GET /user?identifier=. @return COTTER_ENOTFOUND when Cotter answers with the all-zero ID. */
 COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client,
                                                                      const char *identifier,
                                                                      cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_user_get_by_identifier() without blocking; read the result with cotter_call_take_user(). */
+COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief GET /user/:id (needs the secret). @return COTTER_ENOTFOUND on 404. */
 COTTER_NODISCARD COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_user_get() without blocking; read the result with cotter_call_take_user(). */
+COTTER_NODISCARD COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief GET /user/list?page=N (50 per page, newest first; needs the secret). */
 COTTER_NODISCARD COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client,
                                                         unsigned int page, cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_user_list() without blocking; read the result with cotter_call_take_user_list(). */
+COTTER_NODISCARD COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 COTTER_API void cotter_user_free(cotter_user *user) COTTER_NOEXCEPT;
 COTTER_API void cotter_user_list_free(cotter_user_list *list) COTTER_NOEXCEPT;
 COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) COTTER_NOEXCEPT;
@@ -632,14 +743,20 @@ typedef struct cotter_social_token_list cotter_social_token_list;
 COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
                                                                  const char *cotter_user_id,
                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_social_tokens_list() without blocking; read the result with cotter_call_take_social_token_list(). */
+COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief GET /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none. */
 COTTER_NODISCARD COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client,
                                                                const char *provider, const char *cotter_user_id,
                                                                cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_social_token_get() without blocking; read the result with cotter_call_take_social_token(). */
+COTTER_NODISCARD COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief DELETE /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none. */
 COTTER_NODISCARD COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider,
                                                                   const char *cotter_user_id,
                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_social_token_delete() without blocking; read the result with cotter_call_wait(). */
+COTTER_NODISCARD COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 COTTER_API void cotter_social_token_free(cotter_social_token *token) COTTER_NOEXCEPT;
 COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list) COTTER_NOEXCEPT;
 COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list) COTTER_NOEXCEPT;
@@ -667,6 +784,8 @@ COTTER_API const char *cotter_social_token_json(const cotter_social_token *token
 COTTER_NODISCARD COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out,
                                                             cotter_client *client, const char *access_token,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_verify_remote() without blocking; read the result with cotter_call_take_verify_remote(). */
+COTTER_NODISCARD COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 
 /* ============================================================================================== */
 /* Token sessions                                                                                 */
@@ -677,23 +796,28 @@ COTTER_NODISCARD COTTER_API int cotter_client_verify_remote(int *valid_out, cott
  * expires within the margin; concurrent callers share one refresh; a transport error never destroys stored
  * tokens; with a token file, an advisory lock makes processes sharing the file refresh once.
  *
- * Thread-safety: thread-safe. Callbacks run on the thread that triggered the change, outside internal locks
- * only where documented.
+ * Operations that change the set (refresh, set, logout) run one at a time on the client's I/O thread; storage
+ * hooks and the tokens-changed callback run there too, in order, and must not block for long (every request of
+ * the client waits behind them). A caller whose token is still valid gets it at once, on its own thread.
+ *
+ * Thread-safety: thread-safe. The blocking forms fail with COTTER_EINVAL when called from a callback on the I/O
+ * thread (they would wait for themselves), except get_access_token/get_token while the token is still valid.
  */
 typedef struct cotter_session cotter_session;
 
 /**
- * @brief Storage hook: load the stored `oauth_token` JSON. Leave `out` empty when nothing is stored.
+ * @brief Storage hook: load the stored `oauth_token` JSON. Leave `out` empty when nothing is stored. Storage hooks
+ * run on the thread that calls cotter_session_new() (the first load or store), then on the client's I/O thread.
  * Fill `out->ptr` with memory from cotter_buf_alloc(). Return 0, or non-zero to fail with COTTER_EUSER.
  */
 typedef int (*cotter_session_load_fn)(cotter_buf *out, void *payload);
 /** @brief Storage hook: store `json` (`len` bytes), or delete the stored tokens when `json` is NULL. Return 0 or non-zero (COTTER_EUSER). */
 typedef int (*cotter_session_save_fn)(const char *json, size_t len, void *payload);
 /**
- * @brief Called after every change of the token set (refresh, set, logout with `token` NULL), on the thread that
- * made the change, under the session's refresh lock (so calls come in order). Must not unwind. `token` is borrowed
- * for the call. It may read the session; a refresh, set_token or logout of the same session from it fails with
- * COTTER_EINVAL.
+ * @brief Called after every change of the token set (refresh, set, logout with `token` NULL), on the client's I/O
+ * thread, one change at a time and in order. Must not unwind or block for long. `token` is borrowed for the call. It
+ * may read the session; a blocking refresh, set_token or logout of the same session from it fails with COTTER_EINVAL
+ * (the `_start` forms queue behind the current change).
  */
 typedef void (*cotter_tokens_changed_fn)(const cotter_token *token, void *payload);
 
@@ -722,7 +846,7 @@ COTTER_NODISCARD COTTER_API int cotter_session_options_init(cotter_session_optio
                                                             unsigned int version) COTTER_NOEXCEPT;
 
 /**
- * @brief Creates a session on `client` (which must outlive it). `initial` (copied; may be NULL) replaces what
+ * @brief Creates a session on `client`, which it keeps alive (free them in any order). `initial` (copied; may be NULL) replaces what
  * storage holds; without it the session loads from storage.
  * @param[out] out must be freed with cotter_session_free().
  * @return COTTER_OK, COTTER_EINVAL, COTTER_ESTORAGE (unreadable or corrupt file), COTTER_EUSER, COTTER_ENOMEM.
@@ -740,17 +864,70 @@ COTTER_API void cotter_session_free(cotter_session *session) COTTER_NOEXCEPT;
  */
 COTTER_NODISCARD COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session,
                                                                 cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_session_get_access_token() without blocking; read the result with cotter_call_take_buf(). */
+COTTER_NODISCARD COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief The current token set, refreshed first when needed. @param[out] out cotter_token_free(). */
 COTTER_NODISCARD COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session,
                                                          cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_session_get_token() without blocking; read the result with cotter_call_take_token(). */
+COTTER_NODISCARD COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Refreshes now, whatever the expiry. @param[out] out the new set, may be NULL. */
 COTTER_NODISCARD COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *session,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_session_refresh() without blocking; read the result with cotter_call_take_token(). */
+COTTER_NODISCARD COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Replaces the token set (e.g. after a login) and stores it. */
 COTTER_NODISCARD COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_token *token,
                                                          cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_session_set_token() without blocking; read the result with cotter_call_wait(). */
+COTTER_NODISCARD COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Ends the server session (best effort) and deletes stored tokens. */
 COTTER_NODISCARD COTTER_API int cotter_session_logout(cotter_session *session, cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_session_logout() without blocking; read the result with cotter_call_wait(). */
+COTTER_NODISCARD COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+
+/* ============================================================================================== */
+/* Results of asynchronous calls                                                                  */
+/* ============================================================================================== */
+
+/* Takers: each waits for the call, returns its status, and on COTTER_OK moves the result into the out-parameters
+ * (once: a second take is COTTER_EINVAL, as is a taker that does not match the operation). */
+
+/** @brief The token set of a grant, a refresh, or a session's get_token/refresh. @param[out] out cotter_token_free(). */
+COTTER_NODISCARD COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call,
+                                                       cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief A session's access token. @param[out] out release with cotter_buf_dispose(). */
+COTTER_NODISCARD COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call,
+                                                     cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief The result of cotter_client_get_identity_start(). @param[out] out cotter_identity_free(). */
+COTTER_NODISCARD COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call,
+                                                          cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief A user (create, get, get by identifier). @param[out] out cotter_user_free(). */
+COTTER_NODISCARD COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call,
+                                                      cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief A page of users. @param[out] out cotter_user_list_free(). */
+COTTER_NODISCARD COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *call,
+                                                           cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief One provider token. @param[out] out cotter_social_token_free(). */
+COTTER_NODISCARD COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_call *call,
+                                                              cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief A list of provider tokens. @param[out] out cotter_social_token_list_free(). */
+COTTER_NODISCARD COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call,
+                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
+/**
+ * @brief The result of cotter_client_custom_claims_start(), as cotter_client_custom_claims() gives it.
+ * @param[out] refresh_token_out may be NULL.
+ */
+COTTER_NODISCARD COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out,
+                                                               cotter_call *call,
+                                                               cotter_error **out_error) COTTER_NOEXCEPT;
+/**
+ * @brief The result of cotter_client_verify_remote_start(), as cotter_client_verify_remote() gives it.
+ * @param[out] reason_out may be NULL.
+ */
+COTTER_NODISCARD COTTER_API int cotter_call_take_verify_remote(int *valid_out, cotter_buf *reason_out,
+                                                               cotter_call *call,
+                                                               cotter_error **out_error) COTTER_NOEXCEPT;
 
 #ifdef __cplusplus
 } /* extern "C" */

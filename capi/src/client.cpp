@@ -11,11 +11,72 @@ using cotter::capi::fill_buf;
 using cotter::capi::report;
 using cotter::capi::str_or_empty;
 
+using cotter::capi::call_timeout_ms;
+using cotter::capi::finish_blocking;
+using cotter::capi::start_call;
+
+namespace {
+
+/// Starts a client call: the call keeps the client alive and completes on its I/O thread.
+template <class T, class Start, class Convert = cotter::capi::as_is>
+int start_client_call(cotter_call **out, cotter_client *client, const cotter_call_options *call_opts, Start &&start,
+                      Convert convert = Convert{}) {
+    std::shared_ptr<tk::client> c = client->c;
+    const int64_t timeout = call_timeout_ms(call_opts);
+    return start_call<T>(
+        out, call_opts, c, &c->transport(),
+        [&](tk::done_fn<T> done) -> std::function<void()> {
+            tk::call_handle h = start(*c, std::move(done), timeout);
+            return [h] { h.cancel(); };
+        },
+        std::move(convert));
+}
+
+int grant_start(cotter_call **out, cotter_client *client, const char *type, const char *json,
+                const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(json != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<tk::token_set>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return c.grant_async(type, json, std::move(done), timeout);
+    });
+    COTTER_API_END(out_error)
+}
+
+}  // namespace
+
+namespace {
+template <class Start>
+int user_start(cotter_call **out, cotter_client *client, const char *arg, const cotter_call_options *call_opts,
+               cotter_error **out_error, Start &&start) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(arg != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<tk::user>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return start(c, std::string(arg), std::move(done), timeout);
+    });
+    COTTER_API_END(out_error)
+}
+}  // namespace
+
 extern "C" {
 
 COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned int version) noexcept {
-    if (!opts || version != COTTER_CLIENT_OPTIONS_VERSION) return COTTER_EINVAL;
-    *opts = cotter_client_options COTTER_CLIENT_OPTIONS_INIT;
+    if (!opts || version < 1 || version > COTTER_CLIENT_OPTIONS_VERSION) return COTTER_EINVAL;
+    const cotter_client_options defaults = COTTER_CLIENT_OPTIONS_INIT;
+    if (version == 1) {
+        // A version-1 caller's struct ends before max_host_connections: fill only what it has.
+        std::memcpy(opts, &defaults, offsetof(cotter_client_options, max_host_connections));
+    } else {
+        *opts = defaults;
+    }
+    opts->version = version;
     return COTTER_OK;
 }
 
@@ -24,7 +85,8 @@ COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_option
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(opts != nullptr, out_error);
-    COTTER_CHECK_ARG(opts->version == COTTER_CLIENT_OPTIONS_VERSION, out_error);
+    COTTER_CHECK_ARG(opts->version >= 1 && opts->version <= COTTER_CLIENT_OPTIONS_VERSION, out_error);
+    COTTER_CHECK_ARG(opts->version < 2 || opts->max_host_connections >= 0, out_error);
     COTTER_CHECK_ARG(opts->api_key_id != nullptr && opts->api_key_id[0] != '\0', out_error);
     COTTER_CHECK_ARG(opts->connect_timeout_ms > 0 && opts->timeout_ms > 0, out_error);
     COTTER_CHECK_ARG(opts->max_retries >= 0 && opts->max_retries <= 10, out_error);
@@ -43,13 +105,14 @@ COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_option
     o.http.retry_base_ms = opts->retry_base_ms;
     o.http.retry_max_ms = opts->retry_max_ms;
     o.http.max_response_bytes = opts->max_response_bytes;
+    if (opts->version >= 2) o.http.max_host_connections = opts->max_host_connections;
     if (opts->log) {
         cotter_log_fn fn = opts->log;
         void *payload = opts->log_payload;
         o.http.log = [fn, payload](int level, const std::string &m) { fn(level, m.c_str(), payload); };
     }
     auto c = std::make_unique<cotter_client>();
-    c->c = std::make_unique<tk::client>(std::move(o));
+    c->c = std::make_shared<tk::client>(std::move(o));
     *out = c.release();
     return COTTER_OK;
     COTTER_API_END(out_error)
@@ -73,50 +136,95 @@ COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_cl
 
 /* --- Grants ----------------------------------------------------------------------------------- */
 
-static int grant(cotter_token **out, cotter_client *client, const char *type, const char *json,
-                 cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(json != nullptr, out_error);
-    COTTER_API_BEGIN
-    auto tok = std::make_unique<cotter_token>();
-    tok->t = client->c->grant(type, json);
-    *out = tok.release();
-    return COTTER_OK;
-    COTTER_API_END(out_error)
+
+COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client,
+                                                        const char *identity_token_json,
+                                                        const cotter_call_options *call_opts,
+                                                        cotter_error **out_error) noexcept {
+    return grant_start(out, client, "identity_token", identity_token_json, call_opts, out_error);
 }
 
 COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client,
                                                   const char *identity_token_json, cotter_error **out_error) noexcept {
-    return grant(out, client, "identity_token", identity_token_json, out_error);
+    COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(
+        cotter_client_grant_identity_token_start(&call, client, identity_token_json, nullptr, out_error), &call,
+        [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
+}
+
+COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client,
+                                                     const char *event_token_json, const cotter_call_options *call_opts,
+                                                     cotter_error **out_error) noexcept {
+    return grant_start(out, client, "event_token", event_token_json, call_opts, out_error);
 }
 
 COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client, const char *event_token_json,
                                                cotter_error **out_error) noexcept {
-    return grant(out, client, "event_token", event_token_json, out_error);
+    COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_grant_event_token_start(&call, client, event_token_json, nullptr, out_error),
+                           &call, [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
+}
+
+COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token,
+                                           const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(refresh_token != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<tk::token_set>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return c.refresh_async(refresh_token, std::move(done), timeout);
+    });
+    COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client, const char *refresh_token,
                                      cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_refresh_start(&call, client, refresh_token, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
+}
+
+COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token,
+                                          const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(refresh_token != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    auto tok = std::make_unique<cotter_token>();
-    tok->t = client->c->refresh(refresh_token);
-    *out = tok.release();
-    return COTTER_OK;
+    return start_client_call<tk::nothing>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return c.logout_async(str_or_empty(refresh_token), std::move(done), timeout);
+    });
     COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token,
                                     cotter_error **out_error) noexcept {
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_logout_start(&call, client, refresh_token, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
+}
+
+COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token,
+                                                 const char *custom_attributes_json, const char *refresh_token,
+                                                 const cotter_call_options *call_opts,
+                                                 cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(token != nullptr, out_error);
+    COTTER_CHECK_ARG(custom_attributes_json != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    client->c->logout(str_or_empty(refresh_token));
-    return COTTER_OK;
+    return start_client_call<tk::custom_claims_result>(
+        out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+            return c.custom_claims_async(token, custom_attributes_json, str_or_empty(refresh_token), std::move(done),
+                                         timeout);
+        });
     COTTER_API_END(out_error)
 }
 
@@ -126,25 +234,20 @@ COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *re
     COTTER_CLEAR_OUT(token_out);
     COTTER_CLEAR_OUT(refresh_token_out);
     COTTER_CHECK_ARG(token_out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(token != nullptr, out_error);
-    COTTER_CHECK_ARG(custom_attributes_json != nullptr, out_error);
-    COTTER_API_BEGIN
-    tk::custom_claims_result r = client->c->custom_claims(token, custom_attributes_json, str_or_empty(refresh_token));
-    if (fill_buf(token_out, r.token.str()) != COTTER_OK) return report(out_error, COTTER_ENOMEM, "out of memory");
-    if (refresh_token_out && !r.refresh_token.empty() && fill_buf(refresh_token_out, r.refresh_token.str()) != COTTER_OK) {
-        cotter_buf_dispose(token_out);
-        return report(out_error, COTTER_ENOMEM, "out of memory");
-    }
-    return COTTER_OK;
-    COTTER_API_END(out_error)
+    cotter_call *call = nullptr;
+    return finish_blocking(
+        cotter_client_custom_claims_start(&call, client, token, custom_attributes_json, refresh_token, nullptr,
+                                          out_error),
+        &call, [&](cotter_call *c) { return cotter_call_take_custom_claims(token_out, refresh_token_out, c, out_error); });
 }
 
 /* --- get_identity ------------------------------------------------------------------------------- */
 
-COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code,
-                                          int64_t challenge_id, const char *code_verifier, const char *redirect_url,
-                                          cotter_error **out_error) noexcept {
+COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client,
+                                                const char *authorization_code, int64_t challenge_id,
+                                                const char *code_verifier, const char *redirect_url,
+                                                const cotter_call_options *call_opts,
+                                                cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(client != nullptr, out_error);
@@ -152,13 +255,23 @@ COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *
     COTTER_CHECK_ARG(code_verifier != nullptr, out_error);
     COTTER_CHECK_ARG(redirect_url != nullptr, out_error);
     COTTER_CHECK_ARG(challenge_id >= 0, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    auto id = std::make_unique<cotter_identity>();
-    id->id = client->c->get_identity(authorization_code, challenge_id, code_verifier, redirect_url);
-    if (id->id.has_token) id->token.t = id->id.token;
-    *out = id.release();
-    return COTTER_OK;
+    return start_client_call<tk::identity>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return c.get_identity_async(authorization_code, challenge_id, code_verifier, redirect_url, std::move(done),
+                                    timeout);
+    });
     COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code,
+                                          int64_t challenge_id, const char *code_verifier, const char *redirect_url,
+                                          cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_get_identity_start(&call, client, authorization_code, challenge_id,
+                                                            code_verifier, redirect_url, nullptr, out_error),
+                           &call, [&](cotter_call *c) { return cotter_call_take_identity(out, c, out_error); });
 }
 
 COTTER_API void cotter_identity_free(cotter_identity *identity) noexcept { delete identity; }
@@ -184,44 +297,69 @@ COTTER_API const char *cotter_identity_json(const cotter_identity *identity, siz
 
 /* --- Users ---------------------------------------------------------------------------------------- */
 
-static int user_call(cotter_user **out, cotter_client *client, const char *arg, cotter_error **out_error,
-                     tk::user (tk::client::*fn)(const std::string &)) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(arg != nullptr, out_error);
-    COTTER_API_BEGIN
-    auto u = std::make_unique<cotter_user>();
-    u->u = ((*client->c).*fn)(arg);
-    *out = u.release();
-    return COTTER_OK;
-    COTTER_API_END(out_error)
+
+COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier,
+                                               const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    return user_start(out, client, identifier, call_opts, out_error, [](tk::client &c, const std::string &a, auto d, int64_t t) {
+        return c.user_create_async(a, std::move(d), t);
+    });
+}
+COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client,
+                                                          const char *identifier, const cotter_call_options *call_opts,
+                                                          cotter_error **out_error) noexcept {
+    return user_start(out, client, identifier, call_opts, out_error, [](tk::client &c, const std::string &a, auto d, int64_t t) {
+        return c.user_get_by_identifier_async(a, std::move(d), t);
+    });
+}
+COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id,
+                                            const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    return user_start(out, client, user_id, call_opts, out_error, [](tk::client &c, const std::string &a, auto d, int64_t t) {
+        return c.user_get_async(a, std::move(d), t);
+    });
 }
 
 COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier,
                                          cotter_error **out_error) noexcept {
-    return user_call(out, client, identifier, out_error, &tk::client::user_create);
+    COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_user_create_start(&call, client, identifier, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
 }
 COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier,
                                                     cotter_error **out_error) noexcept {
-    return user_call(out, client, identifier, out_error, &tk::client::user_get_by_identifier);
+    COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_user_get_by_identifier_start(&call, client, identifier, nullptr, out_error),
+                           &call, [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
 }
 COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
                                       cotter_error **out_error) noexcept {
-    return user_call(out, client, user_id, out_error, &tk::client::user_get);
+    COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_user_get_start(&call, client, user_id, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
+}
+
+COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page,
+                                             const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<std::vector<tk::user>>(out, client, call_opts,
+                                                    [&](tk::client &c, auto done, int64_t timeout) {
+                                                        return c.user_list_async(page, std::move(done), timeout);
+                                                    });
+    COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page,
                                        cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_API_BEGIN
-    auto list = std::make_unique<cotter_user_list>();
-    for (auto &u : client->c->user_list(page)) list->users.push_back(cotter_user{std::move(u)});
-    *out = list.release();
-    return COTTER_OK;
-    COTTER_API_END(out_error)
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_user_list_start(&call, client, page, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_take_user_list(out, c, out_error); });
 }
 
 COTTER_API void cotter_user_free(cotter_user *user) noexcept { delete user; }
@@ -257,54 +395,78 @@ COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out
 
 /* --- Social-login provider tokens ------------------------------------------------------------------ */
 
-COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
-                                                const char *cotter_user_id, cotter_error **out_error) noexcept {
+COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client,
+                                                      const char *cotter_user_id, const cotter_call_options *call_opts,
+                                                      cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(client != nullptr, out_error);
     COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    auto list = std::make_unique<cotter_social_token_list>();
-    auto &items = list->items;
-    client->c->social_tokens_list(
-        cotter_user_id, [&items](size_t n) { items.reserve(n); },
-        [&items]() -> tk::social_token & { return items.emplace_back().t; }, list->json_pool);
-    // The pool is complete and never changes again: rows can point into it.
-    for (auto &item : items) {
-        item.json = list->json_pool.c_str() + item.t.json_offset;
-        item.json_len = item.t.json_length;
-    }
-    *out = list.release();
-    return COTTER_OK;
+    return start_client_call<tk::social_token_list>(out, client, call_opts,
+                                                    [&](tk::client &c, auto done, int64_t timeout) {
+                                                        return c.social_tokens_list_async(cotter_user_id, std::move(done),
+                                                                                          timeout);
+                                                    });
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
+                                                const char *cotter_user_id, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_social_tokens_list_start(&call, client, cotter_user_id, nullptr, out_error),
+                           &call, [&](cotter_call *c) { return cotter_call_take_social_token_list(out, c, out_error); });
+}
+
+COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider,
+                                                    const char *cotter_user_id, const cotter_call_options *call_opts,
+                                                    cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(provider != nullptr, out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<tk::social_token>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return c.social_token_get_async(provider, cotter_user_id, std::move(done), timeout);
+    });
     COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider,
                                               const char *cotter_user_id, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(
+        cotter_client_social_token_get_start(&call, client, provider, cotter_user_id, nullptr, out_error), &call,
+        [&](cotter_call *c) { return cotter_call_take_social_token(out, c, out_error); });
+}
+
+COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider,
+                                                       const char *cotter_user_id, const cotter_call_options *call_opts,
+                                                       cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(client != nullptr, out_error);
     COTTER_CHECK_ARG(provider != nullptr, out_error);
     COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    auto t = std::make_unique<cotter_social_token>();
-    t->t = client->c->social_token_get(provider, cotter_user_id);
-    t->json = t->t.json.c_str();
-    t->json_len = t->t.json.size();
-    *out = t.release();
-    return COTTER_OK;
+    return start_client_call<tk::nothing>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return c.social_token_delete_async(provider, cotter_user_id, std::move(done), timeout);
+    });
     COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider, const char *cotter_user_id,
                                                  cotter_error **out_error) noexcept {
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(provider != nullptr, out_error);
-    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
-    COTTER_API_BEGIN
-    client->c->social_token_delete(provider, cotter_user_id);
-    return COTTER_OK;
-    COTTER_API_END(out_error)
+    cotter_call *call = nullptr;
+    return finish_blocking(
+        cotter_client_social_token_delete_start(&call, client, provider, cotter_user_id, nullptr, out_error), &call,
+        [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
 }
 
 COTTER_API void cotter_social_token_free(cotter_social_token *token) noexcept { delete token; }
@@ -344,20 +506,29 @@ COTTER_API const char *cotter_social_token_json(const cotter_social_token *token
 
 /* --- Serverless verification ----------------------------------------------------------------------- */
 
+COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token,
+                                                 const cotter_call_options *call_opts,
+                                                 cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(access_token != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<tk::verify_result>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
+        return c.verify_remote_async(access_token, std::move(done), timeout);
+    });
+    COTTER_API_END(out_error)
+}
+
 COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_client *client,
                                            const char *access_token, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(valid_out);
     COTTER_CLEAR_OUT(reason_out);
     COTTER_CHECK_ARG(valid_out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(access_token != nullptr, out_error);
-    COTTER_API_BEGIN
-    tk::verify_result r = client->c->verify_remote(access_token);
-    if (reason_out && !r.valid && fill_buf(reason_out, r.reason) != COTTER_OK)
-        return report(out_error, COTTER_ENOMEM, "out of memory");
-    *valid_out = r.valid ? 1 : 0;
-    return COTTER_OK;
-    COTTER_API_END(out_error)
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_verify_remote_start(&call, client, access_token, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_take_verify_remote(valid_out, reason_out, c, out_error); });
 }
 
 }  // extern "C"

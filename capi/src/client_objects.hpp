@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api.hpp"
+#include "call.hpp"
 #include "token/client.hpp"
 #include "token/pkce.hpp"
 #include "token/session.hpp"
@@ -18,7 +19,7 @@ struct cotter_token {
 };
 
 struct cotter_client {
-    std::unique_ptr<cotter::core::token::client> c;
+    std::shared_ptr<cotter::core::token::client> c;  // shared with its sessions and calls in flight
 };
 
 struct cotter_identity {
@@ -50,7 +51,7 @@ struct cotter_pkce {
 };
 
 struct cotter_session {
-    std::unique_ptr<cotter::core::token::session> s;
+    std::shared_ptr<cotter::core::token::session> s;  // shared with its calls in flight
 };
 
 namespace cotter::capi {

@@ -6,10 +6,11 @@
 #include <string>
 
 #include "api.hpp"
+#include "call.hpp"
 #include "jwt/verifier.hpp"
 
 struct cotter_jwt_verifier {
-    std::unique_ptr<cotter::core::jwt::verifier> impl;
+    std::shared_ptr<cotter::core::jwt::verifier> impl;  // shared with its refresh calls in flight
 };
 
 struct cotter_claims {
@@ -73,7 +74,7 @@ COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_j
         cfg.log = [log, payload](int level, const std::string &message) { log(level, message.c_str(), payload); };
     }
     auto v = std::make_unique<cotter_jwt_verifier>();
-    v->impl = std::make_unique<cotter::core::jwt::verifier>(std::move(cfg));
+    v->impl = std::make_shared<cotter::core::jwt::verifier>(std::move(cfg));
     *out = v.release();
     return COTTER_OK;
     COTTER_API_END(out_error)
@@ -89,6 +90,30 @@ COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier, cotter
     const int rc = verifier->impl->refresh(&err);
     if (rc != COTTER_OK) return cotter::capi::report(out_error, std::move(err));
     return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier,
+                                                 const cotter_call_options *call_opts,
+                                                 cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(verifier != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    std::shared_ptr<cotter::core::jwt::verifier> v = verifier->impl;
+    return cotter::capi::start_call<cotter::core::token::nothing>(
+        out, call_opts, v, v->io(), [&](cotter::core::token::done_fn<cotter::core::token::nothing> done) -> std::function<void()> {
+            auto h = v->refresh_async([done = std::move(done)](const error_info *err) mutable {
+                cotter::core::token::outcome<cotter::core::token::nothing> o;
+                if (err) {
+                    o.err = *err;
+                    o.code = err->code != COTTER_OK ? err->code : COTTER_EJWKS_UNAVAILABLE;
+                }
+                done(std::move(o));
+            });
+            return [h] { h.cancel(); };
+        });
     COTTER_API_END(out_error)
 }
 

@@ -8,6 +8,32 @@ namespace tk = cotter::core::token;
 using cotter::capi::fill_buf;
 using cotter::capi::report;
 
+using cotter::capi::finish_blocking;
+
+namespace {
+
+/// Starts a session call: it keeps the session (and so its client) alive, waits on the client's I/O thread, and is
+/// cancelled by leaving the session's wait list.
+template <class T, class Start, class Convert = cotter::capi::as_is>
+int start_session_call(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, Start &&start,
+                       Convert convert = Convert{}) {
+    std::shared_ptr<tk::session> s = session->s;
+    const int64_t timeout = cotter::capi::call_timeout_ms(call_opts);
+    return cotter::capi::start_call<T>(
+        out, call_opts, s, &s->io(),
+        [&](tk::done_fn<T> done) -> std::function<void()> {
+            const uint64_t id = start(*s, std::move(done), timeout);
+            if (id == 0) return nullptr;  // completed inline
+            std::weak_ptr<tk::session> weak = s;
+            return [weak, id] {
+                if (auto live = weak.lock()) live->cancel_wait(id);
+            };
+        },
+        std::move(convert));
+}
+
+}  // namespace
+
 extern "C" {
 
 COTTER_API int cotter_session_options_init(cotter_session_options *opts, unsigned int version) noexcept {
@@ -66,7 +92,7 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
         so.clock = [fn, payload] { return fn(payload); };
     }
     auto s = std::make_unique<cotter_session>();
-    s->s = std::make_unique<tk::session>(*client->c, std::move(so), initial ? &initial->t : nullptr);
+    s->s = tk::session::create(client->c, std::move(so), initial ? &initial->t : nullptr);
     *out = s.release();
     return COTTER_OK;
     COTTER_API_END(out_error)
@@ -74,55 +100,115 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
 
 COTTER_API void cotter_session_free(cotter_session *session) noexcept { delete session; }
 
+COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session,
+                                                     const cotter_call_options *call_opts,
+                                                     cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_session_call<tk::tokens_ptr>(
+        out, session, call_opts,
+        [](tk::session &s, auto done, int64_t timeout) { return s.tokens_async(false, std::move(done), timeout); },
+        [](tk::tokens_ptr &&t) { return cotter_call::result(t->access_token); });
+    COTTER_API_END(out_error)
+}
+
 COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session,
                                                cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, out_error);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_session_get_access_token_start(&call, session, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
+}
+
+COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session,
+                                              const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    const cotter::core::secret_string token = session->s->access_token();
-    if (fill_buf(out, token.str()) != COTTER_OK) return report(out_error, COTTER_ENOMEM, "out of memory");
-    return COTTER_OK;
+    return start_session_call<tk::tokens_ptr>(
+        out, session, call_opts,
+        [](tk::session &s, auto done, int64_t timeout) { return s.tokens_async(false, std::move(done), timeout); },
+        [](tk::tokens_ptr &&t) { return cotter_call::result(tk::token_set(*t)); });
     COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, out_error);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_session_get_token_start(&call, session, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
+}
+
+COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session,
+                                            const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    auto t = session->s->tokens();
-    *out = new cotter_token{*t};
-    return COTTER_OK;
+    return start_session_call<tk::tokens_ptr>(
+        out, session, call_opts,
+        [](tk::session &s, auto done, int64_t timeout) { return s.tokens_async(true, std::move(done), timeout); },
+        [](tk::tokens_ptr &&t) { return cotter_call::result(tk::token_set(*t)); });
     COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *session, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_session_refresh_start(&call, session, nullptr, out_error), &call,
+                           [&](cotter_call *c) {
+                               if (out) return cotter_call_take_token(out, c, out_error);
+                               return cotter_call_wait(c, out_error);
+                           });
+}
+
+COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token,
+                                              const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_ARG(token != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    auto t = session->s->refresh_now();
-    if (out) *out = new cotter_token{*t};
-    return COTTER_OK;
+    const tk::token_set &value = token->t;  // copied by set_async before it returns
+    return start_session_call<tk::nothing>(out, session, call_opts, [&](tk::session &s, auto done, int64_t timeout) {
+        return s.set_async(value, std::move(done), timeout);
+    });
     COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_token *token,
                                         cotter_error **out_error) noexcept {
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_session_set_token_start(&call, session, token, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
+}
+
+COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session,
+                                           const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(session != nullptr, out_error);
-    COTTER_CHECK_ARG(token != nullptr, out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    session->s->set(token->t);
-    return COTTER_OK;
+    return start_session_call<tk::nothing>(out, session, call_opts, [](tk::session &s, auto done, int64_t timeout) {
+        return s.logout_async(std::move(done), timeout);
+    });
     COTTER_API_END(out_error)
 }
 
 COTTER_API int cotter_session_logout(cotter_session *session, cotter_error **out_error) noexcept {
-    COTTER_CHECK_ARG(session != nullptr, out_error);
-    COTTER_API_BEGIN
-    session->s->logout();
-    return COTTER_OK;
-    COTTER_API_END(out_error)
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_session_logout_start(&call, session, nullptr, out_error), &call,
+                           [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
 }
 
 }  // extern "C"

@@ -68,7 +68,7 @@ void remote_jwks::log(int level, const std::string &message) const {
 
 std::shared_ptr<const key_set> remote_jwks::snapshot() const { return std::atomic_load(&keys_); }
 
-int remote_jwks::download(std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err) {
+http::request remote_jwks::make_request(std::shared_ptr<const key_set> &previous, std::string &etag) {
     http::request req;
     req.method = "GET";
     req.url = options_.url;
@@ -76,16 +76,19 @@ int remote_jwks::download(std::shared_ptr<const key_set> &out, int64_t &max_age_
     req.idempotent = true;
     req.timeout_ms = options_.timeout_ms;
     // A conditional refetch: an unchanged key set costs the server a 304 and us no parsing.
-    auto previous = snapshot();
-    std::string etag;
+    previous = snapshot();
     {
         std::lock_guard<std::mutex> lock(mu_);
         etag = etag_;
     }
     if (previous && !etag.empty()) req.headers.push_back({"If-None-Match", etag});
-    http::response resp;
-    error_info transport_err;
-    if (int rc = transport_.perform(req, resp, &transport_err); rc != COTTER_OK) {
+    return req;
+}
+
+int remote_jwks::absorb(int rc, http::response &resp, const error_info &transport_err,
+                        const std::shared_ptr<const key_set> &previous, const std::string &etag,
+                        std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err) {
+    if (rc != COTTER_OK) {
         err.code = COTTER_EJWKS_UNAVAILABLE;
         err.message = "JWKS fetch failed (" + std::string(cotter_status_name(rc)) + "): " + transport_err.message;
         return err.code;
@@ -99,7 +102,7 @@ int remote_jwks::download(std::shared_ptr<const key_set> &out, int64_t &max_age_
                       (resp.status >= 300 && resp.status < 400 ? " (redirects are not followed)" : "");
         return err.code;
     } else {
-        if (int rc = parse_jwks(resp.body, previous.get(), out, &err); rc != COTTER_OK) return rc;
+        if (int prc = parse_jwks(resp.body, previous.get(), out, &err); prc != COTTER_OK) return prc;
         const std::string *tag = resp.find_header("ETag");
         // Kept only when short and printable: it goes back into a request header.
         std::string new_etag;
@@ -114,23 +117,9 @@ int remote_jwks::download(std::shared_ptr<const key_set> &out, int64_t &max_age_
     return COTTER_OK;
 }
 
-int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms) {
-    fetching_ = true;
-    lock.unlock();
-    std::shared_ptr<const key_set> fetched;
-    int64_t max_age_ms = 0;
-    error_info err;
-    int rc = COTTER_EINTERNAL;
-    try {
-        rc = download(fetched, max_age_ms, err);
-    } catch (const std::bad_alloc &) {
-        rc = err.code = COTTER_ENOMEM;
-        err.message = "out of memory while fetching the JWKS";
-    } catch (const std::exception &e) {
-        rc = err.code = COTTER_EJWKS_UNAVAILABLE;
-        err.message = std::string("JWKS fetch failed: ") + e.what();
-    }
-    // Logged before taking the lock again: a slow log callback must not stall other verifications.
+void remote_jwks::record(std::unique_lock<std::mutex> &lock, int rc, std::shared_ptr<const key_set> fetched,
+                         int64_t max_age_ms, const error_info &err, int64_t now_ms) {
+    // Logged without the lock: a slow log callback must not stall other verifications.
     if (rc == COTTER_OK)
         log(COTTER_LOG_DEBUG, "JWKS fetched: " + std::to_string(fetched->keys.size()) + " keys");
     else
@@ -148,6 +137,37 @@ int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms
     }
     fetching_ = false;
     fetch_done_.notify_all();
+}
+
+int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms) {
+    fetching_ = true;
+    lock.unlock();
+    std::shared_ptr<const key_set> fetched;
+    int64_t max_age_ms = 0;
+    error_info err;
+    int rc = COTTER_EINTERNAL;
+    try {
+        std::shared_ptr<const key_set> previous;
+        std::string etag;
+        http::request req = make_request(previous, etag);
+        http::response resp;
+        error_info transport_err;
+        const int trc = transport_.perform(req, resp, &transport_err);
+        rc = absorb(trc, resp, transport_err, previous, etag, fetched, max_age_ms, err);
+    } catch (const std::bad_alloc &) {
+        rc = err.code = COTTER_ENOMEM;
+        err.message = "out of memory while fetching the JWKS";
+    } catch (const std::exception &e) {
+        rc = err.code = COTTER_EJWKS_UNAVAILABLE;
+        err.message = std::string("JWKS fetch failed: ") + e.what();
+    }
+    record(lock, rc, std::move(fetched), max_age_ms, err, now_ms);
+    std::vector<std::function<void(const error_info *)>> waiters;
+    waiters.swap(async_waiters_);
+    const error_info outcome = last_error_;
+    lock.unlock();
+    for (auto &w : waiters) w(rc == COTTER_OK ? nullptr : &outcome);
+    lock.lock();
     return rc;
 }
 
@@ -217,6 +237,76 @@ int remote_jwks::refresh(int64_t now_ms, error_info *err) {
     if (last_error_.code == COTTER_OK || last_error_.message.empty()) return COTTER_OK;
     if (err) *err = last_error_;
     return last_error_.code;
+}
+
+http::transfer_handle remote_jwks::refresh_async(int64_t now_ms, std::function<void(const error_info *)> done) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (fetching_) {  // share the fetch in flight (sync or async)
+        async_waiters_.push_back(std::move(done));
+        return {};
+    }
+    if (fetched_once_ && now_ms - last_fetch_ms_.load() < options_.cooldown_ms) {
+        const bool ok = last_error_.code == COTTER_OK || last_error_.message.empty();
+        const error_info e = last_error_;
+        lock.unlock();
+        done(ok ? nullptr : &e);
+        return {};
+    }
+    fetching_ = true;
+    async_waiters_.push_back(std::move(done));
+    lock.unlock();
+    auto previous = std::make_shared<std::shared_ptr<const key_set>>();
+    auto etag = std::make_shared<std::string>();
+    http::request req;
+    try {
+        req = make_request(*previous, *etag);
+        // `this` outlives the request: transport_ is the last member, so its destructor (which completes requests
+        // in flight) runs while everything else here still exists.
+        return transport_.start(std::move(req), [this, previous, etag, now_ms](int rc, http::response &resp,
+                                                                                error_info &terr) {
+            if (rc == COTTER_ECANCELED) {  // not an attempt: no cooldown, the keys stay as they are
+                std::vector<std::function<void(const error_info *)>> waiters;
+                {
+                    std::lock_guard<std::mutex> l(mu_);
+                    fetching_ = false;
+                    fetch_done_.notify_all();
+                    waiters.swap(async_waiters_);
+                }
+                terr.code = COTTER_ECANCELED;
+                for (auto &w : waiters) w(&terr);
+                return;
+            }
+            std::shared_ptr<const key_set> fetched;
+            int64_t max_age_ms = 0;
+            error_info err;
+            int out = COTTER_EINTERNAL;
+            try {
+                out = absorb(rc, resp, terr, *previous, *etag, fetched, max_age_ms, err);
+            } catch (const std::bad_alloc &) {
+                out = err.code = COTTER_ENOMEM;
+                err.message = "out of memory while fetching the JWKS";
+            } catch (const std::exception &e) {
+                out = err.code = COTTER_EJWKS_UNAVAILABLE;
+                err.message = std::string("JWKS fetch failed: ") + e.what();
+            }
+            std::unique_lock<std::mutex> l(mu_, std::defer_lock);
+            record(l, out, std::move(fetched), max_age_ms, err, now_ms);
+            std::vector<std::function<void(const error_info *)>> waiters;
+            waiters.swap(async_waiters_);
+            const error_info outcome = last_error_;
+            l.unlock();
+            for (auto &w : waiters) w(out == COTTER_OK ? nullptr : &outcome);
+        });
+    } catch (const error &e) {
+        std::unique_lock<std::mutex> l(mu_, std::defer_lock);
+        record(l, e.code(), nullptr, 0, e.info(), now_ms);
+        std::vector<std::function<void(const error_info *)>> waiters;
+        waiters.swap(async_waiters_);
+        const error_info outcome = last_error_;
+        l.unlock();
+        for (auto &w : waiters) w(&outcome);
+        return {};
+    }
 }
 
 }  // namespace cotter::core::jwt

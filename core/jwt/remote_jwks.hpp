@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "http/http.hpp"
 #include "jwt/key_set.hpp"
@@ -52,17 +53,29 @@ public:
     /// Fetches now unless a fetch happened within the cooldown. COTTER_OK, EJWKS_UNAVAILABLE or EJWKS_INVALID.
     int refresh(int64_t now_ms, error_info *err);
 
+    /// The asynchronous form of refresh(): `done` runs once, with null on success or the error, on the I/O thread
+    /// (or inline when no fetch is needed: within the cooldown, the last outcome is reported). Joins a fetch in
+    /// flight. The handle cancels the fetch (COTTER_ECANCELED for every waiter).
+    http::transfer_handle refresh_async(int64_t now_ms, std::function<void(const error_info *)> done);
+
+    const http::transport &transport() const noexcept { return transport_; }
+
     /// Completed fetch attempts (successful or not).
     uint64_t fetch_count() const noexcept { return fetches_.load(); }
 
 private:
     // Runs one fetch; `lock` is held on entry and exit, released during I/O. Returns the fetch's status.
     int fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms);
-    int download(std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err);
+    http::request make_request(std::shared_ptr<const key_set> &previous, std::string &etag);
+    int absorb(int rc, http::response &resp, const error_info &transport_err,
+               const std::shared_ptr<const key_set> &previous, const std::string &etag,
+               std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err);
+    // Stores a fetch's outcome and wakes waiters; `lock` is unlocked on entry and locked on exit.
+    void record(std::unique_lock<std::mutex> &lock, int rc, std::shared_ptr<const key_set> fetched, int64_t max_age_ms,
+                const error_info &err, int64_t now_ms);
     void log(int level, const std::string &message) const;
 
     remote_jwks_options options_;
-    http::transport transport_;
 
     std::shared_ptr<const key_set> keys_;       // read with std::atomic_load, replaced with std::atomic_store
     std::atomic<int64_t> fresh_until_ms_{0};
@@ -75,6 +88,10 @@ private:
     std::atomic<int64_t> last_fetch_ms_{0};  // written under mu_; read lock-free on the hot path
     error_info last_error_;
     std::string etag_;  // of the response that produced keys_, for If-None-Match
+    std::vector<std::function<void(const error_info *)>> async_waiters_;  // guarded by mu_
+
+    // Last: destroyed first, so requests it completes on destruction still find everything above.
+    http::transport transport_;
 };
 
 }  // namespace cotter::core::jwt

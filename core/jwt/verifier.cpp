@@ -138,6 +138,16 @@ size_t verifier::cached_tokens() const { return cache_ ? cache_->size() : 0; }
 
 int verifier::refresh(error_info *err) { return remote_ ? remote_->refresh(now_ms(), err) : COTTER_OK; }
 
+const http::transport *verifier::io() const noexcept { return remote_ ? &remote_->transport() : nullptr; }
+
+http::transfer_handle verifier::refresh_async(std::function<void(const error_info *)> done) {
+    if (!remote_) {
+        done(nullptr);
+        return {};
+    }
+    return remote_->refresh_async(now_ms(), std::move(done));
+}
+
 int verifier::verify(std::string_view token, std::shared_ptr<const claims> *out, error_info *err) {
     if (out) out->reset();
     if (token.empty()) return reject(err, COTTER_EJWT_MALFORMED, "empty token");

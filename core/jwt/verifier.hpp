@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "http/http.hpp"
 #include "jwt/claims.hpp"
 #include "jwt/key_set.hpp"
 
@@ -56,6 +57,11 @@ public:
 
     /// Fetches a remote key set now (no-op for a static one).
     int refresh(error_info *err);
+    /// The asynchronous form: `done` runs once with null on success or the error, on the I/O thread of the key
+    /// set's transport, or inline when nothing needs fetching. The handle cancels the fetch.
+    http::transfer_handle refresh_async(std::function<void(const error_info *)> done);
+    /// The transport whose I/O thread completes refresh_async(); null for a static key set.
+    const http::transport *io() const noexcept;
 
     /// The current key-set snapshot (null for a remote set not fetched yet).
     std::shared_ptr<const key_set> keys() const;

@@ -3,13 +3,24 @@
  * @brief The Cotter API client (spec §2): grants, refresh, logout, custom claims, get_identity, users, social
  * provider tokens and the serverless verify call, with one error mapping for every response.
  *
- * Thread-safety: thread-safe (immutable configuration over a thread-safe transport).
+ * Every call exists in two forms: `<call>_async(…, done)` starts the request and returns at once; `done` runs
+ * exactly once on the client's I/O thread with the parsed result or the mapped error. `<call>(…)` is the blocking
+ * form, a wait on the same path (it throws error; from the I/O thread it fails with COTTER_EINVAL).
+ * Argument errors are thrown by both forms before anything is sent.
+ *
+ * The implementation is split by resource: client.cpp (construction, the call machinery and the error mapping),
+ * grants.cpp (token endpoints and get_identity), users.cpp, social.cpp (provider tokens and the worker).
+ *
+ * Thread-safety: thread-safe (immutable configuration over a thread-safe transport). Completions never touch the
+ * client object itself, so a client may be destroyed with calls in flight: they complete with COTTER_ECANCELED.
  */
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/secure.hpp"
@@ -35,9 +46,16 @@ struct user {
 struct social_token {
     std::string provider, provider_user_id, provider_username, user_id, scope, token_type;
     secret_string access_token;
-    secret_string json;        // the row (minified); holds the provider token. Empty when pooled (below)
-    size_t json_offset = 0;    // with a list's JSON pool: where this row's JSON starts in it
+    secret_string json;        // the row (minified); holds the provider token. Empty in a list (see below)
+    size_t json_offset = 0;    // in a list: where this row's JSON starts in the list's pool
     size_t json_length = 0;    // and its length
+};
+
+/// A list keeps every row's JSON in one pool (NUL-separated): a 1,000-row list would otherwise be thousands of
+/// allocations.
+struct social_token_list {
+    std::vector<social_token> items;
+    secret_string json_pool;
 };
 
 struct identity {
@@ -58,59 +76,126 @@ struct verify_result {
     std::string reason;
 };
 
+/// The result of an asynchronous call: `code` is COTTER_OK with `value`, or the error with `err`.
+template <class T>
+struct outcome {
+    int code = 0;
+    error_info err;
+    T value{};
+};
+
+using nothing = std::monostate;
+
+template <class T>
+using done_fn = std::function<void(outcome<T> &&)>;
+
+/// Cancels a started call (thread-safe, idempotent): it completes with COTTER_ECANCELED unless it already has.
+using call_handle = http::transfer_handle;
+
 class client {
 public:
     explicit client(client_options options);
 
-    const std::string &base_url() const noexcept { return base_url_; }
-    const std::string &api_key_id() const noexcept { return api_key_id_; }
+    const std::string &base_url() const noexcept { return config_->base_url; }
+    const std::string &api_key_id() const noexcept { return config_->api_key_id; }
     http::transport_stats stats() const { return transport_.stats(); }
+    http::transport &transport() noexcept { return transport_; }
+    const http::transport &transport() const noexcept { return transport_; }
+
+    // `timeout_ms` is the call's total budget (queueing and retries included); -1 = the client's timeout.
 
     /// POST /token with grant_type identity_token or event_token (`token_json` is the token object). Never retried.
-    token_set grant(const char *grant_type, const std::string &token_json);
+    call_handle grant_async(const char *grant_type, const std::string &token_json, done_fn<token_set> done,
+                            int64_t timeout_ms = -1);
     /// POST /token/<api_key_id>. Never retried. A response without refresh_token keeps `refresh_token`.
-    /// A rejected refresh token ("not valid") throws COTTER_EREAUTH.
-    token_set refresh(const std::string &refresh_token);
+    /// A rejected refresh token ("not valid") is COTTER_EREAUTH.
+    call_handle refresh_async(const std::string &refresh_token, done_fn<token_set> done, int64_t timeout_ms = -1);
     /// DELETE /token/<api_key_id> (idempotent: retried).
-    void logout(const std::string &refresh_token);
+    call_handle logout_async(const std::string &refresh_token, done_fn<nothing> done, int64_t timeout_ms = -1);
     /// POST /token/custom.
+    call_handle custom_claims_async(const std::string &token, const std::string &attributes_json,
+                                    const std::string &refresh_token, done_fn<custom_claims_result> done,
+                                    int64_t timeout_ms = -1);
+    /// POST /verify/get_identity?oauth_token=true.
+    call_handle get_identity_async(const std::string &code, int64_t challenge_id, const std::string &verifier,
+                                   const std::string &redirect_url, done_fn<identity> done, int64_t timeout_ms = -1);
+
+    call_handle user_create_async(const std::string &identifier, done_fn<user> done, int64_t timeout_ms = -1);
+    call_handle user_get_by_identifier_async(const std::string &identifier, done_fn<user> done, int64_t timeout_ms = -1);
+    call_handle user_get_async(const std::string &user_id, done_fn<user> done, int64_t timeout_ms = -1);
+    call_handle user_list_async(unsigned int page, done_fn<std::vector<user>> done, int64_t timeout_ms = -1);
+
+    call_handle social_tokens_list_async(const std::string &user_id, done_fn<social_token_list> done,
+                                         int64_t timeout_ms = -1);
+    call_handle social_token_get_async(const std::string &provider, const std::string &user_id,
+                                       done_fn<social_token> done, int64_t timeout_ms = -1);
+    call_handle social_token_delete_async(const std::string &provider, const std::string &user_id,
+                                          done_fn<nothing> done, int64_t timeout_ms = -1);
+
+    call_handle verify_remote_async(const std::string &access_token, done_fn<verify_result> done,
+                                    int64_t timeout_ms = -1);
+
+    // The blocking forms.
+    token_set grant(const char *grant_type, const std::string &token_json);
+    token_set refresh(const std::string &refresh_token);
+    void logout(const std::string &refresh_token);
     custom_claims_result custom_claims(const std::string &token, const std::string &attributes_json,
                                        const std::string &refresh_token);
-    /// POST /verify/get_identity?oauth_token=true.
     identity get_identity(const std::string &code, int64_t challenge_id, const std::string &verifier,
                           const std::string &redirect_url);
-
     user user_create(const std::string &identifier);
     user user_get_by_identifier(const std::string &identifier);
     user user_get(const std::string &user_id);
     std::vector<user> user_list(unsigned int page);
-
-    std::vector<social_token> social_tokens_list(const std::string &user_id);
-    /// As above, constructing each record in the caller's storage: `reserve(n)` is called once with the count,
-    /// then `add()` returns a fresh record to fill, per row (the C ABI list avoids a second copy this way).
-    /// Each row's JSON is appended to `json_pool` (one buffer for the list: a 1,000-row list would otherwise
-    /// be thousands of allocations) and located by json_offset/json_length.
-    void social_tokens_list(const std::string &user_id, const std::function<void(size_t)> &reserve,
-                            const std::function<social_token &()> &add, secret_string &json_pool);
+    social_token_list social_tokens_list(const std::string &user_id);
     social_token social_token_get(const std::string &provider, const std::string &user_id);
     void social_token_delete(const std::string &provider, const std::string &user_id);
-
     verify_result verify_remote(const std::string &access_token);
 
-private:
-    struct call_spec;
-    /// Sends the request; returns with a 2xx response in `resp`, or throws the mapped error.
-    void call(const call_spec &spec, http::response &resp);
-    http::response call(const call_spec &spec);
+    /// What the completion of one request needs; shared, immutable, so completions never touch the client.
+    struct config {
+        std::string api_key_id;
+        secret_string api_secret_key;
+        std::string base_url;
+        std::string worker_url;
+    };
 
-    std::string api_key_id_;
-    secret_string api_secret_key_;
-    std::string base_url_;
-    std::string worker_url_;
+    /// One API request: how to send it and how to read its answer.
+    struct call_spec {
+        const char *method = "GET";
+        std::string url;
+        std::string body;                    // wiped after the call
+        bool with_secret = false;            // sends API_SECRET_KEY (required for this call)
+        bool idempotent = false;             // retried automatically on network errors, 429 and 5xx
+        bool refresh = false;                // "not valid" in a 4xx means the refresh token is dead: COTTER_EREAUTH
+        bool not_found_on_404 = false;       // 404 means COTTER_ENOTFOUND
+        const char *what = "";               // e.g. "POST /token/:api_key_id", for messages
+        std::vector<secret_string> secrets;  // redacted from any server text
+        int64_t timeout_ms = -1;
+    };
+
+private:
+    /// Sends `spec`; on a 2xx answer runs `parse(body)` on the I/O thread and hands its value to `done`, otherwise
+    /// the mapped error. Throws (before sending) only for bad arguments.
+    template <class T, class Parse>
+    call_handle launch(call_spec spec, Parse parse, done_fn<T> done);
+
+    std::shared_ptr<const config> config_;
     http::transport transport_;
 };
+
+/// Waits for an asynchronous call started by `start(done)` and returns its value or throws its error. Fails with
+/// COTTER_EINVAL on the transport's I/O thread, where the wait would block the completion it waits for.
+template <class T, class Start>
+T wait_for(http::transport &t, Start &&start);
 
 /// Parses one user object (exposed for tests and for lists).
 user parse_user(simdjson::dom::element obj);
 
+/// Throws the mapped error unless `resp` is a 2xx answer to `spec` (see docs/client.md, "Errors").
+void check_response(const client::config &cfg, const client::call_spec &spec, int rc, http::response &resp,
+                    error_info &err);
+
 }  // namespace cotter::core::token
+
+#include "token/client_impl.hpp"

@@ -1,51 +1,88 @@
 /**
  * @file session.cpp
- * @brief Token sessions (see session.hpp and docs/client.md, "Sessions").
+ * @brief Token sessions (see session.hpp and docs/client.md, "Sessions"): a queue of operations run one at a time
+ * on the client's I/O thread, callers waiting on them through callbacks.
  */
 #include "token/session.hpp"
 
+#include <condition_variable>
 #include <ctime>
 
 namespace cotter::core::token {
+namespace {
 
-class session::flight_lock {
-public:
-    explicit flight_lock(session &s) : s_(s) {
-        if (s_.flight_owner_.load() == std::this_thread::get_id())
-            fail(COTTER_EINVAL, "a session cannot be refreshed, set or logged out from its tokens-changed callback");
-        s_.refresh_mutex_.lock();
-        s_.flight_owner_.store(std::this_thread::get_id());
-    }
-    ~flight_lock() {
-        s_.flight_owner_.store(std::thread::id());
-        s_.refresh_mutex_.unlock();
-    }
-    flight_lock(const flight_lock &) = delete;
-    flight_lock &operator=(const flight_lock &) = delete;
+enum op_kind { k_refresh, k_set, k_logout };
 
-private:
-    session &s_;
+constexpr int64_t k_storage_lock_retry_ms = 10;  // another process holds the token file's lock: look again soon
+
+error_info make_error(int code, std::string message) {
+    error_info e;
+    e.code = code;
+    e.message = std::move(message);
+    return e;
+}
+
+}  // namespace
+
+/// A caller waiting for an operation. Exactly one of the two callbacks is set, and it runs once.
+struct session::waiter {
+    uint64_t id = 0;
+    done_fn<tokens_ptr> done_tokens;
+    done_fn<nothing> done_nothing;
+    uint64_t timer = 0;
+
+    void complete(const error_info *err, const tokens_ptr &t) {
+        if (done_tokens) {
+            outcome<tokens_ptr> out;
+            if (err) {
+                out.code = err->code;
+                out.err = *err;
+            } else {
+                out.value = t;
+            }
+            auto fn = std::move(done_tokens);
+            fn(std::move(out));
+        } else if (done_nothing) {
+            outcome<nothing> out;
+            if (err) {
+                out.code = err->code;
+                out.err = *err;
+            }
+            auto fn = std::move(done_nothing);
+            fn(std::move(out));
+        }
+    }
 };
 
-session::session(client &c, session_options options, const token_set *initial)
-    : client_(c), options_(std::move(options)) {
+/// One queued operation. Refresh waiters that arrive while a refresh is queued or running join it.
+struct session::op {
+    int kind = k_refresh;
+    bool force = false;
+    bool started = false;
+    token_set value;                 // for set
+    std::vector<waiter> waiters;     // guarded by state_mutex_
+};
+
+std::shared_ptr<session> session::create(std::shared_ptr<client> c, session_options options, const token_set *initial) {
+    auto s = std::make_shared<session>(std::move(c), std::move(options));
+    // The first load or store runs on the calling thread, under the storage lock, before anyone can queue work.
+    auto lock = s->options_.store->lock();
+    if (initial) {
+        auto t = std::make_shared<const token_set>(*initial);
+        s->options_.store->save(t.get());
+        s->tokens_ = std::move(t);
+    } else {
+        token_set loaded;
+        if (s->options_.store->load(loaded)) s->tokens_ = std::make_shared<const token_set>(std::move(loaded));
+    }
+    return s;
+}
+
+session::session(std::shared_ptr<client> c, session_options options) : client_(std::move(c)), options_(std::move(options)) {
+    if (!client_) fail(COTTER_EINVAL, "a session needs a client");
     if (options_.refresh_margin_seconds < 0 || options_.refresh_margin_seconds > 24 * 3600)
         fail(COTTER_EINVAL, "refresh_margin_seconds must be within 0..86400");
     if (!options_.store) options_.store = std::make_unique<memory_storage>();
-    flight_lock flight(*this);
-    auto lock = options_.store->lock();
-    if (initial) {
-        auto t = std::make_shared<const token_set>(*initial);
-        options_.store->save(t.get());
-        std::lock_guard<std::mutex> state(state_mutex_);
-        tokens_ = std::move(t);
-    } else {
-        token_set loaded;
-        if (options_.store->load(loaded)) {
-            std::lock_guard<std::mutex> state(state_mutex_);
-            tokens_ = std::make_shared<const token_set>(std::move(loaded));
-        }
-    }
 }
 
 int64_t session::now() const {
@@ -60,7 +97,135 @@ bool session::fresh(const token_set &t, int64_t at) const {
     return t.access_expires_at - options_.refresh_margin_seconds > at;
 }
 
-void session::publish(std::shared_ptr<const token_set> t) {
+// ---- Queueing (any thread) ----------------------------------------------------------------------------------------
+
+uint64_t session::tokens_async(bool force, done_fn<tokens_ptr> done, int64_t timeout_ms) {
+    if (!force) {
+        tokens_ptr current;
+        {
+            std::lock_guard<std::mutex> state(state_mutex_);
+            current = tokens_;
+        }
+        if (current && fresh(*current, now())) {
+            outcome<tokens_ptr> out;
+            out.value = std::move(current);
+            done(std::move(out));
+            return 0;
+        }
+    }
+    return enqueue(k_refresh, force, nullptr, nullptr, std::move(done), timeout_ms);
+}
+
+uint64_t session::set_async(const token_set &t, done_fn<nothing> done, int64_t timeout_ms) {
+    return enqueue(k_set, false, &t, std::move(done), nullptr, timeout_ms);
+}
+
+uint64_t session::logout_async(done_fn<nothing> done, int64_t timeout_ms) {
+    return enqueue(k_logout, false, nullptr, std::move(done), nullptr, timeout_ms);
+}
+
+uint64_t session::enqueue(int kind, bool force, const token_set *value, done_fn<nothing> done_nothing,
+                          done_fn<tokens_ptr> done_tokens, int64_t timeout_ms) {
+    waiter w;
+    w.done_nothing = std::move(done_nothing);
+    w.done_tokens = std::move(done_tokens);
+    bool start = false;
+    uint64_t id;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        id = w.id = next_waiter_id_++;
+        std::shared_ptr<op> target;
+        if (kind == k_refresh) {
+            // Join the refresh in flight (its result is as new as it gets), or one queued behind other work.
+            if (!ops_.empty() && ops_.front()->kind == k_refresh && ops_.front()->started) target = ops_.front();
+            else if (!ops_.empty() && ops_.back()->kind == k_refresh && !ops_.back()->started) target = ops_.back();
+        }
+        if (!target) {
+            target = std::make_shared<op>();
+            target->kind = kind;
+            if (value) target->value = *value;
+            ops_.push_back(target);
+        }
+        if (!target->started) target->force = target->force || force;
+        if (timeout_ms > 0) {
+            std::weak_ptr<session> weak = weak_from_this();
+            w.timer = client_->transport().schedule(timeout_ms, [weak, id] {
+                if (auto self = weak.lock())
+                    self->end_wait(id, COTTER_ETIMEOUT, "timed out waiting for the session (the operation goes on)");
+            });
+        }
+        target->waiters.push_back(std::move(w));
+        if (!busy_) busy_ = start = true;
+    }
+    if (start) client_->transport().post([self = shared_from_this()] { self->run_next(); });
+    return id;
+}
+
+void session::cancel_wait(uint64_t id) { end_wait(id, COTTER_ECANCELED, "the call was cancelled"); }
+
+void session::end_wait(uint64_t id, int code, const char *message) {
+    if (id == 0) return;
+    waiter found;
+    bool have = false;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        for (auto &o : ops_) {
+            for (auto it = o->waiters.begin(); it != o->waiters.end(); ++it) {
+                if (it->id != id) continue;
+                found = std::move(*it);
+                o->waiters.erase(it);
+                have = true;
+                break;
+            }
+            if (have) break;
+        }
+    }
+    if (!have) return;
+    if (found.timer && code != COTTER_ETIMEOUT) client_->transport().cancel_timer(found.timer);
+    // Completed on the I/O thread like every other completion, whichever thread cancels.
+    auto w = std::make_shared<waiter>(std::move(found));
+    client_->transport().post([w, err = make_error(code, message)] { w->complete(&err, nullptr); });
+}
+
+// ---- Operations (I/O thread) --------------------------------------------------------------------------------------
+
+void session::run_next() {
+    std::shared_ptr<op> o;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        if (ops_.empty()) {
+            busy_ = false;
+            return;
+        }
+        o = ops_.front();
+        o->started = true;
+    }
+    execute(o);
+}
+
+void session::execute(const std::shared_ptr<op> &o) {
+    try {
+        // Another process may hold the token file's lock for its own refresh: look again shortly rather than
+        // block the I/O thread (every other request of the client runs on it).
+        if (!storage_lock_ && !options_.store->try_lock(storage_lock_)) {
+            client_->transport().schedule(k_storage_lock_retry_ms, [self = shared_from_this(), o] { self->execute(o); });
+            return;
+        }
+        if (o->kind == k_refresh) execute_refresh(o);
+        else if (o->kind == k_set) execute_set(o);
+        else execute_logout(o);
+    } catch (const error &e) {
+        finish(o, &e.info());
+    } catch (const std::bad_alloc &) {
+        const error_info err = make_error(COTTER_ENOMEM, "out of memory");
+        finish(o, &err);
+    } catch (const std::exception &e) {
+        const error_info err = make_error(COTTER_EINTERNAL, e.what());
+        finish(o, &err);
+    }
+}
+
+void session::publish(tokens_ptr t) {
     {
         std::lock_guard<std::mutex> state(state_mutex_);
         tokens_ = t;
@@ -68,123 +233,79 @@ void session::publish(std::shared_ptr<const token_set> t) {
     if (options_.on_tokens_changed) options_.on_tokens_changed(t.get());
 }
 
-std::shared_ptr<const token_set> session::ensure(bool force) {
-    uint64_t seen;
+void session::execute_refresh(const std::shared_ptr<op> &o) {
+    tokens_ptr current;
+    bool force;
     {
         std::lock_guard<std::mutex> state(state_mutex_);
-        if (!force && tokens_ && fresh(*tokens_, now())) return tokens_;
-        seen = outcome_.count;
+        current = tokens_;
+        force = o->force;
     }
-
-    flight_lock flight(*this);
-    {
-        // A refresh finished while we waited for the lock: share its outcome instead of starting another.
-        std::lock_guard<std::mutex> state(state_mutex_);
-        // Its result is as new as it gets, even if the server sent an access token that is already stale.
-        if (outcome_.count != seen) {
-            if (!outcome_.ok) throw error(outcome_.err);
-            if (tokens_) return tokens_;
-        }
-    }
-
-    auto record_success = [&] {
-        std::lock_guard<std::mutex> state(state_mutex_);
-        ++outcome_.count;
-        outcome_.ok = true;
-        outcome_.err = error_info{};
-    };
-
-    std::shared_ptr<const token_set> current;
-    uint64_t seen_at_start;
-    {
-        std::lock_guard<std::mutex> state(state_mutex_);
-        seen_at_start = outcome_.count;  // only this flight changes it while we hold refresh_mutex_
-    }
-    try {
-        auto lock = options_.store->lock();
-        {
-            std::lock_guard<std::mutex> state(state_mutex_);
-            current = tokens_;
-        }
-        // Another process (or the owner of the hooks) may have refreshed already: its tokens win.
-        if (options_.store->shared()) {
-            token_set stored;
-            if (options_.store->load(stored)) {
-                const bool differs = !current || stored.refresh_token.str() != current->refresh_token.str() ||
-                                     stored.access_token.str() != current->access_token.str();
-                if (differs) {
-                    current = std::make_shared<const token_set>(std::move(stored));
-                    publish(current);
-                    if (!force && fresh(*current, now())) {
-                        record_success();
-                        return current;
-                    }
+    // Another process (or the owner of the hooks) may have refreshed already: its tokens win.
+    if (options_.store->shared()) {
+        token_set stored;
+        if (options_.store->load(stored)) {
+            const bool differs = !current || stored.refresh_token.str() != current->refresh_token.str() ||
+                                 stored.access_token.str() != current->access_token.str();
+            if (differs) {
+                current = std::make_shared<const token_set>(std::move(stored));
+                publish(current);
+                if (!force && fresh(*current, now())) {
+                    finish(o, nullptr);
+                    return;
                 }
             }
         }
-        if (!current || current->refresh_token.empty())
-            fail(COTTER_EREAUTH, current ? "no refresh token: log in again" : "no tokens: log in first");
-        if (!rejected_refresh_token_.empty() && rejected_refresh_token_.str() == current->refresh_token.str())
-            fail(COTTER_EREAUTH, "the refresh token was rejected earlier: log in again");
-
-        std::shared_ptr<const token_set> next;
-        try {
-            next = std::make_shared<const token_set>(client_.refresh(current->refresh_token.str()));
-        } catch (const error &e) {
-            if (e.code() == COTTER_EREAUTH) rejected_refresh_token_ = current->refresh_token;
-            throw;  // the stored tokens stay as they were
+    }
+    if (!current || current->refresh_token.empty())
+        fail(COTTER_EREAUTH, current ? "no refresh token: log in again" : "no tokens: log in first");
+    if (!rejected_refresh_token_.empty() && rejected_refresh_token_.str() == current->refresh_token.str())
+        fail(COTTER_EREAUTH, "the refresh token was rejected earlier: log in again");
+    bool abandoned;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        abandoned = o->waiters.empty();
+    }
+    if (abandoned) {  // everyone gave up before anything was sent: nothing to do, and nothing is lost
+        finish(o, nullptr);
+        return;
+    }
+    secret_string used = current->refresh_token;
+    client_->refresh_async(used.str(), [self = shared_from_this(), o, used](outcome<token_set> &&r) mutable {
+        if (r.code != COTTER_OK) {
+            if (r.code == COTTER_EREAUTH) self->rejected_refresh_token_ = used;
+            self->finish(o, &r.err);  // the stored tokens stay as they were
+            return;
         }
         // Memory first: the old refresh token is now invalid server-side, so the new set must not be lost even
         // when storing it fails.
-        publish(next);
+        auto next = std::make_shared<const token_set>(std::move(r.value));
         try {
-            options_.store->save(next.get());
-        } catch (const error &) {
-            record_success();  // waiters may use the new tokens; this caller learns that storing failed
-            throw;
+            self->publish(next);
+            self->options_.store->save(next.get());
+        } catch (const error &e) {
+            // Waiters may use the new tokens; the caller that started the refresh learns that storing failed.
+            self->finish(o, nullptr, &e.info());
+            return;
+        } catch (...) {
+            const error_info err = make_error(COTTER_ENOMEM, "out of memory while storing the new tokens");
+            self->finish(o, nullptr, &err);
+            return;
         }
-        record_success();
-        return next;
-    } catch (const error &e) {
-        std::lock_guard<std::mutex> state(state_mutex_);
-        if (outcome_.count == seen_at_start) {  // not yet recorded (a storage failure after a refresh was)
-            ++outcome_.count;
-            outcome_.ok = false;
-            outcome_.err = e.info();
-        }
-        throw;
-    } catch (const std::bad_alloc &) {
-        std::lock_guard<std::mutex> state(state_mutex_);
-        if (outcome_.count == seen_at_start) {
-            ++outcome_.count;
-            outcome_.ok = false;
-            outcome_.err = error_info{};
-            outcome_.err.code = COTTER_ENOMEM;
-            outcome_.err.message = "out of memory";
-        }
-        throw;
-    }
+        self->finish(o, nullptr);
+    });
 }
 
-secret_string session::access_token() { return ensure(false)->access_token; }
-
-std::shared_ptr<const token_set> session::tokens() { return ensure(false); }
-
-std::shared_ptr<const token_set> session::refresh_now() { return ensure(true); }
-
-void session::set(const token_set &t) {
-    flight_lock flight(*this);
-    auto lock = options_.store->lock();
-    auto next = std::make_shared<const token_set>(t);
+void session::execute_set(const std::shared_ptr<op> &o) {
+    auto next = std::make_shared<const token_set>(o->value);
     rejected_refresh_token_ = secret_string();  // a new set may carry a working refresh token
     options_.store->save(next.get());
     publish(std::move(next));
+    finish(o, nullptr);
 }
 
-void session::logout() {
-    flight_lock flight(*this);
-    auto lock = options_.store->lock();
-    std::shared_ptr<const token_set> current;
+void session::execute_logout(const std::shared_ptr<op> &o) {
+    tokens_ptr current;
     {
         std::lock_guard<std::mutex> state(state_mutex_);
         current = tokens_;
@@ -193,15 +314,105 @@ void session::logout() {
         token_set stored;
         if (options_.store->load(stored)) current = std::make_shared<const token_set>(std::move(stored));
     }
-    if (current && !current->refresh_token.empty()) {
+    auto forget = [self = shared_from_this(), o] {
         try {
-            client_.logout(current->refresh_token.str());
-        } catch (const error &) {
-            // Best effort: the local tokens are deleted whatever the server said.
+            self->options_.store->save(nullptr);
+            self->publish(nullptr);
+        } catch (const error &e) {
+            self->finish(o, &e.info());
+            return;
+        } catch (...) {
+            const error_info err = make_error(COTTER_ENOMEM, "out of memory");
+            self->finish(o, &err);
+            return;
         }
+        self->finish(o, nullptr);
+    };
+    if (!current || current->refresh_token.empty()) {
+        forget();
+        return;
     }
-    options_.store->save(nullptr);
-    publish(nullptr);
+    // Best effort: the local tokens are deleted whatever the server says.
+    client_->logout_async(current->refresh_token.str(), [forget](outcome<nothing> &&) mutable { forget(); });
+}
+
+void session::finish(const std::shared_ptr<op> &o, const error_info *err, const error_info *first_err) {
+    storage_lock_.reset();
+    std::vector<waiter> waiters;
+    tokens_ptr result;
+    bool more;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        waiters.swap(o->waiters);
+        if (!ops_.empty() && ops_.front() == o) ops_.pop_front();
+        result = tokens_;
+        more = !ops_.empty();
+        if (!more) busy_ = false;
+    }
+    for (size_t i = 0; i < waiters.size(); ++i) {
+        waiter &w = waiters[i];
+        if (w.timer) client_->transport().cancel_timer(w.timer);
+        const error_info *e = err ? err : (i == 0 ? first_err : nullptr);
+        if (!e && o->kind == k_refresh && !result) {
+            const error_info none = make_error(COTTER_EREAUTH, "no tokens: log in first");
+            w.complete(&none, nullptr);
+            continue;
+        }
+        w.complete(e, result);
+    }
+    if (more) run_next();
+}
+
+// ---- Blocking forms -----------------------------------------------------------------------------------------------
+
+template <class T>
+T session::wait_blocking(const char *what, const std::function<uint64_t(done_fn<T>)> &start) {
+    struct state {
+        std::mutex m;
+        std::condition_variable cv;
+        bool done = false;
+        outcome<T> out;
+    };
+    auto st = std::make_shared<state>();
+    auto done = [st](outcome<T> &&o) {
+        std::lock_guard<std::mutex> lock(st->m);
+        st->out = std::move(o);
+        st->done = true;
+        st->cv.notify_one();
+    };
+    if (client_->transport().on_io_thread()) {
+        // Only an answer that needs no waiting is possible here (a fresh token); anything else would wait for the
+        // thread we are on.
+        fail(COTTER_EINVAL, std::string("a session cannot ") + what +
+                                " from a callback on the client's I/O thread (it would wait for itself)");
+    }
+    start(done);
+    std::unique_lock<std::mutex> lock(st->m);
+    st->cv.wait(lock, [&] { return st->done; });
+    if (st->out.code != COTTER_OK) throw error(std::move(st->out.err));
+    return std::move(st->out.value);
+}
+
+tokens_ptr session::tokens() {
+    if (client_->transport().on_io_thread()) {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        if (tokens_ && fresh(*tokens_, now())) return tokens_;
+    }
+    return wait_blocking<tokens_ptr>("be refreshed", [&](done_fn<tokens_ptr> d) { return tokens_async(false, std::move(d)); });
+}
+
+secret_string session::access_token() { return tokens()->access_token; }
+
+tokens_ptr session::refresh_now() {
+    return wait_blocking<tokens_ptr>("be refreshed", [&](done_fn<tokens_ptr> d) { return tokens_async(true, std::move(d)); });
+}
+
+void session::set(const token_set &t) {
+    wait_blocking<nothing>("be set", [&](done_fn<nothing> d) { return set_async(t, std::move(d)); });
+}
+
+void session::logout() {
+    wait_blocking<nothing>("be logged out", [&](done_fn<nothing> d) { return logout_async(std::move(d)); });
 }
 
 }  // namespace cotter::core::token

@@ -1,21 +1,25 @@
 /**
  * @file session.hpp
  * @brief A token set kept valid: refresh when the access token expires within a margin, one refresh at a time
- * however many threads ask (single-flight, the outcome shared), re-read shared storage under its lock before
+ * however many callers ask (single-flight, the outcome shared), re-read shared storage under its lock before
  * refreshing (so processes sharing a token file refresh once), never lose tokens on a transport error.
  *
- * Thread-safety: thread-safe. The tokens-changed callback runs on the thread that made the change, while the
- * session's refresh lock is held (so callbacks see changes in order); it must not call refresh, set or logout on
- * the same session (such a call fails with COTTER_EINVAL instead of deadlocking); reading a fresh token is fine.
+ * Event-driven: the operations that change the set (refresh, set, logout) are queued and run one at a time on the
+ * client's I/O thread. A caller asking for tokens gets them at once when they are fresh (its callback runs inline,
+ * on its own thread); otherwise it waits for the refresh in flight, or starts one. Storage hooks and the
+ * tokens-changed callback run on the I/O thread, in order. A waiter that gives up (cancel, timeout) only stops
+ * waiting: a refresh that was sent goes on and its new tokens are stored, since the old refresh token is dead.
+ *
+ * Thread-safety: thread-safe. The blocking forms fail with COTTER_EINVAL on the I/O thread (from a callback), where
+ * waiting would block the operation waited for; reading a fresh token from there is fine.
  */
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <atomic>
 #include <mutex>
-#include <thread>
 
 #include "common/error.hpp"
 #include "token/client.hpp"
@@ -30,45 +34,66 @@ struct session_options {
     std::function<int64_t()> clock;                            // Unix seconds; null = system clock
 };
 
-class session {
-public:
-    /// `initial` (may be null) replaces what storage holds; without it the session loads from storage.
-    session(client &c, session_options options, const token_set *initial);
+using tokens_ptr = std::shared_ptr<const token_set>;
 
-    /// The current access token, refreshed first when it expires within the margin.
-    secret_string access_token();
-    /// The current set, refreshed first when needed.
-    std::shared_ptr<const token_set> tokens();
-    /// Refreshes now whatever the expiry (joins a refresh already in flight).
-    std::shared_ptr<const token_set> refresh_now();
+class session : public std::enable_shared_from_this<session> {
+public:
+    /// `initial` (may be null) replaces what storage holds; without it the session loads from storage (on the
+    /// calling thread). The session keeps `c` alive.
+    static std::shared_ptr<session> create(std::shared_ptr<client> c, session_options options, const token_set *initial);
+
+    /// The current set, refreshed first when it expires within the margin (or always, with `force`; a refresh
+    /// already in flight is joined). Returns a waiter id for cancel_wait(), or 0 when `done` already ran inline.
+    uint64_t tokens_async(bool force, done_fn<tokens_ptr> done, int64_t timeout_ms = -1);
     /// Replaces the set and stores it.
-    void set(const token_set &t);
+    uint64_t set_async(const token_set &t, done_fn<nothing> done, int64_t timeout_ms = -1);
     /// Ends the server session (best effort) and deletes the stored tokens.
+    uint64_t logout_async(done_fn<nothing> done, int64_t timeout_ms = -1);
+    /// Stops waiting: `done` runs with COTTER_ECANCELED unless it already ran. A refresh that was sent goes on.
+    void cancel_wait(uint64_t id);
+
+    // The blocking forms.
+    secret_string access_token();
+    tokens_ptr tokens();
+    tokens_ptr refresh_now();
+    void set(const token_set &t);
     void logout();
 
-private:
-    struct flight_outcome {
-        uint64_t count = 0;  // flights completed
-        bool ok = true;
-        error_info err;
-    };
+    /// The I/O thread's transport (where operations and completions run).
+    const http::transport &io() const noexcept { return client_->transport(); }
 
-    std::shared_ptr<const token_set> ensure(bool force);
+    session(std::shared_ptr<client> c, session_options options);  // use create()
+
+private:
+    struct waiter;
+    struct op;
+
     bool fresh(const token_set &t, int64_t now) const;
     int64_t now() const;
-    void publish(std::shared_ptr<const token_set> t);  // under refresh_mutex_
+    uint64_t enqueue(int kind, bool force, const token_set *value, done_fn<nothing> done_nothing,
+                     done_fn<tokens_ptr> done_tokens, int64_t timeout_ms);
+    void end_wait(uint64_t id, int code, const char *message);
+    void run_next();
+    void execute(const std::shared_ptr<op> &o);
+    void execute_refresh(const std::shared_ptr<op> &o);
+    void execute_set(const std::shared_ptr<op> &o);
+    void execute_logout(const std::shared_ptr<op> &o);
+    void finish(const std::shared_ptr<op> &o, const error_info *err, const error_info *first_err = nullptr);
+    void publish(tokens_ptr t);  // I/O thread, during an operation
+    template <class T>
+    T wait_blocking(const char *what, const std::function<uint64_t(done_fn<T>)> &start);
 
-    client &client_;
+    std::shared_ptr<client> client_;
     session_options options_;
-    /// Takes refresh_mutex_, refusing a re-entrant call from the tokens-changed callback (which runs under it and
-    /// would otherwise deadlock) with COTTER_EINVAL.
-    class flight_lock;
-    std::mutex refresh_mutex_;  // single flight: held for a whole re-read/refresh/store
-    std::atomic<std::thread::id> flight_owner_{};
+
     mutable std::mutex state_mutex_;
-    std::shared_ptr<const token_set> tokens_;  // guarded by state_mutex_
-    flight_outcome outcome_;                   // guarded by state_mutex_
-    secret_string rejected_refresh_token_;     // guarded by refresh_mutex_
+    tokens_ptr tokens_;                        // guarded by state_mutex_
+    std::deque<std::shared_ptr<op>> ops_;      // guarded; the front one runs when busy_
+    bool busy_ = false;                        // guarded
+    uint64_t next_waiter_id_ = 1;              // guarded
+    // I/O thread only (operations run there one at a time).
+    secret_string rejected_refresh_token_;
+    std::unique_ptr<storage_lock> storage_lock_;
 };
 
 }  // namespace cotter::core::token

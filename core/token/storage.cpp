@@ -155,14 +155,23 @@ void file_storage::save(const token_set *t) {
     fsync_directory(dir);
 }
 
-std::unique_ptr<storage_lock> file_storage::lock() {
+std::unique_ptr<storage_lock> file_storage::lock() { return acquire(true); }
+
+bool file_storage::try_lock(std::unique_ptr<storage_lock> &out) {
+    out = acquire(false);
+    return out != nullptr;
+}
+
+/// The lock, or null when `wait` is false and another process holds it.
+std::unique_ptr<storage_lock> file_storage::acquire(bool wait) {
     const std::string lock_path = path_ + ".lock";
     const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) storage_error("cannot open lock file", lock_path, errno);
-    while (::flock(fd, LOCK_EX) != 0) {
+    while (::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
         if (errno == EINTR) continue;
         const int err = errno;
         ::close(fd);
+        if (!wait && err == EWOULDBLOCK) return nullptr;
         storage_error("cannot lock", lock_path, err);
     }
     return std::make_unique<flock_guard>(fd);

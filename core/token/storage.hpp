@@ -28,6 +28,12 @@ public:
     virtual void save(const token_set *t) = 0;
     /// Excludes other processes sharing this storage (file storage); null when there is nothing to exclude.
     virtual std::unique_ptr<storage_lock> lock() { return nullptr; }
+    /// As lock() without waiting: false when another process holds the lock (the caller tries again later).
+    /// The event loop uses this form: it must never block on another process.
+    virtual bool try_lock(std::unique_ptr<storage_lock> &out) {
+        out = lock();
+        return true;
+    }
     /// Whether another party (process, hook) may change what is stored behind our back, so that a session
     /// re-reads it before refreshing.
     virtual bool shared() const { return false; }
@@ -50,10 +56,12 @@ public:
     bool load(token_set &out) override;
     void save(const token_set *t) override;
     std::unique_ptr<storage_lock> lock() override;
+    bool try_lock(std::unique_ptr<storage_lock> &out) override;
     bool shared() const override { return true; }
     const std::string &path() const noexcept { return path_; }
 
 private:
+    std::unique_ptr<storage_lock> acquire(bool wait);
     std::string path_;
 };
 

@@ -175,11 +175,12 @@ TEST_CASE("social provider tokens: list, get, delete; unknown user or provider =
     emu.dev_ok("POST", "/social_tokens",
                R"({"user_id":")" + u.id + R"(","identity_provider":"GITHUB","provider_username":"octo","tokens":{"access_token":"gho_secret","scope":"repo","token_type":"bearer"}})");
     emu.dev_ok("POST", "/social_tokens", R"({"user_id":")" + u.id + R"(","identity_provider":"GOOGLE"})");
-    std::vector<social_token> list = c.social_tokens_list(u.id);
-    REQUIRE(list.size() == 2);
-    for (const auto &row : list) {
-        CHECK(row.json.str().front() == '{');
-        CHECK(row.json.str().find("\"identity_provider\":\"" + row.provider + "\"") != std::string::npos);
+    social_token_list list = c.social_tokens_list(u.id);
+    REQUIRE(list.items.size() == 2);
+    for (const auto &row : list.items) {
+        const std::string json = list.json_pool.str().substr(row.json_offset, row.json_length);
+        CHECK(json.front() == '{');
+        CHECK(json.find("\"identity_provider\":\"" + row.provider + "\"") != std::string::npos);
     }
     social_token gh = c.social_token_get("github", u.id);
     CHECK(gh.provider == "GITHUB");
@@ -190,7 +191,7 @@ TEST_CASE("social provider tokens: list, get, delete; unknown user or provider =
     c.social_token_delete("GITHUB", u.id);
     CHECK(error_of([&] { c.social_token_get("GITHUB", u.id); }).code == COTTER_ENOTFOUND);
     CHECK(error_of([&] { c.social_token_delete("GITHUB", u.id); }).code == COTTER_ENOTFOUND);
-    CHECK(c.social_tokens_list(u.id).size() == 1);
+    CHECK(c.social_tokens_list(u.id).items.size() == 1);
     CHECK(error_of([&] { c.social_tokens_list("f0f0f0f0-0000-4000-8000-000000000000"); }).code == COTTER_ENOTFOUND);
 }
 

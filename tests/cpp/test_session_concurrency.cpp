@@ -51,12 +51,12 @@ token_set expired_login(emulator &emu, const std::string &who) {
 
 TEST_CASE("100 threads on an expired session: one refresh request, one token for everyone") {
     emulator emu;
-    client c(client_options_for(emu, false));
+    auto c = std::make_shared<client>(client_options_for(emu, false));
     token_set t = expired_login(emu, "flight@example.com");
     std::atomic<int> changes{0};
     session_options so;
     so.on_tokens_changed = [&](const token_set *) { ++changes; };
-    session s(c, std::move(so), &t);
+    auto s = session::create(c, std::move(so), &t);
     emu.reset_stats();
 
     start_gate gate;
@@ -67,7 +67,7 @@ TEST_CASE("100 threads on an expired session: one refresh request, one token for
         threads.emplace_back([&, i] {
             gate.wait();
             try {
-                got[i] = s.access_token().str();
+                got[i] = s->access_token().str();
             } catch (...) {
                 ++failures;
             }
@@ -77,21 +77,21 @@ TEST_CASE("100 threads on an expired session: one refresh request, one token for
 
     CHECK(failures == 0);
     CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 1);
-    CHECK(c.stats().requests == 1);
+    CHECK(c->stats().requests == 1);
     CHECK(std::set<std::string>(got.begin(), got.end()).size() == 1);
     CHECK(got[0] != t.access_token.str());
     CHECK(changes == 1);
     // The new token is fresh: more calls cost nothing.
-    for (int i = 0; i < 10; ++i) CHECK(s.access_token().str() == got[0]);
+    for (int i = 0; i < 10; ++i) CHECK(s->access_token().str() == got[0]);
     CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 1);
 }
 
 TEST_CASE("a failing refresh is shared by its waiters (no stampede) and tokens are kept") {
     emulator emu;
     auto o = client_options_for(emu, false);
-    client c(std::move(o));
+    auto c = std::make_shared<client>(std::move(o));
     token_set t = expired_login(emu, "stampede@example.com");
-    session s(c, session_options{}, &t);
+    auto s = session::create(c, session_options{}, &t);
     emu.reset_stats();
     emu.fault(R"({"route":"POST /api/v0/token/:api_key_id","count":100,"status":503,"latency_ms":200})");
 
@@ -102,7 +102,7 @@ TEST_CASE("a failing refresh is shared by its waiters (no stampede) and tokens a
         threads.emplace_back([&] {
             gate.wait();
             try {
-                s.access_token();
+                s->access_token();
             } catch (const error &e) {
                 if (e.code() == COTTER_EHTTP) ++http_errors;
             }
@@ -114,25 +114,25 @@ TEST_CASE("a failing refresh is shared by its waiters (no stampede) and tokens a
     CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") <= 3);
     emu.dev_ok("DELETE", "/faults");
     // Nothing was lost: the same refresh token still works.
-    CHECK(s.access_token().str() != t.access_token.str());
+    CHECK(s->access_token().str() != t.access_token.str());
 }
 
 TEST_CASE("threads reading a fresh session while another forces refreshes") {
     emulator emu;
-    client c(client_options_for(emu, false));
+    auto c = std::make_shared<client>(client_options_for(emu, false));
     token_set t = token_set::from_json(emu.login_oauth_token("readers@example.com"), "test");
-    session s(c, session_options{}, &t);
+    auto s = session::create(c, session_options{}, &t);
     std::atomic<bool> stop{false};
     std::atomic<int> reads{0};
     std::vector<std::thread> readers;
     for (int i = 0; i < 8; ++i)
         readers.emplace_back([&] {
             while (!stop) {
-                CHECK(!s.access_token().empty());
+                CHECK(!s->access_token().empty());
                 ++reads;
             }
         });
-    for (int i = 0; i < 10; ++i) s.refresh_now();
+    for (int i = 0; i < 10; ++i) s->refresh_now();
     stop = true;
     for (auto &th : readers) th.join();
     CHECK(reads > 0);
@@ -141,7 +141,7 @@ TEST_CASE("threads reading a fresh session while another forces refreshes") {
 
 TEST_CASE("threads and two sessions sharing one token file: one refresh in all") {
     emulator emu;
-    client c(client_options_for(emu, false));
+    auto c = std::make_shared<client>(client_options_for(emu, false));
     char tmpl[] = "/tmp/cotter-conc-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     const std::string path = std::string(tmpl) + "/tokens.json";
@@ -149,8 +149,8 @@ TEST_CASE("threads and two sessions sharing one token file: one refresh in all")
     session_options a_opts, b_opts;
     a_opts.store = std::make_unique<file_storage>(path);
     b_opts.store = std::make_unique<file_storage>(path);
-    session a(c, std::move(a_opts), &t);
-    session b(c, std::move(b_opts), nullptr);  // loads what `a` stored
+    auto a = session::create(c, std::move(a_opts), &t);
+    auto b = session::create(c, std::move(b_opts), nullptr);  // loads what `a` stored
     emu.reset_stats();
     start_gate gate;
     std::vector<std::string> got(40);
@@ -159,7 +159,7 @@ TEST_CASE("threads and two sessions sharing one token file: one refresh in all")
         threads.emplace_back([&, i] {
             gate.wait();
             try {
-                got[i] = (i % 2 ? a : b).access_token().str();
+                got[i] = (i % 2 ? a : b)->access_token().str();
             } catch (...) {
             }
         });

@@ -178,13 +178,13 @@ TEST_CASE("two processes sharing an expired token file refresh exactly once") {
             close(go[1]);
             int rc = 1;
             try {
-                client c(client_options_for(emu, false));
+                auto c = std::make_shared<client>(client_options_for(emu, false));
                 session_options so;
                 so.store = std::make_unique<file_storage>(path);
-                session s(c, std::move(so), nullptr);
+                auto s = session::create(c, std::move(so), nullptr);
                 char b;
                 (void)!read(go[0], &b, 1);  // both children start together when the parent closes the pipe
-                const std::string tok = s.access_token().str() + "\n";
+                const std::string tok = s->access_token().str() + "\n";
                 (void)!write(results[1], tok.data(), tok.size());
                 rc = 0;
             } catch (...) {
@@ -220,7 +220,7 @@ TEST_CASE("two processes sharing an expired token file refresh exactly once") {
 
 TEST_CASE("session with hooks: load at start, save on every change, callback after every change, logout deletes") {
     emulator emu;
-    client c(client_options_for(emu, false));
+    auto c = std::make_shared<client>(client_options_for(emu, false));
     std::string stored = emu.login_oauth_token("hooks@example.com");
     int saves = 0, deletes = 0;
     std::vector<std::string> changes;
@@ -241,67 +241,67 @@ TEST_CASE("session with hooks: load at start, save on every change, callback aft
             return 0;
         });
     so.on_tokens_changed = [&](const token_set *t) { changes.push_back(t ? t->refresh_token.str() : "<none>"); };
-    session s(c, std::move(so), nullptr);
+    auto s = session::create(c, std::move(so), nullptr);
     const std::string before = token_set::from_json(stored, "t").refresh_token.str();
-    auto t = s.refresh_now();
+    auto t = s->refresh_now();
     CHECK(t->refresh_token.str() != before);
     CHECK(saves == 1);
     CHECK(token_set::from_json(stored, "t").refresh_token.str() == t->refresh_token.str());
     REQUIRE(changes.size() == 1);
     CHECK(changes[0] == t->refresh_token.str());
-    s.logout();
+    s->logout();
     CHECK(deletes == 1);
     CHECK(changes.back() == "<none>");
-    CHECK(error_of([&] { s.access_token(); }).code == COTTER_EREAUTH);
+    CHECK(error_of([&] { s->access_token(); }).code == COTTER_EREAUTH);
     // The server session is gone too.
-    CHECK(error_of([&] { c.refresh(t->refresh_token.str()); }).code == COTTER_EREAUTH);
+    CHECK(error_of([&] { c->refresh(t->refresh_token.str()); }).code == COTTER_EREAUTH);
 }
 
 TEST_CASE("a failing hook is EUSER; a rejected refresh token is EREAUTH without a second request") {
     emulator emu;
-    client c(client_options_for(emu, false));
+    auto c = std::make_shared<client>(client_options_for(emu, false));
     session_options so;
     so.store = std::make_unique<hook_storage>([](std::string &) { return 1; }, nullptr);
-    CHECK(error_of([&] { session s(c, std::move(so), nullptr); }).code == COTTER_EUSER);
+    CHECK(error_of([&] { auto s = session::create(c, std::move(so), nullptr); }).code == COTTER_EUSER);
 
     token_set t = token_set::from_json(emu.login_oauth_token("reauth@example.com"), "test");
-    c.refresh(t.refresh_token.str());  // rotates: the session's refresh token is now dead
-    session s(c, session_options{}, &t);
+    c->refresh(t.refresh_token.str());  // rotates: the session's refresh token is now dead
+    auto s = session::create(c, session_options{}, &t);
     emu.reset_stats();
-    const error_info e = error_of([&] { s.refresh_now(); });
+    const error_info e = error_of([&] { s->refresh_now(); });
     CHECK(e.code == COTTER_EREAUTH);
-    CHECK(error_of([&] { s.refresh_now(); }).code == COTTER_EREAUTH);
+    CHECK(error_of([&] { s->refresh_now(); }).code == COTTER_EREAUTH);
     CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 1);
     // The tokens are kept (not destroyed) until the application replaces them.
     session_options empty;
-    session none(c, std::move(empty), nullptr);
-    CHECK(error_of([&] { none.access_token(); }).code == COTTER_EREAUTH);
+    auto none = session::create(c, std::move(empty), nullptr);
+    CHECK(error_of([&] { none->access_token(); }).code == COTTER_EREAUTH);
     token_set fresh = token_set::from_json(emu.login_oauth_token("reauth@example.com"), "test");
-    s.set(fresh);
-    CHECK(s.refresh_now()->refresh_token.str() != fresh.refresh_token.str());
+    s->set(fresh);
+    CHECK(s->refresh_now()->refresh_token.str() != fresh.refresh_token.str());
 }
 
 TEST_CASE("a store that fails after a refresh: the caller is told, the new tokens are kept in memory") {
     emulator emu;
-    client c(client_options_for(emu, false));
+    auto c = std::make_shared<client>(client_options_for(emu, false));
     token_set t = token_set::from_json(emu.login_oauth_token("store-fails@example.com"), "test");
     bool fail_saves = false;
     session_options so;
     so.store = std::make_unique<hook_storage>(nullptr, [&](const std::string *) { return fail_saves ? 1 : 0; });
-    session s(c, std::move(so), &t);
+    auto s = session::create(c, std::move(so), &t);
     fail_saves = true;
     emu.reset_stats();
-    CHECK(error_of([&] { s.refresh_now(); }).code == COTTER_EUSER);
+    CHECK(error_of([&] { s->refresh_now(); }).code == COTTER_EUSER);
     // The rotated tokens live on in memory (the old refresh token is dead at the server).
-    auto now = s.tokens();
+    auto now = s->tokens();
     CHECK(now->refresh_token.str() != t.refresh_token.str());
-    CHECK(!c.refresh(now->refresh_token.str()).access_token.empty());
+    CHECK(!c->refresh(now->refresh_token.str()).access_token.empty());
     CHECK(emu.route_requests("POST /api/v0/token/:api_key_id") == 2);
 }
 
 TEST_CASE("the tokens-changed callback may read the session but not refresh it (EINVAL, no deadlock)") {
     emulator emu;
-    client c(client_options_for(emu, false));
+    auto c = std::make_shared<client>(client_options_for(emu, false));
     token_set t = token_set::from_json(emu.login_oauth_token("reentrant@example.com"), "test");
     session *self = nullptr;
     int inner = -1;
@@ -311,9 +311,9 @@ TEST_CASE("the tokens-changed callback may read the session but not refresh it (
         seen = self->access_token().str();  // fresh: no refresh needed
         inner = error_of([&] { self->refresh_now(); }).code;
     };
-    session s(c, std::move(so), &t);
-    self = &s;
-    auto next = s.refresh_now();
+    auto s = session::create(c, std::move(so), &t);
+    self = s.get();
+    auto next = s->refresh_now();
     CHECK(inner == COTTER_EINVAL);
     CHECK(seen == next->access_token.str());
 }
