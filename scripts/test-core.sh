@@ -18,11 +18,12 @@ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOTTER_BUILD_TESTS=
 cmake --build build/tsan -j "$jobs"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -L concurrency --no-tests=ignore
-# ... and the two files whose threaded cases are not named "concurrency": concurrent JWKS misses sharing one fetch
-# (test_jwks_remote), the pooled connection used from several threads (test_http_transport); both also run their
-# loopback test server on a thread of their own.
+# ... and the files whose threaded cases are not named "concurrency": concurrent JWKS misses sharing one fetch
+# (test_jwks_remote), the transport used from several threads (test_http_transport), the event loop's completions,
+# cancellation and timers (test_http_async), and the asynchronous C ABI (c/test_async).
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build/tsan --output-on-failure --no-tests=error -j "$jobs" -R '^cpp/test_(jwks_remote|http_transport)$'
+  ctest --test-dir build/tsan --output-on-failure --no-tests=error -j "$jobs" \
+    -R '^cpp/test_(jwks_remote|http_transport|http_async)$|^c/test_async$'
 
 # Release build with tests (what the bindings link against).
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTTER_BUILD_TESTS=ON >/dev/null

@@ -30,6 +30,7 @@ using detail::clock_type;
 namespace {
 
 constexpr size_t k_max_idle_handles = 64;       // easy handles kept for reuse (connections live in the multi handle)
+constexpr long k_min_idle_connections = 64;     // keep-alive connections kept open between bursts
 constexpr int64_t k_deadline_grace_ms = 50;     // libcurl's own timeout normally fires first, with its details
 constexpr int k_max_poll_ms = 60000;
 
@@ -119,6 +120,9 @@ struct loop : std::enable_shared_from_this<loop> {
         }
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, opt.max_host_connections);
+        // libcurl's default cache holds 4 connections per transfer *currently* running, so a lull between bursts
+        // closes warm connections that the next burst then reopens. A fixed size keeps them.
+        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, std::max(k_min_idle_connections, opt.max_host_connections));
         // The multi handle already shares connections and DNS between its transfers; TLS sessions are per easy
         // handle unless shared, and every handle of this loop runs on its one thread, so no lock callbacks.
         curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);

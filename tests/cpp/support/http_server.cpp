@@ -151,6 +151,7 @@ void http_server::serve(int fd) {
         if (send_all(fd, out)) {
             for (char c : r.body) {
                 if (stopping_.load() || !send_all(fd, std::string(1, c))) break;
+                body_bytes_sent_.fetch_add(1);
                 sleep_ms(r.drip_interval_ms);
             }
         }

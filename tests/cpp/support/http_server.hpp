@@ -45,6 +45,8 @@ public:
 
     /// Requests received (complete request heads).
     uint64_t requests() const { return requests_.load(); }
+    /// Body bytes written so far (a slow drip's progress: the response is mid-body once this is non-zero).
+    uint64_t body_bytes_sent() const { return body_bytes_sent_.load(); }
     /// 304 answers sent (If-None-Match matched).
     uint64_t not_modified() const { return not_modified_.load(); }
     /// The head of the last request received.
@@ -65,6 +67,7 @@ private:
     int port_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<uint64_t> requests_{0};
+    std::atomic<uint64_t> body_bytes_sent_{0};
     std::atomic<uint64_t> not_modified_{0};
     std::string last_request_;
     mutable std::mutex mu_;

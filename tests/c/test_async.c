@@ -1,0 +1,600 @@
+/**
+ * @file test_async.c
+ * @brief C99 program exercising the asynchronous ABI (cotter_call, the `_start` functions) against the emulator:
+ * many calls in flight on few threads and capped connections, callbacks exactly once, cancellation while waiting
+ * and mid-body, deadlines, freeing calls and clients with calls in flight, sessions (inline completion of a fresh
+ * token, one shared refresh, a cancelled waiter whose refresh still lands), takers' rules, and the deadlock guard.
+ * No test reads a clock: the server holds requests (latency faults of 30 s) and the test waits for what it saw.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cotter.h"
+#include "emulator.h"
+
+static int failures = 0;
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                              \
+        }                                                                            \
+    } while (0)
+
+static emu E;
+
+/* ---- A completion counter the callbacks signal ----------------------------------------------------------- */
+
+typedef struct tally {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int ok;
+    int canceled;
+    int timeout;
+    int other;
+    int on_io_thread_einval;  /* blocking calls tried inside the callback that were refused */
+} tally;
+
+static void tally_init(tally *t) {
+    memset(t, 0, sizeof *t);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+}
+
+static void tally_destroy(tally *t) {
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+}
+
+static void tally_wait(tally *t, int n) {
+    pthread_mutex_lock(&t->mu);
+    while (t->done < n) pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* The done callback: reads the status without taking (cotter_call_wait returns at once in the callback). */
+static void on_done(cotter_call *call, void *payload) {
+    tally *t = (tally *)payload;
+    int rc = cotter_call_wait(call, NULL);
+    pthread_mutex_lock(&t->mu);
+    if (rc == COTTER_OK) t->ok++;
+    else if (rc == COTTER_ECANCELED) t->canceled++;
+    else if (rc == COTTER_ETIMEOUT) t->timeout++;
+    else t->other++;
+    t->done++;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static cotter_call_options opts_for(tally *t) {
+    cotter_call_options o;
+    if (cotter_call_options_init(&o, COTTER_CALL_OPTIONS_VERSION) != COTTER_OK) failures++;
+    o.done = on_done;
+    o.done_payload = t;
+    return o;
+}
+
+/* ---- Helpers --------------------------------------------------------------------------------------------- */
+
+static void pause_ms(long ms) {
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+/* Waits until the emulator has received `n` requests on `route` (a hang guard, not a timing assertion). */
+static int wait_for_requests(const char *route, long n) {
+    int i;
+    for (i = 0; i < 12000; i++) {
+        if (emu_route_requests(&E, route) >= n) return 1;
+        pause_ms(5);
+    }
+    return 0;
+}
+
+static int fault(const char *json) { return emu_dev(&E, "POST", "/faults", json, NULL) == 200; }
+
+static int threads_in_process(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Threads:", 8) == 0) n = atoi(line + 8);
+    fclose(f);
+    return n;
+}
+
+static cotter_client *new_client(long max_host_connections) {
+    cotter_client_options o;
+    cotter_client *c = NULL;
+    cotter_error *err = NULL;
+    CHECK(cotter_client_options_init(&o, COTTER_CLIENT_OPTIONS_VERSION) == COTTER_OK);
+    o.api_key_id = E.api_key_id;
+    o.api_secret_key = E.api_secret_key;
+    o.base_url = E.base_url;
+    o.worker_url = E.worker_url;
+    o.max_host_connections = max_host_connections;
+    if (cotter_client_new(&c, &o, &err) != COTTER_OK) {
+        fprintf(stderr, "client_new: %s\n", cotter_error_message(err));
+        failures++;
+    }
+    cotter_error_free(err);
+    return c;
+}
+
+static char *dev_login(const char *who) {
+    char body[256], *resp = NULL, *tok;
+    snprintf(body, sizeof body, "{\"identifier\":\"%s\"}", who);
+    if (emu_dev(&E, "POST", "/login", body, &resp) != 200) {
+        free(resp);
+        return NULL;
+    }
+    tok = emu_json_member(resp, "oauth_token");
+    free(resp);
+    return tok;
+}
+
+#define ROUTE_USER "GET /api/v0/user"
+#define ROUTE_REFRESH "POST /api/v0/token/:api_key_id"
+
+/* ---- Tests ----------------------------------------------------------------------------------------------- */
+
+/* 60 calls are in flight at once on a handful of threads; cancelling them ends every one, exactly once. */
+static void test_many_in_flight_then_cancel(void) {
+    enum { N = 60 };
+    cotter_client *c = new_client(0);
+    cotter_call *calls[N];
+    tally t;
+    cotter_call_options o;
+    int i, threads_before, threads_during;
+    const long base = emu_route_requests(&E, ROUTE_USER);
+    tally_init(&t);
+    o = opts_for(&t);
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":60,\"latency_ms\":30000}"));
+    threads_before = threads_in_process();
+    for (i = 0; i < N; i++) {
+        calls[i] = NULL;
+        CHECK(cotter_client_user_get_by_identifier_start(&calls[i], c, "nobody@example.com", &o, NULL) == COTTER_OK);
+    }
+    CHECK(wait_for_requests(ROUTE_USER, base + N));
+    threads_during = threads_in_process();
+    /* One I/O thread for the client, whatever the number of calls (libcurl resolves numeric hosts inline). */
+    CHECK(threads_during - threads_before <= 2);
+    for (i = 0; i < N; i++) CHECK(cotter_call_is_done(calls[i]) == 0);
+    for (i = 0; i < N; i++) cotter_call_cancel(calls[i]);
+    tally_wait(&t, N);
+    CHECK(t.canceled == N);
+    for (i = 0; i < N; i++) {
+        cotter_user *u = NULL;
+        cotter_error *err = NULL;
+        CHECK(cotter_call_is_done(calls[i]) == 1);
+        CHECK(cotter_call_take_user(&u, calls[i], &err) == COTTER_ECANCELED);
+        CHECK(u == NULL);
+        CHECK(cotter_error_code(err) == COTTER_ECANCELED);
+        cotter_error_free(err);
+        cotter_call_cancel(calls[i]); /* after completion: a no-op */
+        cotter_call_free(calls[i]);
+    }
+    /* The server saw each request once: a cancelled request is never re-sent. */
+    CHECK(emu_route_requests(&E, ROUTE_USER) == base + N);
+    CHECK(t.done == N);
+    CHECK(emu_dev(&E, "DELETE", "/faults", NULL, NULL) == 200);
+    cotter_client_free(c);
+    tally_destroy(&t);
+}
+
+/* With a per-host cap, 40 concurrent calls share at most that many connections, and all succeed. */
+static void test_connection_cap(void) {
+    enum { N = 40, CAP = 4 };
+    cotter_client *c = new_client(CAP);
+    cotter_call *calls[N];
+    cotter_client_stats st;
+    tally t;
+    cotter_call_options o;
+    int i;
+    tally_init(&t);
+    o = opts_for(&t);
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":40,\"latency_ms\":50}"));
+    for (i = 0; i < N; i++) CHECK(cotter_client_user_get_by_identifier_start(&calls[i], c, "cap@example.com", &o, NULL) == COTTER_OK);
+    tally_wait(&t, N);
+    /* An unknown identifier is ENOTFOUND: a complete answer, as opposed to a transport failure. */
+    CHECK(t.other == N);
+    for (i = 0; i < N; i++) {
+        cotter_user *u = NULL;
+        CHECK(cotter_call_take_user(&u, calls[i], NULL) == COTTER_ENOTFOUND);
+        cotter_call_free(calls[i]);
+    }
+    CHECK(cotter_client_stats_get(&st, c) == COTTER_OK);
+    CHECK(st.requests == N);
+    CHECK(st.connections >= 1 && st.connections <= CAP);
+    cotter_client_free(c);
+    tally_destroy(&t);
+}
+
+/* A deadline ends a call the server holds: ETIMEOUT, request seen once. Cancel through free: ECANCELED. */
+static void test_deadline_and_free_cancels(void) {
+    cotter_client *c = new_client(0);
+    cotter_call *call = NULL;
+    tally t;
+    cotter_call_options o;
+    long base = emu_route_requests(&E, ROUTE_USER);
+    tally_init(&t);
+    o = opts_for(&t);
+    o.timeout_ms = 300;
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":1,\"latency_ms\":30000}"));
+    CHECK(cotter_client_user_get_by_identifier_start(&call, c, "slow@example.com", &o, NULL) == COTTER_OK);
+    tally_wait(&t, 1);
+    CHECK(t.timeout == 1);
+    {
+        cotter_error *err = NULL;
+        CHECK(cotter_call_wait(call, &err) == COTTER_ETIMEOUT);
+        CHECK(strstr(cotter_error_message(err), "GET") != NULL);
+        cotter_error_free(err);
+    }
+    cotter_call_free(call);
+    CHECK(emu_route_requests(&E, ROUTE_USER) == base + 1);
+
+    /* Freeing the handle of a call in flight cancels it; its callback still runs, once. */
+    o.timeout_ms = 0;
+    base = emu_route_requests(&E, ROUTE_USER);
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":1,\"latency_ms\":30000}"));
+    CHECK(cotter_client_user_get_by_identifier_start(&call, c, "slow@example.com", &o, NULL) == COTTER_OK);
+    CHECK(wait_for_requests(ROUTE_USER, base + 1));
+    cotter_call_free(call);
+    tally_wait(&t, 2);
+    CHECK(t.canceled == 1);
+    CHECK(emu_dev(&E, "DELETE", "/faults", NULL, NULL) == 200);
+    cotter_client_free(c);
+    tally_destroy(&t);
+}
+
+/* Mid-body: the body arrives one byte a minute; cancelling ends it at once and the next call still works. */
+static void test_cancel_mid_body(void) {
+    cotter_client *c = new_client(1); /* one connection: the next call proves it was not reused half-read */
+    cotter_call *call = NULL;
+    cotter_user *u = NULL;
+    tally t;
+    cotter_call_options o;
+    long base = emu_route_requests(&E, ROUTE_USER);
+    tally_init(&t);
+    o = opts_for(&t);
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":1,\"slow_drip\":true,\"chunk_bytes\":1,\"interval_ms\":60000}"));
+    CHECK(cotter_client_user_get_by_identifier_start(&call, c, "drip@example.com", &o, NULL) == COTTER_OK);
+    CHECK(wait_for_requests(ROUTE_USER, base + 1));
+    cotter_call_cancel(call);
+    tally_wait(&t, 1);
+    CHECK(t.canceled == 1);
+    cotter_call_free(call);
+    /* The connection was closed, not reused: a fresh request gets a clean answer. */
+    CHECK(cotter_client_user_get_by_identifier(&u, c, "drip@example.com", NULL) == COTTER_ENOTFOUND);
+    CHECK(emu_route_requests(&E, ROUTE_USER) == base + 2);
+    cotter_client_free(c);
+    tally_destroy(&t);
+}
+
+/* The client handle is freed with 50 calls in flight: they keep it alive and complete normally. */
+static void test_free_client_with_calls_in_flight(void) {
+    enum { N = 50 };
+    cotter_client *c = new_client(0);
+    cotter_call *calls[N];
+    tally t;
+    cotter_call_options o;
+    int i;
+    tally_init(&t);
+    o = opts_for(&t);
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":50,\"latency_ms\":100}"));
+    for (i = 0; i < N; i++) CHECK(cotter_client_user_get_by_identifier_start(&calls[i], c, "x@example.com", &o, NULL) == COTTER_OK);
+    cotter_client_free(c);
+    tally_wait(&t, N);
+    CHECK(t.other == N); /* ENOTFOUND: the server answered every one */
+    for (i = 0; i < N; i++) cotter_call_free(calls[i]);
+    tally_destroy(&t);
+}
+
+/* Fire-and-forget: the handle is freed inside the callback. */
+static void free_in_callback(cotter_call *call, void *payload) {
+    on_done(call, payload);
+    cotter_call_free(call);
+}
+
+static void test_free_inside_callback(void) {
+    cotter_client *c = new_client(0);
+    cotter_call *call = NULL;
+    tally t;
+    cotter_call_options o;
+    tally_init(&t);
+    o = opts_for(&t);
+    o.done = free_in_callback;
+    CHECK(cotter_client_user_get_by_identifier_start(&call, c, "ff@example.com", &o, NULL) == COTTER_OK);
+    tally_wait(&t, 1);
+    CHECK(t.other == 1);
+    cotter_client_free(c);
+    tally_destroy(&t);
+}
+
+/* A blocking call from the I/O thread is refused (it would wait for itself), not a deadlock. */
+static cotter_client *G_client;
+static void blocking_in_callback(cotter_call *call, void *payload) {
+    tally *t = (tally *)payload;
+    cotter_user *u = NULL;
+    cotter_error *err = NULL;
+    const int rc = cotter_client_user_get_by_identifier(&u, G_client, "inner@example.com", &err);
+    cotter_error_free(err);
+    pthread_mutex_lock(&t->mu);
+    if (rc == COTTER_EINVAL) t->on_io_thread_einval++;
+    pthread_mutex_unlock(&t->mu);
+    on_done(call, payload);
+}
+
+static void test_blocking_call_in_callback_is_refused(void) {
+    cotter_call *call = NULL;
+    tally t;
+    cotter_call_options o;
+    G_client = new_client(0);
+    tally_init(&t);
+    o = opts_for(&t);
+    o.done = blocking_in_callback;
+    CHECK(cotter_client_user_get_by_identifier_start(&call, G_client, "outer@example.com", &o, NULL) == COTTER_OK);
+    tally_wait(&t, 1);
+    CHECK(t.on_io_thread_einval == 1);
+    cotter_call_free(call);
+    cotter_client_free(G_client);
+    tally_destroy(&t);
+}
+
+/* Takers: wrong type and a second take are EINVAL; bad options are EINVAL and create no call. */
+static void test_taker_rules(void) {
+    cotter_client *c = new_client(0);
+    cotter_call *call = NULL;
+    cotter_user *u = NULL;
+    cotter_token *tok = NULL;
+    cotter_call_options bad;
+    char *json = dev_login("taker@example.com");
+    cotter_error *err = NULL;
+    CHECK(cotter_call_options_init(&bad, COTTER_CALL_OPTIONS_VERSION) == COTTER_OK);
+    bad.timeout_ms = -1;
+    CHECK(cotter_client_user_create_start(&call, c, "bad@example.com", &bad, &err) == COTTER_EINVAL);
+    CHECK(call == NULL);
+    cotter_error_free(err);
+    err = NULL;
+    bad.timeout_ms = 0;
+    bad.version = 99;
+    CHECK(cotter_client_user_create_start(&call, c, "bad@example.com", &bad, NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_user_create_start(NULL, c, "bad@example.com", NULL, NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_user_create_start(&call, NULL, "bad@example.com", NULL, NULL) == COTTER_EINVAL);
+    CHECK(cotter_call_options_init(NULL, COTTER_CALL_OPTIONS_VERSION) == COTTER_EINVAL);
+
+    CHECK(cotter_client_user_create_start(&call, c, "taker@example.com", NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_token(&tok, call, &err) == COTTER_EINVAL); /* a user call has no token */
+    CHECK(tok == NULL);
+    cotter_error_free(err);
+    CHECK(cotter_call_take_user(&u, call, NULL) == COTTER_OK);
+    CHECK(u != NULL && cotter_user_id(u) != NULL);
+    cotter_user_free(u);
+    u = NULL;
+    CHECK(cotter_call_take_user(&u, call, NULL) == COTTER_EINVAL); /* taken once */
+    CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    cotter_call_free(NULL);
+    cotter_call_cancel(NULL);
+    CHECK(cotter_call_is_done(NULL) == 0);
+    CHECK(cotter_call_wait(NULL, NULL) == COTTER_EINVAL);
+    free(json);
+    cotter_client_free(c);
+}
+
+/* Sessions: a fresh token completes inline; an expired one is refreshed once for 30 concurrent callers. */
+typedef struct inline_probe {
+    int ran;
+} inline_probe;
+static void mark_ran(cotter_call *call, void *payload) {
+    (void)call;
+    ((inline_probe *)payload)->ran = 1;
+}
+
+static int64_t G_now = 0;
+static int64_t fixed_clock(void *payload) {
+    (void)payload;
+    return G_now;
+}
+
+static void test_session_async(void) {
+    enum { N = 30 };
+    cotter_client *c = new_client(0);
+    cotter_session *s = NULL;
+    cotter_session_options so;
+    cotter_token *initial = NULL;
+    char *json = dev_login("session-async@example.com");
+    cotter_call *call = NULL, *calls[N];
+    cotter_call_options o;
+    inline_probe probe = {0};
+    cotter_buf first = COTTER_BUF_INIT, again = COTTER_BUF_INIT;
+    tally t;
+    int i;
+    long base;
+    CHECK(json != NULL);
+    CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_session_options_init(&so, COTTER_SESSION_OPTIONS_VERSION) == COTTER_OK);
+    so.clock = fixed_clock;
+    G_now = cotter_token_access_token_expires_at(initial) - 3600; /* fresh */
+    CHECK(cotter_session_new(&s, c, &so, initial, NULL) == COTTER_OK);
+    cotter_client_free(c); /* the session keeps it alive */
+
+    CHECK(cotter_call_options_init(&o, COTTER_CALL_OPTIONS_VERSION) == COTTER_OK);
+    o.done = mark_ran;
+    o.done_payload = &probe;
+    CHECK(cotter_session_get_access_token_start(&call, s, &o, NULL) == COTTER_OK);
+    CHECK(probe.ran == 1); /* inline: the token was fresh */
+    CHECK(cotter_call_is_done(call) == 1);
+    CHECK(cotter_call_take_buf(&first, call, NULL) == COTTER_OK);
+    CHECK(first.len > 0 && strcmp(first.ptr, cotter_token_access_token(initial)) == 0);
+    cotter_call_free(call);
+
+    /* Expired: 30 concurrent callers share one refresh, held by the server until all have queued. */
+    G_now = cotter_token_access_token_expires_at(initial) + 10;
+    base = emu_route_requests(&E, ROUTE_REFRESH);
+    CHECK(fault("{\"route\":\"POST /api/v0/token/:api_key_id\",\"count\":1,\"latency_ms\":300}"));
+    tally_init(&t);
+    o = opts_for(&t);
+    for (i = 0; i < N; i++) CHECK(cotter_session_get_access_token_start(&calls[i], s, &o, NULL) == COTTER_OK);
+    tally_wait(&t, N);
+    CHECK(t.ok == N);
+    CHECK(emu_route_requests(&E, ROUTE_REFRESH) == base + 1);
+    for (i = 0; i < N; i++) {
+        cotter_buf b = COTTER_BUF_INIT;
+        CHECK(cotter_call_take_buf(&b, calls[i], NULL) == COTTER_OK);
+        CHECK(b.ptr && strcmp(b.ptr, first.ptr) != 0);
+        if (i == 0) {
+            CHECK(cotter_buf_alloc(&again, b.len) == COTTER_OK);
+            memcpy(again.ptr, b.ptr, b.len);
+        } else {
+            CHECK(strcmp(b.ptr, again.ptr) == 0);
+        }
+        cotter_buf_dispose(&b);
+        cotter_call_free(calls[i]);
+    }
+
+    /* A waiter that gives up does not undo the refresh it started: the session stores the new tokens. */
+    G_now += 100000;
+    base = emu_route_requests(&E, ROUTE_REFRESH);
+    CHECK(fault("{\"route\":\"POST /api/v0/token/:api_key_id\",\"count\":1,\"latency_ms\":500}"));
+    CHECK(cotter_session_refresh_start(&call, s, &o, NULL) == COTTER_OK);
+    CHECK(wait_for_requests(ROUTE_REFRESH, base + 1));
+    cotter_call_cancel(call);
+    tally_wait(&t, N + 1);
+    CHECK(t.canceled == 1);
+    cotter_call_free(call);
+    {
+        /* The blocking form joins the refresh in flight (or finds its result): no second request. */
+        cotter_token *now = NULL;
+        CHECK(cotter_session_get_token(&now, s, NULL) == COTTER_OK);
+        CHECK(now && strcmp(cotter_token_access_token(now), again.ptr) != 0);
+        cotter_token_free(now);
+        CHECK(emu_route_requests(&E, ROUTE_REFRESH) == base + 1);
+    }
+    /* set_token and logout through the asynchronous forms. */
+    CHECK(cotter_session_set_token_start(&call, s, initial, NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    CHECK(cotter_session_logout_start(&call, s, NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    {
+        cotter_buf none = COTTER_BUF_INIT;
+        CHECK(cotter_session_get_access_token(&none, s, NULL) == COTTER_EREAUTH);
+    }
+    cotter_buf_dispose(&first);
+    cotter_buf_dispose(&again);
+    cotter_session_free(s);
+    cotter_token_free(initial);
+    free(json);
+    tally_destroy(&t);
+}
+
+/* Every client call has an asynchronous form that works end to end (one call each, through the takers). */
+static void test_every_start_function(void) {
+    cotter_client *c = new_client(0);
+    cotter_call *call = NULL;
+    char *json = dev_login("every@example.com");
+    cotter_token *tok = NULL, *refreshed = NULL;
+    cotter_user *u = NULL;
+    cotter_user_list *ul = NULL;
+    cotter_social_token_list *sl = NULL;
+    cotter_buf ct = COTTER_BUF_INIT, reason = COTTER_BUF_INIT;
+    int valid = -1;
+    char path[256];
+    CHECK(cotter_token_from_json(&tok, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_client_refresh_start(&call, c, cotter_token_refresh_token(tok), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_token(&refreshed, call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    CHECK(cotter_client_custom_claims_start(&call, c, cotter_token_access_token(refreshed), "{\"role\":\"admin\"}", NULL,
+                                            NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_custom_claims(&ct, NULL, call, NULL) == COTTER_OK);
+    CHECK(ct.len > 0);
+    cotter_call_free(call);
+    CHECK(cotter_client_verify_remote_start(&call, c, cotter_token_access_token(refreshed), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_verify_remote(&valid, &reason, call, NULL) == COTTER_OK);
+    CHECK(valid == 1);
+    cotter_call_free(call);
+    CHECK(cotter_client_user_create_start(&call, c, "every2@example.com", NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_user(&u, call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    CHECK(cotter_client_user_get_start(&call, c, cotter_user_id(u), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    CHECK(cotter_client_user_list_start(&call, c, 0, NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_user_list(&ul, call, NULL) == COTTER_OK);
+    CHECK(cotter_user_list_count(ul) >= 1);
+    cotter_call_free(call);
+    snprintf(path, sizeof path, "{\"user_id\":\"%s\",\"identity_provider\":\"GITHUB\"}", cotter_user_id(u));
+    {
+        const int st = emu_dev(&E, "POST", "/social_tokens", path, NULL);
+        CHECK(st >= 200 && st < 300);
+    }
+    CHECK(cotter_client_social_tokens_list_start(&call, c, cotter_user_id(u), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_social_token_list(&sl, call, NULL) == COTTER_OK);
+    CHECK(cotter_social_token_list_count(sl) == 1);
+    cotter_call_free(call);
+    CHECK(cotter_client_social_token_get_start(&call, c, "GITHUB", cotter_user_id(u), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    CHECK(cotter_client_social_token_delete_start(&call, c, "GITHUB", cotter_user_id(u), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    CHECK(cotter_client_logout_start(&call, c, cotter_token_refresh_token(refreshed), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    {
+        /* A remote verifier's refresh. */
+        cotter_jwt_verifier_options vo;
+        cotter_jwt_verifier *v = NULL;
+        char jwks[300];
+        snprintf(jwks, sizeof jwks, "%s/token/jwks", E.base_url);
+        CHECK(cotter_jwt_verifier_options_init(&vo, COTTER_JWT_VERIFIER_OPTIONS_VERSION) == COTTER_OK);
+        vo.audience = E.api_key_id;
+        vo.jwks_url = jwks;
+        CHECK(cotter_jwt_verifier_new(&v, &vo, NULL) == COTTER_OK);
+        CHECK(cotter_jwt_verifier_refresh_start(&call, v, NULL, NULL) == COTTER_OK);
+        cotter_jwt_verifier_free(v); /* the call keeps it alive */
+        CHECK(cotter_call_wait(call, NULL) == COTTER_OK);
+        cotter_call_free(call);
+    }
+    cotter_social_token_list_free(sl);
+    cotter_user_list_free(ul);
+    cotter_user_free(u);
+    cotter_buf_dispose(&ct);
+    cotter_buf_dispose(&reason);
+    cotter_token_free(tok);
+    cotter_token_free(refreshed);
+    free(json);
+    cotter_client_free(c);
+}
+
+int main(void) {
+    if (emu_start(&E, NULL) != 0) {
+        fprintf(stderr, "cannot start the emulator\n");
+        return 1;
+    }
+    test_taker_rules();
+    test_every_start_function();
+    test_many_in_flight_then_cancel();
+    test_connection_cap();
+    test_deadline_and_free_cancels();
+    test_cancel_mid_body();
+    test_free_client_with_calls_in_flight();
+    test_free_inside_callback();
+    test_blocking_call_in_callback_is_refused();
+    test_session_async();
+    emu_stop(&E);
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_async: all checks passed\n");
+    return 0;
+}
