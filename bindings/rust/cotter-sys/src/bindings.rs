@@ -8,8 +8,9 @@ pub const COTTER_VERSION_MAJOR: c_uint = 0;
 pub const COTTER_VERSION_MINOR: c_uint = 1;
 pub const COTTER_VERSION_PATCH: c_uint = 0;
 pub const COTTER_VERSION_NUMBER: c_uint = 100;
+pub const COTTER_CALL_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_JWT_VERIFIER_OPTIONS_VERSION: c_uint = 1;
-pub const COTTER_CLIENT_OPTIONS_VERSION: c_uint = 1;
+pub const COTTER_CLIENT_OPTIONS_VERSION: c_uint = 2;
 pub const COTTER_LOGIN_URL_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_SESSION_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_DEFAULT_ISSUER: &CStr = c"https://www.cotter.app";
@@ -34,6 +35,7 @@ pub const COTTER_EREAUTH: cotter_status = -11;
 pub const COTTER_ESTORAGE: cotter_status = -12;
 pub const COTTER_ENOTFOUND: cotter_status = -13;
 pub const COTTER_ESTATE: cotter_status = -14;
+pub const COTTER_ECANCELED: cotter_status = -15;
 pub const COTTER_EJWT_MALFORMED: cotter_status = -20;
 pub const COTTER_EJWT_ALG: cotter_status = -21;
 pub const COTTER_EJWT_HEADER: cotter_status = -22;
@@ -61,6 +63,11 @@ pub const COTTER_LOG_ERROR: cotter_log_level = 40;
 // ---- Opaque objects (only ever behind pointers) ----
 #[repr(C)]
 pub struct cotter_error {
+    _private: [u8; 0],
+    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
+}
+#[repr(C)]
+pub struct cotter_call {
     _private: [u8; 0],
     _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
 }
@@ -125,6 +132,8 @@ pub type cotter_log_fn =
     Option<unsafe extern "C" fn(level: c_int, message: *const c_char, payload: *mut c_void)>;
 pub type cotter_clock_fn =
     Option<unsafe extern "C" fn(payload: *mut c_void) -> i64>;
+pub type cotter_call_done_fn =
+    Option<unsafe extern "C" fn(call: *mut cotter_call, payload: *mut c_void)>;
 pub type cotter_session_load_fn =
     Option<unsafe extern "C" fn(out: *mut cotter_buf, payload: *mut c_void) -> c_int>;
 pub type cotter_session_save_fn =
@@ -138,6 +147,14 @@ pub type cotter_tokens_changed_fn =
 pub struct cotter_buf {
     pub ptr: *mut c_char,
     pub len: usize,
+}
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cotter_call_options {
+    pub version: c_uint,
+    pub done: cotter_call_done_fn,
+    pub done_payload: *mut c_void,
+    pub timeout_ms: i64,
 }
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -176,6 +193,7 @@ pub struct cotter_client_options {
     pub max_response_bytes: usize,
     pub log: cotter_log_fn,
     pub log_payload: *mut c_void,
+    pub max_host_connections: long,
 }
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -219,6 +237,12 @@ pub const COTTER_BUF_INIT: cotter_buf = cotter_buf {
     ptr: core::ptr::null_mut(),
     len: 0,
 };
+pub const COTTER_CALL_OPTIONS_INIT: cotter_call_options = cotter_call_options {
+    version: COTTER_CALL_OPTIONS_VERSION,
+    done: None,
+    done_payload: core::ptr::null_mut(),
+    timeout_ms: 0,
+};
 pub const COTTER_JWT_VERIFIER_OPTIONS_INIT: cotter_jwt_verifier_options = cotter_jwt_verifier_options {
     version: COTTER_JWT_VERIFIER_OPTIONS_VERSION,
     audience: core::ptr::null(),
@@ -252,6 +276,7 @@ pub const COTTER_CLIENT_OPTIONS_INIT: cotter_client_options = cotter_client_opti
     max_response_bytes: 8388608,
     log: None,
     log_payload: core::ptr::null_mut(),
+    max_host_connections: 0,
 };
 pub const COTTER_LOGIN_URL_OPTIONS_INIT: cotter_login_url_options = cotter_login_url_options {
     version: COTTER_LOGIN_URL_OPTIONS_VERSION,
@@ -297,12 +322,21 @@ extern "C" {
     pub fn cotter_global_shutdown();
     pub fn cotter_buf_dispose(buf: *mut cotter_buf);
     #[must_use]
+    pub fn cotter_call_options_init(opts: *mut cotter_call_options, version: c_uint) -> c_int;
+    pub fn cotter_call_cancel(call: *mut cotter_call);
+    pub fn cotter_call_is_done(call: *const cotter_call) -> c_int;
+    #[must_use]
+    pub fn cotter_call_wait(call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_call_free(call: *mut cotter_call);
+    #[must_use]
     pub fn cotter_jwt_verifier_options_init(opts: *mut cotter_jwt_verifier_options, version: c_uint) -> c_int;
     #[must_use]
     pub fn cotter_jwt_verifier_new(out: *mut *mut cotter_jwt_verifier, opts: *const cotter_jwt_verifier_options, out_error: *mut *mut cotter_error) -> c_int;
     pub fn cotter_jwt_verifier_free(verifier: *mut cotter_jwt_verifier);
     #[must_use]
     pub fn cotter_jwt_verifier_refresh(verifier: *mut cotter_jwt_verifier, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_jwt_verifier_refresh_start(out: *mut *mut cotter_call, verifier: *mut cotter_jwt_verifier, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_jwt_verify(out: *mut *mut cotter_claims, verifier: *mut cotter_jwt_verifier, token: *const c_char, token_len: usize, out_error: *mut *mut cotter_error) -> c_int;
     pub fn cotter_claims_free(claims: *mut cotter_claims);
@@ -349,13 +383,23 @@ extern "C" {
     #[must_use]
     pub fn cotter_client_grant_identity_token(out: *mut *mut cotter_token, client: *mut cotter_client, identity_token_json: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_grant_identity_token_start(out: *mut *mut cotter_call, client: *mut cotter_client, identity_token_json: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_grant_event_token(out: *mut *mut cotter_token, client: *mut cotter_client, event_token_json: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_grant_event_token_start(out: *mut *mut cotter_call, client: *mut cotter_client, event_token_json: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_refresh(out: *mut *mut cotter_token, client: *mut cotter_client, refresh_token: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_refresh_start(out: *mut *mut cotter_call, client: *mut cotter_client, refresh_token: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_logout(client: *mut cotter_client, refresh_token: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_logout_start(out: *mut *mut cotter_call, client: *mut cotter_client, refresh_token: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_custom_claims(token_out: *mut cotter_buf, refresh_token_out: *mut cotter_buf, client: *mut cotter_client, token: *const c_char, custom_attributes_json: *const c_char, refresh_token: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_custom_claims_start(out: *mut *mut cotter_call, client: *mut cotter_client, token: *const c_char, custom_attributes_json: *const c_char, refresh_token: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_pkce_new(out: *mut *mut cotter_pkce, out_error: *mut *mut cotter_error) -> c_int;
     pub fn cotter_pkce_free(pkce: *mut cotter_pkce);
@@ -370,6 +414,8 @@ extern "C" {
     pub fn cotter_login_redirect_parse(code_out: *mut cotter_buf, challenge_id_out: *mut i64, query: *const c_char, expected_state: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_get_identity(out: *mut *mut cotter_identity, client: *mut cotter_client, authorization_code: *const c_char, challenge_id: i64, code_verifier: *const c_char, redirect_url: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_get_identity_start(out: *mut *mut cotter_call, client: *mut cotter_client, authorization_code: *const c_char, challenge_id: i64, code_verifier: *const c_char, redirect_url: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     pub fn cotter_identity_free(identity: *mut cotter_identity);
     pub fn cotter_identity_token(identity: *const cotter_identity) -> *const cotter_token;
     pub fn cotter_identity_identifier(identity: *const cotter_identity) -> *const c_char;
@@ -380,11 +426,19 @@ extern "C" {
     #[must_use]
     pub fn cotter_client_user_create(out: *mut *mut cotter_user, client: *mut cotter_client, identifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_user_create_start(out: *mut *mut cotter_call, client: *mut cotter_client, identifier: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_user_get_by_identifier(out: *mut *mut cotter_user, client: *mut cotter_client, identifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_user_get_by_identifier_start(out: *mut *mut cotter_call, client: *mut cotter_client, identifier: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_user_get(out: *mut *mut cotter_user, client: *mut cotter_client, user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_user_get_start(out: *mut *mut cotter_call, client: *mut cotter_client, user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_user_list(out: *mut *mut cotter_user_list, client: *mut cotter_client, page: c_uint, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_user_list_start(out: *mut *mut cotter_call, client: *mut cotter_client, page: c_uint, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     pub fn cotter_user_free(user: *mut cotter_user);
     pub fn cotter_user_list_free(list: *mut cotter_user_list);
     pub fn cotter_user_list_count(list: *const cotter_user_list) -> usize;
@@ -401,9 +455,15 @@ extern "C" {
     #[must_use]
     pub fn cotter_client_social_tokens_list(out: *mut *mut cotter_social_token_list, client: *mut cotter_client, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_social_tokens_list_start(out: *mut *mut cotter_call, client: *mut cotter_client, cotter_user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_social_token_get(out: *mut *mut cotter_social_token, client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_social_token_get_start(out: *mut *mut cotter_call, client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_social_token_delete(client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_social_token_delete_start(out: *mut *mut cotter_call, client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     pub fn cotter_social_token_free(token: *mut cotter_social_token);
     pub fn cotter_social_token_list_free(list: *mut cotter_social_token_list);
     pub fn cotter_social_token_list_count(list: *const cotter_social_token_list) -> usize;
@@ -419,6 +479,8 @@ extern "C" {
     #[must_use]
     pub fn cotter_client_verify_remote(valid_out: *mut c_int, reason_out: *mut cotter_buf, client: *mut cotter_client, access_token: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_verify_remote_start(out: *mut *mut cotter_call, client: *mut cotter_client, access_token: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_buf_alloc(out: *mut cotter_buf, len: usize) -> c_int;
     #[must_use]
     pub fn cotter_session_options_init(opts: *mut cotter_session_options, version: c_uint) -> c_int;
@@ -428,11 +490,39 @@ extern "C" {
     #[must_use]
     pub fn cotter_session_get_access_token(out: *mut cotter_buf, session: *mut cotter_session, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_session_get_access_token_start(out: *mut *mut cotter_call, session: *mut cotter_session, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_session_get_token(out: *mut *mut cotter_token, session: *mut cotter_session, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_session_get_token_start(out: *mut *mut cotter_call, session: *mut cotter_session, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_session_refresh(out: *mut *mut cotter_token, session: *mut cotter_session, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_session_refresh_start(out: *mut *mut cotter_call, session: *mut cotter_session, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_session_set_token(session: *mut cotter_session, token: *const cotter_token, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_session_set_token_start(out: *mut *mut cotter_call, session: *mut cotter_session, token: *const cotter_token, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_session_logout(session: *mut cotter_session, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_session_logout_start(out: *mut *mut cotter_call, session: *mut cotter_session, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_token(out: *mut *mut cotter_token, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_buf(out: *mut cotter_buf, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_identity(out: *mut *mut cotter_identity, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_user(out: *mut *mut cotter_user, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_user_list(out: *mut *mut cotter_user_list, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_social_token(out: *mut *mut cotter_social_token, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_social_token_list(out: *mut *mut cotter_social_token_list, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_custom_claims(token_out: *mut cotter_buf, refresh_token_out: *mut cotter_buf, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_call_take_verify_remote(valid_out: *mut c_int, reason_out: *mut cotter_buf, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
 }

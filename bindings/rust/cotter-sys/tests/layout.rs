@@ -15,6 +15,16 @@ fn layout_cotter_buf() {
 }
 
 #[test]
+fn layout_cotter_call_options() {
+    assert_eq!(size_of::<cotter_call_options>(), 32);
+    assert_eq!(align_of::<cotter_call_options>(), 8);
+    assert_eq!(offset_of!(cotter_call_options, version), 0);
+    assert_eq!(offset_of!(cotter_call_options, done), 8);
+    assert_eq!(offset_of!(cotter_call_options, done_payload), 16);
+    assert_eq!(offset_of!(cotter_call_options, timeout_ms), 24);
+}
+
+#[test]
 fn layout_cotter_jwt_verifier_options() {
     assert_eq!(size_of::<cotter_jwt_verifier_options>(), 128);
     assert_eq!(align_of::<cotter_jwt_verifier_options>(), 8);
@@ -38,7 +48,7 @@ fn layout_cotter_jwt_verifier_options() {
 
 #[test]
 fn layout_cotter_client_options() {
-    assert_eq!(size_of::<cotter_client_options>(), 112);
+    assert_eq!(size_of::<cotter_client_options>(), 120);
     assert_eq!(align_of::<cotter_client_options>(), 8);
     assert_eq!(offset_of!(cotter_client_options, version), 0);
     assert_eq!(offset_of!(cotter_client_options, api_key_id), 8);
@@ -54,6 +64,7 @@ fn layout_cotter_client_options() {
     assert_eq!(offset_of!(cotter_client_options, max_response_bytes), 88);
     assert_eq!(offset_of!(cotter_client_options, log), 96);
     assert_eq!(offset_of!(cotter_client_options, log_payload), 104);
+    assert_eq!(offset_of!(cotter_client_options, max_host_connections), 112);
 }
 
 #[test]
