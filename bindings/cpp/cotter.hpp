@@ -276,6 +276,8 @@ class JwtVerifierRef {
     void refresh() const {
         detail::call([&](cotter_error **e) { return cotter_jwt_verifier_refresh(mut(), e); });
     }
+    /** @brief refresh() without blocking (defined after Call). */
+    class Call refresh_start(const cotter_call_options *opts) const;
 
   protected:
     // The C calls take a non-const verifier (its key cache changes) but are thread-safe.
@@ -543,6 +545,98 @@ class SocialTokenList : public SocialTokenListRef {
 };
 
 // ------------------------------------------------------------------------------------------------
+// Asynchronous calls
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * @brief Options of one asynchronous call: the completion callback (runs once, on the client's I/O thread or
+ * inline in the `_start` function; see cotter_call in cotter.h) and the call's total budget (0 = the default).
+ */
+inline cotter_call_options call_options(cotter_call_done_fn done = nullptr, void *payload = nullptr,
+                                        int64_t timeout_ms = 0) {
+    cotter_call_options o;
+    detail::check(cotter_call_options_init(&o, COTTER_CALL_OPTIONS_VERSION));
+    o.done = done;
+    o.done_payload = payload;
+    o.timeout_ms = timeout_ms;
+    return o;
+}
+
+class CallRef {
+  public:
+    CallRef() noexcept = default;
+    explicit CallRef(cotter_call *p) noexcept : ptr_(p) {}
+    explicit operator bool() const noexcept { return ptr_ != nullptr; }
+    cotter_call *ptr() const noexcept { return ptr_; }
+
+    /** @brief Cancels the call if it has not completed (it completes with COTTER_ECANCELED). Never blocks. */
+    void cancel() const noexcept { cotter_call_cancel(ptr_); }
+    bool done() const noexcept { return cotter_call_is_done(ptr_) != 0; }
+    /** @brief Waits (not on the I/O thread) and throws the call's error, if any. */
+    void wait() const {
+        detail::call([&](cotter_error **e) { return cotter_call_wait(ptr_, e); });
+    }
+    // Takers: wait, throw the call's error, or move its result out (once).
+    Token take_token() const {
+        cotter_token *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_call_take_token(&out, ptr_, e); });
+        return Token(out);
+    }
+    unique_buf take_buf() const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) { return cotter_call_take_buf(out.get(), ptr_, e); });
+        return out;
+    }
+    Identity take_identity() const {
+        cotter_identity *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_call_take_identity(&out, ptr_, e); });
+        return Identity(out);
+    }
+    User take_user() const {
+        cotter_user *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_call_take_user(&out, ptr_, e); });
+        return User(out);
+    }
+    UserList take_user_list() const {
+        cotter_user_list *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_call_take_user_list(&out, ptr_, e); });
+        return UserList(out);
+    }
+    SocialToken take_social_token() const {
+        cotter_social_token *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_call_take_social_token(&out, ptr_, e); });
+        return SocialToken(out);
+    }
+    SocialTokenList take_social_token_list() const {
+        cotter_social_token_list *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_call_take_social_token_list(&out, ptr_, e); });
+        return SocialTokenList(out);
+    }
+
+  protected:
+    cotter_call *ptr_ = nullptr;
+};
+
+/** @brief Owns a call; destroying it frees the handle (cancelling the call if it has not completed). */
+class Call : public CallRef {
+    COTTER_HPP_OWNER(Call, cotter_call, cotter_call_free)
+};
+
+namespace detail {
+/// Runs a `_start` function `f(&out, e)` and returns the owned call.
+template <class F>
+inline Call start(F &&f) {
+    cotter_call *out = nullptr;
+    call([&](cotter_error **e) { return f(&out, e); });
+    return Call(out);
+}
+}  // namespace detail
+
+inline Call JwtVerifierRef::refresh_start(const cotter_call_options *opts) const {
+    return detail::start([&](cotter_call **out, cotter_error **e) { return cotter_jwt_verifier_refresh_start(out, mut(), opts, e); });
+}
+
+// ------------------------------------------------------------------------------------------------
 // HTTP client
 // ------------------------------------------------------------------------------------------------
 
@@ -564,7 +658,26 @@ struct RemoteVerdict {
     unique_buf reason;
 };
 
-/** @brief A connection to Cotter's API. Thread-safe: every method may be called from any thread. */
+/** @brief cotter_call_take_custom_claims; `with_refresh_token` asks for the special refresh token too. */
+inline CustomClaims take_custom_claims(CallRef call, bool with_refresh_token) {
+    CustomClaims r;
+    detail::call([&](cotter_error **e) {
+        return cotter_call_take_custom_claims(r.token.get(), with_refresh_token ? r.refresh_token.get() : nullptr,
+                                              call.ptr(), e);
+    });
+    return r;
+}
+/** @brief cotter_call_take_verify_remote. */
+inline RemoteVerdict take_verify_remote(CallRef call) {
+    RemoteVerdict r;
+    int valid = 0;
+    detail::call([&](cotter_error **e) { return cotter_call_take_verify_remote(&valid, r.reason.get(), call.ptr(), e); });
+    r.valid = valid != 0;
+    return r;
+}
+
+/** @brief A connection to Cotter's API. Thread-safe: every method may be called from any thread. Every network
+ * method has a `_start` form that returns a Call at once (see cotter_call). */
 class ClientRef {
   public:
     ClientRef() noexcept = default;
@@ -664,6 +777,83 @@ class ClientRef {
         return r;
     }
 
+    // Asynchronous forms (cotter.h, "Asynchronous calls"); `opts` may be NULL.
+    Call grant_identity_token_start(const char *identity_token_json, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_grant_identity_token_start(o, ptr_, identity_token_json, opts, e);
+        });
+    }
+    Call grant_event_token_start(const char *event_token_json, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_grant_event_token_start(o, ptr_, event_token_json, opts, e);
+        });
+    }
+    Call refresh_start(const char *refresh_token, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_refresh_start(o, ptr_, refresh_token, opts, e);
+        });
+    }
+    Call logout_start(const char *refresh_token, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_logout_start(o, ptr_, refresh_token, opts, e);
+        });
+    }
+    Call custom_claims_start(const char *token, const char *custom_attributes_json, const char *refresh_token,
+                             const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_custom_claims_start(o, ptr_, token, custom_attributes_json, refresh_token, opts, e);
+        });
+    }
+    Call get_identity_start(const char *authorization_code, int64_t challenge_id, const char *code_verifier,
+                            const char *redirect_url, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_get_identity_start(o, ptr_, authorization_code, challenge_id, code_verifier,
+                                                    redirect_url, opts, e);
+        });
+    }
+    Call user_create_start(const char *identifier, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_user_create_start(o, ptr_, identifier, opts, e);
+        });
+    }
+    Call user_get_by_identifier_start(const char *identifier, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_user_get_by_identifier_start(o, ptr_, identifier, opts, e);
+        });
+    }
+    Call user_get_start(const char *user_id, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_user_get_start(o, ptr_, user_id, opts, e);
+        });
+    }
+    Call user_list_start(unsigned int page, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_user_list_start(o, ptr_, page, opts, e);
+        });
+    }
+    Call social_tokens_list_start(const char *cotter_user_id, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_social_tokens_list_start(o, ptr_, cotter_user_id, opts, e);
+        });
+    }
+    Call social_token_get_start(const char *provider, const char *cotter_user_id,
+                                const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_social_token_get_start(o, ptr_, provider, cotter_user_id, opts, e);
+        });
+    }
+    Call social_token_delete_start(const char *provider, const char *cotter_user_id,
+                                   const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_social_token_delete_start(o, ptr_, provider, cotter_user_id, opts, e);
+        });
+    }
+    Call verify_remote_start(const char *access_token, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_verify_remote_start(o, ptr_, access_token, opts, e);
+        });
+    }
+
   protected:
     cotter_client *ptr_ = nullptr;
 };
@@ -689,7 +879,7 @@ inline cotter_session_options session_options() {
     return o;
 }
 
-/** @brief One user's token set, kept valid. Thread-safe. The client must outlive it. */
+/** @brief One user's token set, kept valid. Thread-safe. It keeps its client alive. */
 class SessionRef {
   public:
     SessionRef() noexcept = default;
@@ -717,6 +907,23 @@ class SessionRef {
     }
     void logout() const {
         detail::call([&](cotter_error **e) { return cotter_session_logout(ptr_, e); });
+    }
+
+    // Asynchronous forms; a still-valid access token completes inline (see cotter_call).
+    Call get_access_token_start(const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_get_access_token_start(o, ptr_, opts, e); });
+    }
+    Call get_token_start(const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_get_token_start(o, ptr_, opts, e); });
+    }
+    Call refresh_start(const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_refresh_start(o, ptr_, opts, e); });
+    }
+    Call set_token_start(TokenRef token, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_set_token_start(o, ptr_, token.ptr(), opts, e); });
+    }
+    Call logout_start(const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_logout_start(o, ptr_, opts, e); });
     }
 
   protected:
