@@ -270,9 +270,31 @@ void session::execute_refresh(const std::shared_ptr<op> &o) {
         finish(o, nullptr);
         return;
     }
-    secret_string used = current->refresh_token;
-    client_->refresh_async(used.str(), [self = shared_from_this(), o, used](outcome<token_set> &&r) mutable {
+    send_refresh(o, current->refresh_token, false);
+}
+
+namespace {
+/// A refresh that failed after the request may have reached the server: the server may have rotated the token and
+/// the answer was lost (reset, cut short, garbled, or no answer in time).
+bool answer_may_be_lost(int code) {
+    return code == COTTER_ENETWORK || code == COTTER_ETIMEOUT || code == COTTER_EPROTOCOL;
+}
+}  // namespace
+
+void session::send_refresh(const std::shared_ptr<op> &o, secret_string used, bool retried) {
+    client_->refresh_async(used.str(), [self = shared_from_this(), o, used, retried](outcome<token_set> &&r) mutable {
         if (r.code != COTTER_OK) {
+            // The answer to a rotation may have been lost: present the same token once more at once. A server with
+            // a reuse grace window (RFC 9700 §4.14.2) answers with the current set; without one the retry is
+            // refused, which is where the session stood anyway (its refresh token was rotated away).
+            if (!retried && answer_may_be_lost(r.code)) {
+                try {
+                    self->send_refresh(o, std::move(used), true);
+                    return;
+                } catch (...) {
+                    // Could not even start the retry: report the first failure.
+                }
+            }
             if (r.code == COTTER_EREAUTH) self->rejected_refresh_token_ = used;
             self->finish(o, &r.err);  // the stored tokens stay as they were
             return;

@@ -9,6 +9,8 @@
  * on its own thread); otherwise it waits for the refresh in flight, or starts one. Storage hooks and the
  * tokens-changed callback run on the I/O thread, in order. A waiter that gives up (cancel, timeout) only stops
  * waiting: a refresh that was sent goes on and its new tokens are stored, since the old refresh token is dead.
+ * A refresh whose answer may have been lost (reset, cut short, garbled, timed out) is sent once more with the same
+ * token: within a server's reuse grace window that returns the current set instead of logging the user out.
  *
  * Thread-safety: thread-safe. The blocking forms fail with COTTER_EINVAL on the I/O thread (from a callback), where
  * waiting would block the operation waited for; reading a fresh token from there is fine.
@@ -76,6 +78,7 @@ private:
     void run_next();
     void execute(const std::shared_ptr<op> &o);
     void execute_refresh(const std::shared_ptr<op> &o);
+    void send_refresh(const std::shared_ptr<op> &o, secret_string used, bool retried);
     void execute_set(const std::shared_ptr<op> &o);
     void execute_logout(const std::shared_ptr<op> &o);
     void finish(const std::shared_ptr<op> &o, const error_info *err, const error_info *first_err = nullptr);
