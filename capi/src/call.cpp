@@ -247,13 +247,11 @@ COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out
     return take<tk::social_token_list>(call, out_error, "a social token list", [&](tk::social_token_list &src) -> int {
         auto list = std::make_unique<cotter_social_token_list>();
         list->json_pool = std::move(src.json_pool);
-        list->items.resize(src.items.size());
+        list->items.reserve(src.items.size());
         // The pool is complete and never changes again: rows can point into it.
-        for (size_t i = 0; i < src.items.size(); ++i) {
-            cotter_social_token &item = list->items[i];
-            item.t = std::move(src.items[i]);
-            item.json = list->json_pool.c_str() + item.t.json_offset;
-            item.json_len = item.t.json_length;
+        for (auto &row : src.items) {
+            const size_t offset = row.json_offset, length = row.json_length;
+            list->items.push_back(cotter_social_token{std::move(row), list->json_pool.c_str() + offset, length});
         }
         *out = list.release();
         return COTTER_OK;

@@ -31,6 +31,8 @@ namespace {
 
 constexpr size_t k_max_idle_handles = 64;       // easy handles kept for reuse (connections live in the multi handle)
 constexpr long k_min_idle_connections = 64;     // keep-alive connections kept open between bursts
+constexpr size_t k_spare_bodies = 4;            // response buffers kept for reuse: a 400 KB list body would
+constexpr size_t k_max_spare_body = 4u << 20;   // otherwise be fresh pages (page faults) on every call
 constexpr int64_t k_deadline_grace_ms = 50;     // libcurl's own timeout normally fires first, with its details
 constexpr int k_max_poll_ms = 60000;
 
@@ -109,6 +111,7 @@ struct loop : std::enable_shared_from_this<loop> {
     // I/O thread only.
     std::unordered_map<transfer *, std::shared_ptr<transfer>> live;
     std::vector<CURL *> idle;
+    std::vector<std::string> spare_bodies;  // wiped, empty, with capacity
 
     explicit loop(transport_options o) : opt(std::move(o)) {
         multi = curl_multi_init();
@@ -300,6 +303,10 @@ struct loop : std::enable_shared_from_this<loop> {
     void admit(std::shared_ptr<transfer> t) {
         transfer *raw = t.get();
         live.emplace(raw, std::move(t));
+        if (!spare_bodies.empty()) {
+            raw->resp.body.swap(spare_bodies.back());
+            spare_bodies.pop_back();
+        }
         if (raw->cancel_requested.load()) {
             abort(raw, COTTER_ECANCELED, "the request was cancelled");
             return;
@@ -455,6 +462,14 @@ struct loop : std::enable_shared_from_this<loop> {
         }
         // The handle may outlive the request (it is kept for cancellation): tokens and secrets go now.
         wipe_string(t->resp.body);
+        if (t->resp.body.capacity() > 0 && t->resp.body.capacity() <= k_max_spare_body &&
+            spare_bodies.size() < k_spare_bodies) {
+            try {
+                spare_bodies.emplace_back();
+                spare_bodies.back().swap(t->resp.body);
+            } catch (...) {
+            }
+        }
         t->resp.headers.clear();
         for (auto &hd : t->req.headers) wipe_string(hd.value);
         wipe_string(t->req.body);
