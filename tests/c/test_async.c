@@ -253,6 +253,34 @@ static void test_deadline_and_free_cancels(void) {
     tally_destroy(&t);
 }
 
+/* Queued behind the connection cap: cancelled before it was ever sent. */
+static void test_cancel_queued(void) {
+    cotter_client *c = new_client(1);
+    cotter_call *held = NULL, *queued = NULL;
+    tally t;
+    cotter_call_options o;
+    long base = emu_route_requests(&E, ROUTE_USER);
+    tally_init(&t);
+    o = opts_for(&t);
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":1,\"latency_ms\":30000}"));
+    CHECK(cotter_client_user_get_by_identifier_start(&held, c, "held@example.com", &o, NULL) == COTTER_OK);
+    CHECK(wait_for_requests(ROUTE_USER, base + 1));
+    CHECK(cotter_client_user_get_by_identifier_start(&queued, c, "queued@example.com", &o, NULL) == COTTER_OK);
+    cotter_call_cancel(queued);
+    tally_wait(&t, 1);
+    CHECK(t.canceled == 1);
+    CHECK(cotter_call_is_done(held) == 0);
+    cotter_call_cancel(held);
+    tally_wait(&t, 2);
+    CHECK(t.canceled == 2);
+    CHECK(emu_route_requests(&E, ROUTE_USER) == base + 1); /* the queued one never reached the server */
+    cotter_call_free(held);
+    cotter_call_free(queued);
+    CHECK(emu_dev(&E, "DELETE", "/faults", NULL, NULL) == 200);
+    cotter_client_free(c);
+    tally_destroy(&t);
+}
+
 /* Mid-body: the body arrives one byte a minute; cancelling ends it at once and the next call still works. */
 static void test_cancel_mid_body(void) {
     cotter_client *c = new_client(1); /* one connection: the next call proves it was not reused half-read */
@@ -277,9 +305,9 @@ static void test_cancel_mid_body(void) {
     tally_destroy(&t);
 }
 
-/* The client handle is freed with 50 calls in flight: they keep it alive and complete normally. */
+/* The client handle is freed with 100 calls in flight: they keep it alive and complete normally. */
 static void test_free_client_with_calls_in_flight(void) {
-    enum { N = 50 };
+    enum { N = 100 };
     cotter_client *c = new_client(0);
     cotter_call *calls[N];
     tally t;
@@ -287,7 +315,7 @@ static void test_free_client_with_calls_in_flight(void) {
     int i;
     tally_init(&t);
     o = opts_for(&t);
-    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":50,\"latency_ms\":100}"));
+    CHECK(fault("{\"route\":\"GET /api/v0/user\",\"count\":100,\"latency_ms\":100}"));
     for (i = 0; i < N; i++) CHECK(cotter_client_user_get_by_identifier_start(&calls[i], c, "x@example.com", &o, NULL) == COTTER_OK);
     cotter_client_free(c);
     tally_wait(&t, N);
@@ -585,6 +613,7 @@ int main(void) {
     test_many_in_flight_then_cancel();
     test_connection_cap();
     test_deadline_and_free_cancels();
+    test_cancel_queued();
     test_cancel_mid_body();
     test_free_client_with_calls_in_flight();
     test_free_inside_callback();
