@@ -83,10 +83,20 @@ package_node() {
   echo "$dist/$tarball" >&2
 }
 
+package_rust() {
+  step "rust: cargo package (cotter-native-sys, cotter-native)"
+  # --no-verify: building the packaged crates is what scripts/test-package.sh does, in a new project.
+  # --allow-dirty: a working tree with uncommitted changes can be packaged too (CI's clone is clean).
+  rm -f "$dist"/cotter-native-*.crate "$dist"/cotter-native-sys-*.crate
+  cargo package --manifest-path bindings/rust/Cargo.toml --workspace --no-verify --allow-dirty --locked -q
+  cp bindings/rust/target/package/cotter-native-sys-*.crate bindings/rust/target/package/cotter-native-[0-9]*.crate "$dist/"
+}
+
 for part in "${parts[@]}"; do
   case $part in
     python) package_python ;;
     node) package_node ;;
+    rust) package_rust ;;
     *) echo "package.sh: unknown part $part (python, node, rust)" >&2; exit 2 ;;
   esac
 done
