@@ -3,7 +3,8 @@
 #   python  the sdist and a self-contained manylinux wheel for this machine's CPython (auditwheel repair);
 #   node    the npm tarball with the prebuilt N-API addon for linux-x64 (no install script);
 #   rust    the two .crate files (cotter-native-sys carries the C/C++ sources it builds with the cmake crate).
-# Usage: bash scripts/package.sh [python] [node] [rust]   (no argument: all three)
+# Usage: bash scripts/package.sh [python] [node] [rust] [report]   (no argument: the first three)
+#   report  rewrites the "Package sizes" section of docs/benchmarks.md from dist/ (scripts/package_report.py)
 # Reuses the build trees of the test parts (build/python, build/node), so after scripts/test-python.sh and
 # scripts/test-node.sh little is compiled again.
 set -euo pipefail
@@ -97,7 +98,9 @@ for part in "${parts[@]}"; do
     python) package_python ;;
     node) package_node ;;
     rust) package_rust ;;
-    *) echo "package.sh: unknown part $part (python, node, rust)" >&2; exit 2 ;;
+    # Not a default part: rewrites the "Package sizes" section of docs/benchmarks.md from what dist/ holds.
+    report) python3 scripts/package_report.py >/dev/null && echo "package.sh: wrote docs/benchmarks.md (Package sizes)" >&2 ;;
+    *) echo "package.sh: unknown part $part (python, node, rust, report)" >&2; exit 2 ;;
   esac
 done
 step "done"
