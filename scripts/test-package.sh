@@ -34,6 +34,16 @@ exports() { nm -D --defined-only "$1" | awk '{print $NF}' | sort | paste -sd' ';
   "napi_register_module_v1 node_api_module_get_api_version_v1" ] \
   || fail "the prebuilt addon exports $(exports "$work/tgz/package/node/prebuilds/linux-x64/cotter.node")"
 echo "package test: ok: exports: the wheel's extension PyInit__native only, the addon the two Node-API entry points" >&2
+# The MIT LICENSE travels with every package (the crates store the symlink's content; the Go module has a copy).
+mkdir -p "$work/crate-files"
+for c in dist/cotter-native-sys-"$version".crate dist/cotter-native-"$version".crate; do tar -xzf "$c" -C "$work/crate-files"; done
+for f in "$work"/wheel/cotter_native-"$version".dist-info/licenses/LICENSE "$work/tgz/package/LICENSE" \
+         "$work/crate-files/cotter-native-sys-$version/LICENSE" "$work/crate-files/cotter-native-$version/LICENSE" \
+         bindings/go/LICENSE; do
+  cmp -s LICENSE "$f" || fail "$f is missing or differs from LICENSE"
+done
+tar -xzOf dist/cotter_native-"$version".tar.gz "cotter_native-$version/LICENSE" | cmp -s LICENSE - || fail "the sdist has no LICENSE"
+echo "package test: ok: LICENSE in the sdist, the wheel, the npm tarball, both crates and the Go module" >&2
 
 # --- The emulator and a token ------------------------------------------------------------------------------
 emu_pid=""

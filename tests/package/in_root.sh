@@ -16,9 +16,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 python=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
 stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
 site=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-pyinclude=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 node=$(readlink -f "$(command -v node)")
-npm_dir=$(npm root -g)/npm
+npm_cli=$(readlink -f "$(command -v npm)")  # <npm>/bin/npm-cli.js, wherever this Node's npm lives
+npm_dir=$(dirname "$(dirname "$npm_cli")")
 
 mount -t tmpfs -o size=2g,mode=0755 cotter-root "$root"
 mkdir -p "$root"/{usr/bin,usr/lib/x86_64-linux-gnu,usr/lib64,etc,tmp,root,proc,dev,pkg}
@@ -48,13 +48,15 @@ copy_with_libs() {  # <host file>... : each file and every library it loads, at 
 # The shell and the few tools root_steps.sh uses.
 copy_with_libs /usr/bin/bash /usr/bin/env /usr/bin/cat /usr/bin/ls /usr/bin/mkdir /usr/bin/rm /usr/bin/grep \
                /usr/bin/find /usr/bin/head
-# Python: the interpreter, its standard library (read-only) and what its extension modules load. Its global
-# site-packages (this machine's pip-installed tools) and its C headers are hidden behind empty tmpfs mounts.
+# Python: the interpreter, its standard library (read-only) and what its extension modules load (its headers
+# are not there). Its global site-packages, when it lies inside the standard library's directory (this machine's
+# pip-installed tools), is hidden behind an empty tmpfs. Debian's Python keeps the wheels ensurepip installs
+# into a venv in /usr/share/python-wheels.
 copy_with_libs "$python"
 bind_ro "$stdlib"
 copy_with_libs "$stdlib"/lib-dynload/*.so
-mount -t tmpfs -o size=1m,mode=0755 empty "$root$site"
-[ -d "$pyinclude" ] && mkdir -p "$root$pyinclude" && mount -t tmpfs -o size=1m,mode=0755 empty "$root$pyinclude"
+[ -d "$root$site" ] && mount -t tmpfs -o size=1m,mode=0755 empty "$root$site"
+[ -d /usr/share/python-wheels ] && bind_ro /usr/share/python-wheels
 ln -s "$python" "$root/usr/bin/python3"
 # Node and npm (npm is JavaScript; it runs on this node).
 copy_with_libs "$node"
@@ -70,5 +72,5 @@ printf 'root:x:0:0:root:/root:/usr/bin/bash\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 
-exec chroot "$root" /usr/bin/env -i PATH=/usr/bin HOME=/root NPM_CLI="$npm_dir/bin/npm-cli.js" \
+exec chroot "$root" /usr/bin/env -i PATH=/usr/bin HOME=/root NPM_CLI="$npm_cli" \
   NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost /usr/bin/bash /root_steps.sh
