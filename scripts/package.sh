@@ -85,9 +85,9 @@ package_rust() {
   step "rust: cargo package (cotter-native-sys, cotter-native)"
   # --no-verify: building the packaged crates is what scripts/test-package.sh does, in a new project.
   # --allow-dirty: a working tree with uncommitted changes can be packaged too (CI's clone is clean).
-  rm -f "$dist"/cotter-native-*.crate "$dist"/cotter-native-sys-*.crate
+  rm -f "$dist"/cotter-native-*.crate bindings/rust/target/package/*.crate  # no crate of an older version
   cargo package --manifest-path bindings/rust/Cargo.toml --workspace --no-verify --allow-dirty --locked -q
-  cp bindings/rust/target/package/cotter-native-sys-*.crate bindings/rust/target/package/cotter-native-[0-9]*.crate "$dist/"
+  cp bindings/rust/target/package/cotter-native-*.crate "$dist/"
 }
 
 for part in "${parts[@]}"; do
