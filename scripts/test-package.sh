@@ -3,7 +3,7 @@
 # build trees of the earlier parts), then uses each one outside the repository as a new user would:
 #   1. the wheel and 2. the npm tarball, inside a minimal root with no compiler, no -dev package, no libcurl
 #      and no libsimdjson (tests/package/in_root.sh: a tmpfs root in a private mount namespace, chroot);
-#   3. a new Cargo project on the packaged crates: `cargo run` with no environment variable;
+#   3. a new Cargo project on the packaged crates: `cargo run` with no PKG_CONFIG_PATH, LD_LIBRARY_PATH & co.;
 #   4. `cmake --install --prefix` of build/release, moved elsewhere: a C program through pkg-config, a new Go
 #      module through cgo + pkg-config, and the same Go module with CGO_ENABLED=0 (a clear message).
 # Each program verifies a token minted by the emulator against its JWKS URL.
@@ -75,7 +75,7 @@ unshare --mount --propagation private bash tests/package/in_root.sh "$work/root"
 rmdir "$work/root"
 
 # --- 3. A new Cargo project --------------------------------------------------------------------------------
-step "a new Cargo project on the packaged crates (cargo run, no environment variable)"
+step "a new Cargo project on the packaged crates (cargo run, no PKG_CONFIG_PATH/LD_LIBRARY_PATH/...)"
 crates=$work/crates app=$work/rust-app
 mkdir -p "$crates" "$app"
 for c in dist/cotter-native-sys-"$version".crate dist/cotter-native-"$version".crate; do tar -xzf "$c" -C "$crates"; done
@@ -94,10 +94,13 @@ cotter-native = "$version"
 cotter-native = { path = "$crates/cotter-native-$version" }
 cotter-native-sys = { path = "$crates/cotter-native-sys-$version" }
 EOF
-# Only what locates the toolchain itself is passed on (no PKG_CONFIG_PATH, LD_LIBRARY_PATH, CMAKE_*...). The
-# target directory is kept between runs, so a second run does not compile the core again.
-out=$(cd "$app" && env -i PATH="$PATH" HOME="$HOME" ${RUSTUP_HOME:+RUSTUP_HOME=$RUSTUP_HOME} \
-        ${CARGO_HOME:+CARGO_HOME=$CARGO_HOME} cargo run -q -j 2 --target-dir "$root/build/package/cargo-target" \
+# None of the variables that could point a build or a program at libcotter or its headers is set (the rest of the
+# environment stays: the machine's registry access may depend on it). The target directory is kept between
+# runs, so a second run does not compile the core again.
+unset_vars=()
+for v in PKG_CONFIG_PATH PKG_CONFIG_LIBDIR LD_LIBRARY_PATH LIBRARY_PATH CPATH C_INCLUDE_PATH CPLUS_INCLUDE_PATH \
+         CMAKE_PREFIX_PATH RUSTFLAGS CARGO_ENCODED_RUSTFLAGS COTTER_NODE_ADDON; do unset_vars+=(-u "$v"); done
+out=$(cd "$app" && env "${unset_vars[@]}" cargo run -q -j 2 --target-dir "$root/build/package/cargo-target" \
         -- "$jwks_url" "$audience" "$token") || fail "cargo run: $out"
 expect_sub "new Cargo project: cargo run" "$out"
 ldd "$root/build/package/cargo-target/debug/app" | grep -q libcotter && fail "the Rust program links libcotter.so"
