@@ -64,3 +64,29 @@ test('the package: npm name cotter-native, no install script, no runtime depende
   const lock = fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8');
   for (const m of lock.matchAll(/"resolved": "([^"]+)"/g)) assert.match(m[1], /^https:\/\/registry\.npmjs\.org\//);
 });
+
+test('without a usable addon, loading says how to build one from source (not "run npm install")', (t) => {
+  const { spawnSync } = require('node:child_process');
+  const os = require('node:os');
+  // A copy of the package's JavaScript with no build tree and no prebuilt addon, as on an unsupported platform.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotter-native-loader-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.cpSync(path.join(ROOT, 'node/lib'), path.join(dir, 'node/lib'), { recursive: true });
+  const env = { ...process.env };
+  delete env.COTTER_NODE_ADDON;
+  delete env.COTTER_NODE_BUILD_DIR;
+  const load = () => spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(dir, 'node/lib/index.js'))})`],
+    { env, encoding: 'utf8' });
+  let r = load();
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, new RegExp(`no native addon for ${process.platform}-${process.arch}`));
+  assert.match(r.stderr, /npm explore cotter-native -- npm run build:native/);
+  // A prebuilt binary that does not load here (a truncated file stands in for a foreign one).
+  const prebuilt = path.join(dir, 'node/prebuilds', `${process.platform}-${process.arch}`, 'cotter.node');
+  fs.mkdirSync(path.dirname(prebuilt), { recursive: true });
+  fs.writeFileSync(prebuilt, 'not an ELF file');
+  r = load();
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /cannot load the native addon .*cotter\.node/);
+  assert.match(r.stderr, /npm explore cotter-native -- npm run build:native/);
+});
