@@ -95,15 +95,19 @@ cotter-native = { path = "$crates/cotter-native-$version" }
 cotter-native-sys = { path = "$crates/cotter-native-sys-$version" }
 EOF
 # None of the variables that could point a build or a program at libcotter or its headers is set (the rest of the
-# environment stays: the machine's registry access may depend on it). The target directory is kept between
-# runs, so a second run does not compile the core again.
+# environment stays: the machine's registry access may depend on it). The target directory is kept between runs
+# of the same crates, so a second run does not compile the core again; it is named after their content, because
+# files unpacked from a .crate carry fixed timestamps and Cargo would not see that they changed.
+crates_id=$(cat dist/cotter-native-sys-"$version".crate dist/cotter-native-"$version".crate | sha256sum | cut -c1-16)
+target=$root/build/package/cargo-target/$crates_id
+find "$root/build/package/cargo-target" -mindepth 1 -maxdepth 1 ! -name "$crates_id" -exec rm -rf {} + 2>/dev/null || true
 unset_vars=()
 for v in PKG_CONFIG_PATH PKG_CONFIG_LIBDIR LD_LIBRARY_PATH LIBRARY_PATH CPATH C_INCLUDE_PATH CPLUS_INCLUDE_PATH \
          CMAKE_PREFIX_PATH RUSTFLAGS CARGO_ENCODED_RUSTFLAGS COTTER_NODE_ADDON; do unset_vars+=(-u "$v"); done
-out=$(cd "$app" && env "${unset_vars[@]}" cargo run -q -j 2 --target-dir "$root/build/package/cargo-target" \
+out=$(cd "$app" && env "${unset_vars[@]}" cargo run -q -j 2 --target-dir "$target" \
         -- "$jwks_url" "$audience" "$token") || fail "cargo run: $out"
 expect_sub "new Cargo project: cargo run" "$out"
-ldd "$root/build/package/cargo-target/debug/app" | grep -q libcotter && fail "the Rust program links libcotter.so"
+ldd "$target/debug/app" | grep -q libcotter && fail "the Rust program links libcotter.so"
 
 # --- 4. C and Go against an installed, moved prefix --------------------------------------------------------
 step "cmake --install --prefix, moved; a C program through pkg-config; a new Go module"

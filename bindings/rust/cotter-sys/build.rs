@@ -58,11 +58,16 @@ fn bundled() {
         .build_target("cotter_static")
         .build();
 
-    // The archives and their dependencies in link order, as the CMake graph wrote them (capi/CMakeLists.txt).
+    // The archives and their dependencies in link order, as the CMake graph wrote them (capi/CMakeLists.txt):
+    // a path per line (lib<name>.a, lib<name>.so[.N]) or -l<name>.
     let list = dst.join("build").join("cotter_static_link.txt");
     let text = std::fs::read_to_string(&list)
         .unwrap_or_else(|e| panic!("cotter-native-sys: cannot read {}: {e}", list.display()));
     for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(name) = line.strip_prefix("-l") {
+            println!("cargo:rustc-link-lib=dylib={name}");
+            continue;
+        }
         let path = Path::new(line);
         let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
         // lib<name>.a, lib<name>.so or lib<name>.so.<version>
