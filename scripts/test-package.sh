@@ -98,7 +98,8 @@ EOF
 # environment stays: the machine's registry access may depend on it). The target directory is kept between runs
 # of the same crates, so a second run does not compile the core again; it is named after their content, because
 # files unpacked from a .crate carry fixed timestamps and Cargo would not see that they changed.
-crates_id=$(cat dist/cotter-native-sys-"$version".crate dist/cotter-native-"$version".crate | sha256sum | cut -c1-16)
+crates_id=$(cd "$crates" && find . -type f ! -name .cargo_vcs_info.json -print0 | sort -z | xargs -0 sha256sum |
+            sha256sum | cut -c1-16)  # the files, not the commit they were packaged at
 target=$root/build/package/cargo-target/$crates_id
 find "$root/build/package/cargo-target" -mindepth 1 -maxdepth 1 ! -name "$crates_id" -exec rm -rf {} + 2>/dev/null || true
 unset_vars=()
