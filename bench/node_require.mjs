@@ -1,6 +1,6 @@
 /**
  * @file bench/node_require.mjs
- * @brief Cold `require('cotter-node')` time (the package root, addon included), each in a fresh process, median of
+ * @brief Cold `require('cotter-native')` time (the package root, addon included), each in a fresh process, median of
  * N; jsonwebtoken and jose measured the same way for scale. JSON lines {"bench","ops_per_sec","baseline","ratio","ms"}:
  * for node_require_cotter the ratio is the time in ms (target ≤ 50 ms).
  * Usage: node bench/node_require.mjs [--runs N]

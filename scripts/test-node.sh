@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Node part of the test command: `npm ci` (its install script builds cotter.node through cmake-js and the one
-# CMake graph into build/node, against this Node's own headers), the node:test suites against the emulator,
-# and `tsc --strict` on the typed examples and the type test of index.d.ts.
+# Node part of the test command: `npm ci` (dev tools; the package has no install script), `npm run build:native`
+# (cotter.node through cmake-js and the one CMake graph into build/node, against this Node's own headers), the
+# node:test suites against the emulator, and `tsc --strict` on the typed examples and the type test of index.d.ts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The package's install script is the build (node/scripts/build.js); --foreground-scripts shows its output.
 if [ -f package-lock.json ]; then
-  npm ci --foreground-scripts --no-audit --no-fund
+  npm ci --no-audit --no-fund
 else
-  npm install --foreground-scripts --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
+npm run build:native
 
 # One test file at a time: the machine has 2 cores and several suites measure the event loop.
 node --test --test-concurrency=1 tests/node/

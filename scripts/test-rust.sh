@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Rust packages (bindings/rust: cotter-sys, cotter): build libcotter, check the declarations against
-# cotter.h, then `cargo test` against the real library and the emulator (each test starts its own).
+# Rust packages (bindings/rust: cotter-sys and cotter, crates cotter-native-sys and cotter-native): build
+# libcotter, check the declarations against cotter.h, then `cargo test` against the real library and the
+# emulator (each test starts its own). The tests link the build tree's libcotter.so (feature `system`); the
+# default feature `bundled` (the core built by the crate itself) is exercised by scripts/test-package.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build/release  # the release tree of scripts/test-core.sh: under scripts/test.sh nothing is rebuilt
@@ -20,8 +22,9 @@ python3 tests/check_bindings.py --lang rust --lib "$build/capi/libcotter.so"
 # ...and the check can fail: mutated copies of cotter.h must each be reported (a few seconds).
 python3 tests/check_bindings.py --self-test --lib "$build/capi/libcotter.so"
 
-# cotter-sys finds libcotter through the build tree's cotter.pc; tests load it from there.
+# cotter-native-sys (feature system) finds libcotter through the build tree's cotter.pc; tests load it from there.
 export PKG_CONFIG_PATH="$PWD/$build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export LD_LIBRARY_PATH="$PWD/$build/capi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
-cargo test --manifest-path bindings/rust/Cargo.toml --workspace --locked -j 2
+cargo test --manifest-path bindings/rust/Cargo.toml --workspace --locked -j 2 \
+  --no-default-features --features cotter-native-sys/system

@@ -356,7 +356,8 @@ def emit_rust_sys(api: Api) -> str:
         o.append("};")
     o.append("")
     o.append("// ---- Functions ----")
-    o.append('#[link(name = "cotter")]')
+    # No #[link] attribute: build.rs says how libcotter is linked (static from the crate's own build, or the
+    # shared library pkg-config finds).
     o.append('extern "C" {')
     for fn in api.functions:
         if fn.nodiscard:

@@ -9,7 +9,7 @@
  * token gets 401 with an RFC 6750 challenge, and 503 + Retry-After while Cotter's keys cannot be fetched.
  */
 import express = require('express');
-import { CotterAccessToken, CotterError, CotterValidateJWT, requireAuth, type Claims } from 'cotter-node';
+import { CotterAccessToken, CotterError, CotterValidateJWT, requireAuth, type Claims } from 'cotter-native';
 
 const apiKeyId = process.env.COTTER_API_KEY_ID;
 if (!apiKeyId) throw new Error('set COTTER_API_KEY_ID');

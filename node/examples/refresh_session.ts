@@ -7,7 +7,7 @@
  *
  * The token file holds Cotter's `oauth_token` JSON (mode 0600), e.g. as saved by the cotter CLI after a login.
  */
-import { Client, CotterError, TokenSession } from 'cotter-node';
+import { Client, CotterError, TokenSession } from 'cotter-native';
 
 async function main(file: string): Promise<void> {
   const client = new Client({

@@ -1,6 +1,6 @@
 /**
  * @file node/lib/index.d.ts
- * @brief Types of cotter-node (node/lib/index.js). Checked by `tsc --strict` on node/examples/*.ts.
+ * @brief Types of cotter-native (node/lib/index.js). Checked by `tsc --strict` on node/examples/*.ts.
  */
 /** The stable C ABI status names (capi/include/cotter.h). */
 export type CotterErrorCode =

@@ -1,4 +1,4 @@
-// ESM entry point of cotter-node: the CommonJS module re-exported (one addon instance per process).
+// ESM entry point of cotter-native: the CommonJS module re-exported (one addon instance per process).
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);

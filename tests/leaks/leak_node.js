@@ -1,7 +1,7 @@
 'use strict';
 /**
  * @file tests/leaks/leak_node.js
- * @brief Node leak loop: creates and frees every object type of cotter-node (Verifier, Client, TokenSession,
+ * @brief Node leak loop: creates and frees every object type of cotter-native (Verifier, Client, TokenSession,
  * Token, PKCE, login helpers, legacy tokens, errors, the compat classes) and verifies N tokens (default 1,000,000),
  * half on the calling thread (verifySync) and half on the thread pool (verify); RSS after the loop may exceed RSS
  * after a warm-up by at most 1 MiB.

@@ -3,7 +3,7 @@
 // (server rejections, faults injected through /dev/faults, TLS, closed client, bad arguments).
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Client, CotterError, Token, User, SocialToken, Verifier, verifyIdentityToken, verifyEventToken } = require('cotter-node');
+const { Client, CotterError, Token, User, SocialToken, Verifier, verifyIdentityToken, verifyEventToken } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
 
 let emu;

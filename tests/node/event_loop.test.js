@@ -4,7 +4,7 @@
 // loop would let the timer fire zero times before the calls finish.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Client, Verifier } = require('cotter-node');
+const { Client, Verifier } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
 
 let emu;

@@ -10,7 +10,7 @@ const { ROOT } = require('./helpers/emulator');
 const CONTRACT = ['Client', 'Verifier', 'TokenSession', 'CotterError', 'pkce', 'loginUrl', 'parseLoginRedirect', 'version'];
 
 test('CommonJS exports the contract, typed', () => {
-  const c = require('cotter-node');
+  const c = require('cotter-native');
   for (const name of CONTRACT) assert.ok(name in c, name);
   for (const name of ['Client', 'Verifier', 'TokenSession', 'CotterError', 'Token']) assert.equal(typeof c[name], 'function', name);
   assert.match(c.version, /^\d+\.\d+\.\d+$/);
@@ -21,8 +21,8 @@ test('CommonJS exports the contract, typed', () => {
 });
 
 test('ESM exports the same names as CommonJS, and the same objects', async () => {
-  const cjs = require('cotter-node');
-  const esm = await import('cotter-node');
+  const cjs = require('cotter-native');
+  const esm = await import('cotter-native');
   const names = Object.keys(esm).filter((n) => n !== 'default' && esm[n] !== undefined).sort();
   assert.deepEqual(names, Object.keys(cjs).sort());
   for (const n of names) assert.equal(esm[n], cjs[n], n);
@@ -30,7 +30,7 @@ test('ESM exports the same names as CommonJS, and the same objects', async () =>
 });
 
 test('index.d.ts declares every runtime export', () => {
-  const cjs = require('cotter-node');
+  const cjs = require('cotter-native');
   const dts = fs.readFileSync(path.join(ROOT, 'node/lib/index.d.ts'), 'utf8');
   const extra = ['middleware', 'compat'].filter((f) => fs.existsSync(path.join(ROOT, 'node/lib', `${f}.d.ts`)))
     .map((f) => fs.readFileSync(path.join(ROOT, 'node/lib', `${f}.d.ts`), 'utf8')).join('\n');
@@ -41,7 +41,7 @@ test('index.d.ts declares every runtime export', () => {
 });
 
 test('middleware and compat helpers are re-exported once their files exist', () => {
-  const cjs = require('cotter-node');
+  const cjs = require('cotter-native');
   const files = { middleware: ['requireAuth'], compat: ['CotterValidateJWT', 'CotterAccessToken', 'CotterIDToken'] };
   for (const [file, names] of Object.entries(files)) {
     const present = fs.existsSync(path.join(ROOT, 'node/lib', `${file}.js`));
@@ -49,13 +49,44 @@ test('middleware and compat helpers are re-exported once their files exist', () 
   }
 });
 
-test('the addon is the one built from this tree by cmake-js', () => {
+test('the package: npm name cotter-native, no install script, no runtime dependencies (cmake-js is a dev tool)', () => {
   const pkg = require(path.join(ROOT, 'package.json'));
-  assert.equal(pkg.name, 'cotter-node');
+  assert.equal(pkg.name, 'cotter-native');
   assert.equal(pkg.exports['.'].require, './node/lib/index.js');
   assert.equal(pkg.exports['.'].import, './node/lib/index.mjs');
   assert.equal(pkg.exports['.'].types, './node/lib/index.d.ts');
-  assert.ok(pkg.dependencies['cmake-js'] && pkg.dependencies['node-addon-api']);
+  // The tarball carries a prebuilt addon (scripts/package.sh); building from source is `npm run build:native`.
+  for (const s of ['preinstall', 'install', 'postinstall']) assert.equal(pkg.scripts[s], undefined, s);
+  assert.equal(pkg.scripts['build:native'], 'node node/scripts/build.js');
+  assert.deepEqual(pkg.dependencies ?? {}, {});
+  assert.ok(pkg.devDependencies['cmake-js'] && pkg.devDependencies['node-addon-api']);
+  assert.ok(pkg.files.includes('node/prebuilds/'));
   const lock = fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8');
   for (const m of lock.matchAll(/"resolved": "([^"]+)"/g)) assert.match(m[1], /^https:\/\/registry\.npmjs\.org\//);
+});
+
+test('without a usable addon, loading says how to build one from source (not "run npm install")', (t) => {
+  const { spawnSync } = require('node:child_process');
+  const os = require('node:os');
+  // A copy of the package's JavaScript with no build tree and no prebuilt addon, as on an unsupported platform.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotter-native-loader-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.cpSync(path.join(ROOT, 'node/lib'), path.join(dir, 'node/lib'), { recursive: true });
+  const env = { ...process.env };
+  delete env.COTTER_NODE_ADDON;
+  delete env.COTTER_NODE_BUILD_DIR;
+  const load = () => spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(dir, 'node/lib/index.js'))})`],
+    { env, encoding: 'utf8' });
+  let r = load();
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, new RegExp(`no native addon for ${process.platform}-${process.arch}`));
+  assert.match(r.stderr, /npm explore cotter-native -- npm run build:native/);
+  // A prebuilt binary that does not load here (a truncated file stands in for a foreign one).
+  const prebuilt = path.join(dir, 'node/prebuilds', `${process.platform}-${process.arch}`, 'cotter.node');
+  fs.mkdirSync(path.dirname(prebuilt), { recursive: true });
+  fs.writeFileSync(prebuilt, 'not an ELF file');
+  r = load();
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /cannot load the native addon .*cotter\.node/);
+  assert.match(r.stderr, /npm explore cotter-native -- npm run build:native/);
 });

@@ -4,7 +4,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { Client, Verifier, CotterError, pkce, loginUrl, parseLoginRedirect, verifyIdentityToken } = require('cotter-node');
+const { Client, Verifier, CotterError, pkce, loginUrl, parseLoginRedirect, verifyIdentityToken } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
 
 let emu;

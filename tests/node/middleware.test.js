@@ -238,7 +238,7 @@ test('requireAuth', async (t) => {
 });
 
 // The typed examples (node/examples/*.ts, type-checked by scripts/test-node.sh) also have to run: transpiled with
-// the TypeScript compiler into build/node-extras-examples (inside the package, so `require('cotter-node')` resolves
+// the TypeScript compiler into build/node-extras-examples (inside the package, so `require('cotter-native')` resolves
 // to this package by its name), then run against the emulator.
 test('node/examples run against the emulator', async (t) => {
   const fs = require('node:fs');

@@ -11,7 +11,7 @@ const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
 const { promisify } = require('node:util');
-const { Client, Verifier } = require('cotter-node');
+const { Client, Verifier } = require('cotter-native');
 const { startEmulator, ROOT } = require('./helpers/emulator');
 
 const addonPath = findAddon();
@@ -30,7 +30,7 @@ let emu;
 let dir;
 before(async () => {
   emu = await startEmulator(['--tls']);
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotter-node-openssl-'));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotter-native-openssl-'));
 });
 after(async () => {
   await emu.stop();

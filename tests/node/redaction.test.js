@@ -4,7 +4,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const util = require('node:util');
-const { Client, Verifier, TokenSession, Token, CotterError, parseLoginRedirect } = require('cotter-node');
+const { Client, Verifier, TokenSession, Token, CotterError, parseLoginRedirect } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
 
 let emu;

@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Client, TokenSession, Token, Verifier, CotterError } = require('cotter-node');
+const { Client, TokenSession, Token, Verifier, CotterError } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
 
 const REFRESH = 'POST /api/v0/token/:api_key_id';
@@ -21,7 +21,7 @@ before(async () => {
   emu = await startEmulator();
   client = new Client({ apiKeyId: emu.info.api_key_id, baseUrl: emu.info.base_url });
   verifier = new Verifier({ audience: emu.info.api_key_id, baseUrl: emu.info.base_url });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotter-node-session-'));
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotter-native-session-'));
 });
 after(async () => {
   client.close();

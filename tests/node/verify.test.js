@@ -5,7 +5,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Verifier, CotterError, Client, codes } = require('cotter-node');
+const { Verifier, CotterError, Client, codes } = require('cotter-native');
 const { startEmulator, ROOT } = require('./helpers/emulator');
 
 const fixtures = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/jwt/cases.json'), 'utf8'));

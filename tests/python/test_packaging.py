@@ -77,7 +77,7 @@ def test_versions_agree() -> None:
     header = (ROOT / "capi/include/cotter.h").read_text()
     parts = [re.search(rf"#define COTTER_VERSION_{p} (\d+)", header).group(1) for p in ("MAJOR", "MINOR", "PATCH")]  # type: ignore[union-attr]
     expected = ".".join(parts)
-    assert cotter.__version__ == expected == importlib.metadata.version("cotter")
+    assert cotter.__version__ == expected == importlib.metadata.version("cotter-native")
     assert _native.version_number() == _native.HEADER_VERSION_NUMBER
 
 

@@ -1,6 +1,6 @@
 // Type-level test of node/lib/index.d.ts: compiled with `tsc --strict --noEmit` by scripts/test-node.sh.
-import { Client, CotterError, TokenSession, Verifier, codes, loginUrl, parseLoginRedirect, pkce, version } from 'cotter-node';
-import type { Claims, CotterErrorCode, Token } from 'cotter-node';
+import { Client, CotterError, TokenSession, Verifier, codes, loginUrl, parseLoginRedirect, pkce, version } from 'cotter-native';
+import type { Claims, CotterErrorCode, Token } from 'cotter-native';
 
 async function main(): Promise<void> {
   const v = new Verifier({ audience: 'key', baseUrl: 'http://127.0.0.1:1/api/v0', leeway: 5, tokenCache: 64 });

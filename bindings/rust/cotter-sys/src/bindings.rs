@@ -304,7 +304,6 @@ pub const COTTER_SESSION_OPTIONS_INIT: cotter_session_options = cotter_session_o
 };
 
 // ---- Functions ----
-#[link(name = "cotter")]
 extern "C" {
     pub fn cotter_status_name(status: c_int) -> *const c_char;
     pub fn cotter_status_describe(status: c_int) -> *const c_char;
