@@ -328,7 +328,7 @@ typedef struct cotter_jwt_verifier_options {
     int64_t leeway_seconds;        /**< Clock skew allowed for exp/nbf/iat. Default 5. Range 0..300. */
     const char *jwks_json;         /**< A static JWKS document (no network). */
     const char *jwks_url;          /**< A remote JWKS, e.g. "<base_url>/token/jwks". https, or http to a loopback host. */
-    const char *ca_file;           /**< PEM CA bundle for the JWKS fetch. NULL = system store. */
+    const char *ca_file;           /**< PEM CA bundle for the JWKS fetch. NULL = the system store (as cotter_client_options.ca_file). */
     int64_t jwks_max_age_ms;       /**< Upper bound on how long fetched keys are fresh. Default 600000. Cache-Control max-age lowers it. */
     int64_t jwks_cooldown_ms;      /**< Minimum time between two fetches triggered by unknown `kid`s. Default 30000. */
     int64_t jwks_timeout_ms;       /**< Total timeout of one JWKS fetch. Default 5000. */
@@ -519,7 +519,7 @@ typedef struct cotter_client_options {
     const char *api_secret_key;    /**< Needed by server-side calls (grants, custom claims, users list, social tokens). Never logged. */
     const char *base_url;          /**< NULL = $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL. */
     const char *worker_url;        /**< Serverless verify endpoint. NULL = $COTTER_WORKER_URL, else "https://worker.cotter.app/verify". */
-    const char *ca_file;           /**< PEM CA bundle. NULL = system store. TLS verification is always on. */
+    const char *ca_file;           /**< PEM CA bundle. NULL = the system store ($SSL_CERT_FILE, else libcurl's bundle, else the distribution's usual path). TLS verification is always on. */
     int64_t connect_timeout_ms;    /**< Default 10000. */
     int64_t timeout_ms;            /**< Total per request. Default 30000. */
     int max_retries;               /**< Retries of idempotent requests (GET, DELETE) on network errors, 429 and 5xx. Default 2. Grants and refreshes are never retried. */

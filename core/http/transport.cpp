@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <map>
 #include <thread>
@@ -52,6 +53,25 @@ void log_line(const log_fn &log, int level, const std::string &message) noexcept
     } catch (...) {
         // A log sink must not break a request.
     }
+}
+
+/// The CA bundle when the caller names none: $SSL_CERT_FILE (OpenSSL's convention) when set, else libcurl's
+/// compiled-in bundle when this machine has it, else the first usual location that exists. A libcurl built on
+/// Debian (as bundled in the wheel and the npm package) looks only in Debian's place, which Fedora lacks.
+std::string default_ca_file() {
+    if (const char *env = std::getenv("SSL_CERT_FILE"); env && *env && ::access(env, R_OK) == 0) return env;
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (v && v->cainfo && ::access(v->cainfo, R_OK) == 0) return std::string();  // libcurl's own default works
+    static const char *const k_candidates[] = {
+        "/etc/ssl/certs/ca-certificates.crt",                 // Debian, Ubuntu, Alpine
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // Fedora, RHEL 9
+        "/etc/pki/tls/certs/ca-bundle.crt",                   // RHEL, CentOS
+        "/etc/ssl/ca-bundle.pem",                             // openSUSE
+        "/etc/ssl/cert.pem",                                  // Arch, macOS-like layouts
+    };
+    for (const char *c : k_candidates)
+        if (::access(c, R_OK) == 0) return c;
+    return std::string();
 }
 
 }  // namespace
@@ -496,6 +516,7 @@ transport::transport(transport_options options) : options_(std::move(options)) {
     if (options_.max_retries < 0 || options_.retry_base_ms < 0 || options_.retry_max_ms < 0)
         fail(COTTER_EINVAL, "retry settings must not be negative");
     if (options_.max_host_connections < 0) fail(COTTER_EINVAL, "max_host_connections must not be negative");
+    if (options_.ca_file.empty()) options_.ca_file = default_ca_file();
 }
 
 transport::~transport() {

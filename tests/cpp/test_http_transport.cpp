@@ -339,6 +339,16 @@ TEST_CASE("TLS: the emulator's CA verifies; the system store or a wrong CA gives
         CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_ETLS);
         CHECK(err.code == COTTER_ETLS);
     }
+    {
+        // Without ca_file, $SSL_CERT_FILE names the system store (OpenSSL's convention): a bundled libcurl built
+        // elsewhere then finds the machine's bundle.
+        setenv("SSL_CERT_FILE", emu.info().ca_file.c_str(), 1);
+        http::transport t(fast_options());
+        unsetenv("SSL_CERT_FILE");
+        http::response resp;
+        error_info err;
+        CHECK(t.perform(get(emu.info().jwks_url), resp, &err) == COTTER_OK);
+    }
 }
 
 TEST_CASE("log messages carry method, URL without query and outcome, never header values") {
