@@ -1,8 +1,10 @@
 /**
  * @file transport.cpp
  * @brief The event loop behind http::transport: one I/O thread per transport drives every request through one
- * libcurl multi handle (curl_multi_perform + curl_multi_poll), with a timer list for retry backoff, deadlines and
- * posted work. Other threads only touch the locked queues and wake the loop with curl_multi_wakeup().
+ * libcurl multi handle with libcurl's socket interface (curl_multi_socket_action over epoll, the design libcurl
+ * documents for many transfers: the work per event is for the one socket that is ready, never a scan of every
+ * socket), with a timer list for retry backoff, deadlines and posted work. Other threads only touch the locked
+ * queues and wake the loop through an eventfd.
  *
  * Lifetimes: the loop state is shared by the transport and the I/O thread; a transfer is owned by the loop (in
  * `live`) from submission to completion, and by its transfer_handle for cancellation. The transport's destructor
@@ -10,7 +12,11 @@
  */
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <atomic>
@@ -110,6 +116,8 @@ struct loop : std::enable_shared_from_this<loop> {
     const pid_t pid = getpid();
     CURLM *multi = nullptr;
     CURLSH *share = nullptr;
+    int epoll_fd = -1;
+    int wake_fd = -1;  // eventfd: other threads wake the loop
 
     std::mutex mu;  // guards everything down to `thread`
     std::vector<std::shared_ptr<transfer>> incoming;
@@ -132,15 +140,29 @@ struct loop : std::enable_shared_from_this<loop> {
     std::unordered_map<transfer *, std::shared_ptr<transfer>> live;
     std::vector<CURL *> idle;
     std::vector<std::string> spare_bodies;  // wiped, empty, with capacity
+    bool curl_timer_armed = false;          // libcurl asked to be called back (CURLMOPT_TIMERFUNCTION)
+    clock_type::time_point curl_timer_at;
 
     explicit loop(transport_options o) : opt(std::move(o)) {
         multi = curl_multi_init();
         share = curl_share_init();
-        if (!multi || !share) {
-            if (multi) curl_multi_cleanup(multi);
-            if (share) curl_share_cleanup(share);
+        epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+        wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!multi || !share || epoll_fd < 0 || wake_fd < 0) {
+            release_os_handles();
             throw std::bad_alloc();
         }
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = wake_fd;
+        if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) != 0) {
+            release_os_handles();
+            throw std::bad_alloc();
+        }
+        curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &loop::on_socket);
+        curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+        curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &loop::on_timer);
+        curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, opt.max_host_connections);
         // libcurl's default cache holds 4 connections per transfer *currently* running, so a lull between bursts
@@ -153,11 +175,52 @@ struct loop : std::enable_shared_from_this<loop> {
 
     ~loop() {
         for (CURL *h : idle) curl_easy_cleanup(h);
-        curl_multi_cleanup(multi);
-        curl_share_cleanup(share);
+        release_os_handles();
     }
 
-    void wake() noexcept { curl_multi_wakeup(multi); }
+    void release_os_handles() noexcept {
+        if (multi) curl_multi_cleanup(multi);
+        if (share) curl_share_cleanup(share);
+        if (epoll_fd >= 0) ::close(epoll_fd);
+        if (wake_fd >= 0) ::close(wake_fd);
+        multi = nullptr;
+        share = nullptr;
+        epoll_fd = wake_fd = -1;
+    }
+
+    void wake() noexcept {
+        const uint64_t one = 1;
+        ssize_t n;
+        do {
+            n = ::write(wake_fd, &one, sizeof one);
+        } while (n < 0 && errno == EINTR);
+        // EAGAIN means the counter is already pending: the loop wakes anyway.
+    }
+
+    /// libcurl tells which sockets to watch for what (CURLMOPT_SOCKETFUNCTION); we mirror it in epoll.
+    static int on_socket(CURL *, curl_socket_t s, int what, void *userp, void *) {
+        auto *self = static_cast<loop *>(userp);
+        if (what == CURL_POLL_REMOVE) {
+            ::epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, s, nullptr);  // ENOENT/EBADF: already gone
+            return 0;
+        }
+        epoll_event ev{};
+        ev.data.fd = s;
+        if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+        if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+        if (::epoll_ctl(self->epoll_fd, EPOLL_CTL_MOD, s, &ev) != 0 &&
+            (errno != ENOENT || ::epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, s, &ev) != 0))
+            return -1;  // libcurl fails the transfers on this socket
+        return 0;
+    }
+
+    /// libcurl asks to be called back after `timeout_ms` (-1: no timer) (CURLMOPT_TIMERFUNCTION).
+    static int on_timer(CURLM *, long timeout_ms, void *userp) {
+        auto *self = static_cast<loop *>(userp);
+        self->curl_timer_armed = timeout_ms >= 0;
+        if (timeout_ms >= 0) self->curl_timer_at = clock_type::now() + std::chrono::milliseconds(timeout_ms);
+        return 0;
+    }
 
     void start_thread() {
         // The thread owns a reference: the state outlives the transport when the transport is destroyed from a
@@ -250,10 +313,12 @@ struct loop : std::enable_shared_from_this<loop> {
             for (auto &fn : new_tasks) run_guarded(fn);
             new_tasks.clear();
             run_due_timers();
-
-            int running = 0;
-            curl_multi_perform(multi, &running);
-            drain_messages();
+            if (curl_timer_armed && clock_type::now() >= curl_timer_at) {
+                curl_timer_armed = false;
+                int running = 0;
+                curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+                drain_messages();
+            }
 
             int wait_ms = k_max_poll_ms;
             {
@@ -265,10 +330,37 @@ struct loop : std::enable_shared_from_this<loop> {
                     wait_ms = static_cast<int>(std::clamp<int64_t>(until + 1, 0, k_max_poll_ms));
                 }
             }
-            // libcurl shortens the wait to its own next timeout.
-            curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
+            if (curl_timer_armed) {
+                const int64_t until = ms_until(curl_timer_at);
+                wait_ms = std::min(wait_ms, static_cast<int>(std::clamp<int64_t>(until, 0, k_max_poll_ms)));
+            }
+            wait_for_events(wait_ms);
         }
         shutdown();
+    }
+
+    /// Waits for ready sockets (or a wake-up, or `wait_ms`) and lets libcurl act on each ready socket.
+    void wait_for_events(int wait_ms) {
+        epoll_event events[256];
+        const int n = ::epoll_wait(epoll_fd, events, 256, wait_ms);
+        bool acted = false;
+        for (int i = 0; i < n; ++i) {
+            const int fd = events[i].data.fd;
+            if (fd == wake_fd) {
+                uint64_t count;
+                while (::read(wake_fd, &count, sizeof count) > 0) {
+                }
+                continue;
+            }
+            int mask = 0;
+            if (events[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
+            if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+            if (events[i].events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+            int running = 0;
+            curl_multi_socket_action(multi, fd, mask, &running);
+            acted = true;
+        }
+        if (acted) drain_messages();
     }
 
     void shutdown() {
