@@ -69,7 +69,8 @@ public:
     /// POST /token with grant_type identity_token or event_token (`token_json` is the token object). Never retried.
     token_set grant(const char *grant_type, const std::string &token_json);
     /// POST /token/<api_key_id>. Never retried. A response without refresh_token keeps `refresh_token`.
-    /// A rejected refresh token ("not valid") throws COTTER_EREAUTH.
+    /// A rejected refresh token (`invalid_grant`, or "not valid") throws COTTER_EREAUTH; a rejected API key id
+    /// (401) throws COTTER_ECREDENTIALS, as in every call.
     token_set refresh(const std::string &refresh_token);
     /// DELETE /token/<api_key_id> (idempotent: retried).
     void logout(const std::string &refresh_token);

@@ -22,6 +22,7 @@ const (
 	CodeStorage         Code = C.COTTER_ESTORAGE
 	CodeNotFound        Code = C.COTTER_ENOTFOUND
 	CodeState           Code = C.COTTER_ESTATE
+	CodeCredentials     Code = C.COTTER_ECREDENTIALS
 	CodeJWTMalformed    Code = C.COTTER_EJWT_MALFORMED
 	CodeJWTAlg          Code = C.COTTER_EJWT_ALG
 	CodeJWTHeader       Code = C.COTTER_EJWT_HEADER
@@ -58,6 +59,7 @@ var (
 	ErrStorage         = &Error{Code: CodeStorage, Name: "COTTER_ESTORAGE"}
 	ErrNotFound        = &Error{Code: CodeNotFound, Name: "COTTER_ENOTFOUND"}
 	ErrState           = &Error{Code: CodeState, Name: "COTTER_ESTATE"}
+	ErrCredentials     = &Error{Code: CodeCredentials, Name: "COTTER_ECREDENTIALS"}
 	ErrJWTMalformed    = &Error{Code: CodeJWTMalformed, Name: "COTTER_EJWT_MALFORMED"}
 	ErrJWTAlg          = &Error{Code: CodeJWTAlg, Name: "COTTER_EJWT_ALG"}
 	ErrJWTHeader       = &Error{Code: CodeJWTHeader, Name: "COTTER_EJWT_HEADER"}
@@ -94,6 +96,7 @@ var sentinels = map[Code]*Error{
 	CodeStorage:         ErrStorage,
 	CodeNotFound:        ErrNotFound,
 	CodeState:           ErrState,
+	CodeCredentials:     ErrCredentials,
 	CodeJWTMalformed:    ErrJWTMalformed,
 	CodeJWTAlg:          ErrJWTAlg,
 	CodeJWTHeader:       ErrJWTHeader,

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     NotFound,
     /// `COTTER_ESTATE` (-14)
     State,
+    /// `COTTER_ECREDENTIALS` (-16)
+    Credentials,
     /// `COTTER_EJWT_MALFORMED` (-20)
     JwtMalformed,
     /// `COTTER_EJWT_ALG` (-21)
@@ -93,6 +95,7 @@ impl ErrorKind {
             sys::COTTER_ESTORAGE => ErrorKind::Storage,
             sys::COTTER_ENOTFOUND => ErrorKind::NotFound,
             sys::COTTER_ESTATE => ErrorKind::State,
+            sys::COTTER_ECREDENTIALS => ErrorKind::Credentials,
             sys::COTTER_EJWT_MALFORMED => ErrorKind::JwtMalformed,
             sys::COTTER_EJWT_ALG => ErrorKind::JwtAlg,
             sys::COTTER_EJWT_HEADER => ErrorKind::JwtHeader,
@@ -132,6 +135,7 @@ impl ErrorKind {
             ErrorKind::Storage => sys::COTTER_ESTORAGE,
             ErrorKind::NotFound => sys::COTTER_ENOTFOUND,
             ErrorKind::State => sys::COTTER_ESTATE,
+            ErrorKind::Credentials => sys::COTTER_ECREDENTIALS,
             ErrorKind::JwtMalformed => sys::COTTER_EJWT_MALFORMED,
             ErrorKind::JwtAlg => sys::COTTER_EJWT_ALG,
             ErrorKind::JwtHeader => sys::COTTER_EJWT_HEADER,
@@ -170,6 +174,7 @@ impl ErrorKind {
         ErrorKind::Storage,
         ErrorKind::NotFound,
         ErrorKind::State,
+        ErrorKind::Credentials,
         ErrorKind::JwtMalformed,
         ErrorKind::JwtAlg,
         ErrorKind::JwtHeader,
