@@ -328,7 +328,8 @@ COTTER_API const char *cotter_claims_kid(const cotter_claims *claims) COTTER_NOE
 COTTER_API size_t cotter_claims_audience_count(const cotter_claims *claims) COTTER_NOEXCEPT;
 /** @brief The i-th audience, NULL when out of range. Borrowed. */
 COTTER_API const char *cotter_claims_audience(const cotter_claims *claims, size_t index) COTTER_NOEXCEPT;
-/* Numeric date claims in Unix seconds; 0 when absent. */
+/* Numeric date claims in Unix seconds; 0 when absent. A NumericDate with a fraction (RFC 7519 §2 allows
+ * 1796537618.5) is reported floored (1796537618); the verifier compared the number itself. */
 COTTER_API int64_t cotter_claims_exp(const cotter_claims *claims) COTTER_NOEXCEPT;
 COTTER_API int64_t cotter_claims_iat(const cotter_claims *claims) COTTER_NOEXCEPT;
 COTTER_API int64_t cotter_claims_nbf(const cotter_claims *claims) COTTER_NOEXCEPT;
