@@ -122,7 +122,7 @@ func TestIdentityAndEventTokenGrants(t *testing.T) {
 	wrong, _ := cotter.NewClient(cotter.ClientOptions{APIKeyID: emu.info.APIKeyID, APISecretKey: "wrong", BaseURL: emu.info.BaseURL})
 	defer wrong.Close()
 	_, err = wrong.GrantEventToken(ctx, jsonString(ev))
-	if e := wantCode(t, err, cotter.ErrOAuth); e.HTTPStatus != 401 {
+	if e := wantCode(t, err, cotter.ErrCredentials); e.HTTPStatus != 401 {
 		t.Fatalf("%+v", e)
 	}
 	forged := id.(map[string]any)
