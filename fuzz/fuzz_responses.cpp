@@ -100,7 +100,7 @@ void start() {
 
 bool documented(int rc) {
     return rc == COTTER_OK || rc == COTTER_EOAUTH || rc == COTTER_EHTTP || rc == COTTER_EPROTOCOL ||
-           rc == COTTER_EREAUTH || rc == COTTER_ENOTFOUND || rc == COTTER_ENOMEM;
+           rc == COTTER_EREAUTH || rc == COTTER_ECREDENTIALS || rc == COTTER_ENOTFOUND || rc == COTTER_ENOMEM;
 }
 
 /// The API secret goes with every call; the refresh token, code and verifier only with some. A server echoing
@@ -259,7 +259,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         no_secret(cotter_error_message(err), call);
         no_secret(cotter_error_oauth_error(err), call);
         no_secret(cotter_error_oauth_error_description(err), call);
-        if (rc == COTTER_EOAUTH || rc == COTTER_EHTTP) FUZZ_CHECK(cotter_error_http_status(err) == status);
+        if (rc == COTTER_EOAUTH || rc == COTTER_EHTTP || rc == COTTER_ECREDENTIALS)
+            FUZZ_CHECK(cotter_error_http_status(err) == status);
     }
     cotter_error_free(err);
     return 0;

@@ -94,6 +94,8 @@ typedef enum cotter_status {
     COTTER_ENOTFOUND = -13,    /**< The requested user or provider token does not exist. */
     COTTER_ESTATE = -14,       /**< A login redirect carried the wrong `state`, or an `error`. */
     COTTER_ECANCELED = -15,    /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while pending, or its client closed). */
+    COTTER_ECREDENTIALS = -16, /**< The API key id or secret was rejected (401, or 403 naming them): fix the
+                                    configuration; the user's tokens are fine (unlike COTTER_EREAUTH). */
 
     COTTER_EJWT_MALFORMED = -20,     /**< Not a JWS compact token: segments, base64url, JSON, size limits. */
     COTTER_EJWT_ALG = -21,           /**< `alg` missing, not a string, `none`, or not the pinned ES256. */
@@ -415,7 +417,8 @@ COTTER_API const char *cotter_claims_kid(const cotter_claims *claims) COTTER_NOE
 COTTER_API size_t cotter_claims_audience_count(const cotter_claims *claims) COTTER_NOEXCEPT;
 /** @brief The i-th audience, NULL when out of range. Borrowed. */
 COTTER_API const char *cotter_claims_audience(const cotter_claims *claims, size_t index) COTTER_NOEXCEPT;
-/* Numeric date claims in Unix seconds; 0 when absent. */
+/* Numeric date claims in Unix seconds; 0 when absent. A NumericDate with a fraction (RFC 7519 §2 allows
+ * 1796537618.5) is reported floored (1796537618); the verifier compared the number itself. */
 COTTER_API int64_t cotter_claims_exp(const cotter_claims *claims) COTTER_NOEXCEPT;
 COTTER_API int64_t cotter_claims_iat(const cotter_claims *claims) COTTER_NOEXCEPT;
 COTTER_API int64_t cotter_claims_nbf(const cotter_claims *claims) COTTER_NOEXCEPT;
@@ -507,6 +510,10 @@ COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *toke
  * `max_host_connections` per host) and multiplex over one TLS connection when the server speaks HTTP/2. Every
  * network function has a non-blocking `_start` form (see cotter_call); the blocking form waits on the same path.
  * The I/O thread starts with the first request and ends when the client and everything using it are freed.
+ *
+ * Errors: every call that reaches the API returns COTTER_ECREDENTIALS when the server rejects the API key id or
+ * secret (401, a 403 naming API_KEY_ID / API_SECRET_KEY, or `invalid_client`): a configuration error, never
+ * COTTER_EREAUTH, also on a refresh.
  */
 typedef struct cotter_client cotter_client;
 
@@ -571,8 +578,8 @@ COTTER_NODISCARD COTTER_API int cotter_client_stats_get(cotter_client_stats *out
 /**
  * @brief Exchanges an Identity Token (JSON object) for an oauth token set. Needs the API secret.
  * @param[out] out must be freed with cotter_token_free().
- * @return COTTER_OK, COTTER_EOAUTH, COTTER_EHTTP, COTTER_ENETWORK, COTTER_ETIMEOUT, COTTER_ETLS, COTTER_EPROTOCOL,
- * COTTER_EINVAL. Thread-safe.
+ * @return COTTER_OK, COTTER_EOAUTH, COTTER_ECREDENTIALS, COTTER_EHTTP, COTTER_ENETWORK, COTTER_ETIMEOUT, COTTER_ETLS,
+ * COTTER_EPROTOCOL, COTTER_EINVAL. Thread-safe.
  */
 COTTER_NODISCARD COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client,
                                                                    const char *identity_token_json,
@@ -865,8 +872,8 @@ COTTER_API void cotter_session_free(cotter_session *session) COTTER_NOEXCEPT;
 /**
  * @brief A valid access token, refreshed first when needed.
  * @param[out] out the access token; cotter_buf_dispose().
- * @return COTTER_OK, COTTER_EREAUTH (no tokens or refresh rejected: log in again), transport codes (tokens
- * kept), COTTER_ESTORAGE, COTTER_EUSER.
+ * @return COTTER_OK, COTTER_EREAUTH (no tokens or refresh rejected: log in again), COTTER_ECREDENTIALS (API key
+ * id rejected; tokens kept), transport codes (tokens kept), COTTER_ESTORAGE, COTTER_EUSER.
  */
 COTTER_NODISCARD COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session,
                                                                 cotter_error **out_error) COTTER_NOEXCEPT;

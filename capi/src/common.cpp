@@ -66,6 +66,7 @@ constexpr status_entry k_statuses[] = {
     {COTTER_ENOTFOUND, "COTTER_ENOTFOUND", "not found"},
     {COTTER_ESTATE, "COTTER_ESTATE", "login redirect rejected"},
     {COTTER_ECANCELED, "COTTER_ECANCELED", "cancelled"},
+    {COTTER_ECREDENTIALS, "COTTER_ECREDENTIALS", "the API key id or secret was rejected"},
     {COTTER_EJWT_MALFORMED, "COTTER_EJWT_MALFORMED", "malformed token"},
     {COTTER_EJWT_ALG, "COTTER_EJWT_ALG", "token algorithm not allowed"},
     {COTTER_EJWT_HEADER, "COTTER_EJWT_HEADER", "token header not allowed"},

@@ -5,6 +5,7 @@
 #include "json/reader.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace cotter::core::json {
@@ -87,6 +88,23 @@ bool get_int64_strict(simdjson::dom::element v, int64_t &out) noexcept {
     // A double (1.5, 1e3, 1.0) is not a JSON integer; uint64 values above INT64_MAX are out of range.
     if (v.type() != simdjson::dom::element_type::INT64) return false;
     out = v.get_int64().value_unsafe();
+    return true;
+}
+
+bool get_numeric_date(simdjson::dom::element v, numeric_date &out) noexcept {
+    int64_t i = 0;
+    if (get_int64_strict(v, i)) {
+        if (i < 0) return false;
+        out.floor = out.ceil = i;
+        return true;
+    }
+    if (v.type() != simdjson::dom::element_type::DOUBLE) return false;  // UINT64 above INT64_MAX, or not a number
+    const double d = v.get_double().value_unsafe();
+    // 2^63 is exact as a double, and every double below it converts to int64 without overflow.
+    // -0.0 counts as negative: no issuer writes it, and refusing it keeps "negative" a matter of the sign.
+    if (!std::isfinite(d) || std::signbit(d) || d >= 9223372036854775808.0) return false;
+    out.floor = static_cast<int64_t>(std::floor(d));
+    out.ceil = static_cast<int64_t>(std::ceil(d));
     return true;
 }
 

@@ -42,4 +42,15 @@ bool has_duplicate_member(simdjson::dom::element v);
 /// A JSON integer (not a float, not a numeric string) in int64 range.
 bool get_int64_strict(simdjson::dom::element v, int64_t &out) noexcept;
 
+/// A NumericDate (RFC 7519 §2) as the two whole seconds around it: 1796537618.5 is {1796537618, 1796537619}, an
+/// integer is both. Comparing a whole-second `now` with `ceil` is comparing with the number itself
+/// (`now >= exp` is `now >= ceil(exp)`; `nbf > now` is `ceil(nbf) > now`); `floor` is what getters report.
+struct numeric_date {
+    int64_t floor = 0, ceil = 0;
+};
+
+/// A JSON number >= 0 and below 2^63, integer or not. Strings, booleans, null, arrays, objects, negatives and
+/// integers beyond int64 are refused, never coerced; non-finite values never parse (1e400 is a number-range error).
+bool get_numeric_date(simdjson::dom::element v, numeric_date &out) noexcept;
+
 }  // namespace cotter::core::json

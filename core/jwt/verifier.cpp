@@ -300,7 +300,7 @@ int verifier::check_claims(std::string_view payload_text, const char *payload, s
     element iss, aud, sub, jti;
     bool has_sub = false, has_jti = false;  // a default element has no document: never call is_*() on it
     bool has_iss = false, has_aud = false, has_exp = false, has_nbf = false, has_iat = false;
-    int64_t exp = 0, nbf = 0, iat = 0;
+    json::numeric_date exp, nbf, iat;
     for (auto field : simdjson::dom::object(root.get_object().value_unsafe())) {
         const std::string_view name = field.key;
         const element v = field.value;
@@ -322,11 +322,11 @@ int verifier::check_claims(std::string_view payload_text, const char *payload, s
             if (!v.is_string()) return reject(err, COTTER_EJWT_CLAIM_TYPE, "jti is not a string");
             jti = v, has_jti = true;
         } else if (name == "exp" || name == "nbf" || name == "iat") {
-            // NumericDate, strictly: a JSON integer >= 0. Strings, floats, booleans, null, arrays, objects and
-            // values beyond int64 are type errors, never coerced (CVE-2026-25537).
-            int64_t t = 0;
-            if (!json::get_int64_strict(v, t) || t < 0)
-                return set_error(err, COTTER_EJWT_CLAIM_TYPE, std::string(name) + " is not a non-negative integer");
+            // A number from 0 to 2^63, integer or not (RFC 7519 §2); everything else is refused, never coerced
+            // (CVE-2026-25537). A fraction is compared as a number: see json::numeric_date.
+            json::numeric_date t;
+            if (!json::get_numeric_date(v, t))
+                return set_error(err, COTTER_EJWT_CLAIM_TYPE, std::string(name) + " is not a NumericDate (a number from 0 to 2^63)");
             if (name == "exp") has_exp = true, exp = t;
             else if (name == "nbf") has_nbf = true, nbf = t;
             else has_iat = true, iat = t;
@@ -348,17 +348,17 @@ int verifier::check_claims(std::string_view payload_text, const char *payload, s
 
     // Expired when now >= exp + leeway (so with leeway 0 a token whose exp is now is already expired).
     const int64_t leeway = config_.leeway_seconds;
-    *deadline = saturating_add(exp, leeway);
+    *deadline = saturating_add(exp.ceil, leeway);
     if (now >= *deadline) return reject(err, COTTER_EJWT_EXPIRED, "token expired");
-    if (has_nbf && nbf > saturating_add(now, leeway)) return reject(err, COTTER_EJWT_NOT_YET_VALID, "nbf is in the future");
-    if (has_iat && iat > saturating_add(now, leeway)) return reject(err, COTTER_EJWT_NOT_YET_VALID, "iat is in the future");
+    if (has_nbf && nbf.ceil > saturating_add(now, leeway)) return reject(err, COTTER_EJWT_NOT_YET_VALID, "nbf is in the future");
+    if (has_iat && iat.ceil > saturating_add(now, leeway)) return reject(err, COTTER_EJWT_NOT_YET_VALID, "iat is in the future");
 
     if (out) {
         auto c = std::make_shared<claims>();
         c->payload_json.assign(payload_text);
-        c->exp = exp;
-        c->nbf = has_nbf ? nbf : 0;
-        c->iat = has_iat ? iat : 0;
+        c->exp = exp.floor;
+        c->nbf = has_nbf ? nbf.floor : 0;
+        c->iat = has_iat ? iat.floor : 0;
         copy_string(iss, c->iss);
         if (has_sub) copy_string(sub, c->sub);
         if (has_jti) copy_string(jti, c->jti);

@@ -116,17 +116,31 @@ void check_response(const client::config &cfg, const client::call_spec &spec, in
     detail::redact(info.oauth_error, {cfg.api_secret_key});
     detail::redact(info.oauth_error_description, {cfg.api_secret_key});
 
+    // Whose fault a 4xx is, by status and the structured answer, in this order (docs/client.md, "Errors"):
+    //  1. our API key id or secret was refused: 401 (how Cotter and the emulator answer a wrong API_KEY_ID or
+    //     API_SECRET_KEY), a 403 whose text names one of those headers, or RFC 6749 `invalid_client`. A
+    //     configuration error: never "log in again", even on a refresh ("API_KEY_ID is not valid" says "not valid");
+    //  2. on a refresh, RFC 6749 `invalid_grant` or Cotter's "not valid" (spec §2.3, §7.6): the refresh token is dead;
+    //  3. any other 4xx with an error body is the API's answer to this request.
+    const auto names_credential = [&](const std::string &text) {
+        return text.find("API_KEY_ID") != std::string::npos || text.find("API_SECRET_KEY") != std::string::npos;
+    };
+    const bool client_error = resp.status >= 400 && resp.status <= 499 && resp.status != 429;
     if (spec.not_found_on_404 && resp.status == 404) {
         info.code = COTTER_ENOTFOUND;
-    } else if (resp.status >= 400 && resp.status <= 499 && resp.status != 429 && has_error_body) {
+    } else if (resp.status == 401 || (client_error && oerr == "invalid_client") ||
+               (resp.status == 403 && names_credential(info.oauth_error_description))) {
+        info.code = COTTER_ECREDENTIALS;
+    } else if (client_error && has_error_body) {
         info.code = COTTER_EOAUTH;
-        if (spec.refresh && info.oauth_error_description.find("not valid") != std::string::npos)
+        if (spec.refresh && (oerr == "invalid_grant" || info.oauth_error_description.find("not valid") != std::string::npos))
             info.code = COTTER_EREAUTH;
     } else {
         info.code = COTTER_EHTTP;
     }
     info.message = std::string(spec.what) + ": HTTP " + std::to_string(resp.status);
     if (info.code == COTTER_EREAUTH) info.message += ": the refresh token was rejected; log in again";
+    if (info.code == COTTER_ECREDENTIALS) info.message += ": the API key id or secret was rejected; check the configuration";
     if (!info.oauth_error_description.empty()) info.message += ": " + info.oauth_error_description;
     throw error(std::move(info));
 }

@@ -108,7 +108,8 @@ public:
     call_handle grant_async(const char *grant_type, const std::string &token_json, done_fn<token_set> done,
                             int64_t timeout_ms = -1);
     /// POST /token/<api_key_id>. Never retried. A response without refresh_token keeps `refresh_token`.
-    /// A rejected refresh token ("not valid") is COTTER_EREAUTH.
+    /// A rejected refresh token (`invalid_grant`, or "not valid") is COTTER_EREAUTH; a rejected API key id
+    /// (401) is COTTER_ECREDENTIALS, as in every call.
     call_handle refresh_async(const std::string &refresh_token, done_fn<token_set> done, int64_t timeout_ms = -1);
     /// DELETE /token/<api_key_id> (idempotent: retried).
     call_handle logout_async(const std::string &refresh_token, done_fn<nothing> done, int64_t timeout_ms = -1);
@@ -167,7 +168,7 @@ public:
         std::string body;                    // wiped after the call
         bool with_secret = false;            // sends API_SECRET_KEY (required for this call)
         bool idempotent = false;             // retried automatically on network errors, 429 and 5xx
-        bool refresh = false;                // "not valid" in a 4xx means the refresh token is dead: COTTER_EREAUTH
+        bool refresh = false;                // a rejected refresh token (invalid_grant, "not valid") is COTTER_EREAUTH
         bool not_found_on_404 = false;       // 404 means COTTER_ENOTFOUND
         const char *what = "";               // e.g. "POST /token/:api_key_id", for messages
         std::vector<secret_string> secrets;  // redacted from any server text

@@ -70,6 +70,37 @@ void remove_stale_temporaries(const std::string &dir, const std::string &path) {
     ::closedir(d);
 }
 
+/// Opens `path` (flags plus O_NOFOLLOW, O_NONBLOCK, O_CLOEXEC; mode 0600 when created), fills `st` and checks that
+/// it is a regular file owned by us (or root). Returns -1 when it does not exist and `flags` has no O_CREAT.
+/// - O_NOFOLLOW: a symlink planted at the path (in a shared directory) must not redirect our reads, or our
+///   O_CREAT to a file of the attacker's choosing; ELOOP becomes a clear error.
+/// - O_NONBLOCK: opening a FIFO for reading would block until a writer appears (forever); with it the open
+///   returns at once and the fstat check refuses the FIFO. Reads of a regular file ignore the flag.
+/// - The owner check: a file that another user planted (a sticky /tmp lets them) would hand us their tokens.
+int open_regular(const std::string &path, int flags, const char *what, struct stat &st) {
+    const int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        const int err = errno;
+        if (err == ENOENT && !(flags & O_CREAT)) return -1;
+        if (err == ELOOP) fail(COTTER_ESTORAGE, std::string(what) + " '" + path + "' is a symbolic link; give the real path");
+        storage_error(std::string("cannot open ") + what, path, err);
+    }
+    if (::fstat(fd, &st) != 0) {
+        const int err = errno;
+        ::close(fd);
+        storage_error(std::string("cannot stat ") + what, path, err);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        fail(COTTER_ESTORAGE, std::string(what) + " '" + path + "' is not a regular file");
+    }
+    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+        ::close(fd);
+        fail(COTTER_ESTORAGE, std::string(what) + " '" + path + "' belongs to another user");
+    }
+    return fd;
+}
+
 class flock_guard final : public storage_lock {
 public:
     explicit flock_guard(int fd) : fd_(fd) {}
@@ -89,15 +120,12 @@ file_storage::file_storage(std::string path) : path_(std::move(path)) {
 }
 
 bool file_storage::load(token_set &out) {
-    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return false;
-        storage_error("cannot open token file", path_, errno);
-    }
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > static_cast<off_t>(k_max_stored_bytes)) {
+    const int fd = open_regular(path_, O_RDONLY, "token file", st);
+    if (fd < 0) return false;
+    if (st.st_size > static_cast<off_t>(k_max_stored_bytes)) {
         ::close(fd);
-        fail(COTTER_ESTORAGE, "token file '" + path_ + "' is not a regular file of at most 1 MiB");
+        fail(COTTER_ESTORAGE, "token file '" + path_ + "' is larger than 1 MiB");
     }
     std::string data;
     data.resize(static_cast<size_t>(st.st_size));
@@ -136,7 +164,8 @@ void file_storage::save(const token_set *t) {
     } w{json};
     remove_stale_temporaries(dir, path_);
     std::string tmp = path_ + ".tmp.XXXXXX";
-    const int fd = ::mkostemp(&tmp[0], O_CLOEXEC);  // created with mode 0600
+    // mkostemp creates with O_CREAT | O_EXCL (mode 0600), which never follows a symlink planted at the name.
+    const int fd = ::mkostemp(&tmp[0], O_CLOEXEC);
     if (fd < 0) storage_error("cannot create a temporary file next to", path_, errno);
     bool ok = ::fchmod(fd, 0600) == 0 && write_all(fd, json) && ::fsync(fd) == 0;
     int err = errno;
@@ -165,8 +194,8 @@ bool file_storage::try_lock(std::unique_ptr<storage_lock> &out) {
 /// The lock, or null when `wait` is false and another process holds it.
 std::unique_ptr<storage_lock> file_storage::acquire(bool wait) {
     const std::string lock_path = path_ + ".lock";
-    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) storage_error("cannot open lock file", lock_path, errno);
+    struct stat st {};
+    const int fd = open_regular(lock_path, O_RDWR | O_CREAT, "lock file", st);
     while (::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
         if (errno == EINTR) continue;
         const int err = errno;

@@ -49,7 +49,9 @@ public:
 /// A token file. Writes go to a temporary file in the same directory (mode 0600), which is fsync'ed, renamed over
 /// the file, and the directory fsync'ed: a crash at any point leaves the old or the new file, never a torn one.
 /// lock() takes flock(LOCK_EX) on "<file>.lock". A save first removes temporary files that a killed process left
-/// behind (sessions save under the lock, so none can be in use).
+/// behind (sessions save under the lock, so none can be in use). The file and the lock file are opened with
+/// O_NOFOLLOW | O_NONBLOCK and must be regular files owned by the effective user (or root): a symlink, FIFO,
+/// device or another user's file is COTTER_ESTORAGE, never followed, blocked on or trusted.
 class file_storage final : public storage {
 public:
     explicit file_storage(std::string path);

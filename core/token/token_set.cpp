@@ -67,9 +67,9 @@ int64_t unverified_exp(const std::string &jwt) {
     simdjson::dom::element doc;
     if (json::parse(parser, payload, doc) != json::parse_status::ok) return 0;
     simdjson::dom::element exp;
-    int64_t v = 0;
-    if (doc["exp"].get(exp) != simdjson::SUCCESS || !json::get_int64_strict(exp, v) || v < 0) return 0;
-    return v;
+    json::numeric_date v;
+    if (doc["exp"].get(exp) != simdjson::SUCCESS || !json::get_numeric_date(exp, v)) return 0;
+    return v.floor;  // a fractional exp schedules the refresh at the earlier whole second
 }
 
 }  // namespace cotter::core::token

@@ -12,6 +12,7 @@ from . import _native
 from ._errors import (
     CallbackError,
     CotterError,
+    CredentialsRejected,
     HTTPError,
     InternalError,
     InvalidArgument,
@@ -124,7 +125,7 @@ def login_with_phone_otp(api_key: str, port: int) -> Dict[str, Any]:
 
 
 __all__ = [
-    "CallbackError", "Claims", "Client", "ClientStats", "CotterError", "CustomClaims", "HTTPError", "Identity",
+    "CallbackError", "Claims", "Client", "ClientStats", "CotterError", "CredentialsRejected", "CustomClaims", "HTTPError", "Identity",
     "InternalError", "InvalidArgument", "JWKSError", "JWKSInvalid", "JWKSUnavailable", "JWTAlgorithmError",
     "JWTAudienceError", "JWTClaimTypeError", "JWTCritError", "JWTDuplicateMember", "JWTError", "JWTExpired",
     "JWTHeaderError", "JWTIssuerError", "JWTKeyMismatch", "JWTKeyNotFound", "JWTMalformed", "JWTMissingClaim",

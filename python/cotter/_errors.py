@@ -121,6 +121,11 @@ class StateMismatch(CotterError):
     """A login redirect carried the wrong `state`, or an `error` (COTTER_ESTATE)."""
 
 
+class CredentialsRejected(CotterError):
+    """The server rejected the API key id or secret (COTTER_ECREDENTIALS): a configuration error. The user's
+    tokens are fine; fix the key id or secret (unlike ReauthRequired, logging in again does not help)."""
+
+
 # --- JWT verification: the token is invalid ---------------------------------------------------------
 
 
@@ -230,6 +235,7 @@ CLASS_FOR_CODE: Dict[str, Type[CotterError]] = {
     "COTTER_ESTORAGE": StorageError,
     "COTTER_ENOTFOUND": NotFound,
     "COTTER_ESTATE": StateMismatch,
+    "COTTER_ECREDENTIALS": CredentialsRejected,
     "COTTER_EJWT_MALFORMED": JWTMalformed,
     "COTTER_EJWT_ALG": JWTAlgorithmError,
     "COTTER_EJWT_HEADER": JWTHeaderError,

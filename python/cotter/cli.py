@@ -6,7 +6,9 @@ Results go to stdout (``--json`` for machine-readable output); status and progre
 Exit codes: 0 success; 1 rejected or failed (``error: <CODE>: <message>`` on stderr, CODE the stable
 C ABI name such as COTTER_EJWT_SIGNATURE); 2 usage error.
 Configuration: flags, else $COTTER_BASE_URL, $COTTER_API_KEY_ID, $COTTER_API_SECRET_KEY, $COTTER_LOGIN_URL,
-$COTTER_CA_FILE. Tokens are stored 0600 in $XDG_CONFIG_HOME/cotter/<api_key_id>.json (or --token-file).
+$COTTER_CA_FILE. The secret is best given with --api-secret-key-file PATH (- = stdin) or the environment:
+--api-secret-key works but leaves it in /proc/PID/cmdline, and prints a warning saying so. Tokens are stored
+0600 in $XDG_CONFIG_HOME/cotter/<api_key_id>.json (or --token-file).
 """
 from __future__ import annotations
 
@@ -79,12 +81,56 @@ def _api_key_id(args: argparse.Namespace) -> str:
     return key
 
 
+#: The longest API secret accepted from --api-secret-key-file (the library's own limit).
+MAX_SECRET_BYTES = 4096
+
+#: Printed when the secret is given on the command line (one line, stderr).
+SECRET_ON_COMMAND_LINE_WARNING = (
+    "cotter: warning: --api-secret-key puts the secret in the process list (/proc/PID/cmdline, ps), readable by "
+    "other local users; use --api-secret-key-file PATH (or - for stdin) or $COTTER_API_SECRET_KEY"
+)
+
+
+def _read_secret_file(path: str) -> str:
+    """The secret in ``path`` (``-`` = stdin), without its trailing newline. Reads at most MAX_SECRET_BYTES + 1
+    bytes; a FIFO or process substitution (``<(pass show cotter)``) works, it blocks until its writer writes."""
+    try:
+        if path == "-":
+            raw = sys.stdin.buffer.read(MAX_SECRET_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_SECRET_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read --api-secret-key-file: {e.strerror}") from None
+    if len(raw) > MAX_SECRET_BYTES:
+        raise UsageError(f"--api-secret-key-file holds more than {MAX_SECRET_BYTES} bytes")
+    try:
+        secret = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise UsageError("--api-secret-key-file is not UTF-8 text") from None
+    if not secret:
+        raise UsageError("--api-secret-key-file is empty")
+    return secret
+
+
+def _api_secret_key(args: argparse.Namespace) -> Optional[str]:
+    """--api-secret-key-file, else --api-secret-key, else $COTTER_API_SECRET_KEY."""
+    path: Optional[str] = getattr(args, "api_secret_key_file", None)
+    flag: Optional[str] = getattr(args, "api_secret_key", None)
+    if path is not None and flag is not None:
+        raise UsageError("give --api-secret-key-file or --api-secret-key, not both")
+    if path is not None:
+        return _read_secret_file(path)
+    return flag or _env("COTTER_API_SECRET_KEY")
+
+
 def _client(args: argparse.Namespace, *, secret: bool = False) -> Any:
     from .client import Client
 
-    api_secret_key = args.api_secret_key or _env("COTTER_API_SECRET_KEY")
+    api_secret_key = _api_secret_key(args)
     if secret and not api_secret_key:
-        raise UsageError("this command needs the API secret key: --api-secret-key or COTTER_API_SECRET_KEY")
+        raise UsageError("this command needs the API secret key: --api-secret-key-file, COTTER_API_SECRET_KEY or "
+                         "--api-secret-key")
     return Client(
         _api_key_id(args),
         api_secret_key,
@@ -109,7 +155,8 @@ def _session(args: argparse.Namespace, client: Any) -> Any:
     from .session import TokenSession
 
     path = _token_file(args)
-    if not os.path.exists(path):
+    # lexists: a symlink (dangling or not) is the library's clear COTTER_ESTORAGE, not "not logged in".
+    if not os.path.lexists(path):
         raise RefreshTokenNotExistError(f"not logged in (no token file {path}): run `cotter login`",
                                         code="COTTER_EREAUTH")
     return TokenSession(client, token_file=path)
@@ -226,7 +273,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
     client = _client(args)
     path = _token_file(args)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         _eprint("Not logged in")
         return EXIT_OK
     TokenSession(client, token_file=path).logout()
@@ -287,7 +334,10 @@ def _common_options(nested: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--base-url", help="API base URL (default $COTTER_BASE_URL, else Cotter's)", **d)
     common.add_argument("--api-key-id", help="API key id (default $COTTER_API_KEY_ID)", **d)
-    common.add_argument("--api-secret-key", help="API secret key (default $COTTER_API_SECRET_KEY); never printed", **d)
+    common.add_argument("--api-secret-key-file", metavar="PATH",
+                        help="read the API secret key from PATH (- = stdin); never printed", **d)
+    common.add_argument("--api-secret-key", help="API secret key (default $COTTER_API_SECRET_KEY); visible to other "
+                        "local users in the process list, prefer --api-secret-key-file", **d)
     common.add_argument("--ca-file", help="PEM CA bundle for TLS (default $COTTER_CA_FILE, else the system store)", **d)
     common.add_argument("--token-file", help="token file (default $XDG_CONFIG_HOME/cotter/<api_key_id>.json)", **d)
     common.add_argument("--json", action="store_true", help="machine-readable output on stdout", **d)
@@ -429,6 +479,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(_attach_dash_values(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "api_secret_key", None) is not None:
+        _eprint(SECRET_ON_COMMAND_LINE_WARNING)
     library_log = _LibraryLog(args.verbose)
     try:
         code: int = args.func(args)

@@ -3,8 +3,8 @@
 @brief Logging a user in from a script or terminal: PKCE, the hosted login page, and the local redirect.
 
 Flow (spec §2.9): make a PKCE verifier/challenge and a state; open the hosted page in a browser with
-redirect_url = a one-shot HTTP server on 127.0.0.1; receive the redirect; check `state`; exchange the code
-with get_identity.
+redirect_url = a local HTTP server on 127.0.0.1 (connections served concurrently, each with a socket timeout,
+under one overall deadline); receive the redirect; check `state`; exchange the code with get_identity.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .client import Client, Identity
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional, Tuple
+    from typing import Any, Callable, Optional, Tuple
 
 SUCCESS_PAGE = (
     "<!doctype html><html><head><meta charset=utf-8><title>Logged in</title></head>"
@@ -88,38 +88,64 @@ def parse_redirect(query: str, expected_state: str) -> Tuple[str, int]:
 
 
 class RedirectReceiver:
-    """A one-shot HTTP server on 127.0.0.1 that waits for the login redirect and answers it with a page.
+    """A local HTTP server on 127.0.0.1 that waits for the login redirect and answers it with a page.
 
     Requests without ``code``/``error`` in the query (e.g. /favicon.ico) get 404 and are ignored. With
     ``expected_state``, a redirect carrying another ``state`` (forged by another page, or left over from an
     earlier attempt) gets 400 and the failure page, and the receiver keeps waiting for the real one.
+
+    Connections are served concurrently (one thread each, at most ``MAX_CONNECTIONS`` at once), and each one gets
+    ``CONNECTION_TIMEOUT`` seconds to send its request: an idle connection (a port scanner, another local program,
+    a browser's speculative preconnect) can neither block the real redirect nor outlive the login. ``wait`` keeps
+    the overall deadline whatever the connections do, and ``close`` shuts every open connection.
     """
+
+    #: Seconds a connection may take to send its request line and headers.
+    CONNECTION_TIMEOUT = 10.0
+    #: Connections served at once; more are closed at once (each idle one holds a thread until its timeout).
+    MAX_CONNECTIONS = 32
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", expected_state: Optional[str] = None) -> None:
         import hmac
         import http.server  # imported here: it is slow to import and only logins need it
+        import socket
+        import threading
         import urllib.parse
 
         self.query: Optional[str] = None
         self.rejected = 0
+        self._arrived = threading.Event()
+        self._lock = threading.Lock()
+        self._open: "set[socket.socket]" = set()
+        self._serving: Optional[threading.Thread] = None
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = RedirectReceiver.CONNECTION_TIMEOUT  # socket timeout for every read of this connection
+
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 path, _, query = self.path.partition("?")
                 params = urllib.parse.parse_qs(query, keep_blank_values=True)
-                if receiver.query is not None or not ("code" in params or "error" in params):
+                if not ("code" in params or "error" in params):
                     self.send_error(404)
                     return
                 state = params.get("state", [""])[0]
                 if expected_state is not None and not hmac.compare_digest(state.encode(), expected_state.encode()):
-                    receiver.rejected += 1
+                    with receiver._lock:
+                        receiver.rejected += 1
                     logger.warning("ignored a login redirect with the wrong state")
                     self._page(400, FAILURE_PAGE)
                     return
-                receiver.query = query
+                with receiver._lock:
+                    first = receiver.query is None
+                    if first:
+                        receiver.query = query
+                if not first:
+                    self.send_error(404)
+                    return
                 ok = "code" in params and "error" not in params
                 self._page(200, SUCCESS_PAGE if ok else FAILURE_PAGE)
+                receiver._arrived.set()
 
             def _page(self, status: int, page: str) -> None:
                 body = page.encode()
@@ -127,37 +153,72 @@ class RedirectReceiver:
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:  # the query holds the code: never log it
                 pass
 
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False  # close() shuts the connections instead of joining their threads
+
+            def process_request(self, request: Any, client_address: Any) -> None:
+                with receiver._lock:
+                    if len(receiver._open) >= RedirectReceiver.MAX_CONNECTIONS:
+                        self.shutdown_request(request)
+                        return
+                    receiver._open.add(request)
+                super().process_request(request, client_address)
+
+            def shutdown_request(self, request: Any) -> None:
+                with receiver._lock:
+                    receiver._open.discard(request)
+                super().shutdown_request(request)
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a connection that timed out or went away: nothing to report, and never the request
+
         try:
-            self._server = http.server.HTTPServer((host, port), Handler)
+            self._server = Server((host, port), Handler)
         except (OSError, OverflowError) as e:  # port in use, not allowed, or out of range
             from ._errors import NetworkError
 
             raise NetworkError(f"cannot listen on {host}:{port} for the login redirect: {getattr(e, 'strerror', None) or e}",
                                status=_native.STATUS_CODES["COTTER_ENETWORK"], code="COTTER_ENETWORK") from None
-        self._server.timeout = 0.5
         self.port: int = self._server.server_address[1]
 
     def wait(self, timeout: float) -> str:
-        """Serves requests until the redirect arrives; returns its query string. Raises Timeout."""
-        import time
+        """Serves requests until the redirect arrives; returns its query string. Raises Timeout after
+        ``timeout`` seconds, whatever the open connections do."""
+        import threading
 
-        deadline = time.monotonic() + timeout
-        while self.query is None:
-            if time.monotonic() > deadline:
-                from ._errors import Timeout
+        if self._serving is None:
+            self._serving = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                             name="cotter-login-redirect", daemon=True)
+            self._serving.start()
+        if not self._arrived.wait(timeout):
+            from ._errors import Timeout
 
-                raise Timeout("no login redirect received in time", status=_native.STATUS_CODES["COTTER_ETIMEOUT"],
-                              code="COTTER_ETIMEOUT")
-            self._server.handle_request()
+            raise Timeout("no login redirect received in time", status=_native.STATUS_CODES["COTTER_ETIMEOUT"],
+                          code="COTTER_ETIMEOUT")
+        assert self.query is not None
         return self.query
 
     def close(self) -> None:
+        import socket
+
+        if self._serving is not None:
+            self._server.shutdown()  # stops the accept loop (returns within its poll interval)
+            self._serving.join()
+        with self._lock:
+            still_open = list(self._open)
+        for conn in still_open:  # wakes the handler threads blocked on idle connections
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._server.server_close()
 
     def __enter__(self) -> "RedirectReceiver":

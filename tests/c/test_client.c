@@ -328,6 +328,61 @@ static void test_session_file(void) {
     cotter_client_free(c);
 }
 
+/* A wrong API key id or secret is COTTER_ECREDENTIALS (a configuration error), never COTTER_EREAUTH: the emulator
+ * answers 401 "API_KEY_ID is not valid", and "not valid" used to be read as a dead refresh token. A session keeps
+ * its tokens and asks the server again on the next call (an EREAUTH token would be remembered as rejected). */
+static void test_rejected_credentials(void) {
+    cotter_client_options o;
+    cotter_client *wrong_key = NULL, *wrong_secret = NULL, *good = new_client(0);
+    cotter_session *s = NULL;
+    cotter_session_options so;
+    cotter_token *t = NULL, *got = NULL;
+    cotter_error *err = NULL;
+    char *json = dev_login("c-creds@example.com"), *resp = NULL, *idt = NULL;
+    CHECK(cotter_token_from_json(&t, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_client_options_init(&o, COTTER_CLIENT_OPTIONS_VERSION) == COTTER_OK);
+    o.api_key_id = "0e0e0e0e-0000-4000-8000-00000000bad2";
+    o.base_url = E.base_url;
+    o.api_secret_key = E.api_secret_key;
+    CHECK(cotter_client_new(&wrong_key, &o, NULL) == COTTER_OK);
+    o.api_key_id = E.api_key_id;
+    o.api_secret_key = "wrong-secret-value";
+    CHECK(cotter_client_new(&wrong_secret, &o, NULL) == COTTER_OK);
+
+    CHECK(cotter_client_refresh(&got, wrong_key, cotter_token_refresh_token(t), &err) == COTTER_ECREDENTIALS);
+    CHECK(got == NULL);
+    CHECK(cotter_error_code(err) == COTTER_ECREDENTIALS);
+    CHECK(cotter_error_http_status(err) == 401);
+    CHECK(strstr(cotter_error_message(err), "log in again") == NULL);
+    CHECK(strcmp(cotter_status_name(COTTER_ECREDENTIALS), "COTTER_ECREDENTIALS") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(emu_dev(&E, "POST", "/identity_token", "{\"identifier\":\"c-creds@example.com\"}", &resp) == 200);
+    idt = emu_json_member(resp, "identity_token");
+    CHECK(cotter_client_grant_identity_token(&got, wrong_secret, idt, &err) == COTTER_ECREDENTIALS);
+    CHECK(strstr(cotter_error_message(err), "wrong-secret-value") == NULL);
+    cotter_error_free(err);
+    err = NULL;
+
+    CHECK(cotter_session_options_init(&so, COTTER_SESSION_OPTIONS_VERSION) == COTTER_OK);
+    CHECK(cotter_session_new(&s, wrong_key, &so, t, NULL) == COTTER_OK);
+    CHECK(cotter_session_refresh(&got, s, NULL) == COTTER_ECREDENTIALS);
+    CHECK(cotter_session_refresh(&got, s, &err) == COTTER_ECREDENTIALS);
+    CHECK(cotter_error_http_status(err) == 401);  /* asked the server again */
+    cotter_error_free(err);
+    /* The refresh token was never spent: the right key refreshes it. */
+    CHECK(cotter_client_refresh(&got, good, cotter_token_refresh_token(t), NULL) == COTTER_OK);
+    cotter_token_free(got);
+    cotter_session_free(s);
+    cotter_token_free(t);
+    free(json);
+    free(resp);
+    free(idt);
+    cotter_client_free(wrong_key);
+    cotter_client_free(wrong_secret);
+    cotter_client_free(good);
+}
+
 int main(void) {
     if (emu_start(&E, NULL) != 0) {
         fprintf(stderr, "cannot start the emulator\n");
@@ -339,6 +394,7 @@ int main(void) {
     test_users_social_verify();
     test_pkce();
     test_session_file();
+    test_rejected_credentials();
     CHECK(log_lines > 10);
     CHECK(log_leaks == 0);
     emu_stop(&E);

@@ -5,7 +5,10 @@
  */
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "support/client_fixture.hpp"
 #include "token/pkce.hpp"
@@ -48,7 +51,7 @@ TEST_CASE("identity-token and event-token grants; the secret is required") {
     bad.api_secret_key = secret_string("wrong-secret-value");
     client wrong(std::move(bad));
     const error_info err = error_of([&] { wrong.grant("identity_token", idt); });
-    CHECK(err.code == COTTER_EOAUTH);
+    CHECK(err.code == COTTER_ECREDENTIALS);
     CHECK(err.http_status == 401);
     CHECK(err.message.find("wrong-secret-value") == std::string::npos);
 
@@ -78,6 +81,78 @@ TEST_CASE("refresh rotates; the old token is then rejected with EREAUTH; logout 
     CHECK(error_of([&] { c.refresh(t1.refresh_token.str()); }).code == COTTER_EREAUTH);
     c.logout(t1.refresh_token.str());  // idempotent
     CHECK(error_of([&] { c.refresh(""); }).code == COTTER_EREAUTH);
+}
+
+TEST_CASE("a rejected API key id or secret is ECREDENTIALS in every call; a rejected refresh token stays EREAUTH") {
+    emulator emu;
+    client c(client_options_for(emu));
+    token_set t = login(emu, "creds@example.com");
+    user u = c.user_create("creds@example.com");
+    const std::string idt = json_raw(emu.dev_ok("POST", "/identity_token", R"({"identifier":"creds@example.com"})"), "identity_token");
+    const std::string evt = json_raw(emu.dev_ok("POST", "/event_token", R"({"identifier":"creds@example.com"})"), "event_token");
+
+    // The emulator answers an unknown API_KEY_ID with 401 {"msg":"API_KEY_ID is not valid"}: "not valid" made
+    // a refresh look like a dead refresh token (EREAUTH, "log in again") although the key was the problem.
+    auto wrong_key_options = client_options_for(emu);
+    wrong_key_options.api_key_id = "0e0e0e0e-0000-4000-8000-00000000bad0";
+    client wrong_key(std::move(wrong_key_options));
+    auto wrong_secret_options = client_options_for(emu);
+    wrong_secret_options.api_secret_key = secret_string("wrong-secret-value");
+    client wrong_secret(std::move(wrong_secret_options));
+
+    const std::vector<std::pair<const char *, std::function<void(client &)>>> calls = {
+        {"identity grant", [&](client &x) { x.grant("identity_token", idt); }},
+        {"event grant", [&](client &x) { x.grant("event_token", evt); }},
+        {"refresh", [&](client &x) { x.refresh(t.refresh_token.str()); }},
+        {"logout", [&](client &x) { x.logout(t.refresh_token.str()); }},
+        {"custom claims", [&](client &x) { x.custom_claims(t.access_token.str(), "{}", ""); }},
+        {"get_identity", [&](client &x) { x.get_identity("code", 1, std::string(43, 'v'), "http://localhost:1"); }},
+        {"user create", [&](client &x) { x.user_create("creds2@example.com"); }},
+        {"user by identifier", [&](client &x) { x.user_get_by_identifier("creds@example.com"); }},
+        {"user get", [&](client &x) { x.user_get(u.id); }},
+        {"user list", [&](client &x) { x.user_list(0); }},
+        {"social list", [&](client &x) { x.social_tokens_list(u.id); }},
+        {"social get", [&](client &x) { x.social_token_get("GITHUB", u.id); }},
+        {"social delete", [&](client &x) { x.social_token_delete("GITHUB", u.id); }},
+    };
+    for (const auto &[name, call] : calls) {
+        CAPTURE(name);
+        const error_info e = error_of([&] { call(wrong_key); });
+        CHECK(e.code == COTTER_ECREDENTIALS);
+        CHECK(e.http_status == 401);
+        CHECK(e.message.find("API key id or secret was rejected") != std::string::npos);
+        CHECK(e.message.find("log in again") == std::string::npos);
+    }
+    // The calls that send the secret, with a wrong one.
+    for (const char *name : {"identity grant", "event grant", "custom claims", "user list", "social list", "social get",
+                             "social delete"}) {
+        CAPTURE(name);
+        for (const auto &[n, call] : calls)
+            if (std::string(n) == name) {
+                const error_info e = error_of([&] { call(wrong_secret); });
+                CHECK(e.code == COTTER_ECREDENTIALS);
+                CHECK(e.message.find("wrong-secret-value") == std::string::npos);
+            }
+    }
+    // The refresh token was never touched: it still refreshes with the right key, and once rotated, the old one
+    // is a dead refresh token again.
+    CHECK(!c.refresh(t.refresh_token.str()).access_token.empty());
+    const error_info dead = error_of([&] { c.refresh(t.refresh_token.str()); });
+    CHECK(dead.code == COTTER_EREAUTH);
+    CHECK(dead.http_status == 400);
+
+    // By status and structured answer, whatever the server's wording.
+    const char *route = "POST /api/v0/token/:api_key_id";
+    const auto answer = [&](int status, const std::string &body) {
+        emu.fault(std::string(R"({"route":")") + route + R"(","status":)" + std::to_string(status) + R"(,"body":)" + body + "}");
+        return error_of([&] { c.refresh("1:x"); }).code;
+    };
+    CHECK(answer(401, R"({"msg":"Refresh token is not valid","type":""})") == COTTER_ECREDENTIALS);
+    CHECK(answer(400, R"({"error":"invalid_client"})") == COTTER_ECREDENTIALS);
+    CHECK(answer(403, R"({"msg":"API_KEY_ID header does not match the API key id in the path","type":""})") == COTTER_ECREDENTIALS);
+    CHECK(answer(403, R"({"msg":"event was not approved","type":""})") == COTTER_EOAUTH);
+    CHECK(answer(400, R"({"error":"invalid_grant","error_description":"expired"})") == COTTER_EREAUTH);
+    CHECK(answer(400, R"({"msg":"Refresh token is not valid: it expired","type":""})") == COTTER_EREAUTH);
 }
 
 TEST_CASE("a refresh response without refresh_token keeps the old one; with one it replaces it") {

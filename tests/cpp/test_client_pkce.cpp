@@ -115,4 +115,8 @@ TEST_CASE("token set JSON round trip and the unverified exp") {
     CHECK(unverified_exp("a." + base64::url_encode(std::string(R"({"exp":"1700000000"})")) + ".c") == 0);
     CHECK(unverified_exp("a." + base64::url_encode(std::string(R"({"exp":1e400})")) + ".c") == 0);
     CHECK(unverified_exp("a." + base64::url_encode(std::string("[[[[")) + ".c") == 0);
+    CHECK(unverified_exp("a." + base64::url_encode(std::string(R"({"exp":-5})")) + ".c") == 0);
+    // A NumericDate may have a fraction (RFC 7519 §2): the refresh is scheduled at the earlier whole second
+    // (it used to read as "no exp", and such a token was never refreshed ahead of time).
+    CHECK(unverified_exp("a." + base64::url_encode(std::string(R"({"exp":1796537618.5})")) + ".c") == 1796537618);
 }

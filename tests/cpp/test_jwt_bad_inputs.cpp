@@ -272,8 +272,12 @@ TEST_CASE("row 6: crit") {
 TEST_CASE("row 7: claim type confusion -> COTTER_EJWT_CLAIM_TYPE") {
     fixture f;
     for (const char *claim : {"exp", "nbf", "iat"}) {
-        for (const char *value : {"\"9999999999\"", "\"never\"", "true", "null", "[]", "{}", "1.5", "1e3", "1700000000.0",
-                                  "1e400", "-1", "9223372036854775808", "99999999999999999999999", "-0.0"}) {
+        // Not a number, not finite, negative, or beyond int64 (as an integer or as a float). A finite non-negative
+        // number with a fraction is a valid NumericDate (RFC 7519 §2; bad-inputs.md row 7): see the next case.
+        for (const char *value : {"\"9999999999\"", "\"never\"", "\"1796537618.5\"", "true", "null", "[]", "{}",
+                                  "[1796537618.5]", "1e400", "-1e400", "-1", "-0.5", "-0.0", "-1e-300",
+                                  "9223372036854775808", "99999999999999999999999", "9223372036854775808.0",
+                                  "9.3e18", "1e19"}) {
             SUBCASE((std::string(claim) + " = " + value).c_str()) {
                 CHECK(f.status(f.with_claims(claims_with(claim, value))) == "COTTER_EJWT_CLAIM_TYPE");
             }
@@ -292,6 +296,58 @@ TEST_CASE("row 7: claim type confusion -> COTTER_EJWT_CLAIM_TYPE") {
     }
     SUBCASE("sub as a number") { CHECK(f.status(f.with_claims(claims_with("sub", "123"))) == "COTTER_EJWT_CLAIM_TYPE"); }
     SUBCASE("jti as an object") { CHECK(f.status(f.with_claims(claims_with("jti", "{}"))) == "COTTER_EJWT_CLAIM_TYPE"); }
+}
+
+TEST_CASE("row 7: a NumericDate may have a fraction; it is compared as a number and reported floored") {
+    fixture f;
+    auto o = options_for(f.clock, &f.set);
+    o.leeway_seconds = 0;
+    auto v = make_verifier(o);
+    const auto with = [&](const char *claim, const std::string &value) { return f.with_claims(claims_with(claim, value)); };
+    const std::string half = std::to_string(k_now) + ".5";  // now + 0.5 s
+    SUBCASE("the spec's example 1796537618.5 is valid, and getters floor it") {
+        claims_ptr c;
+        f.clock.now = 1796537618 - 100;
+        CHECK(name_of(verify_status(v.get(), with("exp", "1796537618.5"), &c)) == "COTTER_OK");
+        REQUIRE(c);
+        CHECK(cotter_claims_exp(c.get()) == 1796537618);
+        f.clock.now = 1796537618;  // 0.5 s before exp
+        CHECK(name_of(verify_status(v.get(), with("exp", "1796537618.5"))) == "COTTER_OK");
+        f.clock.now = 1796537619;  // 0.5 s after exp
+        CHECK(name_of(verify_status(v.get(), with("exp", "1796537618.5"))) == "COTTER_EJWT_EXPIRED");
+    }
+    SUBCASE("exp = now + 0.5 is valid now and expired one second later") {
+        CHECK(name_of(verify_status(v.get(), with("exp", half))) == "COTTER_OK");
+        f.clock.now = k_now + 1;
+        CHECK(name_of(verify_status(v.get(), with("exp", half))) == "COTTER_EJWT_EXPIRED");
+    }
+    SUBCASE("nbf and iat = now + 0.5 are in the future now, fine one second later; getters floor them") {
+        CHECK(name_of(verify_status(v.get(), with("nbf", half))) == "COTTER_EJWT_NOT_YET_VALID");
+        CHECK(name_of(verify_status(v.get(), with("iat", half))) == "COTTER_EJWT_NOT_YET_VALID");
+        f.clock.now = k_now + 1;
+        claims_ptr c;
+        CHECK(name_of(verify_status(v.get(), f.with_claims(base_claims("iat") + ",\"iat\":" + half + ",\"nbf\":" + half), &c)) == "COTTER_OK");
+        REQUIRE(c);
+        CHECK(cotter_claims_iat(c.get()) == k_now);
+        CHECK(cotter_claims_nbf(c.get()) == k_now);
+    }
+    SUBCASE("exponent and .0 spellings are numbers too") {
+        for (const char *value : {"1.7000036e9", "1700003600.0", "17000036e2"}) {
+            CAPTURE(value);
+            claims_ptr c;
+            CHECK(name_of(verify_status(v.get(), with("exp", value), &c)) == "COTTER_OK");
+            REQUIRE(c);
+            CHECK(cotter_claims_exp(c.get()) == k_now + 3600);
+        }
+        CHECK(name_of(verify_status(v.get(), with("exp", "1e3"))) == "COTTER_EJWT_EXPIRED");
+        CHECK(name_of(verify_status(v.get(), with("iat", "1.5"))) == "COTTER_OK");
+    }
+    SUBCASE("the largest double below 2^63 is accepted without overflow") {
+        claims_ptr c;
+        CHECK(name_of(verify_status(v.get(), with("exp", "9223372036854774784.0"), &c)) == "COTTER_OK");
+        REQUIRE(c);
+        CHECK(cotter_claims_exp(c.get()) == 9223372036854774784LL);
+    }
 }
 
 TEST_CASE("row 8: iss/aud string matching is exact") {

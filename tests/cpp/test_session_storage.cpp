@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -103,6 +104,116 @@ TEST_CASE("corrupt or empty token files are ESTORAGE, never a crash") {
     file_storage missing_dir(dir.path + "/no/such/dir/t.json");
     token_set s = sample(1);
     CHECK(error_of([&] { missing_dir.save(&s); }).code == COTTER_ESTORAGE);
+}
+
+namespace {
+/// Runs `f` in a child process that SIGALRM kills after 30 s, so that a call that blocks forever (opening a FIFO
+/// without O_NONBLOCK) fails the test instead of hanging it. Returns what the child returned (0 = passed).
+int in_child_with_watchdog(const std::function<int()> &f) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        int rc = 99;
+        try {
+            rc = f();
+        } catch (...) {
+        }
+        _exit(rc);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+}  // namespace
+
+TEST_CASE("a token file or lock file that is a FIFO is ESTORAGE at once, never a hang") {
+    temp_dir dir;
+    const std::string path = dir.path + "/fifo.json";
+    REQUIRE(mkfifo(path.c_str(), 0600) == 0);
+    // Loading directly, and through a session (which loads when it starts).
+    CHECK(in_child_with_watchdog([&] {
+              file_storage fs(path);
+              token_set t;
+              const error_info e = error_of([&] { fs.load(t); });
+              return e.code == COTTER_ESTORAGE && e.message.find("not a regular file") != std::string::npos ? 0 : 1;
+          }) == 0);
+    CHECK(in_child_with_watchdog([&] {
+              client_options o;
+              o.api_key_id = "key";
+              o.base_url = "http://127.0.0.1:9/api/v0";  // never called: the session fails while loading
+              auto c = std::make_shared<client>(std::move(o));
+              session_options so;
+              so.store = std::make_unique<file_storage>(path);
+              return error_of([&] { session::create(c, std::move(so), nullptr); }).code == COTTER_ESTORAGE ? 0 : 1;
+          }) == 0);
+
+    const std::string good = dir.path + "/good.json";
+    REQUIRE(mkfifo((good + ".lock").c_str(), 0600) == 0);
+    file_storage fs(good);
+    CHECK(error_of([&] { fs.lock(); }).code == COTTER_ESTORAGE);
+}
+
+TEST_CASE("symlinks are never followed: not the token file on load, not a planted <file>.lock") {
+    temp_dir dir;
+    const std::string real = dir.path + "/elsewhere.json";
+    token_set t = sample(7);
+    file_storage(real).save(&t);
+
+    const std::string linked = dir.path + "/linked.json";
+    REQUIRE(symlink(real.c_str(), linked.c_str()) == 0);
+    file_storage via_link(linked);
+    token_set got;
+    const error_info e = error_of([&] { via_link.load(got); });
+    CHECK(e.code == COTTER_ESTORAGE);
+    CHECK(e.message.find("symbolic link") != std::string::npos);
+    CHECK(got.refresh_token.str().empty());
+
+    // A lock symlink planted by someone who can write the directory: O_CREAT must not create (or open) its target.
+    const std::string path = dir.path + "/tokens.json";
+    const std::string victim = dir.path + "/victim";
+    REQUIRE(symlink(victim.c_str(), (path + ".lock").c_str()) == 0);
+    file_storage fs(path);
+    CHECK(error_of([&] { fs.lock(); }).code == COTTER_ESTORAGE);
+    struct stat st {};
+    CHECK(lstat(victim.c_str(), &st) != 0);  // not created
+    write_file(victim, "precious");
+    CHECK(error_of([&] { fs.lock(); }).code == COTTER_ESTORAGE);
+    CHECK(read_file(victim) == "precious");
+
+    // Saving over a symlinked token file replaces the link itself (rename), never writes through it.
+    file_storage over_link(linked);
+    token_set t2 = sample(8);
+    over_link.save(&t2);
+    CHECK(lstat(linked.c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    token_set back;
+    REQUIRE(file_storage(real).load(back));
+    CHECK(back.refresh_token.str() == "7:refresh");
+}
+
+TEST_CASE("a token file or lock file owned by another user is ESTORAGE (a sticky /tmp lets anyone plant one)") {
+    if (geteuid() != 0) {
+        MESSAGE("skipped: creating a file owned by another user needs root");
+        return;
+    }
+    temp_dir dir;
+    const std::string path = dir.path + "/planted.json";
+    token_set t = sample(9);
+    file_storage fs(path);
+    fs.save(&t);
+    REQUIRE(chown(path.c_str(), 65534, 65534) == 0);
+    token_set got;
+    const error_info e = error_of([&] { fs.load(got); });
+    CHECK(e.code == COTTER_ESTORAGE);
+    CHECK(e.message.find("another user") != std::string::npos);
+    write_file(path + ".lock", "");
+    REQUIRE(chown((path + ".lock").c_str(), 65534, 65534) == 0);
+    CHECK(error_of([&] { fs.lock(); }).code == COTTER_ESTORAGE);
+    // Owned by root (e.g. copied with sudo): accepted.
+    REQUIRE(chown(path.c_str(), 0, 0) == 0);
+    CHECK(fs.load(got));
 }
 
 TEST_CASE("SIGKILL while saving, 1,000 times: the file is always a complete old or new token set") {

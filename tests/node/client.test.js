@@ -155,8 +155,14 @@ test('server and transport errors map to stable codes (faults)', async () => {
   await assert.rejects(noSecret.listUsers(0), (e) => e instanceof CotterError && ['COTTER_EOAUTH', 'COTTER_EINVAL'].includes(e.code));
   noSecret.close();
   const wrongSecret = new Client({ apiKeyId: emu.info.api_key_id, apiSecretKey: 'not-the-secret', baseUrl: emu.info.base_url });
-  await assert.rejects(wrongSecret.listUsers(0), isCode('COTTER_EOAUTH', { httpStatus: 401 }));
+  // A rejected secret (or key id) is a configuration error of its own, never COTTER_EREAUTH, even on a refresh.
+  await assert.rejects(wrongSecret.listUsers(0), isCode('COTTER_ECREDENTIALS', { httpStatus: 401 }));
   wrongSecret.close();
+  const wrongKey = new Client({ apiKeyId: '0e0e0e0e-0000-4000-8000-00000000bad6', baseUrl: emu.info.base_url });
+  const keyTok = await emu.login('wrong-key@example.com');
+  await assert.rejects(wrongKey.refresh(keyTok.refresh_token), isCode('COTTER_ECREDENTIALS', { httpStatus: 401, status: -16 }));
+  wrongKey.close();
+  assert.ok((await client.refresh(keyTok.refresh_token)).accessToken, 'the refresh token was not spent');
 
   const refused = new Client({ apiKeyId: emu.info.api_key_id, baseUrl: 'http://127.0.0.1:1/api/v0', maxRetries: 0 });
   await assert.rejects(refused.refresh('1:x'), isCode('COTTER_ENETWORK'));

@@ -11,11 +11,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
 import cotter
+from cotter import cli
 from conftest import run_cli
 from demo_login_driver import drive_login
 
@@ -193,7 +194,9 @@ def test_secret_key_flag_with_a_leading_dash(emulator: Any, tmp_path: Path) -> N
         assert isinstance(json.loads(r.stdout), list)
         assert secret not in r.stdout + r.stderr
     wrong = run_cli(["users", "list", "--api-secret-key", "-" + "Zz9_" * 8], env=env)
-    assert wrong.returncode == 1 and wrong.stderr.startswith("error: COTTER_E")
+    assert wrong.returncode == 1
+    assert wrong.stderr.splitlines() == [cli.SECRET_ON_COMMAND_LINE_WARNING, wrong.stderr.splitlines()[1]]
+    assert wrong.stderr.splitlines()[1].startswith("error: COTTER_ECREDENTIALS: ")
     missing = run_cli(["users", "list", "--api-secret-key", "--json"], env=env)
     assert missing.returncode == 2 and "expected one argument" in missing.stderr
 
@@ -252,3 +255,197 @@ def test_token_refreshes_only_when_needed(emulator: Any, cli_env: Dict[str, str]
     second = run_cli(["token"], env=cli_env)
     assert second.stdout == first.stdout, "fresh now: the stored token is printed as is"
     assert emulator.dev("/stats")["requests"] == {}
+
+
+# --- issue 13: token-file hygiene, the redirect listener, the secret off the command line ---------------------
+
+
+def _redirect_port(login_url: str) -> int:
+    import urllib.parse
+
+    redirect = urllib.parse.parse_qs(urllib.parse.urlsplit(login_url).query)["redirect_url"][0]
+    port = urllib.parse.urlsplit(redirect).port
+    assert port is not None
+    return port
+
+
+def test_token_file_fifo_symlink_are_clean_errors(emulator: Any, cli_env: Dict[str, str], tmp_path: Path) -> None:
+    """A FIFO at the token path hung `cotter token` forever (open(O_RDONLY) waits for a writer); a symlink was
+    followed. Both are now COTTER_ESTORAGE at once, and a dangling symlink is not "not logged in"."""
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    for cmd in (["token"], ["whoami"], ["logout"]):
+        r = run_cli([*cmd, "--token-file", str(fifo)], env=cli_env)
+        assert r.returncode == 1 and r.stderr.startswith("error: COTTER_ESTORAGE: "), (cmd, r.stderr)
+        assert "not a regular file" in r.stderr
+    real = tmp_path / "real.json"
+    real.write_text(json.dumps(emulator.login("symlink@example.com")["oauth_token"]))
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    r = run_cli(["token", "--token-file", str(link)], env=cli_env)
+    assert r.returncode == 1 and r.stderr.startswith("error: COTTER_ESTORAGE: ") and "symbolic link" in r.stderr
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "nowhere.json")
+    r = run_cli(["token", "--token-file", str(dangling)], env=cli_env)
+    assert r.returncode == 1 and r.stderr.startswith("error: COTTER_ESTORAGE: "), r.stderr
+    assert run_cli(["token", "--token-file", str(real)], env=cli_env).returncode == 0
+
+
+def test_login_is_served_past_an_idle_connection(emulator: Any, cli_env: Dict[str, str]) -> None:
+    """One idle TCP connection to the redirect listener used to block it (a one-at-a-time server reading the
+    idle connection's request line forever): the browser's redirect was never answered."""
+    import socket
+
+    proc = subprocess.Popen([sys.executable, "-m", "cotter", "login", "--no-browser", "--timeout", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **cli_env})
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        with socket.create_connection(("127.0.0.1", _redirect_port(url))):  # connects, never sends a byte
+            page = drive_login(url, emulator.dev_url, "idle-conn@example.com")
+            assert "cotter-success" in page
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "Logged in as idle-conn@example.com" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_login_timeout_is_honoured_with_an_idle_connection(cli_env: Dict[str, str]) -> None:
+    """--timeout 2 with an idle connection held open for the whole test: exit 1 with COTTER_ETIMEOUT, not a hang
+    (the subprocess bound below, 60 s, is far beyond the 2 s budget)."""
+    import socket
+
+    proc = subprocess.Popen([sys.executable, "-m", "cotter", "login", "--no-browser", "--timeout", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **cli_env})
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        with socket.create_connection(("127.0.0.1", _redirect_port(url))):
+            try:
+                _, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                pytest.fail("cotter login ignored --timeout while a connection was idle")
+        assert proc.returncode == 1 and "error: COTTER_ETIMEOUT" in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_redirect_receiver_serves_concurrently_and_closes_idle_connections() -> None:
+    import socket
+    import threading
+    import urllib.request
+
+    from cotter.login import RedirectReceiver
+
+    answers: List[int] = []
+    with RedirectReceiver(expected_state="s") as r:
+        idle = [socket.create_connection(("127.0.0.1", r.port)) for _ in range(3)]
+        half = socket.create_connection(("127.0.0.1", r.port))
+        half.sendall(b"GET /?code=x&state=other HTTP/1.1\r\n")  # a request line, and then nothing
+
+        def browser() -> None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{r.port}/?code=c&state=s&challenge_id=1", timeout=30) as resp:
+                answers.append(resp.status)
+
+        t = threading.Thread(target=browser)
+        t.start()
+        assert r.wait(30) == "code=c&state=s&challenge_id=1"
+        t.join(30)
+    assert answers == [200]
+    for conn in (*idle, half):  # close() shut them: the peer sees EOF, not an endless wait
+        conn.settimeout(30)
+        assert conn.recv(1) == b""
+        conn.close()
+
+
+def _secret_env(emulator: Any, tmp_path: Path) -> Dict[str, str]:
+    return {"XDG_CONFIG_HOME": str(tmp_path), "COTTER_BASE_URL": emulator.base_url,
+            "COTTER_API_KEY_ID": emulator.api_key_id, "COTTER_API_SECRET_KEY": ""}
+
+
+def test_secret_key_file_and_stdin(emulator: Any, tmp_path: Path) -> None:
+    env = _secret_env(emulator, tmp_path)
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(emulator.api_secret_key + "\n")
+    secret_file.chmod(0o600)
+    r = run_cli(["users", "list", "--json", "--api-secret-key-file", str(secret_file)], env=env)
+    assert r.returncode == 0 and isinstance(json.loads(r.stdout), list), r.stderr
+    assert r.stderr == "" and emulator.api_secret_key not in r.stdout
+    piped = run_cli(["users", "list", "--json", "--api-secret-key-file", "-"], env=env,
+                    input=emulator.api_secret_key + "\r\n")
+    assert piped.returncode == 0 and isinstance(json.loads(piped.stdout), list), piped.stderr
+    wrong = tmp_path / "wrong"
+    wrong.write_text("wrong-secret-value")
+    bad = run_cli(["users", "list", "--api-secret-key-file", str(wrong)], env=env)
+    assert bad.returncode == 1 and bad.stderr.startswith("error: COTTER_ECREDENTIALS: ")
+    assert "wrong-secret-value" not in bad.stderr
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for argv, needle in ((["--api-secret-key-file", str(empty)], "is empty"),
+                         (["--api-secret-key-file", str(tmp_path / "missing")], "cannot read --api-secret-key-file"),
+                         (["--api-secret-key-file", str(secret_file), "--api-secret-key", "x" * 32], "not both")):
+        u = run_cli(["users", "list", *argv], env=env)
+        assert u.returncode == 2 and needle in u.stderr and emulator.api_secret_key not in u.stderr, (argv, u.stderr)
+    big = tmp_path / "big"
+    big.write_text("x" * 5000)
+    assert run_cli(["users", "list", "--api-secret-key-file", str(big)], env=env).returncode == 2
+
+
+def test_secret_stays_out_of_the_process_list(emulator: Any, tmp_path: Path) -> None:
+    """With --api-secret-key-file the secret never reaches /proc/PID/cmdline; with --api-secret-key it does, and
+    the CLI says so in one line on stderr. The file is a FIFO (as `<(pass show cotter)` gives): opening its write
+    end returns once the CLI has opened it, so its command line is complete when we read it."""
+    env = {**os.environ, **_secret_env(emulator, tmp_path)}
+    fifo = tmp_path / "secret.fifo"
+    os.mkfifo(fifo, 0o600)
+    proc = subprocess.Popen([sys.executable, "-m", "cotter", "users", "list", "--json", "--api-secret-key-file", str(fifo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    spare_reader: List[int] = []
+
+    def unblock_if_it_exits() -> None:  # a CLI that exits without opening the FIFO must not hang the open below
+        proc.wait()
+        spare_reader.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+
+    import threading
+
+    watchdog = threading.Thread(target=unblock_if_it_exits, daemon=True)
+    watchdog.start()
+    try:
+        with open(fifo, "w") as writer:  # returns once the CLI has opened the FIFO for reading
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes() if proc.poll() is None else b""
+            writer.write(emulator.api_secret_key + "\n")
+        assert b"--api-secret-key-file" in cmdline and emulator.api_secret_key.encode() not in cmdline
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        watchdog.join(30)
+        for fd in spare_reader:
+            os.close(fd)
+    assert proc.returncode == 0 and isinstance(json.loads(out), list) and err == "", err
+    flag = run_cli(["users", "list", "--json", "--api-secret-key", emulator.api_secret_key], env=env)
+    assert flag.returncode == 0
+    assert flag.stderr == cli.SECRET_ON_COMMAND_LINE_WARNING + "\n"
+    assert "--api-secret-key-file" in flag.stderr and emulator.api_secret_key not in flag.stderr
+
+
+def test_a_wrong_api_key_id_is_not_log_in_again(emulator: Any, cli_env: Dict[str, str], tmp_path: Path) -> None:
+    """The emulator answers a wrong API_KEY_ID with 401 "API_KEY_ID is not valid": the CLI said COTTER_EREAUTH (log
+    in again) and the session remembered the good refresh token as rejected. Now COTTER_ECREDENTIALS, tokens kept."""
+    f = tmp_path / "tokens.json"
+    emulator.dev("/expire_tokens", {"next_access_ttl": -5, "count": 1})  # expired: `token` must refresh
+    f.write_text(json.dumps(emulator.login("wrong-key@example.com")["oauth_token"]))
+    f.chmod(0o600)
+    before = f.read_text()
+    env = {**cli_env, "COTTER_API_KEY_ID": "0e0e0e0e-0000-4000-8000-00000000bad4"}
+    r = run_cli(["token", "--token-file", str(f)], env=env)
+    assert r.returncode == 1 and r.stderr.startswith("error: COTTER_ECREDENTIALS: "), r.stderr
+    assert "log in again" not in r.stderr and f.read_text() == before
+    ok = run_cli(["token", "--token-file", str(f)], env=cli_env)
+    assert ok.returncode == 0 and ok.stdout.strip() != json.loads(before)["access_token"]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
@@ -149,3 +149,38 @@ def test_original_script_runs_unchanged(compat_env: Any, tmp_path: Path) -> None
                        text=True, env={**os.environ, "COTTER_BASE_URL": emulator.base_url})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "script@example.com"
+
+
+def test_get_token_from_file_refuses_fifo_symlink_and_keeps_file_not_found(compat_env: Any, tmp_path: Path) -> None:
+    """The token file is read as the C library reads it: a FIFO used to hang open() forever, a symlink was
+    followed. A missing file is still the original SDK's FileNotFoundError."""
+    emulator = compat_env
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    outcome: List[BaseException] = []
+
+    def read_fifo() -> None:
+        try:
+            tokenhandler.get_token_from_file(str(fifo), emulator.api_key_id)
+        except BaseException as e:  # noqa: B036 (reported to the test thread)
+            outcome.append(e)
+
+    t = threading.Thread(target=read_fifo, daemon=True)
+    t.start()
+    t.join(30)
+    if t.is_alive():  # unblock the reader (a writer appears, then EOF) before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(30)
+        pytest.fail("get_token_from_file blocked on a FIFO")
+    assert len(outcome) == 1 and isinstance(outcome[0], cotter.StorageError), outcome
+    assert "not a regular file" in str(outcome[0])
+
+    real = tmp_path / "real.json"
+    tokenhandler.store_token_to_file(emulator.login("compat-link@example.com")["oauth_token"], str(real))
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    with pytest.raises(cotter.StorageError, match="symbolic link"):
+        tokenhandler.get_token_from_file(str(link), emulator.api_key_id)
+    with pytest.raises(FileNotFoundError):
+        tokenhandler.get_token_from_file(str(tmp_path / "missing.json"), emulator.api_key_id)
+    assert tokenhandler.get_token_from_file(str(real), emulator.api_key_id)["access_token"]

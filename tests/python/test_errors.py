@@ -130,6 +130,30 @@ def test_ereauth_and_no_secret_in_message(emulator: Any, client: cotter.Client) 
     assert emulator.api_secret_key not in str(e.value)
 
 
+def test_ecredentials_not_ereauth(emulator: Any, client: cotter.Client) -> None:
+    """A wrong API key id or secret is a configuration error: CredentialsRejected, never ReauthRequired (the emulator
+    says "API_KEY_ID is not valid", and "not valid" used to mean "log in again"). The refresh token is not spent,
+    and a session keeps its tokens and asks the server again next time."""
+    token = cotter.Token.from_dict(emulator.login("creds@example.com")["oauth_token"])
+    assert token.refresh_token
+    wrong_key = cotter.Client("0e0e0e0e-0000-4000-8000-00000000bad5", base_url=emulator.base_url)
+    with pytest.raises(cotter.CredentialsRejected) as e:
+        wrong_key.refresh(token.refresh_token)
+    assert not isinstance(e.value, cotter.ReauthRequired)
+    assert e.value.code == "COTTER_ECREDENTIALS" and e.value.status == -16 and e.value.http_status == 401
+    assert "log in again" not in str(e.value)
+    session = cotter.TokenSession(wrong_key, token=token)
+    for _ in range(2):
+        with pytest.raises(cotter.CredentialsRejected) as e:
+            session.refresh()
+        assert e.value.http_status == 401, "asked the server again (a rejected refresh token would not)"
+    wrong_secret = cotter.Client(emulator.api_key_id, "wrong-secret-value", base_url=emulator.base_url)
+    with pytest.raises(cotter.CredentialsRejected) as e:
+        wrong_secret.list_users()
+    assert "wrong-secret-value" not in str(e.value) + repr(e.value)
+    assert client.refresh(token.refresh_token).access_token, "the refresh token was not spent"
+
+
 def test_estorage(client: cotter.Client, tmp_path: Path) -> None:
     f = tmp_path / "tokens.json"
     f.write_text("{ not json")

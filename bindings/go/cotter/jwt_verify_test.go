@@ -58,6 +58,30 @@ func TestVerifyAccessAndIDTokens(t *testing.T) {
 	}
 }
 
+// RFC 7519 §2: a NumericDate may have a fraction. It is valid, compared as a number, and ExpiresAt/IssuedAt report
+// it floored (the payload JSON keeps it as signed).
+func TestVerifyNumericDateWithAFraction(t *testing.T) {
+	emu := startEmulator(t)
+	v := emu.verifier(t)
+	now := time.Now().Unix()
+	token := emu.accessToken(map[string]any{"exp": float64(now+600) + 0.5, "iat": float64(now-60) - 0.25}, 600)
+	c, err := v.Verify(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ExpiresAt != now+600 || c.IssuedAt != now-61 {
+		t.Fatalf("exp %d iat %d, want %d %d", c.ExpiresAt, c.IssuedAt, now+600, now-61)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(c.JSON, &payload); err != nil || payload["exp"] != float64(now+600)+0.5 {
+		t.Fatalf("payload %s: %v", c.JSON, err)
+	}
+	_, err = v.Verify(ctx, emu.accessToken(map[string]any{"exp": float64(now-600) + 0.5}, 600))
+	wantCode(t, err, cotter.ErrJWTExpired)
+	_, err = v.Verify(ctx, emu.accessToken(map[string]any{"exp": -0.5}, 600))
+	wantCode(t, err, cotter.ErrJWTClaimType)
+}
+
 func TestVerifyStaticJWKS(t *testing.T) {
 	emu := startEmulator(t)
 	jwks := emu.jwks()

@@ -2,6 +2,7 @@ package cotter_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,56 @@ func TestRefreshRotatesAndOldTokenNeedsReauth(t *testing.T) {
 	}
 }
 
+// A wrong API key id is cotter.ErrCredentials, a configuration error, never ErrReauth: the emulator answers it
+// with 401 "API_KEY_ID is not valid", and "not valid" was read as a dead refresh token. The refresh token is not
+// spent, and a session asks the server again on the next call instead of remembering the token as rejected.
+func TestWrongAPIKeyIDIsErrCredentials(t *testing.T) {
+	emu := startEmulator(t)
+	o := emu.clientOptions()
+	o.APIKeyID = "0e0e0e0e-0000-4000-8000-00000000bad3"
+	wrong, err := cotter.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wrong.Close()
+	tok := emu.loginToken(t, "creds@example.com")
+	_, err = wrong.Refresh(ctx, tok.RefreshToken())
+	e := wantCode(t, err, cotter.ErrCredentials)
+	if e.HTTPStatus != 401 || errors.Is(err, cotter.ErrReauth) || strings.Contains(e.Error(), "log in again") {
+		t.Fatalf("%+v", e)
+	}
+	_, err = wrong.UserCreate(ctx, "creds@example.com")
+	wantCode(t, err, cotter.ErrCredentials)
+	o = emu.clientOptions()
+	o.APISecretKey = "wrong-secret-value"
+	badSecret, err := cotter.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer badSecret.Close()
+	_, err = badSecret.UserList(ctx, 0)
+	if e := wantCode(t, err, cotter.ErrCredentials); strings.Contains(e.Error(), "wrong-secret-value") {
+		t.Fatal("the message shows the secret")
+	}
+
+	s, err := cotter.NewSession(wrong, cotter.SessionOptions{}, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < 2; i++ {
+		_, err = s.Refresh(ctx)
+		if e := wantCode(t, err, cotter.ErrCredentials); e.HTTPStatus != 401 {
+			t.Fatalf("attempt %d did not ask the server: %+v", i, e)
+		}
+	}
+	fresh, err := emu.client(t).Refresh(ctx, tok.RefreshToken())
+	if err != nil {
+		t.Fatal("the refresh token was spent:", err)
+	}
+	fresh.Close()
+}
+
 func TestIdentityAndEventTokenGrants(t *testing.T) {
 	emu := startEmulator(t)
 	c := emu.client(t)
@@ -71,7 +122,7 @@ func TestIdentityAndEventTokenGrants(t *testing.T) {
 	wrong, _ := cotter.NewClient(cotter.ClientOptions{APIKeyID: emu.info.APIKeyID, APISecretKey: "wrong", BaseURL: emu.info.BaseURL})
 	defer wrong.Close()
 	_, err = wrong.GrantEventToken(ctx, jsonString(ev))
-	if e := wantCode(t, err, cotter.ErrOAuth); e.HTTPStatus != 401 {
+	if e := wantCode(t, err, cotter.ErrCredentials); e.HTTPStatus != 401 {
 		t.Fatalf("%+v", e)
 	}
 	forged := id.(map[string]any)

@@ -23,6 +23,7 @@ const (
 	CodeNotFound        Code = C.COTTER_ENOTFOUND
 	CodeState           Code = C.COTTER_ESTATE
 	CodeCanceled        Code = C.COTTER_ECANCELED
+	CodeCredentials     Code = C.COTTER_ECREDENTIALS
 	CodeJWTMalformed    Code = C.COTTER_EJWT_MALFORMED
 	CodeJWTAlg          Code = C.COTTER_EJWT_ALG
 	CodeJWTHeader       Code = C.COTTER_EJWT_HEADER
@@ -60,6 +61,7 @@ var (
 	ErrNotFound        = &Error{Code: CodeNotFound, Name: "COTTER_ENOTFOUND"}
 	ErrState           = &Error{Code: CodeState, Name: "COTTER_ESTATE"}
 	ErrCanceled        = &Error{Code: CodeCanceled, Name: "COTTER_ECANCELED"}
+	ErrCredentials     = &Error{Code: CodeCredentials, Name: "COTTER_ECREDENTIALS"}
 	ErrJWTMalformed    = &Error{Code: CodeJWTMalformed, Name: "COTTER_EJWT_MALFORMED"}
 	ErrJWTAlg          = &Error{Code: CodeJWTAlg, Name: "COTTER_EJWT_ALG"}
 	ErrJWTHeader       = &Error{Code: CodeJWTHeader, Name: "COTTER_EJWT_HEADER"}
@@ -97,6 +99,7 @@ var sentinels = map[Code]*Error{
 	CodeNotFound:        ErrNotFound,
 	CodeState:           ErrState,
 	CodeCanceled:        ErrCanceled,
+	CodeCredentials:     ErrCredentials,
 	CodeJWTMalformed:    ErrJWTMalformed,
 	CodeJWTAlg:          ErrJWTAlg,
 	CodeJWTHeader:       ErrJWTHeader,

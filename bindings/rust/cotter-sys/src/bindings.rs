@@ -36,6 +36,7 @@ pub const COTTER_ESTORAGE: cotter_status = -12;
 pub const COTTER_ENOTFOUND: cotter_status = -13;
 pub const COTTER_ESTATE: cotter_status = -14;
 pub const COTTER_ECANCELED: cotter_status = -15;
+pub const COTTER_ECREDENTIALS: cotter_status = -16;
 pub const COTTER_EJWT_MALFORMED: cotter_status = -20;
 pub const COTTER_EJWT_ALG: cotter_status = -21;
 pub const COTTER_EJWT_HEADER: cotter_status = -22;

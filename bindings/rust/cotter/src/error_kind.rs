@@ -37,6 +37,8 @@ pub enum ErrorKind {
     State,
     /// `COTTER_ECANCELED` (-15)
     Canceled,
+    /// `COTTER_ECREDENTIALS` (-16)
+    Credentials,
     /// `COTTER_EJWT_MALFORMED` (-20)
     JwtMalformed,
     /// `COTTER_EJWT_ALG` (-21)
@@ -96,6 +98,7 @@ impl ErrorKind {
             sys::COTTER_ENOTFOUND => ErrorKind::NotFound,
             sys::COTTER_ESTATE => ErrorKind::State,
             sys::COTTER_ECANCELED => ErrorKind::Canceled,
+            sys::COTTER_ECREDENTIALS => ErrorKind::Credentials,
             sys::COTTER_EJWT_MALFORMED => ErrorKind::JwtMalformed,
             sys::COTTER_EJWT_ALG => ErrorKind::JwtAlg,
             sys::COTTER_EJWT_HEADER => ErrorKind::JwtHeader,
@@ -136,6 +139,7 @@ impl ErrorKind {
             ErrorKind::NotFound => sys::COTTER_ENOTFOUND,
             ErrorKind::State => sys::COTTER_ESTATE,
             ErrorKind::Canceled => sys::COTTER_ECANCELED,
+            ErrorKind::Credentials => sys::COTTER_ECREDENTIALS,
             ErrorKind::JwtMalformed => sys::COTTER_EJWT_MALFORMED,
             ErrorKind::JwtAlg => sys::COTTER_EJWT_ALG,
             ErrorKind::JwtHeader => sys::COTTER_EJWT_HEADER,
@@ -175,6 +179,7 @@ impl ErrorKind {
         ErrorKind::NotFound,
         ErrorKind::State,
         ErrorKind::Canceled,
+        ErrorKind::Credentials,
         ErrorKind::JwtMalformed,
         ErrorKind::JwtAlg,
         ErrorKind::JwtHeader,

@@ -39,6 +39,21 @@ fn refresh_rotates_and_the_old_token_needs_reauth() {
     client.logout(None).unwrap();
 }
 
+/// A wrong API key id is ErrorKind::Credentials, never Reauth: the emulator answers it with 401 "API_KEY_ID is
+/// not valid", and "not valid" used to be read as a dead refresh token. The refresh token is not spent.
+#[test]
+fn a_wrong_api_key_id_is_credentials_not_reauth() {
+    let emu = Emulator::start();
+    let token = emu.login_token("creds@example.com");
+    let rt = token.refresh_token().unwrap().to_owned();
+    let wrong = Client::builder("0e0e0e0e-0000-4000-8000-00000000bad7").base_url(&emu.info.base_url).build().unwrap();
+    let e = expect_kind(wrong.refresh(&rt), ErrorKind::Credentials);
+    assert_eq!(e.http_status(), Some(401));
+    assert_eq!(e.name(), "COTTER_ECREDENTIALS");
+    assert!(!e.to_string().contains("log in again"), "{e}");
+    assert!(emu.client().refresh(&rt).is_ok(), "the refresh token was spent");
+}
+
 #[test]
 fn identity_and_event_token_grants() {
     let emu = Emulator::start();
@@ -53,11 +68,12 @@ fn identity_and_event_token_grants() {
     let token = client.grant_event_token(&ev["event_token"].to_string()).unwrap();
     assert!(token.refresh_token().is_some());
 
-    // Without the secret the library refuses before sending; with a wrong one the server does (401).
+    // Without the secret the library refuses before sending; with a wrong one the server does (401): a
+    // configuration error of its own (Credentials), never Reauth.
     let no_secret = Client::builder(&emu.info.api_key_id).base_url(&emu.info.base_url).build().unwrap();
     expect_kind(no_secret.grant_event_token(&ev["event_token"].to_string()), ErrorKind::Invalid);
     let wrong = Client::builder(&emu.info.api_key_id).api_secret_key("wrong").base_url(&emu.info.base_url).build().unwrap();
-    let e = expect_kind(wrong.grant_event_token(&ev["event_token"].to_string()), ErrorKind::OAuth);
+    let e = expect_kind(wrong.grant_event_token(&ev["event_token"].to_string()), ErrorKind::Credentials);
     assert_eq!(e.http_status(), Some(401));
     assert!(!e.to_string().contains("wrong"), "the message echoes the secret: {e}");
 
