@@ -13,7 +13,8 @@ const { KeyRing } = require('./keys');
 const { Store, Clock } = require('./store');
 const { Tokens } = require('./tokens');
 const { Faults, Stats, SKIPS_HANDLER } = require('./faults');
-const { HttpError, isPlainObject, isLoopback } = require('./util');
+const { HttpError, isPlainObject, isLoopback, cliSafeToken } = require('./util');
+const { HostCheck, devTokenProblem, corsOrigin } = require('./access');
 const respond = require('./respond');
 const router = require('./routes');
 const { ensureCerts } = require('./tls');
@@ -94,6 +95,8 @@ async function startEmulator(opts = {}) {
   else if (cfg.apiSecretKey && project.api_secret_key !== cfg.apiSecretKey) { project.api_secret_key = cfg.apiSecretKey; store.changed(); }
   if (opts.allowedUrls) for (const u of cfg.allowedUrls) if (!project.allowed_urls.includes(u)) project.allowed_urls.push(u);
   cfg.apiKeyId = project.api_key_id;
+  if (!cfg.devToken) cfg.devToken = cliSafeToken(32);
+  const hostCheck = new HostCheck(cfg.host, cfg.allowedHosts);
   if (cfg.dataDir) store.saveNow();
 
   const routes = router.build();
@@ -123,17 +126,19 @@ async function startEmulator(opts = {}) {
 
   const log = cfg.verbose ? (...a) => process.stderr.write(a.join(' ') + '\n') : null;
 
-  function send(req, res, r) {
+  /** `cors`: the origin allowed to read the response (access.js), or null. */
+  function send(req, res, r, cors) {
     // A string body stays a string: Node then joins the header block and the body into one
     // string for the socket (no Buffer copy of the body, one chunk instead of two).
     const body = r.body;
     const headers = r.headers;
     headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    const origin = req.headers.origin;
-    if (origin) {
-      headers['Access-Control-Allow-Origin'] = origin;
-      headers['Access-Control-Allow-Credentials'] = 'true';
+    if (req.headers.origin !== undefined) {
       headers.Vary = 'Origin';
+      if (cors) {
+        headers['Access-Control-Allow-Origin'] = cors;
+        headers['Access-Control-Allow-Credentials'] = 'true';
+      }
     }
     res.writeHead(r.status, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
@@ -141,7 +146,7 @@ async function startEmulator(opts = {}) {
   }
 
   /** Send `r` garbled by `fault` (see faults.js for the kinds). */
-  function sendFaulty(req, res, fault, r) {
+  function sendFaulty(req, res, fault, r, cors) {
     const spec = fault.spec;
     const socket = req.socket;
     switch (fault.kind) {
@@ -154,14 +159,14 @@ async function startEmulator(opts = {}) {
         if (spec.retry_after !== undefined) h['Retry-After'] = String(spec.retry_after);
         if (spec.body !== undefined) {
           const text = typeof spec.body === 'string' ? spec.body : JSON.stringify(spec.body);
-          return send(req, res, respond.rawJson(spec.status, text, h));
+          return send(req, res, respond.rawJson(spec.status, text, h), cors);
         }
-        return send(req, res, respond.error(spec.status, `injected fault: HTTP ${spec.status}`, h));
+        return send(req, res, respond.error(spec.status, `injected fault: HTTP ${spec.status}`, h), cors);
       }
       case 'redirect':
-        return send(req, res, { status: Number(spec.redirect_status) || 302, headers: { Location: spec.redirect }, body: '' });
+        return send(req, res, { status: Number(spec.redirect_status) || 302, headers: { Location: spec.redirect }, body: '' }, cors);
       case 'non_json':
-        return send(req, res, respond.html(Number(spec.non_json_status) || 200, '<!doctype html><html><body><h1>Service temporarily unavailable</h1><p>This is not JSON.</p></body></html>'));
+        return send(req, res, respond.html(Number(spec.non_json_status) || 200, '<!doctype html><html><body><h1>Service temporarily unavailable</h1><p>This is not JSON.</p></body></html>'), cors);
       case 'oversized': {
         const size = Number.isInteger(spec.size_bytes) ? spec.size_bytes : 10 * 1024 * 1024;
         const body = Buffer.alloc(Math.max(size, 16), 0x61); // '{"padding":"aaaa…"}'
@@ -172,11 +177,11 @@ async function startEmulator(opts = {}) {
           res.end(body);
           return;
         }
-        return send(req, res, { status: 200, headers: { 'Content-Type': respond.JSON_TYPE }, body });
+        return send(req, res, { status: 200, headers: { 'Content-Type': respond.JSON_TYPE }, body }, cors);
       }
       case 'malformed_json': {
         const b = r.body.toString();
-        return send(req, res, { status: r.status, headers: r.headers, body: b.slice(0, Math.max(1, b.length - 1)) + ',' });
+        return send(req, res, { status: r.status, headers: r.headers, body: b.slice(0, Math.max(1, b.length - 1)) + ',' }, cors);
       }
       case 'truncate': {
         const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
@@ -204,35 +209,46 @@ async function startEmulator(opts = {}) {
         return;
       }
       default: // 'latency' alone: the delay already happened
-        return send(req, res, r);
+        return send(req, res, r, cors);
     }
   }
 
   async function handle(req, res) {
+    // DNS-rebinding defence first: a page on evil.example that resolves to 127.0.0.1 sends `Host: evil.example`.
+    const host = req.headers.host ?? req.headers[':authority'];
+    if (!hostCheck.allows(host)) {
+      return send(req, res, respond.error(403, `Host ${JSON.stringify(host ?? '')} is not allowed: the emulator answers only a Host of ` +
+        `${hostCheck.describe()} (a DNS-rebinding defence); start it with --allowed-host NAME to serve another name`), null);
+    }
     const url = req.url;
     const qi = url.indexOf('?');
     const path = qi < 0 ? url : url.slice(0, qi);
     const method = req.method === 'HEAD' ? 'GET' : req.method;
     const m = router.match(routes, method === 'OPTIONS' ? 'GET' : method, path);
+    // The dev API never gets CORS headers, so no web page can read it (nor send it the token header).
+    const dev = m && m.route ? m.route.dev : path === '/dev' || path.startsWith('/dev/');
+    const cors = dev || req.headers.origin === undefined ? null : corsOrigin(app, req, m && m.params);
 
     if (method === 'OPTIONS') {
-      const allow = m ? (m.route ? [m.route.method] : m.allowed) : [];
-      if (!m) return send(req, res, respond.error(404, 'Not found'));
-      return send(req, res, { status: 204, headers: {
-        'Access-Control-Allow-Methods': [...new Set([...allow, 'OPTIONS'])].join(', '),
-        'Access-Control-Allow-Headers': CORS_HEADERS, 'Access-Control-Max-Age': '600' }, body: '' });
+      if (!m) return send(req, res, respond.error(404, 'Not found'), null);
+      const allow = [...new Set([...(m.route ? [m.route.method] : m.allowed), 'OPTIONS'])].join(', ');
+      const headers = { Allow: allow };
+      if (cors) Object.assign(headers, { 'Access-Control-Allow-Methods': allow, 'Access-Control-Allow-Headers': CORS_HEADERS, 'Access-Control-Max-Age': '600' });
+      return send(req, res, { status: 204, headers, body: '' }, cors);
     }
-    if (!m) return send(req, res, respond.error(404, `Not found: ${req.method} ${path}`));
-    if (!m.route) return send(req, res, respond.error(405, `Method ${req.method} not allowed on ${path}`, { Allow: m.allowed.join(', ') }));
+    if (!m) return send(req, res, respond.error(404, `Not found: ${req.method} ${path}`), cors);
+    if (!m.route) return send(req, res, respond.error(405, `Method ${req.method} not allowed on ${path}`, { Allow: m.allowed.join(', ') }), cors);
     const route = m.route;
-    if (route.dev && !isLoopback(req.socket.remoteAddress)) return send(req, res, respond.error(403, 'the dev API is available from loopback only'));
-    if (!route.dev) app.stats.hit(route.name);
+    if (dev) {
+      const problem = devTokenProblem(req, cfg.devToken);
+      if (problem) return send(req, res, respond.error(401, problem), null);
+    } else app.stats.hit(route.name);
 
     const fault = app.faults.take(route.name, route.dev);
     if (fault) {
       app.stats.faults_injected++;
       if (fault.latency_ms) await sleep(fault.latency_ms);
-      if (SKIPS_HANDLER.has(fault.kind) && !(fault.kind === 'reset' && fault.spec.after)) return sendFaulty(req, res, fault, null);
+      if (SKIPS_HANDLER.has(fault.kind) && !(fault.kind === 'reset' && fault.spec.after)) return sendFaulty(req, res, fault, null, cors);
     }
 
     let r;
@@ -248,14 +264,14 @@ async function startEmulator(opts = {}) {
         r = respond.error(500, `internal error: ${e.message}`);
       }
     }
-    if (fault) return sendFaulty(req, res, fault, r);
-    return send(req, res, r);
+    if (fault) return sendFaulty(req, res, fault, r, cors);
+    return send(req, res, r, cors);
   }
 
   server.on('request', (req, res) => {
     handle(req, res).catch((e) => {
       if (log) log('request failed:', e.stack);
-      if (!res.headersSent) { try { send(req, res, respond.error(500, 'internal error')); } catch { /* socket gone */ } } else res.destroy();
+      if (!res.headersSent) { try { send(req, res, respond.error(500, 'internal error'), null); } catch { /* socket gone */ } } else res.destroy();
     });
   });
 
@@ -276,8 +292,14 @@ async function startEmulator(opts = {}) {
     identity_public_key: keys.identityPublicB64,
     worker_url: `${origin}/verify`,
     dev_url: `${origin}/dev`,
+    dev_token: cfg.devToken,
     ca_file: certs ? certs.caFile : null,
   };
+  if (!isLoopback(cfg.host)) {
+    process.stderr.write(`cotter-emulator: warning: listening on ${cfg.host}, not a loopback address: the API and the login ` +
+      'page are reachable from the network, and so is the dev API for anyone who has its token (dev_token). Requests ' +
+      'must still name an allowed Host (localhost, 127.0.0.1, [::1], the --host address or an --allowed-host).\n');
+  }
 
   let closing = null;
   function close() {

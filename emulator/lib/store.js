@@ -8,7 +8,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { HttpError, randomToken, sha256B64url, asciiEqual, isoTime } = require('./util');
+const { HttpError, randomToken, cliSafeToken, sha256B64url, asciiEqual, isoTime } = require('./util');
 
 /** Injectable clock: tests move time with POST /dev/clock instead of sleeping. */
 class Clock {
@@ -18,17 +18,12 @@ class Clock {
 }
 
 const NULL_UUID = '00000000-0000-0000-0000-000000000000';
-const REFRESH_RE = /^(\d{1,15}):([A-Za-z0-9_-]{16,128})$/;
+// The id is canonical (no leading zeros): "000<id>:<secret>" must not name the same token as "<id>:<secret>".
+const REFRESH_RE = /^([1-9]\d{0,14}):([A-Za-z0-9_-]{16,128})$/;
 const STATE_FILE = 'state.json';
 
-/** A random project secret that never starts with '-': a CLI (argparse, getopt) would read
- * `--api-secret-key -abc…` as a missing value followed by an option (1 secret in 64 did). */
-function newSecret() {
-  for (;;) {
-    const s = randomToken(24);
-    if (s[0] !== '-') return s;
-  }
-}
+/** A random project secret (never with a leading '-', see cliSafeToken). */
+const newSecret = () => cliSafeToken(24);
 
 function normIdentifier(id, type) {
   const s = String(id).trim();

@@ -197,6 +197,11 @@ class Tokens {
     for (const f of ['expire_at', 'identifier', 'identifier_type', 'receiver', 'signature']) {
       if (typeof t[f] !== 'string' || t[f] === '') throw new HttpError(400, `identity_token.${f} is required`);
     }
+    // The signed message has no separators, so bytes could move between identifier and type under the same
+    // signature ("a@example.com"+"EMAIL" = "a@example.comE"+"MAIL"): a fixed type closes that, as the C verifier does.
+    if (t.identifier_type !== 'EMAIL' && t.identifier_type !== 'PHONE') {
+      throw new HttpError(400, 'identity_token.identifier_type must be EMAIL or PHONE');
+    }
     if (!this.keys.verifyEd25519(t.identifier + t.identifier_type + t.receiver + t.expire_at, t.signature)) {
       throw new HttpError(400, 'identity token signature is not valid');
     }

@@ -31,8 +31,7 @@ function identityGrant(ctx, project, body) {
   const { app } = ctx;
   const t = obj(body, 'identity_token');
   app.tokens.checkIdentityToken(t, project.api_key_id);
-  const type = t.identifier_type === 'PHONE' ? 'PHONE' : 'EMAIL';
-  const [user] = app.store.ensureUser(project.api_key_id, t.identifier, type);
+  const [user] = app.store.ensureUser(project.api_key_id, t.identifier, t.identifier_type);
   return app.tokens.issueBatched(project, user, { auth_method: 'OTP', auth_time: app.clock.now(), custom_claims: null })
     .then((oauth) => tokenResponse(app, oauth));
 }
