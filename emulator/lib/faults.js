@@ -66,6 +66,8 @@ class Stats {
     this.connections = 0;
     this.faults_injected = 0;
     this.sign_batches = { batches: 0, responses: 0, largest: 0 }; // see Tokens.issueBatched
+    this.refresh_families_revoked = 0; // logins revoked because a rotated refresh token was used again
+    this.refresh_grace_reuses = 0; // previous tokens accepted once within --refresh-reuse-grace
   }
   hit(routeName) { this.requests[routeName] = (this.requests[routeName] || 0) + 1; }
   signBatch(n) {
@@ -76,7 +78,8 @@ class Stats {
   }
   toJSON() {
     return { requests: { ...this.requests }, connections: this.connections, faults_injected: this.faults_injected,
-      sign_batches: { ...this.sign_batches } };
+      sign_batches: { ...this.sign_batches }, refresh_families_revoked: this.refresh_families_revoked,
+      refresh_grace_reuses: this.refresh_grace_reuses };
   }
 }
 

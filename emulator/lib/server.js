@@ -86,7 +86,8 @@ async function startEmulator(opts = {}) {
   const cfg = config.resolve(opts);
   const clock = new Clock();
   const keys = new KeyRing({ kid: cfg.kid, now: () => clock.now() });
-  const store = new Store({ clock, config: cfg, keys, dataDir: cfg.dataDir });
+  const stats = new Stats();
+  const store = new Store({ clock, config: cfg, keys, dataDir: cfg.dataDir, stats });
   const loaded = store.load();
 
   // The default project: flags/env win; otherwise the saved first project; otherwise a new one.
@@ -100,7 +101,7 @@ async function startEmulator(opts = {}) {
   if (cfg.dataDir) store.saveNow();
 
   const routes = router.build();
-  const app = { config: cfg, clock, keys, store, tokens: null, faults: null, stats: new Stats(), info: null, origin: null };
+  const app = { config: cfg, clock, keys, store, tokens: null, faults: null, stats, info: null, origin: null };
   app.tokens = new Tokens({ keys, store, clock, config: cfg, stats: app.stats });
   app.faults = new Faults(routes.table.filter((r) => !r.dev).map((r) => r.name));
 

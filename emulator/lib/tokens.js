@@ -128,7 +128,7 @@ class Tokens {
    * custom_claims}, creating a new refresh token row.
    */
   issue(project, user, s) {
-    return this._signOauth(this._prepareOauth(project, user, s));
+    return this._signOauth(this._prepareOauth(project, user, s, null));
   }
 
   /**
@@ -141,8 +141,8 @@ class Tokens {
    * happens now, in request order; only the signing waits, for at most one loop turn.
    * @returns {Promise<object>} the oauth_token
    */
-  issueBatched(project, user, s) {
-    const prepared = this._prepareOauth(project, user, s);
+  issueBatched(project, user, s, rotated = null) {
+    const prepared = this._prepareOauth(project, user, s, rotated);
     return new Promise((resolve, reject) => {
       this._batch.push(() => {
         try { resolve(this._signOauth(prepared)); } catch (e) { reject(e); }
@@ -153,10 +153,10 @@ class Tokens {
   }
 
   /** Everything of an oauth_token that has an effect or reads the clock: done when the request arrives. */
-  _prepareOauth(project, user, s) {
+  _prepareOauth(project, user, s, rotated) {
     const iat = this.clock.now();
     const ttl = this.store.takeTtlOverride(user.ID) ?? this.config.accessTtl;
-    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s);
+    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s, rotated);
     return {
       key: this.keys.current, ttl, refresh, auth_method: s.auth_method,
       access: this.accessClaims(project, user, s, iat, ttl), id: this.idClaims(project, user, s, iat, ttl),
