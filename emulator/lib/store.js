@@ -62,6 +62,7 @@ class Store {
     this.ttlOverrides = new Map(); // user ID or '*' -> {count, ttl}
     this.sendLog = new Map(); // identifier -> [unix seconds of sends], for the OTP rate limit
     this.nextEventId = (() => { let n = 1; return () => n++; })();
+    this.events = new Map(); // event ID -> row of the trusted-device API (routes/event.js)
   }
 
   // ---- projects ---------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class Store {
         updated_at: '0001-01-01T00:00:00Z', deleted_at: null, issuer: '', client_user_id: '',
         enrolled: null, default_method: null, identifier: '', identifiers: null };
     }
-    const { identifier_type, identifier_id, _created_ms, ...pub } = u; // eslint-disable-line no-unused-vars
+    const { identifier_type, identifier_id, _created_ms, _devices, ...pub } = u; // eslint-disable-line no-unused-vars
     return pub;
   }
 

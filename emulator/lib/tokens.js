@@ -235,6 +235,11 @@ class Tokens {
       timestamp: String(o.timestamp ?? Math.floor(nowMs / 1000)),
       user_id: user.ID,
     };
+    return this.signEvent(e);
+  }
+
+  /** (Re)sign an event object with the emulator's Ed25519 key (after an approval changes it). */
+  signEvent(e) {
     e.signature = this.keys.signEd25519(Tokens.eventMessage(e));
     return e;
   }

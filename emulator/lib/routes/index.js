@@ -12,6 +12,7 @@ function build() {
     ...require('./token'),
     ...require('./verify'),
     ...require('./user'),
+    ...require('./event'),
     ...require('./app'),
     ...require('./dev'),
     ['GET', '/', (ctx) => html(200, indexPage(ctx.info))],
