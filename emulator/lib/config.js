@@ -69,7 +69,8 @@ const USAGE = `Usage: cotter-emulator [options]
   --dev-token T         the token the dev API requires in X-Cotter-Dev-Token (default random, printed as
                         dev_token; env COTTER_EMULATOR_DEV_TOKEN; 16+ printable ASCII characters)
   --data DIR            persist projects, users, refresh/social tokens and keys in DIR
-  --tls                 serve HTTPS with a generated local CA (path printed as ca_file)
+  --tls                 serve HTTPS (HTTP/2, and HTTP/1.1 for clients without h2) with a generated
+                        local CA (path printed as ca_file)
   --api-key-id ID       default project's API key id (UUID; env COTTER_EMULATOR_API_KEY_ID)
   --api-secret-key S    default project's secret (env COTTER_EMULATOR_API_SECRET_KEY)
   --issuer URL          JWT iss (default https://www.cotter.app)

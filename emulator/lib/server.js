@@ -1,12 +1,13 @@
 'use strict';
 /**
  * @file server.js
- * @brief startEmulator(opts): wires config, keys, store and routes into an HTTP(S) server;
- *        reads bodies (capped), dispatches, applies injected faults, counts requests, and
- *        shuts down cleanly (idle keep-alive sockets included).
+ * @brief startEmulator(opts): wires config, keys, store and routes into a server: plain HTTP/1.1, or with --tls
+ *        HTTP/2 with an HTTP/1.1 fallback (ALPN h2, http/1.1); reads bodies (capped), dispatches, applies injected
+ *        faults, counts requests, connections and HTTP/2 streams, and shuts down cleanly (idle keep-alive sockets
+ *        and HTTP/2 sessions included). A request held by a fault is let go as soon as its client disconnects.
  */
 const http = require('node:http');
-const https = require('node:https');
+const http2 = require('node:http2');
 const fs = require('node:fs');
 const config = require('./config');
 const { KeyRing } = require('./keys');
@@ -22,6 +23,9 @@ const { ensureCerts } = require('./tls');
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const CORS_HEADERS = 'API_KEY_ID, API_SECRET_KEY, Content-Type, Authorization';
 
+/** readBody() rejects with this when the client goes away before its body is complete. */
+const ABORTED = new Error('the client went away');
+
 /** Read the request body up to `cap` bytes; throws HttpError(413) beyond it. */
 function readBody(req, cap) {
   const declared = Number(req.headers['content-length']);
@@ -29,6 +33,8 @@ function readBody(req, cap) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let size = 0;
+    let ended = false;
+    req.on('close', () => { if (!ended) reject(ABORTED); });
     req.on('data', (c) => {
       size += c.length;
       if (size > cap) {
@@ -39,7 +45,7 @@ function readBody(req, cap) {
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('end', () => { ended = true; resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)); });
     req.on('error', reject);
   });
 }
@@ -80,7 +86,22 @@ class Ctx {
   }
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+/** Has the client of `res` gone away (its HTTP/1 socket or its HTTP/2 stream closed)? */
+const gone = (res) => res.destroyed || (res.stream ? res.stream.destroyed : res.socket === null || res.socket.destroyed);
+
+/**
+ * Wait `ms` (a fault's latency_ms) unless the client goes first: resolves true when it went away. The timer is
+ * unref'd and cleared on disconnect, so a held request keeps neither the server nor a test process alive.
+ */
+function holdUnlessGone(res, ms) {
+  return new Promise((resolve) => {
+    if (gone(res)) { resolve(true); return; }
+    const onClose = () => { clearTimeout(timer); resolve(true); };
+    const timer = setTimeout(() => { res.removeListener('close', onClose); resolve(false); }, ms);
+    timer.unref();
+    res.once('close', onClose);
+  });
+}
 
 async function startEmulator(opts = {}) {
   const cfg = config.resolve(opts);
@@ -107,18 +128,28 @@ async function startEmulator(opts = {}) {
 
   let certs = null;
   if (cfg.tls) certs = ensureCerts(cfg.dataDir);
+  // --tls: HTTP/2 (so clients can multiplex) with HTTP/1.1 for clients that do not offer h2 in ALPN.
   const server = cfg.tls
-    ? https.createServer({ key: certs.key, cert: certs.cert })
+    ? http2.createSecureServer({ key: certs.key, cert: certs.cert, allowHTTP1: true })
     : http.createServer();
-  // Long keep-alive so SDK connection pools do not race the server closing idle sockets.
+  // Long keep-alive so SDK connection pools do not race the server closing idle sockets (HTTP/1.1, also the
+  // fallback under --tls; an HTTP/2 session has no idle timeout here).
   server.keepAliveTimeout = 60000;
   server.headersTimeout = 65000;
 
+  // Every accepted TCP connection (before TLS), so a test can prove keep-alive reuse or HTTP/2 multiplexing.
   const sockets = new Set();
   server.on('connection', (socket) => {
     app.stats.connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+  });
+  const sessions = new Set();
+  server.on('session', (session) => {
+    app.stats.h2_sessions++;
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+    session.on('error', () => {}); // a peer that resets the connection: the session closes, nothing to report
   });
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -134,6 +165,7 @@ async function startEmulator(opts = {}) {
     const body = r.body;
     const headers = r.headers;
     headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    if (headers.Connection !== undefined && req.httpVersionMajor === 2) delete headers.Connection; // not an HTTP/2 header
     if (req.headers.origin !== undefined) {
       headers.Vary = 'Origin';
       if (cors) {
@@ -146,14 +178,23 @@ async function startEmulator(opts = {}) {
     if (log) log(req.method, req.url, r.status);
   }
 
-  /** Send `r` garbled by `fault` (see faults.js for the kinds). */
+  /**
+   * Cut the exchange short. HTTP/1.1: the connection is destroyed (RST where Node can, plain HTTP). HTTP/2: only this
+   * request's stream is reset (RST_STREAM, INTERNAL_ERROR); the session and its other streams go on.
+   */
+  function cut(req, res) {
+    if (res.stream) { if (!res.stream.destroyed) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR); return; }
+    const socket = req.socket;
+    if (typeof socket.resetAndDestroy === 'function' && !cfg.tls) socket.resetAndDestroy();
+    else socket.destroy();
+  }
+
+  /** Send `r` garbled by `fault` (see faults.js for the kinds; README "Faults" for their HTTP/2 meaning). */
   function sendFaulty(req, res, fault, r, cors) {
     const spec = fault.spec;
-    const socket = req.socket;
     switch (fault.kind) {
       case 'reset':
-        if (typeof socket.resetAndDestroy === 'function' && !cfg.tls) socket.resetAndDestroy();
-        else socket.destroy();
+        cut(req, res);
         return;
       case 'status': {
         const h = {};
@@ -185,11 +226,19 @@ async function startEmulator(opts = {}) {
         return send(req, res, { status: r.status, headers: r.headers, body: b.slice(0, Math.max(1, b.length - 1)) + ',' }, cors);
       }
       case 'truncate': {
+        // Headers with the real Content-Length and half the body; then the connection (HTTP/2: the stream) is cut,
+        // or with `hang: true` nothing more is sent until the client gives up or the server stops.
         const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
         const sent = body.subarray(0, Math.floor(body.length / 2));
         r.headers['Content-Length'] = Math.max(body.length, sent.length + 16);
+        if (r.headers.Connection !== undefined && res.stream) delete r.headers.Connection;
         res.writeHead(r.status, r.headers);
-        res.write(sent, () => socket.destroy());
+        if (spec.hang) {
+          res.write(sent);
+          res.once('close', () => { app.stats.client_aborts++; });
+          return;
+        }
+        res.write(sent, () => cut(req, res));
         return;
       }
       case 'slow_drip': {
@@ -197,14 +246,22 @@ async function startEmulator(opts = {}) {
         const chunk = Math.max(1, Number(spec.chunk_bytes) || 1);
         const interval = Math.max(0, Number(spec.interval_ms) || 100);
         r.headers['Content-Length'] = body.length;
+        if (r.headers.Connection !== undefined && res.stream) delete r.headers.Connection;
         res.writeHead(r.status, r.headers);
         let off = 0;
+        let timer = null;
+        const onClose = () => {
+          if (timer) { clearTimeout(timer); timer = null; }
+          if (off < body.length) app.stats.client_aborts++;
+        };
+        res.once('close', onClose);
         const tick = () => {
-          if (res.destroyed || socket.destroyed) return;
+          timer = null;
+          if (gone(res)) return;
           res.write(body.subarray(off, off + chunk));
           off += chunk;
           if (off >= body.length) res.end();
-          else setTimeout(tick, interval).unref();
+          else { timer = setTimeout(tick, interval); timer.unref(); }
         };
         tick();
         return;
@@ -245,18 +302,23 @@ async function startEmulator(opts = {}) {
       if (problem) return send(req, res, respond.error(401, problem), null);
     } else app.stats.hit(route.name);
 
+    if (req.httpVersionMajor === 2 && !dev) app.stats.h2_streams++;
+
     const fault = app.faults.take(route.name, route.dev);
     if (fault) {
       app.stats.faults_injected++;
-      if (fault.latency_ms) await sleep(fault.latency_ms);
+      // A client that gives up while held is let go: no handler runs for it (a refresh token is not rotated).
+      if (fault.latency_ms && await holdUnlessGone(res, fault.latency_ms)) { app.stats.client_aborts++; return; }
       if (SKIPS_HANDLER.has(fault.kind) && !(fault.kind === 'reset' && fault.spec.after)) return sendFaulty(req, res, fault, null, cors);
     }
 
     let r;
     try {
       const body = BODY_METHODS.has(req.method) ? await readBody(req, cfg.maxBodyBytes) : null;
+      if (!dev) app.stats.handled(route.name);
       r = await route.handler(new Ctx(app, req, res, qi < 0 ? '' : url.slice(qi + 1), m.params, body));
     } catch (e) {
+      if (e === ABORTED) { app.stats.client_aborts++; return; }
       if (e instanceof HttpError) {
         r = respond.error(e.status, e.message, e.headers);
         if (e.status === 413) r.headers.Connection = 'close';
@@ -307,6 +369,7 @@ async function startEmulator(opts = {}) {
     if (closing) return closing;
     closing = new Promise((resolve) => {
       server.close(() => resolve());
+      for (const s of sessions) s.destroy();
       for (const s of sockets) s.destroy();
       if (typeof server.closeAllConnections === 'function') server.closeAllConnections();
     }).then(() => {

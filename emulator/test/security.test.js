@@ -47,6 +47,9 @@ test('the dev API needs the dev_token of the JSON line: none or a wrong one is 4
     assert.equal(res.status, 401, r.name);
     assert.doesNotMatch(JSON.stringify(res.body), new RegExp(E.info.api_secret_key));
   }
+  // Nothing outside /dev gives the token or the secret away (the index page names the dev URL only).
+  const index = await req(E.origin + '/');
+  assert.doesNotMatch(index.body, new RegExp(`${E.info.dev_token}|${E.info.api_secret_key}`));
   const ok = await req(E.info.dev_url + '/projects', { headers: { [TOKEN]: E.info.dev_token } });
   assert.equal(ok.status, 200);
   assert.equal(ok.body[0].api_secret_key, E.info.api_secret_key);
