@@ -286,6 +286,7 @@ async function startEmulator(opts = {}) {
     // The dev API never gets CORS headers, so no web page can read it (nor send it the token header).
     const dev = m && m.route ? m.route.dev : path === '/dev' || path.startsWith('/dev/');
     const cors = dev || req.headers.origin === undefined ? null : corsOrigin(app, req, m && m.params);
+    if (req.httpVersionMajor === 2 && !dev) app.stats.h2_streams++;
 
     if (method === 'OPTIONS') {
       if (!m) return send(req, res, respond.error(404, 'Not found'), null);
@@ -301,8 +302,6 @@ async function startEmulator(opts = {}) {
       const problem = devTokenProblem(req, cfg.devToken);
       if (problem) return send(req, res, respond.error(401, problem), null);
     } else app.stats.hit(route.name);
-
-    if (req.httpVersionMajor === 2 && !dev) app.stats.h2_streams++;
 
     const fault = app.faults.take(route.name, route.dev);
     if (fault) {
