@@ -61,7 +61,7 @@ function verifyDeviceSignature(device, message, signatureB64) {
 
 /** The message a device signs for an event (spec §2.11). */
 function eventSigningMessage(b) {
-  return `${b.client_user_id}${b.issuer}${b.event}${b.timestamp}${b.method}${b.approved}${b.register_new_device === true ? b.new_device_public_key : ''}`;
+  return `${b.client_user_id ?? b.user_id}${b.issuer}${b.event}${b.timestamp}${b.method}${b.approved}${b.register_new_device === true ? b.new_device_public_key : ''}`;
 }
 
 module.exports = { parseDeviceKey, verifyDeviceSignature, eventSigningMessage, ALGORITHMS };

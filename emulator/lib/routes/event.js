@@ -32,7 +32,7 @@ function publicEvent(row) {
 
 /** The user the body names by client_user_id (or user_id); returns [user, the id as sent]. */
 function userOf(ctx, project, b) {
-  const id = b.client_user_id !== undefined ? str(b, 'client_user_id', { max: 256 }) : str(b, 'user_id', { max: 256 });
+  const id = b.user_id !== undefined && b.client_user_id === undefined ? str(b, 'user_id', { max: 256 }) : str(b, 'client_user_id', { max: 256 });
   const user = ctx.app.store.getUser(project.api_key_id, id);
   if (!user) throw new HttpError(404, 'User not found');
   return [user, id];
