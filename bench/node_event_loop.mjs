@@ -30,7 +30,8 @@ function startEmulator() {
 }
 
 async function dev(info, p, body) {
-  const r = await fetch(info.dev_url + p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(info.dev_url + p, { method: 'POST', headers: { 'content-type': 'application/json', 'x-cotter-dev-token': info.dev_token },
+    body: JSON.stringify(body) });
   if (!r.ok) throw new Error(`dev ${p}: HTTP ${r.status}`);
   return r.json();
 }

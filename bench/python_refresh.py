@@ -46,7 +46,7 @@ def main() -> int:
 
         def login() -> str:
             req = urllib.request.Request(info["dev_url"] + "/login", json.dumps({"identifier": "bench@example.com"}).encode(),
-                                         {"Content-Type": "application/json"})
+                                         {"Content-Type": "application/json", "X-Cotter-Dev-Token": info["dev_token"]})
             rt: str = json.load(urllib.request.urlopen(req))["oauth_token"]["refresh_token"]
             return rt
 

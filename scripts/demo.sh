@@ -37,6 +37,7 @@ export COTTER_BASE_URL=$(field base_url) COTTER_LOGIN_URL=$(field login_url)
 export COTTER_API_KEY_ID=$(field api_key_id) COTTER_API_SECRET_KEY=$(field api_secret_key)
 export XDG_CONFIG_HOME="$work/config"
 dev_url=$(field dev_url)
+dev_token=$(field dev_token)   # the dev API answers only requests that carry it (X-Cotter-Dev-Token)
 jwks_url=$(field jwks_url)
 echo "emulator at $COTTER_BASE_URL (project $COTTER_API_KEY_ID)"
 
@@ -46,7 +47,7 @@ login_pid=$!
 for _ in $(seq 100); do [ -s "$work/login.out" ] && break; sleep 0.1; done
 url=$(head -n 1 "$work/login.out")
 echo "login page: ${url%%\?*}?…"
-python3 scripts/demo_login_driver.py "$url" "$dev_url" "demo@example.com"
+python3 scripts/demo_login_driver.py "$url" "$dev_url" "$dev_token" "demo@example.com"
 wait "$login_pid"
 
 step "Who am I? (the stored access token, verified against the JWKS)"
@@ -72,12 +73,12 @@ set -e
 
 step "Social-login provider tokens (one GitHub token seeded through the emulator's dev API)"
 user_id=$(cotter whoami --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sub"])')
-python3 - "$dev_url" "$user_id" <<'PY'
+python3 - "$dev_url" "$dev_token" "$user_id" <<'PY'
 import json, sys, urllib.request
-body = {"user_id": sys.argv[2], "identity_provider": "GITHUB", "provider_username": "octocat",
+body = {"user_id": sys.argv[3], "identity_provider": "GITHUB", "provider_username": "octocat",
         "tokens": {"access_token": "gho_demo_token", "scope": "repo,user", "token_type": "bearer"}}
 urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/social_tokens", json.dumps(body).encode(),
-                                              {"Content-Type": "application/json"})).read()
+                                              {"Content-Type": "application/json", "X-Cotter-Dev-Token": sys.argv[2]})).read()
 PY
 show cotter social-tokens list "$user_id"
 

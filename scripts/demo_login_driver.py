@@ -5,8 +5,9 @@
 identifier, read the code from the emulator's dev mailbox, POST it (or open the magic link), and follow the
 final redirect to the CLI's local port — exactly what a person would do in a browser.
 
-Usage: demo_login_driver.py LOGIN_URL DEV_URL IDENTIFIER   (LOGIN_URL as printed by `cotter login --no-browser`)
-Only the standard library; the emulator must be on a loopback address.
+Usage: demo_login_driver.py LOGIN_URL DEV_URL DEV_TOKEN IDENTIFIER
+  LOGIN_URL as printed by `cotter login --no-browser`; DEV_URL and DEV_TOKEN (the dev API's token, sent as
+  X-Cotter-Dev-Token) from the emulator's JSON line. Only the standard library; the emulator must be on loopback.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def _location_of(req: urllib.request.Request) -> str:
     raise RuntimeError(f"expected a redirect, got HTTP {resp.status}")
 
 
-def drive_login(login_url: str, dev_url: str, identifier: str) -> str:
+def drive_login(login_url: str, dev_url: str, dev_token: str, identifier: str) -> str:
     """Completes the login; returns the body of the page served at the redirect (the CLI's success page)."""
     origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(login_url))
     page = urllib.request.urlopen(login_url, timeout=10).read().decode()
@@ -56,7 +57,8 @@ def drive_login(login_url: str, dev_url: str, identifier: str) -> str:
 
     deadline = time.monotonic() + 10
     while True:
-        box = json.load(urllib.request.urlopen(f"{dev_url}/mailbox?to={urllib.parse.quote(identifier.lower())}"))
+        box = json.load(urllib.request.urlopen(urllib.request.Request(
+            f"{dev_url}/mailbox?to={urllib.parse.quote(identifier.lower())}", headers={"X-Cotter-Dev-Token": dev_token})))
         if box:
             message = box[-1]
             break
@@ -75,10 +77,10 @@ def drive_login(login_url: str, dev_url: str, identifier: str) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5:
         print(__doc__, file=sys.stderr)
         return 2
-    page = drive_login(sys.argv[1], sys.argv[2], sys.argv[3])
+    page = drive_login(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
     print("[browser] " + ("success page shown" if "cotter-success" in page else "unexpected page"), file=sys.stderr)
     return 0 if "cotter-success" in page else 1
 

@@ -119,9 +119,9 @@ function rawConnection(host, port) {
   });
 }
 
-function get(agent, url) {
+function get(agent, url, headers = {}) {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent }, (res) => {
+    http.get(url, { agent, headers }, (res) => {
       let b = '';
       res.on('data', (c) => { b += c; });
       res.on('end', () => resolve({ status: res.statusCode, body: b }));
@@ -139,12 +139,13 @@ async function main() {
     const agent = new http.Agent({ keepAlive: true, maxSockets: SOCKETS });
     const refreshUrl = `${info.base_url}/token/${info.api_key_id}`;
     const headers = { API_KEY_ID: info.api_key_id };
+    const devHeaders = { 'X-Cotter-Dev-Token': info.dev_token };
     const chains = [];
     for (let i = 0; i < CHAINS; i++) {
-      const r = await post(agent, `${info.dev_url}/login`, {}, { identifier: `bench${i}@example.com` });
+      const r = await post(agent, `${info.dev_url}/login`, devHeaders, { identifier: `bench${i}@example.com` });
       chains.push(JSON.parse(r.body).oauth_token.refresh_token);
     }
-    await post(agent, `${info.dev_url}/stats/reset`, {}, {});
+    await post(agent, `${info.dev_url}/stats/reset`, devHeaders, {});
 
     let requests = 0;
     let errors = 0;
@@ -187,7 +188,7 @@ async function main() {
     const cc = process.cpuUsage(ccpu0);
     const serverCpu = cpu0 === null || cpu1 === null ? null : Number(((cpu1 - cpu0) / secs).toFixed(2));
     const serverUs = cpu0 === null || cpu1 === null || !requests ? null : Number(((cpu1 - cpu0) * 1e6 / requests).toFixed(1));
-    const stats = JSON.parse((await get(agent, `${info.dev_url}/stats`)).body || '{}');
+    const stats = JSON.parse((await get(agent, `${info.dev_url}/stats`, devHeaders)).body || '{}');
     agent.destroy();
     process.stdout.write(JSON.stringify({
       bench: 'emulator_refresh', ops_per_sec: Math.round(requests / secs), requests, errors, seconds: Number(secs.toFixed(2)),

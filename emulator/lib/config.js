@@ -26,6 +26,12 @@ const DEFAULTS = {
   // Used/revoked refresh tokens are remembered so that a reuse gets the precise "already used" answer; beyond
   // this many the oldest is forgotten (then rejected as unknown), so a long-running emulator stays bounded.
   maxRetiredRefreshTokens: 100000,
+  // RFC 9700 §4.14.2: a rotated refresh token presented again revokes its whole family (every token of that
+  // login), except the immediately previous one, once, within this many seconds of its rotation (as Cognito's
+  // RetryGracePeriodSeconds and Auth0's rotation overlap period); 0 = no grace.
+  refreshReuseGrace: 0,
+  allowedHosts: [], // Host names served besides localhost, 127.0.0.1, [::1] and the bound address
+  devToken: null, // null: a random one, printed as dev_token
   verbose: false,
 };
 
@@ -49,14 +55,22 @@ const FLAGS = {
   '--event-token-max-age': ['eventTokenMaxAge', 'int'],
   '--max-body-bytes': ['maxBodyBytes', 'int'],
   '--max-retired-refresh-tokens': ['maxRetiredRefreshTokens', 'int'],
+  '--refresh-reuse-grace': ['refreshReuseGrace', 'int'],
+  '--allowed-host': ['allowedHosts', 'list'],
+  '--dev-token': ['devToken', 'str'],
   '--verbose': ['verbose', 'bool'],
 };
 
 const USAGE = `Usage: cotter-emulator [options]
   --port N              listen port (0 = any free port; default 0)
-  --host H              listen address (default 127.0.0.1)
+  --host H              listen address (default 127.0.0.1; any other than loopback is reachable from the network)
+  --allowed-host NAME   also serve requests whose Host is NAME (repeatable; by default only localhost,
+                        127.0.0.1, [::1] and the --host address: a DNS-rebinding defence)
+  --dev-token T         the token the dev API requires in X-Cotter-Dev-Token (default random, printed as
+                        dev_token; env COTTER_EMULATOR_DEV_TOKEN; 16+ printable ASCII characters)
   --data DIR            persist projects, users, refresh/social tokens and keys in DIR
-  --tls                 serve HTTPS with a generated local CA (path printed as ca_file)
+  --tls                 serve HTTPS (HTTP/2, and HTTP/1.1 for clients without h2) with a generated
+                        local CA (path printed as ca_file)
   --api-key-id ID       default project's API key id (UUID; env COTTER_EMULATOR_API_KEY_ID)
   --api-secret-key S    default project's secret (env COTTER_EMULATOR_API_SECRET_KEY)
   --issuer URL          JWT iss (default https://www.cotter.app)
@@ -71,6 +85,9 @@ const USAGE = `Usage: cotter-emulator [options]
   --max-body-bytes N    request body cap (default 1048576)
   --max-retired-refresh-tokens N
                         used/revoked refresh tokens remembered for "already used" answers (default 100000)
+  --refresh-reuse-grace SECONDS
+                        reuse of a rotated refresh token revokes its whole login, except the immediately
+                        previous token, once, within SECONDS of its rotation (default 0: no grace)
   --verbose             log requests to stderr
 `;
 
@@ -102,6 +119,7 @@ function resolve(opts = {}, env = process.env) {
   const c = { ...DEFAULTS };
   if (env.COTTER_EMULATOR_API_KEY_ID) c.apiKeyId = env.COTTER_EMULATOR_API_KEY_ID;
   if (env.COTTER_EMULATOR_API_SECRET_KEY) c.apiSecretKey = env.COTTER_EMULATOR_API_SECRET_KEY;
+  if (env.COTTER_EMULATOR_DEV_TOKEN) c.devToken = env.COTTER_EMULATOR_DEV_TOKEN;
   for (const [k, v] of Object.entries(opts)) {
     if (v === undefined) continue;
     if (k === 'allowedUrls') c.allowedUrls = [...DEFAULTS.allowedUrls, ...v];
@@ -113,6 +131,15 @@ function resolve(opts = {}, env = process.env) {
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new Error('port must be 0..65535');
   for (const k of ['accessTtl', 'refreshTtl', 'maxBodyBytes', 'jwksMaxAge', 'otpRateLimit', 'maxRetiredRefreshTokens']) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`${k} must be a positive integer`);
+  }
+  if (!Number.isInteger(c.refreshReuseGrace) || c.refreshReuseGrace < 0 || c.refreshReuseGrace > 86400) {
+    throw new Error('refreshReuseGrace must be an integer number of seconds in 0..86400');
+  }
+  if (c.devToken !== null && !(typeof c.devToken === 'string' && /^[\x21-\x7e]{16,256}$/.test(c.devToken))) {
+    throw new Error('the dev token must be 16..256 printable ASCII characters (no spaces)');
+  }
+  if (!Array.isArray(c.allowedHosts) || !c.allowedHosts.every((h) => typeof h === 'string' && /^[A-Za-z0-9.:[\]_-]{1,253}$/.test(h))) {
+    throw new Error('allowed hosts must be host names or IP addresses (no port, no scheme)');
   }
   return c;
 }

@@ -62,12 +62,19 @@ class Faults {
 class Stats {
   constructor() { this.reset(); }
   reset() {
-    this.requests = Object.create(null);
-    this.connections = 0;
+    this.requests = Object.create(null); // on arrival, before any fault latency or body
+    this.handled_requests = Object.create(null); // when the handler starts (the request has its effect)
+    this.connections = 0; // accepted TCP connections
+    this.h2_sessions = 0; // HTTP/2 sessions (--tls, ALPN h2)
+    this.h2_streams = 0; // HTTP/2 streams that carried a non-dev request
+    this.client_aborts = 0; // requests whose client went away while a fault held them
     this.faults_injected = 0;
     this.sign_batches = { batches: 0, responses: 0, largest: 0 }; // see Tokens.issueBatched
+    this.refresh_families_revoked = 0; // logins revoked because a rotated refresh token was used again
+    this.refresh_grace_reuses = 0; // previous tokens accepted once within --refresh-reuse-grace
   }
   hit(routeName) { this.requests[routeName] = (this.requests[routeName] || 0) + 1; }
+  handled(routeName) { this.handled_requests[routeName] = (this.handled_requests[routeName] || 0) + 1; }
   signBatch(n) {
     const b = this.sign_batches;
     b.batches++;
@@ -75,8 +82,10 @@ class Stats {
     if (n > b.largest) b.largest = n;
   }
   toJSON() {
-    return { requests: { ...this.requests }, connections: this.connections, faults_injected: this.faults_injected,
-      sign_batches: { ...this.sign_batches } };
+    return { requests: { ...this.requests }, handled: { ...this.handled_requests }, connections: this.connections,
+      h2_sessions: this.h2_sessions, h2_streams: this.h2_streams, client_aborts: this.client_aborts, faults_injected: this.faults_injected,
+      sign_batches: { ...this.sign_batches }, refresh_families_revoked: this.refresh_families_revoked,
+      refresh_grace_reuses: this.refresh_grace_reuses };
   }
 }
 

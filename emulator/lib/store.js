@@ -8,7 +8,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { HttpError, randomToken, sha256B64url, asciiEqual, isoTime } = require('./util');
+const { HttpError, randomToken, cliSafeToken, sha256B64url, asciiEqual, isoTime } = require('./util');
 
 /** Injectable clock: tests move time with POST /dev/clock instead of sleeping. */
 class Clock {
@@ -18,17 +18,12 @@ class Clock {
 }
 
 const NULL_UUID = '00000000-0000-0000-0000-000000000000';
-const REFRESH_RE = /^(\d{1,15}):([A-Za-z0-9_-]{16,128})$/;
+// The id is canonical (no leading zeros): "000<id>:<secret>" must not name the same token as "<id>:<secret>".
+const REFRESH_RE = /^([1-9]\d{0,14}):([A-Za-z0-9_-]{16,128})$/;
 const STATE_FILE = 'state.json';
 
-/** A random project secret that never starts with '-': a CLI (argparse, getopt) would read
- * `--api-secret-key -abc…` as a missing value followed by an option (1 secret in 64 did). */
-function newSecret() {
-  for (;;) {
-    const s = randomToken(24);
-    if (s[0] !== '-') return s;
-  }
-}
+/** A random project secret (never with a leading '-', see cliSafeToken). */
+const newSecret = () => cliSafeToken(24);
 
 function normIdentifier(id, type) {
   const s = String(id).trim();
@@ -44,6 +39,7 @@ class Store {
     this.config = o.config;
     this.keys = o.keys;
     this.dataDir = o.dataDir || null;
+    this.stats = o.stats || null; // counts refresh-token reuse (GET /dev/stats)
     this.projects = new Map();
     this._saveTimer = null;
     this.resetVolatile();
@@ -66,6 +62,7 @@ class Store {
     this.ttlOverrides = new Map(); // user ID or '*' -> {count, ttl}
     this.sendLog = new Map(); // identifier -> [unix seconds of sends], for the OTP rate limit
     this.nextEventId = (() => { let n = 1; return () => n++; })();
+    this.events = new Map(); // event ID -> row of the trusted-device API (routes/event.js)
   }
 
   // ---- projects ---------------------------------------------------------------------------
@@ -132,7 +129,7 @@ class Store {
         updated_at: '0001-01-01T00:00:00Z', deleted_at: null, issuer: '', client_user_id: '',
         enrolled: null, default_method: null, identifier: '', identifiers: null };
     }
-    const { identifier_type, identifier_id, _created_ms, ...pub } = u; // eslint-disable-line no-unused-vars
+    const { identifier_type, identifier_id, _created_ms, _devices, ...pub } = u; // eslint-disable-line no-unused-vars
     return pub;
   }
 
@@ -143,42 +140,113 @@ class Store {
 
   // ---- refresh tokens ---------------------------------------------------------------------
 
-  /** New refresh token `<id>:<secret>`; only the secret's SHA-256 (base64url) is kept. */
-  createRefreshToken(apiKeyId, userId, s) {
+  /**
+   * New refresh token `<id>:<secret>`; only the secret's SHA-256 (base64url) is kept. Every token belongs to a
+   * family: the tokens of one login, each rotated from the one before (RFC 9700 §4.14.2). `rotated` is the row this
+   * one replaces (it is retired here, so rotation is one step); without it the token starts a new family.
+   */
+  createRefreshToken(apiKeyId, userId, s, rotated = null) {
     const id = this.nextRefreshId++;
     const secret = randomToken(24);
+    let family;
+    if (rotated) {
+      family = rotated.family;
+      this.retire(rotated);
+      rotated.rotated = true;
+      rotated.successor = id;
+      rotated.rotated_ms = this.clock.nowMs();
+    } else family = { id, live: id, revoked: false };
+    family.live = id;
     this.refresh.set(id, {
       id, hash: sha256B64url(secret), api_key_id: apiKeyId, user_id: userId,
       auth_method: s.auth_method, auth_time: s.auth_time, custom_claims: s.custom_claims || null,
       expires_at: this.clock.now() + this.config.refreshTtl, used: false,
+      family, rotated: false, successor: 0, rotated_ms: 0, grace_used: false,
     });
     this.changed();
     return `${id}:${secret}`;
   }
 
-  /** The live row for `token` in project `apiKeyId`, or throw 400 "... not valid". */
-  checkRefreshToken(token, apiKeyId) {
+  /** The row `token` names in project `apiKeyId`, live or not; an unknown one is 400 "not valid". */
+  findRefreshToken(token, apiKeyId) {
     const m = typeof token === 'string' ? REFRESH_RE.exec(token) : null;
     const row = m ? this.refresh.get(Number(m[1])) : null;
     if (!row || !asciiEqual(row.hash, sha256B64url(m[2])) || row.api_key_id !== apiKeyId) {
       throw new HttpError(400, 'Refresh token is not valid');
     }
-    if (row.used) throw new HttpError(400, 'Refresh token is not valid: it was already used (rotated)');
+    return row;
+  }
+
+  /** Throws 400 "... not valid" unless `row` is live. */
+  checkLive(row) {
+    if (row.used) {
+      if (row.family.revoked) throw new HttpError(400, 'Refresh token is not valid: its login was revoked (a rotated token of it was used again)');
+      throw new HttpError(400, row.rotated ? 'Refresh token is not valid: it was already used (rotated)' : 'Refresh token is not valid: it was revoked (logged out)');
+    }
     if (row.expires_at <= this.clock.now()) throw new HttpError(400, 'Refresh token is not valid: it expired');
     if (!this.users.has(row.user_id)) throw new HttpError(400, 'Refresh token is not valid: unknown user');
     return row;
   }
 
-  /** Mark used (rotation) or revoked (logout). */
+  /** The live row for `token` in project `apiKeyId`, or throw 400 "... not valid". */
+  checkRefreshToken(token, apiKeyId) {
+    return this.checkLive(this.findRefreshToken(token, apiKeyId));
+  }
+
+  /**
+   * The row a refresh grant rotates. A live token rotates itself. A rotated token presented again is reuse
+   * (RFC 9700 §4.14.2): within config.refreshReuseGrace seconds (dev clock) of its rotation the immediately
+   * previous token may be presented once more, and then the family's current token is rotated instead (the
+   * caller gets a fresh token set, the family keeps one live token); any other reuse revokes every token of the
+   * family. Returns {row, grace}.
+   */
+  refreshSource(token, apiKeyId) {
+    const row = this.findRefreshToken(token, apiKeyId);
+    if (!row.used) return { row: this.checkLive(row), grace: false };
+    const family = row.family;
+    if (!row.rotated || family.revoked) this.checkLive(row); // logged out, or already revoked: throws
+    const live = family.live ? this.refresh.get(family.live) : undefined;
+    const grace = this.config.refreshReuseGrace;
+    if (grace > 0 && live && !live.used && row.successor === live.id && !row.grace_used &&
+        this.clock.nowMs() - row.rotated_ms <= grace * 1000) {
+      row.grace_used = true;
+      if (this.stats) this.stats.refresh_grace_reuses++;
+      return { row: this.checkLive(live), grace: true };
+    }
+    this.revokeFamily(family);
+    if (this.stats) this.stats.refresh_families_revoked++;
+    throw new HttpError(400, 'Refresh token is not valid: it was already used (rotated), so every token of its login is now revoked');
+  }
+
+  /** Revoke (reuse detection) or end (logout) a family: its live token, if any, dies. */
+  revokeFamily(family, { logout = false } = {}) {
+    const live = family.live ? this.refresh.get(family.live) : undefined;
+    if (live && !live.used) this.consumeRefreshToken(live);
+    family.live = 0;
+    if (!logout) family.revoked = true;
+  }
+
+  /** Logout with any token of a login: its live token dies. Returns whether one was live. Not reuse detection. */
+  endLogin(row) {
+    const family = row.family;
+    const live = family.live ? this.refresh.get(family.live) : undefined;
+    const wasLive = !!live && !live.used && live.expires_at > this.clock.now();
+    this.revokeFamily(family, { logout: true });
+    return wasLive;
+  }
+
+  /** Revoke one token. Rotation retires its row in createRefreshToken. */
   consumeRefreshToken(row) {
-    if (!row.used) this.retire(row.id);
-    row.used = true;
+    this.retire(row);
+    if (row.family.live === row.id) row.family.live = 0;
     this.changed();
   }
 
-  /** Remembers a used row; forgets the oldest beyond config.maxRetiredRefreshTokens (memory stays bounded). */
-  retire(id) {
-    this.retired.push(id);
+  /** Marks `row` used and remembers it; forgets the oldest beyond config.maxRetiredRefreshTokens (memory stays bounded). */
+  retire(row) {
+    if (row.used) return;
+    row.used = true;
+    this.retired.push(row.id);
     if (this.retired.length - this.retiredHead > this.config.maxRetiredRefreshTokens) {
       this.refresh.delete(this.retired[this.retiredHead++]);
       // Drop the consumed prefix now and then instead of shifting the array on every call.
@@ -268,7 +336,7 @@ class Store {
       // Only live refresh tokens: a used or expired one is rejected as unknown after a restart
       // anyway, and dropping them keeps the file (and each save) small.
       refresh: [...this.refresh.values()].filter((r) => !r.used && r.expires_at > now)
-        .map((r) => ({ ...r, hash: Buffer.from(r.hash, 'base64url').toString('hex') })), // the file keeps hex
+        .map((r) => ({ ...r, family: r.family.id, hash: Buffer.from(r.hash, 'base64url').toString('hex') })), // the file keeps hex
       next_refresh_id: this.nextRefreshId,
       next_challenge_id: this.nextChallengeId,
       social: [...this.social.entries()],
@@ -297,7 +365,12 @@ class Store {
       this.users.set(u.ID, u);
       this.userIndex.set(u.issuer + '\n' + u.identifier, u.ID);
     }
-    for (const r of s.refresh || []) this.refresh.set(r.id, { ...r, hash: Buffer.from(String(r.hash), 'hex').toString('base64url') });
+    // Only live tokens are saved, one per family: each gets its family back (files without one: its own).
+    for (const r of s.refresh || []) {
+      const family = { id: r.family || r.id, live: r.id, revoked: false };
+      this.refresh.set(r.id, { rotated: false, successor: 0, rotated_ms: 0, grace_used: false, ...r, family,
+        hash: Buffer.from(String(r.hash), 'hex').toString('base64url') });
+    }
     this.nextRefreshId = s.next_refresh_id || this.refresh.size + 1;
     this.nextChallengeId = s.next_challenge_id || 1;
     this.social = new Map(s.social || []);

@@ -128,7 +128,7 @@ class Tokens {
    * custom_claims}, creating a new refresh token row.
    */
   issue(project, user, s) {
-    return this._signOauth(this._prepareOauth(project, user, s));
+    return this._signOauth(this._prepareOauth(project, user, s, null));
   }
 
   /**
@@ -141,8 +141,8 @@ class Tokens {
    * happens now, in request order; only the signing waits, for at most one loop turn.
    * @returns {Promise<object>} the oauth_token
    */
-  issueBatched(project, user, s) {
-    const prepared = this._prepareOauth(project, user, s);
+  issueBatched(project, user, s, rotated = null) {
+    const prepared = this._prepareOauth(project, user, s, rotated);
     return new Promise((resolve, reject) => {
       this._batch.push(() => {
         try { resolve(this._signOauth(prepared)); } catch (e) { reject(e); }
@@ -153,10 +153,10 @@ class Tokens {
   }
 
   /** Everything of an oauth_token that has an effect or reads the clock: done when the request arrives. */
-  _prepareOauth(project, user, s) {
+  _prepareOauth(project, user, s, rotated) {
     const iat = this.clock.now();
     const ttl = this.store.takeTtlOverride(user.ID) ?? this.config.accessTtl;
-    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s);
+    const refresh = this.store.createRefreshToken(project.api_key_id, user.ID, s, rotated);
     return {
       key: this.keys.current, ttl, refresh, auth_method: s.auth_method,
       access: this.accessClaims(project, user, s, iat, ttl), id: this.idClaims(project, user, s, iat, ttl),
@@ -197,6 +197,11 @@ class Tokens {
     for (const f of ['expire_at', 'identifier', 'identifier_type', 'receiver', 'signature']) {
       if (typeof t[f] !== 'string' || t[f] === '') throw new HttpError(400, `identity_token.${f} is required`);
     }
+    // The signed message has no separators, so bytes could move between identifier and type under the same
+    // signature ("a@example.com"+"EMAIL" = "a@example.comE"+"MAIL"): a fixed type closes that, as the C verifier does.
+    if (t.identifier_type !== 'EMAIL' && t.identifier_type !== 'PHONE') {
+      throw new HttpError(400, 'identity_token.identifier_type must be EMAIL or PHONE');
+    }
     if (!this.keys.verifyEd25519(t.identifier + t.identifier_type + t.receiver + t.expire_at, t.signature)) {
       throw new HttpError(400, 'identity token signature is not valid');
     }
@@ -230,6 +235,11 @@ class Tokens {
       timestamp: String(o.timestamp ?? Math.floor(nowMs / 1000)),
       user_id: user.ID,
     };
+    return this.signEvent(e);
+  }
+
+  /** (Re)sign an event object with the emulator's Ed25519 key (after an approval changes it). */
+  signEvent(e) {
     e.signature = this.keys.signEd25519(Tokens.eventMessage(e));
     return e;
   }

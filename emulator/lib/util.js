@@ -32,6 +32,15 @@ function randomToken(bytes = 32) {
   return s;
 }
 
+/** randomToken() that never starts with '-': a CLI (argparse, getopt) would read `--api-secret-key -abc…` as a
+ * missing value followed by an option (1 random base64url string in 64 starts with '-'). */
+function cliSafeToken(bytes) {
+  for (;;) {
+    const s = randomToken(bytes);
+    if (s[0] !== '-') return s;
+  }
+}
+
 // crypto.hash (Node >= 20.12) is a one-shot digest without a Hash object (about 3x cheaper on
 // the refresh path); Node 18 (Debian 12) falls back to createHash.
 const sha256 = typeof crypto.hash === 'function'
@@ -63,15 +72,15 @@ const upperUuid = () => crypto.randomUUID().toUpperCase();
 
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** Loopback check for the dev API (IPv4 127/8, ::1 and IPv4-mapped loopback). */
+/** Is a listen or peer address loopback (localhost, IPv4 127/8, ::1 and IPv4-mapped loopback)? */
 function isLoopback(addr) {
   if (!addr) return false;
-  if (addr === '::1') return true;
+  if (addr === '::1' || addr === 'localhost') return true;
   if (addr.startsWith('::ffff:')) addr = addr.slice(7);
   return addr.startsWith('127.');
 }
 
 module.exports = {
-  HttpError, b64url, b64urlJson, randomToken, sha256, sha256B64url, safeEqual, asciiEqual, isoTime, upperUuid,
+  HttpError, b64url, b64urlJson, randomToken, cliSafeToken, sha256, sha256B64url, safeEqual, asciiEqual, isoTime, upperUuid,
   isPlainObject, isLoopback,
 };

@@ -9,7 +9,9 @@ const { emulator, pkce } = require('./helpers');
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // evil.test plays a web site whose name resolves to this machine (a DNS-rebinding attacker's name).
+  '--host-resolver-rules=MAP evil.test 127.0.0.1'];
 
 let E;
 let browser;
@@ -20,6 +22,11 @@ function callbackServer() {
     let deliver;
     const hits = [];
     const server = http.createServer((req, res) => {
+      if (req.url === '/page') { // a plain page for the cross-origin fetch tests
+        res.writeHead(200, { 'Content-Type': 'text/html' });
+        res.end('<!doctype html><title>page</title><p>page</p>');
+        return;
+      }
       const q = new URL(req.url, 'http://x').searchParams;
       hits.push(q);
       res.writeHead(200, { 'Content-Type': 'text/html' });
@@ -109,5 +116,51 @@ test('a disallowed redirect URL shows the 403 page in the browser', async () => 
       type: 'EMAIL', state: 's', code_challenge: pkce().challenge })}`);
     assert.equal(resp.status(), 403);
     assert.match(await page.textContent('#error'), /not in the list of allowed URLs/);
+  } finally { await page.close(); }
+});
+
+/** Runs fetch(url, init) in `page` and reports what the page could read: {status, body} or {error}. */
+const pageFetch = (page, url, init = {}) => page.evaluate(async ([u, i]) => {
+  try {
+    const r = await fetch(u, i);
+    return { status: r.status, body: await r.text() };
+  } catch (e) { return { error: String(e) }; }
+}, [url, init]);
+
+test('a page on an allowed origin reads the API; no page reads the dev API, even one that knows the token', async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(callback.url.replace('/callback', '/page')); // http://127.0.0.1:<port>: an allowed URL of the project
+    const jwks = await pageFetch(page, E.info.jwks_url, { credentials: 'include' });
+    assert.equal(jwks.status, 200, JSON.stringify(jwks));
+    assert.ok(JSON.parse(jwks.body).keys.length >= 1);
+    const open = await pageFetch(page, E.info.dev_url + '/projects');
+    assert.ok(open.error, JSON.stringify(open)); // 401 and no CORS: the page cannot read it
+    const withToken = await pageFetch(page, E.info.dev_url + '/projects', { headers: { 'X-Cotter-Dev-Token': E.info.dev_token } });
+    assert.ok(withToken.error, JSON.stringify(withToken)); // the preflight finds no CORS headers
+    assert.doesNotMatch(JSON.stringify([open, withToken]), new RegExp(E.info.api_secret_key));
+  } finally { await page.close(); }
+});
+
+test('a page on another origin cannot read the API (no CORS for it)', async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`http://evil.test:${new URL(callback.url).port}/page`);
+    const r = await pageFetch(page, E.info.jwks_url, { credentials: 'include' });
+    assert.ok(r.error, JSON.stringify(r));
+  } finally { await page.close(); }
+});
+
+test('DNS rebinding: the emulator refuses a request for a name that merely resolves to it', async () => {
+  const page = await browser.newPage();
+  try {
+    const emuPort = new URL(E.origin).port;
+    const resp = await page.goto(`http://evil.test:${emuPort}/api/v0/token/jwks`);
+    assert.equal(resp.status(), 403);
+    assert.match(await resp.text(), /Host .*evil\.test.* is not allowed/);
+    // Same origin as the page now: without the Host check this fetch would read the dev API.
+    const dev = await pageFetch(page, `http://evil.test:${emuPort}/dev/projects`, { headers: { 'X-Cotter-Dev-Token': E.info.dev_token } });
+    assert.equal(dev.status, 403, JSON.stringify(dev));
+    assert.doesNotMatch(dev.body, new RegExp(E.info.api_secret_key));
   } finally { await page.close(); }
 });

@@ -36,7 +36,7 @@ const exited = (child) => new Promise((resolve) => child.on('exit', (code, signa
 
 test('prints exactly one JSON line, starts fast, SIGTERM closes keep-alive sockets and exits 0', async () => {
   const e = await spawnEmu();
-  const keys = ['base_url', 'login_url', 'jwks_url', 'api_key_id', 'api_secret_key', 'identity_public_key', 'worker_url', 'dev_url', 'ca_file'];
+  const keys = ['base_url', 'login_url', 'jwks_url', 'api_key_id', 'api_secret_key', 'identity_public_key', 'worker_url', 'dev_url', 'dev_token', 'ca_file'];
   assert.deepEqual(Object.keys(e.info), keys);
   assert.match(e.info.base_url, /^http:\/\/127\.0\.0\.1:\d+\/api\/v0$/);
   const origin = e.info.base_url.replace('/api/v0', '');
@@ -69,13 +69,48 @@ test('SIGINT also exits 0; flags and env set the default project', async () => {
   const e = await spawnEmu(['--api-secret-key', 'flag-secret', '--access-ttl', '77', '--issuer', 'https://iss.test/'], { COTTER_EMULATOR_API_KEY_ID: id, COTTER_EMULATOR_API_SECRET_KEY: 'env-secret' });
   assert.equal(e.info.api_key_id, id);
   assert.equal(e.info.api_secret_key, 'flag-secret');
-  const r = await fetch(e.info.dev_url + '/login', { method: 'POST', body: JSON.stringify({ identifier: 'cli@example.com' }) });
+  const r = await fetch(e.info.dev_url + '/login', { method: 'POST', headers: { 'X-Cotter-Dev-Token': e.info.dev_token }, body: JSON.stringify({ identifier: 'cli@example.com' }) });
   const body = await r.json();
   const p = JSON.parse(Buffer.from(body.oauth_token.access_token.split('.')[1], 'base64url'));
   assert.equal(p.exp - p.iat, 77);
   assert.equal(p.iss, 'https://iss.test/');
   e.child.kill('SIGINT');
   assert.equal((await exited(e.child)).code, 0);
+});
+
+test('--dev-token and env COTTER_EMULATOR_DEV_TOKEN set the dev token (the flag wins); a bad one does not start', async () => {
+  const devGet = (e, token) => fetch(e.info.dev_url, { headers: token === undefined ? {} : { 'X-Cotter-Dev-Token': token } }).then((r) => r.status);
+  const env = await spawnEmu([], { COTTER_EMULATOR_DEV_TOKEN: 'from-the-environment-1' });
+  try {
+    assert.equal(env.info.dev_token, 'from-the-environment-1');
+    assert.equal(await devGet(env, 'from-the-environment-1'), 200);
+    assert.equal(await devGet(env), 401);
+  } finally { env.child.kill('SIGTERM'); await exited(env.child); }
+  const flag = await spawnEmu(['--dev-token', 'from-the-flag-000001'], { COTTER_EMULATOR_DEV_TOKEN: 'from-the-environment-1' });
+  try {
+    assert.equal(flag.info.dev_token, 'from-the-flag-000001');
+    assert.equal(await devGet(flag, 'from-the-flag-000001'), 200);
+    assert.equal(await devGet(flag, 'from-the-environment-1'), 401);
+  } finally { flag.child.kill('SIGTERM'); await exited(flag.child); }
+  for (const args of [['--dev-token', 'short'], ['--dev-token', 'has a space in it, 20+'], ['--allowed-host', 'http://x/'], ['--refresh-reuse-grace', '-1']]) {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    assert.notEqual((await exited(child)).code, 0, args.join(' '));
+    assert.equal(out, '');
+  }
+});
+
+test('--host 0.0.0.0 warns on stderr that the API, the login page and (with the token) the dev API are reachable', async () => {
+  const e = await spawnEmu(['--host', '0.0.0.0']);
+  try {
+    assert.match(e.stderr(), /warning: listening on 0\.0\.0\.0, not a loopback address: the API and the login page are reachable from the network, and so is the dev API for anyone who has its token/);
+    assert.doesNotMatch(e.stderr(), new RegExp(e.info.dev_token));
+    assert.match(e.info.base_url, /^http:\/\/127\.0\.0\.1:/);
+    assert.equal((await fetch(e.info.jwks_url)).status, 200);
+  } finally { e.child.kill('SIGTERM'); await exited(e.child); }
+  const quiet = await spawnEmu(['--host', 'localhost']);
+  try { assert.equal(quiet.stderr(), ''); } finally { quiet.child.kill('SIGTERM'); await exited(quiet.child); }
 });
 
 test('bad flags exit 2 with usage on stderr and nothing on stdout', async () => {
@@ -97,10 +132,11 @@ test('--data: users, refresh tokens, social tokens, projects and keys survive a 
   try {
     const a = await spawnEmu(['--data', dir]);
     const post = (base, p, body, headers = {}) => fetch(base + p, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
-    const login = await post(a.info.dev_url, '/login', { identifier: 'persist@example.com' });
-    await post(a.info.dev_url, '/social_tokens', { user_id: login.user.ID, identity_provider: 'GITHUB' });
-    const proj = await post(a.info.dev_url, '/projects', {});
-    const rot = await post(a.info.dev_url, '/keys/rotate', {});
+    const dev = { 'X-Cotter-Dev-Token': a.info.dev_token };
+    const login = await post(a.info.dev_url, '/login', { identifier: 'persist@example.com' }, dev);
+    await post(a.info.dev_url, '/social_tokens', { user_id: login.user.ID, identity_provider: 'GITHUB' }, dev);
+    const proj = await post(a.info.dev_url, '/projects', {}, dev);
+    const rot = await post(a.info.dev_url, '/keys/rotate', {}, dev);
     const refreshed = await post(a.info.base_url, `/token/${a.info.api_key_id}`, { grant_type: 'refresh_token', refresh_token: login.oauth_token.refresh_token }, { API_KEY_ID: a.info.api_key_id });
     const jwksA = await (await fetch(a.info.jwks_url)).json();
     a.child.kill('SIGTERM');
@@ -124,7 +160,7 @@ test('--data: users, refresh tokens, social tokens, projects and keys survive a 
       assert.equal(JSON.parse(Buffer.from(cur.access_token.split('.')[0], 'base64url')).kid, rot.kid);
       const social = await (await fetch(`${b.info.base_url}/oauth/token/list/${login.user.ID}`, { headers: { API_KEY_ID: b.info.api_key_id, API_SECRET_KEY: b.info.api_secret_key } })).json();
       assert.equal(social[0].identity_provider, 'GITHUB');
-      const projects = await (await fetch(b.info.dev_url + '/projects')).json();
+      const projects = await (await fetch(b.info.dev_url + '/projects', { headers: { 'X-Cotter-Dev-Token': b.info.dev_token } })).json();
       assert.ok(projects.some((p) => p.api_key_id === proj.api_key_id));
       // New refresh token ids continue after the saved ones (no collision).
       assert.ok(Number(cur.refresh_token.split(':')[0]) > Number(refreshed.refresh_token.split(':')[0]));
@@ -164,7 +200,7 @@ test('--tls: HTTPS with a CA file that verifies the server for 127.0.0.1 and loc
       r.on('error', reject);
       r.end(data);
     });
-    const login = await postTls('/dev/login', { identifier: 'tls@example.com' });
+    const login = await postTls('/dev/login', { identifier: 'tls@example.com' }, { 'X-Cotter-Dev-Token': e.info.dev_token });
     const ref = await postTls(`/api/v0/token/${e.info.api_key_id}`, { grant_type: 'refresh_token', refresh_token: login.body.oauth_token.refresh_token }, { API_KEY_ID: e.info.api_key_id });
     assert.equal(ref.status, 200);
     assert.match(ref.headers['set-cookie'][0], /HttpOnly; SameSite=None; Secure; Max-Age=\d+$/);

@@ -155,9 +155,11 @@ test('POST /dev/reset clears users, tokens, mailbox, faults and stats but keeps 
   } finally { await E2.close(); }
 });
 
-test('the dev API answers only loopback clients', async () => {
-  // Simulate a non-loopback peer by calling the handler path through a socket with a fake address.
+test('isLoopback (which --host binds start without the network warning)', async () => {
   const { isLoopback } = require('../lib/util');
+  assert.equal(isLoopback('localhost'), true);
+  assert.equal(isLoopback('0.0.0.0'), false);
+  assert.equal(isLoopback('::'), false);
   assert.equal(isLoopback('127.0.0.1'), true);
   assert.equal(isLoopback('::1'), true);
   assert.equal(isLoopback('::ffff:127.0.0.2'), true);

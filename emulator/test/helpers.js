@@ -35,13 +35,17 @@ async function emulator(opts = {}) {
   const key = { API_KEY_ID: info.api_key_id };
   const secret = { API_KEY_ID: info.api_key_id, API_SECRET_KEY: info.api_secret_key };
   const api = (path, o) => req(info.base_url + path, o);
-  const dev = (path, o) => req(info.dev_url + path, o);
+  // The dev API wants the dev_token of the JSON line in X-Cotter-Dev-Token.
+  const devHeaders = { 'X-Cotter-Dev-Token': info.dev_token };
+  const dev = (path, o = {}) => req(info.dev_url + path, { ...o, headers: { ...devHeaders, ...o.headers } });
   const origin = info.base_url.replace(/\/api\/v0$/, '');
 
   /** Drive the hosted page with plain HTTP: returns {code, state, challenge_id, redirect_url, verifier}. */
   async function loginViaPage({ identifier = `u${crypto.randomUUID().slice(0, 8)}@example.com`, type = 'EMAIL',
-    redirectUrl = 'http://localhost:8912/callback', state = 'st-' + crypto.randomBytes(4).toString('hex'), apiKey = info.api_key_id } = {}) {
-    const { verifier, challenge } = pkce();
+    redirectUrl = 'http://localhost:8912/callback', state = 'st-' + crypto.randomBytes(4).toString('hex'), apiKey = info.api_key_id,
+    challenge: chosenChallenge } = {}) {
+    // A chosen code_challenge (its verifier is then the caller's), or a fresh PKCE pair.
+    const { verifier, challenge } = chosenChallenge ? { verifier: null, challenge: chosenChallenge } : pkce();
     const params = { api_key: apiKey, redirect_url: redirectUrl, type, state, code_challenge: challenge, auth_method: 'OTP' };
     const page = await req(`${origin}/app?${new URLSearchParams(params)}`);
     if (page.status !== 200) throw new Error(`GET /app: ${page.status}`);

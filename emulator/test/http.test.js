@@ -43,7 +43,7 @@ test('bodies over the cap are 413 (declared or streamed)', async () => {
   // Chunked upload without Content-Length: cut off while streaming.
   const status = await new Promise((resolve, reject) => {
     const s = net.connect(new URL(E.info.base_url).port, '127.0.0.1', () => {
-      s.write(`POST /api/v0/token HTTP/1.1\r\nHost: x\r\nAPI_KEY_ID: ${E.info.api_key_id}\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n`);
+      s.write(`POST /api/v0/token HTTP/1.1\r\nHost: 127.0.0.1\r\nAPI_KEY_ID: ${E.info.api_key_id}\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n`);
       const chunk = 'a'.repeat(16 * 1024);
       for (let i = 0; i < 6; i++) s.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
     });
@@ -58,7 +58,7 @@ test('bodies over the cap are 413 (declared or streamed)', async () => {
 test('API_KEY_ID / API_SECRET_KEY headers with underscores arrive (raw socket)', async () => {
   const status = await new Promise((resolve, reject) => {
     const s = net.connect(new URL(E.info.base_url).port, '127.0.0.1', () => {
-      s.write(`GET /api/v0/user/list?page=0 HTTP/1.1\r\nHost: x\r\nAPI_KEY_ID: ${E.info.api_key_id}\r\nAPI_SECRET_KEY: ${E.info.api_secret_key}\r\nConnection: close\r\n\r\n`);
+      s.write(`GET /api/v0/user/list?page=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAPI_KEY_ID: ${E.info.api_key_id}\r\nAPI_SECRET_KEY: ${E.info.api_secret_key}\r\nConnection: close\r\n\r\n`);
     });
     let buf = '';
     s.on('data', (d) => { buf += d; });

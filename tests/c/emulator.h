@@ -24,6 +24,7 @@ typedef struct emu {
     pid_t pid;
     char line[4096];
     char base_url[256], api_key_id[128], api_secret_key[256], worker_url[256], dev_url[256], login_url[256];
+    char dev_token[300]; /* the dev API's token, sent as X-Cotter-Dev-Token */
     int port;
 } emu;
 
@@ -149,6 +150,7 @@ static inline int emu_start(emu *e, const char *const *flags) {
     emu_json_string(e->line, "worker_url", e->worker_url, sizeof e->worker_url);
     emu_json_string(e->line, "dev_url", e->dev_url, sizeof e->dev_url);
     emu_json_string(e->line, "login_url", e->login_url, sizeof e->login_url);
+    emu_json_string(e->line, "dev_token", e->dev_token, sizeof e->dev_token);
     {
         const char *colon = strrchr(e->base_url, ':');
         e->port = colon ? atoi(colon + 1) : 0;
@@ -199,8 +201,8 @@ static inline int emu_dev(emu *e, const char *method, const char *path, const ch
     }
     snprintf(head, sizeof head,
              "%s /dev%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-             "Content-Length: %lu\r\n\r\n",
-             method, path, (unsigned long)jlen);
+             "X-Cotter-Dev-Token: %s\r\nContent-Length: %lu\r\n\r\n",
+             method, path, e->dev_token, (unsigned long)jlen);
     if (write(fd, head, strlen(head)) < 0 || (jlen && write(fd, json, jlen) < 0)) {
         close(fd);
         return -1;

@@ -17,7 +17,7 @@ const dir = process.argv[3];
 async function call(method, url, body) {
   const res = await fetch(url, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', 'x-cotter-dev-token': info.dev_token }, // only dev URLs are called
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

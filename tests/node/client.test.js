@@ -47,14 +47,17 @@ test('identity and event token grants, with their Ed25519 checks', async () => {
     isCode('COTTER_EOAUTH', { httpStatus: 400 }));
 });
 
-test('refresh rotates; reusing the old refresh token is COTTER_EREAUTH; logout revokes', async () => {
+test('refresh rotates; reusing the old refresh token is COTTER_EREAUTH and ends the login; logout revokes', async () => {
   const tok = await emu.login('refresh@example.com');
   const t1 = await client.refresh(tok.refresh_token);
   assert.notEqual(t1.refreshToken, tok.refresh_token);
-  await assert.rejects(client.refresh(tok.refresh_token), isCode('COTTER_EREAUTH', { httpStatus: 400 }));
   const t2 = await client.refresh(t1.refreshToken);
-  await client.logout(t2.refreshToken);
+  await assert.rejects(client.refresh(tok.refresh_token), isCode('COTTER_EREAUTH', { httpStatus: 400 }));
+  // Reuse of a rotated token revokes every token of that login (RFC 9700 §4.14.2).
   await assert.rejects(client.refresh(t2.refreshToken), isCode('COTTER_EREAUTH'));
+  const again = await emu.login('refresh@example.com');
+  await client.logout(again.refresh_token);
+  await assert.rejects(client.refresh(again.refresh_token), isCode('COTTER_EREAUTH'));
   await client.logout();  // nothing to revoke: still fine
 });
 

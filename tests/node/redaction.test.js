@@ -85,8 +85,8 @@ test('log lines reach the JS logger on the event loop and never carry a secret',
   const v = new Verifier({ audience: emu.info.api_key_id, baseUrl: emu.info.base_url, log });
   const tok = await emu.login('logs@example.com');
   const t = await c.refresh(tok.refresh_token);
-  await c.refresh(tok.refresh_token).catch(() => {});
   const cc = await c.customClaims(t.accessToken, { x: 1 }, t.refreshToken);
+  await c.refresh(tok.refresh_token).catch(() => {}); // a rejected refresh logs too (and ends that login)
   await emu.dev('/faults', { route: 'GET /api/v0/user/list', status: 503 });
   await c.listUsers(0);
   await v.verify(t.accessToken);

@@ -52,7 +52,7 @@ class Emulator:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             self.info["dev_url"] + path, data=data, method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "X-Cotter-Dev-Token": self.info["dev_token"]},
         )
         ctx = None
         if self.info.get("ca_file"):

@@ -27,7 +27,7 @@ def _login(emulator: Any, env: Dict[str, str], identifier: str, *extra: str) -> 
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     assert url.startswith(emulator.login_url + "?"), url
-    page = drive_login(url, emulator.dev_url, identifier)
+    page = drive_login(url, emulator.dev_url, emulator.dev_token, identifier)
     assert "cotter-success" in page
     out, err = proc.communicate(timeout=30)
     return subprocess.CompletedProcess(proc.args, proc.returncode, url + "\n" + out, err)

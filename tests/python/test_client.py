@@ -107,7 +107,7 @@ def test_get_identity_through_the_login_page(emulator: Any, client: cotter.Clien
     identity: List[cotter.Identity] = []
 
     def browser(url: str) -> None:  # a "browser" over plain HTTP, on another thread
-        threading.Thread(target=drive_login, args=(url, emulator.dev_url, "page@example.com"), daemon=True).start()
+        threading.Thread(target=drive_login, args=(url, emulator.dev_url, emulator.dev_token, "page@example.com"), daemon=True).start()
 
     identity.append(cotter.login(client, open_url=browser, timeout=30, login_page_url=emulator.login_url))
     got = identity[0]
@@ -180,7 +180,7 @@ def test_login_ignores_a_redirect_with_the_wrong_state(emulator: Any, client: co
                 urllib.request.urlopen(redirect + "/?code=forged&state=wrong&challenge_id=1", timeout=10)
             except urllib.error.HTTPError as e:
                 forged.append(e.code)
-            drive_login(url, emulator.dev_url, "state@example.com")
+            drive_login(url, emulator.dev_url, emulator.dev_token, "state@example.com")
 
         threading.Thread(target=attacker_then_user, daemon=True).start()
 

@@ -54,7 +54,7 @@ def test_login_functions(compat_env: Any, monkeypatch: pytest.MonkeyPatch, capsy
 
     def fake_browser(url: str) -> bool:  # webbrowser.open: the "user" completes the page on another thread
         opened.append(url)
-        threading.Thread(target=drive_login, args=(url, emulator.dev_url, who), daemon=True).start()
+        threading.Thread(target=drive_login, args=(url, emulator.dev_url, emulator.dev_token, who), daemon=True).start()
         return True
 
     monkeypatch.setattr("webbrowser.open", fake_browser)

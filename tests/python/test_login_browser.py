@@ -34,6 +34,7 @@ pytestmark = pytest.mark.skipif(
 def test_cli_login_with_headless_chromium(emulator: Any, cli_env: Dict[str, str], tmp_path: Path) -> None:
     log = tmp_path / "browser.log"
     env = {**cli_env, "BROWSER": str(BROWSER_DIR / "open-browser.sh") + " %s", "COTTER_DEV_URL": emulator.dev_url,
+           "COTTER_DEV_TOKEN": emulator.dev_token,
            "COTTER_TEST_IDENTIFIER": "chromium@example.com", "COTTER_BROWSER_LOG": str(log)}
     r = run_cli(["login", "--json", "--timeout", "60"], env=env, timeout=90)
     assert r.returncode == 0, r.stderr + (log.read_text() if log.exists() else "")

@@ -57,7 +57,7 @@ def test_identity_repr_hides_its_tokens(emulator: Any, client: cotter.Client) ->
     import threading
 
     def browser(url: str) -> None:
-        threading.Thread(target=drive_login, args=(url, emulator.dev_url, "ident-repr@example.com"),
+        threading.Thread(target=drive_login, args=(url, emulator.dev_url, emulator.dev_token, "ident-repr@example.com"),
                          daemon=True).start()
 
     identity = cotter.login(client, open_url=browser, timeout=30, login_page_url=emulator.login_url)

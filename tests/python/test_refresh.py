@@ -17,9 +17,13 @@ def test_rotation(emulator: Any, client: cotter.Client) -> None:
     t0 = cotter.Token.from_dict(emulator.login("rot@example.com")["oauth_token"])
     t1 = client.refresh(t0.refresh_token or "")
     assert t1.refresh_token != t0.refresh_token and t1.access_token != t0.access_token
+    t2 = client.refresh(t1.refresh_token or "")
+    assert t2.access_token
     with pytest.raises(cotter.ReauthRequired):
         client.refresh(t0.refresh_token or "")
-    assert client.refresh(t1.refresh_token or "").access_token
+    # Reuse of a rotated token revokes the whole login (RFC 9700 §4.14.2; the emulator's refresh families).
+    with pytest.raises(cotter.ReauthRequired):
+        client.refresh(t2.refresh_token or "")
 
 
 def test_response_without_refresh_token_keeps_ours(emulator: Any, client: cotter.Client) -> None:

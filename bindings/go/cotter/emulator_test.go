@@ -28,6 +28,7 @@ type emulatorInfo struct {
 	IdentityPublicKey string  `json:"identity_public_key"`
 	WorkerURL         string  `json:"worker_url"`
 	DevURL            string  `json:"dev_url"`
+	DevToken          string  `json:"dev_token"`
 	CAFile            *string `json:"ca_file"`
 }
 
@@ -111,6 +112,7 @@ func (e *emulator) devInto(method, path string, body any, out any) {
 	}
 	req, _ := http.NewRequest(method, e.info.DevURL+path, rd)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Cotter-Dev-Token", e.info.DevToken) // the dev API's token, from the JSON line
 	resp, err := e.http.Do(req)
 	if err != nil {
 		e.t.Fatalf("dev %s %s: %v", method, path, err)

@@ -39,6 +39,8 @@ function userOf(ctx, project, body, { create = true } = {}) {
   return store.ensureUser(project.api_key_id, identifier, type)[0];
 }
 
+const settingsOf = (app) => ({ refresh_reuse_grace: app.config.refreshReuseGrace });
+
 function int(body, field, dflt, { min = -1e12, max = 1e12 } = {}) {
   const v = body[field];
   if (v === undefined || v === null) return dflt;
@@ -194,6 +196,16 @@ const routes = {
     else if (b.offset_seconds !== undefined) clock.offsetMs = int(b, 'offset_seconds', 0) * 1000;
     else throw new HttpError(400, 'give advance_seconds or offset_seconds');
     return json(200, { now: clock.now(), offset_seconds: clock.offsetMs / 1000 });
+  },
+
+  /** Settings that a test may change while the emulator runs (they start as the flags say). */
+  'GET /dev/settings': (ctx) => json(200, settingsOf(ctx.app)),
+  'POST /dev/settings': (ctx) => {
+    const b = ctx.json();
+    const unknown = Object.keys(b).filter((k) => k !== 'refresh_reuse_grace');
+    if (unknown.length) throw new HttpError(400, `unknown setting(s): ${unknown.join(', ')}; known: refresh_reuse_grace`);
+    if (b.refresh_reuse_grace !== undefined) ctx.app.config.refreshReuseGrace = int(b, 'refresh_reuse_grace', 0, { min: 0, max: 86400 });
+    return json(200, settingsOf(ctx.app));
   },
 
   'GET /dev/faults': (ctx) => json(200, { faults: ctx.app.faults.describe() }),

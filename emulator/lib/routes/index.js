@@ -12,6 +12,7 @@ function build() {
     ...require('./token'),
     ...require('./verify'),
     ...require('./user'),
+    ...require('./event'),
     ...require('./app'),
     ...require('./dev'),
     ['GET', '/', (ctx) => html(200, indexPage(ctx.info))],
@@ -37,7 +38,7 @@ function build() {
 }
 
 /**
- * Match method + path. Returns {route, params} or {allowed: [methods]} (405) or null (404).
+ * Match method + path. Returns {route, params} or {allowed: [methods], params?} (405) or null (404).
  */
 function match(router, method, path) {
   const exact = router.exact.get(path);
@@ -46,6 +47,7 @@ function match(router, method, path) {
     return { allowed: [...new Set(exact.map((r) => r.method))] }; // a static path shadows param routes (/token/jwks vs /token/:id)
   }
   let allowed = null; // built only on the way to a 405 (the hot path never needs it)
+  let allowedParams = null; // the path's parameters on that way (a preflight's CORS answer needs :api_key_id)
   const parts = path.split('/').slice(1);
   for (const r of router.params) {
     if (r.segs.length !== parts.length) continue;
@@ -61,8 +63,9 @@ function match(router, method, path) {
     if (!ok) continue;
     if (r.method === method) return { route: r, params };
     (allowed || (allowed = new Set())).add(r.method);
+    if (!allowedParams) allowedParams = params;
   }
-  if (allowed) return { allowed: [...allowed] };
+  if (allowed) return { allowed: [...allowed], params: allowedParams };
   return null;
 }
 

@@ -14,25 +14,24 @@ function tokenResponse(app, oauth) {
   return rawJson(200, oauthJson(oauth), { 'Set-Cookie': refreshCookie(app, oauth.refresh_token), 'Cache-Control': 'no-store' });
 }
 
-/** Rotate: the presented refresh token dies, a new one (same session and claims) is issued. */
+/** Rotate: the presented refresh token dies, a new one of its family (same session and claims) is issued; reuse
+ * of a rotated token revokes the family, except within the grace window (Store.refreshSource). */
 function refreshGrant(ctx, project, body) {
   const { app } = ctx;
   let token = body.refresh_token;
   if (token === undefined || token === null || token === '') token = readCookie(ctx.req, COOKIE_NAME);
   if (!token) throw new HttpError(400, 'refresh_token is required (in the body or the refresh cookie)');
   if (typeof token !== 'string') throw new HttpError(400, 'refresh_token must be a string');
-  const row = app.store.checkRefreshToken(token, project.api_key_id);
-  app.store.consumeRefreshToken(row);
+  const { row } = app.store.refreshSource(token, project.api_key_id);
   const user = app.store.users.get(row.user_id);
-  return app.tokens.issueBatched(project, user, row).then((oauth) => tokenResponse(app, oauth));
+  return app.tokens.issueBatched(project, user, row, row).then((oauth) => tokenResponse(app, oauth));
 }
 
 function identityGrant(ctx, project, body) {
   const { app } = ctx;
   const t = obj(body, 'identity_token');
   app.tokens.checkIdentityToken(t, project.api_key_id);
-  const type = t.identifier_type === 'PHONE' ? 'PHONE' : 'EMAIL';
-  const [user] = app.store.ensureUser(project.api_key_id, t.identifier, type);
+  const [user] = app.store.ensureUser(project.api_key_id, t.identifier, t.identifier_type);
   return app.tokens.issueBatched(project, user, { auth_method: 'OTP', auth_time: app.clock.now(), custom_claims: null })
     .then((oauth) => tokenResponse(app, oauth));
 }
@@ -73,7 +72,8 @@ function postTokenForKey(ctx) {
   return refreshGrant(ctx, project, body);
 }
 
-/** DELETE /api/v0/token/:api_key_id — logout: revoke the given refresh token, clear the cookie. */
+/** DELETE /api/v0/token/:api_key_id — logout: end the login of the given refresh token (its live token dies,
+ * whichever token of the login was given), clear the cookie. */
 function deleteTokenForKey(ctx) {
   const { app } = ctx;
   const project = projectForPath(ctx);
@@ -82,8 +82,7 @@ function deleteTokenForKey(ctx) {
   let revoked = false;
   if (token) {
     try {
-      app.store.consumeRefreshToken(app.store.checkRefreshToken(token, project.api_key_id));
-      revoked = true;
+      revoked = app.store.endLogin(app.store.findRefreshToken(token, project.api_key_id));
     } catch (e) { if (!(e instanceof HttpError)) throw e; } // logout is idempotent
   }
   return json(200, { success: true, revoked }, { 'Set-Cookie': refreshCookie(app, null) });

@@ -9,6 +9,7 @@ const { json } = require('../respond');
 const { requireProject, refreshCookie, str } = require('../auth');
 const { Store } = require('../store');
 
+const PKCE_VERIFIER_RE = /^[A-Za-z0-9._~-]{43,128}$/;
 const CODE_LIFETIME = 300; // "valid for 5 minutes, and can only be used once" (D-MOBILE)
 
 /** The get_identity response body for `user` (also used by POST /dev/login). */
@@ -44,7 +45,7 @@ function getIdentity(ctx) {
   const code = str(body, 'authorization_code', { max: 1024 });
   const redirectUrl = str(body, 'redirect_url', { max: 4096 });
   let challengeId = body.challenge_id;
-  if (typeof challengeId === 'string' && /^\d{1,15}$/.test(challengeId)) challengeId = Number(challengeId);
+  if (typeof challengeId === 'string' && /^(0|[1-9]\d{0,14})$/.test(challengeId)) challengeId = Number(challengeId); // canonical only
   if (challengeId === undefined || challengeId === null) throw new HttpError(400, 'challenge_id is required');
   if (!Number.isSafeInteger(challengeId)) throw new HttpError(400, 'challenge_id must be an integer');
 
@@ -58,6 +59,8 @@ function getIdentity(ctx) {
   if (app.clock.now() - row.created_at >= CODE_LIFETIME) throw new HttpError(400, 'authorization_code is not valid: it expired');
   if (row.challenge_id !== challengeId) throw new HttpError(400, 'challenge_id does not match the authorization_code');
   if (row.redirect_url !== redirectUrl) throw new HttpError(400, 'redirect_url does not match the one used to authorize');
+  // RFC 7636 §4.1: 43..128 unreserved characters; a short verifier is guessable whatever its challenge.
+  if (!PKCE_VERIFIER_RE.test(verifier)) throw new HttpError(400, 'code_verifier must be 43-128 characters of [A-Z a-z 0-9 - . _ ~] (RFC 7636)');
   if (sha256(verifier).toString('base64url') !== row.code_challenge) throw new HttpError(400, 'code_verifier does not match code_challenge');
 
   const user = app.store.users.get(row.user_id);

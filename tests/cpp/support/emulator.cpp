@@ -148,6 +148,7 @@ emulator::emulator(const std::vector<std::string> &flags) {
     info_.identity_public_key = json_string(line, "identity_public_key");
     info_.worker_url = json_string(line, "worker_url");
     info_.dev_url = json_string(line, "dev_url");
+    info_.dev_token = json_string(line, "dev_token");
     info_.ca_file = json_string(line, "ca_file");
     if (info_.base_url.empty() || info_.dev_url.empty()) {
         stop();
@@ -193,6 +194,7 @@ dev_response emulator::dev(const std::string &method, const std::string &path, c
     dev_response out;
     const std::string url = info_.dev_url + path;
     curl_slist *headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    headers = curl_slist_append(headers, ("X-Cotter-Dev-Token: " + info_.dev_token).c_str());
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

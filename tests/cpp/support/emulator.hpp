@@ -16,7 +16,7 @@ namespace cotter::test {
 /// The emulator's JSON line.
 struct emulator_info {
     std::string base_url, login_url, jwks_url, api_key_id, api_secret_key, identity_public_key, worker_url, dev_url,
-        ca_file;
+        dev_token, ca_file;
 };
 
 /// A dev API (or raw) answer.

@@ -105,7 +105,8 @@ function makeHandle(child, info) {
 
   /** The dev API: GET without a body, POST with one (or pass `method`). Resolves to the parsed JSON body. */
   async function dev(p, body, method) {
-    const r = await call(info.dev_url + p, { method: method || (body === undefined ? 'GET' : 'POST'), body });
+    const r = await call(info.dev_url + p, { method: method || (body === undefined ? 'GET' : 'POST'), body,
+      headers: { 'X-Cotter-Dev-Token': info.dev_token } }); // the dev API's token, from the JSON line
     if (r.status >= 400) throw new Error(`dev ${p}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   }

@@ -3,7 +3,7 @@
  * @brief The "user" of the real-browser login test: opens the login URL in headless system Chromium, types the
  * identifier, reads the OTP from the emulator's dev mailbox, types it, and waits for the CLI's success page.
  *
- * Usage: node drive.mjs LOGIN_URL   (env COTTER_DEV_URL, COTTER_TEST_IDENTIFIER, COTTER_BROWSER_LOG)
+ * Usage: node drive.mjs LOGIN_URL   (env COTTER_DEV_URL, COTTER_DEV_TOKEN, COTTER_TEST_IDENTIFIER, COTTER_BROWSER_LOG)
  */
 import { appendFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -12,12 +12,13 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const url = process.argv[2];
 const devUrl = process.env.COTTER_DEV_URL;
+const devHeaders = { 'X-Cotter-Dev-Token': process.env.COTTER_DEV_TOKEN }; // the dev API's token
 const identifier = process.env.COTTER_TEST_IDENTIFIER;
 const log = (line) => appendFileSync(process.env.COTTER_BROWSER_LOG, line + '\n');
 
 async function otpFromMailbox() {
   for (let i = 0; i < 100; i++) {
-    const box = await (await fetch(`${devUrl}/mailbox?to=${encodeURIComponent(identifier)}`)).json();
+    const box = await (await fetch(`${devUrl}/mailbox?to=${encodeURIComponent(identifier)}`, { headers: devHeaders })).json();
     if (box.length) return box[box.length - 1].otp;
     await new Promise((r) => setTimeout(r, 100));
   }

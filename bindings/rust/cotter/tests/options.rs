@@ -29,7 +29,7 @@ fn verifier_options_reach_the_library() {
     let start = Instant::now();
     expect_kind(hasty.verify(&access), ErrorKind::JwksUnavailable);
     assert!(start.elapsed() < Duration::from_millis(2500), "{:?}", start.elapsed());
-    emu.agent().delete(&format!("{}/faults", emu.info.dev_url)).call().unwrap();
+    emu.dev_delete("/faults");
 
     // Keys that are never fresh for long are fetched again; long-lived ones are not (the cooldown, which
     // spaces every automatic fetch, is shortened for both).

@@ -25,6 +25,8 @@ pub struct Info {
     pub identity_public_key: String,
     pub worker_url: String,
     pub dev_url: String,
+    /// The dev API's token, sent as `X-Cotter-Dev-Token`.
+    pub dev_token: String,
     pub ca_file: Option<String>,
 }
 
@@ -67,6 +69,7 @@ impl Emulator {
             identity_public_key: s("identity_public_key"),
             worker_url: s("worker_url"),
             dev_url: s("dev_url"),
+            dev_token: s("dev_token"),
             ca_file: v["ca_file"].as_str().map(str::to_owned),
         };
         let http = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).redirects(0).build();
@@ -82,12 +85,21 @@ impl Emulator {
         &self.http
     }
 
+    /// A request to the dev API (`path` relative to dev_url), with the dev token.
+    pub fn dev_request(&self, method: &str, path: &str) -> ureq::Request {
+        self.http.request(method, &format!("{}{path}", self.info.dev_url)).set("X-Cotter-Dev-Token", &self.info.dev_token)
+    }
+
     pub fn dev_get(&self, path: &str) -> Value {
-        self.http.get(&format!("{}{path}", self.info.dev_url)).call().expect("dev GET").into_json().unwrap()
+        self.dev_request("GET", path).call().expect("dev GET").into_json().unwrap()
+    }
+
+    pub fn dev_delete(&self, path: &str) -> Value {
+        self.dev_request("DELETE", path).call().expect("dev DELETE").into_json().unwrap()
     }
 
     pub fn dev_post(&self, path: &str, body: Value) -> Value {
-        match self.http.post(&format!("{}{path}", self.info.dev_url)).send_json(body) {
+        match self.dev_request("POST", path).send_json(body) {
             Ok(r) => r.into_json().unwrap(),
             Err(ureq::Error::Status(code, r)) => panic!("dev POST {path}: {code} {}", r.into_string().unwrap()),
             Err(e) => panic!("dev POST {path}: {e}"),
