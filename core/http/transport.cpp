@@ -38,6 +38,7 @@ namespace {
 
 constexpr size_t k_max_idle_handles = 64;       // easy handles kept for reuse (connections live in the multi handle)
 constexpr long k_min_idle_connections = 64;     // keep-alive connections kept open between bursts
+constexpr long k_max_streams_per_connection = 1000;
 constexpr size_t k_spare_bodies = 4;            // response buffers kept for reuse: a 400 KB list body would
 constexpr size_t k_max_spare_body = 4u << 20;   // otherwise be fresh pages (page faults) on every call
 constexpr int64_t k_deadline_grace_ms = 50;     // libcurl's own timeout normally fires first, with its details
@@ -165,6 +166,10 @@ struct loop : std::enable_shared_from_this<loop> {
         curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, opt.max_host_connections);
+        // Streams per HTTP/2 connection (the server's SETTINGS may lower it). libcurl's default of 100 made a burst
+        // beyond it open one new connection per waiting request (it waits for a multiplexing connection only while
+        // it does not know whether the server multiplexes), e.g. 201 connections for 300 concurrent calls.
+        curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, k_max_streams_per_connection);
         // libcurl's default cache holds 4 connections per transfer *currently* running, so a lull between bursts
         // closes warm connections that the next burst then reopens. A fixed size keeps them.
         curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, std::max(k_min_idle_connections, opt.max_host_connections));

@@ -23,6 +23,7 @@
 #include "http/http.hpp"
 #include "support/emulator.hpp"
 #include "support/http_server.hpp"
+#include "token/client.hpp"
 
 using namespace cotter::core;
 using cotter::test::canned_response;
@@ -301,4 +302,34 @@ TEST_CASE("HTTP/2: 30 concurrent requests multiplex over one TLS connection") {
     CHECK(t.stats().requests == 30);
     pclose(p);
     std::system(("rm -rf '" + d + "'").c_str());
+}
+
+TEST_CASE("the emulator over TLS speaks HTTP/2: 300 concurrent API calls, one connection, one session, 300 streams") {
+    cotter::test::emulator emu({"--tls"});
+    const std::string stats_before = emu.dev_ok("GET", "/stats");
+    emu.fault(R"({"route":"GET /api/v0/user","count":300,"latency_ms":200})");
+    cotter::core::token::client_options o;
+    o.api_key_id = emu.info().api_key_id;
+    o.base_url = emu.info().base_url;
+    o.http.ca_file = emu.info().ca_file;
+    cotter::core::token::client c(std::move(o));
+    std::mutex m;
+    std::condition_variable cv;
+    int done = 0, not_found = 0;
+    for (int i = 0; i < 300; ++i)
+        c.user_get_by_identifier_async("h2@example.com", [&](cotter::core::token::outcome<cotter::core::token::user> &&r) {
+            std::lock_guard<std::mutex> lock(m);
+            not_found += r.code == COTTER_ENOTFOUND;  // the server answered
+            ++done;
+            cv.notify_all();
+        });
+    {
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return done == 300; });
+    }
+    CHECK(not_found == 300);
+    CHECK(c.stats().connections == 1);
+    const std::string stats = emu.dev_ok("GET", "/stats");
+    CHECK(cotter::test::json_int(stats, "h2_sessions") == cotter::test::json_int(stats_before, "h2_sessions") + 1);
+    CHECK(cotter::test::json_int(stats, "h2_streams") == cotter::test::json_int(stats_before, "h2_streams") + 300);
 }
