@@ -266,7 +266,7 @@ def status_enum(api: Api) -> Enum:
 # ------------------------------------------------------------------------------------------------
 
 RUST_SCALARS = {
-    "int": "c_int", "unsigned int": "c_uint", "char": "c_char", "void": "c_void", "size_t": "usize",
+    "int": "c_int", "unsigned int": "c_uint", "long": "c_long", "char": "c_char", "void": "c_void", "size_t": "usize",
     "int64_t": "i64", "uint64_t": "u64", "uint8_t": "u8",
 }
 
@@ -307,7 +307,7 @@ def rust_init_value(value: str, field: Param, api: Api) -> str:
 
 def emit_rust_sys(api: Api) -> str:
     o = [f"// @{GENERATED_NOTE}.", "//! Raw declarations of every item in cotter.h.", ""]
-    o.append("use core::ffi::{c_char, c_int, c_uint, c_void, CStr};")
+    o.append("use core::ffi::{c_char, c_int, c_long, c_uint, c_void, CStr};")
     o.append("")
     o.append("// ---- Macros ----")
     for name, value in api.int_macros.items():
