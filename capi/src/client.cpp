@@ -17,14 +17,14 @@ using cotter::capi::start_call;
 
 namespace {
 
-/// Starts a client call: the call keeps the client alive and completes on its I/O thread.
+/// Starts a client call: the call keeps the client (and its log callback) alive and completes on its I/O thread.
 template <class T, class Start, class Convert = cotter::capi::as_is>
 int start_client_call(cotter_call **out, cotter_client *client, const cotter_call_options *call_opts, Start &&start,
                       Convert convert = Convert{}) {
     std::shared_ptr<tk::client> c = client->c;
     const int64_t timeout = call_timeout_ms(call_opts);
     return start_call<T>(
-        out, call_opts, c, &c->transport(),
+        out, call_opts, cotter::capi::keep_for_call(c, *client->hooks), &c->transport(),
         [&](tk::done_fn<T> done) -> std::function<void()> {
             tk::call_handle h = start(*c, std::move(done), timeout);
             return [h] { h.cancel(); };
@@ -106,12 +106,16 @@ COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_option
     o.http.retry_max_ms = opts->retry_max_ms;
     o.http.max_response_bytes = opts->max_response_bytes;
     if (opts->version >= 2) o.http.max_host_connections = opts->max_host_connections;
+    auto c = std::make_unique<cotter_client>();
+    c->hooks = cotter::capi::hook_gate::make();
+    c->handle = c->hooks->handle_use();
     if (opts->log) {
         cotter_log_fn fn = opts->log;
         void *payload = opts->log_payload;
-        o.http.log = [fn, payload](int level, const std::string &m) { fn(level, m.c_str(), payload); };
+        o.http.log = [fn, payload, gate = c->hooks](int level, const std::string &m) {
+            gate->run([&] { fn(level, m.c_str(), payload); });
+        };
     }
-    auto c = std::make_unique<cotter_client>();
     c->c = std::make_shared<tk::client>(std::move(o));
     *out = c.release();
     return COTTER_OK;

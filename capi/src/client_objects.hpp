@@ -10,6 +10,7 @@
 
 #include "api.hpp"
 #include "call.hpp"
+#include "hooks.hpp"
 #include "token/client.hpp"
 #include "token/pkce.hpp"
 #include "token/session.hpp"
@@ -20,6 +21,8 @@ struct cotter_token {
 
 struct cotter_client {
     std::shared_ptr<cotter::core::token::client> c;  // shared with its sessions and calls in flight
+    std::shared_ptr<cotter::capi::hook_gate> hooks;    // when its log callback may run (hooks.hpp)
+    std::shared_ptr<cotter::capi::hook_gate::use> handle;  // destroyed first: the handle's use of `hooks`
 };
 
 struct cotter_identity {
@@ -52,6 +55,8 @@ struct cotter_pkce {
 
 struct cotter_session {
     std::shared_ptr<cotter::core::token::session> s;  // shared with its calls in flight
+    std::shared_ptr<cotter::capi::hook_gate> hooks;     // when its storage, tokens-changed and clock callbacks may run
+    std::shared_ptr<cotter::capi::hook_gate::use> handle;  // destroyed first: the handle's use of `hooks`
 };
 
 namespace cotter::capi {

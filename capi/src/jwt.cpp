@@ -2,15 +2,19 @@
  * @file jwt.cpp
  * @brief C ABI: cotter_jwt_verifier and cotter_claims over core/jwt/verifier.
  */
+#include <ctime>
 #include <memory>
 #include <string>
 
 #include "api.hpp"
 #include "call.hpp"
+#include "hooks.hpp"
 #include "jwt/verifier.hpp"
 
 struct cotter_jwt_verifier {
     std::shared_ptr<cotter::core::jwt::verifier> impl;  // shared with its refresh calls in flight
+    std::shared_ptr<cotter::capi::hook_gate> hooks;     // when its clock and log callbacks may run (hooks.hpp)
+    std::shared_ptr<cotter::capi::hook_gate::use> handle;  // destroyed first: the handle's use of `hooks`
 };
 
 struct cotter_claims {
@@ -65,15 +69,24 @@ COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_j
     cfg.jwks_timeout_ms = opts->jwks_timeout_ms;
     cfg.jwks_max_bytes = opts->jwks_max_bytes;
     cfg.token_cache_size = opts->token_cache_size;
+    auto v = std::make_unique<cotter_jwt_verifier>();
+    v->hooks = cotter::capi::hook_gate::make();
+    v->handle = v->hooks->handle_use();
+    std::shared_ptr<cotter::capi::hook_gate> gate = v->hooks;
     if (cotter_clock_fn clock = opts->clock) {
         void *payload = opts->clock_payload;
-        cfg.clock = [clock, payload] { return clock(payload); };
+        cfg.clock = [clock, payload, gate] {
+            int64_t now = 0;
+            if (!gate->run([&] { now = clock(payload); })) now = static_cast<int64_t>(std::time(nullptr));
+            return now;
+        };
     }
     if (cotter_log_fn log = opts->log) {
         void *payload = opts->log_payload;
-        cfg.log = [log, payload](int level, const std::string &message) { log(level, message.c_str(), payload); };
+        cfg.log = [log, payload, gate](int level, const std::string &message) {
+            gate->run([&] { log(level, message.c_str(), payload); });
+        };
     }
-    auto v = std::make_unique<cotter_jwt_verifier>();
     v->impl = std::make_shared<cotter::core::jwt::verifier>(std::move(cfg));
     *out = v.release();
     return COTTER_OK;
@@ -103,7 +116,7 @@ COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_v
     COTTER_API_BEGIN
     std::shared_ptr<cotter::core::jwt::verifier> v = verifier->impl;
     return cotter::capi::start_call<cotter::core::token::nothing>(
-        out, call_opts, v, v->io(), [&](cotter::core::token::done_fn<cotter::core::token::nothing> done) -> std::function<void()> {
+        out, call_opts, cotter::capi::keep_for_call(v, *verifier->hooks), v->io(), [&](cotter::core::token::done_fn<cotter::core::token::nothing> done) -> std::function<void()> {
             auto h = v->refresh_async([done = std::move(done)](const error_info *err) mutable {
                 cotter::core::token::outcome<cotter::core::token::nothing> o;
                 if (err) {

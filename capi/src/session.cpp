@@ -2,6 +2,8 @@
  * @file session.cpp
  * @brief C ABI: cotter_session (self-renewing token sessions) and its storage hooks.
  */
+#include <ctime>
+
 #include "client_objects.hpp"
 
 namespace tk = cotter::core::token;
@@ -12,15 +14,15 @@ using cotter::capi::finish_blocking;
 
 namespace {
 
-/// Starts a session call: it keeps the session (and so its client) alive, waits on the client's I/O thread, and is
-/// cancelled by leaving the session's wait list.
+/// Starts a session call: it keeps the session (and so its client) and their callbacks alive, waits on the client's
+/// I/O thread, and is cancelled by leaving the session's wait list.
 template <class T, class Start, class Convert = cotter::capi::as_is>
 int start_session_call(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, Start &&start,
                        Convert convert = Convert{}) {
     std::shared_ptr<tk::session> s = session->s;
     const int64_t timeout = cotter::capi::call_timeout_ms(call_opts);
     return cotter::capi::start_call<T>(
-        out, call_opts, s, &s->io(),
+        out, call_opts, cotter::capi::keep_for_call(s, *session->hooks), &s->io(),
         [&](tk::done_fn<T> done) -> std::function<void()> {
             const uint64_t id = start(*s, std::move(done), timeout);
             if (id == 0) return nullptr;  // completed inline
@@ -52,6 +54,11 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
     COTTER_API_BEGIN
     const cotter_session_options defaults = COTTER_SESSION_OPTIONS_INIT;
     const cotter_session_options &o = opts ? *opts : defaults;
+    auto s = std::make_unique<cotter_session>();
+    // The session uses its client, so the client's callbacks stay callable while the session's do.
+    s->hooks = cotter::capi::hook_gate::make(client->hooks->acquire());
+    s->handle = s->hooks->handle_use();
+    std::shared_ptr<cotter::capi::hook_gate> gate = s->hooks;
     tk::session_options so;
     so.refresh_margin_seconds = o.refresh_margin_seconds;
     if (o.token_file) {
@@ -60,38 +67,49 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
         tk::hook_storage::load_fn load;
         tk::hook_storage::save_fn save;
         void *payload = o.storage_payload;
+        // Once the gate is closed (hooks.hpp) nothing is loaded and nothing stored through the hooks.
         if (cotter_session_load_fn fn = o.load) {
-            load = [fn, payload](std::string &json) {
-                cotter_buf buf = COTTER_BUF_INIT;
-                const int rc = fn(&buf, payload);
-                if (rc == 0 && buf.ptr) json.assign(buf.ptr, buf.len);
-                cotter_buf_dispose(&buf);
+            load = [fn, payload, gate](std::string &json) {
+                int rc = 0;
+                gate->run([&] {
+                    cotter_buf buf = COTTER_BUF_INIT;
+                    rc = fn(&buf, payload);
+                    if (rc == 0 && buf.ptr) json.assign(buf.ptr, buf.len);
+                    cotter_buf_dispose(&buf);
+                });
                 return rc;
             };
         }
         if (cotter_session_save_fn fn = o.save) {
-            save = [fn, payload](const std::string *json) {
-                return json ? fn(json->c_str(), json->size(), payload) : fn(nullptr, 0, payload);
+            save = [fn, payload, gate](const std::string *json) {
+                int rc = 0;
+                gate->run([&] { rc = json ? fn(json->c_str(), json->size(), payload) : fn(nullptr, 0, payload); });
+                return rc;
             };
         }
         so.store = std::make_unique<tk::hook_storage>(std::move(load), std::move(save));
     }
     if (cotter_tokens_changed_fn fn = o.on_tokens_changed) {
         void *payload = o.on_tokens_changed_payload;
-        so.on_tokens_changed = [fn, payload](const tk::token_set *t) {
-            if (!t) {
-                fn(nullptr, payload);
-                return;
-            }
-            const cotter_token view{*t};  // a copy the callback may read; wiped when it goes out of scope
-            fn(&view, payload);
+        so.on_tokens_changed = [fn, payload, gate](const tk::token_set *t) {
+            gate->run([&] {
+                if (!t) {
+                    fn(nullptr, payload);
+                    return;
+                }
+                const cotter_token view{*t};  // a copy the callback may read; wiped when it goes out of scope
+                fn(&view, payload);
+            });
         };
     }
     if (cotter_clock_fn fn = o.clock) {
         void *payload = o.clock_payload;
-        so.clock = [fn, payload] { return fn(payload); };
+        so.clock = [fn, payload, gate] {
+            int64_t now = 0;
+            if (!gate->run([&] { now = fn(payload); })) now = static_cast<int64_t>(std::time(nullptr));
+            return now;
+        };
     }
-    auto s = std::make_unique<cotter_session>();
     s->s = tk::session::create(client->c, std::move(so), initial ? &initial->t : nullptr);
     *out = s.release();
     return COTTER_OK;

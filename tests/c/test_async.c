@@ -496,6 +496,104 @@ static void test_session_async(void) {
     tally_destroy(&t);
 }
 
+/* ---- When user callbacks may run (a binding releases their payloads after the last use) ------------------ */
+
+typedef struct hook_counts {
+    pthread_mutex_t mu;
+    int saves;
+    int changes;
+} hook_counts;
+
+static hook_counts H = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+
+static int count_save(const char *json, size_t len, void *payload) {
+    (void)json;
+    (void)len;
+    pthread_mutex_lock(&((hook_counts *)payload)->mu);
+    ((hook_counts *)payload)->saves++;
+    pthread_mutex_unlock(&((hook_counts *)payload)->mu);
+    return 0;
+}
+
+static void count_change(const cotter_token *token, void *payload) {
+    (void)token;
+    pthread_mutex_lock(&((hook_counts *)payload)->mu);
+    ((hook_counts *)payload)->changes++;
+    pthread_mutex_unlock(&((hook_counts *)payload)->mu);
+}
+
+static int hook_calls(void) {
+    int n;
+    pthread_mutex_lock(&H.mu);
+    n = H.saves + H.changes;
+    pthread_mutex_unlock(&H.mu);
+    return n;
+}
+
+static cotter_session *counted_session(cotter_client *c, const cotter_token *initial) {
+    cotter_session_options so;
+    cotter_session *s = NULL;
+    CHECK(cotter_session_options_init(&so, COTTER_SESSION_OPTIONS_VERSION) == COTTER_OK);
+    so.save = count_save;
+    so.storage_payload = &H;
+    so.on_tokens_changed = count_change;
+    so.on_tokens_changed_payload = &H;
+    CHECK(cotter_session_new(&s, c, &so, initial, NULL) == COTTER_OK);
+    return s;
+}
+
+static void test_callbacks_end_with_the_last_use(void) {
+    cotter_client *c = new_client(1); /* one connection: a later call queues behind the refresh */
+    char *json = dev_login("hooks-end@example.com");
+    cotter_token *initial = NULL;
+    cotter_session *s;
+    cotter_call *call = NULL;
+    cotter_user_list *ul = NULL;
+    cotter_call_options o;
+    tally t;
+    int before;
+    long base;
+    CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
+    tally_init(&t);
+    o = opts_for(&t);
+
+    /* A call in flight is a use: the handle freed first, the refresh still stores its tokens through the hooks. */
+    s = counted_session(c, initial);
+    before = hook_calls();
+    CHECK(fault("{\"route\":\"POST /api/v0/token/:api_key_id\",\"count\":1,\"latency_ms\":300}"));
+    CHECK(cotter_session_refresh_start(&call, s, &o, NULL) == COTTER_OK);
+    cotter_session_free(s);
+    tally_wait(&t, 1);
+    CHECK(t.ok == 1);
+    CHECK(hook_calls() == before + 2); /* tokens-changed, then save */
+    cotter_call_free(call);
+
+    /* The last use ended (caller gave up and freed its call, handle freed) while the refresh it started was on
+     * the wire: the refresh completes without the callbacks, whose payload the binding may have released. */
+    free(json);
+    cotter_token_free(initial);
+    json = dev_login("hooks-end@example.com");
+    CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
+    s = counted_session(c, initial);
+    base = emu_route_requests(&E, ROUTE_REFRESH);
+    CHECK(fault("{\"route\":\"POST /api/v0/token/:api_key_id\",\"count\":1,\"latency_ms\":300}"));
+    CHECK(cotter_session_refresh_start(&call, s, &o, NULL) == COTTER_OK);
+    CHECK(wait_for_requests(ROUTE_REFRESH, base + 1));
+    cotter_call_free(call); /* cancels: the waiter leaves, the refresh goes on */
+    tally_wait(&t, 2);
+    CHECK(t.canceled == 1);
+    before = hook_calls();
+    cotter_session_free(s); /* the last use: from here on, no callback of the session */
+    /* Queued behind the refresh on the only connection: when it is answered, the refresh has been handled. */
+    CHECK(cotter_client_user_list(&ul, c, 0, NULL) == COTTER_OK);
+    CHECK(hook_calls() == before);
+    cotter_user_list_free(ul);
+    cotter_token_free(initial);
+    free(json);
+    cotter_client_free(c);
+    tally_destroy(&t);
+}
+
 /* Every client call has an asynchronous form that works end to end (one call each, through the takers). */
 static void test_every_start_function(void) {
     cotter_client *c = new_client(0);
@@ -590,6 +688,7 @@ int main(void) {
     test_free_inside_callback();
     test_blocking_call_in_callback_is_refused();
     test_session_async();
+    test_callbacks_end_with_the_last_use();
     emu_stop(&E);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
