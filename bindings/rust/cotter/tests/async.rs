@@ -62,7 +62,7 @@ fn refresh_tokens(emu: &Emulator, n: usize) -> Vec<String> {
 fn five_hundred_concurrent_refreshes_with_latency_complete() {
     const N: usize = 500;
     let emu = Emulator::start();
-    let client = emu.client();
+    let client = patient_client(&emu);
     let tokens = refresh_tokens(&emu, N);
     emu.fault(json!({"route": REFRESH, "count": N, "latency_ms": 200}));
     let results = block_on(join_all(tokens.iter().map(|rt| client.refresh_async(rt))));
@@ -176,7 +176,7 @@ fn a_per_call_timeout_ends_the_call() {
 fn the_connection_cap_is_respected() {
     const N: usize = 40;
     let emu = Emulator::start();
-    let client = emu.client_builder().max_host_connections(2).build().unwrap();
+    let client = emu.client_builder().timeout(Duration::from_secs(60)).max_host_connections(2).build().unwrap();
     let user = client.user_create("capped@example.com").unwrap();
     let connections_before = emu.connections();
     let client_connections_before = client.stats().unwrap().connections;
@@ -351,13 +351,16 @@ fn a_refresh_that_outlives_every_handle_never_calls_the_released_hooks() {
         .on_tokens_changed(move |_| { ch.fetch_add(1, Ordering::SeqCst); })
         .build(Some(&token))
         .unwrap();
-    emu.fault(json!({"route": REFRESH, "count": 1, "latency_ms": 300}));
+    emu.fault(json!({"route": REFRESH, "count": 1, "latency_ms": 1000}));
     let mut call = session.refresh_async();
     assert!(poll_once(&mut call).is_pending());
     emu.wait_for_requests(REFRESH, 1);
-    drop(call); // the caller gives up; the refresh on the wire goes on
+    // The caller gives up (awaiting the cancelled call, so that it has completed and been freed); the refresh
+    // on the wire goes on.
+    call.cancel();
+    expect_kind(block_on(call), ErrorKind::Canceled);
+    drop(session); // the last use: releases the storage and the change callback
     let (saved, changed) = (saves.load(Ordering::SeqCst), changes.load(Ordering::SeqCst));
-    drop(session); // releases the storage and the change callback
     expect_kind(client.user_get_by_identifier("nobody@example.com"), ErrorKind::NotFound);
     assert_eq!(saves.load(Ordering::SeqCst), saved);
     assert_eq!(changes.load(Ordering::SeqCst), changed);
