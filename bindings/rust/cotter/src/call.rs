@@ -152,8 +152,8 @@ impl<T> Call<T> {
         }
     }
 
-    /// Whether the call has completed (the next poll returns its result without waiting). `false` before the
-    /// first poll.
+    /// Whether the call has completed (its result is ready; the task is woken, or about to be). `false` before
+    /// the first poll.
     pub fn is_done(&self) -> bool {
         match &self.state {
             State::Running { call, .. } => unsafe { sys::cotter_call_is_done(call.as_ptr()) != 0 },
