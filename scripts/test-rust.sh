@@ -20,7 +20,7 @@ cmake --build "$build" -j 2
 # The ABI cannot drift: generated declarations, status table, and every exported function bound.
 python3 tests/check_bindings.py --lang rust --lib "$build/capi/libcotter.so"
 # ...and the check can fail: mutated copies of cotter.h must each be reported (a few seconds).
-python3 tests/check_bindings.py --self-test --lib "$build/capi/libcotter.so"
+python3 tests/check_bindings.py --self-test --lang rust --lib "$build/capi/libcotter.so"
 
 # cotter-native-sys (feature system) finds libcotter through the build tree's cotter.pc; tests load it from there.
 export PKG_CONFIG_PATH="$PWD/$build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"

@@ -633,12 +633,16 @@ MUTATIONS = [
 ]
 
 
-def self_test(lib: Path) -> int:
-    """Runs the check on the real header (must pass) and on each mutated copy (must fail as expected)."""
+def self_test(lib: Path, langs: set[str]) -> int:
+    """Runs the check on the real header (must pass) and on each mutated copy (must fail as expected), for the
+    packages in `langs` (each package's test script checks its own, so one package's pending work does not
+    fail the other's)."""
     global HEADER
     real = HEADER
     failures = []
-    problems, _, _ = find_problems(lib, {"rust", "go"})
+    other = {"rust": "Rust crate", "go": "Go package"}
+    skip = [name for lang, name in other.items() if lang not in langs]
+    problems, _, _ = find_problems(lib, langs)
     if problems:
         failures.append(f"the unmodified header already fails: {problems}")
     text = real.read_text()
@@ -654,12 +658,12 @@ def self_test(lib: Path) -> int:
             HEADER = Path(tmp) / "cotter.h"
             HEADER.write_text(mutated)
             try:
-                problems, _, _ = find_problems(lib, {"rust", "go"})
+                problems, _, _ = find_problems(lib, langs)
             except SystemExit as e:  # the header cannot even be translated: a drift too
                 problems = [str(e.code)]
             finally:
                 HEADER = real
-            missing = [e for e in expected if not any(e in p for p in problems)]
+            missing = [e for e in expected if not any(e in p for p in problems) and not any(e.startswith(n) for n in skip)]
             if missing:
                 failures.append(f"{what}: not reported: {missing} (reported: {problems})")
             else:
@@ -694,7 +698,7 @@ def main() -> int:
     if args.self_test:
         if not args.lib:
             ap.error("--self-test needs --lib")
-        return self_test(args.lib)
+        return self_test(args.lib, {"rust", "go"} if args.lang == "all" else {args.lang})
 
     problems, notes, api = find_problems(args.lib, {"rust", "go"} if args.lang == "all" else {args.lang})
     for n in notes:

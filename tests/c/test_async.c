@@ -604,7 +604,7 @@ static void test_callbacks_end_with_the_last_use(void) {
     CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
     s = counted_session(c, initial);
     base = emu_route_requests(&E, ROUTE_REFRESH);
-    CHECK(fault("{\"route\":\"POST /api/v0/token/:api_key_id\",\"count\":1,\"latency_ms\":300}"));
+    CHECK(fault("{\"route\":\"POST /api/v0/token/:api_key_id\",\"count\":1,\"latency_ms\":1000}"));
     CHECK(cotter_session_refresh_start(&call, s, &o, NULL) == COTTER_OK);
     CHECK(wait_for_requests(ROUTE_REFRESH, base + 1));
     cotter_call_free(call); /* cancels: the waiter leaves, the refresh goes on */

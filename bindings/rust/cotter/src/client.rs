@@ -2,7 +2,7 @@
 //! @brief `Client` (cotter_client): grants, refresh, logout, custom claims, get_identity, users, social
 //! provider tokens and the serverless verify call; and the result objects they return.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use cotter_sys as sys;
 
+use crate::call::{self, Call, Keep, StartFn};
 use crate::callbacks::{log_trampoline, LogFn, LogLevel};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ffi::{self, Buf};
 use crate::token::{Token, TokenRef};
 use crate::verifier::duration_ms;
@@ -22,7 +23,9 @@ use crate::Secret;
 /// A connection to Cotter's API (or a compatible server such as the emulator).
 ///
 /// Thread-safe (`Send + Sync`) and cheap to clone (clones share one C client and its connections). Every
-/// call blocks; in async code call it from `spawn_blocking`.
+/// operation has a blocking form (`refresh`) and an async one (`refresh_async`, a [`Call`] future that works
+/// under any executor); both run on the client's own I/O thread, where a request in flight holds a socket,
+/// never a thread.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<ClientInner>,
@@ -30,7 +33,13 @@ pub struct Client {
 
 pub(crate) struct ClientInner {
     raw: NonNull<sys::cotter_client>,
-    _log: Option<Box<LogFn>>,
+    hooks: Arc<ClientHooks>,
+}
+
+/// The closures the C client calls through `payload` pointers. Shared with the sessions on the client and
+/// with its calls in flight: the library may call them as long as any of those is alive.
+pub(crate) struct ClientHooks {
+    log: Option<LogFn>,
 }
 
 // SAFETY: cotter.h: cotter_client is thread-safe; the log closure is Send + Sync.
@@ -41,14 +50,29 @@ impl ClientInner {
     pub(crate) fn as_ptr(&self) -> *mut sys::cotter_client {
         self.raw.as_ptr()
     }
+
+    pub(crate) fn hooks(&self) -> &Arc<ClientHooks> {
+        &self.hooks
+    }
 }
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
-        // Sessions hold an Arc of this, so none is left when the client is freed.
+        // Sessions and calls in flight keep the C client alive on their own (cotter.h), and hold `hooks`.
         unsafe { sys::cotter_client_free(self.raw.as_ptr()) }
     }
 }
+
+/// Returns a failed [`Call`] from an async method when an argument is rejected before anything starts.
+macro_rules! try_call {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Call::failed(e),
+        }
+    };
+}
+pub(crate) use try_call;
 
 /// Counters of one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,6 +94,13 @@ pub struct CustomClaims {
     pub refresh_token: Option<Secret>,
 }
 
+impl CustomClaims {
+    fn from_bufs(token: &Buf, refresh_token: &Buf) -> CustomClaims {
+        let rt = (!refresh_token.0.ptr.is_null() && refresh_token.0.len > 0).then(|| refresh_token.to_secret());
+        CustomClaims { token: token.to_secret(), refresh_token: rt }
+    }
+}
+
 impl Client {
     /// Starts a builder; `api_key_id` is required.
     pub fn builder(api_key_id: impl Into<String>) -> ClientBuilder {
@@ -82,6 +113,21 @@ impl Client {
 
     fn raw(&self) -> *mut sys::cotter_client {
         self.inner.as_ptr()
+    }
+
+    /// An async call on this client: `start(client, out, call_options, out_error)` runs at the first poll.
+    fn call<T>(
+        &self, take: call::TakeFn<T>,
+        start: impl FnOnce(*mut sys::cotter_client, *mut *mut sys::cotter_call, *const sys::cotter_call_options,
+                          *mut *mut sys::cotter_error) -> c_int
+            + Send
+            + Sync
+            + 'static,
+    ) -> Call<T> {
+        let inner = self.inner.clone(); // the handle, until the call has started (it keeps the C client then)
+        let keep: Keep = inner.hooks.clone();
+        let start: StartFn = Box::new(move |out, opts, err| start(inner.as_ptr(), out, opts, err));
+        Call::new(keep, take, start)
     }
 
     /// The effective base URL.
@@ -143,8 +189,7 @@ impl Client {
             sys::cotter_client_custom_claims(token_out.as_mut_ptr(), rt_out.as_mut_ptr(), self.raw(), token.as_ptr(),
                                              attrs.as_ptr(), ffi::opt_ptr(&rt), err)
         })?;
-        let refresh_token = (!rt_out.0.ptr.is_null() && rt_out.0.len > 0).then(|| rt_out.to_secret());
-        Ok(CustomClaims { token: token_out.to_secret(), refresh_token })
+        Ok(CustomClaims::from_bufs(&token_out, &rt_out))
     }
 
     /// Exchanges the authorization code of a PKCE login for the user's identity and token set.
@@ -227,6 +272,184 @@ impl Client {
         })?;
         Ok(if valid != 0 { Ok(()) } else { Err(reason.to_string_lossy()) })
     }
+
+    // ---- Async forms: the same operations as `Call` futures (lazy; dropping one cancels it) -----------------
+
+    /// [`grant_identity_token`](Self::grant_identity_token) as a future.
+    pub fn grant_identity_token_async(&self, identity_token_json: &str) -> Call<Token> {
+        let json = try_call!(ffi::cstring(identity_token_json, "identity_token_json"));
+        self.call(take_token, move |c, out, o, err| unsafe {
+            sys::cotter_client_grant_identity_token_start(out, c, json.as_ptr(), o, err)
+        })
+    }
+
+    /// [`grant_event_token`](Self::grant_event_token) as a future.
+    pub fn grant_event_token_async(&self, event_token_json: &str) -> Call<Token> {
+        let json = try_call!(ffi::cstring(event_token_json, "event_token_json"));
+        self.call(take_token, move |c, out, o, err| unsafe {
+            sys::cotter_client_grant_event_token_start(out, c, json.as_ptr(), o, err)
+        })
+    }
+
+    /// [`refresh`](Self::refresh) as a future.
+    pub fn refresh_async(&self, refresh_token: &str) -> Call<Token> {
+        let rt = try_call!(ffi::cstring(refresh_token, "refresh_token"));
+        self.call(take_token, move |c, out, o, err| unsafe {
+            sys::cotter_client_refresh_start(out, c, rt.as_ptr(), o, err)
+        })
+    }
+
+    /// [`logout`](Self::logout) as a future.
+    pub fn logout_async(&self, refresh_token: Option<&str>) -> Call<()> {
+        let rt = try_call!(ffi::opt_cstring(refresh_token, "refresh_token"));
+        self.call(call::take_nothing, move |c, out, o, err| unsafe {
+            sys::cotter_client_logout_start(out, c, ffi::opt_ptr(&rt), o, err)
+        })
+    }
+
+    /// [`custom_claims`](Self::custom_claims) as a future.
+    pub fn custom_claims_async(&self, access_token: &str, custom_attributes_json: &str, refresh_token: Option<&str>)
+        -> Call<CustomClaims> {
+        let token = try_call!(ffi::cstring(access_token, "access_token"));
+        let attrs = try_call!(ffi::cstring(custom_attributes_json, "custom_attributes_json"));
+        let rt = try_call!(ffi::opt_cstring(refresh_token, "refresh_token"));
+        self.call(take_custom_claims, move |c, out, o, err| unsafe {
+            sys::cotter_client_custom_claims_start(out, c, token.as_ptr(), attrs.as_ptr(), ffi::opt_ptr(&rt), o, err)
+        })
+    }
+
+    /// [`get_identity`](Self::get_identity) as a future.
+    pub fn get_identity_async(&self, authorization_code: &str, challenge_id: i64, code_verifier: &str,
+                              redirect_url: &str) -> Call<Identity> {
+        let code = try_call!(ffi::cstring(authorization_code, "authorization_code"));
+        let verifier = try_call!(ffi::cstring(code_verifier, "code_verifier"));
+        let redirect = try_call!(ffi::cstring(redirect_url, "redirect_url"));
+        self.call(take_identity, move |c, out, o, err| unsafe {
+            sys::cotter_client_get_identity_start(out, c, code.as_ptr(), challenge_id, verifier.as_ptr(),
+                                                  redirect.as_ptr(), o, err)
+        })
+    }
+
+    /// [`user_create`](Self::user_create) as a future.
+    pub fn user_create_async(&self, identifier: &str) -> Call<User> {
+        let id = try_call!(ffi::cstring(identifier, "identifier"));
+        self.call(take_user, move |c, out, o, err| unsafe {
+            sys::cotter_client_user_create_start(out, c, id.as_ptr(), o, err)
+        })
+    }
+
+    /// [`user_get_by_identifier`](Self::user_get_by_identifier) as a future.
+    pub fn user_get_by_identifier_async(&self, identifier: &str) -> Call<User> {
+        let id = try_call!(ffi::cstring(identifier, "identifier"));
+        self.call(take_user, move |c, out, o, err| unsafe {
+            sys::cotter_client_user_get_by_identifier_start(out, c, id.as_ptr(), o, err)
+        })
+    }
+
+    /// [`user_get`](Self::user_get) as a future.
+    pub fn user_get_async(&self, user_id: &str) -> Call<User> {
+        let id = try_call!(ffi::cstring(user_id, "user_id"));
+        self.call(take_user, move |c, out, o, err| unsafe {
+            sys::cotter_client_user_get_start(out, c, id.as_ptr(), o, err)
+        })
+    }
+
+    /// [`user_list`](Self::user_list) as a future.
+    pub fn user_list_async(&self, page: u32) -> Call<UserList> {
+        self.call(take_user_list, move |c, out, o, err| unsafe { sys::cotter_client_user_list_start(out, c, page, o, err) })
+    }
+
+    /// [`social_tokens_list`](Self::social_tokens_list) as a future.
+    pub fn social_tokens_list_async(&self, cotter_user_id: &str) -> Call<SocialTokenList> {
+        let id = try_call!(ffi::cstring(cotter_user_id, "cotter_user_id"));
+        self.call(take_social_token_list, move |c, out, o, err| unsafe {
+            sys::cotter_client_social_tokens_list_start(out, c, id.as_ptr(), o, err)
+        })
+    }
+
+    /// [`social_token_get`](Self::social_token_get) as a future.
+    pub fn social_token_get_async(&self, provider: &str, cotter_user_id: &str) -> Call<SocialToken> {
+        let p = try_call!(ffi::cstring(provider, "provider"));
+        let id = try_call!(ffi::cstring(cotter_user_id, "cotter_user_id"));
+        self.call(take_social_token, move |c, out, o, err| unsafe {
+            sys::cotter_client_social_token_get_start(out, c, p.as_ptr(), id.as_ptr(), o, err)
+        })
+    }
+
+    /// [`social_token_delete`](Self::social_token_delete) as a future.
+    pub fn social_token_delete_async(&self, provider: &str, cotter_user_id: &str) -> Call<()> {
+        let p = try_call!(ffi::cstring(provider, "provider"));
+        let id = try_call!(ffi::cstring(cotter_user_id, "cotter_user_id"));
+        self.call(call::take_nothing, move |c, out, o, err| unsafe {
+            sys::cotter_client_social_token_delete_start(out, c, p.as_ptr(), id.as_ptr(), o, err)
+        })
+    }
+
+    /// [`verify_remote`](Self::verify_remote) as a future.
+    pub fn verify_remote_async(&self, access_token: &str) -> Call<std::result::Result<(), String>> {
+        let token = try_call!(ffi::cstring(access_token, "access_token"));
+        self.call(take_verify_remote, move |c, out, o, err| unsafe {
+            sys::cotter_client_verify_remote_start(out, c, token.as_ptr(), o, err)
+        })
+    }
+}
+
+// ---- Takers: the result of a completed call, as the blocking forms return it ------------------------------
+
+pub(crate) fn take_token(call: *mut sys::cotter_call) -> Result<Token> {
+    let mut out = ptr::null_mut();
+    call::take_with(|err| unsafe { sys::cotter_call_take_token(&mut out, call, err) })?;
+    Ok(Token::from_raw(out, "cotter_call_take_token"))
+}
+
+fn take_custom_claims(call: *mut sys::cotter_call) -> Result<CustomClaims> {
+    let mut token_out = Buf::new();
+    let mut rt_out = Buf::new();
+    call::take_with(|err| unsafe {
+        sys::cotter_call_take_custom_claims(token_out.as_mut_ptr(), rt_out.as_mut_ptr(), call, err)
+    })?;
+    Ok(CustomClaims::from_bufs(&token_out, &rt_out))
+}
+
+fn take_identity(call: *mut sys::cotter_call) -> Result<Identity> {
+    let mut out = ptr::null_mut();
+    call::take_with(|err| unsafe { sys::cotter_call_take_identity(&mut out, call, err) })?;
+    Ok(Identity { raw: NonNull::new(out).ok_or_else(|| missing("an identity"))? })
+}
+
+fn take_user(call: *mut sys::cotter_call) -> Result<User> {
+    let mut out = ptr::null_mut();
+    call::take_with(|err| unsafe { sys::cotter_call_take_user(&mut out, call, err) })?;
+    Ok(User::from_raw(out))
+}
+
+fn take_user_list(call: *mut sys::cotter_call) -> Result<UserList> {
+    let mut out = ptr::null_mut();
+    call::take_with(|err| unsafe { sys::cotter_call_take_user_list(&mut out, call, err) })?;
+    Ok(UserList { raw: NonNull::new(out).ok_or_else(|| missing("a user list"))? })
+}
+
+fn take_social_token(call: *mut sys::cotter_call) -> Result<SocialToken> {
+    let mut out = ptr::null_mut();
+    call::take_with(|err| unsafe { sys::cotter_call_take_social_token(&mut out, call, err) })?;
+    Ok(SocialToken { raw: NonNull::new(out).ok_or_else(|| missing("a social token"))? })
+}
+
+fn take_social_token_list(call: *mut sys::cotter_call) -> Result<SocialTokenList> {
+    let mut out = ptr::null_mut();
+    call::take_with(|err| unsafe { sys::cotter_call_take_social_token_list(&mut out, call, err) })?;
+    Ok(SocialTokenList { raw: NonNull::new(out).ok_or_else(|| missing("a social token list"))? })
+}
+
+fn take_verify_remote(call: *mut sys::cotter_call) -> Result<std::result::Result<(), String>> {
+    let mut valid: c_int = 0;
+    let mut reason = Buf::new();
+    call::take_with(|err| unsafe { sys::cotter_call_take_verify_remote(&mut valid, reason.as_mut_ptr(), call, err) })?;
+    Ok(if valid != 0 { Ok(()) } else { Err(reason.to_string_lossy()) })
+}
+
+fn missing(what: &str) -> Error {
+    Error::local(crate::ErrorKind::Internal, format!("a call completed OK without {what}"))
 }
 
 impl fmt::Debug for Client {
@@ -250,6 +473,7 @@ pub struct ClientBuilder {
     retry_base: Option<Duration>,
     retry_max: Option<Duration>,
     max_response_bytes: Option<usize>,
+    max_host_connections: Option<u32>,
     log: Option<LogFn>,
 }
 
@@ -304,7 +528,13 @@ impl ClientBuilder {
         self.max_response_bytes = Some(n);
         self
     }
-    /// Receives the library's log messages (never secrets), on the calling thread.
+    /// Open connections per host (default 0 = no cap); further requests queue until one is free. Over
+    /// HTTP/2 (TLS) concurrent requests share one connection anyway.
+    pub fn max_host_connections(mut self, n: u32) -> Self {
+        self.max_host_connections = Some(n);
+        self
+    }
+    /// Receives the library's log messages (never secrets), on the client's I/O thread. Must not block.
     pub fn log(mut self, log: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
         self.log = Some(Box::new(log));
         self
@@ -318,7 +548,6 @@ impl ClientBuilder {
         let base = ffi::opt_cstring(self.base_url.as_deref(), "base_url")?;
         let worker = ffi::opt_cstring(self.worker_url.as_deref(), "worker_url")?;
         let ca = ffi::opt_cstring(self.ca_file.as_deref(), "ca_file")?;
-        let log = self.log.map(Box::new);
 
         let mut o = sys::COTTER_CLIENT_OPTIONS_INIT;
         ffi::call(|_| unsafe { sys::cotter_client_options_init(&mut o, sys::COTTER_CLIENT_OPTIONS_VERSION) })?;
@@ -345,14 +574,18 @@ impl ClientBuilder {
         if let Some(n) = self.max_response_bytes {
             o.max_response_bytes = n;
         }
-        if let Some(f) = &log {
+        if let Some(n) = self.max_host_connections {
+            o.max_host_connections = std::ffi::c_long::try_from(n).unwrap_or(std::ffi::c_long::MAX);
+        }
+        let hooks = Arc::new(ClientHooks { log: self.log });
+        if let Some(f) = &hooks.log {
             o.log = Some(log_trampoline);
-            o.log_payload = &**f as *const LogFn as *mut c_void;
+            o.log_payload = f as *const LogFn as *mut c_void;
         }
         let mut out = ptr::null_mut();
         ffi::call(|err| unsafe { sys::cotter_client_new(&mut out, &o, err) })?;
         let raw = NonNull::new(out).expect("cotter_client_new returned OK without a client");
-        Ok(Client { inner: Arc::new(ClientInner { raw, _log: log }) })
+        Ok(Client { inner: Arc::new(ClientInner { raw, hooks }) })
     }
 }
 

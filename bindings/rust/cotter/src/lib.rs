@@ -7,11 +7,14 @@
 //! - Handles are `Send + Sync` exactly where cotter.h says the object is thread-safe or immutable:
 //!   [`Verifier`], [`Claims`], [`Token`], [`Client`], [`Session`], and the immutable results.
 //! - Getters borrow from their owner: a `&str` lives as long as the object it came from.
-//! - The C ABI is blocking; call it from `tokio::task::spawn_blocking` in async code (see the
-//!   `axum_middleware` example).
+//! - Every network operation has a blocking form and an `_async` form returning a [`Call`] future that works
+//!   under any executor (no runtime dependency); dropping the future cancels the request. Verification
+//!   (`Verifier::verify`) stays blocking: run it in `spawn_blocking` in async code (see the `axum_middleware`
+//!   example).
 //! - Secrets (tokens, the API secret) never appear in `Debug` output; strings that hold tokens are
 //!   returned as [`Secret`] (wiped on drop).
 
+mod call;
 mod callbacks;
 mod client;
 mod error;
@@ -23,6 +26,7 @@ mod session;
 mod token;
 mod verifier;
 
+pub use call::Call;
 pub use client::{Client, ClientBuilder, ClientStats, CustomClaims, Identity, SocialToken, SocialTokenList,
                  SocialTokenRef, User, UserList, UserRef};
 pub use error::{Error, Result};
@@ -108,4 +112,6 @@ const _: () = {
     send_sync::<Pkce>();
     send_sync::<Error>();
     send_sync::<GlobalGuard>();
+    send_sync::<Call<Token>>();
+    send_sync::<Call<()>>();
 };

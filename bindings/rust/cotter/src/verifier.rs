@@ -4,10 +4,12 @@
 use std::ffi::c_void;
 use std::fmt;
 use std::ptr::{self, NonNull};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cotter_sys as sys;
 
+use crate::call::{self, Call, Keep, StartFn};
 use crate::callbacks::{clock_trampoline, log_trampoline, ClockFn, LogFn};
 use crate::error::Result;
 use crate::ffi;
@@ -17,17 +19,32 @@ pub use crate::callbacks::LogLevel;
 /// Verifies Cotter's ES256 access and ID tokens against a static or remote JWKS.
 ///
 /// Thread-safe (`Send + Sync`): share one verifier (e.g. in an `Arc`) across threads. `verify` may block
-/// while the remote key set is fetched; in async code call it from `spawn_blocking`.
+/// while the remote key set is fetched (the first time, and when it is stale); in async code call it from
+/// `spawn_blocking`, or keep the keys fresh with [`refresh_async`](Self::refresh_async).
 pub struct Verifier {
+    inner: Arc<VerifierInner>,
+}
+
+struct VerifierInner {
     raw: NonNull<sys::cotter_jwt_verifier>,
-    // Read by the library through `payload` pointers until `raw` is freed; dropped after it.
-    _log: Option<Box<LogFn>>,
-    _clock: Option<Box<ClockFn>>,
+    // Read by the library through `payload` pointers; shared with the calls in flight (refresh_async).
+    hooks: Arc<VerifierHooks>,
+}
+
+struct VerifierHooks {
+    log: Option<LogFn>,
+    clock: Option<ClockFn>,
 }
 
 // SAFETY: cotter.h: "thread-safe and shareable"; the closures are Send + Sync.
-unsafe impl Send for Verifier {}
-unsafe impl Sync for Verifier {}
+unsafe impl Send for VerifierInner {}
+unsafe impl Sync for VerifierInner {}
+
+impl Drop for VerifierInner {
+    fn drop(&mut self) {
+        unsafe { sys::cotter_jwt_verifier_free(self.raw.as_ptr()) }
+    }
+}
 
 impl Verifier {
     /// Starts a builder; `audience` (your API key id) and one key source are required.
@@ -46,7 +63,7 @@ impl Verifier {
     pub fn verify_bytes(&self, token: &[u8]) -> Result<Claims> {
         let mut out: *mut sys::cotter_claims = ptr::null_mut();
         ffi::call(|err| unsafe {
-            sys::cotter_jwt_verify(&mut out, self.raw.as_ptr(), token.as_ptr().cast(), token.len(), err)
+            sys::cotter_jwt_verify(&mut out, self.raw(), token.as_ptr().cast(), token.len(), err)
         })?;
         Ok(Claims { raw: NonNull::new(out).expect("cotter_jwt_verify returned OK without claims") })
     }
@@ -54,19 +71,28 @@ impl Verifier {
     /// Checks a token and returns only the verdict (no claims object is built).
     pub fn check(&self, token: &str) -> Result<()> {
         ffi::call(|err| unsafe {
-            sys::cotter_jwt_verify(ptr::null_mut(), self.raw.as_ptr(), token.as_ptr().cast(), token.len(), err)
+            sys::cotter_jwt_verify(ptr::null_mut(), self.raw(), token.as_ptr().cast(), token.len(), err)
         })
     }
 
     /// Fetches the remote key set now (not before the cooldown); a no-op for a static key set.
     pub fn refresh(&self) -> Result<()> {
-        ffi::call(|err| unsafe { sys::cotter_jwt_verifier_refresh(self.raw.as_ptr(), err) })
+        ffi::call(|err| unsafe { sys::cotter_jwt_verifier_refresh(self.raw(), err) })
     }
-}
 
-impl Drop for Verifier {
-    fn drop(&mut self) {
-        unsafe { sys::cotter_jwt_verifier_free(self.raw.as_ptr()) }
+    /// [`refresh`](Self::refresh) as a [`Call`] future (concurrent refreshes share one fetch). Dropping it
+    /// cancels the fetch.
+    pub fn refresh_async(&self) -> Call<()> {
+        let inner = self.inner.clone(); // the handle, until the call has started (it keeps the verifier then)
+        let keep: Keep = inner.hooks.clone();
+        let start: StartFn = Box::new(move |out, opts, err| unsafe {
+            sys::cotter_jwt_verifier_refresh_start(out, inner.raw.as_ptr(), opts, err)
+        });
+        Call::new(keep, call::take_nothing, start)
+    }
+
+    fn raw(&self) -> *mut sys::cotter_jwt_verifier {
+        self.inner.raw.as_ptr()
     }
 }
 
@@ -169,8 +195,6 @@ impl VerifierBuilder {
         let jwks_json = ffi::opt_cstring(self.jwks_json.as_deref(), "jwks_json")?;
         let jwks_url = ffi::opt_cstring(self.jwks_url.as_deref(), "jwks_url")?;
         let ca_file = ffi::opt_cstring(self.ca_file.as_deref(), "ca_file")?;
-        let log = self.log.map(Box::new);
-        let clock = self.clock.map(Box::new);
 
         let mut o = sys::COTTER_JWT_VERIFIER_OPTIONS_INIT;
         ffi::call(|_| unsafe { sys::cotter_jwt_verifier_options_init(&mut o, sys::COTTER_JWT_VERIFIER_OPTIONS_VERSION) })?;
@@ -197,17 +221,19 @@ impl VerifierBuilder {
         if let Some(n) = self.token_cache_size {
             o.token_cache_size = n;
         }
-        if let Some(f) = &clock {
+        let hooks = Arc::new(VerifierHooks { log: self.log, clock: self.clock });
+        if let Some(f) = &hooks.clock {
             o.clock = Some(clock_trampoline);
-            o.clock_payload = &**f as *const ClockFn as *mut c_void;
+            o.clock_payload = f as *const ClockFn as *mut c_void;
         }
-        if let Some(f) = &log {
+        if let Some(f) = &hooks.log {
             o.log = Some(log_trampoline);
-            o.log_payload = &**f as *const LogFn as *mut c_void;
+            o.log_payload = f as *const LogFn as *mut c_void;
         }
         let mut out: *mut sys::cotter_jwt_verifier = ptr::null_mut();
         ffi::call(|err| unsafe { sys::cotter_jwt_verifier_new(&mut out, &o, err) })?;
-        Ok(Verifier { raw: NonNull::new(out).expect("cotter_jwt_verifier_new returned OK without a verifier"), _log: log, _clock: clock })
+        let raw = NonNull::new(out).expect("cotter_jwt_verifier_new returned OK without a verifier");
+        Ok(Verifier { inner: Arc::new(VerifierInner { raw, hooks }) })
     }
 }
 

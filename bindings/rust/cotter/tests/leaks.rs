@@ -3,16 +3,21 @@
 //! verified; the resident set may not grow by 1 MiB between the end of the warm-up and the end.
 //!
 //! Mostly offline (static JWKS), so it is fast enough to run with every `cargo test`; the objects that only
-//! come from the network (client results, sessions, identities, errors with HTTP details) get a few hundred
-//! rounds against the emulator.
+//! come from the network (client results, sessions, identities, errors with HTTP details, and the async
+//! path: `Call` futures completed, dropped in flight and cancelled) get a few hundred rounds against the
+//! emulator.
 
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use common::{log_in_through_the_page, Emulator, REDIRECT};
 use cotter::{ErrorKind, Pkce, Secret, Session, Storage, Token, Verifier};
+use futures::executor::block_on;
 use serde_json::json;
 
 /// Verifications in the whole test (warm-up included).
@@ -171,12 +176,57 @@ fn network_round(f: &Fixture, refresh_token: &mut String, i: usize) {
         .unwrap();
     assert!(!hooked.access_token().unwrap().is_empty());
     assert!(client.stats().unwrap().requests >= 9);
+    async_round(f, &client, &hooked, refresh_token, i);
     if i % 10 == 0 {
         let pkce = Pkce::new().unwrap();
         let query = log_in_through_the_page(&f.emu, &pkce, &format!("page-{i:06}@example.com"));
         let r = cotter::login_redirect_parse(&query, pkce.state()).unwrap();
         let identity = client.get_identity(&r.code, r.challenge_id, pkce.verifier(), REDIRECT).unwrap();
         assert!(identity.token().is_some() && identity.user_id().is_some());
+    }
+}
+
+/// Polls once with a waker that does nothing: starts a call without an executor.
+fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    let waker = futures::task::noop_waker();
+    Pin::new(f).poll(&mut Context::from_waker(&waker))
+}
+
+/// The async path of a network round: `Call` futures completed, cancelled in flight (dropped, or cancelled
+/// and awaited), a session's inline completion and its refresh through the hooks, a verifier refresh.
+fn async_round(f: &Fixture, client: &cotter::Client, hooked: &Session, refresh_token: &mut String, i: usize) {
+    block_on(async {
+        assert!(!hooked.access_token_async().await.unwrap().is_empty()); // fresh: completes inline
+        // The session rotates the round's refresh token (storing the new set through its hooks); the client
+        // rotates it once more and the next round goes on from there.
+        let rotated = hooked.refresh_async().await.unwrap();
+        let token = client.refresh_async(rotated.refresh_token().unwrap()).await.unwrap();
+        *refresh_token = token.refresh_token().unwrap().to_owned();
+        let (user, list) = futures::join!(client.user_get_by_identifier_async(&format!("leak-{i:06}@example.com")),
+                                          client.user_list_async(0));
+        assert!(user.unwrap().id().is_some() && !list.unwrap().is_empty());
+        let missing = client.user_get_async("00000000-0000-4000-8000-00000000abcd").await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+    });
+    // Cancelled at whatever stage it reached: by drop, and by cancel() then awaited.
+    let mut dropped = client.user_get_by_identifier_async("gone@example.com");
+    let _ = poll_once(&mut dropped);
+    drop(dropped);
+    let mut cancelled = client.social_tokens_list_async(&f.social_user);
+    let outcome = match poll_once(&mut cancelled) {
+        Poll::Ready(r) => r, // loopback is fast: it may complete within its first poll
+        Poll::Pending => {
+            cancelled.cancel();
+            block_on(cancelled)
+        }
+    };
+    match outcome {
+        Ok(list) => assert_eq!(list.len(), 1), // it had completed before the cancel
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Canceled),
+    }
+    if i % 10 == 0 {
+        let verifier = f.emu.verifier();
+        block_on(verifier.refresh_async()).unwrap();
     }
 }
 

@@ -116,6 +116,19 @@ impl Emulator {
         self.dev_get("/stats")["requests"][route].as_u64().unwrap_or(0)
     }
 
+    /// Waits until the server has received `n` requests on `route` in all (a hang guard polling the stats,
+    /// never a timing assertion: what the test then asserts is ordered by what the server saw).
+    #[track_caller]
+    pub fn wait_for_requests(&self, route: &str, n: u64) {
+        for _ in 0..12_000 {
+            if self.requests(route) >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("the server never saw {n} requests on {route} (saw {})", self.requests(route));
+    }
+
     /// TCP connections the emulator accepted.
     pub fn connections(&self) -> u64 {
         self.dev_get("/stats")["connections"].as_u64().unwrap()
