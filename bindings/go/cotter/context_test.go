@@ -17,11 +17,13 @@ const hold = 30 * time.Second
 
 // Cancelling the context stops the request itself: the call returns before the server's 30 s hold ends,
 // with an error that is both context.Canceled and ErrCanceled; the server saw the request once; and the
-// connection was closed, not reused half-read (the next call opens a new one).
+// connection was closed, not reused half-read (the next call, on a client of one connection, opens a new
+// one at once instead of queueing behind the held request).
 func TestContextCancellationStopsTheRequest(t *testing.T) {
 	emu := startEmulator(t)
 	o := emu.clientOptions()
 	o.Timeout = 2 * hold // only the context can end the call
+	o.MaxHostConnections = 1
 	c, err := cotter.NewClient(o)
 	if err != nil {
 		t.Fatal(err)
