@@ -38,6 +38,7 @@ type info struct {
 	APIKeyID     string `json:"api_key_id"`
 	APISecretKey string `json:"api_secret_key"`
 	DevURL       string `json:"dev_url"`
+	DevToken     string `json:"dev_token"` // emulators that guard /dev print it; sent as X-Cotter-Dev-Token
 }
 
 // repoRoot is the first directory, from the working directory up, that holds the emulator.
@@ -67,6 +68,9 @@ func devCall(in info, method, path string, body any, out any) {
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, in.DevURL+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
+	if in.DevToken != "" {
+		req.Header.Set("X-Cotter-Dev-Token", in.DevToken)
+	}
 	resp, err := dev.Do(req)
 	if err != nil {
 		fail(err)

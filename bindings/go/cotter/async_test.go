@@ -495,3 +495,56 @@ func TestCallsFromACallback(t *testing.T) {
 	}
 	noCallsLeft(t)
 }
+
+// Every method of a closed object fails with ErrInvalid ("use of a closed ..."), sends nothing, and leaves
+// no call or callback behind; Close twice is fine; a session outlives the Close of its client.
+func TestUseAfterClose(t *testing.T) {
+	emu := startEmulator(t)
+	registered := cotter.RegisteredCallbacks()
+	o := emu.clientOptions()
+	o.Log = func(cotter.LogLevel, string) {}
+	c, err := cotter.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := emu.loginToken(t, "closed@example.com")
+	s, err := cotter.NewSession(c, cotter.SessionOptions{Storage: &memoryStorage{}}, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c.Close()
+	// The session keeps the C client: it still refreshes.
+	fresh, err := s.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := cotter.TokenFromJSON([]byte(`{"access_token":"a.b.c"}`))
+	stale.Close()
+	if err := s.SetToken(stale); !errors.Is(err, cotter.ErrInvalid) || !strings.Contains(err.Error(), "closed Token") {
+		t.Fatalf("SetToken with a closed token: %v", err)
+	}
+	s.Close()
+	v, err := cotter.NewVerifier(emu.verifierOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	before := totalRequests(emu)
+	for name, call := range networkCalls(c, s, v, fresh.RefreshToken(), fresh.AccessToken(), "someone") {
+		if err := call(ctx); !errors.Is(err, cotter.ErrInvalid) || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("%s after Close: %v", name, err)
+		}
+	}
+	if err := s.SetToken(fresh); !errors.Is(err, cotter.ErrInvalid) {
+		t.Fatalf("SetToken on a closed session: %v", err)
+	}
+	fresh.Close()
+	if n := totalRequests(emu) - before; n != 0 {
+		t.Fatalf("%d requests sent by closed objects", n)
+	}
+	noCallsLeft(t)
+	if n := cotter.RegisteredCallbacks(); n != registered {
+		t.Fatalf("%d callback ids registered, %d before", n, registered)
+	}
+}

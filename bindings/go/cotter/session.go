@@ -161,13 +161,18 @@ func (s *Session) Refresh(ctx context.Context) (*Token, error) {
 // SetToken replaces the token set (e.g. after a login) and stores it. It waits for the session's
 // operation in progress, if any (a refresh), then runs the storage hook.
 func (s *Session) SetToken(token *Token) error {
-	if !token.g.enter() {
-		return errClosed("Token")
-	}
-	defer token.g.leave() // the library copies the token before the start returns
+	closed := false
 	_, err := sessionCall(context.Background(), s, func(p *C.cotter_session, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+		if !token.g.enter() {
+			closed = true
+			return C.COTTER_EINVAL
+		}
+		defer token.g.leave() // the library copies the token before the start returns
 		return C.cotter_session_set_token_start(out, p, token.ptr, o, e)
 	}, waitResult)
+	if closed {
+		return errClosed("Token")
+	}
 	return err
 }
 
