@@ -548,3 +548,57 @@ func TestUseAfterClose(t *testing.T) {
 		t.Fatalf("%d callback ids registered, %d before", n, registered)
 	}
 }
+
+// Verifications on a fresh remote verifier share one key-set fetch, but a context cancelled in one of them
+// (a client of the middleware hanging up) ends only that one: the others get their verdict when the fetch
+// completes. (The cancel normally lands within the server's 2 s hold; if the machine stalls past it, the
+// cancelled one succeeds too, and the test still checks the others.)
+func TestCancelledVerifyDoesNotFailTheOthers(t *testing.T) {
+	emu := startEmulator(t)
+	v := emu.verifier(t)
+	access := emu.accessToken(nil, 600)
+	emu.fault(map[string]any{"route": jwksRoute, "latency_ms": 2000})
+	base := cotter.CallsInFlight()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	live, stopLive := context.WithCancel(ctx) // cancellable, so it takes the asynchronous fetch too
+	defer stopLive()
+	cancelled := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(cctx, access)
+		cancelled <- err
+	}()
+	emu.waitRequests(jwksRoute, 1)
+	others := make(chan error, 3)
+	var returned atomic.Int64
+	for i := 0; i < 3; i++ {
+		go func() {
+			c, err := v.Verify(live, access)
+			if err == nil && c.Subject == "" {
+				err = errors.New("no claims")
+			}
+			returned.Add(1)
+			others <- err
+		}()
+	}
+	giveUp := time.Now().Add(time.Minute) // a hang guard only
+	for cotter.CallsInFlight()+returned.Load() < base+4 {
+		if time.Now().After(giveUp) {
+			t.Fatal("the verifications did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-cancelled; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled verification: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-others; err != nil {
+			t.Fatalf("a verification sharing the fetch: %v", err)
+		}
+	}
+	if n := emu.requests(jwksRoute); n != 1 {
+		t.Fatalf("%d key-set fetches, want 1", n)
+	}
+	noCallsLeft(t)
+}

@@ -229,7 +229,8 @@ func claimsOf(c *C.cotter_claims) *Claims {
 }
 
 // Refresh fetches the remote key set now (not before the cooldown); a no-op for a static key set.
-// Concurrent refreshes share one fetch. ctx ends the wait and cancels the fetch.
+// Concurrent refreshes (and first verifications) share one fetch: a ctx that ends stops this wait only, and
+// the fetch stops when nothing waits for it any more. A ctx deadline is this wait's budget.
 func (v *Verifier) Refresh(ctx context.Context) error {
 	_, err := run(ctx, &v.g, "Verifier", 0, func(*cStrings) (startFunc, error) {
 		return func(o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
