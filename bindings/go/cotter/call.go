@@ -94,8 +94,9 @@ type startFunc func(opts *C.cotter_call_options, out **C.cotter_call, cerr **C.c
 type takeFunc[T any] func(call *C.cotter_call, cerr **C.cotter_error) (T, C.int)
 
 // run starts one asynchronous call on the object of g and waits for it or for ctx (see the top of this file).
-// limit is the object's own timeout (see budgetOf). prepare converts the arguments (an error there, such as a
-// NUL byte in a string, fails before anything starts) and returns the start function and a cleanup.
+// limit is the object's own timeout (see budgetOf). prepare converts the arguments into C strings that live
+// until run returns (an error there, such as a NUL byte in a string, fails before anything starts) and returns
+// the start function.
 func run[T any](ctx context.Context, g *guard, what string, limit time.Duration,
 	prepare func(*cStrings) (startFunc, error), take takeFunc[T]) (T, error) {
 	var zero T
