@@ -372,7 +372,8 @@ COTTER_API void cotter_jwt_verifier_free(cotter_jwt_verifier *verifier) COTTER_N
 COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_jwt_verifier_refresh() without blocking; finish with cotter_call_wait(). Concurrent refreshes share
- * one fetch. The call keeps the verifier alive. */
+ * one fetch: cancelling a call (or its timeout_ms) ends only its own wait, and the fetch stops when no call waits for
+ * it any more. The fetch itself is bounded by jwks_timeout_ms. The call keeps the verifier alive. */
 COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier,
                                                                   const cotter_call_options *call_opts,
                                                                   cotter_error **out_error) COTTER_NOEXCEPT;

@@ -115,17 +115,24 @@ COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_v
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     std::shared_ptr<cotter::core::jwt::verifier> v = verifier->impl;
+    const int64_t timeout = cotter::capi::call_timeout_ms(call_opts);
     return cotter::capi::start_call<cotter::core::token::nothing>(
-        out, call_opts, cotter::capi::keep_for_call(v, *verifier->hooks), v->io(), [&](cotter::core::token::done_fn<cotter::core::token::nothing> done) -> std::function<void()> {
-            auto h = v->refresh_async([done = std::move(done)](const error_info *err) mutable {
+        out, call_opts, cotter::capi::keep_for_call(v, *verifier->hooks), v->io(),
+        [&](cotter::core::token::done_fn<cotter::core::token::nothing> done) -> std::function<void()> {
+            const uint64_t id = v->refresh_async([done = std::move(done)](const error_info *err) mutable {
                 cotter::core::token::outcome<cotter::core::token::nothing> o;
                 if (err) {
                     o.err = *err;
                     o.code = err->code != COTTER_OK ? err->code : COTTER_EJWKS_UNAVAILABLE;
                 }
                 done(std::move(o));
-            });
-            return [h] { h.cancel(); };
+            }, timeout);
+            if (id == 0) return nullptr;  // completed inline
+            // Cancelling this call stops its wait only: other calls sharing the fetch keep waiting for it.
+            std::weak_ptr<cotter::core::jwt::verifier> weak = v;
+            return [weak, id] {
+                if (auto live = weak.lock()) live->cancel_refresh(id);
+            };
         });
     COTTER_API_END(out_error)
 }

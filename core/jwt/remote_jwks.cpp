@@ -162,13 +162,19 @@ int remote_jwks::fetch_locked(std::unique_lock<std::mutex> &lock, int64_t now_ms
         err.message = std::string("JWKS fetch failed: ") + e.what();
     }
     record(lock, rc, std::move(fetched), max_age_ms, err, now_ms);
-    std::vector<std::function<void(const error_info *)>> waiters;
+    std::vector<async_waiter> waiters;
     waiters.swap(async_waiters_);
     const error_info outcome = last_error_;
     lock.unlock();
-    for (auto &w : waiters) w(rc == COTTER_OK ? nullptr : &outcome);
+    for (auto &w : waiters) w.done(rc == COTTER_OK ? nullptr : &outcome);
     lock.lock();
     return rc;
+}
+
+void remote_jwks::wait_for_fetch(std::unique_lock<std::mutex> &lock) {
+    ++sync_waiting_;
+    fetch_done_.wait(lock, [&] { return !fetching_; });
+    --sync_waiting_;
 }
 
 int remote_jwks::current(int64_t now_ms, std::shared_ptr<const key_set> &out, error_info *err) {
@@ -185,7 +191,7 @@ int remote_jwks::current(int64_t now_ms, std::shared_ptr<const key_set> &out, er
         if (out && now_ms < fresh_until_ms_.load()) return COTTER_OK;
         if (fetching_) {
             if (out) return COTTER_OK;  // stale keys serve while another thread refreshes them
-            fetch_done_.wait(lock, [&] { return !fetching_; });
+            wait_for_fetch(lock);
             waited = true;
             continue;
         }
@@ -219,7 +225,7 @@ std::shared_ptr<const key_set> remote_jwks::on_kid_miss(const key_set *seen, int
     for (;;) {
         if (keys_.get() != seen) return keys_;  // a newer snapshot arrived meanwhile
         if (fetching_) {
-            fetch_done_.wait(lock, [&] { return !fetching_; });
+            wait_for_fetch(lock);
             continue;
         }
         if (fetched_once_ && now_ms - last_fetch_ms_.load() < options_.cooldown_ms) return keys_;
@@ -230,7 +236,7 @@ std::shared_ptr<const key_set> remote_jwks::on_kid_miss(const key_set *seen, int
 int remote_jwks::refresh(int64_t now_ms, error_info *err) {
     std::unique_lock<std::mutex> lock(mu_);
     if (fetching_) {
-        fetch_done_.wait(lock, [&] { return !fetching_; });
+        wait_for_fetch(lock);
     } else if (!(fetched_once_ && now_ms - last_fetch_ms_.load() < options_.cooldown_ms)) {
         fetch_locked(lock, now_ms);
     }
@@ -239,21 +245,34 @@ int remote_jwks::refresh(int64_t now_ms, error_info *err) {
     return last_error_.code;
 }
 
-http::transfer_handle remote_jwks::refresh_async(int64_t now_ms, std::function<void(const error_info *)> done) {
+uint64_t remote_jwks::refresh_async(int64_t now_ms, std::function<void(const error_info *)> done, int64_t timeout_ms) {
     std::unique_lock<std::mutex> lock(mu_);
+    // The waiter's own budget: it stops waiting then, the fetch goes on for others (bounded by timeout_ms of the
+    // options). A timer that fires after the waiter completed finds nothing to do.
+    auto arm = [&](uint64_t id) {
+        if (timeout_ms <= 0) return;
+        transport_.schedule(timeout_ms, [this, alive = std::weak_ptr<char>(alive_), id] {
+            if (alive.lock()) end_wait(id, COTTER_ETIMEOUT, "timed out waiting for the JWKS");
+        });
+    };
     if (fetching_) {  // share the fetch in flight (sync or async)
-        async_waiters_.push_back(std::move(done));
-        return {};
+        const uint64_t id = next_waiter_id_++;
+        async_waiters_.push_back({id, std::move(done)});
+        lock.unlock();
+        arm(id);
+        return id;
     }
     if (fetched_once_ && now_ms - last_fetch_ms_.load() < options_.cooldown_ms) {
         const bool ok = last_error_.code == COTTER_OK || last_error_.message.empty();
         const error_info e = last_error_;
         lock.unlock();
         done(ok ? nullptr : &e);
-        return {};
+        return 0;
     }
     fetching_ = true;
-    async_waiters_.push_back(std::move(done));
+    const uint64_t generation = ++fetch_generation_;
+    const uint64_t id = next_waiter_id_++;
+    async_waiters_.push_back({id, std::move(done)});
     lock.unlock();
     auto previous = std::make_shared<std::shared_ptr<const key_set>>();
     auto etag = std::make_shared<std::string>();
@@ -262,10 +281,15 @@ http::transfer_handle remote_jwks::refresh_async(int64_t now_ms, std::function<v
         req = make_request(*previous, *etag);
         // `this` outlives the request: transport_ is the last member, so its destructor (which completes requests
         // in flight) runs while everything else here still exists.
-        return transport_.start(std::move(req), [this, previous, etag, now_ms](int rc, http::response &resp,
-                                                                                error_info &terr) {
+        http::transfer_handle h = transport_.start(std::move(req), [this, previous, etag, now_ms, generation](
+                                                                       int rc, http::response &resp, error_info &terr) {
+            {
+                std::lock_guard<std::mutex> l(mu_);
+                if (generation != fetch_generation_) return;  // abandoned by every waiter (cancel_wait)
+                async_fetch_ = http::transfer_handle();
+            }
             if (rc == COTTER_ECANCELED) {  // not an attempt: no cooldown, the keys stay as they are
-                std::vector<std::function<void(const error_info *)>> waiters;
+                std::vector<async_waiter> waiters;
                 {
                     std::lock_guard<std::mutex> l(mu_);
                     fetching_ = false;
@@ -273,7 +297,7 @@ http::transfer_handle remote_jwks::refresh_async(int64_t now_ms, std::function<v
                     waiters.swap(async_waiters_);
                 }
                 terr.code = COTTER_ECANCELED;
-                for (auto &w : waiters) w(&terr);
+                for (auto &w : waiters) w.done(&terr);
                 return;
             }
             std::shared_ptr<const key_set> fetched;
@@ -291,22 +315,57 @@ http::transfer_handle remote_jwks::refresh_async(int64_t now_ms, std::function<v
             }
             std::unique_lock<std::mutex> l(mu_, std::defer_lock);
             record(l, out, std::move(fetched), max_age_ms, err, now_ms);
-            std::vector<std::function<void(const error_info *)>> waiters;
+            std::vector<async_waiter> waiters;
             waiters.swap(async_waiters_);
             const error_info outcome = last_error_;
             l.unlock();
-            for (auto &w : waiters) w(out == COTTER_OK ? nullptr : &outcome);
+            for (auto &w : waiters) w.done(out == COTTER_OK ? nullptr : &outcome);
         });
+        {
+            std::lock_guard<std::mutex> l(mu_);
+            if (generation == fetch_generation_ && fetching_) async_fetch_ = std::move(h);  // unless it already ended
+        }
+        arm(id);
+        return id;
     } catch (const error &e) {
         std::unique_lock<std::mutex> l(mu_, std::defer_lock);
         record(l, e.code(), nullptr, 0, e.info(), now_ms);
-        std::vector<std::function<void(const error_info *)>> waiters;
+        std::vector<async_waiter> waiters;
         waiters.swap(async_waiters_);
         const error_info outcome = last_error_;
         l.unlock();
-        for (auto &w : waiters) w(&outcome);
-        return {};
+        for (auto &w : waiters) w.done(&outcome);
+        return 0;
     }
+}
+
+void remote_jwks::end_wait(uint64_t id, int code, const char *message) {
+    if (id == 0) return;
+    std::function<void(const error_info *)> done;
+    http::transfer_handle abandoned;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = std::find_if(async_waiters_.begin(), async_waiters_.end(),
+                               [id](const async_waiter &w) { return w.id == id; });
+        if (it == async_waiters_.end()) return;  // completed already
+        done = std::move(it->done);
+        async_waiters_.erase(it);
+        if (async_waiters_.empty() && sync_waiting_ == 0 && async_fetch_) {
+            // Nobody waits for this fetch any more: stop it. Its completion is ignored (a newer generation); a
+            // later refresh starts a fetch of its own.
+            abandoned = std::move(async_fetch_);
+            async_fetch_ = http::transfer_handle();
+            ++fetch_generation_;
+            fetching_ = false;
+            fetch_done_.notify_all();
+        }
+    }
+    if (abandoned) abandoned.cancel();
+    error_info e;
+    e.code = code;
+    e.message = message;
+    // Completed on the I/O thread like every other completion, whichever thread cancels.
+    transport_.post([done = std::move(done), e]() mutable { done(&e); });
 }
 
 }  // namespace cotter::core::jwt

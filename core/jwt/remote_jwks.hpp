@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "cotter.h"
 #include "http/http.hpp"
 #include "jwt/key_set.hpp"
 
@@ -55,8 +56,13 @@ public:
 
     /// The asynchronous form of refresh(): `done` runs once, with null on success or the error, on the I/O thread
     /// (or inline when no fetch is needed: within the cooldown, the last outcome is reported). Joins a fetch in
-    /// flight. The handle cancels the fetch (COTTER_ECANCELED for every waiter).
-    http::transfer_handle refresh_async(int64_t now_ms, std::function<void(const error_info *)> done);
+    /// flight. With timeout_ms > 0 the waiter gives up after that long (COTTER_ETIMEOUT, as cancel_wait()).
+    /// Returns a waiter id for cancel_wait(), or 0 when `done` already ran inline.
+    uint64_t refresh_async(int64_t now_ms, std::function<void(const error_info *)> done, int64_t timeout_ms = -1);
+    /// This waiter stops waiting: its `done` runs with COTTER_ECANCELED (on the I/O thread) unless it already ran.
+    /// The other waiters of the fetch are not affected; the fetch itself is cancelled when nobody waits for it any
+    /// more (neither another asynchronous waiter nor a thread blocked in current()/refresh()/on_kid_miss()).
+    void cancel_wait(uint64_t id) { end_wait(id, COTTER_ECANCELED, "the call was cancelled"); }
 
     const http::transport &transport() const noexcept { return transport_; }
 
@@ -70,6 +76,9 @@ private:
     int absorb(int rc, http::response &resp, const error_info &transport_err,
                const std::shared_ptr<const key_set> &previous, const std::string &etag,
                std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err);
+    void end_wait(uint64_t id, int code, const char *message);
+    // Blocks on fetch_done_ until no fetch is in flight, counted in sync_waiting_ (`lock` held).
+    void wait_for_fetch(std::unique_lock<std::mutex> &lock);
     // Stores a fetch's outcome and wakes waiters; `lock` is unlocked on entry and locked on exit.
     void record(std::unique_lock<std::mutex> &lock, int rc, std::shared_ptr<const key_set> fetched, int64_t max_age_ms,
                 const error_info &err, int64_t now_ms);
@@ -88,7 +97,21 @@ private:
     std::atomic<int64_t> last_fetch_ms_{0};  // written under mu_; read lock-free on the hot path
     error_info last_error_;
     std::string etag_;  // of the response that produced keys_, for If-None-Match
-    std::vector<std::function<void(const error_info *)>> async_waiters_;  // guarded by mu_
+    struct async_waiter {
+        uint64_t id;
+        std::function<void(const error_info *)> done;
+    };
+    // Guarded by mu_: the asynchronous waiters of the fetch in flight; the handle of that fetch when it is an
+    // asynchronous one; its generation (a fetch cancelled because nobody waited any more is ignored when its
+    // completion arrives); the threads blocked on fetch_done_.
+    std::vector<async_waiter> async_waiters_;
+    uint64_t next_waiter_id_ = 1;
+    http::transfer_handle async_fetch_;
+    uint64_t fetch_generation_ = 0;
+    int sync_waiting_ = 0;
+    // Waiter timers hold a weak reference: one may fall due on the I/O thread in the same loop turn in which a
+    // completion destroyed this object (the transport then detaches its thread instead of joining it).
+    std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 
     // Last: destroyed first, so requests it completes on destruction still find everything above.
     http::transport transport_;

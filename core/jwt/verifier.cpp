@@ -140,12 +140,16 @@ int verifier::refresh(error_info *err) { return remote_ ? remote_->refresh(now_m
 
 const http::transport *verifier::io() const noexcept { return remote_ ? &remote_->transport() : nullptr; }
 
-http::transfer_handle verifier::refresh_async(std::function<void(const error_info *)> done) {
+uint64_t verifier::refresh_async(std::function<void(const error_info *)> done, int64_t timeout_ms) {
     if (!remote_) {
         done(nullptr);
-        return {};
+        return 0;
     }
-    return remote_->refresh_async(now_ms(), std::move(done));
+    return remote_->refresh_async(now_ms(), std::move(done), timeout_ms);
+}
+
+void verifier::cancel_refresh(uint64_t id) {
+    if (remote_) remote_->cancel_wait(id);
 }
 
 int verifier::verify(std::string_view token, std::shared_ptr<const claims> *out, error_info *err) {

@@ -58,8 +58,11 @@ public:
     /// Fetches a remote key set now (no-op for a static one).
     int refresh(error_info *err);
     /// The asynchronous form: `done` runs once with null on success or the error, on the I/O thread of the key
-    /// set's transport, or inline when nothing needs fetching. The handle cancels the fetch.
-    http::transfer_handle refresh_async(std::function<void(const error_info *)> done);
+    /// set's transport, or inline when nothing needs fetching. Concurrent refreshes share one fetch. Returns a
+    /// waiter id for cancel_refresh(), 0 when `done` already ran. timeout_ms > 0: the waiter's budget (ETIMEOUT).
+    uint64_t refresh_async(std::function<void(const error_info *)> done, int64_t timeout_ms = -1);
+    /// That waiter stops waiting (COTTER_ECANCELED); the fetch stops when nobody waits for it any more.
+    void cancel_refresh(uint64_t id);
     /// The transport whose I/O thread completes refresh_async(); null for a static key set.
     const http::transport *io() const noexcept;
 

@@ -3,7 +3,8 @@
  * @brief C99 program exercising the asynchronous ABI (cotter_call, the `_start` functions) against the emulator:
  * many calls in flight on few threads and capped connections, callbacks exactly once, cancellation while waiting
  * and mid-body, deadlines, freeing calls and clients with calls in flight, sessions (inline completion of a fresh
- * token, one shared refresh, a cancelled waiter whose refresh still lands), takers' rules, and the deadlock guard.
+ * token, one shared refresh, a cancelled waiter whose refresh still lands), key-set refreshes whose waiters cancel
+ * and time out independently, takers' rules, and the deadlock guard.
  * No test reads a clock: the server holds requests (latency faults of 30 s) and the test waits for what it saw.
  */
 #include <pthread.h>
@@ -701,6 +702,65 @@ static void test_every_start_function(void) {
     cotter_client_free(c);
 }
 
+#define ROUTE_JWKS "GET /api/v0/token/jwks"
+
+static cotter_jwt_verifier *remote_verifier(void) {
+    cotter_jwt_verifier_options vo;
+    cotter_jwt_verifier *v = NULL;
+    char jwks[300];
+    snprintf(jwks, sizeof jwks, "%s/token/jwks", E.base_url);
+    CHECK(cotter_jwt_verifier_options_init(&vo, COTTER_JWT_VERIFIER_OPTIONS_VERSION) == COTTER_OK);
+    vo.audience = E.api_key_id;
+    vo.jwks_url = jwks;
+    vo.jwks_timeout_ms = 60000; /* longer than the server's hold: only the calls themselves can end early */
+    CHECK(cotter_jwt_verifier_new(&v, &vo, NULL) == COTTER_OK);
+    return v;
+}
+
+/* Concurrent key-set refreshes share one fetch, but each call's cancellation and timeout are its own: cancelling the
+ * call that started the fetch leaves the others waiting; cancelling one that joined it ends that one at once; a
+ * timeout_ms ends only its call; the fetch stops when the last waiter leaves, and a later refresh fetches again. */
+static void test_verifier_refresh_waiters_are_independent(void) {
+    cotter_jwt_verifier *v = remote_verifier();
+    cotter_call *first = NULL, *second = NULL, *third = NULL, *timed = NULL;
+    tally t;
+    cotter_call_options o, short_budget;
+    long base = emu_route_requests(&E, ROUTE_JWKS);
+    tally_init(&t);
+    o = opts_for(&t);
+    short_budget = opts_for(&t);
+    short_budget.timeout_ms = 200;
+    CHECK(fault("{\"route\":\"GET /api/v0/token/jwks\",\"count\":1,\"latency_ms\":30000}"));
+    CHECK(cotter_jwt_verifier_refresh_start(&first, v, &o, NULL) == COTTER_OK);
+    CHECK(wait_for_requests(ROUTE_JWKS, base + 1));
+    CHECK(cotter_jwt_verifier_refresh_start(&second, v, &o, NULL) == COTTER_OK);
+    CHECK(cotter_jwt_verifier_refresh_start(&third, v, &o, NULL) == COTTER_OK);
+    CHECK(cotter_jwt_verifier_refresh_start(&timed, v, &short_budget, NULL) == COTTER_OK);
+    tally_wait(&t, 1); /* the 200 ms budget, the server holds 30 s */
+    CHECK(t.timeout == 1 && cotter_call_is_done(timed) == 1);
+    cotter_call_cancel(first); /* started the fetch: only its own wait ends */
+    tally_wait(&t, 2);
+    CHECK(t.canceled == 1);
+    CHECK(cotter_call_is_done(second) == 0 && cotter_call_is_done(third) == 0);
+    cotter_call_cancel(third); /* joined it: ends at once too */
+    tally_wait(&t, 3);
+    CHECK(t.canceled == 2 && cotter_call_is_done(second) == 0);
+    cotter_call_free(second); /* the last waiter: the fetch stops */
+    tally_wait(&t, 4);
+    CHECK(t.canceled == 3 && t.other == 0 && t.ok == 0);
+    CHECK(emu_route_requests(&E, ROUTE_JWKS) == base + 1);
+    cotter_call_free(first);
+    cotter_call_free(third);
+    cotter_call_free(timed);
+    /* Nothing was recorded for the abandoned fetch (no cooldown): the next refresh fetches, and succeeds. */
+    CHECK(cotter_jwt_verifier_refresh_start(&first, v, NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_wait(first, NULL) == COTTER_OK);
+    cotter_call_free(first);
+    CHECK(emu_route_requests(&E, ROUTE_JWKS) == base + 2);
+    cotter_jwt_verifier_free(v);
+    tally_destroy(&t);
+}
+
 int main(void) {
     if (emu_start(&E, NULL) != 0) {
         fprintf(stderr, "cannot start the emulator\n");
@@ -718,6 +778,7 @@ int main(void) {
     test_blocking_call_in_callback_is_refused();
     test_session_async();
     test_callbacks_end_with_the_last_use();
+    test_verifier_refresh_waiters_are_independent();
     emu_stop(&E);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);

@@ -5,7 +5,7 @@ package cotter
 #include <stdint.h>
 #include <string.h>
 #include <cotter.h>
-extern void cotterGoLog(int level, char *message, void *payload);
+#include "trampolines.h"
 */
 import "C"
 
@@ -18,33 +18,35 @@ import (
 
 // ClientOptions configures NewClient. Zero values keep the library defaults (cotter.h).
 type ClientOptions struct {
-	APIKeyID         string        // required; sent as API_KEY_ID
-	APISecretKey     string        // needed by server-side calls; copied by the library, wiped on Close, never logged
-	BaseURL          string        // default $COTTER_BASE_URL, else https://www.cotter.app/api/v0
-	WorkerURL        string        // serverless verify endpoint
-	CAFile           string        // PEM CA bundle; default the system store (TLS verification is always on)
-	ConnectTimeout   time.Duration // default 10 s
-	Timeout          time.Duration // total per request, default 30 s: bounds a call that outlives its ctx
-	MaxRetries       int           // retries of GET/DELETE on network errors, 429, 5xx; default 2; NoRetries for 0
-	RetryBase        time.Duration // first backoff, default 200 ms
-	RetryMax         time.Duration // backoff cap, default 5 s
-	MaxResponseBytes int           // default 8 MiB
-	Log              LogFunc
+	APIKeyID           string        // required; sent as API_KEY_ID
+	APISecretKey       string        // needed by server-side calls; copied by the library, wiped on Close, never logged
+	BaseURL            string        // default $COTTER_BASE_URL, else https://www.cotter.app/api/v0
+	WorkerURL          string        // serverless verify endpoint
+	CAFile             string        // PEM CA bundle; default the system store (TLS verification is always on)
+	ConnectTimeout     time.Duration // default 10 s
+	Timeout            time.Duration // total per call (queueing and retries included), default 30 s; a ctx deadline shortens it
+	MaxRetries         int           // retries of GET/DELETE on network errors, 429, 5xx; default 2; NoRetries for 0
+	RetryBase          time.Duration // first backoff, default 200 ms
+	RetryMax           time.Duration // backoff cap, default 5 s
+	MaxResponseBytes   int           // default 8 MiB
+	MaxHostConnections int           // open connections per host; further calls queue; default 0 = no cap
+	Log                LogFunc       // called on the client's I/O thread
 }
 
 // NoRetries asks for zero retries (the zero value means "default").
 const NoRetries = -1
 
 // Client is a connection to Cotter's API (or a compatible server such as the emulator). Safe for
-// concurrent use; close it when done (after the sessions that use it).
+// concurrent use. Its calls run on the client's own I/O thread, without a thread per call: any number of
+// goroutines may call at once (see docs/go.md, "Concurrency").
 //
-// Every network method takes a context: when it is done before the response, the method returns
-// ctx.Err() at once and the request finishes in the background, bounded by Timeout. The C ABI has no
-// per-call timeout, so a ctx deadline shorter than Timeout only shortens the wait, not the request.
+// Every network method takes a context: when it is cancelled or its deadline passes, the request stops (the
+// method returns an error for which errors.Is(err, context.Canceled) or context.DeadlineExceeded holds); a
+// deadline sooner than Timeout becomes the call's timeout.
 type Client struct {
-	g   guard
-	ptr *C.cotter_client
-	log cHandle
+	g       guard
+	ptr     *C.cotter_client
+	timeout time.Duration // the effective Timeout: a later ctx deadline does not lengthen a call
 }
 
 // ClientStats are a client's counters.
@@ -54,10 +56,14 @@ type ClientStats struct {
 	Retries     uint64 // automatic retries performed
 }
 
-// NewClient creates a client. Errors: ErrInvalid (missing key id, bad URL), ErrNoMemory, ErrInternal.
+// NewClient creates a client. Errors: ErrInvalid (missing key id, bad URL, bad option), ErrNoMemory, ErrInternal.
 func NewClient(opts ClientOptions) (*Client, error) {
-	var o C.cotter_client_options
-	if rc := C.cotter_client_options_init(&o, C.COTTER_CLIENT_OPTIONS_VERSION); rc != C.COTTER_OK {
+	o := cAlloc[C.cotter_client_options]()
+	if o == nil {
+		return nil, errorFromCode(CodeNoMemory)
+	}
+	defer C.free(unsafe.Pointer(o))
+	if rc := C.cotter_client_options_init(o, C.COTTER_CLIENT_OPTIONS_VERSION); rc != C.COTTER_OK {
 		return nil, errorFromCode(Code(rc))
 	}
 	var cs cStrings
@@ -97,33 +103,33 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.MaxResponseBytes != 0 {
 		o.max_response_bytes = C.size_t(opts.MaxResponseBytes)
 	}
-	c := &Client{}
+	o.max_host_connections = C.long(opts.MaxHostConnections)
+	c := &Client{timeout: time.Duration(o.timeout_ms) * time.Millisecond}
 	if opts.Log != nil {
-		c.log = newCHandle(opts.Log)
-		o.log = C.cotter_log_fn(C.cotterGoLog)
-		o.log_payload = c.log.ptr()
+		o.log = C.cotter_log_fn(C.cotter_go_log)
+		C.cotter_go_set_payload(&o.log_payload, c.g.register(opts.Log))
 	}
 	var cerr *C.cotter_error
-	rc := C.cotter_client_new(&c.ptr, &o, &cerr)
+	rc := C.cotter_client_new(&c.ptr, o, &cerr)
 	if opts.APISecretKey != "" && o.api_secret_key != nil {
 		// Our copy of the secret: wipe it before it goes back to the allocator.
 		C.memset(unsafe.Pointer(o.api_secret_key), 0, C.size_t(len(opts.APISecretKey)))
 	}
 	if err := check(rc, cerr); err != nil {
-		c.log.release()
+		c.g.forget()
 		return nil, err
 	}
 	track(&c.g, c, (*Client).Close)
 	return c, nil
 }
 
-// Close frees the client (wiping the secret) after in-flight requests finish. Close the sessions that
-// use the client first. Safe to call more than once.
+// Close frees the client handle (the secret is wiped once nothing uses the client any more). Calls in flight
+// go on and complete normally, and sessions on the client keep working: they keep the C client alive. Close
+// does not wait for them. Safe to call more than once.
 func (c *Client) Close() error {
 	c.g.close(func() {
 		C.cotter_client_free(c.ptr)
 		c.ptr = nil
-		c.log.release()
 		runtime.SetFinalizer(c, nil)
 	})
 	return nil
@@ -154,73 +160,70 @@ func (c *Client) Stats() (ClientStats, error) {
 	return ClientStats{Requests: uint64(s.requests), Connections: uint64(s.connections), Retries: uint64(s.retries)}, nil
 }
 
-// do runs one blocking call on the client under its guard (see blocking for ctx).
-func clientCall[T any](ctx context.Context, c *Client, call func(p *C.cotter_client, cs *cStrings) (T, error), release func(T)) (T, error) {
-	return blocking(ctx, func() (T, error) {
-		var zero T
-		if !c.g.enter() {
-			return zero, errClosed("Client")
-		}
-		defer c.g.leave()
-		var cs cStrings
-		defer cs.free()
-		return call(c.ptr, &cs)
-	}, release)
-}
+// clientStart starts one call on the C client handle (under the client's guard).
+type clientStart func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int
 
-func closeToken(t *Token) { _ = t.Close() }
-
-func (c *Client) grant(ctx context.Context, json, what string,
-	fn func(**C.cotter_token, *C.cotter_client, *C.char, **C.cotter_error) C.int) (*Token, error) {
-	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (*Token, error) {
-		j, err := cs.add(json, what, false)
+// clientCall runs one call of the client (see run): prepare converts the arguments into cs and returns the start.
+func clientCall[T any](ctx context.Context, c *Client, prepare func(cs *cStrings) (clientStart, error), take takeFunc[T]) (T, error) {
+	return run(ctx, &c.g, "Client", c.timeout, func(cs *cStrings) (startFunc, error) {
+		start, err := prepare(cs)
 		if err != nil {
 			return nil, err
 		}
-		var out *C.cotter_token
-		var cerr *C.cotter_error
-		if err := check(fn(&out, p, j, &cerr), cerr); err != nil {
+		return func(o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+			return start(c.ptr, o, out, e)
+		}, nil
+	}, take)
+}
+
+// oneArg is the start function of the operations that take one string.
+type oneArg func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int
+
+// withString runs a call of one string argument (optional: "" passes NULL).
+func withString[T any](ctx context.Context, c *Client, arg, what string, optional bool, fn oneArg, take takeFunc[T]) (T, error) {
+	return clientCall(ctx, c, func(cs *cStrings) (clientStart, error) {
+		a, err := cs.add(arg, what, optional)
+		if err != nil {
 			return nil, err
 		}
-		return newToken(out), nil
-	}, closeToken)
+		return func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+			return fn(out, p, a, o, e)
+		}, nil
+	}, take)
 }
 
 // GrantIdentityToken exchanges an Identity Token (JSON) for a token set. Needs the secret; never retried.
 func (c *Client) GrantIdentityToken(ctx context.Context, identityTokenJSON string) (*Token, error) {
-	return c.grant(ctx, identityTokenJSON, "identityTokenJSON",
-		func(o **C.cotter_token, p *C.cotter_client, j *C.char, e **C.cotter_error) C.int {
-			return C.cotter_client_grant_identity_token(o, p, j, e)
-		})
+	return withString(ctx, c, identityTokenJSON, "identityTokenJSON", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_grant_identity_token_start(out, p, a, o, e)
+		}, takeToken)
 }
 
 // GrantEventToken exchanges an Event Token (JSON) for a token set. Needs the secret; never retried.
 func (c *Client) GrantEventToken(ctx context.Context, eventTokenJSON string) (*Token, error) {
-	return c.grant(ctx, eventTokenJSON, "eventTokenJSON",
-		func(o **C.cotter_token, p *C.cotter_client, j *C.char, e **C.cotter_error) C.int {
-			return C.cotter_client_grant_event_token(o, p, j, e)
-		})
+	return withString(ctx, c, eventTokenJSON, "eventTokenJSON", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_grant_event_token_start(out, p, a, o, e)
+		}, takeToken)
 }
 
 // Refresh exchanges a refresh token for a new token set. Cotter rotates refresh tokens: the old one is
 // invalid afterwards. Never retried automatically. Errors: ErrReauth when the server rejects the token.
+// A refresh cancelled after it was sent may still have rotated the token on the server.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
-	return c.grant(ctx, refreshToken, "refreshToken",
-		func(o **C.cotter_token, p *C.cotter_client, j *C.char, e **C.cotter_error) C.int {
-			return C.cotter_client_refresh(o, p, j, e)
-		})
+	return withString(ctx, c, refreshToken, "refreshToken", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_refresh_start(out, p, a, o, e)
+		}, takeToken)
 }
 
 // Logout ends the server session of refreshToken ("" for none).
 func (c *Client) Logout(ctx context.Context, refreshToken string) error {
-	_, err := clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (struct{}, error) {
-		rt, err := cs.add(refreshToken, "refreshToken", true)
-		if err != nil {
-			return struct{}{}, err
-		}
-		var cerr *C.cotter_error
-		return struct{}{}, check(C.cotter_client_logout(p, rt, &cerr), cerr)
-	}, nil)
+	_, err := withString(ctx, c, refreshToken, "refreshToken", true,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_logout_start(out, p, a, o, e)
+		}, waitResult)
 	return err
 }
 
@@ -233,7 +236,7 @@ type CustomClaims struct {
 // CustomClaims gets a new access token with customAttributesJSON (a JSON object) as top-level claims;
 // with refreshToken, also a refresh token that keeps them.
 func (c *Client) CustomClaims(ctx context.Context, accessToken, customAttributesJSON, refreshToken string) (*CustomClaims, error) {
-	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (*CustomClaims, error) {
+	return clientCall(ctx, c, func(cs *cStrings) (clientStart, error) {
 		tok, err := cs.add(accessToken, "accessToken", false)
 		if err != nil {
 			return nil, err
@@ -246,13 +249,16 @@ func (c *Client) CustomClaims(ctx context.Context, accessToken, customAttributes
 		if err != nil {
 			return nil, err
 		}
+		return func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+			return C.cotter_client_custom_claims_start(out, p, tok, attrs, rt, o, e)
+		}, nil
+	}, func(call *C.cotter_call, cerr **C.cotter_error) (*CustomClaims, C.int) {
 		var tokOut, rtOut C.cotter_buf
-		var cerr *C.cotter_error
-		if err := check(C.cotter_client_custom_claims(&tokOut, &rtOut, p, tok, attrs, rt, &cerr), cerr); err != nil {
-			return nil, err
+		if rc := C.cotter_call_take_custom_claims(&tokOut, &rtOut, call, cerr); rc != C.COTTER_OK {
+			return nil, rc
 		}
-		return &CustomClaims{Token: bufString(&tokOut), RefreshToken: bufString(&rtOut)}, nil
-	}, nil)
+		return &CustomClaims{Token: bufString(&tokOut), RefreshToken: bufString(&rtOut)}, C.COTTER_OK
+	})
 }
 
 // Identity is the result of GetIdentity: the user and their token set.
@@ -267,7 +273,7 @@ type Identity struct {
 
 // GetIdentity exchanges a PKCE login's authorization code for the user's identity and token set.
 func (c *Client) GetIdentity(ctx context.Context, authorizationCode string, challengeID int64, codeVerifier, redirectURL string) (*Identity, error) {
-	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (*Identity, error) {
+	return clientCall(ctx, c, func(cs *cStrings) (clientStart, error) {
 		code, err := cs.add(authorizationCode, "authorizationCode", false)
 		if err != nil {
 			return nil, err
@@ -280,32 +286,35 @@ func (c *Client) GetIdentity(ctx context.Context, authorizationCode string, chal
 		if err != nil {
 			return nil, err
 		}
-		var out *C.cotter_identity
-		var cerr *C.cotter_error
-		if err := check(C.cotter_client_get_identity(&out, p, code, C.int64_t(challengeID), ver, red, &cerr), cerr); err != nil {
-			return nil, err
+		return func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+			return C.cotter_client_get_identity_start(out, p, code, C.int64_t(challengeID), ver, red, o, e)
+		}, nil
+	}, takeIdentity)
+}
+
+func takeIdentity(call *C.cotter_call, cerr **C.cotter_error) (*Identity, C.int) {
+	var out *C.cotter_identity
+	if rc := C.cotter_call_take_identity(&out, call, cerr); rc != C.COTTER_OK {
+		return nil, rc
+	}
+	defer C.cotter_identity_free(out)
+	var n C.size_t
+	js := C.cotter_identity_json(out, &n)
+	id := &Identity{
+		Identifier:        goString(C.cotter_identity_identifier(out)),
+		IdentifierType:    goString(C.cotter_identity_identifier_type(out)),
+		UserID:            goString(C.cotter_identity_user_id(out)),
+		IdentityTokenJSON: goString(C.cotter_identity_identity_token_json(out)),
+		JSON:              C.GoBytes(unsafe.Pointer(js), C.int(n)),
+	}
+	if t := C.cotter_identity_token(out); t != nil {
+		tok, err := tokenFromPtr(t)
+		if err != nil {
+			return nil, C.int(codeOf(err))
 		}
-		defer C.cotter_identity_free(out)
-		var n C.size_t
-		js := C.cotter_identity_json(out, &n)
-		id := &Identity{
-			Identifier:        goString(C.cotter_identity_identifier(out)),
-			IdentifierType:    goString(C.cotter_identity_identifier_type(out)),
-			UserID:            goString(C.cotter_identity_user_id(out)),
-			IdentityTokenJSON: goString(C.cotter_identity_identity_token_json(out)),
-			JSON:              C.GoBytes(unsafe.Pointer(js), C.int(n)),
-		}
-		if t := C.cotter_identity_token(out); t != nil {
-			if id.Token, err = tokenFromPtr(t); err != nil {
-				return nil, err
-			}
-		}
-		return id, nil
-	}, func(id *Identity) {
-		if id.Token != nil {
-			_ = id.Token.Close()
-		}
-	})
+		id.Token = tok
+	}
+	return id, C.COTTER_OK
 }
 
 // VerifyRemote asks Cotter's serverless verifier (WorkerURL) about an access token: valid, or the
@@ -315,18 +324,16 @@ func (c *Client) VerifyRemote(ctx context.Context, accessToken string) (valid bo
 		valid  bool
 		reason string
 	}
-	v, err := clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (verdict, error) {
-		tok, err := cs.add(accessToken, "accessToken", false)
-		if err != nil {
-			return verdict{}, err
-		}
-		var ok C.int
-		var reason C.cotter_buf
-		var cerr *C.cotter_error
-		if err := check(C.cotter_client_verify_remote(&ok, &reason, p, tok, &cerr), cerr); err != nil {
-			return verdict{}, err
-		}
-		return verdict{ok != 0, bufString(&reason)}, nil
-	}, nil)
+	v, err := withString(ctx, c, accessToken, "accessToken", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_verify_remote_start(out, p, a, o, e)
+		}, func(call *C.cotter_call, cerr **C.cotter_error) (verdict, C.int) {
+			var ok C.int
+			var reason C.cotter_buf
+			if rc := C.cotter_call_take_verify_remote(&ok, &reason, call, cerr); rc != C.COTTER_OK {
+				return verdict{}, rc
+			}
+			return verdict{ok != 0, bufString(&reason)}, C.COTTER_OK
+		})
 	return v.valid, v.reason, err
 }

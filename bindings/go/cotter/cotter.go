@@ -3,15 +3,16 @@
 // It calls libcotter's C ABI (capi/include/cotter.h) through cgo and finds the library with pkg-config
 // (`PKG_CONFIG_PATH=<cmake build dir>` for a build tree; see docs/go.md).
 //
-//   - Every network call takes a context.Context. The C call blocks, so it runs on its own goroutine: when
-//     ctx is done first, the method returns ctx.Err() at once and the C call finishes in the background,
-//     bounded by the client's (or verifier's) timeout; its result is then released. A ctx deadline is
-//     also passed down as the request timeout where the C ABI allows it (see each method).
+//   - Every network call takes a context.Context and runs on libcotter's asynchronous path: the calling
+//     goroutine waits on a channel, never an OS thread in C, so thousands of calls may be in flight at once.
+//     A cancelled context stops the request (errors.Is(err, context.Canceled)); a deadline becomes the
+//     call's timeout (errors.Is(err, context.DeadlineExceeded)). See docs/go.md.
 //   - Errors are *Error values with the C status Code, its Name, the HTTP status and the server's error
 //     fields; errors.Is(err, cotter.ErrJWTExpired) works with the sentinel of every code.
 //   - Objects own C memory: call Close (or Free) when done. A finalizer frees what is forgotten, as a
 //     safety net only.
-//   - Client, Verifier, Session, Token and Claims are safe for concurrent use, as cotter.h says.
+//   - Client, Verifier, Session, Token and Claims are safe for concurrent use, as cotter.h says. Objects may
+//     be closed in any order: a session keeps its client's C object alive, a call in flight its object.
 //   - Secrets (tokens, the API secret) never appear in String/GoString output or error messages.
 package cotter
 

@@ -135,6 +135,20 @@ func (e *emulator) requests(route string) int {
 	return int(n)
 }
 
+// waitRequests returns once the server has seen n requests of route (counted when they arrive, before any
+// injected latency): a test cancels "after the server saw it" in order, not after a guessed delay. It polls
+// /dev/stats; the minute is a hang guard only.
+func (e *emulator) waitRequests(route string, n int) {
+	e.t.Helper()
+	giveUp := time.Now().Add(time.Minute)
+	for got := e.requests(route); got < n; got = e.requests(route) {
+		if time.Now().After(giveUp) {
+			e.t.Fatalf("the server saw %d requests of %s, not %d", got, route, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func (e *emulator) connections() int {
 	return int(e.dev("GET", "/stats", nil)["connections"].(float64))
 }

@@ -26,6 +26,8 @@ type Error struct {
 	OAuthError            string        // RFC 6749 `error`, or Cotter's `type`
 	OAuthErrorDescription string        // Cotter's `msg`, or RFC 6749 `error_description`
 	RetryAfter            time.Duration // -1 when the response had none
+
+	context error // context.Canceled or context.DeadlineExceeded when the call ended because of its context
 }
 
 func (e *Error) Error() string {
@@ -38,6 +40,10 @@ func (e *Error) Error() string {
 	}
 	return msg
 }
+
+// Unwrap gives the context's error when the call ended because its context was cancelled (Code ECANCELED)
+// or its deadline passed (Code ETIMEOUT): errors.Is(err, context.Canceled) holds then.
+func (e *Error) Unwrap() error { return e.context }
 
 // Is makes errors.Is(err, cotter.ErrJWTExpired) true for every error with that code.
 func (e *Error) Is(target error) bool {
@@ -82,4 +88,12 @@ func check(rc C.int, err *C.cotter_error) error {
 		return nil
 	}
 	return errorFromC(rc, err)
+}
+
+// codeOf is the status code of an error of this package (CodeInternal for any other error).
+func codeOf(err error) Code {
+	if e, ok := err.(*Error); ok {
+		return e.Code
+	}
+	return CodeInternal
 }

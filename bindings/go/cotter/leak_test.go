@@ -2,6 +2,7 @@ package cotter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -183,8 +184,9 @@ func (f *leakFixture) offlineRound(t *testing.T, i int) {
 	}
 }
 
-// networkRound: a client of its own and every object only the network gives. With cancellable set, the
-// calls take a cancellable context: each then runs on a goroutine of its own (and so on any OS thread).
+// networkRound: a client of its own and every object only the network gives, all through the asynchronous
+// path. With cancellable set, the calls take a cancellable context (the wait selects on it too). Every round
+// also cancels a call the server holds (its deadline passes): the cancellation path frees everything too.
 func (f *leakFixture) networkRound(t *testing.T, refreshToken *string, i int, cancellable bool) {
 	cctx := context.Background()
 	if cancellable {
@@ -255,6 +257,14 @@ func (f *leakFixture) networkRound(t *testing.T, refreshToken *string, i int, ca
 		t.Fatal(err)
 	}
 	hooked.Close()
+	f.emu.fault(map[string]any{"route": userRoute, "latency_ms": hold.Milliseconds()})
+	x, cancel := context.WithTimeout(cctx, 20*time.Millisecond)
+	_, err = c.UserGet(x, u.ID)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	f.emu.dev("DELETE", "/faults", nil) // unused when the deadline came before the request reached the server
 	if i%10 == 0 {
 		p, _ := cotter.NewPKCE()
 		q := logInThroughThePage(t, f.emu, p, fmt.Sprintf("page-%06d@example.com", i))
@@ -315,7 +325,8 @@ func TestLeakLoop(t *testing.T) {
 	// the library's per-thread parse buffers grow to the largest response seen. The measured loop makes
 	// every C call from one locked OS thread, as a C or Rust loop would: a goroutine's call may run on any
 	// of Go's threads, and a thread's first calls allocate its own buffers (hundreds of KiB, once per
-	// thread, not a leak) and glibc arena. The goroutine path of cancellable calls runs in the warm-up.
+	// thread, not a leak) and glibc arena. (Network calls do their work on each client's I/O thread.)
+	// Cancellable contexts run in the warm-up.
 	// A small GC target keeps the Go heap (part of the resident set) from drifting with GC pacing.
 	defer debug.SetGCPercent(debug.SetGCPercent(20))
 	runtime.LockOSThread()
@@ -323,6 +334,7 @@ func TestLeakLoop(t *testing.T) {
 	start := time.Now()
 	settle()
 	liveBefore := cotter.LiveObjects()
+	registeredBefore := cotter.RegisteredCallbacks()
 	for i := 0; i < warmRounds; i++ {
 		f.offlineRound(t, i)
 	}
@@ -363,6 +375,9 @@ func TestLeakLoop(t *testing.T) {
 	}
 	if live := cotter.LiveObjects() - liveBefore; live > 0 {
 		t.Fatalf("%d C objects still live after every Close", live)
+	}
+	if n := cotter.RegisteredCallbacks() - registeredBefore; n != 0 || cotter.CallsInFlight() != 0 {
+		t.Fatalf("%d callback ids left registered, %d calls in flight", n, cotter.CallsInFlight())
 	}
 	if grown := anonAfter - anonBefore; !raceEnabled && grown >= 1024 {
 		t.Fatalf("anonymous RSS grew by %d KiB (from %d KiB)", grown, anonBefore)

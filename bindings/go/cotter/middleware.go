@@ -34,11 +34,14 @@ func Middleware(v *Verifier) func(http.Handler) http.Handler {
 			switch {
 			case err == nil:
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
+			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+				// The request's context ended while the key set was being fetched: no verdict on the token.
+				http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			case errors.Is(err, ErrJWKSUnavailable):
 				http.Error(w, "token keys unavailable", http.StatusServiceUnavailable)
 			case errors.As(err, &cerr):
 				challenge(w, "invalid_token", cerr.Name) // the code name, never the token
-			default: // the request's context ended
+			default:
 				http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			}
 		})

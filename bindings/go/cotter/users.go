@@ -42,55 +42,50 @@ func userOf(u *C.cotter_user) User {
 	return user
 }
 
-func (c *Client) userCall(ctx context.Context, arg, what string,
-	fn func(**C.cotter_user, *C.cotter_client, *C.char, **C.cotter_error) C.int) (*User, error) {
-	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (*User, error) {
-		a, err := cs.add(arg, what, false)
-		if err != nil {
-			return nil, err
-		}
-		var out *C.cotter_user
-		var cerr *C.cotter_error
-		if err := check(fn(&out, p, a, &cerr), cerr); err != nil {
-			return nil, err
-		}
-		defer C.cotter_user_free(out)
-		u := userOf(out)
-		return &u, nil
-	}, nil)
+func takeUser(call *C.cotter_call, cerr **C.cotter_error) (*User, C.int) {
+	var out *C.cotter_user
+	if rc := C.cotter_call_take_user(&out, call, cerr); rc != C.COTTER_OK {
+		return nil, rc
+	}
+	defer C.cotter_user_free(out)
+	u := userOf(out)
+	return &u, C.COTTER_OK
 }
 
 // UserCreate creates a user (POST /user/create).
 func (c *Client) UserCreate(ctx context.Context, identifier string) (*User, error) {
-	return c.userCall(ctx, identifier, "identifier",
-		func(o **C.cotter_user, p *C.cotter_client, a *C.char, e **C.cotter_error) C.int {
-			return C.cotter_client_user_create(o, p, a, e)
-		})
+	return withString(ctx, c, identifier, "identifier", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_user_create_start(out, p, a, o, e)
+		}, takeUser)
 }
 
 // UserGetByIdentifier looks a user up by email or phone. Errors: ErrNotFound.
 func (c *Client) UserGetByIdentifier(ctx context.Context, identifier string) (*User, error) {
-	return c.userCall(ctx, identifier, "identifier",
-		func(o **C.cotter_user, p *C.cotter_client, a *C.char, e **C.cotter_error) C.int {
-			return C.cotter_client_user_get_by_identifier(o, p, a, e)
-		})
+	return withString(ctx, c, identifier, "identifier", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_user_get_by_identifier_start(out, p, a, o, e)
+		}, takeUser)
 }
 
 // UserGet gets a user by Cotter user id. Errors: ErrNotFound.
 func (c *Client) UserGet(ctx context.Context, userID string) (*User, error) {
-	return c.userCall(ctx, userID, "userID",
-		func(o **C.cotter_user, p *C.cotter_client, a *C.char, e **C.cotter_error) C.int {
-			return C.cotter_client_user_get(o, p, a, e)
-		})
+	return withString(ctx, c, userID, "userID", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_user_get_start(out, p, a, o, e)
+		}, takeUser)
 }
 
 // UserList gets one page of users (50 per page, newest first; needs the secret).
 func (c *Client) UserList(ctx context.Context, page uint) ([]User, error) {
-	return clientCall(ctx, c, func(p *C.cotter_client, _ *cStrings) ([]User, error) {
+	return clientCall(ctx, c, func(*cStrings) (clientStart, error) {
+		return func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+			return C.cotter_client_user_list_start(out, p, C.uint(page), o, e)
+		}, nil
+	}, func(call *C.cotter_call, cerr **C.cotter_error) ([]User, C.int) {
 		var out *C.cotter_user_list
-		var cerr *C.cotter_error
-		if err := check(C.cotter_client_user_list(&out, p, C.uint(page), &cerr), cerr); err != nil {
-			return nil, err
+		if rc := C.cotter_call_take_user_list(&out, call, cerr); rc != C.COTTER_OK {
+			return nil, rc
 		}
 		defer C.cotter_user_list_free(out)
 		n := int(C.cotter_user_list_count(out))
@@ -98,8 +93,8 @@ func (c *Client) UserList(ctx context.Context, page uint) ([]User, error) {
 		for i := 0; i < n; i++ {
 			users = append(users, userOf(C.cotter_user_list_get(out, C.size_t(i))))
 		}
-		return users, nil
-	}, nil)
+		return users, C.COTTER_OK
+	})
 }
 
 // SocialToken is a social-login provider token record (GitHub, Google), copied out of the library.
@@ -139,61 +134,63 @@ func socialTokenOf(t *C.cotter_social_token) SocialToken {
 
 // SocialTokensList lists a user's provider tokens (needs the secret).
 func (c *Client) SocialTokensList(ctx context.Context, cotterUserID string) ([]SocialToken, error) {
-	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) ([]SocialToken, error) {
+	return withString(ctx, c, cotterUserID, "cotterUserID", false,
+		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_social_tokens_list_start(out, p, a, o, e)
+		}, func(call *C.cotter_call, cerr **C.cotter_error) ([]SocialToken, C.int) {
+			var out *C.cotter_social_token_list
+			if rc := C.cotter_call_take_social_token_list(&out, call, cerr); rc != C.COTTER_OK {
+				return nil, rc
+			}
+			defer C.cotter_social_token_list_free(out)
+			n := int(C.cotter_social_token_list_count(out))
+			list := make([]SocialToken, 0, n)
+			for i := 0; i < n; i++ {
+				list = append(list, socialTokenOf(C.cotter_social_token_list_get(out, C.size_t(i))))
+			}
+			return list, C.COTTER_OK
+		})
+}
+
+// providerAndUser prepares the calls of one provider token: (provider, cotterUserID).
+func providerAndUser(provider, cotterUserID string,
+	fn func(out **C.cotter_call, p *C.cotter_client, prov, id *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int) func(*cStrings) (clientStart, error) {
+	return func(cs *cStrings) (clientStart, error) {
+		prov, err := cs.add(provider, "provider", false)
+		if err != nil {
+			return nil, err
+		}
 		id, err := cs.add(cotterUserID, "cotterUserID", false)
 		if err != nil {
 			return nil, err
 		}
-		var out *C.cotter_social_token_list
-		var cerr *C.cotter_error
-		if err := check(C.cotter_client_social_tokens_list(&out, p, id, &cerr), cerr); err != nil {
-			return nil, err
-		}
-		defer C.cotter_social_token_list_free(out)
-		n := int(C.cotter_social_token_list_count(out))
-		list := make([]SocialToken, 0, n)
-		for i := 0; i < n; i++ {
-			list = append(list, socialTokenOf(C.cotter_social_token_list_get(out, C.size_t(i))))
-		}
-		return list, nil
-	}, nil)
+		return func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+			return fn(out, p, prov, id, o, e)
+		}, nil
+	}
 }
 
 // SocialTokenGet gets a user's token of one provider. Errors: ErrNotFound.
 func (c *Client) SocialTokenGet(ctx context.Context, provider, cotterUserID string) (*SocialToken, error) {
-	return clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (*SocialToken, error) {
-		prov, err := cs.add(provider, "provider", false)
-		if err != nil {
-			return nil, err
-		}
-		id, err := cs.add(cotterUserID, "cotterUserID", false)
-		if err != nil {
-			return nil, err
-		}
+	return clientCall(ctx, c, providerAndUser(provider, cotterUserID,
+		func(out **C.cotter_call, p *C.cotter_client, prov, id *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_social_token_get_start(out, p, prov, id, o, e)
+		}), func(call *C.cotter_call, cerr **C.cotter_error) (*SocialToken, C.int) {
 		var out *C.cotter_social_token
-		var cerr *C.cotter_error
-		if err := check(C.cotter_client_social_token_get(&out, p, prov, id, &cerr), cerr); err != nil {
-			return nil, err
+		if rc := C.cotter_call_take_social_token(&out, call, cerr); rc != C.COTTER_OK {
+			return nil, rc
 		}
 		defer C.cotter_social_token_free(out)
 		t := socialTokenOf(out)
-		return &t, nil
-	}, nil)
+		return &t, C.COTTER_OK
+	})
 }
 
 // SocialTokenDelete deletes a user's token of one provider. Errors: ErrNotFound.
 func (c *Client) SocialTokenDelete(ctx context.Context, provider, cotterUserID string) error {
-	_, err := clientCall(ctx, c, func(p *C.cotter_client, cs *cStrings) (struct{}, error) {
-		prov, err := cs.add(provider, "provider", false)
-		if err != nil {
-			return struct{}{}, err
-		}
-		id, err := cs.add(cotterUserID, "cotterUserID", false)
-		if err != nil {
-			return struct{}{}, err
-		}
-		var cerr *C.cotter_error
-		return struct{}{}, check(C.cotter_client_social_token_delete(p, prov, id, &cerr), cerr)
-	}, nil)
+	_, err := clientCall(ctx, c, providerAndUser(provider, cotterUserID,
+		func(out **C.cotter_call, p *C.cotter_client, prov, id *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
+			return C.cotter_client_social_token_delete_start(out, p, prov, id, o, e)
+		}), waitResult)
 	return err
 }

@@ -4,14 +4,14 @@ package cotter
 #include <stdlib.h>
 #include <stdint.h>
 #include <cotter.h>
-extern void cotterGoLog(int level, char *message, void *payload);
-extern int64_t cotterGoClock(void *payload);
+#include "trampolines.h"
 */
 import "C"
 
 import (
 	"context"
 	"runtime"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -30,17 +30,21 @@ type VerifierOptions struct {
 	JWKSMaxBytes   int           // default 1 MiB
 	TokenCacheSize int           // verified-token cache entries; default 0 (off)
 	Clock          ClockFunc     // pins the clock; called on the verifying thread
-	Log            LogFunc
+	Log            LogFunc       // on the verifying thread, or the key set's I/O thread for fetches
 }
 
 // NoLeeway asks for a leeway of zero (the zero Duration means "default").
 const NoLeeway time.Duration = -1
 
 // Verifier verifies Cotter's ES256 access and ID tokens. Safe for concurrent use; Close it when done.
+//
+// Verification itself is CPU work on the calling goroutine. A remote key set (JWKSURL) is fetched on first
+// use through the asynchronous path, so that the context can end that wait (see Verify).
 type Verifier struct {
-	g       guard
-	ptr     *C.cotter_jwt_verifier
-	handles []cHandle
+	g      guard
+	ptr    *C.cotter_jwt_verifier
+	remote bool        // JWKSURL: the first use fetches the key set
+	keys   atomic.Bool // a fetch succeeded: verifications find keys without waiting for the network
 }
 
 // Claims are the verified claims of one token, copied out of the library.
@@ -64,8 +68,12 @@ type Claims struct {
 
 // NewVerifier creates a verifier. Errors: ErrInvalid (bad options), ErrJWKSInvalid, ErrNoMemory.
 func NewVerifier(opts VerifierOptions) (*Verifier, error) {
-	var o C.cotter_jwt_verifier_options
-	if rc := C.cotter_jwt_verifier_options_init(&o, C.COTTER_JWT_VERIFIER_OPTIONS_VERSION); rc != C.COTTER_OK {
+	o := cAlloc[C.cotter_jwt_verifier_options]()
+	if o == nil {
+		return nil, errorFromCode(CodeNoMemory)
+	}
+	defer C.free(unsafe.Pointer(o))
+	if rc := C.cotter_jwt_verifier_options_init(o, C.COTTER_JWT_VERIFIER_OPTIONS_VERSION); rc != C.COTTER_OK {
 		return nil, errorFromCode(Code(rc))
 	}
 	var cs cStrings
@@ -105,58 +113,68 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	if opts.TokenCacheSize != 0 {
 		o.token_cache_size = C.size_t(opts.TokenCacheSize)
 	}
-	v := &Verifier{}
+	v := &Verifier{remote: opts.JWKSURL != ""}
 	if opts.Clock != nil {
-		h := newCHandle(opts.Clock)
-		v.handles = append(v.handles, h)
-		o.clock = C.cotter_clock_fn(C.cotterGoClock)
-		o.clock_payload = h.ptr()
+		o.clock = C.cotter_clock_fn(C.cotter_go_clock)
+		C.cotter_go_set_payload(&o.clock_payload, v.g.register(opts.Clock))
 	}
 	if opts.Log != nil {
-		h := newCHandle(opts.Log)
-		v.handles = append(v.handles, h)
-		o.log = C.cotter_log_fn(C.cotterGoLog)
-		o.log_payload = h.ptr()
+		o.log = C.cotter_log_fn(C.cotter_go_log)
+		C.cotter_go_set_payload(&o.log_payload, v.g.register(opts.Log))
 	}
 	var cerr *C.cotter_error
-	if err := check(C.cotter_jwt_verifier_new(&v.ptr, &o, &cerr), cerr); err != nil {
-		v.releaseHandles()
+	if err := check(C.cotter_jwt_verifier_new(&v.ptr, o, &cerr), cerr); err != nil {
+		v.g.forget()
 		return nil, err
 	}
 	track(&v.g, v, (*Verifier).Close)
 	return v, nil
 }
 
-func (v *Verifier) releaseHandles() {
-	for i := range v.handles {
-		v.handles[i].release()
-	}
-	v.handles = nil
-}
-
-// Close frees the verifier after in-flight verifications finish. Safe to call more than once.
+// Close frees the verifier once the verifications in progress return; a key-set fetch in flight goes on
+// until it completes (it keeps the C verifier alive). Safe to call more than once.
 func (v *Verifier) Close() error {
 	v.g.close(func() {
 		C.cotter_jwt_verifier_free(v.ptr)
 		v.ptr = nil
-		v.releaseHandles()
 		runtime.SetFinalizer(v, nil)
 	})
 	return nil
 }
 
 // Verify checks a compact JWS (structure, header policy, ES256 signature, then iss, aud, exp, nbf, iat)
-// and returns its claims. It may fetch the remote key set (bounded by JWKSTimeout; the verifier's
-// timeout cannot be shortened per call, so ctx only stops the wait).
-// Errors: ErrJWT* per class of bad token, ErrJWKSUnavailable, ErrJWKSInvalid, ErrInvalid, or ctx.Err().
+// and returns its claims. On a remote verifier's first use, with a ctx that can end, it first fetches the
+// key set, and ctx can end that wait (with the keys unreachable, every token then gets ErrJWKSUnavailable).
+// Later refetches (keys past their max age, an unknown kid) run inside the verification, bounded by
+// JWKSTimeout: ctx does not shorten them.
+// Errors: ErrJWT* per class of bad token, ErrJWKSUnavailable, ErrJWKSInvalid, ErrInvalid, or the context's.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	return blocking(ctx, func() (*Claims, error) { return v.verify(token, true) }, nil)
+	if err := v.ready(ctx); err != nil {
+		return nil, err
+	}
+	return v.verify(token, true)
 }
 
 // Check is Verify without building claims: only the verdict.
 func (v *Verifier) Check(ctx context.Context, token string) error {
-	_, err := blocking(ctx, func() (*Claims, error) { return v.verify(token, false) }, nil)
+	if err := v.ready(ctx); err != nil {
+		return err
+	}
+	_, err := v.verify(token, false)
 	return err
+}
+
+// ready fetches a remote key set before its first use through the asynchronous path, when ctx can end the
+// wait. (With a context that cannot end, such as context.Background(), the verification fetches it inline:
+// there is nothing to cancel, and the fetch is bounded by JWKSTimeout.)
+func (v *Verifier) ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return contextError(err)
+	}
+	if !v.remote || ctx.Done() == nil || v.keys.Load() {
+		return nil
+	}
+	return v.Refresh(ctx)
 }
 
 func (v *Verifier) verify(token string, wantClaims bool) (*Claims, error) {
@@ -169,12 +187,17 @@ func (v *Verifier) verify(token string, wantClaims bool) (*Claims, error) {
 	defer C.free(unsafe.Pointer(p))
 	var cerr *C.cotter_error
 	if !wantClaims {
-		return nil, check(C.cotter_jwt_verify(nil, v.ptr, p, C.size_t(len(token)), &cerr), cerr)
+		err := check(C.cotter_jwt_verify(nil, v.ptr, p, C.size_t(len(token)), &cerr), cerr)
+		if err == nil {
+			v.keys.Store(true)
+		}
+		return nil, err
 	}
 	var out *C.cotter_claims
 	if err := check(C.cotter_jwt_verify(&out, v.ptr, p, C.size_t(len(token)), &cerr), cerr); err != nil {
 		return nil, err
 	}
+	v.keys.Store(true) // a verified token: the keys are there
 	defer C.cotter_claims_free(out)
 	return claimsOf(out), nil
 }
@@ -206,14 +229,16 @@ func claimsOf(c *C.cotter_claims) *Claims {
 }
 
 // Refresh fetches the remote key set now (not before the cooldown); a no-op for a static key set.
+// Concurrent refreshes (and first verifications) share one fetch: a ctx that ends stops this wait only, and
+// the fetch stops when nothing waits for it any more. A ctx deadline is this wait's budget.
 func (v *Verifier) Refresh(ctx context.Context) error {
-	_, err := blocking(ctx, func() (struct{}, error) {
-		if !v.g.enter() {
-			return struct{}{}, errClosed("Verifier")
-		}
-		defer v.g.leave()
-		var cerr *C.cotter_error
-		return struct{}{}, check(C.cotter_jwt_verifier_refresh(v.ptr, &cerr), cerr)
-	}, nil)
+	_, err := run(ctx, &v.g, "Verifier", 0, func(*cStrings) (startFunc, error) {
+		return func(o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
+			return C.cotter_jwt_verifier_refresh_start(out, v.ptr, o, e)
+		}, nil
+	}, waitResult)
+	if err == nil {
+		v.keys.Store(true)
+	}
 	return err
 }

@@ -1,0 +1,46 @@
+// The callbacks libcotter calls (see trampolines.h): each turns its payload back into the registry id.
+#include "trampolines.h"
+
+#include "_cgo_export.h"
+
+static __thread int depth;  // callbacks running on this thread
+
+int cotter_go_in_callback(void) { return depth; }
+
+void cotter_go_log(int level, const char *message, void *payload) {
+    ++depth;
+    cotterGoLog(level, (char *)message, (uintptr_t)payload);
+    --depth;
+}
+
+int64_t cotter_go_clock(void *payload) {
+    ++depth;
+    const int64_t now = cotterGoClock((uintptr_t)payload);
+    --depth;
+    return now;
+}
+
+int cotter_go_load(cotter_buf *out, void *payload) {
+    ++depth;
+    const int rc = cotterGoLoad(out, (uintptr_t)payload);
+    --depth;
+    return rc;
+}
+
+int cotter_go_save(const char *json, size_t len, void *payload) {
+    ++depth;
+    const int rc = cotterGoSave((char *)json, len, (uintptr_t)payload);
+    --depth;
+    return rc;
+}
+
+void cotter_go_tokens_changed(const cotter_token *token, void *payload) {
+    ++depth;
+    cotterGoTokensChanged((cotter_token *)token, (uintptr_t)payload);
+    --depth;
+}
+
+void cotter_go_call_done(cotter_call *call, void *payload) {
+    (void)call;  // the waiting goroutine has the handle
+    cotterGoCallDone((uintptr_t)payload);
+}

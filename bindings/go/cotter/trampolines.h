@@ -1,0 +1,25 @@
+/* C side of the callbacks: libcotter calls these with its `void *payload`, which for this package is never a
+ * pointer but the integer id of a Go value in the package's registry (callbacks.go). They pass the id on to the
+ * exported Go functions as an integer, so that no Go frame ever holds a non-pointer in a pointer variable. */
+#ifndef COTTER_GO_TRAMPOLINES_H
+#define COTTER_GO_TRAMPOLINES_H
+
+#include <stdint.h>
+#include <cotter.h>
+
+void cotter_go_log(int level, const char *message, void *payload);
+int64_t cotter_go_clock(void *payload);
+int cotter_go_load(cotter_buf *out, void *payload);
+int cotter_go_save(const char *json, size_t len, void *payload);
+void cotter_go_tokens_changed(const cotter_token *token, void *payload);
+void cotter_go_call_done(cotter_call *call, void *payload);
+
+/* Non-zero while the calling thread runs one of the callbacks above (on the client's I/O thread, or inline).
+ * A goroutine running a callback is locked to its thread, so from Go this says "I am inside a callback". */
+int cotter_go_in_callback(void);
+
+/* Stores `id` in a payload field. The options structs that carry ids live in C memory (cAlloc): an id in a
+ * pointer field of Go memory would look like a bad pointer to the Go runtime. */
+static inline void cotter_go_set_payload(void **field, uintptr_t id) { *field = (void *)id; }
+
+#endif
