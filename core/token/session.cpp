@@ -131,8 +131,17 @@ uint64_t session::enqueue(int kind, bool force, const token_set *value, done_fn<
     w.done_tokens = std::move(done_tokens);
     bool start = false;
     uint64_t id;
+    const int64_t at = kind == k_refresh && !force ? now() : 0;  // the clock is user code: never under our lock
     {
-        std::lock_guard<std::mutex> state(state_mutex_);
+        std::unique_lock<std::mutex> state(state_mutex_);
+        // The tokens may have been refreshed since the caller looked (publish() and finish() take this lock).
+        if (kind == k_refresh && !force && tokens_ && fresh(*tokens_, at)) {
+            outcome<tokens_ptr> out;
+            out.value = tokens_;
+            state.unlock();
+            w.done_tokens(std::move(out));
+            return 0;
+        }
         id = w.id = next_waiter_id_++;
         std::shared_ptr<op> target;
         if (kind == k_refresh) {
@@ -256,6 +265,12 @@ void session::execute_refresh(const std::shared_ptr<op> &o) {
                 }
             }
         }
+    }
+    // Queued behind a refresh that has just finished (a caller saw the old tokens, then the flight landed before
+    // it joined): that refresh's tokens serve it, nothing is sent.
+    if (!force && current && fresh(*current, now())) {
+        finish(o, nullptr);
+        return;
     }
     if (!current || current->refresh_token.empty())
         fail(COTTER_EREAUTH, current ? "no refresh token: log in again" : "no tokens: log in first");
@@ -417,8 +432,12 @@ T session::wait_blocking(const char *what, const std::function<uint64_t(done_fn<
 
 tokens_ptr session::tokens() {
     if (client_->transport().on_io_thread()) {
-        std::lock_guard<std::mutex> state(state_mutex_);
-        if (tokens_ && fresh(*tokens_, now())) return tokens_;
+        tokens_ptr current;
+        {
+            std::lock_guard<std::mutex> state(state_mutex_);
+            current = tokens_;
+        }
+        if (current && fresh(*current, now())) return current;
     }
     return wait_blocking<tokens_ptr>("be refreshed", [&](done_fn<tokens_ptr> d) { return tokens_async(false, std::move(d)); });
 }
