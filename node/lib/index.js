@@ -114,9 +114,35 @@ function abortError(signal, message = 'the call was cancelled: its AbortSignal w
 }
 
 /**
+ * The calls waiting on each signal. One 'abort' listener per signal, whatever the number of calls on it (1,000
+ * calls sharing one shutdown signal add one listener, not 1,000: no MaxListenersExceededWarning), removed when the
+ * last of them settles.
+ */
+const watched = new WeakMap();  // AbortSignal -> Set of functions to run on abort
+
+function watch(signal, onAbort) {
+  let set = watched.get(signal);
+  if (set === undefined) {
+    const fns = new Set();
+    const listener = () => { watched.delete(signal); for (const fn of fns) fn(); };
+    set = { fns, listener };
+    watched.set(signal, set);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  set.fns.add(onAbort);
+}
+
+function unwatch(signal, onAbort) {
+  const set = watched.get(signal);
+  if (set === undefined || !set.fns.delete(onAbort) || set.fns.size > 0) return;
+  watched.delete(signal);
+  signal.removeEventListener('abort', set.listener);
+}
+
+/**
  * Runs one native network call: `start(timeoutMs, cancellable)` returns its promise, or [promise, id] when
  * cancellable. With a signal: an aborted signal rejects at once (nothing is started), an abort later cancels the
- * C call (it ends with COTTER_ECANCELED), and the listener is removed when the call settles.
+ * C call (it ends with COTTER_ECANCELED), and the signal is let go when the call settles.
  */
 function run(o, start) {
   const signal = o.signal;
@@ -127,7 +153,7 @@ function run(o, start) {
 }
 
 async function withSignal(promise, signal, cancel) {
-  signal.addEventListener('abort', cancel, { once: true });
+  watch(signal, cancel);
   try {
     return await promise;
   } catch (e) {
@@ -136,7 +162,7 @@ async function withSignal(promise, signal, cancel) {
     }
     throw e;
   } finally {
-    signal.removeEventListener('abort', cancel);
+    unwatch(signal, cancel);
   }
 }
 
@@ -149,9 +175,9 @@ function raceSignal(promise, signal) {
   }
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e); });
+    watch(signal, onAbort);
+    promise.then((v) => { unwatch(signal, onAbort); resolve(v); },
+      (e) => { unwatch(signal, onAbort); reject(e); });
   });
 }
 

@@ -3,8 +3,9 @@
  * @file tests/leaks/leak_node.js
  * @brief Node leak loop: creates and frees every object type of cotter-node (Verifier, Client, TokenSession,
  * Token, PKCE, login helpers, legacy tokens, errors, the compat classes) and verifies N tokens (default 1,000,000),
- * half on the calling thread (verifySync) and half on the thread pool (verify); RSS after the loop may exceed RSS
- * after a warm-up by at most 1 MiB.
+ * half on the calling thread (verifySync) and half on the thread pool (verify), and runs the asynchronous client
+ * path (concurrent, aborted, deadline-bound and closed-in-flight calls; sessions with storage hooks); RSS after the
+ * loop may exceed RSS after a warm-up by at most 1 MiB.
  *
  * Usage: node --expose-gc tests/leaks/leak_node.js MATERIAL.json [N] — MATERIAL.json is the line printed by
  * tests/leaks/material.js against a running emulator. Run by scripts/test-hardening.sh on the release addon
@@ -92,7 +93,28 @@ async function churnOnline() {
   await expectReject(client.refresh('not-a-refresh-token'));
   const remote = new Verifier({ audience: aud, jwksUrl: m.jwks_url });
   assert.ok((await remote.verify(token)).sub);
+  await remote.refresh({ timeoutMs: 5000 });
   remote.close();
+
+  // The asynchronous path: 100 calls at once (one settling batch after another), calls aborted before they start
+  // and right after (cancelled on the I/O thread, or done first: either way every handle is freed), a session
+  // with storage hooks opened off the loop, and a client closed with calls in flight.
+  const c = new Client({ apiKeyId: aud, apiSecretKey: m.api_secret_key, baseUrl: m.base_url, maxHostConnections: 8 });
+  const users = await Promise.all(Array.from({ length: 100 }, () => c.getUser(m.identifier)));
+  assert.ok(users.every((u) => u.id === m.user_id));
+  await expectReject(c.getUser(m.identifier, { signal: AbortSignal.abort() }));
+  const ac = new AbortController();
+  const aborted = Array.from({ length: 20 }, () => c.getUserById(m.user_id, { signal: ac.signal }));
+  ac.abort();
+  await Promise.allSettled(aborted);
+  let stored = oauth;
+  const s = new TokenSession(c, { load: async () => stored, save: async (json) => { stored = json; } });
+  assert.equal(await s.getAccessToken({ timeoutMs: 5000 }), token);
+  await s.setToken(oauth);
+  s.close();
+  const inFlight = Array.from({ length: 10 }, () => c.listUsers(0));
+  c.close();
+  await Promise.all(inFlight);
 }
 
 /** `count` verifications: blocks of BLOCK, alternately on this thread and on the thread pool. */

@@ -131,6 +131,26 @@ test('an abort while the server holds the request cancels it: AbortError, cause 
   c.close();
 });
 
+test('100 calls sharing one signal add one abort listener (no MaxListenersExceededWarning); one abort cancels all', async () => {
+  const c = newClient();
+  await emu.dev('/faults', { route: USER, latency_ms: HOLD_MS, count: 100 });
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  const ac = new AbortController();
+  const calls = Array.from({ length: 100 }, () => c.getUser(identifier, { signal: ac.signal }));
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 1);
+  await untilSeen(USER, 100);
+  ac.abort();
+  const outcomes = await Promise.allSettled(calls);
+  assert.ok(outcomes.every((o) => o.status === 'rejected' && isAbort(o.reason)));
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+  await new Promise((r) => setImmediate(r));
+  process.off('warning', onWarning);
+  assert.deepEqual(warnings, []);
+  c.close();
+});
+
 test('an abort mid-body (slow drip) cancels the call', async () => {
   const c = newClient();
   await emu.dev('/faults', { route: USER, slow_drip: true, chunk_bytes: 1, interval_ms: 1000, count: 1 });
@@ -274,4 +294,57 @@ test('a worker thread can end with calls in flight (client and session); the add
   const c = newClient();
   assert.equal((await c.getUserById((await c.getUser(identifier)).id)).identifier, identifier);
   c.close();
+});
+
+// A refresh already sent goes on after its caller aborted; the session is then closed and collected. When the
+// answer comes, the C session still stores it: its hooks must be valid (no use after free, tested under ASan by
+// scripts/test-hardening.sh) and detached (the closed session's JS hooks are not called). The client's debug log
+// line for that answer, then one more call on the same I/O thread, order the check after the abandoned operation.
+test('a session closed and collected after an abort: the abandoned refresh ends safely, without calling its hooks', LONG, async () => {
+  await emu.dev('/expire_tokens', { next_access_ttl: -5, count: 1 });
+  const tok = await emu.login('detached@example.com');
+  await emu.dev('/faults', { route: REFRESH, latency_ms: 500, count: 1 });
+  const child = spawn(process.execPath, ['--expose-gc', '-e', `
+    const { Client, TokenSession } = require(${JSON.stringify(LIB)});
+    const info = JSON.parse(process.env.EMU);
+    let answered;
+    const refreshAnswered = new Promise((r) => { answered = r; });
+    const c = new Client({ apiKeyId: info.api_key_id, apiSecretKey: info.api_secret_key, baseUrl: info.base_url,
+      log: (level, message) => { if (/^POST .*\\/token\\/[^/]+ -> 200/.test(message)) answered(); } });
+    let saves = 0;
+    let changes = 0;
+    let s = new TokenSession(c, { token: JSON.parse(process.env.TOK), load: async () => null,
+      save: async () => { saves++; }, onTokensChanged: () => { changes++; } });
+    const ac = new AbortController();
+    const p = s.getAccessToken({ signal: ac.signal }).then(() => 'resolved', (e) => e.name);
+    process.send('started');
+    process.once('message', async () => {  // the server holds the refresh now
+      ac.abort();
+      const outcome = await p;
+      const before = { saves, changes };
+      s.close();
+      s = null;
+      for (let i = 0; i < 3; i++) { global.gc(); await new Promise((r) => setImmediate(r)); }
+      // The abandoned refresh is no call of ours: it does not keep the process alive (rightly). This does.
+      const alive = setInterval(() => {}, 1000);
+      await refreshAnswered;
+      const user = await c.getUser(process.env.WHO);  // runs after the abandoned refresh's completion
+      await new Promise((r) => setImmediate(r));
+      process.send({ outcome, saves: saves - before.saves, changes: changes - before.changes, user: user.identifier });
+      clearInterval(alive);
+      c.close();
+    });`],
+  { stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, EMU: JSON.stringify(emu.info), TOK: JSON.stringify(tok), WHO: identifier } });
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    await new Promise((r) => child.once('message', r));
+    await untilSeen(REFRESH, 1);
+    const result = new Promise((r) => child.once('message', r));
+    child.send('go');
+    assert.deepEqual(await Promise.race([result, exited.then((code) => `the child exited (${code}) without an answer`)]), { outcome: 'AbortError', saves: 0, changes: 0, user: identifier });
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
