@@ -122,7 +122,7 @@ export class Verifier {
   verifySync(token: string | Uint8Array): Claims;
   /** Verdict only, without building claims: true, or throws CotterError. */
   checkSync(token: string | Uint8Array): true;
-  /** Verifies on the libuv thread pool (CPU work). An abort of `signal` rejects at once (AbortError). */
+  /** Verifies off the event loop (CPU work, on the addon's verify threads). An abort of `signal` rejects at once (AbortError). */
   verify(token: string | Uint8Array, options?: { signal?: AbortSignal | null }): Promise<Claims>;
   /** Fetches the remote key set now, on a client I/O thread. */
   refresh(options?: CallOptions): Promise<void>;

@@ -320,7 +320,7 @@ class Verifier {
   verifySync(token) { return JSON.parse(this.#n.verifySync(token)); }
   /** Verdict only (no claims object is built): true, or throws CotterError. */
   checkSync(token) { this.#n.checkSync(token); return true; }
-  /** Verifies on the libuv thread pool (CPU work). `{ signal }`: an abort rejects at once (AbortError). */
+  /** Verifies off the event loop (CPU work, on the addon's verify threads). `{ signal }`: an abort rejects at once. */
   async verify(token, options) {
     const o = callOptions(options, { timeout: false });
     if (o.signal === null) return JSON.parse(await this.#n.verify(token));

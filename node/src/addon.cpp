@@ -5,9 +5,9 @@
  * Rules (docs/node.md, "Concurrency, cancellation, threading"):
  *  - Every network call goes through its `_start` function: it returns at once, the request runs on the client's
  *    I/O thread (libcurl multi), and the done callback hands the call to the JS thread through the ONE thread-safe
- *    function of the environment (JsThread). There the result is taken, converted and the Promise settled. No
- *    network call uses the libuv pool. Verification is offered sync (verifySync) and async (verify, on the pool:
- *    it is CPU work).
+ *    function of the environment (JsThread). There the result is taken, converted and the Promise settled.
+ *    Verification is offered sync (verifySync) and async (verify, CPU work on the addon's verify threads, whose
+ *    results come back through the same thread-safe function). Nothing runs on the libuv pool.
  *  - Every failure becomes an instance of the JS CotterError class that node/lib/index.js registers with
  *    setErrorClass(): `.code` is the stable C name (COTTER_EJWT_EXPIRED...), `.httpStatus`, `.oauthError`...
  *  - The C ABI keeps parents alive (a call its client, a session its client), so wrappers hold no JS reference
@@ -38,6 +38,7 @@
 namespace {
 
 class JsThread;
+class VerifyPool;
 
 // ------------------------------------------------------------------------------------------------
 // Per-environment state, type tags, errors
@@ -49,6 +50,7 @@ struct AddonData {
     Napi::FunctionReference client_ctor;
     Napi::FunctionReference session_ctor;
     std::shared_ptr<JsThread> js;  // the one thread-safe function of this environment
+    std::unique_ptr<VerifyPool> verify_pool;  // started by the first verify()
     ~AddonData();
 };
 
@@ -464,9 +466,6 @@ class JsThread {
     std::thread::id thread_;
 };
 
-AddonData::~AddonData() {
-    if (js) js->Close();
-}
 
 /// Releases a reference held by an object that may die on any thread: N-API only on the JS thread of a live env.
 void ReleaseRef(const JsThread &js, Napi::FunctionReference &ref) {
@@ -711,36 +710,100 @@ struct VerifierCore {
     cotter::JwtVerifier v;
 };
 
-/// verify() off the event loop: CPU work (an ECDSA verification), so it stays on the libuv pool.
-class VerifyWorker : public Napi::AsyncWorker {
+/**
+ * verify() off the event loop. It is CPU work (one ECDSA verification, ~60 µs), run on threads of the addon's own,
+ * one per core, started on first use: not the libuv pool, so a burst of verifications leaves fs, dns and crypto
+ * their pool; and the results reach the JS thread through the environment's one thread-safe function, so a burst
+ * settles many promises per wake-up (not one uv callback, async-hooks scope and microtask checkpoint each).
+ * One pool per environment; at teardown its threads finish the verification in hand and end on their own.
+ */
+class VerifyPool {
   public:
-    VerifyWorker(Napi::Env env, std::shared_ptr<VerifierCore> core, std::string token)
-        : Napi::AsyncWorker(env, "cotter-verify"), deferred_(Napi::Promise::Deferred::New(env)),
-          core_(std::move(core)), token_(std::move(token)) {}
-    Napi::Promise Promise() const { return deferred_.Promise(); }
+    struct Job {
+        std::shared_ptr<VerifierCore> core;
+        std::string token;
+        napi_deferred deferred = nullptr;
+        cotter::Claims claims;
+        std::optional<ErrorInfo> error;
+        std::shared_ptr<JsThread> js;
+    };
 
-  protected:
-    // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
-    // COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out);
-    void Execute() override { error_ = Capture([this] { claims_ = core_->v.verify(token_); }); }
-    void OnOK() override {
-        Napi::Env env = Env();
-        try {
-            if (error_) deferred_.Reject(MakeError(env, *error_));
-            else deferred_.Resolve(Str(env, claims_.json()));
-        } catch (const Napi::Error &e) {
-            deferred_.Reject(e.Value());
+    // JS thread: queues `job` (its promise is already made and held).
+    void Submit(Job *job) {
+        if (!started_) Start();
+        {
+            std::lock_guard<std::mutex> lock(state_->mu);
+            state_->queue.push_back(job);
         }
+        state_->cv.notify_one();
     }
-    void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+    // Environment teardown: queued jobs are dropped (nobody would read them), the threads end on their own.
+    void Stop() {
+        std::deque<Job *> dropped;
+        {
+            std::lock_guard<std::mutex> lock(state_->mu);
+            state_->stop = true;
+            dropped.swap(state_->queue);
+        }
+        state_->cv.notify_all();
+        for (Job *j : dropped) delete j;
+    }
 
   private:
-    Napi::Promise::Deferred deferred_;
-    std::shared_ptr<VerifierCore> core_;
-    std::string token_;
-    cotter::Claims claims_;
-    std::optional<ErrorInfo> error_;
+    struct State {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<Job *> queue;  // guarded by mu
+        bool stop = false;        // guarded by mu
+    };
+
+    void Start() {
+        started_ = true;
+        unsigned n = std::max(1u, std::thread::hardware_concurrency());
+        for (unsigned i = 0; i < n; ++i) std::thread(&VerifyPool::Loop, state_).detach();
+    }
+
+    // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
+    static void Loop(std::shared_ptr<State> st) {
+        for (;;) {
+            Job *job;
+            {
+                std::unique_lock<std::mutex> lock(st->mu);
+                st->cv.wait(lock, [&] { return st->stop || !st->queue.empty(); });
+                if (st->stop) return;
+                job = st->queue.front();
+                st->queue.pop_front();
+            }
+            job->error = Capture([job] { job->claims = job->core->v.verify(job->token); });
+            Wipe(job->token);
+            std::shared_ptr<JsThread> js = job->js;
+            js->Post([job](napi_env env) {
+                if (env != nullptr) Settle(Napi::Env(env), job);
+                delete job;
+            });
+        }
+    }
+
+    // COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out);
+    static void Settle(Napi::Env env, Job *job) {
+        try {
+            if (job->error) napi_reject_deferred(env, job->deferred, MakeError(env, *job->error));
+            else napi_resolve_deferred(env, job->deferred, Str(env, job->claims.json()));
+        } catch (const Napi::Error &e) {
+            napi_reject_deferred(env, job->deferred, e.Value());
+        }
+        job->js->Unhold(env);
+    }
+
+    std::shared_ptr<State> state_ = std::make_shared<State>();
+    bool started_ = false;  // JS thread
 };
+
+AddonData::~AddonData() {
+    if (verify_pool) verify_pool->Stop();
+    if (js) js->Close();
+}
 
 class Verifier : public Napi::ObjectWrap<Verifier> {
   public:
@@ -825,10 +888,18 @@ class Verifier : public Napi::ObjectWrap<Verifier> {
     Napi::Value Verify(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         Live(env);
-        auto *w = new VerifyWorker(env, core_, TokenArg(env, info[0], "token"));
-        Napi::Promise p = w->Promise();
-        w->Queue();
-        return p;
+        AddonData *d = Data(env);
+        if (d->js->Closed()) ThrowInvalid(env, "the environment is shutting down");
+        auto job = std::make_unique<VerifyPool::Job>();
+        job->core = core_;
+        job->token = TokenArg(env, info[0], "token");
+        job->js = d->js;
+        napi_value promise;
+        if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) throw Napi::Error::New(env, "cotter: cannot create a promise");
+        if (!d->verify_pool) d->verify_pool = std::make_unique<VerifyPool>();
+        d->js->Hold(env);
+        d->verify_pool->Submit(job.release());
+        return Napi::Value(env, promise);
     }
 
     // COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier, const cotter_call_options *call_opts, cotter_error **out_error);
@@ -1336,7 +1407,9 @@ class Session : public Napi::ObjectWrap<Session> {
                 auto opened = std::make_shared<Opened>();
                 opened->error = Capture([&] { opened->session = Create(*core, args); });
                 if (args.initial) Wipe(*args.initial);
-                js->Post([core, js, deferred, opened](napi_env env) {
+                // The shares move to the JS thread: the session core must not die here (its JS hooks reference
+                // can only be released on the JS thread).
+                js->Post([core = std::move(core), js, deferred, opened = std::move(opened)](napi_env env) {
                     if (env == nullptr) return;  // the environment is gone; `opened` frees the session
                     Napi::Env e(env);
                     core->opening = false;

@@ -275,18 +275,21 @@ test('calls in flight survive the GC of their client; a pending call keeps the p
   assert.equal(r.stdout.trim(), 'resolved 100');
 });
 
-test('a worker thread can end with calls in flight (client and session); the addon goes on working', LONG, async () => {
+test('a worker thread can end with calls and verifications in flight; the addon goes on working', LONG, async () => {
+  const jwks = (await emu.request(`${emu.info.base_url}/token/jwks`)).body;
   await emu.dev('/expire_tokens', { next_access_ttl: -5, count: 1 });
   const tok = await emu.login('worker-async@example.com');
   await emu.dev('/faults', { faults: [{ route: USER, latency_ms: HOLD_MS, count: 200 }, { route: REFRESH, latency_ms: HOLD_MS, count: 1 }] });
   const w = new Worker(`
     const { parentPort, workerData } = require('node:worker_threads');
-    const { Client, TokenSession } = require(${JSON.stringify(LIB)});
+    const { Client, TokenSession, Verifier } = require(${JSON.stringify(LIB)});
     const c = new Client({ apiKeyId: workerData.info.api_key_id, apiSecretKey: workerData.info.api_secret_key, baseUrl: workerData.info.base_url });
     for (let i = 0; i < 200; i++) c.getUser(workerData.who).catch(() => {});
     const s = new TokenSession(c, { token: workerData.tok, load: async () => null, save: async () => {} });
     s.getAccessToken().catch(() => {});
-    parentPort.postMessage('started');`, { eval: true, workerData: { info: emu.info, who: identifier, tok } });
+    const v = new Verifier({ audience: workerData.info.api_key_id, jwks: workerData.jwks });
+    for (let i = 0; i < 2000; i++) v.verify(workerData.tok.access_token).catch(() => {});
+    parentPort.postMessage('started');`, { eval: true, workerData: { info: emu.info, who: identifier, tok, jwks: JSON.stringify(jwks) } });
   await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
   await untilSeen(USER, 200);
   await untilSeen(REFRESH, 1);
