@@ -9,6 +9,7 @@
  *  - node_async_cpu_per_grant_vs_fetch  ratio = fetch CPU per grant / ours (above 1: less CPU than undici)
  *  - node_async_stat_p99_storm_ratio  ratio = p99 of sequential fs.promises.stat during the cotter storm / p99 of
  *                                     the same loop without it (target ≤ 2); p99_ms of both
+ *  - node_fetch_stat_p99_storm_ratio  the same during the fetch storm (for scale: the emulator shares the machine)
  * Usage: node bench/node_async.mjs [--calls N] [--rounds N] [--latency-ms N]
  */
 import fs from 'node:fs';
@@ -61,22 +62,24 @@ try {
   await burst(info, ours, 'warm-ours');
   await burst(info, peer, 'warm-fetch');
 
-  const runs = { ours: [], fetch: [], statStorm: [], statIdle: [] };
+  const runs = { ours: [], fetch: [], statStorm: [], statIdle: [], statFetchStorm: [], statFetchIdle: [] };
   for (let r = 0; r < rounds; r++) {
     runs.ours.push(await burst(info, ours, `ours${r}-`));
     runs.fetch.push(await burst(info, peer, `fetch${r}-`));
-    // fs.promises.stat during a cotter storm, then the same loop for as long without one.
-    let stormDone = false;
-    const rts = await refreshTokens(info, calls, `stat${r}-`);
-    await dev(info, '/faults', { route: REFRESH, latency_ms: latency, count: calls });
-    const t0 = process.hrtime.bigint();
-    const during = statLoop(() => stormDone);
-    await Promise.all(rts.map(ours));
-    stormDone = true;
-    runs.statStorm.push(p99(await during));
-    const stormNs = process.hrtime.bigint() - t0;
-    const t1 = process.hrtime.bigint();
-    runs.statIdle.push(p99(await statLoop(() => process.hrtime.bigint() - t1 >= stormNs)));
+    // fs.promises.stat during a storm (cotter's, then fetch's), then the same loop for as long without one.
+    for (const [grant, during, idle] of [[ours, runs.statStorm, runs.statIdle], [peer, runs.statFetchStorm, runs.statFetchIdle]]) {
+      let stormDone = false;
+      const rts = await refreshTokens(info, calls, `stat${r}-${during.length}-${grant === ours ? 'o' : 'f'}`);
+      await dev(info, '/faults', { route: REFRESH, latency_ms: latency, count: calls });
+      const t0 = process.hrtime.bigint();
+      const sampling = statLoop(() => stormDone);
+      await Promise.all(rts.map(grant));
+      stormDone = true;
+      during.push(p99(await sampling));
+      const stormNs = process.hrtime.bigint() - t0;
+      const t1 = process.hrtime.bigint();
+      idle.push(p99(await statLoop(() => process.hrtime.bigint() - t1 >= stormNs)));
+    }
   }
   client.close();
 
@@ -93,13 +96,16 @@ try {
     { concurrent: calls, latency_ms: latency, cpu_us_per_call: round2(fetchCpu) });
   emit('node_async_cpu_per_grant_vs_fetch', 1e6 / oursCpu, 'fetch CPU per grant / ours', 1e6 / fetchCpu,
     { ours_cpu_us: round2(oursCpu), fetch_cpu_us: round2(fetchCpu) });
-  const storm = median(runs.statStorm);
-  const idle = median(runs.statIdle);
-  process.stdout.write(JSON.stringify({
-    bench: 'node_async_stat_p99_storm_ratio', ops_per_sec: null, baseline: 'fs.promises.stat p99 without the storm',
-    ratio: Math.round((storm / idle) * 100) / 100, p99_storm_ms: Math.round(storm * 1000) / 1000,
-    p99_idle_ms: Math.round(idle * 1000) / 1000, concurrent: calls, latency_ms: latency,
-  }) + '\n');
+  for (const [bench, stormRuns, idleRuns] of [['node_async_stat_p99_storm_ratio', runs.statStorm, runs.statIdle],
+    ['node_fetch_stat_p99_storm_ratio', runs.statFetchStorm, runs.statFetchIdle]]) {
+    const storm = median(stormRuns);
+    const idle = median(idleRuns);
+    process.stdout.write(JSON.stringify({
+      bench, ops_per_sec: null, baseline: 'fs.promises.stat p99 without the storm',
+      ratio: Math.round((storm / idle) * 100) / 100, p99_storm_ms: Math.round(storm * 1000) / 1000,
+      p99_idle_ms: Math.round(idle * 1000) / 1000, concurrent: calls, latency_ms: latency,
+    }) + '\n');
+  }
 } finally {
   emu.stop();
 }

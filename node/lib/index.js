@@ -320,12 +320,19 @@ class Verifier {
   verifySync(token) { return JSON.parse(this.#n.verifySync(token)); }
   /** Verdict only (no claims object is built): true, or throws CotterError. */
   checkSync(token) { this.#n.checkSync(token); return true; }
-  /** Verifies off the event loop (CPU work, on the addon's verify threads). `{ signal }`: an abort rejects at once. */
-  async verify(token, options) {
-    const o = callOptions(options, { timeout: false });
-    if (o.signal === null) return JSON.parse(await this.#n.verify(token));
-    if (o.signal.aborted) throw abortError(o.signal);
-    return JSON.parse(await raceSignal(this.#n.verify(token), o.signal));
+  /**
+   * Verifies off the event loop (CPU work, on the addon's verify threads); resolves with the claims. `{ signal }`:
+   * an abort rejects at once. Not an async function: the addon's promise is returned as is (one promise per call).
+   */
+  verify(token, options) {
+    try {
+      const o = callOptions(options, { timeout: false });
+      if (o.signal === null) return this.#n.verify(token);
+      if (o.signal.aborted) return Promise.reject(abortError(o.signal));
+      return raceSignal(this.#n.verify(token), o.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   /** Fetches the remote key set now (no-op for a static one), on the client I/O thread. `{ signal, timeoutMs }`. */
   async refresh(options) { await run(callOptions(options), (t, c) => this.#n.refresh(t, c)); }
