@@ -19,6 +19,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -302,9 +303,10 @@ struct HookWait {
         value = std::move(v);
         cv.notify_all();
     }
-    std::pair<bool, std::optional<std::string>> Wait() {
+    /// Waits at most `ms`; then the hook counts as failed (its late answer is ignored).
+    std::pair<bool, std::optional<std::string>> Wait(int64_t ms) {
         std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [this] { return done; });
+        if (!cv.wait_for(lock, std::chrono::milliseconds(ms), [this] { return done; })) done = true;
         return {ok, std::move(value)};
     }
 };
@@ -697,6 +699,7 @@ class LogSink : public std::enable_shared_from_this<LogSink> {
 struct ClientCore {
     std::shared_ptr<LogSink> log;
     cotter::Client client;
+    int64_t timeout_ms = 30000;  // the client's timeoutMs: also how long a session hook may take
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -1001,6 +1004,7 @@ class Client : public Napi::ObjectWrap<Client> {
             }
             if (auto v = OptInt(env, o, "connectTimeoutMs", 1, kMaxSafe)) opts.connect_timeout_ms = *v;
             if (auto v = OptInt(env, o, "timeoutMs", 1, kMaxSafe)) opts.timeout_ms = *v;
+            core->timeout_ms = opts.timeout_ms;
             if (auto v = OptInt(env, o, "maxRetries", 0, 100)) opts.max_retries = int(*v);
             if (auto v = OptInt(env, o, "retryBaseMs", 0, kMaxSafe)) opts.retry_base_ms = *v;
             if (auto v = OptInt(env, o, "retryMaxMs", 0, kMaxSafe)) opts.retry_max_ms = *v;
@@ -1204,6 +1208,7 @@ struct SessionHooks {
     enum Kind { kLoad = 0, kSave = 1, kChanged = 2 };
 
     std::shared_ptr<JsThread> js;
+    int64_t wait_ms = 30000;               // the client's timeoutMs (see Call)
     Napi::FunctionReference fn;            // JS thread only
     std::atomic<bool> detached{false};     // the session is gone: hooks fail (see ~SessionCore)
     std::shared_ptr<LogSink> client_log;   // set when detached: a request the session still runs may log
@@ -1225,7 +1230,9 @@ struct SessionHooks {
             self->Run(Napi::Env(env), kind, arg, w);
         });
         if (!w) return {true, std::nullopt};
-        auto r = w->Wait();
+        // Bounded: a hook that awaits a call of the same client would wait for this very thread, and so would every
+        // request of the client, for ever. After the client's timeoutMs the hook fails (COTTER_EUSER) instead.
+        auto r = w->Wait(wait_ms);
         js->Unregister(w);
         return r;
     }
@@ -1315,6 +1322,7 @@ class Session : public Napi::ObjectWrap<Session> {
             core->hooks = new SessionHooks();
             core->hooks->js = Data(env)->js;
             core->hooks->fn = Napi::Persistent(hooks.As<Napi::Function>());
+            core->hooks->wait_ms = core->client->timeout_ms;
         }
         core_ = std::move(core);
     }
