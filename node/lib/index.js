@@ -166,7 +166,7 @@ async function withSignal(promise, signal, cancel) {
   }
 }
 
-/** For work that cannot be stopped (a verification on the pool): an abort rejects now; the result is dropped. */
+/** For work that cannot be stopped (a verification, a session being opened): an abort rejects now; the result is dropped. */
 function raceSignal(promise, signal) {
   if (signal === null) return promise;
   if (signal.aborted) {

@@ -452,8 +452,11 @@ class JsThread {
             scheduled_ = false;
         }
         for (auto &t : batch) {
-            Napi::HandleScope scope(env);
-            t(env);  // tasks catch their own exceptions
+            try {
+                Napi::HandleScope scope(env);
+                t(env);  // tasks settle their own errors; this only keeps an exception from ending the process
+            } catch (...) {
+            }
         }
     }
 
@@ -468,7 +471,6 @@ class JsThread {
     napi_threadsafe_function tsfn_ = nullptr;
     std::thread::id thread_;
 };
-
 
 /// Releases a reference held by an object that may die on any thread: N-API only on the JS thread of a live env.
 void ReleaseRef(const JsThread &js, Napi::FunctionReference &ref) {
@@ -559,7 +561,7 @@ Napi::Value StartCall(Napi::Env env, const CallArgs &args, std::shared_ptr<void>
         cotter_call_options opts = cotter::call_options(&OnCallDone, p, args.timeout_ms);
         p->call = start(&opts).release();
     } catch (...) {  // nothing started: no callback will run
-        std::optional<ErrorInfo> err = Capture([] { throw; });
+        std::optional<ErrorInfo> err = Capture([] { throw; });  // rethrown inside Capture, which classifies it
         js->Untrack(p);
         js->Unhold(env);
         napi_reject_deferred(env, p->deferred, MakeError(env, *err));
