@@ -4,6 +4,7 @@
  * that print JSON lines; this one prints nothing). Loads the package from the repository root, builds a realistic
  * Cotter access token with node:crypto, and measures rates in interleaved rounds.
  */
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -94,4 +95,53 @@ export function verifyBenchPath() {
 export function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+/** Starts the emulator (another process); resolves to { child, info, stop() }. */
+export function startEmulator(args = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'emulator/bin/cotter-emulator.js'), '--port', '0', ...args],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.on('exit', (code) => reject(new Error(`emulator exited (${code})`)));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!out.includes('\n')) return;
+      const info = JSON.parse(out.split('\n')[0]);
+      resolve({ child, info, stop: () => { child.removeAllListeners('exit'); child.kill('SIGTERM'); } });
+    });
+  });
+}
+
+/** The emulator's dev API (POST with a JSON body, GET without one). */
+export async function dev(info, p, body) {
+  const headers = { 'x-cotter-dev-token': info.dev_token };
+  const r = await fetch(info.dev_url + p, body === undefined ? { headers }
+    : { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!r.ok) throw new Error(`dev ${p}: HTTP ${r.status}`);
+  return r.json();
+}
+
+/** `n` fresh refresh tokens (logins through the dev API, 50 at a time). */
+export async function refreshTokens(info, n, prefix = 'bench') {
+  const out = [];
+  while (out.length < n) {
+    const batch = await Promise.all(Array.from({ length: Math.min(50, n - out.length) },
+      (_, i) => dev(info, '/login', { identifier: `${prefix}${out.length + i}@example.com` })));
+    for (const b of batch) out.push(b.oauth_token.refresh_token);
+  }
+  return out;
+}
+
+/** The refresh grant through Node's fetch (undici), as a backend would write it. */
+export function fetchRefresh(info) {
+  const url = `${info.base_url}/token/${info.api_key_id}`;
+  const headers = { API_KEY_ID: info.api_key_id, 'content-type': 'application/json' };
+  return async (rt) => {
+    const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: rt }) });
+    const body = await res.json();
+    if (!body.access_token) throw new Error(`a fetch grant failed: HTTP ${res.status}`);
+    return body;
+  };
 }

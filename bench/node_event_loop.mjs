@@ -7,45 +7,13 @@
  *  - node_fetch_event_loop_p99_ms the same with fetch (informational; it parses JSON on the loop).
  * Usage: node bench/node_event_loop.mjs [--calls N] [--rounds N]
  */
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ROOT, arg, median, require } from './node_common.mjs';
+import { arg, fetchRefresh, median, refreshTokens as tokens, require, startEmulator } from './node_common.mjs';
 
 const calls = Number(arg('calls', '1000'));
 const rounds = Number(arg('rounds', '3'));
 const { Client } = require('./');
-
-function startEmulator() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'emulator/bin/cotter-emulator.js'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.on('exit', (code) => reject(new Error(`emulator exited (${code})`)));
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve({ child, info: JSON.parse(out.split('\n')[0]) });
-    });
-  });
-}
-
-async function dev(info, p, body) {
-  const r = await fetch(info.dev_url + p, { method: 'POST', headers: { 'content-type': 'application/json', 'x-cotter-dev-token': info.dev_token },
-    body: JSON.stringify(body) });
-  if (!r.ok) throw new Error(`dev ${p}: HTTP ${r.status}`);
-  return r.json();
-}
-
-/** `calls` fresh refresh tokens (logins through the dev API, 50 at a time). */
-async function refreshTokens(info) {
-  const out = [];
-  while (out.length < calls) {
-    const batch = await Promise.all(Array.from({ length: Math.min(50, calls - out.length) },
-      (_, i) => dev(info, '/login', { identifier: `lag${out.length + i}@example.com` })));
-    for (const b of batch) out.push(b.oauth_token.refresh_token);
-  }
-  return out;
-}
+const refreshTokens = (info) => tokens(info, calls, 'lag');
 
 /** Runs `burst()` while sampling the loop; returns { p99, max, seconds } in ms / s. */
 async function measure(burst) {
@@ -59,10 +27,11 @@ async function measure(burst) {
   return { p99: h.percentile(99) / 1e6, max: h.max / 1e6, seconds };
 }
 
-const { child, info } = await startEmulator();
+const emu = await startEmulator();
+const { info } = emu;
 try {
   const client = new Client({ apiKeyId: info.api_key_id, apiSecretKey: info.api_secret_key, baseUrl: info.base_url });
-  const refreshUrl = `${info.base_url}/token/${info.api_key_id}`;
+  const viaFetch = fetchRefresh(info);
   const ours = [];
   const peer = [];
   // Warm-up: connections, thread pool, JIT.
@@ -75,13 +44,7 @@ try {
     }));
     rts = await refreshTokens(info);
     peer.push(await measure(async () => {
-      await Promise.all(rts.map(async (rt) => {
-        const res = await fetch(refreshUrl, {
-          method: 'POST', headers: { API_KEY_ID: info.api_key_id, 'content-type': 'application/json' },
-          body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: rt }),
-        });
-        if (!(await res.json()).access_token) throw new Error('a fetch grant failed');
-      }));
+      await Promise.all(rts.map(viaFetch));
     }));
   }
   client.close();
@@ -96,6 +59,5 @@ try {
   line('node_event_loop_lag_p99_ms', ours, {});
   line('node_fetch_event_loop_p99_ms', peer, {});
 } finally {
-  child.removeAllListeners('exit');
-  child.kill('SIGTERM');
+  emu.stop();
 }

@@ -24,9 +24,15 @@ async function main(file: string): Promise<void> {
     // Ten concurrent callers share one refresh when the token is about to expire.
     const tokens = await Promise.all(Array.from({ length: 10 }, () => session.getAccessToken()));
     console.log('access token valid; callers agree:', new Set(tokens).size === 1);
-    await session.refresh(); // force one, e.g. after custom claims changed
+    // Force one, e.g. after custom claims changed; give up waiting after 10 s (an AbortSignal cancels any call).
+    await session.refresh({ signal: AbortSignal.timeout(10_000) });
     console.log('refreshed explicitly');
   } catch (err) {
+    if (err instanceof CotterError && err.name === 'AbortError') {
+      console.error('Cotter did not answer within 10 s');
+      process.exitCode = 3;
+      return;
+    }
     if (err instanceof CotterError && err.code === 'COTTER_EREAUTH') {
       console.error('the refresh token is no longer valid: log in again');
       process.exitCode = 2;

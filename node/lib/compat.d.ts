@@ -17,7 +17,7 @@ export function CotterValidateJWT(token: string, config?: CompatConfig): Promise
 export class CotterJwtToken {
   /** Verifies synchronously (a remote JWKS is fetched on first use); throws CotterError when invalid. */
   constructor(token: string, config?: CompatConfig);
-  /** Verifies on the thread pool. */
+  /** Verifies off the event loop (the addon's verify threads). */
   static verify<T extends CotterJwtToken>(this: new (token: string, config?: CompatConfig) => T, token: string, config?: CompatConfig): Promise<T>;
   /** The token (a bearer credential: not enumerable, never shown by inspect or JSON). */
   readonly token: string;

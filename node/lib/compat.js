@@ -99,7 +99,7 @@ class CotterJwtToken {
     Object.freeze(this);
   }
 
-  /** Verifies on the thread pool, then builds the object. */
+  /** Verifies off the event loop (verifier.verify), then builds the object. */
   static async verify(token, config) {
     if (typeof token !== 'string') throw new TypeError('token must be a string');
     const claims = await verifierFor(config).verify(token);

@@ -6,7 +6,7 @@
 export type CotterErrorCode =
   | 'COTTER_EINVAL' | 'COTTER_ENOMEM' | 'COTTER_ENETWORK' | 'COTTER_ETIMEOUT' | 'COTTER_ETLS' | 'COTTER_EHTTP'
   | 'COTTER_EOAUTH' | 'COTTER_EPROTOCOL' | 'COTTER_EUSER' | 'COTTER_EINTERNAL' | 'COTTER_EREAUTH' | 'COTTER_ESTORAGE'
-  | 'COTTER_ENOTFOUND' | 'COTTER_ESTATE' | 'COTTER_ECREDENTIALS'
+  | 'COTTER_ENOTFOUND' | 'COTTER_ESTATE' | 'COTTER_ECANCELED' | 'COTTER_ECREDENTIALS'
   | 'COTTER_EJWT_MALFORMED' | 'COTTER_EJWT_ALG' | 'COTTER_EJWT_HEADER' | 'COTTER_EJWT_CRIT' | 'COTTER_EJWT_DUPLICATE'
   | 'COTTER_EJWT_KEY_NOT_FOUND' | 'COTTER_EJWT_KEY_MISMATCH' | 'COTTER_EJWT_SIGNATURE' | 'COTTER_EJWT_CLAIM_TYPE'
   | 'COTTER_EJWT_ISSUER' | 'COTTER_EJWT_AUDIENCE' | 'COTTER_EJWT_EXPIRED' | 'COTTER_EJWT_NOT_YET_VALID'
@@ -14,10 +14,14 @@ export type CotterErrorCode =
   | 'COTTER_EJWKS_INVALID' | 'COTTER_EJWKS_UNAVAILABLE'
   | 'COTTER_ELEGACY_SIGNATURE' | 'COTTER_ELEGACY_CLAIM';
 
-/** Every failure of this package. Messages never carry a secret or a token. */
+/**
+ * Every failure of this package. Messages never carry a secret or a token. A call cancelled through its
+ * AbortSignal rejects with name 'AbortError' (as fetch and Node's own APIs do), code 'COTTER_ECANCELED', and
+ * `cause` = the signal's reason.
+ */
 export class CotterError extends Error {
   constructor(message: string, details?: Partial<CotterErrorDetails>);
-  readonly name: 'CotterError';
+  readonly name: 'CotterError' | 'AbortError';
   /** The stable code name, e.g. 'COTTER_EJWT_EXPIRED'. */
   readonly code: CotterErrorCode;
   /** The negative status number of `code`. */
@@ -39,6 +43,16 @@ export interface CotterErrorDetails {
   oauthError: string | null;
   oauthErrorDescription: string | null;
   retryAfter: number | null;
+}
+
+/**
+ * The last argument of every asynchronous method. `signal` cancels the call at whatever stage it is (an aborted
+ * signal rejects at once, starting nothing); `timeoutMs` (1..86400000) is the call's total budget, queueing and
+ * retries included (default: the client's `timeoutMs`), after which it rejects with COTTER_ETIMEOUT.
+ */
+export interface CallOptions {
+  signal?: AbortSignal | null;
+  timeoutMs?: number | null;
 }
 
 /** Status numbers by name, e.g. codes.COTTER_EJWT_EXPIRED === -31. */
@@ -108,10 +122,10 @@ export class Verifier {
   verifySync(token: string | Uint8Array): Claims;
   /** Verdict only, without building claims: true, or throws CotterError. */
   checkSync(token: string | Uint8Array): true;
-  /** Verifies on the libuv thread pool. */
-  verify(token: string | Uint8Array): Promise<Claims>;
-  /** Fetches the remote key set now. */
-  refresh(): Promise<void>;
+  /** Verifies off the event loop (CPU work, on the addon's verify threads). An abort of `signal` rejects at once (AbortError). */
+  verify(token: string | Uint8Array, options?: { signal?: AbortSignal | null }): Promise<Claims>;
+  /** Fetches the remote key set now, on a client I/O thread. */
+  refresh(options?: CallOptions): Promise<void>;
   /** Moves the test clock (verifiers created with `now` only). */
   setNow(now: number): void;
   /** Frees the verifier once calls in flight settle. */
@@ -250,6 +264,8 @@ export interface ClientOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   maxResponseBytes?: number;
+  /** Open connections per host; further requests queue for one. 0 (default) = no cap. */
+  maxHostConnections?: number;
   /** The library's log lines (requests, retries, failures), delivered on the event loop. Never carry secrets. */
   log?: LogFunction;
 }
@@ -262,36 +278,41 @@ export interface GetIdentityOptions {
 }
 
 export interface SocialTokens {
-  list(userId: string): Promise<SocialToken[]>;
-  get(provider: string, userId: string): Promise<SocialToken>;
-  delete(provider: string, userId: string): Promise<void>;
+  list(userId: string, options?: CallOptions): Promise<SocialToken[]>;
+  get(provider: string, userId: string, options?: CallOptions): Promise<SocialToken>;
+  delete(provider: string, userId: string, options?: CallOptions): Promise<void>;
 }
 
-/** A connection to Cotter's API. Every call runs on the thread pool and returns a Promise. */
+/**
+ * A connection to Cotter's API. Every call returns a Promise; requests run on the client's own I/O thread (never
+ * the libuv pool), any number at once.
+ */
 export class Client {
   constructor(options: ClientOptions);
   readonly apiKeyId: string;
   readonly baseUrl: string;
   readonly socialTokens: SocialTokens;
   stats(): ClientStats;
-  exchangeIdentityToken(identityToken: IdentityToken | string): Promise<Token>;
-  exchangeEventToken(eventToken: EventToken | string): Promise<Token>;
+  exchangeIdentityToken(identityToken: IdentityToken | string, options?: CallOptions): Promise<Token>;
+  exchangeEventToken(eventToken: EventToken | string, options?: CallOptions): Promise<Token>;
   /** Cotter rotates refresh tokens: the one passed is invalid afterwards. COTTER_EREAUTH when rejected. */
-  refresh(refreshToken: string): Promise<Token>;
-  logout(refreshToken?: string | null): Promise<void>;
-  customClaims(token: string, customAttributes: Record<string, unknown> | string, refreshToken?: string | null): Promise<CustomClaimsResult>;
-  getIdentity(options: GetIdentityOptions): Promise<Identity>;
-  createUser(identifier: string): Promise<User>;
+  refresh(refreshToken: string, options?: CallOptions): Promise<Token>;
+  logout(refreshToken?: string | null, options?: CallOptions): Promise<void>;
+  customClaims(token: string, customAttributes: Record<string, unknown> | string, refreshToken?: string | null,
+    options?: CallOptions): Promise<CustomClaimsResult>;
+  getIdentity(identity: GetIdentityOptions, options?: CallOptions): Promise<Identity>;
+  createUser(identifier: string, options?: CallOptions): Promise<User>;
   /** By email or phone. COTTER_ENOTFOUND when none. */
-  getUser(identifier: string): Promise<User>;
+  getUser(identifier: string, options?: CallOptions): Promise<User>;
   /** By Cotter user id or client_user_id. COTTER_ENOTFOUND when none. */
-  getUserById(userId: string): Promise<User>;
+  getUserById(userId: string, options?: CallOptions): Promise<User>;
   /** One page of 50 users, newest first. */
-  listUsers(page?: number): Promise<User[]>;
-  listSocialTokens(userId: string): Promise<SocialToken[]>;
-  getSocialToken(provider: string, userId: string): Promise<SocialToken>;
-  deleteSocialToken(provider: string, userId: string): Promise<void>;
-  verifyRemote(accessToken: string | Uint8Array): Promise<RemoteVerdict>;
+  listUsers(page?: number, options?: CallOptions): Promise<User[]>;
+  listSocialTokens(userId: string, options?: CallOptions): Promise<SocialToken[]>;
+  getSocialToken(provider: string, userId: string, options?: CallOptions): Promise<SocialToken>;
+  deleteSocialToken(provider: string, userId: string, options?: CallOptions): Promise<void>;
+  verifyRemote(accessToken: string | Uint8Array, options?: CallOptions): Promise<RemoteVerdict>;
+  /** Later calls reject with COTTER_EINVAL; calls in flight and sessions on the client go on. */
   close(): void;
 }
 
@@ -318,11 +339,12 @@ export class TokenSession {
   constructor(client: Client, options?: TokenSessionOptions);
   /** The last token set this session saw (null before the first load and after logout). */
   readonly token: Token | null;
-  getAccessToken(): Promise<string>;
-  getToken(): Promise<Token>;
-  refresh(): Promise<Token>;
-  setToken(token: Token | OAuthToken | string): Promise<void>;
-  logout(): Promise<void>;
+  getAccessToken(options?: CallOptions): Promise<string>;
+  getToken(options?: CallOptions): Promise<Token>;
+  refresh(options?: CallOptions): Promise<Token>;
+  setToken(token: Token | OAuthToken | string, options?: CallOptions): Promise<void>;
+  logout(options?: CallOptions): Promise<void>;
+  /** Later calls reject with COTTER_EINVAL; calls already made go on. */
   close(): void;
 }
 

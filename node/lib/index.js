@@ -53,12 +53,13 @@ const inspectCustom = util.inspect.custom;
 /**
  * Every failure of this package. `code` is the stable C ABI name ('COTTER_EJWT_EXPIRED', 'COTTER_EOAUTH'...),
  * `status` its negative number, `httpStatus` the HTTP status involved (0 when none). Messages never carry a
- * secret or a token.
+ * secret or a token. A cancelled call (its AbortSignal aborted) is named 'AbortError', as Node's own APIs and
+ * fetch name theirs, with code 'COTTER_ECANCELED' and `cause` = the signal's reason.
  */
 class CotterError extends Error {
   constructor(message, details = {}) {
     super(message);
-    this.name = 'CotterError';
+    this.name = details.code === 'COTTER_ECANCELED' ? 'AbortError' : 'CotterError';
     this.code = details.code || 'COTTER_EINTERNAL';
     this.status = typeof details.status === 'number' ? details.status : -10;
     this.httpStatus = details.httpStatus || 0;
@@ -69,9 +70,13 @@ class CotterError extends Error {
 }
 native.setErrorClass(CotterError);
 
-/** Status names by number, read from the addon (so it can never drift from cotter.h). */
+/**
+ * Status names by number, read from the addon (so it can never drift from cotter.h). The whole range a status can
+ * take (cotter.h: 0 and -1..-999) is read, not a guess of where codes end: a new code cannot be missed
+ * (tests/node/exports.test.js checks every COTTER_E* of the header is here).
+ */
 const codes = Object.freeze(Object.fromEntries(
-  [0, ...Array.from({ length: 60 }, (_, i) => -(i + 1))]
+  [0, ...Array.from({ length: 999 }, (_, i) => -(i + 1))]
     .map((n) => [native.statusName(n), n]).filter(([name]) => name !== 'COTTER_EUNKNOWN')));
 
 /** The library's log lines for a JS `log(level, message)`; a logger that throws fails loudly on the next tick. */
@@ -91,6 +96,106 @@ function optionsOf(value, what) {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(`${what} must be an object`);
   return value;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Per-call options: { signal, timeoutMs }
+// ------------------------------------------------------------------------------------------------
+
+const NO_CALL_OPTIONS = Object.freeze({ signal: null, timeoutMs: 0 });
+const MAX_CALL_TIMEOUT_MS = 86400000;
+
+/** The last argument of every async method: `{ signal?: AbortSignal, timeoutMs?: number }`. */
+function callOptions(value, { timeout = true } = {}) {
+  if (value === undefined || value === null) return NO_CALL_OPTIONS;
+  if (typeof value !== 'object' || Array.isArray(value)) throw invalid('call options must be an object');
+  const { signal, timeoutMs } = value;
+  if (signal !== undefined && signal !== null
+      && (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
+    throw invalid('option signal must be an AbortSignal');
+  }
+  if (timeoutMs !== undefined && timeoutMs !== null) {
+    if (!timeout) throw invalid('this call takes no timeoutMs (it does not wait for the network)');
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_CALL_TIMEOUT_MS) {
+      throw invalid(`option timeoutMs must be an integer in [1, ${MAX_CALL_TIMEOUT_MS}]`);
+    }
+  }
+  return { signal: signal ?? null, timeoutMs: timeoutMs ?? 0 };
+}
+
+/** The rejection of a call whose signal was aborted: a CotterError named 'AbortError', `cause` = the reason. */
+function abortError(signal, message = 'the call was cancelled: its AbortSignal was aborted') {
+  const e = new CotterError(message, { code: 'COTTER_ECANCELED', status: -15 });
+  Object.defineProperty(e, 'cause', { value: signal.reason, writable: true, configurable: true, enumerable: false });
+  return e;
+}
+
+/**
+ * The calls waiting on each signal. One 'abort' listener per signal, whatever the number of calls on it (1,000
+ * calls sharing one shutdown signal add one listener, not 1,000: no MaxListenersExceededWarning), removed when the
+ * last of them settles.
+ */
+const watched = new WeakMap();  // AbortSignal -> Set of functions to run on abort
+
+function watch(signal, onAbort) {
+  let set = watched.get(signal);
+  if (set === undefined) {
+    const fns = new Set();
+    const listener = () => { watched.delete(signal); for (const fn of fns) fn(); };
+    set = { fns, listener };
+    watched.set(signal, set);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  set.fns.add(onAbort);
+}
+
+function unwatch(signal, onAbort) {
+  const set = watched.get(signal);
+  if (set === undefined || !set.fns.delete(onAbort) || set.fns.size > 0) return;
+  watched.delete(signal);
+  signal.removeEventListener('abort', set.listener);
+}
+
+/**
+ * Runs one native network call: `start(timeoutMs, cancellable)` returns its promise, or [promise, id] when
+ * cancellable. With a signal: an aborted signal rejects at once (nothing is started), an abort later cancels the
+ * C call (it ends with COTTER_ECANCELED), and the signal is let go when the call settles.
+ */
+function run(o, start) {
+  const signal = o.signal;
+  if (signal === null) return start(o.timeoutMs, false);
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  const [promise, id] = start(o.timeoutMs, true);
+  return withSignal(promise, signal, () => native.cancelCall(id));
+}
+
+async function withSignal(promise, signal, cancel) {
+  watch(signal, cancel);
+  try {
+    return await promise;
+  } catch (e) {
+    if (e instanceof CotterError && e.code === 'COTTER_ECANCELED' && signal.aborted) {
+      Object.defineProperty(e, 'cause', { value: signal.reason, writable: true, configurable: true, enumerable: false });
+    }
+    throw e;
+  } finally {
+    unwatch(signal, cancel);
+  }
+}
+
+/** For work that cannot be stopped (a verification, a session being opened): an abort rejects now; the result is dropped. */
+function raceSignal(promise, signal) {
+  if (signal === null) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    watch(signal, onAbort);
+    promise.then((v) => { unwatch(signal, onAbort); resolve(v); },
+      (e) => { unwatch(signal, onAbort); reject(e); });
+  });
 }
 
 /** A JSON argument given as an object or as its text. */
@@ -232,10 +337,22 @@ class Verifier {
   verifySync(token) { return JSON.parse(this.#n.verifySync(token)); }
   /** Verdict only (no claims object is built): true, or throws CotterError. */
   checkSync(token) { this.#n.checkSync(token); return true; }
-  /** Verifies on the libuv thread pool. */
-  async verify(token) { return JSON.parse(await this.#n.verify(token)); }
-  /** Fetches the remote key set now (no-op for a static one). */
-  async refresh() { await this.#n.refresh(); }
+  /**
+   * Verifies off the event loop (CPU work, on the addon's verify threads); resolves with the claims. `{ signal }`:
+   * an abort rejects at once. Not an async function: the addon's promise is returned as is (one promise per call).
+   */
+  verify(token, options) {
+    try {
+      const o = callOptions(options, { timeout: false });
+      if (o.signal === null) return this.#n.verify(token);
+      if (o.signal.aborted) return Promise.reject(abortError(o.signal));
+      return raceSignal(this.#n.verify(token), o.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  /** Fetches the remote key set now (no-op for a static one), on the client I/O thread. `{ signal, timeoutMs }`. */
+  async refresh(options) { await run(callOptions(options), (t, c) => this.#n.refresh(t, c)); }
   /** Moves the test clock of a verifier created with `now`. */
   setNow(now) { this.#n.setNow(now); }
   /** Frees the verifier (after calls in flight settle); later calls throw COTTER_EINVAL. */
@@ -249,7 +366,10 @@ class Verifier {
 
 const clientNative = new WeakMap();
 
-/** A connection to Cotter's API (or the emulator). Every call returns a Promise and runs on the thread pool. */
+/**
+ * A connection to Cotter's API (or the emulator). Every call returns a Promise; requests run on the client's own
+ * I/O thread (never the libuv pool), any number at once. The last argument of every call is `{ signal, timeoutMs }`.
+ */
 class Client {
   #n;
   #apiKeyId;
@@ -259,16 +379,20 @@ class Client {
       apiKeyId: o.apiKeyId, apiSecretKey: o.apiSecretKey, baseUrl: o.baseUrl, workerUrl: o.workerUrl, caFile: o.caFile,
       connectTimeoutMs: o.connectTimeoutMs, timeoutMs: o.timeoutMs, maxRetries: o.maxRetries,
       retryBaseMs: o.retryBaseMs, retryMaxMs: o.retryMaxMs, maxResponseBytes: o.maxResponseBytes,
-      log: logOption(o.log),
+      maxHostConnections: o.maxHostConnections, log: logOption(o.log),
     });
     this.#apiKeyId = o.apiKeyId;
     clientNative.set(this, this.#n);
     const n = this.#n;
     /** Social-login provider tokens (need the API secret). */
     this.socialTokens = Object.freeze({
-      list: async (userId) => (await n.listSocialTokens(userId)).map((r) => new SocialToken(r)),
-      get: async (provider, userId) => new SocialToken(await n.getSocialToken(provider, userId)),
-      delete: async (provider, userId) => { await n.deleteSocialToken(provider, userId); },
+      list: async (userId, options) => (await run(callOptions(options), (t, c) => n.listSocialTokens(userId, t, c)))
+        .map((r) => new SocialToken(r)),
+      get: async (provider, userId, options) => new SocialToken(await run(callOptions(options),
+        (t, c) => n.getSocialToken(provider, userId, t, c))),
+      delete: async (provider, userId, options) => {
+        await run(callOptions(options), (t, c) => n.deleteSocialToken(provider, userId, t, c));
+      },
     });
     Object.freeze(this);
   }
@@ -276,31 +400,56 @@ class Client {
   get baseUrl() { return this.#n.baseUrl(); }
   /** Request counters: { requests, connections, retries }. */
   stats() { return this.#n.stats(); }
-  async exchangeIdentityToken(identityToken) { return new Token(await this.#n.exchangeIdentityToken(jsonText(identityToken, 'identityToken'))); }
-  async exchangeEventToken(eventToken) { return new Token(await this.#n.exchangeEventToken(jsonText(eventToken, 'eventToken'))); }
-  async refresh(refreshToken) { return new Token(await this.#n.refresh(refreshToken)); }
-  async logout(refreshToken) { await this.#n.logout(refreshToken ?? null); }
+  async exchangeIdentityToken(identityToken, options) {
+    const json = jsonText(identityToken, 'identityToken');
+    return new Token(await run(callOptions(options), (t, c) => this.#n.exchangeIdentityToken(json, t, c)));
+  }
+  async exchangeEventToken(eventToken, options) {
+    const json = jsonText(eventToken, 'eventToken');
+    return new Token(await run(callOptions(options), (t, c) => this.#n.exchangeEventToken(json, t, c)));
+  }
+  async refresh(refreshToken, options) {
+    return new Token(await run(callOptions(options), (t, c) => this.#n.refresh(refreshToken, t, c)));
+  }
+  async logout(refreshToken, options) {
+    await run(callOptions(options), (t, c) => this.#n.logout(refreshToken ?? null, t, c));
+  }
   /** A new token with `customAttributes` as top-level claims; with `refreshToken`, the refresh token that keeps them. */
-  async customClaims(token, customAttributes, refreshToken) {
-    const r = await this.#n.customClaims(token, jsonText(customAttributes, 'customAttributes'), refreshToken ?? null);
+  async customClaims(token, customAttributes, refreshToken, options) {
+    const attrs = jsonText(customAttributes, 'customAttributes');
+    const r = await run(callOptions(options), (t, c) => this.#n.customClaims(token, attrs, refreshToken ?? null, t, c));
     return redactedPair(r.token, r.refresh_token);
   }
-  async getIdentity({ code, challengeId, codeVerifier, redirectUrl } = {}) {
-    return new Identity(await this.#n.getIdentity(code, challengeId, codeVerifier, redirectUrl));
+  async getIdentity({ code, challengeId, codeVerifier, redirectUrl } = {}, options) {
+    return new Identity(await run(callOptions(options),
+      (t, c) => this.#n.getIdentity(code, challengeId, codeVerifier, redirectUrl, t, c)));
   }
-  async createUser(identifier) { return new User(await this.#n.createUser(identifier)); }
+  async createUser(identifier, options) {
+    return new User(await run(callOptions(options), (t, c) => this.#n.createUser(identifier, t, c)));
+  }
   /** By email or phone; COTTER_ENOTFOUND when none. */
-  async getUser(identifier) { return new User(await this.#n.getUser(identifier)); }
+  async getUser(identifier, options) {
+    return new User(await run(callOptions(options), (t, c) => this.#n.getUser(identifier, t, c)));
+  }
   /** By Cotter user id (or client_user_id); COTTER_ENOTFOUND when none. */
-  async getUserById(userId) { return new User(await this.#n.getUserById(userId)); }
+  async getUserById(userId, options) {
+    return new User(await run(callOptions(options), (t, c) => this.#n.getUserById(userId, t, c)));
+  }
   /** One page (50 users, newest first). */
-  async listUsers(page = 0) { return (await this.#n.listUsers(page)).map((r) => new User(r)); }
-  async listSocialTokens(userId) { return this.socialTokens.list(userId); }
-  async getSocialToken(provider, userId) { return this.socialTokens.get(provider, userId); }
-  async deleteSocialToken(provider, userId) { return this.socialTokens.delete(provider, userId); }
+  async listUsers(page = 0, options) {
+    return (await run(callOptions(options), (t, c) => this.#n.listUsers(page, t, c))).map((r) => new User(r));
+  }
+  async listSocialTokens(userId, options) { return this.socialTokens.list(userId, options); }
+  async getSocialToken(provider, userId, options) { return this.socialTokens.get(provider, userId, options); }
+  async deleteSocialToken(provider, userId, options) { return this.socialTokens.delete(provider, userId, options); }
   /** Asks Cotter's serverless verifier: { valid, reason }. */
-  async verifyRemote(accessToken) { return this.#n.verifyRemote(accessToken); }
-  /** Frees the client once calls in flight and sessions using it are done; later calls throw COTTER_EINVAL. */
+  async verifyRemote(accessToken, options) {
+    return run(callOptions(options), (t, c) => this.#n.verifyRemote(accessToken, t, c));
+  }
+  /**
+   * Releases the client: later calls reject with COTTER_EINVAL. Calls in flight and sessions on it go on (the C
+   * client is freed after the last of them).
+   */
   close() { this.#n.close(); }
   [inspectCustom](depth, options, inspect) { return `Client ${inspect({ apiKeyId: this.#apiKeyId, apiSecretKey: REDACTED }, options)}`; }
   toJSON() { return { apiKeyId: this.#apiKeyId }; }
@@ -323,12 +472,17 @@ function redactedPair(token, refreshToken) {
  * One user's token set, kept valid: getAccessToken() refreshes when the access token expires within
  * `marginSeconds`; concurrent callers share one refresh. Storage: `file` (0600 token file, locked across
  * processes), or `load`/`save` hooks (sync or async), or none (memory). `token` (a Token, an oauth_token object
- * or its JSON) replaces what storage holds. `onTokensChanged(token|null)` runs after every change.
+ * or its JSON) replaces what storage holds. `onTokensChanged(token|null)` runs after every change. The last
+ * argument of every call is `{ signal, timeoutMs }`.
  */
 class TokenSession {
   #n;
   #token = null;
   #onChanged;
+  #open = false;      // the native session exists
+  #opening = null;    // its creation in progress (shared by every caller)
+  #waiting = 0;       // calls waiting for it
+  #closed = false;
   constructor(client, options) {
     const n = clientNative.get(client);
     if (!n) throw invalid('client must be a cotter Client');
@@ -345,8 +499,9 @@ class TokenSession {
     }
     this.#onChanged = o.onTokensChanged;
     const { load, save } = o;
-    // Runs on the event loop for the addon's pool threads: 0 load, 1 save, 2 tokens changed. Load and save
-    // answer with a Promise of the JSON text (or null); a rejection fails the operation with COTTER_EUSER.
+    // Runs on the event loop for the client's I/O thread (or the thread that opens the session, for the first
+    // load or store), which waits for load and save: 0 load, 1 save, 2 tokens changed. Load and save answer with
+    // a Promise of the JSON text (or null); a rejection fails the operation with COTTER_EUSER.
     const hooks = (kind, json) => {
       if (kind === 2) {
         this.#token = json === null ? null : Token.from(json);
@@ -369,22 +524,52 @@ class TokenSession {
   /** The last token set this session saw (null before the first load or after logout). Sync; no I/O. */
   get token() { return this.#token; }
   /** A valid access token, refreshed first when needed (one refresh for any number of concurrent callers). */
-  async getAccessToken() { return this.#n.getAccessToken(); }
+  async getAccessToken(options) { return this.#call(options, (t, c) => this.#n.getAccessToken(t, c)); }
   /** The current token set, refreshed first when needed. */
-  async getToken() { return this.#remember(await this.#n.getToken()); }
+  async getToken(options) { return this.#remember(await this.#call(options, (t, c) => this.#n.getToken(t, c))); }
   /** Refreshes now, whatever the expiry. */
-  async refresh() { return this.#remember(await this.#n.refresh()); }
+  async refresh(options) { return this.#remember(await this.#call(options, (t, c) => this.#n.refresh(t, c))); }
   /** Replaces the token set (e.g. after a login) and stores it. */
-  async setToken(token) {
+  async setToken(token, options) {
     const t = token instanceof Token ? token : Token.from(token);
-    await this.#n.setToken(JSON.stringify(t.toOAuthToken()));
+    const json = JSON.stringify(t.toOAuthToken());
+    await this.#call(options, (ms, c) => this.#n.setToken(json, ms, c));
     this.#token = t;
   }
   /** Ends the server session (best effort) and deletes the stored tokens. */
-  async logout() { await this.#n.logout(); this.#token = null; }
-  /** Frees the session once calls in flight settle. */
-  close() { this.#n.close(); }
+  async logout(options) { await this.#call(options, (t, c) => this.#n.logout(t, c)); this.#token = null; }
+  /** Releases the session: later calls reject with COTTER_EINVAL; calls already made go on. */
+  close() {
+    this.#closed = true;
+    if (this.#waiting === 0) this.#n.close();
+  }
   #remember(raw) { const t = new Token(raw); this.#token = t; return t; }
+
+  /**
+   * The native session is created by the first call (it may load from storage, on a thread of its own); calls
+   * made meanwhile wait for it, and start even if close() came in between (like calls already in flight).
+   */
+  #call(options, start) {
+    const o = callOptions(options);
+    if (this.#closed) throw invalid('the session is closed');
+    if (!this.#open && this.#opening === null) {
+      if (o.signal !== null && o.signal.aborted) throw abortError(o.signal);
+      const opened = this.#n.open();  // true (a memory session), or a Promise
+      if (opened === true) this.#open = true;
+      else this.#opening = opened.then(() => { this.#open = true; }).finally(() => { this.#opening = null; });
+    }
+    if (this.#open) return run(o, start);
+    return this.#afterOpen(o, start);
+  }
+  async #afterOpen(o, start) {
+    this.#waiting++;
+    try {
+      await raceSignal(this.#opening, o.signal);
+      return await run(o, start);
+    } finally {
+      if (--this.#waiting === 0 && this.#closed) this.#n.close();
+    }
+  }
   [inspectCustom](depth, options, inspect) { return `TokenSession ${inspect({ token: this.#token }, options)}`; }
   toJSON() { return { token: this.#token }; }
 }

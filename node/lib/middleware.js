@@ -6,7 +6,7 @@
  * Answers (RFC 6750 §3): no credentials → 401 `WWW-Authenticate: Bearer`; a malformed Authorization header →
  * 400 `error="invalid_request"`; a rejected token → 401 `error="invalid_token"` with the stable code name as
  * `error_description` (the token itself is never echoed); keys that cannot be fetched (COTTER_EJWKS_*) → 503 with
- * `Retry-After`. A bad token never causes a 500. Verification runs on the thread pool (`verifier.verify`).
+ * `Retry-After`. A bad token never causes a 500. Verification runs off the event loop (`verifier.verify`).
  */
 
 // The package entry is required lazily: index.js re-exports this module, so a top-level require would be a cycle.

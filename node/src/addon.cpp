@@ -2,37 +2,44 @@
  * @file node/src/addon.cpp
  * @brief node-addon-api glue over the cotter C ABI, through bindings/cpp/cotter.hpp only.
  *
- * Rules (docs/node.md):
- *  - Every network call runs in a Napi::AsyncWorker on the libuv thread pool and returns a Promise; the event
- *    loop never blocks. Verification is offered sync (verifySync) and async (verify, on the pool).
+ * Rules (docs/node.md, "Concurrency, cancellation, threading"):
+ *  - Every network call goes through its `_start` function: it returns at once, the request runs on the client's
+ *    I/O thread (libcurl multi), and the done callback hands the call to the JS thread through the ONE thread-safe
+ *    function of the environment (JsThread). There the result is taken, converted and the Promise settled.
+ *    Verification is offered sync (verifySync) and async (verify, CPU work on the addon's verify threads, whose
+ *    results come back through the same thread-safe function). Nothing runs on the libuv pool.
  *  - Every failure becomes an instance of the JS CotterError class that node/lib/index.js registers with
  *    setErrorClass(): `.code` is the stable C name (COTTER_EJWT_EXPIRED...), `.httpStatus`, `.oauthError`...
- *  - Wrappers keep their parents alive (a Session holds a strong reference on its Client), ObjectWraps carry
- *    type tags, and every piece of state is per environment (instance data), never static.
- *  - A wrapper closed while calls are in flight frees its C object when the last call settles.
+ *  - The C ABI keeps parents alive (a call its client, a session its client), so wrappers hold no JS reference
+ *    to their parent. What they still hold is what the C callbacks point at (log sinks, the session's hooks):
+ *    those live in *Core objects shared by the wrapper and its calls in flight.
+ *  - ObjectWraps carry type tags, and every piece of state is per environment (instance data), never static.
  * Above each function, the C signature it wraps (tests/check_bindings.py reads these comments).
  */
 #include <napi.h>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "cotter.hpp"
 
 namespace {
+
+class JsThread;
+class VerifyPool;
 
 // ------------------------------------------------------------------------------------------------
 // Per-environment state, type tags, errors
@@ -43,6 +50,10 @@ struct AddonData {
     Napi::FunctionReference verifier_ctor;
     Napi::FunctionReference client_ctor;
     Napi::FunctionReference session_ctor;
+    Napi::FunctionReference json_parse;  // JSON.parse: verify() resolves with the claims object itself
+    std::shared_ptr<JsThread> js;  // the one thread-safe function of this environment
+    std::unique_ptr<VerifyPool> verify_pool;  // started by the first verify()
+    ~AddonData();
 };
 
 AddonData *Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
@@ -110,6 +121,22 @@ auto Sync(Napi::Env env, F &&f) -> decltype(f()) {
     }
 }
 
+/// Runs `work` (off the JS thread) and keeps what it threw: no exception may leave a thread of ours.
+std::optional<ErrorInfo> Capture(const std::function<void()> &work) {
+    try {
+        work();
+    } catch (const cotter::Error &e) {
+        return ErrorInfo::from(e);
+    } catch (const std::bad_alloc &) {
+        return ErrorInfo{COTTER_ENOMEM, "out of memory", 0, {}, {}, -1};
+    } catch (const std::exception &e) {
+        return ErrorInfo{COTTER_EINTERNAL, e.what(), 0, {}, {}, -1};
+    } catch (...) {
+        return ErrorInfo{COTTER_EINTERNAL, "unknown exception", 0, {}, {}, -1};
+    }
+    return std::nullopt;
+}
+
 // Overwrites a string that held a secret before it is freed (the C library wipes its own copies).
 void Wipe(std::string &s) {
     volatile char *p = s.data();
@@ -153,14 +180,17 @@ std::optional<std::string> OptString(Napi::Env env, const Napi::Object &o, const
     return NoNul(env, v.As<Napi::String>().Utf8Value(), std::string("option ") + key);
 }
 
-std::optional<int64_t> OptInt(Napi::Env env, const Napi::Object &o, const char *key, double lo, double hi) {
-    Napi::Value v = o.Get(key);
+std::optional<int64_t> IntValue(Napi::Env env, const Napi::Value &v, const std::string &what, double lo, double hi) {
     if (v.IsUndefined() || v.IsNull()) return std::nullopt;
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
     if (!std::isfinite(d) || d != std::floor(d) || d < lo || d > hi)
-        ThrowInvalid(env, std::string("option ") + key + " must be an integer in [" + std::to_string(int64_t(lo)) +
-                              ", " + std::to_string(int64_t(hi)) + "]");
+        ThrowInvalid(env, what + " must be an integer in [" + std::to_string(int64_t(lo)) + ", " +
+                              std::to_string(int64_t(hi)) + "]");
     return int64_t(d);
+}
+
+std::optional<int64_t> OptInt(Napi::Env env, const Napi::Object &o, const char *key, double lo, double hi) {
+    return IntValue(env, o.Get(key), std::string("option ") + key, lo, hi);
 }
 
 Napi::Object OptionsArg(Napi::Env env, const Napi::Value &v) {
@@ -170,6 +200,23 @@ Napi::Object OptionsArg(Napi::Env env, const Napi::Value &v) {
 }
 
 constexpr double kMaxSafe = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
+constexpr double kMaxCallTimeoutMs = 86400000.0;  // cotter_call_options.timeout_ms
+
+/**
+ * The per-call arguments every network method of the native classes ends with (node/lib/index.js passes them):
+ * `timeoutMs` (0 = the client's) and `cancellable` (true: the method returns [promise, id] for cancelCall(id)).
+ */
+struct CallArgs {
+    int64_t timeout_ms = 0;
+    bool cancellable = false;
+};
+
+CallArgs CallArgsAt(const Napi::CallbackInfo &info, size_t index) {
+    CallArgs a;
+    a.timeout_ms = IntValue(info.Env(), info[index], "option timeoutMs", 0, kMaxCallTimeoutMs).value_or(0);
+    a.cancellable = info[index + 1].ToBoolean();
+    return a;
+}
 
 // ------------------------------------------------------------------------------------------------
 // Results to JS (plain objects; node/lib/index.js wraps them in redacting classes)
@@ -220,192 +267,567 @@ Napi::Value SocialTokenToJs(Napi::Env env, cotter::SocialTokenRef t) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Async calls: one AsyncWorker per call, settled as a Promise
+// The JS thread: one thread-safe function per environment
 // ------------------------------------------------------------------------------------------------
 
-/// Runs `work` off the main thread and keeps what it threw (no exception may leave a worker thread).
-std::optional<ErrorInfo> Capture(const std::function<void()> &work) {
-    try {
-        work();
-    } catch (const cotter::Error &e) {
-        return ErrorInfo::from(e);
-    } catch (const std::bad_alloc &) {
-        return ErrorInfo{COTTER_ENOMEM, "out of memory", 0, {}, {}, -1};
-    } catch (const std::exception &e) {
-        return ErrorInfo{COTTER_EINTERNAL, e.what(), 0, {}, {}, -1};
-    } catch (...) {
-        return ErrorInfo{COTTER_EINTERNAL, "unknown exception", 0, {}, {}, -1};
+/**
+ * A call started through a `_start` function. Created on the JS thread, completed on the client's I/O thread (or
+ * inline inside `_start`), settled on the JS thread: the result is taken out of the call and converted there.
+ */
+struct PendingCall {
+    using Take = Napi::Value (*)(Napi::Env, PendingCall &);
+    uint64_t id = 0;
+    cotter_call *call = nullptr;             // ours until settled (or discarded)
+    napi_deferred deferred = nullptr;
+    Take take = nullptr;                     // JS thread: the result as JS values; throws cotter::Error
+    bool with_refresh_token = false;         // custom claims: also take the special refresh token
+    bool inline_done = false;                // completed inside `_start`, on the JS thread
+    std::shared_ptr<void> keep;              // what the C object's callbacks point at (log sink, session hooks)
+    std::atomic<bool> *abandoned = nullptr;  // session calls: set when this call stopped waiting for an operation
+    std::shared_ptr<JsThread> js;
+};
+
+/// A hook the C library waits for (session load/save), from a thread that is not the JS thread.
+struct HookWait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    bool ok = false;
+    std::optional<std::string> value;
+
+    void Settle(bool success, std::optional<std::string> v) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (done) return;
+        done = true;
+        ok = success;
+        value = std::move(v);
+        cv.notify_all();
     }
-    return std::nullopt;
+    /// Waits at most `ms`; then the hook counts as failed (its late answer is ignored).
+    std::pair<bool, std::optional<std::string>> Wait(int64_t ms) {
+        std::unique_lock<std::mutex> lock(mu);
+        if (!cv.wait_for(lock, std::chrono::milliseconds(ms), [this] { return done; })) done = true;
+        return {ok, std::move(value)};
+    }
+};
+
+/**
+ * The ONE thread-safe function of an environment: how completions, hook calls and log lines reach the JS thread.
+ *
+ * Work is queued in order; the first item of a batch signals the TSFN and one callback runs the whole batch (a burst
+ * of 1,000 completions costs a few wake-ups, not 1,000). The TSFN is ref'd while something is pending (calls in
+ * flight, session openings), so a pending call keeps the process alive as a pending fetch does, and an idle
+ * process exits. When the environment goes away (Close), queued work runs with a null env (it releases what it
+ * holds, never touching N-API), calls in flight are cancelled, hooks waited for fail, and later posts run their
+ * work at once with a null env on the posting thread.
+ */
+class JsThread {
+  public:
+    using Task = std::function<void(napi_env)>;  // a null env: the environment is gone; release only
+
+    static std::shared_ptr<JsThread> Create(Napi::Env env) {
+        std::shared_ptr<JsThread> js(new JsThread());
+        auto *holder = new std::shared_ptr<JsThread>(js);  // the TSFN's reference, dropped by Finalize
+        napi_value name;
+        napi_status st = napi_create_string_utf8(env, "cotter", NAPI_AUTO_LENGTH, &name);
+        if (st == napi_ok)
+            st = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, holder, &JsThread::Finalize,
+                                                 holder, &JsThread::CallJs, &js->tsfn_);
+        if (st != napi_ok) {
+            delete holder;
+            throw Napi::Error::New(env, "cotter: cannot create the thread-safe function");
+        }
+        napi_unref_threadsafe_function(env, js->tsfn_);  // idle: the process may exit
+        return js;
+    }
+
+    bool OnThread() const { return std::this_thread::get_id() == thread_; }
+    bool Closed() const { return closed_.load(std::memory_order_acquire); }
+
+    // ---- JS thread ----
+
+    /// Something pending that must keep the process alive (a call in flight, a session being opened).
+    void Hold(napi_env env) {
+        if (holds_++ == 0 && !Closed()) napi_ref_threadsafe_function(env, tsfn_);
+    }
+    void Unhold(napi_env env) {
+        if (--holds_ == 0 && !Closed()) napi_unref_threadsafe_function(env, tsfn_);
+    }
+
+    /// Registers a call in flight (so that cancelCall(id) and Close can reach it).
+    void Track(PendingCall *p) {
+        std::lock_guard<std::mutex> lock(mu_);
+        p->id = next_id_++;
+        inflight_.emplace(p->id, p);
+    }
+    void Untrack(PendingCall *p) {
+        std::lock_guard<std::mutex> lock(mu_);
+        inflight_.erase(p->id);
+    }
+    /// cotter_call_cancel never blocks and never completes the call inline (it is posted to the I/O thread).
+    void Cancel(uint64_t id) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = inflight_.find(id);
+        // COTTER_API void cotter_call_cancel(cotter_call *call);
+        if (it != inflight_.end() && it->second->call) cotter_call_cancel(it->second->call);
+    }
+
+    // ---- any thread ----
+
+    /// Queues `task` for the JS thread. Returns false (after running it with a null env) when the env is gone.
+    bool Post(Task task) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (!closed_.load(std::memory_order_relaxed)) {
+                queue_.push_back(std::move(task));
+                Signal();
+                return true;
+            }
+        }
+        task(nullptr);
+        return false;
+    }
+
+    /// Registers a hook wait that Close must fail (nobody would ever answer it). False when already closed.
+    bool Register(const std::shared_ptr<HookWait> &w) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (closed_.load(std::memory_order_relaxed)) return false;
+        waits_.push_back(w);
+        return true;
+    }
+    void Unregister(const std::shared_ptr<HookWait> &w) {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = waits_.begin(); it != waits_.end(); ++it) {
+            if (*it == w) {
+                waits_.erase(it);
+                return;
+            }
+        }
+    }
+
+    /// The environment is going away (its TSFN is finalized, or the instance data deleted). Idempotent.
+    void Close() {
+        std::deque<Task> queue;
+        std::vector<std::shared_ptr<HookWait>> waits;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (closed_.load(std::memory_order_relaxed)) return;
+            closed_.store(true, std::memory_order_release);
+            queue.swap(queue_);
+            waits.swap(waits_);
+            for (auto &kv : inflight_)
+                if (kv.second->call) cotter_call_cancel(kv.second->call);  // nobody will read their results
+        }
+        for (auto &w : waits) w->Settle(false, std::nullopt);
+        for (auto &t : queue) t(nullptr);
+    }
+
+  private:
+    JsThread() : thread_(std::this_thread::get_id()) {}
+
+    // Under mu_: one TSFN signal per batch. If the TSFN is closing, Close() runs the queue instead.
+    void Signal() {
+        if (scheduled_) return;
+        scheduled_ = true;
+        napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
+    }
+
+    static void CallJs(napi_env env, napi_value, void *context, void *) {
+        // With a null env the TSFN is being torn down and `context` may already be gone: Close() handles the queue.
+        if (env == nullptr) return;
+        (*static_cast<std::shared_ptr<JsThread> *>(context))->Drain(env);
+    }
+
+    static void Finalize(napi_env, void *data, void *) {
+        auto *holder = static_cast<std::shared_ptr<JsThread> *>(data);
+        (*holder)->Close();
+        delete holder;
+    }
+
+    void Drain(napi_env env) {
+        std::deque<Task> batch;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            batch.swap(queue_);
+            scheduled_ = false;
+        }
+        for (auto &t : batch) {
+            try {
+                Napi::HandleScope scope(env);
+                t(env);  // tasks settle their own errors; this only keeps an exception from ending the process
+            } catch (...) {
+            }
+        }
+    }
+
+    std::mutex mu_;
+    std::deque<Task> queue_;                             // guarded by mu_
+    bool scheduled_ = false;                             // guarded by mu_: a TSFN signal is on its way
+    std::atomic<bool> closed_{false};                    // written under mu_
+    std::unordered_map<uint64_t, PendingCall *> inflight_;  // guarded by mu_
+    std::vector<std::shared_ptr<HookWait>> waits_;       // guarded by mu_
+    uint64_t next_id_ = 1;                               // guarded by mu_
+    size_t holds_ = 0;                                   // JS thread only
+    napi_threadsafe_function tsfn_ = nullptr;
+    std::thread::id thread_;
+};
+
+/// Releases a reference held by an object that may die on any thread: N-API only on the JS thread of a live env.
+void ReleaseRef(const JsThread &js, Napi::FunctionReference &ref) {
+    if (js.OnThread() && !js.Closed()) ref.Reset();
+    else ref.SuppressDestruct();
+}
+
+// ---- Calls: start on the JS thread, settle on the JS thread ----
+
+// Frees a call nobody will settle (its environment is gone). Any thread; no N-API.
+void Discard(PendingCall *p) {
+    if (p->abandoned) p->abandoned->store(true);  // whatever it was waiting for may still run
+    // COTTER_API void cotter_call_free(cotter_call *call);
+    cotter_call_free(p->call);
+    delete p;
+}
+
+// JS thread: takes the result, settles the promise, frees the call.
+void Settle(Napi::Env env, PendingCall *p) {
+    napi_value result = nullptr;
+    bool ok = false;
+    int code = COTTER_OK;
+    try {
+        try {
+            result = p->take(env, *p);
+            ok = true;
+        } catch (const cotter::Error &e) {
+            code = e.code();
+            result = MakeError(env, ErrorInfo::from(e));
+        } catch (const std::bad_alloc &) {
+            code = COTTER_ENOMEM;
+            result = MakeError(env, ErrorInfo{COTTER_ENOMEM, "out of memory", 0, {}, {}, -1});
+        }
+    } catch (const Napi::Error &e) {  // converting (or building the error) threw in JS
+        ok = false;
+        result = e.Value();
+    }
+    if (p->abandoned && (code == COTTER_ECANCELED || code == COTTER_ETIMEOUT)) p->abandoned->store(true);
+    cotter_call_free(p->call);
+    p->call = nullptr;
+    if (ok) napi_resolve_deferred(env, p->deferred, result);
+    else napi_reject_deferred(env, p->deferred, result);
+    p->js->Untrack(p);
+    p->js->Unhold(env);
+    delete p;
+}
+
+// cotter_call_done_fn: the I/O thread (or inline in `_start`, on the JS thread). Must not block.
+void OnCallDone(cotter_call *, void *payload) {
+    auto *p = static_cast<PendingCall *>(payload);
+    if (p->js->OnThread()) {  // inline: StartCall settles it as soon as `_start` returns
+        p->inline_done = true;
+        return;
+    }
+    p->js->Post([p](napi_env env) {
+        if (env == nullptr) {
+            p->js->Untrack(p);
+            Discard(p);
+            return;
+        }
+        Settle(Napi::Env(env), p);
+    });
 }
 
 /**
- * A thread of its own that runs posted tasks in order. Sessions with JS storage hooks use it instead of the
- * libuv pool: their calls wait (inside the C session) for a hook that runs on the event loop, and a hook that
- * itself needs the pool (fs.promises, crypto.pbkdf2, dns.lookup...) would never run if every pool thread were
- * such a waiting call (tests/node/session.test.js reproduces that deadlock with fs.promises hooks).
+ * Starts one network call: `start(opts)` calls the `_start` function and returns the owned call. Returns the
+ * promise, or [promise, id] for a cancellable call. A `_start` that fails (a bad argument) rejects the promise.
  */
-class TaskThread {
-  public:
-    TaskThread() : thread_([this] { Loop(); }) {}
-    ~TaskThread() {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            stop_ = true;
-        }
-        cv_.notify_one();
-        thread_.join();
+template <class Start>
+Napi::Value StartCall(Napi::Env env, const CallArgs &args, std::shared_ptr<void> keep, PendingCall::Take take,
+                      Start &&start, std::atomic<bool> *abandoned = nullptr, bool with_refresh_token = false) {
+    const std::shared_ptr<JsThread> &js = Data(env)->js;
+    if (js->Closed()) ThrowInvalid(env, "the environment is shutting down");
+    auto *p = new PendingCall();
+    p->take = take;
+    p->keep = std::move(keep);
+    p->abandoned = abandoned;
+    p->with_refresh_token = with_refresh_token;
+    p->js = js;
+    napi_value promise;
+    if (napi_create_promise(env, &p->deferred, &promise) != napi_ok) {
+        delete p;
+        throw Napi::Error::New(env, "cotter: cannot create a promise");
     }
-    void Post(std::function<void()> task) {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            tasks_.push_back(std::move(task));
-        }
-        cv_.notify_one();
+    js->Track(p);
+    js->Hold(env);
+    try {
+        cotter_call_options opts = cotter::call_options(&OnCallDone, p, args.timeout_ms);
+        p->call = start(&opts).release();
+    } catch (...) {  // nothing started: no callback will run
+        std::optional<ErrorInfo> err = Capture([] { throw; });  // rethrown inside Capture, which classifies it
+        js->Untrack(p);
+        js->Unhold(env);
+        napi_reject_deferred(env, p->deferred, MakeError(env, *err));
+        delete p;
+        p = nullptr;
     }
+    uint64_t id = p ? p->id : 0;
+    if (p && p->inline_done) Settle(env, p);
+    if (!args.cancellable) return Napi::Value(env, promise);
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(uint32_t(0), Napi::Value(env, promise));
+    pair.Set(uint32_t(1), Napi::Number::New(env, double(id)));
+    return pair;
+}
 
-  private:
-    void Loop() {
-        for (;;) {
-            std::function<void()> task;
-            {
-                std::unique_lock<std::mutex> lock(mu_);
-                cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
-                if (tasks_.empty()) return;  // stop requested and drained
-                task = std::move(tasks_.front());
-                tasks_.pop_front();
-            }
-            task();
-        }
-    }
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<std::function<void()>> tasks_;
-    bool stop_ = false;
-    std::thread thread_;  // last: starts after the members it uses exist
-};
+// Takers (JS thread; each throws the call's cotter::Error).
+// COTTER_API int cotter_call_wait(cotter_call *call, cotter_error **out_error);
+Napi::Value TakeNothing(Napi::Env env, PendingCall &p) {
+    cotter::CallRef(p.call).wait();
+    return env.Undefined();
+}
+// COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeToken(Napi::Env env, PendingCall &p) { return TokenToJs(env, cotter::CallRef(p.call).take_token()); }
+// COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeBuf(Napi::Env env, PendingCall &p) { return Str(env, cotter::CallRef(p.call).take_buf().view()); }
+// COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeUser(Napi::Env env, PendingCall &p) { return UserToJs(env, cotter::CallRef(p.call).take_user()); }
+// COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *call, cotter_error **out_error);
+// COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index);
+Napi::Value TakeUserList(Napi::Env env, PendingCall &p) {
+    cotter::UserList list = cotter::CallRef(p.call).take_user_list();
+    Napi::Array a = Napi::Array::New(env, list.count());
+    for (size_t i = 0; i < list.count(); ++i) a.Set(uint32_t(i), UserToJs(env, list.at(i)));
+    return a;
+}
+// COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeSocialToken(Napi::Env env, PendingCall &p) {
+    return SocialTokenToJs(env, cotter::CallRef(p.call).take_social_token());
+}
+// COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeSocialTokenList(Napi::Env env, PendingCall &p) {
+    cotter::SocialTokenList list = cotter::CallRef(p.call).take_social_token_list();
+    Napi::Array a = Napi::Array::New(env, list.count());
+    for (size_t i = 0; i < list.count(); ++i) a.Set(uint32_t(i), SocialTokenToJs(env, list.at(i)));
+    return a;
+}
+// COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeIdentity(Napi::Env env, PendingCall &p) {
+    cotter::Identity id = cotter::CallRef(p.call).take_identity();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("identifier", Str(env, id.identifier()));
+    o.Set("identifier_type", Str(env, id.identifier_type()));
+    o.Set("user_id", Str(env, id.user_id()));
+    o.Set("identity_token_json", Str(env, id.identity_token_json()));
+    o.Set("token", TokenToJs(env, id.token()));
+    o.Set("json", Str(env, id.json()));
+    return o;
+}
+// COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeCustomClaims(Napi::Env env, PendingCall &p) {
+    cotter::CustomClaims r = cotter::take_custom_claims(cotter::CallRef(p.call), p.with_refresh_token);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("token", Str(env, r.token.view()));
+    o.Set("refresh_token", r.refresh_token.has_value() ? Str(env, r.refresh_token.view()) : env.Null());
+    return o;
+}
+// COTTER_API int cotter_call_take_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeVerifyRemote(Napi::Env env, PendingCall &p) {
+    cotter::RemoteVerdict r = cotter::take_verify_remote(cotter::CallRef(p.call));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("valid", Napi::Boolean::New(env, r.valid));
+    o.Set("reason", r.reason.has_value() && !r.reason.empty() ? Str(env, r.reason.view()) : env.Null());
+    return o;
+}
 
-/**
- * Runs `work` on the libuv thread pool and settles a Promise with `done(env)` on the main thread. `owner` (the
- * wrapper object) is held strongly until then, so neither it nor its C object can be collected mid-call;
- * `finally` (main thread, always called first) lets the owner count its calls in flight.
- */
-class Call : public Napi::AsyncWorker {
-  public:
-    using Work = std::function<void()>;
-    using Done = std::function<Napi::Value(Napi::Env)>;
-    using Finally = std::function<void()>;
-
-    static Napi::Promise Queue(Napi::Env env, Napi::Object owner, Work work, Done done, Finally fin) {
-        auto *c = new Call(env, owner, std::move(work), std::move(done), std::move(fin));
-        Napi::Promise p = c->deferred_.Promise();
-        c->Napi::AsyncWorker::Queue();
-        return p;
-    }
-
-  protected:
-    void Execute() override { error_ = Capture(work_); }
-    void OnOK() override {
-        Napi::Env env = Env();
-        if (fin_) fin_();
-        if (error_) {
-            deferred_.Reject(MakeError(env, *error_));
-            return;
-        }
-        try {
-            deferred_.Resolve(done_ ? done_(env) : env.Undefined());
-        } catch (const Napi::Error &e) {
-            deferred_.Reject(e.Value());
-        }
-    }
-    void OnError(const Napi::Error &e) override {
-        if (fin_) fin_();
-        deferred_.Reject(e.Value());
-    }
-
-  private:
-    Call(Napi::Env env, Napi::Object owner, Work work, Done done, Finally fin)
-        : Napi::AsyncWorker(env, "cotter"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-          done_(std::move(done)), fin_(std::move(fin)) {
-        owner_ = Napi::Persistent(owner);
-    }
-
-    Napi::Promise::Deferred deferred_;
-    Napi::ObjectReference owner_;
-    Work work_;
-    Done done_;
-    Finally fin_;
-    std::optional<ErrorInfo> error_;
-};
+// cancelCall(id): the AbortSignal of a call was aborted (node/lib/index.js). Unknown or settled ids are ignored.
+Napi::Value CancelCall(const Napi::CallbackInfo &info) {
+    if (info[0].IsNumber()) Data(info.Env())->js->Cancel(uint64_t(info[0].As<Napi::Number>().DoubleValue()));
+    return info.Env().Undefined();
+}
 
 // ------------------------------------------------------------------------------------------------
 // Logging: the library's log lines, delivered to a JS function on the event loop
 // ------------------------------------------------------------------------------------------------
 
 /**
- * Owns a thread-safe function around a JS `log(level, message)`. The C library logs from whichever thread runs
- * the operation (cotter_log_fn); lines are queued to the event loop, never waited for. Must outlive the C object
- * whose options point at it. Lines never carry secrets (the library's guarantee; tests/node/redaction.test.js).
+ * A JS `log(level, message)`. The C library logs from whichever thread runs the operation (cotter_log_fn); lines
+ * are queued to the JS thread, never waited for, and never keep the process alive. The C object's options point
+ * at it, so it lives as long as any owner of it (a *Core object, a queued line). Lines never carry secrets (the
+ * library's guarantee; tests/node/redaction.test.js).
  */
-class LogSink {
+class LogSink : public std::enable_shared_from_this<LogSink> {
   public:
-    static std::unique_ptr<LogSink> From(Napi::Env env, const Napi::Object &options) {
+    static std::shared_ptr<LogSink> From(Napi::Env env, const Napi::Object &options) {
         Napi::Value fn = options.Get("log");
         if (fn.IsUndefined() || fn.IsNull()) return nullptr;
         if (!fn.IsFunction()) ThrowInvalid(env, "option log must be a function");
-        return std::unique_ptr<LogSink>(new LogSink(env, fn.As<Napi::Function>()));
+        auto sink = std::make_shared<LogSink>();
+        sink->js_ = Data(env)->js;
+        sink->fn_ = Napi::Persistent(fn.As<Napi::Function>());
+        return sink;
     }
-    ~LogSink() {
-        if (alive_->load()) tsfn_.Release();
-    }
+    ~LogSink() { ReleaseRef(*js_, fn_); }
+
     // cotter_log_fn: void (*)(int level, const char *message, void *payload)
     static void Log(int level, const char *message, void *payload) {
-        auto *self = static_cast<LogSink *>(payload);
-        if (!self->alive_->load()) return;
         try {
-            auto *line = new Line{level, message ? message : ""};
-            if (self->tsfn_.NonBlockingCall(line, &LogSink::Deliver) != napi_ok) delete line;
+            std::shared_ptr<LogSink> self = static_cast<LogSink *>(payload)->shared_from_this();
+            std::string text = message ? message : "";
+            self->js_->Post([self, level, text](napi_env env) {
+                if (env != nullptr) self->Deliver(Napi::Env(env), level, text);
+            });
         } catch (...) {
             // out of memory: drop the line, never unwind into the library
         }
     }
 
   private:
-    struct Line {
-        int level;
-        std::string text;
-    };
-    LogSink(Napi::Env env, Napi::Function fn) {
-        std::shared_ptr<std::atomic<bool>> alive = alive_;
-        tsfn_ = Napi::ThreadSafeFunction::New(env, fn, "cotter-log", 0, 1, [alive](Napi::Env) { alive->store(false); });
-        tsfn_.Unref(env);  // logging never keeps the process alive
-    }
-    static void Deliver(Napi::Env env, Napi::Function fn, Line *raw) {
-        std::unique_ptr<Line> line(raw);
-        if (env == nullptr) return;
-        const char *name = line->level >= COTTER_LOG_ERROR     ? "error"
-                           : line->level >= COTTER_LOG_WARNING ? "warning"
-                           : line->level >= COTTER_LOG_INFO    ? "info"
-                                                               : "debug";
+    void Deliver(Napi::Env env, int level, const std::string &text) {
+        if (fn_.IsEmpty()) return;
+        const char *name = level >= COTTER_LOG_ERROR     ? "error"
+                           : level >= COTTER_LOG_WARNING ? "warning"
+                           : level >= COTTER_LOG_INFO    ? "info"
+                                                         : "debug";
         try {
-            fn.Call({Napi::String::New(env, name), Napi::String::New(env, line->text)});
+            fn_.Call({Napi::String::New(env, name), Napi::String::New(env, text)});
         } catch (const Napi::Error &) {
             // index.js rethrows a logger's own exception on the next tick; nothing else can throw here
         }
     }
-    Napi::ThreadSafeFunction tsfn_;
-    std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+
+    std::shared_ptr<JsThread> js_;
+    Napi::FunctionReference fn_;
 };
 
-/// The C client and the log sink its options point at (freed after the client).
+/// The C client and the log sink its options point at (the sink outlives the client handle).
 struct ClientCore {
-    std::unique_ptr<LogSink> log;
+    std::shared_ptr<LogSink> log;
     cotter::Client client;
+    int64_t timeout_ms = 30000;  // the client's timeoutMs: also how long a session hook may take
 };
 
 // ------------------------------------------------------------------------------------------------
 // Verifier
 // ------------------------------------------------------------------------------------------------
+
+/// The C verifier and what its options point at (log sink, pinned clock), shared by the wrapper and its calls.
+struct VerifierCore {
+    static constexpr int64_t kNoClock = -1;
+    std::shared_ptr<LogSink> log;
+    std::atomic<int64_t> now{kNoClock};
+    cotter::JwtVerifier v;
+};
+
+/**
+ * verify() off the event loop. It is CPU work (one ECDSA verification, ~60 µs), run on threads of the addon's own,
+ * one per core, started on first use: not the libuv pool, so a burst of verifications leaves fs, dns and crypto
+ * their pool; and the results reach the JS thread through the environment's one thread-safe function, so a burst
+ * settles many promises per wake-up (not one uv callback, async-hooks scope and microtask checkpoint each).
+ * One pool per environment; at teardown its threads finish the verification in hand and end on their own.
+ */
+class VerifyPool {
+  public:
+    struct Job {
+        std::shared_ptr<VerifierCore> core;
+        std::string token;
+        napi_deferred deferred = nullptr;
+        cotter::Claims claims;
+        std::optional<ErrorInfo> error;
+        std::shared_ptr<JsThread> js;
+    };
+
+    // JS thread: queues `job` (its promise is already made and held).
+    void Submit(Job *job) {
+        if (!started_) Start();
+        {
+            std::lock_guard<std::mutex> lock(state_->mu);
+            state_->queue.push_back(job);
+        }
+        state_->cv.notify_one();
+    }
+
+    // Environment teardown: queued jobs are dropped (nobody would read them), the threads end on their own.
+    void Stop() {
+        std::deque<Job *> dropped;
+        {
+            std::lock_guard<std::mutex> lock(state_->mu);
+            state_->stop = true;
+            dropped.swap(state_->queue);
+        }
+        state_->cv.notify_all();
+        for (Job *j : dropped) delete j;
+    }
+
+  private:
+    struct State {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<Job *> queue;  // guarded by mu
+        bool stop = false;        // guarded by mu
+    };
+
+    void Start() {
+        started_ = true;
+        unsigned n = std::max(1u, std::thread::hardware_concurrency());
+        for (unsigned i = 0; i < n; ++i) std::thread(&VerifyPool::Loop, state_, n).detach();
+    }
+
+    // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
+    static void Loop(std::shared_ptr<State> st, unsigned threads) {
+        std::vector<Job *> batch;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> lock(st->mu);
+                st->cv.wait(lock, [&] { return st->stop || !st->queue.empty(); });
+                if (st->stop) return;
+                // A share of what is queued (at most kMaxBatch): their results then reach the JS thread together,
+                // one wake-up for many promises; a lone verification still goes alone, at once.
+                size_t take = std::min(kMaxBatch, std::max<size_t>(1, st->queue.size() / threads));
+                for (size_t i = 0; i < take; ++i) {
+                    batch.push_back(st->queue.front());
+                    st->queue.pop_front();
+                }
+            }
+            for (Job *job : batch) {
+                job->error = Capture([job] { job->claims = job->core->v.verify(job->token); });
+                Wipe(job->token);
+            }
+            std::shared_ptr<JsThread> js = batch.front()->js;
+            auto *done = new std::vector<Job *>(std::move(batch));
+            batch.clear();
+            js->Post([done](napi_env env) {
+                for (Job *job : *done) {
+                    if (env != nullptr) {
+                        Napi::HandleScope scope(env);
+                        Settle(Napi::Env(env), job);
+                    }
+                    delete job;
+                }
+                delete done;
+            });
+        }
+    }
+
+    // COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out);
+    // The claims object is parsed here (one JSON.parse call), so that the promise resolves with it: no extra
+    // promise and microtask per verification in index.js.
+    static void Settle(Napi::Env env, Job *job) {
+        try {
+            if (job->error) napi_reject_deferred(env, job->deferred, MakeError(env, *job->error));
+            else napi_resolve_deferred(env, job->deferred, Data(env)->json_parse.Call({Str(env, job->claims.json())}));
+        } catch (const Napi::Error &e) {
+            napi_reject_deferred(env, job->deferred, e.Value());
+        }
+        job->js->Unhold(env);
+    }
+
+    static constexpr size_t kMaxBatch = 16;
+    std::shared_ptr<State> state_ = std::make_shared<State>();
+    bool started_ = false;  // JS thread
+};
+
+AddonData::~AddonData() {
+    if (verify_pool) verify_pool->Stop();
+    if (js) js->Close();
+}
 
 class Verifier : public Napi::ObjectWrap<Verifier> {
   public:
@@ -442,25 +864,29 @@ class Verifier : public Napi::ObjectWrap<Verifier> {
         if (auto v = OptInt(env, o, "jwksTimeoutMs", 0, kMaxSafe)) opts.jwks_timeout_ms = *v;
         if (auto v = OptInt(env, o, "jwksMaxBytes", 0, kMaxSafe)) opts.jwks_max_bytes = size_t(*v);
         if (auto v = OptInt(env, o, "tokenCache", 0, 1 << 24)) opts.token_cache_size = size_t(*v);
+        auto core = std::make_shared<VerifierCore>();
         if (auto v = OptInt(env, o, "now", 0, kMaxSafe)) {
-            now_.store(*v, std::memory_order_relaxed);
+            core->now.store(*v, std::memory_order_relaxed);
             opts.clock = &Verifier::Clock;
-            opts.clock_payload = this;
+            opts.clock_payload = core.get();
         }
-        log_ = LogSink::From(env, o);
-        if (log_) {
+        core->log = LogSink::From(env, o);
+        if (core->log) {
             opts.log = &LogSink::Log;
-            opts.log_payload = log_.get();
+            opts.log_payload = core->log.get();
         }
-        v_ = Sync(env, [&] { return cotter::JwtVerifier::create(opts); });
+        core->v = Sync(env, [&] { return cotter::JwtVerifier::create(opts); });
+        core_ = std::move(core);
     }
 
   private:
-    static int64_t Clock(void *payload) { return static_cast<Verifier *>(payload)->now_.load(std::memory_order_relaxed); }
+    static int64_t Clock(void *payload) {
+        return static_cast<VerifierCore *>(payload)->now.load(std::memory_order_relaxed);
+    }
 
     cotter::JwtVerifierRef Live(Napi::Env env) {
-        if (closed_) ThrowInvalid(env, "the verifier is closed");
-        return v_;
+        if (!core_) ThrowInvalid(env, "the verifier is closed");
+        return core_->v;
     }
 
     // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
@@ -483,53 +909,48 @@ class Verifier : public Napi::ObjectWrap<Verifier> {
         return env.Undefined();
     }
 
-    // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
     Napi::Value Verify(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
-        cotter::JwtVerifierRef v = Live(env);
-        auto token = std::make_shared<std::string>(TokenArg(env, info[0], "token"));
-        auto out = std::make_shared<cotter::Claims>();
-        ++inflight_;
-        return Call::Queue(
-            env, info.This().As<Napi::Object>(), [v, token, out] { *out = v.verify(*token); },
-            [out](Napi::Env e) { return Str(e, out->json()); }, [this] { Settled(); });
+        Live(env);
+        AddonData *d = Data(env);
+        if (d->js->Closed()) ThrowInvalid(env, "the environment is shutting down");
+        auto job = std::make_unique<VerifyPool::Job>();
+        job->core = core_;
+        job->token = TokenArg(env, info[0], "token");
+        job->js = d->js;
+        napi_value promise;
+        if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) throw Napi::Error::New(env, "cotter: cannot create a promise");
+        if (!d->verify_pool) d->verify_pool = std::make_unique<VerifyPool>();
+        d->js->Hold(env);
+        d->verify_pool->Submit(job.release());
+        return Napi::Value(env, promise);
     }
 
-    // COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier, cotter_error **out_error);
+    // COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier, const cotter_call_options *call_opts, cotter_error **out_error);
+    // refresh(timeoutMs, cancellable)
     Napi::Value Refresh(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         cotter::JwtVerifierRef v = Live(env);
-        ++inflight_;
-        return Call::Queue(env, info.This().As<Napi::Object>(), [v] { v.refresh(); }, nullptr, [this] { Settled(); });
+        return StartCall(env, CallArgsAt(info, 0), core_, &TakeNothing,
+                         [&](const cotter_call_options *o) { return v.refresh_start(o); });
     }
 
     Napi::Value SetNow(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
-        if (!has_clock()) ThrowInvalid(env, "setNow() needs a verifier created with the `now` option");
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("now", info[0]);
-        now_.store(*OptInt(env, o, "now", 0, kMaxSafe), std::memory_order_relaxed);
+        Live(env);
+        if (core_->now.load() == VerifierCore::kNoClock)
+            ThrowInvalid(env, "setNow() needs a verifier created with the `now` option");
+        core_->now.store(*IntValue(env, info[0], "now", 0, kMaxSafe), std::memory_order_relaxed);
         return env.Undefined();
     }
 
     // COTTER_API void cotter_jwt_verifier_free(cotter_jwt_verifier *verifier);
     Napi::Value Close(const Napi::CallbackInfo &info) {
-        closed_ = true;
-        if (inflight_ == 0) v_.reset();  // else the last settling call frees it
+        core_.reset();  // calls in flight hold the rest
         return info.Env().Undefined();
     }
 
-    bool has_clock() const { return now_.load() != kNoClock; }
-    void Settled() {
-        if (--inflight_ == 0 && closed_) v_.reset();
-    }
-
-    static constexpr int64_t kNoClock = -1;
-    std::unique_ptr<LogSink> log_;  // before v_: outlives it
-    cotter::JwtVerifier v_;
-    std::atomic<int64_t> now_{kNoClock};
-    int inflight_ = 0;  // main thread only
-    bool closed_ = false;
+    std::shared_ptr<VerifierCore> core_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -585,10 +1006,12 @@ class Client : public Napi::ObjectWrap<Client> {
             }
             if (auto v = OptInt(env, o, "connectTimeoutMs", 1, kMaxSafe)) opts.connect_timeout_ms = *v;
             if (auto v = OptInt(env, o, "timeoutMs", 1, kMaxSafe)) opts.timeout_ms = *v;
+            core->timeout_ms = opts.timeout_ms;
             if (auto v = OptInt(env, o, "maxRetries", 0, 100)) opts.max_retries = int(*v);
             if (auto v = OptInt(env, o, "retryBaseMs", 0, kMaxSafe)) opts.retry_base_ms = *v;
             if (auto v = OptInt(env, o, "retryMaxMs", 0, kMaxSafe)) opts.retry_max_ms = *v;
             if (auto v = OptInt(env, o, "maxResponseBytes", 1, kMaxSafe)) opts.max_response_bytes = size_t(*v);
+            if (auto v = OptInt(env, o, "maxHostConnections", 0, 1 << 20)) opts.max_host_connections = long(*v);
             core->client = Sync(env, [&] { return cotter::Client::create(opts); });
             c_ = std::move(core);
         } catch (...) {
@@ -598,181 +1021,154 @@ class Client : public Napi::ObjectWrap<Client> {
         if (secret) Wipe(*secret);
     }
 
-    /// The live client, or a CotterError when it is closed.
-    cotter::ClientRef Live(Napi::Env env) {
-        if (closed_ || !c_) ThrowInvalid(env, "the client is closed");
-        return c_->client;
-    }
-    /// For sessions: a share of the C client, which is freed only after every session using it.
+    /// For sessions: a share of the client core (its log sink must outlive the C client, which the session keeps).
     std::shared_ptr<ClientCore> Share(Napi::Env env) {
         Live(env);
         return c_;
     }
 
   private:
-    /// Queues `work` against the live client; `done` converts its result on the main thread.
-    Napi::Value Run(const Napi::CallbackInfo &info, Call::Work work, Call::Done done) {
-        Live(info.Env());
-        ++inflight_;
-        return Call::Queue(info.Env(), info.This().As<Napi::Object>(), std::move(work), std::move(done), [this] {
-            --inflight_;
-            MaybeFree();
-        });
-    }
-    Napi::Value TokenCall(const Napi::CallbackInfo &info, std::function<cotter::Token(cotter::ClientRef)> f) {
-        auto out = std::make_shared<cotter::Token>();
-        cotter::ClientRef c = Live(info.Env());
-        return Run(info, [c, f, out] { *out = f(c); }, [out](Napi::Env e) { return TokenToJs(e, *out); });
+    cotter::ClientRef Live(Napi::Env env) {
+        if (!c_) ThrowInvalid(env, "the client is closed");
+        return c_->client;
     }
 
-    // COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client, const char *identity_token_json, cotter_error **out_error);
+    /// Starts `start(client, opts)`; its per-call arguments (timeoutMs, cancellable) follow the first `nargs`.
+    template <class Start>
+    Napi::Value Run(const Napi::CallbackInfo &info, size_t nargs, PendingCall::Take take, Start &&start,
+                    bool with_refresh_token = false) {
+        Napi::Env env = info.Env();
+        cotter::ClientRef c = Live(env);
+        return StartCall(env, CallArgsAt(info, nargs), c_, take,
+                         [&](const cotter_call_options *o) { return start(c, o); }, nullptr, with_refresh_token);
+    }
+
+    // COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client, const char *identity_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GrantIdentityToken(const Napi::CallbackInfo &info) {
         auto json = ReqString(info.Env(), info[0], "identityToken");
-        return TokenCall(info, [json](cotter::ClientRef c) { return c.grant_identity_token(json.c_str()); });
-    }
-    // COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client, const char *event_token_json, cotter_error **out_error);
-    Napi::Value GrantEventToken(const Napi::CallbackInfo &info) {
-        auto json = ReqString(info.Env(), info[0], "eventToken");
-        return TokenCall(info, [json](cotter::ClientRef c) { return c.grant_event_token(json.c_str()); });
-    }
-    // COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client, const char *refresh_token, cotter_error **out_error);
-    Napi::Value Refresh(const Napi::CallbackInfo &info) {
-        auto rt = std::make_shared<std::string>(ReqString(info.Env(), info[0], "refreshToken"));
-        return TokenCall(info, [rt](cotter::ClientRef c) {
-            cotter::Token t = c.refresh(rt->c_str());
-            Wipe(*rt);
-            return t;
+        return Run(info, 1, &TakeToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.grant_identity_token_start(json.c_str(), o);
         });
     }
-    // COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token, cotter_error **out_error);
+    // COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client, const char *event_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
+    Napi::Value GrantEventToken(const Napi::CallbackInfo &info) {
+        auto json = ReqString(info.Env(), info[0], "eventToken");
+        return Run(info, 1, &TakeToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.grant_event_token_start(json.c_str(), o);
+        });
+    }
+    // COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
+    Napi::Value Refresh(const Napi::CallbackInfo &info) {
+        std::string rt = ReqString(info.Env(), info[0], "refreshToken");
+        try {
+            Napi::Value r = Run(info, 1, &TakeToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
+                return c.refresh_start(rt.c_str(), o);
+            });
+            Wipe(rt);
+            return r;
+        } catch (...) {
+            Wipe(rt);
+            throw;
+        }
+    }
+    // COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value Logout(const Napi::CallbackInfo &info) {
         std::optional<std::string> rt;
         if (!info[0].IsUndefined() && !info[0].IsNull()) rt = ReqString(info.Env(), info[0], "refreshToken");
-        cotter::ClientRef c = Live(info.Env());
-        return Run(info, [c, rt] { c.logout(rt ? rt->c_str() : nullptr); }, nullptr);
+        Napi::Value r = Run(info, 1, &TakeNothing, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.logout_start(rt ? rt->c_str() : nullptr, o);
+        });
+        if (rt) Wipe(*rt);
+        return r;
     }
-    // COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, cotter_error **out_error);
+    // COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value CustomClaims(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         auto token = ReqString(env, info[0], "token");
         auto attrs = ReqString(env, info[1], "customAttributes");
         std::optional<std::string> rt;
         if (!info[2].IsUndefined() && !info[2].IsNull()) rt = ReqString(env, info[2], "refreshToken");
-        auto out = std::make_shared<cotter::CustomClaims>();
-        cotter::ClientRef c = Live(env);
-        return Run(
-            info, [c, token, attrs, rt, out] { *out = c.custom_claims(token.c_str(), attrs.c_str(), rt ? rt->c_str() : nullptr); },
-            [out](Napi::Env e) {
-                Napi::Object o = Napi::Object::New(e);
-                o.Set("token", Str(e, out->token.view()));
-                o.Set("refresh_token", out->refresh_token.has_value() ? Str(e, out->refresh_token.view()) : e.Null());
-                return Napi::Value(o);
-            });
+        Napi::Value r = Run(
+            info, 3, &TakeCustomClaims,
+            [&](cotter::ClientRef c, const cotter_call_options *o) {
+                return c.custom_claims_start(token.c_str(), attrs.c_str(), rt ? rt->c_str() : nullptr, o);
+            },
+            rt.has_value());
+        Wipe(token);
+        if (rt) Wipe(*rt);
+        return r;
     }
-    // COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, cotter_error **out_error);
+    // COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GetIdentity(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         auto code = ReqString(env, info[0], "code");
-        Napi::Object holder = Napi::Object::New(env);
-        holder.Set("challengeId", info[1]);
-        auto challenge = OptInt(env, holder, "challengeId", 0, kMaxSafe);
+        auto challenge = IntValue(env, info[1], "challengeId", 0, kMaxSafe);
         if (!challenge) ThrowInvalid(env, "challengeId must be an integer");
         auto verifier = ReqString(env, info[2], "codeVerifier");
         auto redirect = ReqString(env, info[3], "redirectUrl");
-        auto out = std::make_shared<cotter::Identity>();
-        cotter::ClientRef c = Live(env);
-        int64_t cid = *challenge;
-        return Run(
-            info, [c, code, cid, verifier, redirect, out] {
-                *out = c.get_identity(code.c_str(), cid, verifier.c_str(), redirect.c_str());
-            },
-            [out](Napi::Env e) {
-                Napi::Object o = Napi::Object::New(e);
-                o.Set("identifier", Str(e, out->identifier()));
-                o.Set("identifier_type", Str(e, out->identifier_type()));
-                o.Set("user_id", Str(e, out->user_id()));
-                o.Set("identity_token_json", Str(e, out->identity_token_json()));
-                o.Set("token", TokenToJs(e, out->token()));
-                o.Set("json", Str(e, out->json()));
-                return Napi::Value(o);
-            });
+        return Run(info, 4, &TakeIdentity, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.get_identity_start(code.c_str(), *challenge, verifier.c_str(), redirect.c_str(), o);
+        });
     }
-    Napi::Value UserCall(const Napi::CallbackInfo &info, std::function<cotter::User(cotter::ClientRef)> f) {
-        auto out = std::make_shared<cotter::User>();
-        cotter::ClientRef c = Live(info.Env());
-        return Run(info, [c, f, out] { *out = f(c); }, [out](Napi::Env e) { return UserToJs(e, *out); });
-    }
-    // COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier, cotter_error **out_error);
+    // COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserCreate(const Napi::CallbackInfo &info) {
         auto id = ReqString(info.Env(), info[0], "identifier");
-        return UserCall(info, [id](cotter::ClientRef c) { return c.user_create(id.c_str()); });
+        return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.user_create_start(id.c_str(), o);
+        });
     }
-    // COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier, cotter_error **out_error);
+    // COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserGetByIdentifier(const Napi::CallbackInfo &info) {
         auto id = ReqString(info.Env(), info[0], "identifier");
-        return UserCall(info, [id](cotter::ClientRef c) { return c.user_get_by_identifier(id.c_str()); });
+        return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.user_get_by_identifier_start(id.c_str(), o);
+        });
     }
-    // COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id, cotter_error **out_error);
+    // COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserGet(const Napi::CallbackInfo &info) {
         auto id = ReqString(info.Env(), info[0], "userId");
-        return UserCall(info, [id](cotter::ClientRef c) { return c.user_get(id.c_str()); });
+        return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.user_get_start(id.c_str(), o);
+        });
     }
-    // COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page, cotter_error **out_error);
-    // COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index);
+    // COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserList(const Napi::CallbackInfo &info) {
-        Napi::Env env = info.Env();
-        Napi::Object holder = Napi::Object::New(env);
-        holder.Set("page", info[0]);
-        unsigned page = unsigned(OptInt(env, holder, "page", 0, 4294967295.0).value_or(0));
-        auto out = std::make_shared<cotter::UserList>();
-        cotter::ClientRef c = Live(env);
-        return Run(info, [c, page, out] { *out = c.user_list(page); },
-                   [out](Napi::Env e) {
-                       Napi::Array a = Napi::Array::New(e, out->count());
-                       for (size_t i = 0; i < out->count(); ++i) a.Set(uint32_t(i), UserToJs(e, out->at(i)));
-                       return Napi::Value(a);
-                   });
+        unsigned page = unsigned(IntValue(info.Env(), info[0], "page", 0, 4294967295.0).value_or(0));
+        return Run(info, 1, &TakeUserList, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.user_list_start(page, o);
+        });
     }
-    // COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client, const char *cotter_user_id, cotter_error **out_error);
+    // COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value SocialList(const Napi::CallbackInfo &info) {
         auto user = ReqString(info.Env(), info[0], "userId");
-        auto out = std::make_shared<cotter::SocialTokenList>();
-        cotter::ClientRef c = Live(info.Env());
-        return Run(info, [c, user, out] { *out = c.social_tokens_list(user.c_str()); },
-                   [out](Napi::Env e) {
-                       Napi::Array a = Napi::Array::New(e, out->count());
-                       for (size_t i = 0; i < out->count(); ++i) a.Set(uint32_t(i), SocialTokenToJs(e, out->at(i)));
-                       return Napi::Value(a);
-                   });
+        return Run(info, 1, &TakeSocialTokenList, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.social_tokens_list_start(user.c_str(), o);
+        });
     }
-    // COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider, const char *cotter_user_id, cotter_error **out_error);
+    // COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value SocialGet(const Napi::CallbackInfo &info) {
         auto provider = ReqString(info.Env(), info[0], "provider");
         auto user = ReqString(info.Env(), info[1], "userId");
-        auto out = std::make_shared<cotter::SocialToken>();
-        cotter::ClientRef c = Live(info.Env());
-        return Run(info, [c, provider, user, out] { *out = c.social_token_get(provider.c_str(), user.c_str()); },
-                   [out](Napi::Env e) { return SocialTokenToJs(e, *out); });
+        return Run(info, 2, &TakeSocialToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.social_token_get_start(provider.c_str(), user.c_str(), o);
+        });
     }
-    // COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider, const char *cotter_user_id, cotter_error **out_error);
+    // COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value SocialDelete(const Napi::CallbackInfo &info) {
         auto provider = ReqString(info.Env(), info[0], "provider");
         auto user = ReqString(info.Env(), info[1], "userId");
-        cotter::ClientRef c = Live(info.Env());
-        return Run(info, [c, provider, user] { c.social_token_delete(provider.c_str(), user.c_str()); }, nullptr);
+        return Run(info, 2, &TakeNothing, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.social_token_delete_start(provider.c_str(), user.c_str(), o);
+        });
     }
-    // COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_client *client, const char *access_token, cotter_error **out_error);
+    // COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value VerifyRemote(const Napi::CallbackInfo &info) {
         auto token = NoNul(info.Env(), TokenArg(info.Env(), info[0], "accessToken"), "accessToken");
-        auto out = std::make_shared<cotter::RemoteVerdict>();
-        cotter::ClientRef c = Live(info.Env());
-        return Run(info, [c, token, out] { *out = c.verify_remote(token.c_str()); },
-                   [out](Napi::Env e) {
-                       Napi::Object o = Napi::Object::New(e);
-                       o.Set("valid", Napi::Boolean::New(e, out->valid));
-                       o.Set("reason", out->reason.has_value() && !out->reason.empty() ? Str(e, out->reason.view()) : e.Null());
-                       return Napi::Value(o);
-                   });
+        Napi::Value r = Run(info, 1, &TakeVerifyRemote, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.verify_remote_start(token.c_str(), o);
+        });
+        Wipe(token);
+        return r;
     }
     // COTTER_API const char *cotter_client_base_url(const cotter_client *client);
     Napi::Value BaseUrl(const Napi::CallbackInfo &info) { return Str(info.Env(), Live(info.Env()).base_url()); }
@@ -788,19 +1184,13 @@ class Client : public Napi::ObjectWrap<Client> {
         return o;
     }
     // COTTER_API void cotter_client_free(cotter_client *client);
+    // The C client lives on while calls in flight and sessions use it (the C ABI keeps it alive).
     Napi::Value Close(const Napi::CallbackInfo &info) {
-        closed_ = true;
-        MaybeFree();
+        c_.reset();
         return info.Env().Undefined();
-    }
-    // Calls in flight use the C client: it is freed (once no session shares it either) after the last of them.
-    void MaybeFree() {
-        if (closed_ && inflight_ == 0) c_.reset();
     }
 
     std::shared_ptr<ClientCore> c_;
-    int inflight_ = 0;  // main thread only
-    bool closed_ = false;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -808,16 +1198,103 @@ class Client : public Napi::ObjectWrap<Client> {
 // ------------------------------------------------------------------------------------------------
 
 /**
- * A token session. The C session is created lazily by the first call, on a pool thread, because creating it
- * may call the JS `load` hook, and JS hooks (load, save, tokens changed) are reached from the pool through one
- * thread-safe function: the pool thread waits for the hook's result (a value or a Promise) while the event
- * loop runs it. So hooks may be async, and the loop is never blocked.
+ * What the C session's callbacks point at (storage_payload, on_tokens_changed_payload): the JS hooks function of
+ * node/lib/index.js, `(kind, json) => Promise | undefined` (0 load, 1 save, 2 tokens changed).
+ *
+ * The hooks run on the client's I/O thread (and, for the first load or store, on the thread that opens the
+ * session): they hand the hook to the JS thread and, for load and save, wait for its value or Promise. So hooks may
+ * be async and the event loop never blocks; the I/O thread waits (every request of the client waits behind a
+ * hook, as cotter.h says). The JS thread itself never waits for a hook: it would wait for itself.
  */
+struct SessionHooks {
+    enum Kind { kLoad = 0, kSave = 1, kChanged = 2 };
+
+    std::shared_ptr<JsThread> js;
+    int64_t wait_ms = 30000;               // the client's timeoutMs (see Call)
+    Napi::FunctionReference fn;            // JS thread only
+    std::atomic<bool> detached{false};     // the session is gone: hooks fail (see ~SessionCore)
+    std::shared_ptr<LogSink> client_log;   // set when detached: a request the session still runs may log
+
+    /// Any thread but the JS thread. For load/save, waits for the hook's result: {ok, value}.
+    std::pair<bool, std::optional<std::string>> Call(Kind kind, std::optional<std::string> arg, bool wait) {
+        if (detached.load() || js->OnThread()) return {false, std::nullopt};
+        std::shared_ptr<HookWait> w;
+        if (wait) {
+            w = std::make_shared<HookWait>();
+            if (!js->Register(w)) return {false, std::nullopt};
+        }
+        SessionHooks *self = this;  // alive until the hook ran: an operation (or the opening) that calls it holds its session
+        js->Post([self, w, kind, arg](napi_env env) {
+            if (env == nullptr) {
+                if (w) w->Settle(false, std::nullopt);
+                return;
+            }
+            self->Run(Napi::Env(env), kind, arg, w);
+        });
+        if (!w) return {true, std::nullopt};
+        // Bounded: a hook that awaits a call of the same client would wait for this very thread, and so would every
+        // request of the client, for ever. After the client's timeoutMs the hook fails (COTTER_EUSER) instead.
+        auto r = w->Wait(wait_ms);
+        js->Unregister(w);
+        return r;
+    }
+
+  private:
+    // JS thread: calls the hook; load and save answer with a Promise of the JSON text (or null).
+    void Run(Napi::Env env, Kind kind, const std::optional<std::string> &arg, const std::shared_ptr<HookWait> &w) {
+        try {
+            if (detached.load() || fn.IsEmpty()) throw std::runtime_error("the session is closed");
+            Napi::Value a = arg ? Napi::Value(Napi::String::New(env, *arg)) : env.Null();
+            Napi::Value r = fn.Call({Napi::Number::New(env, kind), a});
+            if (!w) return;
+            if (!r.IsPromise()) {
+                w->Settle(false, std::nullopt);
+                return;
+            }
+            auto ok = Napi::Function::New(env, [w](const Napi::CallbackInfo &i) {
+                if (i[0].IsString()) w->Settle(true, i[0].As<Napi::String>().Utf8Value());
+                else w->Settle(true, std::nullopt);
+            });
+            auto fail = Napi::Function::New(env, [w](const Napi::CallbackInfo &) { w->Settle(false, std::nullopt); });
+            r.As<Napi::Object>().Get("then").As<Napi::Function>().Call(r, {ok, fail});
+        } catch (...) {
+            if (w) w->Settle(false, std::nullopt);
+        }
+    }
+};
+
+/// The C session, its client core and its hooks, shared by the wrapper, its calls in flight and its opening.
+struct SessionCore {
+    std::shared_ptr<ClientCore> client;
+    SessionHooks *hooks = nullptr;        // owned (see the destructor)
+    cotter::Session session;              // JS thread: set once opened
+    bool opening = false;                 // JS thread
+    std::atomic<bool> abandoned{false};   // a call stopped waiting for an operation that goes on
+
+    ~SessionCore() {
+        // COTTER_API void cotter_session_free(cotter_session *session);
+        session.reset();
+        if (!hooks) return;
+        ReleaseRef(*hooks->js, hooks->fn);
+        if (abandoned.load() || hooks->js->Closed()) {
+            // An operation nobody waits for any more (a refresh already sent, a queued save) may still run and call
+            // the hooks after cotter_session_free, and the C ABI does not say when it ends. So the hooks stay
+            // valid, detached (they fail: its new tokens are not saved through them), for the life of the
+            // process: a few dozen bytes, only for a session whose calls were aborted or timed out.
+            hooks->client_log = client ? client->log : nullptr;
+            hooks->detached.store(true);
+            return;
+        }
+        delete hooks;
+    }
+};
+
 class Session : public Napi::ObjectWrap<Session> {
   public:
     static Napi::Function Define(Napi::Env env) {
         return DefineClass(env, "NativeSession",
-                           {InstanceMethod<&Session::GetAccessToken>("getAccessToken"),
+                           {InstanceMethod<&Session::Open>("open"),
+                            InstanceMethod<&Session::GetAccessToken>("getAccessToken"),
                             InstanceMethod<&Session::GetToken>("getToken"),
                             InstanceMethod<&Session::Refresh>("refresh"),
                             InstanceMethod<&Session::SetToken>("setToken"),
@@ -833,8 +1310,8 @@ class Session : public Napi::ObjectWrap<Session> {
         if (!info[0].IsObject() || !info[0].As<Napi::Object>().CheckTypeTag(&kClientTag))
             ThrowInvalid(env, "client must be a cotter Client");
         Napi::Object o = OptionsArg(env, info[1]);
-        client_obj_ = Napi::Persistent(info[0].As<Napi::Object>());
-        client_ = Client::Unwrap(info[0].As<Napi::Object>())->Share(env);
+        auto core = std::make_shared<SessionCore>();
+        core->client = Client::Unwrap(info[0].As<Napi::Object>())->Share(env);
         if (auto f = OptString(env, o, "file")) file_ = *f;
         if (auto m = OptInt(env, o, "marginSeconds", 0, 86400 * 365)) margin_ = *m;
         if (auto j = OptString(env, o, "initialJson")) initial_ = *j;
@@ -844,83 +1321,22 @@ class Session : public Napi::ObjectWrap<Session> {
         if (has_storage_ || has_changed_) {
             Napi::Value hooks = o.Get("hooks");
             if (!hooks.IsFunction()) ThrowInvalid(env, "hooks must be a function");
-            // At environment teardown Node may destroy the function before it finalizes this object; the flag
-            // tells Release() not to touch it then.
-            std::shared_ptr<std::atomic<bool>> alive = tsfn_alive_;
-            tsfn_ = Napi::ThreadSafeFunction::New(env, hooks.As<Napi::Function>(), "cotter-session-hooks", 0, 1,
-                                                  [alive](Napi::Env) { alive->store(false); });
-            tsfn_.Unref(env);  // calls in flight keep the loop alive; an idle session must not
-            has_tsfn_ = true;
+            core->hooks = new SessionHooks();
+            core->hooks->js = Data(env)->js;
+            core->hooks->fn = Napi::Persistent(hooks.As<Napi::Function>());
+            core->hooks->wait_ms = core->client->timeout_ms;
         }
-        main_thread_ = std::this_thread::get_id();
+        core_ = std::move(core);
     }
 
-    ~Session() override { Release(); }
+    ~Session() override {
+        if (initial_) Wipe(*initial_);
+    }
 
   private:
-    enum HookKind { kLoad = 0, kSave = 1, kChanged = 2 };
-
-    /// One hook call handed to the event loop; the pool thread waits on `result` (load, save).
-    struct HookCall {
-        HookKind kind;
-        std::optional<std::string> arg;
-        bool wait;
-        std::promise<std::pair<bool, std::optional<std::string>>> result;
-        std::atomic<bool> settled{false};
-        void settle(bool ok, std::optional<std::string> value) {
-            if (!settled.exchange(true)) result.set_value({ok, std::move(value)});
-        }
-    };
-
-    static void RunHook(Napi::Env env, Napi::Function hooks, std::shared_ptr<HookCall> *data) {
-        std::shared_ptr<HookCall> call = std::move(*data);
-        delete data;
-        if (env == nullptr) {  // the environment is going away
-            call->settle(false, std::nullopt);
-            return;
-        }
-        try {
-            Napi::Value arg = call->arg ? Napi::Value(Napi::String::New(env, *call->arg)) : env.Null();
-            Napi::Value r = hooks.Call({Napi::Number::New(env, call->kind), arg});
-            if (!call->wait) return;
-            if (!r.IsPromise()) {
-                call->settle(false, std::nullopt);
-                return;
-            }
-            auto ok = Napi::Function::New(env, [call](const Napi::CallbackInfo &i) {
-                if (i[0].IsString()) call->settle(true, i[0].As<Napi::String>().Utf8Value());
-                else call->settle(true, std::nullopt);
-            });
-            auto fail = Napi::Function::New(env, [call](const Napi::CallbackInfo &) { call->settle(false, std::nullopt); });
-            r.As<Napi::Object>().Get("then").As<Napi::Function>().Call(r, {ok, fail});
-        } catch (const Napi::Error &) {
-            call->settle(false, std::nullopt);
-        }
-    }
-
-    /// From a pool thread: runs hook `kind` on the event loop; for load/save waits for its result.
-    std::pair<bool, std::optional<std::string>> Hook(HookKind kind, std::optional<std::string> arg, bool wait) {
-        if (!has_tsfn_ || !tsfn_alive_->load()) return {false, std::nullopt};
-        // A hook reached on the event loop's own thread could never be served: fail it instead of deadlocking.
-        if (wait && std::this_thread::get_id() == main_thread_) return {false, std::nullopt};
-        auto call = std::make_shared<HookCall>();
-        call->kind = kind;
-        call->arg = std::move(arg);
-        call->wait = wait;
-        auto fut = call->result.get_future();
-        auto *data = new std::shared_ptr<HookCall>(call);
-        napi_status st = wait ? tsfn_.BlockingCall(data, RunHook) : tsfn_.NonBlockingCall(data, RunHook);
-        if (st != napi_ok) {
-            delete data;
-            return {false, std::nullopt};
-        }
-        if (!wait) return {true, std::nullopt};
-        return fut.get();
-    }
-
     // cotter_session_load_fn: int (*)(cotter_buf *out, void *payload)
     static int LoadHook(cotter_buf *out, void *payload) {
-        auto r = static_cast<Session *>(payload)->Hook(kLoad, std::nullopt, true);
+        auto r = static_cast<SessionHooks *>(payload)->Call(SessionHooks::kLoad, std::nullopt, true);
         if (!r.first) return 1;
         if (r.second) {
             // COTTER_API int cotter_buf_alloc(cotter_buf *out, size_t len);
@@ -934,177 +1350,175 @@ class Session : public Napi::ObjectWrap<Session> {
     static int SaveHook(const char *json, size_t len, void *payload) {
         std::optional<std::string> arg;
         if (json) arg.emplace(json, len);
-        return static_cast<Session *>(payload)->Hook(kSave, std::move(arg), true).first ? 0 : 1;
+        return static_cast<SessionHooks *>(payload)->Call(SessionHooks::kSave, std::move(arg), true).first ? 0 : 1;
     }
     // cotter_tokens_changed_fn: void (*)(const cotter_token *token, void *payload)
     // COTTER_API int cotter_token_to_json(cotter_buf *out, const cotter_token *token, cotter_error **out_error);
     static void ChangedHook(const cotter_token *token, void *payload) {
-        std::optional<std::string> arg;
         try {
+            std::optional<std::string> arg;
             if (token) arg = cotter::TokenRef(token).to_json().str();
+            static_cast<SessionHooks *>(payload)->Call(SessionHooks::kChanged, std::move(arg), false);
         } catch (...) {
-            return;  // must not unwind into the library
+            // must not unwind into the library
         }
-        static_cast<Session *>(payload)->Hook(kChanged, std::move(arg), false);
     }
+
+    /// What cotter_session_new needs, copied so that it can run on a thread of its own.
+    struct OpenArgs {
+        std::optional<std::string> file;
+        std::optional<std::string> initial;
+        int64_t margin = 30;
+        bool storage = false;
+        bool changed = false;
+    };
 
     // COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, const cotter_session_options *opts, const cotter_token *initial, cotter_error **out_error);
     // COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size_t json_len, cotter_error **out_error);
-    /// On a pool thread: the C session, created by the first call.
-    cotter::SessionRef Ensure() {
-        std::lock_guard<std::mutex> lock(create_mu_);
-        if (!s_) {
-            cotter_session_options o = cotter::session_options();
-            o.refresh_margin_seconds = margin_;
-            if (file_) o.token_file = file_->c_str();
-            if (has_storage_) {
-                o.load = &Session::LoadHook;
-                o.save = &Session::SaveHook;
-                o.storage_payload = this;
-            }
-            if (has_changed_) {
-                o.on_tokens_changed = &Session::ChangedHook;
-                o.on_tokens_changed_payload = this;
-            }
-            cotter::Token initial;
-            if (initial_) {
-                initial = cotter::Token::from_json(*initial_);
-                Wipe(*initial_);
-                initial_.reset();
-            }
-            s_ = cotter::Session::create(client_->client, o, initial);
+    static cotter::Session Create(SessionCore &core, OpenArgs &a) {
+        cotter_session_options o = cotter::session_options();
+        o.refresh_margin_seconds = a.margin;
+        if (a.file) o.token_file = a.file->c_str();
+        if (a.storage) {
+            o.load = &Session::LoadHook;
+            o.save = &Session::SaveHook;
+            o.storage_payload = core.hooks;
         }
-        return s_;
+        if (a.changed) {
+            o.on_tokens_changed = &Session::ChangedHook;
+            o.on_tokens_changed_payload = core.hooks;
+        }
+        cotter::Token initial;
+        if (a.initial) {
+            initial = cotter::Token::from_json(*a.initial);
+            Wipe(*a.initial);
+            a.initial.reset();
+        }
+        return cotter::Session::create(core.client->client, o, initial);
     }
 
-    /// One call in flight on the session's own thread (sessions with storage hooks).
-    struct ThreadOp {
-        Napi::Promise::Deferred deferred;
-        Napi::ObjectReference owner;
-        std::function<void(cotter::SessionRef)> work;
-        Call::Done done;
-        std::optional<ErrorInfo> error;
-    };
-
-    Napi::Value Run(const Napi::CallbackInfo &info, std::function<void(cotter::SessionRef)> work, Call::Done done) {
+    /**
+     * open(): creates the C session, once, before the first call (index.js calls it and shares the promise).
+     * Returns true when the session is ready now, else a Promise. cotter_session_new runs the first load or store
+     * on the thread that calls it, and that may take long: a `load` hook is JS (maybe async) that this thread must
+     * wait for, and a token file may be locked by another process refreshing. So a session with storage is created
+     * on a short-lived thread of its own (never the libuv pool, whose threads such a hook may itself need); a
+     * memory session, which loads nothing, right here.
+     */
+    Napi::Value Open(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         if (closed_) ThrowInvalid(env, "the session is closed");
-        if (!has_storage_) {
-            ++inflight_;
-            return Call::Queue(env, info.This().As<Napi::Object>(), [this, work] { work(Ensure()); }, std::move(done),
-                               [this] { Settled(); });
+        if (core_->session) return Napi::Boolean::New(env, true);
+        if (core_->opening) ThrowInvalid(env, "the session is already being opened");
+        OpenArgs args;
+        args.file = file_;
+        args.initial = std::move(initial_);  // used by the first attempt only, as before
+        initial_.reset();
+        args.margin = margin_;
+        args.storage = has_storage_;
+        args.changed = has_changed_ && core_->hooks;
+        if (!args.file && !args.storage) {
+            core_->session = Sync(env, [&] { return Create(*core_, args); });
+            return Napi::Boolean::New(env, true);
         }
-        auto op = std::make_shared<ThreadOp>(ThreadOp{Napi::Promise::Deferred::New(env),
-                                                      Napi::Persistent(info.This().As<Napi::Object>()), std::move(work),
-                                                      std::move(done), std::nullopt});
-        if (!thread_) thread_ = std::make_unique<TaskThread>();
-        if (inflight_++ == 0 && tsfn_alive_->load()) tsfn_.Ref(env);  // a pending call keeps the loop alive, as a pool call would
-        thread_->Post([this, op] {
-            op->error = Capture([&] { op->work(Ensure()); });
-            auto *data = new std::shared_ptr<ThreadOp>(op);
-            if (tsfn_.NonBlockingCall(data, &Session::Complete) != napi_ok) delete data;  // the env is going away
-        });
-        return op->deferred.Promise();
+        std::shared_ptr<JsThread> js = Data(env)->js;
+        napi_deferred deferred;
+        napi_value promise;
+        if (napi_create_promise(env, &deferred, &promise) != napi_ok) throw Napi::Error::New(env, "cotter: cannot create a promise");
+        struct Opened {
+            cotter::Session session;
+            std::optional<ErrorInfo> error;
+        };
+        core_->opening = true;
+        js->Hold(env);
+        try {
+            std::thread([core = core_, js, deferred, args = std::move(args)]() mutable {
+                auto opened = std::make_shared<Opened>();
+                opened->error = Capture([&] { opened->session = Create(*core, args); });
+                if (args.initial) Wipe(*args.initial);
+                // The shares move to the JS thread: the session core must not die here (its JS hooks reference
+                // can only be released on the JS thread).
+                js->Post([core = std::move(core), js, deferred, opened = std::move(opened)](napi_env env) {
+                    if (env == nullptr) return;  // the environment is gone; `opened` frees the session
+                    Napi::Env e(env);
+                    core->opening = false;
+                    try {
+                        if (opened->error) {
+                            napi_reject_deferred(env, deferred, MakeError(e, *opened->error));
+                        } else {
+                            core->session = std::move(opened->session);
+                            napi_resolve_deferred(env, deferred, Napi::Boolean::New(e, true));
+                        }
+                    } catch (const Napi::Error &err) {
+                        napi_reject_deferred(env, deferred, err.Value());
+                    }
+                    js->Unhold(env);
+                });
+            }).detach();
+        } catch (const std::system_error &) {
+            core_->opening = false;
+            js->Unhold(env);
+            napi_reject_deferred(env, deferred, MakeError(env, ErrorInfo{COTTER_ENOMEM, "cannot start a thread to open the session", 0, {}, {}, -1}));
+        }
+        return Napi::Value(env, promise);
     }
 
-    // Main thread: settles a call that ran on the session's thread.
-    static void Complete(Napi::Env env, Napi::Function, std::shared_ptr<ThreadOp> *data) {
-        std::shared_ptr<ThreadOp> op = std::move(*data);
-        delete data;
-        if (env == nullptr) {  // teardown: JS handles are gone; never release them from another thread
-            op->owner.SuppressDestruct();
-            return;
-        }
-        Session *self = Session::Unwrap(op->owner.Value());
-        if (op->error) {
-            op->deferred.Reject(MakeError(env, *op->error));
-        } else {
-            try {
-                op->deferred.Resolve(op->done ? op->done(env) : env.Undefined());
-            } catch (const Napi::Error &e) {
-                op->deferred.Reject(e.Value());
-            }
-        }
-        if (--self->inflight_ == 0 && self->has_tsfn_ && self->tsfn_alive_->load()) self->tsfn_.Unref(env);
-        op->owner.Reset();  // here, on the main thread
-        self->Settled(false);
+    /// Starts `start(session, opts)`; its per-call arguments (timeoutMs, cancellable) follow the first `nargs`.
+    template <class Start>
+    Napi::Value Run(const Napi::CallbackInfo &info, size_t nargs, PendingCall::Take take, Start &&start) {
+        Napi::Env env = info.Env();
+        if (closed_) ThrowInvalid(env, "the session is closed");
+        if (!core_->session) ThrowInvalid(env, "the session is not open (call open() first)");
+        cotter::SessionRef s = core_->session;
+        return StartCall(env, CallArgsAt(info, nargs), core_, take,
+                         [&](const cotter_call_options *o) { return start(s, o); }, &core_->abandoned);
     }
 
-    void Settled(bool count = true) {
-        if (count) --inflight_;
-        if (inflight_ == 0 && closed_) Release();
-    }
-
-    // COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session, cotter_error **out_error);
+    // COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GetAccessToken(const Napi::CallbackInfo &info) {
-        auto out = std::make_shared<cotter::unique_buf>();
-        return Run(info, [out](cotter::SessionRef s) { *out = s.get_access_token(); },
-                   [out](Napi::Env e) { return Str(e, out->view()); });
+        return Run(info, 0, &TakeBuf, [](cotter::SessionRef s, const cotter_call_options *o) { return s.get_access_token_start(o); });
     }
-    // COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session, cotter_error **out_error);
+    // COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GetToken(const Napi::CallbackInfo &info) {
-        auto out = std::make_shared<cotter::Token>();
-        return Run(info, [out](cotter::SessionRef s) { *out = s.get_token(); },
-                   [out](Napi::Env e) { return TokenToJs(e, *out); });
+        return Run(info, 0, &TakeToken, [](cotter::SessionRef s, const cotter_call_options *o) { return s.get_token_start(o); });
     }
-    // COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *session, cotter_error **out_error);
+    // COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value Refresh(const Napi::CallbackInfo &info) {
-        auto out = std::make_shared<cotter::Token>();
-        return Run(info, [out](cotter::SessionRef s) { *out = s.refresh(); },
-                   [out](Napi::Env e) { return TokenToJs(e, *out); });
+        return Run(info, 0, &TakeToken, [](cotter::SessionRef s, const cotter_call_options *o) { return s.refresh_start(o); });
     }
-    // COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_token *token, cotter_error **out_error);
+    // COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value SetToken(const Napi::CallbackInfo &info) {
-        auto json = std::make_shared<std::string>(ReqString(info.Env(), info[0], "token"));
-        return Run(info, [json](cotter::SessionRef s) {
-            cotter::Token t = cotter::Token::from_json(*json);
-            Wipe(*json);
-            s.set_token(t);
-        }, nullptr);
+        Napi::Env env = info.Env();
+        std::string json = ReqString(env, info[0], "token");
+        cotter::Token t;
+        try {
+            t = Sync(env, [&] { return cotter::Token::from_json(json); });
+        } catch (...) {
+            Wipe(json);
+            throw;
+        }
+        Wipe(json);
+        return Run(info, 1, &TakeNothing, [&](cotter::SessionRef s, const cotter_call_options *o) { return s.set_token_start(t, o); });
     }
-    // COTTER_API int cotter_session_logout(cotter_session *session, cotter_error **out_error);
+    // COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value Logout(const Napi::CallbackInfo &info) {
-        return Run(info, [](cotter::SessionRef s) { s.logout(); }, nullptr);
+        return Run(info, 0, &TakeNothing, [](cotter::SessionRef s, const cotter_call_options *o) { return s.logout_start(o); });
     }
-    // COTTER_API void cotter_session_free(cotter_session *session);
+    // The C session (and so its client) lives on while calls in flight or its opening use it.
     Napi::Value Close(const Napi::CallbackInfo &info) {
         closed_ = true;
-        if (inflight_ == 0) Release();
+        core_.reset();
+        if (initial_) Wipe(*initial_);
         return info.Env().Undefined();
     }
 
-    /// Main thread, no call in flight: frees the C session, then lets the client go.
-    void Release() {
-        if (released_) return;
-        released_ = true;
-        s_.reset();
-        thread_.reset();  // idle: no call is in flight
-        if (initial_) Wipe(*initial_);
-        if (has_tsfn_) {
-            if (tsfn_alive_->load()) tsfn_.Release();
-            has_tsfn_ = false;
-        }
-        client_.reset();  // after the session: the C client must outlive it
-        if (!client_obj_.IsEmpty()) client_obj_.Reset();
-    }
-
-    Napi::ObjectReference client_obj_;  // keeps the JS Client (and so the C client) alive
-    std::shared_ptr<ClientCore> client_;
+    std::shared_ptr<SessionCore> core_;
     std::optional<std::string> file_;
     std::optional<std::string> initial_;
     int64_t margin_ = 30;
     bool has_storage_ = false;
     bool has_changed_ = false;
-    Napi::ThreadSafeFunction tsfn_;
-    bool has_tsfn_ = false;
-    std::shared_ptr<std::atomic<bool>> tsfn_alive_ = std::make_shared<std::atomic<bool>>(true);
-    std::thread::id main_thread_;
-    std::mutex create_mu_;
-    cotter::Session s_;
-    std::unique_ptr<TaskThread> thread_;
-    int inflight_ = 0;  // main thread only
     bool closed_ = false;
-    bool released_ = false;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -1213,15 +1627,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
         throw Napi::Error::New(env, "cotter: library major version differs from the header the addon was built with");
     auto *data = new AddonData();
     env.SetInstanceData<AddonData>(data);  // deleted by node-addon-api when the environment goes away
+    data->js = JsThread::Create(env);
     Napi::Function verifier = Verifier::Define(env);
     Napi::Function client = Client::Define(env);
     Napi::Function session = Session::Define(env);
     data->verifier_ctor = Napi::Persistent(verifier);
     data->client_ctor = Napi::Persistent(client);
     data->session_ctor = Napi::Persistent(session);
+    data->json_parse = Napi::Persistent(env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>());
     exports.Set("NativeVerifier", verifier);
     exports.Set("NativeClient", client);
     exports.Set("NativeSession", session);
+    exports.Set("cancelCall", Napi::Function::New<CancelCall>(env, "cancelCall"));
     exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
     exports.Set("version", Napi::Function::New<Version>(env, "version"));
     exports.Set("versionNumber", Napi::Function::New<VersionNumber>(env, "versionNumber"));

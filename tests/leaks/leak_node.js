@@ -3,8 +3,9 @@
  * @file tests/leaks/leak_node.js
  * @brief Node leak loop: creates and frees every object type of cotter-native (Verifier, Client, TokenSession,
  * Token, PKCE, login helpers, legacy tokens, errors, the compat classes) and verifies N tokens (default 1,000,000),
- * half on the calling thread (verifySync) and half on the thread pool (verify); RSS after the loop may exceed RSS
- * after a warm-up by at most 1 MiB.
+ * half on the calling thread (verifySync) and half on the thread pool (verify), and runs the asynchronous client
+ * path (concurrent, aborted, deadline-bound and closed-in-flight calls; sessions with storage hooks); RSS after the
+ * loop may exceed RSS after a warm-up by at most 1 MiB.
  *
  * Usage: node --expose-gc tests/leaks/leak_node.js MATERIAL.json [N] — MATERIAL.json is the line printed by
  * tests/leaks/material.js against a running emulator. Run by scripts/test-hardening.sh on the release addon
@@ -37,7 +38,8 @@ const BLOCK = 1000;
 const TRACE = process.env.COTTER_LEAK_TRACE === '1'; // RSS every 50,000 verifications, on stderr
 
 const verifier = new Verifier({ audience: aud, jwks: m.jwks });
-const client = new Client({ apiKeyId: aud, apiSecretKey: m.api_secret_key, baseUrl: m.base_url, workerUrl: m.worker_url });
+const client = new Client({ apiKeyId: aud, apiSecretKey: m.api_secret_key, baseUrl: m.base_url, workerUrl: m.worker_url,
+  maxHostConnections: 8 });
 const oauth = JSON.stringify({ access_token: token, refresh_token: '41:r', id_token: 'x', token_type: 'Bearer', auth_method: 'OTP', expires_in: 3600 });
 
 function expectCode(fn, code) {
@@ -92,7 +94,28 @@ async function churnOnline() {
   await expectReject(client.refresh('not-a-refresh-token'));
   const remote = new Verifier({ audience: aud, jwksUrl: m.jwks_url });
   assert.ok((await remote.verify(token)).sub);
+  await remote.refresh({ timeoutMs: 5000 });
   remote.close();
+
+  // The asynchronous path, on the loop's long-lived client: 32 calls at once (settled in batches), calls aborted
+  // before they start and right after (cancelled on the I/O thread, or done first: every handle is freed either
+  // way), a session with storage hooks (opened off the loop), and a client closed with calls in flight.
+  const users = await Promise.all(Array.from({ length: 32 }, () => client.getUser(m.identifier)));
+  assert.ok(users.every((u) => u.id === m.user_id));
+  await expectReject(client.getUser(m.identifier, { signal: AbortSignal.abort() }));
+  const ac = new AbortController();
+  const aborted = Array.from({ length: 8 }, () => client.getUserById(m.user_id, { signal: ac.signal }));
+  ac.abort();
+  await Promise.allSettled(aborted);
+  let stored = oauth;
+  const s = new TokenSession(client, { load: async () => stored, save: async (json) => { stored = json; } });
+  assert.equal(await s.getAccessToken({ timeoutMs: 5000 }), token);
+  await s.setToken(oauth);
+  s.close();
+  const c = new Client({ apiKeyId: aud, apiSecretKey: m.api_secret_key, baseUrl: m.base_url, maxHostConnections: 2 });
+  const inFlight = Array.from({ length: 4 }, () => c.listUsers(0));
+  c.close();
+  await Promise.all(inFlight);
 }
 
 /** `count` verifications: blocks of BLOCK, alternately on this thread and on the thread pool. */
@@ -126,10 +149,12 @@ async function settle() {
 }
 
 (async () => {
-  // Warm-up: thread-pool threads and their malloc arenas, connection caches, JIT, online churns. Arenas of the
+  // Warm-up: verify threads and their malloc arenas, connection caches, JIT, online churns. Arenas of the
   // pool threads still grew (by up to ~0.6 MiB, not with N) after 50,000; a leak of one byte per verification
   // still shows as 1 MiB over the measured million.
   await run(Math.min(n, 200_000));
+  // The online churn's connections, threads and their malloc arenas settle only after dozens of rounds.
+  for (let i = 0; i < 40; i++) await churnOnline();
   await settle();
   const before = memory();
   await run(n);

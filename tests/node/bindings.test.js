@@ -26,7 +26,13 @@ const NOT_BOUND = {
   cotter_global_init: 'objects initialise lazily; the addon never tears the library down',
   cotter_global_shutdown: 'idem',
   cotter_error_code: 'the status the call returned is the code (cotter.hpp)',
+  cotter_call_is_done: 'a call is settled by its done callback; nothing polls',
 };
+
+/** The blocking forms of the network functions: the addon starts every network call with its `_start` form. */
+function blockingForms(decls) {
+  return new Set([...decls.keys()].filter((n) => decls.has(`${n}_start`)));
+}
 
 test('every // COTTER_API comment matches its declaration in cotter.h', () => {
   const decls = headerDeclarations();
@@ -46,10 +52,23 @@ test('every client, session, verifier and login call of cotter.h is bound', () =
   const hpp = fs.readFileSync(path.join(ROOT, 'bindings/cpp/cotter.hpp'), 'utf8');
   const missing = [];
   for (const name of decls.keys()) {
-    if (commented.has(name) || NOT_BOUND[name]) continue;
+    if (commented.has(name) || NOT_BOUND[name] || blockingForms(decls).has(name)) continue;
     // Getters and frees are reached through cotter.hpp's classes, whose methods the addon calls.
     if (/_(free|dispose)$|_options_init$|^cotter_error_|^cotter_(claims|token|user|social_token|identity|pkce)_[a-z_]+$|_list_(count|get)$|^cotter_buf_/.test(name) && hpp.includes(name)) continue;
     missing.push(name);
   }
   assert.deepEqual(missing, []);
+});
+
+test('every network call goes through its _start form (none blocks a thread, none uses the libuv pool)', () => {
+  const decls = headerDeclarations();
+  const blocking = blockingForms(decls);
+  assert.ok(blocking.size >= 20, `found ${blocking.size} network functions with a _start form`);
+  const commented = new Set([...addon.matchAll(/\/\/ COTTER_API [^;]*?\b(cotter_[a-z0-9_]+)\s*\(/g)].map((m) => m[1]));
+  for (const name of blocking) {
+    assert.ok(commented.has(`${name}_start`), `${name}_start is not bound`);
+    assert.ok(!commented.has(name), `the addon names the blocking ${name}`);
+  }
+  // Nothing runs on the libuv pool: no AsyncWorker (verify() has threads of its own), no napi_create_async_work.
+  assert.doesNotMatch(addon, /AsyncWorker|napi_create_async_work|uv_queue_work/);
 });

@@ -1,6 +1,6 @@
 'use strict';
 // The event loop never blocks: a timer keeps firing while 200 grants are in flight (each held 50 ms by the
-// emulator), and while 2,000 async verifications run on the thread pool. No timing is asserted: a blocked
+// emulator), and while 2,000 async verifications run on the addon's verify threads. No timing is asserted: a blocked
 // loop would let the timer fire zero times before the calls finish.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -35,7 +35,7 @@ test('a timer keeps firing while 200 grants are in flight', async () => {
   c.close();
 });
 
-test('a timer keeps firing while 2,000 verifications run on the thread pool', async () => {
+test('a timer keeps firing while 2,000 verifications run off the loop', async () => {
   const v = new Verifier({ audience: emu.info.api_key_id, baseUrl: emu.info.base_url });
   const tok = (await emu.login('loopv@example.com')).access_token;
   await v.verify(tok);  // keys fetched

@@ -20,6 +20,18 @@ test('CommonJS exports the contract, typed', () => {
   assert.equal(c.codes.COTTER_ELEGACY_CLAIM, -51);
 });
 
+test('codes has every status of cotter.h (COTTER_ECANCELED included), and index.d.ts names each one', () => {
+  const { codes } = require('cotter-node');
+  const header = fs.readFileSync(path.join(ROOT, 'capi/include/cotter.h'), 'utf8');
+  const statuses = [...header.matchAll(/\b(COTTER_E[A-Z0-9_]+)\s*=\s*(-\d+)/g)].map((m) => [m[1], Number(m[2])]);
+  assert.ok(statuses.length >= 30, `parsed ${statuses.length} statuses`);
+  assert.deepEqual(Object.entries(codes).filter(([n]) => n !== 'COTTER_OK').sort(), statuses.sort());
+  assert.equal(codes.COTTER_ECANCELED, -15);
+  const dts = fs.readFileSync(path.join(ROOT, 'node/lib/index.d.ts'), 'utf8');
+  const union = /export type CotterErrorCode =([^;]+);/.exec(dts)[1];
+  for (const [name] of statuses) assert.ok(union.includes(`'${name}'`), `${name} is missing from CotterErrorCode`);
+});
+
 test('ESM exports the same names as CommonJS, and the same objects', async () => {
   const cjs = require('cotter-native');
   const esm = await import('cotter-native');

@@ -196,3 +196,18 @@ test('two processes sharing a token file refresh once between them (advisory loc
   assert.equal(await refreshCount(), 1);
   assert.equal(JSON.parse(fs.readFileSync(file, 'utf8')).access_token, a[0]);
 });
+
+test('a save hook that awaits a call of the same client fails after timeoutMs (COTTER_EUSER) instead of hanging the client', TIMEOUT, async () => {
+  // The hook runs while the client's I/O thread waits for it, so the call it awaits cannot start: a deadlock of
+  // every request of the client, for ever, unless the wait is bounded (by the client's timeoutMs: 1 s here).
+  const c = new Client({ apiKeyId: emu.info.api_key_id, apiSecretKey: emu.info.api_secret_key, baseUrl: emu.info.base_url, timeoutMs: 1000 });
+  const who = 'deadlock@example.com';
+  const tok = await emu.login(who);
+  let inner;
+  const s = new TokenSession(c, { load: async () => null, save: async () => { inner = c.getUser(who, { timeoutMs: 20000 }); await inner; } });
+  await assert.rejects(s.setToken(tok), { code: 'COTTER_EUSER' });
+  assert.equal((await inner).identifier, who, 'the call the hook awaited runs once the hook gave up');
+  assert.equal((await c.getUser(who)).identifier, who, 'the client works on');
+  s.close();
+  c.close();
+});

@@ -26,9 +26,19 @@ async function main(): Promise<void> {
   const verdict = await c.verifyRemote(at ?? '');
   const ok: boolean = verdict.valid;
 
+  const ac = new AbortController();
+  const held: Token = await c.refresh('1:abc', { signal: ac.signal, timeoutMs: 5000 });
+  await c.logout(null, { signal: AbortSignal.timeout(1000) });
+  await c.socialTokens.delete('GITHUB', 'user', { timeoutMs: 100 });
+  await v.refresh({ signal: ac.signal });
+  const viaSignal: Claims = await v.verify('a.b.c', { signal: ac.signal });
+  const capped = new Client({ apiKeyId: 'key', maxHostConnections: 8 });
+  capped.close();
+  void held; void viaSignal;
+
   const s = new TokenSession(c, { load: async () => null, save: async (json: string | null) => { void json; }, marginSeconds: 30,
     onTokensChanged: (tok: Token | null) => { void tok; } });
-  const access: string = await s.getAccessToken();
+  const access: string = await s.getAccessToken({ signal: ac.signal, timeoutMs: 1000 });
   const current: Token | null = s.token;
   await s.logout();
   s.close();
@@ -44,6 +54,8 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof CotterError) {
       const name: CotterErrorCode = e.code;
+      const cancelled: boolean = e.name === 'AbortError' && e.code === 'COTTER_ECANCELED';
+      void cancelled;
       const status: number = e.httpStatus;
       void name; void status;
     }
