@@ -54,7 +54,8 @@ fn cpu_time() -> Duration {
 
 async fn dev_post(http: &reqwest::Client, emu: &Emulator, path: &str, body: Value) -> Value {
     let r = http.post(format!("{}{path}", emu.s("dev_url"))).body(body.to_string())
-        .header("Content-Type", "application/json").send().await.expect("dev request");
+        .header("Content-Type", "application/json").header("X-Cotter-Dev-Token", emu.s("dev_token"))
+        .send().await.expect("dev request");
     assert!(r.status().is_success(), "dev {path}: {}", r.status());
     serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
 }
