@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "api.hpp"
@@ -50,8 +51,19 @@ struct cotter_pkce {
     cotter::core::token::pkce p;
 };
 
+namespace cotter::capi {
+/// The caller's session hooks stay callable only until cotter_session_free(): the session itself may outlive its
+/// handle (a refresh already sent still lands and is stored), but the hooks' payload belongs to the caller, who may
+/// free it as soon as cotter_session_free() returns.
+struct hook_gate {
+    std::recursive_mutex mu;  // held while a hook runs; recursive: a hook may free its own session
+    bool open = true;         // guarded by mu
+};
+}  // namespace cotter::capi
+
 struct cotter_session {
     std::shared_ptr<cotter::core::token::session> s;  // shared with its calls in flight
+    std::shared_ptr<cotter::capi::hook_gate> gate;    // shared with the hooks handed to the core
 };
 
 namespace cotter::capi {

@@ -54,6 +54,8 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
     const cotter_session_options &o = opts ? *opts : defaults;
     tk::session_options so;
     so.refresh_margin_seconds = o.refresh_margin_seconds;
+    // Every hook goes through the gate: none runs after cotter_session_free() returns (see hook_gate).
+    auto gate = std::make_shared<cotter::capi::hook_gate>();
     if (o.token_file) {
         so.store = std::make_unique<tk::file_storage>(o.token_file);
     } else if (o.load || o.save) {
@@ -61,7 +63,9 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
         tk::hook_storage::save_fn save;
         void *payload = o.storage_payload;
         if (cotter_session_load_fn fn = o.load) {
-            load = [fn, payload](std::string &json) {
+            load = [fn, payload, gate](std::string &json) {
+                std::lock_guard<std::recursive_mutex> lock(gate->mu);
+                if (!gate->open) return 0;  // freed: nothing stored as far as the session knows
                 cotter_buf buf = COTTER_BUF_INIT;
                 const int rc = fn(&buf, payload);
                 if (rc == 0 && buf.ptr) json.assign(buf.ptr, buf.len);
@@ -70,7 +74,9 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
             };
         }
         if (cotter_session_save_fn fn = o.save) {
-            save = [fn, payload](const std::string *json) {
+            save = [fn, payload, gate](const std::string *json) {
+                std::lock_guard<std::recursive_mutex> lock(gate->mu);
+                if (!gate->open) return 0;  // freed: the owner no longer stores anything
                 return json ? fn(json->c_str(), json->size(), payload) : fn(nullptr, 0, payload);
             };
         }
@@ -78,7 +84,9 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
     }
     if (cotter_tokens_changed_fn fn = o.on_tokens_changed) {
         void *payload = o.on_tokens_changed_payload;
-        so.on_tokens_changed = [fn, payload](const tk::token_set *t) {
+        so.on_tokens_changed = [fn, payload, gate](const tk::token_set *t) {
+            std::lock_guard<std::recursive_mutex> lock(gate->mu);
+            if (!gate->open) return;
             if (!t) {
                 fn(nullptr, payload);
                 return;
@@ -92,13 +100,22 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
         so.clock = [fn, payload] { return fn(payload); };
     }
     auto s = std::make_unique<cotter_session>();
+    s->gate = std::move(gate);
     s->s = tk::session::create(client->c, std::move(so), initial ? &initial->t : nullptr);
     *out = s.release();
     return COTTER_OK;
     COTTER_API_END(out_error)
 }
 
-COTTER_API void cotter_session_free(cotter_session *session) noexcept { delete session; }
+COTTER_API void cotter_session_free(cotter_session *session) noexcept {
+    if (!session) return;
+    if (session->gate) {
+        // Waits for a hook running on another thread; after this, no hook of this session runs again.
+        std::lock_guard<std::recursive_mutex> lock(session->gate->mu);
+        session->gate->open = false;
+    }
+    delete session;
+}
 
 COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session,
                                                      const cotter_call_options *call_opts,
