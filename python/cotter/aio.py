@@ -35,27 +35,10 @@ def _completions() -> _native.Completions:
     loop = asyncio.get_running_loop()
     q = _queues.get(id(loop))
     if q is None or not q.serves(loop):
-        import os
-        if os.environ.get("COTTER_AIO_COMPLETION") == "threadsafe":  # MEASUREMENT ONLY
-            q = _native.Completions(loop, _settle)
-            _queues[id(loop)] = q
-            _keep.append(q)
-            return q
         q = _native.Completions(loop)
         loop.add_reader(q.fd, q.drain)
         _queues[id(loop)] = q
     return q
-
-
-_keep: List[Any] = []
-
-
-def _settle(fut: "asyncio.Future[Any]", ok: bool, value: Any) -> None:  # MEASUREMENT ONLY
-    if not fut.cancelled():
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
 
 
 async def _call(start: Callable[..., "asyncio.Future[Any]"], *args: Any) -> Any:

@@ -292,7 +292,6 @@ struct pending {
     std::shared_ptr<session_hooks> hooks;  // loop side only (GIL)
     PyObject *future = nullptr;            // owned; loop side only (GIL)
     bool inline_done = false;              // completed inside the `_start` function, on the starting thread
-    class Completions *owner = nullptr;    // MEASUREMENT ONLY (call_soon_threadsafe variant)
 };
 
 /// The part of a queue the I/O threads see. Outlives the Python queue while completions are still due.
@@ -349,7 +348,6 @@ void on_call_done(cotter_call *, void *payload) noexcept {
 }
 
 class Completions;
-void on_call_done_threadsafe(cotter_call *, void *payload) noexcept;
 /// Every live queue (GIL), so that shutdown() can cancel their calls.
 std::unordered_set<Completions *> &live_queues() {
     static auto *q = new std::unordered_set<Completions *>();
@@ -359,13 +357,9 @@ std::unordered_set<Completions *> &live_queues() {
 /// The completion queue of one event loop (created by cotter.aio, which registers drain() with loop.add_reader).
 class Completions {
   public:
-    explicit Completions(const py::object &loop, py::object settle)
+    explicit Completions(const py::object &loop)
         : core_(std::make_shared<completion_core>()), loop_(py::weakref(loop)),
           create_future_(loop.attr("create_future")), generation_(gate().generation) {
-        if (!settle.is_none()) {  // MEASUREMENT ONLY: the plain loop.call_soon_threadsafe design
-            settle_ = settle;
-            call_soon_threadsafe_ = loop.attr("call_soon_threadsafe");
-        }
         core_->fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (core_->fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
         live_queues().insert(this);
@@ -440,9 +434,7 @@ class Completions {
         p->core = core_;
         p->convert = convert;
         p->hooks = std::move(hooks);
-        p->owner = this;
-        const cotter_call_options opts =
-            cotter::call_options(settle_ ? on_call_done_threadsafe : on_call_done, p, timeout_ms);
+        const cotter_call_options opts = cotter::call_options(on_call_done, p, timeout_ms);
         interpreter_gate &g = gate();
         g.async_in_flight.fetch_add(1, std::memory_order_acq_rel);
         t_starting = p;
@@ -465,33 +457,6 @@ class Completions {
         }
         return fut;
     }
-
-    /// MEASUREMENT ONLY: on the I/O thread, with the GIL: converts and hands the result to the loop.
-    void settle_threadsafe(pending *p) {
-        in_flight_.erase(p->future);
-        py::object fut = py::reinterpret_steal<py::object>(p->future);
-        p->future = nullptr;
-        std::shared_ptr<session_hooks> hooks = std::move(p->hooks);
-        py::object ok = py::bool_(true), value;
-        try {
-            value = converted(cotter::CallRef(p->call), p->convert, hooks.get());
-        } catch (py::error_already_set &e) {
-            ok = py::bool_(false);
-            value = e.value();
-        } catch (const cotter::Error &e) {
-            ok = py::bool_(false);
-            value = make_error(e);
-        }
-        try {
-            call_soon_threadsafe_(settle_, fut, ok, value);
-        } catch (py::error_already_set &e) {
-            e.discard_as_unraisable("settle");
-        }
-        hooks.reset();
-        release(p);
-        release(p);
-    }
-    py::object settle_, call_soon_threadsafe_;
 
   private:
     bool inherited() const { return generation_ != gate().generation; }
@@ -530,16 +495,6 @@ class Completions {
     std::vector<pending *> batch_;                     // drain()'s scratch space, kept for its capacity
     uint64_t generation_;
 };
-
-void on_call_done_threadsafe(cotter_call *, void *payload) noexcept {
-    auto *p = static_cast<pending *>(payload);
-    gate().async_in_flight.fetch_sub(1, std::memory_order_acq_rel);
-    if (p == t_starting) {
-        p->inline_done = true;
-        return;
-    }
-    with_python([&] { p->owner->settle_threadsafe(p); });
-}
 
 // --- The atexit hook and fork ---------------------------------------------------------------------
 
@@ -1213,7 +1168,7 @@ void bind_session(py::module_ &m) {
 
 void bind_completions(py::module_ &m) {
     py::class_<Completions>(m, "Completions")
-        .def(py::init<const py::object &, py::object>(), "loop"_a, "settle"_a = py::none())
+        .def(py::init<const py::object &>(), "loop"_a)
         .def_property_readonly("fd", &Completions::fd)
         .def("serves", &Completions::serves, "loop"_a)
         .def("drain", &Completions::drain)
