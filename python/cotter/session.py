@@ -46,7 +46,6 @@ class TokenSession:
         refresh_margin: int = 30,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
     ) -> None:
-        self.client = client
         changed = None
         if on_tokens_changed is not None:
             callback = on_tokens_changed

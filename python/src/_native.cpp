@@ -324,14 +324,15 @@ void on_call_done(cotter_call *, void *payload) noexcept {
         p->inline_done = true;
         return;
     }
-    completion_core &core = *p->core;
+    // Our own reference: once `p` is in the queue, the loop may resolve and free it, and drop the queue, at once.
+    const std::shared_ptr<completion_core> core = p->core;
     bool wake = false, closed = false;
     try {
-        std::lock_guard<std::mutex> lock(core.mu);
-        closed = core.closed;
+        std::lock_guard<std::mutex> lock(core->mu);
+        closed = core->closed;
         if (!closed) {
-            wake = core.done.empty();  // else a wake-up is already due: drain() reads the eventfd before the batch
-            core.done.push_back(p);
+            wake = core->done.empty();  // else a wake-up is already due: drain() reads the eventfd before the batch
+            core->done.push_back(p);
         }
     } catch (...) {  // out of memory: the future is never resolved, but nothing unwinds into C
         return;
@@ -342,7 +343,7 @@ void on_call_done(cotter_call *, void *payload) noexcept {
     }
     if (wake) {
         const uint64_t one = 1;
-        while (::write(core.fd, &one, sizeof one) < 0 && errno == EINTR) {
+        while (::write(core->fd, &one, sizeof one) < 0 && errno == EINTR) {
         }
     }
 }

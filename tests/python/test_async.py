@@ -547,6 +547,39 @@ def test_interpreter_exit_with_calls_in_flight(emulator: Any) -> None:
     assert r.stderr == "", r.stderr
 
 
+def test_exit_cancels_blocking_calls_with_cotter_cancelled(emulator: Any) -> None:
+    """The exit hook (called directly here) cancels a thread's blocking call, which raises cotter.Cancelled, and
+    every blocking call started after it raises at once, without giving up the GIL."""
+    r = _run_child(emulator, """
+        client = cotter.Client(info["api_key_id"], base_url=info["base_url"])
+        base = seen("GET /api/v0/user")
+        dev("/faults", {"route": "GET /api/v0/user", "latency_ms": 30000, "count": 1})
+        outcome = []
+
+        def blocked():
+            try:
+                client.get_user_by_identifier("cancelled@example.com")
+            except cotter.CotterError as e:
+                outcome.append(e)
+
+        t = threading.Thread(target=blocked)
+        t.start()
+        until(lambda: seen("GET /api/v0/user") == base + 1)
+        cotter._native._shutdown()
+        t.join()
+        assert isinstance(outcome[0], cotter.Cancelled) and outcome[0].code == "COTTER_ECANCELED", outcome
+        try:
+            client.create_user("after-exit@example.com")
+            raise AssertionError("a blocking call after the exit hook ran")
+        except cotter.Cancelled:
+            pass
+        assert seen("GET /api/v0/user") == base + 1
+        print("ok", flush=True)
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok" and r.stderr == "", r.stdout + r.stderr
+
+
 def test_fork_with_calls_in_flight(emulator: Any) -> None:
     """The parent has a blocking and an asyncio call in flight (other threads) when it forks. The child makes
     blocking and asyncio calls on the same client, with a new event loop, and exits cleanly (its atexit hook does
