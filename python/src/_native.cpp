@@ -376,14 +376,15 @@ class Completions {
             undelivered.swap(core_->done);
         }
         for (pending *p : undelivered) release(p);  // their completion references
-        for (auto &entry : in_flight_) {
+        std::unordered_map<PyObject *, pending *> abandoned;
+        abandoned.swap(in_flight_);  // dropping a future may run Python code: iterate a list nothing else sees
+        for (auto &entry : abandoned) {
             pending *p = entry.second;
             cotter_call_cancel(p->call);
             Py_CLEAR(p->future);  // the loop is closed: nobody can be woken any more
             p->hooks.reset();
             release(p);  // the loop side's reference; the completion's goes when it arrives
         }
-        in_flight_.clear();
     }
 
     Completions(const Completions &) = delete;
@@ -391,8 +392,10 @@ class Completions {
 
     int fd() const { return core_->fd; }
 
-    /// True when this queue belongs to `loop` in this process (not to a loop with a reused id, not inherited).
-    bool serves(const py::handle &loop) const { return !inherited() && loop_().ptr() == loop.ptr(); }
+    /// True when this queue belongs to `loop` (not to a dead loop whose id was reused). A loop inherited through
+    /// fork() keeps its queue, whose submit() then refuses: registering a new eventfd with that loop would change
+    /// the epoll set it shares with the parent.
+    bool serves(const py::handle &loop) const { return loop_().ptr() == loop.ptr(); }
 
     /// The reader callback: resolves every completed call (loop thread, GIL held).
     void drain() {

@@ -586,6 +586,8 @@ def test_fork_with_calls_in_flight(emulator: Any) -> None:
         uid = dev("/users", {"identifier": "fork@example.com"})["ID"]
         base = seen("GET /api/v0/user")
         dev("/faults", {"route": "GET /api/v0/user", "latency_ms": 1000, "count": 2})
+        kept = asyncio.new_event_loop()  # a loop with a completion queue, not running at the fork
+        kept.run_until_complete(client.create_user("kept@example.com"))
         got = []
         a = threading.Thread(target=lambda: got.append(asyncio.run(client.get_user_by_identifier("fork@example.com"))))
         b = threading.Thread(target=lambda: got.append(client.sync.get_user_by_identifier("fork@example.com")))
@@ -598,13 +600,24 @@ def test_fork_with_calls_in_flight(emulator: Any) -> None:
             async def child():
                 return [u.id for u in await asyncio.gather(*(client.get_user(uid) for _ in range(5)))]
             assert asyncio.run(child()) == [uid] * 5
+            try:  # the inherited loop shares its epoll set with the parent's: refused, untouched
+                kept.run_until_complete(client.create_user("kept@example.com"))
+                raise AssertionError("a call on an inherited event loop")
+            except RuntimeError as e:
+                assert "fork" in str(e), e
             print("child ok", flush=True)
-            sys.exit(0)
+            # The exit hook must not wait for the parent's calls. Then leave without finalizing: collecting the
+            # inherited loop would close it, and asyncio's close() edits the epoll set the parent still uses.
+            import atexit
+            atexit._run_exitfuncs()
+            os._exit(0)
         a.join()
         b.join()
         assert [u.identifier for u in got] == ["fork@example.com"] * 2
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, status
+        assert kept.run_until_complete(client.create_user("kept@example.com")).identifier == "kept@example.com"
+        kept.close()
         print("parent ok", flush=True)
     """)
     assert r.returncode == 0, r.stderr
