@@ -405,6 +405,23 @@ def test_hooks_run_on_the_io_thread_except_the_first_load(emulator: Any) -> None
     asyncio.run(main())
 
 
+def test_a_blocking_call_from_a_hook_is_refused(emulator: Any, client: cotter.Client) -> None:
+    """A hook runs on the client's I/O thread: a blocking call on that client from inside it would wait for the
+    thread it runs on, so it fails at once with InvalidArgument instead of deadlocking."""
+    t = _login(emulator, "hook-blocking@example.com")
+    seen: List[BaseException] = []
+
+    def on_changed(tok: Optional[cotter.Token]) -> None:
+        try:
+            client.create_user("from-a-hook@example.com")
+        except cotter.CotterError as e:
+            seen.append(e)
+
+    s = cotter.TokenSession(client, token=t, on_tokens_changed=on_changed)
+    s.refresh()
+    assert len(seen) == 1 and isinstance(seen[0], cotter.InvalidArgument), seen
+
+
 def test_sync_calls_release_the_gil_for_hooks_on_the_io_thread(emulator: Any, client: cotter.Client) -> None:
     """A blocking session call whose hooks run on the I/O thread: if the caller kept the GIL while waiting, the
     hooks (which need it) could never run, and the call would never return."""
