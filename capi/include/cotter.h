@@ -868,6 +868,12 @@ COTTER_NODISCARD COTTER_API int cotter_session_options_init(cotter_session_optio
 COTTER_NODISCARD COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client,
                                                    const cotter_session_options *opts, const cotter_token *initial,
                                                    cotter_error **out_error) COTTER_NOEXCEPT;
+/**
+ * @brief Frees the session handle. Accepts NULL. Calls in flight keep the session itself alive (a refresh already
+ * sent still lands and is stored in a token file), but its hooks (load, save, tokens changed) never run again once
+ * this returns: their payloads may be freed right after. Waits for a hook running on another thread to return, so
+ * do not hold what a hook needs (a binding's interpreter lock) while calling it.
+ */
 COTTER_API void cotter_session_free(cotter_session *session) COTTER_NOEXCEPT;
 
 /**

@@ -11,6 +11,7 @@ from __future__ import annotations
 from . import _native
 from ._errors import (
     CallbackError,
+    Cancelled,
     CotterError,
     CredentialsRejected,
     HTTPError,
@@ -60,6 +61,12 @@ if TYPE_CHECKING:
     from typing import Any, Dict
 
 __version__: str = _native.version_string()
+
+# Every log line of the native library goes to logging.getLogger("cotter") (set once: clients and verifiers only
+# say whether they log, so no native thread ever holds a reference to a callable its owner could free).
+from ._util import native_log as _native_log  # noqa: E402
+
+_native.set_log_handler(_native_log)
 
 # The extension and the C library it links are built together, but check the ABI major anyway (as every
 # binding does) so a mismatched build fails at import, not with a crash later.
@@ -125,7 +132,7 @@ def login_with_phone_otp(api_key: str, port: int) -> Dict[str, Any]:
 
 
 __all__ = [
-    "CallbackError", "Claims", "Client", "ClientStats", "CotterError", "CredentialsRejected", "CustomClaims", "HTTPError", "Identity",
+    "CallbackError", "Cancelled", "Claims", "Client", "ClientStats", "CotterError", "CredentialsRejected", "CustomClaims", "HTTPError", "Identity",
     "InternalError", "InvalidArgument", "JWKSError", "JWKSInvalid", "JWKSUnavailable", "JWTAlgorithmError",
     "JWTAudienceError", "JWTClaimTypeError", "JWTCritError", "JWTDuplicateMember", "JWTError", "JWTExpired",
     "JWTHeaderError", "JWTIssuerError", "JWTKeyMismatch", "JWTKeyNotFound", "JWTMalformed", "JWTMissingClaim",

@@ -126,6 +126,15 @@ class CredentialsRejected(CotterError):
     tokens are fine; fix the key id or secret (unlike ReauthRequired, logging in again does not help)."""
 
 
+class Cancelled(CotterError):
+    """The call was cancelled by the library, not by you: the interpreter is exiting (COTTER_ECANCELED).
+
+    Deliberately not an ``asyncio.CancelledError``: cancelling an asyncio task that awaits a cotter call (directly,
+    or through ``asyncio.wait_for``/``asyncio.timeout``) cancels the request and the task sees asyncio's own
+    ``CancelledError``, as asyncio requires; this class never stands in for it, and ``except Exception`` sees it.
+    """
+
+
 # --- JWT verification: the token is invalid ---------------------------------------------------------
 
 
@@ -235,6 +244,7 @@ CLASS_FOR_CODE: Dict[str, Type[CotterError]] = {
     "COTTER_ESTORAGE": StorageError,
     "COTTER_ENOTFOUND": NotFound,
     "COTTER_ESTATE": StateMismatch,
+    "COTTER_ECANCELED": Cancelled,
     "COTTER_ECREDENTIALS": CredentialsRejected,
     "COTTER_EJWT_MALFORMED": JWTMalformed,
     "COTTER_EJWT_ALG": JWTAlgorithmError,

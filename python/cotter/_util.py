@@ -62,6 +62,22 @@ def c_int(name: str, value: int, bounds: Tuple[int, int]) -> int:
     return value
 
 
+def timeout_ms(timeout: Optional[float]) -> int:
+    """A call's ``timeout=`` (seconds, int or float) as the C call option (milliseconds; 0 = the client's own).
+
+    A positive number of seconds, at most one day (the C range); anything else is InvalidArgument."""
+    if timeout is None:
+        return 0
+    import math
+
+    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
+            or not 0 < timeout <= 86400):
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(f"timeout must be a number of seconds in (0, 86400], not {timeout!r}")
+    return max(1, math.ceil(timeout * 1000))
+
+
 def env(name: str) -> Optional[str]:
     """An environment variable, None when unset or empty."""
     value = os.environ.get(name)

@@ -1,132 +1,212 @@
 """
 @file aio.py
-@brief asyncio variants: every blocking call runs in the loop's default thread pool (the native code
-releases the GIL), so the event loop never blocks.
+@brief asyncio variants: every network call is a real asyncio future, completed on the event loop's thread from
+the client's I/O thread (no thread per call, no executor); cancelling the task cancels the request.
+
+How a call completes: the C call's done callback runs on the client's I/O thread and only appends it to the
+loop's completion queue (C++, no GIL) and wakes the loop through an eventfd watched with ``loop.add_reader``. The
+loop drains the queue in batches, converting the results with the GIL it already holds (docs/python.md,
+"asyncio", has the measurements against ``loop.call_soon_threadsafe``). One queue per event loop: several loops
+in several threads each get their own; closing a loop cancels what it still had in flight.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 from typing import Any, Callable, List, Mapping, Optional, TypeVar, Union
 
-from .client import Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User
+from . import _native
+from ._util import U32, c_int, timeout_ms
+from .client import Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User, _json_text
 from .session import TokenSession
 from .tokens import Claims, Token
 from .verifier import Verifier
 
 T = TypeVar("T")
 
+#: The completion queue of each running event loop, by id(loop). Weak: a queue lives as long as its loop watches
+#: its eventfd (closing the loop drops the reader, then the queue, which cancels the calls still in flight).
+_queues: "weakref.WeakValueDictionary[int, _native.Completions]" = weakref.WeakValueDictionary()
+
+
+def _completions() -> _native.Completions:
+    """The running loop's completion queue, created (and registered with the loop) on first use."""
+    loop = asyncio.get_running_loop()
+    q = _queues.get(id(loop))
+    if q is None or not q.serves(loop):
+        q = _native.Completions(loop)
+        loop.add_reader(q.fd, q.drain)
+        _queues[id(loop)] = q
+    return q
+
+
+async def _call(start: Callable[..., "asyncio.Future[Any]"], *args: Any) -> Any:
+    """Starts a native `_async` call on the running loop and awaits it; a cancelled wait cancels the C call."""
+    q = _completions()
+    fut = start(q, *args)
+    # Only a weak reference while waiting: the queue holds the future, the future the task, the task this frame;
+    # a strong one here would keep the queue (and its calls) alive after its loop was closed.
+    queue = weakref.ref(q)
+    del q
+    try:
+        return await fut
+    except asyncio.CancelledError:
+        live = queue()
+        if live is not None:
+            live.cancel(fut)  # the request stops at whatever stage it is; the server saw it at most once
+        raise
+
 
 async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """CPU work (verification) on the loop's default executor, with the GIL released while it runs."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
 class AsyncVerifier:
-    """Verifier with awaitable verify(); ``sync`` is the underlying thread-safe Verifier."""
+    """Verifier with awaitable methods; ``sync`` is the underlying thread-safe Verifier.
+
+    ``verify``/``check``/``is_valid`` are CPU work (one ECDSA verification) and run on the loop's default executor;
+    a remote key set is fetched first with a real asyncio call (``refresh``), so that the executor never waits on
+    the network for it (a later refetch for an unknown ``kid`` still happens inside the verification).
+    """
 
     def __init__(self, audience: str, **kwargs: Any) -> None:
-        self.sync = Verifier(audience, **kwargs)
+        self._wrap(Verifier(audience, **kwargs))
+
+    def _wrap(self, sync: Verifier) -> "AsyncVerifier":
+        self.sync = sync
+        self._keys_fetched = sync.jwks_url is None
+        return self
+
+    async def _keys(self) -> None:
+        if not self._keys_fetched:
+            await self.refresh()  # concurrent first calls share one fetch
+            self._keys_fetched = True
 
     async def verify(self, token: Union[str, bytes]) -> Claims:
+        await self._keys()
         return await _run(self.sync.verify, token)
 
     async def check(self, token: Union[str, bytes]) -> None:
+        await self._keys()
         await _run(self.sync.check, token)
 
     async def is_valid(self, token: Union[str, bytes]) -> bool:
+        await self._keys()
         return await _run(self.sync.is_valid, token)
 
-    async def refresh(self) -> None:
-        await _run(self.sync.refresh)
+    async def refresh(self, *, timeout: Optional[float] = None) -> None:
+        await _call(self.sync._n.refresh_async, timeout_ms(timeout))
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
 
 
 class AsyncClient:
-    """Client with awaitable methods; ``sync`` is the underlying thread-safe Client."""
+    """Client with awaitable methods; ``sync`` is the underlying thread-safe Client (the same connections)."""
 
     def __init__(self, api_key_id: Optional[str] = None, api_secret_key: Optional[str] = None, **kwargs: Any) -> None:
         self.sync = Client(api_key_id, api_secret_key, **kwargs)
+        self._n = self.sync._n
 
     def stats(self) -> ClientStats:
         return self.sync.stats()
 
     def verifier(self, **kwargs: Any) -> AsyncVerifier:
         """An AsyncVerifier for this project (see Client.verifier)."""
-        v = AsyncVerifier.__new__(AsyncVerifier)
-        v.sync = self.sync.verifier(**kwargs)
-        return v
+        return AsyncVerifier.__new__(AsyncVerifier)._wrap(self.sync.verifier(**kwargs))
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
 
-    async def grant_identity_token(self, identity_token: Union[str, Mapping[str, Any]]) -> Token:
-        return await _run(self.sync.grant_identity_token, identity_token)
+    async def grant_identity_token(self, identity_token: Union[str, Mapping[str, Any]], *,
+                                   timeout: Optional[float] = None) -> Token:
+        return Token(await _call(self._n.grant_identity_token_async, _json_text(identity_token), timeout_ms(timeout)))
 
-    async def grant_event_token(self, event_token: Union[str, Mapping[str, Any]]) -> Token:
-        return await _run(self.sync.grant_event_token, event_token)
+    async def grant_event_token(self, event_token: Union[str, Mapping[str, Any]], *,
+                                timeout: Optional[float] = None) -> Token:
+        return Token(await _call(self._n.grant_event_token_async, _json_text(event_token), timeout_ms(timeout)))
 
-    async def refresh(self, refresh_token: str) -> Token:
-        return await _run(self.sync.refresh, refresh_token)
+    async def refresh(self, refresh_token: str, *, timeout: Optional[float] = None) -> Token:
+        return Token(await _call(self._n.refresh_async, refresh_token, timeout_ms(timeout)))
 
-    async def logout(self, refresh_token: Optional[str] = None) -> None:
-        await _run(self.sync.logout, refresh_token)
+    async def logout(self, refresh_token: Optional[str] = None, *, timeout: Optional[float] = None) -> None:
+        await _call(self._n.logout_async, refresh_token, timeout_ms(timeout))
 
     async def custom_claims(
-        self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None
+        self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None,
+        timeout: Optional[float] = None
     ) -> CustomClaims:
-        return await _run(self.sync.custom_claims, token, attributes, refresh_token=refresh_token)
+        import json
 
-    async def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str) -> Identity:
-        return await _run(self.sync.get_identity, code, challenge_id, code_verifier, redirect_url)
+        new_token, new_refresh = await _call(self._n.custom_claims_async, token, json.dumps(dict(attributes)),
+                                             refresh_token, timeout_ms(timeout))
+        return CustomClaims(token=new_token, refresh_token=new_refresh)
 
-    async def verify_remote(self, access_token: str) -> RemoteVerdict:
-        return await _run(self.sync.verify_remote, access_token)
+    async def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str, *,
+                           timeout: Optional[float] = None) -> Identity:
+        return Identity._from_native(await _call(self._n.get_identity_async, code, challenge_id, code_verifier,
+                                                 redirect_url, timeout_ms(timeout)))
 
-    async def create_user(self, identifier: str) -> User:
-        return await _run(self.sync.create_user, identifier)
+    async def verify_remote(self, access_token: str, *, timeout: Optional[float] = None) -> RemoteVerdict:
+        valid, reason = await _call(self._n.verify_remote_async, access_token, timeout_ms(timeout))
+        return RemoteVerdict(valid=valid, reason=reason)
 
-    async def get_user(self, user_id: str) -> User:
-        return await _run(self.sync.get_user, user_id)
+    async def create_user(self, identifier: str, *, timeout: Optional[float] = None) -> User:
+        return User._from_native(await _call(self._n.user_create_async, identifier, timeout_ms(timeout)))
 
-    async def get_user_by_identifier(self, identifier: str) -> User:
-        return await _run(self.sync.get_user_by_identifier, identifier)
+    async def get_user(self, user_id: str, *, timeout: Optional[float] = None) -> User:
+        return User._from_native(await _call(self._n.user_get_async, user_id, timeout_ms(timeout)))
 
-    async def list_users(self, page: int = 0) -> List[User]:
-        return await _run(self.sync.list_users, page)
+    async def get_user_by_identifier(self, identifier: str, *, timeout: Optional[float] = None) -> User:
+        return User._from_native(await _call(self._n.user_get_by_identifier_async, identifier, timeout_ms(timeout)))
 
-    async def social_tokens(self, user_id: str) -> List[SocialToken]:
-        return await _run(self.sync.social_tokens, user_id)
+    async def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> List[User]:
+        users = await _call(self._n.user_list_async, c_int("page", page, U32), timeout_ms(timeout))
+        return [User._from_native(d) for d in users]
 
-    async def social_token(self, provider: str, user_id: str) -> SocialToken:
-        return await _run(self.sync.social_token, provider, user_id)
+    async def social_tokens(self, user_id: str, *, timeout: Optional[float] = None) -> List[SocialToken]:
+        rows = await _call(self._n.social_tokens_list_async, user_id, timeout_ms(timeout))
+        return [SocialToken._from_native(d) for d in rows]
 
-    async def delete_social_token(self, provider: str, user_id: str) -> None:
-        await _run(self.sync.delete_social_token, provider, user_id)
+    async def social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> SocialToken:
+        return SocialToken._from_native(await _call(self._n.social_token_get_async, provider, user_id,
+                                                    timeout_ms(timeout)))
+
+    async def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:
+        await _call(self._n.social_token_delete_async, provider, user_id, timeout_ms(timeout))
 
 
 class AsyncTokenSession:
-    """TokenSession with awaitable methods (callbacks run on the pool thread that triggered them)."""
+    """TokenSession with awaitable methods. The constructor does the first load from storage (on this thread);
+    later storage hooks and ``on_tokens_changed`` run on the client's I/O thread, as for TokenSession.
+
+    Concurrent tasks share one refresh. A task cancelled while it waits for a refresh stops waiting, but the
+    refresh goes on and its tokens are stored (the old refresh token is dead at the server by then).
+    """
 
     def __init__(self, client: Union[AsyncClient, Client], **kwargs: Any) -> None:
         self.sync = TokenSession(client.sync if isinstance(client, AsyncClient) else client, **kwargs)
+        self._n = self.sync._n
 
-    async def access_token(self) -> str:
-        return await _run(self.sync.access_token)
+    async def access_token(self, *, timeout: Optional[float] = None) -> str:
+        result: str = await _call(self._n.get_access_token_async, timeout_ms(timeout))
+        return result
 
-    async def token(self) -> Token:
-        return await _run(self.sync.token)
+    async def token(self, *, timeout: Optional[float] = None) -> Token:
+        return Token(await _call(self._n.get_token_async, timeout_ms(timeout)))
 
-    async def refresh(self) -> Token:
-        return await _run(self.sync.refresh)
+    async def refresh(self, *, timeout: Optional[float] = None) -> Token:
+        return Token(await _call(self._n.refresh_async, timeout_ms(timeout)))
 
-    async def set_token(self, token: Token) -> None:
-        await _run(self.sync.set_token, token)
+    async def set_token(self, token: Token, *, timeout: Optional[float] = None) -> None:
+        await _call(self._n.set_token_async, token._n, timeout_ms(timeout))
 
-    async def logout(self) -> None:
-        await _run(self.sync.logout)
+    async def logout(self, *, timeout: Optional[float] = None) -> None:
+        await _call(self._n.logout_async, timeout_ms(timeout))
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
+

@@ -2,13 +2,14 @@
 @file client.py
 @brief Client: Cotter's token, user and social-token APIs, plus the typed results they return.
 
-Every call blocks in native code with the GIL released (use cotter.aio from asyncio).
+Every call blocks with the GIL released while the client's I/O thread does the work (cotter.aio has the same
+calls as asyncio coroutines). ``timeout=`` (seconds) bounds one call, queueing and retries included.
 """
 from __future__ import annotations
 
 from . import _native
 from ._record import Record
-from ._util import I32, I64, U32, U64, c_int, env, native_log, redact_jwt, redact_secret
+from ._util import I32, I64, U32, U64, c_int, env, redact_jwt, redact_secret, timeout_ms
 from .tokens import Token
 
 TYPE_CHECKING = False
@@ -113,6 +114,20 @@ class Identity(Record):
         self._set(identifier=identifier, identifier_type=identifier_type, user_id=user_id, token=token,
                   identity_token=identity_token, raw=raw)
 
+    @classmethod
+    def _from_native(cls, d: Dict[str, Any]) -> "Identity":
+        import json
+
+        it = d["identity_token_json"]
+        return cls(
+            identifier=d["identifier"],
+            identifier_type=d["identifier_type"],
+            user_id=d["user_id"],
+            token=Token(d["token"]) if d["token"] is not None else None,
+            identity_token=json.loads(it) if it else None,
+            raw=json.loads(d["json"]),
+        )
+
 
 class CustomClaims(Record):
     """The result of custom_claims: the new JWT, and the special refresh token when one was given."""
@@ -162,6 +177,8 @@ class Client:
 
     ``api_key_id``/``api_secret_key``/``base_url`` default to $COTTER_API_KEY_ID, $COTTER_API_SECRET_KEY and
     $COTTER_BASE_URL (else Cotter's). The secret is needed only by server-side calls and is never shown.
+    Requests run on the client's own I/O thread, over shared keep-alive connections: at most
+    ``max_host_connections`` per host (0 = no cap; further requests queue).
     """
 
     def __init__(
@@ -178,6 +195,7 @@ class Client:
         retry_base_ms: int = 200,
         retry_max_ms: int = 5000,
         max_response_bytes: int = 8 * 1024 * 1024,
+        max_host_connections: int = 0,
     ) -> None:
         key = api_key_id or env("COTTER_API_KEY_ID")
         if not key:
@@ -196,7 +214,8 @@ class Client:
             retry_base_ms=c_int("retry_base_ms", retry_base_ms, I64),
             retry_max_ms=c_int("retry_max_ms", retry_max_ms, I64),
             max_response_bytes=c_int("max_response_bytes", max_response_bytes, U64),
-            log=native_log,
+            max_host_connections=c_int("max_host_connections", max_host_connections, I64),
+            log=True,
         )
         self.api_key_id = key
         self.ca_file = ca_file
@@ -216,79 +235,74 @@ class Client:
 
     # --- tokens --------------------------------------------------------------------------------------
 
-    def grant_identity_token(self, identity_token: Union[str, Mapping[str, Any]]) -> Token:
+    def grant_identity_token(self, identity_token: Union[str, Mapping[str, Any]], *,
+                             timeout: Optional[float] = None) -> Token:
         """Exchanges an Identity Token (the ``token`` object of get_identity) for a token set. Needs the secret."""
-        return Token(self._n.grant_identity_token(_json_text(identity_token)))
+        return Token(self._n.grant_identity_token(_json_text(identity_token), timeout_ms(timeout)))
 
-    def grant_event_token(self, event_token: Union[str, Mapping[str, Any]]) -> Token:
+    def grant_event_token(self, event_token: Union[str, Mapping[str, Any]], *,
+                          timeout: Optional[float] = None) -> Token:
         """Exchanges an Event Token for a token set. Needs the secret."""
-        return Token(self._n.grant_event_token(_json_text(event_token)))
+        return Token(self._n.grant_event_token(_json_text(event_token), timeout_ms(timeout)))
 
-    def refresh(self, refresh_token: str) -> Token:
+    def refresh(self, refresh_token: str, *, timeout: Optional[float] = None) -> Token:
         """A new token set. Cotter rotates refresh tokens: the old one is invalid afterwards."""
-        return Token(self._n.refresh(refresh_token))
+        return Token(self._n.refresh(refresh_token, timeout_ms(timeout)))
 
-    def logout(self, refresh_token: Optional[str] = None) -> None:
+    def logout(self, refresh_token: Optional[str] = None, *, timeout: Optional[float] = None) -> None:
         """Ends the server session of ``refresh_token``."""
-        self._n.logout(refresh_token)
+        self._n.logout(refresh_token, timeout_ms(timeout))
 
     def custom_claims(
-        self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None
+        self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None,
+        timeout: Optional[float] = None
     ) -> CustomClaims:
         """A new JWT carrying ``attributes`` as top-level claims (and a refresh token that keeps them)."""
         import json
 
-        new_token, new_refresh = self._n.custom_claims(token, json.dumps(dict(attributes)), refresh_token)
+        new_token, new_refresh = self._n.custom_claims(token, json.dumps(dict(attributes)), refresh_token,
+                                                       timeout_ms(timeout))
         return CustomClaims(token=new_token, refresh_token=new_refresh)
 
-    def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str) -> Identity:
+    def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str, *,
+                     timeout: Optional[float] = None) -> Identity:
         """Exchanges a login redirect's authorization code (PKCE) for the user's identity and token set."""
-        import json
+        return Identity._from_native(
+            self._n.get_identity(code, challenge_id, code_verifier, redirect_url, timeout_ms(timeout)))
 
-        d = self._n.get_identity(code, challenge_id, code_verifier, redirect_url)
-        it = d["identity_token_json"]
-        return Identity(
-            identifier=d["identifier"],
-            identifier_type=d["identifier_type"],
-            user_id=d["user_id"],
-            token=Token(d["token"]) if d["token"] is not None else None,
-            identity_token=json.loads(it) if it else None,
-            raw=json.loads(d["json"]),
-        )
-
-    def verify_remote(self, access_token: str) -> RemoteVerdict:
+    def verify_remote(self, access_token: str, *, timeout: Optional[float] = None) -> RemoteVerdict:
         """Asks Cotter's serverless verifier (the worker) about ``access_token``."""
-        valid, reason = self._n.verify_remote(access_token)
+        valid, reason = self._n.verify_remote(access_token, timeout_ms(timeout))
         return RemoteVerdict(valid=valid, reason=reason)
 
     # --- users ---------------------------------------------------------------------------------------
 
-    def create_user(self, identifier: str) -> User:
-        return User._from_native(self._n.user_create(identifier))
+    def create_user(self, identifier: str, *, timeout: Optional[float] = None) -> User:
+        return User._from_native(self._n.user_create(identifier, timeout_ms(timeout)))
 
-    def get_user(self, user_id: str) -> User:
+    def get_user(self, user_id: str, *, timeout: Optional[float] = None) -> User:
         """Raises NotFound when there is no such user."""
-        return User._from_native(self._n.user_get(user_id))
+        return User._from_native(self._n.user_get(user_id, timeout_ms(timeout)))
 
-    def get_user_by_identifier(self, identifier: str) -> User:
+    def get_user_by_identifier(self, identifier: str, *, timeout: Optional[float] = None) -> User:
         """Raises NotFound when no user has this email or phone."""
-        return User._from_native(self._n.user_get_by_identifier(identifier))
+        return User._from_native(self._n.user_get_by_identifier(identifier, timeout_ms(timeout)))
 
-    def list_users(self, page: int = 0) -> List[User]:
+    def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> List[User]:
         """One page (50, newest first) of the project's users. Needs the secret."""
-        return [User._from_native(d) for d in self._n.user_list(c_int("page", page, U32))]
+        return [User._from_native(d) for d in self._n.user_list(c_int("page", page, U32), timeout_ms(timeout))]
 
     # --- social-login provider tokens ----------------------------------------------------------------
 
-    def social_tokens(self, user_id: str) -> List[SocialToken]:
-        return [SocialToken._from_native(d) for d in self._n.social_tokens_list(user_id)]
+    def social_tokens(self, user_id: str, *, timeout: Optional[float] = None) -> List[SocialToken]:
+        return [SocialToken._from_native(d) for d in self._n.social_tokens_list(user_id, timeout_ms(timeout))]
 
-    def social_token(self, provider: str, user_id: str) -> SocialToken:
+    def social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> SocialToken:
         """Raises NotFound when the user has no token from ``provider``."""
-        return SocialToken._from_native(self._n.social_token_get(provider, user_id))
+        return SocialToken._from_native(self._n.social_token_get(provider, user_id, timeout_ms(timeout)))
 
-    def delete_social_token(self, provider: str, user_id: str) -> None:
-        self._n.social_token_delete(provider, user_id)
+    def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:
+        self._n.social_token_delete(provider, user_id, timeout_ms(timeout))
 
     # --- helpers -------------------------------------------------------------------------------------
 

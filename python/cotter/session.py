@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import I64, c_int
+from ._util import I64, c_int, timeout_ms
 from .client import Client
 from .tokens import Token
 
@@ -32,6 +32,8 @@ class TokenSession:
     Storage: ``token_file`` (six-key JSON, mode 0600, atomic replace, locked so that processes sharing it
     refresh once), or ``storage``, or none (memory only). ``token`` replaces what storage holds.
     A transport error never destroys stored tokens; ReauthRequired means the user must log in again.
+    The first ``storage.load()`` (or store of ``token``) runs in the constructor, on its thread; later ones, every
+    ``save()`` and ``on_tokens_changed`` run on the client's I/O thread, one at a time and in order.
     """
 
     def __init__(
@@ -44,7 +46,6 @@ class TokenSession:
         refresh_margin: int = 30,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
     ) -> None:
-        self.client = client  # the native session needs its client alive
         changed = None
         if on_tokens_changed is not None:
             callback = on_tokens_changed
@@ -63,25 +64,25 @@ class TokenSession:
         )
         self.token_file = token_file
 
-    def access_token(self) -> str:
+    def access_token(self, *, timeout: Optional[float] = None) -> str:
         """A valid access token, refreshed first when it expires within the margin."""
-        return self._n.get_access_token()
+        return self._n.get_access_token(timeout_ms(timeout))
 
-    def token(self) -> Token:
+    def token(self, *, timeout: Optional[float] = None) -> Token:
         """The current token set, refreshed first when needed."""
-        return Token(self._n.get_token())
+        return Token(self._n.get_token(timeout_ms(timeout)))
 
-    def refresh(self) -> Token:
-        """Refreshes now, whatever the expiry."""
-        return Token(self._n.refresh())
+    def refresh(self, *, timeout: Optional[float] = None) -> Token:
+        """Refreshes now, whatever the expiry (joining a refresh already in flight)."""
+        return Token(self._n.refresh(timeout_ms(timeout)))
 
-    def set_token(self, token: Token) -> None:
+    def set_token(self, token: Token, *, timeout: Optional[float] = None) -> None:
         """Replaces the token set (e.g. after a login) and stores it."""
-        self._n.set_token(token._n)
+        self._n.set_token(token._n, timeout_ms(timeout))
 
-    def logout(self) -> None:
+    def logout(self, *, timeout: Optional[float] = None) -> None:
         """Ends the server session (best effort) and deletes the stored tokens."""
-        self._n.logout()
+        self._n.logout(timeout_ms(timeout))
 
     def __repr__(self) -> str:
         where = f"token_file={self.token_file!r}" if self.token_file else "storage=<custom or memory>"

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import I64, U64, c_int, native_log
+from ._util import I64, U64, c_int, timeout_ms
 from .tokens import Claims
 
 TYPE_CHECKING = False
@@ -52,7 +52,7 @@ class Verifier:
             jwks_max_bytes=c_int("jwks_max_bytes", jwks_max_bytes, U64),
             token_cache_size=c_int("token_cache_size", token_cache_size, U64),
             now=None if now is None else c_int("now", now, I64),
-            log=native_log,
+            log=True,
         )
         self.audience = audience
         self.issuer = issuer
@@ -76,9 +76,9 @@ class Verifier:
         except JWTError:
             return False
 
-    def refresh(self) -> None:
-        """Refetches a remote key set now (a no-op for a static one)."""
-        self._n.refresh()
+    def refresh(self, *, timeout: Optional[float] = None) -> None:
+        """Refetches a remote key set now (a no-op for a static one). Concurrent refreshes share one fetch."""
+        self._n.refresh(timeout_ms(timeout))
 
     def __repr__(self) -> str:
         source = f"jwks_url={self.jwks_url!r}" if self.jwks_url else "jwks=<static>"

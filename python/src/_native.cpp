@@ -2,24 +2,38 @@
  * @file _native.cpp
  * @brief cotter._native: pybind11 glue over the C ABI, through bindings/cpp/cotter.hpp only.
  *
- * Glue only: argument conversion, the GIL, callbacks and lifetimes. Everything Pythonic (keyword
- * arguments, typed results, redacted reprs, the exception classes) lives in python/cotter/.
- *  - Every network call and every verification runs with the GIL released.
- *  - Callbacks (log, storage load/save, tokens changed) reacquire the GIL; a Python exception raised in one
- *    never unwinds through C: it is stored, the C call fails with COTTER_EUSER, and the stored exception is
- *    raised (with the CotterError as its context) when the call returns.
+ * Glue only: argument conversion, the GIL, callbacks, completions and lifetimes. Everything Pythonic (keyword
+ * arguments, typed results, redacted reprs, the exception classes, the asyncio coroutines) lives in python/cotter/.
+ *  - Every network operation is started with its `_start` C function. The blocking form waits for the call with
+ *    the GIL released; the `_async` form returns an asyncio future that a Completions queue (one per event loop)
+ *    resolves on the loop's thread (see "Asynchronous calls" below).
+ *  - Verification runs with the GIL released (CPU only, on the caller's thread).
+ *  - Callbacks (log, storage load/save, tokens changed) run on the client's I/O thread (the first load on the
+ *    thread creating the session) and take the GIL there; a Python exception raised in one never unwinds through
+ *    C: it is stored, the C call fails with COTTER_EUSER, and the stored exception is raised when the call returns.
+ *  - No native thread touches Python once the interpreter has started to exit: an atexit hook cancels the calls in
+ *    flight, waits for them, and closes the gate every callback goes through (see "The interpreter gate").
  *  - cotter::Error becomes the CotterError subclass for its code (cotter._errors.from_native).
  *  - Above each function: the C signature it wraps (checked by tests/python/test_bindings.py).
  */
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -92,7 +106,7 @@ struct pending_exception {
         std::lock_guard<std::mutex> lock(mu);
         if (!exc) exc.emplace(std::move(e));
     }
-    /// Raises the stored exception, if any (GIL held). `cause` is the CotterError the C call produced.
+    /// Raises the stored exception, if any (GIL held).
     void rethrow_if_any() {
         std::optional<py::error_already_set> e;
         {
@@ -103,17 +117,11 @@ struct pending_exception {
     }
 };
 
-/// Runs a blocking C call with the GIL released; a callback's stored exception wins over the COTTER_EUSER it
-/// caused.
+/// Runs a CPU-only C call with the GIL released.
 template <class F>
-auto nogil(pending_exception *pending, F &&f) -> decltype(f()) {
-    try {
-        py::gil_scoped_release release;
-        return f();
-    } catch (const cotter::Error &) {
-        if (pending) pending->rethrow_if_any();
-        throw;
-    }
+auto nogil(F &&f) -> decltype(f()) {
+    py::gil_scoped_release release;
+    return f();
 }
 
 /// Text or bytes from Python, as a std::string (tokens may come as either).
@@ -127,31 +135,446 @@ std::string as_bytes(const py::handle &h) {
 const char *c_or_null(const std::optional<cstr> &s) { return s ? s->c_str() : nullptr; }
 
 // ------------------------------------------------------------------------------------------------
+// The interpreter gate
+// ------------------------------------------------------------------------------------------------
+// Native threads (the clients' I/O threads) enter Python for callbacks. Once the interpreter exits, a thread that
+// asks for the GIL is killed or hangs, so at exit an atexit hook (shutdown() below) cancels every call in flight,
+// waits for them, and closes this gate: callbacks after that return without touching Python.
+
+struct interpreter_gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool exiting = false;                          // guarded by mu: shutdown() began; blocking calls are cancelled
+    bool closed = false;                           // guarded by mu: no callback may enter Python any more
+    int inside = 0;                                // guarded by mu: callbacks entering or inside Python
+    std::unordered_set<cotter_call *> blocking;    // guarded by mu: calls a thread waits for with the GIL released
+    std::atomic<long> async_in_flight{0};          // asyncio calls whose completion has not arrived
+    uint64_t generation = 0;                       // GIL: bumped in a forked child (inherited queues are dead there)
+};
+
+/// Never destroyed: I/O threads may still look at it while the process exits.
+interpreter_gate &gate() {
+    static interpreter_gate *g = new interpreter_gate();
+    return *g;
+}
+
+/// Runs `f` with the GIL from any thread, unless the interpreter is exiting. Returns whether it ran.
+template <class F>
+bool with_python(F &&f) noexcept {
+    interpreter_gate &g = gate();
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        if (g.closed) return false;
+        ++g.inside;
+    }
+    {
+        py::gil_scoped_acquire gil;
+        f();
+    }
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        --g.inside;
+    }
+    g.cv.notify_all();
+    return true;
+}
+
+/// Waits for a call started from Python with the GIL released, so that other threads, and this call's own hooks
+/// on the I/O thread, can run meanwhile. Once the interpreter exits, returns false at once without waiting (the
+/// caller raises COTTER_ECANCELED): a daemon thread must not give up the GIL then, nor wait for an I/O thread that
+/// may itself wait for the GIL.
+bool wait_released(cotter_call *call) {
+    interpreter_gate &g = gate();
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        if (g.exiting) return false;
+        g.blocking.insert(call);
+    }
+    {
+        py::gil_scoped_release release;
+        (void)cotter_call_wait(call, nullptr);  // the status and error come from the taker
+    }
+    {
+        std::lock_guard<std::mutex> lock(g.mu);  // unregistered with the GIL back: shutdown() waits for that
+        g.blocking.erase(call);
+    }
+    g.cv.notify_all();
+    return true;
+}
+
+// ------------------------------------------------------------------------------------------------
 // Callbacks
 // ------------------------------------------------------------------------------------------------
 
-/// Forwards library log lines to a Python callable (cotter.client wires it to logging.getLogger("cotter")).
-struct log_sink {
-    py::object fn;  // called as fn(level: int, message: str)
-};
+/// The one receiver of the library's log lines: cotter._util.native_log, set at import. Never destroyed (I/O
+/// threads may log while the process exits; the gate keeps them out of Python then).
+py::object &log_handler() {
+    static py::object *h = new py::object();
+    return *h;
+}
 
 // typedef void (*cotter_log_fn)(int level, const char *message, void *payload);
-void log_trampoline(int level, const char *message, void *payload) noexcept {
-    auto *sink = static_cast<log_sink *>(payload);
-    if (!sink || !Py_IsInitialized()) return;
-    py::gil_scoped_acquire gil;
+void log_trampoline(int level, const char *message, void *) noexcept {
+    with_python([&] {
+        try {
+            if (log_handler()) log_handler()(level, message ? message : "");
+        } catch (py::error_already_set &e) {
+            // A failing log handler must not fail the operation: report it the way logging does.
+            e.discard_as_unraisable("cotter log callback");
+        } catch (...) {
+        }
+    });
+}
+
+/// A clock pinned to one instant (`cotter verify --now`), carried in the payload pointer itself: the verifier may
+/// outlive its Python owner (a key fetch in flight), so the payload must not point at anything the owner frees.
+// typedef int64_t (*cotter_clock_fn)(void *payload);
+static_assert(sizeof(void *) >= sizeof(int64_t), "the pinned clock travels in the payload pointer");
+int64_t fixed_clock(void *payload) noexcept { return static_cast<int64_t>(reinterpret_cast<intptr_t>(payload)); }
+
+// ------------------------------------------------------------------------------------------------
+// Calls: the blocking form and the asyncio form of every network operation
+// ------------------------------------------------------------------------------------------------
+
+/// Python callables behind the session hooks, and the exception one of them raised. Shared by the Session and by
+/// its asyncio calls in flight (which raise that exception); destroyed with the GIL held.
+struct session_hooks {
+    py::object load;               // () -> str | bytes | None
+    py::object save;               // (json: str | None) -> None
+    py::object on_tokens_changed;  // (token: Token | None) -> None
+    pending_exception pending;
+};
+
+/// Takes the result of a completed call and builds its Python value (GIL held); throws cotter::Error on failure.
+using convert_fn = py::object (*)(cotter::CallRef);
+
+/// `convert(call)`, except that an exception raised by one of the session's hooks wins over the COTTER_EUSER it
+/// caused, and one raised by tokens-changed (which cannot fail the call) is raised when the call returns.
+py::object converted(cotter::CallRef call, convert_fn convert, session_hooks *hooks) {
+    py::object r;
     try {
-        sink->fn(level, message ? message : "");
-    } catch (py::error_already_set &e) {
-        // A failing log handler must not fail the operation: report it the way logging does.
-        e.discard_as_unraisable("cotter log callback");
-    } catch (...) {
+        r = convert(call);
+    } catch (const cotter::Error &) {
+        if (hooks) hooks->pending.rethrow_if_any();
+        throw;
+    }
+    if (hooks) hooks->pending.rethrow_if_any();
+    return r;
+}
+
+/// The blocking form: `call` was just started on this thread; wait with the GIL released, then convert.
+py::object finish_blocking(cotter::Call call, convert_fn convert, session_hooks *hooks) {
+    if (!wait_released(call.ptr())) throw cotter::Error(COTTER_ECANCELED, nullptr);  // exiting; freeing cancels it
+    return converted(call, convert, hooks);
+}
+
+// --- asyncio -------------------------------------------------------------------------------------
+// One Completions queue per event loop. A call's done callback runs on the client's I/O thread and must not wait
+// for the GIL (every completion would then fight the loop thread for it): it only appends the call to the queue,
+// under a mutex, and writes an eventfd when the queue was empty. The loop watches that eventfd (loop.add_reader);
+// on its thread, with the GIL it already holds, drain() takes the whole batch, converts each result and resolves
+// its future. (docs/python.md, "asyncio", has the measurements against loop.call_soon_threadsafe.)
+//
+// Ownership: a pending call has two references, the completion's (dropped once the I/O side is done with it) and
+// the loop side's (dropped once its future is resolved or abandoned). Only the loop side, with the GIL, touches
+// Python objects; whichever side drops the last reference frees the C call.
+//
+// The queue lives as long as the loop watches it: closing the loop drops the reader, and with it the queue, which
+// then cancels what is still in flight and lets go of its futures (no Python object is touched afterwards).
+
+struct completion_core;
+
+struct pending {
+    std::atomic<int> refs{2};
+    cotter_call *call = nullptr;
+    convert_fn convert = nullptr;
+    std::shared_ptr<completion_core> core;
+    std::shared_ptr<session_hooks> hooks;  // loop side only (GIL)
+    PyObject *future = nullptr;            // owned; loop side only (GIL)
+    bool inline_done = false;              // completed inside the `_start` function, on the starting thread
+};
+
+/// The part of a queue the I/O threads see. Outlives the Python queue while completions are still due.
+struct completion_core {
+    std::mutex mu;
+    std::vector<pending *> done;  // guarded by mu: completed, not yet drained
+    bool closed = false;          // guarded by mu: the loop side is gone; completions just drop their reference
+    int fd = -1;                  // eventfd watched by the loop
+
+    ~completion_core() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+/// Drops one reference; the last one frees the C call (any thread: no Python object is left by then).
+void release(pending *p) noexcept {
+    if (p->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    cotter_call_free(p->call);
+    delete p;
+}
+
+/// The call being started on this thread: its completion may run inline, inside the `_start` function.
+thread_local pending *t_starting = nullptr;
+
+// typedef void (*cotter_call_done_fn)(cotter_call *call, void *payload);
+void on_call_done(cotter_call *, void *payload) noexcept {
+    auto *p = static_cast<pending *>(payload);
+    gate().async_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    if (p == t_starting) {  // inline: submit() resolves it as soon as `_start` returns
+        p->inline_done = true;
+        return;
+    }
+    // Our own reference: once `p` is in the queue, the loop may resolve and free it, and drop the queue, at once.
+    const std::shared_ptr<completion_core> core = p->core;
+    bool wake = false, closed = false;
+    try {
+        std::lock_guard<std::mutex> lock(core->mu);
+        closed = core->closed;
+        if (!closed) {
+            wake = core->done.empty();  // else a wake-up is already due: drain() reads the eventfd before the batch
+            core->done.push_back(p);
+        }
+    } catch (...) {  // out of memory: the future is never resolved, but nothing unwinds into C
+        return;
+    }
+    if (closed) {
+        release(p);
+        return;
+    }
+    if (wake) {
+        const uint64_t one = 1;
+        while (::write(core->fd, &one, sizeof one) < 0 && errno == EINTR) {
+        }
     }
 }
 
-/// A clock pinned to one instant (`cotter verify --now`); no GIL needed.
-// typedef int64_t (*cotter_clock_fn)(void *payload);
-int64_t fixed_clock(void *payload) noexcept { return *static_cast<const int64_t *>(payload); }
+class Completions;
+/// Every live queue (GIL), so that shutdown() can cancel their calls.
+std::unordered_set<Completions *> &live_queues() {
+    static auto *q = new std::unordered_set<Completions *>();
+    return *q;
+}
+
+/// The completion queue of one event loop (created by cotter.aio, which registers drain() with loop.add_reader).
+class Completions {
+  public:
+    explicit Completions(const py::object &loop)
+        : core_(std::make_shared<completion_core>()), loop_(py::weakref(loop)),
+          create_future_(loop.attr("create_future")), generation_(gate().generation) {
+        core_->fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (core_->fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+        live_queues().insert(this);
+    }
+
+    ~Completions() {
+        live_queues().erase(this);
+        if (inherited()) return;  // a forked child: the calls and their threads are the parent's; leak them
+        std::vector<pending *> undelivered;
+        {
+            std::lock_guard<std::mutex> lock(core_->mu);
+            core_->closed = true;
+            undelivered.swap(core_->done);
+        }
+        for (pending *p : undelivered) release(p);  // their completion references
+        std::unordered_map<PyObject *, pending *> abandoned;
+        abandoned.swap(in_flight_);  // dropping a future may run Python code: iterate a list nothing else sees
+        for (auto &entry : abandoned) {
+            pending *p = entry.second;
+            cotter_call_cancel(p->call);
+            Py_CLEAR(p->future);  // the loop is closed: nobody can be woken any more
+            p->hooks.reset();
+            release(p);  // the loop side's reference; the completion's goes when it arrives
+        }
+    }
+
+    Completions(const Completions &) = delete;
+    Completions &operator=(const Completions &) = delete;
+
+    int fd() const { return core_->fd; }
+
+    /// True when this queue belongs to `loop` (not to a dead loop whose id was reused). A loop inherited through
+    /// fork() keeps its queue, whose submit() then refuses: registering a new eventfd with that loop would change
+    /// the epoll set it shares with the parent.
+    bool serves(const py::handle &loop) const { return loop_().ptr() == loop.ptr(); }
+
+    /// The reader callback: resolves every completed call (loop thread, GIL held).
+    void drain() {
+        if (inherited()) return;
+        uint64_t n;
+        while (::read(core_->fd, &n, sizeof n) < 0 && errno == EINTR) {
+        }
+        batch_.clear();
+        {
+            std::lock_guard<std::mutex> lock(core_->mu);
+            batch_.swap(core_->done);
+        }
+        for (pending *p : batch_) {
+            in_flight_.erase(p->future);
+            resolve(p);
+            release(p);  // the completion's reference
+        }
+        batch_.clear();
+    }
+
+    /// The task awaiting `future` was cancelled: cancel its C call (which then completes with COTTER_ECANCELED).
+    void cancel(const py::handle &future) {
+        if (inherited()) return;
+        auto it = in_flight_.find(future.ptr());
+        if (it != in_flight_.end()) cotter_call_cancel(it->second->call);
+    }
+
+    /// Cancels every call in flight (interpreter exit); their completions still come through the queue.
+    void cancel_all() {
+        if (inherited()) return;  // the parent's calls: their loop is not in this process
+        for (auto &entry : in_flight_) cotter_call_cancel(entry.second->call);
+    }
+
+    /// Starts a call with `start(&call_options)` and returns the future its completion resolves (loop thread).
+    template <class Start>
+    py::object submit(Start &&start, convert_fn convert, std::shared_ptr<session_hooks> hooks, int64_t timeout_ms) {
+        if (inherited()) throw std::runtime_error("this event loop was inherited through fork(); use a new one");
+        py::object fut = create_future_();
+        auto *p = new pending();
+        p->core = core_;
+        p->convert = convert;
+        p->hooks = std::move(hooks);
+        const cotter_call_options opts = cotter::call_options(on_call_done, p, timeout_ms);
+        interpreter_gate &g = gate();
+        g.async_in_flight.fetch_add(1, std::memory_order_acq_rel);
+        t_starting = p;
+        try {
+            p->call = start(&opts).release();
+        } catch (...) {  // nothing started: no completion will come
+            t_starting = nullptr;
+            g.async_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+            p->hooks.reset();
+            delete p;
+            throw;
+        }
+        t_starting = nullptr;
+        p->future = fut.inc_ref().ptr();
+        if (p->inline_done) {  // a fresh session token: resolved now, `await` will not even yield
+            resolve(p);
+            release(p);
+        } else {
+            in_flight_.emplace(p->future, p);
+        }
+        return fut;
+    }
+
+  private:
+    bool inherited() const { return generation_ != gate().generation; }
+
+    /// Resolves the future of a completed call and drops the loop side's reference (GIL held; never throws).
+    void resolve(pending *p) noexcept {
+        PyObject *fut = p->future;
+        p->future = nullptr;
+        std::shared_ptr<session_hooks> hooks = std::move(p->hooks);
+        try {
+            py::object f = py::reinterpret_steal<py::object>(fut);
+            if (!f.attr("cancelled")().cast<bool>()) {  // cancelled: the task went on; drop the result
+                try {
+                    f.attr("set_result")(converted(cotter::CallRef(p->call), p->convert, hooks.get()));
+                } catch (py::error_already_set &e) {
+                    f.attr("set_exception")(e.value());
+                } catch (const cotter::Error &e) {
+                    f.attr("set_exception")(make_error(e));
+                } catch (const std::bad_alloc &) {
+                    f.attr("set_exception")(py::reinterpret_borrow<py::object>(PyExc_MemoryError)());
+                } catch (const std::exception &e) {  // a bug in this glue: surface it rather than hang the task
+                    f.attr("set_exception")(py::reinterpret_borrow<py::object>(PyExc_RuntimeError)(e.what()));
+                }
+            }
+        } catch (py::error_already_set &e) {
+            e.discard_as_unraisable("cotter: resolving an asyncio future");
+        } catch (...) {
+        }
+        release(p);
+    }
+
+    std::shared_ptr<completion_core> core_;
+    py::weakref loop_;
+    py::object create_future_;                         // loop.create_future
+    std::unordered_map<PyObject *, pending *> in_flight_;  // by future (GIL): started, not yet resolved
+    std::vector<pending *> batch_;                     // drain()'s scratch space, kept for its capacity
+    uint64_t generation_;
+};
+
+// --- The atexit hook and fork ---------------------------------------------------------------------
+
+/// Interpreter exit (atexit, GIL held): cancels every call in flight, waits for them while callbacks may still run
+/// (a session refresh landing now is still stored by its hooks), then closes the gate and waits for the callbacks
+/// inside Python to leave. Bounded: exit never hangs on a stuck callback.
+void shutdown() {
+    interpreter_gate &g = gate();
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        if (g.exiting) return;
+        g.exiting = true;
+        for (cotter_call *c : g.blocking) cotter_call_cancel(c);
+    }
+    for (Completions *q : live_queues()) q->cancel_all();
+    py::gil_scoped_release release;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::unique_lock<std::mutex> lock(g.mu);
+    // The asyncio completions only decrement a counter (they never take this mutex): look again every 10 ms.
+    while (!(g.blocking.empty() && g.async_in_flight.load() <= 0) && std::chrono::steady_clock::now() < deadline)
+        g.cv.wait_for(lock, std::chrono::milliseconds(10));
+    g.closed = true;
+    g.cv.wait_until(lock, deadline + std::chrono::seconds(1), [&] { return g.inside == 0; });
+}
+
+/// os.register_at_fork: the gate's mutex is held across fork() so that the child gets it in a known state.
+void before_fork() { gate().mu.lock(); }
+void after_fork_in_parent() { gate().mu.unlock(); }
+void after_fork_in_child() {
+    interpreter_gate &g = gate();
+    // The parent's threads (its I/O threads, other Python threads) do not exist here: what they were doing is gone.
+    g.blocking.clear();
+    g.inside = 0;
+    g.async_in_flight = 0;
+    ++g.generation;  // queues made before the fork are dead here (their eventfds are shared with the parent)
+    g.mu.unlock();
+}
+
+/// The binding of one operation: a function that starts it (`_start`) and one that converts its result.
+template <class Self, class... A>
+using start_fn = cotter::Call (*)(Self &, const cotter_call_options *, A...);
+
+session_hooks *hooks_of(const void *) { return nullptr; }
+std::shared_ptr<session_hooks> shared_hooks_of(const void *) { return nullptr; }
+
+/// Defines `name(args..., timeout_ms=0)` (blocking, the GIL released while it waits) and
+/// `name_async(completions, args..., timeout_ms=0)` (returns an asyncio future) for one operation of `Self`.
+template <class Self, class... A, class... Names>
+void def_call(py::class_<Self> &cls, const char *name, start_fn<Self, A...> start, convert_fn convert,
+              Names... names) {
+    cls.def(
+        name,
+        [start, convert](Self &self, A... a, int64_t timeout_ms) {
+            const cotter_call_options opts = cotter::call_options(nullptr, nullptr, timeout_ms);
+            return finish_blocking(start(self, &opts, a...), convert, hooks_of(&self));
+        },
+        names..., "timeout_ms"_a = 0);
+    cls.def(
+        (std::string(name) + "_async").c_str(),
+        [start, convert](Self &self, Completions &q, A... a, int64_t timeout_ms) {
+            return q.submit([&](const cotter_call_options *o) { return start(self, o, a...); }, convert,
+                            shared_hooks_of(&self), timeout_ms);
+        },
+        "completions"_a, names..., "timeout_ms"_a = 0);
+}
+
+// --- Results -------------------------------------------------------------------------------------
+
+// COTTER_API int cotter_call_options_init(cotter_call_options *opts, unsigned int version);
+// COTTER_API void cotter_call_cancel(cotter_call *call);
+// COTTER_API int cotter_call_wait(cotter_call *call, cotter_error **out_error);
+// COTTER_API void cotter_call_free(cotter_call *call);
+py::object as_nothing(cotter::CallRef c) {
+    c.wait();
+    return py::none();
+}
 
 // ------------------------------------------------------------------------------------------------
 // JWT verification
@@ -162,8 +585,6 @@ struct Claims {
 };
 
 struct Verifier {
-    std::unique_ptr<log_sink> log;
-    std::unique_ptr<int64_t> now;
     cotter::JwtVerifier v;
 };
 
@@ -174,7 +595,7 @@ std::unique_ptr<Verifier> verifier_new(const cstr &audience, const std::optional
                                        const std::optional<cstr> &jwks_url,
                                        const std::optional<cstr> &ca_file, int64_t jwks_max_age_ms,
                                        int64_t jwks_cooldown_ms, int64_t jwks_timeout_ms, size_t jwks_max_bytes,
-                                       size_t token_cache_size, std::optional<int64_t> now, py::object log) {
+                                       size_t token_cache_size, std::optional<int64_t> now, bool log) {
     auto self = std::make_unique<Verifier>();
     cotter_jwt_verifier_options o = cotter::jwt_verifier_options();
     o.audience = audience.c_str();
@@ -189,35 +610,28 @@ std::unique_ptr<Verifier> verifier_new(const cstr &audience, const std::optional
     o.jwks_max_bytes = jwks_max_bytes;
     o.token_cache_size = token_cache_size;
     if (now) {
-        self->now = std::make_unique<int64_t>(*now);
         o.clock = fixed_clock;
-        o.clock_payload = self->now.get();
+        o.clock_payload = reinterpret_cast<void *>(static_cast<intptr_t>(*now));
     }
-    if (!log.is_none()) {
-        self->log = std::make_unique<log_sink>(log_sink{log});
-        o.log = log_trampoline;
-        o.log_payload = self->log.get();
-    }
-    self->v = nogil(nullptr, [&] { return cotter::JwtVerifier::create(o); });
+    if (log) o.log = log_trampoline;
+    self->v = nogil([&] { return cotter::JwtVerifier::create(o); });
     return self;
 }
 
 // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
 Claims verifier_verify(Verifier &self, const py::handle &token) {
     std::string t = as_bytes(token);
-    return Claims{nogil(nullptr, [&] { return self.v.verify(t); })};
+    return Claims{nogil([&] { return self.v.verify(t); })};
 }
 
 // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
 void verifier_check(Verifier &self, const py::handle &token) {
     std::string t = as_bytes(token);
-    nogil(nullptr, [&] { self.v.check(t); });
+    nogil([&] { self.v.check(t); });
 }
 
-// COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier, cotter_error **out_error);
-void verifier_refresh(Verifier &self) {
-    nogil(nullptr, [&] { self.v.refresh(); });
-}
+// COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call verifier_refresh(Verifier &self, const cotter_call_options *o) { return self.v.refresh_start(o); }
 
 // COTTER_API const char *cotter_claims_audience(const cotter_claims *claims, size_t index);
 // COTTER_API size_t cotter_claims_audience_count(const cotter_claims *claims);
@@ -263,13 +677,14 @@ void bind_jwt(py::module_ &m) {
             return py::str(j.data(), j.size());
         });
 
-    py::class_<Verifier>(m, "Verifier")
+    py::class_<Verifier> verifier(m, "Verifier");
+    verifier
         .def(py::init(&verifier_new), "audience"_a, "issuer"_a, "leeway_seconds"_a, "jwks_json"_a, "jwks_url"_a,
              "ca_file"_a, "jwks_max_age_ms"_a, "jwks_cooldown_ms"_a, "jwks_timeout_ms"_a, "jwks_max_bytes"_a,
              "token_cache_size"_a, "now"_a, "log"_a)
         .def("verify", &verifier_verify, "token"_a)
-        .def("check", &verifier_check, "token"_a)
-        .def("refresh", &verifier_refresh);
+        .def("check", &verifier_check, "token"_a);
+    def_call(verifier, "refresh", &verifier_refresh, &as_nothing);
     // COTTER_API void cotter_jwt_verifier_free(cotter_jwt_verifier *verifier);
     // COTTER_API void cotter_claims_free(cotter_claims *claims);
     // (both run by the owners' destructors when Python drops the objects)
@@ -278,13 +693,13 @@ void bind_jwt(py::module_ &m) {
 // COTTER_API int cotter_identity_token_verify(const char *identity_token_json, const char *api_key_id, const char *public_key_b64, int64_t now, cotter_error **out_error);
 void identity_token_verify(const cstr &json, const cstr &api_key_id,
                            const std::optional<cstr> &public_key_b64, int64_t now) {
-    nogil(nullptr, [&] { cotter::identity_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64), now); });
+    nogil([&] { cotter::identity_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64), now); });
 }
 
 // COTTER_API int cotter_event_token_verify(const char *event_token_json, const char *api_key_id, const char *public_key_b64, cotter_error **out_error);
 void event_token_verify(const cstr &json, const cstr &api_key_id,
                         const std::optional<cstr> &public_key_b64) {
-    nogil(nullptr, [&] { cotter::event_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64)); });
+    nogil([&] { cotter::event_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64)); });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -378,7 +793,6 @@ py::tuple login_redirect_parse(const cstr &query, const cstr &expected_state) {
 // ------------------------------------------------------------------------------------------------
 
 struct Client {
-    std::unique_ptr<log_sink> log;
     cotter::Client c;
 };
 
@@ -389,7 +803,7 @@ std::unique_ptr<Client> client_new(const cstr &api_key_id, const std::optional<c
                                    const std::optional<cstr> &worker_url,
                                    const std::optional<cstr> &ca_file, int64_t connect_timeout_ms,
                                    int64_t timeout_ms, int max_retries, int64_t retry_base_ms, int64_t retry_max_ms,
-                                   size_t max_response_bytes, py::object log) {
+                                   size_t max_response_bytes, long max_host_connections, bool log) {
     auto self = std::make_unique<Client>();
     cotter_client_options o = cotter::client_options();
     o.api_key_id = api_key_id.c_str();
@@ -403,12 +817,9 @@ std::unique_ptr<Client> client_new(const cstr &api_key_id, const std::optional<c
     o.retry_base_ms = retry_base_ms;
     o.retry_max_ms = retry_max_ms;
     o.max_response_bytes = max_response_bytes;
-    if (!log.is_none()) {
-        self->log = std::make_unique<log_sink>(log_sink{log});
-        o.log = log_trampoline;
-        o.log_payload = self->log.get();
-    }
-    self->c = nogil(nullptr, [&] { return cotter::Client::create(o); });
+    o.max_host_connections = max_host_connections;
+    if (log) o.log = log_trampoline;
+    self->c = nogil([&] { return cotter::Client::create(o); });
     return self;
 }
 
@@ -447,129 +858,169 @@ py::dict social_dict(cotter::SocialTokenRef t) {
                     "token_type"_a = opt_str(t.token_type()), "json"_a = py::str(j.data(), j.size()));
 }
 
+// --- Results of the client's calls (the takers) ---------------------------------------------------
+
+// COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call, cotter_error **out_error);
+py::object as_token(cotter::CallRef c) { return py::cast(Token{c.take_token()}); }
+
+// COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_call *call, cotter_error **out_error);
+py::object as_custom_claims(cotter::CallRef c) {
+    cotter::CustomClaims r = cotter::take_custom_claims(c, true);  // no refresh token was sent: none comes back
+    py::object new_rt = r.refresh_token.has_value()
+                            ? py::object(py::str(r.refresh_token.data(), r.refresh_token.size()))
+                            : py::object(py::none());
+    return py::make_tuple(py::str(r.token.data(), r.token.size()), new_rt);
+}
+
+// COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call, cotter_error **out_error);
+// COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity);
+// COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity);
+// COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity);
+// COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity);
+// COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity);
+// COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out);
+// COTTER_API void cotter_identity_free(cotter_identity *identity);
+py::object as_identity(cotter::CallRef c) {
+    cotter::Identity id = c.take_identity();
+    py::object token = py::none();
+    if (id.token()) token = py::cast(Token{id.token().copy()});
+    std::string_view j = id.json();
+    return py::dict("identifier"_a = opt_str(id.identifier()), "identifier_type"_a = opt_str(id.identifier_type()),
+                    "user_id"_a = opt_str(id.user_id()), "identity_token_json"_a = opt_str(id.identity_token_json()),
+                    "token"_a = token, "json"_a = py::str(j.data(), j.size()));
+}
+
+// COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call, cotter_error **out_error);
+// COTTER_API void cotter_user_free(cotter_user *user);
+py::object as_user(cotter::CallRef c) { return user_dict(c.take_user()); }
+
+// COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *call, cotter_error **out_error);
+// COTTER_API size_t cotter_user_list_count(const cotter_user_list *list);
+// COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index);
+// COTTER_API void cotter_user_list_free(cotter_user_list *list);
+py::object as_user_list(cotter::CallRef c) {
+    cotter::UserList l = c.take_user_list();
+    py::list out;
+    for (size_t i = 0, n = l.count(); i < n; ++i) out.append(user_dict(l.at(i)));
+    return out;
+}
+
+// COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_call *call, cotter_error **out_error);
+// COTTER_API void cotter_social_token_free(cotter_social_token *token);
+py::object as_social_token(cotter::CallRef c) { return social_dict(c.take_social_token()); }
+
+// COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call, cotter_error **out_error);
+// COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list);
+// COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list, size_t index);
+// COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list);
+py::object as_social_token_list(cotter::CallRef c) {
+    cotter::SocialTokenList l = c.take_social_token_list();
+    py::list out;
+    for (size_t i = 0, n = l.count(); i < n; ++i) out.append(social_dict(l.at(i)));
+    return out;
+}
+
+// COTTER_API int cotter_call_take_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_call *call, cotter_error **out_error);
+py::object as_verify_remote(cotter::CallRef c) {
+    cotter::RemoteVerdict r = cotter::take_verify_remote(c);
+    py::object reason = r.reason.has_value() && !r.reason.empty()
+                            ? py::object(py::str(r.reason.data(), r.reason.size()))
+                            : py::object(py::none());
+    return py::make_tuple(r.valid, reason);
+}
+
+// --- The client's operations (their `_start` functions) -------------------------------------------
+
+// COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client, const char *identity_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_grant_identity_token(Client &s, const cotter_call_options *o, const cstr &json) {
+    return s.c.grant_identity_token_start(json.c_str(), o);
+}
+// COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client, const char *event_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_grant_event_token(Client &s, const cotter_call_options *o, const cstr &json) {
+    return s.c.grant_event_token_start(json.c_str(), o);
+}
+// COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_refresh(Client &s, const cotter_call_options *o, const cstr &rt) {
+    return s.c.refresh_start(rt.c_str(), o);
+}
+// COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_logout(Client &s, const cotter_call_options *o, const std::optional<cstr> &rt) {
+    return s.c.logout_start(c_or_null(rt), o);
+}
+// COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_custom_claims(Client &s, const cotter_call_options *o, const cstr &token, const cstr &attrs,
+                                  const std::optional<cstr> &rt) {
+    return s.c.custom_claims_start(token.c_str(), attrs.c_str(), c_or_null(rt), o);
+}
+// COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_get_identity(Client &s, const cotter_call_options *o, const cstr &code, int64_t challenge_id,
+                                 const cstr &verifier, const cstr &redirect_url) {
+    return s.c.get_identity_start(code.c_str(), challenge_id, verifier.c_str(), redirect_url.c_str(), o);
+}
+// COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_create(Client &s, const cotter_call_options *o, const cstr &identifier) {
+    return s.c.user_create_start(identifier.c_str(), o);
+}
+// COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_get_by_identifier(Client &s, const cotter_call_options *o, const cstr &identifier) {
+    return s.c.user_get_by_identifier_start(identifier.c_str(), o);
+}
+// COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_get(Client &s, const cotter_call_options *o, const cstr &user_id) {
+    return s.c.user_get_start(user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_list(Client &s, const cotter_call_options *o, unsigned int page) {
+    return s.c.user_list_start(page, o);
+}
+// COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_social_tokens_list(Client &s, const cotter_call_options *o, const cstr &user_id) {
+    return s.c.social_tokens_list_start(user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_social_token_get(Client &s, const cotter_call_options *o, const cstr &provider,
+                                     const cstr &user_id) {
+    return s.c.social_token_get_start(provider.c_str(), user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_social_token_delete(Client &s, const cotter_call_options *o, const cstr &provider,
+                                        const cstr &user_id) {
+    return s.c.social_token_delete_start(provider.c_str(), user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_verify_remote(Client &s, const cotter_call_options *o, const cstr &access_token) {
+    return s.c.verify_remote_start(access_token.c_str(), o);
+}
+
 void bind_client(py::module_ &m) {
-    py::class_<Client>(m, "Client")
+    py::class_<Client> client(m, "Client");
+    client
         .def(py::init(&client_new), "api_key_id"_a, "api_secret_key"_a, "base_url"_a, "worker_url"_a, "ca_file"_a,
              "connect_timeout_ms"_a, "timeout_ms"_a, "max_retries"_a, "retry_base_ms"_a, "retry_max_ms"_a,
-             "max_response_bytes"_a, "log"_a)
+             "max_response_bytes"_a, "max_host_connections"_a, "log"_a)
         // COTTER_API const char *cotter_client_base_url(const cotter_client *client);
         .def_property_readonly("base_url", [](const Client &s) { return opt_str(s.c.base_url()); })
         // COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client);
-        .def("stats",
-             [](const Client &s) {
-                 cotter_client_stats st = s.c.stats();
-                 return py::dict("requests"_a = st.requests, "connections"_a = st.connections,
-                                 "retries"_a = st.retries);
-             })
-        // COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client, const char *identity_token_json, cotter_error **out_error);
-        .def("grant_identity_token",
-             [](Client &s, const cstr &json) {
-                 return Token{nogil(nullptr, [&] { return s.c.grant_identity_token(json.c_str()); })};
-             })
-        // COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client, const char *event_token_json, cotter_error **out_error);
-        .def("grant_event_token",
-             [](Client &s, const cstr &json) {
-                 return Token{nogil(nullptr, [&] { return s.c.grant_event_token(json.c_str()); })};
-             })
-        // COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client, const char *refresh_token, cotter_error **out_error);
-        .def("refresh",
-             [](Client &s, const cstr &rt) {
-                 return Token{nogil(nullptr, [&] { return s.c.refresh(rt.c_str()); })};
-             })
-        // COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token, cotter_error **out_error);
-        .def("logout",
-             [](Client &s, const std::optional<cstr> &rt) { nogil(nullptr, [&] { s.c.logout(c_or_null(rt)); }); })
-        // COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, cotter_error **out_error);
-        .def("custom_claims",
-             [](Client &s, const cstr &token, const cstr &attrs, const std::optional<cstr> &rt) {
-                 cotter::CustomClaims r =
-                     nogil(nullptr, [&] { return s.c.custom_claims(token.c_str(), attrs.c_str(), c_or_null(rt)); });
-                 py::object new_rt = r.refresh_token.has_value()
-                                         ? py::object(py::str(r.refresh_token.data(), r.refresh_token.size()))
-                                         : py::object(py::none());
-                 return py::make_tuple(py::str(r.token.data(), r.token.size()), new_rt);
-             })
-        // COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, cotter_error **out_error);
-        // COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity);
-        // COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity);
-        // COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity);
-        // COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity);
-        // COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity);
-        // COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out);
-        // COTTER_API void cotter_identity_free(cotter_identity *identity);
-        .def("get_identity",
-             [](Client &s, const cstr &code, int64_t challenge_id, const cstr &verifier,
-                const cstr &redirect_url) {
-                 cotter::Identity id = nogil(nullptr, [&] {
-                     return s.c.get_identity(code.c_str(), challenge_id, verifier.c_str(), redirect_url.c_str());
-                 });
-                 py::object token = py::none();
-                 if (id.token()) token = py::cast(Token{id.token().copy()});
-                 std::string_view j = id.json();
-                 return py::dict("identifier"_a = opt_str(id.identifier()),
-                                 "identifier_type"_a = opt_str(id.identifier_type()),
-                                 "user_id"_a = opt_str(id.user_id()),
-                                 "identity_token_json"_a = opt_str(id.identity_token_json()), "token"_a = token,
-                                 "json"_a = py::str(j.data(), j.size()));
-             })
-        // COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier, cotter_error **out_error);
-        .def("user_create",
-             [](Client &s, const cstr &identifier) {
-                 return user_dict(nogil(nullptr, [&] { return s.c.user_create(identifier.c_str()); }));
-             })
-        // COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier, cotter_error **out_error);
-        .def("user_get_by_identifier",
-             [](Client &s, const cstr &identifier) {
-                 return user_dict(nogil(nullptr, [&] { return s.c.user_get_by_identifier(identifier.c_str()); }));
-             })
-        // COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id, cotter_error **out_error);
-        // COTTER_API void cotter_user_free(cotter_user *user);
-        .def("user_get",
-             [](Client &s, const cstr &user_id) {
-                 return user_dict(nogil(nullptr, [&] { return s.c.user_get(user_id.c_str()); }));
-             })
-        // COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page, cotter_error **out_error);
-        // COTTER_API size_t cotter_user_list_count(const cotter_user_list *list);
-        // COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index);
-        // COTTER_API void cotter_user_list_free(cotter_user_list *list);
-        .def("user_list",
-             [](Client &s, unsigned int page) {
-                 cotter::UserList l = nogil(nullptr, [&] { return s.c.user_list(page); });
-                 py::list out;
-                 for (size_t i = 0, n = l.count(); i < n; ++i) out.append(user_dict(l.at(i)));
-                 return out;
-             })
-        // COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client, const char *cotter_user_id, cotter_error **out_error);
-        // COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list);
-        // COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list, size_t index);
-        // COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list);
-        .def("social_tokens_list",
-             [](Client &s, const cstr &user_id) {
-                 cotter::SocialTokenList l = nogil(nullptr, [&] { return s.c.social_tokens_list(user_id.c_str()); });
-                 py::list out;
-                 for (size_t i = 0, n = l.count(); i < n; ++i) out.append(social_dict(l.at(i)));
-                 return out;
-             })
-        // COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider, const char *cotter_user_id, cotter_error **out_error);
-        // COTTER_API void cotter_social_token_free(cotter_social_token *token);
-        .def("social_token_get",
-             [](Client &s, const cstr &provider, const cstr &user_id) {
-                 return social_dict(
-                     nogil(nullptr, [&] { return s.c.social_token_get(provider.c_str(), user_id.c_str()); }));
-             })
-        // COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider, const char *cotter_user_id, cotter_error **out_error);
-        .def("social_token_delete",
-             [](Client &s, const cstr &provider, const cstr &user_id) {
-                 nogil(nullptr, [&] { s.c.social_token_delete(provider.c_str(), user_id.c_str()); });
-             })
-        // COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_client *client, const char *access_token, cotter_error **out_error);
-        .def("verify_remote", [](Client &s, const cstr &access_token) {
-            cotter::RemoteVerdict r = nogil(nullptr, [&] { return s.c.verify_remote(access_token.c_str()); });
-            py::object reason = r.reason.has_value() && !r.reason.empty()
-                                    ? py::object(py::str(r.reason.data(), r.reason.size()))
-                                    : py::object(py::none());
-            return py::make_tuple(r.valid, reason);
+        .def("stats", [](const Client &s) {
+            cotter_client_stats st = s.c.stats();
+            return py::dict("requests"_a = st.requests, "connections"_a = st.connections, "retries"_a = st.retries);
         });
+    def_call(client, "grant_identity_token", &client_grant_identity_token, &as_token, "json"_a);
+    def_call(client, "grant_event_token", &client_grant_event_token, &as_token, "json"_a);
+    def_call(client, "refresh", &client_refresh, &as_token, "refresh_token"_a);
+    def_call(client, "logout", &client_logout, &as_nothing, "refresh_token"_a);
+    def_call(client, "custom_claims", &client_custom_claims, &as_custom_claims, "token"_a, "attributes_json"_a,
+             "refresh_token"_a);
+    def_call(client, "get_identity", &client_get_identity, &as_identity, "code"_a, "challenge_id"_a,
+             "code_verifier"_a, "redirect_url"_a);
+    def_call(client, "user_create", &client_user_create, &as_user, "identifier"_a);
+    def_call(client, "user_get_by_identifier", &client_user_get_by_identifier, &as_user, "identifier"_a);
+    def_call(client, "user_get", &client_user_get, &as_user, "user_id"_a);
+    def_call(client, "user_list", &client_user_list, &as_user_list, "page"_a);
+    def_call(client, "social_tokens_list", &client_social_tokens_list, &as_social_token_list, "user_id"_a);
+    def_call(client, "social_token_get", &client_social_token_get, &as_social_token, "provider"_a, "user_id"_a);
+    def_call(client, "social_token_delete", &client_social_token_delete, &as_nothing, "provider"_a, "user_id"_a);
+    def_call(client, "verify_remote", &client_verify_remote, &as_verify_remote, "access_token"_a);
     // COTTER_API void cotter_client_free(cotter_client *client);  (the owner's destructor; wipes the secret)
 }
 
@@ -577,81 +1028,87 @@ void bind_client(py::module_ &m) {
 // Token sessions
 // ------------------------------------------------------------------------------------------------
 
-/// Python callables behind the session hooks, and the exception one of them raised.
-struct session_hooks {
-    py::object load;               // () -> str | bytes | None
-    py::object save;               // (json: str | None) -> None
-    py::object on_tokens_changed;  // (token: Token | None) -> None
-    pending_exception pending;
-};
-
 // typedef int (*cotter_session_load_fn)(cotter_buf *out, void *payload);
 // COTTER_API int cotter_buf_alloc(cotter_buf *out, size_t len);
 int load_trampoline(cotter_buf *out, void *payload) noexcept {
     auto *h = static_cast<session_hooks *>(payload);
-    py::gil_scoped_acquire gil;
-    try {
-        py::object r = h->load();
-        if (r.is_none()) return 0;
-        std::string s = as_bytes(r);
-        if (cotter_buf_alloc(out, s.size()) != COTTER_OK) return 1;
-        if (!s.empty()) std::memcpy(out->ptr, s.data(), s.size());
-        return 0;
-    } catch (py::error_already_set &e) {
-        h->pending.store(std::move(e));
-    } catch (...) {
-        // Nothing may unwind into C; the call fails with COTTER_EUSER.
-    }
-    return 1;
+    int rc = 1;  // the interpreter is exiting: the hook cannot run (COTTER_EUSER)
+    with_python([&] {
+        try {
+            py::object r = h->load();
+            if (r.is_none()) {
+                rc = 0;
+                return;
+            }
+            std::string s = as_bytes(r);
+            if (cotter_buf_alloc(out, s.size()) != COTTER_OK) return;
+            if (!s.empty()) std::memcpy(out->ptr, s.data(), s.size());
+            rc = 0;
+        } catch (py::error_already_set &e) {
+            h->pending.store(std::move(e));
+        } catch (...) {
+            // Nothing may unwind into C; the call fails with COTTER_EUSER.
+        }
+    });
+    return rc;
 }
 
 // typedef int (*cotter_session_save_fn)(const char *json, size_t len, void *payload);
 int save_trampoline(const char *json, size_t len, void *payload) noexcept {
     auto *h = static_cast<session_hooks *>(payload);
-    py::gil_scoped_acquire gil;
-    try {
-        h->save(json ? py::object(py::str(json, len)) : py::object(py::none()));
-        return 0;
-    } catch (py::error_already_set &e) {
-        h->pending.store(std::move(e));
-    } catch (...) {
-    }
-    return 1;
+    int rc = 1;
+    with_python([&] {
+        try {
+            h->save(json ? py::object(py::str(json, len)) : py::object(py::none()));
+            rc = 0;
+        } catch (py::error_already_set &e) {
+            h->pending.store(std::move(e));
+        } catch (...) {
+        }
+    });
+    return rc;
 }
 
 // typedef void (*cotter_tokens_changed_fn)(const cotter_token *token, void *payload);
 void tokens_changed_trampoline(const cotter_token *token, void *payload) noexcept {
     auto *h = static_cast<session_hooks *>(payload);
-    py::gil_scoped_acquire gil;
-    try {
-        py::object arg = token ? py::cast(Token{cotter::TokenRef(token).copy()}) : py::object(py::none());
-        h->on_tokens_changed(arg);
-    } catch (py::error_already_set &e) {
-        // The change already happened; the exception is raised when the triggering call returns.
-        h->pending.store(std::move(e));
-    } catch (const cotter::Error &) {
-    } catch (...) {
-    }
+    with_python([&] {
+        try {
+            py::object arg = token ? py::cast(Token{cotter::TokenRef(token).copy()}) : py::object(py::none());
+            h->on_tokens_changed(arg);
+        } catch (py::error_already_set &e) {
+            // The change already happened; the exception is raised when the next call of the session returns.
+            h->pending.store(std::move(e));
+        } catch (...) {
+        }
+    });
 }
 
 struct Session {
-    py::object client;  // keeps the native Client alive while the session exists
-    std::unique_ptr<session_hooks> hooks;
+    std::shared_ptr<session_hooks> hooks;  // after s (destroyed first): cotter_session_free() ends their use
     cotter::Session s;
 
-    /// Raises a callback's exception that did not fail the C call (tokens-changed).
-    void raise_pending() { hooks->pending.rethrow_if_any(); }
+    Session() = default;
+    Session(const Session &) = delete;
+    Session &operator=(const Session &) = delete;
+    ~Session() {
+        if (!s) return;
+        // cotter_session_free waits for a hook running on an I/O thread, which may be waiting for the GIL.
+        py::gil_scoped_release release;
+        s.reset();
+    }
 };
+
+session_hooks *hooks_of(const Session *s) { return s->hooks.get(); }
+std::shared_ptr<session_hooks> shared_hooks_of(const Session *s) { return s->hooks; }
 
 // COTTER_API int cotter_session_options_init(cotter_session_options *opts, unsigned int version);
 // COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, const cotter_session_options *opts, const cotter_token *initial, cotter_error **out_error);
-std::unique_ptr<Session> session_new(py::object client, int64_t refresh_margin_seconds,
+std::unique_ptr<Session> session_new(Client &client, int64_t refresh_margin_seconds,
                                      const std::optional<cstr> &token_file, py::object load, py::object save,
                                      py::object on_tokens_changed, const Token *initial) {
     auto self = std::make_unique<Session>();
-    self->client = client;
-    self->hooks = std::make_unique<session_hooks>();
-    Client &c = client.cast<Client &>();
+    self->hooks = std::make_shared<session_hooks>();
     cotter_session_options o = cotter::session_options();
     o.refresh_margin_seconds = refresh_margin_seconds;
     o.token_file = c_or_null(token_file);
@@ -669,48 +1126,57 @@ std::unique_ptr<Session> session_new(py::object client, int64_t refresh_margin_s
         o.on_tokens_changed_payload = self->hooks.get();
     }
     cotter::TokenRef init = initial ? cotter::TokenRef(initial->t) : cotter::TokenRef();
-    self->s = nogil(&self->hooks->pending, [&] { return cotter::Session::create(c.c, o, init); });
-    self->raise_pending();
+    // The first load (or store of `initial`) runs here, on this thread; the load hook takes the GIL back.
+    try {
+        self->s = nogil([&] { return cotter::Session::create(client.c, o, init); });
+    } catch (const cotter::Error &) {
+        self->hooks->pending.rethrow_if_any();
+        throw;
+    }
+    self->hooks->pending.rethrow_if_any();
     return self;
 }
 
+// --- Results and operations of a session ----------------------------------------------------------
+
+// COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
+py::object as_access_token(cotter::CallRef c) {
+    cotter::unique_buf b = c.take_buf();
+    return py::str(b.data(), b.size());
+}
+
+// COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call session_get_access_token(Session &s, const cotter_call_options *o) { return s.s.get_access_token_start(o); }
+// COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call session_get_token(Session &s, const cotter_call_options *o) { return s.s.get_token_start(o); }
+// COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call session_refresh(Session &s, const cotter_call_options *o) { return s.s.refresh_start(o); }
+// COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call session_set_token(Session &s, const cotter_call_options *o, const Token &t) {
+    return s.s.set_token_start(t.t, o);
+}
+// COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call session_logout(Session &s, const cotter_call_options *o) { return s.s.logout_start(o); }
+
 void bind_session(py::module_ &m) {
-    py::class_<Session>(m, "Session")
-        .def(py::init(&session_new), "client"_a, "refresh_margin_seconds"_a, "token_file"_a, "load"_a, "save"_a,
-             "on_tokens_changed"_a, "initial"_a)
-        // COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session, cotter_error **out_error);
-        .def("get_access_token",
-             [](Session &s) {
-                 cotter::unique_buf b = nogil(&s.hooks->pending, [&] { return s.s.get_access_token(); });
-                 s.raise_pending();
-                 return py::str(b.data(), b.size());
-             })
-        // COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session, cotter_error **out_error);
-        .def("get_token",
-             [](Session &s) {
-                 Token t{nogil(&s.hooks->pending, [&] { return s.s.get_token(); })};
-                 s.raise_pending();
-                 return t;
-             })
-        // COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *session, cotter_error **out_error);
-        .def("refresh",
-             [](Session &s) {
-                 Token t{nogil(&s.hooks->pending, [&] { return s.s.refresh(); })};
-                 s.raise_pending();
-                 return t;
-             })
-        // COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_token *token, cotter_error **out_error);
-        .def("set_token",
-             [](Session &s, const Token &t) {
-                 nogil(&s.hooks->pending, [&] { s.s.set_token(t.t); });
-                 s.raise_pending();
-             })
-        // COTTER_API int cotter_session_logout(cotter_session *session, cotter_error **out_error);
-        .def("logout", [](Session &s) {
-            nogil(&s.hooks->pending, [&] { s.s.logout(); });
-            s.raise_pending();
-        });
-    // COTTER_API void cotter_session_free(cotter_session *session);  (the owner's destructor, before the client)
+    py::class_<Session> session(m, "Session");
+    session.def(py::init(&session_new), "client"_a, "refresh_margin_seconds"_a, "token_file"_a, "load"_a, "save"_a,
+                "on_tokens_changed"_a, "initial"_a);
+    def_call(session, "get_access_token", &session_get_access_token, &as_access_token);
+    def_call(session, "get_token", &session_get_token, &as_token);
+    def_call(session, "refresh", &session_refresh, &as_token);
+    def_call(session, "set_token", &session_set_token, &as_nothing, "token"_a);
+    def_call(session, "logout", &session_logout, &as_nothing);
+    // COTTER_API void cotter_session_free(cotter_session *session);  (the owner's destructor, GIL released)
+}
+
+void bind_completions(py::module_ &m) {
+    py::class_<Completions>(m, "Completions")
+        .def(py::init<const py::object &>(), "loop"_a)
+        .def_property_readonly("fd", &Completions::fd)
+        .def("serves", &Completions::serves, "loop"_a)
+        .def("drain", &Completions::drain)
+        .def("cancel", &Completions::cancel, "future"_a);
 }
 
 }  // namespace
@@ -744,7 +1210,9 @@ PYBIND11_MODULE(_native, m) {
 #undef X
     m.attr("STATUS_CODES") = codes;
 
+    m.def("set_log_handler", [](py::object fn) { log_handler() = std::move(fn); }, "handler"_a);
 
+    bind_completions(m);
     bind_jwt(m);
     m.def("identity_token_verify", &identity_token_verify, "json"_a, "api_key_id"_a, "public_key_b64"_a, "now"_a);
     m.def("event_token_verify", &event_token_verify, "json"_a, "api_key_id"_a, "public_key_b64"_a);
@@ -756,4 +1224,16 @@ PYBIND11_MODULE(_native, m) {
     m.def("login_redirect_parse", &login_redirect_parse, "query"_a, "expected_state"_a);
     bind_client(m);
     bind_session(m);
+
+    // Exit and fork (see "The interpreter gate").
+    m.def("_shutdown", &shutdown);
+    py::module_::import("atexit").attr("register")(m.attr("_shutdown"));
+    m.def("_before_fork", &before_fork);
+    m.def("_after_fork_in_parent", &after_fork_in_parent);
+    m.def("_after_fork_in_child", &after_fork_in_child);
+    py::module_::import("os").attr("register_at_fork")("before"_a = m.attr("_before_fork"),
+                                                       "after_in_parent"_a = m.attr("_after_fork_in_parent"),
+                                                       "after_in_child"_a = m.attr("_after_fork_in_child"));
+    // For tests: asyncio calls whose completion has not arrived yet.
+    m.def("_async_in_flight", [] { return gate().async_in_flight.load(); });
 }

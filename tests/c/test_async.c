@@ -621,6 +621,70 @@ static void test_callbacks_end_with_the_last_use(void) {
     free(json);
     cotter_client_free(c);
     tally_destroy(&t);
+/* Storage hooks whose owner freed the session: they must never run again, although a refresh the session sent
+ * still lands after cotter_session_free (the caller frees the hooks' payload once free returns). */
+typedef struct hook_probe {
+    int freed;          /* set once cotter_session_free returned */
+    int calls;          /* hook calls */
+    int after_free;     /* hook calls after free: must stay 0 */
+} hook_probe;
+
+static void probe_hit(hook_probe *h) {
+    h->calls++;
+    if (h->freed) h->after_free++;
+}
+static int probe_load(cotter_buf *out, void *payload) {
+    (void)out;
+    probe_hit((hook_probe *)payload);
+    return 0;
+}
+static int probe_save(const char *json, size_t len, void *payload) {
+    (void)json;
+    (void)len;
+    probe_hit((hook_probe *)payload);
+    return 0;
+}
+static void probe_changed(const cotter_token *token, void *payload) {
+    (void)token;
+    probe_hit((hook_probe *)payload);
+}
+
+static void test_session_free_stops_hooks(void) {
+    cotter_client *c = new_client(1); /* one connection: a later request is answered after the refresh landed */
+    cotter_session *s = NULL;
+    cotter_session_options so;
+    cotter_token *initial = NULL;
+    char *json = dev_login("session-free-hooks@example.com");
+    cotter_call *call = NULL;
+    cotter_user *u = NULL;
+    hook_probe h = {0, 0, 0};
+    long base;
+    CHECK(json != NULL);
+    CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_session_options_init(&so, COTTER_SESSION_OPTIONS_VERSION) == COTTER_OK);
+    so.load = probe_load;
+    so.save = probe_save;
+    so.storage_payload = &h;
+    so.on_tokens_changed = probe_changed;
+    so.on_tokens_changed_payload = &h;
+    CHECK(cotter_session_new(&s, c, &so, initial, NULL) == COTTER_OK);
+    CHECK(h.calls == 1); /* the initial store, on this thread */
+
+    base = emu_route_requests(&E, ROUTE_REFRESH);
+    CHECK(fault("{\"route\":\"POST /api/v0/token/:api_key_id\",\"count\":1,\"latency_ms\":500}"));
+    CHECK(cotter_session_refresh_start(&call, s, NULL, NULL) == COTTER_OK);
+    CHECK(wait_for_requests(ROUTE_REFRESH, base + 1));
+    cotter_call_free(call); /* the waiter gives up; the refresh goes on */
+    cotter_session_free(s);
+    h.freed = 1;
+    /* Queued behind the refresh on the one connection: by the time it is answered, the refresh was processed. */
+    CHECK(cotter_client_user_get_by_identifier(&u, c, "session-free-hooks@example.com", NULL) == COTTER_OK);
+    CHECK(emu_route_requests(&E, ROUTE_REFRESH) == base + 1);
+    CHECK(h.after_free == 0);
+    cotter_user_free(u);
+    cotter_client_free(c);
+    cotter_token_free(initial);
+    free(json);
 }
 
 /* Every client call has an asynchronous form that works end to end (one call each, through the takers). */
@@ -779,6 +843,7 @@ int main(void) {
     test_session_async();
     test_callbacks_end_with_the_last_use();
     test_verifier_refresh_waiters_are_independent();
+    test_session_free_stops_hooks();
     emu_stop(&E);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);

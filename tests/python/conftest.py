@@ -70,6 +70,10 @@ class Emulator:
     def fault(self, route: str, **fault: Any) -> None:
         self.dev("/faults", {"route": route, **fault})
 
+    def requests_seen(self, route: str) -> int:
+        """How many requests the server has received on `route` (e.g. "GET /api/v0/user")."""
+        return int(self.dev("/stats")["requests"].get(route, 0))
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

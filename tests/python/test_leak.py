@@ -1,20 +1,35 @@
 """
 @file test_leak.py
-@brief Leak loop: create and drop every object type many times; resident memory must stay flat.
+@brief Leak loop: create and drop every object type many times, and run asyncio calls on loops created and
+closed (calls completed, failed, cancelled in flight, left running when the loop ends); resident memory must stay
+flat and no file descriptor may be left open.
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
+import time
 from typing import Any, Callable
 
 import cotter
+from cotter import _native, aio
 from jwt_tools import AUD, Key, jwks, make
 
 
 def _rss_kib() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _eventfds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+        except OSError:  # the descriptor listdir itself used
+            pass
+    return n
 
 
 def _growth(fn: Callable[[], Any], rounds: int) -> int:
@@ -76,3 +91,39 @@ def test_client_objects_do_not_leak(emulator: Any) -> None:
 
     growth = _growth(once, 600)
     assert growth < 4096, f"RSS grew by {growth} KiB over 600 rounds"
+
+
+def test_async_calls_do_not_leak(emulator: Any) -> None:
+    client = aio.AsyncClient(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+    login = emulator.login("leak-aio@example.com")
+    user_id = login["user"]["ID"]
+    token = cotter.Token.from_dict(login["oauth_token"])
+
+    async def calls() -> None:
+        s = aio.AsyncTokenSession(client, token=token)
+        assert await s.access_token() == token.access_token  # inline completion
+        users = await asyncio.gather(*(client.get_user(user_id) for _ in range(4)))
+        assert {u.id for u in users} == {user_id}
+        try:
+            await client.get_user("00000000-0000-0000-0000-000000000000")
+        except cotter.NotFound:
+            pass
+        tasks = [asyncio.ensure_future(client.get_user(user_id)) for _ in range(4)]
+        await asyncio.sleep(0)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.ensure_future(client.get_user(user_id))  # left running: asyncio.run cancels it
+
+    def once() -> None:
+        asyncio.run(calls())
+
+    once()
+    growth = _growth(once, 150)
+    assert growth < 4096, f"RSS grew by {growth} KiB over 150 event loops"
+    gc.collect()
+    assert _eventfds() == 0, "an event loop's completion queue (its eventfd) outlived the loop"
+    deadline = time.monotonic() + 20  # a hang guard: the last cancelled calls complete on the I/O thread
+    while _native._async_in_flight() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert _native._async_in_flight() == 0
