@@ -39,13 +39,15 @@ ROUTE = "POST /api/v0/token/:api_key_id"
 class Dev:
     """The emulator's /dev API over one keep-alive connection (logins are many)."""
 
-    def __init__(self, dev_url: str) -> None:
+    def __init__(self, dev_url: str, dev_token: str) -> None:
         u = urllib.parse.urlsplit(dev_url)
+        self.token = dev_token
         self.prefix = u.path
         self.conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port)
 
     def post(self, path: str, body: Any) -> Any:
-        self.conn.request("POST", self.prefix + path, json.dumps(body), {"Content-Type": "application/json"})
+        self.conn.request("POST", self.prefix + path, json.dumps(body),
+                          {"Content-Type": "application/json", "X-Cotter-Dev-Token": self.token})
         r = self.conn.getresponse()
         data = r.read()
         if r.status >= 300:
@@ -118,7 +120,7 @@ def main() -> int:
     try:
         assert emu.stdout is not None
         info: Dict[str, Any] = json.loads(emu.stdout.readline())
-        dev = Dev(info["dev_url"])
+        dev = Dev(info["dev_url"], info["dev_token"])
         results = {cap: asyncio.run(run(info, dev, args.rounds, args.concurrency, args.latency_ms, cap))
                    for cap in (args.concurrency, 100)}
     finally:

@@ -10,7 +10,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const { getEventListeners } = require('node:events');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
-const { Client, TokenSession, Verifier, CotterError } = require('cotter-node');
+const { Client, TokenSession, Verifier, CotterError } = require('cotter-native');
 const { startEmulator, ROOT } = require('./helpers/emulator');
 
 const LIB = path.join(ROOT, 'node/lib/index.js');

@@ -21,7 +21,7 @@ test('CommonJS exports the contract, typed', () => {
 });
 
 test('codes has every status of cotter.h (COTTER_ECANCELED included), and index.d.ts names each one', () => {
-  const { codes } = require('cotter-node');
+  const { codes } = require('cotter-native');
   const header = fs.readFileSync(path.join(ROOT, 'capi/include/cotter.h'), 'utf8');
   const statuses = [...header.matchAll(/\b(COTTER_E[A-Z0-9_]+)\s*=\s*(-\d+)/g)].map((m) => [m[1], Number(m[2])]);
   assert.ok(statuses.length >= 30, `parsed ${statuses.length} statuses`);

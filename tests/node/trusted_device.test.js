@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { Client, CotterError, verifyEventToken } = require('cotter-node');
+const { Client, CotterError, verifyEventToken } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
 
 let emu;

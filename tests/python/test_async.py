@@ -485,7 +485,8 @@ def _run_child(emulator: Any, body: str) -> subprocess.CompletedProcess[str]:
 
         def dev(path, body=None):
             req = urllib.request.Request(info["dev_url"] + path, json.dumps(body).encode() if body is not None
-                                         else None, {"Content-Type": "application/json"})
+                                         else None, {"Content-Type": "application/json",
+                                                "X-Cotter-Dev-Token": info["dev_token"]})
             with urllib.request.urlopen(req) as r:
                 return json.load(r)
 

@@ -302,7 +302,7 @@ def test_login_is_served_past_an_idle_connection(emulator: Any, cli_env: Dict[st
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         with socket.create_connection(("127.0.0.1", _redirect_port(url))):  # connects, never sends a byte
-            page = drive_login(url, emulator.dev_url, "idle-conn@example.com")
+            page = drive_login(url, emulator.dev_url, emulator.dev_token, "idle-conn@example.com")
             assert "cotter-success" in page
             out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err

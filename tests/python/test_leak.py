@@ -94,6 +94,8 @@ def test_client_objects_do_not_leak(emulator: Any) -> None:
 
 
 def test_async_calls_do_not_leak(emulator: Any) -> None:
+    gc.collect()
+    eventfds_before = _eventfds()  # other tests' live clients each own an I/O thread with its wakeup eventfd
     client = aio.AsyncClient(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
     login = emulator.login("leak-aio@example.com")
     user_id = login["user"]["ID"]
@@ -122,8 +124,14 @@ def test_async_calls_do_not_leak(emulator: Any) -> None:
     growth = _growth(once, 150)
     assert growth < 4096, f"RSS grew by {growth} KiB over 150 event loops"
     gc.collect()
-    assert _eventfds() == 0, "an event loop's completion queue (its eventfd) outlived the loop"
+    # Alive: the client's I/O thread (one eventfd). Gone: every event loop's completion queue (one eventfd each).
+    assert _eventfds() == eventfds_before + 1, "an event loop's completion queue (its eventfd) outlived the loop"
     deadline = time.monotonic() + 20  # a hang guard: the last cancelled calls complete on the I/O thread
     while _native._async_in_flight() and time.monotonic() < deadline:
         time.sleep(0.005)
     assert _native._async_in_flight() == 0
+    del client  # the last reference: its I/O thread stops and closes its eventfd
+    gc.collect()
+    while _eventfds() != eventfds_before and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert _eventfds() == eventfds_before, "a freed client's I/O thread kept its eventfd"
