@@ -621,6 +621,8 @@ static void test_callbacks_end_with_the_last_use(void) {
     free(json);
     cotter_client_free(c);
     tally_destroy(&t);
+}
+
 /* Storage hooks whose owner freed the session: they must never run again, although a refresh the session sent
  * still lands after cotter_session_free (the caller frees the hooks' payload once free returns). */
 typedef struct hook_probe {
