@@ -37,11 +37,9 @@ cotter_call *new_call(const cotter_call_options *opts, std::shared_ptr<void> kee
     return call;
 }
 
-namespace {
-void release(cotter_call *call) noexcept {
+void release_call(cotter_call *call) noexcept {
     if (call->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete call;
 }
-}  // namespace
 
 void complete_call(cotter_call *call, int status, cotter::core::error_info *err, cotter_call::result &&value) noexcept {
     std::function<void()> cancel;
@@ -68,7 +66,7 @@ void complete_call(cotter_call *call, int status, cotter::core::error_info *err,
     }
     cancel = nullptr;  // may own the session or a transfer: released outside the lock
     if (call->fn) call->fn(call, call->payload);
-    release(call);
+    release_call(call);
 }
 
 }  // namespace cotter::capi
@@ -153,7 +151,7 @@ COTTER_API int cotter_call_wait(cotter_call *call, cotter_error **out_error) noe
 COTTER_API void cotter_call_free(cotter_call *call) noexcept {
     if (!call) return;
     cotter_call_cancel(call);
-    if (call->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete call;
+    cotter::capi::release_call(call);
 }
 
 COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call, cotter_error **out_error) noexcept {

@@ -42,7 +42,9 @@ struct cotter_call {
     void *payload = nullptr;
     std::shared_ptr<void> keep;              // what the call uses (client, session, verifier), alive until it completes
     const cotter::core::http::transport *io = nullptr;  // whose I/O thread completes the call (waiting there deadlocks)
-    std::atomic<int> refs{2};                // the caller's handle + the pending completion
+    // The caller's handle + the pending completion + start_call until it returns (a call may complete, and its
+    // callback free the handle, before the `_start` function has returned).
+    std::atomic<int> refs{3};
 };
 
 namespace cotter::capi {
@@ -53,7 +55,10 @@ int check_call_options(const cotter_call_options *opts, cotter_error **out_error
 /// The call's budget for the core: -1 (the default) when `opts` gives none.
 int64_t call_timeout_ms(const cotter_call_options *opts) noexcept;
 
-/// A new call (two references) that keeps `keep` alive and is completed on `io`'s thread.
+/// Drops one reference; the last one deletes the call.
+void release_call(cotter_call *call) noexcept;
+
+/// A new call (three references: see cotter_call::refs) that keeps `keep` alive and is completed on `io`'s thread.
 cotter_call *new_call(const cotter_call_options *opts, std::shared_ptr<void> keep,
                       const cotter::core::http::transport *io);
 
@@ -109,6 +114,7 @@ int start_call(cotter_call **out, const cotter_call_options *opts, std::shared_p
         if (!call->done) call->cancel = std::move(cancel);
     }
     *out = call;
+    release_call(call);  // start_call's own reference
     return COTTER_OK;
 }
 
