@@ -342,6 +342,20 @@ static void test_free_inside_callback(void) {
     CHECK(cotter_client_user_get_by_identifier_start(&call, c, "ff@example.com", &o, NULL) == COTTER_OK);
     tally_wait(&t, 1);
     CHECK(t.other == 1);
+    {
+        /* Completed at once (a still-valid access token): the callback frees the handle before _start returns. */
+        char *json = dev_login("ff-inline@example.com");
+        cotter_token *initial = NULL;
+        cotter_session *s = NULL;
+        CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
+        CHECK(cotter_session_new(&s, c, NULL, initial, NULL) == COTTER_OK);
+        CHECK(cotter_session_get_access_token_start(&call, s, &o, NULL) == COTTER_OK);
+        tally_wait(&t, 2);
+        CHECK(t.ok == 1);
+        cotter_session_free(s);
+        cotter_token_free(initial);
+        free(json);
+    }
     cotter_client_free(c);
     tally_destroy(&t);
 }
