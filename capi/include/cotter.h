@@ -22,11 +22,13 @@
 /* Version                                                                                        */
 /* ============================================================================================== */
 
-/* CMake reads these three lines: they are the single source of the project version. */
+/* CMake and pyproject.toml read these lines; their source is capi/abi.json. */
+/* BEGIN GENERATED version (scripts/gen.py from capi/abi.json; do not edit) */
 #define COTTER_VERSION_MAJOR 0
 #define COTTER_VERSION_MINOR 1
 #define COTTER_VERSION_PATCH 0
 #define COTTER_VERSION_NUMBER (COTTER_VERSION_MAJOR * 10000 + COTTER_VERSION_MINOR * 100 + COTTER_VERSION_PATCH)
+/* END GENERATED version */
 
 /* ============================================================================================== */
 /* Export, attributes                                                                             */
@@ -71,6 +73,7 @@ extern "C" {
 /* Status codes (pinned, append-only)                                                             */
 /* ============================================================================================== */
 
+/* BEGIN GENERATED status codes (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief Every status a cotter function can return. Values never change; new ones are appended.
  *
@@ -93,17 +96,20 @@ typedef enum cotter_status {
     COTTER_ESTORAGE = -12,     /**< Token storage failed: I/O error, corrupt file, lock failure. */
     COTTER_ENOTFOUND = -13,    /**< The requested user or provider token does not exist. */
     COTTER_ESTATE = -14,       /**< A login redirect carried the wrong `state`, or an `error`. */
-    COTTER_ECANCELED = -15,    /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while pending, or its client closed). */
+    COTTER_ECANCELED = -15,    /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while pending,
+                                    or its client closed). */
     COTTER_ECREDENTIALS = -16, /**< The API key id or secret was rejected (401, or 403 naming them): fix the
                                     configuration; the user's tokens are fine (unlike COTTER_EREAUTH). */
 
     COTTER_EJWT_MALFORMED = -20,     /**< Not a JWS compact token: segments, base64url, JSON, size limits. */
     COTTER_EJWT_ALG = -21,           /**< `alg` missing, not a string, `none`, or not the pinned ES256. */
-    COTTER_EJWT_HEADER = -22,        /**< Forbidden or malformed header member (`jwk`, `jku`, `x5u`, `x5c`, bad `kid`, `b64`). */
+    COTTER_EJWT_HEADER = -22,        /**< Forbidden or malformed header member (`jwk`, `jku`, `x5u`, `x5c`, bad
+                                          `kid`, `b64`). */
     COTTER_EJWT_CRIT = -23,          /**< `crit` present: unknown extension, malformed, or empty. */
     COTTER_EJWT_DUPLICATE = -24,     /**< A JSON member name appears twice in the header or payload. */
     COTTER_EJWT_KEY_NOT_FOUND = -25, /**< No key in the key set matches the token's `kid` (after a refetch). */
-    COTTER_EJWT_KEY_MISMATCH = -26,  /**< The selected key cannot verify ES256 (`kty`, `crv`, `alg`, `use`, `key_ops`). */
+    COTTER_EJWT_KEY_MISMATCH = -26,  /**< The selected key cannot verify ES256 (`kty`, `crv`, `alg`, `use`,
+                                          `key_ops`). */
     COTTER_EJWT_SIGNATURE = -27,     /**< The signature is not 64 bytes, r/s out of range, or does not verify. */
     COTTER_EJWT_CLAIM_TYPE = -28,    /**< A registered claim has the wrong JSON type or range (`exp` as string...). */
     COTTER_EJWT_ISSUER = -29,        /**< `iss` is not exactly the expected issuer. */
@@ -112,12 +118,13 @@ typedef enum cotter_status {
     COTTER_EJWT_NOT_YET_VALID = -32, /**< `nbf` or `iat` is in the future (beyond the leeway). */
     COTTER_EJWT_MISSING_CLAIM = -33, /**< A required claim (`exp`, `iss`, `aud`) is absent. */
 
-    COTTER_EJWKS_INVALID = -40,      /**< The key set document or one of its keys is invalid (point not on curve...). */
-    COTTER_EJWKS_UNAVAILABLE = -41,  /**< Keys could not be fetched and none are cached. Retryable. */
+    COTTER_EJWKS_INVALID = -40,     /**< The key set document or one of its keys is invalid (point not on curve...). */
+    COTTER_EJWKS_UNAVAILABLE = -41, /**< Keys could not be fetched and none are cached. Retryable. */
 
-    COTTER_ELEGACY_SIGNATURE = -50,  /**< An Identity/Event token's Ed25519 signature does not verify. */
-    COTTER_ELEGACY_CLAIM = -51       /**< An Identity/Event token is expired, for another API key, or not approved. */
+    COTTER_ELEGACY_SIGNATURE = -50, /**< An Identity/Event token's Ed25519 signature does not verify. */
+    COTTER_ELEGACY_CLAIM = -51      /**< An Identity/Event token is expired, for another API key, or not approved. */
 } cotter_status;
+/* END GENERATED status codes */
 
 /**
  * @brief The stable name of a status, e.g. "COTTER_EJWT_SIGNATURE". Never NULL ("COTTER_EUNKNOWN" for
@@ -199,6 +206,7 @@ COTTER_API void cotter_buf_dispose(cotter_buf *buf) COTTER_NOEXCEPT;
 /* Callbacks                                                                                      */
 /* ============================================================================================== */
 
+/* BEGIN GENERATED log levels (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Log levels passed to cotter_log_fn. */
 typedef enum cotter_log_level {
     COTTER_LOG_DEBUG = 10,
@@ -206,6 +214,7 @@ typedef enum cotter_log_level {
     COTTER_LOG_WARNING = 30,
     COTTER_LOG_ERROR = 40
 } cotter_log_level;
+/* END GENERATED log levels */
 
 /**
  * @brief Receives log messages. Called on the thread that performs the operation; must not unwind and must

@@ -1203,7 +1203,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("status_name", &cotter::status_name, "status"_a);
     // COTTER_API const char *cotter_status_describe(int status);
     m.def("status_describe", &cotter::status_describe, "status"_a);
-    // Every cotter_status value, as compiled from cotter.h (the table is generated from the header).
+    // Every cotter_status value, as compiled from cotter.h (cotter_status_table.inc: scripts/gen.py, capi/abi.json).
     py::dict codes;
 #define X(name) codes[#name] = static_cast<int>(name);
 #include "cotter_status_table.inc"
