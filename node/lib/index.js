@@ -4,7 +4,7 @@
  * @brief cotter-native: the JS face of the native addon (cotter.node; see loadAddon). Classes with camelCase
  *        methods and option objects; results typed and redacted; every failure a CotterError.
  *
- * The addon does the work (C ABI through bindings/cpp/cotter.hpp); this file only shapes arguments and results.
+ * The addon does the work (C ABI through capi/include/cotter.hpp); this file only shapes arguments and results.
  * Secrets (API secret, access/ID/refresh tokens, provider tokens) live in private fields: util.inspect,
  * JSON.stringify and String() show them redacted.
  */

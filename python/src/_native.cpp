@@ -1,6 +1,6 @@
 /**
  * @file _native.cpp
- * @brief cotter._native: pybind11 glue over the C ABI, through bindings/cpp/cotter.hpp only.
+ * @brief cotter._native: pybind11 glue over the C ABI, through capi/include/cotter.hpp only.
  *
  * Glue only: argument conversion, the GIL, callbacks, completions and lifetimes. Everything Pythonic (keyword
  * arguments, typed results, redacted reprs, the exception classes, the asyncio coroutines) lives in python/cotter/.
