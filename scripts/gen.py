@@ -9,7 +9,8 @@
                                        and a change of the description must each be reported
 
 capi/abi.json is the one place for status codes (name, pinned value, message, per-language names), log levels,
-the version and the default constants. From it come:
+the version and the default constants; it also lists every ABI function (--check: cotter.h declares exactly
+those) and each network function's `_start` form and result taker. From it come:
 
   whole files   core/common/status.hpp        the core's status codes, names and messages
                 core/common/constants.hpp     the core's version, log levels and default constants
@@ -21,7 +22,7 @@ the version and the default constants. From it come:
   (BEGIN/END    node/lib/index.js             `codes`
    GENERATED)   node/lib/index.d.ts           CotterErrorCode
                 python/cotter/_errors.py      CLASS_FOR_CODE
-                docs/c-api.md                 the table of status codes
+                docs/c-api.md                 the tables of status codes and of asynchronous calls
 
 A block sits between two marker lines, `BEGIN GENERATED <name>` and `END GENERATED <name>`, written in the
 file's own comment syntax; everything outside the markers stays hand-written. Python standard library only.
@@ -49,6 +50,8 @@ class Spec:
         self.statuses: list[dict] = data["statuses"]
         self.log_levels: list[dict] = data["log_levels"]
         self.constants: list[dict] = data["constants"]
+        self.functions: list[str] = data["functions"]
+        self.async_calls: list[dict] = data["async_calls"]
         self._validate()
 
     @property
@@ -85,6 +88,18 @@ class Spec:
             langs = [s[key] for s in self.errors]
             if len(set(langs)) != len(langs):
                 problems.append(f"{key} names must be unique")
+        if len(set(self.functions)) != len(self.functions):
+            problems.append("functions must be unique")
+        for a in self.async_calls:
+            for key in ("blocking", "start", "result"):
+                if a[key] not in self.functions:
+                    problems.append(f"async call {a['blocking']}: {a[key]} is not in functions")
+            if a["start"] != a["blocking"] + "_start":
+                problems.append(f"async call {a['blocking']}: its start form must be {a['blocking']}_start")
+        starts = {a["start"] for a in self.async_calls}
+        for f in self.functions:
+            if f.endswith("_start") and f not in starts:
+                problems.append(f"{f} is not listed in async_calls")
         if problems:
             raise SystemExit("gen.py: capi/abi.json: " + "; ".join(problems))
 
@@ -365,6 +380,24 @@ def node_error_code_type(spec: Spec) -> str:
                      + lines) + ";"
 
 
+def docs_async_table(spec: Spec) -> str:
+    o = ["| blocking | non-blocking | result |", "|---|---|---|"]
+    for a in spec.async_calls:
+        o.append(f"| `{a['blocking']}` | `{a['start']}` | `{a['result']}` |")
+    return "\n".join(o)
+
+
+def header_function_problems(spec: Spec, header: str) -> list[str]:
+    """The functions cotter.h declares (names, in order) against the description's list."""
+    declared = re.findall(r"COTTER_API[^;{}#]*?\b(cotter_\w+)\s*\(", header)
+    if declared == spec.functions:
+        return []
+    missing = [f for f in spec.functions if f not in declared]
+    extra = [f for f in declared if f not in spec.functions]
+    what = f"missing {missing}, not described {extra}" if missing or extra else "in another order"
+    return [f"capi/include/cotter.h declares other functions than {SPEC} lists ({what})"]
+
+
 def docs_status_table(spec: Spec) -> str:
     o = ["| Code | Value | `cotter_status_describe()` | Meaning | Python | Rust `ErrorKind` | Go |",
          "|---|---|---|---|---|---|---|"]
@@ -393,7 +426,7 @@ BLOCKS = {
     "node/lib/index.js": {"status codes": node_codes},
     "node/lib/index.d.ts": {"status codes": node_error_code_type},
     "python/cotter/_errors.py": {"status codes": python_class_map},
-    "docs/c-api.md": {"status codes": docs_status_table},
+    "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table},
 }
 
 OUTPUTS = sorted(set(WHOLE) | set(BLOCKS))
@@ -424,8 +457,10 @@ def render(root: Path) -> dict[str, str]:
 
 
 def drift(root: Path) -> list[str]:
-    problems = []
-    for path, text in render(root).items():
+    rendered = render(root)
+    spec = Spec(json.loads((root / SPEC).read_text()))
+    problems = header_function_problems(spec, rendered["capi/include/cotter.h"])
+    for path, text in rendered.items():
         f = root / path
         if not f.exists():
             problems.append(f"{path} is missing")
@@ -459,7 +494,7 @@ def self_test() -> int:
             text = f.read_text()
             # Edit inside what is generated: the first C name in the file, or in its first block.
             span = (0, len(text)) if rel in WHOLE else _first_block(text)
-            m = re.compile(r"COTTER_[A-Z_]+").search(text, *span)
+            m = re.compile(r"cotter_\w+", re.I).search(text, *span)
             if not m:
                 failures.append(f"{rel}: no C name to edit")
                 continue
@@ -470,7 +505,9 @@ def self_test() -> int:
                            ("appended status", lambda d: d["statuses"].append(dict(d["statuses"][-1], name="COTTER_ENEW",
                                                                                       value=-52, rust="New", go="New",
                                                                                       python="NewError"))),
-                           ("renamed Rust variant", lambda d: d["statuses"][1].update(rust="Invalidd"))]:
+                           ("renamed Rust variant", lambda d: d["statuses"][1].update(rust="Invalidd")),
+                           ("function left out", lambda d: d["functions"].remove("cotter_token_free")),
+                           ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf"))]:
             fresh()
             data = json.loads((root / SPEC).read_text())
             edit(data)
@@ -485,7 +522,7 @@ def self_test() -> int:
         print(f"gen.py: SELF-TEST FAIL: {f}", file=sys.stderr)
     if failures:
         return 1
-    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit detected; 3 description changes detected)")
+    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit detected; 5 description changes detected)")
     return 0
 
 
