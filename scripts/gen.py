@@ -354,7 +354,7 @@ def go_status(spec: Spec) -> str:
 
 
 def python_status_inc(spec: Spec) -> str:
-    return "\n".join([f"/* {NOTE} */"] + [f"X({s['name']})" for s in spec.statuses]) + "\n"
+    return "\n".join([f"/* {NOTE} */"] + [f"X({s['name']})" for s in spec.errors]) + "\n"
 
 
 def python_class_map(spec: Spec) -> str:
