@@ -8,16 +8,21 @@
   - no binding (python/, node/, bindings/, the C tests) has core/ on its include path: bindings go through
     cotter.h (and cotter.hpp) only. core/CMakeLists.txt makes the core's headers PRIVATE, so the build enforces it;
     this check names the offender (an include directory added by hand, a compile line of the build given with
-    --build). ctest's structure/binding_cannot_include_core builds a file that tries it, and must fail to.
+    --build). ctest's structure/binding_cannot_include_core builds a file that tries it, and must fail to;
+  - the modules of each Rust crate (bindings/rust/*/src) form no circle: a module uses `crate::x` of modules
+    below it only (the crate root, lib.rs, declares and re-exports them all and is left out).
 
     python3 tests/check_structure.py [--root DIR] [--build BUILD_DIR]
+    python3 tests/check_structure.py --self-test     a circle put into a copy of the Rust crate is reported
 """
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,20 +103,107 @@ def compile_line_problems(root: Path, build: Path) -> list[str]:
     return problems
 
 
+def rust_module_graph(src: Path) -> dict[str, set[str]]:
+    """Module -> the sibling modules it names (`crate::m`, `use crate::{m, Name}` with Name re-exported from m by
+    lib.rs), read from the text with comments removed."""
+    modules = {p.stem for p in src.glob("*.rs") if p.stem not in ("lib", "main")}
+    lib = re.sub(r"//[^\n]*", "", (src / "lib.rs").read_text()) if (src / "lib.rs").exists() else ""
+    home: dict[str, str] = {}  # a name lib.rs re-exports -> the module that defines it
+    for m in re.finditer(r"pub use (\w+)::\{?([\w\s,]+)\}?;", lib):
+        if m.group(1) in modules:
+            for name in re.findall(r"\w+", m.group(2)):
+                home[name] = m.group(1)
+    graph: dict[str, set[str]] = {}
+    for mod in sorted(modules):
+        code = re.sub(r"//[^\n]*", "", (src / f"{mod}.rs").read_text())
+        names = set(re.findall(r"\bcrate::(\w+)", code))
+        for group in re.findall(r"\buse crate::\{([^}]*)\}", code):
+            names |= set(re.findall(r"\b(\w+)\b", group))
+        graph[mod] = {n if n in modules else home.get(n, "") for n in names} - {"", mod}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each strongly connected group of more than one module (Tarjan), as a sorted list."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def rust_module_problems(root: Path) -> list[str]:
+    problems = []
+    for src in sorted((root / "bindings/rust").glob("*/src")):
+        graph = rust_module_graph(src)
+        for group in circles(graph):
+            ties = "; ".join(f"{a}.rs uses {', '.join(sorted(graph[a] & set(group)))}" for a in group)
+            problems.append(f"{src.relative_to(root)}: the modules {', '.join(group)} form a circle ({ties})")
+    return problems
+
+
+def self_test() -> int:
+    """The Rust check on this tree passes, and on a copy of the crate with error.rs using ffi.rs (the circle issue
+    16 broke) it reports that circle."""
+    failures = []
+    if rust_module_problems(ROOT):
+        failures.append(f"the tree already fails: {rust_module_problems(ROOT)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copytree(ROOT / "bindings/rust/cotter/src", root / "bindings/rust/cotter/src")
+        error = root / "bindings/rust/cotter/src/error.rs"
+        error.write_text(error.read_text().replace("use crate::cstr;", "use crate::cstr;\nuse crate::ffi::Buf;"))
+        found = rust_module_problems(root)
+        if not any("error, " in p and "ffi" in p for p in found):
+            failures.append(f"a circle error.rs -> ffi.rs -> error.rs was not reported ({found})")
+    for f in failures:
+        print(f"check_structure: SELF-TEST FAIL: {f}", file=sys.stderr)
+    if failures:
+        return 1
+    print("check_structure: self-test ok (a circle of Rust modules is reported)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=ROOT, help="source tree to check (default: this one)")
     ap.add_argument("--build", type=Path, help="a CMake build directory whose compile lines to check too")
+    ap.add_argument("--self-test", action="store_true", help="prove that a circle of Rust modules is reported")
     args = ap.parse_args()
+    if args.self_test:
+        return self_test()
     root = args.root.resolve()
-    problems = core_problems(root) + binding_build_problems(root)
+    problems = core_problems(root) + binding_build_problems(root) + rust_module_problems(root)
     if args.build:
         problems += compile_line_problems(root, args.build)
     for p in problems:
         print(f"check_structure: FAIL: {p}", file=sys.stderr)
     if problems:
         return 1
-    print("check_structure: ok (core/ is below the C ABI; no binding sees core/)")
+    print("check_structure: ok (core/ is below the C ABI; no binding sees core/; no circle of Rust modules)")
     return 0
 
 
