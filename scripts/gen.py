@@ -9,20 +9,25 @@
                                        and a change of the description must each be reported
 
 capi/abi.json is the one place for status codes (name, pinned value, message, per-language names), log levels,
-the version and the default constants; it also lists every ABI function (--check: cotter.h declares exactly
+the version, the default constants and the structs (fields, types, defaults, ranges, the version that added each
+field); it also lists every ABI function (--check: cotter.h declares exactly
 those) and each network function's `_start` form and result taker. From it come:
 
   whole files   core/common/status.hpp        the core's status codes, names and messages
                 core/common/constants.hpp     the core's version, log levels and default constants
-                capi/src/abi_values_check.cpp static_asserts that cotter.h re-exports the core's values
+                core/common/options.hpp       the options structs' versions, defaults, ranges and range messages
+                capi/src/abi_values_check.cpp static_asserts that cotter.h re-exports the core's values, and that
+                                              each struct's field types, order, version and defaults are described
+                tests/c/option_ranges.inc     the values tests/c/test_options.c tries against each range
                 bindings/rust/cotter/src/error_kind.rs    Rust ErrorKind
                 bindings/go/cotter/status_gen.go          Go Code constants and sentinel errors
                 python/src/cotter_status_table.inc        Python's _native.STATUS_CODES
-  blocks        capi/include/cotter.h         version, status codes, log levels (and the constants' #define lines)
+  blocks        capi/include/cotter.h         version, status codes, log levels, each struct (its *_VERSION, definition
+                                              and *_INIT), and the constants' #define lines
   (BEGIN/END    node/lib/index.js             `codes`
    GENERATED)   node/lib/index.d.ts           CotterErrorCode
                 python/cotter/_errors.py      CLASS_FOR_CODE
-                docs/c-api.md                 the tables of status codes and of asynchronous calls
+                docs/c-api.md                 the tables of status codes, asynchronous calls and options structs
 
 A block sits between two marker lines, `BEGIN GENERATED <name>` and `END GENERATED <name>`, written in the
 file's own comment syntax; everything outside the markers stays hand-written. Python standard library only.
@@ -50,6 +55,7 @@ class Spec:
         self.statuses: list[dict] = data["statuses"]
         self.log_levels: list[dict] = data["log_levels"]
         self.constants: list[dict] = data["constants"]
+        self.structs: list[dict] = data["structs"]
         self.functions: list[str] = data["functions"]
         self.async_calls: list[dict] = data["async_calls"]
         self._validate()
@@ -57,6 +63,10 @@ class Spec:
     @property
     def errors(self) -> list[dict]:
         return [s for s in self.statuses if s["value"] != 0]
+
+    @property
+    def options(self) -> list[dict]:
+        return [s for s in self.structs if s["kind"] == "options"]
 
     @property
     def version_string(self) -> str:
@@ -100,8 +110,94 @@ class Spec:
         for f in self.functions:
             if f.endswith("_start") and f not in starts:
                 problems.append(f"{f} is not listed in async_calls")
+        problems += struct_problems(self.structs)
         if problems:
             raise SystemExit("gen.py: capi/abi.json: " + "; ".join(problems))
+
+
+C_INTS = {"int": (-2**31, 2**31 - 1), "long": (-2**63, 2**63 - 1), "int64_t": (-2**63, 2**63 - 1),
+          "unsigned int": (0, 2**32 - 1), "size_t": (0, 2**64 - 1), "uint64_t": (0, 2**64 - 1)}
+INT64_MAX = 2**63 - 1
+
+
+def struct_problems(structs: list[dict]) -> list[str]:
+    """The structs' descriptions: kinds, versions, fields (unique, typed), defaults inside ranges, `since`."""
+    problems = []
+    if len({s["name"] for s in structs}) != len(structs):
+        problems.append("struct names must be unique")
+    for s in structs:
+        n = s["name"]
+        if s.get("kind") not in ("options", "buffer", "output"):
+            problems.append(f"{n}: kind must be options, buffer or output")
+        names = [f["name"] for f in s["fields"]]
+        if len(set(names)) != len(names):
+            problems.append(f"{n}: field names must be unique")
+        if s.get("kind") == "options":
+            for key in ("label", "core", "version"):
+                if not s.get(key):
+                    problems.append(f"{n}: an options struct needs {key!r}")
+            if names[:1] != ["version"] or s["fields"][0]["type"] != "unsigned int":
+                problems.append(f"{n}: an options struct starts with `unsigned int version`")
+        since = 1
+        for f in s["fields"]:
+            where = f"{n}.{f['name']}"
+            if not re.fullmatch(r"(const )?[a-z_0-9 ]+?( \*)?", f["type"]):
+                problems.append(f"{where}: bad type {f['type']!r}")
+            if f.get("since", 1) < since:
+                problems.append(f"{where}: fields of a later version go after those of an earlier one (append-only)")
+            since = f.get("since", 1)
+            if since > s.get("version", 1):
+                problems.append(f"{where}: since {since} is beyond the struct's version")
+            if "default" in f or "range" in f:
+                if f["type"] not in C_INTS:
+                    problems.append(f"{where}: a default or range needs an integer type")
+                    continue
+                lo_t, hi_t = C_INTS[f["type"]]
+                lo, hi = f.get("range", [lo_t, None])
+                hi = min(hi_t, INT64_MAX) if hi is None else hi
+                if not lo_t <= lo <= hi <= hi_t:
+                    problems.append(f"{where}: range {lo}..{hi} does not fit {f['type']}")
+                if not lo <= f.get("default", 0) <= hi:
+                    problems.append(f"{where}: the default {f.get('default', 0)} is outside {lo}..{hi}")
+    return problems
+
+
+def field_default(s: dict, f: dict) -> str:
+    """The C initialiser of a field: the version macro, its described default, else NULL or 0."""
+    if s["kind"] == "options" and f["name"] == "version":
+        return version_macro(s)
+    if "default" in f:
+        return str(f["default"])
+    return "NULL" if "*" in f["type"] or f["type"].endswith("_fn") else "0"
+
+
+def version_macro(s: dict) -> str:
+    return s["name"].upper() + "_VERSION"
+
+
+def range_text(f: dict) -> str:
+    lo, hi = f["range"]
+    return f"{lo}..{hi}" if hi is not None else f"at least {lo}"
+
+
+def field_doc(s: dict, f: dict) -> str:
+    """The field's doc, then its default and range (from the description, so the prose cannot disagree)."""
+    if s["kind"] == "options" and f["name"] == "version":
+        return version_macro(s)
+    parts = [f["doc"]] if f.get("doc") else []
+    if "default" in f:
+        d = f["default"]
+        parts.append(f"Default {d}{f' ({d >> 20} MiB)' if d >= 1 << 20 and d % (1 << 20) == 0 else ''}.")
+    if "range" in f:
+        r = range_text(f)
+        parts.append(f"Range {r}." if f["range"][1] is not None else f"{r[0].upper()}{r[1:]}.")
+    return " ".join(parts)
+
+
+def range_message(s: dict, f: dict) -> str:
+    lo, hi = f["range"]
+    what = f"must be within {lo}..{hi}" if hi is not None else f"must be at least {lo}"
+    return f"{s['label']}: {f['name']} {what}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -190,6 +286,64 @@ def core_constants_hpp(spec: Spec) -> str:
     return "\n".join(o)
 
 
+CORE_INT = {"int": "int", "long": "long", "int64_t": "int64_t", "unsigned int": "unsigned int", "size_t": "size_t",
+            "uint64_t": "uint64_t"}
+
+
+def core_options_hpp(spec: Spec) -> str:
+    o = [f"// @{NOTE}.",
+         "/**",
+         " * @file options.hpp",
+         " * @brief The versions, defaults and ranges of the C ABI's options structs (cotter_client_options...), and the",
+         " * message of a value outside its range. The core's own configuration starts from these defaults and checks",
+         " * these ranges, so no other layer restates them; cotter.h's *_INIT macros are asserted equal",
+         " * (capi/src/abi_values_check.cpp).",
+         " */",
+         "#pragma once",
+         "",
+         "#include <cstddef>",
+         "#include <cstdint>",
+         "#include <type_traits>",
+         "",
+         "#include \"common/error.hpp\"",
+         "",
+         "namespace cotter::core::options {",
+         "",
+         "/// The accepted values of an integer option, lo..hi (hi = INT64_MAX: no upper bound), and the message of any other.",
+         "struct range {",
+         "    int64_t lo;",
+         "    int64_t hi;",
+         "    const char *message;",
+         "};",
+         "",
+         "template <class T>",
+         "constexpr bool in_range(const range &r, T v) noexcept {",
+         "    if constexpr (std::is_unsigned_v<T>)",
+         "        return v >= static_cast<uint64_t>(r.lo) && v <= static_cast<uint64_t>(r.hi);",
+         "    else",
+         "        return static_cast<int64_t>(v) >= r.lo && static_cast<int64_t>(v) <= r.hi;",
+         "}",
+         "",
+         "/// Throws error(COTTER_EINVAL, r.message) when `v` is outside `r`.",
+         "template <class T>",
+         "void check(const range &r, T v) {",
+         "    if (!in_range(r, v)) fail(COTTER_EINVAL, r.message);",
+         "}"]
+    for s in spec.options:
+        o += ["", f"/// {s['name']}", f"namespace {s['core']} {{",
+              f"inline constexpr unsigned int version = {s['version']};"]
+        for f in s["fields"]:
+            if "default" in f:
+                o.append(f"inline constexpr {CORE_INT[f['type']]} {f['name']} = {f['default']};")
+            if "range" in f:
+                lo, hi = f["range"]
+                o.append(f"inline constexpr range {f['name']}_range{{{lo}, {'INT64_MAX' if hi is None else hi}, "
+                         f"{c_string(range_message(s, f))}}};")
+        o.append(f"}}  // namespace {s['core']}")
+    o += ["", "}  // namespace cotter::core::options", ""]
+    return "\n".join(o)
+
+
 def capi_check_cpp(spec: Spec) -> str:
     o = [f"// @{NOTE}.",
          "/**",
@@ -197,9 +351,12 @@ def capi_check_cpp(spec: Spec) -> str:
          " * @brief Compile-time proof that cotter.h re-exports the core's values unchanged: both are generated from",
          " * capi/abi.json, and a hand edit of either one stops the build here.",
          " */",
+         "#include <cstddef>",
          "#include <cstring>",
+         "#include <type_traits>",
          "",
          "#include \"common/constants.hpp\"",
+         "#include \"common/options.hpp\"",
          "#include \"common/status.hpp\"",
          "#include \"cotter.h\"",
          "",
@@ -218,6 +375,24 @@ def capi_check_cpp(spec: Spec) -> str:
         o.append(f"static_assert(static_cast<int>(::{n}) == static_cast<int>(cotter::core::{n}), \"{n}\");")
     for c in spec.constants:
         o.append(f"static_assert(same({c['name']}, cotter::core::{c['core']}), \"{c['name']}\");")
+    # Structs: each field's type and order as described; options: version and defaults equal the core's.
+    for s in spec.structs:
+        n = s["name"]
+        o += ["", f"// {n}"]
+        for f in s["fields"]:
+            o.append(f"static_assert(std::is_same_v<decltype({n}::{f['name']}), {f['type']}>, \"{n}.{f['name']}: type\");")
+        for a, b in zip(s["fields"], s["fields"][1:]):
+            o.append(f"static_assert(offsetof({n}, {a['name']}) < offsetof({n}, {b['name']}), \"{n}.{b['name']}: order\");")
+        o.append(f"static_assert(sizeof({n}) == offsetof({n}, {s['fields'][-1]['name']}) + "
+                 f"sizeof({n}::{s['fields'][-1]['name']}), \"{n}: no field after {s['fields'][-1]['name']}\");")
+        if s["kind"] != "options":
+            continue
+        core = f"cotter::core::options::{s['core']}"
+        o.append(f"static_assert({version_macro(s)} == {core}::version, \"{version_macro(s)}\");")
+        o.append(f"constexpr {n} k_{s['core']}_init = {n.upper()}_INIT;")
+        for f in s["fields"]:
+            if "default" in f:
+                o.append(f"static_assert(k_{s['core']}_init.{f['name']} == {core}::{f['name']}, \"{n}.{f['name']}: default\");")
     o.append("")
     return "\n".join(o)
 
@@ -287,6 +462,41 @@ def h_log_levels(spec: Spec) -> str:
     for i, lv in enumerate(spec.log_levels):
         o.append(f"    {lv['name']} = {lv['value']}{',' if i + 1 < len(spec.log_levels) else ''}")
     o.append("} cotter_log_level;")
+    return "\n".join(o)
+
+
+def h_struct(s: dict) -> str:
+    o = []
+    if s["kind"] == "options":
+        o += [f"#define {version_macro(s)} {s['version']}", ""]
+    doc = s["doc"]
+    o += [f"/** {doc} */"] if isinstance(doc, str) else ["/**"] + [f" * {line}".rstrip() for line in doc] + [" */"]
+    o.append(f"typedef struct {s['name']} {{")
+    decls = [f"    {f['type']}{'' if f['type'].endswith('*') else ' '}{f['name']};" for f in s["fields"]]
+    width = max(len(d) for d in decls) + 1
+    since = 1
+    for f, decl in zip(s["fields"], decls):
+        if f.get("since", 1) != since:
+            since = f["since"]
+            o.append(f"    /* Version {since}. */")
+        doc = field_doc(s, f)
+        if not doc:
+            o.append(decl)
+            continue
+        prefix = f"{decl.ljust(width)}/**< "
+        lines = _wrap(doc, max(40, 116 - len(prefix)))
+        if len(lines) == 1:
+            o.append(f"{prefix}{lines[0]} */")
+        else:
+            o.append(f"{prefix}{lines[0]}")
+            o += [" " * len(prefix) + mid for mid in lines[1:-1]]
+            o.append(" " * len(prefix) + lines[-1] + " */")
+    o.append(f"}} {s['name']};")
+    if s["kind"] != "output":
+        init = "{" + ", ".join(field_default(s, f) for f in s["fields"]) + "}"
+        name = "COTTER_BUF_INIT" if s["name"] == "cotter_buf" else f"{s['name'].upper()}_INIT"
+        line = f"#define {name} {init}"
+        o += ["", line if len(line) <= 120 else f"#define {name} \\\n    {init}"]
     return "\n".join(o)
 
 
@@ -387,6 +597,43 @@ def docs_async_table(spec: Spec) -> str:
     return "\n".join(o)
 
 
+def docs_options_table(spec: Spec) -> str:
+    o = []
+    for s in spec.options:
+        if o:
+            o.append("")
+        o += [f"`{s['name']}` (version {s['version']}, `{s['name'].upper()}_INIT`, `{s['name']}_init()`):", "",
+              "| field | type | default | range | version | meaning |", "|---|---|---|---|---|---|"]
+        for f in s["fields"][1:]:
+            default = field_default(s, f)
+            rng = range_text(f) if "range" in f else ""
+            doc = (f.get("doc") or "").replace("|", "\\|")
+            o.append(f"| `{f['name']}` | `{f['type']}` | {default} | {rng} | {f.get('since', 1)} | {doc} |")
+    return "\n".join(o)
+
+
+def test_option_ranges(spec: Spec) -> str:
+    """For tests/c/test_options.c: per range, the values just outside it (each must fail with the message) and its
+    bounds (each must be accepted)."""
+    o = [f"/* {NOTE} */",
+         "/* OPTION_REJECT(struct, field, value, message) and OPTION_ACCEPT(struct, field, value), from the ranges. */"]
+    for s in spec.options:
+        for f in s["fields"]:
+            if "range" not in f:
+                continue
+            lo_t, hi_t = C_INTS[f["type"]]
+            lo, hi = f["range"]
+            msg = c_string(range_message(s, f))
+            if lo > lo_t:
+                o.append(f"OPTION_REJECT({s['core']}, {f['name']}, {lo - 1}LL, {msg})")
+            if hi is not None and hi < hi_t:
+                o.append(f"OPTION_REJECT({s['core']}, {f['name']}, {hi + 1}LL, {msg})")
+            o.append(f"OPTION_ACCEPT({s['core']}, {f['name']}, {lo}LL)")
+            if hi is not None:
+                o.append(f"OPTION_ACCEPT({s['core']}, {f['name']}, {hi}LL)")
+    return "\n".join(o) + "\n"
+
+
 def header_function_problems(spec: Spec, header: str) -> list[str]:
     """The functions cotter.h declares (names, in order) against the description's list."""
     declared = re.findall(r"COTTER_API[^;{}#]*?\b(cotter_\w+)\s*\(", header)
@@ -415,10 +662,12 @@ def docs_status_table(spec: Spec) -> str:
 WHOLE = {
     "core/common/status.hpp": core_status_hpp,
     "core/common/constants.hpp": core_constants_hpp,
+    "core/common/options.hpp": core_options_hpp,
     "capi/src/abi_values_check.cpp": capi_check_cpp,
     "bindings/rust/cotter/src/error_kind.rs": rust_error_kind,
     "bindings/go/cotter/status_gen.go": go_status,
     "python/src/cotter_status_table.inc": python_status_inc,
+    "tests/c/option_ranges.inc": test_option_ranges,
 }
 
 BLOCKS = {
@@ -426,7 +675,8 @@ BLOCKS = {
     "node/lib/index.js": {"status codes": node_codes},
     "node/lib/index.d.ts": {"status codes": node_error_code_type},
     "python/cotter/_errors.py": {"status codes": python_class_map},
-    "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table},
+    "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table,
+                      "options structs": docs_options_table},
 }
 
 OUTPUTS = sorted(set(WHOLE) | set(BLOCKS))
@@ -448,6 +698,8 @@ def render(root: Path) -> dict[str, str]:
     out = {path: fn(spec) for path, fn in WHOLE.items()}
     for path, blocks in BLOCKS.items():
         text = (root / path).read_text()
+        if path == "capi/include/cotter.h":  # one block per struct, named after it
+            blocks = {**blocks, **{s["name"]: (lambda spec, s=s: h_struct(s)) for s in spec.structs}}
         for name, fn in blocks.items():
             text = replace_block(text, name, fn(spec), path)
         if path == "capi/include/cotter.h":
@@ -494,7 +746,7 @@ def self_test() -> int:
             text = f.read_text()
             # Edit inside what is generated: the first C name in the file, or in its first block.
             span = (0, len(text)) if rel in WHOLE else _first_block(text)
-            m = re.compile(r"cotter_\w+", re.I).search(text, *span)
+            m = re.compile(r"cotter_\w+|OPTION_\w+", re.I).search(text, *span)
             if not m:
                 failures.append(f"{rel}: no C name to edit")
                 continue
@@ -507,7 +759,15 @@ def self_test() -> int:
                                                                                       python="NewError"))),
                            ("renamed Rust variant", lambda d: d["statuses"][1].update(rust="Invalidd")),
                            ("function left out", lambda d: d["functions"].remove("cotter_token_free")),
-                           ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf"))]:
+                           ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf")),
+                           ("changed option default", lambda d: _field(d, "cotter_client_options", "timeout_ms")
+                            .update(default=31000)),
+                           ("changed option range", lambda d: _field(d, "cotter_client_options", "max_retries")
+                            .update(range=[0, 11])),
+                           ("appended option field", lambda d: _struct(d, "cotter_session_options")["fields"].append(
+                               {"name": "new_field", "type": "int64_t", "default": 1, "range": [0, 9]})),
+                           ("default outside its range", lambda d: _field(d, "cotter_session_options",
+                                                                          "refresh_margin_seconds").update(default=-1))]:
             fresh()
             data = json.loads((root / SPEC).read_text())
             edit(data)
@@ -522,8 +782,16 @@ def self_test() -> int:
         print(f"gen.py: SELF-TEST FAIL: {f}", file=sys.stderr)
     if failures:
         return 1
-    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit detected; 5 description changes detected)")
+    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit detected; 9 description changes detected)")
     return 0
+
+
+def _struct(data: dict, name: str) -> dict:
+    return next(s for s in data["structs"] if s["name"] == name)
+
+
+def _field(data: dict, struct: str, name: str) -> dict:
+    return next(f for f in _struct(data, struct)["fields"] if f["name"] == name)
 
 
 def _first_block(text: str) -> tuple[int, int]:

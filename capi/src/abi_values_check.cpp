@@ -4,9 +4,12 @@
  * @brief Compile-time proof that cotter.h re-exports the core's values unchanged: both are generated from
  * capi/abi.json, and a hand edit of either one stops the build here.
  */
+#include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "common/constants.hpp"
+#include "common/options.hpp"
 #include "common/status.hpp"
 #include "cotter.h"
 
@@ -63,3 +66,161 @@ static_assert(same(COTTER_DEFAULT_ISSUER, cotter::core::k_default_issuer), "COTT
 static_assert(same(COTTER_DEFAULT_BASE_URL, cotter::core::k_default_base_url), "COTTER_DEFAULT_BASE_URL");
 static_assert(same(COTTER_LEGACY_PUBLIC_KEY, cotter::core::k_legacy_public_key), "COTTER_LEGACY_PUBLIC_KEY");
 static_assert(same(COTTER_DEFAULT_LOGIN_URL, cotter::core::k_default_login_url), "COTTER_DEFAULT_LOGIN_URL");
+
+// cotter_buf
+static_assert(std::is_same_v<decltype(cotter_buf::ptr), char *>, "cotter_buf.ptr: type");
+static_assert(std::is_same_v<decltype(cotter_buf::len), size_t>, "cotter_buf.len: type");
+static_assert(offsetof(cotter_buf, ptr) < offsetof(cotter_buf, len), "cotter_buf.len: order");
+static_assert(sizeof(cotter_buf) == offsetof(cotter_buf, len) + sizeof(cotter_buf::len), "cotter_buf: no field after len");
+
+// cotter_call_options
+static_assert(std::is_same_v<decltype(cotter_call_options::version), unsigned int>, "cotter_call_options.version: type");
+static_assert(std::is_same_v<decltype(cotter_call_options::done), cotter_call_done_fn>, "cotter_call_options.done: type");
+static_assert(std::is_same_v<decltype(cotter_call_options::done_payload), void *>, "cotter_call_options.done_payload: type");
+static_assert(std::is_same_v<decltype(cotter_call_options::timeout_ms), int64_t>, "cotter_call_options.timeout_ms: type");
+static_assert(offsetof(cotter_call_options, version) < offsetof(cotter_call_options, done), "cotter_call_options.done: order");
+static_assert(offsetof(cotter_call_options, done) < offsetof(cotter_call_options, done_payload), "cotter_call_options.done_payload: order");
+static_assert(offsetof(cotter_call_options, done_payload) < offsetof(cotter_call_options, timeout_ms), "cotter_call_options.timeout_ms: order");
+static_assert(sizeof(cotter_call_options) == offsetof(cotter_call_options, timeout_ms) + sizeof(cotter_call_options::timeout_ms), "cotter_call_options: no field after timeout_ms");
+static_assert(COTTER_CALL_OPTIONS_VERSION == cotter::core::options::call::version, "COTTER_CALL_OPTIONS_VERSION");
+constexpr cotter_call_options k_call_init = COTTER_CALL_OPTIONS_INIT;
+
+// cotter_jwt_verifier_options
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::version), unsigned int>, "cotter_jwt_verifier_options.version: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::audience), const char *>, "cotter_jwt_verifier_options.audience: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::issuer), const char *>, "cotter_jwt_verifier_options.issuer: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::leeway_seconds), int64_t>, "cotter_jwt_verifier_options.leeway_seconds: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::jwks_json), const char *>, "cotter_jwt_verifier_options.jwks_json: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::jwks_url), const char *>, "cotter_jwt_verifier_options.jwks_url: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::ca_file), const char *>, "cotter_jwt_verifier_options.ca_file: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::jwks_max_age_ms), int64_t>, "cotter_jwt_verifier_options.jwks_max_age_ms: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::jwks_cooldown_ms), int64_t>, "cotter_jwt_verifier_options.jwks_cooldown_ms: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::jwks_timeout_ms), int64_t>, "cotter_jwt_verifier_options.jwks_timeout_ms: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::jwks_max_bytes), size_t>, "cotter_jwt_verifier_options.jwks_max_bytes: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::token_cache_size), size_t>, "cotter_jwt_verifier_options.token_cache_size: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::clock), cotter_clock_fn>, "cotter_jwt_verifier_options.clock: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::clock_payload), void *>, "cotter_jwt_verifier_options.clock_payload: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::log), cotter_log_fn>, "cotter_jwt_verifier_options.log: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::log_payload), void *>, "cotter_jwt_verifier_options.log_payload: type");
+static_assert(offsetof(cotter_jwt_verifier_options, version) < offsetof(cotter_jwt_verifier_options, audience), "cotter_jwt_verifier_options.audience: order");
+static_assert(offsetof(cotter_jwt_verifier_options, audience) < offsetof(cotter_jwt_verifier_options, issuer), "cotter_jwt_verifier_options.issuer: order");
+static_assert(offsetof(cotter_jwt_verifier_options, issuer) < offsetof(cotter_jwt_verifier_options, leeway_seconds), "cotter_jwt_verifier_options.leeway_seconds: order");
+static_assert(offsetof(cotter_jwt_verifier_options, leeway_seconds) < offsetof(cotter_jwt_verifier_options, jwks_json), "cotter_jwt_verifier_options.jwks_json: order");
+static_assert(offsetof(cotter_jwt_verifier_options, jwks_json) < offsetof(cotter_jwt_verifier_options, jwks_url), "cotter_jwt_verifier_options.jwks_url: order");
+static_assert(offsetof(cotter_jwt_verifier_options, jwks_url) < offsetof(cotter_jwt_verifier_options, ca_file), "cotter_jwt_verifier_options.ca_file: order");
+static_assert(offsetof(cotter_jwt_verifier_options, ca_file) < offsetof(cotter_jwt_verifier_options, jwks_max_age_ms), "cotter_jwt_verifier_options.jwks_max_age_ms: order");
+static_assert(offsetof(cotter_jwt_verifier_options, jwks_max_age_ms) < offsetof(cotter_jwt_verifier_options, jwks_cooldown_ms), "cotter_jwt_verifier_options.jwks_cooldown_ms: order");
+static_assert(offsetof(cotter_jwt_verifier_options, jwks_cooldown_ms) < offsetof(cotter_jwt_verifier_options, jwks_timeout_ms), "cotter_jwt_verifier_options.jwks_timeout_ms: order");
+static_assert(offsetof(cotter_jwt_verifier_options, jwks_timeout_ms) < offsetof(cotter_jwt_verifier_options, jwks_max_bytes), "cotter_jwt_verifier_options.jwks_max_bytes: order");
+static_assert(offsetof(cotter_jwt_verifier_options, jwks_max_bytes) < offsetof(cotter_jwt_verifier_options, token_cache_size), "cotter_jwt_verifier_options.token_cache_size: order");
+static_assert(offsetof(cotter_jwt_verifier_options, token_cache_size) < offsetof(cotter_jwt_verifier_options, clock), "cotter_jwt_verifier_options.clock: order");
+static_assert(offsetof(cotter_jwt_verifier_options, clock) < offsetof(cotter_jwt_verifier_options, clock_payload), "cotter_jwt_verifier_options.clock_payload: order");
+static_assert(offsetof(cotter_jwt_verifier_options, clock_payload) < offsetof(cotter_jwt_verifier_options, log), "cotter_jwt_verifier_options.log: order");
+static_assert(offsetof(cotter_jwt_verifier_options, log) < offsetof(cotter_jwt_verifier_options, log_payload), "cotter_jwt_verifier_options.log_payload: order");
+static_assert(sizeof(cotter_jwt_verifier_options) == offsetof(cotter_jwt_verifier_options, log_payload) + sizeof(cotter_jwt_verifier_options::log_payload), "cotter_jwt_verifier_options: no field after log_payload");
+static_assert(COTTER_JWT_VERIFIER_OPTIONS_VERSION == cotter::core::options::jwt_verifier::version, "COTTER_JWT_VERIFIER_OPTIONS_VERSION");
+constexpr cotter_jwt_verifier_options k_jwt_verifier_init = COTTER_JWT_VERIFIER_OPTIONS_INIT;
+static_assert(k_jwt_verifier_init.leeway_seconds == cotter::core::options::jwt_verifier::leeway_seconds, "cotter_jwt_verifier_options.leeway_seconds: default");
+static_assert(k_jwt_verifier_init.jwks_max_age_ms == cotter::core::options::jwt_verifier::jwks_max_age_ms, "cotter_jwt_verifier_options.jwks_max_age_ms: default");
+static_assert(k_jwt_verifier_init.jwks_cooldown_ms == cotter::core::options::jwt_verifier::jwks_cooldown_ms, "cotter_jwt_verifier_options.jwks_cooldown_ms: default");
+static_assert(k_jwt_verifier_init.jwks_timeout_ms == cotter::core::options::jwt_verifier::jwks_timeout_ms, "cotter_jwt_verifier_options.jwks_timeout_ms: default");
+static_assert(k_jwt_verifier_init.jwks_max_bytes == cotter::core::options::jwt_verifier::jwks_max_bytes, "cotter_jwt_verifier_options.jwks_max_bytes: default");
+
+// cotter_client_options
+static_assert(std::is_same_v<decltype(cotter_client_options::version), unsigned int>, "cotter_client_options.version: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::api_key_id), const char *>, "cotter_client_options.api_key_id: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::api_secret_key), const char *>, "cotter_client_options.api_secret_key: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::base_url), const char *>, "cotter_client_options.base_url: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::worker_url), const char *>, "cotter_client_options.worker_url: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::ca_file), const char *>, "cotter_client_options.ca_file: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::connect_timeout_ms), int64_t>, "cotter_client_options.connect_timeout_ms: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::timeout_ms), int64_t>, "cotter_client_options.timeout_ms: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::max_retries), int>, "cotter_client_options.max_retries: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::retry_base_ms), int64_t>, "cotter_client_options.retry_base_ms: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::retry_max_ms), int64_t>, "cotter_client_options.retry_max_ms: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::max_response_bytes), size_t>, "cotter_client_options.max_response_bytes: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::log), cotter_log_fn>, "cotter_client_options.log: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::log_payload), void *>, "cotter_client_options.log_payload: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::max_host_connections), long>, "cotter_client_options.max_host_connections: type");
+static_assert(offsetof(cotter_client_options, version) < offsetof(cotter_client_options, api_key_id), "cotter_client_options.api_key_id: order");
+static_assert(offsetof(cotter_client_options, api_key_id) < offsetof(cotter_client_options, api_secret_key), "cotter_client_options.api_secret_key: order");
+static_assert(offsetof(cotter_client_options, api_secret_key) < offsetof(cotter_client_options, base_url), "cotter_client_options.base_url: order");
+static_assert(offsetof(cotter_client_options, base_url) < offsetof(cotter_client_options, worker_url), "cotter_client_options.worker_url: order");
+static_assert(offsetof(cotter_client_options, worker_url) < offsetof(cotter_client_options, ca_file), "cotter_client_options.ca_file: order");
+static_assert(offsetof(cotter_client_options, ca_file) < offsetof(cotter_client_options, connect_timeout_ms), "cotter_client_options.connect_timeout_ms: order");
+static_assert(offsetof(cotter_client_options, connect_timeout_ms) < offsetof(cotter_client_options, timeout_ms), "cotter_client_options.timeout_ms: order");
+static_assert(offsetof(cotter_client_options, timeout_ms) < offsetof(cotter_client_options, max_retries), "cotter_client_options.max_retries: order");
+static_assert(offsetof(cotter_client_options, max_retries) < offsetof(cotter_client_options, retry_base_ms), "cotter_client_options.retry_base_ms: order");
+static_assert(offsetof(cotter_client_options, retry_base_ms) < offsetof(cotter_client_options, retry_max_ms), "cotter_client_options.retry_max_ms: order");
+static_assert(offsetof(cotter_client_options, retry_max_ms) < offsetof(cotter_client_options, max_response_bytes), "cotter_client_options.max_response_bytes: order");
+static_assert(offsetof(cotter_client_options, max_response_bytes) < offsetof(cotter_client_options, log), "cotter_client_options.log: order");
+static_assert(offsetof(cotter_client_options, log) < offsetof(cotter_client_options, log_payload), "cotter_client_options.log_payload: order");
+static_assert(offsetof(cotter_client_options, log_payload) < offsetof(cotter_client_options, max_host_connections), "cotter_client_options.max_host_connections: order");
+static_assert(sizeof(cotter_client_options) == offsetof(cotter_client_options, max_host_connections) + sizeof(cotter_client_options::max_host_connections), "cotter_client_options: no field after max_host_connections");
+static_assert(COTTER_CLIENT_OPTIONS_VERSION == cotter::core::options::client::version, "COTTER_CLIENT_OPTIONS_VERSION");
+constexpr cotter_client_options k_client_init = COTTER_CLIENT_OPTIONS_INIT;
+static_assert(k_client_init.connect_timeout_ms == cotter::core::options::client::connect_timeout_ms, "cotter_client_options.connect_timeout_ms: default");
+static_assert(k_client_init.timeout_ms == cotter::core::options::client::timeout_ms, "cotter_client_options.timeout_ms: default");
+static_assert(k_client_init.max_retries == cotter::core::options::client::max_retries, "cotter_client_options.max_retries: default");
+static_assert(k_client_init.retry_base_ms == cotter::core::options::client::retry_base_ms, "cotter_client_options.retry_base_ms: default");
+static_assert(k_client_init.retry_max_ms == cotter::core::options::client::retry_max_ms, "cotter_client_options.retry_max_ms: default");
+static_assert(k_client_init.max_response_bytes == cotter::core::options::client::max_response_bytes, "cotter_client_options.max_response_bytes: default");
+
+// cotter_client_stats
+static_assert(std::is_same_v<decltype(cotter_client_stats::version), unsigned int>, "cotter_client_stats.version: type");
+static_assert(std::is_same_v<decltype(cotter_client_stats::requests), uint64_t>, "cotter_client_stats.requests: type");
+static_assert(std::is_same_v<decltype(cotter_client_stats::connections), uint64_t>, "cotter_client_stats.connections: type");
+static_assert(std::is_same_v<decltype(cotter_client_stats::retries), uint64_t>, "cotter_client_stats.retries: type");
+static_assert(offsetof(cotter_client_stats, version) < offsetof(cotter_client_stats, requests), "cotter_client_stats.requests: order");
+static_assert(offsetof(cotter_client_stats, requests) < offsetof(cotter_client_stats, connections), "cotter_client_stats.connections: order");
+static_assert(offsetof(cotter_client_stats, connections) < offsetof(cotter_client_stats, retries), "cotter_client_stats.retries: order");
+static_assert(sizeof(cotter_client_stats) == offsetof(cotter_client_stats, retries) + sizeof(cotter_client_stats::retries), "cotter_client_stats: no field after retries");
+
+// cotter_login_url_options
+static_assert(std::is_same_v<decltype(cotter_login_url_options::version), unsigned int>, "cotter_login_url_options.version: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::login_url), const char *>, "cotter_login_url_options.login_url: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::api_key_id), const char *>, "cotter_login_url_options.api_key_id: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::redirect_url), const char *>, "cotter_login_url_options.redirect_url: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::state), const char *>, "cotter_login_url_options.state: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::code_challenge), const char *>, "cotter_login_url_options.code_challenge: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::identifier_type), const char *>, "cotter_login_url_options.identifier_type: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::auth_method), const char *>, "cotter_login_url_options.auth_method: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::input), const char *>, "cotter_login_url_options.input: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::cotter_user_id), const char *>, "cotter_login_url_options.cotter_user_id: type");
+static_assert(offsetof(cotter_login_url_options, version) < offsetof(cotter_login_url_options, login_url), "cotter_login_url_options.login_url: order");
+static_assert(offsetof(cotter_login_url_options, login_url) < offsetof(cotter_login_url_options, api_key_id), "cotter_login_url_options.api_key_id: order");
+static_assert(offsetof(cotter_login_url_options, api_key_id) < offsetof(cotter_login_url_options, redirect_url), "cotter_login_url_options.redirect_url: order");
+static_assert(offsetof(cotter_login_url_options, redirect_url) < offsetof(cotter_login_url_options, state), "cotter_login_url_options.state: order");
+static_assert(offsetof(cotter_login_url_options, state) < offsetof(cotter_login_url_options, code_challenge), "cotter_login_url_options.code_challenge: order");
+static_assert(offsetof(cotter_login_url_options, code_challenge) < offsetof(cotter_login_url_options, identifier_type), "cotter_login_url_options.identifier_type: order");
+static_assert(offsetof(cotter_login_url_options, identifier_type) < offsetof(cotter_login_url_options, auth_method), "cotter_login_url_options.auth_method: order");
+static_assert(offsetof(cotter_login_url_options, auth_method) < offsetof(cotter_login_url_options, input), "cotter_login_url_options.input: order");
+static_assert(offsetof(cotter_login_url_options, input) < offsetof(cotter_login_url_options, cotter_user_id), "cotter_login_url_options.cotter_user_id: order");
+static_assert(sizeof(cotter_login_url_options) == offsetof(cotter_login_url_options, cotter_user_id) + sizeof(cotter_login_url_options::cotter_user_id), "cotter_login_url_options: no field after cotter_user_id");
+static_assert(COTTER_LOGIN_URL_OPTIONS_VERSION == cotter::core::options::login_url::version, "COTTER_LOGIN_URL_OPTIONS_VERSION");
+constexpr cotter_login_url_options k_login_url_init = COTTER_LOGIN_URL_OPTIONS_INIT;
+
+// cotter_session_options
+static_assert(std::is_same_v<decltype(cotter_session_options::version), unsigned int>, "cotter_session_options.version: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::refresh_margin_seconds), int64_t>, "cotter_session_options.refresh_margin_seconds: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::token_file), const char *>, "cotter_session_options.token_file: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::load), cotter_session_load_fn>, "cotter_session_options.load: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::save), cotter_session_save_fn>, "cotter_session_options.save: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::storage_payload), void *>, "cotter_session_options.storage_payload: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::on_tokens_changed), cotter_tokens_changed_fn>, "cotter_session_options.on_tokens_changed: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::on_tokens_changed_payload), void *>, "cotter_session_options.on_tokens_changed_payload: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::clock), cotter_clock_fn>, "cotter_session_options.clock: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::clock_payload), void *>, "cotter_session_options.clock_payload: type");
+static_assert(offsetof(cotter_session_options, version) < offsetof(cotter_session_options, refresh_margin_seconds), "cotter_session_options.refresh_margin_seconds: order");
+static_assert(offsetof(cotter_session_options, refresh_margin_seconds) < offsetof(cotter_session_options, token_file), "cotter_session_options.token_file: order");
+static_assert(offsetof(cotter_session_options, token_file) < offsetof(cotter_session_options, load), "cotter_session_options.load: order");
+static_assert(offsetof(cotter_session_options, load) < offsetof(cotter_session_options, save), "cotter_session_options.save: order");
+static_assert(offsetof(cotter_session_options, save) < offsetof(cotter_session_options, storage_payload), "cotter_session_options.storage_payload: order");
+static_assert(offsetof(cotter_session_options, storage_payload) < offsetof(cotter_session_options, on_tokens_changed), "cotter_session_options.on_tokens_changed: order");
+static_assert(offsetof(cotter_session_options, on_tokens_changed) < offsetof(cotter_session_options, on_tokens_changed_payload), "cotter_session_options.on_tokens_changed_payload: order");
+static_assert(offsetof(cotter_session_options, on_tokens_changed_payload) < offsetof(cotter_session_options, clock), "cotter_session_options.clock: order");
+static_assert(offsetof(cotter_session_options, clock) < offsetof(cotter_session_options, clock_payload), "cotter_session_options.clock_payload: order");
+static_assert(sizeof(cotter_session_options) == offsetof(cotter_session_options, clock_payload) + sizeof(cotter_session_options::clock_payload), "cotter_session_options: no field after clock_payload");
+static_assert(COTTER_SESSION_OPTIONS_VERSION == cotter::core::options::session::version, "COTTER_SESSION_OPTIONS_VERSION");
+constexpr cotter_session_options k_session_init = COTTER_SESSION_OPTIONS_INIT;
+static_assert(k_session_init.refresh_margin_seconds == cotter::core::options::session::refresh_margin_seconds, "cotter_session_options.refresh_margin_seconds: default");

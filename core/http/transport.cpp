@@ -609,11 +609,14 @@ transport::transport(transport_options options) : options_(std::move(options)) {
         const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
         options_.user_agent = std::string("cotter/") + k_version_string + " libcurl/" + (v ? v->version : "?");
     }
-    if (options_.connect_timeout_ms <= 0 || options_.timeout_ms <= 0) fail(COTTER_EINVAL, "timeouts must be positive");
-    if (options_.max_response_bytes == 0) fail(COTTER_EINVAL, "max_response_bytes must be positive");
-    if (options_.max_retries < 0 || options_.retry_base_ms < 0 || options_.retry_max_ms < 0)
-        fail(COTTER_EINVAL, "retry settings must not be negative");
-    if (options_.max_host_connections < 0) fail(COTTER_EINVAL, "max_host_connections must not be negative");
+    namespace opt = core::options::client;
+    core::options::check(opt::connect_timeout_ms_range, options_.connect_timeout_ms);
+    core::options::check(opt::timeout_ms_range, options_.timeout_ms);
+    core::options::check(opt::max_response_bytes_range, options_.max_response_bytes);
+    core::options::check(opt::max_retries_range, options_.max_retries);
+    core::options::check(opt::retry_base_ms_range, options_.retry_base_ms);
+    core::options::check(opt::retry_max_ms_range, options_.retry_max_ms);
+    core::options::check(opt::max_host_connections_range, options_.max_host_connections);
     if (options_.ca_file.empty()) options_.ca_file = default_ca_file();
 }
 
