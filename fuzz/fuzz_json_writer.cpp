@@ -68,7 +68,7 @@ bool write(cotter::core::json::writer &w, const node &n) {
         try {
             w.value(n.text);
         } catch (const cotter::core::error &e) {
-            FUZZ_CHECK(e.code() == COTTER_EINVAL && !utf8(n.text));
+            FUZZ_CHECK(e.code() == cotter::core::COTTER_EINVAL && !utf8(n.text));
             return false;
         }
         FUZZ_CHECK(utf8(n.text));
@@ -80,7 +80,7 @@ bool write(cotter::core::json::writer &w, const node &n) {
         try {
             w.raw(n.text, n.raw_object);
         } catch (const cotter::core::error &e) {
-            FUZZ_CHECK(e.code() == COTTER_EINVAL);
+            FUZZ_CHECK(e.code() == cotter::core::COTTER_EINVAL);
             return false;
         }
         {
@@ -97,7 +97,7 @@ bool write(cotter::core::json::writer &w, const node &n) {
             try {
                 w.key(k);
             } catch (const cotter::core::error &e) {
-                FUZZ_CHECK(e.code() == COTTER_EINVAL && !utf8(k));
+                FUZZ_CHECK(e.code() == cotter::core::COTTER_EINVAL && !utf8(k));
                 return false;
             }
             FUZZ_CHECK(utf8(k));

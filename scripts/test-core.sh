@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
+# The generated layers match their description (capi/abi.json), before anything is built from them.
+python3 scripts/gen.py --check
+
 # Sanitized build: every C/C++ test runs under AddressSanitizer + UndefinedBehaviorSanitizer.
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOTTER_BUILD_TESTS=ON \
       -DCOTTER_SANITIZE=address,undefined >/dev/null

@@ -22,11 +22,13 @@
 /* Version                                                                                        */
 /* ============================================================================================== */
 
-/* CMake reads these three lines: they are the single source of the project version. */
+/* CMake and pyproject.toml read these lines; their source is capi/abi.json. */
+/* BEGIN GENERATED version (scripts/gen.py from capi/abi.json; do not edit) */
 #define COTTER_VERSION_MAJOR 0
 #define COTTER_VERSION_MINOR 1
 #define COTTER_VERSION_PATCH 0
 #define COTTER_VERSION_NUMBER (COTTER_VERSION_MAJOR * 10000 + COTTER_VERSION_MINOR * 100 + COTTER_VERSION_PATCH)
+/* END GENERATED version */
 
 /* ============================================================================================== */
 /* Export, attributes                                                                             */
@@ -71,6 +73,7 @@ extern "C" {
 /* Status codes (pinned, append-only)                                                             */
 /* ============================================================================================== */
 
+/* BEGIN GENERATED status codes (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief Every status a cotter function can return. Values never change; new ones are appended.
  *
@@ -93,17 +96,20 @@ typedef enum cotter_status {
     COTTER_ESTORAGE = -12,     /**< Token storage failed: I/O error, corrupt file, lock failure. */
     COTTER_ENOTFOUND = -13,    /**< The requested user or provider token does not exist. */
     COTTER_ESTATE = -14,       /**< A login redirect carried the wrong `state`, or an `error`. */
-    COTTER_ECANCELED = -15,    /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while pending, or its client closed). */
+    COTTER_ECANCELED = -15,    /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while pending,
+                                    or its client closed). */
     COTTER_ECREDENTIALS = -16, /**< The API key id or secret was rejected (401, or 403 naming them): fix the
                                     configuration; the user's tokens are fine (unlike COTTER_EREAUTH). */
 
     COTTER_EJWT_MALFORMED = -20,     /**< Not a JWS compact token: segments, base64url, JSON, size limits. */
     COTTER_EJWT_ALG = -21,           /**< `alg` missing, not a string, `none`, or not the pinned ES256. */
-    COTTER_EJWT_HEADER = -22,        /**< Forbidden or malformed header member (`jwk`, `jku`, `x5u`, `x5c`, bad `kid`, `b64`). */
+    COTTER_EJWT_HEADER = -22,        /**< Forbidden or malformed header member (`jwk`, `jku`, `x5u`, `x5c`, bad
+                                          `kid`, `b64`). */
     COTTER_EJWT_CRIT = -23,          /**< `crit` present: unknown extension, malformed, or empty. */
     COTTER_EJWT_DUPLICATE = -24,     /**< A JSON member name appears twice in the header or payload. */
     COTTER_EJWT_KEY_NOT_FOUND = -25, /**< No key in the key set matches the token's `kid` (after a refetch). */
-    COTTER_EJWT_KEY_MISMATCH = -26,  /**< The selected key cannot verify ES256 (`kty`, `crv`, `alg`, `use`, `key_ops`). */
+    COTTER_EJWT_KEY_MISMATCH = -26,  /**< The selected key cannot verify ES256 (`kty`, `crv`, `alg`, `use`,
+                                          `key_ops`). */
     COTTER_EJWT_SIGNATURE = -27,     /**< The signature is not 64 bytes, r/s out of range, or does not verify. */
     COTTER_EJWT_CLAIM_TYPE = -28,    /**< A registered claim has the wrong JSON type or range (`exp` as string...). */
     COTTER_EJWT_ISSUER = -29,        /**< `iss` is not exactly the expected issuer. */
@@ -112,12 +118,13 @@ typedef enum cotter_status {
     COTTER_EJWT_NOT_YET_VALID = -32, /**< `nbf` or `iat` is in the future (beyond the leeway). */
     COTTER_EJWT_MISSING_CLAIM = -33, /**< A required claim (`exp`, `iss`, `aud`) is absent. */
 
-    COTTER_EJWKS_INVALID = -40,      /**< The key set document or one of its keys is invalid (point not on curve...). */
-    COTTER_EJWKS_UNAVAILABLE = -41,  /**< Keys could not be fetched and none are cached. Retryable. */
+    COTTER_EJWKS_INVALID = -40,     /**< The key set document or one of its keys is invalid (point not on curve...). */
+    COTTER_EJWKS_UNAVAILABLE = -41, /**< Keys could not be fetched and none are cached. Retryable. */
 
-    COTTER_ELEGACY_SIGNATURE = -50,  /**< An Identity/Event token's Ed25519 signature does not verify. */
-    COTTER_ELEGACY_CLAIM = -51       /**< An Identity/Event token is expired, for another API key, or not approved. */
+    COTTER_ELEGACY_SIGNATURE = -50, /**< An Identity/Event token's Ed25519 signature does not verify. */
+    COTTER_ELEGACY_CLAIM = -51      /**< An Identity/Event token is expired, for another API key, or not approved. */
 } cotter_status;
+/* END GENERATED status codes */
 
 /**
  * @brief The stable name of a status, e.g. "COTTER_EJWT_SIGNATURE". Never NULL ("COTTER_EUNKNOWN" for
@@ -180,6 +187,7 @@ COTTER_API void cotter_global_shutdown(void) COTTER_NOEXCEPT;
 /* Buffers                                                                                        */
 /* ============================================================================================== */
 
+/* BEGIN GENERATED cotter_buf (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief A caller-owned byte buffer filled by the library. `ptr` is NUL-terminated (the NUL is not counted
  * in `len`). Release with cotter_buf_dispose(), which wipes the bytes (they may hold a token) and resets the
@@ -191,6 +199,7 @@ typedef struct cotter_buf {
 } cotter_buf;
 
 #define COTTER_BUF_INIT {NULL, 0}
+/* END GENERATED cotter_buf */
 
 /** @brief Wipes and frees the buffer's bytes and resets it to empty. Accepts NULL and empty buffers. */
 COTTER_API void cotter_buf_dispose(cotter_buf *buf) COTTER_NOEXCEPT;
@@ -199,6 +208,7 @@ COTTER_API void cotter_buf_dispose(cotter_buf *buf) COTTER_NOEXCEPT;
 /* Callbacks                                                                                      */
 /* ============================================================================================== */
 
+/* BEGIN GENERATED log levels (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Log levels passed to cotter_log_fn. */
 typedef enum cotter_log_level {
     COTTER_LOG_DEBUG = 10,
@@ -206,6 +216,7 @@ typedef enum cotter_log_level {
     COTTER_LOG_WARNING = 30,
     COTTER_LOG_ERROR = 40
 } cotter_log_level;
+/* END GENERATED log levels */
 
 /**
  * @brief Receives log messages. Called on the thread that performs the operation; must not unwind and must
@@ -264,19 +275,21 @@ typedef struct cotter_call cotter_call;
  */
 typedef void (*cotter_call_done_fn)(cotter_call *call, void *payload);
 
+/* BEGIN GENERATED cotter_call_options (scripts/gen.py from capi/abi.json; do not edit) */
 #define COTTER_CALL_OPTIONS_VERSION 1
 
 /** @brief Options of one asynchronous call. Versioned, append-only; NULL means all defaults. */
 typedef struct cotter_call_options {
-    unsigned int version;          /**< COTTER_CALL_OPTIONS_VERSION */
-    cotter_call_done_fn done;      /**< NULL = no callback (wait with a taker or cotter_call_wait()). */
-    void *done_payload;            /**< Passed to `done`. */
-    int64_t timeout_ms;            /**< The call's total budget (queueing and retries included; for a session call, the
-                                        wait for its refresh). 0 = the client's timeout_ms (a session waits for its
-                                        refresh, itself bounded by the client's timeout). Range 0..86400000. */
+    unsigned int version;     /**< COTTER_CALL_OPTIONS_VERSION */
+    cotter_call_done_fn done; /**< NULL = no callback (wait with a taker or cotter_call_wait()). */
+    void *done_payload;       /**< Passed to `done`. */
+    int64_t timeout_ms;       /**< The call's total budget (queueing and retries included; for a session call, the
+                                   wait for its refresh). 0 = the client's timeout_ms (a session waits for its
+                                   refresh, itself bounded by the client's timeout). Range 0..86400000. */
 } cotter_call_options;
 
 #define COTTER_CALL_OPTIONS_INIT {COTTER_CALL_OPTIONS_VERSION, NULL, NULL, 0}
+/* END GENERATED cotter_call_options */
 
 /** @brief Fills `opts` with defaults. @return COTTER_OK, or COTTER_EINVAL for NULL or an unknown version. */
 COTTER_NODISCARD COTTER_API int cotter_call_options_init(cotter_call_options *opts, unsigned int version) COTTER_NOEXCEPT;
@@ -314,9 +327,11 @@ COTTER_API void cotter_call_free(cotter_call *call) COTTER_NOEXCEPT;
  */
 typedef struct cotter_jwt_verifier cotter_jwt_verifier;
 
-#define COTTER_JWT_VERIFIER_OPTIONS_VERSION 1
 #define COTTER_DEFAULT_ISSUER "https://www.cotter.app"
 #define COTTER_DEFAULT_BASE_URL "https://www.cotter.app/api/v0"
+
+/* BEGIN GENERATED cotter_jwt_verifier_options (scripts/gen.py from capi/abi.json; do not edit) */
+#define COTTER_JWT_VERIFIER_OPTIONS_VERSION 1
 
 /**
  * @brief Options of cotter_jwt_verifier_new(). Versioned and append-only: initialise with
@@ -324,26 +339,31 @@ typedef struct cotter_jwt_verifier cotter_jwt_verifier;
  * Exactly one key source is required: `jwks_json`, or `jwks_url`.
  */
 typedef struct cotter_jwt_verifier_options {
-    unsigned int version;          /**< COTTER_JWT_VERIFIER_OPTIONS_VERSION */
-    const char *audience;          /**< Required: your API key id; `aud` must contain it. */
-    const char *issuer;            /**< Expected `iss`, exact match. NULL = COTTER_DEFAULT_ISSUER. */
-    int64_t leeway_seconds;        /**< Clock skew allowed for exp/nbf/iat. Default 5. Range 0..300. */
-    const char *jwks_json;         /**< A static JWKS document (no network). */
-    const char *jwks_url;          /**< A remote JWKS, e.g. "<base_url>/token/jwks". https, or http to a loopback host. */
-    const char *ca_file;           /**< PEM CA bundle for the JWKS fetch. NULL = the system store (as cotter_client_options.ca_file). */
-    int64_t jwks_max_age_ms;       /**< Upper bound on how long fetched keys are fresh. Default 600000. Cache-Control max-age lowers it. */
-    int64_t jwks_cooldown_ms;      /**< Minimum time between two fetches triggered by unknown `kid`s. Default 30000. */
-    int64_t jwks_timeout_ms;       /**< Total timeout of one JWKS fetch. Default 5000. */
-    size_t jwks_max_bytes;         /**< Cap on the JWKS response body. Default 1048576. */
-    size_t token_cache_size;       /**< Verified-token cache entries; 0 = off (the default; see docs/verifier.md). */
-    cotter_clock_fn clock;         /**< NULL = system clock. */
+    unsigned int version;     /**< COTTER_JWT_VERIFIER_OPTIONS_VERSION */
+    const char *audience;     /**< Required: your API key id; `aud` must contain it. */
+    const char *issuer;       /**< Expected `iss`, exact match. NULL = COTTER_DEFAULT_ISSUER. */
+    int64_t leeway_seconds;   /**< Clock skew allowed for exp/nbf/iat. Default 5. Range 0..300. */
+    const char *jwks_json;    /**< A static JWKS document (no network). */
+    const char *jwks_url;     /**< A remote JWKS, e.g. "<base_url>/token/jwks". https, or http to a loopback host. */
+    const char *ca_file;      /**< PEM CA bundle for the JWKS fetch. NULL = the system store (as
+                                   cotter_client_options.ca_file). */
+    int64_t jwks_max_age_ms;  /**< Upper bound on how long fetched keys are fresh. Cache-Control max-age lowers it.
+                                   Default 600000. Range 0..604800000. */
+    int64_t jwks_cooldown_ms; /**< Minimum time between two fetches triggered by unknown `kid`s. Default 30000.
+                                   Range 0..86400000. */
+    int64_t jwks_timeout_ms;  /**< Total timeout of one JWKS fetch. Default 5000. Range 1..120000. */
+    size_t jwks_max_bytes;    /**< Cap on the JWKS response body. Default 1048576 (1 MiB). Range 1..67108864. */
+    size_t token_cache_size;  /**< Verified-token cache entries; 0 = off (the default; see docs/verifier.md). Range
+                                   0..1048576. */
+    cotter_clock_fn clock;    /**< NULL = system clock. */
     void *clock_payload;
-    cotter_log_fn log;             /**< NULL = silent. */
+    cotter_log_fn log;        /**< NULL = silent. */
     void *log_payload;
 } cotter_jwt_verifier_options;
 
 #define COTTER_JWT_VERIFIER_OPTIONS_INIT \
     {COTTER_JWT_VERIFIER_OPTIONS_VERSION, NULL, NULL, 5, NULL, NULL, NULL, 600000, 30000, 5000, 1048576, 0, NULL, NULL, NULL, NULL}
+/* END GENERATED cotter_jwt_verifier_options */
 
 /**
  * @brief Fills `opts` with defaults for the given version.
@@ -518,30 +538,38 @@ COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *toke
  */
 typedef struct cotter_client cotter_client;
 
+/* BEGIN GENERATED cotter_client_options (scripts/gen.py from capi/abi.json; do not edit) */
 #define COTTER_CLIENT_OPTIONS_VERSION 2
 
 /** @brief Options of cotter_client_new(). Versioned, append-only; initialise with cotter_client_options_init(). */
 typedef struct cotter_client_options {
-    unsigned int version;          /**< COTTER_CLIENT_OPTIONS_VERSION */
-    const char *api_key_id;        /**< Required. Sent as header API_KEY_ID. */
-    const char *api_secret_key;    /**< Needed by server-side calls (grants, custom claims, users list, social tokens). Never logged. */
-    const char *base_url;          /**< NULL = $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL. */
-    const char *worker_url;        /**< Serverless verify endpoint. NULL = $COTTER_WORKER_URL, else "https://worker.cotter.app/verify". */
-    const char *ca_file;           /**< PEM CA bundle. NULL = the system store ($SSL_CERT_FILE, else libcurl's bundle, else the distribution's usual path). TLS verification is always on. */
-    int64_t connect_timeout_ms;    /**< Default 10000. */
-    int64_t timeout_ms;            /**< Total per request. Default 30000. */
-    int max_retries;               /**< Retries of idempotent requests (GET, DELETE) on network errors, 429 and 5xx. Default 2. Grants and refreshes are never retried. */
-    int64_t retry_base_ms;         /**< First backoff; doubled each retry, with full jitter; Retry-After wins when larger. Default 200. */
-    int64_t retry_max_ms;          /**< Cap on one backoff. Default 5000. */
-    size_t max_response_bytes;     /**< Response body cap. Default 8 MiB. */
-    cotter_log_fn log;             /**< NULL = silent. Called on the client's I/O thread. */
+    unsigned int version;       /**< COTTER_CLIENT_OPTIONS_VERSION */
+    const char *api_key_id;     /**< Required. Sent as header API_KEY_ID. */
+    const char *api_secret_key; /**< Needed by server-side calls (grants, custom claims, users list, social tokens).
+                                     Never logged. */
+    const char *base_url;       /**< NULL = $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL. */
+    const char *worker_url;     /**< Serverless verify endpoint. NULL = $COTTER_WORKER_URL, else
+                                     "https://worker.cotter.app/verify". */
+    const char *ca_file;        /**< PEM CA bundle. NULL = the system store ($SSL_CERT_FILE, else libcurl's bundle,
+                                     else the distribution's usual path). TLS verification is always on. */
+    int64_t connect_timeout_ms; /**< Default 10000. At least 1. */
+    int64_t timeout_ms;         /**< Total per request. Default 30000. At least 1. */
+    int max_retries;            /**< Retries of idempotent requests (GET, DELETE) on network errors, 429 and 5xx.
+                                     Grants and refreshes are never retried. Default 2. Range 0..10. */
+    int64_t retry_base_ms;      /**< First backoff; doubled each retry, with full jitter; Retry-After wins when
+                                     larger. Default 200. At least 0. */
+    int64_t retry_max_ms;       /**< Cap on one backoff. Default 5000. At least 0. */
+    size_t max_response_bytes;  /**< Response body cap. Default 8388608 (8 MiB). At least 1. */
+    cotter_log_fn log;          /**< NULL = silent. Called on the client's I/O thread. */
     void *log_payload;
     /* Version 2. */
-    long max_host_connections;     /**< Open connections per host; further requests queue. 0 = no cap (the default). */
+    long max_host_connections;  /**< Open connections per host; further requests queue. 0 = no cap (the default). At
+                                     least 0. */
 } cotter_client_options;
 
 #define COTTER_CLIENT_OPTIONS_INIT \
     {COTTER_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 10000, 30000, 2, 200, 5000, 8388608, NULL, NULL, 0}
+/* END GENERATED cotter_client_options */
 
 /** @brief Fills `opts` with defaults for `version` (1 or 2; a version-1 struct has no max_host_connections).
  * @return COTTER_OK or COTTER_EINVAL. */
@@ -563,13 +591,15 @@ COTTER_API void cotter_client_free(cotter_client *client) COTTER_NOEXCEPT;
 /** @brief The effective base URL. Borrowed; valid until `client` is freed. */
 COTTER_API const char *cotter_client_base_url(const cotter_client *client) COTTER_NOEXCEPT;
 
+/* BEGIN GENERATED cotter_client_stats (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Counters of one client, for tests and monitoring. */
 typedef struct cotter_client_stats {
-    unsigned int version;          /**< Set by the library to 1. */
-    uint64_t requests;             /**< HTTP requests sent, retries included. */
-    uint64_t connections;          /**< New TCP connections opened (keep-alive reuse keeps this low). */
-    uint64_t retries;              /**< Automatic retries performed. */
+    unsigned int version; /**< Set by the library to 1. */
+    uint64_t requests;    /**< HTTP requests sent, retries included. */
+    uint64_t connections; /**< New TCP connections opened (keep-alive reuse keeps this low). */
+    uint64_t retries;     /**< Automatic retries performed. */
 } cotter_client_stats;
+/* END GENERATED cotter_client_stats */
 
 /** @brief Reads the counters. Thread-safe. @return COTTER_OK or COTTER_EINVAL. */
 COTTER_NODISCARD COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client) COTTER_NOEXCEPT;
@@ -637,24 +667,28 @@ COTTER_API const char *cotter_pkce_state(const cotter_pkce *pkce) COTTER_NOEXCEP
 COTTER_NODISCARD COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier,
                                                          cotter_error **out_error) COTTER_NOEXCEPT;
 
-#define COTTER_LOGIN_URL_OPTIONS_VERSION 1
 #define COTTER_DEFAULT_LOGIN_URL "https://js.cotter.app/app"
+
+/* BEGIN GENERATED cotter_login_url_options (scripts/gen.py from capi/abi.json; do not edit) */
+#define COTTER_LOGIN_URL_OPTIONS_VERSION 1
 
 /** @brief Parameters of the hosted login page (spec §2.9). Versioned, append-only. */
 typedef struct cotter_login_url_options {
-    unsigned int version;          /**< COTTER_LOGIN_URL_OPTIONS_VERSION */
-    const char *login_url;         /**< NULL = COTTER_DEFAULT_LOGIN_URL. */
-    const char *api_key_id;        /**< Required. */
-    const char *redirect_url;      /**< Required, e.g. "http://localhost:8080". */
-    const char *state;             /**< Required. */
-    const char *code_challenge;    /**< Required (S256). */
-    const char *identifier_type;   /**< "EMAIL" (default) or "PHONE". */
-    const char *auth_method;       /**< "OTP", "MAGIC_LINK" or NULL. */
-    const char *input;             /**< Prefilled identifier (sets direct_login=true); NULL = none. */
-    const char *cotter_user_id;    /**< NULL = none. */
+    unsigned int version;        /**< COTTER_LOGIN_URL_OPTIONS_VERSION */
+    const char *login_url;       /**< NULL = COTTER_DEFAULT_LOGIN_URL. */
+    const char *api_key_id;      /**< Required. */
+    const char *redirect_url;    /**< Required, e.g. "http://localhost:8080". */
+    const char *state;           /**< Required. */
+    const char *code_challenge;  /**< Required (S256). */
+    const char *identifier_type; /**< "EMAIL" (default) or "PHONE". */
+    const char *auth_method;     /**< "OTP", "MAGIC_LINK" or NULL. */
+    const char *input;           /**< Prefilled identifier (sets direct_login=true); NULL = none. */
+    const char *cotter_user_id;  /**< NULL = none. */
 } cotter_login_url_options;
 
-#define COTTER_LOGIN_URL_OPTIONS_INIT {COTTER_LOGIN_URL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+#define COTTER_LOGIN_URL_OPTIONS_INIT \
+    {COTTER_LOGIN_URL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+/* END GENERATED cotter_login_url_options */
 
 /** @brief Builds the hosted-login URL with every parameter percent-encoded. @param[out] out cotter_buf_dispose(). */
 COTTER_NODISCARD COTTER_API int cotter_login_url(cotter_buf *out, const cotter_login_url_options *opts,
@@ -838,23 +872,27 @@ typedef void (*cotter_tokens_changed_fn)(const cotter_token *token, void *payloa
 /** @brief Allocates a buffer of `len` bytes (+1 for the NUL) that the library may later dispose. For load hooks. */
 COTTER_NODISCARD COTTER_API int cotter_buf_alloc(cotter_buf *out, size_t len) COTTER_NOEXCEPT;
 
+/* BEGIN GENERATED cotter_session_options (scripts/gen.py from capi/abi.json; do not edit) */
 #define COTTER_SESSION_OPTIONS_VERSION 1
 
 /** @brief Options of cotter_session_new(). Versioned, append-only. At most one storage: `token_file` or the hooks. */
 typedef struct cotter_session_options {
-    unsigned int version;                  /**< COTTER_SESSION_OPTIONS_VERSION */
-    int64_t refresh_margin_seconds;        /**< Refresh when the access token expires within this. Default 30. */
-    const char *token_file;                /**< Token file (six-key oauth_token JSON, mode 0600, atomic replace, flock). */
-    cotter_session_load_fn load;           /**< Custom storage (keychain, database...). */
+    unsigned int version;                       /**< COTTER_SESSION_OPTIONS_VERSION */
+    int64_t refresh_margin_seconds;             /**< Refresh when the access token expires within this. Default 30.
+                                                     Range 0..86400. */
+    const char *token_file;                     /**< Token file (six-key oauth_token JSON, mode 0600, atomic
+                                                     replace, flock). */
+    cotter_session_load_fn load;                /**< Custom storage (keychain, database...). */
     cotter_session_save_fn save;
     void *storage_payload;
     cotter_tokens_changed_fn on_tokens_changed;
     void *on_tokens_changed_payload;
-    cotter_clock_fn clock;                 /**< NULL = system clock. */
+    cotter_clock_fn clock;                      /**< NULL = system clock. */
     void *clock_payload;
 } cotter_session_options;
 
 #define COTTER_SESSION_OPTIONS_INIT {COTTER_SESSION_OPTIONS_VERSION, 30, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+/* END GENERATED cotter_session_options */
 
 COTTER_NODISCARD COTTER_API int cotter_session_options_init(cotter_session_options *opts,
                                                             unsigned int version) COTTER_NOEXCEPT;

@@ -16,8 +16,8 @@ int check_call_options(const cotter_call_options *opts, cotter_error **out_error
     if (!opts) return COTTER_OK;
     if (opts->version != COTTER_CALL_OPTIONS_VERSION)
         return report(out_error, COTTER_EINVAL, "call options: unknown version (use cotter_call_options_init)");
-    if (opts->timeout_ms < 0 || opts->timeout_ms > 86400000)
-        return report(out_error, COTTER_EINVAL, "call options: timeout_ms must be within 0..86400000");
+    const auto &timeout = cotter::core::options::call::timeout_ms_range;
+    if (!cotter::core::options::in_range(timeout, opts->timeout_ms)) return report(out_error, COTTER_EINVAL, timeout.message);
     return COTTER_OK;
 }
 

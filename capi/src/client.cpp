@@ -86,13 +86,8 @@ COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_option
     COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_CHECK_ARG(opts != nullptr, out_error);
     COTTER_CHECK_ARG(opts->version >= 1 && opts->version <= COTTER_CLIENT_OPTIONS_VERSION, out_error);
-    COTTER_CHECK_ARG(opts->version < 2 || opts->max_host_connections >= 0, out_error);
     COTTER_CHECK_ARG(opts->api_key_id != nullptr && opts->api_key_id[0] != '\0', out_error);
-    COTTER_CHECK_ARG(opts->connect_timeout_ms > 0 && opts->timeout_ms > 0, out_error);
-    COTTER_CHECK_ARG(opts->max_retries >= 0 && opts->max_retries <= 10, out_error);
-    COTTER_CHECK_ARG(opts->retry_base_ms >= 0 && opts->retry_max_ms >= 0, out_error);
-    COTTER_CHECK_ARG(opts->max_response_bytes > 0, out_error);
-    COTTER_API_BEGIN
+    COTTER_API_BEGIN  // numeric options: the core checks their ranges (common/options.hpp), naming field and range
     tk::client_options o;
     o.api_key_id = opts->api_key_id;
     o.api_secret_key = cotter::core::secret_string(str_or_empty(opts->api_secret_key));

@@ -52,8 +52,7 @@ COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_j
     COTTER_CHECK_ARG(opts->version == COTTER_JWT_VERIFIER_OPTIONS_VERSION, out_error);
     COTTER_CHECK_ARG(opts->audience != nullptr && opts->audience[0] != '\0', out_error);
     COTTER_CHECK_ARG((opts->jwks_json != nullptr) != (opts->jwks_url != nullptr), out_error);
-    COTTER_CHECK_ARG(opts->jwks_max_age_ms >= 0 && opts->jwks_cooldown_ms >= 0 && opts->jwks_timeout_ms > 0,
-                     out_error);
+    // Numeric options: the core checks their ranges (common/options.hpp), naming field and range.
 
     cotter::core::jwt::verifier_config cfg;
     cfg.audience = opts->audience;

@@ -1,6 +1,6 @@
 /**
  * @file error.hpp
- * @brief The core's error value and exception. Codes are the public cotter_status values.
+ * @brief The core's error value and exception. Codes are the status values of common/status.hpp (cotter.h re-exports them).
  */
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "cotter.h"
+#include "common/status.hpp"
 
 namespace cotter::core {
 

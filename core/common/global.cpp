@@ -9,7 +9,7 @@
 
 #include <mutex>
 
-#include "cotter.h"
+#include "common/status.hpp"
 
 namespace cotter::core {
 namespace {

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <random>
 
-#include "cotter.h"
+#include "common/status.hpp"
 
 namespace cotter::core::http {
 namespace {
@@ -314,7 +314,7 @@ int conclude(CURL *h, CURLcode rc, const transport_options &opt, const request &
         if (rc == CURLE_SEND_FAIL_REWIND)
             detail = "the connection was lost after the request was sent (not re-sent: it is not idempotent)";
         err.code = code;
-        err.message = std::string(cotter_status_describe(code)) + ": " + detail + " (" + req.method + " " +
+        err.message = std::string(status_describe(code)) + ": " + detail + " (" + req.method + " " +
                       url.without_query + ")";
         err.http_status = 0;
         long status = 0;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/options.hpp"
 
 namespace cotter::core::http {
 
@@ -56,16 +57,17 @@ struct response {
 
 using log_fn = std::function<void(int level, const std::string &message)>;
 
+/// Defaults and ranges: those of cotter_client_options (common/options.hpp, from capi/abi.json).
 struct transport_options {
     std::string ca_file;                 // empty = system store; TLS verification is always on
-    int64_t connect_timeout_ms = 10000;
-    int64_t timeout_ms = 30000;
-    size_t max_response_bytes = 8u << 20;
+    int64_t connect_timeout_ms = options::client::connect_timeout_ms;
+    int64_t timeout_ms = options::client::timeout_ms;
+    size_t max_response_bytes = options::client::max_response_bytes;
     bool allow_plain_http_to_loopback = true;   // http:// only to 127.0.0.0/8, ::1, localhost
     bool allow_plain_http = false;              // anywhere (tests/dev only; off by default)
-    int max_retries = 2;                        // idempotent requests only
-    int64_t retry_base_ms = 200;
-    int64_t retry_max_ms = 5000;
+    int max_retries = options::client::max_retries;  // idempotent requests only
+    int64_t retry_base_ms = options::client::retry_base_ms;
+    int64_t retry_max_ms = options::client::retry_max_ms;
     long max_host_connections = 0;              // open connections per host; 0 = no cap. Extra requests queue.
     std::string user_agent;                     // default "cotter/<version> libcurl/<v>"
     log_fn log;                                 // runs on the I/O thread; messages never include header values or bodies

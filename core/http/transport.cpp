@@ -27,7 +27,8 @@
 #include <unordered_map>
 
 #include "common/global.hpp"
-#include "cotter.h"
+#include "common/constants.hpp"
+#include "common/status.hpp"
 #include "http/easy.hpp"
 
 namespace cotter::core::http {
@@ -434,7 +435,7 @@ struct loop : std::enable_shared_from_this<loop> {
             raw->deadline_timer = 0;
             if (!live.count(raw)) return;
             abort(raw, COTTER_ETIMEOUT,
-                  std::string(cotter_status_describe(COTTER_ETIMEOUT)) + ": no response within the request's budget (" +
+                  std::string(status_describe(COTTER_ETIMEOUT)) + ": no response within the request's budget (" +
                       raw->req.method + " " + raw->url.without_query + ")");
         });
         begin_attempt(raw);
@@ -469,7 +470,7 @@ struct loop : std::enable_shared_from_this<loop> {
         const int64_t budget = ms_until(t->deadline);
         if (budget <= 0) {
             abort(t, COTTER_ETIMEOUT,
-                  std::string(cotter_status_describe(COTTER_ETIMEOUT)) + ": the request's budget ran out before it was sent (" +
+                  std::string(status_describe(COTTER_ETIMEOUT)) + ": the request's budget ran out before it was sent (" +
                       t->req.method + " " + t->url.without_query + ")");
             return;
         }
@@ -524,7 +525,7 @@ struct loop : std::enable_shared_from_this<loop> {
         if (opt.log) {
             log_line(opt.log, COTTER_LOG_DEBUG,
                      t->req.method + " " + t->url.without_query + " -> " +
-                         (rc == COTTER_OK ? std::to_string(t->resp.status) : std::string(cotter_status_name(rc))) +
+                         (rc == COTTER_OK ? std::to_string(t->resp.status) : std::string(status_name(rc))) +
                          " (" + std::to_string(elapsed) + " ms)");
         }
 
@@ -606,13 +607,16 @@ transport::transport(transport_options options) : options_(std::move(options)) {
     if (int rc = global_ensure(); rc != COTTER_OK) fail(rc, "libcurl global initialisation failed");
     if (options_.user_agent.empty()) {
         const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-        options_.user_agent = std::string("cotter/") + cotter_version_string() + " libcurl/" + (v ? v->version : "?");
+        options_.user_agent = std::string("cotter/") + k_version_string + " libcurl/" + (v ? v->version : "?");
     }
-    if (options_.connect_timeout_ms <= 0 || options_.timeout_ms <= 0) fail(COTTER_EINVAL, "timeouts must be positive");
-    if (options_.max_response_bytes == 0) fail(COTTER_EINVAL, "max_response_bytes must be positive");
-    if (options_.max_retries < 0 || options_.retry_base_ms < 0 || options_.retry_max_ms < 0)
-        fail(COTTER_EINVAL, "retry settings must not be negative");
-    if (options_.max_host_connections < 0) fail(COTTER_EINVAL, "max_host_connections must not be negative");
+    namespace opt = core::options::client;
+    core::options::check(opt::connect_timeout_ms_range, options_.connect_timeout_ms);
+    core::options::check(opt::timeout_ms_range, options_.timeout_ms);
+    core::options::check(opt::max_response_bytes_range, options_.max_response_bytes);
+    core::options::check(opt::max_retries_range, options_.max_retries);
+    core::options::check(opt::retry_base_ms_range, options_.retry_base_ms);
+    core::options::check(opt::retry_max_ms_range, options_.retry_max_ms);
+    core::options::check(opt::max_host_connections_range, options_.max_host_connections);
     if (options_.ca_file.empty()) options_.ca_file = default_ca_file();
 }
 

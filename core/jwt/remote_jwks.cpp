@@ -7,7 +7,8 @@
 #include <algorithm>
 #include <cctype>
 
-#include "cotter.h"
+#include "common/constants.hpp"
+#include "common/status.hpp"
 
 namespace cotter::core::jwt {
 namespace {
@@ -90,7 +91,7 @@ int remote_jwks::absorb(int rc, http::response &resp, const error_info &transpor
                         std::shared_ptr<const key_set> &out, int64_t &max_age_ms, error_info &err) {
     if (rc != COTTER_OK) {
         err.code = COTTER_EJWKS_UNAVAILABLE;
-        err.message = "JWKS fetch failed (" + std::string(cotter_status_name(rc)) + "): " + transport_err.message;
+        err.message = "JWKS fetch failed (" + std::string(status_name(rc)) + "): " + transport_err.message;
         return err.code;
     }
     if (resp.status == 304 && previous && !etag.empty()) {

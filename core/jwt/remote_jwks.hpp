@@ -17,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "cotter.h"
 #include "http/http.hpp"
 #include "jwt/key_set.hpp"
 

@@ -84,18 +84,15 @@ void copy_string(element v, optional_string &out) {
 verifier::verifier(verifier_config config) : config_(std::move(config)) {
     if (config_.audience.empty()) fail(COTTER_EINVAL, "audience is required");
     if (config_.issuer.empty()) fail(COTTER_EINVAL, "issuer must not be empty");
-    if (config_.leeway_seconds < 0 || config_.leeway_seconds > 300) fail(COTTER_EINVAL, "leeway_seconds must be 0..300");
+    namespace opt = core::options::jwt_verifier;
+    core::options::check(opt::leeway_seconds_range, config_.leeway_seconds);
     if (config_.jwks_json.empty() == config_.jwks_url.empty())
         fail(COTTER_EINVAL, "exactly one of jwks_json and jwks_url is required");
-    if (config_.jwks_max_age_ms < 0 || config_.jwks_max_age_ms > 7LL * 24 * 3600 * 1000)
-        fail(COTTER_EINVAL, "jwks_max_age_ms must be 0..604800000");
-    if (config_.jwks_cooldown_ms < 0 || config_.jwks_cooldown_ms > 24LL * 3600 * 1000)
-        fail(COTTER_EINVAL, "jwks_cooldown_ms must be 0..86400000");
-    if (config_.jwks_timeout_ms < 1 || config_.jwks_timeout_ms > 120000)
-        fail(COTTER_EINVAL, "jwks_timeout_ms must be 1..120000");
-    if (config_.jwks_max_bytes < 1 || config_.jwks_max_bytes > (64u << 20))
-        fail(COTTER_EINVAL, "jwks_max_bytes must be 1..67108864");
-    if (config_.token_cache_size > (1u << 20)) fail(COTTER_EINVAL, "token_cache_size must be at most 1048576");
+    core::options::check(opt::jwks_max_age_ms_range, config_.jwks_max_age_ms);
+    core::options::check(opt::jwks_cooldown_ms_range, config_.jwks_cooldown_ms);
+    core::options::check(opt::jwks_timeout_ms_range, config_.jwks_timeout_ms);
+    core::options::check(opt::jwks_max_bytes_range, config_.jwks_max_bytes);
+    core::options::check(opt::token_cache_size_range, config_.token_cache_size);
 
     if (!config_.jwks_json.empty()) {
         error_info err;

@@ -13,7 +13,9 @@
 #include <string>
 #include <string_view>
 
+#include "common/constants.hpp"
 #include "common/error.hpp"
+#include "common/options.hpp"
 #include "http/http.hpp"
 #include "jwt/claims.hpp"
 #include "jwt/key_set.hpp"
@@ -24,17 +26,18 @@ namespace cotter::core::jwt {
 constexpr size_t k_max_token_bytes = 16 * 1024;
 constexpr size_t k_max_header_bytes = 4 * 1024;  // decoded
 
+/// Defaults and ranges: those of cotter_jwt_verifier_options (common/options.hpp, from capi/abi.json).
 struct verifier_config {
     std::string audience;                      // required
-    std::string issuer = "https://www.cotter.app";
-    int64_t leeway_seconds = 5;                // 0..300
+    std::string issuer = k_default_issuer;
+    int64_t leeway_seconds = options::jwt_verifier::leeway_seconds;
     std::string jwks_json;                     // exactly one of jwks_json / jwks_url
     std::string jwks_url;
     std::string ca_file;
-    int64_t jwks_max_age_ms = 600000;
-    int64_t jwks_cooldown_ms = 30000;
-    int64_t jwks_timeout_ms = 5000;
-    size_t jwks_max_bytes = 1u << 20;
+    int64_t jwks_max_age_ms = options::jwt_verifier::jwks_max_age_ms;
+    int64_t jwks_cooldown_ms = options::jwt_verifier::jwks_cooldown_ms;
+    int64_t jwks_timeout_ms = options::jwt_verifier::jwks_timeout_ms;
+    size_t jwks_max_bytes = options::jwt_verifier::jwks_max_bytes;
     size_t token_cache_size = 0;
     std::function<int64_t()> clock;            // Unix seconds; empty = system clock
     std::function<void(int level, const std::string &message)> log;

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "common/constants.hpp"
 #include "token/call_util.hpp"
 #include "token/parse.hpp"
 
@@ -36,7 +37,7 @@ std::shared_ptr<const client::config> make_config(client_options &o) {
     auto c = std::make_shared<client::config>();
     c->api_key_id = std::move(o.api_key_id);
     c->api_secret_key = std::move(o.api_secret_key);
-    c->base_url = strip_trailing_slash(o.base_url.empty() ? env_or("COTTER_BASE_URL", COTTER_DEFAULT_BASE_URL)
+    c->base_url = strip_trailing_slash(o.base_url.empty() ? env_or("COTTER_BASE_URL", k_default_base_url)
                                                           : std::move(o.base_url));
     c->worker_url = o.worker_url.empty() ? env_or("COTTER_WORKER_URL", k_default_worker_url) : std::move(o.worker_url);
     if (c->api_key_id.empty()) fail(COTTER_EINVAL, "api_key_id is required");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/base64.hpp"
+#include "common/constants.hpp"
 #include "common/error.hpp"
 #include "token/url.hpp"
 
@@ -56,7 +57,7 @@ std::string login_url(const login_url_params &p) {
     if (type != "EMAIL" && type != "PHONE") fail(COTTER_EINVAL, "identifier_type must be EMAIL or PHONE");
     if (!p.auth_method.empty() && p.auth_method != "OTP" && p.auth_method != "MAGIC_LINK")
         fail(COTTER_EINVAL, "auth_method must be OTP or MAGIC_LINK");
-    std::string url = p.login_url.empty() ? COTTER_DEFAULT_LOGIN_URL : p.login_url;
+    std::string url = p.login_url.empty() ? k_default_login_url : p.login_url;
     if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) fail(COTTER_EINVAL, "login_url must be http(s)");
     if (url.find('#') != std::string::npos) fail(COTTER_EINVAL, "login_url must not have a fragment");
     url += url.find('?') == std::string::npos ? '?' : '&';

@@ -80,8 +80,7 @@ std::shared_ptr<session> session::create(std::shared_ptr<client> c, session_opti
 
 session::session(std::shared_ptr<client> c, session_options options) : client_(std::move(c)), options_(std::move(options)) {
     if (!client_) fail(COTTER_EINVAL, "a session needs a client");
-    if (options_.refresh_margin_seconds < 0 || options_.refresh_margin_seconds > 24 * 3600)
-        fail(COTTER_EINVAL, "refresh_margin_seconds must be within 0..86400");
+    core::options::check(core::options::session::refresh_margin_seconds_range, options_.refresh_margin_seconds);
     if (!options_.store) options_.store = std::make_unique<memory_storage>();
 }
 

@@ -24,13 +24,15 @@
 #include <mutex>
 
 #include "common/error.hpp"
+#include "common/options.hpp"
 #include "token/client.hpp"
 #include "token/storage.hpp"
 
 namespace cotter::core::token {
 
+/// Defaults and ranges: those of cotter_session_options (common/options.hpp, from capi/abi.json).
 struct session_options {
-    int64_t refresh_margin_seconds = 30;
+    int64_t refresh_margin_seconds = options::session::refresh_margin_seconds;
     std::unique_ptr<storage> store;                            // null = memory
     std::function<void(const token_set *)> on_tokens_changed;  // null set = logged out
     std::function<int64_t()> clock;                            // Unix seconds; null = system clock

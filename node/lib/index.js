@@ -4,7 +4,7 @@
  * @brief cotter-native: the JS face of the native addon (cotter.node; see loadAddon). Classes with camelCase
  *        methods and option objects; results typed and redacted; every failure a CotterError.
  *
- * The addon does the work (C ABI through bindings/cpp/cotter.hpp); this file only shapes arguments and results.
+ * The addon does the work (C ABI through capi/include/cotter.hpp); this file only shapes arguments and results.
  * Secrets (API secret, access/ID/refresh tokens, provider tokens) live in private fields: util.inspect,
  * JSON.stringify and String() show them redacted.
  */
@@ -71,13 +71,48 @@ class CotterError extends Error {
 native.setErrorClass(CotterError);
 
 /**
- * Status names by number, read from the addon (so it can never drift from cotter.h). The whole range a status can
- * take (cotter.h: 0 and -1..-999) is read, not a guess of where codes end: a new code cannot be missed
- * (tests/node/exports.test.js checks every COTTER_E* of the header is here).
+ * Status numbers by name, generated from capi/abi.json like cotter.h itself (tests/node/exports.test.js checks that
+ * the addon names each one alike).
  */
-const codes = Object.freeze(Object.fromEntries(
-  [0, ...Array.from({ length: 999 }, (_, i) => -(i + 1))]
-    .map((n) => [native.statusName(n), n]).filter(([name]) => name !== 'COTTER_EUNKNOWN')));
+/* BEGIN GENERATED status codes (scripts/gen.py from capi/abi.json; do not edit) */
+const codes = Object.freeze({
+  COTTER_OK: 0,
+  COTTER_EINVAL: -1,
+  COTTER_ENOMEM: -2,
+  COTTER_ENETWORK: -3,
+  COTTER_ETIMEOUT: -4,
+  COTTER_ETLS: -5,
+  COTTER_EHTTP: -6,
+  COTTER_EOAUTH: -7,
+  COTTER_EPROTOCOL: -8,
+  COTTER_EUSER: -9,
+  COTTER_EINTERNAL: -10,
+  COTTER_EREAUTH: -11,
+  COTTER_ESTORAGE: -12,
+  COTTER_ENOTFOUND: -13,
+  COTTER_ESTATE: -14,
+  COTTER_ECANCELED: -15,
+  COTTER_ECREDENTIALS: -16,
+  COTTER_EJWT_MALFORMED: -20,
+  COTTER_EJWT_ALG: -21,
+  COTTER_EJWT_HEADER: -22,
+  COTTER_EJWT_CRIT: -23,
+  COTTER_EJWT_DUPLICATE: -24,
+  COTTER_EJWT_KEY_NOT_FOUND: -25,
+  COTTER_EJWT_KEY_MISMATCH: -26,
+  COTTER_EJWT_SIGNATURE: -27,
+  COTTER_EJWT_CLAIM_TYPE: -28,
+  COTTER_EJWT_ISSUER: -29,
+  COTTER_EJWT_AUDIENCE: -30,
+  COTTER_EJWT_EXPIRED: -31,
+  COTTER_EJWT_NOT_YET_VALID: -32,
+  COTTER_EJWT_MISSING_CLAIM: -33,
+  COTTER_EJWKS_INVALID: -40,
+  COTTER_EJWKS_UNAVAILABLE: -41,
+  COTTER_ELEGACY_SIGNATURE: -50,
+  COTTER_ELEGACY_CLAIM: -51,
+});
+/* END GENERATED status codes */
 
 /** The library's log lines for a JS `log(level, message)`; a logger that throws fails loudly on the next tick. */
 function logOption(log) {

@@ -1,6 +1,6 @@
 /**
  * @file node/src/addon.cpp
- * @brief node-addon-api glue over the cotter C ABI, through bindings/cpp/cotter.hpp only.
+ * @brief node-addon-api glue over the cotter C ABI, through capi/include/cotter.hpp only.
  *
  * Rules (docs/node.md, "Concurrency, cancellation, threading"):
  *  - Every network call goes through its `_start` function: it returns at once, the request runs on the client's

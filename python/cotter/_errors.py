@@ -229,6 +229,7 @@ class LegacyClaimError(LegacyTokenError):
 
 
 #: One class per status code of cotter.h (checked against the compiled header by the tests).
+# BEGIN GENERATED status codes (scripts/gen.py from capi/abi.json; do not edit)
 CLASS_FOR_CODE: Dict[str, Type[CotterError]] = {
     "COTTER_EINVAL": InvalidArgument,
     "COTTER_ENOMEM": OutOfMemory,
@@ -265,6 +266,7 @@ CLASS_FOR_CODE: Dict[str, Type[CotterError]] = {
     "COTTER_ELEGACY_SIGNATURE": LegacySignatureError,
     "COTTER_ELEGACY_CLAIM": LegacyClaimError,
 }
+# END GENERATED status codes
 
 
 def _bind_codes() -> None:

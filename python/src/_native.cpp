@@ -1,6 +1,6 @@
 /**
  * @file _native.cpp
- * @brief cotter._native: pybind11 glue over the C ABI, through bindings/cpp/cotter.hpp only.
+ * @brief cotter._native: pybind11 glue over the C ABI, through capi/include/cotter.hpp only.
  *
  * Glue only: argument conversion, the GIL, callbacks, completions and lifetimes. Everything Pythonic (keyword
  * arguments, typed results, redacted reprs, the exception classes, the asyncio coroutines) lives in python/cotter/.
@@ -1203,7 +1203,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("status_name", &cotter::status_name, "status"_a);
     // COTTER_API const char *cotter_status_describe(int status);
     m.def("status_describe", &cotter::status_describe, "status"_a);
-    // Every cotter_status value, as compiled from cotter.h (the table is generated from the header).
+    // Every cotter_status value, as compiled from cotter.h (cotter_status_table.inc: scripts/gen.py, capi/abi.json).
     py::dict codes;
 #define X(name) codes[#name] = static_cast<int>(name);
 #include "cotter_status_table.inc"

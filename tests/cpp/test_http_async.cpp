@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -99,7 +100,11 @@ TEST_CASE("start() returns at once; the completion runs exactly once, on the I/O
     CHECK(out.codes[0] == COTTER_ECANCELED);
     CHECK(out.threads[0] != std::this_thread::get_id());
     h.cancel();  // after completion: nothing
-    t.post([&] { CHECK(t.on_io_thread()); });
+    // Read on the I/O thread, checked here once it ran: the transport must not be destroyed before the task runs
+    // (its destructor detaches the loop first, and a task still queued then would see no I/O thread).
+    std::promise<bool> posted;
+    t.post([&] { posted.set_value(t.on_io_thread()); });
+    CHECK(posted.get_future().get());
     CHECK(server.requests() == 1);
 }
 

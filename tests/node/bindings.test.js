@@ -1,7 +1,7 @@
 'use strict';
 // The glue stays in step with cotter.h: every `// COTTER_API ...;` comment in node/src/addon.cpp is the exact
 // declaration from the header, and every header function is either named in such a comment, reached through
-// bindings/cpp/cotter.hpp by a wrapped call, or listed below as deliberately not bound.
+// capi/include/cotter.hpp by a wrapped call, or listed below as deliberately not bound.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -49,7 +49,7 @@ test('every // COTTER_API comment matches its declaration in cotter.h', () => {
 test('every client, session, verifier and login call of cotter.h is bound', () => {
   const decls = headerDeclarations();
   const commented = new Set([...addon.matchAll(/\/\/ COTTER_API [^;]*?\b(cotter_[a-z0-9_]+)\s*\(/g)].map((m) => m[1]));
-  const hpp = fs.readFileSync(path.join(ROOT, 'bindings/cpp/cotter.hpp'), 'utf8');
+  const hpp = fs.readFileSync(path.join(ROOT, 'capi/include/cotter.hpp'), 'utf8');
   const missing = [];
   for (const name of decls.keys()) {
     if (commented.has(name) || NOT_BOUND[name] || blockingForms(decls).has(name)) continue;

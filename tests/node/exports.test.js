@@ -32,6 +32,22 @@ test('codes has every status of cotter.h (COTTER_ECANCELED included), and index.
   for (const [name] of statuses) assert.ok(union.includes(`'${name}'`), `${name} is missing from CotterErrorCode`);
 });
 
+test('codes (generated from capi/abi.json) are what the addon itself names each status', () => {
+  const { codes } = require('cotter-native');
+  // The addon node/lib/index.js loads (as tests/node/openssl.test.js finds it).
+  const candidates = [process.env.COTTER_NODE_ADDON,
+    ...['Release', 'RelWithDebInfo', 'Debug'].map((c) => path.join(ROOT, 'build/node', c, 'cotter.node'))];
+  const file = candidates.find((f) => f && fs.existsSync(f));
+  assert.ok(file, 'cotter.node not built');
+  const native = require(path.resolve(file));
+  for (const [name, n] of Object.entries(codes)) assert.equal(native.statusName(n), name, `status ${n}`);
+  // ... and the addon knows no status the table lacks (the range cotter.h allows: 0..-999).
+  for (let n = 0; n >= -999; n--) {
+    const name = native.statusName(n);
+    if (name !== 'COTTER_EUNKNOWN') assert.equal(codes[name], n, `${name} is missing from codes`);
+  }
+});
+
 test('ESM exports the same names as CommonJS, and the same objects', async () => {
   const cjs = require('cotter-native');
   const esm = await import('cotter-native');

@@ -13,7 +13,7 @@ from typing import Dict
 
 from conftest import ROOT
 
-# Used inside bindings/cpp/cotter.hpp rather than exposed to Python.
+# Used inside capi/include/cotter.hpp rather than exposed to Python.
 CONSUMED_BY_THE_WRAPPER = {
     "cotter_error_code": "cotter::Error reads it",
     "cotter_error_message": "cotter::Error reads it",

@@ -31,7 +31,7 @@ use std::time::Duration;
 use cotter_sys as sys;
 
 use crate::error::{Error, Result};
-use crate::verifier::duration_ms;
+use crate::ffi::duration_ms;
 use crate::ErrorKind;
 
 /// What a Rust handle lends the library through `payload` pointers (closures); shared by the handle and its

@@ -9,7 +9,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::ffi;
+use crate::cstr;
 
 /// Log levels of `cotter_log_fn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,7 +36,7 @@ pub(crate) type ClockFn = Box<dyn Fn() -> i64 + Send + Sync>;
 
 pub(crate) unsafe extern "C" fn log_trampoline(level: c_int, message: *const c_char, payload: *mut c_void) {
     let f = &*(payload as *const LogFn);
-    let msg = ffi::borrowed_str(message).unwrap_or("");
+    let msg = cstr::borrowed_str(message).unwrap_or("");
     let _ = catch_unwind(AssertUnwindSafe(|| f(LogLevel::from_c(level), msg)));
 }
 

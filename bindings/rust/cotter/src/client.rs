@@ -14,10 +14,10 @@ use cotter_sys as sys;
 
 use crate::call::{self, Call, Keep, StartFn};
 use crate::callbacks::{log_trampoline, LogFn, LogLevel};
+use crate::cstr;
 use crate::error::{Error, Result};
-use crate::ffi::{self, Buf};
+use crate::ffi::{self, duration_ms, Buf};
 use crate::token::{Token, TokenRef};
-use crate::verifier::duration_ms;
 use crate::Secret;
 
 /// A connection to Cotter's API (or a compatible server such as the emulator).
@@ -132,7 +132,7 @@ impl Client {
 
     /// The effective base URL.
     pub fn base_url(&self) -> &str {
-        unsafe { ffi::borrowed_str(sys::cotter_client_base_url(self.raw())).unwrap_or("") }
+        unsafe { cstr::borrowed_str(sys::cotter_client_base_url(self.raw())).unwrap_or("") }
     }
 
     /// Request, connection and retry counters.
@@ -619,24 +619,24 @@ impl Identity {
     }
     /// The user's email or phone.
     pub fn identifier(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_identity_identifier(self.raw.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_identity_identifier(self.raw.as_ptr())) }
     }
     /// `EMAIL` or `PHONE`.
     pub fn identifier_type(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_identity_identifier_type(self.raw.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_identity_identifier_type(self.raw.as_ptr())) }
     }
     /// Cotter's user id.
     pub fn user_id(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_identity_user_id(self.raw.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_identity_user_id(self.raw.as_ptr())) }
     }
     /// The Identity Token object as JSON (for [`Client::grant_identity_token`]).
     pub fn identity_token_json(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_identity_identity_token_json(self.raw.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_identity_identity_token_json(self.raw.as_ptr())) }
     }
     /// The whole response as JSON (holds tokens).
     pub fn json(&self) -> &str {
         let mut len = 0;
-        unsafe { ffi::borrowed_bytes_str(sys::cotter_identity_json(self.raw.as_ptr(), &mut len), len) }
+        unsafe { cstr::borrowed_bytes_str(sys::cotter_identity_json(self.raw.as_ptr(), &mut len), len) }
     }
 }
 
@@ -672,7 +672,7 @@ unsafe impl Sync for UserRef {}
 
 macro_rules! user_strs {
     ($($(#[$doc:meta])* $name:ident => $c:ident;)*) => {
-        $( $(#[$doc])* pub fn $name(&self) -> Option<&str> { unsafe { ffi::borrowed_str(sys::$c(self.as_ptr())) } } )*
+        $( $(#[$doc])* pub fn $name(&self) -> Option<&str> { unsafe { cstr::borrowed_str(sys::$c(self.as_ptr())) } } )*
     };
 }
 
@@ -700,12 +700,12 @@ impl UserRef {
     /// Enrolled authentication methods.
     pub fn enrolled(&self) -> Vec<&str> {
         let n = unsafe { sys::cotter_user_enrolled_count(self.as_ptr()) };
-        (0..n).filter_map(|i| unsafe { ffi::borrowed_str(sys::cotter_user_enrolled(self.as_ptr(), i)) }).collect()
+        (0..n).filter_map(|i| unsafe { cstr::borrowed_str(sys::cotter_user_enrolled(self.as_ptr(), i)) }).collect()
     }
     /// The user object as JSON (unknown fields included).
     pub fn json(&self) -> &str {
         let mut len = 0;
-        unsafe { ffi::borrowed_bytes_str(sys::cotter_user_json(self.as_ptr(), &mut len), len) }
+        unsafe { cstr::borrowed_bytes_str(sys::cotter_user_json(self.as_ptr(), &mut len), len) }
     }
 }
 
@@ -827,7 +827,7 @@ impl SocialTokenRef {
     /// The record as JSON (holds the provider token).
     pub fn json(&self) -> &str {
         let mut len = 0;
-        unsafe { ffi::borrowed_bytes_str(sys::cotter_social_token_json(self.as_ptr(), &mut len), len) }
+        unsafe { cstr::borrowed_bytes_str(sys::cotter_social_token_json(self.as_ptr(), &mut len), len) }
     }
 }
 

@@ -1,14 +1,25 @@
 //! @file error.rs
 //! @brief `cotter::Error`: the status code and the details of a failed call, copied out of the C error
-//! object (which is freed at once).
+//! object (which is freed at once), and the status names. Below `ffi` (which turns a failed call into an `Error`):
+//! it reads C strings through `cstr` only.
 
 use std::fmt;
 use std::time::Duration;
 
 use cotter_sys as sys;
 
-use crate::ffi;
+use crate::cstr;
 use crate::ErrorKind;
+
+/// The stable name of a status code, e.g. `"COTTER_EJWT_SIGNATURE"` (`"COTTER_EUNKNOWN"` for others).
+pub fn status_name(code: i32) -> &'static str {
+    unsafe { cstr::static_str(sys::cotter_status_name(code)) }
+}
+
+/// A short English description of a status code.
+pub fn status_describe(code: i32) -> &'static str {
+    unsafe { cstr::static_str(sys::cotter_status_describe(code)) }
+}
 
 /// `std::result::Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -38,10 +49,10 @@ impl Error {
         let retry = sys::cotter_error_retry_after(err);
         let e = Error {
             kind: ErrorKind::from_code(code),
-            message: ffi::borrowed_str(sys::cotter_error_message(err)).unwrap_or("").to_owned(),
+            message: cstr::borrowed_str(sys::cotter_error_message(err)).unwrap_or("").to_owned(),
             http_status: u16::try_from(status).ok().filter(|s| *s != 0),
-            oauth_error: ffi::borrowed_str(sys::cotter_error_oauth_error(err)).map(str::to_owned),
-            oauth_error_description: ffi::borrowed_str(sys::cotter_error_oauth_error_description(err))
+            oauth_error: cstr::borrowed_str(sys::cotter_error_oauth_error(err)).map(str::to_owned),
+            oauth_error_description: cstr::borrowed_str(sys::cotter_error_oauth_error_description(err))
                 .map(str::to_owned),
             retry_after: u64::try_from(retry).ok().map(Duration::from_secs),
         };
@@ -52,7 +63,7 @@ impl Error {
 
     /// An error with only a code (the library could not allocate details).
     pub(crate) fn from_code(code: i32) -> Error {
-        Error::local(ErrorKind::from_code(code), crate::status_describe(code).to_owned())
+        Error::local(ErrorKind::from_code(code), status_describe(code).to_owned())
     }
 
     /// An error raised by the binding itself before calling C (a NUL byte in a string...).
@@ -72,7 +83,7 @@ impl Error {
 
     /// The stable name of the code, e.g. `"COTTER_EJWT_EXPIRED"`.
     pub fn name(&self) -> &'static str {
-        crate::status_name(self.code())
+        status_name(self.code())
     }
 
     /// The library's message.

@@ -1,49 +1,16 @@
 //! @file ffi.rs
-//! @brief Conversions shared by every wrapper: C strings in and out, status + error object to `Result`,
-//! caller-owned buffers, the major-version check.
+//! @brief Conversions shared by every wrapper: strings into C, status + error object to `Result`, durations to
+//! the ABI's integers, caller-owned buffers, the major-version check. Reading C strings is [`crate::cstr`]'s.
 
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, CString};
 use std::ptr;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use cotter_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::ErrorKind;
-
-/// A static C string from the library (status names, version) as `&'static str`.
-///
-/// # Safety
-/// `p` must be NULL or point to a NUL-terminated string with static storage.
-pub(crate) unsafe fn static_str(p: *const c_char) -> &'static str {
-    if p.is_null() {
-        return "";
-    }
-    CStr::from_ptr(p).to_str().unwrap_or("")
-}
-
-/// A borrowed C string as `&'a str`; `None` for NULL. The library hands out UTF-8 only (JSON strings);
-/// anything else is treated as absent rather than trusted.
-///
-/// # Safety
-/// `p` must be NULL or valid and unchanged for `'a`.
-pub(crate) unsafe fn borrowed_str<'a>(p: *const c_char) -> Option<&'a str> {
-    if p.is_null() {
-        return None;
-    }
-    CStr::from_ptr(p).to_str().ok()
-}
-
-/// A borrowed `(ptr, len)` JSON document as `&'a str` (may contain NUL bytes in theory, so use the length).
-///
-/// # Safety
-/// As [`borrowed_str`], with `len` bytes readable.
-pub(crate) unsafe fn borrowed_bytes_str<'a>(p: *const c_char, len: usize) -> &'a str {
-    if p.is_null() {
-        return "";
-    }
-    std::str::from_utf8(std::slice::from_raw_parts(p as *const u8, len)).unwrap_or("")
-}
 
 /// `s` as a C string; a NUL byte inside is a caller error (`ErrorKind::Invalid`), never a truncation.
 pub(crate) fn cstring(s: &str, what: &str) -> Result<CString> {
@@ -72,6 +39,16 @@ pub(crate) fn call(f: impl FnOnce(*mut *mut sys::cotter_error) -> c_int) -> Resu
     }
     // SAFETY: on failure the library either left `err` NULL or stored an error object we now own.
     Err(unsafe { Error::from_raw(rc, err) })
+}
+
+/// A duration as the ABI's `int64_t` milliseconds, saturating.
+pub(crate) fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A duration as the ABI's `int64_t` seconds, saturating.
+pub(crate) fn duration_secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Fails unless the loaded libcotter has the major version these declarations were generated from

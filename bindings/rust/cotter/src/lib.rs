@@ -17,6 +17,7 @@
 mod call;
 mod callbacks;
 mod client;
+mod cstr;
 mod error;
 mod error_kind;
 mod ffi;
@@ -29,7 +30,7 @@ mod verifier;
 pub use call::Call;
 pub use client::{Client, ClientBuilder, ClientStats, CustomClaims, Identity, SocialToken, SocialTokenList,
                  SocialTokenRef, User, UserList, UserRef};
-pub use error::{Error, Result};
+pub use error::{status_describe, status_name, Error, Result};
 pub use error_kind::ErrorKind;
 pub use legacy::{event_token_verify, identity_token_verify, LEGACY_PUBLIC_KEY};
 pub use login::{login_redirect_parse, login_url, pkce_challenge_of, LoginRedirect, LoginUrlOptions, Pkce};
@@ -47,22 +48,12 @@ pub use cotter_sys as sys;
 /// `MAJOR.MINOR.PATCH` of the libcotter actually loaded.
 pub fn version() -> &'static str {
     // SAFETY: static storage, NUL-terminated.
-    unsafe { ffi::static_str(sys::cotter_version_string()) }
+    unsafe { cstr::static_str(sys::cotter_version_string()) }
 }
 
 /// `COTTER_VERSION_NUMBER` of the loaded libcotter (major * 10000 + minor * 100 + patch).
 pub fn version_number() -> i32 {
     unsafe { sys::cotter_version_number() }
-}
-
-/// The stable name of a status code, e.g. `"COTTER_EJWT_SIGNATURE"` (`"COTTER_EUNKNOWN"` for others).
-pub fn status_name(code: i32) -> &'static str {
-    unsafe { ffi::static_str(sys::cotter_status_name(code)) }
-}
-
-/// A short English description of a status code.
-pub fn status_describe(code: i32) -> &'static str {
-    unsafe { ffi::static_str(sys::cotter_status_describe(code)) }
 }
 
 /// Reference-counted global initialisation (libcurl's); optional, since objects initialise lazily.

@@ -6,6 +6,7 @@ use std::ptr::{self, NonNull};
 
 use cotter_sys as sys;
 
+use crate::cstr;
 use crate::error::Result;
 use crate::ffi::{self, Buf};
 use crate::Secret;
@@ -29,15 +30,15 @@ impl Pkce {
     }
     /// The code verifier (keep it secret until get_identity).
     pub fn verifier(&self) -> &str {
-        unsafe { ffi::borrowed_str(sys::cotter_pkce_verifier(self.raw.as_ptr())).unwrap_or("") }
+        unsafe { cstr::borrowed_str(sys::cotter_pkce_verifier(self.raw.as_ptr())).unwrap_or("") }
     }
     /// The S256 code challenge.
     pub fn challenge(&self) -> &str {
-        unsafe { ffi::borrowed_str(sys::cotter_pkce_challenge(self.raw.as_ptr())).unwrap_or("") }
+        unsafe { cstr::borrowed_str(sys::cotter_pkce_challenge(self.raw.as_ptr())).unwrap_or("") }
     }
     /// The state to compare with the redirect's.
     pub fn state(&self) -> &str {
-        unsafe { ffi::borrowed_str(sys::cotter_pkce_state(self.raw.as_ptr())).unwrap_or("") }
+        unsafe { cstr::borrowed_str(sys::cotter_pkce_state(self.raw.as_ptr())).unwrap_or("") }
     }
 }
 

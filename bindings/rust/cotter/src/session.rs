@@ -15,10 +15,10 @@ use cotter_sys as sys;
 use crate::call::{self, Call, Keep, StartFn};
 use crate::callbacks::{clock_trampoline, ClockFn};
 use crate::client::{take_token, try_call, Client, ClientHooks};
+use crate::cstr;
 use crate::error::Result;
-use crate::ffi::{self, Buf};
+use crate::ffi::{self, duration_secs, Buf};
 use crate::token::{Token, TokenRef};
-use crate::verifier::duration_secs;
 use crate::{ErrorKind, Secret};
 
 /// Custom token storage (keychain, database...). The first load (or store of the initial token) runs in
@@ -271,7 +271,7 @@ unsafe extern "C" fn load_trampoline(out: *mut sys::cotter_buf, payload: *mut c_
 
 unsafe extern "C" fn save_trampoline(json: *const c_char, len: usize, payload: *mut c_void) -> c_int {
     let storage = &*(payload as *const Box<dyn Storage>);
-    let text = (!json.is_null()).then(|| ffi::borrowed_bytes_str(json, len));
+    let text = (!json.is_null()).then(|| cstr::borrowed_bytes_str(json, len));
     match catch_unwind(AssertUnwindSafe(|| storage.save(text))) {
         Ok(Ok(())) => 0,
         _ => 1,

@@ -9,6 +9,7 @@ use std::ptr::{self, NonNull};
 
 use cotter_sys as sys;
 
+use crate::cstr;
 use crate::error::Result;
 use crate::ffi::{self, Buf};
 use crate::Secret;
@@ -39,23 +40,23 @@ impl TokenRef {
 
     /// The access token (a JWT).
     pub fn access_token(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_token_access_token(self.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_token_access_token(self.as_ptr())) }
     }
     /// The ID token (a JWT).
     pub fn id_token(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_token_id_token(self.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_token_id_token(self.as_ptr())) }
     }
     /// The refresh token (rotated by Cotter on every use).
     pub fn refresh_token(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_token_refresh_token(self.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_token_refresh_token(self.as_ptr())) }
     }
     /// `token_type`, normally `Bearer`.
     pub fn token_type(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_token_token_type(self.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_token_token_type(self.as_ptr())) }
     }
     /// `auth_method`, e.g. `OTP`.
     pub fn auth_method(&self) -> Option<&str> {
-        unsafe { ffi::borrowed_str(sys::cotter_token_auth_method(self.as_ptr())) }
+        unsafe { cstr::borrowed_str(sys::cotter_token_auth_method(self.as_ptr())) }
     }
     /// `expires_in` in seconds as received (0 when absent).
     pub fn expires_in(&self) -> i64 {

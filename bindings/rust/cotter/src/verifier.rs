@@ -11,8 +11,9 @@ use cotter_sys as sys;
 
 use crate::call::{self, Call, Keep, StartFn};
 use crate::callbacks::{clock_trampoline, log_trampoline, ClockFn, LogFn};
+use crate::cstr;
 use crate::error::Result;
-use crate::ffi;
+use crate::ffi::{self, duration_ms, duration_secs};
 
 pub use crate::callbacks::LogLevel;
 
@@ -237,14 +238,6 @@ impl VerifierBuilder {
     }
 }
 
-pub(crate) fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn duration_secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
 /// The verified claims of one token. Immutable, `Send + Sync`. Only exists for verified tokens.
 pub struct Claims {
     raw: NonNull<sys::cotter_claims>,
@@ -259,7 +252,7 @@ macro_rules! str_claims {
         $(
             $(#[$doc])*
             pub fn $name(&self) -> Option<&str> {
-                unsafe { ffi::borrowed_str(sys::$c(self.raw.as_ptr())) }
+                unsafe { cstr::borrowed_str(sys::$c(self.raw.as_ptr())) }
             }
         )*
     };
@@ -293,7 +286,7 @@ impl Claims {
     pub fn audiences(&self) -> Vec<&str> {
         let n = unsafe { sys::cotter_claims_audience_count(self.raw.as_ptr()) };
         (0..n)
-            .filter_map(|i| unsafe { ffi::borrowed_str(sys::cotter_claims_audience(self.raw.as_ptr(), i)) })
+            .filter_map(|i| unsafe { cstr::borrowed_str(sys::cotter_claims_audience(self.raw.as_ptr(), i)) })
             .collect()
     }
 
@@ -315,7 +308,7 @@ impl Claims {
         let mut len = 0usize;
         unsafe {
             let p = sys::cotter_claims_json(self.raw.as_ptr(), &mut len);
-            ffi::borrowed_bytes_str(p, len)
+            cstr::borrowed_bytes_str(p, len)
         }
     }
 }
