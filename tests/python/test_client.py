@@ -141,6 +141,54 @@ def test_log_lines_reach_the_cotter_logger(emulator: Any, client: cotter.Client,
     assert emulator.api_secret_key not in caplog.text
 
 
+def test_debug_lines_follow_the_logger_level(emulator: Any, client: cotter.Client) -> None:
+    """Every request logs a debug line on the client's I/O thread. While the "cotter" logger would drop it, the
+    line must not even reach Python (it cost a Python thread state and frame stack per request there); once the
+    level allows it, each request's line arrives again."""
+    from cotter import _native
+    from cotter._util import native_log
+
+    logger = logging.getLogger("cotter")
+    reached: List[int] = []
+    kept: List[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kept.append(record.getMessage())
+
+    def spy(level: int, message: str) -> None:
+        reached.append(level)
+        native_log(level, message)
+
+    handler = Keep()
+    old_level, old_disabled = logger.level, logger.disabled
+    logger.addHandler(handler)
+    _native.set_log_handler(spy)
+    try:
+        rt = cotter.Token.from_dict(emulator.login("debuglines@example.com")["oauth_token"]).refresh_token or ""
+        logger.setLevel(logging.WARNING)
+        rt = client.refresh(rt).refresh_token or ""  # the first debug line asks logging (and fills its cache)
+        reached.clear()
+        for _ in range(3):
+            rt = client.refresh(rt).refresh_token or ""
+        assert reached == [] and kept == []
+        logger.setLevel(logging.DEBUG)
+        for _ in range(3):
+            rt = client.refresh(rt).refresh_token or ""
+        assert reached == [logging.DEBUG] * 3
+        assert len(kept) == 3 and all("/token/" in m for m in kept), kept
+        logger.disabled = True
+        reached.clear()
+        for _ in range(2):
+            rt = client.refresh(rt).refresh_token or ""
+        assert reached == []
+    finally:
+        _native.set_log_handler(native_log)
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.disabled = old_disabled
+
+
 def test_aio_client(emulator: Any) -> None:
     async def main() -> None:
         c = aio.AsyncClient(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
