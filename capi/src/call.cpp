@@ -62,8 +62,10 @@ void complete_call(cotter_call *call, int status, cotter::core::error_info *err,
         call->status = status;
         call->done = true;
         cancel.swap(call->cancel);
-        call->cv.notify_all();
     }
+    // Outside the lock: a waiter woken under it would at once block on the mutex this thread still holds (a futex
+    // wait and wake, and often a context switch, per blocking call). The pending reference keeps `call` alive.
+    call->cv.notify_all();
     cancel = nullptr;  // may own the session or a transfer: released outside the lock
     if (call->fn) call->fn(call, call->payload);
     release_call(call);

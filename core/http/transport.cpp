@@ -353,9 +353,11 @@ struct loop : std::enable_shared_from_this<loop> {
         for (int i = 0; i < n; ++i) {
             const int fd = events[i].data.fd;
             if (fd == wake_fd) {
-                uint64_t count;
-                while (::read(wake_fd, &count, sizeof count) > 0) {
-                }
+                uint64_t count;  // one read resets the counter (not EFD_SEMAPHORE); EAGAIN: already reset
+                ssize_t r;
+                do {
+                    r = ::read(wake_fd, &count, sizeof count);
+                } while (r < 0 && errno == EINTR);
                 continue;
             }
             int mask = 0;
@@ -685,12 +687,14 @@ int transport::perform(const request &req, response &resp, error_info *err) {
     auto w = std::make_shared<waiter>();
     try {
         start(req, [w](int rc, response &r, error_info &e) {
-            std::lock_guard<std::mutex> lock(w->m);
-            w->rc = rc;
-            std::swap(w->resp, r);
-            w->err = std::move(e);
-            w->done = true;
-            w->cv.notify_one();
+            {
+                std::lock_guard<std::mutex> lock(w->m);
+                w->rc = rc;
+                std::swap(w->resp, r);
+                w->err = std::move(e);
+                w->done = true;
+            }
+            w->cv.notify_one();  // outside the lock, so the waiter does not wake into a held mutex; `w` is shared
         });
     } catch (const error &e) {
         if (err) *err = e.info();
