@@ -203,8 +203,10 @@ struct loop : std::enable_shared_from_this<loop> {
         // EAGAIN means the counter is already pending: the loop wakes anyway.
     }
 
-    /// libcurl tells which sockets to watch for what (CURLMOPT_SOCKETFUNCTION); we mirror it in epoll.
-    static int on_socket(CURL *, curl_socket_t s, int what, void *userp, void *) {
+    /// libcurl tells which sockets to watch for what (CURLMOPT_SOCKETFUNCTION); we mirror it in epoll. A socket we
+    /// added carries a mark (curl_multi_assign) until libcurl removes it, so the first call adds and later ones
+    /// modify, without a failing MOD first (a kept-alive connection is removed and added again for every request).
+    static int on_socket(CURL *, curl_socket_t s, int what, void *userp, void *socketp) {
         auto *self = static_cast<loop *>(userp);
         if (what == CURL_POLL_REMOVE) {
             ::epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, s, nullptr);  // ENOENT/EBADF: already gone
@@ -214,9 +216,14 @@ struct loop : std::enable_shared_from_this<loop> {
         ev.data.fd = s;
         if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
         if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-        if (::epoll_ctl(self->epoll_fd, EPOLL_CTL_MOD, s, &ev) != 0 &&
-            (errno != ENOENT || ::epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, s, &ev) != 0))
+        // The mark is a hint: either way the other operation is tried when the kernel disagrees.
+        const int first = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        const int other = socketp ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        const int disagrees = socketp ? ENOENT : EEXIST;
+        if (::epoll_ctl(self->epoll_fd, first, s, &ev) != 0 &&
+            (errno != disagrees || ::epoll_ctl(self->epoll_fd, other, s, &ev) != 0))
             return -1;  // libcurl fails the transfers on this socket
+        if (!socketp) curl_multi_assign(self->multi, s, self);
         return 0;
     }
 
