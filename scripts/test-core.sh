@@ -18,7 +18,13 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # ThreadSanitizer on the tests labelled "concurrency".
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOTTER_BUILD_TESTS=ON \
       -DCOTTER_SANITIZE=thread >/dev/null
-cmake --build build/tsan -j "$jobs"
+# Only the programs run below are built (the rest of the suite ran under ASan above).
+tsan_targets=(cpp_test_jwks_remote cpp_test_http_transport cpp_test_http_async c_test_async)
+for src in tests/cpp/test_*concurrency*.cpp tests/c/test_*concurrency*.c; do
+  name=$(basename "$src"); name=${name%.*}
+  case $src in *.c) tsan_targets+=("c_$name") ;; *) tsan_targets+=("cpp_$name") ;; esac
+done
+cmake --build build/tsan -j "$jobs" --target "${tsan_targets[@]}"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -L concurrency --no-tests=ignore
 # ... and the files whose threaded cases are not named "concurrency": concurrent JWKS misses sharing one fetch
@@ -28,7 +34,9 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure --no-tests=error -j "$jobs" \
     -R '^cpp/test_(jwks_remote|http_transport|http_async)$|^c/test_async$'
 
-# Release build with tests (what the bindings link against).
+# Release build (what the bindings link against) with the C test programs, which scripts/test-hardening.sh runs
+# under valgrind. The C++ tests are not built again here: they ran under ASan+UBSan above.
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOTTER_BUILD_TESTS=ON >/dev/null
-cmake --build build/release -j "$jobs"
-ctest --test-dir build/release --output-on-failure -j "$jobs"
+c_targets=()
+for src in tests/c/test_*.c; do c_targets+=("c_$(basename "$src" .c)"); done
+cmake --build build/release -j "$jobs" --target cotter cotter_static "${c_targets[@]}"

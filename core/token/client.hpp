@@ -190,9 +190,6 @@ private:
 template <class T, class Start>
 T wait_for(http::transport &t, Start &&start);
 
-/// Parses one user object (exposed for tests and for lists).
-user parse_user(simdjson::dom::element obj);
-
 /// Throws the mapped error unless `resp` is a 2xx answer to `spec` (see docs/client.md, "Errors").
 void check_response(const client::config &cfg, const client::call_spec &spec, int rc, http::response &resp,
                     error_info &err);

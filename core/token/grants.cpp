@@ -115,7 +115,7 @@ identity parse_identity(const std::string &body) {
     for_each_member(doc, "get_identity response", [&](std::string_view key, simdjson::dom::element v) {
         if (key == "oauth_token") {
             if (v.is_null()) return true;
-            id.token = token_set::from_element(v, "get_identity oauth_token");
+            id.token = token_set_from_element(v, "get_identity oauth_token");
             id.has_token = true;
         } else if (key == "identifier") {
             if (v.is_null()) return true;

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/error.hpp"
+#include "token/token_set.hpp"
 
 namespace cotter::core::token {
 
@@ -53,5 +54,7 @@ std::string read_raw(simdjson::dom::element v, const char *field, size_t max);
 /// Appends the value as minified JSON text to `out`.
 void append_raw(simdjson::dom::element v, std::string &out);
 
+/// Parses an `oauth_token` object (the rules of token_set::from_json).
+token_set token_set_from_element(simdjson::dom::element obj, const char *what);
 
 }  // namespace cotter::core::token

@@ -11,7 +11,7 @@
 
 namespace cotter::core::token {
 
-token_set token_set::from_element(simdjson::dom::element obj, const char *what) {
+token_set token_set_from_element(simdjson::dom::element obj, const char *what) {
     token_set t;
     bool has_access = false;
     for_each_member(obj, what, [&](std::string_view key, simdjson::dom::element v) {
@@ -39,7 +39,7 @@ token_set token_set::from_element(simdjson::dom::element obj, const char *what) 
 }
 
 token_set token_set::from_json(const std::string &json, const char *what) {
-    return from_element(parse_document(json, what), what);
+    return token_set_from_element(parse_document(json, what), what);
 }
 
 std::string token_set::to_json() const {

@@ -6,8 +6,6 @@
  */
 #pragma once
 
-#include <simdjson.h>
-
 #include <cstdint>
 #include <string>
 
@@ -25,10 +23,10 @@ struct token_set {
     /// `exp` of the access token read WITHOUT verification (scheduling only); 0 when unreadable.
     int64_t access_expires_at = 0;
 
-    /// Parses an `oauth_token` object. `access_token` is required; the rest may be absent.
-    /// Throws COTTER_EPROTOCOL (with `what` naming the source) when the shape is wrong.
-    static token_set from_element(simdjson::dom::element obj, const char *what);
-    /// Parses `oauth_token` JSON text (a token file, a response body).
+    /// Parses `oauth_token` JSON text (a token file, a response body). `access_token` is required; the rest may
+    /// be absent. Throws COTTER_EPROTOCOL (with `what` naming the source) when the shape is wrong. (The form
+    /// that reads an already parsed element is token_set_from_element in token/parse.hpp: simdjson stays out of
+    /// this header, which most of the library and its tests include.)
     static token_set from_json(const std::string &json, const char *what);
 
     /// The six-key JSON (absent strings omitted, expires_in always present), as Cotter's Python SDK stores it.

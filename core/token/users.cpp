@@ -14,10 +14,10 @@ namespace {
 constexpr const char *k_nil_user_id = "00000000-0000-0000-0000-000000000000";
 constexpr size_t k_max_enrolled = 64;
 
+user parse_user(simdjson::dom::element obj);
 user parse_user_body(const std::string &body) { return parse_user(parse_document(body, "user response")); }
 
-}  // namespace
-
+/// Parses one user object (a response, or one row of a list).
 user parse_user(simdjson::dom::element obj) {
     user u;
     for_each_member(obj, "user object", [&](std::string_view key, simdjson::dom::element v) {
@@ -44,6 +44,8 @@ user parse_user(simdjson::dom::element obj) {
     u.json = read_raw(obj, "user", 1024 * 1024);
     return u;
 }
+
+}  // namespace
 
 call_handle client::user_create_async(const std::string &identifier, done_fn<user> done, int64_t timeout_ms) {
     if (identifier.empty()) fail(COTTER_EINVAL, "identifier is required");
