@@ -131,7 +131,7 @@ if [ -f pyproject.toml ] && [ -d tests/python ]; then
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
   CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation . \
-      -C build-dir="$build/python-asan" -C cmake.build-type=RelWithDebInfo \
+      -C build-dir="$build/asan-tree" -C cmake.build-type=RelWithDebInfo \
       -C cmake.define.COTTER_SANITIZE=address,undefined
   if [ -f tests/python/browser/package-lock.json ] && [ ! -d tests/python/browser/node_modules ]; then
     (cd tests/python/browser && npm ci --silent --no-audit --no-fund >/dev/null)
@@ -150,7 +150,9 @@ fi
 if [ -f node/CMakeLists.txt ] && [ -f scripts/test-node.sh ] && [ -f tests/leaks/node_asan.sh ]; then
   step "Node suite against the ASan+UBSan addon"
   rm -f "$san_logs"/*
-  if env "${asan_env[@]}" bash tests/leaks/node_asan.sh "$build/node-asan" && san_reports; then
+  # The Python step's CMake tree: the core's flags are the same (RelWithDebInfo, ASan+UBSan, static), so only the
+  # addon's own sources are compiled here, not the core a second time.
+  if env "${asan_env[@]}" bash tests/leaks/node_asan.sh "$build/asan-tree" && san_reports; then
     echo "node suite under ASan+UBSan: passed" >&2
   else
     fail "asan:node"; san_reports || true
