@@ -230,6 +230,19 @@ static inline int emu_dev(emu *e, const char *method, const char *path, const ch
     return status;
 }
 
+/* Signs `identifier` in through POST /dev/login: the oauth_token JSON (malloc'd; the caller frees it), or NULL. */
+static inline char *emu_login(emu *e, const char *identifier) {
+    char body[256], *resp = NULL, *tok;
+    snprintf(body, sizeof body, "{\"identifier\":\"%s\"}", identifier);
+    if (emu_dev(e, "POST", "/login", body, &resp) != 200) {
+        free(resp);
+        return NULL;
+    }
+    tok = emu_json_member(resp, "oauth_token");
+    free(resp);
+    return tok;
+}
+
 /* Requests counted for a normalized route at GET /dev/stats (or -1). */
 static inline long emu_route_requests(emu *e, const char *route) {
     char *body = NULL, *requests;

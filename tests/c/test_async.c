@@ -128,18 +128,6 @@ static cotter_client *new_client(long max_host_connections) {
     return c;
 }
 
-static char *dev_login(const char *who) {
-    char body[256], *resp = NULL, *tok;
-    snprintf(body, sizeof body, "{\"identifier\":\"%s\"}", who);
-    if (emu_dev(&E, "POST", "/login", body, &resp) != 200) {
-        free(resp);
-        return NULL;
-    }
-    tok = emu_json_member(resp, "oauth_token");
-    free(resp);
-    return tok;
-}
-
 #define ROUTE_USER "GET /api/v0/user"
 #define ROUTE_REFRESH "POST /api/v0/token/:api_key_id"
 
@@ -344,7 +332,7 @@ static void test_free_inside_callback(void) {
     CHECK(t.other == 1);
     {
         /* Completed at once (a still-valid access token): the callback frees the handle before _start returns. */
-        char *json = dev_login("ff-inline@example.com");
+        char *json = emu_login(&E, "ff-inline@example.com");
         cotter_token *initial = NULL;
         cotter_session *s = NULL;
         CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
@@ -397,7 +385,7 @@ static void test_taker_rules(void) {
     cotter_user *u = NULL;
     cotter_token *tok = NULL;
     cotter_call_options bad;
-    char *json = dev_login("taker@example.com");
+    char *json = emu_login(&E, "taker@example.com");
     cotter_error *err = NULL;
     CHECK(cotter_call_options_init(&bad, COTTER_CALL_OPTIONS_VERSION) == COTTER_OK);
     bad.timeout_ms = -1;
@@ -452,7 +440,7 @@ static void test_session_async(void) {
     cotter_session *s = NULL;
     cotter_session_options so;
     cotter_token *initial = NULL;
-    char *json = dev_login("session-async@example.com");
+    char *json = emu_login(&E, "session-async@example.com");
     cotter_call *call = NULL, *calls[N];
     cotter_call_options o;
     inline_probe probe = {0};
@@ -587,7 +575,7 @@ static cotter_session *counted_session(cotter_client *c, const cotter_token *ini
 
 static void test_callbacks_end_with_the_last_use(void) {
     cotter_client *c = new_client(1); /* one connection: a later call queues behind the refresh */
-    char *json = dev_login("hooks-end@example.com");
+    char *json = emu_login(&E, "hooks-end@example.com");
     cotter_token *initial = NULL;
     cotter_session *s;
     cotter_call *call = NULL;
@@ -615,7 +603,7 @@ static void test_callbacks_end_with_the_last_use(void) {
      * the wire: the refresh completes without the callbacks, whose payload the binding may have released. */
     free(json);
     cotter_token_free(initial);
-    json = dev_login("hooks-end@example.com");
+    json = emu_login(&E, "hooks-end@example.com");
     CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
     s = counted_session(c, initial);
     base = emu_route_requests(&E, ROUTE_REFRESH);
@@ -670,7 +658,7 @@ static void test_session_free_stops_hooks(void) {
     cotter_session *s = NULL;
     cotter_session_options so;
     cotter_token *initial = NULL;
-    char *json = dev_login("session-free-hooks@example.com");
+    char *json = emu_login(&E, "session-free-hooks@example.com");
     cotter_call *call = NULL;
     cotter_user *u = NULL;
     hook_probe h = {0, 0, 0};
@@ -707,7 +695,7 @@ static void test_session_free_stops_hooks(void) {
 static void test_every_start_function(void) {
     cotter_client *c = new_client(0);
     cotter_call *call = NULL;
-    char *json = dev_login("every@example.com");
+    char *json = emu_login(&E, "every@example.com");
     cotter_token *tok = NULL, *refreshed = NULL;
     cotter_user *u = NULL;
     cotter_user_list *ul = NULL;

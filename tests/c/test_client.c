@@ -22,18 +22,6 @@ static int failures = 0;
 
 static emu E;
 
-static char *dev_login(const char *who) {
-    char body[256], *resp = NULL, *tok;
-    snprintf(body, sizeof body, "{\"identifier\":\"%s\"}", who);
-    if (emu_dev(&E, "POST", "/login", body, &resp) != 200) {
-        free(resp);
-        return NULL;
-    }
-    tok = emu_json_member(resp, "oauth_token");
-    free(resp);
-    return tok;
-}
-
 static int log_lines = 0, log_leaks = 0;
 static void on_log(int level, const char *message, void *payload) {
     (void)level;
@@ -100,7 +88,7 @@ static void test_arguments(void) {
 
 static void test_tokens_and_refresh(void) {
     cotter_client *c = new_client(0);
-    char *json = dev_login("c-refresh@example.com");
+    char *json = emu_login(&E, "c-refresh@example.com");
     cotter_token *t0 = NULL, *t1 = NULL, *t2 = NULL, *rt = NULL;
     cotter_error *err = NULL;
     cotter_buf out = COTTER_BUF_INIT;
@@ -162,7 +150,7 @@ static void test_grants_and_claims(void) {
     free(resp);
     free(idt);
 
-    json = dev_login("c-claims@example.com");
+    json = emu_login(&E, "c-claims@example.com");
     CHECK(cotter_token_from_json(&base, json, strlen(json), NULL) == COTTER_OK);
     CHECK(cotter_client_custom_claims(&tok, &rt, c, cotter_token_access_token(base), "{\"role\":\"admin\"}",
                                       cotter_token_refresh_token(base), NULL) == COTTER_OK);
@@ -223,7 +211,7 @@ static void test_users_social_verify(void) {
     CHECK(st == NULL);
     cotter_user_free(u);
 
-    json = dev_login("c-verify@example.com");
+    json = emu_login(&E, "c-verify@example.com");
     CHECK(cotter_token_from_json(&t, json, strlen(json), NULL) == COTTER_OK);
     CHECK(cotter_client_verify_remote(&valid, &reason, c, cotter_token_access_token(t), NULL) == COTTER_OK);
     CHECK(valid == 1 && reason.ptr == NULL);
@@ -278,7 +266,7 @@ static int session_load_nothing(cotter_buf *out, void *payload) {
 static void test_session_file(void) {
     cotter_client *c = new_client(0);
     char dir[] = "/tmp/cotter-c-session-XXXXXX", path[256], lock[300];
-    char *json = dev_login("c-session@example.com");
+    char *json = emu_login(&E, "c-session@example.com");
     cotter_token *t = NULL, *got = NULL;
     cotter_session *s = NULL, *s2 = NULL;
     cotter_session_options so;
@@ -338,7 +326,7 @@ static void test_rejected_credentials(void) {
     cotter_session_options so;
     cotter_token *t = NULL, *got = NULL;
     cotter_error *err = NULL;
-    char *json = dev_login("c-creds@example.com"), *resp = NULL, *idt = NULL;
+    char *json = emu_login(&E, "c-creds@example.com"), *resp = NULL, *idt = NULL;
     CHECK(cotter_token_from_json(&t, json, strlen(json), NULL) == COTTER_OK);
     CHECK(cotter_client_options_init(&o, COTTER_CLIENT_OPTIONS_VERSION) == COTTER_OK);
     o.api_key_id = "0e0e0e0e-0000-4000-8000-00000000bad2";
