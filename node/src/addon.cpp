@@ -729,7 +729,7 @@ class VerifyPool {
         std::shared_ptr<VerifierCore> core;
         std::string token;
         napi_deferred deferred = nullptr;
-        cotter::Claims claims;
+        std::string claims_json;  // the verified claims as JSON text (what the promise resolves with, parsed)
         std::optional<ErrorInfo> error;
         std::shared_ptr<JsThread> js;
     };
@@ -786,9 +786,16 @@ class VerifyPool {
                     st->queue.pop_front();
                 }
             }
+            // The claims handle and the token's buffer are freed here, on the thread that made them: the JS thread
+            // (the one thread every verification shares) then frees one string per job, not a tree of allocations
+            // owned by another thread's malloc arena.
             for (Job *job : batch) {
-                job->error = Capture([job] { job->claims = job->core->v.verify(job->token); });
+                job->error = Capture([job] {
+                    cotter::Claims claims = job->core->v.verify(job->token);
+                    job->claims_json.assign(claims.json());
+                });
                 Wipe(job->token);
+                job->token.shrink_to_fit();
             }
             std::shared_ptr<JsThread> js = batch.front()->js;
             auto *done = new std::vector<Job *>(std::move(batch));
@@ -812,7 +819,7 @@ class VerifyPool {
     static void Settle(Napi::Env env, Job *job) {
         try {
             if (job->error) napi_reject_deferred(env, job->deferred, MakeError(env, *job->error));
-            else napi_resolve_deferred(env, job->deferred, Data(env)->json_parse.Call({Str(env, job->claims.json())}));
+            else napi_resolve_deferred(env, job->deferred, Data(env)->json_parse.Call({Str(env, job->claims_json)}));
         } catch (const Napi::Error &e) {
             napi_reject_deferred(env, job->deferred, e.Value());
         }
