@@ -201,6 +201,24 @@ def function_problems(spec: "Spec") -> list[str]:
         for key in ("doc", "note"):
             if key in f and (not isinstance(f[key], list) or any("*/" in line for line in f[key])):
                 problems.append(f"{n}: `{key}` is a list of lines without `*/`")
+    # A `_start` form takes the blocking form's inputs between its call handle and call options; its taker
+    # hands back the blocking form's outputs.
+    by_name = {f["name"]: f for f in spec.functions}
+    for a in spec.async_calls:
+        if not all(a[k] in by_name for k in ("blocking", "start", "result")):
+            continue  # reported by _validate
+        blocking, start, taker = by_name[a["blocking"]], by_name[a["start"]], by_name[a["result"]]
+        shape = lambda ps: [(p["type"], p["name"]) for p in ps]  # noqa: E731
+        ins = [p for p in blocking["params"] if p["dir"] == "in"]
+        outs = [p for p in blocking["params"] if p["dir"] == "out" and p["name"] != "out_error"]
+        expected = ([("cotter_call **", "out")] + shape(ins)
+                    + [("const cotter_call_options *", "call_opts"), ("cotter_error **", "out_error")])
+        if shape(start["params"]) != expected:
+            problems.append(f"{a['start']}: parameters must be (cotter_call **out, the inputs of {a['blocking']}, "
+                            f"const cotter_call_options *call_opts, cotter_error **out_error)")
+        taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
+        if taken != [p["type"] for p in outs]:
+            problems.append(f"{a['result']} does not hand back what {a['blocking']} gives ({[p['type'] for p in outs]})")
     return problems
 
 
@@ -1072,6 +1090,8 @@ def self_test() -> int:
                            ("parameter type changed", lambda d: _function(d, "cotter_jwt_verify")["params"][3]
                             .update(type="int")),
                            ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf")),
+                           ("start form out of step", lambda d: _function(d, "cotter_client_refresh_start")["params"]
+                            .pop(2)),
                            ("changed option default", lambda d: _field(d, "cotter_client_options", "timeout_ms")
                             .update(default=31000)),
                            ("changed option range", lambda d: _field(d, "cotter_client_options", "max_retries")
@@ -1094,7 +1114,7 @@ def self_test() -> int:
         print(f"gen.py: SELF-TEST FAIL: {f}", file=sys.stderr)
     if failures:
         return 1
-    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit and a hand-written declaration detected; 10 description changes detected)")
+    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit and a hand-written declaration detected; 11 description changes detected)")
     return 0
 
 
