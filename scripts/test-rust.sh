@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rust packages (bindings/rust: cotter-sys and cotter, crates cotter-native-sys and cotter-native): build
-# libcotter, check the declarations against cotter.h, then `cargo test` against the real library and the
+# libcotter, check the bindings against capi/abi.json, then `cargo test` against the real library and the
 # emulator (each test starts its own). The tests link the build tree's libcotter.so (feature `system`); the
 # default feature `bundled` (the core built by the crate itself) is exercised by scripts/test-package.sh.
 set -euo pipefail
@@ -17,10 +17,13 @@ fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j 2 --target cotter
 
-# The ABI cannot drift: generated declarations, status table, and every exported function bound.
-python3 tests/check_bindings.py --lang rust --lib "$build/capi/libcotter.so"
-# ...and the check can fail: mutated copies of cotter.h must each be reported (a few seconds).
-python3 tests/check_bindings.py --self-test --lang rust --lib "$build/capi/libcotter.so"
+# Every function and options field of capi/abi.json is bound, and libcotter exports exactly the described
+# functions (the declarations themselves are generated: scripts/gen.py --check, in scripts/test-core.sh)...
+python3 tests/check_binding_coverage.py --lang rust --lib "$build/capi/libcotter.so"
+# ...and the check can fail: a function, a field and a _start form added to a copy of the description are reported.
+python3 tests/check_binding_coverage.py --self-test --lang rust --lib "$build/capi/libcotter.so"
+# The generated sys declarations and layout test are those of the description.
+python3 scripts/gen.py --check
 
 # cotter-native-sys (feature system) finds libcotter through the build tree's cotter.pc; tests load it from there.
 export PKG_CONFIG_PATH="$PWD/$build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"

@@ -126,6 +126,7 @@ typedef enum cotter_status {
 } cotter_status;
 /* END GENERATED status codes */
 
+/* BEGIN GENERATED functions: status (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief The stable name of a status, e.g. "COTTER_EJWT_SIGNATURE". Never NULL ("COTTER_EUNKNOWN" for
  * values not in the enum). Static storage. Thread-safe.
@@ -134,6 +135,7 @@ COTTER_API const char *cotter_status_name(int status) COTTER_NOEXCEPT;
 
 /** @brief A short static English description of a status. Never NULL. Thread-safe. */
 COTTER_API const char *cotter_status_describe(int status) COTTER_NOEXCEPT;
+/* END GENERATED functions: status */
 
 /* ============================================================================================== */
 /* Error objects                                                                                  */
@@ -146,28 +148,33 @@ COTTER_API const char *cotter_status_describe(int status) COTTER_NOEXCEPT;
  */
 typedef struct cotter_error cotter_error;
 
+/* BEGIN GENERATED functions: errors (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief The status code (negative). Returns COTTER_EINVAL when `err` is NULL. */
 COTTER_API int cotter_error_code(const cotter_error *err) COTTER_NOEXCEPT;
 /** @brief Human-readable message. Borrowed; valid until `err` is freed. Never NULL (empty when `err` is NULL). */
 COTTER_API const char *cotter_error_message(const cotter_error *err) COTTER_NOEXCEPT;
 /** @brief HTTP status of the response that caused the error, or 0 when no response was involved. */
 COTTER_API int cotter_error_http_status(const cotter_error *err) COTTER_NOEXCEPT;
+
 /**
  * @brief The server's error kind: RFC 6749 `error`, or Cotter's `type` when non-empty. Borrowed; NULL
  * when absent.
  */
 COTTER_API const char *cotter_error_oauth_error(const cotter_error *err) COTTER_NOEXCEPT;
+
 /** @brief The server's error text: Cotter's `msg` or RFC 6749 `error_description`. Borrowed; NULL when absent. */
 COTTER_API const char *cotter_error_oauth_error_description(const cotter_error *err) COTTER_NOEXCEPT;
 /** @brief Retry-After of the response in seconds, or -1 when absent. */
 COTTER_API int64_t cotter_error_retry_after(const cotter_error *err) COTTER_NOEXCEPT;
 /** @brief Frees an error. Accepts NULL. */
 COTTER_API void cotter_error_free(cotter_error *err) COTTER_NOEXCEPT;
+/* END GENERATED functions: errors */
 
 /* ============================================================================================== */
 /* Library                                                                                        */
 /* ============================================================================================== */
 
+/* BEGIN GENERATED functions: library (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief COTTER_VERSION_NUMBER of the library actually loaded (bindings compare its major part). */
 COTTER_API int cotter_version_number(void) COTTER_NOEXCEPT;
 /** @brief "MAJOR.MINOR.PATCH" of the loaded library. Static storage. */
@@ -180,8 +187,10 @@ COTTER_API const char *cotter_version_string(void) COTTER_NOEXCEPT;
  * @return COTTER_OK, COTTER_ENOMEM or COTTER_EINTERNAL.
  */
 COTTER_NODISCARD COTTER_API int cotter_global_init(void) COTTER_NOEXCEPT;
+
 /** @brief Drops one reference taken by cotter_global_init(). */
 COTTER_API void cotter_global_shutdown(void) COTTER_NOEXCEPT;
+/* END GENERATED functions: library */
 
 /* ============================================================================================== */
 /* Buffers                                                                                        */
@@ -201,8 +210,10 @@ typedef struct cotter_buf {
 #define COTTER_BUF_INIT {NULL, 0}
 /* END GENERATED cotter_buf */
 
+/* BEGIN GENERATED functions: buffers (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Wipes and frees the buffer's bytes and resets it to empty. Accepts NULL and empty buffers. */
 COTTER_API void cotter_buf_dispose(cotter_buf *buf) COTTER_NOEXCEPT;
+/* END GENERATED functions: buffers */
 
 /* ============================================================================================== */
 /* Callbacks                                                                                      */
@@ -291,8 +302,10 @@ typedef struct cotter_call_options {
 #define COTTER_CALL_OPTIONS_INIT {COTTER_CALL_OPTIONS_VERSION, NULL, NULL, 0}
 /* END GENERATED cotter_call_options */
 
+/* BEGIN GENERATED functions: calls (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Fills `opts` with defaults. @return COTTER_OK, or COTTER_EINVAL for NULL or an unknown version. */
-COTTER_NODISCARD COTTER_API int cotter_call_options_init(cotter_call_options *opts, unsigned int version) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_call_options_init(cotter_call_options *opts,
+                                                         unsigned int version) COTTER_NOEXCEPT;
 
 /**
  * @brief Cancels the call if it has not completed: it completes with COTTER_ECANCELED. No-op after completion and
@@ -314,6 +327,7 @@ COTTER_NODISCARD COTTER_API int cotter_call_wait(cotter_call *call, cotter_error
  * NULL. Any thread, also inside the done callback.
  */
 COTTER_API void cotter_call_free(cotter_call *call) COTTER_NOEXCEPT;
+/* END GENERATED functions: calls */
 
 /* ============================================================================================== */
 /* JWT verification                                                                               */
@@ -365,6 +379,7 @@ typedef struct cotter_jwt_verifier_options {
     {COTTER_JWT_VERIFIER_OPTIONS_VERSION, NULL, NULL, 5, NULL, NULL, NULL, 600000, 30000, 5000, 1048576, 0, NULL, NULL, NULL, NULL}
 /* END GENERATED cotter_jwt_verifier_options */
 
+/* BEGIN GENERATED functions: verifier (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief Fills `opts` with defaults for the given version.
  * @return COTTER_OK, or COTTER_EINVAL when `opts` is NULL or `version` is unknown.
@@ -391,12 +406,15 @@ COTTER_API void cotter_jwt_verifier_free(cotter_jwt_verifier *verifier) COTTER_N
  */
 COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_jwt_verifier_refresh() without blocking; finish with cotter_call_wait(). Concurrent refreshes share
+/**
+ * @brief cotter_jwt_verifier_refresh() without blocking; finish with cotter_call_wait(). Concurrent refreshes share
  * one fetch: cancelling a call (or its timeout_ms) ends only its own wait, and the fetch stops when no call waits for
- * it any more. The fetch itself is bounded by jwks_timeout_ms. The call keeps the verifier alive. */
+ * it any more. The fetch itself is bounded by jwks_timeout_ms. The call keeps the verifier alive.
+ */
 COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier,
                                                                   const cotter_call_options *call_opts,
                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: verifier */
 
 /**
  * @brief Verified claims of one token. Immutable; shareable across threads. Must be freed with
@@ -404,6 +422,7 @@ COTTER_NODISCARD COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **
  */
 typedef struct cotter_claims cotter_claims;
 
+/* BEGIN GENERATED functions: jwt (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief Verifies a compact JWS: structure, header policy, ES256 signature (always before any claim), then
  * `iss`, `aud`, `exp`, `nbf`, `iat`.
@@ -414,9 +433,8 @@ typedef struct cotter_claims cotter_claims;
  * @return COTTER_OK, a COTTER_EJWT_* code, COTTER_EJWKS_UNAVAILABLE, COTTER_EJWKS_INVALID, COTTER_EINVAL,
  * COTTER_ENOMEM. Thread-safe.
  */
-COTTER_NODISCARD COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier,
-                                                  const char *token, size_t token_len,
-                                                  cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token,
+                                                  size_t token_len, cotter_error **out_error) COTTER_NOEXCEPT;
 
 /** @brief Frees claims. Accepts NULL. */
 COTTER_API void cotter_claims_free(cotter_claims *claims) COTTER_NOEXCEPT;
@@ -438,16 +456,19 @@ COTTER_API const char *cotter_claims_kid(const cotter_claims *claims) COTTER_NOE
 COTTER_API size_t cotter_claims_audience_count(const cotter_claims *claims) COTTER_NOEXCEPT;
 /** @brief The i-th audience, NULL when out of range. Borrowed. */
 COTTER_API const char *cotter_claims_audience(const cotter_claims *claims, size_t index) COTTER_NOEXCEPT;
+
 /* Numeric date claims in Unix seconds; 0 when absent. A NumericDate with a fraction (RFC 7519 §2 allows
  * 1796537618.5) is reported floored (1796537618); the verifier compared the number itself. */
 COTTER_API int64_t cotter_claims_exp(const cotter_claims *claims) COTTER_NOEXCEPT;
 COTTER_API int64_t cotter_claims_iat(const cotter_claims *claims) COTTER_NOEXCEPT;
 COTTER_API int64_t cotter_claims_nbf(const cotter_claims *claims) COTTER_NOEXCEPT;
+
 /**
  * @brief The whole verified payload as JSON, byte for byte as signed (custom claims live here).
  * @param[out] len_out its length; may be NULL. @return borrowed, NUL-terminated, valid until `claims` is freed.
  */
 COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out) COTTER_NOEXCEPT;
+/* END GENERATED functions: jwt */
 
 /* ============================================================================================== */
 /* Cotter's older Ed25519-signed tokens (Identity Token, Event Token)                             */
@@ -456,6 +477,7 @@ COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *l
 /** @brief Cotter's published Ed25519 public key (standard base64 of 32 bytes), the default for the calls below. */
 #define COTTER_LEGACY_PUBLIC_KEY "qqOaiQGjGsxBMgI5rdAasaACRiJthOqadmefjY5mS/c="
 
+/* BEGIN GENERATED functions: legacy tokens (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief Verifies an Identity Token (the `token` object of get_identity): the Ed25519 signature over
  * `identifier + identifier_type + receiver + expire_at`, `receiver == api_key_id`, and `expire_at > now`.
@@ -479,6 +501,7 @@ COTTER_NODISCARD COTTER_API int cotter_identity_token_verify(const char *identit
 COTTER_NODISCARD COTTER_API int cotter_event_token_verify(const char *event_token_json, const char *api_key_id,
                                                           const char *public_key_b64,
                                                           cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: legacy tokens */
 
 /* ============================================================================================== */
 /* OAuth token set                                                                                */
@@ -490,6 +513,7 @@ COTTER_NODISCARD COTTER_API int cotter_event_token_verify(const char *event_toke
  */
 typedef struct cotter_token cotter_token;
 
+/* BEGIN GENERATED functions: token set (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief Parses an `oauth_token` JSON object (e.g. a token file written by Cotter's Python SDK).
  * @param[out] out must be freed with cotter_token_free().
@@ -497,14 +521,17 @@ typedef struct cotter_token cotter_token;
  */
 COTTER_NODISCARD COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size_t json_len,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+
 /**
  * @brief Serialises to the six-key `oauth_token` JSON (absent strings omitted).
  * @param[out] out caller-owned; release with cotter_buf_dispose().
  */
 COTTER_NODISCARD COTTER_API int cotter_token_to_json(cotter_buf *out, const cotter_token *token,
                                                      cotter_error **out_error) COTTER_NOEXCEPT;
+
 /** @brief Frees and wipes a token set. Accepts NULL. */
 COTTER_API void cotter_token_free(cotter_token *token) COTTER_NOEXCEPT;
+
 /* Borrowed, valid until `token` is freed; NULL when absent. */
 COTTER_API const char *cotter_token_access_token(const cotter_token *token) COTTER_NOEXCEPT;
 COTTER_API const char *cotter_token_id_token(const cotter_token *token) COTTER_NOEXCEPT;
@@ -513,11 +540,13 @@ COTTER_API const char *cotter_token_token_type(const cotter_token *token) COTTER
 COTTER_API const char *cotter_token_auth_method(const cotter_token *token) COTTER_NOEXCEPT;
 /** @brief `expires_in` in seconds as received; 0 when absent. */
 COTTER_API int64_t cotter_token_expires_in(const cotter_token *token) COTTER_NOEXCEPT;
+
 /**
  * @brief `exp` of the access token read WITHOUT verifying it (for scheduling a refresh, never for
  * authorisation); 0 when it cannot be read.
  */
 COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *token) COTTER_NOEXCEPT;
+/* END GENERATED functions: token set */
 
 /* ============================================================================================== */
 /* HTTP client                                                                                    */
@@ -571,8 +600,11 @@ typedef struct cotter_client_options {
     {COTTER_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 10000, 30000, 2, 200, 5000, 8388608, NULL, NULL, 0}
 /* END GENERATED cotter_client_options */
 
-/** @brief Fills `opts` with defaults for `version` (1 or 2; a version-1 struct has no max_host_connections).
- * @return COTTER_OK or COTTER_EINVAL. */
+/* BEGIN GENERATED functions: client (scripts/gen.py from capi/abi.json; do not edit) */
+/**
+ * @brief Fills `opts` with defaults for `version` (1 or 2; a version-1 struct has no max_host_connections).
+ * @return COTTER_OK or COTTER_EINVAL.
+ */
 COTTER_NODISCARD COTTER_API int cotter_client_options_init(cotter_client_options *opts,
                                                            unsigned int version) COTTER_NOEXCEPT;
 
@@ -583,13 +615,16 @@ COTTER_NODISCARD COTTER_API int cotter_client_options_init(cotter_client_options
  */
 COTTER_NODISCARD COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts,
                                                   cotter_error **out_error) COTTER_NOEXCEPT;
+
 /**
  * @brief Frees the client handle. Accepts NULL. Calls in flight and sessions on the client keep it alive until
  * they complete or are freed; then its I/O thread ends. The API secret is wiped then.
  */
 COTTER_API void cotter_client_free(cotter_client *client) COTTER_NOEXCEPT;
+
 /** @brief The effective base URL. Borrowed; valid until `client` is freed. */
 COTTER_API const char *cotter_client_base_url(const cotter_client *client) COTTER_NOEXCEPT;
+/* END GENERATED functions: client */
 
 /* BEGIN GENERATED cotter_client_stats (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Counters of one client, for tests and monitoring. */
@@ -601,11 +636,15 @@ typedef struct cotter_client_stats {
 } cotter_client_stats;
 /* END GENERATED cotter_client_stats */
 
+/* BEGIN GENERATED functions: client stats (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Reads the counters. Thread-safe. @return COTTER_OK or COTTER_EINVAL. */
-COTTER_NODISCARD COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_stats_get(cotter_client_stats *out,
+                                                        const cotter_client *client) COTTER_NOEXCEPT;
+/* END GENERATED functions: client stats */
 
 /* --- Grants (POST /token, never retried automatically) ------------------------------------------ */
 
+/* BEGIN GENERATED functions: grants (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief Exchanges an Identity Token (JSON object) for an oauth token set. Needs the API secret.
  * @param[out] out must be freed with cotter_token_free().
@@ -616,13 +655,20 @@ COTTER_NODISCARD COTTER_API int cotter_client_grant_identity_token(cotter_token 
                                                                    const char *identity_token_json,
                                                                    cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_grant_identity_token() without blocking; read the result with cotter_call_take_token(). */
-COTTER_NODISCARD COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client, const char *identity_token_json, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client,
+                                                                         const char *identity_token_json,
+                                                                         const cotter_call_options *call_opts,
+                                                                         cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Exchanges an Event Token (JSON object) for an oauth token set. Needs the API secret. As above. */
 COTTER_NODISCARD COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client,
                                                                 const char *event_token_json,
                                                                 cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_grant_event_token() without blocking; read the result with cotter_call_take_token(). */
-COTTER_NODISCARD COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client, const char *event_token_json, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client,
+                                                                      const char *event_token_json,
+                                                                      const cotter_call_options *call_opts,
+                                                                      cotter_error **out_error) COTTER_NOEXCEPT;
+
 /**
  * @brief POST /token/<api_key_id> with a refresh token. Cotter rotates refresh tokens: the old one is invalid
  * afterwards. When the response has no `refresh_token` the returned set carries the one passed in.
@@ -632,12 +678,19 @@ COTTER_NODISCARD COTTER_API int cotter_client_refresh(cotter_token **out, cotter
                                                       const char *refresh_token,
                                                       cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_refresh() without blocking; read the result with cotter_call_take_token(). */
-COTTER_NODISCARD COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client,
+                                                            const char *refresh_token,
+                                                            const cotter_call_options *call_opts,
+                                                            cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
 COTTER_NODISCARD COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token,
                                                      cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_logout() without blocking; read the result with cotter_call_wait(). */
-COTTER_NODISCARD COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client,
+                                                           const char *refresh_token,
+                                                           const cotter_call_options *call_opts,
+                                                           cotter_error **out_error) COTTER_NOEXCEPT;
+
 /**
  * @brief POST /token/custom: a new token carrying `custom_attributes_json` (a JSON object) as top-level claims.
  * @param[out] token_out the new JWT; release with cotter_buf_dispose().
@@ -650,13 +703,19 @@ COTTER_NODISCARD COTTER_API int cotter_client_custom_claims(cotter_buf *token_ou
                                                             const char *refresh_token,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_custom_claims() without blocking; read the result with cotter_call_take_custom_claims(). */
-COTTER_NODISCARD COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client,
+                                                                  const char *token, const char *custom_attributes_json,
+                                                                  const char *refresh_token,
+                                                                  const cotter_call_options *call_opts,
+                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: grants */
 
 /* --- PKCE login (hosted page + get_identity) ------------------------------------------------------ */
 
 /** @brief A fresh PKCE verifier/challenge (S256) and state. Immutable. Must be freed with cotter_pkce_free() (wipes). */
 typedef struct cotter_pkce cotter_pkce;
 
+/* BEGIN GENERATED functions: pkce (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Generates 32 random bytes of verifier (base64url, 43 chars), its S256 challenge and a 22-char state. */
 COTTER_NODISCARD COTTER_API int cotter_pkce_new(cotter_pkce **out, cotter_error **out_error) COTTER_NOEXCEPT;
 COTTER_API void cotter_pkce_free(cotter_pkce *pkce) COTTER_NOEXCEPT;
@@ -666,6 +725,7 @@ COTTER_API const char *cotter_pkce_state(const cotter_pkce *pkce) COTTER_NOEXCEP
 /** @brief base64url_nopad(SHA-256(verifier)) of any verifier. @param[out] out release with cotter_buf_dispose(). */
 COTTER_NODISCARD COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier,
                                                          cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: pkce */
 
 #define COTTER_DEFAULT_LOGIN_URL "https://js.cotter.app/app"
 
@@ -690,6 +750,7 @@ typedef struct cotter_login_url_options {
     {COTTER_LOGIN_URL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 /* END GENERATED cotter_login_url_options */
 
+/* BEGIN GENERATED functions: login url (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Builds the hosted-login URL with every parameter percent-encoded. @param[out] out cotter_buf_dispose(). */
 COTTER_NODISCARD COTTER_API int cotter_login_url(cotter_buf *out, const cotter_login_url_options *opts,
                                                  cotter_error **out_error) COTTER_NOEXCEPT;
@@ -705,10 +766,12 @@ COTTER_NODISCARD COTTER_API int cotter_login_url(cotter_buf *out, const cotter_l
 COTTER_NODISCARD COTTER_API int cotter_login_redirect_parse(cotter_buf *code_out, int64_t *challenge_id_out,
                                                             const char *query, const char *expected_state,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: login url */
 
 /** @brief The result of get_identity. Immutable. Must be freed with cotter_identity_free(). */
 typedef struct cotter_identity cotter_identity;
 
+/* BEGIN GENERATED functions: identity (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief POST /verify/get_identity?oauth_token=true: exchanges the authorization code for the user's identity
  * and oauth token set.
@@ -719,7 +782,11 @@ COTTER_NODISCARD COTTER_API int cotter_client_get_identity(cotter_identity **out
                                                            const char *code_verifier, const char *redirect_url,
                                                            cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_get_identity() without blocking; read the result with cotter_call_take_identity(). */
-COTTER_NODISCARD COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client,
+                                                                 const char *authorization_code, int64_t challenge_id,
+                                                                 const char *code_verifier, const char *redirect_url,
+                                                                 const cotter_call_options *call_opts,
+                                                                 cotter_error **out_error) COTTER_NOEXCEPT;
 COTTER_API void cotter_identity_free(cotter_identity *identity) COTTER_NOEXCEPT;
 /** @brief The oauth token set. Borrowed; valid until `identity` is freed. NULL if the server sent none. */
 COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) COTTER_NOEXCEPT;
@@ -733,6 +800,7 @@ COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity) 
 COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity) COTTER_NOEXCEPT;
 /** @brief The whole response as JSON. Borrowed. */
 COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out) COTTER_NOEXCEPT;
+/* END GENERATED functions: identity */
 
 /* --- Users ---------------------------------------------------------------------------------------- */
 
@@ -741,33 +809,45 @@ typedef struct cotter_user cotter_user;
 /** @brief A page of users. Immutable. Must be freed with cotter_user_list_free(). */
 typedef struct cotter_user_list cotter_user_list;
 
+/* BEGIN GENERATED functions: users (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief POST /user/create. @return COTTER_OK, COTTER_EOAUTH, transport codes, COTTER_EPROTOCOL, COTTER_EINVAL. */
 COTTER_NODISCARD COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client,
                                                           const char *identifier,
                                                           cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_user_create() without blocking; read the result with cotter_call_take_user(). */
-COTTER_NODISCARD COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client,
+                                                                const char *identifier,
+                                                                const cotter_call_options *call_opts,
+                                                                cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief GET /user?identifier=. @return COTTER_ENOTFOUND when Cotter answers with the all-zero ID. */
 COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client,
                                                                      const char *identifier,
                                                                      cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_user_get_by_identifier() without blocking; read the result with cotter_call_take_user(). */
-COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client,
+                                                                           const char *identifier,
+                                                                           const cotter_call_options *call_opts,
+                                                                           cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief GET /user/:id (needs the secret). @return COTTER_ENOTFOUND on 404. */
 COTTER_NODISCARD COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_user_get() without blocking; read the result with cotter_call_take_user(). */
-COTTER_NODISCARD COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client,
+                                                             const char *user_id, const cotter_call_options *call_opts,
+                                                             cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief GET /user/list?page=N (50 per page, newest first; needs the secret). */
 COTTER_NODISCARD COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client,
                                                         unsigned int page, cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_user_list() without blocking; read the result with cotter_call_take_user_list(). */
-COTTER_NODISCARD COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client,
+                                                              unsigned int page, const cotter_call_options *call_opts,
+                                                              cotter_error **out_error) COTTER_NOEXCEPT;
 COTTER_API void cotter_user_free(cotter_user *user) COTTER_NOEXCEPT;
 COTTER_API void cotter_user_list_free(cotter_user_list *list) COTTER_NOEXCEPT;
 COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) COTTER_NOEXCEPT;
 /** @brief The i-th user. Borrowed; valid until `list` is freed; NULL when out of range. */
 COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) COTTER_NOEXCEPT;
+
 /* Borrowed strings, valid until the user (or its list) is freed; NULL when absent. */
 COTTER_API const char *cotter_user_id(const cotter_user *user) COTTER_NOEXCEPT;
 COTTER_API const char *cotter_user_issuer(const cotter_user *user) COTTER_NOEXCEPT;
@@ -779,6 +859,7 @@ COTTER_API size_t cotter_user_enrolled_count(const cotter_user *user) COTTER_NOE
 COTTER_API const char *cotter_user_enrolled(const cotter_user *user, size_t index) COTTER_NOEXCEPT;
 /** @brief The user object as JSON (unknown fields included). Borrowed. */
 COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out) COTTER_NOEXCEPT;
+/* END GENERATED functions: users */
 
 /* --- Social-login provider tokens ----------------------------------------------------------------- */
 
@@ -787,30 +868,45 @@ typedef struct cotter_social_token cotter_social_token;
 /** @brief A list of provider tokens. Immutable. Freed with cotter_social_token_list_free() (wipes). */
 typedef struct cotter_social_token_list cotter_social_token_list;
 
+/* BEGIN GENERATED functions: social tokens (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief GET /oauth/token/list/:cotter_user_id (needs the secret). */
 COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
                                                                  const char *cotter_user_id,
                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_client_social_tokens_list() without blocking; read the result with cotter_call_take_social_token_list(). */
-COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+/**
+ * @brief cotter_client_social_tokens_list() without blocking; read the result with cotter_call_take_social_token_list().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client,
+                                                                       const char *cotter_user_id,
+                                                                       const cotter_call_options *call_opts,
+                                                                       cotter_error **out_error) COTTER_NOEXCEPT;
+
 /** @brief GET /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none. */
 COTTER_NODISCARD COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client,
                                                                const char *provider, const char *cotter_user_id,
                                                                cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_social_token_get() without blocking; read the result with cotter_call_take_social_token(). */
-COTTER_NODISCARD COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client,
+                                                                     const char *provider, const char *cotter_user_id,
+                                                                     const cotter_call_options *call_opts,
+                                                                     cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief DELETE /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none. */
 COTTER_NODISCARD COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider,
                                                                   const char *cotter_user_id,
                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_social_token_delete() without blocking; read the result with cotter_call_wait(). */
-COTTER_NODISCARD COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client,
+                                                                        const char *provider,
+                                                                        const char *cotter_user_id,
+                                                                        const cotter_call_options *call_opts,
+                                                                        cotter_error **out_error) COTTER_NOEXCEPT;
 COTTER_API void cotter_social_token_free(cotter_social_token *token) COTTER_NOEXCEPT;
 COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list) COTTER_NOEXCEPT;
 COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list) COTTER_NOEXCEPT;
 /** @brief The i-th record. Borrowed; valid until `list` is freed; NULL when out of range. */
 COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list,
                                                                    size_t index) COTTER_NOEXCEPT;
+
 /* Borrowed strings, valid until the record (or its list) is freed; NULL when absent. */
 COTTER_API const char *cotter_social_token_provider(const cotter_social_token *token) COTTER_NOEXCEPT;
 COTTER_API const char *cotter_social_token_provider_user_id(const cotter_social_token *token) COTTER_NOEXCEPT;
@@ -821,9 +917,11 @@ COTTER_API const char *cotter_social_token_scope(const cotter_social_token *toke
 COTTER_API const char *cotter_social_token_token_type(const cotter_social_token *token) COTTER_NOEXCEPT;
 /** @brief The record as JSON. Borrowed; contains the provider token. */
 COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out) COTTER_NOEXCEPT;
+/* END GENERATED functions: social tokens */
 
 /* --- Serverless verification (worker) ------------------------------------------------------------- */
 
+/* BEGIN GENERATED functions: worker (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief POST <worker_url> (Cotter's serverless verifier, spec §2.7) with the access token.
  * @param[out] valid_out 1 when the worker says success, else 0.
@@ -833,7 +931,11 @@ COTTER_NODISCARD COTTER_API int cotter_client_verify_remote(int *valid_out, cott
                                                             cotter_client *client, const char *access_token,
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_client_verify_remote() without blocking; read the result with cotter_call_take_verify_remote(). */
-COTTER_NODISCARD COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client,
+                                                                  const char *access_token,
+                                                                  const cotter_call_options *call_opts,
+                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: worker */
 
 /* ============================================================================================== */
 /* Token sessions                                                                                 */
@@ -869,8 +971,10 @@ typedef int (*cotter_session_save_fn)(const char *json, size_t len, void *payloa
  */
 typedef void (*cotter_tokens_changed_fn)(const cotter_token *token, void *payload);
 
+/* BEGIN GENERATED functions: storage hooks (scripts/gen.py from capi/abi.json; do not edit) */
 /** @brief Allocates a buffer of `len` bytes (+1 for the NUL) that the library may later dispose. For load hooks. */
 COTTER_NODISCARD COTTER_API int cotter_buf_alloc(cotter_buf *out, size_t len) COTTER_NOEXCEPT;
+/* END GENERATED functions: storage hooks */
 
 /* BEGIN GENERATED cotter_session_options (scripts/gen.py from capi/abi.json; do not edit) */
 #define COTTER_SESSION_OPTIONS_VERSION 1
@@ -894,6 +998,7 @@ typedef struct cotter_session_options {
 #define COTTER_SESSION_OPTIONS_INIT {COTTER_SESSION_OPTIONS_VERSION, 30, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 /* END GENERATED cotter_session_options */
 
+/* BEGIN GENERATED functions: sessions (scripts/gen.py from capi/abi.json; do not edit) */
 COTTER_NODISCARD COTTER_API int cotter_session_options_init(cotter_session_options *opts,
                                                             unsigned int version) COTTER_NOEXCEPT;
 
@@ -906,6 +1011,7 @@ COTTER_NODISCARD COTTER_API int cotter_session_options_init(cotter_session_optio
 COTTER_NODISCARD COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client,
                                                    const cotter_session_options *opts, const cotter_token *initial,
                                                    cotter_error **out_error) COTTER_NOEXCEPT;
+
 /**
  * @brief Frees the session handle. Accepts NULL. Calls in flight keep the session itself alive (a refresh already
  * sent still lands and is stored in a token file), but its hooks (load, save, tokens changed) never run again once
@@ -923,26 +1029,39 @@ COTTER_API void cotter_session_free(cotter_session *session) COTTER_NOEXCEPT;
 COTTER_NODISCARD COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session,
                                                                 cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_session_get_access_token() without blocking; read the result with cotter_call_take_buf(). */
-COTTER_NODISCARD COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session,
+                                                                      const cotter_call_options *call_opts,
+                                                                      cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief The current token set, refreshed first when needed. @param[out] out cotter_token_free(). */
 COTTER_NODISCARD COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session,
                                                          cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_session_get_token() without blocking; read the result with cotter_call_take_token(). */
-COTTER_NODISCARD COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session,
+                                                               const cotter_call_options *call_opts,
+                                                               cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Refreshes now, whatever the expiry. @param[out] out the new set, may be NULL. */
 COTTER_NODISCARD COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *session,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_session_refresh() without blocking; read the result with cotter_call_take_token(). */
-COTTER_NODISCARD COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session,
+                                                             const cotter_call_options *call_opts,
+                                                             cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Replaces the token set (e.g. after a login) and stores it. */
 COTTER_NODISCARD COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_token *token,
                                                          cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_session_set_token() without blocking; read the result with cotter_call_wait(). */
-COTTER_NODISCARD COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session,
+                                                               const cotter_token *token,
+                                                               const cotter_call_options *call_opts,
+                                                               cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief Ends the server session (best effort) and deletes stored tokens. */
-COTTER_NODISCARD COTTER_API int cotter_session_logout(cotter_session *session, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_session_logout(cotter_session *session,
+                                                      cotter_error **out_error) COTTER_NOEXCEPT;
 /** @brief cotter_session_logout() without blocking; read the result with cotter_call_wait(). */
-COTTER_NODISCARD COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error) COTTER_NOEXCEPT;
+COTTER_NODISCARD COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session,
+                                                            const cotter_call_options *call_opts,
+                                                            cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: sessions */
 
 /* ============================================================================================== */
 /* Results of asynchronous calls                                                                  */
@@ -951,9 +1070,13 @@ COTTER_NODISCARD COTTER_API int cotter_session_logout_start(cotter_call **out, c
 /* Takers: each waits for the call, returns its status, and on COTTER_OK moves the result into the out-parameters
  * (once: a second take is COTTER_EINVAL, as is a taker that does not match the operation). */
 
-/** @brief The token set of a grant, a refresh, or a session's get_token/refresh. @param[out] out cotter_token_free(). */
+/* BEGIN GENERATED functions: call results (scripts/gen.py from capi/abi.json; do not edit) */
+/**
+ * @brief The token set of a grant, a refresh, or a session's get_token/refresh. @param[out] out cotter_token_free().
+ */
 COTTER_NODISCARD COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+
 /** @brief A session's access token. @param[out] out release with cotter_buf_dispose(). */
 COTTER_NODISCARD COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call,
                                                      cotter_error **out_error) COTTER_NOEXCEPT;
@@ -972,6 +1095,7 @@ COTTER_NODISCARD COTTER_API int cotter_call_take_social_token(cotter_social_toke
 /** @brief A list of provider tokens. @param[out] out cotter_social_token_list_free(). */
 COTTER_NODISCARD COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call,
                                                                    cotter_error **out_error) COTTER_NOEXCEPT;
+
 /**
  * @brief The result of cotter_client_custom_claims_start(), as cotter_client_custom_claims() gives it.
  * @param[out] refresh_token_out may be NULL.
@@ -979,6 +1103,7 @@ COTTER_NODISCARD COTTER_API int cotter_call_take_social_token_list(cotter_social
 COTTER_NODISCARD COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out,
                                                                cotter_call *call,
                                                                cotter_error **out_error) COTTER_NOEXCEPT;
+
 /**
  * @brief The result of cotter_client_verify_remote_start(), as cotter_client_verify_remote() gives it.
  * @param[out] reason_out may be NULL.
@@ -986,6 +1111,7 @@ COTTER_NODISCARD COTTER_API int cotter_call_take_custom_claims(cotter_buf *token
 COTTER_NODISCARD COTTER_API int cotter_call_take_verify_remote(int *valid_out, cotter_buf *reason_out,
                                                                cotter_call *call,
                                                                cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: call results */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -67,6 +67,13 @@ static_assert(same(COTTER_DEFAULT_BASE_URL, cotter::core::k_default_base_url), "
 static_assert(same(COTTER_LEGACY_PUBLIC_KEY, cotter::core::k_legacy_public_key), "COTTER_LEGACY_PUBLIC_KEY");
 static_assert(same(COTTER_DEFAULT_LOGIN_URL, cotter::core::k_default_login_url), "COTTER_DEFAULT_LOGIN_URL");
 
+static_assert(std::is_same_v<cotter_log_fn, void (*)(int, const char *, void *)>, "cotter_log_fn");
+static_assert(std::is_same_v<cotter_clock_fn, int64_t (*)(void *)>, "cotter_clock_fn");
+static_assert(std::is_same_v<cotter_call_done_fn, void (*)(cotter_call *, void *)>, "cotter_call_done_fn");
+static_assert(std::is_same_v<cotter_session_load_fn, int (*)(cotter_buf *, void *)>, "cotter_session_load_fn");
+static_assert(std::is_same_v<cotter_session_save_fn, int (*)(const char *, size_t, void *)>, "cotter_session_save_fn");
+static_assert(std::is_same_v<cotter_tokens_changed_fn, void (*)(const cotter_token *, void *)>, "cotter_tokens_changed_fn");
+
 // cotter_buf
 static_assert(std::is_same_v<decltype(cotter_buf::ptr), char *>, "cotter_buf.ptr: type");
 static_assert(std::is_same_v<decltype(cotter_buf::len), size_t>, "cotter_buf.len: type");

@@ -14,7 +14,7 @@
  *    to their parent. What they still hold is what the C callbacks point at (log sinks, the session's hooks):
  *    those live in *Core objects shared by the wrapper and its calls in flight.
  *  - ObjectWraps carry type tags, and every piece of state is per environment (instance data), never static.
- * Above each function, the C signature it wraps (tests/check_bindings.py reads these comments).
+ * Above each function, the C signature it wraps, as capi/abi.json describes it (tests/node/bindings.test.js).
  */
 #include <napi.h>
 

@@ -14,7 +14,7 @@
  *  - No native thread touches Python once the interpreter has started to exit: an atexit hook cancels the calls in
  *    flight, waits for them, and closes the gate every callback goes through (see "The interpreter gate").
  *  - cotter::Error becomes the CotterError subclass for its code (cotter._errors.from_native).
- *  - Above each function: the C signature it wraps (checked by tests/python/test_bindings.py).
+ *  - Above each function: the C signature it wraps, as capi/abi.json describes it (tests/python/test_bindings.py).
  */
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
