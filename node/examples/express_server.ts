@@ -5,11 +5,14 @@
  *   COTTER_API_KEY_ID=<your API key id> [COTTER_BASE_URL=http://127.0.0.1:PORT/api/v0] node express_server.js
  *   curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:3000/me
  *
- * requireAuth() verifies the Bearer token off the event loop and puts its claims on `req.auth`; a missing or bad
- * token gets 401 with an RFC 6750 challenge, and 503 + Retry-After while Cotter's keys cannot be fetched.
+ * requireAuth() verifies the Bearer token off the event loop, accepts only access tokens (an ID token is refused) and
+ * puts its claims on `req.auth`. Refusals go through next(err) as UnauthorizedError subclasses; authErrorHandler()
+ * answers them: 401/400/403 with an RFC 6750 challenge, 503 + Retry-After while Cotter's keys cannot be fetched.
  */
 import express = require('express');
-import { CotterAccessToken, CotterError, CotterValidateJWT, requireAuth, type Claims } from 'cotter-native';
+import {
+  authErrorHandler, CotterAccessToken, CotterError, CotterValidateJWT, requireAuth, type Claims,
+} from 'cotter-native';
 
 const apiKeyId = process.env.COTTER_API_KEY_ID;
 if (!apiKeyId) throw new Error('set COTTER_API_KEY_ID');
@@ -43,6 +46,13 @@ app.get('/legacy', async (req, res) => {
     res.status(403).json({ valid: false, code: err instanceof CotterError ? err.code : 'unknown' });
   }
 });
+
+// Cotter's tokens carry scope "access": a route can require it (or any scope your tokens carry).
+app.get('/scoped', requireAuth({ audience: apiKeyId, baseUrl, requiredScopes: ['access'] }), (req, res) => {
+  res.json({ scope: req.auth!.scope });
+});
+
+app.use(authErrorHandler());
 
 const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
   const address = server.address();

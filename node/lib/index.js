@@ -660,7 +660,12 @@ module.exports = {
 };
 
 // The teammate's middleware and compatibility helpers join the exports once their files exist.
-for (const [file, names] of [['./middleware', ['requireAuth', 'withAuth']], ['./compat', ['CotterValidateJWT', 'CotterJwtToken', 'CotterAccessToken', 'CotterIDToken']]]) {
+const EXTRA_EXPORTS = [
+  ['./middleware', ['requireAuth', 'withAuth', 'authErrorHandler', 'UnauthorizedError', 'InvalidRequestError',
+    'InvalidTokenError', 'InsufficientScopeError', 'KeysUnavailableError']],
+  ['./compat', ['CotterValidateJWT', 'CotterJwtToken', 'CotterAccessToken', 'CotterIDToken']],
+];
+for (const [file, names] of EXTRA_EXPORTS) {
   if (!fs.existsSync(path.join(__dirname, file + '.js'))) continue;
   const m = require(file);
   for (const name of names) if (m[name] !== undefined) module.exports[name] = m[name];

@@ -9,5 +9,7 @@ export const {
   pkce, loginUrl, parseLoginRedirect, verifyIdentityToken, verifyEventToken, version, versionNumber, codes,
 } = cotter;
 // Present once node/lib/middleware.js and node/lib/compat.js exist (undefined before).
-export const { requireAuth, withAuth, CotterValidateJWT, CotterJwtToken, CotterAccessToken, CotterIDToken } = cotter;
+export const {
+  requireAuth, withAuth, authErrorHandler, UnauthorizedError, InvalidRequestError, InvalidTokenError, InsufficientScopeError,
+  KeysUnavailableError, CotterValidateJWT, CotterJwtToken, CotterAccessToken, CotterIDToken } = cotter;
 export default cotter;

@@ -15,13 +15,67 @@ declare module 'node:http' {
 export interface RequireAuthOptions extends Partial<VerifierOptions> {
   /** An existing verifier to use (shared; `close()` leaves it open). Otherwise one is created from the options. */
   verifier?: Verifier;
-  /** `realm` of the WWW-Authenticate challenges. None by default. */
+  /** `realm` of the WWW-Authenticate challenges. Default 'api'. */
   realm?: string;
-  /** Retry-After of the 503 answered while keys cannot be fetched. Default 10. */
+  /**
+   * The accepted `type` claims; `['*']` accepts any token. Default: Cotter's access tokens only (`type`
+   * `client_access_token` or `access_token`, or no `type` and `access` in `scope`): an ID token is rejected.
+   */
+  tokenTypes?: string[] | string;
+  /** Scopes the token must all have (an array, or one space-separated string); else 403 insufficient_scope. */
+  requiredScopes?: string[] | string;
+  /** A predicate over the verified claims; false → 401 invalid_token "claim check failed". A throw goes to next(err). */
+  claimCheck?: (claims: Claims) => boolean;
+  /** Default true. false: a request without credentials passes with no claims; a bad token still fails. */
+  authRequired?: boolean;
+  /** Retry-After of KeysUnavailableError (503) while keys cannot be fetched. Default 10. */
   retryAfterSeconds?: number;
   /** The request property that receives the claims. Default 'auth'. */
   property?: string;
 }
+
+/**
+ * The request lacks valid Bearer credentials (RFC 6750 §3.1). The base class, without `code`, means "no
+ * credentials were sent"; the subclasses carry the RFC 6750 error code.
+ */
+export class UnauthorizedError extends Error {
+  constructor(message?: string, options?: { realm?: string; cause?: unknown; scopes?: string[] });
+  /** 401, 400 or 403. */
+  readonly status: number;
+  readonly statusCode: number;
+  /** 'invalid_request' | 'invalid_token' | 'insufficient_scope'; undefined when no credentials were sent. */
+  readonly code: string | undefined;
+  /** The WWW-Authenticate value. */
+  readonly wwwAuthenticate: string;
+  /** `{ 'WWW-Authenticate': wwwAuthenticate }`, as Express's error handler reads it. */
+  readonly headers: Record<string, string>;
+  /** The scopes required (InsufficientScopeError). */
+  readonly scopes?: string[];
+  readonly expose: true;
+}
+/** 400 invalid_request: a malformed Authorization header. */
+export class InvalidRequestError extends UnauthorizedError {}
+/** 401 invalid_token: expired, forged, another audience, another token type, or a failed claimCheck. */
+export class InvalidTokenError extends UnauthorizedError {}
+/** 403 insufficient_scope: `scopes` are the required ones. */
+export class InsufficientScopeError extends UnauthorizedError {
+  constructor(scopes: string[], message?: string, options?: { realm?: string; cause?: unknown });
+}
+/** 503: the key set cannot be fetched (`cause`: the COTTER_EJWKS_* error); the token may well be valid. */
+export class KeysUnavailableError extends Error {
+  readonly status: 503;
+  readonly statusCode: 503;
+  readonly code: 'temporarily_unavailable';
+  /** `{ 'Retry-After': seconds }`. */
+  readonly headers: Record<string, string>;
+  readonly expose: true;
+}
+
+/**
+ * Express error middleware for the errors above: their status and headers and a JSON body `{error,
+ * error_description}` (no `error` when no credentials were sent); other errors go on to `next(err)`.
+ */
+export function authErrorHandler(): (err: unknown, req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 /** Express 5 middleware, also usable as `handler(req, res, next)` under plain node:http. */
 export interface AuthMiddleware {
@@ -40,14 +94,17 @@ export interface AuthListener {
 }
 
 /**
- * Verifies `Authorization: Bearer <token>` and puts the claims on `req.auth`. No credentials → 401 `Bearer`;
- * malformed header → 400 `invalid_request`; rejected token → 401 `invalid_token` (the code name as
- * error_description, never the token); keys unavailable → 503 with Retry-After. `next(err)` only for internal
- * failures (out of memory, bugs).
+ * Verifies `Authorization: Bearer <token>`, applies the policy (token type, claimCheck, requiredScopes) and puts the
+ * claims on `req.auth` before `next()`. Failures go to `next(err)`: UnauthorizedError (401, no `error=`) without
+ * credentials, InvalidRequestError (400), InvalidTokenError (401), InsufficientScopeError (403),
+ * KeysUnavailableError (503), or the CotterError of an internal failure. The token is never echoed.
  */
 export function requireAuth(options: RequireAuthOptions): AuthMiddleware;
 
-/** For plain node:http: `http.createServer(withAuth(options, (req, res) => ...))`; handler failures become a 500. */
+/**
+ * For plain node:http: `http.createServer(withAuth(options, (req, res) => ...))`. The middleware's errors are answered
+ * as authErrorHandler() does; handler failures become a 500.
+ */
 export function withAuth(
   options: RequireAuthOptions,
   handler: (req: IncomingMessage & { auth: Claims }, res: ServerResponse) => void | Promise<void>,

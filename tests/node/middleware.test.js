@@ -11,7 +11,7 @@ const http = require('node:http');
 const express = require('express');
 const { startEmulator, forge, deadPort } = require('./helpers/emulator');
 const { Verifier } = require('../../node/lib');
-const { requireAuth, withAuth } = require('../../node/lib/middleware');
+const { requireAuth, withAuth, authErrorHandler } = require('../../node/lib/middleware');
 
 const b64u = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
 
@@ -35,7 +35,9 @@ async function get(url, authorization) {
   const headers = authorization === undefined ? {} : { authorization };
   const r = await fetch(url, { headers });
   const text = await r.text();
-  return { status: r.status, headers: r.headers, text, body: text ? JSON.parse(text) : undefined };
+  let body;
+  try { body = text ? JSON.parse(text) : undefined; } catch { body = undefined; } // Express's own error page is HTML
+  return { status: r.status, headers: r.headers, text, body };
 }
 
 test('requireAuth', async (t) => {
@@ -60,6 +62,7 @@ test('requireAuth', async (t) => {
   t.after(() => auth.close());
   app.get('/me', auth, (req, res) => res.json({ sub: req.auth.sub, identifier: req.auth.identifier }));
   app.get('/boom', auth, () => { throw new Error('handler failure'); });
+  app.use(authErrorHandler());
   app.use((err, req, res, next) => { res.status(500).json({ handled: err.message }); }); // eslint-disable-line no-unused-vars
   const expressServer = http.createServer(app);
   servers.push(expressServer);
@@ -81,8 +84,8 @@ test('requireAuth', async (t) => {
   const manual = requireAuth({ verifier: shared, property: 'user' });
   const manualServer = http.createServer((req, res) => {
     manual(req, res, (err) => {
-      assert.equal(err, undefined);
-      res.end(JSON.stringify({ sub: req.user.sub, identifier: req.user.identifier }));
+      if (err) return authErrorHandler()(err, req, res, () => res.end('unexpected'));
+      return res.end(JSON.stringify({ sub: req.user.sub, identifier: req.user.identifier }));
     });
   });
   servers.push(manualServer);
@@ -190,6 +193,7 @@ test('requireAuth', async (t) => {
     const mw = requireAuth({ ...down, retryAfterSeconds: 7 });
     t.after(() => mw.close());
     app2.get('/', mw, (req, res) => res.end('unreachable'));
+    app2.use(authErrorHandler());
     const s1 = http.createServer(app2);
     const s2 = http.createServer(withAuth(down, (req, res) => res.end('unreachable')));
     servers.push(s1, s2);
@@ -209,7 +213,7 @@ test('requireAuth', async (t) => {
     await emu.dev('/faults', { faults: [{ route, status: 500, count: 50 }] });
     const mw = requireAuth(opts);
     t.after(() => mw.close());
-    const s = http.createServer((req, res) => mw(req, res, () => res.end('ok')));
+    const s = http.createServer((req, res) => mw(req, res, (err) => (err ? authErrorHandler()(err, req, res) : res.end('ok'))));
     servers.push(s);
     const url = await listen(s);
     const r = await get(url, `Bearer ${good}`);
@@ -234,6 +238,40 @@ test('requireAuth', async (t) => {
     assert.throws(() => requireAuth({ ...opts, property: '__proto__' }), TypeError);
     assert.throws(() => requireAuth({ audience }), (e) => e.code === 'COTTER_EINVAL'); // no key source
     assert.throws(() => withAuth(opts, 'not a function'), TypeError);
+    assert.throws(() => requireAuth({ ...opts, requiredScopes: [1] }), TypeError);
+    assert.throws(() => requireAuth({ ...opts, requiredScopes: ['a"b'] }), TypeError); // could not be quoted in scope=
+    assert.throws(() => requireAuth({ ...opts, tokenTypes: [''] }), TypeError);
+    assert.throws(() => requireAuth({ ...opts, claimCheck: 'sub' }), TypeError);
+    assert.throws(() => requireAuth({ ...opts, authRequired: 'no' }), TypeError);
+    assert.throws(() => requireAuth({ ...opts, realm: 7 }), TypeError);
+    const ok = requireAuth({ ...opts, requiredScopes: 'read  write', tokenTypes: ['*'], authRequired: false });
+    ok.close();
+  });
+
+  await t.test('a throwing claimCheck is a server error through next(err), not a 401', async () => {
+    const mw = requireAuth({ verifier: shared, claimCheck: () => { throw new Error('check bug'); } });
+    const app4 = express();
+    app4.get('/', mw, (req, res) => res.end('unreachable'));
+    app4.use(authErrorHandler());
+    app4.use((err, req, res, next) => { res.status(500).json({ handled: err.message }); }); // eslint-disable-line no-unused-vars
+    const s = http.createServer(app4);
+    servers.push(s);
+    const r = await get(`${await listen(s)}/`, `Bearer ${good}`);
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.body, { handled: 'check bug' });
+  });
+
+  await t.test('Express alone (no error handler of ours) answers with the error\'s status and challenge', async () => {
+    const app5 = express();
+    app5.set('env', 'test'); // Express's final handler: no error log on stderr
+    app5.get('/', requireAuth({ verifier: shared, requiredScopes: ['write'] }), (req, res) => res.end('unreachable'));
+    const s = http.createServer(app5);
+    servers.push(s);
+    const url = await listen(s);
+    const r = await get(`${url}/`, `Bearer ${good}`);
+    assert.equal(r.status, 403);
+    assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="api", error="insufficient_scope", error_description="insufficient scope", scope="write"');
+    assert.equal((await get(`${url}/`)).headers.get('www-authenticate'), 'Bearer realm="api"');
   });
 });
 
@@ -283,6 +321,11 @@ test('node/examples run against the emulator', async (t) => {
       assert.equal(ok.status, 200, ok.text);
       assert.equal(ok.body.identifier, 'example@example.com');
       assert.equal((await get(`${url}/me`)).status, 401);
+      const id = (await emu.login('example@example.com')).id_token;
+      const refused = await get(`${url}/me`, `Bearer ${id}`);
+      assert.equal(refused.status, 401, refused.text); // an ID token is not an access token
+      assert.deepEqual(refused.body, { error: 'invalid_token', error_description: 'token type not accepted' });
+      assert.deepEqual((await get(`${url}/scoped`, `Bearer ${token}`)).body, { scope: 'access' });
       assert.equal((await get(`${url}/health`)).status, 200);
       const legacy = await get(`${url}/legacy`, `Bearer ${token}`);
       assert.equal(legacy.status, 200, legacy.text);

@@ -43,8 +43,8 @@ func TestMiddlewareAcceptsValidTokensOnly(t *testing.T) {
 	login := emu.login("gopher@example.com")
 	access := login["oauth_token"].(map[string]any)["access_token"].(string)
 	for _, c := range []struct{ auth, wantInHeader string }{
-		{"", "invalid_request"},
-		{"Basic abc", "invalid_request"},
+		{"", `Bearer realm="api"`},
+		{"Basic abc", `Bearer realm="api"`},
 		{"Bearer not-a-jwt", "COTTER_EJWT_MALFORMED"},
 		{"Bearer " + emu.accessToken(nil, -60), "COTTER_EJWT_EXPIRED"},
 		{"Bearer " + emu.accessToken(map[string]any{"aud": "another-project"}, 600), "COTTER_EJWT_AUDIENCE"},
@@ -72,7 +72,7 @@ func TestMiddlewareAcceptsValidTokensOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 503 {
-		t.Fatalf("key set unavailable: %d", resp.StatusCode)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "10" || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("key set unavailable: %d %v", resp.StatusCode, resp.Header)
 	}
 }

@@ -1,5 +1,9 @@
 // Type-level test of node/lib/index.d.ts: compiled with `tsc --strict --noEmit` by scripts/test-node.sh.
 import { Client, CotterError, TokenSession, Verifier, codes, loginUrl, parseLoginRedirect, pkce, version } from 'cotter-native';
+import {
+  authErrorHandler, InsufficientScopeError, InvalidRequestError, InvalidTokenError, KeysUnavailableError, requireAuth,
+  UnauthorizedError,
+} from 'cotter-native';
 import type { Claims, CotterErrorCode, Token } from 'cotter-native';
 
 async function main(): Promise<void> {
@@ -63,3 +67,22 @@ async function main(): Promise<void> {
   void [sub, custom, asyncClaims, exp, id, provider, special, ok, access, current, code, challengeId, challenge, version, codes.COTTER_EJWT_EXPIRED];
 }
 void main;
+
+// The middleware's policy options and error classes.
+function middlewareTypes(v: Verifier): void {
+  const mw = requireAuth({
+    verifier: v, realm: 'api', tokenTypes: ['*'], requiredScopes: 'read write', authRequired: false,
+    claimCheck: (claims) => claims.identifier === 'a@example.com',
+  });
+  const handler = authErrorHandler();
+  const err: unknown = new InsufficientScopeError(['read']);
+  if (err instanceof UnauthorizedError) {
+    const status: number = err.status;
+    const code: string | undefined = err.code;
+    const www: string = err.headers['WWW-Authenticate'];
+    void [status, code, www, err.wwwAuthenticate, err instanceof InvalidTokenError, err instanceof InvalidRequestError];
+  }
+  if (err instanceof KeysUnavailableError) void err.headers['Retry-After'];
+  void [mw, handler];
+}
+void middlewareTypes;

@@ -9,8 +9,8 @@
 //! - Getters borrow from their owner: a `&str` lives as long as the object it came from.
 //! - Every network operation has a blocking form and an `_async` form returning a [`Call`] future that works
 //!   under any executor (no runtime dependency); dropping the future cancels the request. Verification
-//!   (`Verifier::verify`) stays blocking: run it in `spawn_blocking` in async code (see the `axum_middleware`
-//!   example).
+//!   (`Verifier::verify`) stays blocking: run it in `spawn_blocking` in async code (as [`middleware`] does).
+//! - Feature `tower`: [`middleware::AuthLayer`], a tower layer (axum, hyper, tonic) that requires a valid token.
 //! - Secrets (tokens, the API secret) never appear in `Debug` output; strings that hold tokens are
 //!   returned as [`Secret`] (wiped on drop).
 
@@ -23,6 +23,8 @@ mod error_kind;
 mod ffi;
 mod legacy;
 mod login;
+#[cfg(feature = "tower")]
+pub mod middleware;
 mod session;
 mod token;
 mod verifier;
