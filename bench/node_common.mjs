@@ -78,6 +78,27 @@ export async function medianRates(fns, seconds, rounds) {
   return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
 }
 
+/**
+ * CPU time (µs) this process has used so far, on the JS (main) thread and on all its other threads, from
+ * /proc/self/task (Linux; null elsewhere). Tick resolution (10 ms): use it over many operations.
+ */
+export function threadCpuMicros() {
+  let main = 0;
+  let others = 0;
+  try {
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const us = ((Number(f[11]) + Number(f[12])) * 1e6) / 100;  // utime + stime, in USER_HZ (100) ticks
+      if (tid === String(process.pid)) main += us;
+      else others += us;
+    }
+  } catch {
+    return null;
+  }
+  return { main, others };
+}
+
 export function emit(bench, ops, baseline, baseOps, extra = {}) {
   const line = { bench, ops_per_sec: Math.round(ops), baseline, ratio: baseOps ? Math.round((ops / baseOps) * 1000) / 1000 : null, ...extra };
   process.stdout.write(JSON.stringify(line) + '\n');
