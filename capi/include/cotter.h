@@ -845,6 +845,10 @@ COTTER_NODISCARD COTTER_API int cotter_client_user_list_start(cotter_call **out,
 COTTER_API void cotter_user_free(cotter_user *user) COTTER_NOEXCEPT;
 COTTER_API void cotter_user_list_free(cotter_user_list *list) COTTER_NOEXCEPT;
 COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) COTTER_NOEXCEPT;
+/** @brief The number of users of the project, as the server sent it with this page; -1 when it did not say. */
+COTTER_API int64_t cotter_user_list_total(const cotter_user_list *list) COTTER_NOEXCEPT;
+/** @brief 1 when the server says more pages follow, 0 when it says this is the last, -1 when it did not say. */
+COTTER_API int cotter_user_list_has_more(const cotter_user_list *list) COTTER_NOEXCEPT;
 /** @brief The i-th user. Borrowed; valid until `list` is freed; NULL when out of range. */
 COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) COTTER_NOEXCEPT;
 

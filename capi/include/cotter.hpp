@@ -490,6 +490,10 @@ class UserListRef {
     explicit UserListRef(const cotter_user_list *p) noexcept : ptr_(p) {}
     explicit operator bool() const noexcept { return ptr_ != nullptr; }
     size_t count() const noexcept { return cotter_user_list_count(ptr_); }
+    /** The project's user count as the server sent it; -1 when it did not say. */
+    int64_t total() const noexcept { return cotter_user_list_total(ptr_); }
+    /** 1/0 as the server said whether more pages follow; -1 when it did not say. */
+    int has_more() const noexcept { return cotter_user_list_has_more(ptr_); }
     /** @brief The i-th user, borrowed from the list; an empty view when out of range. */
     UserRef at(size_t i) const noexcept { return UserRef(cotter_user_list_get(ptr_, i)); }
 

@@ -211,10 +211,12 @@ COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *c
     COTTER_CLEAR_OUT(out_error);
     COTTER_CHECK_ARG(out != nullptr, out_error);
     COTTER_API_BEGIN
-    return take<std::vector<tk::user>>(call, out_error, "a user list", [&](std::vector<tk::user> &users) -> int {
+    return take<tk::user_page>(call, out_error, "a user list", [&](tk::user_page &page) -> int {
         auto list = std::make_unique<cotter_user_list>();
-        list->users.reserve(users.size());
-        for (auto &u : users) list->users.push_back(cotter_user{std::move(u)});
+        list->users.reserve(page.users.size());
+        for (auto &u : page.users) list->users.push_back(cotter_user{std::move(u)});
+        list->total = page.total;
+        list->has_more = page.has_more;
         *out = list.release();
         return COTTER_OK;
     });

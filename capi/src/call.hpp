@@ -24,7 +24,7 @@ struct cotter_call {
                                 cotter::core::secret_string,                   // take_buf
                                 cotter::core::token::identity,                 // take_identity
                                 cotter::core::token::user,                     // take_user
-                                std::vector<cotter::core::token::user>,        // take_user_list
+                                cotter::core::token::user_page,                // take_user_list
                                 cotter::core::token::social_token,             // take_social_token
                                 cotter::core::token::social_token_list,        // take_social_token_list
                                 cotter::core::token::custom_claims_result,     // take_custom_claims

@@ -346,7 +346,7 @@ COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *c
     COTTER_CHECK_ARG(client != nullptr, out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<std::vector<tk::user>>(out, client, call_opts,
+    return start_client_call<tk::user_page>(out, client, call_opts,
                                                     [&](tk::client &c, auto done, int64_t timeout) {
                                                         return c.user_list_async(page, std::move(done), timeout);
                                                     });
@@ -364,6 +364,8 @@ COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *cl
 COTTER_API void cotter_user_free(cotter_user *user) noexcept { delete user; }
 COTTER_API void cotter_user_list_free(cotter_user_list *list) noexcept { delete list; }
 COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) noexcept { return list ? list->users.size() : 0; }
+COTTER_API int64_t cotter_user_list_total(const cotter_user_list *list) noexcept { return list ? list->total : -1; }
+COTTER_API int cotter_user_list_has_more(const cotter_user_list *list) noexcept { return list ? list->has_more : -1; }
 COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) noexcept {
     return list && index < list->users.size() ? &list->users[index] : nullptr;
 }

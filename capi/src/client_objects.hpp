@@ -36,6 +36,8 @@ struct cotter_user {
 
 struct cotter_user_list {
     std::vector<cotter_user> users;
+    int64_t total = -1;  // as the server said; -1 unknown
+    int has_more = -1;   // 1/0 as the server said; -1 unknown
 };
 
 struct cotter_social_token {

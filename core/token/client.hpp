@@ -43,6 +43,14 @@ struct user {
     std::string json;  // the object as received (minified), unknown members included
 };
 
+/// One page of /user/list, with the paging facts the server sent (the wrapper is undocumented: a bare array
+/// carries none, so each is "unknown" until the body says it).
+struct user_page {
+    std::vector<user> users;
+    int64_t total = -1;    // every user of the project; -1 when the server did not say
+    int has_more = -1;     // 1/0 as the server said; -1 when it did not
+};
+
 struct social_token {
     std::string provider, provider_user_id, provider_username, user_id, scope, token_type;
     secret_string access_token;
@@ -124,7 +132,7 @@ public:
     call_handle user_create_async(const std::string &identifier, done_fn<user> done, int64_t timeout_ms = -1);
     call_handle user_get_by_identifier_async(const std::string &identifier, done_fn<user> done, int64_t timeout_ms = -1);
     call_handle user_get_async(const std::string &user_id, done_fn<user> done, int64_t timeout_ms = -1);
-    call_handle user_list_async(unsigned int page, done_fn<std::vector<user>> done, int64_t timeout_ms = -1);
+    call_handle user_list_async(unsigned int page, done_fn<user_page> done, int64_t timeout_ms = -1);
 
     call_handle social_tokens_list_async(const std::string &user_id, done_fn<social_token_list> done,
                                          int64_t timeout_ms = -1);
@@ -147,7 +155,7 @@ public:
     user user_create(const std::string &identifier);
     user user_get_by_identifier(const std::string &identifier);
     user user_get(const std::string &user_id);
-    std::vector<user> user_list(unsigned int page);
+    user_page user_list(unsigned int page);
     social_token_list social_tokens_list(const std::string &user_id);
     social_token social_token_get(const std::string &provider, const std::string &user_id);
     void social_token_delete(const std::string &provider, const std::string &user_id);

@@ -90,30 +90,42 @@ call_handle client::user_get_async(const std::string &user_id, done_fn<user> don
     return launch<user>(std::move(spec), [](http::response &resp) { return parse_user_body(resp.body); }, std::move(done));
 }
 
-call_handle client::user_list_async(unsigned int page, done_fn<std::vector<user>> done, int64_t timeout_ms) {
+call_handle client::user_list_async(unsigned int page, done_fn<user_page> done, int64_t timeout_ms) {
     call_spec spec;
     spec.url = config_->base_url + "/user/list?page=" + std::to_string(page);
     spec.idempotent = true;
     spec.with_secret = true;
     spec.what = "GET /user/list";
     spec.timeout_ms = timeout_ms;
-    return launch<std::vector<user>>(
+    return launch<user_page>(
         std::move(spec),
         [](http::response &resp) {
             simdjson::dom::element doc = parse_document(resp.body, "user list response", false);
-            // The wrapper is undocumented: accept a bare array or {"users": [...]}.
+            user_page out;
+            // The wrapper is undocumented: accept a bare array or {"users": [...], "total": T, "has_more": b}.
             simdjson::dom::array arr;
             if (doc.get_array().get(arr) != simdjson::SUCCESS) {
                 simdjson::dom::element users;
                 if (!doc.is_object() || doc["users"].get(users) != simdjson::SUCCESS ||
                     users.get_array().get(arr) != simdjson::SUCCESS)
                     protocol_error("user list response has no \"users\" array");
+                simdjson::dom::element v;
+                if (doc["total"].get(v) == simdjson::SUCCESS && !v.is_null()) {
+                    int64_t total = 0;
+                    if (v.get_int64().get(total) != simdjson::SUCCESS || total < 0)
+                        protocol_error("user list \"total\" is not a non-negative integer");
+                    out.total = total;
+                }
+                if (doc["has_more"].get(v) == simdjson::SUCCESS && !v.is_null()) {
+                    bool more = false;
+                    if (v.get_bool().get(more) != simdjson::SUCCESS) protocol_error("user list \"has_more\" is not a boolean");
+                    out.has_more = more ? 1 : 0;
+                }
             }
-            std::vector<user> out;
-            out.reserve(arr.size());
+            out.users.reserve(arr.size());
             for (auto item : arr) {
-                if (out.size() >= detail::k_max_list_items) protocol_error("user list too long");
-                out.push_back(parse_user(item));
+                if (out.users.size() >= detail::k_max_list_items) protocol_error("user list too long");
+                out.users.push_back(parse_user(item));
             }
             return out;
         },
@@ -132,8 +144,8 @@ user client::user_get(const std::string &user_id) {
     return wait_for<user>(transport_, [&](done_fn<user> d) { user_get_async(user_id, std::move(d)); });
 }
 
-std::vector<user> client::user_list(unsigned int page) {
-    return wait_for<std::vector<user>>(transport_, [&](done_fn<std::vector<user>> d) { user_list_async(page, std::move(d)); });
+user_page client::user_list(unsigned int page) {
+    return wait_for<user_page>(transport_, [&](done_fn<user_page> d) { user_list_async(page, std::move(d)); });
 }
 
 }  // namespace cotter::core::token

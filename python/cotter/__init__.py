@@ -12,6 +12,7 @@ from . import _native
 from ._errors import (
     CallbackError,
     Cancelled,
+    Closed,
     CotterError,
     CredentialsRejected,
     HTTPError,
@@ -50,7 +51,7 @@ from ._errors import (
     TLSError,
     TransportError,
 )
-from .client import Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User
+from .client import Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User, UserPage
 from .login import Pkce, login, login_url, parse_redirect
 from .session import TokenSession, TokenStorage
 from .tokens import Claims, Token
@@ -132,14 +133,14 @@ def login_with_phone_otp(api_key: str, port: int) -> Dict[str, Any]:
 
 
 __all__ = [
-    "CallbackError", "Cancelled", "Claims", "Client", "ClientStats", "CotterError", "CredentialsRejected", "CustomClaims", "HTTPError", "Identity",
+    "CallbackError", "Cancelled", "Claims", "Closed", "Client", "ClientStats", "CotterError", "CredentialsRejected", "CustomClaims", "HTTPError", "Identity",
     "InternalError", "InvalidArgument", "JWKSError", "JWKSInvalid", "JWKSUnavailable", "JWTAlgorithmError",
     "JWTAudienceError", "JWTClaimTypeError", "JWTCritError", "JWTDuplicateMember", "JWTError", "JWTExpired",
     "JWTHeaderError", "JWTIssuerError", "JWTKeyMismatch", "JWTKeyNotFound", "JWTMalformed", "JWTMissingClaim",
     "JWTNotYetValid", "JWTSignatureError", "LegacyClaimError", "LegacySignatureError", "LegacyTokenError",
     "NetworkError", "NotFound", "OAuthError", "OutOfMemory", "Pkce", "ProtocolError", "ReauthRequired",
     "RemoteVerdict", "SocialToken", "StateMismatch", "StorageError", "TLSError", "Timeout", "Token",
-    "TokenSession", "TokenStorage", "TransportError", "User", "Verifier", "event_token_verify",
+    "TokenSession", "TokenStorage", "TransportError", "User", "UserPage", "Verifier", "event_token_verify",
     "identity_token_verify", "login", "login_url", "login_with_email_link", "login_with_email_otp",
     "login_with_phone_link", "login_with_phone_otp", "parse_redirect",
 ]

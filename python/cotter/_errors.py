@@ -65,6 +65,11 @@ class InvalidArgument(CotterError, ValueError):
     """A bad argument or option value (COTTER_EINVAL)."""
 
 
+class Closed(InvalidArgument):
+    """A call on a Client, Verifier or TokenSession (or an async one) after its ``close()`` (COTTER_EINVAL, like
+    Python's ValueError for I/O on a closed file)."""
+
+
 class OutOfMemory(CotterError):
     """The library could not allocate memory (COTTER_ENOMEM)."""
 

@@ -9,7 +9,7 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
-    from typing import Optional, Tuple
+    from typing import Any, Optional, Tuple
 
 
 class _Logger:
@@ -76,6 +76,78 @@ def timeout_ms(timeout: Optional[float]) -> int:
 
         raise InvalidArgument(f"timeout must be a number of seconds in (0, 86400], not {timeout!r}")
     return max(1, math.ceil(timeout * 1000))
+
+
+def _seconds(name: str, value: float) -> float:
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(f"{name} must be a number of seconds, not {value!r}")
+    return value
+
+
+def duration_ms(name: str, seconds: Optional[float], old_name: str, old_ms: Optional[int], default_ms: int) -> int:
+    """An option given in seconds (``name``, int or float) or through its deprecated millisecond alias
+    (``old_name``), as the C option (milliseconds, rounded up). The library checks the range."""
+    if old_ms is not None:
+        deprecated(old_name, f"{name} (seconds)")
+        if seconds is not None:
+            from ._errors import InvalidArgument
+
+            raise InvalidArgument(f"give {name} or {old_name}, not both")
+        return c_int(old_name, old_ms, I64)
+    if seconds is None:
+        return default_ms
+    import math
+
+    ms = math.ceil(_seconds(name, seconds) * 1000)
+    if not I64[0] <= ms <= I64[1]:
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(f"{name} is out of range: {seconds!r} seconds")
+    return ms
+
+
+def whole_seconds(name: str, seconds: Optional[float], default: int) -> int:
+    """A leeway or margin in seconds (int or float, rounded up to whole seconds as the library counts them)."""
+    if seconds is None:
+        return default
+    import math
+
+    return c_int(name, math.ceil(_seconds(name, seconds)) if isinstance(seconds, float) else seconds, I64)
+
+
+def deprecated(old: str, new: str) -> None:
+    """A DeprecationWarning pointing at the user's line (the first frame outside this package)."""
+    import sys
+    import warnings
+
+    here = os.path.dirname(__file__)
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 = the caller of this function
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+    warnings.warn(f"{old} is deprecated and will be removed in the next release: use {new}", DeprecationWarning,
+                  stacklevel=level)
+
+
+class _ClosedNative:
+    """Stands in for the native object of a closed Client, Verifier or TokenSession: every use raises Closed."""
+
+    __slots__ = ("_what",)
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __getattr__(self, name: str) -> Any:
+        from ._errors import Closed
+
+        raise Closed(f"this {self._what} is closed")
+
+
+def closed_native(what: str) -> Any:
+    return _ClosedNative(what)
 
 
 def env(name: str) -> Optional[str]:

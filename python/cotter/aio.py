@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from typing import Any, Callable, List, Mapping, Optional, TypeVar, Union
+from typing import Any, AsyncIterator, Callable, List, Mapping, Optional, TypeVar, Union
 
 from . import _native
 from ._util import U32, c_int, timeout_ms
-from .client import Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User, _json_text
-from .session import TokenSession
+from .client import (Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User, UserPage,
+                     _json_text)
+from .session import TokenSession, TokenStorage
 from .tokens import Claims, Token
 from .verifier import Verifier
 
@@ -72,8 +73,45 @@ class AsyncVerifier:
     the network for it (a later refetch for an unknown ``kid`` still happens inside the verification).
     """
 
-    def __init__(self, audience: str, **kwargs: Any) -> None:
-        self._wrap(Verifier(audience, **kwargs))
+    def __init__(
+        self,
+        audience: str,
+        *,
+        jwks: Union[str, Mapping[str, Any], None] = None,
+        jwks_url: Optional[str] = None,
+        issuer: Optional[str] = None,
+        leeway: Optional[float] = None,
+        ca_file: Optional[str] = None,
+        jwks_max_age: Optional[float] = None,
+        jwks_cooldown: Optional[float] = None,
+        jwks_timeout: Optional[float] = None,
+        jwks_max_bytes: int = 1048576,
+        token_cache_size: int = 0,
+        now: Optional[int] = None,
+        jwks_max_age_ms: Optional[int] = None,
+        jwks_cooldown_ms: Optional[int] = None,
+        jwks_timeout_ms: Optional[int] = None,
+    ) -> None:
+        """The options are Verifier's."""
+        self._wrap(Verifier(
+            audience, jwks=jwks, jwks_url=jwks_url, issuer=issuer, leeway=leeway, ca_file=ca_file,
+            jwks_max_age=jwks_max_age, jwks_cooldown=jwks_cooldown, jwks_timeout=jwks_timeout,
+            jwks_max_bytes=jwks_max_bytes, token_cache_size=token_cache_size, now=now, jwks_max_age_ms=jwks_max_age_ms,
+            jwks_cooldown_ms=jwks_cooldown_ms, jwks_timeout_ms=jwks_timeout_ms,
+        ))
+
+    def close(self) -> None:
+        """Closes the underlying Verifier; later calls raise ``cotter.Closed``."""
+        self.sync.close()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "AsyncVerifier":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
 
     def _wrap(self, sync: Verifier) -> "AsyncVerifier":
         self.sync = sync
@@ -107,16 +145,77 @@ class AsyncVerifier:
 class AsyncClient:
     """Client with awaitable methods; ``sync`` is the underlying thread-safe Client (the same connections)."""
 
-    def __init__(self, api_key_id: Optional[str] = None, api_secret_key: Optional[str] = None, **kwargs: Any) -> None:
-        self.sync = Client(api_key_id, api_secret_key, **kwargs)
-        self._n = self.sync._n
+    def __init__(
+        self,
+        api_key_id: Optional[str] = None,
+        api_secret_key: Optional[str] = None,
+        *,
+        base_url: Optional[str] = None,
+        worker_url: Optional[str] = None,
+        ca_file: Optional[str] = None,
+        connect_timeout: Optional[float] = None,
+        timeout: Optional[float] = None,
+        max_retries: int = 2,
+        retry_base: Optional[float] = None,
+        retry_max: Optional[float] = None,
+        max_response_bytes: int = 8 * 1024 * 1024,
+        max_host_connections: int = 0,
+        connect_timeout_ms: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        retry_base_ms: Optional[int] = None,
+        retry_max_ms: Optional[int] = None,
+    ) -> None:
+        """The options are Client's."""
+        self.sync = Client(
+            api_key_id, api_secret_key, base_url=base_url, worker_url=worker_url, ca_file=ca_file,
+            connect_timeout=connect_timeout, timeout=timeout, max_retries=max_retries, retry_base=retry_base,
+            retry_max=retry_max, max_response_bytes=max_response_bytes, max_host_connections=max_host_connections,
+            connect_timeout_ms=connect_timeout_ms, timeout_ms=timeout_ms, retry_base_ms=retry_base_ms,
+            retry_max_ms=retry_max_ms,
+        )
+
+    @property
+    def _n(self) -> _native.Client:
+        return self.sync._n  # read each time: close() replaces it
+
+    def close(self) -> None:
+        """Closes the underlying Client; later calls raise ``cotter.Closed``."""
+        self.sync.close()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
 
     def stats(self) -> ClientStats:
         return self.sync.stats()
 
-    def verifier(self, **kwargs: Any) -> AsyncVerifier:
+    def verifier(
+        self,
+        *,
+        issuer: Optional[str] = None,
+        leeway: Optional[float] = None,
+        ca_file: Optional[str] = None,
+        jwks_max_age: Optional[float] = None,
+        jwks_cooldown: Optional[float] = None,
+        jwks_timeout: Optional[float] = None,
+        jwks_max_bytes: int = 1048576,
+        token_cache_size: int = 0,
+        now: Optional[int] = None,
+        jwks_max_age_ms: Optional[int] = None,
+        jwks_cooldown_ms: Optional[int] = None,
+        jwks_timeout_ms: Optional[int] = None,
+    ) -> AsyncVerifier:
         """An AsyncVerifier for this project (see Client.verifier)."""
-        return AsyncVerifier.__new__(AsyncVerifier)._wrap(self.sync.verifier(**kwargs))
+        return AsyncVerifier.__new__(AsyncVerifier)._wrap(self.sync.verifier(
+            issuer=issuer, leeway=leeway, ca_file=ca_file, jwks_max_age=jwks_max_age, jwks_cooldown=jwks_cooldown,
+            jwks_timeout=jwks_timeout, jwks_max_bytes=jwks_max_bytes, token_cache_size=token_cache_size, now=now,
+            jwks_max_age_ms=jwks_max_age_ms, jwks_cooldown_ms=jwks_cooldown_ms, jwks_timeout_ms=jwks_timeout_ms,
+        ))
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
@@ -163,9 +262,24 @@ class AsyncClient:
     async def get_user_by_identifier(self, identifier: str, *, timeout: Optional[float] = None) -> User:
         return User._from_native(await _call(self._n.user_get_by_identifier_async, identifier, timeout_ms(timeout)))
 
-    async def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> List[User]:
-        users = await _call(self._n.user_list_async, c_int("page", page, U32), timeout_ms(timeout))
-        return [User._from_native(d) for d in users]
+    async def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> UserPage:
+        result = await _call(self._n.user_list_async, c_int("page", page, U32), timeout_ms(timeout))
+        return UserPage._from_native(page, result)
+
+    async def iter_user_pages(self, *, start_page: int = 0,
+                              timeout: Optional[float] = None) -> AsyncIterator[UserPage]:
+        """Every page from ``start_page`` on (see Client.iter_user_pages): ``async for page in ...``."""
+        page: Optional[int] = start_page
+        while page is not None:
+            result = await self.list_users(page, timeout=timeout)
+            yield result
+            page = result.next_page
+
+    async def iter_users(self, *, start_page: int = 0, timeout: Optional[float] = None) -> AsyncIterator[User]:
+        """Every user of every page: ``async for user in client.iter_users()``."""
+        async for result in self.iter_user_pages(start_page=start_page, timeout=timeout):
+            for user in result:
+                yield user
 
     async def social_tokens(self, user_id: str, *, timeout: Optional[float] = None) -> List[SocialToken]:
         rows = await _call(self._n.social_tokens_list_async, user_id, timeout_ms(timeout))
@@ -187,9 +301,37 @@ class AsyncTokenSession:
     refresh goes on and its tokens are stored (the old refresh token is dead at the server by then).
     """
 
-    def __init__(self, client: Union[AsyncClient, Client], **kwargs: Any) -> None:
-        self.sync = TokenSession(client.sync if isinstance(client, AsyncClient) else client, **kwargs)
-        self._n = self.sync._n
+    def __init__(
+        self,
+        client: Union[AsyncClient, Client],
+        *,
+        token: Optional[Token] = None,
+        token_file: Optional[str] = None,
+        storage: Optional[TokenStorage] = None,
+        refresh_margin: float = 30,
+        on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
+    ) -> None:
+        """The options are TokenSession's."""
+        self.sync = TokenSession(client.sync if isinstance(client, AsyncClient) else client, token=token,
+                                 token_file=token_file, storage=storage, refresh_margin=refresh_margin,
+                                 on_tokens_changed=on_tokens_changed)
+
+    @property
+    def _n(self) -> _native.Session:
+        return self.sync._n  # read each time: close() replaces it
+
+    def close(self) -> None:
+        """Closes the underlying TokenSession; later calls raise ``cotter.Closed``."""
+        self.sync.close()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "AsyncTokenSession":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
 
     async def access_token(self, *, timeout: Optional[float] = None) -> str:
         result: str = await _call(self._n.get_access_token_async, timeout_ms(timeout))
@@ -210,3 +352,5 @@ class AsyncTokenSession:
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
 
+
+__all__ = ["AsyncClient", "AsyncTokenSession", "AsyncVerifier"]

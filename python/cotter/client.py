@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from . import _native
 from ._record import Record
-from ._util import I32, I64, U32, U64, c_int, env, redact_jwt, redact_secret, timeout_ms
+from ._util import I32, I64, U32, U64, c_int, closed_native, duration_ms, env, redact_jwt, redact_secret, timeout_ms
 from .tokens import Token
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+    from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
     from .verifier import Verifier
 
@@ -55,6 +55,38 @@ class User(Record):
             enrolled=tuple(e for e in d["enrolled"] if e is not None),
             raw=json.loads(d["json"]),
         )
+
+
+class UserPage(list[User]):  # a list subclass: list_users returned a list before
+    """One page of ``list_users``: a list of its users (as ``list_users`` always returned), with the paging facts the
+    server sent. ``total`` and ``has_more`` are None when the server did not say; ``next_page`` is the page to ask
+    for next, None after the last."""
+
+    __slots__ = ("page", "total", "has_more")
+    page: int
+    total: Optional[int]
+    has_more: Optional[bool]
+
+    def __init__(self, users: Iterable[User], *, page: int, total: Optional[int], has_more: Optional[bool]) -> None:
+        super().__init__(users)
+        self.page = page
+        self.total = total
+        self.has_more = has_more
+
+    @property
+    def next_page(self) -> Optional[int]:
+        # An empty page ends the walk even if the server says more (never loop on a confused server).
+        more = self.has_more if self.has_more is not None else True
+        return self.page + 1 if more and len(self) > 0 else None
+
+    @classmethod
+    def _from_native(cls, page: int, result: Tuple[List[Dict[str, Any]], Optional[int], Optional[bool]]) -> "UserPage":
+        rows, total, has_more = result
+        return cls((User._from_native(d) for d in rows), page=page, total=total, has_more=has_more)
+
+    def __repr__(self) -> str:
+        return (f"UserPage(page={self.page!r}, users={len(self)}, total={self.total!r}, "
+                f"has_more={self.has_more!r})")
 
 
 class SocialToken(Record):
@@ -179,6 +211,11 @@ class Client:
     $COTTER_BASE_URL (else Cotter's). The secret is needed only by server-side calls and is never shown.
     Requests run on the client's own I/O thread, over shared keep-alive connections: at most
     ``max_host_connections`` per host (0 = no cap; further requests queue).
+
+    Durations are seconds (int or float): ``connect_timeout`` (default 10), ``timeout`` (one request, default 30),
+    ``retry_base``/``retry_max`` (backoff, default 0.2 and 5). The ``*_ms`` names are deprecated aliases.
+    A context manager: ``close()`` (or leaving the ``with`` block) releases the client; later calls raise
+    ``cotter.Closed``.
     """
 
     def __init__(
@@ -189,13 +226,17 @@ class Client:
         base_url: Optional[str] = None,
         worker_url: Optional[str] = None,
         ca_file: Optional[str] = None,
-        connect_timeout_ms: int = 10000,
-        timeout_ms: int = 30000,
+        connect_timeout: Optional[float] = None,
+        timeout: Optional[float] = None,
         max_retries: int = 2,
-        retry_base_ms: int = 200,
-        retry_max_ms: int = 5000,
+        retry_base: Optional[float] = None,
+        retry_max: Optional[float] = None,
         max_response_bytes: int = 8 * 1024 * 1024,
         max_host_connections: int = 0,
+        connect_timeout_ms: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        retry_base_ms: Optional[int] = None,
+        retry_max_ms: Optional[int] = None,
     ) -> None:
         key = api_key_id or env("COTTER_API_KEY_ID")
         if not key:
@@ -208,22 +249,35 @@ class Client:
             base_url=base_url,
             worker_url=worker_url,
             ca_file=ca_file,
-            connect_timeout_ms=c_int("connect_timeout_ms", connect_timeout_ms, I64),
-            timeout_ms=c_int("timeout_ms", timeout_ms, I64),
+            connect_timeout_ms=duration_ms("connect_timeout", connect_timeout, "connect_timeout_ms",
+                                           connect_timeout_ms, 10000),
+            timeout_ms=duration_ms("timeout", timeout, "timeout_ms", timeout_ms, 30000),
             max_retries=c_int("max_retries", max_retries, I32),
-            retry_base_ms=c_int("retry_base_ms", retry_base_ms, I64),
-            retry_max_ms=c_int("retry_max_ms", retry_max_ms, I64),
+            retry_base_ms=duration_ms("retry_base", retry_base, "retry_base_ms", retry_base_ms, 200),
+            retry_max_ms=duration_ms("retry_max", retry_max, "retry_max_ms", retry_max_ms, 5000),
             max_response_bytes=c_int("max_response_bytes", max_response_bytes, U64),
             max_host_connections=c_int("max_host_connections", max_host_connections, I64),
             log=True,
         )
         self.api_key_id = key
         self.ca_file = ca_file
+        self._base_url = self._n.base_url or ""
+
+    def close(self) -> None:
+        """Releases the client (its I/O thread stops once no session or verifier made from it still uses it).
+        Idempotent; any later call raises ``cotter.Closed``."""
+        self._n = closed_native("Client")
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def base_url(self) -> str:
         """The effective base URL, e.g. "https://www.cotter.app/api/v0"."""
-        return self._n.base_url or ""
+        return self._base_url
 
     @property
     def jwks_url(self) -> str:
@@ -288,9 +342,24 @@ class Client:
         """Raises NotFound when no user has this email or phone."""
         return User._from_native(self._n.user_get_by_identifier(identifier, timeout_ms(timeout)))
 
-    def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> List[User]:
-        """One page (50, newest first) of the project's users. Needs the secret."""
-        return [User._from_native(d) for d in self._n.user_list(c_int("page", page, U32), timeout_ms(timeout))]
+    def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> UserPage:
+        """One page (50, newest first) of the project's users, with the server's ``total`` and ``has_more``.
+        Needs the secret."""
+        return UserPage._from_native(page, self._n.user_list(c_int("page", page, U32), timeout_ms(timeout)))
+
+    def iter_user_pages(self, *, start_page: int = 0, timeout: Optional[float] = None) -> Iterator[UserPage]:
+        """Every page from ``start_page`` on, one request per page, until the server says there are no more.
+        ``timeout`` bounds each request. Users created meanwhile shift the pages (newest first): dedupe by id."""
+        page: Optional[int] = start_page
+        while page is not None:
+            result = self.list_users(page, timeout=timeout)
+            yield result
+            page = result.next_page
+
+    def iter_users(self, *, start_page: int = 0, timeout: Optional[float] = None) -> Iterator[User]:
+        """Every user of every page (see iter_user_pages)."""
+        for result in self.iter_user_pages(start_page=start_page, timeout=timeout):
+            yield from result
 
     # --- social-login provider tokens ----------------------------------------------------------------
 
@@ -306,13 +375,36 @@ class Client:
 
     # --- helpers -------------------------------------------------------------------------------------
 
-    def verifier(self, **kwargs: Any) -> "Verifier":
-        """A Verifier for this project: audience = the API key id, keys from ``<base_url>/token/jwks``."""
+    def verifier(
+        self,
+        *,
+        issuer: Optional[str] = None,
+        leeway: Optional[float] = None,
+        ca_file: Optional[str] = None,
+        jwks_max_age: Optional[float] = None,
+        jwks_cooldown: Optional[float] = None,
+        jwks_timeout: Optional[float] = None,
+        jwks_max_bytes: int = 1048576,
+        token_cache_size: int = 0,
+        now: Optional[int] = None,
+        jwks_max_age_ms: Optional[int] = None,
+        jwks_cooldown_ms: Optional[int] = None,
+        jwks_timeout_ms: Optional[int] = None,
+    ) -> "Verifier":
+        """A Verifier for this project: audience = the API key id, keys from ``<base_url>/token/jwks``, this
+        client's ``ca_file`` unless given. The options are Verifier's."""
         from .verifier import Verifier
 
-        kwargs.setdefault("ca_file", self.ca_file)
-        return Verifier(self.api_key_id, jwks_url=self.jwks_url, **kwargs)
+        return Verifier(
+            self.api_key_id, jwks_url=self.jwks_url, issuer=issuer, leeway=leeway,
+            ca_file=ca_file if ca_file is not None else self.ca_file, jwks_max_age=jwks_max_age,
+            jwks_cooldown=jwks_cooldown, jwks_timeout=jwks_timeout, jwks_max_bytes=jwks_max_bytes,
+            token_cache_size=token_cache_size, now=now, jwks_max_age_ms=jwks_max_age_ms,
+            jwks_cooldown_ms=jwks_cooldown_ms, jwks_timeout_ms=jwks_timeout_ms,
+        )
 
     def __repr__(self) -> str:
         return f"Client(api_key_id={self.api_key_id!r}, base_url={self.base_url!r})"
 
+
+__all__ = ["Client", "ClientStats", "CustomClaims", "Identity", "RemoteVerdict", "SocialToken", "User", "UserPage"]

@@ -13,3 +13,6 @@ class RefreshTokenNotExistError(ReauthRequired):
 
 class RefreshTokenFailedError(CotterError):
     """The refresh request failed (original SDK name). ``__cause__`` holds the precise CotterError."""
+
+
+__all__ = ["RefreshTokenFailedError", "RefreshTokenNotExistError"]

@@ -282,3 +282,6 @@ def free_port() -> int:
         port: int = s.getsockname()[1]
         return port
 
+
+__all__ = ["Pkce", "RedirectReceiver", "challenge_of", "free_port", "login", "login_url", "open_in_browser",
+           "parse_redirect"]

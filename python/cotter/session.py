@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import I64, c_int, timeout_ms
+from ._util import closed_native, timeout_ms, whole_seconds
 from .client import Client
 from .tokens import Token
 
@@ -34,6 +34,8 @@ class TokenSession:
     A transport error never destroys stored tokens; ReauthRequired means the user must log in again.
     The first ``storage.load()`` (or store of ``token``) runs in the constructor, on its thread; later ones, every
     ``save()`` and ``on_tokens_changed`` run on the client's I/O thread, one at a time and in order.
+    ``refresh_margin`` is in seconds (int or float; whole seconds, rounded up). A context manager: after
+    ``close()`` every call raises ``cotter.Closed`` (the stored tokens stay; ``logout()`` deletes them).
     """
 
     def __init__(
@@ -43,7 +45,7 @@ class TokenSession:
         token: Optional[Token] = None,
         token_file: Optional[str] = None,
         storage: Optional[TokenStorage] = None,
-        refresh_margin: int = 30,
+        refresh_margin: float = 30,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
     ) -> None:
         changed = None
@@ -55,7 +57,7 @@ class TokenSession:
 
         self._n = _native.Session(
             client=client._n,
-            refresh_margin_seconds=c_int("refresh_margin", refresh_margin, I64),
+            refresh_margin_seconds=whole_seconds("refresh_margin", refresh_margin, 30),
             token_file=token_file,
             load=storage.load if storage is not None else None,
             save=storage.save if storage is not None else None,
@@ -63,6 +65,16 @@ class TokenSession:
             initial=token._n if token is not None else None,
         )
         self.token_file = token_file
+
+    def close(self) -> None:
+        """Releases the session (not the stored tokens). Idempotent; any later call raises ``cotter.Closed``."""
+        self._n = closed_native("TokenSession")
+
+    def __enter__(self) -> "TokenSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def access_token(self, *, timeout: Optional[float] = None) -> str:
         """A valid access token, refreshed first when it expires within the margin."""
@@ -87,3 +99,6 @@ class TokenSession:
     def __repr__(self) -> str:
         where = f"token_file={self.token_file!r}" if self.token_file else "storage=<custom or memory>"
         return f"TokenSession({where})"
+
+
+__all__ = ["TokenSession", "TokenStorage"]

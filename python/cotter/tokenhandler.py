@@ -100,3 +100,6 @@ def get_token_from_file(filename: str, api_key: str) -> Dict[str, Any]:
     if fresh != current:
         store_token_to_file(fresh, filename)
     return fresh
+
+
+__all__ = ["get_token_from_file", "refresh_token", "store_token_to_file"]

@@ -38,3 +38,6 @@ def validate_access_token(access_token: str, api_key: str) -> Dict[str, Any]:
 def validate_id_token(id_token: str, api_key: str) -> Dict[str, Any]:
     """Verifies an ID token like validate_access_token."""
     return _verifier(api_key).verify(id_token).to_dict()
+
+
+__all__ = ["validate_access_token", "validate_id_token"]

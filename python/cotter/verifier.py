@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import I64, U64, c_int, timeout_ms
+from ._util import I64, U64, c_int, closed_native, duration_ms, timeout_ms, whole_seconds
 from .tokens import Claims
 
 TYPE_CHECKING = False
@@ -18,6 +18,9 @@ class Verifier:
 
     Exactly one key source: ``jwks`` (a JWKS document as str or dict, no network) or ``jwks_url``.
     ``now`` pins the clock (Unix seconds), for tools and tests.
+    Durations are seconds (int or float): ``leeway`` (default 5; whole seconds, rounded up), ``jwks_max_age``
+    (default 600), ``jwks_cooldown`` (default 30), ``jwks_timeout`` (default 5). The ``*_ms`` names are deprecated
+    aliases. A context manager: after ``close()`` every call raises ``cotter.Closed``.
     """
 
     def __init__(
@@ -27,14 +30,17 @@ class Verifier:
         jwks: Union[str, Mapping[str, Any], None] = None,
         jwks_url: Optional[str] = None,
         issuer: Optional[str] = None,
-        leeway: int = 5,
+        leeway: Optional[float] = None,
         ca_file: Optional[str] = None,
-        jwks_max_age_ms: int = 600000,
-        jwks_cooldown_ms: int = 30000,
-        jwks_timeout_ms: int = 5000,
+        jwks_max_age: Optional[float] = None,
+        jwks_cooldown: Optional[float] = None,
+        jwks_timeout: Optional[float] = None,
         jwks_max_bytes: int = 1048576,
         token_cache_size: int = 0,
         now: Optional[int] = None,
+        jwks_max_age_ms: Optional[int] = None,
+        jwks_cooldown_ms: Optional[int] = None,
+        jwks_timeout_ms: Optional[int] = None,
     ) -> None:
         import json
 
@@ -42,13 +48,13 @@ class Verifier:
         self._n = _native.Verifier(
             audience=audience,
             issuer=issuer,
-            leeway_seconds=c_int("leeway", leeway, I64),
+            leeway_seconds=whole_seconds("leeway", leeway, 5),
             jwks_json=jwks_json,
             jwks_url=jwks_url,
             ca_file=ca_file,
-            jwks_max_age_ms=c_int("jwks_max_age_ms", jwks_max_age_ms, I64),
-            jwks_cooldown_ms=c_int("jwks_cooldown_ms", jwks_cooldown_ms, I64),
-            jwks_timeout_ms=c_int("jwks_timeout_ms", jwks_timeout_ms, I64),
+            jwks_max_age_ms=duration_ms("jwks_max_age", jwks_max_age, "jwks_max_age_ms", jwks_max_age_ms, 600000),
+            jwks_cooldown_ms=duration_ms("jwks_cooldown", jwks_cooldown, "jwks_cooldown_ms", jwks_cooldown_ms, 30000),
+            jwks_timeout_ms=duration_ms("jwks_timeout", jwks_timeout, "jwks_timeout_ms", jwks_timeout_ms, 5000),
             jwks_max_bytes=c_int("jwks_max_bytes", jwks_max_bytes, U64),
             token_cache_size=c_int("token_cache_size", token_cache_size, U64),
             now=None if now is None else c_int("now", now, I64),
@@ -57,6 +63,16 @@ class Verifier:
         self.audience = audience
         self.issuer = issuer
         self.jwks_url = jwks_url
+
+    def close(self) -> None:
+        """Releases the verifier (its key set and cache). Idempotent; any later call raises ``cotter.Closed``."""
+        self._n = closed_native("Verifier")
+
+    def __enter__(self) -> "Verifier":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def verify(self, token: Union[str, bytes]) -> Claims:
         """Verifies ``token`` and returns its claims; raises a JWTError / JWKSError subclass when rejected."""
@@ -83,3 +99,6 @@ class Verifier:
     def __repr__(self) -> str:
         source = f"jwks_url={self.jwks_url!r}" if self.jwks_url else "jwks=<static>"
         return f"Verifier(audience={self.audience!r}, {source})"
+
+
+__all__ = ["Verifier"]

@@ -925,11 +925,17 @@ py::object as_user(cotter::CallRef c) { return user_dict(c.take_user()); }
 // COTTER_API size_t cotter_user_list_count(const cotter_user_list *list);
 // COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index);
 // COTTER_API void cotter_user_list_free(cotter_user_list *list);
+// COTTER_API int64_t cotter_user_list_total(const cotter_user_list *list);
+// COTTER_API int cotter_user_list_has_more(const cotter_user_list *list);
+// (users, total or None, has_more or None): None where the server did not say.
 py::object as_user_list(cotter::CallRef c) {
     cotter::UserList l = c.take_user_list();
     py::list out;
     for (size_t i = 0, n = l.count(); i < n; ++i) out.append(user_dict(l.at(i)));
-    return out;
+    const int64_t total = l.total();
+    const int more = l.has_more();
+    return py::make_tuple(out, total < 0 ? py::object(py::none()) : py::object(py::int_(total)),
+                          more < 0 ? py::object(py::none()) : py::object(py::bool_(more != 0)));
 }
 
 // COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_call *call, cotter_error **out_error);

@@ -189,6 +189,10 @@ static void test_users_social_verify(void) {
     CHECK(cotter_client_user_list(&list, c, 0, NULL) == COTTER_OK);
     CHECK(cotter_user_list_count(list) >= 1);
     CHECK(cotter_user_list_get(list, 0) != NULL && cotter_user_list_get(list, 1000) == NULL);
+    /* The emulator's wrapper says how many users there are, and whether pages follow this first one. */
+    CHECK(cotter_user_list_total(list) >= (int64_t)cotter_user_list_count(list));
+    CHECK(cotter_user_list_has_more(list) == (cotter_user_list_total(list) > (int64_t)cotter_user_list_count(list)));
+    CHECK(cotter_user_list_total(NULL) == -1 && cotter_user_list_has_more(NULL) == -1);
     cotter_user_list_free(list);
 
     snprintf(body, sizeof body,

@@ -116,7 +116,7 @@ def client(emulator: Emulator) -> Any:
 
     return cotter.Client(
         emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url,
-        worker_url=emulator.worker_url, retry_base_ms=10, retry_max_ms=50,
+        worker_url=emulator.worker_url, retry_base=0.01, retry_max=0.05,
     )
 
 

@@ -83,7 +83,7 @@ def test_enetwork() -> None:
 
 
 def test_etimeout(emulator: Any) -> None:
-    c = cotter.Client(emulator.api_key_id, base_url=emulator.base_url, timeout_ms=300, max_retries=0)
+    c = cotter.Client(emulator.api_key_id, base_url=emulator.base_url, timeout=0.3, max_retries=0)
     emulator.fault("GET /api/v0/user/:id", latency_ms=30000)  # far beyond the 300 ms budget, even on a stalled machine
     with pytest.raises(cotter.Timeout) as e:
         c.get_user("u")
@@ -211,7 +211,7 @@ def test_jwks_and_legacy_errors(emulator: Any) -> None:
     with pytest.raises(cotter.JWKSInvalid):
         cotter.Verifier("aud", jwks='{"keys": 5}')
     with _closed_port() as port, pytest.raises(cotter.JWKSUnavailable):
-        cotter.Verifier("aud", jwks_url=f"http://127.0.0.1:{port}/jwks", jwks_timeout_ms=500).verify(make(Key()))
+        cotter.Verifier("aud", jwks_url=f"http://127.0.0.1:{port}/jwks", jwks_timeout=0.5).verify(make(Key()))
 
     minted = emulator.dev("/identity_token", {"identifier": "legacy@example.com"})["identity_token"]
     key = emulator.identity_public_key
@@ -260,10 +260,12 @@ def test_embedded_nul_is_rejected_not_truncated(client: cotter.Client, name: str
 
 
 INT_CASES = {
-    "client timeout_ms too big": lambda c: cotter.Client("key", timeout_ms=2**70),
+    "client timeout too big": lambda c: cotter.Client("key", timeout=2**70),
+    "client timeout not finite": lambda c: cotter.Client("key", timeout=float("inf")),
     "client max_retries beyond int": lambda c: cotter.Client("key", max_retries=2**40),
     "client max_response_bytes negative": lambda c: cotter.Client("key", max_response_bytes=-1),
-    "client timeout_ms as str": lambda c: cotter.Client("key", timeout_ms="5"),  # type: ignore[arg-type]
+    "client timeout as str": lambda c: cotter.Client("key", timeout="5"),  # type: ignore[arg-type]
+    "verifier jwks_timeout as bool": lambda c: cotter.Verifier("aud", jwks_url="http://127.0.0.1:1/j", jwks_timeout=True),
     "client max_retries as bool": lambda c: cotter.Client("key", max_retries=True),
     "verifier leeway beyond int64": lambda c: cotter.Verifier("aud", jwks='{"keys":[]}', leeway=2**64),
     "verifier now beyond int64": lambda c: cotter.Verifier("aud", jwks='{"keys":[]}', now=2**63),
@@ -288,4 +290,4 @@ def test_meaningful_ranges_are_checked_by_the_library() -> None:
     with pytest.raises(cotter.InvalidArgument):
         cotter.Verifier("aud", jwks='{"keys":[]}', leeway=-1)
     with pytest.raises(cotter.InvalidArgument):
-        cotter.Client("key", timeout_ms=-1)
+        cotter.Client("key", timeout=-1)

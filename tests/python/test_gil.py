@@ -107,7 +107,7 @@ def pyserver(key: Key) -> Iterator[PyServer]:
 def _client(server: PyServer, **kw: Any) -> cotter.Client:
     # A generous timeout: if a call kept the GIL, it would end in Timeout after 20 s instead of hanging.
     return cotter.Client(AUD, SECRET, base_url=server.base + "/api/v0", worker_url=server.base + "/worker",
-                         max_retries=0, timeout_ms=20000, **kw)
+                         max_retries=0, timeout=20, **kw)
 
 
 OAUTH = {"access_token": "a.b.c", "refresh_token": "1:rt", "id_token": "x", "token_type": "Bearer",
@@ -151,7 +151,7 @@ def test_network_calls_release_the_gil(pyserver: PyServer, name: str) -> None:
 
 def test_jwks_fetch_inside_verify_releases_the_gil(pyserver: PyServer, key: Key) -> None:
     pyserver.reset()
-    v = cotter.Verifier(AUD, jwks_url=pyserver.base + "/jwks", jwks_timeout_ms=20000, jwks_cooldown_ms=0)
+    v = cotter.Verifier(AUD, jwks_url=pyserver.base + "/jwks", jwks_timeout=20, jwks_cooldown=0)
     assert v.verify(make(key)).aud == [AUD]  # the first verify fetched the keys from the Python thread
     v.refresh()
     assert pyserver.seen.count("GET /jwks") >= 2
@@ -232,7 +232,7 @@ def test_asyncio_calls_never_block_the_loop(pyserver: PyServer, key: Key, name: 
     pyserver.reset(gated=True)
 
     async def main() -> Optional[BaseException]:
-        c = aio.AsyncClient(AUD, SECRET, base_url=pyserver.base + "/api/v0", max_retries=0, timeout_ms=30000)
+        c = aio.AsyncClient(AUD, SECRET, base_url=pyserver.base + "/api/v0", max_retries=0, timeout=30)
         task = asyncio.ensure_future(ASYNC_CALLS[name](c, pyserver.base, make(key)))
         # This coroutine runs on the same loop: it can only open the gate if the call is not blocking it.
         while not pyserver.arrived.is_set():

@@ -133,7 +133,7 @@ def test_row5_duplicate_kids_in_jwks(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_row5_random_kids_fetch_once_per_cooldown(emulator: Any) -> None:
-    v = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_cooldown_ms=60000)
+    v = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_cooldown=60)
     emulator.dev("/stats/reset", {})
     good = emulator.dev("/access_token", {"identifier": "kids@example.com"})["access_token"]
     v.verify(good)
@@ -373,8 +373,8 @@ def test_row15_jwks_content(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     {"slow_drip": True, "chunk_bytes": 1, "interval_ms": 400},
 ], ids=["redirect-file", "redirect-metadata", "10MB", "500", "429", "html", "slow-drip"])
 def test_row16_jwks_transport_keeps_last_good_keys(emulator: Any, fault: Dict[str, Any]) -> None:
-    v = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_timeout_ms=1500,
-                        jwks_cooldown_ms=0, jwks_max_age_ms=1000)
+    v = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_timeout=1.5,
+                        jwks_cooldown=0, jwks_max_age=1)
     good = emulator.dev("/access_token", {"identifier": "t16@example.com"})["access_token"]
     v.verify(good)  # keys fetched
     emulator.fault("GET /api/v0/token/jwks", count=5, **fault)
@@ -382,7 +382,7 @@ def test_row16_jwks_transport_keeps_last_good_keys(emulator: Any, fault: Dict[st
         v.refresh()
     assert v.verify(good).identifier == "t16@example.com", "last-good keys must survive a failed fetch"
 
-    fresh = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_timeout_ms=1500)
+    fresh = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_timeout=1.5)
     with pytest.raises((cotter.JWKSUnavailable, cotter.JWKSInvalid)):
         fresh.verify(good)
 
@@ -440,7 +440,7 @@ def test_row19_accept_second_key(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_row20_accept_after_rotation(emulator: Any) -> None:
-    v = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_cooldown_ms=0)
+    v = cotter.Verifier(emulator.api_key_id, jwks_url=emulator.jwks_url, jwks_cooldown=0)
     first = emulator.dev("/access_token", {"identifier": "rot@example.com"})["access_token"]
     claims_before = v.verify(first)
     new_kid = emulator.dev("/keys/rotate", {})["kid"]

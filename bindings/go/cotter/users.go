@@ -78,11 +78,27 @@ func (c *Client) UserGet(ctx context.Context, userID string) (*User, error) {
 
 // UserList gets one page of users (50 per page, newest first; needs the secret).
 func (c *Client) UserList(ctx context.Context, page uint) ([]User, error) {
+	p, err := c.UserListPage(ctx, page)
+	if err != nil {
+		return nil, err
+	}
+	return p.Users, nil
+}
+
+// UserPage is one page of users with the paging facts the server sent.
+type UserPage struct {
+	Users   []User
+	Total   int64 // the project's user count; -1 when the server did not say
+	HasMore int   // 1 or 0 as the server said whether more pages follow; -1 when it did not say
+}
+
+// UserListPage gets one page of users like UserList, keeping the server's total and has_more.
+func (c *Client) UserListPage(ctx context.Context, page uint) (*UserPage, error) {
 	return clientCall(ctx, c, func(*cStrings) (clientStart, error) {
 		return func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
 			return C.cotter_client_user_list_start(out, p, C.uint(page), o, e)
 		}, nil
-	}, func(call *C.cotter_call, cerr **C.cotter_error) ([]User, C.int) {
+	}, func(call *C.cotter_call, cerr **C.cotter_error) (*UserPage, C.int) {
 		var out *C.cotter_user_list
 		if rc := C.cotter_call_take_user_list(&out, call, cerr); rc != C.COTTER_OK {
 			return nil, rc
@@ -93,7 +109,8 @@ func (c *Client) UserList(ctx context.Context, page uint) ([]User, error) {
 		for i := 0; i < n; i++ {
 			users = append(users, userOf(C.cotter_user_list_get(out, C.size_t(i))))
 		}
-		return users, C.COTTER_OK
+		return &UserPage{Users: users, Total: int64(C.cotter_user_list_total(out)),
+			HasMore: int(C.cotter_user_list_has_more(out))}, C.COTTER_OK
 	})
 }
 

@@ -44,6 +44,10 @@ func TestUsers(t *testing.T) {
 	if next, err := c.UserList(ctx, 1); err != nil || len(next) != 0 {
 		t.Fatal(next, err)
 	}
+	// The server's paging facts.
+	if p, err := c.UserListPage(ctx, 0); err != nil || len(p.Users) != 4 || p.Total != 4 || p.HasMore != 0 {
+		t.Fatalf("%+v %v", p, err)
+	}
 }
 
 func TestSocialTokens(t *testing.T) {

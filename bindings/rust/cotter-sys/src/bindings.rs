@@ -442,6 +442,8 @@ extern "C" {
     pub fn cotter_user_free(user: *mut cotter_user);
     pub fn cotter_user_list_free(list: *mut cotter_user_list);
     pub fn cotter_user_list_count(list: *const cotter_user_list) -> usize;
+    pub fn cotter_user_list_total(list: *const cotter_user_list) -> i64;
+    pub fn cotter_user_list_has_more(list: *const cotter_user_list) -> c_int;
     pub fn cotter_user_list_get(list: *const cotter_user_list, index: usize) -> *const cotter_user;
     pub fn cotter_user_id(user: *const cotter_user) -> *const c_char;
     pub fn cotter_user_issuer(user: *const cotter_user) -> *const c_char;

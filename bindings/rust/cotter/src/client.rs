@@ -765,6 +765,18 @@ impl UserList {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The project's user count as the server sent it with this page (`None` when it did not say).
+    pub fn total(&self) -> Option<u64> {
+        u64::try_from(unsafe { sys::cotter_user_list_total(self.raw.as_ptr()) }).ok()
+    }
+    /// Whether more pages follow, as the server said (`None` when it did not say).
+    pub fn has_more(&self) -> Option<bool> {
+        match unsafe { sys::cotter_user_list_has_more(self.raw.as_ptr()) } {
+            1 => Some(true),
+            0 => Some(false),
+            _ => None,
+        }
+    }
     /// The i-th user.
     pub fn get(&self, index: usize) -> Option<&UserRef> {
         let p = unsafe { sys::cotter_user_list_get(self.raw.as_ptr(), index) };

@@ -38,6 +38,7 @@ fn users_create_get_list() {
     let order: Vec<_> = page.iter().map(|u| u.identifier().unwrap().to_owned()).collect();
     assert_eq!(order, ["u2@example.com", "u1@example.com", "u0@example.com", "oscar@example.com"]); // newest first
     assert!(page.get(4).is_none());
+    assert_eq!((page.total(), page.has_more()), (Some(4), Some(false))); // the server's paging facts
     assert_eq!(page.iter().count(), 4);
     assert!(client.user_list(1).unwrap().is_empty());
 }
