@@ -26,5 +26,6 @@ python3 tests/check_bindings.py --self-test --lang rust --lib "$build/capi/libco
 export PKG_CONFIG_PATH="$PWD/$build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export LD_LIBRARY_PATH="$PWD/$build/capi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
+# cotter-native/serde: Claims::deserialize (tests/claims_serde.rs); without it the crate has no serde dependency.
 cargo test --manifest-path bindings/rust/Cargo.toml --workspace --locked -j 2 \
-  --no-default-features --features cotter-native-sys/system
+  --no-default-features --features cotter-native-sys/system,cotter-native/serde
