@@ -117,7 +117,7 @@ SECRET_ON_COMMAND_LINE_WARNING = (
 )
 
 
-def _read_secret_file(path: str) -> str:
+def _read_secret_file(path: str, source: str = "--api-secret-key-file") -> str:
     """The secret in ``path`` (``-`` = stdin), without its trailing newline. Reads at most MAX_SECRET_BYTES + 1
     bytes; a FIFO or process substitution (``<(pass show cotter)``) works, it blocks until its writer writes."""
     try:
@@ -127,21 +127,21 @@ def _read_secret_file(path: str) -> str:
             with open(path, "rb") as f:
                 raw = f.read(MAX_SECRET_BYTES + 1)
     except OSError as e:
-        raise UsageError(f"cannot read --api-secret-key-file: {e.strerror}") from None
+        raise UsageError(f"cannot read {source}: {e.strerror}") from None
     if len(raw) > MAX_SECRET_BYTES:
-        raise UsageError(f"--api-secret-key-file holds more than {MAX_SECRET_BYTES} bytes")
+        raise UsageError(f"{source} holds more than {MAX_SECRET_BYTES} bytes")
     try:
         secret = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        raise UsageError("--api-secret-key-file is not UTF-8 text") from None
+        raise UsageError(f"{source} is not UTF-8 text") from None
     if not secret:
-        raise UsageError("--api-secret-key-file is empty")
+        raise UsageError(f"{source} is empty")
     return secret
 
 
-def _api_secret_key(args: argparse.Namespace) -> Optional[str]:
-    """--api-secret-key-file, else --api-secret-key, else $COTTER_API_SECRET_KEY, else the file named by the
-    profile's api_secret_key_file."""
+def _api_secret_key(args: argparse.Namespace, needed: bool) -> Optional[str]:
+    """--api-secret-key-file, else --api-secret-key, else $COTTER_API_SECRET_KEY, else (only when the command
+    ``needed`` it: `cotter token` must not fail on a moved secret file) the profile's api_secret_key_file."""
     path: Optional[str] = getattr(args, "api_secret_key_file", None)
     flag: Optional[str] = getattr(args, "api_secret_key", None)
     if path is not None and flag is not None:
@@ -150,14 +150,14 @@ def _api_secret_key(args: argparse.Namespace) -> Optional[str]:
         return _read_secret_file(path)
     if flag or _env("COTTER_API_SECRET_KEY"):
         return flag or _env("COTTER_API_SECRET_KEY")
-    stored = _profile(args).get("api_secret_key_file")
-    return _read_secret_file(stored) if stored else None
+    stored = _profile(args).get("api_secret_key_file") if needed else None
+    return _read_secret_file(stored, f"the profile's api_secret_key_file {stored}") if stored else None
 
 
 def _client(args: argparse.Namespace, *, secret: bool = False) -> Any:
     from .client import Client
 
-    api_secret_key = _api_secret_key(args)
+    api_secret_key = _api_secret_key(args, needed=secret)
     if secret and not api_secret_key:
         raise UsageError("this command needs the API secret key: --api-secret-key-file, COTTER_API_SECRET_KEY, "
                          "`cotter config set api_secret_key_file PATH` or --api-secret-key")

@@ -104,6 +104,12 @@ def test_after_login_commands_need_no_environment(emulator: Any, tmp_path: Path)
     wrong = _run(["verify", access, "--audience", "someone-else"], env)
     assert wrong.returncode == 1 and wrong.stderr.startswith("error: COTTER_EJWT_AUDIENCE: "), wrong.stderr
 
+    # The remembered secret file is read only by the commands that need the secret.
+    secret.unlink()
+    assert _run(["token"], env).returncode == 0
+    gone = _run(["social-tokens", "list"], env)
+    assert gone.returncode == 2 and f"cannot read the profile's api_secret_key_file {secret}" in gone.stderr, gone.stderr
+
 
 def test_verify_without_any_setting_is_a_usage_error(tmp_path: Path) -> None:
     env = _bare_env(tmp_path / "config")
