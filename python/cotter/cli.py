@@ -6,9 +6,11 @@ Results go to stdout (``--json`` for machine-readable output); status and progre
 Exit codes: 0 success; 1 rejected or failed (``error: <CODE>: <message>`` on stderr, CODE the stable
 C ABI name such as COTTER_EJWT_SIGNATURE); 2 usage error.
 Configuration: flags, else $COTTER_BASE_URL, $COTTER_API_KEY_ID, $COTTER_API_SECRET_KEY, $COTTER_LOGIN_URL,
-$COTTER_CA_FILE. The secret is best given with --api-secret-key-file PATH (- = stdin) or the environment:
---api-secret-key works but leaves it in /proc/PID/cmdline, and prints a warning saying so. Tokens are stored
-0600 in $XDG_CONFIG_HOME/cotter/<api_key_id>.json (or --token-file).
+$COTTER_CA_FILE, else the profile (``--profile``, $COTTER_PROFILE, "default") in
+$XDG_CONFIG_HOME/cotter/config.json, which `cotter login` fills and `cotter config` edits (``_config.py``). The
+secret is never stored: give it with --api-secret-key-file PATH (- = stdin), the environment, or the profile's
+api_secret_key_file; --api-secret-key works but leaves it in /proc/PID/cmdline, and prints a warning saying so.
+Tokens are stored 0600 in $XDG_CONFIG_HOME/cotter/<api_key_id>.json (or --token-file).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Union
 
+from . import _config
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -26,6 +30,8 @@ EXIT_USAGE = 2
 MAX_TOKEN_BYTES = 64 * 1024
 #: ... and from --jwks-file (the cap a remote key set has by default).
 MAX_JWKS_BYTES = 1024 * 1024
+#: The verifier's leeway range (capi/abi.json, leeway_seconds): beyond it, a usage error before any work.
+MAX_LEEWAY_SECONDS = 300
 
 
 class UsageError(Exception):
@@ -74,10 +80,30 @@ def _out(args: argparse.Namespace, human: str, data: Any) -> None:
         print(human)
 
 
+def _profile_name(args: argparse.Namespace) -> str:
+    name: str = getattr(args, "profile", None) or _env("COTTER_PROFILE") or _config.DEFAULT_PROFILE
+    return name
+
+
+def _profile(args: argparse.Namespace) -> Dict[str, str]:
+    """The selected profile's settings, read once per command."""
+    cached: Optional[Dict[str, str]] = getattr(args, "_profile_values", None)
+    if cached is None:
+        cached = _config.load_profile(_profile_name(args))
+        args._profile_values = cached
+    return cached
+
+
+def _setting(args: argparse.Namespace, key: str, env: Optional[str]) -> Optional[str]:
+    """A flag (attribute ``key``), else the environment variable ``env``, else the profile's ``key``."""
+    value: Optional[str] = getattr(args, key, None) or (_env(env) if env else None) or _profile(args).get(key)
+    return value or None
+
+
 def _api_key_id(args: argparse.Namespace) -> str:
-    key: Optional[str] = args.api_key_id or _env("COTTER_API_KEY_ID")
+    key = _setting(args, "api_key_id", "COTTER_API_KEY_ID")
     if not key:
-        raise UsageError("an API key id is needed: --api-key-id or COTTER_API_KEY_ID")
+        raise UsageError("an API key id is needed: --api-key-id, COTTER_API_KEY_ID, or `cotter login` once")
     return key
 
 
@@ -91,7 +117,7 @@ SECRET_ON_COMMAND_LINE_WARNING = (
 )
 
 
-def _read_secret_file(path: str) -> str:
+def _read_secret_file(path: str, source: str = "--api-secret-key-file") -> str:
     """The secret in ``path`` (``-`` = stdin), without its trailing newline. Reads at most MAX_SECRET_BYTES + 1
     bytes; a FIFO or process substitution (``<(pass show cotter)``) works, it blocks until its writer writes."""
     try:
@@ -101,48 +127,51 @@ def _read_secret_file(path: str) -> str:
             with open(path, "rb") as f:
                 raw = f.read(MAX_SECRET_BYTES + 1)
     except OSError as e:
-        raise UsageError(f"cannot read --api-secret-key-file: {e.strerror}") from None
+        raise UsageError(f"cannot read {source}: {e.strerror}") from None
     if len(raw) > MAX_SECRET_BYTES:
-        raise UsageError(f"--api-secret-key-file holds more than {MAX_SECRET_BYTES} bytes")
+        raise UsageError(f"{source} holds more than {MAX_SECRET_BYTES} bytes")
     try:
         secret = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        raise UsageError("--api-secret-key-file is not UTF-8 text") from None
+        raise UsageError(f"{source} is not UTF-8 text") from None
     if not secret:
-        raise UsageError("--api-secret-key-file is empty")
+        raise UsageError(f"{source} is empty")
     return secret
 
 
-def _api_secret_key(args: argparse.Namespace) -> Optional[str]:
-    """--api-secret-key-file, else --api-secret-key, else $COTTER_API_SECRET_KEY."""
+def _api_secret_key(args: argparse.Namespace, needed: bool) -> Optional[str]:
+    """--api-secret-key-file, else --api-secret-key, else $COTTER_API_SECRET_KEY, else (only when the command
+    ``needed`` it: `cotter token` must not fail on a moved secret file) the profile's api_secret_key_file."""
     path: Optional[str] = getattr(args, "api_secret_key_file", None)
     flag: Optional[str] = getattr(args, "api_secret_key", None)
     if path is not None and flag is not None:
         raise UsageError("give --api-secret-key-file or --api-secret-key, not both")
     if path is not None:
         return _read_secret_file(path)
-    return flag or _env("COTTER_API_SECRET_KEY")
+    if flag or _env("COTTER_API_SECRET_KEY"):
+        return flag or _env("COTTER_API_SECRET_KEY")
+    stored = _profile(args).get("api_secret_key_file") if needed else None
+    return _read_secret_file(stored, f"the profile's api_secret_key_file {stored}") if stored else None
 
 
 def _client(args: argparse.Namespace, *, secret: bool = False) -> Any:
     from .client import Client
 
-    api_secret_key = _api_secret_key(args)
+    api_secret_key = _api_secret_key(args, needed=secret)
     if secret and not api_secret_key:
-        raise UsageError("this command needs the API secret key: --api-secret-key-file, COTTER_API_SECRET_KEY or "
-                         "--api-secret-key")
+        raise UsageError("this command needs the API secret key: --api-secret-key-file, COTTER_API_SECRET_KEY, "
+                         "`cotter config set api_secret_key_file PATH` or --api-secret-key")
     return Client(
         _api_key_id(args),
         api_secret_key,
-        base_url=args.base_url or _env("COTTER_BASE_URL"),
-        ca_file=args.ca_file or _env("COTTER_CA_FILE"),
+        base_url=_setting(args, "base_url", "COTTER_BASE_URL"),
+        ca_file=_setting(args, "ca_file", "COTTER_CA_FILE"),
     )
 
 
 def default_token_file(api_key_id: str) -> str:
     """$XDG_CONFIG_HOME/cotter/<api_key_id>.json (XDG default ~/.config)."""
-    base = _env("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "cotter", f"{api_key_id}.json")
+    return os.path.join(_config.config_dir(), f"{api_key_id}.json")
 
 
 def _token_file(args: argparse.Namespace) -> str:
@@ -183,10 +212,12 @@ def cmd_login(args: argparse.Namespace) -> int:
     def show(url: str) -> None:
         if args.no_browser:
             _eprint("Open this link to log in:")
-            print(url, flush=True)  # stdout, so a script can pick it up
+            # stdout, so a script can pick it up; with --json stdout holds only the result, so stderr.
+            print(url, flush=True, file=sys.stderr if args.json else sys.stdout)
         else:
             _eprint(f"Opening the login page in your browser (if it does not open, visit {url})")
             open_in_browser(url)
+        _eprint(f"Waiting for the login to finish in the browser (up to {args.timeout:g} s; Ctrl-C to cancel)...")
 
     identity = login(
         client,
@@ -194,7 +225,7 @@ def cmd_login(args: argparse.Namespace) -> int:
         auth_method="MAGIC_LINK" if args.magic_link else "OTP",
         port=args.port,
         identifier=args.identifier,
-        login_page_url=args.login_url or _env("COTTER_LOGIN_URL"),
+        login_page_url=_setting(args, "login_url", "COTTER_LOGIN_URL"),
         open_url=show,
         timeout=args.timeout,
     )
@@ -203,10 +234,28 @@ def cmd_login(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     TokenSession(client, token_file=path, token=identity.token)  # writes the file (0600, atomic)
     _eprint(f"Logged in as {identity.identifier}; tokens stored in {path}")
+    config_file = _remember_login(args)
+    _eprint(f"Settings saved to profile {_profile_name(args)!r} in {config_file}")
     _out(args, identity.identifier or "",
          {"identifier": identity.identifier, "identifier_type": identity.identifier_type,
           "user_id": identity.user_id, "token_file": path})
     return EXIT_OK
+
+
+def _remember_login(args: argparse.Namespace) -> str:
+    """Stores what this login used (never the secret; its file's path when one was given) in the profile, so that
+    later commands need no flag or environment variable."""
+    secret_file: Optional[str] = getattr(args, "api_secret_key_file", None)
+    ca_file = _setting(args, "ca_file", "COTTER_CA_FILE")
+    values: Dict[str, Optional[str]] = {
+        "api_key_id": _api_key_id(args),
+        "base_url": _setting(args, "base_url", "COTTER_BASE_URL"),
+        "login_url": _setting(args, "login_url", "COTTER_LOGIN_URL"),
+        "ca_file": os.path.abspath(ca_file) if ca_file else None,
+        # Only a regular file is worth remembering: not stdin (-), a FIFO or <(pass show cotter)'s /dev/fd/N.
+        "api_secret_key_file": os.path.abspath(secret_file) if secret_file and os.path.isfile(secret_file) else None,
+    }
+    return _config.save_profile(_profile_name(args), {k: v for k, v in values.items() if v is not None})
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -230,6 +279,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from ._errors import JWKSInvalid, JWTMalformed
 
+    audience = args.audience or _setting(args, "api_key_id", "COTTER_API_KEY_ID")
+    if not audience:
+        raise UsageError("verify needs --audience (or an API key id: COTTER_API_KEY_ID, or `cotter login` once)")
+    jwks_url: Optional[str] = None
+    if not args.jwks_file:
+        base_url = _setting(args, "base_url", "COTTER_BASE_URL")
+        jwks_url = args.jwks_url or _profile(args).get("jwks_url") or (base_url.rstrip("/") + "/token/jwks"
+                                                                      if base_url else None)
+        if not jwks_url:
+            raise UsageError("verify needs --jwks-url or --jwks-file (or a base URL: COTTER_BASE_URL, or "
+                             "`cotter login` once)")
     token: Union[str, bytes] = args.token
     if token == "-":
         # Bounded reads: `cotter verify - < /dev/zero` must fail, not eat the memory.
@@ -249,10 +309,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             jwks = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise JWKSInvalid("--jwks-file is not UTF-8 text") from None
-        verifier = Verifier(args.audience, jwks=jwks, issuer=args.issuer, leeway=args.leeway, now=args.now)
+        verifier = Verifier(audience, jwks=jwks, issuer=args.issuer, leeway=args.leeway, now=args.now)
     else:
-        verifier = Verifier(args.audience, jwks_url=args.jwks_url, issuer=args.issuer, leeway=args.leeway,
-                            now=args.now, ca_file=args.ca_file or _env("COTTER_CA_FILE"))
+        verifier = Verifier(audience, jwks_url=jwks_url, issuer=args.issuer, leeway=args.leeway,
+                            now=args.now, ca_file=_setting(args, "ca_file", "COTTER_CA_FILE"))
     claims = verifier.verify(token)
     # The contract: exactly one JSON object with the verified claims on stdout.
     print(claims.json if not args.pretty else json.dumps(_claims_dict(claims), indent=2))
@@ -274,11 +334,30 @@ def cmd_logout(args: argparse.Namespace) -> int:
     client = _client(args)
     path = _token_file(args)
     if not os.path.lexists(path):
+        _remove_lock_file(path)
         _eprint("Not logged in")
+        if args.json:
+            _out(args, "", {"logged_out": False, "token_file": path})
         return EXIT_OK
     TokenSession(client, token_file=path).logout()
+    _remove_lock_file(path)
     _eprint(f"Logged out; removed {path}" if not os.path.exists(path) else "Logged out")
+    if args.json:
+        _out(args, "", {"logged_out": True, "token_file": path})
     return EXIT_OK
+
+
+def _remove_lock_file(token_file: str) -> None:
+    """The session's `<token file>.lock` (its flock) goes with the tokens: logout leaves nothing behind. unlink never
+    follows a symlink, so a planted link is removed, not its target."""
+    try:
+        os.unlink(token_file + ".lock")
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        from ._errors import StorageError
+
+        raise StorageError(f"cannot remove {token_file}.lock: {e.strerror}") from None
 
 
 def _social_dict(t: Any) -> Dict[str, Any]:
@@ -287,8 +366,17 @@ def _social_dict(t: Any) -> Dict[str, Any]:
             "token_type": t.token_type, "access_token": t.access_token}
 
 
+def _logged_in_user_id(args: argparse.Namespace, client: Any) -> str:
+    """The `sub` of the stored access token, verified (the default USER_ID of `social-tokens`)."""
+    claims = client.verifier().verify(_session(args, client).access_token())
+    sub: str = claims.sub
+    return sub
+
+
 def cmd_social_tokens(args: argparse.Namespace) -> int:
     client = _client(args, secret=True)
+    if args.user_id is None:
+        args.user_id = _logged_in_user_id(args, client)
     if args.action == "list":
         tokens = client.social_tokens(args.user_id)
         lines = [f"{t.provider}\t{t.provider_username or t.provider_user_id}\tscope={t.scope}" for t in tokens]
@@ -324,6 +412,38 @@ def cmd_users(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    name = _profile_name(args)
+    if args.action == "list":
+        values = _config.load_profile(name)
+        _eprint(f"Profile {name!r} in {_config.config_path()}")
+        _out(args, "\n".join(f"{k}={values[k]}" for k in sorted(values)), values)
+    elif args.action == "get":
+        _config.check_key(args.key)
+        value = _config.load_profile(name).get(args.key)
+        if value is None:
+            from ._errors import NotFound
+
+            raise NotFound(f"{args.key} is not set in profile {name!r}", code="COTTER_ENOTFOUND")
+        _out(args, value, {args.key: value})
+    elif args.action == "set":
+        _config.check_key(args.key)
+        value = args.value
+        if args.key.endswith("_url") and not value.startswith(("https://", "http://")):
+            raise UsageError(f"{args.key} must be an http(s) URL")
+        if args.key.endswith("_file"):
+            value = os.path.abspath(os.path.expanduser(value))
+        _config.save_profile(name, {args.key: value})
+        if args.json:
+            _out(args, "", _config.load_profile(name))
+    else:
+        _config.check_key(args.key)
+        _config.save_profile(name, {args.key: None})
+        if args.json:
+            _out(args, "", _config.load_profile(name))
+    return EXIT_OK
+
+
 # --- parser -----------------------------------------------------------------------------------------
 
 
@@ -341,7 +461,14 @@ def _common_options(nested: bool) -> argparse.ArgumentParser:
     common.add_argument("--ca-file", help="PEM CA bundle for TLS (default $COTTER_CA_FILE, else the system store)", **d)
     common.add_argument("--token-file", help="token file (default $XDG_CONFIG_HOME/cotter/<api_key_id>.json)", **d)
     common.add_argument("--json", action="store_true", help="machine-readable output on stdout", **d)
+    _profile_option(common)
     return common
+
+
+def _profile_option(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS everywhere below the top level: `cotter --profile work token` is not reset by the sub-parser.
+    parser.add_argument("--profile", default=argparse.SUPPRESS,
+                        help="the settings profile (default $COTTER_PROFILE, else 'default')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"cotter {_native.version_string()}")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="show the library's log lines on stderr (-v: info and warnings, -vv: debug)")
+    p.add_argument("--profile", default=None, help="the settings profile (default $COTTER_PROFILE, else 'default')")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -381,12 +509,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("verify", parents=[common], help="verify a JWT; print its claims as JSON")
     s.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
-    src = s.add_mutually_exclusive_group(required=True)
+    src = s.add_mutually_exclusive_group()
     src.add_argument("--jwks-file", help="a JWKS document")
-    src.add_argument("--jwks-url", help="a remote JWKS (https, or http to a loopback host)")
-    s.add_argument("--audience", required=True, help="expected aud (your API key id)")
+    src.add_argument("--jwks-url", help="a remote JWKS (https, or http to a loopback host; default: the profile's "
+                     "jwks_url, else <base_url>/token/jwks)")
+    s.add_argument("--audience", help="expected aud (default: the API key id of the environment or profile)")
     s.add_argument("--issuer", help="expected iss (default https://www.cotter.app)")
-    s.add_argument("--leeway", type=_int_in(-(2**63), 2**63 - 1), default=5, help="clock skew in seconds, 0..300 (default 5)")
+    s.add_argument("--leeway", type=_int_in(0, MAX_LEEWAY_SECONDS), default=5,
+                   help=f"clock skew in seconds, 0..{MAX_LEEWAY_SECONDS} (default 5)")
     s.add_argument("--now", type=_int_in(-(2**63), 2**63 - 1), help="verify as if the time were UNIX_SECONDS")
     s.add_argument("--pretty", action="store_true", help="indent the claims")
     s.set_defaults(func=cmd_verify)
@@ -400,15 +530,39 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("social-tokens", parents=[common], help="social-login provider tokens (needs the secret)")
     ss = s.add_subparsers(dest="action", metavar="ACTION")
     ss.required = True
+    user_help = "the user (default: the logged-in user)"
     a = ss.add_parser("list", parents=[nested], help="list a user's provider tokens")
-    a.add_argument("user_id", metavar="USER_ID")
+    a.add_argument("user_id", metavar="USER_ID", nargs="?", help=user_help)
     a = ss.add_parser("get", parents=[nested], help="print a user's token from one provider")
     a.add_argument("provider", metavar="PROVIDER")
-    a.add_argument("user_id", metavar="USER_ID")
+    a.add_argument("user_id", metavar="USER_ID", nargs="?", help=user_help)
     a = ss.add_parser("delete", parents=[nested], help="delete a user's token from one provider")
     a.add_argument("provider", metavar="PROVIDER")
-    a.add_argument("user_id", metavar="USER_ID")
+    a.add_argument("user_id", metavar="USER_ID", nargs="?", help=user_help)
     s.set_defaults(func=cmd_social_tokens)
+
+    def config_options(nested: bool) -> argparse.ArgumentParser:
+        d: Dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
+        opts = argparse.ArgumentParser(add_help=False)
+        opts.add_argument("--json", action="store_true", help="machine-readable output on stdout", **d)
+        _profile_option(opts)
+        return opts
+
+    config_opts = config_options(nested=True)
+    s = sub.add_parser("config", parents=[config_options(nested=False)],
+                       help="show or change the remembered settings (no secrets)",
+                       description=f"Keys: {', '.join(_config.KEYS)}. Stored in $XDG_CONFIG_HOME/cotter/config.json.")
+    cs = s.add_subparsers(dest="action", metavar="ACTION")
+    cs.required = True
+    cs.add_parser("list", parents=[config_opts], help="print the profile's settings")
+    a = cs.add_parser("get", parents=[config_opts], help="print one setting")
+    a.add_argument("key", metavar="KEY")
+    a = cs.add_parser("set", parents=[config_opts], help="change one setting")
+    a.add_argument("key", metavar="KEY")
+    a.add_argument("value", metavar="VALUE")
+    a = cs.add_parser("unset", parents=[config_opts], help="remove one setting")
+    a.add_argument("key", metavar="KEY")
+    s.set_defaults(func=cmd_config)
 
     s = sub.add_parser("users", parents=[common], help="create, get and list users")
     us = s.add_subparsers(dest="action", metavar="ACTION")
@@ -485,10 +639,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except UsageError as e:
+    except (UsageError, _config.ConfigKeyError) as e:
         parser.print_usage(sys.stderr)
         _eprint(f"cotter: error: {e}")
         return EXIT_USAGE
+    except _config.ConfigError as e:
+        _eprint(f"error: COTTER_ESTORAGE: {e}")
+        return EXIT_FAILED
     except CotterError as e:
         _eprint(f"error: {e.code}: {e.message}")
         return EXIT_FAILED

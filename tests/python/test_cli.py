@@ -22,15 +22,27 @@ from demo_login_driver import drive_login
 
 
 def _login(emulator: Any, env: Dict[str, str], identifier: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`cotter login --no-browser`, the page driven over HTTP. The URL is on stdout, or on stderr with --json
+    (stdout then holds only the result); either way the returned stdout starts with the URL line."""
     proc = subprocess.Popen([sys.executable, "-m", "cotter", "login", "--no-browser", "--timeout", "30", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
+    assert proc.stdout is not None and proc.stderr is not None
+    early = ""
+    if "--json" in extra:
+        while not early.endswith("\n") or not early.splitlines()[-1].startswith("http"):
+            chunk = proc.stderr.readline()
+            assert chunk, early
+            early += chunk
+        url = early.splitlines()[-1]
+    else:
+        url = proc.stdout.readline().strip()
     assert url.startswith(emulator.login_url + "?"), url
     page = drive_login(url, emulator.dev_url, emulator.dev_token, identifier)
     assert "cotter-success" in page
     out, err = proc.communicate(timeout=30)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, url + "\n" + out, err)
+    if "--json" in extra:
+        json.loads(out)  # exactly one JSON document on stdout
+    return subprocess.CompletedProcess(proc.args, proc.returncode, url + "\n" + out, early + err)
 
 
 def test_login_token_whoami_logout(emulator: Any, cli_env: Dict[str, str]) -> None:

@@ -506,7 +506,10 @@ def test_cli_issuer_and_leeway_flags(tmp_path: Path, capsys: pytest.CaptureFixtu
     _bad(tmp_path, capsys, late, "COTTER_EJWT_EXPIRED")
     rc, out, err = _verify(tmp_path, late, extra=["--leeway", "120"], capsys=capsys)
     assert rc == 0, err
-    _bad(tmp_path, capsys, late, "COTTER_EINVAL", extra=["--leeway", "301"])  # out of range: an error, not a verdict
+    # Out of range: a usage error (argparse, exit 2, as docs/python.md says), not a verdict (issue 15 item 12).
+    with pytest.raises(SystemExit) as exited:
+        _verify(tmp_path, late, extra=["--leeway", "301"], capsys=capsys)
+    assert exited.value.code == 2 and "argument --leeway: 301 is not in [0, 300]" in capsys.readouterr().err
     rc, out, err = _verify(tmp_path, make(K1), extra=["--pretty"], capsys=capsys)
     assert rc == 0 and json.loads(out)["sub"] == "user-1" and out.count("\n") > 2
     missing = cli.main(["verify", make(K1), "--jwks-file", str(tmp_path / "absent.json"), "--audience", AUD])
