@@ -231,9 +231,15 @@ TEST_CASE("user API: create, get by identifier (all-zero ID = ENOTFOUND), get by
     CHECK(c.user_get(u.id).identifier == "user@example.com");
     CHECK(error_of([&] { c.user_get("f0f0f0f0-0000-4000-8000-000000000000"); }).code == COTTER_ENOTFOUND);
     for (int i = 0; i < 55; ++i) c.user_create("bulk" + std::to_string(i) + "@example.com");
-    std::vector<user> page0 = c.user_list(0), page1 = c.user_list(1);
+    const user_page p0 = c.user_list(0), p1 = c.user_list(1);
+    const std::vector<user> &page0 = p0.users, &page1 = p1.users;
     CHECK(page0.size() == 50);
     CHECK(page1.size() == 6);
+    // The server's own account of the list is kept (56 users, more after the first page, none after the last).
+    CHECK(p0.total == 56);
+    CHECK(p0.has_more == 1);
+    CHECK(p1.total == 56);
+    CHECK(p1.has_more == 0);
     std::set<std::string> ids;
     for (const auto &x : page0) ids.insert(x.id);
     for (const auto &x : page1) ids.insert(x.id);
