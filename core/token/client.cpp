@@ -40,7 +40,7 @@ std::shared_ptr<const client::config> make_config(client_options &o) {
     c->base_url = strip_trailing_slash(o.base_url.empty() ? env_or("COTTER_BASE_URL", k_default_base_url)
                                                           : std::move(o.base_url));
     c->worker_url = o.worker_url.empty() ? env_or("COTTER_WORKER_URL", k_default_worker_url) : std::move(o.worker_url);
-    if (c->api_key_id.empty()) fail(COTTER_EINVAL, "api_key_id is required");
+    if (c->api_key_id.empty()) fail(COTTER_EINVAL, "api_key_id (your Cotter API key id) is required");
     if (c->api_key_id.size() > 256 || c->api_key_id.find_first_of("\r\n/?#") != std::string::npos)
         fail(COTTER_EINVAL, "api_key_id is malformed");
     if (c->api_secret_key.size() > 4096 || c->api_secret_key.str().find_first_of("\r\n") != std::string::npos)
