@@ -354,10 +354,11 @@ class Verifier {
   #n;
   constructor(options) {
     const o = optionsOf(options, 'options');
-    const sources = ['jwks', 'jwksUrl', 'baseUrl'].filter((k) => o[k] !== undefined && o[k] !== null);
-    if (sources.length !== 1) throw invalid('give exactly one key source: jwks, jwksUrl or baseUrl');
+    // The library checks the options (exactly one of jwks and jwksUrl, the audience, the ranges) with the message
+    // every language shows; baseUrl is this binding's shorthand for jwksUrl, so only its conflicts are checked here.
     let jwksUrl = o.jwksUrl;
     if (o.baseUrl !== undefined && o.baseUrl !== null) {
+      if ((o.jwks ?? o.jwksUrl ?? null) !== null) throw invalid('give exactly one key source: jwks, jwksUrl or baseUrl');
       if (typeof o.baseUrl !== 'string') throw invalid('option baseUrl must be a string');
       jwksUrl = o.baseUrl.replace(/\/+$/, '') + '/token/jwks';
     }

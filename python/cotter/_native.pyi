@@ -62,9 +62,9 @@ class Claims:
     def json(self) -> str: ...
 
 class Verifier:
-    def __init__(self, audience: str, issuer: Optional[str], leeway_seconds: int, jwks_json: Optional[str],
-                 jwks_url: Optional[str], ca_file: Optional[str], jwks_max_age_ms: int, jwks_cooldown_ms: int,
-                 jwks_timeout_ms: int, jwks_max_bytes: int, token_cache_size: int, now: Optional[int],
+    def __init__(self, audience: str, issuer: Optional[str], leeway_seconds: Optional[int], jwks_json: Optional[str],
+                 jwks_url: Optional[str], ca_file: Optional[str], jwks_max_age_ms: Optional[int], jwks_cooldown_ms: Optional[int],
+                 jwks_timeout_ms: Optional[int], jwks_max_bytes: Optional[int], token_cache_size: Optional[int], now: Optional[int],
                  log: bool) -> None: ...
     def verify(self, token: Union[str, bytes]) -> Claims: ...
     def check(self, token: Union[str, bytes]) -> None: ...
@@ -102,9 +102,9 @@ def login_redirect_parse(query: str, expected_state: str) -> Tuple[str, int]: ..
 
 class Client:
     def __init__(self, api_key_id: str, api_secret_key: Optional[str], base_url: Optional[str],
-                 worker_url: Optional[str], ca_file: Optional[str], connect_timeout_ms: int, timeout_ms: int,
-                 max_retries: int, retry_base_ms: int, retry_max_ms: int, max_response_bytes: int,
-                 max_host_connections: int, log: bool) -> None: ...
+                 worker_url: Optional[str], ca_file: Optional[str], connect_timeout_ms: Optional[int], timeout_ms: Optional[int],
+                 max_retries: Optional[int], retry_base_ms: Optional[int], retry_max_ms: Optional[int], max_response_bytes: Optional[int],
+                 max_host_connections: Optional[int], log: bool) -> None: ...
     @property
     def base_url(self) -> Optional[str]: ...
     def stats(self) -> Dict[str, int]: ...
@@ -144,7 +144,7 @@ class Client:
     def verify_remote_async(self, completions: Completions, access_token: str, timeout_ms: int = 0) -> _F: ...
 
 class Session:
-    def __init__(self, client: Client, refresh_margin_seconds: int, token_file: Optional[str],
+    def __init__(self, client: Client, refresh_margin_seconds: Optional[int], token_file: Optional[str],
                  load: Optional[Callable[[], Union[str, bytes, None]]],
                  save: Optional[Callable[[Optional[str]], None]],
                  on_tokens_changed: Optional[Callable[[Optional[Token]], None]], initial: Optional[Token]) -> None: ...

@@ -62,6 +62,11 @@ def c_int(name: str, value: int, bounds: Tuple[int, int]) -> int:
     return value
 
 
+def opt_c_int(name: str, value: Optional[int], bounds: Tuple[int, int]) -> Optional[int]:
+    """c_int() of an option whose None means "the library's default" (no default is restated in Python)."""
+    return None if value is None else c_int(name, value, bounds)
+
+
 def timeout_ms(timeout: Optional[float]) -> int:
     """A call's ``timeout=`` (seconds, int or float) as the C call option (milliseconds; 0 = the client's own).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import _native
 from ._record import Record
-from ._util import I32, I64, U32, U64, c_int, env, redact_jwt, redact_secret, timeout_ms
+from ._util import I32, I64, U32, U64, c_int, env, opt_c_int, redact_jwt, redact_secret, timeout_ms
 from .tokens import Token
 
 TYPE_CHECKING = False
@@ -189,13 +189,13 @@ class Client:
         base_url: Optional[str] = None,
         worker_url: Optional[str] = None,
         ca_file: Optional[str] = None,
-        connect_timeout_ms: int = 10000,
-        timeout_ms: int = 30000,
-        max_retries: int = 2,
-        retry_base_ms: int = 200,
-        retry_max_ms: int = 5000,
-        max_response_bytes: int = 8 * 1024 * 1024,
-        max_host_connections: int = 0,
+        connect_timeout_ms: Optional[int] = None,
+        timeout_ms: Optional[int] = None,
+        max_retries: Optional[int] = None,
+        retry_base_ms: Optional[int] = None,
+        retry_max_ms: Optional[int] = None,
+        max_response_bytes: Optional[int] = None,
+        max_host_connections: Optional[int] = None,
     ) -> None:
         key = api_key_id or env("COTTER_API_KEY_ID")
         if not key:
@@ -208,13 +208,13 @@ class Client:
             base_url=base_url,
             worker_url=worker_url,
             ca_file=ca_file,
-            connect_timeout_ms=c_int("connect_timeout_ms", connect_timeout_ms, I64),
-            timeout_ms=c_int("timeout_ms", timeout_ms, I64),
-            max_retries=c_int("max_retries", max_retries, I32),
-            retry_base_ms=c_int("retry_base_ms", retry_base_ms, I64),
-            retry_max_ms=c_int("retry_max_ms", retry_max_ms, I64),
-            max_response_bytes=c_int("max_response_bytes", max_response_bytes, U64),
-            max_host_connections=c_int("max_host_connections", max_host_connections, I64),
+            connect_timeout_ms=opt_c_int("connect_timeout_ms", connect_timeout_ms, I64),
+            timeout_ms=opt_c_int("timeout_ms", timeout_ms, I64),
+            max_retries=opt_c_int("max_retries", max_retries, I32),
+            retry_base_ms=opt_c_int("retry_base_ms", retry_base_ms, I64),
+            retry_max_ms=opt_c_int("retry_max_ms", retry_max_ms, I64),
+            max_response_bytes=opt_c_int("max_response_bytes", max_response_bytes, U64),
+            max_host_connections=opt_c_int("max_host_connections", max_host_connections, I64),
             log=True,
         )
         self.api_key_id = key

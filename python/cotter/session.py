@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import I64, c_int, timeout_ms
+from ._util import I64, opt_c_int, timeout_ms
 from .client import Client
 from .tokens import Token
 
@@ -43,7 +43,7 @@ class TokenSession:
         token: Optional[Token] = None,
         token_file: Optional[str] = None,
         storage: Optional[TokenStorage] = None,
-        refresh_margin: int = 30,
+        refresh_margin: Optional[int] = None,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
     ) -> None:
         changed = None
@@ -55,7 +55,7 @@ class TokenSession:
 
         self._n = _native.Session(
             client=client._n,
-            refresh_margin_seconds=c_int("refresh_margin", refresh_margin, I64),
+            refresh_margin_seconds=opt_c_int("refresh_margin", refresh_margin, I64),
             token_file=token_file,
             load=storage.load if storage is not None else None,
             save=storage.save if storage is not None else None,

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import I64, U64, c_int, timeout_ms
+from ._util import I64, U64, opt_c_int, timeout_ms
 from .tokens import Claims
 
 TYPE_CHECKING = False
@@ -27,13 +27,13 @@ class Verifier:
         jwks: Union[str, Mapping[str, Any], None] = None,
         jwks_url: Optional[str] = None,
         issuer: Optional[str] = None,
-        leeway: int = 5,
+        leeway: Optional[int] = None,
         ca_file: Optional[str] = None,
-        jwks_max_age_ms: int = 600000,
-        jwks_cooldown_ms: int = 30000,
-        jwks_timeout_ms: int = 5000,
-        jwks_max_bytes: int = 1048576,
-        token_cache_size: int = 0,
+        jwks_max_age_ms: Optional[int] = None,
+        jwks_cooldown_ms: Optional[int] = None,
+        jwks_timeout_ms: Optional[int] = None,
+        jwks_max_bytes: Optional[int] = None,
+        token_cache_size: Optional[int] = None,
         now: Optional[int] = None,
     ) -> None:
         import json
@@ -42,16 +42,16 @@ class Verifier:
         self._n = _native.Verifier(
             audience=audience,
             issuer=issuer,
-            leeway_seconds=c_int("leeway", leeway, I64),
+            leeway_seconds=opt_c_int("leeway", leeway, I64),
             jwks_json=jwks_json,
             jwks_url=jwks_url,
             ca_file=ca_file,
-            jwks_max_age_ms=c_int("jwks_max_age_ms", jwks_max_age_ms, I64),
-            jwks_cooldown_ms=c_int("jwks_cooldown_ms", jwks_cooldown_ms, I64),
-            jwks_timeout_ms=c_int("jwks_timeout_ms", jwks_timeout_ms, I64),
-            jwks_max_bytes=c_int("jwks_max_bytes", jwks_max_bytes, U64),
-            token_cache_size=c_int("token_cache_size", token_cache_size, U64),
-            now=None if now is None else c_int("now", now, I64),
+            jwks_max_age_ms=opt_c_int("jwks_max_age_ms", jwks_max_age_ms, I64),
+            jwks_cooldown_ms=opt_c_int("jwks_cooldown_ms", jwks_cooldown_ms, I64),
+            jwks_timeout_ms=opt_c_int("jwks_timeout_ms", jwks_timeout_ms, I64),
+            jwks_max_bytes=opt_c_int("jwks_max_bytes", jwks_max_bytes, U64),
+            token_cache_size=opt_c_int("token_cache_size", token_cache_size, U64),
+            now=opt_c_int("now", now, I64),
             log=True,
         )
         self.audience = audience
