@@ -80,6 +80,16 @@ COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned 
     return COTTER_OK;
 }
 
+COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_API_BEGIN
+    if (fill_buf(out, tk::jwks_url_of(str_or_empty(base_url))) != COTTER_OK)
+        return report(out_error, COTTER_ENOMEM, "out of memory");
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
 COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts,
                                  cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);

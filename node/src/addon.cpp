@@ -1563,6 +1563,16 @@ Napi::Value Pkce(const Napi::CallbackInfo &info) {
     return o;
 }
 
+// COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url, cotter_error **out_error);
+// jwksUrl(baseUrl | null | undefined): null = $COTTER_BASE_URL, else Cotter's.
+Napi::Value JwksUrl(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    std::optional<std::string> base;
+    if (!info[0].IsUndefined() && !info[0].IsNull()) base = ReqString(env, info[0], "baseUrl");
+    cotter::unique_buf b = Sync(env, [&] { return cotter::jwks_url(base ? base->c_str() : nullptr); });
+    return Str(env, b.view());
+}
+
 // COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier, cotter_error **out_error);
 Napi::Value PkceChallenge(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
@@ -1655,6 +1665,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("statusName", Napi::Function::New<StatusName>(env, "statusName"));
     exports.Set("pkce", Napi::Function::New<Pkce>(env, "pkce"));
     exports.Set("pkceChallenge", Napi::Function::New<PkceChallenge>(env, "pkceChallenge"));
+    exports.Set("jwksUrl", Napi::Function::New<JwksUrl>(env, "jwksUrl"));
     exports.Set("loginUrl", Napi::Function::New<LoginUrl>(env, "loginUrl"));
     exports.Set("parseLoginRedirect", Napi::Function::New<ParseLoginRedirect>(env, "parseLoginRedirect"));
     exports.Set("verifyIdentityToken", Napi::Function::New<IdentityTokenVerify>(env, "verifyIdentityToken"));

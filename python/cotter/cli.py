@@ -134,7 +134,7 @@ def _client(args: argparse.Namespace, *, secret: bool = False) -> Any:
     return Client(
         _api_key_id(args),
         api_secret_key,
-        base_url=args.base_url or _env("COTTER_BASE_URL"),
+        base_url=args.base_url,  # None: the library's default ($COTTER_BASE_URL, else Cotter's)
         ca_file=args.ca_file or _env("COTTER_CA_FILE"),
     )
 

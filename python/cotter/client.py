@@ -227,7 +227,8 @@ class Client:
 
     @property
     def jwks_url(self) -> str:
-        return self.base_url + "/token/jwks"
+        """Where this client's API publishes its key set (the library's rule: ``<base_url>/token/jwks``)."""
+        return _native.jwks_url(self.base_url)
 
     def stats(self) -> ClientStats:
         """Requests sent, TCP connections opened and retries performed by this client."""

@@ -790,6 +790,12 @@ py::tuple pkce_new() {
     return py::make_tuple(py::str(p.verifier()), py::str(p.challenge()), py::str(p.state()));
 }
 
+// COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url, cotter_error **out_error);
+py::str jwks_url(const std::optional<cstr> &base_url) {
+    cotter::unique_buf b = cotter::jwks_url(c_or_null(base_url));
+    return py::str(b.data(), b.size());
+}
+
 // COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier, cotter_error **out_error);
 py::str pkce_challenge_of(const cstr &verifier) {
     cotter::unique_buf b = cotter::pkce_challenge_of(verifier.c_str());
@@ -1254,6 +1260,7 @@ PYBIND11_MODULE(_native, m) {
     bind_token(m);
     m.def("pkce_new", &pkce_new);
     m.def("pkce_challenge_of", &pkce_challenge_of, "verifier"_a);
+    m.def("jwks_url", &jwks_url, "base_url"_a);
     m.def("login_url", &login_url, "login_url"_a, "api_key_id"_a, "redirect_url"_a, "state"_a, "code_challenge"_a,
           "identifier_type"_a, "auth_method"_a, "input"_a, "cotter_user_id"_a);
     m.def("login_redirect_parse", &login_redirect_parse, "query"_a, "expected_state"_a);

@@ -45,3 +45,13 @@ test('left-out options take the library defaults; the bounds are accepted', () =
   client({ maxRetries: 10 }).close();
   new TokenSession(client(), { marginSeconds: 86400 }).close();
 });
+
+test('baseUrl goes through the library: its rule for the key set URL and for the base URL', () => {
+  // The library's own message for a base URL a client would refuse (JS no longer appends /token/jwks itself).
+  assert.throws(() => new Verifier({ audience: 'key', baseUrl: 'http://cotter.example/api' }),
+    { code: 'COTTER_EINVAL', message: 'base_url must be https (or http to a loopback host)' });
+  new Verifier({ audience: 'key', baseUrl: 'http://127.0.0.1:9/api/v0//' }).close();
+  // baseUrl is this binding's shorthand for jwksUrl: giving both is a conflict.
+  assert.throws(() => new Verifier({ audience: 'key', baseUrl: 'http://127.0.0.1:9', jwksUrl }),
+    { code: 'COTTER_EINVAL', message: 'give exactly one key source: jwks, jwksUrl or baseUrl' });
+});
