@@ -241,13 +241,11 @@ class Token {
   }
   /** Parses an oauth_token object or its JSON text (e.g. a token file of Cotter's SDKs). */
   static from(value) {
-    const o = typeof value === 'string' ? JSON.parse(value) : value;
-    if (o === null || typeof o !== 'object' || typeof o.access_token !== 'string') {
+    if (value === null || (typeof value !== 'string' && typeof value !== 'object')) {
       throw new CotterError('not an oauth_token object (access_token missing)', { code: 'COTTER_EPROTOCOL', status: -8 });
     }
-    let exp = 0;
-    try { exp = Number(JSON.parse(Buffer.from(o.access_token.split('.')[1], 'base64url').toString()).exp) || 0; } catch { /* opaque token */ }
-    return new Token({ ...o, expires_at: exp });
+    // The library parses it (the rules of a token file) and reads the access token's `exp`.
+    return new Token(native.tokenFromJson(typeof value === 'string' ? value : JSON.stringify(value)));
   }
   toJSON() { return this.#redacted(); }
   toString() { return `Token(${this.tokenType || 'Bearer'}, expiresAt=${this.expiresAt})`; }

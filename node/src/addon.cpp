@@ -1563,6 +1563,24 @@ Napi::Value Pkce(const Napi::CallbackInfo &info) {
     return o;
 }
 
+// COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size_t json_len, cotter_error **out_error);
+// tokenFromJson(text): an oauth_token parsed by the library (its rules and messages, its unverified `exp`), as
+// the plain object Token wraps. Token.from (index.js) uses it instead of parsing in JS.
+Napi::Value TokenFromJson(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) ThrowInvalid(env, "token JSON must be a string");
+    std::string json = info[0].As<Napi::String>().Utf8Value();
+    cotter::Token t;
+    try {
+        t = Sync(env, [&] { return cotter::Token::from_json(json); });
+    } catch (...) {
+        Wipe(json);
+        throw;
+    }
+    Wipe(json);
+    return TokenToJs(env, t);
+}
+
 // COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url, cotter_error **out_error);
 // jwksUrl(baseUrl | null | undefined): null = $COTTER_BASE_URL, else Cotter's.
 Napi::Value JwksUrl(const Napi::CallbackInfo &info) {
@@ -1666,6 +1684,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("pkce", Napi::Function::New<Pkce>(env, "pkce"));
     exports.Set("pkceChallenge", Napi::Function::New<PkceChallenge>(env, "pkceChallenge"));
     exports.Set("jwksUrl", Napi::Function::New<JwksUrl>(env, "jwksUrl"));
+    exports.Set("tokenFromJson", Napi::Function::New<TokenFromJson>(env, "tokenFromJson"));
     exports.Set("loginUrl", Napi::Function::New<LoginUrl>(env, "loginUrl"));
     exports.Set("parseLoginRedirect", Napi::Function::New<ParseLoginRedirect>(env, "parseLoginRedirect"));
     exports.Set("verifyIdentityToken", Napi::Function::New<IdentityTokenVerify>(env, "verifyIdentityToken"));
