@@ -624,6 +624,17 @@ COTTER_API void cotter_client_free(cotter_client *client) COTTER_NOEXCEPT;
 
 /** @brief The effective base URL. Borrowed; valid until `client` is freed. */
 COTTER_API const char *cotter_client_base_url(const cotter_client *client) COTTER_NOEXCEPT;
+
+/**
+ * @brief Where the API publishes its key set: `<base URL>/token/jwks`, the base URL being `base_url`, else
+ * $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL (a client's own rule), trailing slashes dropped. The one place
+ * the bindings take a JWKS URL from a base URL.
+ * @param base_url NULL or "" for the default.
+ * @param[out] out release with cotter_buf_dispose().
+ * @return COTTER_OK, COTTER_EINVAL (a base URL that is neither https nor http to a loopback host), COTTER_ENOMEM.
+ */
+COTTER_NODISCARD COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url,
+                                                cotter_error **out_error) COTTER_NOEXCEPT;
 /* END GENERATED functions: client */
 
 /* BEGIN GENERATED cotter_client_stats (scripts/gen.py from capi/abi.json; do not edit) */

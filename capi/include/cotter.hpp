@@ -394,6 +394,13 @@ class Pkce : public PkceRef {
     }
 };
 
+/** @brief cotter_jwks_url: the key set's URL of a base URL (nullptr = $COTTER_BASE_URL, else Cotter's). */
+inline unique_buf jwks_url(const char *base_url) {
+    unique_buf out;
+    detail::call([&](cotter_error **e) { return cotter_jwks_url(out.get(), base_url, e); });
+    return out;
+}
+
 /** @brief cotter_pkce_challenge_of. */
 inline unique_buf pkce_challenge_of(const char *verifier) {
     unique_buf out;

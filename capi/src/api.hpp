@@ -44,10 +44,12 @@ inline std::string str_or_empty(const char *s) { return s ? std::string(s) : std
         return ::cotter::capi::report((out_error), COTTER_EINTERNAL, "unknown internal error");     \
     }
 
-// Argument checks run in every build, never only as assert().
-#define COTTER_CHECK_ARG(cond, out_error)                                                           \
+// Argument checks run in every build, never only as assert(). `message` is what every binding shows its user
+// (Python, Node, Rust and Go print it unchanged): a sentence naming the argument and what to do, never the C++
+// condition. docs/errors.md lists them.
+#define COTTER_CHECK_ARG(cond, message, out_error)                                                  \
     do {                                                                                            \
-        if (!(cond)) return ::cotter::capi::report((out_error), COTTER_EINVAL, "invalid argument: " #cond); \
+        if (!(cond)) return ::cotter::capi::report((out_error), COTTER_EINVAL, (message));          \
     } while (0)
 
 // Clears an out-parameter first so callers never see a stale value on failure.

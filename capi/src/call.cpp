@@ -78,7 +78,7 @@ namespace {
 /// Waits for the call (unless that would deadlock), then hands its result to `fill` when the status is OK.
 template <class T, class Fill>
 int take(cotter_call *call, cotter_error **out_error, const char *what, Fill &&fill) {
-    COTTER_CHECK_ARG(call != nullptr, out_error);
+    COTTER_CHECK_ARG(call != nullptr, "call must not be NULL", out_error);
     std::unique_lock<std::mutex> lock(call->mu);
     if (!call->done) {
         if (call->io && call->io->on_io_thread())
@@ -134,7 +134,7 @@ COTTER_API int cotter_call_is_done(const cotter_call *call) noexcept {
 COTTER_API int cotter_call_wait(cotter_call *call, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out_error);
     COTTER_API_BEGIN
-    COTTER_CHECK_ARG(call != nullptr, out_error);
+    COTTER_CHECK_ARG(call != nullptr, "call must not be NULL", out_error);
     std::unique_lock<std::mutex> lock(call->mu);
     if (!call->done) {
         if (call->io && call->io->on_io_thread())
@@ -159,7 +159,7 @@ COTTER_API void cotter_call_free(cotter_call *call) noexcept {
 COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::token_set>(call, out_error, "a token set", [&](tk::token_set &t) -> int {
         *out = new cotter_token{std::move(t)};
@@ -171,7 +171,7 @@ COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call, cot
 COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<cotter::core::secret_string>(call, out_error, "a string", [&](cotter::core::secret_string &s) -> int {
         return fill_buf(out, s.str()) == COTTER_OK ? COTTER_OK : report(out_error, COTTER_ENOMEM, "out of memory");
@@ -182,7 +182,7 @@ COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_e
 COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::identity>(call, out_error, "an identity", [&](tk::identity &id) -> int {
         auto r = std::make_unique<cotter_identity>();
@@ -197,7 +197,7 @@ COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *cal
 COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::user>(call, out_error, "a user", [&](tk::user &u) -> int {
         *out = new cotter_user{std::move(u)};
@@ -209,7 +209,7 @@ COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call, cotte
 COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *call, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::user_page>(call, out_error, "a user list", [&](tk::user_page &page) -> int {
         auto list = std::make_unique<cotter_user_list>();
@@ -227,7 +227,7 @@ COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_c
                                              cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::social_token>(call, out_error, "a social token", [&](tk::social_token &t) -> int {
         auto r = std::make_unique<cotter_social_token>();
@@ -244,7 +244,7 @@ COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out
                                                   cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::social_token_list>(call, out_error, "a social token list", [&](tk::social_token_list &src) -> int {
         auto list = std::make_unique<cotter_social_token_list>();
@@ -266,7 +266,7 @@ COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf 
     COTTER_CLEAR_OUT(token_out);
     COTTER_CLEAR_OUT(refresh_token_out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(token_out != nullptr, out_error);
+    COTTER_CHECK_ARG(token_out != nullptr, "token_out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::custom_claims_result>(call, out_error, "custom claims", [&](tk::custom_claims_result &r) -> int {
         if (fill_buf(token_out, r.token.str()) != COTTER_OK) return report(out_error, COTTER_ENOMEM, "out of memory");
@@ -285,7 +285,7 @@ COTTER_API int cotter_call_take_verify_remote(int *valid_out, cotter_buf *reason
     COTTER_CLEAR_OUT(valid_out);
     COTTER_CLEAR_OUT(reason_out);
     COTTER_CLEAR_OUT(out_error);
-    COTTER_CHECK_ARG(valid_out != nullptr, out_error);
+    COTTER_CHECK_ARG(valid_out != nullptr, "valid_out must not be NULL", out_error);
     COTTER_API_BEGIN
     return take<tk::verify_result>(call, out_error, "a verification verdict", [&](tk::verify_result &r) -> int {
         if (reason_out && !r.valid && fill_buf(reason_out, r.reason) != COTTER_OK)

@@ -35,9 +35,9 @@ int start_client_call(cotter_call **out, cotter_client *client, const cotter_cal
 int grant_start(cotter_call **out, cotter_client *client, const char *type, const char *json,
                 const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(json != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(json != nullptr, "json must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::token_set>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -53,9 +53,9 @@ template <class Start>
 int user_start(cotter_call **out, cotter_client *client, const char *arg, const cotter_call_options *call_opts,
                cotter_error **out_error, Start &&start) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(arg != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(arg != nullptr, "the user id or identifier must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::user>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -80,13 +80,25 @@ COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned 
     return COTTER_OK;
 }
 
+COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_API_BEGIN
+    if (fill_buf(out, tk::jwks_url_of(str_or_empty(base_url))) != COTTER_OK)
+        return report(out_error, COTTER_ENOMEM, "out of memory");
+    return COTTER_OK;
+    COTTER_API_END(out_error)
+}
+
 COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts,
                                  cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(opts != nullptr, out_error);
-    COTTER_CHECK_ARG(opts->version >= 1 && opts->version <= COTTER_CLIENT_OPTIONS_VERSION, out_error);
-    COTTER_CHECK_ARG(opts->api_key_id != nullptr && opts->api_key_id[0] != '\0', out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(opts != nullptr, "client options are required (opts is NULL)", out_error);
+    COTTER_CHECK_ARG(opts->version >= 1 && opts->version <= COTTER_CLIENT_OPTIONS_VERSION,
+                     "client options: unknown version (initialise them with cotter_client_options_init)", out_error);
+    COTTER_CHECK_ARG(opts->api_key_id != nullptr && opts->api_key_id[0] != '\0',
+                     "api_key_id (your Cotter API key id) is required", out_error);
     COTTER_API_BEGIN  // numeric options: the core checks their ranges (common/options.hpp), naming field and range
     tk::client_options o;
     o.api_key_id = opts->api_key_id;
@@ -169,9 +181,9 @@ COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client
 COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token,
                                            const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(refresh_token != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(refresh_token != nullptr, "refresh_token must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::token_set>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -191,8 +203,8 @@ COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client, 
 COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token,
                                           const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::nothing>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -213,10 +225,10 @@ COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_clien
                                                  const cotter_call_options *call_opts,
                                                  cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(token != nullptr, out_error);
-    COTTER_CHECK_ARG(custom_attributes_json != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(token != nullptr, "token must not be NULL", out_error);
+    COTTER_CHECK_ARG(custom_attributes_json != nullptr, "custom_attributes_json must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::custom_claims_result>(
@@ -232,7 +244,7 @@ COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *re
                                            const char *refresh_token, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(token_out);
     COTTER_CLEAR_OUT(refresh_token_out);
-    COTTER_CHECK_ARG(token_out != nullptr, out_error);
+    COTTER_CHECK_ARG(token_out != nullptr, "token_out must not be NULL", out_error);
     cotter_call *call = nullptr;
     return finish_blocking(
         cotter_client_custom_claims_start(&call, client, token, custom_attributes_json, refresh_token, nullptr,
@@ -248,12 +260,12 @@ COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client
                                                 const cotter_call_options *call_opts,
                                                 cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(authorization_code != nullptr, out_error);
-    COTTER_CHECK_ARG(code_verifier != nullptr, out_error);
-    COTTER_CHECK_ARG(redirect_url != nullptr, out_error);
-    COTTER_CHECK_ARG(challenge_id >= 0, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(authorization_code != nullptr, "authorization_code must not be NULL", out_error);
+    COTTER_CHECK_ARG(code_verifier != nullptr, "code_verifier must not be NULL", out_error);
+    COTTER_CHECK_ARG(redirect_url != nullptr, "redirect_url must not be NULL", out_error);
+    COTTER_CHECK_ARG(challenge_id >= 0, "challenge_id must not be negative", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::identity>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -342,8 +354,8 @@ COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, 
 COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page,
                                              const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::user_page>(out, client, call_opts,
@@ -400,9 +412,9 @@ COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_
                                                       const char *cotter_user_id, const cotter_call_options *call_opts,
                                                       cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::social_token_list>(out, client, call_opts,
@@ -425,10 +437,10 @@ COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_cl
                                                     const char *cotter_user_id, const cotter_call_options *call_opts,
                                                     cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(provider != nullptr, out_error);
-    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(provider != nullptr, "provider must not be NULL", out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::social_token>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -450,10 +462,10 @@ COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter
                                                        const char *cotter_user_id, const cotter_call_options *call_opts,
                                                        cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(provider != nullptr, out_error);
-    COTTER_CHECK_ARG(cotter_user_id != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(provider != nullptr, "provider must not be NULL", out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::nothing>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -511,9 +523,9 @@ COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_clien
                                                  const cotter_call_options *call_opts,
                                                  cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(access_token != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(access_token != nullptr, "access_token must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_client_call<tk::verify_result>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
@@ -526,7 +538,7 @@ COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_ou
                                            const char *access_token, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(valid_out);
     COTTER_CLEAR_OUT(reason_out);
-    COTTER_CHECK_ARG(valid_out != nullptr, out_error);
+    COTTER_CHECK_ARG(valid_out != nullptr, "valid_out must not be NULL", out_error);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_client_verify_remote_start(&call, client, access_token, nullptr, out_error), &call,
                            [&](cotter_call *c) { return cotter_call_take_verify_remote(valid_out, reason_out, c, out_error); });

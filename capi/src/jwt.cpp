@@ -47,11 +47,14 @@ COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_j
     COTTER_CLEAR_OUT(out_error);
     COTTER_CLEAR_OUT(out);
     COTTER_API_BEGIN
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(opts != nullptr, out_error);
-    COTTER_CHECK_ARG(opts->version == COTTER_JWT_VERIFIER_OPTIONS_VERSION, out_error);
-    COTTER_CHECK_ARG(opts->audience != nullptr && opts->audience[0] != '\0', out_error);
-    COTTER_CHECK_ARG((opts->jwks_json != nullptr) != (opts->jwks_url != nullptr), out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(opts != nullptr, "verifier options are required (opts is NULL)", out_error);
+    COTTER_CHECK_ARG(opts->version == COTTER_JWT_VERIFIER_OPTIONS_VERSION,
+                     "verifier options: unknown version (initialise them with cotter_jwt_verifier_options_init)", out_error);
+    COTTER_CHECK_ARG(opts->audience != nullptr && opts->audience[0] != '\0',
+                     cotter::core::jwt::k_audience_required, out_error);
+    COTTER_CHECK_ARG((opts->jwks_json != nullptr) != (opts->jwks_url != nullptr),
+                     cotter::core::jwt::k_one_key_source, out_error);
     // Numeric options: the core checks their ranges (common/options.hpp), naming field and range.
 
     cotter::core::jwt::verifier_config cfg;
@@ -60,8 +63,8 @@ COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_j
     cfg.leeway_seconds = opts->leeway_seconds;
     cfg.jwks_json = cotter::capi::str_or_empty(opts->jwks_json);
     cfg.jwks_url = cotter::capi::str_or_empty(opts->jwks_url);
-    COTTER_CHECK_ARG(!(opts->jwks_json && cfg.jwks_json.empty()), out_error);
-    COTTER_CHECK_ARG(!(opts->jwks_url && cfg.jwks_url.empty()), out_error);
+    COTTER_CHECK_ARG(!(opts->jwks_json && cfg.jwks_json.empty()), "jwks must not be empty", out_error);
+    COTTER_CHECK_ARG(!(opts->jwks_url && cfg.jwks_url.empty()), "jwks_url must not be empty", out_error);
     cfg.ca_file = cotter::capi::str_or_empty(opts->ca_file);
     cfg.jwks_max_age_ms = opts->jwks_max_age_ms;
     cfg.jwks_cooldown_ms = opts->jwks_cooldown_ms;
@@ -97,7 +100,7 @@ COTTER_API void cotter_jwt_verifier_free(cotter_jwt_verifier *verifier) noexcept
 COTTER_API int cotter_jwt_verifier_refresh(cotter_jwt_verifier *verifier, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out_error);
     COTTER_API_BEGIN
-    COTTER_CHECK_ARG(verifier != nullptr, out_error);
+    COTTER_CHECK_ARG(verifier != nullptr, "verifier must not be NULL", out_error);
     error_info err;
     const int rc = verifier->impl->refresh(&err);
     if (rc != COTTER_OK) return cotter::capi::report(out_error, std::move(err));
@@ -109,8 +112,8 @@ COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_v
                                                  const cotter_call_options *call_opts,
                                                  cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(verifier != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(verifier != nullptr, "verifier must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     std::shared_ptr<cotter::core::jwt::verifier> v = verifier->impl;
@@ -141,8 +144,8 @@ COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verif
     COTTER_CLEAR_OUT(out_error);
     COTTER_CLEAR_OUT(out);
     COTTER_API_BEGIN
-    COTTER_CHECK_ARG(verifier != nullptr, out_error);
-    COTTER_CHECK_ARG(token != nullptr, out_error);
+    COTTER_CHECK_ARG(verifier != nullptr, "verifier must not be NULL", out_error);
+    COTTER_CHECK_ARG(token != nullptr, "token must not be NULL", out_error);
     // The error details are only built when the caller asked for them.
     error_info err;
     std::shared_ptr<const claims> verified;

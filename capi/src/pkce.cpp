@@ -11,7 +11,7 @@ extern "C" {
 
 COTTER_API int cotter_pkce_new(cotter_pkce **out, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_API_BEGIN
     auto p = std::make_unique<cotter_pkce>();
     p->p = tk::pkce::generate();
@@ -33,8 +33,8 @@ COTTER_API const char *cotter_pkce_state(const cotter_pkce *pkce) noexcept {
 
 COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(verifier != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(verifier != nullptr, "verifier must not be NULL", out_error);
     COTTER_API_BEGIN
     const int rc = cotter::capi::fill_buf(out, tk::pkce_challenge(verifier));
     if (rc != COTTER_OK) return cotter::capi::report(out_error, rc, "out of memory");
@@ -45,9 +45,10 @@ COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier, c
 COTTER_API int cotter_login_url(cotter_buf *out, const cotter_login_url_options *opts,
                                 cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(opts != nullptr, out_error);
-    COTTER_CHECK_ARG(opts->version == COTTER_LOGIN_URL_OPTIONS_VERSION, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(opts != nullptr, "login URL options are required (opts is NULL)", out_error);
+    COTTER_CHECK_ARG(opts->version == COTTER_LOGIN_URL_OPTIONS_VERSION,
+                     "login URL options: unknown version (initialise them with cotter_login_url_options_init)", out_error);
     COTTER_API_BEGIN
     tk::login_url_params p;
     p.login_url = str_or_empty(opts->login_url);
@@ -69,10 +70,10 @@ COTTER_API int cotter_login_redirect_parse(cotter_buf *code_out, int64_t *challe
                                            const char *expected_state, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(code_out);
     COTTER_CLEAR_OUT(challenge_id_out);
-    COTTER_CHECK_ARG(code_out != nullptr, out_error);
-    COTTER_CHECK_ARG(challenge_id_out != nullptr, out_error);
-    COTTER_CHECK_ARG(query != nullptr, out_error);
-    COTTER_CHECK_ARG(expected_state != nullptr, out_error);
+    COTTER_CHECK_ARG(code_out != nullptr, "code_out must not be NULL", out_error);
+    COTTER_CHECK_ARG(challenge_id_out != nullptr, "challenge_id_out must not be NULL", out_error);
+    COTTER_CHECK_ARG(query != nullptr, "query must not be NULL", out_error);
+    COTTER_CHECK_ARG(expected_state != nullptr, "expected_state must not be NULL", out_error);
     COTTER_API_BEGIN
     tk::login_redirect r = tk::parse_login_redirect(query, expected_state);
     const int rc = cotter::capi::fill_buf(code_out, r.code.str());

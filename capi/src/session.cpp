@@ -47,10 +47,12 @@ COTTER_API int cotter_session_options_init(cotter_session_options *opts, unsigne
 COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, const cotter_session_options *opts,
                                   const cotter_token *initial, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(client != nullptr, out_error);
-    COTTER_CHECK_ARG(opts == nullptr || opts->version == COTTER_SESSION_OPTIONS_VERSION, out_error);
-    COTTER_CHECK_ARG(opts == nullptr || !(opts->token_file && (opts->load || opts->save)), out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(opts == nullptr || opts->version == COTTER_SESSION_OPTIONS_VERSION,
+                     "session options: unknown version (initialise them with cotter_session_options_init)", out_error);
+    COTTER_CHECK_ARG(opts == nullptr || !(opts->token_file && (opts->load || opts->save)),
+                     "session options: give either token_file or the load/save hooks, not both", out_error);
     COTTER_API_BEGIN
     const cotter_session_options defaults = COTTER_SESSION_OPTIONS_INIT;
     const cotter_session_options &o = opts ? *opts : defaults;
@@ -122,8 +124,8 @@ COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_s
                                                      const cotter_call_options *call_opts,
                                                      cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(session != nullptr, "session must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_session_call<tk::tokens_ptr>(
@@ -136,7 +138,7 @@ COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_s
 COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session,
                                                cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_session_get_access_token_start(&call, session, nullptr, out_error), &call,
                            [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
@@ -145,8 +147,8 @@ COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *
 COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session,
                                               const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(session != nullptr, "session must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_session_call<tk::tokens_ptr>(
@@ -158,7 +160,7 @@ COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session 
 
 COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_session_get_token_start(&call, session, nullptr, out_error), &call,
                            [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
@@ -167,8 +169,8 @@ COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *sess
 COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session,
                                             const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(session != nullptr, "session must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_session_call<tk::tokens_ptr>(
@@ -191,9 +193,9 @@ COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *sessio
 COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token,
                                               const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(session != nullptr, out_error);
-    COTTER_CHECK_ARG(token != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(session != nullptr, "session must not be NULL", out_error);
+    COTTER_CHECK_ARG(token != nullptr, "token must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     const tk::token_set &value = token->t;  // copied by set_async before it returns
@@ -213,8 +215,8 @@ COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_to
 COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session,
                                            const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(session != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(session != nullptr, "session must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
     return start_session_call<tk::nothing>(out, session, call_opts, [](tk::session &s, auto done, int64_t timeout) {

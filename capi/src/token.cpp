@@ -12,8 +12,8 @@ extern "C" {
 COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size_t json_len,
                                       cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(json != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(json != nullptr, "json must not be NULL", out_error);
     COTTER_API_BEGIN
     if (json_len > cotter::core::token::k_max_stored_bytes)
         return cotter::capi::report(out_error, COTTER_EPROTOCOL, "token JSON larger than 1 MiB");
@@ -31,8 +31,8 @@ COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size
 
 COTTER_API int cotter_token_to_json(cotter_buf *out, const cotter_token *token, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, out_error);
-    COTTER_CHECK_ARG(token != nullptr, out_error);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(token != nullptr, "token must not be NULL", out_error);
     COTTER_API_BEGIN
     std::string json = token->t.to_json();
     const int rc = cotter::capi::fill_buf(out, json);

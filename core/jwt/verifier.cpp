@@ -82,12 +82,12 @@ void copy_string(element v, optional_string &out) {
 }  // namespace
 
 verifier::verifier(verifier_config config) : config_(std::move(config)) {
-    if (config_.audience.empty()) fail(COTTER_EINVAL, "audience is required");
+    if (config_.audience.empty()) fail(COTTER_EINVAL, k_audience_required);
     if (config_.issuer.empty()) fail(COTTER_EINVAL, "issuer must not be empty");
     namespace opt = core::options::jwt_verifier;
     core::options::check(opt::leeway_seconds_range, config_.leeway_seconds);
     if (config_.jwks_json.empty() == config_.jwks_url.empty())
-        fail(COTTER_EINVAL, "exactly one of jwks_json and jwks_url is required");
+        fail(COTTER_EINVAL, k_one_key_source);
     core::options::check(opt::jwks_max_age_ms_range, config_.jwks_max_age_ms);
     core::options::check(opt::jwks_cooldown_ms_range, config_.jwks_cooldown_ms);
     core::options::check(opt::jwks_timeout_ms_range, config_.jwks_timeout_ms);

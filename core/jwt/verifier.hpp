@@ -26,6 +26,11 @@ namespace cotter::core::jwt {
 constexpr size_t k_max_token_bytes = 16 * 1024;
 constexpr size_t k_max_header_bytes = 4 * 1024;  // decoded
 
+/// The messages of the two checks the C ABI makes before the core (a NULL string is not an empty one), so a user
+/// sees one text whichever layer refuses.
+inline constexpr const char *k_audience_required = "audience (your Cotter API key id) is required";
+inline constexpr const char *k_one_key_source = "give exactly one key source: jwks (a JWKS document) or jwks_url";
+
 /// Defaults and ranges: those of cotter_jwt_verifier_options (common/options.hpp, from capi/abi.json).
 struct verifier_config {
     std::string audience;                      // required

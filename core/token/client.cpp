@@ -33,19 +33,30 @@ void check_url(const std::string &url, const char *what) {
         fail(COTTER_EINVAL, std::string(what) + " must be https (or http to a loopback host)");
 }
 
+}  // namespace
+
+std::string effective_base_url(std::string base_url) {
+    std::string url = strip_trailing_slash(base_url.empty() ? env_or("COTTER_BASE_URL", k_default_base_url)
+                                                            : std::move(base_url));
+    check_url(url, "base_url");
+    return url;
+}
+
+std::string jwks_url_of(std::string base_url) { return effective_base_url(std::move(base_url)) + "/token/jwks"; }
+
+namespace {
+
 std::shared_ptr<const client::config> make_config(client_options &o) {
     auto c = std::make_shared<client::config>();
     c->api_key_id = std::move(o.api_key_id);
     c->api_secret_key = std::move(o.api_secret_key);
-    c->base_url = strip_trailing_slash(o.base_url.empty() ? env_or("COTTER_BASE_URL", k_default_base_url)
-                                                          : std::move(o.base_url));
+    c->base_url = effective_base_url(std::move(o.base_url));
     c->worker_url = o.worker_url.empty() ? env_or("COTTER_WORKER_URL", k_default_worker_url) : std::move(o.worker_url);
-    if (c->api_key_id.empty()) fail(COTTER_EINVAL, "api_key_id is required");
+    if (c->api_key_id.empty()) fail(COTTER_EINVAL, "api_key_id (your Cotter API key id) is required");
     if (c->api_key_id.size() > 256 || c->api_key_id.find_first_of("\r\n/?#") != std::string::npos)
         fail(COTTER_EINVAL, "api_key_id is malformed");
     if (c->api_secret_key.size() > 4096 || c->api_secret_key.str().find_first_of("\r\n") != std::string::npos)
         fail(COTTER_EINVAL, "api_secret_key is malformed");
-    check_url(c->base_url, "base_url");
     check_url(c->worker_url, "worker_url");
     return c;
 }

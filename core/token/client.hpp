@@ -29,6 +29,14 @@
 
 namespace cotter::core::token {
 
+/// The one place for the base URL's defaults: `base_url`, else $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL;
+/// trailing slashes dropped. Throws error(COTTER_EINVAL) unless it is https, or http to a loopback host.
+std::string effective_base_url(std::string base_url);
+
+/// Where the API publishes its key set: `<effective_base_url(base_url)>/token/jwks`. The bindings ask for this
+/// (cotter_jwks_url) instead of deriving it.
+std::string jwks_url_of(std::string base_url);
+
 struct client_options {
     std::string api_key_id;
     secret_string api_secret_key;

@@ -14,7 +14,7 @@
  * COTTER_CA_FILE.
  */
 
-const DEFAULT_BASE_URL = 'https://www.cotter.app/api/v0';
+const native = require('./native');
 
 let lib;
 function cotter() {
@@ -29,8 +29,9 @@ const MAX_VERIFIERS = 32;
 
 function envOptions() {
   const audience = process.env.COTTER_API_KEY_ID;
-  const opts = { baseUrl: (process.env.COTTER_BASE_URL || DEFAULT_BASE_URL).replace(/\/+$/, '') };
-  if (audience) opts.audience = audience;
+  if (!audience) return {}; // the missing audience is reported first (verifierFor)
+  // The key set of the library's base URL ($COTTER_BASE_URL, else Cotter's): the library reads the variable.
+  const opts = { audience, jwksUrl: native.jwksUrl(null) };
   if (process.env.COTTER_CA_FILE) opts.caFile = process.env.COTTER_CA_FILE;
   return opts;
 }

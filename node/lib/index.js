@@ -1,7 +1,7 @@
 'use strict';
 /**
  * @file node/lib/index.js
- * @brief cotter-native: the JS face of the native addon (cotter.node; see loadAddon). Classes with camelCase
+ * @brief cotter-native: the JS face of the native addon (cotter.node; see native.js). Classes with camelCase
  *        methods and option objects; results typed and redacted; every failure a CotterError.
  *
  * The addon does the work (C ABI through capi/include/cotter.hpp); this file only shapes arguments and results.
@@ -12,36 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const util = require('node:util');
 
-const native = loadAddon();
-
-/**
- * The addon, from the first place that has one: $COTTER_NODE_ADDON; a build from source in this tree
- * (`npm run build:native`, build/node/<config>); the prebuilt binary the npm tarball carries
- * (node/prebuilds/<platform>-<arch>, with the libraries it needs beside it; scripts/package.sh). No install
- * script is involved: the tarball works as unpacked.
- */
-function loadAddon() {
-  const root = path.resolve(__dirname, '..', '..');
-  const candidates = [];
-  if (process.env.COTTER_NODE_ADDON) candidates.push(path.resolve(process.env.COTTER_NODE_ADDON));
-  const buildDir = path.resolve(root, process.env.COTTER_NODE_BUILD_DIR || path.join('build', 'node'));
-  for (const config of ['Release', 'RelWithDebInfo', 'Debug']) candidates.push(path.join(buildDir, config, 'cotter.node'));
-  const platform = `${process.platform}-${process.arch}`;
-  candidates.push(path.join(root, 'node', 'prebuilds', platform, 'cotter.node'));
-  const fromSource = 'build it from source: `npm explore cotter-native -- npm run build:native` ' +
-    '(needs CMake, a C++17 compiler, the libcurl/OpenSSL 3/simdjson development packages, and cmake-js and ' +
-    'node-addon-api installed beside it; docs/node.md)';
-  for (const file of candidates) {
-    if (!fs.existsSync(file)) continue;
-    try {
-      return require(file);
-    } catch (e) {
-      // Typically a prebuilt binary on a system it does not fit (musl, a glibc or libstdc++ older than it needs).
-      throw new Error(`cotter-native: cannot load the native addon ${file} (${e.message}); ${fromSource}`);
-    }
-  }
-  throw new Error(`cotter-native: no native addon for ${platform} (looked for ${candidates.join(', ')}); ${fromSource}`);
-}
+const native = require('./native');
 
 const REDACTED = '[redacted]';
 const inspectCustom = util.inspect.custom;
@@ -270,13 +241,11 @@ class Token {
   }
   /** Parses an oauth_token object or its JSON text (e.g. a token file of Cotter's SDKs). */
   static from(value) {
-    const o = typeof value === 'string' ? JSON.parse(value) : value;
-    if (o === null || typeof o !== 'object' || typeof o.access_token !== 'string') {
+    if (value === null || (typeof value !== 'string' && typeof value !== 'object')) {
       throw new CotterError('not an oauth_token object (access_token missing)', { code: 'COTTER_EPROTOCOL', status: -8 });
     }
-    let exp = 0;
-    try { exp = Number(JSON.parse(Buffer.from(o.access_token.split('.')[1], 'base64url').toString()).exp) || 0; } catch { /* opaque token */ }
-    return new Token({ ...o, expires_at: exp });
+    // The library parses it (the rules of a token file) and reads the access token's `exp`.
+    return new Token(native.tokenFromJson(typeof value === 'string' ? value : JSON.stringify(value)));
   }
   toJSON() { return this.#redacted(); }
   toString() { return `Token(${this.tokenType || 'Bearer'}, expiresAt=${this.expiresAt})`; }
@@ -354,12 +323,13 @@ class Verifier {
   #n;
   constructor(options) {
     const o = optionsOf(options, 'options');
-    const sources = ['jwks', 'jwksUrl', 'baseUrl'].filter((k) => o[k] !== undefined && o[k] !== null);
-    if (sources.length !== 1) throw invalid('give exactly one key source: jwks, jwksUrl or baseUrl');
+    // The library checks the options (exactly one of jwks and jwksUrl, the audience, the ranges) with the message
+    // every language shows; baseUrl is this binding's shorthand for jwksUrl, so only its conflicts are checked here.
     let jwksUrl = o.jwksUrl;
     if (o.baseUrl !== undefined && o.baseUrl !== null) {
+      if ((o.jwks ?? o.jwksUrl ?? null) !== null) throw invalid('give exactly one key source: jwks, jwksUrl or baseUrl');
       if (typeof o.baseUrl !== 'string') throw invalid('option baseUrl must be a string');
-      jwksUrl = o.baseUrl.replace(/\/+$/, '') + '/token/jwks';
+      jwksUrl = native.jwksUrl(o.baseUrl); // the library's rule: <baseUrl>/token/jwks
     }
     this.#n = new native.NativeVerifier({
       audience: o.audience, issuer: o.issuer, jwksJson: o.jwks === undefined || o.jwks === null ? undefined : jsonText(o.jwks, 'option jwks'),

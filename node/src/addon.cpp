@@ -199,8 +199,13 @@ Napi::Object OptionsArg(Napi::Env env, const Napi::Value &v) {
     return v.As<Napi::Object>();
 }
 
-constexpr double kMaxSafe = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
-constexpr double kMaxCallTimeoutMs = 86400000.0;  // cotter_call_options.timeout_ms
+// The bounds below are those of the C types only (a JS number must fit the field). The meaningful ranges and the
+// defaults are the core's (capi/abi.json): a value outside them reaches the library, which answers COTTER_EINVAL
+// with the same message in every language. An option left out keeps the C default.
+constexpr double kMaxSafe = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER: int64_t / size_t fields
+constexpr double kMinSafe = -kMaxSafe;
+constexpr double kIntMin = -2147483648.0;  // int fields
+constexpr double kIntMax = 2147483647.0;
 
 /**
  * The per-call arguments every network method of the native classes ends with (node/lib/index.js passes them):
@@ -213,7 +218,7 @@ struct CallArgs {
 
 CallArgs CallArgsAt(const Napi::CallbackInfo &info, size_t index) {
     CallArgs a;
-    a.timeout_ms = IntValue(info.Env(), info[index], "option timeoutMs", 0, kMaxCallTimeoutMs).value_or(0);
+    a.timeout_ms = IntValue(info.Env(), info[index], "option timeoutMs", kMinSafe, kMaxSafe).value_or(0);  // the C call options check it
     a.cancellable = info[index + 1].ToBoolean();
     return a;
 }
@@ -701,7 +706,7 @@ class LogSink : public std::enable_shared_from_this<LogSink> {
 struct ClientCore {
     std::shared_ptr<LogSink> log;
     cotter::Client client;
-    int64_t timeout_ms = 30000;  // the client's timeoutMs: also how long a session hook may take
+    int64_t timeout_ms = 0;  // the client's timeoutMs (set from its options): also how long a session hook may take
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -853,24 +858,23 @@ class Verifier : public Napi::ObjectWrap<Verifier> {
         Napi::Env env = info.Env();
         info.This().As<Napi::Object>().TypeTag(&kVerifierTag);
         Napi::Object o = OptionsArg(env, info[0]);
-        auto audience = OptString(env, o, "audience");
-        if (!audience) ThrowInvalid(env, "option audience (your API key id) is required");
+        auto audience = OptString(env, o, "audience");  // required: the library says so when it is missing
         auto issuer = OptString(env, o, "issuer");
         auto jwks = OptString(env, o, "jwksJson");
         auto url = OptString(env, o, "jwksUrl");
         auto ca = OptString(env, o, "caFile");
         cotter_jwt_verifier_options opts = Sync(env, [] { return cotter::jwt_verifier_options(); });
-        opts.audience = audience->c_str();
+        opts.audience = audience ? audience->c_str() : nullptr;
         opts.issuer = issuer ? issuer->c_str() : nullptr;
         opts.jwks_json = jwks ? jwks->c_str() : nullptr;
         opts.jwks_url = url ? url->c_str() : nullptr;
         opts.ca_file = ca ? ca->c_str() : nullptr;
-        if (auto v = OptInt(env, o, "leeway", 0, 300)) opts.leeway_seconds = *v;
-        if (auto v = OptInt(env, o, "jwksMaxAgeMs", 0, kMaxSafe)) opts.jwks_max_age_ms = *v;
-        if (auto v = OptInt(env, o, "jwksCooldownMs", 0, kMaxSafe)) opts.jwks_cooldown_ms = *v;
-        if (auto v = OptInt(env, o, "jwksTimeoutMs", 0, kMaxSafe)) opts.jwks_timeout_ms = *v;
+        if (auto v = OptInt(env, o, "leeway", kMinSafe, kMaxSafe)) opts.leeway_seconds = *v;
+        if (auto v = OptInt(env, o, "jwksMaxAgeMs", kMinSafe, kMaxSafe)) opts.jwks_max_age_ms = *v;
+        if (auto v = OptInt(env, o, "jwksCooldownMs", kMinSafe, kMaxSafe)) opts.jwks_cooldown_ms = *v;
+        if (auto v = OptInt(env, o, "jwksTimeoutMs", kMinSafe, kMaxSafe)) opts.jwks_timeout_ms = *v;
         if (auto v = OptInt(env, o, "jwksMaxBytes", 0, kMaxSafe)) opts.jwks_max_bytes = size_t(*v);
-        if (auto v = OptInt(env, o, "tokenCache", 0, 1 << 24)) opts.token_cache_size = size_t(*v);
+        if (auto v = OptInt(env, o, "tokenCache", 0, kMaxSafe)) opts.token_cache_size = size_t(*v);
         auto core = std::make_shared<VerifierCore>();
         if (auto v = OptInt(env, o, "now", 0, kMaxSafe)) {
             core->now.store(*v, std::memory_order_relaxed);
@@ -992,14 +996,13 @@ class Client : public Napi::ObjectWrap<Client> {
         Napi::Env env = info.Env();
         info.This().As<Napi::Object>().TypeTag(&kClientTag);
         Napi::Object o = OptionsArg(env, info[0]);
-        auto key = OptString(env, o, "apiKeyId");
-        if (!key) ThrowInvalid(env, "option apiKeyId is required");
+        auto key = OptString(env, o, "apiKeyId");  // required: the library says so when it is missing
         auto secret = OptString(env, o, "apiSecretKey");
         auto base = OptString(env, o, "baseUrl");
         auto worker = OptString(env, o, "workerUrl");
         auto ca = OptString(env, o, "caFile");
         cotter_client_options opts = Sync(env, [] { return cotter::client_options(); });
-        opts.api_key_id = key->c_str();
+        opts.api_key_id = key ? key->c_str() : nullptr;
         opts.api_secret_key = secret ? secret->c_str() : nullptr;
         opts.base_url = base ? base->c_str() : nullptr;
         opts.worker_url = worker ? worker->c_str() : nullptr;
@@ -1011,14 +1014,14 @@ class Client : public Napi::ObjectWrap<Client> {
                 opts.log = &LogSink::Log;
                 opts.log_payload = core->log.get();
             }
-            if (auto v = OptInt(env, o, "connectTimeoutMs", 1, kMaxSafe)) opts.connect_timeout_ms = *v;
-            if (auto v = OptInt(env, o, "timeoutMs", 1, kMaxSafe)) opts.timeout_ms = *v;
+            if (auto v = OptInt(env, o, "connectTimeoutMs", kMinSafe, kMaxSafe)) opts.connect_timeout_ms = *v;
+            if (auto v = OptInt(env, o, "timeoutMs", kMinSafe, kMaxSafe)) opts.timeout_ms = *v;
             core->timeout_ms = opts.timeout_ms;
-            if (auto v = OptInt(env, o, "maxRetries", 0, 100)) opts.max_retries = int(*v);
-            if (auto v = OptInt(env, o, "retryBaseMs", 0, kMaxSafe)) opts.retry_base_ms = *v;
-            if (auto v = OptInt(env, o, "retryMaxMs", 0, kMaxSafe)) opts.retry_max_ms = *v;
-            if (auto v = OptInt(env, o, "maxResponseBytes", 1, kMaxSafe)) opts.max_response_bytes = size_t(*v);
-            if (auto v = OptInt(env, o, "maxHostConnections", 0, 1 << 20)) opts.max_host_connections = long(*v);
+            if (auto v = OptInt(env, o, "maxRetries", kIntMin, kIntMax)) opts.max_retries = int(*v);
+            if (auto v = OptInt(env, o, "retryBaseMs", kMinSafe, kMaxSafe)) opts.retry_base_ms = *v;
+            if (auto v = OptInt(env, o, "retryMaxMs", kMinSafe, kMaxSafe)) opts.retry_max_ms = *v;
+            if (auto v = OptInt(env, o, "maxResponseBytes", 0, kMaxSafe)) opts.max_response_bytes = size_t(*v);
+            if (auto v = OptInt(env, o, "maxHostConnections", kMinSafe, kMaxSafe)) opts.max_host_connections = long(*v);
             core->client = Sync(env, [&] { return cotter::Client::create(opts); });
             c_ = std::move(core);
         } catch (...) {
@@ -1320,7 +1323,14 @@ class Session : public Napi::ObjectWrap<Session> {
         auto core = std::make_shared<SessionCore>();
         core->client = Client::Unwrap(info[0].As<Napi::Object>())->Share(env);
         if (auto f = OptString(env, o, "file")) file_ = *f;
-        if (auto m = OptInt(env, o, "marginSeconds", 0, 86400 * 365)) margin_ = *m;
+        margin_ = OptInt(env, o, "marginSeconds", kMinSafe, kMaxSafe);
+        if (margin_) {
+            // The C session is created on open(); the library checks the margin now so a bad one throws here. A
+            // session without storage or tokens costs no I/O.
+            cotter_session_options probe = cotter::session_options();
+            probe.refresh_margin_seconds = *margin_;
+            Sync(env, [&] { cotter::Session::create(core->client->client, probe); });
+        }
         if (auto j = OptString(env, o, "initialJson")) initial_ = *j;
         has_storage_ = o.Get("hasStorage").ToBoolean();
         has_changed_ = o.Get("hasChanged").ToBoolean();
@@ -1375,7 +1385,7 @@ class Session : public Napi::ObjectWrap<Session> {
     struct OpenArgs {
         std::optional<std::string> file;
         std::optional<std::string> initial;
-        int64_t margin = 30;
+        std::optional<int64_t> margin;  // unset: the C default
         bool storage = false;
         bool changed = false;
     };
@@ -1384,7 +1394,7 @@ class Session : public Napi::ObjectWrap<Session> {
     // COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size_t json_len, cotter_error **out_error);
     static cotter::Session Create(SessionCore &core, OpenArgs &a) {
         cotter_session_options o = cotter::session_options();
-        o.refresh_margin_seconds = a.margin;
+        if (a.margin) o.refresh_margin_seconds = *a.margin;
         if (a.file) o.token_file = a.file->c_str();
         if (a.storage) {
             o.load = &Session::LoadHook;
@@ -1522,7 +1532,7 @@ class Session : public Napi::ObjectWrap<Session> {
     std::shared_ptr<SessionCore> core_;
     std::optional<std::string> file_;
     std::optional<std::string> initial_;
-    int64_t margin_ = 30;
+    std::optional<int64_t> margin_;  // unset: the C default
     bool has_storage_ = false;
     bool has_changed_ = false;
     bool closed_ = false;
@@ -1558,6 +1568,34 @@ Napi::Value Pkce(const Napi::CallbackInfo &info) {
     o.Set("challenge", Str(env, p.challenge()));
     o.Set("state", Str(env, p.state()));
     return o;
+}
+
+// COTTER_API int cotter_token_from_json(cotter_token **out, const char *json, size_t json_len, cotter_error **out_error);
+// tokenFromJson(text): an oauth_token parsed by the library (its rules and messages, its unverified `exp`), as
+// the plain object Token wraps. Token.from (index.js) uses it instead of parsing in JS.
+Napi::Value TokenFromJson(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) ThrowInvalid(env, "token JSON must be a string");
+    std::string json = info[0].As<Napi::String>().Utf8Value();
+    cotter::Token t;
+    try {
+        t = Sync(env, [&] { return cotter::Token::from_json(json); });
+    } catch (...) {
+        Wipe(json);
+        throw;
+    }
+    Wipe(json);
+    return TokenToJs(env, t);
+}
+
+// COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url, cotter_error **out_error);
+// jwksUrl(baseUrl | null | undefined): null = $COTTER_BASE_URL, else Cotter's.
+Napi::Value JwksUrl(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    std::optional<std::string> base;
+    if (!info[0].IsUndefined() && !info[0].IsNull()) base = ReqString(env, info[0], "baseUrl");
+    cotter::unique_buf b = Sync(env, [&] { return cotter::jwks_url(base ? base->c_str() : nullptr); });
+    return Str(env, b.view());
 }
 
 // COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier, cotter_error **out_error);
@@ -1611,7 +1649,7 @@ Napi::Value IdentityTokenVerify(const Napi::CallbackInfo &info) {
     auto key = ReqString(env, info[1], "apiKeyId");
     Napi::Object o = OptionsArg(env, info[2]);
     auto pub = OptString(env, o, "publicKey");
-    int64_t now = OptInt(env, o, "now", 0, kMaxSafe).value_or(0);
+    int64_t now = OptInt(env, o, "now", kMinSafe, kMaxSafe).value_or(0);
     Sync(env, [&] { cotter::identity_token_verify(json.c_str(), key.c_str(), pub ? pub->c_str() : nullptr, now); });
     return env.Undefined();
 }
@@ -1652,6 +1690,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("statusName", Napi::Function::New<StatusName>(env, "statusName"));
     exports.Set("pkce", Napi::Function::New<Pkce>(env, "pkce"));
     exports.Set("pkceChallenge", Napi::Function::New<PkceChallenge>(env, "pkceChallenge"));
+    exports.Set("jwksUrl", Napi::Function::New<JwksUrl>(env, "jwksUrl"));
+    exports.Set("tokenFromJson", Napi::Function::New<TokenFromJson>(env, "tokenFromJson"));
     exports.Set("loginUrl", Napi::Function::New<LoginUrl>(env, "loginUrl"));
     exports.Set("parseLoginRedirect", Napi::Function::New<ParseLoginRedirect>(env, "parseLoginRedirect"));
     exports.Set("verifyIdentityToken", Napi::Function::New<IdentityTokenVerify>(env, "verifyIdentityToken"));

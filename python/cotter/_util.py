@@ -62,6 +62,11 @@ def c_int(name: str, value: int, bounds: Tuple[int, int]) -> int:
     return value
 
 
+def opt_c_int(name: str, value: Optional[int], bounds: Tuple[int, int]) -> Optional[int]:
+    """c_int() of an option whose None means "the library's default" (no default is restated in Python)."""
+    return None if value is None else c_int(name, value, bounds)
+
+
 def timeout_ms(timeout: Optional[float]) -> int:
     """A call's ``timeout=`` (seconds, int or float) as the C call option (milliseconds; 0 = the client's own).
 
@@ -88,9 +93,10 @@ def _seconds(name: str, value: float) -> float:
     return value
 
 
-def duration_ms(name: str, seconds: Optional[float], old_name: str, old_ms: Optional[int], default_ms: int) -> int:
+def duration_ms(name: str, seconds: Optional[float], old_name: str, old_ms: Optional[int]) -> Optional[int]:
     """An option given in seconds (``name``, int or float) or through its deprecated millisecond alias
-    (``old_name``), as the C option (milliseconds, rounded up). The library checks the range."""
+    (``old_name``), as the C option (milliseconds, rounded up); None (neither given) means the library's default.
+    The library checks the range."""
     if old_ms is not None:
         deprecated(old_name, f"{name} (seconds)")
         if seconds is not None:
@@ -99,7 +105,7 @@ def duration_ms(name: str, seconds: Optional[float], old_name: str, old_ms: Opti
             raise InvalidArgument(f"give {name} or {old_name}, not both")
         return c_int(old_name, old_ms, I64)
     if seconds is None:
-        return default_ms
+        return None
     import math
 
     ms = math.ceil(_seconds(name, seconds) * 1000)
@@ -110,10 +116,11 @@ def duration_ms(name: str, seconds: Optional[float], old_name: str, old_ms: Opti
     return ms
 
 
-def whole_seconds(name: str, seconds: Optional[float], default: int) -> int:
-    """A leeway or margin in seconds (int or float, rounded up to whole seconds as the library counts them)."""
+def whole_seconds(name: str, seconds: Optional[float]) -> Optional[int]:
+    """A leeway or margin in seconds (int or float, rounded up to whole seconds as the library counts them); None
+    means the library's default."""
     if seconds is None:
-        return default
+        return None
     import math
 
     return c_int(name, math.ceil(_seconds(name, seconds)) if isinstance(seconds, float) else seconds, I64)

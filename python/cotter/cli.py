@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Union
 
-from . import _config
+from . import _config, _native
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -285,8 +285,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     jwks_url: Optional[str] = None
     if not args.jwks_file:
         base_url = _setting(args, "base_url", "COTTER_BASE_URL")
-        jwks_url = args.jwks_url or _profile(args).get("jwks_url") or (base_url.rstrip("/") + "/token/jwks"
-                                                                      if base_url else None)
+        # The key set's URL of a base URL is the library's rule (cotter_jwks_url), not restated here.
+        jwks_url = args.jwks_url or _profile(args).get("jwks_url") or (_native.jwks_url(base_url) if base_url else None)
         if not jwks_url:
             raise UsageError("verify needs --jwks-url or --jwks-file (or a base URL: COTTER_BASE_URL, or "
                              "`cotter login` once)")

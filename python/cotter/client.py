@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import _native
 from ._record import Record
-from ._util import I32, I64, U32, U64, c_int, closed_native, duration_ms, env, redact_jwt, redact_secret, timeout_ms
+from ._util import I32, I64, U32, U64, c_int, closed_native, duration_ms, env, opt_c_int, redact_jwt, redact_secret, timeout_ms
 from .tokens import Token
 
 TYPE_CHECKING = False
@@ -228,11 +228,11 @@ class Client:
         ca_file: Optional[str] = None,
         connect_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
-        max_retries: int = 2,
+        max_retries: Optional[int] = None,
         retry_base: Optional[float] = None,
         retry_max: Optional[float] = None,
-        max_response_bytes: int = 8 * 1024 * 1024,
-        max_host_connections: int = 0,
+        max_response_bytes: Optional[int] = None,
+        max_host_connections: Optional[int] = None,
         connect_timeout_ms: Optional[int] = None,
         timeout_ms: Optional[int] = None,
         retry_base_ms: Optional[int] = None,
@@ -249,14 +249,13 @@ class Client:
             base_url=base_url,
             worker_url=worker_url,
             ca_file=ca_file,
-            connect_timeout_ms=duration_ms("connect_timeout", connect_timeout, "connect_timeout_ms",
-                                           connect_timeout_ms, 10000),
-            timeout_ms=duration_ms("timeout", timeout, "timeout_ms", timeout_ms, 30000),
-            max_retries=c_int("max_retries", max_retries, I32),
-            retry_base_ms=duration_ms("retry_base", retry_base, "retry_base_ms", retry_base_ms, 200),
-            retry_max_ms=duration_ms("retry_max", retry_max, "retry_max_ms", retry_max_ms, 5000),
-            max_response_bytes=c_int("max_response_bytes", max_response_bytes, U64),
-            max_host_connections=c_int("max_host_connections", max_host_connections, I64),
+            connect_timeout_ms=duration_ms("connect_timeout", connect_timeout, "connect_timeout_ms", connect_timeout_ms),
+            timeout_ms=duration_ms("timeout", timeout, "timeout_ms", timeout_ms),
+            max_retries=opt_c_int("max_retries", max_retries, I32),
+            retry_base_ms=duration_ms("retry_base", retry_base, "retry_base_ms", retry_base_ms),
+            retry_max_ms=duration_ms("retry_max", retry_max, "retry_max_ms", retry_max_ms),
+            max_response_bytes=opt_c_int("max_response_bytes", max_response_bytes, U64),
+            max_host_connections=opt_c_int("max_host_connections", max_host_connections, I64),
             log=True,
         )
         self.api_key_id = key
@@ -281,7 +280,8 @@ class Client:
 
     @property
     def jwks_url(self) -> str:
-        return self.base_url + "/token/jwks"
+        """Where this client's API publishes its key set (the library's rule: ``<base_url>/token/jwks``)."""
+        return _native.jwks_url(self.base_url)
 
     def stats(self) -> ClientStats:
         """Requests sent, TCP connections opened and retries performed by this client."""
@@ -384,8 +384,8 @@ class Client:
         jwks_max_age: Optional[float] = None,
         jwks_cooldown: Optional[float] = None,
         jwks_timeout: Optional[float] = None,
-        jwks_max_bytes: int = 1048576,
-        token_cache_size: int = 0,
+        jwks_max_bytes: Optional[int] = None,
+        token_cache_size: Optional[int] = None,
         now: Optional[int] = None,
         jwks_max_age_ms: Optional[int] = None,
         jwks_cooldown_ms: Optional[int] = None,

@@ -45,7 +45,7 @@ class TokenSession:
         token: Optional[Token] = None,
         token_file: Optional[str] = None,
         storage: Optional[TokenStorage] = None,
-        refresh_margin: float = 30,
+        refresh_margin: Optional[float] = None,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
     ) -> None:
         changed = None
@@ -57,7 +57,7 @@ class TokenSession:
 
         self._n = _native.Session(
             client=client._n,
-            refresh_margin_seconds=whole_seconds("refresh_margin", refresh_margin, 30),
+            refresh_margin_seconds=whole_seconds("refresh_margin", refresh_margin),
             token_file=token_file,
             load=storage.load if storage is not None else None,
             save=storage.save if storage is not None else None,

@@ -3,63 +3,34 @@
 @brief Drop-in for Cotter's original SDK module ``cotter.tokenhandler``: same functions and return shapes,
 minus its bugs.
 
-Differences, all fixes: the file is written 0600 and atomically (never a half-written token file); it is
-read as the C library reads it (no symlink followed, no FIFO blocked on, only a regular file of ours of at
-most 1 MiB: StorageError otherwise); a refresh happens only when the access token expires within 30 s (not
-on any error, e.g. a network failure); a refresh response without ``refresh_token`` keeps the old one; the
-file is rewritten only when the tokens changed. Base URL: $COTTER_BASE_URL, else Cotter's.
+Reading the file, the refresh decision and rewriting the file are the library's (a TokenSession on the token
+file: core/token/storage.cpp and session.cpp; the file gets the library's ``<file>.lock`` beside it, so two
+processes refresh once). The file is written 0600 and atomically (never a half-written token file); it is read
+with the library's rules (no symlink followed, no FIFO blocked on, only a regular file of ours of at most 1 MiB:
+StorageError otherwise); a refresh happens only when the access token expires within the session's margin (30 s; not on any error, e.g. a
+network failure); a refresh response without ``refresh_token`` keeps the old one; the file is rewritten only
+when the tokens changed. Base URL: the library's default ($COTTER_BASE_URL, else Cotter's).
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
-import time
 from typing import Any, Dict, Mapping
 
-from ._errors import CotterError, ReauthRequired
+from ._errors import CotterError, ReauthRequired, StorageError
 from .client import Client
 from .errors import RefreshTokenFailedError, RefreshTokenNotExistError
+from .session import TokenSession
 from .tokens import Token
-
-#: Refresh when the access token expires within this many seconds.
-REFRESH_MARGIN_SECONDS = 30
-#: The largest token file read (the C library's cap too).
-MAX_TOKEN_FILE_BYTES = 1024 * 1024
-
-
-def _read_token_file(filename: str) -> bytes:
-    """The file's bytes, with the C library's rules (core/token/storage.cpp): O_NOFOLLOW so a planted symlink is
-    not followed, O_NONBLOCK so a FIFO cannot block the open, then fstat: a regular file owned by us (or root),
-    at most 1 MiB. A missing file raises FileNotFoundError, as the original SDK's open() did."""
-    import stat
-
-    from ._errors import StorageError
-
-    try:
-        fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise
-    except OSError as e:
-        import errno
-
-        if e.errno == errno.ELOOP:
-            raise StorageError(f"token file '{filename}' is a symbolic link; give the real path") from None
-        raise StorageError(f"cannot open token file '{filename}': {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise StorageError(f"token file '{filename}' is not a regular file")
-        if st.st_uid not in (os.geteuid(), 0):
-            raise StorageError(f"token file '{filename}' belongs to another user")
-        data = f.read(MAX_TOKEN_FILE_BYTES + 1)
-    if len(data) > MAX_TOKEN_FILE_BYTES:
-        raise StorageError(f"token file '{filename}' is larger than 1 MiB")
-    return data
 
 
 def store_token_to_file(oauth_token: Mapping[str, Any], filename: str) -> None:
-    """Writes the oauth_token object as JSON to ``filename``: mode 0600, atomic replace, fsync'd."""
+    """Writes the oauth_token object as JSON to ``filename``: mode 0600, atomic replace, fsync'd.
+
+    Written here, not by a TokenSession: the library's token file keeps a ``<file>.lock`` beside it (for
+    get_token_from_file's refresh across processes), which the original SDK's store never left behind."""
     directory = os.path.dirname(os.path.abspath(filename))
     fd, tmp = tempfile.mkstemp(prefix=".cotter-", dir=directory)  # mkstemp creates it 0600
     try:
@@ -76,30 +47,37 @@ def store_token_to_file(oauth_token: Mapping[str, Any], filename: str) -> None:
         raise
 
 
-def refresh_token(oauth_token: Mapping[str, Any], api_key: str) -> Dict[str, Any]:
-    """Returns a valid oauth_token dict: ``oauth_token`` itself while its access token is fresh, else the
-    refreshed set (keeping the old refresh token when the server sends none)."""
-    token = Token.from_dict(oauth_token)
-    if token.expires_at > time.time() + REFRESH_MARGIN_SECONDS:
-        return dict(oauth_token)
-    rt = token.refresh_token
-    if not rt:
-        raise RefreshTokenNotExistError("no refresh token: log in again", code="COTTER_EREAUTH")
+def _valid(session: TokenSession) -> Token:
+    """The session's valid token set (the library decides whether to refresh), with the original SDK's errors:
+    RefreshTokenNotExistError when there is no refresh token to use (no request was sent: http_status 0),
+    RefreshTokenFailedError when the refresh failed or the server rejected it."""
     try:
-        return Client(api_key).refresh(rt).to_dict()
+        return session.token()
     except ReauthRequired as e:
+        if e.http_status == 0:
+            raise RefreshTokenNotExistError(e.message, code=e.code, status=e.status) from e
         raise RefreshTokenFailedError(e.message, code=e.code, status=e.status, http_status=e.http_status) from e
+    except StorageError:
+        raise  # the token file itself (unreadable, a symlink, a FIFO, corrupt): not a refresh failure
     except CotterError as e:
         raise RefreshTokenFailedError(e.message, code=e.code, status=e.status, http_status=e.http_status) from e
 
 
+def refresh_token(oauth_token: Mapping[str, Any], api_key: str) -> Dict[str, Any]:
+    """Returns a valid oauth_token dict: ``oauth_token`` itself while its access token is fresh, else the
+    refreshed set (keeping the old refresh token when the server sends none)."""
+    stored = Token.from_dict(oauth_token)
+    fresh = _valid(TokenSession(Client(api_key), token=stored))
+    if fresh.access_token == stored.access_token:
+        return dict(oauth_token)
+    return fresh.to_dict()
+
+
 def get_token_from_file(filename: str, api_key: str) -> Dict[str, Any]:
     """Loads the token file, refreshes when needed (rewriting the file only then), returns the oauth_token dict."""
-    current = json.loads(_read_token_file(filename).decode("utf-8"))
-    fresh = refresh_token(current, api_key)
-    if fresh != current:
-        store_token_to_file(fresh, filename)
-    return fresh
+    if not os.path.lexists(filename):  # as the original SDK's open() did
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), filename)
+    return _valid(TokenSession(Client(api_key), token_file=filename)).to_dict()
 
 
 __all__ = ["get_token_from_file", "refresh_token", "store_token_to_file"]

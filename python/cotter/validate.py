@@ -10,22 +10,21 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Tuple
 
+from . import _native
 from ._util import env
 from .verifier import Verifier
 
 _lock = threading.Lock()
 _verifiers: Dict[Tuple[str, str], Verifier] = {}
 
-DEFAULT_BASE_URL = "https://www.cotter.app/api/v0"
-
 
 def _verifier(api_key: str) -> Verifier:
-    base = (env("COTTER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    jwks_url = _native.jwks_url(None)  # the library reads $COTTER_BASE_URL (else Cotter's base URL)
     with _lock:
-        v = _verifiers.get((api_key, base))
+        v = _verifiers.get((api_key, jwks_url))
         if v is None:
-            v = Verifier(api_key, jwks_url=base + "/token/jwks", ca_file=env("COTTER_CA_FILE"))
-            _verifiers[(api_key, base)] = v
+            v = Verifier(api_key, jwks_url=jwks_url, ca_file=env("COTTER_CA_FILE"))
+            _verifiers[(api_key, jwks_url)] = v
         return v
 
 

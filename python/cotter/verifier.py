@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from . import _native
-from ._util import I64, U64, c_int, closed_native, duration_ms, timeout_ms, whole_seconds
+from ._util import I64, U64, closed_native, duration_ms, opt_c_int, timeout_ms, whole_seconds
 from .tokens import Claims
 
 TYPE_CHECKING = False
@@ -35,8 +35,8 @@ class Verifier:
         jwks_max_age: Optional[float] = None,
         jwks_cooldown: Optional[float] = None,
         jwks_timeout: Optional[float] = None,
-        jwks_max_bytes: int = 1048576,
-        token_cache_size: int = 0,
+        jwks_max_bytes: Optional[int] = None,
+        token_cache_size: Optional[int] = None,
         now: Optional[int] = None,
         jwks_max_age_ms: Optional[int] = None,
         jwks_cooldown_ms: Optional[int] = None,
@@ -48,16 +48,16 @@ class Verifier:
         self._n = _native.Verifier(
             audience=audience,
             issuer=issuer,
-            leeway_seconds=whole_seconds("leeway", leeway, 5),
+            leeway_seconds=whole_seconds("leeway", leeway),
             jwks_json=jwks_json,
             jwks_url=jwks_url,
             ca_file=ca_file,
-            jwks_max_age_ms=duration_ms("jwks_max_age", jwks_max_age, "jwks_max_age_ms", jwks_max_age_ms, 600000),
-            jwks_cooldown_ms=duration_ms("jwks_cooldown", jwks_cooldown, "jwks_cooldown_ms", jwks_cooldown_ms, 30000),
-            jwks_timeout_ms=duration_ms("jwks_timeout", jwks_timeout, "jwks_timeout_ms", jwks_timeout_ms, 5000),
-            jwks_max_bytes=c_int("jwks_max_bytes", jwks_max_bytes, U64),
-            token_cache_size=c_int("token_cache_size", token_cache_size, U64),
-            now=None if now is None else c_int("now", now, I64),
+            jwks_max_age_ms=duration_ms("jwks_max_age", jwks_max_age, "jwks_max_age_ms", jwks_max_age_ms),
+            jwks_cooldown_ms=duration_ms("jwks_cooldown", jwks_cooldown, "jwks_cooldown_ms", jwks_cooldown_ms),
+            jwks_timeout_ms=duration_ms("jwks_timeout", jwks_timeout, "jwks_timeout_ms", jwks_timeout_ms),
+            jwks_max_bytes=opt_c_int("jwks_max_bytes", jwks_max_bytes, U64),
+            token_cache_size=opt_c_int("token_cache_size", token_cache_size, U64),
+            now=opt_c_int("now", now, I64),
             log=True,
         )
         self.audience = audience

@@ -617,25 +617,31 @@ struct Verifier {
 
 // COTTER_API int cotter_jwt_verifier_options_init(cotter_jwt_verifier_options *opts, unsigned int version);
 // COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_jwt_verifier_options *opts, cotter_error **out_error);
+// Numeric options: None keeps the C default; the library checks the ranges (the same message in every language).
+template <class Field, class Value>
+void set_if(Field &field, const std::optional<Value> &v) {
+    if (v) field = static_cast<Field>(*v);
+}
+
 std::unique_ptr<Verifier> verifier_new(const cstr &audience, const std::optional<cstr> &issuer,
-                                       int64_t leeway_seconds, const std::optional<cstr> &jwks_json,
-                                       const std::optional<cstr> &jwks_url,
-                                       const std::optional<cstr> &ca_file, int64_t jwks_max_age_ms,
-                                       int64_t jwks_cooldown_ms, int64_t jwks_timeout_ms, size_t jwks_max_bytes,
-                                       size_t token_cache_size, std::optional<int64_t> now, bool log) {
+                                       std::optional<int64_t> leeway_seconds, const std::optional<cstr> &jwks_json,
+                                       const std::optional<cstr> &jwks_url, const std::optional<cstr> &ca_file,
+                                       std::optional<int64_t> jwks_max_age_ms, std::optional<int64_t> jwks_cooldown_ms,
+                                       std::optional<int64_t> jwks_timeout_ms, std::optional<size_t> jwks_max_bytes,
+                                       std::optional<size_t> token_cache_size, std::optional<int64_t> now, bool log) {
     auto self = std::make_unique<Verifier>();
     cotter_jwt_verifier_options o = cotter::jwt_verifier_options();
     o.audience = audience.c_str();
     o.issuer = c_or_null(issuer);
-    o.leeway_seconds = leeway_seconds;
+    set_if(o.leeway_seconds, leeway_seconds);
     o.jwks_json = c_or_null(jwks_json);
     o.jwks_url = c_or_null(jwks_url);
     o.ca_file = c_or_null(ca_file);
-    o.jwks_max_age_ms = jwks_max_age_ms;
-    o.jwks_cooldown_ms = jwks_cooldown_ms;
-    o.jwks_timeout_ms = jwks_timeout_ms;
-    o.jwks_max_bytes = jwks_max_bytes;
-    o.token_cache_size = token_cache_size;
+    set_if(o.jwks_max_age_ms, jwks_max_age_ms);
+    set_if(o.jwks_cooldown_ms, jwks_cooldown_ms);
+    set_if(o.jwks_timeout_ms, jwks_timeout_ms);
+    set_if(o.jwks_max_bytes, jwks_max_bytes);
+    set_if(o.token_cache_size, token_cache_size);
     if (now) {
         o.clock = fixed_clock;
         o.clock_payload = reinterpret_cast<void *>(static_cast<intptr_t>(*now));
@@ -784,6 +790,12 @@ py::tuple pkce_new() {
     return py::make_tuple(py::str(p.verifier()), py::str(p.challenge()), py::str(p.state()));
 }
 
+// COTTER_API int cotter_jwks_url(cotter_buf *out, const char *base_url, cotter_error **out_error);
+py::str jwks_url(const std::optional<cstr> &base_url) {
+    cotter::unique_buf b = cotter::jwks_url(c_or_null(base_url));
+    return py::str(b.data(), b.size());
+}
+
 // COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const char *verifier, cotter_error **out_error);
 py::str pkce_challenge_of(const cstr &verifier) {
     cotter::unique_buf b = cotter::pkce_challenge_of(verifier.c_str());
@@ -828,9 +840,11 @@ struct Client {
 std::unique_ptr<Client> client_new(const cstr &api_key_id, const std::optional<cstr> &api_secret_key,
                                    const std::optional<cstr> &base_url,
                                    const std::optional<cstr> &worker_url,
-                                   const std::optional<cstr> &ca_file, int64_t connect_timeout_ms,
-                                   int64_t timeout_ms, int max_retries, int64_t retry_base_ms, int64_t retry_max_ms,
-                                   size_t max_response_bytes, long max_host_connections, bool log) {
+                                   const std::optional<cstr> &ca_file, std::optional<int64_t> connect_timeout_ms,
+                                   std::optional<int64_t> timeout_ms, std::optional<int> max_retries,
+                                   std::optional<int64_t> retry_base_ms, std::optional<int64_t> retry_max_ms,
+                                   std::optional<size_t> max_response_bytes, std::optional<long> max_host_connections,
+                                   bool log) {
     auto self = std::make_unique<Client>();
     cotter_client_options o = cotter::client_options();
     o.api_key_id = api_key_id.c_str();
@@ -838,13 +852,13 @@ std::unique_ptr<Client> client_new(const cstr &api_key_id, const std::optional<c
     o.base_url = c_or_null(base_url);
     o.worker_url = c_or_null(worker_url);
     o.ca_file = c_or_null(ca_file);
-    o.connect_timeout_ms = connect_timeout_ms;
-    o.timeout_ms = timeout_ms;
-    o.max_retries = max_retries;
-    o.retry_base_ms = retry_base_ms;
-    o.retry_max_ms = retry_max_ms;
-    o.max_response_bytes = max_response_bytes;
-    o.max_host_connections = max_host_connections;
+    set_if(o.connect_timeout_ms, connect_timeout_ms);
+    set_if(o.timeout_ms, timeout_ms);
+    set_if(o.max_retries, max_retries);
+    set_if(o.retry_base_ms, retry_base_ms);
+    set_if(o.retry_max_ms, retry_max_ms);
+    set_if(o.max_response_bytes, max_response_bytes);
+    set_if(o.max_host_connections, max_host_connections);
     if (log) o.log = log_trampoline;
     self->c = nogil([&] { return cotter::Client::create(o); });
     return self;
@@ -1137,13 +1151,13 @@ std::shared_ptr<session_hooks> shared_hooks_of(const Session *s) { return s->hoo
 
 // COTTER_API int cotter_session_options_init(cotter_session_options *opts, unsigned int version);
 // COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, const cotter_session_options *opts, const cotter_token *initial, cotter_error **out_error);
-std::unique_ptr<Session> session_new(Client &client, int64_t refresh_margin_seconds,
+std::unique_ptr<Session> session_new(Client &client, std::optional<int64_t> refresh_margin_seconds,
                                      const std::optional<cstr> &token_file, py::object load, py::object save,
                                      py::object on_tokens_changed, const Token *initial) {
     auto self = std::make_unique<Session>();
     self->hooks = std::make_shared<session_hooks>();
     cotter_session_options o = cotter::session_options();
-    o.refresh_margin_seconds = refresh_margin_seconds;
+    set_if(o.refresh_margin_seconds, refresh_margin_seconds);
     o.token_file = c_or_null(token_file);
     if (!load.is_none() || !save.is_none()) {
         if (load.is_none() || save.is_none()) throw py::value_error("load and save must be given together");
@@ -1252,6 +1266,7 @@ PYBIND11_MODULE(_native, m) {
     bind_token(m);
     m.def("pkce_new", &pkce_new);
     m.def("pkce_challenge_of", &pkce_challenge_of, "verifier"_a);
+    m.def("jwks_url", &jwks_url, "base_url"_a);
     m.def("login_url", &login_url, "login_url"_a, "api_key_id"_a, "redirect_url"_a, "state"_a, "code_challenge"_a,
           "identifier_type"_a, "auth_method"_a, "input"_a, "cotter_user_id"_a);
     m.def("login_redirect_parse", &login_redirect_parse, "query"_a, "expected_state"_a);

@@ -147,6 +147,26 @@ func (c *Client) BaseURL() string {
 	return goString(C.cotter_client_base_url(c.ptr))
 }
 
+// JWKSURL is where the client's API publishes its key set (the library's rule: BaseURL + "/token/jwks"), for
+// VerifierOptions.JWKSURL.
+func (c *Client) JWKSURL() (string, error) {
+	if !c.g.enter() {
+		return "", errClosed("Client")
+	}
+	defer c.g.leave()
+	base, err := cString(goString(C.cotter_client_base_url(c.ptr)), "BaseURL")
+	if err != nil {
+		return "", err
+	}
+	defer C.free(unsafe.Pointer(base))
+	var buf C.cotter_buf
+	var cerr *C.cotter_error
+	if err := check(C.cotter_jwks_url(&buf, base, &cerr), cerr); err != nil {
+		return "", err
+	}
+	return bufString(&buf), nil
+}
+
 // Stats reads the client's counters.
 func (c *Client) Stats() (ClientStats, error) {
 	if !c.g.enter() {

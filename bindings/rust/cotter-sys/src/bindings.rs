@@ -379,6 +379,8 @@ extern "C" {
     pub fn cotter_client_free(client: *mut cotter_client);
     pub fn cotter_client_base_url(client: *const cotter_client) -> *const c_char;
     #[must_use]
+    pub fn cotter_jwks_url(out: *mut cotter_buf, base_url: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_client_stats_get(out: *mut cotter_client_stats, client: *const cotter_client) -> c_int;
     #[must_use]
     pub fn cotter_client_grant_identity_token(out: *mut *mut cotter_token, client: *mut cotter_client, identity_token_json: *const c_char, out_error: *mut *mut cotter_error) -> c_int;

@@ -135,6 +135,15 @@ impl Client {
         unsafe { cstr::borrowed_str(sys::cotter_client_base_url(self.raw())).unwrap_or("") }
     }
 
+    /// Where this client's API publishes its key set (the library's rule: `<base_url>/token/jwks`), for
+    /// [`crate::VerifierBuilder::jwks_url`].
+    pub fn jwks_url(&self) -> Result<String> {
+        let base = ffi::cstring(self.base_url(), "base_url")?;
+        let mut buf = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_jwks_url(buf.as_mut_ptr(), base.as_ptr(), err) })?;
+        Ok(buf.to_string_lossy())
+    }
+
     /// Request, connection and retry counters.
     pub fn stats(&self) -> Result<ClientStats> {
         let mut s = sys::cotter_client_stats { version: 0, requests: 0, connections: 0, retries: 0 };
