@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "http/http.hpp"
+#include "support/client_fixture.hpp"
 #include "support/emulator.hpp"
 #include "support/http_server.hpp"
 #include "token/client.hpp"
@@ -309,7 +310,7 @@ TEST_CASE("HTTP/2: 30 concurrent requests multiplex over one TLS connection") {
     std::system(("rm -rf '" + d + "'").c_str());
 }
 
-TEST_CASE("the emulator over TLS speaks HTTP/2: 300 concurrent API calls, one connection, one session, 300 streams") {
+TEST_CASE("the emulator over TLS speaks HTTP/2: 300 concurrent API calls, one connection, one session, 301 streams") {
     cotter::test::emulator emu({"--tls"});
     const std::string stats_before = emu.dev_ok("GET", "/stats");
     emu.fault(R"({"route":"GET /api/v0/user","count":300,"latency_ms":200})");
@@ -318,6 +319,11 @@ TEST_CASE("the emulator over TLS speaks HTTP/2: 300 concurrent API calls, one co
     o.base_url = emu.info().base_url;
     o.http.ca_file = emu.info().ca_file;
     cotter::core::token::client c(std::move(o));
+    // One call first, so the connection is up and the server's SETTINGS are known before the burst. libcurl
+    // 7.88 (Debian 12) assumes 100 streams per connection until then, and every transfer over that count opens a
+    // connection of its own (curl PR #10456, fixed in 8.0): on a loaded machine the burst outran the handshake and
+    // 201 connections were opened. docs/client.md, "HTTP/2", tells users the same.
+    CHECK(cotter::test::error_of([&] { c.user_get_by_identifier("h2@example.com"); }).code == COTTER_ENOTFOUND);
     std::mutex m;
     std::condition_variable cv;
     int done = 0, not_found = 0;
@@ -336,5 +342,5 @@ TEST_CASE("the emulator over TLS speaks HTTP/2: 300 concurrent API calls, one co
     CHECK(c.stats().connections == 1);
     const std::string stats = emu.dev_ok("GET", "/stats");
     CHECK(cotter::test::json_int(stats, "h2_sessions") == cotter::test::json_int(stats_before, "h2_sessions") + 1);
-    CHECK(cotter::test::json_int(stats, "h2_streams") == cotter::test::json_int(stats_before, "h2_streams") + 300);
+    CHECK(cotter::test::json_int(stats, "h2_streams") == cotter::test::json_int(stats_before, "h2_streams") + 301);
 }
