@@ -426,6 +426,30 @@ static void test_events(void) {
     CHECK(polled.ptr && emu_json_int(polled.ptr, "ID") == id);
     cotter_buf_dispose(&polled);
 
+    /* A plain poll has no side effect: retried after a 503. A poll with the verifier may collect the tokens (once):
+     * never retried. Creating is never retried. A garbled answer is COTTER_EPROTOCOL. */
+    {
+        const char *get_route = "GET /api/v0/event/get/:event_id";
+        long before = emu_route_requests(&E, get_route);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"GET /api/v0/event/get/:event_id\","
+                                             "\"status\":503,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_get(&polled, c, id, NULL, NULL) == COTTER_OK);
+        cotter_buf_dispose(&polled);
+        CHECK(emu_route_requests(&E, get_route) == before + 2);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"GET /api/v0/event/get/:event_id\","
+                                             "\"status\":503,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_get(&polled, c, id, cotter_pkce_verifier(p), NULL) == COTTER_EHTTP);
+        CHECK(emu_route_requests(&E, get_route) == before + 3);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"POST /api/v0/event/create_pending\","
+                                             "\"status\":503,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_create_pending(&polled, c, uid, "LOGIN", NULL, NULL) == COTTER_EHTTP);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"GET /api/v0/event/get/:event_id\","
+                                             "\"malformed_json\":true,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_get(&polled, c, id, NULL, NULL) == COTTER_EPROTOCOL);
+        CHECK(polled.ptr == NULL);
+        CHECK(emu_dev(&E, "DELETE", "/faults", NULL, NULL) == 200);
+    }
+
     /* Errors: unknown event and user, bad arguments (before anything is sent). */
     CHECK(cotter_client_event_get(&polled, c, id + 1000, NULL, NULL) == COTTER_ENOTFOUND);
     CHECK(polled.ptr == NULL && polled.len == 0);
