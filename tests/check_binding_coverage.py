@@ -87,7 +87,7 @@ def self_test(abi: dict, langs: set[str], exported: set[str] | None) -> int:
         return next(f for f in d["functions"] if f["name"] == name)
 
     def new_function(d: dict) -> None:
-        d["functions"].append(dict(fn(d, "cotter_client_user_get"), name="cotter_client_event_get"))
+        d["functions"].append(dict(fn(d, "cotter_client_user_get"), name="cotter_client_not_yet_described"))
 
     def new_field(d: dict) -> None:
         s = next(s for s in d["structs"] if s["name"] == "cotter_session_options")
@@ -95,14 +95,14 @@ def self_test(abi: dict, langs: set[str], exported: set[str] | None) -> int:
 
     def new_start(d: dict) -> None:  # a blocking form bound by Go through a _start form Go does not call
         new_function(d)
-        d["functions"].append(dict(fn(d, "cotter_client_user_get_start"), name="cotter_client_event_get_start"))
-        d["async_calls"].append({"blocking": "cotter_client_event_get", "start": "cotter_client_event_get_start",
+        d["functions"].append(dict(fn(d, "cotter_client_user_get_start"), name="cotter_client_not_yet_described_start"))
+        d["async_calls"].append({"blocking": "cotter_client_not_yet_described", "start": "cotter_client_not_yet_described_start",
                                  "result": "cotter_call_take_user"})
 
     cases = [
-        ("new function", new_function, "does not call cotter_client_event_get", True),
+        ("new function", new_function, "does not call cotter_client_not_yet_described", True),
         ("new options field", new_field, "never sets cotter_session_options.new_field", False),
-        ("new _start form", new_start, "does not call cotter_client_event_get_start", True),
+        ("new _start form", new_start, "does not call cotter_client_not_yet_described_start", True),
     ]
     for what, edit, expected, exported_too in cases:
         mutated = copy.deepcopy(abi)

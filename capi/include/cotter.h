@@ -952,6 +952,46 @@ COTTER_NODISCARD COTTER_API int cotter_client_verify_remote_start(cotter_call **
                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
 /* END GENERATED functions: worker */
 
+/* --- Trusted-device events (spec §2.11): results are the event object as JSON ------------------- */
+
+/* BEGIN GENERATED functions: events (scripts/gen.py from capi/abi.json; do not edit) */
+/**
+ * @brief POST /event/create_pending (spec §2.11): asks the trusted device of `client_user_id` to approve `event`
+ * (e.g. "LOGIN"); the issuer (API key id), method TRUSTED_DEVICE and timestamp are filled in.
+ * @param code_challenge NULL, or the challenge of a cotter_pkce pair: then only its verifier collects the tokens
+ * (cotter_client_event_get()).
+ * @param[out] out the event object as JSON (checked by the library: `ID`, `new`, `approved`); cotter_buf_dispose().
+ * @return COTTER_ENOTFOUND (no such user), COTTER_EINVAL (empty names, malformed challenge), COTTER_EHTTP (e.g.
+ * the user has no trusted device), transport codes. Never retried.
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_event_create_pending(cotter_buf *out, cotter_client *client,
+                                                                   const char *client_user_id, const char *event,
+                                                                   const char *code_challenge,
+                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_event_create_pending() without blocking; read the result with cotter_call_take_buf(). */
+COTTER_NODISCARD COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client,
+                                                                         const char *client_user_id, const char *event,
+                                                                         const char *code_challenge,
+                                                                         const cotter_call_options *call_opts,
+                                                                         cotter_error **out_error) COTTER_NOEXCEPT;
+
+/**
+ * @brief GET /event/get/:event_id: polls an event (`new` true while it waits, then `approved`).
+ * @param code_verifier NULL, or the verifier of the challenge the event was created with: then an approved event
+ * comes with `oauth_token` (the user's tokens, issued once; such a poll is not retried).
+ * @param[out] out the event object as JSON (may hold tokens: the buffer is wiped on dispose); cotter_buf_dispose().
+ * @return COTTER_ENOTFOUND (no such event), COTTER_EINVAL, COTTER_EHTTP (e.g. wrong verifier), transport codes.
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_event_get(cotter_buf *out, cotter_client *client, int64_t event_id,
+                                                        const char *code_verifier,
+                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_event_get() without blocking; read the result with cotter_call_take_buf(). */
+COTTER_NODISCARD COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client,
+                                                              int64_t event_id, const char *code_verifier,
+                                                              const cotter_call_options *call_opts,
+                                                              cotter_error **out_error) COTTER_NOEXCEPT;
+/* END GENERATED functions: events */
+
 /* ============================================================================================== */
 /* Token sessions                                                                                 */
 /* ============================================================================================== */
@@ -1092,9 +1132,12 @@ COTTER_NODISCARD COTTER_API int cotter_session_logout_start(cotter_call **out, c
 COTTER_NODISCARD COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
 
-/** @brief A session's access token. @param[out] out release with cotter_buf_dispose(). */
+/**
+ * @brief A text result: a session's access token, or an event as JSON. @param[out] out release with cotter_buf_dispose().
+ */
 COTTER_NODISCARD COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call,
                                                      cotter_error **out_error) COTTER_NOEXCEPT;
+
 /** @brief The result of cotter_client_get_identity_start(). @param[out] out cotter_identity_free(). */
 COTTER_NODISCARD COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call,
                                                           cotter_error **out_error) COTTER_NOEXCEPT;

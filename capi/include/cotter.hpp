@@ -864,6 +864,18 @@ class ClientRef {
             return cotter_client_verify_remote_start(o, ptr_, access_token, opts, e);
         });
     }
+    /// Trusted-device events: the result is the event object as JSON (CallRef::take_buf).
+    Call event_create_pending_start(const char *client_user_id, const char *event, const char *code_challenge,
+                                    const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_event_create_pending_start(o, ptr_, client_user_id, event, code_challenge, opts, e);
+        });
+    }
+    Call event_get_start(int64_t event_id, const char *code_verifier, const cotter_call_options *opts) const {
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_client_event_get_start(o, ptr_, event_id, code_verifier, opts, e);
+        });
+    }
 
   protected:
     cotter_client *ptr_ = nullptr;

@@ -544,4 +544,70 @@ COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_ou
                            [&](cotter_call *c) { return cotter_call_take_verify_remote(valid_out, reason_out, c, out_error); });
 }
 
+/* --- Trusted-device events: the event crosses the ABI as the JSON the core checked ------------------ */
+
+namespace {
+cotter_call::result event_json(tk::event &&e) { return cotter_call::result(std::move(e.json)); }
+}  // namespace
+
+COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client,
+                                                        const char *client_user_id, const char *event,
+                                                        const char *code_challenge,
+                                                        const cotter_call_options *call_opts,
+                                                        cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(client_user_id != nullptr, "client_user_id must not be NULL", out_error);
+    COTTER_CHECK_ARG(event != nullptr, "event must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<tk::event>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.event_create_pending_async(client_user_id, event, code_challenge ? code_challenge : "",
+                                                std::move(done), timeout);
+        },
+        event_json);
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_event_create_pending(cotter_buf *out, cotter_client *client, const char *client_user_id,
+                                                  const char *event, const char *code_challenge,
+                                                  cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    cotter_call *call = nullptr;
+    return finish_blocking(
+        cotter_client_event_create_pending_start(&call, client, client_user_id, event, code_challenge, nullptr,
+                                                 out_error),
+        &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
+}
+
+COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id,
+                                             const char *code_verifier, const cotter_call_options *call_opts,
+                                             cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return start_client_call<tk::event>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.event_get_async(event_id, code_verifier ? code_verifier : "", std::move(done), timeout);
+        },
+        event_json);
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_event_get(cotter_buf *out, cotter_client *client, int64_t event_id,
+                                       const char *code_verifier, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    cotter_call *call = nullptr;
+    return finish_blocking(cotter_client_event_get_start(&call, client, event_id, code_verifier, nullptr, out_error),
+                           &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
+}
+
 }  // extern "C"

@@ -9,7 +9,8 @@
  * Argument errors are thrown by both forms before anything is sent.
  *
  * The implementation is split by resource: client.cpp (construction, the call machinery and the error mapping),
- * grants.cpp (token endpoints and get_identity), users.cpp, social.cpp (provider tokens and the worker).
+ * grants.cpp (token endpoints and get_identity), users.cpp, social.cpp (provider tokens and the worker), events.cpp
+ * (trusted-device events).
  *
  * Thread-safety: thread-safe (immutable configuration over a thread-safe transport). Completions never touch the
  * client object itself, so a client may be destroyed with calls in flight: they complete with COTTER_ECANCELED.
@@ -87,6 +88,15 @@ struct custom_claims_result {
     secret_string refresh_token;  // empty when none was asked for
 };
 
+/// A trusted-device event (spec §2.11), checked and kept as the JSON Cotter sent: the ABI hands over `json`.
+struct event {
+    int64_t id = 0;
+    bool pending = false;    // Cotter's `new`: still waiting for the trusted device
+    bool approved = false;
+    bool has_token = false;  // `oauth_token` present (an approved event polled with the PKCE verifier)
+    secret_string json;      // the event object (minified), `oauth_token` included
+};
+
 struct verify_result {
     bool valid = false;
     std::string reason;
@@ -152,6 +162,16 @@ public:
     call_handle verify_remote_async(const std::string &access_token, done_fn<verify_result> done,
                                     int64_t timeout_ms = -1);
 
+    /// POST /event/create_pending[?code_challenge=]: asks `client_user_id`'s trusted device to approve `event_name`
+    /// (issuer, method TRUSTED_DEVICE and the timestamp are filled in). Empty `code_challenge` = none. Never retried.
+    call_handle event_create_pending_async(const std::string &client_user_id, const std::string &event_name,
+                                           const std::string &code_challenge, done_fn<event> done,
+                                           int64_t timeout_ms = -1);
+    /// GET /event/get/:event_id; with `code_verifier` (non-empty) also ?oauth_token=true, so an approved event
+    /// comes with the user's tokens (once; not retried). An unknown event is COTTER_ENOTFOUND.
+    call_handle event_get_async(int64_t event_id, const std::string &code_verifier, done_fn<event> done,
+                                int64_t timeout_ms = -1);
+
     // The blocking forms.
     token_set grant(const char *grant_type, const std::string &token_json);
     token_set refresh(const std::string &refresh_token);
@@ -168,6 +188,9 @@ public:
     social_token social_token_get(const std::string &provider, const std::string &user_id);
     void social_token_delete(const std::string &provider, const std::string &user_id);
     verify_result verify_remote(const std::string &access_token);
+    event event_create_pending(const std::string &client_user_id, const std::string &event_name,
+                               const std::string &code_challenge);
+    event event_get(int64_t event_id, const std::string &code_verifier);
 
     /// What the completion of one request needs; shared, immutable, so completions never touch the client.
     struct config {

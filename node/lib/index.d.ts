@@ -213,6 +213,14 @@ export interface EventToken {
   [field: string]: unknown;
 }
 
+/** A trusted-device event as createPendingEvent / getEvent return it (spec §2.11). */
+export interface CotterEvent extends EventToken {
+  ID: number;
+  /** The user's tokens: only from getEvent with the request's codeVerifier, once the event is approved. */
+  oauth_token?: { access_token: string; id_token?: string; refresh_token?: string; token_type?: string;
+    expires_in?: number; auth_method?: string };
+}
+
 /** The result of getIdentity. */
 export class Identity {
   private constructor();
@@ -313,6 +321,11 @@ export class Client {
   getSocialToken(provider: string, userId: string, options?: CallOptions): Promise<SocialToken>;
   deleteSocialToken(provider: string, userId: string, options?: CallOptions): Promise<void>;
   verifyRemote(accessToken: string | Uint8Array, options?: CallOptions): Promise<RemoteVerdict>;
+  /** Asks the user's trusted device to approve `event` (default LOGIN); with codeChallenge, tokens need its verifier. */
+  createPendingEvent(clientUserId: string, event?: string,
+    options?: CallOptions & { codeChallenge?: string | null }): Promise<CotterEvent>;
+  /** Polls an event; with codeVerifier an approved event carries oauth_token (once). COTTER_ENOTFOUND when none. */
+  getEvent(eventId: number, options?: CallOptions & { codeVerifier?: string | null }): Promise<CotterEvent>;
   /** Later calls reject with COTTER_EINVAL; calls in flight and sessions on the client go on. */
   close(): void;
 }

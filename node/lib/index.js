@@ -447,6 +447,17 @@ class Client {
   async listSocialTokens(userId, options) { return this.socialTokens.list(userId, options); }
   async getSocialToken(provider, userId, options) { return this.socialTokens.get(provider, userId, options); }
   async deleteSocialToken(provider, userId, options) { return this.socialTokens.delete(provider, userId, options); }
+  /**
+   * Asks the trusted device of `clientUserId` to approve `event` (POST /event/create_pending): the event object
+   * (`new` true). With `codeChallenge` (a PKCE challenge) only its verifier collects the tokens (getEvent).
+   */
+  async createPendingEvent(clientUserId, event = 'LOGIN', { codeChallenge, ...options } = {}) {
+    return run(callOptions(options), (t, c) => this.#n.createPendingEvent(clientUserId, event, codeChallenge ?? null, t, c));
+  }
+  /** Polls an event (GET /event/get/:id); with `codeVerifier`, an approved event carries `oauth_token` (once). */
+  async getEvent(eventId, { codeVerifier, ...options } = {}) {
+    return run(callOptions(options), (t, c) => this.#n.getEvent(eventId, codeVerifier ?? null, t, c));
+  }
   /** Asks Cotter's serverless verifier: { valid, reason }. */
   async verifyRemote(accessToken, options) {
     return run(callOptions(options), (t, c) => this.#n.verifyRemote(accessToken, t, c));

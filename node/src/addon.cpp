@@ -606,6 +606,12 @@ Napi::Value TakeUserList(Napi::Env env, PendingCall &p) {
 Napi::Value TakeSocialToken(Napi::Env env, PendingCall &p) {
     return SocialTokenToJs(env, cotter::CallRef(p.call).take_social_token());
 }
+// A record that crosses the ABI as JSON (checked by the core) becomes a plain object (one JSON.parse).
+// COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
+Napi::Value TakeJsonObject(Napi::Env env, PendingCall &p) {
+    cotter::unique_buf b = cotter::CallRef(p.call).take_buf();
+    return Data(env)->json_parse.Call({Napi::String::New(env, b.data(), b.size())});
+}
 // COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call, cotter_error **out_error);
 Napi::Value TakeSocialTokenList(Napi::Env env, PendingCall &p) {
     cotter::SocialTokenList list = cotter::CallRef(p.call).take_social_token_list();
@@ -986,6 +992,8 @@ class Client : public Napi::ObjectWrap<Client> {
                             InstanceMethod<&Client::SocialGet>("getSocialToken"),
                             InstanceMethod<&Client::SocialDelete>("deleteSocialToken"),
                             InstanceMethod<&Client::VerifyRemote>("verifyRemote"),
+                            InstanceMethod<&Client::EventCreatePending>("createPendingEvent"),
+                            InstanceMethod<&Client::EventGet>("getEvent"),
                             InstanceMethod<&Client::BaseUrl>("baseUrl"),
                             InstanceMethod<&Client::Stats>("stats"),
                             InstanceMethod<&Client::Close>("close")});
@@ -1178,6 +1186,27 @@ class Client : public Napi::ObjectWrap<Client> {
             return c.verify_remote_start(token.c_str(), o);
         });
         Wipe(token);
+        return r;
+    }
+    // COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client, const char *client_user_id, const char *event, const char *code_challenge, const cotter_call_options *call_opts, cotter_error **out_error);
+    Napi::Value EventCreatePending(const Napi::CallbackInfo &info) {
+        auto user = ReqString(info.Env(), info[0], "clientUserId");
+        auto event = ReqString(info.Env(), info[1], "event");
+        std::optional<std::string> challenge;
+        if (!info[2].IsUndefined() && !info[2].IsNull()) challenge = ReqString(info.Env(), info[2], "codeChallenge");
+        return Run(info, 3, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.event_create_pending_start(user.c_str(), event.c_str(), challenge ? challenge->c_str() : nullptr, o);
+        });
+    }
+    // COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id, const char *code_verifier, const cotter_call_options *call_opts, cotter_error **out_error);
+    Napi::Value EventGet(const Napi::CallbackInfo &info) {
+        int64_t id = IntValue(info.Env(), info[0], "eventId", 1, 9007199254740991.0).value_or(0);
+        std::optional<std::string> verifier;
+        if (!info[1].IsUndefined() && !info[1].IsNull()) verifier = ReqString(info.Env(), info[1], "codeVerifier");
+        Napi::Value r = Run(info, 2, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.event_get_start(id, verifier ? verifier->c_str() : nullptr, o);
+        });
+        if (verifier) Wipe(*verifier);
         return r;
     }
     // COTTER_API const char *cotter_client_base_url(const cotter_client *client);

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from typing import Any, AsyncIterator, Callable, List, Mapping, Optional, TypeVar, Union
+from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, TypeVar, Union, cast
 
 from . import _native
-from ._util import U32, c_int, timeout_ms
+from ._util import I64, U32, c_int, timeout_ms
 from .client import (Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User, UserPage,
                      _json_text)
 from .session import TokenSession, TokenStorage
@@ -291,6 +291,19 @@ class AsyncClient:
 
     async def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:
         await _call(self._n.social_token_delete_async, provider, user_id, timeout_ms(timeout))
+
+    async def create_pending_event(self, client_user_id: str, event: str = "LOGIN", *,
+                                   code_challenge: Optional[str] = None,
+                                   timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Client.create_pending_event, awaitable."""
+        return cast(Dict[str, Any], await _call(self._n.event_create_pending_async, client_user_id, event,
+                                                code_challenge, timeout_ms(timeout)))
+
+    async def get_event(self, event_id: int, *, code_verifier: Optional[str] = None,
+                        timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Client.get_event, awaitable."""
+        return cast(Dict[str, Any], await _call(self._n.event_get_async, c_int("event_id", event_id, I64),
+                                                code_verifier, timeout_ms(timeout)))
 
 
 class AsyncTokenSession:

@@ -373,6 +373,24 @@ class Client:
     def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:
         self._n.social_token_delete(provider, user_id, timeout_ms(timeout))
 
+    # --- trusted-device events ------------------------------------------------------------------------
+
+    def create_pending_event(self, client_user_id: str, event: str = "LOGIN", *, code_challenge: Optional[str] = None,
+                             timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Asks the trusted device of ``client_user_id`` to approve ``event`` (spec §2.11, POST
+        /event/create_pending) and returns the event object (a dict: ``ID``, ``new`` True, ``approved`` False...).
+        With ``code_challenge`` (``Pkce.generate().challenge``) only the holder of its verifier collects the tokens of the
+        approved event (get_event). Raises NotFound for an unknown user, OAuthError when the API refuses (e.g.
+        the user has no trusted device)."""
+        return self._n.event_create_pending(client_user_id, event, code_challenge, timeout_ms(timeout))
+
+    def get_event(self, event_id: int, *, code_verifier: Optional[str] = None,
+                  timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Polls an event (GET /event/get/:event_id): ``new`` is True while it waits, then ``approved`` tells
+        the answer. With ``code_verifier`` an approved event also carries ``oauth_token`` (the user's tokens,
+        issued once). Raises NotFound for an unknown event."""
+        return self._n.event_get(c_int("event_id", event_id, I64), code_verifier, timeout_ms(timeout))
+
     # --- helpers -------------------------------------------------------------------------------------
 
     def verifier(

@@ -1039,6 +1039,23 @@ cotter::Call client_verify_remote(Client &s, const cotter_call_options *o, const
     return s.c.verify_remote_start(access_token.c_str(), o);
 }
 
+// COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client, const char *client_user_id, const char *event, const char *code_challenge, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_event_create_pending(Client &s, const cotter_call_options *o, const cstr &client_user_id,
+                                         const cstr &event, const std::optional<cstr> &code_challenge) {
+    return s.c.event_create_pending_start(client_user_id.c_str(), event.c_str(), c_or_null(code_challenge), o);
+}
+// COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id, const char *code_verifier, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_event_get(Client &s, const cotter_call_options *o, int64_t event_id,
+                              const std::optional<cstr> &code_verifier) {
+    return s.c.event_get_start(event_id, c_or_null(code_verifier), o);
+}
+// A record that crosses the ABI as JSON (checked by the core) becomes a dict.
+// COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
+py::object as_json_object(cotter::CallRef c) {
+    cotter::unique_buf b = c.take_buf();
+    return py::module_::import("json").attr("loads")(py::str(b.data(), b.size()));
+}
+
 void bind_client(py::module_ &m) {
     py::class_<Client> client(m, "Client");
     client
@@ -1068,6 +1085,9 @@ void bind_client(py::module_ &m) {
     def_call(client, "social_token_get", &client_social_token_get, &as_social_token, "provider"_a, "user_id"_a);
     def_call(client, "social_token_delete", &client_social_token_delete, &as_nothing, "provider"_a, "user_id"_a);
     def_call(client, "verify_remote", &client_verify_remote, &as_verify_remote, "access_token"_a);
+    def_call(client, "event_create_pending", &client_event_create_pending, &as_json_object, "client_user_id"_a,
+             "event"_a, "code_challenge"_a);
+    def_call(client, "event_get", &client_event_get, &as_json_object, "event_id"_a, "code_verifier"_a);
     // COTTER_API void cotter_client_free(cotter_client *client);  (the owner's destructor; wipes the secret)
 }
 

@@ -178,10 +178,12 @@ static inline void emu_stop(emu *e) {
 }
 
 /*
- * One request to the dev API ("/stats", "/login"...), HTTP/1.1 over a fresh loopback socket with
- * "Connection: close". Returns the status (or -1) and a malloc'ed body in *body_out (may be NULL).
+ * One request to the emulator at `path` ("/api/v0/...", "/dev/..."), HTTP/1.1 over a fresh loopback socket with
+ * "Connection: close" and `headers` ("Name: value\r\n" lines, or ""). Returns the status (or -1) and a malloc'ed
+ * body in *body_out (may be NULL).
  */
-static inline int emu_dev(emu *e, const char *method, const char *path, const char *json, char **body_out) {
+static inline int emu_http(emu *e, const char *method, const char *path, const char *headers, const char *json,
+                           char **body_out) {
     struct sockaddr_in addr;
     char head[1024];
     char *resp = NULL, *body;
@@ -200,9 +202,9 @@ static inline int emu_dev(emu *e, const char *method, const char *path, const ch
         return -1;
     }
     snprintf(head, sizeof head,
-             "%s /dev%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-             "X-Cotter-Dev-Token: %s\r\nContent-Length: %lu\r\n\r\n",
-             method, path, e->dev_token, (unsigned long)jlen);
+             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+             "%sContent-Length: %lu\r\n\r\n",
+             method, path, headers, (unsigned long)jlen);
     if (write(fd, head, strlen(head)) < 0 || (jlen && write(fd, json, jlen) < 0)) {
         close(fd);
         return -1;
@@ -228,6 +230,14 @@ static inline int emu_dev(emu *e, const char *method, const char *path, const ch
     }
     free(resp);
     return status;
+}
+
+/* One request to the dev API ("/stats", "/login"...): emu_http with the dev token. */
+static inline int emu_dev(emu *e, const char *method, const char *path, const char *json, char **body_out) {
+    char full[512], headers[400];
+    snprintf(full, sizeof full, "/dev%s", path);
+    snprintf(headers, sizeof headers, "X-Cotter-Dev-Token: %s\r\n", e->dev_token);
+    return emu_http(e, method, full, headers, json, body_out);
 }
 
 /* Signs `identifier` in through POST /dev/login: the oauth_token JSON (malloc'd; the caller frees it), or NULL. */

@@ -375,6 +375,90 @@ static void test_rejected_credentials(void) {
     cotter_client_free(good);
 }
 
+/* Trusted-device events (spec §2.11): ask a user's enrolled device (POST /event/create_pending), poll the event
+ * (GET /event/get/:id), blocking and with the _start form; the event comes back as the JSON the library checked.
+ * (Approving needs the device's signature: the Python and Node tests sign with a real key and collect tokens.) */
+static void test_events(void) {
+    cotter_client *c = new_client(0);
+    cotter_user *u = NULL;
+    cotter_pkce *p = NULL;
+    cotter_call *call = NULL;
+    cotter_error *err = NULL;
+    cotter_buf ev = COTTER_BUF_INIT, polled = COTTER_BUF_INIT;
+    char path[256], headers[512], body[256], uid[128];
+    long id;
+    CHECK(cotter_client_user_create(&u, c, "c-device@example.com", NULL) == COTTER_OK);
+    snprintf(uid, sizeof uid, "%s", cotter_user_id(u));
+    /* No trusted device yet: the API refuses, with its reason in the message. */
+    CHECK(cotter_client_event_create_pending(&ev, c, uid, "LOGIN", NULL, &err) == COTTER_EOAUTH);
+    CHECK(err && strstr(cotter_error_message(err), "trusted device") != NULL);
+    cotter_error_free(err);
+    err = NULL;
+    /* Enrol a device key (RFC 8032 test 1 public key) with the secret, as a server would. */
+    snprintf(path, sizeof path, "/api/v0/user/%s", uid);
+    snprintf(headers, sizeof headers, "API_KEY_ID: %s\r\nAPI_SECRET_KEY: %s\r\n", E.api_key_id, E.api_secret_key);
+    snprintf(body, sizeof body, "{\"method\":\"TRUSTED_DEVICE\",\"enrolled\":true,\"algorithm\":\"ED25519\","
+                                "\"code\":\"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}");
+    CHECK(emu_http(&E, "PUT", path, headers, body, NULL) == 200);
+
+    CHECK(cotter_pkce_new(&p, NULL) == COTTER_OK);
+    CHECK(cotter_client_event_create_pending(&ev, c, uid, "LOGIN", cotter_pkce_challenge(p), NULL) == COTTER_OK);
+    CHECK(ev.ptr && strstr(ev.ptr, "\"new\":true") && strstr(ev.ptr, "\"approved\":false"));
+    CHECK(strstr(ev.ptr, "\"event\":\"LOGIN\"") && strstr(ev.ptr, "\"method\":\"TRUSTED_DEVICE\""));
+    id = emu_json_int(ev.ptr, "ID");
+    CHECK(id > 0);
+    /* Poll it with the _start form; still pending, so the verifier brings no tokens. */
+    CHECK(cotter_client_event_get_start(&call, c, id, cotter_pkce_verifier(p), NULL, NULL) == COTTER_OK);
+    CHECK(cotter_call_take_buf(&polled, call, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    CHECK(polled.ptr && emu_json_int(polled.ptr, "ID") == id && strstr(polled.ptr, "\"new\":true"));
+    CHECK(strstr(polled.ptr, "oauth_token") == NULL);
+    cotter_buf_dispose(&polled);
+    CHECK(cotter_client_event_get(&polled, c, id, NULL, NULL) == COTTER_OK);
+    CHECK(polled.ptr && emu_json_int(polled.ptr, "ID") == id);
+    cotter_buf_dispose(&polled);
+
+    /* A plain poll has no side effect: retried after a 503. A poll with the verifier may collect the tokens (once):
+     * never retried. Creating is never retried. A garbled answer is COTTER_EPROTOCOL. */
+    {
+        const char *get_route = "GET /api/v0/event/get/:event_id";
+        long before = emu_route_requests(&E, get_route);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"GET /api/v0/event/get/:event_id\","
+                                             "\"status\":503,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_get(&polled, c, id, NULL, NULL) == COTTER_OK);
+        cotter_buf_dispose(&polled);
+        CHECK(emu_route_requests(&E, get_route) == before + 2);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"GET /api/v0/event/get/:event_id\","
+                                             "\"status\":503,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_get(&polled, c, id, cotter_pkce_verifier(p), NULL) == COTTER_EHTTP);
+        CHECK(emu_route_requests(&E, get_route) == before + 3);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"POST /api/v0/event/create_pending\","
+                                             "\"status\":503,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_create_pending(&polled, c, uid, "LOGIN", NULL, NULL) == COTTER_EHTTP);
+        CHECK(emu_dev(&E, "POST", "/faults", "{\"route\":\"GET /api/v0/event/get/:event_id\","
+                                             "\"malformed_json\":true,\"count\":1}", NULL) == 200);
+        CHECK(cotter_client_event_get(&polled, c, id, NULL, NULL) == COTTER_EPROTOCOL);
+        CHECK(polled.ptr == NULL);
+        CHECK(emu_dev(&E, "DELETE", "/faults", NULL, NULL) == 200);
+    }
+
+    /* Errors: unknown event and user, bad arguments (before anything is sent). */
+    CHECK(cotter_client_event_get(&polled, c, id + 1000, NULL, NULL) == COTTER_ENOTFOUND);
+    CHECK(polled.ptr == NULL && polled.len == 0);
+    CHECK(cotter_client_event_create_pending(&polled, c, "no-such-user", "LOGIN", NULL, NULL) == COTTER_ENOTFOUND);
+    CHECK(cotter_client_event_get(&polled, c, 0, NULL, NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_event_get(&polled, c, id, "short", NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_event_create_pending(&polled, c, uid, "", NULL, NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_event_create_pending(&polled, c, uid, "LOGIN", "not a challenge", NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_event_create_pending(&polled, c, NULL, "LOGIN", NULL, NULL) == COTTER_EINVAL);
+    CHECK(cotter_client_event_create_pending(NULL, c, uid, "LOGIN", NULL, NULL) == COTTER_EINVAL);
+
+    cotter_buf_dispose(&ev);
+    cotter_pkce_free(p);
+    cotter_user_free(u);
+    cotter_client_free(c);
+}
+
 int main(void) {
     if (emu_start(&E, NULL) != 0) {
         fprintf(stderr, "cannot start the emulator\n");
@@ -385,6 +469,7 @@ int main(void) {
     test_grants_and_claims();
     test_users_social_verify();
     test_pkce();
+    test_events();
     test_session_file();
     test_rejected_credentials();
     CHECK(log_lines > 10);

@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { Client, CotterError, verifyEventToken } = require('cotter-native');
+const { Client, CotterError, pkce, verifyEventToken } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
 
 let emu;
@@ -80,4 +80,41 @@ test('pending → respond (approved) → get: that Event Token verifies too; a r
   assert.equal(rejected.approved, false);
   assert.throws(() => verify(rejected), (e) => e instanceof CotterError && e.code === 'COTTER_ELEGACY_CLAIM');
   await assert.rejects(client.exchangeEventToken(rejected), (e) => e instanceof CotterError);
+});
+
+test('Client.createPendingEvent → the device approves → Client.getEvent with the PKCE verifier: the tokens, once', async () => {
+  const u = await enrolledUser('sdk-asker@example.com');
+  const p = pkce();
+  const ev = await client.createPendingEvent(u.user.ID, 'LOGIN', { codeChallenge: p.challenge });
+  assert.ok(Number.isInteger(ev.ID) && ev.ID > 0);
+  assert.equal(ev.new, true);
+  assert.equal(ev.approved, false);
+  assert.equal(ev.issuer, emu.info.api_key_id);
+  const waiting = await client.getEvent(ev.ID, { codeVerifier: p.verifier, timeoutMs: 30000 });
+  assert.equal(waiting.new, true);
+  assert.equal(waiting.oauth_token, undefined);
+  const answer = await api(`/event/respond/${ev.ID}`, { method: 'POST',
+    body: signed(u, { timestamp: Number(ev.timestamp) }) });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  await assert.rejects(client.getEvent(ev.ID, { codeVerifier: pkce().verifier }),
+    (e) => e instanceof CotterError && e.code === 'COTTER_EOAUTH' && /code_verifier/.test(e.message));
+  const done = await client.getEvent(ev.ID, { codeVerifier: p.verifier });
+  assert.equal(done.approved, true);
+  assert.equal(done.oauth_token.auth_method, 'TRUSTED_DEVICE');
+  await assert.rejects(client.getEvent(ev.ID, { codeVerifier: p.verifier }), (e) => /already issued/.test(e.message));
+  const { oauth_token: _tokens, ...event } = done;
+  assert.equal(verify(event), true);
+});
+
+test('createPendingEvent / getEvent errors: unknown event or user, no device, bad arguments', async () => {
+  const code = (c) => (e) => e instanceof CotterError && e.code === c;
+  await assert.rejects(client.getEvent(999999), code('COTTER_ENOTFOUND'));
+  await assert.rejects(client.createPendingEvent('no-such-user'), code('COTTER_ENOTFOUND'));
+  const lonely = await client.createUser('sdk-no-device@example.com');
+  await assert.rejects(client.createPendingEvent(lonely.id), (e) => code('COTTER_EOAUTH')(e) && /trusted device/.test(e.message));
+  await assert.rejects(client.createPendingEvent(lonely.id, ''), code('COTTER_EINVAL'));
+  await assert.rejects(client.createPendingEvent(lonely.id, 'LOGIN', { codeChallenge: 'short' }), code('COTTER_EINVAL'));
+  await assert.rejects(client.getEvent(1, { codeVerifier: 'short' }), code('COTTER_EINVAL'));
+  await assert.rejects(client.getEvent(0), code('COTTER_EINVAL'));
+  await assert.rejects(client.getEvent(1.5), code('COTTER_EINVAL'));
 });

@@ -109,12 +109,12 @@ def test_the_check_fails_on_drift() -> None:
     """A new function, a changed parameter type, and a binding that names but never calls a function are each
     reported (on copies: the description and the sources in the tree are untouched)."""
     native, hpp = _sources()
-    new = dict(_function(_abi(), "cotter_client_user_get"), name="cotter_client_event_get")
+    new = dict(_function(_abi(), "cotter_client_user_get"), name="cotter_client_not_yet_described")
     unwrapped = hpp.replace("return cotter_pkce_state(ptr_);", "return nullptr;")
     assert unwrapped != hpp
     cases: List[tuple[str, Dict[str, Any], str, str]] = [
         ("a new function", _mutated(lambda a: a["functions"].append(new)), hpp,
-         "cotter_client_event_get (capi/abi.json) has no binding"),
+         "cotter_client_not_yet_described (capi/abi.json) has no binding"),
         ("a parameter type", _mutated(lambda a: _function(a, "cotter_jwt_verify")["params"][3].update(type="int")),
          hpp, "signature drift for cotter_jwt_verify"),
         ("named, not called", _abi(), unwrapped, "cotter_pkce_state is named in a comment of _native.cpp but never"),

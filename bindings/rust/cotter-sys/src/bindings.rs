@@ -485,6 +485,14 @@ extern "C" {
     #[must_use]
     pub fn cotter_client_verify_remote_start(out: *mut *mut cotter_call, client: *mut cotter_client, access_token: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
+    pub fn cotter_client_event_create_pending(out: *mut cotter_buf, client: *mut cotter_client, client_user_id: *const c_char, event: *const c_char, code_challenge: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_event_create_pending_start(out: *mut *mut cotter_call, client: *mut cotter_client, client_user_id: *const c_char, event: *const c_char, code_challenge: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_event_get(out: *mut cotter_buf, client: *mut cotter_client, event_id: i64, code_verifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_client_event_get_start(out: *mut *mut cotter_call, client: *mut cotter_client, event_id: i64, code_verifier: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
     pub fn cotter_buf_alloc(out: *mut cotter_buf, len: usize) -> c_int;
     #[must_use]
     pub fn cotter_session_options_init(opts: *mut cotter_session_options, version: c_uint) -> c_int;

@@ -282,6 +282,34 @@ impl Client {
         Ok(if valid != 0 { Ok(()) } else { Err(reason.to_string_lossy()) })
     }
 
+    /// Asks the trusted device of `client_user_id` to approve `event` (e.g. "LOGIN"), POST /event/create_pending
+    /// (spec §2.11). Returns the event object as JSON (checked by the library; parse it with serde_json). With
+    /// `code_challenge` (a PKCE challenge) only its verifier collects the tokens ([`event_get`](Self::event_get)).
+    /// Errors: `NotFound` (no such user), `OAuth` (the API refused, e.g. no trusted device), `InvalidArgument`.
+    pub fn event_create_pending(&self, client_user_id: &str, event: &str, code_challenge: Option<&str>)
+        -> Result<Secret> {
+        let user = ffi::cstring(client_user_id, "client_user_id")?;
+        let ev = ffi::cstring(event, "event")?;
+        let ch = ffi::opt_cstring(code_challenge, "code_challenge")?;
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe {
+            sys::cotter_client_event_create_pending(out.as_mut_ptr(), self.raw(), user.as_ptr(), ev.as_ptr(),
+                                                    ffi::opt_ptr(&ch), err)
+        })?;
+        Ok(out.to_secret())
+    }
+
+    /// Polls an event, GET /event/get/:event_id: the event object as JSON (`new` while it waits, then
+    /// `approved`). With `code_verifier`, an approved event carries `oauth_token` (once). Errors: `NotFound`.
+    pub fn event_get(&self, event_id: i64, code_verifier: Option<&str>) -> Result<Secret> {
+        let v = ffi::opt_cstring(code_verifier, "code_verifier")?;
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe {
+            sys::cotter_client_event_get(out.as_mut_ptr(), self.raw(), event_id, ffi::opt_ptr(&v), err)
+        })?;
+        Ok(out.to_secret())
+    }
+
     // ---- Async forms: the same operations as `Call` futures (lazy; dropping one cancels it) -----------------
 
     /// [`grant_identity_token`](Self::grant_identity_token) as a future.
@@ -401,6 +429,25 @@ impl Client {
             sys::cotter_client_verify_remote_start(out, c, token.as_ptr(), o, err)
         })
     }
+
+    /// [`event_create_pending`](Self::event_create_pending) as a future.
+    pub fn event_create_pending_async(&self, client_user_id: &str, event: &str, code_challenge: Option<&str>)
+        -> Call<Secret> {
+        let user = try_call!(ffi::cstring(client_user_id, "client_user_id"));
+        let ev = try_call!(ffi::cstring(event, "event"));
+        let ch = try_call!(ffi::opt_cstring(code_challenge, "code_challenge"));
+        self.call(take_json, move |c, out, o, err| unsafe {
+            sys::cotter_client_event_create_pending_start(out, c, user.as_ptr(), ev.as_ptr(), ffi::opt_ptr(&ch), o, err)
+        })
+    }
+
+    /// [`event_get`](Self::event_get) as a future.
+    pub fn event_get_async(&self, event_id: i64, code_verifier: Option<&str>) -> Call<Secret> {
+        let v = try_call!(ffi::opt_cstring(code_verifier, "code_verifier"));
+        self.call(take_json, move |c, out, o, err| unsafe {
+            sys::cotter_client_event_get_start(out, c, event_id, ffi::opt_ptr(&v), o, err)
+        })
+    }
 }
 
 // ---- Takers: the result of a completed call, as the blocking forms return it ------------------------------
@@ -436,6 +483,13 @@ fn take_user_list(call: *mut sys::cotter_call) -> Result<UserList> {
     let mut out = ptr::null_mut();
     call::take_with(|err| unsafe { sys::cotter_call_take_user_list(&mut out, call, err) })?;
     Ok(UserList { raw: NonNull::new(out).ok_or_else(|| missing("a user list"))? })
+}
+
+/// A record that crosses the ABI as JSON text (an event); wiped on drop (it may hold tokens).
+fn take_json(call: *mut sys::cotter_call) -> Result<Secret> {
+    let mut buf = Buf::new();
+    call::take_with(|err| unsafe { sys::cotter_call_take_buf(buf.as_mut_ptr(), call, err) })?;
+    Ok(buf.to_secret())
 }
 
 fn take_social_token(call: *mut sys::cotter_call) -> Result<SocialToken> {
