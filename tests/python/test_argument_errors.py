@@ -28,9 +28,9 @@ MISTAKES: Dict[str, Callable[[], Any]] = {
     "verifier_no_key_source": lambda: cotter.Verifier("key"),
     "verifier_no_audience": lambda: cotter.Verifier("", jwks_url=URL),
     "verifier_leeway_301": lambda: cotter.Verifier("key", jwks_url=URL, leeway=301),
-    "verifier_jwks_timeout_0": lambda: cotter.Verifier("key", jwks_url=URL, jwks_timeout_ms=0),
+    "verifier_jwks_timeout_0": lambda: cotter.Verifier("key", jwks_url=URL, jwks_timeout=0),
     "client_max_retries_11": lambda: _client(max_retries=11),
-    "client_timeout_0": lambda: _client(timeout_ms=0),
+    "client_timeout_0": lambda: _client(timeout=0),
     "session_refresh_margin_86401": lambda: cotter.TokenSession(_client(), refresh_margin=86401),
 }
 
@@ -50,7 +50,7 @@ def test_the_library_message_reaches_python_unchanged(case: str) -> None:
 
 def test_left_out_options_take_the_library_defaults() -> None:
     # No default is restated in Python: the bounds are accepted, and leaving a value out is not an error.
-    cotter.Verifier("key", jwks_url=URL, leeway=300, jwks_timeout_ms=120000)
+    cotter.Verifier("key", jwks_url=URL, leeway=300, jwks_timeout=120)
     cotter.Verifier("key", jwks_url=URL)
     _client(max_retries=10)
     cotter.TokenSession(_client(), refresh_margin=86400)
