@@ -169,13 +169,13 @@ def _client(args: argparse.Namespace, *, secret: bool = False) -> Any:
     )
 
 
-def default_token_file(api_key_id: str) -> str:
+def _default_token_file(api_key_id: str) -> str:
     """$XDG_CONFIG_HOME/cotter/<api_key_id>.json (XDG default ~/.config)."""
     return os.path.join(_config.config_dir(), f"{api_key_id}.json")
 
 
 def _token_file(args: argparse.Namespace) -> str:
-    path: str = args.token_file or default_token_file(_api_key_id(args))
+    path: str = args.token_file or _default_token_file(_api_key_id(args))
     return path
 
 
@@ -194,7 +194,7 @@ def _session(args: argparse.Namespace, client: Any) -> Any:
 # --- commands ---------------------------------------------------------------------------------------
 
 
-def cmd_login(args: argparse.Namespace) -> int:
+def _cmd_login(args: argparse.Namespace) -> int:
     from .login import login, open_in_browser
     from .session import TokenSession
 
@@ -258,7 +258,7 @@ def _remember_login(args: argparse.Namespace) -> str:
     return _config.save_profile(_profile_name(args), {k: v for k, v in values.items() if v is not None})
 
 
-def cmd_token(args: argparse.Namespace) -> int:
+def _cmd_token(args: argparse.Namespace) -> int:
     client = _client(args)
     session = _session(args, client)
     token = session.refresh() if args.force_refresh else session.token()
@@ -274,7 +274,7 @@ def _claims_dict(claims: Any) -> Dict[str, Any]:
     return d
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def _cmd_verify(args: argparse.Namespace) -> int:
     from .verifier import Verifier
 
     from ._errors import JWKSInvalid, JWTMalformed
@@ -319,7 +319,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_whoami(args: argparse.Namespace) -> int:
+def _cmd_whoami(args: argparse.Namespace) -> int:
     client = _client(args)
     session = _session(args, client)
     claims = client.verifier().verify(session.access_token())
@@ -328,7 +328,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_logout(args: argparse.Namespace) -> int:
+def _cmd_logout(args: argparse.Namespace) -> int:
     from .session import TokenSession
 
     client = _client(args)
@@ -373,7 +373,7 @@ def _logged_in_user_id(args: argparse.Namespace, client: Any) -> str:
     return sub
 
 
-def cmd_social_tokens(args: argparse.Namespace) -> int:
+def _cmd_social_tokens(args: argparse.Namespace) -> int:
     client = _client(args, secret=True)
     if args.user_id is None:
         args.user_id = _logged_in_user_id(args, client)
@@ -391,7 +391,7 @@ def cmd_social_tokens(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_users(args: argparse.Namespace) -> int:
+def _cmd_users(args: argparse.Namespace) -> int:
     if args.action == "create":
         client = _client(args)
         users = [client.create_user(args.identifier)]
@@ -412,7 +412,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_config(args: argparse.Namespace) -> int:
+def _cmd_config(args: argparse.Namespace) -> int:
     name = _profile_name(args)
     if args.action == "list":
         values = _config.load_profile(name)
@@ -501,11 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--login-url", help="hosted login page (default $COTTER_LOGIN_URL, else Cotter's)")
     s.add_argument("--no-browser", action="store_true", help="print the login URL instead of opening a browser")
     s.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait for the login (default 300)")
-    s.set_defaults(func=cmd_login)
+    s.set_defaults(func=_cmd_login)
 
     s = sub.add_parser("token", parents=[common], help="print a valid access token (refreshing when needed)")
     s.add_argument("--force-refresh", action="store_true", help="refresh now, whatever the expiry")
-    s.set_defaults(func=cmd_token)
+    s.set_defaults(func=_cmd_token)
 
     s = sub.add_parser("verify", parents=[common], help="verify a JWT; print its claims as JSON")
     s.add_argument("token", metavar="TOKEN", help="the JWT, or - to read it from stdin")
@@ -519,13 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"clock skew in seconds, 0..{MAX_LEEWAY_SECONDS} (default 5)")
     s.add_argument("--now", type=_int_in(-(2**63), 2**63 - 1), help="verify as if the time were UNIX_SECONDS")
     s.add_argument("--pretty", action="store_true", help="indent the claims")
-    s.set_defaults(func=cmd_verify)
+    s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("whoami", parents=[common], help="show the logged-in user (verified access token)")
-    s.set_defaults(func=cmd_whoami)
+    s.set_defaults(func=_cmd_whoami)
 
     s = sub.add_parser("logout", parents=[common], help="end the session and delete the stored tokens")
-    s.set_defaults(func=cmd_logout)
+    s.set_defaults(func=_cmd_logout)
 
     s = sub.add_parser("social-tokens", parents=[common], help="social-login provider tokens (needs the secret)")
     ss = s.add_subparsers(dest="action", metavar="ACTION")
@@ -539,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = ss.add_parser("delete", parents=[nested], help="delete a user's token from one provider")
     a.add_argument("provider", metavar="PROVIDER")
     a.add_argument("user_id", metavar="USER_ID", nargs="?", help=user_help)
-    s.set_defaults(func=cmd_social_tokens)
+    s.set_defaults(func=_cmd_social_tokens)
 
     def config_options(nested: bool) -> argparse.ArgumentParser:
         d: Dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
@@ -562,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("value", metavar="VALUE")
     a = cs.add_parser("unset", parents=[config_opts], help="remove one setting")
     a.add_argument("key", metavar="KEY")
-    s.set_defaults(func=cmd_config)
+    s.set_defaults(func=_cmd_config)
 
     s = sub.add_parser("users", parents=[common], help="create, get and list users")
     us = s.add_subparsers(dest="action", metavar="ACTION")
@@ -574,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--identifier", help="look the user up by email or phone")
     a = us.add_parser("list", parents=[nested], help="list users, 50 per page, newest first (needs the secret)")
     a.add_argument("--page", type=_int_in(0, 2**32 - 1), default=0)
-    s.set_defaults(func=cmd_users)
+    s.set_defaults(func=_cmd_users)
     return p
 
 
@@ -655,3 +655,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         library_log.restore()
 
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser", "main"]

@@ -249,7 +249,7 @@ def test_mypy_strict_accepts_a_typed_user_program_and_catches_misspelled_options
 
 
 PUBLIC_MODULES = ["cotter", "cotter.aio", "cotter.client", "cotter.errors", "cotter.login", "cotter.session",
-                  "cotter.tokens", "cotter.verifier", "cotter.tokenhandler", "cotter.validate"]
+                  "cotter.tokens", "cotter.verifier", "cotter.tokenhandler", "cotter.validate", "cotter.cli"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
