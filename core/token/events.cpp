@@ -35,7 +35,7 @@ event parse_event(const std::string &body) {
         else if (key == "client_user_id") read_string(v, "client_user_id");
         else if (key == "oauth_token") {
             if (v.is_null()) return true;
-            (void)token_set::from_element(v, "event oauth_token");  // validated; it stays in the JSON
+            (void)token_set_from_element(v, "event oauth_token");  // validated; it stays in the JSON
             e.has_token = true;
         } else {
             return false;

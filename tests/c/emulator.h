@@ -188,7 +188,7 @@ static inline int emu_http(emu *e, const char *method, const char *path, const c
     char head[1024];
     char *resp = NULL, *body;
     size_t len = 0, cap = 0;
-    int fd, status = -1;
+    int fd, status = -1, n_head;
     size_t jlen = json ? strlen(json) : 0;
     if (body_out) *body_out = NULL;
     fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -201,10 +201,14 @@ static inline int emu_http(emu *e, const char *method, const char *path, const c
         close(fd);
         return -1;
     }
-    snprintf(head, sizeof head,
-             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-             "%sContent-Length: %lu\r\n\r\n",
-             method, path, headers, (unsigned long)jlen);
+    n_head = snprintf(head, sizeof head,
+                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      "%sContent-Length: %lu\r\n\r\n",
+                      method, path, headers, (unsigned long)jlen);
+    if (n_head < 0 || (size_t)n_head >= sizeof head) { /* a head that does not fit is a test bug: fail loudly */
+        close(fd);
+        return -1;
+    }
     if (write(fd, head, strlen(head)) < 0 || (jlen && write(fd, json, jlen) < 0)) {
         close(fd);
         return -1;
