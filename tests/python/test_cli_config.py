@@ -21,9 +21,14 @@ from demo_login_driver import drive_login
 
 
 def _bare_env(config_home: Path, **extra: str) -> Dict[str, str]:
-    """Nothing but what a shell always has: no COTTER_* variable at all."""
+    """Nothing but what a shell always has: no COTTER_* variable at all. The sanitizer runtime's variables pass
+    through (scripts/test-hardening.sh runs this suite with libasan preloaded; without it the CLI cannot load the
+    instrumented extension)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(config_home.parent / "home"),
            "XDG_CONFIG_HOME": str(config_home)}
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "PYTHONMALLOC"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     env.update(extra)
     return env
 
@@ -53,6 +58,9 @@ def _login(emulator: Any, env: Dict[str, str], identifier: str, *extra: str) -> 
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+        for stream in (proc.stdout, proc.stderr):  # closed on every path: a failed login leaks no pipe into later tests
+            if stream is not None:
+                stream.close()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, "\n".join(early) + "\n" + err), early
 
 
