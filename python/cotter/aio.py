@@ -65,13 +65,38 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
-class AsyncVerifier:
+_Closing = TypeVar("_Closing", bound="_AsyncClosing")
+
+
+class _AsyncClosing:
+    """close(), aclose() and ``async with`` for the async wrappers: each closes its sync object (``self.sync``),
+    after which calls raise ``cotter.Closed``."""
+
+    sync: Any
+
+    def close(self) -> None:
+        """Closes the underlying sync object; later calls raise ``cotter.Closed``."""
+        self.sync.close()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self: _Closing) -> _Closing:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncVerifier(_AsyncClosing):
     """Verifier with awaitable methods; ``sync`` is the underlying thread-safe Verifier.
 
     ``verify``/``check``/``is_valid`` are CPU work (one ECDSA verification) and run on the loop's default executor;
     a remote key set is fetched first with a real asyncio call (``refresh``), so that the executor never waits on
     the network for it (a later refetch for an unknown ``kid`` still happens inside the verification).
     """
+
+    sync: Verifier
 
     def __init__(
         self,
@@ -99,19 +124,6 @@ class AsyncVerifier:
             jwks_max_bytes=jwks_max_bytes, token_cache_size=token_cache_size, now=now, jwks_max_age_ms=jwks_max_age_ms,
             jwks_cooldown_ms=jwks_cooldown_ms, jwks_timeout_ms=jwks_timeout_ms,
         ))
-
-    def close(self) -> None:
-        """Closes the underlying Verifier; later calls raise ``cotter.Closed``."""
-        self.sync.close()
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> "AsyncVerifier":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
     def _wrap(self, sync: Verifier) -> "AsyncVerifier":
         self.sync = sync
@@ -142,8 +154,10 @@ class AsyncVerifier:
         return f"Async{self.sync!r}"
 
 
-class AsyncClient:
+class AsyncClient(_AsyncClosing):
     """Client with awaitable methods; ``sync`` is the underlying thread-safe Client (the same connections)."""
+
+    sync: Client
 
     def __init__(
         self,
@@ -177,19 +191,6 @@ class AsyncClient:
     @property
     def _n(self) -> _native.Client:
         return self.sync._n  # read each time: close() replaces it
-
-    def close(self) -> None:
-        """Closes the underlying Client; later calls raise ``cotter.Closed``."""
-        self.sync.close()
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> "AsyncClient":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
     def stats(self) -> ClientStats:
         return self.sync.stats()
@@ -306,13 +307,15 @@ class AsyncClient:
                                                 code_verifier, timeout_ms(timeout)))
 
 
-class AsyncTokenSession:
+class AsyncTokenSession(_AsyncClosing):
     """TokenSession with awaitable methods. The constructor does the first load from storage (on this thread);
     later storage hooks and ``on_tokens_changed`` run on the client's I/O thread, as for TokenSession.
 
     Concurrent tasks share one refresh. A task cancelled while it waits for a refresh stops waiting, but the
     refresh goes on and its tokens are stored (the old refresh token is dead at the server by then).
     """
+
+    sync: TokenSession
 
     def __init__(
         self,
@@ -332,19 +335,6 @@ class AsyncTokenSession:
     @property
     def _n(self) -> _native.Session:
         return self.sync._n  # read each time: close() replaces it
-
-    def close(self) -> None:
-        """Closes the underlying TokenSession; later calls raise ``cotter.Closed``."""
-        self.sync.close()
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> "AsyncTokenSession":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
     async def access_token(self, *, timeout: Optional[float] = None) -> str:
         result: str = await _call(self._n.get_access_token_async, timeout_ms(timeout))
