@@ -1368,6 +1368,10 @@ BLOCKS = {
     "capi/include/cotter.h": {"version": h_version, "status codes": h_status, "log levels": h_log_levels},
     "node/lib/index.js": {"status codes": node_codes},
     "node/lib/index.d.ts": {"status codes": node_error_code_type},
+    "node/src/addon.cpp": {"client methods": lambda spec: node_methods(spec, "cotter_client"),
+                           "client calls": lambda spec: node_calls(spec, "cotter_client"),
+                           "session methods": lambda spec: node_methods(spec, "cotter_session"),
+                           "session calls": lambda spec: node_calls(spec, "cotter_session")},
     "python/src/_native.cpp": {"claims getters": lambda spec: python_getters(spec, "cotter_claims"),
                                "token getters": lambda spec: python_getters(spec, "cotter_token"),
                                "client calls": lambda spec: python_calls(spec, "cotter_client"),
@@ -1475,6 +1479,7 @@ def self_test() -> int:
                            ("function left out", lambda d: d["functions"].remove(_function(d, "cotter_token_free"))),
                            ("parameter type changed", lambda d: _function(d, "cotter_jwt_verify")["params"][3]
                             .update(type="int")),
+                           ("renamed Node method", lambda d: d["async_calls"][1]["bind"].update(node="exchange")),
                            ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf")),
                            ("start form out of step", lambda d: _function(d, "cotter_client_refresh_start")["params"]
                             .pop(2)),
