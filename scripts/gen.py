@@ -1360,6 +1360,7 @@ WHOLE = {
     "bindings/rust/cotter-sys/tests/layout.rs": rust_layout_test,
     "bindings/rust/cotter-sys/tests/layout_probe.c": layout_probe_c,
     "bindings/go/cotter/status_gen.go": go_status,
+    "bindings/go/cotter/getters_gen.go": go_getters,
     "python/src/cotter_status_table.inc": python_status_inc,
     "tests/c/option_ranges.inc": test_option_ranges,
 }
@@ -1485,6 +1486,7 @@ def self_test() -> int:
                            ("parameter type changed", lambda d: _function(d, "cotter_jwt_verify")["params"][3]
                             .update(type="int")),
                            ("renamed Node method", lambda d: d["async_calls"][1]["bind"].update(node="exchange")),
+                           ("renamed Go field", lambda d: _function(d, "cotter_claims_sub")["bind"].update(go="Sub")),
                            ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf")),
                            ("start form out of step", lambda d: _function(d, "cotter_client_refresh_start")["params"]
                             .pop(2)),
