@@ -1488,6 +1488,8 @@ def self_test() -> int:
                            ("renamed Node method", lambda d: d["async_calls"][1]["bind"].update(node="exchange")),
                            ("renamed Go field", lambda d: _function(d, "cotter_claims_sub")["bind"].update(go="Sub")),
                            ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf")),
+                           ("start form's nullability differs", lambda d: _function(
+                               d, "cotter_client_logout_start")["params"][2].update(nullable=False)),
                            ("start form out of step", lambda d: _function(d, "cotter_client_refresh_start")["params"]
                             .pop(2)),
                            ("changed option default", lambda d: _field(d, "cotter_client_options", "timeout_ms")
