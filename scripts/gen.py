@@ -232,7 +232,8 @@ def function_problems(spec: "Spec") -> list[str]:
         if set(bind) - {"node", "node_args", "node_bytes"} or set(bind.get("node_args", {})) - set(nullable) \
                 or set(bind.get("node_bytes", [])) - set(nullable):
             problems.append(f"{a['blocking']}: `bind` has node, node_args (C name: JS name), node_bytes (C names)")
-        if set(a) - {"blocking", "start", "result", "json", "bind"} or (a.get("json") and a["result"] != "cotter_call_take_buf"):
+        if set(a) - {"blocking", "start", "result", "json", "bind"} \
+                or (a.get("json") and a["result"] != "cotter_call_take_buf"):
             problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
                             f"cotter_call_take_buf result) and bind")
         taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
@@ -1057,8 +1058,13 @@ class Call:
         self.kind = "json" if pairing.get("json") else "nothing" if taker == "cotter_call_wait" else \
             taker[len("cotter_call_take_"):]
 
-    def arg_type(self, p: dict) -> str:
-        return p["type"] + ("?" if p["nullable"] else "")
+    def rule(self, table: dict, table_name: str, p: dict, key: str | None = None) -> tuple:
+        """The entry of `table` for argument `p`: by `key`, else its C type with `?` when nullable, else its type."""
+        for k in (key, p["type"] + ("?" if p["nullable"] else ""), p["type"]):
+            if k in table:
+                return table[k]
+        raise SystemExit(f"gen.py: {self.start['name']}({p['name']}): no rule for a `{p['type']}` argument in "
+                         f"{table_name}: add one")
 
     @property
     def node_name(self) -> str:
@@ -1110,16 +1116,13 @@ def hpp_calls(spec: Spec, handle: str) -> str:
         o += pack(f"    {ret} {c.op}(", list(decls), ") const {")
         if init:
             o.append(f"        {init}")
-        call = pack(f"return {c.blocking['name']}(", ([out_arg] if out_arg else []) + ["ptr_"] + list(vals) + ["e"],
-                    ");", GLUE_WIDTH - 8)
-        lam = "        detail::call([&](cotter_error **e) { "
-        if len(call) == 1 and len(lam + call[0] + " });") <= GLUE_WIDTH:
-            o.append(lam + call[0] + " });")
-        else:
+        args = ([out_arg] if out_arg else []) + ["ptr_"] + list(vals) + ["e"]
+        one = f"        detail::call([&](cotter_error **e) {{ return {c.blocking['name']}({', '.join(args)}); }});"
+        if len(one) <= GLUE_WIDTH:
+            o.append(one)
+        else:  # the lambda's body on lines of its own
             o.append("        detail::call([&](cotter_error **e) {")
-            o += ["            " + line for line in pack(f"return {c.blocking['name']}(",
-                                                         ([out_arg] if out_arg else []) + ["ptr_"] + list(vals)
-                                                         + ["e"], ");", GLUE_WIDTH - 12)]
+            o += pack(f"            return {c.blocking['name']}(", args, ");")
             o.append("        });")
         if value:
             o.append(f"        return {value};")
@@ -1129,8 +1132,7 @@ def hpp_calls(spec: Spec, handle: str) -> str:
         decls, vals = zip(*[hpp_arg(p) for p in c.args]) if c.args else ((), ())
         o += pack(f"    Call {c.op}_start(", list(decls) + ["const cotter_call_options *opts"], ") const {")
         o.append("        return detail::start([&](cotter_call **o, cotter_error **e) {")
-        o += ["            " + line for line in pack(f"return {c.start['name']}(", ["o", "ptr_"] + list(vals)
-                                                     + ["opts", "e"], ");", GLUE_WIDTH - 12)]
+        o += pack(f"            return {c.start['name']}(", ["o", "ptr_"] + list(vals) + ["opts", "e"], ");")
         o += ["        });", "    }"]
     return "\n".join(o)
 
@@ -1194,7 +1196,7 @@ def python_calls(spec: Spec, handle: str) -> str:
     short = handle[len("cotter_"):]
     o: list[str] = []
     for c in calls_of(spec, handle):
-        arg = [PY_ARG[c.arg_type(p)] if c.arg_type(p) in PY_ARG else PY_ARG[p["type"]] for p in c.args]
+        arg = [c.rule(PY_ARG, "PY_ARG", p) for p in c.args]
         decls = [a[0].format(n=p["name"]) for a, p in zip(arg, c.args)]
         vals = [a[1].format(n=p["name"]) for a, p in zip(arg, c.args)]
         o.append(c.c_decl_comment())
@@ -1217,7 +1219,7 @@ def python_calls(spec: Spec, handle: str) -> str:
 def python_stub_calls(spec: Spec, handle: str) -> str:
     o: list[str] = []
     for c in calls_of(spec, handle):
-        args = [f"{p['name']}: {PY_ARG.get(c.arg_type(p), PY_ARG.get(p['type']))[2]}" for p in c.args]
+        args = [f"{p['name']}: {c.rule(PY_ARG, 'PY_ARG', p)[2]}" for p in c.args]
         o += pack(f"    def {c.op}(", ["self"] + args + ["timeout_ms: int = 0"], f") -> {PY_RESULT[c.kind]}: ...")
         o += pack(f"    def {c.op}_async(", ["self", "completions: Completions"] + args + ["timeout_ms: int = 0"],
                   ") -> _F: ...")
@@ -1248,8 +1250,8 @@ def python_getters(spec: Spec, handle: str) -> str:
                  + ", ".join(c_decl(p["type"], p["name"]) for p in f["params"]) + ");")
         value = f"self.{owner['py_member']}.{name}()"
         value = f"opt_str({value})" if f["returns"] == "const char *" else value
-        o += pack("    cls.def_property_readonly(", [f"\"{name}\"", f"[](const {owner['py']} &self) {{ return {value}; }}"],
-                  ");")
+        getter = f"[](const {owner['py']} &self) {{ return {value}; }}"
+        o += pack("    cls.def_property_readonly(", [f"\"{name}\"", getter], ");")
     o.append("}")
     return "\n".join(o)
 
@@ -1289,8 +1291,7 @@ def node_calls(spec: Spec, handle: str) -> str:
         if c.args:
             o.append("        Napi::Env env = info.Env();")
         for i, p in enumerate(c.args):
-            key = "bytes" if p["name"] in c.bind.get("node_bytes", []) else c.arg_type(p)
-            read, val = NODE_ARG[key] if key in NODE_ARG else NODE_ARG[p["type"]]
+            read, val = c.rule(NODE_ARG, "NODE_ARG", p, "bytes" if p["name"] in c.bind.get("node_bytes", []) else None)
             o.append("        " + read.format(n=p["name"], i=i, js=c.node_arg(p)))
             vals.append(val.format(n=p["name"]))
         r = owner["node_ref"]
@@ -1334,7 +1335,8 @@ def go_getters(spec: Spec) -> str:
     JSON, which take more than one C call, are added by hand in verifier.go). Laid out as gofmt lays it out."""
     o = [f"// Code {NOTE.replace('do not edit', 'DO NOT EDIT')}.", "", "package cotter", "", "// #include <cotter.h>",
          'import "C"', ""]
-    for handle, struct, fn in (("cotter_claims", "Claims", "claimFieldsOf"), ("cotter_token", "TokenInfo", "tokenInfoOf")):
+    for handle, struct, fn in (("cotter_claims", "Claims", "claimFieldsOf"),
+                               ("cotter_token", "TokenInfo", "tokenInfoOf")):
         getters = [f for f in getters_of(spec, handle) if len(f["params"]) == 1 and f["returns"] in GO_TYPES]
         width = max(len(go_field(f, handle)) for f in getters) + 1
         o += [f"// {fn} reads every field of {struct} that one C getter gives.",
@@ -1515,7 +1517,8 @@ def self_test() -> int:
         print(f"gen.py: SELF-TEST FAIL: {f}", file=sys.stderr)
     if failures:
         return 1
-    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit and a hand-written declaration detected; {changes} description changes detected)")
+    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit and a hand-written declaration detected; "
+          f"{changes} description changes detected)")
     return 0
 
 
