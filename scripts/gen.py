@@ -25,6 +25,7 @@ generated blocks), with each network function's `_start` form and result taker. 
                 bindings/rust/cotter-sys/src/bindings.rs  Rust raw declarations of everything cotter.h declares
                 bindings/rust/cotter-sys/tests/layout.rs, layout_probe.c   the struct layout test (Rust vs C compiler)
                 bindings/go/cotter/status_gen.go          Go Code constants and sentinel errors
+                bindings/go/cotter/getters_gen.go         Go structs of the claims and token set, from their getters
                 python/src/cotter_status_table.inc        Python's _native.STATUS_CODES
   blocks        capi/include/cotter.h         version, status codes, log levels, each struct (its *_VERSION, definition
                                               and *_INIT), the constants' #define lines, and `functions: <block>`:
@@ -33,6 +34,12 @@ generated blocks), with each network function's `_start` form and result taker. 
    GENERATED)   node/lib/index.d.ts           CotterErrorCode
                 python/cotter/_errors.py      CLASS_FOR_CODE
                 docs/c-api.md                 the tables of status codes, asynchronous calls and options structs
+                capi/include/cotter.hpp       the 1:1 methods: each call's `_start` (and simple blocking) form on
+                                              ClientRef/SessionRef, the getters of claims, token set and PKCE
+                python/src/_native.cpp        each call's `_start` function and def_call, the getters' properties
+                python/cotter/_native.pyi     their types
+                node/src/addon.cpp            each call's method of NativeClient/NativeSession, and its
+                                              InstanceMethod entry
 
 A block sits between two marker lines, `BEGIN GENERATED <name>` and `END GENERATED <name>`, written in the
 file's own comment syntax; everything outside the markers stays hand-written. Python standard library only.
@@ -198,6 +205,8 @@ def function_problems(spec: "Spec") -> list[str]:
                 problems.append(f"{where}: an object out-parameter names the function that frees it (`free`)")
         if "out_error" in pnames and pnames[-1] != "out_error":
             problems.append(f"{n}: `out_error` comes last")
+        if set(f.get("bind", {})) - {"go"}:
+            problems.append(f"{n}: a function's `bind` names its Go field (`go`)")
         for key in ("doc", "note"):
             if key in f and (not isinstance(f[key], list) or any("*/" in line for line in f[key])):
                 problems.append(f"{n}: `{key}` is a list of lines without `*/`")
@@ -216,6 +225,17 @@ def function_problems(spec: "Spec") -> list[str]:
         if shape(start["params"]) != expected:
             problems.append(f"{a['start']}: parameters must be (cotter_call **out, the inputs of {a['blocking']}, "
                             f"const cotter_call_options *call_opts, cotter_error **out_error)")
+        nullable = {p["name"]: p["nullable"] for p in ins}
+        if any(p["nullable"] != nullable.get(p["name"], p["nullable"]) for p in start["params"]):
+            problems.append(f"{a['start']}: an input is nullable exactly when it is in {a['blocking']}")
+        bind = a.get("bind", {})
+        if set(bind) - {"node", "node_args", "node_bytes"} or set(bind.get("node_args", {})) - set(nullable) \
+                or set(bind.get("node_bytes", [])) - set(nullable):
+            problems.append(f"{a['blocking']}: `bind` has node, node_args (C name: JS name), node_bytes (C names)")
+        if set(a) - {"blocking", "start", "result", "json", "bind"} \
+                or (a.get("json") and a["result"] != "cotter_call_take_buf"):
+            problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
+                            f"cotter_call_take_buf result) and bind")
         taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
         if taken != [p["type"] for p in outs]:
             problems.append(f"{a['result']} does not hand back what {a['blocking']} gives ({[p['type'] for p in outs]})")
@@ -970,6 +990,365 @@ def docs_status_table(spec: Spec) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# The binding glue: what only restates a C signature in cotter.hpp, python/src/_native.cpp, _native.pyi,
+# node/src/addon.cpp and the Go package. The converters of results and everything idiomatic stay hand-written.
+# Names follow rules; abi.json's `bind` (on an async call or a getter) holds the exceptions:
+#  - a call's method is its C name without `cotter_<handle>_` (cotter_client_user_get: user_get) in C++ and
+#    Python; Node names it in camelCase (userGet) unless `bind.node` says otherwise;
+#  - an argument keeps its C name in C++ and Python; Node names it (in error messages) in camelCase without a
+#    `_json` suffix unless `bind.node_args` says otherwise; `bind.node_bytes` lists the string arguments that
+#    may also be a Uint8Array (tokens);
+#  - a Go getter field is the C getter's name in Go's CamelCase (ID, JTI in capitals) unless `bind.go` says.
+# ------------------------------------------------------------------------------------------------
+
+# The handles whose asynchronous calls the glue binds: the C++ view class, the Python glue struct (and the
+# member holding its cotter.hpp owner) and the Node ObjectWrap class.
+CALL_OWNERS = {
+    "cotter_client": {"hpp": "ClientRef", "py": "Client", "py_member": "c", "node": "Client", "node_ref": "c"},
+    "cotter_session": {"hpp": "SessionRef", "py": "Session", "py_member": "s", "node": "Session", "node_ref": "s"},
+}
+# Records that cross the ABI as handles today and become JSON (issue 16, item 4): no getter and no blocking
+# wrapper is generated for them; the calls that start them are.
+RECORD_HANDLES = {"cotter_user", "cotter_user_list", "cotter_social_token", "cotter_social_token_list",
+                  "cotter_identity"}
+GLUE_WIDTH = 120  # the column limit of the C++ and Python glue
+GENERATED_NOTE = "scripts/gen.py from capi/abi.json; do not edit"
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+def pascal(name: str) -> str:
+    return "".join(w[:1].upper() + w[1:] for w in name.split("_"))
+
+
+def pack(head: str, items: list[str], tail: str, width: int = GLUE_WIDTH, indent: str | None = None) -> list[str]:
+    """`head` + items joined by ", " + `tail`, on one line when it fits, else the items packed after `head`
+    with continuation lines aligned under the first item (clang-format's layout)."""
+    one = head + ", ".join(items) + tail
+    if len(one) <= width or not items:
+        return [one]
+    indent = " " * len(head) if indent is None else indent
+    lines, cur = [], head
+    for i, item in enumerate(items):
+        piece = item + (tail if i == len(items) - 1 else ",")
+        if cur not in (head, indent) and len(cur) + 1 + len(piece) > width:
+            lines.append(cur)
+            cur = indent
+        cur += ("" if cur in (head, indent) else " ") + piece
+    return lines + [cur]
+
+
+class Call:
+    """One asynchronous call of a handle, as the glue sees it."""
+
+    def __init__(self, spec: Spec, pairing: dict) -> None:
+        by_name = {f["name"]: f for f in spec.functions}
+        self.pairing = pairing
+        self.blocking = by_name[pairing["blocking"]]
+        self.start = by_name[pairing["start"]]
+        self.handle = self.start["params"][1]["type"].rstrip(" *")
+        self.op = pairing["blocking"][len(self.handle) + 1:]
+        self.bind: dict = pairing.get("bind", {})
+        self.args: list[dict] = self.start["params"][2:-2]  # between the handle and call_opts
+        # What the taker hands back: the name of its result, which picks each binding's converter.
+        taker = pairing["result"]
+        self.kind = "json" if pairing.get("json") else "nothing" if taker == "cotter_call_wait" else \
+            taker[len("cotter_call_take_"):]
+
+    def rule(self, table: dict, table_name: str, p: dict, key: str | None = None) -> tuple:
+        """The entry of `table` for argument `p`: by `key`, else its C type with `?` when nullable, else its type."""
+        for k in (key, p["type"] + ("?" if p["nullable"] else ""), p["type"]):
+            if k in table:
+                return table[k]
+        raise SystemExit(f"gen.py: {self.start['name']}({p['name']}): no rule for a `{p['type']}` argument in "
+                         f"{table_name}: add one")
+
+    @property
+    def node_name(self) -> str:
+        return self.bind.get("node") or camel(self.op)
+
+    def node_arg(self, p: dict) -> str:
+        return self.bind.get("node_args", {}).get(p["name"]) or camel(re.sub(r"_json$", "", p["name"]))
+
+    def c_decl_comment(self) -> str:
+        """The `// COTTER_API ...;` line the binding tests compare with the description."""
+        f = self.start
+        params = ", ".join(c_decl(p["type"], p["name"]) for p in f["params"])
+        return f"// COTTER_API {c_decl(f['returns'], f['name'])}({params});"
+
+
+def calls_of(spec: Spec, handle: str) -> list[Call]:
+    return [c for c in (Call(spec, a) for a in spec.async_calls) if c.handle == handle]
+
+
+# --- cotter.hpp ---------------------------------------------------------------------------------
+
+HPP_ARG = {"const cotter_token *": ("TokenRef {n}", "{n}.ptr()")}  # else the C type, passed as is
+# The blocking forms whose one result cotter.hpp wraps in an owner: out-parameter type -> (C++ type, its
+# declaration, the out argument, the returned value).
+HPP_BLOCKING = {
+    "cotter_token **": ("Token", "cotter_token *out = nullptr;", "&out", "Token(out)"),
+    "cotter_buf *": ("unique_buf", "unique_buf out;", "out.get()", "out"),
+}
+
+
+def hpp_arg(p: dict) -> tuple[str, str]:
+    decl, val = HPP_ARG.get(p["type"], (c_decl(p["type"], "{n}"), "{n}"))
+    return decl.format(n=p["name"]), val.format(n=p["name"])
+
+
+def hpp_calls(spec: Spec, handle: str) -> str:
+    """A handle's calls in its ...Ref class: each blocking form whose result is a token, a buffer or nothing,
+    then every `_start` form (the others' blocking forms, with results of their own, are written by hand)."""
+    o: list[str] = []
+    for c in calls_of(spec, handle):
+        outs = [p for p in c.blocking["params"] if p["dir"] == "out" and p["name"] != "out_error"]
+        if len(outs) > 1 or (outs and outs[0]["type"] not in HPP_BLOCKING):
+            continue
+        decls, vals = zip(*[hpp_arg(p) for p in c.args]) if c.args else ((), ())
+        if outs:
+            ret, init, out_arg, value = HPP_BLOCKING[outs[0]["type"]]
+        else:
+            ret, init, out_arg, value = "void", "", None, ""
+        o += pack(f"    {ret} {c.op}(", list(decls), ") const {")
+        if init:
+            o.append(f"        {init}")
+        args = ([out_arg] if out_arg else []) + ["ptr_"] + list(vals) + ["e"]
+        one = f"        detail::call([&](cotter_error **e) {{ return {c.blocking['name']}({', '.join(args)}); }});"
+        if len(one) <= GLUE_WIDTH:
+            o.append(one)
+        else:  # the lambda's body on lines of its own
+            o.append("        detail::call([&](cotter_error **e) {")
+            o += pack(f"            return {c.blocking['name']}(", args, ");")
+            o.append("        });")
+        if value:
+            o.append(f"        return {value};")
+        o.append("    }")
+    o.append("    // Asynchronous forms (cotter.h, \"Asynchronous calls\"); `opts` may be NULL.")
+    for c in calls_of(spec, handle):
+        decls, vals = zip(*[hpp_arg(p) for p in c.args]) if c.args else ((), ())
+        o += pack(f"    Call {c.op}_start(", list(decls) + ["const cotter_call_options *opts"], ") const {")
+        o.append("        return detail::start([&](cotter_call **o, cotter_error **e) {")
+        o += pack(f"            return {c.start['name']}(", ["o", "ptr_"] + list(vals) + ["opts", "e"], ");")
+        o += ["        });", "    }"]
+    return "\n".join(o)
+
+
+def getters_of(spec: Spec, handle: str) -> list[dict]:
+    """A handle's plain getters: (const handle *) or (const handle *, size_t index), returning a borrowed string
+    or a value. Not for records (RECORD_HANDLES) nor the `_json` getters (which also give a length)."""
+    out = []
+    for f in spec.functions:
+        ps = f["params"]
+        if handle in RECORD_HANDLES or not f["name"].startswith(handle + "_") or not ps:
+            continue
+        if ps[0]["type"] != f"const {handle} *" or f.get("result") not in ("borrowed", "value"):
+            continue
+        if len(ps) == 1 or (len(ps) == 2 and ps[1]["type"] == "size_t" and ps[1]["dir"] == "in"):
+            if f["returns"] in ("const char *", "int64_t", "size_t", "int"):
+                out.append(f)
+    return out
+
+
+def hpp_getters(spec: Spec, handle: str) -> str:
+    o = []
+    for f in getters_of(spec, handle):
+        name = f["name"][len(handle) + 1:]
+        extra = [c_decl(p["type"], p["name"]) for p in f["params"][1:]]
+        args = ", ".join(["ptr_"] + [p["name"] for p in f["params"][1:]])
+        o.append(f"    {c_decl(f['returns'], name)}({', '.join(extra)}) const noexcept "
+                 f"{{ return {f['name']}({args}); }}")
+    return "\n".join(o)
+
+
+# --- python/src/_native.cpp and python/cotter/_native.pyi ---------------------------------------
+
+PY_ARG = {  # C type (? = nullable) -> (the start function's parameter, the value passed on, the stub's type)
+    "const char *": ("const cstr &{n}", "{n}.c_str()", "str"),
+    "const char *?": ("const std::optional<cstr> &{n}", "c_or_null({n})", "Optional[str]"),
+    "int64_t": ("int64_t {n}", "{n}", "int"),
+    "unsigned int": ("unsigned int {n}", "{n}", "int"),
+    "const cotter_token *": ("const Token &{n}", "{n}.t", "Token"),
+}
+# The result of each kind of call: its converter (hand-written in _native.cpp: as_<kind>) and its stub type.
+PY_RESULT = {
+    "nothing": "None",
+    "token": "Token",
+    "buf": "str",
+    "json": "Dict[str, Any]",
+    "identity": "Dict[str, Any]",
+    "user": "Dict[str, Any]",
+    "user_list": "Tuple[List[Dict[str, Any]], Optional[int], Optional[bool]]",
+    "social_token": "Dict[str, Any]",
+    "social_token_list": "List[Dict[str, Any]]",
+    "custom_claims": "Tuple[str, Optional[str]]",
+    "verify_remote": "Tuple[bool, Optional[str]]",
+}
+
+
+def python_calls(spec: Spec, handle: str) -> str:
+    """The start function of each call of a handle (`<handle>_<op>`, for def_call) and `def_<handle>_calls`,
+    which registers the blocking and asyncio forms of every one with the converter of its result."""
+    owner = CALL_OWNERS[handle]
+    short = handle[len("cotter_"):]
+    o: list[str] = []
+    for c in calls_of(spec, handle):
+        arg = [c.rule(PY_ARG, "PY_ARG", p) for p in c.args]
+        decls = [a[0].format(n=p["name"]) for a, p in zip(arg, c.args)]
+        vals = [a[1].format(n=p["name"]) for a, p in zip(arg, c.args)]
+        o.append(c.c_decl_comment())
+        sig = pack(f"cotter::Call {short}_{c.op}(", [f"{owner['py']} &self", "const cotter_call_options *o"] + decls,
+                   ") {")
+        body = pack(f"    return self.{owner['py_member']}.{c.op}_start(", vals + ["o"], ");")
+        if len(sig) == 1 and len(body) == 1 and len(sig[0][:-2] + " {" + body[0][3:] + " }") <= GLUE_WIDTH:
+            o.append(sig[0] + body[0][3:] + " }")
+        else:
+            o += sig + body + ["}"]
+    o += ["", f"/// Registers `op(...)` and `op_async(completions, ...)` of every call of {owner['py']} (def_call).",
+          f"void def_{short}_calls(py::class_<{owner['py']}> &cls) {{"]
+    for c in calls_of(spec, handle):
+        o += pack("    def_call(", ["cls", f"\"{c.op}\"", f"&{short}_{c.op}", f"&as_{c.kind}"]
+                  + [f"\"{p['name']}\"_a" for p in c.args], ");")
+    o.append("}")
+    return "\n".join(o)
+
+
+def python_stub_calls(spec: Spec, handle: str) -> str:
+    o: list[str] = []
+    for c in calls_of(spec, handle):
+        args = [f"{p['name']}: {c.rule(PY_ARG, 'PY_ARG', p)[2]}" for p in c.args]
+        o += pack(f"    def {c.op}(", ["self"] + args + ["timeout_ms: int = 0"], f") -> {PY_RESULT[c.kind]}: ...")
+        o += pack(f"    def {c.op}_async(", ["self", "completions: Completions"] + args + ["timeout_ms: int = 0"],
+                  ") -> _F: ...")
+    return "\n".join(o)
+
+
+# The handles whose plain getters become read-only properties in Python: the glue struct and its member.
+GETTER_OWNERS = {"cotter_claims": {"py": "Claims", "py_member": "c"}, "cotter_token": {"py": "Token", "py_member": "t"}}
+
+
+def python_getters_of(spec: Spec, handle: str) -> list[dict]:
+    """The getters that become one property each: not an indexed getter nor its `_count`, which together make a
+    list (written by hand)."""
+    getters = getters_of(spec, handle)
+    indexed = {f["name"] for f in getters if len(f["params"]) == 2}
+    return [f for f in getters if len(f["params"]) == 1 and not (f["name"].endswith("_count")
+                                                               and f["name"][:-len("_count")] in indexed)]
+
+
+def python_getters(spec: Spec, handle: str) -> str:
+    """`def_<handle>_getters`: a read-only property per plain getter (a borrowed string is a str or None)."""
+    owner = GETTER_OWNERS[handle]
+    short = handle[len("cotter_"):]
+    o = [f"void def_{short}_getters(py::class_<{owner['py']}> &cls) {{"]
+    for f in python_getters_of(spec, handle):
+        name = f["name"][len(handle) + 1:]
+        o.append(f"    // COTTER_API {c_decl(f['returns'], f['name'])}("
+                 + ", ".join(c_decl(p["type"], p["name"]) for p in f["params"]) + ");")
+        value = f"self.{owner['py_member']}.{name}()"
+        value = f"opt_str({value})" if f["returns"] == "const char *" else value
+        getter = f"[](const {owner['py']} &self) {{ return {value}; }}"
+        o += pack("    cls.def_property_readonly(", [f"\"{name}\"", getter], ");")
+    o.append("}")
+    return "\n".join(o)
+
+
+def python_stub_getters(spec: Spec, handle: str) -> str:
+    o = []
+    for f in python_getters_of(spec, handle):
+        t = "Optional[str]" if f["returns"] == "const char *" else "int"
+        o += ["    @property", f"    def {f['name'][len(handle) + 1:]}(self) -> {t}: ..."]
+    return "\n".join(o)
+
+
+# --- node/src/addon.cpp -------------------------------------------------------------------------
+
+NODE_ARG = {  # C type (? = nullable) -> (reading info[i] into `n`; every read refuses a wrong type with
+    # COTTER_EINVAL naming the argument), the value passed on
+    "const char *": ("ArgString {n}(ReqString(env, info[{i}], \"{js}\"));", "{n}.c_str()"),
+    "bytes": ("ArgString {n}(NoNul(env, TokenArg(env, info[{i}], \"{js}\"), \"{js}\"));", "{n}.c_str()"),
+    "const char *?": ("ArgString {n}(OptStringArg(env, info[{i}], \"{js}\"));", "{n}.c_str()"),
+    "int64_t": ("const int64_t {n} = ReqInt(env, info[{i}], \"{js}\", kMinSafe, kMaxSafe);", "{n}"),
+    "unsigned int": ("const auto {n} = static_cast<unsigned int>(ReqInt(env, info[{i}], \"{js}\", 0, kUintMax));",
+                     "{n}"),
+    "const cotter_token *": ("const cotter::Token {n} = TokenJsonArg(env, info[{i}], \"{js}\");", "{n}"),
+}
+
+
+def node_calls(spec: Spec, handle: str) -> str:
+    """One method per call of a handle: read the arguments, start the call (Run: the taker settles the promise
+    on the JS thread). String arguments are wiped when the method returns (ArgString): many are secrets."""
+    owner = CALL_OWNERS[handle]
+    ref = f"cotter::{owner['hpp']}"
+    o: list[str] = []
+    for c in calls_of(spec, handle):
+        o.append("    " + c.c_decl_comment())
+        o.append(f"    Napi::Value {pascal(c.op)}(const Napi::CallbackInfo &info) {{")
+        vals = []
+        if c.args:
+            o.append("        Napi::Env env = info.Env();")
+        for i, p in enumerate(c.args):
+            read, val = c.rule(NODE_ARG, "NODE_ARG", p, "bytes" if p["name"] in c.bind.get("node_bytes", []) else None)
+            o.append("        " + read.format(n=p["name"], i=i, js=c.node_arg(p)))
+            vals.append(val.format(n=p["name"]))
+        r = owner["node_ref"]
+        capture = "&" if c.args else ""
+        call = f"{r}.{c.op}_start(" + ", ".join(vals + ["o"]) + ")"
+        taker = "TakeJsonObject" if c.kind == "json" else f"Take{pascal(c.kind)}"
+        head = f"        return Run(info, {len(c.args)}, &{taker}, "
+        lam = f"[{capture}]({ref} {r}, const cotter_call_options *o) {{"
+        one = f"{head}{lam} return {call}; }});"
+        if len(one) <= GLUE_WIDTH:
+            o.append(one)
+        else:
+            o.append(head + lam)
+            o += pack(f"            return {r}.{c.op}_start(", vals + ["o"], ");")
+            o.append("        });")
+        o.append("    }")
+    return "\n".join(o)
+
+
+def node_methods(spec: Spec, handle: str) -> str:
+    """The InstanceMethod entries of the calls (the class's other methods follow them, by hand)."""
+    node = CALL_OWNERS[handle]["node"]
+    return "\n".join(f"                            InstanceMethod<&{node}::{pascal(c.op)}>(\"{c.node_name}\"),"
+                     for c in calls_of(spec, handle))
+
+
+# --- Go -----------------------------------------------------------------------------------------
+
+GO_INITIALISMS = {"id": "ID", "jti": "JTI", "url": "URL", "json": "JSON"}
+GO_TYPES = {"const char *": ("string", "goString({call})"), "int64_t": ("int64", "int64({call})")}
+
+
+def go_field(f: dict, handle: str) -> str:
+    if f.get("bind", {}).get("go"):
+        return f["bind"]["go"]
+    return "".join(GO_INITIALISMS.get(w, w[:1].upper() + w[1:]) for w in f["name"][len(handle) + 1:].split("_"))
+
+
+def go_getters(spec: Spec) -> str:
+    """The Go structs of the claims and the token set, built from their C getters (a list of audiences and the
+    JSON, which take more than one C call, are added by hand in verifier.go). Laid out as gofmt lays it out."""
+    o = [f"// Code {NOTE.replace('do not edit', 'DO NOT EDIT')}.", "", "package cotter", "", "// #include <cotter.h>",
+         'import "C"', ""]
+    for handle, struct, fn in (("cotter_claims", "Claims", "claimFieldsOf"),
+                               ("cotter_token", "TokenInfo", "tokenInfoOf")):
+        getters = [f for f in getters_of(spec, handle) if len(f["params"]) == 1 and f["returns"] in GO_TYPES]
+        width = max(len(go_field(f, handle)) for f in getters) + 1
+        o += [f"// {fn} reads every field of {struct} that one C getter gives.",
+              f"func {fn}(p *C.{handle}) *{struct} {{", f"\treturn &{struct}{{"]
+        for f in getters:
+            value = GO_TYPES[f["returns"]][1].format(call=f"C.{f['name']}(p)")
+            o.append(f"\t\t{(go_field(f, handle) + ':').ljust(width)} {value},")
+        o += ["\t}", "}", ""]
+    return "\n".join(o).rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
 # Putting it together
 # ------------------------------------------------------------------------------------------------
 
@@ -983,6 +1362,7 @@ WHOLE = {
     "bindings/rust/cotter-sys/tests/layout.rs": rust_layout_test,
     "bindings/rust/cotter-sys/tests/layout_probe.c": layout_probe_c,
     "bindings/go/cotter/status_gen.go": go_status,
+    "bindings/go/cotter/getters_gen.go": go_getters,
     "python/src/cotter_status_table.inc": python_status_inc,
     "tests/c/option_ranges.inc": test_option_ranges,
 }
@@ -991,6 +1371,23 @@ BLOCKS = {
     "capi/include/cotter.h": {"version": h_version, "status codes": h_status, "log levels": h_log_levels},
     "node/lib/index.js": {"status codes": node_codes},
     "node/lib/index.d.ts": {"status codes": node_error_code_type},
+    "capi/include/cotter.hpp": {"claims getters": lambda spec: hpp_getters(spec, "cotter_claims"),
+                                "token getters": lambda spec: hpp_getters(spec, "cotter_token"),
+                                "pkce getters": lambda spec: hpp_getters(spec, "cotter_pkce"),
+                                "client calls": lambda spec: hpp_calls(spec, "cotter_client"),
+                                "session calls": lambda spec: hpp_calls(spec, "cotter_session")},
+    "node/src/addon.cpp": {"client methods": lambda spec: node_methods(spec, "cotter_client"),
+                           "client calls": lambda spec: node_calls(spec, "cotter_client"),
+                           "session methods": lambda spec: node_methods(spec, "cotter_session"),
+                           "session calls": lambda spec: node_calls(spec, "cotter_session")},
+    "python/src/_native.cpp": {"claims getters": lambda spec: python_getters(spec, "cotter_claims"),
+                               "token getters": lambda spec: python_getters(spec, "cotter_token"),
+                               "client calls": lambda spec: python_calls(spec, "cotter_client"),
+                               "session calls": lambda spec: python_calls(spec, "cotter_session")},
+    "python/cotter/_native.pyi": {"claims getters": lambda spec: python_stub_getters(spec, "cotter_claims"),
+                                  "token getters": lambda spec: python_stub_getters(spec, "cotter_token"),
+                                  "client calls": lambda spec: python_stub_calls(spec, "cotter_client"),
+                                  "session calls": lambda spec: python_stub_calls(spec, "cotter_session")},
     "python/cotter/_errors.py": {"status codes": python_class_map},
     "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table,
                       "options structs": docs_options_table},
@@ -1066,7 +1463,7 @@ def self_test() -> int:
             text = f.read_text()
             # Edit inside what is generated: the first C name in the file, or in its first block.
             span = (0, len(text)) if rel in WHOLE else _first_block(text)
-            m = re.compile(r"cotter_\w+|OPTION_\w+", re.I).search(text, *span)
+            m = re.compile(r"cotter_\w+|OPTION_\w+", re.I).search(text, *span) or re.compile(r"\w+").search(text, *span)
             if not m:
                 failures.append(f"{rel}: no C name to edit")
                 continue
@@ -1081,6 +1478,7 @@ def self_test() -> int:
             "COTTER_API int cotter_by_hand(void) COTTER_NOEXCEPT;\n\n#ifdef __cplusplus\n} /* extern \"C\" */"))
         if not any("not described ['cotter_by_hand']" in p for p in drift(root)):
             failures.append("a function declared by hand in cotter.h was not reported")
+        changes = 0
         for what, edit in [("renumbered status", lambda d: d["statuses"][3].update(value=-99)),
                            ("appended status", lambda d: d["statuses"].append(dict(d["statuses"][-1], name="COTTER_ENEW",
                                                                                       value=-52, rust="New", go="New",
@@ -1089,7 +1487,11 @@ def self_test() -> int:
                            ("function left out", lambda d: d["functions"].remove(_function(d, "cotter_token_free"))),
                            ("parameter type changed", lambda d: _function(d, "cotter_jwt_verify")["params"][3]
                             .update(type="int")),
+                           ("renamed Node method", lambda d: d["async_calls"][1]["bind"].update(node="exchange")),
+                           ("renamed Go field", lambda d: _function(d, "cotter_claims_sub")["bind"].update(go="Sub")),
                            ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf")),
+                           ("start form's nullability differs", lambda d: _function(
+                               d, "cotter_client_logout_start")["params"][2].update(nullable=False)),
                            ("start form out of step", lambda d: _function(d, "cotter_client_refresh_start")["params"]
                             .pop(2)),
                            ("changed option default", lambda d: _field(d, "cotter_client_options", "timeout_ms")
@@ -1101,6 +1503,7 @@ def self_test() -> int:
                            ("default outside its range", lambda d: _field(d, "cotter_session_options",
                                                                           "refresh_margin_seconds").update(default=-1))]:
             fresh()
+            changes += 1
             data = json.loads((root / SPEC).read_text())
             edit(data)
             (root / SPEC).write_text(json.dumps(data))
@@ -1114,7 +1517,8 @@ def self_test() -> int:
         print(f"gen.py: SELF-TEST FAIL: {f}", file=sys.stderr)
     if failures:
         return 1
-    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit and a hand-written declaration detected; 11 description changes detected)")
+    print(f"gen.py: self-test ok ({len(OUTPUTS)} outputs: each hand edit and a hand-written declaration detected; "
+          f"{changes} description changes detected)")
     return 0
 
 

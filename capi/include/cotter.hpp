@@ -11,6 +11,8 @@
  *    copyable, valid only while their parent lives. Each owner class derives from its view.
  *  - Getters mirror the C getters one to one: borrowed strings come back as `const char *` (NULL when absent),
  *    valid until the owner is freed.
+ *  - The 1:1 parts (plain getters; each call's blocking and `_start` forms) are generated from capi/abi.json
+ *    (scripts/gen.py) in BEGIN/END GENERATED blocks; the classes, owners and special results are written here.
  *  - `unique_buf` owns a `cotter_buf` and disposes (wipes) it.
  *  - Only cotter.h and the standard library are included; everything is inline, so a function is only linked
  *    when it is used (bindings can be built while parts of the C ABI are still being written).
@@ -223,6 +225,8 @@ class ClaimsRef {
     const cotter_claims *ptr() const noexcept { return ptr_; }
     explicit operator bool() const noexcept { return ptr_ != nullptr; }
 
+    // The getters of cotter.h (cotter_claims_*), one to one: see their doc comments there.
+    // BEGIN GENERATED claims getters (scripts/gen.py from capi/abi.json; do not edit)
     const char *sub() const noexcept { return cotter_claims_sub(ptr_); }
     const char *iss() const noexcept { return cotter_claims_iss(ptr_); }
     const char *identifier() const noexcept { return cotter_claims_identifier(ptr_); }
@@ -234,10 +238,11 @@ class ClaimsRef {
     const char *auth_time() const noexcept { return cotter_claims_auth_time(ptr_); }
     const char *kid() const noexcept { return cotter_claims_kid(ptr_); }
     size_t audience_count() const noexcept { return cotter_claims_audience_count(ptr_); }
-    const char *audience(size_t i) const noexcept { return cotter_claims_audience(ptr_, i); }
+    const char *audience(size_t index) const noexcept { return cotter_claims_audience(ptr_, index); }
     int64_t exp() const noexcept { return cotter_claims_exp(ptr_); }
     int64_t iat() const noexcept { return cotter_claims_iat(ptr_); }
     int64_t nbf() const noexcept { return cotter_claims_nbf(ptr_); }
+    // END GENERATED claims getters
     /** @brief The verified payload JSON, byte for byte. */
     std::string_view json() const noexcept {
         size_t n = 0;
@@ -329,14 +334,16 @@ class TokenRef {
     const cotter_token *ptr() const noexcept { return ptr_; }
     explicit operator bool() const noexcept { return ptr_ != nullptr; }
 
+    // The getters of cotter.h (cotter_token_*), one to one: see their doc comments there.
+    // BEGIN GENERATED token getters (scripts/gen.py from capi/abi.json; do not edit)
     const char *access_token() const noexcept { return cotter_token_access_token(ptr_); }
     const char *id_token() const noexcept { return cotter_token_id_token(ptr_); }
     const char *refresh_token() const noexcept { return cotter_token_refresh_token(ptr_); }
     const char *token_type() const noexcept { return cotter_token_token_type(ptr_); }
     const char *auth_method() const noexcept { return cotter_token_auth_method(ptr_); }
     int64_t expires_in() const noexcept { return cotter_token_expires_in(ptr_); }
-    /** @brief `exp` of the access token, read WITHOUT verification (scheduling only); 0 when unreadable. */
     int64_t access_token_expires_at() const noexcept { return cotter_token_access_token_expires_at(ptr_); }
+    // END GENERATED token getters
     /** @brief The six-key oauth_token JSON (holds secrets: keep it in a unique_buf). */
     unique_buf to_json() const {
         unique_buf out;
@@ -375,9 +382,12 @@ class PkceRef {
     PkceRef() noexcept = default;
     explicit PkceRef(const cotter_pkce *p) noexcept : ptr_(p) {}
     explicit operator bool() const noexcept { return ptr_ != nullptr; }
+    // The getters of cotter.h (cotter_pkce_*), one to one: see their doc comments there.
+    // BEGIN GENERATED pkce getters (scripts/gen.py from capi/abi.json; do not edit)
     const char *verifier() const noexcept { return cotter_pkce_verifier(ptr_); }
     const char *challenge() const noexcept { return cotter_pkce_challenge(ptr_); }
     const char *state() const noexcept { return cotter_pkce_state(ptr_); }
+    // END GENERATED pkce getters
 
   protected:
     const cotter_pkce *ptr_ = nullptr;
@@ -703,14 +713,21 @@ class ClientRef {
         return s;
     }
 
+    // Every call (a network request): its blocking form when the result is a token, a buffer or nothing, and its
+    // non-blocking `_start` form, one to one with cotter.h.
+    // BEGIN GENERATED client calls (scripts/gen.py from capi/abi.json; do not edit)
     Token grant_identity_token(const char *identity_token_json) const {
         cotter_token *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_grant_identity_token(&out, ptr_, identity_token_json, e); });
+        detail::call([&](cotter_error **e) {
+            return cotter_client_grant_identity_token(&out, ptr_, identity_token_json, e);
+        });
         return Token(out);
     }
     Token grant_event_token(const char *event_token_json) const {
         cotter_token *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_grant_event_token(&out, ptr_, event_token_json, e); });
+        detail::call([&](cotter_error **e) {
+            return cotter_client_grant_event_token(&out, ptr_, event_token_json, e);
+        });
         return Token(out);
     }
     Token refresh(const char *refresh_token) const {
@@ -718,76 +735,28 @@ class ClientRef {
         detail::call([&](cotter_error **e) { return cotter_client_refresh(&out, ptr_, refresh_token, e); });
         return Token(out);
     }
-    /** @brief `refresh_token` may be NULL. */
     void logout(const char *refresh_token) const {
         detail::call([&](cotter_error **e) { return cotter_client_logout(ptr_, refresh_token, e); });
-    }
-    /** @brief `refresh_token` may be NULL (then no special refresh token is returned). */
-    CustomClaims custom_claims(const char *token, const char *custom_attributes_json,
-                               const char *refresh_token = nullptr) const {
-        CustomClaims r;
-        detail::call([&](cotter_error **e) {
-            return cotter_client_custom_claims(r.token.get(), refresh_token ? r.refresh_token.get() : nullptr, ptr_,
-                                               token, custom_attributes_json, refresh_token, e);
-        });
-        return r;
-    }
-    Identity get_identity(const char *authorization_code, int64_t challenge_id, const char *code_verifier,
-                          const char *redirect_url) const {
-        cotter_identity *out = nullptr;
-        detail::call([&](cotter_error **e) {
-            return cotter_client_get_identity(&out, ptr_, authorization_code, challenge_id, code_verifier,
-                                              redirect_url, e);
-        });
-        return Identity(out);
-    }
-    User user_create(const char *identifier) const {
-        cotter_user *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_create(&out, ptr_, identifier, e); });
-        return User(out);
-    }
-    User user_get_by_identifier(const char *identifier) const {
-        cotter_user *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_get_by_identifier(&out, ptr_, identifier, e); });
-        return User(out);
-    }
-    User user_get(const char *user_id) const {
-        cotter_user *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_get(&out, ptr_, user_id, e); });
-        return User(out);
-    }
-    UserList user_list(unsigned int page) const {
-        cotter_user_list *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_list(&out, ptr_, page, e); });
-        return UserList(out);
-    }
-    SocialTokenList social_tokens_list(const char *cotter_user_id) const {
-        cotter_social_token_list *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_social_tokens_list(&out, ptr_, cotter_user_id, e); });
-        return SocialTokenList(out);
-    }
-    SocialToken social_token_get(const char *provider, const char *cotter_user_id) const {
-        cotter_social_token *out = nullptr;
-        detail::call([&](cotter_error **e) {
-            return cotter_client_social_token_get(&out, ptr_, provider, cotter_user_id, e);
-        });
-        return SocialToken(out);
     }
     void social_token_delete(const char *provider, const char *cotter_user_id) const {
         detail::call([&](cotter_error **e) {
             return cotter_client_social_token_delete(ptr_, provider, cotter_user_id, e);
         });
     }
-    RemoteVerdict verify_remote(const char *access_token) const {
-        RemoteVerdict r;
-        int valid = 0;
+    unique_buf event_create_pending(const char *client_user_id, const char *event, const char *code_challenge) const {
+        unique_buf out;
         detail::call([&](cotter_error **e) {
-            return cotter_client_verify_remote(&valid, r.reason.get(), ptr_, access_token, e);
+            return cotter_client_event_create_pending(out.get(), ptr_, client_user_id, event, code_challenge, e);
         });
-        r.valid = valid != 0;
-        return r;
+        return out;
     }
-
+    unique_buf event_get(int64_t event_id, const char *code_verifier) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_event_get(out.get(), ptr_, event_id, code_verifier, e);
+        });
+        return out;
+    }
     // Asynchronous forms (cotter.h, "Asynchronous calls"); `opts` may be NULL.
     Call grant_identity_token_start(const char *identity_token_json, const cotter_call_options *opts) const {
         return detail::start([&](cotter_call **o, cotter_error **e) {
@@ -864,7 +833,6 @@ class ClientRef {
             return cotter_client_verify_remote_start(o, ptr_, access_token, opts, e);
         });
     }
-    /// Trusted-device events: the result is the event object as JSON (CallRef::take_buf).
     Call event_create_pending_start(const char *client_user_id, const char *event, const char *code_challenge,
                                     const cotter_call_options *opts) const {
         return detail::start([&](cotter_call **o, cotter_error **e) {
@@ -875,6 +843,68 @@ class ClientRef {
         return detail::start([&](cotter_call **o, cotter_error **e) {
             return cotter_client_event_get_start(o, ptr_, event_id, code_verifier, opts, e);
         });
+    }
+    // END GENERATED client calls
+    // The blocking forms with results of their own (records, custom claims, the remote verdict).
+    /** @brief `refresh_token` may be NULL (then no special refresh token is returned). */
+    CustomClaims custom_claims(const char *token, const char *custom_attributes_json,
+                               const char *refresh_token = nullptr) const {
+        CustomClaims r;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_custom_claims(r.token.get(), refresh_token ? r.refresh_token.get() : nullptr, ptr_,
+                                               token, custom_attributes_json, refresh_token, e);
+        });
+        return r;
+    }
+    Identity get_identity(const char *authorization_code, int64_t challenge_id, const char *code_verifier,
+                          const char *redirect_url) const {
+        cotter_identity *out = nullptr;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_get_identity(&out, ptr_, authorization_code, challenge_id, code_verifier,
+                                              redirect_url, e);
+        });
+        return Identity(out);
+    }
+    User user_create(const char *identifier) const {
+        cotter_user *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_client_user_create(&out, ptr_, identifier, e); });
+        return User(out);
+    }
+    User user_get_by_identifier(const char *identifier) const {
+        cotter_user *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_client_user_get_by_identifier(&out, ptr_, identifier, e); });
+        return User(out);
+    }
+    User user_get(const char *user_id) const {
+        cotter_user *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_client_user_get(&out, ptr_, user_id, e); });
+        return User(out);
+    }
+    UserList user_list(unsigned int page) const {
+        cotter_user_list *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_client_user_list(&out, ptr_, page, e); });
+        return UserList(out);
+    }
+    SocialTokenList social_tokens_list(const char *cotter_user_id) const {
+        cotter_social_token_list *out = nullptr;
+        detail::call([&](cotter_error **e) { return cotter_client_social_tokens_list(&out, ptr_, cotter_user_id, e); });
+        return SocialTokenList(out);
+    }
+    SocialToken social_token_get(const char *provider, const char *cotter_user_id) const {
+        cotter_social_token *out = nullptr;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_social_token_get(&out, ptr_, provider, cotter_user_id, e);
+        });
+        return SocialToken(out);
+    }
+    RemoteVerdict verify_remote(const char *access_token) const {
+        RemoteVerdict r;
+        int valid = 0;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_verify_remote(&valid, r.reason.get(), ptr_, access_token, e);
+        });
+        r.valid = valid != 0;
+        return r;
     }
 
   protected:
@@ -910,6 +940,8 @@ class SessionRef {
     explicit operator bool() const noexcept { return ptr_ != nullptr; }
     cotter_session *ptr() const noexcept { return ptr_; }
 
+    // Every call, blocking and `_start` (a still-valid access token completes inline: see cotter_call).
+    // BEGIN GENERATED session calls (scripts/gen.py from capi/abi.json; do not edit)
     unique_buf get_access_token() const {
         unique_buf out;
         detail::call([&](cotter_error **e) { return cotter_session_get_access_token(out.get(), ptr_, e); });
@@ -931,23 +963,33 @@ class SessionRef {
     void logout() const {
         detail::call([&](cotter_error **e) { return cotter_session_logout(ptr_, e); });
     }
-
-    // Asynchronous forms; a still-valid access token completes inline (see cotter_call).
+    // Asynchronous forms (cotter.h, "Asynchronous calls"); `opts` may be NULL.
     Call get_access_token_start(const cotter_call_options *opts) const {
-        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_get_access_token_start(o, ptr_, opts, e); });
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_session_get_access_token_start(o, ptr_, opts, e);
+        });
     }
     Call get_token_start(const cotter_call_options *opts) const {
-        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_get_token_start(o, ptr_, opts, e); });
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_session_get_token_start(o, ptr_, opts, e);
+        });
     }
     Call refresh_start(const cotter_call_options *opts) const {
-        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_refresh_start(o, ptr_, opts, e); });
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_session_refresh_start(o, ptr_, opts, e);
+        });
     }
     Call set_token_start(TokenRef token, const cotter_call_options *opts) const {
-        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_set_token_start(o, ptr_, token.ptr(), opts, e); });
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_session_set_token_start(o, ptr_, token.ptr(), opts, e);
+        });
     }
     Call logout_start(const cotter_call_options *opts) const {
-        return detail::start([&](cotter_call **o, cotter_error **e) { return cotter_session_logout_start(o, ptr_, opts, e); });
+        return detail::start([&](cotter_call **o, cotter_error **e) {
+            return cotter_session_logout_start(o, ptr_, opts, e);
+        });
     }
+    // END GENERATED session calls
 
   protected:
     cotter_session *ptr_ = nullptr;

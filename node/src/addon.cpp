@@ -206,6 +206,7 @@ constexpr double kMaxSafe = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER: int
 constexpr double kMinSafe = -kMaxSafe;
 constexpr double kIntMin = -2147483648.0;  // int fields
 constexpr double kIntMax = 2147483647.0;
+constexpr double kUintMax = 4294967295.0;  // unsigned int arguments
 
 /**
  * The per-call arguments every network method of the native classes ends with (node/lib/index.js passes them):
@@ -221,6 +222,42 @@ CallArgs CallArgsAt(const Napi::CallbackInfo &info, size_t index) {
     a.timeout_ms = IntValue(info.Env(), info[index], "option timeoutMs", kMinSafe, kMaxSafe).value_or(0);  // the C call options check it
     a.cancellable = info[index + 1].ToBoolean();
     return a;
+}
+
+/// A string argument of a call, wiped when the method returns (many are secrets: tokens, codes, verifiers).
+/// An absent one (null or undefined, where the C function accepts NULL) passes NULL.
+class ArgString {
+  public:
+    explicit ArgString(std::string s) : s_(std::move(s)) {}
+    explicit ArgString(std::optional<std::string> s) : s_(std::move(s)) {}
+    ~ArgString() {
+        if (s_) Wipe(*s_);
+    }
+    ArgString(const ArgString &) = delete;
+    ArgString &operator=(const ArgString &) = delete;
+    const char *c_str() const noexcept { return s_ ? s_->c_str() : nullptr; }
+
+  private:
+    std::optional<std::string> s_;
+};
+
+/// A string argument that may be null or undefined (absent).
+std::optional<std::string> OptStringArg(Napi::Env env, const Napi::Value &v, const char *what) {
+    if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+    return ReqString(env, v, what);
+}
+
+/// A required integer argument within the bounds of its C type (the library checks what it means).
+int64_t ReqInt(Napi::Env env, const Napi::Value &v, const char *what, double lo, double hi) {
+    std::optional<int64_t> r = IntValue(env, v, what, lo, hi);
+    if (!r) ThrowInvalid(env, std::string(what) + " must be an integer");
+    return *r;
+}
+
+/// A token set given as its oauth_token JSON text (index.js serialises Token objects), parsed by the library.
+cotter::Token TokenJsonArg(Napi::Env env, const Napi::Value &v, const char *what) {
+    ArgString json(ReqString(env, v, what));
+    return Sync(env, [&] { return cotter::Token::from_json(json.c_str()); });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -285,7 +322,6 @@ struct PendingCall {
     cotter_call *call = nullptr;             // ours until settled (or discarded)
     napi_deferred deferred = nullptr;
     Take take = nullptr;                     // JS thread: the result as JS values; throws cotter::Error
-    bool with_refresh_token = false;         // custom claims: also take the special refresh token
     bool inline_done = false;                // completed inside `_start`, on the JS thread
     std::shared_ptr<void> keep;              // what the C object's callbacks point at (log sink, session hooks)
     std::atomic<bool> *abandoned = nullptr;  // session calls: set when this call stopped waiting for an operation
@@ -546,14 +582,13 @@ void OnCallDone(cotter_call *, void *payload) {
  */
 template <class Start>
 Napi::Value StartCall(Napi::Env env, const CallArgs &args, std::shared_ptr<void> keep, PendingCall::Take take,
-                      Start &&start, std::atomic<bool> *abandoned = nullptr, bool with_refresh_token = false) {
+                      Start &&start, std::atomic<bool> *abandoned = nullptr) {
     const std::shared_ptr<JsThread> &js = Data(env)->js;
     if (js->Closed()) ThrowInvalid(env, "the environment is shutting down");
     auto *p = new PendingCall();
     p->take = take;
     p->keep = std::move(keep);
     p->abandoned = abandoned;
-    p->with_refresh_token = with_refresh_token;
     p->js = js;
     napi_value promise;
     if (napi_create_promise(env, &p->deferred, &promise) != napi_ok) {
@@ -633,7 +668,8 @@ Napi::Value TakeIdentity(Napi::Env env, PendingCall &p) {
 }
 // COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_call *call, cotter_error **out_error);
 Napi::Value TakeCustomClaims(Napi::Env env, PendingCall &p) {
-    cotter::CustomClaims r = cotter::take_custom_claims(cotter::CallRef(p.call), p.with_refresh_token);
+    // Always asks for the special refresh token: none comes back when the call sent no refresh token.
+    cotter::CustomClaims r = cotter::take_custom_claims(cotter::CallRef(p.call), true);
     Napi::Object o = Napi::Object::New(env);
     o.Set("token", Str(env, r.token.view()));
     o.Set("refresh_token", r.refresh_token.has_value() ? Str(env, r.refresh_token.view()) : env.Null());
@@ -978,7 +1014,9 @@ class Client : public Napi::ObjectWrap<Client> {
   public:
     static Napi::Function Define(Napi::Env env) {
         return DefineClass(env, "NativeClient",
-                           {InstanceMethod<&Client::GrantIdentityToken>("exchangeIdentityToken"),
+                           {
+                            // BEGIN GENERATED client methods (scripts/gen.py from capi/abi.json; do not edit)
+                            InstanceMethod<&Client::GrantIdentityToken>("exchangeIdentityToken"),
                             InstanceMethod<&Client::GrantEventToken>("exchangeEventToken"),
                             InstanceMethod<&Client::Refresh>("refresh"),
                             InstanceMethod<&Client::Logout>("logout"),
@@ -988,12 +1026,13 @@ class Client : public Napi::ObjectWrap<Client> {
                             InstanceMethod<&Client::UserGetByIdentifier>("getUser"),
                             InstanceMethod<&Client::UserGet>("getUserById"),
                             InstanceMethod<&Client::UserList>("listUsers"),
-                            InstanceMethod<&Client::SocialList>("listSocialTokens"),
-                            InstanceMethod<&Client::SocialGet>("getSocialToken"),
-                            InstanceMethod<&Client::SocialDelete>("deleteSocialToken"),
+                            InstanceMethod<&Client::SocialTokensList>("listSocialTokens"),
+                            InstanceMethod<&Client::SocialTokenGet>("getSocialToken"),
+                            InstanceMethod<&Client::SocialTokenDelete>("deleteSocialToken"),
                             InstanceMethod<&Client::VerifyRemote>("verifyRemote"),
                             InstanceMethod<&Client::EventCreatePending>("createPendingEvent"),
                             InstanceMethod<&Client::EventGet>("getEvent"),
+                            // END GENERATED client methods
                             InstanceMethod<&Client::BaseUrl>("baseUrl"),
                             InstanceMethod<&Client::Stats>("stats"),
                             InstanceMethod<&Client::Close>("close")});
@@ -1053,162 +1092,155 @@ class Client : public Napi::ObjectWrap<Client> {
 
     /// Starts `start(client, opts)`; its per-call arguments (timeoutMs, cancellable) follow the first `nargs`.
     template <class Start>
-    Napi::Value Run(const Napi::CallbackInfo &info, size_t nargs, PendingCall::Take take, Start &&start,
-                    bool with_refresh_token = false) {
+    Napi::Value Run(const Napi::CallbackInfo &info, size_t nargs, PendingCall::Take take, Start &&start) {
         Napi::Env env = info.Env();
         cotter::ClientRef c = Live(env);
         return StartCall(env, CallArgsAt(info, nargs), c_, take,
-                         [&](const cotter_call_options *o) { return start(c, o); }, nullptr, with_refresh_token);
+                         [&](const cotter_call_options *o) { return start(c, o); });
     }
 
+    // The calls: read the arguments, start the call; the taker of its result settles the promise.
+    // BEGIN GENERATED client calls (scripts/gen.py from capi/abi.json; do not edit)
     // COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client, const char *identity_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GrantIdentityToken(const Napi::CallbackInfo &info) {
-        auto json = ReqString(info.Env(), info[0], "identityToken");
+        Napi::Env env = info.Env();
+        ArgString identity_token_json(ReqString(env, info[0], "identityToken"));
         return Run(info, 1, &TakeToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.grant_identity_token_start(json.c_str(), o);
+            return c.grant_identity_token_start(identity_token_json.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client, const char *event_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GrantEventToken(const Napi::CallbackInfo &info) {
-        auto json = ReqString(info.Env(), info[0], "eventToken");
+        Napi::Env env = info.Env();
+        ArgString event_token_json(ReqString(env, info[0], "eventToken"));
         return Run(info, 1, &TakeToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.grant_event_token_start(json.c_str(), o);
+            return c.grant_event_token_start(event_token_json.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value Refresh(const Napi::CallbackInfo &info) {
-        std::string rt = ReqString(info.Env(), info[0], "refreshToken");
-        try {
-            Napi::Value r = Run(info, 1, &TakeToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
-                return c.refresh_start(rt.c_str(), o);
-            });
-            Wipe(rt);
-            return r;
-        } catch (...) {
-            Wipe(rt);
-            throw;
-        }
+        Napi::Env env = info.Env();
+        ArgString refresh_token(ReqString(env, info[0], "refreshToken"));
+        return Run(info, 1, &TakeToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.refresh_start(refresh_token.c_str(), o);
+        });
     }
     // COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value Logout(const Napi::CallbackInfo &info) {
-        std::optional<std::string> rt;
-        if (!info[0].IsUndefined() && !info[0].IsNull()) rt = ReqString(info.Env(), info[0], "refreshToken");
-        Napi::Value r = Run(info, 1, &TakeNothing, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.logout_start(rt ? rt->c_str() : nullptr, o);
+        Napi::Env env = info.Env();
+        ArgString refresh_token(OptStringArg(env, info[0], "refreshToken"));
+        return Run(info, 1, &TakeNothing, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.logout_start(refresh_token.c_str(), o);
         });
-        if (rt) Wipe(*rt);
-        return r;
     }
     // COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value CustomClaims(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
-        auto token = ReqString(env, info[0], "token");
-        auto attrs = ReqString(env, info[1], "customAttributes");
-        std::optional<std::string> rt;
-        if (!info[2].IsUndefined() && !info[2].IsNull()) rt = ReqString(env, info[2], "refreshToken");
-        Napi::Value r = Run(
-            info, 3, &TakeCustomClaims,
-            [&](cotter::ClientRef c, const cotter_call_options *o) {
-                return c.custom_claims_start(token.c_str(), attrs.c_str(), rt ? rt->c_str() : nullptr, o);
-            },
-            rt.has_value());
-        Wipe(token);
-        if (rt) Wipe(*rt);
-        return r;
+        ArgString token(ReqString(env, info[0], "token"));
+        ArgString custom_attributes_json(ReqString(env, info[1], "customAttributes"));
+        ArgString refresh_token(OptStringArg(env, info[2], "refreshToken"));
+        return Run(info, 3, &TakeCustomClaims, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.custom_claims_start(token.c_str(), custom_attributes_json.c_str(), refresh_token.c_str(), o);
+        });
     }
     // COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GetIdentity(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
-        auto code = ReqString(env, info[0], "code");
-        auto challenge = IntValue(env, info[1], "challengeId", 0, kMaxSafe);
-        if (!challenge) ThrowInvalid(env, "challengeId must be an integer");
-        auto verifier = ReqString(env, info[2], "codeVerifier");
-        auto redirect = ReqString(env, info[3], "redirectUrl");
+        ArgString authorization_code(ReqString(env, info[0], "code"));
+        const int64_t challenge_id = ReqInt(env, info[1], "challengeId", kMinSafe, kMaxSafe);
+        ArgString code_verifier(ReqString(env, info[2], "codeVerifier"));
+        ArgString redirect_url(ReqString(env, info[3], "redirectUrl"));
         return Run(info, 4, &TakeIdentity, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.get_identity_start(code.c_str(), *challenge, verifier.c_str(), redirect.c_str(), o);
+            return c.get_identity_start(authorization_code.c_str(), challenge_id, code_verifier.c_str(),
+                                        redirect_url.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserCreate(const Napi::CallbackInfo &info) {
-        auto id = ReqString(info.Env(), info[0], "identifier");
+        Napi::Env env = info.Env();
+        ArgString identifier(ReqString(env, info[0], "identifier"));
         return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.user_create_start(id.c_str(), o);
+            return c.user_create_start(identifier.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserGetByIdentifier(const Napi::CallbackInfo &info) {
-        auto id = ReqString(info.Env(), info[0], "identifier");
+        Napi::Env env = info.Env();
+        ArgString identifier(ReqString(env, info[0], "identifier"));
         return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.user_get_by_identifier_start(id.c_str(), o);
+            return c.user_get_by_identifier_start(identifier.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserGet(const Napi::CallbackInfo &info) {
-        auto id = ReqString(info.Env(), info[0], "userId");
+        Napi::Env env = info.Env();
+        ArgString user_id(ReqString(env, info[0], "userId"));
         return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.user_get_start(id.c_str(), o);
+            return c.user_get_start(user_id.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value UserList(const Napi::CallbackInfo &info) {
-        unsigned page = unsigned(IntValue(info.Env(), info[0], "page", 0, 4294967295.0).value_or(0));
+        Napi::Env env = info.Env();
+        const auto page = static_cast<unsigned int>(ReqInt(env, info[0], "page", 0, kUintMax));
         return Run(info, 1, &TakeUserList, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.user_list_start(page, o);
         });
     }
     // COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
-    Napi::Value SocialList(const Napi::CallbackInfo &info) {
-        auto user = ReqString(info.Env(), info[0], "userId");
+    Napi::Value SocialTokensList(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        ArgString cotter_user_id(ReqString(env, info[0], "userId"));
         return Run(info, 1, &TakeSocialTokenList, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.social_tokens_list_start(user.c_str(), o);
+            return c.social_tokens_list_start(cotter_user_id.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
-    Napi::Value SocialGet(const Napi::CallbackInfo &info) {
-        auto provider = ReqString(info.Env(), info[0], "provider");
-        auto user = ReqString(info.Env(), info[1], "userId");
+    Napi::Value SocialTokenGet(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        ArgString provider(ReqString(env, info[0], "provider"));
+        ArgString cotter_user_id(ReqString(env, info[1], "userId"));
         return Run(info, 2, &TakeSocialToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.social_token_get_start(provider.c_str(), user.c_str(), o);
+            return c.social_token_get_start(provider.c_str(), cotter_user_id.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
-    Napi::Value SocialDelete(const Napi::CallbackInfo &info) {
-        auto provider = ReqString(info.Env(), info[0], "provider");
-        auto user = ReqString(info.Env(), info[1], "userId");
+    Napi::Value SocialTokenDelete(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        ArgString provider(ReqString(env, info[0], "provider"));
+        ArgString cotter_user_id(ReqString(env, info[1], "userId"));
         return Run(info, 2, &TakeNothing, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.social_token_delete_start(provider.c_str(), user.c_str(), o);
+            return c.social_token_delete_start(provider.c_str(), cotter_user_id.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value VerifyRemote(const Napi::CallbackInfo &info) {
-        auto token = NoNul(info.Env(), TokenArg(info.Env(), info[0], "accessToken"), "accessToken");
-        Napi::Value r = Run(info, 1, &TakeVerifyRemote, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.verify_remote_start(token.c_str(), o);
+        Napi::Env env = info.Env();
+        ArgString access_token(NoNul(env, TokenArg(env, info[0], "accessToken"), "accessToken"));
+        return Run(info, 1, &TakeVerifyRemote, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.verify_remote_start(access_token.c_str(), o);
         });
-        Wipe(token);
-        return r;
     }
     // COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client, const char *client_user_id, const char *event, const char *code_challenge, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value EventCreatePending(const Napi::CallbackInfo &info) {
-        auto user = ReqString(info.Env(), info[0], "clientUserId");
-        auto event = ReqString(info.Env(), info[1], "event");
-        std::optional<std::string> challenge;
-        if (!info[2].IsUndefined() && !info[2].IsNull()) challenge = ReqString(info.Env(), info[2], "codeChallenge");
+        Napi::Env env = info.Env();
+        ArgString client_user_id(ReqString(env, info[0], "clientUserId"));
+        ArgString event(ReqString(env, info[1], "event"));
+        ArgString code_challenge(OptStringArg(env, info[2], "codeChallenge"));
         return Run(info, 3, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.event_create_pending_start(user.c_str(), event.c_str(), challenge ? challenge->c_str() : nullptr, o);
+            return c.event_create_pending_start(client_user_id.c_str(), event.c_str(), code_challenge.c_str(), o);
         });
     }
     // COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id, const char *code_verifier, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value EventGet(const Napi::CallbackInfo &info) {
-        int64_t id = IntValue(info.Env(), info[0], "eventId", 1, 9007199254740991.0).value_or(0);
-        std::optional<std::string> verifier;
-        if (!info[1].IsUndefined() && !info[1].IsNull()) verifier = ReqString(info.Env(), info[1], "codeVerifier");
-        Napi::Value r = Run(info, 2, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
-            return c.event_get_start(id, verifier ? verifier->c_str() : nullptr, o);
+        Napi::Env env = info.Env();
+        const int64_t event_id = ReqInt(env, info[0], "eventId", kMinSafe, kMaxSafe);
+        ArgString code_verifier(OptStringArg(env, info[1], "codeVerifier"));
+        return Run(info, 2, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
+            return c.event_get_start(event_id, code_verifier.c_str(), o);
         });
-        if (verifier) Wipe(*verifier);
-        return r;
     }
+    // END GENERATED client calls
     // COTTER_API const char *cotter_client_base_url(const cotter_client *client);
     Napi::Value BaseUrl(const Napi::CallbackInfo &info) { return Str(info.Env(), Live(info.Env()).base_url()); }
     // COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client);
@@ -1333,11 +1365,13 @@ class Session : public Napi::ObjectWrap<Session> {
     static Napi::Function Define(Napi::Env env) {
         return DefineClass(env, "NativeSession",
                            {InstanceMethod<&Session::Open>("open"),
+                            // BEGIN GENERATED session methods (scripts/gen.py from capi/abi.json; do not edit)
                             InstanceMethod<&Session::GetAccessToken>("getAccessToken"),
                             InstanceMethod<&Session::GetToken>("getToken"),
                             InstanceMethod<&Session::Refresh>("refresh"),
                             InstanceMethod<&Session::SetToken>("setToken"),
                             InstanceMethod<&Session::Logout>("logout"),
+                            // END GENERATED session methods
                             InstanceMethod<&Session::Close>("close")});
     }
 
@@ -1520,36 +1554,41 @@ class Session : public Napi::ObjectWrap<Session> {
                          [&](const cotter_call_options *o) { return start(s, o); }, &core_->abandoned);
     }
 
+    // The calls: read the arguments, start the call; the taker of its result settles the promise.
+    // BEGIN GENERATED session calls (scripts/gen.py from capi/abi.json; do not edit)
     // COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GetAccessToken(const Napi::CallbackInfo &info) {
-        return Run(info, 0, &TakeBuf, [](cotter::SessionRef s, const cotter_call_options *o) { return s.get_access_token_start(o); });
+        return Run(info, 0, &TakeBuf, [](cotter::SessionRef s, const cotter_call_options *o) {
+            return s.get_access_token_start(o);
+        });
     }
     // COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value GetToken(const Napi::CallbackInfo &info) {
-        return Run(info, 0, &TakeToken, [](cotter::SessionRef s, const cotter_call_options *o) { return s.get_token_start(o); });
+        return Run(info, 0, &TakeToken, [](cotter::SessionRef s, const cotter_call_options *o) {
+            return s.get_token_start(o);
+        });
     }
     // COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value Refresh(const Napi::CallbackInfo &info) {
-        return Run(info, 0, &TakeToken, [](cotter::SessionRef s, const cotter_call_options *o) { return s.refresh_start(o); });
+        return Run(info, 0, &TakeToken, [](cotter::SessionRef s, const cotter_call_options *o) {
+            return s.refresh_start(o);
+        });
     }
     // COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value SetToken(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
-        std::string json = ReqString(env, info[0], "token");
-        cotter::Token t;
-        try {
-            t = Sync(env, [&] { return cotter::Token::from_json(json); });
-        } catch (...) {
-            Wipe(json);
-            throw;
-        }
-        Wipe(json);
-        return Run(info, 1, &TakeNothing, [&](cotter::SessionRef s, const cotter_call_options *o) { return s.set_token_start(t, o); });
+        const cotter::Token token = TokenJsonArg(env, info[0], "token");
+        return Run(info, 1, &TakeNothing, [&](cotter::SessionRef s, const cotter_call_options *o) {
+            return s.set_token_start(token, o);
+        });
     }
     // COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
     Napi::Value Logout(const Napi::CallbackInfo &info) {
-        return Run(info, 0, &TakeNothing, [](cotter::SessionRef s, const cotter_call_options *o) { return s.logout_start(o); });
+        return Run(info, 0, &TakeNothing, [](cotter::SessionRef s, const cotter_call_options *o) {
+            return s.logout_start(o);
+        });
     }
+    // END GENERATED session calls
     // The C session (and so its client) lives on while calls in flight or its opening use it.
     Napi::Value Close(const Napi::CallbackInfo &info) {
         closed_ = true;

@@ -15,6 +15,8 @@
  *    flight, waits for them, and closes the gate every callback goes through (see "The interpreter gate").
  *  - cotter::Error becomes the CotterError subclass for its code (cotter._errors.from_native).
  *  - Above each function: the C signature it wraps, as capi/abi.json describes it (tests/python/test_bindings.py).
+ *  - The calls of the client and the session (a `_start` function each, registered by def_call with the converter
+ *    `as_<result>` of its result) are generated from capi/abi.json (scripts/gen.py); the converters are not.
  */
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -674,36 +676,44 @@ py::list claims_audience(const Claims &self) {
     return out;
 }
 
+/// The claims' properties, one per C getter (audience, a list, and json are written in bind_jwt).
+// BEGIN GENERATED claims getters (scripts/gen.py from capi/abi.json; do not edit)
+void def_claims_getters(py::class_<Claims> &cls) {
+    // COTTER_API const char *cotter_claims_sub(const cotter_claims *claims);
+    cls.def_property_readonly("sub", [](const Claims &self) { return opt_str(self.c.sub()); });
+    // COTTER_API const char *cotter_claims_iss(const cotter_claims *claims);
+    cls.def_property_readonly("iss", [](const Claims &self) { return opt_str(self.c.iss()); });
+    // COTTER_API const char *cotter_claims_identifier(const cotter_claims *claims);
+    cls.def_property_readonly("identifier", [](const Claims &self) { return opt_str(self.c.identifier()); });
+    // COTTER_API const char *cotter_claims_authentication_method(const cotter_claims *claims);
+    cls.def_property_readonly("authentication_method",
+                              [](const Claims &self) { return opt_str(self.c.authentication_method()); });
+    // COTTER_API const char *cotter_claims_scope(const cotter_claims *claims);
+    cls.def_property_readonly("scope", [](const Claims &self) { return opt_str(self.c.scope()); });
+    // COTTER_API const char *cotter_claims_type(const cotter_claims *claims);
+    cls.def_property_readonly("type", [](const Claims &self) { return opt_str(self.c.type()); });
+    // COTTER_API const char *cotter_claims_client_user_id(const cotter_claims *claims);
+    cls.def_property_readonly("client_user_id", [](const Claims &self) { return opt_str(self.c.client_user_id()); });
+    // COTTER_API const char *cotter_claims_jti(const cotter_claims *claims);
+    cls.def_property_readonly("jti", [](const Claims &self) { return opt_str(self.c.jti()); });
+    // COTTER_API const char *cotter_claims_auth_time(const cotter_claims *claims);
+    cls.def_property_readonly("auth_time", [](const Claims &self) { return opt_str(self.c.auth_time()); });
+    // COTTER_API const char *cotter_claims_kid(const cotter_claims *claims);
+    cls.def_property_readonly("kid", [](const Claims &self) { return opt_str(self.c.kid()); });
+    // COTTER_API int64_t cotter_claims_exp(const cotter_claims *claims);
+    cls.def_property_readonly("exp", [](const Claims &self) { return self.c.exp(); });
+    // COTTER_API int64_t cotter_claims_iat(const cotter_claims *claims);
+    cls.def_property_readonly("iat", [](const Claims &self) { return self.c.iat(); });
+    // COTTER_API int64_t cotter_claims_nbf(const cotter_claims *claims);
+    cls.def_property_readonly("nbf", [](const Claims &self) { return self.c.nbf(); });
+}
+// END GENERATED claims getters
+
 void bind_jwt(py::module_ &m) {
-    py::class_<Claims>(m, "Claims")
-        // COTTER_API const char *cotter_claims_sub(const cotter_claims *claims);
-        .def_property_readonly("sub", [](const Claims &s) { return opt_str(s.c.sub()); })
-        // COTTER_API const char *cotter_claims_iss(const cotter_claims *claims);
-        .def_property_readonly("iss", [](const Claims &s) { return opt_str(s.c.iss()); })
-        // COTTER_API const char *cotter_claims_identifier(const cotter_claims *claims);
-        .def_property_readonly("identifier", [](const Claims &s) { return opt_str(s.c.identifier()); })
-        // COTTER_API const char *cotter_claims_authentication_method(const cotter_claims *claims);
-        .def_property_readonly("authentication_method",
-                               [](const Claims &s) { return opt_str(s.c.authentication_method()); })
-        // COTTER_API const char *cotter_claims_scope(const cotter_claims *claims);
-        .def_property_readonly("scope", [](const Claims &s) { return opt_str(s.c.scope()); })
-        // COTTER_API const char *cotter_claims_type(const cotter_claims *claims);
-        .def_property_readonly("type", [](const Claims &s) { return opt_str(s.c.type()); })
-        // COTTER_API const char *cotter_claims_client_user_id(const cotter_claims *claims);
-        .def_property_readonly("client_user_id", [](const Claims &s) { return opt_str(s.c.client_user_id()); })
-        // COTTER_API const char *cotter_claims_jti(const cotter_claims *claims);
-        .def_property_readonly("jti", [](const Claims &s) { return opt_str(s.c.jti()); })
-        // COTTER_API const char *cotter_claims_auth_time(const cotter_claims *claims);
-        .def_property_readonly("auth_time", [](const Claims &s) { return opt_str(s.c.auth_time()); })
-        // COTTER_API const char *cotter_claims_kid(const cotter_claims *claims);
-        .def_property_readonly("kid", [](const Claims &s) { return opt_str(s.c.kid()); })
+    py::class_<Claims> claims(m, "Claims");
+    def_claims_getters(claims);
+    claims
         .def_property_readonly("audience", &claims_audience)
-        // COTTER_API int64_t cotter_claims_exp(const cotter_claims *claims);
-        .def_property_readonly("exp", [](const Claims &s) { return s.c.exp(); })
-        // COTTER_API int64_t cotter_claims_iat(const cotter_claims *claims);
-        .def_property_readonly("iat", [](const Claims &s) { return s.c.iat(); })
-        // COTTER_API int64_t cotter_claims_nbf(const cotter_claims *claims);
-        .def_property_readonly("nbf", [](const Claims &s) { return s.c.nbf(); })
         // COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out);
         .def_property_readonly("json", [](const Claims &s) {
             std::string_view j = s.c.json();
@@ -755,24 +765,31 @@ py::str token_to_json(const Token &self) {
     return py::str(b.data(), b.size());
 }
 
+/// The token set's properties, one per C getter.
+// BEGIN GENERATED token getters (scripts/gen.py from capi/abi.json; do not edit)
+void def_token_getters(py::class_<Token> &cls) {
+    // COTTER_API const char *cotter_token_access_token(const cotter_token *token);
+    cls.def_property_readonly("access_token", [](const Token &self) { return opt_str(self.t.access_token()); });
+    // COTTER_API const char *cotter_token_id_token(const cotter_token *token);
+    cls.def_property_readonly("id_token", [](const Token &self) { return opt_str(self.t.id_token()); });
+    // COTTER_API const char *cotter_token_refresh_token(const cotter_token *token);
+    cls.def_property_readonly("refresh_token", [](const Token &self) { return opt_str(self.t.refresh_token()); });
+    // COTTER_API const char *cotter_token_token_type(const cotter_token *token);
+    cls.def_property_readonly("token_type", [](const Token &self) { return opt_str(self.t.token_type()); });
+    // COTTER_API const char *cotter_token_auth_method(const cotter_token *token);
+    cls.def_property_readonly("auth_method", [](const Token &self) { return opt_str(self.t.auth_method()); });
+    // COTTER_API int64_t cotter_token_expires_in(const cotter_token *token);
+    cls.def_property_readonly("expires_in", [](const Token &self) { return self.t.expires_in(); });
+    // COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *token);
+    cls.def_property_readonly("access_token_expires_at",
+                              [](const Token &self) { return self.t.access_token_expires_at(); });
+}
+// END GENERATED token getters
+
 void bind_token(py::module_ &m) {
-    py::class_<Token>(m, "Token")
-        .def_static("from_json", &token_from_json, "json"_a)
-        .def("to_json", &token_to_json)
-        // COTTER_API const char *cotter_token_access_token(const cotter_token *token);
-        .def_property_readonly("access_token", [](const Token &s) { return opt_str(s.t.access_token()); })
-        // COTTER_API const char *cotter_token_id_token(const cotter_token *token);
-        .def_property_readonly("id_token", [](const Token &s) { return opt_str(s.t.id_token()); })
-        // COTTER_API const char *cotter_token_refresh_token(const cotter_token *token);
-        .def_property_readonly("refresh_token", [](const Token &s) { return opt_str(s.t.refresh_token()); })
-        // COTTER_API const char *cotter_token_token_type(const cotter_token *token);
-        .def_property_readonly("token_type", [](const Token &s) { return opt_str(s.t.token_type()); })
-        // COTTER_API const char *cotter_token_auth_method(const cotter_token *token);
-        .def_property_readonly("auth_method", [](const Token &s) { return opt_str(s.t.auth_method()); })
-        // COTTER_API int64_t cotter_token_expires_in(const cotter_token *token);
-        .def_property_readonly("expires_in", [](const Token &s) { return s.t.expires_in(); })
-        // COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *token);
-        .def_property_readonly("access_token_expires_at", [](const Token &s) { return s.t.access_token_expires_at(); });
+    py::class_<Token> token(m, "Token");
+    token.def_static("from_json", &token_from_json, "json"_a).def("to_json", &token_to_json);
+    def_token_getters(token);
     // COTTER_API void cotter_token_free(cotter_token *token);  (the owner's destructor; wipes)
 }
 
@@ -976,85 +993,111 @@ py::object as_verify_remote(cotter::CallRef c) {
     return py::make_tuple(r.valid, reason);
 }
 
-// --- The client's operations (their `_start` functions) -------------------------------------------
-
-// COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client, const char *identity_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_grant_identity_token(Client &s, const cotter_call_options *o, const cstr &json) {
-    return s.c.grant_identity_token_start(json.c_str(), o);
-}
-// COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client, const char *event_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_grant_event_token(Client &s, const cotter_call_options *o, const cstr &json) {
-    return s.c.grant_event_token_start(json.c_str(), o);
-}
-// COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_refresh(Client &s, const cotter_call_options *o, const cstr &rt) {
-    return s.c.refresh_start(rt.c_str(), o);
-}
-// COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_logout(Client &s, const cotter_call_options *o, const std::optional<cstr> &rt) {
-    return s.c.logout_start(c_or_null(rt), o);
-}
-// COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_custom_claims(Client &s, const cotter_call_options *o, const cstr &token, const cstr &attrs,
-                                  const std::optional<cstr> &rt) {
-    return s.c.custom_claims_start(token.c_str(), attrs.c_str(), c_or_null(rt), o);
-}
-// COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_get_identity(Client &s, const cotter_call_options *o, const cstr &code, int64_t challenge_id,
-                                 const cstr &verifier, const cstr &redirect_url) {
-    return s.c.get_identity_start(code.c_str(), challenge_id, verifier.c_str(), redirect_url.c_str(), o);
-}
-// COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_user_create(Client &s, const cotter_call_options *o, const cstr &identifier) {
-    return s.c.user_create_start(identifier.c_str(), o);
-}
-// COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_user_get_by_identifier(Client &s, const cotter_call_options *o, const cstr &identifier) {
-    return s.c.user_get_by_identifier_start(identifier.c_str(), o);
-}
-// COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_user_get(Client &s, const cotter_call_options *o, const cstr &user_id) {
-    return s.c.user_get_start(user_id.c_str(), o);
-}
-// COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_user_list(Client &s, const cotter_call_options *o, unsigned int page) {
-    return s.c.user_list_start(page, o);
-}
-// COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_social_tokens_list(Client &s, const cotter_call_options *o, const cstr &user_id) {
-    return s.c.social_tokens_list_start(user_id.c_str(), o);
-}
-// COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_social_token_get(Client &s, const cotter_call_options *o, const cstr &provider,
-                                     const cstr &user_id) {
-    return s.c.social_token_get_start(provider.c_str(), user_id.c_str(), o);
-}
-// COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_social_token_delete(Client &s, const cotter_call_options *o, const cstr &provider,
-                                        const cstr &user_id) {
-    return s.c.social_token_delete_start(provider.c_str(), user_id.c_str(), o);
-}
-// COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_verify_remote(Client &s, const cotter_call_options *o, const cstr &access_token) {
-    return s.c.verify_remote_start(access_token.c_str(), o);
-}
-
-// COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client, const char *client_user_id, const char *event, const char *code_challenge, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_event_create_pending(Client &s, const cotter_call_options *o, const cstr &client_user_id,
-                                         const cstr &event, const std::optional<cstr> &code_challenge) {
-    return s.c.event_create_pending_start(client_user_id.c_str(), event.c_str(), c_or_null(code_challenge), o);
-}
-// COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id, const char *code_verifier, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call client_event_get(Client &s, const cotter_call_options *o, int64_t event_id,
-                              const std::optional<cstr> &code_verifier) {
-    return s.c.event_get_start(event_id, c_or_null(code_verifier), o);
-}
 // A record that crosses the ABI as JSON (checked by the core) becomes a dict.
 // COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
-py::object as_json_object(cotter::CallRef c) {
+py::object as_json(cotter::CallRef c) {
     cotter::unique_buf b = c.take_buf();
     return py::module_::import("json").attr("loads")(py::str(b.data(), b.size()));
 }
+
+// --- The client's calls: their `_start` functions, each registered with the converter of its result ---
+
+// BEGIN GENERATED client calls (scripts/gen.py from capi/abi.json; do not edit)
+// COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client, const char *identity_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_grant_identity_token(Client &self, const cotter_call_options *o, const cstr &identity_token_json) {
+    return self.c.grant_identity_token_start(identity_token_json.c_str(), o);
+}
+// COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client, const char *event_token_json, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_grant_event_token(Client &self, const cotter_call_options *o, const cstr &event_token_json) {
+    return self.c.grant_event_token_start(event_token_json.c_str(), o);
+}
+// COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_refresh(Client &self, const cotter_call_options *o, const cstr &refresh_token) {
+    return self.c.refresh_start(refresh_token.c_str(), o);
+}
+// COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_logout(Client &self, const cotter_call_options *o, const std::optional<cstr> &refresh_token) {
+    return self.c.logout_start(c_or_null(refresh_token), o);
+}
+// COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token, const char *custom_attributes_json, const char *refresh_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_custom_claims(Client &self, const cotter_call_options *o, const cstr &token,
+                                  const cstr &custom_attributes_json, const std::optional<cstr> &refresh_token) {
+    return self.c.custom_claims_start(token.c_str(), custom_attributes_json.c_str(), c_or_null(refresh_token), o);
+}
+// COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client, const char *authorization_code, int64_t challenge_id, const char *code_verifier, const char *redirect_url, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_get_identity(Client &self, const cotter_call_options *o, const cstr &authorization_code,
+                                 int64_t challenge_id, const cstr &code_verifier, const cstr &redirect_url) {
+    return self.c.get_identity_start(authorization_code.c_str(), challenge_id, code_verifier.c_str(),
+                                     redirect_url.c_str(), o);
+}
+// COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_create(Client &self, const cotter_call_options *o, const cstr &identifier) {
+    return self.c.user_create_start(identifier.c_str(), o);
+}
+// COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client, const char *identifier, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_get_by_identifier(Client &self, const cotter_call_options *o, const cstr &identifier) {
+    return self.c.user_get_by_identifier_start(identifier.c_str(), o);
+}
+// COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_get(Client &self, const cotter_call_options *o, const cstr &user_id) {
+    return self.c.user_get_start(user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_user_list(Client &self, const cotter_call_options *o, unsigned int page) {
+    return self.c.user_list_start(page, o);
+}
+// COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_social_tokens_list(Client &self, const cotter_call_options *o, const cstr &cotter_user_id) {
+    return self.c.social_tokens_list_start(cotter_user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_social_token_get(Client &self, const cotter_call_options *o, const cstr &provider,
+                                     const cstr &cotter_user_id) {
+    return self.c.social_token_get_start(provider.c_str(), cotter_user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider, const char *cotter_user_id, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_social_token_delete(Client &self, const cotter_call_options *o, const cstr &provider,
+                                        const cstr &cotter_user_id) {
+    return self.c.social_token_delete_start(provider.c_str(), cotter_user_id.c_str(), o);
+}
+// COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_verify_remote(Client &self, const cotter_call_options *o, const cstr &access_token) {
+    return self.c.verify_remote_start(access_token.c_str(), o);
+}
+// COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client, const char *client_user_id, const char *event, const char *code_challenge, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_event_create_pending(Client &self, const cotter_call_options *o, const cstr &client_user_id,
+                                         const cstr &event, const std::optional<cstr> &code_challenge) {
+    return self.c.event_create_pending_start(client_user_id.c_str(), event.c_str(), c_or_null(code_challenge), o);
+}
+// COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id, const char *code_verifier, const cotter_call_options *call_opts, cotter_error **out_error);
+cotter::Call client_event_get(Client &self, const cotter_call_options *o, int64_t event_id,
+                              const std::optional<cstr> &code_verifier) {
+    return self.c.event_get_start(event_id, c_or_null(code_verifier), o);
+}
+
+/// Registers `op(...)` and `op_async(completions, ...)` of every call of Client (def_call).
+void def_client_calls(py::class_<Client> &cls) {
+    def_call(cls, "grant_identity_token", &client_grant_identity_token, &as_token, "identity_token_json"_a);
+    def_call(cls, "grant_event_token", &client_grant_event_token, &as_token, "event_token_json"_a);
+    def_call(cls, "refresh", &client_refresh, &as_token, "refresh_token"_a);
+    def_call(cls, "logout", &client_logout, &as_nothing, "refresh_token"_a);
+    def_call(cls, "custom_claims", &client_custom_claims, &as_custom_claims, "token"_a, "custom_attributes_json"_a,
+             "refresh_token"_a);
+    def_call(cls, "get_identity", &client_get_identity, &as_identity, "authorization_code"_a, "challenge_id"_a,
+             "code_verifier"_a, "redirect_url"_a);
+    def_call(cls, "user_create", &client_user_create, &as_user, "identifier"_a);
+    def_call(cls, "user_get_by_identifier", &client_user_get_by_identifier, &as_user, "identifier"_a);
+    def_call(cls, "user_get", &client_user_get, &as_user, "user_id"_a);
+    def_call(cls, "user_list", &client_user_list, &as_user_list, "page"_a);
+    def_call(cls, "social_tokens_list", &client_social_tokens_list, &as_social_token_list, "cotter_user_id"_a);
+    def_call(cls, "social_token_get", &client_social_token_get, &as_social_token, "provider"_a, "cotter_user_id"_a);
+    def_call(cls, "social_token_delete", &client_social_token_delete, &as_nothing, "provider"_a, "cotter_user_id"_a);
+    def_call(cls, "verify_remote", &client_verify_remote, &as_verify_remote, "access_token"_a);
+    def_call(cls, "event_create_pending", &client_event_create_pending, &as_json, "client_user_id"_a, "event"_a,
+             "code_challenge"_a);
+    def_call(cls, "event_get", &client_event_get, &as_json, "event_id"_a, "code_verifier"_a);
+}
+// END GENERATED client calls
 
 void bind_client(py::module_ &m) {
     py::class_<Client> client(m, "Client");
@@ -1069,25 +1112,7 @@ void bind_client(py::module_ &m) {
             cotter_client_stats st = s.c.stats();
             return py::dict("requests"_a = st.requests, "connections"_a = st.connections, "retries"_a = st.retries);
         });
-    def_call(client, "grant_identity_token", &client_grant_identity_token, &as_token, "json"_a);
-    def_call(client, "grant_event_token", &client_grant_event_token, &as_token, "json"_a);
-    def_call(client, "refresh", &client_refresh, &as_token, "refresh_token"_a);
-    def_call(client, "logout", &client_logout, &as_nothing, "refresh_token"_a);
-    def_call(client, "custom_claims", &client_custom_claims, &as_custom_claims, "token"_a, "attributes_json"_a,
-             "refresh_token"_a);
-    def_call(client, "get_identity", &client_get_identity, &as_identity, "code"_a, "challenge_id"_a,
-             "code_verifier"_a, "redirect_url"_a);
-    def_call(client, "user_create", &client_user_create, &as_user, "identifier"_a);
-    def_call(client, "user_get_by_identifier", &client_user_get_by_identifier, &as_user, "identifier"_a);
-    def_call(client, "user_get", &client_user_get, &as_user, "user_id"_a);
-    def_call(client, "user_list", &client_user_list, &as_user_list, "page"_a);
-    def_call(client, "social_tokens_list", &client_social_tokens_list, &as_social_token_list, "user_id"_a);
-    def_call(client, "social_token_get", &client_social_token_get, &as_social_token, "provider"_a, "user_id"_a);
-    def_call(client, "social_token_delete", &client_social_token_delete, &as_nothing, "provider"_a, "user_id"_a);
-    def_call(client, "verify_remote", &client_verify_remote, &as_verify_remote, "access_token"_a);
-    def_call(client, "event_create_pending", &client_event_create_pending, &as_json_object, "client_user_id"_a,
-             "event"_a, "code_challenge"_a);
-    def_call(client, "event_get", &client_event_get, &as_json_object, "event_id"_a, "code_verifier"_a);
+    def_client_calls(client);
     // COTTER_API void cotter_client_free(cotter_client *client);  (the owner's destructor; wipes the secret)
 }
 
@@ -1207,33 +1232,44 @@ std::unique_ptr<Session> session_new(Client &client, std::optional<int64_t> refr
 // --- Results and operations of a session ----------------------------------------------------------
 
 // COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
-py::object as_access_token(cotter::CallRef c) {
+py::object as_buf(cotter::CallRef c) {
     cotter::unique_buf b = c.take_buf();
     return py::str(b.data(), b.size());
 }
 
+// --- The session's calls: their `_start` functions, each registered with the converter of its result ---
+
+// BEGIN GENERATED session calls (scripts/gen.py from capi/abi.json; do not edit)
 // COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call session_get_access_token(Session &s, const cotter_call_options *o) { return s.s.get_access_token_start(o); }
+cotter::Call session_get_access_token(Session &self, const cotter_call_options *o) {
+    return self.s.get_access_token_start(o);
+}
 // COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call session_get_token(Session &s, const cotter_call_options *o) { return s.s.get_token_start(o); }
+cotter::Call session_get_token(Session &self, const cotter_call_options *o) { return self.s.get_token_start(o); }
 // COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call session_refresh(Session &s, const cotter_call_options *o) { return s.s.refresh_start(o); }
+cotter::Call session_refresh(Session &self, const cotter_call_options *o) { return self.s.refresh_start(o); }
 // COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call session_set_token(Session &s, const cotter_call_options *o, const Token &t) {
-    return s.s.set_token_start(t.t, o);
+cotter::Call session_set_token(Session &self, const cotter_call_options *o, const Token &token) {
+    return self.s.set_token_start(token.t, o);
 }
 // COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session, const cotter_call_options *call_opts, cotter_error **out_error);
-cotter::Call session_logout(Session &s, const cotter_call_options *o) { return s.s.logout_start(o); }
+cotter::Call session_logout(Session &self, const cotter_call_options *o) { return self.s.logout_start(o); }
+
+/// Registers `op(...)` and `op_async(completions, ...)` of every call of Session (def_call).
+void def_session_calls(py::class_<Session> &cls) {
+    def_call(cls, "get_access_token", &session_get_access_token, &as_buf);
+    def_call(cls, "get_token", &session_get_token, &as_token);
+    def_call(cls, "refresh", &session_refresh, &as_token);
+    def_call(cls, "set_token", &session_set_token, &as_nothing, "token"_a);
+    def_call(cls, "logout", &session_logout, &as_nothing);
+}
+// END GENERATED session calls
 
 void bind_session(py::module_ &m) {
     py::class_<Session> session(m, "Session");
     session.def(py::init(&session_new), "client"_a, "refresh_margin_seconds"_a, "token_file"_a, "load"_a, "save"_a,
                 "on_tokens_changed"_a, "initial"_a);
-    def_call(session, "get_access_token", &session_get_access_token, &as_access_token);
-    def_call(session, "get_token", &session_get_token, &as_token);
-    def_call(session, "refresh", &session_refresh, &as_token);
-    def_call(session, "set_token", &session_set_token, &as_nothing, "token"_a);
-    def_call(session, "logout", &session_logout, &as_nothing);
+    def_session_calls(session);
     // COTTER_API void cotter_session_free(cotter_session *session);  (the owner's destructor, GIL released)
 }
 

@@ -78,18 +78,6 @@ func (t *Token) Info() TokenInfo {
 	return *tokenInfoOf(t.ptr)
 }
 
-func tokenInfoOf(p *C.cotter_token) *TokenInfo {
-	return &TokenInfo{
-		AccessToken:          goString(C.cotter_token_access_token(p)),
-		IDToken:              goString(C.cotter_token_id_token(p)),
-		RefreshToken:         goString(C.cotter_token_refresh_token(p)),
-		TokenType:            goString(C.cotter_token_token_type(p)),
-		AuthMethod:           goString(C.cotter_token_auth_method(p)),
-		ExpiresIn:            int64(C.cotter_token_expires_in(p)),
-		AccessTokenExpiresAt: int64(C.cotter_token_access_token_expires_at(p)),
-	}
-}
-
 // AccessToken is the access token (a JWT).
 func (t *Token) AccessToken() string { return t.Info().AccessToken }
 

@@ -205,22 +205,8 @@ func (v *Verifier) verify(token string, wantClaims bool) (*Claims, error) {
 func claimsOf(c *C.cotter_claims) *Claims {
 	var n C.size_t
 	js := C.cotter_claims_json(c, &n)
-	cl := &Claims{
-		Subject:              goString(C.cotter_claims_sub(c)),
-		Issuer:               goString(C.cotter_claims_iss(c)),
-		Identifier:           goString(C.cotter_claims_identifier(c)),
-		AuthenticationMethod: goString(C.cotter_claims_authentication_method(c)),
-		Scope:                goString(C.cotter_claims_scope(c)),
-		Type:                 goString(C.cotter_claims_type(c)),
-		ClientUserID:         goString(C.cotter_claims_client_user_id(c)),
-		JTI:                  goString(C.cotter_claims_jti(c)),
-		AuthTime:             goString(C.cotter_claims_auth_time(c)),
-		KeyID:                goString(C.cotter_claims_kid(c)),
-		ExpiresAt:            int64(C.cotter_claims_exp(c)),
-		IssuedAt:             int64(C.cotter_claims_iat(c)),
-		NotBefore:            int64(C.cotter_claims_nbf(c)),
-		JSON:                 C.GoBytes(unsafe.Pointer(js), C.int(n)),
-	}
+	cl := claimFieldsOf(c) // the fields of one C getter each (getters_gen.go)
+	cl.JSON = C.GoBytes(unsafe.Pointer(js), C.int(n))
 	count := int(C.cotter_claims_audience_count(c))
 	for i := 0; i < count; i++ {
 		cl.Audience = append(cl.Audience, goString(C.cotter_claims_audience(c, C.size_t(i))))
