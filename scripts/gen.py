@@ -20,6 +20,8 @@ generated blocks), with each network function's `_start` form and result taker. 
                 capi/src/abi_values_check.cpp static_asserts that cotter.h re-exports the core's values, that
                                               each struct's field types, order, version and defaults are described,
                                               and that each (hand-written) callback typedef is the described type
+                capi/src/blocking_calls.cpp   the blocking form of each async call (`_start` + the taker's wait),
+                                              except those marked `by_hand` (with the reason)
                 tests/c/option_ranges.inc     the values tests/c/test_options.c tries against each range
                 bindings/rust/cotter/src/error_kind.rs    Rust ErrorKind
                 bindings/rust/cotter-sys/src/bindings.rs  Rust raw declarations of everything cotter.h declares
@@ -127,6 +129,8 @@ class Spec:
                     problems.append(f"async call {a['blocking']}: {a[key]} is not in functions")
             if a["start"] != a["blocking"] + "_start":
                 problems.append(f"async call {a['blocking']}: its start form must be {a['blocking']}_start")
+            if "by_hand" in a and not (isinstance(a["by_hand"], str) and a["by_hand"]):
+                problems.append(f"async call {a['blocking']}: `by_hand` is the reason its blocking form is not generated")
         starts = {a["start"] for a in self.async_calls}
         for f in self.function_names:
             if f.endswith("_start") and f not in starts:
@@ -232,10 +236,10 @@ def function_problems(spec: "Spec") -> list[str]:
         if set(bind) - {"node", "node_args", "node_bytes"} or set(bind.get("node_args", {})) - set(nullable) \
                 or set(bind.get("node_bytes", [])) - set(nullable):
             problems.append(f"{a['blocking']}: `bind` has node, node_args (C name: JS name), node_bytes (C names)")
-        if set(a) - {"blocking", "start", "result", "json", "bind"} \
+        if set(a) - {"blocking", "start", "result", "json", "bind", "by_hand"} \
                 or (a.get("json") and a["result"] != "cotter_call_take_buf"):
             problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
-                            f"cotter_call_take_buf result) and bind")
+                            f"cotter_call_take_buf result), bind and by_hand")
         taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
         if taken != [p["type"] for p in outs]:
             problems.append(f"{a['result']} does not hand back what {a['blocking']} gives ({[p['type'] for p in outs]})")
@@ -644,20 +648,8 @@ def c_decl(t: str, name: str) -> str:
 
 def h_function(f: dict) -> list[str]:
     """One declaration, in clang-format's layout: on one line when it fits, else the parameters packed after `(`."""
-    head = ("COTTER_NODISCARD " if f.get("nodiscard") else "") + "COTTER_API " + c_decl(f["returns"], f["name"]) + "("
-    params = [c_decl(p["type"], p["name"]) for p in f["params"]] or ["void"]
-    tail = ") COTTER_NOEXCEPT;"
-    one = head + ", ".join(params) + tail
-    if len(one) <= HEADER_WIDTH:
-        return [one]
-    lines, cur, indent = [], head, " " * len(head)
-    for i, p in enumerate(params):
-        piece = p + (tail if i == len(params) - 1 else ",")
-        if cur not in (head, indent) and len(cur) + 1 + len(piece) > HEADER_WIDTH:
-            lines.append(cur)
-            cur = indent
-        cur += ("" if cur in (head, indent) else " ") + piece
-    return lines + [cur]
+    head = ("COTTER_NODISCARD " if f.get("nodiscard") else "") + "COTTER_API " + c_decl(f["returns"], f["name"])
+    return _cpp_signature(head, [c_decl(p["type"], p["name"]) for p in f["params"]] or ["void"], " COTTER_NOEXCEPT;")
 
 
 def h_functions(spec: Spec, block: str) -> str:
@@ -684,6 +676,99 @@ def h_constants(spec: Spec, text: str) -> str:
             raise SystemExit(f"gen.py: cotter.h must define {c['name']} on exactly one line")
         text = re.sub(pattern, lambda _m, c=c: f"#define {c['name']} {c_string(c['value'])}", text, flags=re.M)
     return text
+
+
+# ------------------------------------------------------------------------------------------------
+# C ABI shims: each blocking network function is its `_start` form plus a wait (async_calls)
+# ------------------------------------------------------------------------------------------------
+
+CAPI_WIDTH = HEADER_WIDTH  # capi/src has cotter.h's column limit
+
+
+def _cpp_signature(head: str, params: list[str], tail: str) -> list[str]:
+    """`head(params)tail` in clang-format's layout: on one line when it fits, else the parameters packed under
+    the first one (cotter.h's declarations, capi/src's definitions)."""
+    one = head + "(" + ", ".join(params) + ")" + tail
+    if len(one) <= CAPI_WIDTH:
+        return [one]
+    indent = " " * (len(head) + 1)
+    lines, cur = [], head + "("
+    for i, p in enumerate(params):
+        piece = p + (")" + tail if i == len(params) - 1 else ",")
+        if not cur.endswith("(") and len(cur) + 1 + len(piece) > CAPI_WIDTH:
+            lines.append(cur)
+            cur = indent + piece
+        else:
+            cur += ("" if cur.endswith("(") else " ") + piece
+    return lines + [cur]
+
+
+def blocking_shim(spec: Spec, a: dict) -> list[str]:
+    """The blocking form of one async call: clear and check its out-parameters (before anything is sent), start
+    the call without call options, and hand the result over with the taker (which waits). An out-parameter the
+    blocking form accepts as NULL but the taker requires means: wait for the outcome without taking the result."""
+    by_name = {f["name"]: f for f in spec.functions}
+    blocking, taker = by_name[a["blocking"]], by_name[a["result"]]
+    if blocking.get("result") != "status":
+        raise SystemExit(f"gen.py: {a['blocking']}: a generated blocking form returns a status")
+    outs = [p for p in blocking["params"] if p["dir"] == "out" and p["name"] != "out_error"]
+    ins = [p for p in blocking["params"] if p["dir"] == "in"]
+    taken = [p for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
+    o = _cpp_signature(f"COTTER_API int {a['blocking']}", [c_decl(p["type"], p["name"]) for p in blocking["params"]],
+                       " noexcept {")
+    for p in outs:
+        o.append(f"    COTTER_CLEAR_OUT({p['name']});")
+    for p in outs:
+        if not p["nullable"]:
+            o.append(f"    COTTER_CHECK_ARG({p['name']} != nullptr, \"{p['name']} must not be NULL\", out_error);")
+    o.append("    cotter_call *call = nullptr;")
+    o += _cpp_signature(f"    const int rc = {a['start']}", ["&call"] + [p["name"] for p in ins] + ["nullptr", "out_error"], ";")
+    take_args = []
+    optional = []  # the blocking form's NULL-able outs that the taker requires
+    for p in taker["params"]:
+        if p["type"] == "cotter_call *":
+            take_args.append("c")
+        elif p["name"] == "out_error":
+            take_args.append("out_error")
+        else:
+            mine = outs[taken.index(p)]
+            take_args.append(mine["name"])
+            if mine["nullable"] and not p["nullable"]:
+                optional.append(mine["name"])
+    take = f"{a['result']}({', '.join(take_args)})"
+    one = f"    return finish_blocking(rc, &call, [&](cotter_call *c) {{ return {take}; }});"
+    if not optional and len(one) <= CAPI_WIDTH:
+        o.append(one)
+    else:
+        o.append("    return finish_blocking(rc, &call, [&](cotter_call *c) {")
+        if optional:
+            cond = " || ".join(f"!{n}" for n in optional)
+            o.append(f"        if ({cond}) return cotter_call_wait(c, out_error);  // nothing to take the result into")
+        o += [f"        return {take};", "    });"]
+    o.append("}")
+    return o
+
+
+def capi_blocking_cpp(spec: Spec) -> str:
+    o = [f"// @{NOTE}.",
+         "/**",
+         " * @file blocking_calls.cpp",
+         " * @brief The blocking form of each network call (capi/abi.json, `async_calls`): its out-parameters checked",
+         " * before anything is sent, then its `_start` form and the taker of its result, which waits. The `_start`",
+         " * forms (hand-written next to their handles) check the inputs; nothing here restates a check.",
+         " */",
+         '#include "call.hpp"',
+         "",
+         "using cotter::capi::finish_blocking;",
+         "",
+         'extern "C" {']
+    for a in spec.async_calls:
+        if a.get("by_hand"):
+            continue
+        o.append("")
+        o += blocking_shim(spec, a)
+    o += ["", '}  // extern "C"', ""]
+    return "\n".join(o)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1357,6 +1442,7 @@ WHOLE = {
     "core/common/constants.hpp": core_constants_hpp,
     "core/common/options.hpp": core_options_hpp,
     "capi/src/abi_values_check.cpp": capi_check_cpp,
+    "capi/src/blocking_calls.cpp": capi_blocking_cpp,
     "bindings/rust/cotter/src/error_kind.rs": rust_error_kind,
     "bindings/rust/cotter-sys/src/bindings.rs": rust_sys,
     "bindings/rust/cotter-sys/tests/layout.rs": rust_layout_test,
@@ -1492,6 +1578,8 @@ def self_test() -> int:
                            ("changed result taker", lambda d: d["async_calls"][0].update(result="cotter_call_take_buf")),
                            ("start form's nullability differs", lambda d: _function(
                                d, "cotter_client_logout_start")["params"][2].update(nullable=False)),
+                           ("blocking form taken out of the generated shims",
+                            lambda d: d["async_calls"][1].update(by_hand="for the self-test")),
                            ("start form out of step", lambda d: _function(d, "cotter_client_refresh_start")["params"]
                             .pop(2)),
                            ("changed option default", lambda d: _field(d, "cotter_client_options", "timeout_ms")

@@ -1,7 +1,8 @@
 /**
  * @file client.cpp
  * @brief C ABI: cotter_client and every API call (grants, refresh, logout, custom claims, get_identity, users,
- * social tokens, serverless verify), with their result objects.
+ * social tokens, serverless verify), with their result objects: the `_start` forms (the blocking forms are
+ * generated: blocking_calls.cpp).
  */
 #include "client_objects.hpp"
 
@@ -12,7 +13,6 @@ using cotter::capi::report;
 using cotter::capi::str_or_empty;
 
 using cotter::capi::call_timeout_ms;
-using cotter::capi::finish_blocking;
 using cotter::capi::start_call;
 
 namespace {
@@ -147,7 +147,6 @@ COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_cl
 
 /* --- Grants ----------------------------------------------------------------------------------- */
 
-
 COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotter_client *client,
                                                         const char *identity_token_json,
                                                         const cotter_call_options *call_opts,
@@ -155,27 +154,10 @@ COTTER_API int cotter_client_grant_identity_token_start(cotter_call **out, cotte
     return grant_start(out, client, "identity_token", identity_token_json, call_opts, out_error);
 }
 
-COTTER_API int cotter_client_grant_identity_token(cotter_token **out, cotter_client *client,
-                                                  const char *identity_token_json, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(
-        cotter_client_grant_identity_token_start(&call, client, identity_token_json, nullptr, out_error), &call,
-        [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
-}
-
 COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_client *client,
                                                      const char *event_token_json, const cotter_call_options *call_opts,
                                                      cotter_error **out_error) noexcept {
     return grant_start(out, client, "event_token", event_token_json, call_opts, out_error);
-}
-
-COTTER_API int cotter_client_grant_event_token(cotter_token **out, cotter_client *client, const char *event_token_json,
-                                               cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_grant_event_token_start(&call, client, event_token_json, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
 }
 
 COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token,
@@ -192,14 +174,6 @@ COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *cli
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_refresh(cotter_token **out, cotter_client *client, const char *refresh_token,
-                                     cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_refresh_start(&call, client, refresh_token, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
-}
-
 COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token,
                                           const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
@@ -211,13 +185,6 @@ COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *clie
         return c.logout_async(str_or_empty(refresh_token), std::move(done), timeout);
     });
     COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_logout(cotter_client *client, const char *refresh_token,
-                                    cotter_error **out_error) noexcept {
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_logout_start(&call, client, refresh_token, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
 }
 
 COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token,
@@ -237,19 +204,6 @@ COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_clien
                                          timeout);
         });
     COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_client *client,
-                                           const char *token, const char *custom_attributes_json,
-                                           const char *refresh_token, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(token_out);
-    COTTER_CLEAR_OUT(refresh_token_out);
-    COTTER_CHECK_ARG(token_out != nullptr, "token_out must not be NULL", out_error);
-    cotter_call *call = nullptr;
-    return finish_blocking(
-        cotter_client_custom_claims_start(&call, client, token, custom_attributes_json, refresh_token, nullptr,
-                                          out_error),
-        &call, [&](cotter_call *c) { return cotter_call_take_custom_claims(token_out, refresh_token_out, c, out_error); });
 }
 
 /* --- get_identity ------------------------------------------------------------------------------- */
@@ -275,16 +229,6 @@ COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code,
-                                          int64_t challenge_id, const char *code_verifier, const char *redirect_url,
-                                          cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_get_identity_start(&call, client, authorization_code, challenge_id,
-                                                            code_verifier, redirect_url, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_identity(out, c, out_error); });
-}
-
 COTTER_API void cotter_identity_free(cotter_identity *identity) noexcept { delete identity; }
 COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) noexcept {
     return identity && identity->id.has_token ? &identity->token : nullptr;
@@ -308,7 +252,6 @@ COTTER_API const char *cotter_identity_json(const cotter_identity *identity, siz
 
 /* --- Users ---------------------------------------------------------------------------------------- */
 
-
 COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier,
                                                const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     return user_start(out, client, identifier, call_opts, out_error, [](tk::client &c, const std::string &a, auto d, int64_t t) {
@@ -329,28 +272,6 @@ COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *cl
     });
 }
 
-COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier,
-                                         cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_user_create_start(&call, client, identifier, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
-}
-COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier,
-                                                    cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_user_get_by_identifier_start(&call, client, identifier, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
-}
-COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
-                                      cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_user_get_start(&call, client, user_id, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
-}
-
 COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page,
                                              const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
@@ -363,14 +284,6 @@ COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *c
                                                         return c.user_list_async(page, std::move(done), timeout);
                                                     });
     COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page,
-                                       cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_user_list_start(&call, client, page, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_user_list(out, c, out_error); });
 }
 
 COTTER_API void cotter_user_free(cotter_user *user) noexcept { delete user; }
@@ -425,14 +338,6 @@ COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
-                                                const char *cotter_user_id, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_social_tokens_list_start(&call, client, cotter_user_id, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_social_token_list(out, c, out_error); });
-}
-
 COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider,
                                                     const char *cotter_user_id, const cotter_call_options *call_opts,
                                                     cotter_error **out_error) noexcept {
@@ -449,15 +354,6 @@ COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_cl
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider,
-                                              const char *cotter_user_id, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(
-        cotter_client_social_token_get_start(&call, client, provider, cotter_user_id, nullptr, out_error), &call,
-        [&](cotter_call *c) { return cotter_call_take_social_token(out, c, out_error); });
-}
-
 COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider,
                                                        const char *cotter_user_id, const cotter_call_options *call_opts,
                                                        cotter_error **out_error) noexcept {
@@ -472,14 +368,6 @@ COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter
         return c.social_token_delete_async(provider, cotter_user_id, std::move(done), timeout);
     });
     COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider, const char *cotter_user_id,
-                                                 cotter_error **out_error) noexcept {
-    cotter_call *call = nullptr;
-    return finish_blocking(
-        cotter_client_social_token_delete_start(&call, client, provider, cotter_user_id, nullptr, out_error), &call,
-        [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
 }
 
 COTTER_API void cotter_social_token_free(cotter_social_token *token) noexcept { delete token; }
@@ -534,16 +422,6 @@ COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_clien
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_client *client,
-                                           const char *access_token, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(valid_out);
-    COTTER_CLEAR_OUT(reason_out);
-    COTTER_CHECK_ARG(valid_out != nullptr, "valid_out must not be NULL", out_error);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_verify_remote_start(&call, client, access_token, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_verify_remote(valid_out, reason_out, c, out_error); });
-}
-
 /* --- Trusted-device events: the event crosses the ABI as the JSON the core checked ------------------ */
 
 namespace {
@@ -572,18 +450,6 @@ COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotte
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_event_create_pending(cotter_buf *out, cotter_client *client, const char *client_user_id,
-                                                  const char *event, const char *code_challenge,
-                                                  cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    cotter_call *call = nullptr;
-    return finish_blocking(
-        cotter_client_event_create_pending_start(&call, client, client_user_id, event, code_challenge, nullptr,
-                                                 out_error),
-        &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
-}
-
 COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id,
                                              const char *code_verifier, const cotter_call_options *call_opts,
                                              cotter_error **out_error) noexcept {
@@ -599,15 +465,6 @@ COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *c
         },
         event_json);
     COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_event_get(cotter_buf *out, cotter_client *client, int64_t event_id,
-                                       const char *code_verifier, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_client_event_get_start(&call, client, event_id, code_verifier, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
 }  // extern "C"

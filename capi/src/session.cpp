@@ -10,8 +10,6 @@ namespace tk = cotter::core::token;
 using cotter::capi::fill_buf;
 using cotter::capi::report;
 
-using cotter::capi::finish_blocking;
-
 namespace {
 
 /// Starts a session call: it keeps the session (and so its client) and their callbacks alive, waits on the client's
@@ -135,15 +133,6 @@ COTTER_API int cotter_session_get_access_token_start(cotter_call **out, cotter_s
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_session_get_access_token(cotter_buf *out, cotter_session *session,
-                                               cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_session_get_access_token_start(&call, session, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
-}
-
 COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session *session,
                                               const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
@@ -158,14 +147,6 @@ COTTER_API int cotter_session_get_token_start(cotter_call **out, cotter_session 
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_session_get_token(cotter_token **out, cotter_session *session, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_session_get_token_start(&call, session, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_token(out, c, out_error); });
-}
-
 COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *session,
                                             const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
@@ -178,16 +159,6 @@ COTTER_API int cotter_session_refresh_start(cotter_call **out, cotter_session *s
         [](tk::session &s, auto done, int64_t timeout) { return s.tokens_async(true, std::move(done), timeout); },
         [](tk::tokens_ptr &&t) { return cotter_call::result(tk::token_set(*t)); });
     COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_session_refresh(cotter_token **out, cotter_session *session, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_session_refresh_start(&call, session, nullptr, out_error), &call,
-                           [&](cotter_call *c) {
-                               if (out) return cotter_call_take_token(out, c, out_error);
-                               return cotter_call_wait(c, out_error);
-                           });
 }
 
 COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session *session, const cotter_token *token,
@@ -205,13 +176,6 @@ COTTER_API int cotter_session_set_token_start(cotter_call **out, cotter_session 
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_session_set_token(cotter_session *session, const cotter_token *token,
-                                        cotter_error **out_error) noexcept {
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_session_set_token_start(&call, session, token, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
-}
-
 COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *session,
                                            const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
@@ -223,12 +187,6 @@ COTTER_API int cotter_session_logout_start(cotter_call **out, cotter_session *se
         return s.logout_async(std::move(done), timeout);
     });
     COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_session_logout(cotter_session *session, cotter_error **out_error) noexcept {
-    cotter_call *call = nullptr;
-    return finish_blocking(cotter_session_logout_start(&call, session, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
 }
 
 }  // extern "C"

@@ -7,8 +7,9 @@ The file is ``{"profiles": {"default": {"base_url": ..., "login_url": ..., "api_
 holds a secret: ``api_secret_key_file`` is the *path* of a file holding the secret. Written atomically (a
 temporary file in the same directory, fsync, rename) with mode 0600, its directory created 0700.
 
-Precedence, highest first: a command-line flag, the environment (``$COTTER_*``), the profile, the built-in
-default. The token file stays ``$XDG_CONFIG_HOME/cotter/<api_key_id>.json``.
+Precedence, highest first: a command-line flag, the environment (``$COTTER_*``, ``ENVIRONMENT``), the profile,
+the built-in default: ``setting`` is the one place that applies it. The token file stays
+``$XDG_CONFIG_HOME/cotter/<api_key_id>.json``.
 """
 from __future__ import annotations
 
@@ -16,20 +17,43 @@ import json
 import os
 import re
 import tempfile
-from typing import Dict, Optional
+from typing import Callable, Dict, Mapping, Optional
 
-__all__ = ["KEYS", "ConfigError", "ConfigKeyError", "config_dir", "config_path", "load_profile", "load_all", "save_profile",
-           "check_key", "check_profile_name"]
+__all__ = ["KEYS", "ENVIRONMENT", "ConfigError", "ConfigKeyError", "config_dir", "config_path", "load_profile",
+           "load_all", "save_profile", "setting", "check_key", "check_profile_name"]
+
+#: The settings a flag (``--base-url`` for base_url) and an environment variable may give besides the profile.
+ENVIRONMENT: Dict[str, str] = {
+    "base_url": "COTTER_BASE_URL",
+    "login_url": "COTTER_LOGIN_URL",
+    "api_key_id": "COTTER_API_KEY_ID",
+    "ca_file": "COTTER_CA_FILE",
+}
+
+_WHAT: Dict[str, str] = {
+    "base_url": "API base URL",
+    "login_url": "hosted login page",
+    "api_key_id": "API key id; also verify's default audience",
+    "api_secret_key_file": "path of a file holding the API secret key (never the secret itself)",
+    "ca_file": "PEM CA bundle for TLS",
+    "jwks_url": "verify's default key set (default: <base_url>/token/jwks)",
+}
 
 #: The keys a profile may hold, and what each is for (`cotter config list` shows them in this order).
 KEYS: Dict[str, str] = {
-    "base_url": "API base URL (flag --base-url, env $COTTER_BASE_URL)",
-    "login_url": "hosted login page (flag --login-url, env $COTTER_LOGIN_URL)",
-    "api_key_id": "API key id; also verify's default audience (flag --api-key-id, env $COTTER_API_KEY_ID)",
-    "api_secret_key_file": "path of a file holding the API secret key (never the secret itself)",
-    "ca_file": "PEM CA bundle for TLS (flag --ca-file, env $COTTER_CA_FILE)",
-    "jwks_url": "verify's default key set (default: <base_url>/token/jwks)",
+    key: f"{what} (flag --{key.replace('_', '-')}, env ${ENVIRONMENT[key]})" if key in ENVIRONMENT else what
+    for key, what in _WHAT.items()
 }
+
+
+def setting(key: str, flag: Optional[str], profile: Callable[[], Mapping[str, str]]) -> Optional[str]:
+    """The value of ``key``: ``flag`` (the command line's), else its environment variable (``ENVIRONMENT``), else
+    the profile's (``profile()`` is called only then: a flag or variable works even when the file cannot be
+    read). An empty value counts as unset; None when nothing gives one."""
+    check_key(key)
+    variable = ENVIRONMENT.get(key)
+    value = flag or (os.environ.get(variable) if variable else None) or profile().get(key)
+    return value or None
 
 #: The profile used without --profile or $COTTER_PROFILE.
 DEFAULT_PROFILE = "default"

@@ -94,14 +94,13 @@ def _profile(args: argparse.Namespace) -> Dict[str, str]:
     return cached
 
 
-def _setting(args: argparse.Namespace, key: str, env: Optional[str]) -> Optional[str]:
-    """A flag (attribute ``key``), else the environment variable ``env``, else the profile's ``key``."""
-    value: Optional[str] = getattr(args, key, None) or (_env(env) if env else None) or _profile(args).get(key)
-    return value or None
+def _setting(args: argparse.Namespace, key: str) -> Optional[str]:
+    """The flag (attribute ``key``), else the environment, else the profile (``_config.setting``'s order)."""
+    return _config.setting(key, getattr(args, key, None), lambda: _profile(args))
 
 
 def _api_key_id(args: argparse.Namespace) -> str:
-    key = _setting(args, "api_key_id", "COTTER_API_KEY_ID")
+    key = _setting(args, "api_key_id")
     if not key:
         raise UsageError("an API key id is needed: --api-key-id, COTTER_API_KEY_ID, or `cotter login` once")
     return key
@@ -164,8 +163,8 @@ def _client(args: argparse.Namespace, *, secret: bool = False) -> Any:
     return Client(
         _api_key_id(args),
         api_secret_key,
-        base_url=_setting(args, "base_url", "COTTER_BASE_URL"),
-        ca_file=_setting(args, "ca_file", "COTTER_CA_FILE"),
+        base_url=_setting(args, "base_url"),
+        ca_file=_setting(args, "ca_file"),
     )
 
 
@@ -225,7 +224,7 @@ def _cmd_login(args: argparse.Namespace) -> int:
         auth_method="MAGIC_LINK" if args.magic_link else "OTP",
         port=args.port,
         identifier=args.identifier,
-        login_page_url=_setting(args, "login_url", "COTTER_LOGIN_URL"),
+        login_page_url=_setting(args, "login_url"),
         open_url=show,
         timeout=args.timeout,
     )
@@ -246,11 +245,11 @@ def _remember_login(args: argparse.Namespace) -> str:
     """Stores what this login used (never the secret; its file's path when one was given) in the profile, so that
     later commands need no flag or environment variable."""
     secret_file: Optional[str] = getattr(args, "api_secret_key_file", None)
-    ca_file = _setting(args, "ca_file", "COTTER_CA_FILE")
+    ca_file = _setting(args, "ca_file")
     values: Dict[str, Optional[str]] = {
         "api_key_id": _api_key_id(args),
-        "base_url": _setting(args, "base_url", "COTTER_BASE_URL"),
-        "login_url": _setting(args, "login_url", "COTTER_LOGIN_URL"),
+        "base_url": _setting(args, "base_url"),
+        "login_url": _setting(args, "login_url"),
         "ca_file": os.path.abspath(ca_file) if ca_file else None,
         # Only a regular file is worth remembering: not stdin (-), a FIFO or <(pass show cotter)'s /dev/fd/N.
         "api_secret_key_file": os.path.abspath(secret_file) if secret_file and os.path.isfile(secret_file) else None,
@@ -279,12 +278,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     from ._errors import JWKSInvalid, JWTMalformed
 
-    audience = args.audience or _setting(args, "api_key_id", "COTTER_API_KEY_ID")
+    audience = args.audience or _setting(args, "api_key_id")
     if not audience:
         raise UsageError("verify needs --audience (or an API key id: COTTER_API_KEY_ID, or `cotter login` once)")
     jwks_url: Optional[str] = None
     if not args.jwks_file:
-        base_url = _setting(args, "base_url", "COTTER_BASE_URL")
+        base_url = _setting(args, "base_url")
         # The key set's URL of a base URL is the library's rule (cotter_jwks_url), not restated here.
         jwks_url = args.jwks_url or _profile(args).get("jwks_url") or (_native.jwks_url(base_url) if base_url else None)
         if not jwks_url:
@@ -312,7 +311,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         verifier = Verifier(audience, jwks=jwks, issuer=args.issuer, leeway=args.leeway, now=args.now)
     else:
         verifier = Verifier(audience, jwks_url=jwks_url, issuer=args.issuer, leeway=args.leeway,
-                            now=args.now, ca_file=_setting(args, "ca_file", "COTTER_CA_FILE"))
+                            now=args.now, ca_file=_setting(args, "ca_file"))
     claims = verifier.verify(token)
     # The contract: exactly one JSON object with the verified claims on stdout.
     print(claims.json if not args.pretty else json.dumps(_claims_dict(claims), indent=2))

@@ -459,12 +459,58 @@ static void test_events(void) {
     cotter_client_free(c);
 }
 
+/* A blocking form given a NULL out-parameter fails before anything is started (capi/src/blocking_calls.cpp checks
+ * its outputs, then starts the call): the message names the out-parameter, even when an input is wrong too (the
+ * `_start` form would have named the input), and the server sees no request (user_list: valid inputs). */
+static void expect_null_out(cotter_client *c, const char *what, int rc, cotter_error **err, const char *message) {
+    cotter_client_stats st;
+    if (rc != COTTER_EINVAL || !*err || strcmp(cotter_error_message(*err), message) != 0) {
+        fprintf(stderr, "%s: rc=%d message=%s, want COTTER_EINVAL \"%s\"\n", what, rc,
+                *err ? cotter_error_message(*err) : "(none)", message);
+        failures++;
+    }
+    cotter_error_free(*err);
+    *err = NULL;
+    CHECK(cotter_client_stats_get(&st, c) == COTTER_OK);
+    if (st.requests != 0) {
+        fprintf(stderr, "%s: %llu request(s) sent for a call that could not hand its result over\n", what,
+                (unsigned long long)st.requests);
+        failures++;
+    }
+}
+
+static void test_blocking_null_outputs(void) {
+    cotter_client *c = new_client(1);
+    cotter_error *err = NULL;
+    cotter_buf b = COTTER_BUF_INIT;
+    int rc;
+    rc = cotter_client_refresh(NULL, c, NULL, &err);
+    expect_null_out(c, "refresh", rc, &err, "out must not be NULL");
+    rc = cotter_client_grant_identity_token(NULL, c, NULL, &err);
+    expect_null_out(c, "grant_identity_token", rc, &err, "out must not be NULL");
+    rc = cotter_client_user_get(NULL, c, NULL, &err);
+    expect_null_out(c, "user_get", rc, &err, "out must not be NULL");
+    rc = cotter_client_user_list(NULL, c, 1, &err);
+    expect_null_out(c, "user_list", rc, &err, "out must not be NULL");
+    rc = cotter_client_social_token_get(NULL, c, NULL, "u", &err);
+    expect_null_out(c, "social_token_get", rc, &err, "out must not be NULL");
+    rc = cotter_client_get_identity(NULL, c, NULL, 1, "v", "http://x/", &err);
+    expect_null_out(c, "get_identity", rc, &err, "out must not be NULL");
+    rc = cotter_client_custom_claims(NULL, &b, c, NULL, "{}", NULL, &err);
+    expect_null_out(c, "custom_claims", rc, &err, "token_out must not be NULL");
+    rc = cotter_client_verify_remote(NULL, &b, c, NULL, &err);
+    expect_null_out(c, "verify_remote", rc, &err, "valid_out must not be NULL");
+    CHECK(b.ptr == NULL);
+    cotter_client_free(c);
+}
+
 int main(void) {
     if (emu_start(&E, NULL) != 0) {
         fprintf(stderr, "cannot start the emulator\n");
         return 1;
     }
     test_arguments();
+    test_blocking_null_outputs();
     test_tokens_and_refresh();
     test_grants_and_claims();
     test_users_social_verify();

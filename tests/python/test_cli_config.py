@@ -273,3 +273,33 @@ def test_leeway_at_the_limit_is_accepted(emulator: Any, tmp_path: Path) -> None:
     r = _run(["verify", minted["access_token"], "--jwks-url", emulator.jwks_url, "--audience", emulator.api_key_id,
               "--leeway", "300"], _bare_env(tmp_path / "config"))
     assert r.returncode == 0, r.stderr
+
+
+def test_flag_then_environment_then_profile_for_each_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order lives in one place, cotter._config.setting, with the variable of each key in ENVIRONMENT: the flag
+    wins, then the environment, then the profile (read only when needed); empty counts as unset."""
+    from cotter import _config
+
+    assert set(_config.ENVIRONMENT) == {"base_url", "login_url", "api_key_id", "ca_file"}
+    for key, variable in _config.ENVIRONMENT.items():
+        assert f"--{key.replace('_', '-')}" in _config.KEYS[key] and f"${variable}" in _config.KEYS[key]
+        reads: List[str] = []
+
+        def profile() -> Dict[str, str]:
+            reads.append(key)
+            return {key: "from-profile"}
+
+        monkeypatch.setenv(variable, "from-env")
+        assert _config.setting(key, "from-flag", profile) == "from-flag" and reads == []
+        assert _config.setting(key, None, profile) == "from-env" and reads == []
+        assert _config.setting(key, "", profile) == "from-env"
+        monkeypatch.setenv(variable, "")
+        assert _config.setting(key, None, profile) == "from-profile" and reads == [key]
+        monkeypatch.delenv(variable)
+        assert _config.setting(key, None, profile) == "from-profile"
+        assert _config.setting(key, None, lambda: {}) is None
+    # A key with no variable (the profile or its flag only), and a key that is not a setting at all.
+    monkeypatch.setenv("COTTER_JWKS_URL", "ignored")
+    assert _config.setting("jwks_url", None, lambda: {"jwks_url": "p"}) == "p"
+    with pytest.raises(_config.ConfigKeyError):
+        _config.setting("api_secret_key", None, lambda: {})

@@ -10,13 +10,13 @@ What happens to a block, by its fence's language:
 | `python` | runs it (a fresh interpreter, an empty directory as cwd, the environment below) |
 | `js` | runs it with `node`, from the repository root |
 | `sh` | `bash -n` (syntax); preceded by `<!-- run -->`, runs it with `bash -euo pipefail` |
-| `c` | compiles it as a C99 file after `#include <cotter.h>`, `<stdio.h>`, `<string.h>` (`-Wall -Wextra -Werror`, to an object: this part has no libcotter to link) |
+| `c` | compiles it as a C99 file after `#include <cotter.h>`, `<stdio.h>`, `<stdlib.h>`, `<string.h>` (`-Wall -Wextra -Werror`) and links it against libcotter (the static library `scripts/test-python.sh` built, `build/python`), so every function it names must be exported; a block without `main` gets an empty one. A complete program preceded by `<!-- run: args=… -->` runs, against the emulator, with those arguments (`{access_token}`: a fresh login's access token) and must exit 0 |
 | `json`, `toml` | parses it |
 | none | text (a synopsis, an output sample): not code |
 
 A block that cannot run says why, in an HTML comment on the line before its fence (blank lines allowed):
 `<!-- norun: reason -->` skips it, `<!-- check: reason -->` only compiles it (`python`: compile(); `js`:
-`node --check`). `<!-- run -->` runs a `sh` block; `<!-- run: cwd=root -->` runs a block from the repository
+`node --check`). `<!-- run -->` runs a `sh` block (`<!-- run: args=… -->` a C program, see above); `<!-- run: cwd=root -->` runs a block from the repository
 root instead of an empty directory (for scripts that start `emulator/bin/cotter-emulator.js` themselves). Any
 other language needs `norun` (e.g. Rust and Go fragments: their tests live in their packages), so no block is
 forgotten.
@@ -130,13 +130,47 @@ def doc_env(emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Dict[str
     return env
 
 
-def _run(argv: List[str], *, cwd: Path, env: Dict[str, str], code: Optional[str] = None) -> None:
+def _run(argv: List[str], *, cwd: Path, env: Dict[str, str], code: Optional[str] = None) -> str:
     r = subprocess.run(argv, cwd=cwd, env=env, input=code, capture_output=True, text=True, timeout=_BLOCK_TIMEOUT)
     assert r.returncode == 0, f"exit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
+    return r.stdout
+
+
+#: What a C block links against: the static library and the libraries it needs, one path per line (written by
+#: CMake next to the build tree of `pip install .`, which scripts/test-python.sh runs first).
+_C_LINK_LIST = ROOT / "build/python/cotter_static_link.txt"
+_C_MAIN = re.compile(r"\bint\s+main\s*\(")
+
+
+def _c_block(block: Block, tmp_path: Path, env: Dict[str, str], emulator: Any) -> None:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    cxx = shutil.which("c++") or shutil.which("g++")
+    assert cc and cxx, "a C and a C++ compiler are needed"
+    has_main = bool(_C_MAIN.search(block.code))
+    unit = tmp_path / "block.c"
+    unit.write_text("#include <cotter.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#line 1\n"
+                    + block.code + ("" if has_main else "\nint main(void) { return 0; }\n"))
+    obj = tmp_path / "block.o"
+    # Compiled on its own first (-c: gcc reports an ignored COTTER_NODISCARD result only when it generates code).
+    _run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", "-o", str(obj), "-I", str(ROOT / "capi/include"),
+          str(unit)], cwd=tmp_path, env=env)
+    if block.marker == "check":
+        return
+    if not _C_LINK_LIST.is_file():
+        pytest.skip(f"compiled only: no library to link ({_C_LINK_LIST.relative_to(ROOT)}: run scripts/test-python.sh)")
+    libs = [line for line in _C_LINK_LIST.read_text().splitlines() if line]
+    exe = tmp_path / "block"
+    # The C++ driver: libcotter_static is C++ inside (libstdc++, threads).
+    _run([cxx, "-o", str(exe), str(obj), *libs, "-pthread"], cwd=tmp_path, env=env)
+    if block.marker == "run":
+        assert has_main and block.reason.startswith("args="), f"{block.id}: `run` needs `args=…` and a main()"
+        token = emulator.login("docs-c@example.com")["oauth_token"]["access_token"]
+        args = [a.replace("{access_token}", token) for a in block.reason[len("args="):].split()]
+        _run([str(exe), *args], cwd=tmp_path, env=env)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.id)
-def test_doc_block(block: Block, doc_env: Dict[str, str], tmp_path: Path) -> None:
+def test_doc_block(block: Block, doc_env: Dict[str, str], tmp_path: Path, emulator: Any) -> None:
     if block.marker == "norun":
         pytest.skip(f"norun: {block.reason}")
     check_only = block.marker == "check"
@@ -166,13 +200,7 @@ def test_doc_block(block: Block, doc_env: Dict[str, str], tmp_path: Path) -> Non
         else:
             _run(["bash", "-n", str(src)], cwd=tmp_path, env=env)
     elif block.lang == "c":
-        cc = shutil.which("cc") or shutil.which("gcc")
-        assert cc, "a C compiler is needed"
-        unit = tmp_path / "block.c"
-        unit.write_text("#include <cotter.h>\n#include <stdio.h>\n#include <string.h>\n#line 1\n" + block.code)
-        # -c, not -fsyntax-only: gcc reports an ignored COTTER_NODISCARD result only when it generates code.
-        _run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", "-o", str(tmp_path / "block.o"),
-              "-I", str(ROOT / "capi/include"), str(unit)], cwd=tmp_path, env=env)
+        _c_block(block, tmp_path, env, emulator)
     elif block.lang == "json":
         json.loads(block.code)
     elif block.lang == "toml":

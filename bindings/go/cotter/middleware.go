@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 type claimsKey struct{}
@@ -82,6 +83,29 @@ func WriteAuthError(w http.ResponseWriter, _ *http.Request, err *AuthError) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// Validate reports options NewMiddleware refuses, with the sentences of Node's requireAuth: RequiredScopes and
+// TokenTypes must be lists of words (each non-empty, without whitespace, '"' or '\\', which a scope="..." challenge
+// could not carry), RetryAfterSeconds must not be negative. The error is an *Error with Code CodeInvalid.
+func (o MiddlewareOptions) Validate() error {
+	invalid := func(message string) error {
+		return &Error{Code: CodeInvalid, Name: "COTTER_EINVAL", Message: "NewMiddleware: " + message, RetryAfter: -1}
+	}
+	for _, list := range []struct {
+		name  string
+		words []string
+	}{{"RequiredScopes", o.RequiredScopes}, {"TokenTypes", o.TokenTypes}} {
+		for _, w := range list.words {
+			if w == "" || strings.ContainsFunc(w, unicode.IsSpace) || strings.ContainsAny(w, `"\`) {
+				return invalid(list.name + " must be a list of words")
+			}
+		}
+	}
+	if o.RetryAfterSeconds < 0 {
+		return invalid("RetryAfterSeconds must be a non-negative integer")
+	}
+	return nil
+}
+
 // Middleware requires a valid Cotter access token: NewMiddleware(v, MiddlewareOptions{}).
 func Middleware(v *Verifier) func(http.Handler) http.Handler {
 	return NewMiddleware(v, MiddlewareOptions{})
@@ -101,7 +125,13 @@ var (
 // invalid_request for a malformed Authorization header, 401 invalid_token for a rejected token (the code name as
 // error_description), 403 insufficient_scope with scope="..." for a missing scope, and 503 with Retry-After while the
 // key set cannot be fetched. Verification honours the request's context.
+//
+// Options that cannot be right (see MiddlewareOptions.Validate) panic here, when the handler is built, as
+// http.ServeMux.Handle panics on a bad pattern: a policy that could never match must not be served.
 func NewMiddleware(v *Verifier, opts MiddlewareOptions) func(http.Handler) http.Handler {
+	if err := opts.Validate(); err != nil {
+		panic(err)
+	}
 	realm := opts.Realm
 	if realm == "" {
 		realm = "api"

@@ -2,6 +2,7 @@ package cotter_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,5 +75,44 @@ func TestMiddlewareAcceptsValidTokensOnly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "10" || resp.Header.Get("WWW-Authenticate") != "" {
 		t.Fatalf("key set unavailable: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// Options that could never be right fail when the handler is built, with Node's requireAuth sentences: a scope or
+// token type that is empty, holds a space (or a quote or backslash, which scope="..." could not carry), a negative
+// Retry-After. Validate gives the same error without building anything.
+func TestMiddlewareOptionsAreValidated(t *testing.T) {
+	cases := []struct {
+		name string
+		opts cotter.MiddlewareOptions
+		want string
+	}{
+		{"a scope with a space", cotter.MiddlewareOptions{RequiredScopes: []string{"read write"}}, "NewMiddleware: RequiredScopes must be a list of words"},
+		{"an empty scope", cotter.MiddlewareOptions{RequiredScopes: []string{"read", ""}}, "NewMiddleware: RequiredScopes must be a list of words"},
+		{"a scope with a tab", cotter.MiddlewareOptions{RequiredScopes: []string{"read\twrite"}}, "NewMiddleware: RequiredScopes must be a list of words"},
+		{"a scope with a quote", cotter.MiddlewareOptions{RequiredScopes: []string{`a"b`}}, "NewMiddleware: RequiredScopes must be a list of words"},
+		{"a scope with a backslash", cotter.MiddlewareOptions{RequiredScopes: []string{`a\b`}}, "NewMiddleware: RequiredScopes must be a list of words"},
+		{"an empty token type", cotter.MiddlewareOptions{TokenTypes: []string{""}}, "NewMiddleware: TokenTypes must be a list of words"},
+		{"a token type with a space", cotter.MiddlewareOptions{TokenTypes: []string{"access token"}}, "NewMiddleware: TokenTypes must be a list of words"},
+		{"a negative Retry-After", cotter.MiddlewareOptions{RetryAfterSeconds: -1}, "NewMiddleware: RetryAfterSeconds must be a non-negative integer"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.opts.Validate()
+			var e *cotter.Error
+			if !errors.As(err, &e) || e.Code != cotter.CodeInvalid || e.Message != c.want {
+				t.Fatalf("Validate() = %v, want COTTER_EINVAL %q", err, c.want)
+			}
+			defer func() {
+				if r := recover(); r == nil || !errors.Is(r.(error), cotter.ErrInvalid) || r.(error).Error() != err.Error() {
+					t.Fatalf("NewMiddleware: recovered %v, want a panic with %v", r, err)
+				}
+			}()
+			cotter.NewMiddleware(nil, c.opts)
+		})
+	}
+	ok := cotter.MiddlewareOptions{RequiredScopes: []string{"read:messages", "access"}, TokenTypes: []string{"*"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid options refused: %v", err)
 	}
 }
