@@ -568,14 +568,16 @@ COTTER_API int64_t cotter_token_access_token_expires_at(const cotter_token *toke
 typedef struct cotter_client cotter_client;
 
 /* BEGIN GENERATED cotter_client_options (scripts/gen.py from capi/abi.json; do not edit) */
-#define COTTER_CLIENT_OPTIONS_VERSION 2
+#define COTTER_CLIENT_OPTIONS_VERSION 3
 
 /** @brief Options of cotter_client_new(). Versioned, append-only; initialise with cotter_client_options_init(). */
 typedef struct cotter_client_options {
     unsigned int version;       /**< COTTER_CLIENT_OPTIONS_VERSION */
-    const char *api_key_id;     /**< Required. Sent as header API_KEY_ID. */
+    const char *api_key_id;     /**< Required (with from_environment: NULL or "" = $COTTER_API_KEY_ID). Sent as
+                                     header API_KEY_ID. */
     const char *api_secret_key; /**< Needed by server-side calls (grants, custom claims, users list, social tokens).
-                                     Never logged. */
+                                     Never logged. NULL = none (with from_environment: NULL or "" =
+                                     $COTTER_API_SECRET_KEY). */
     const char *base_url;       /**< NULL = $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL. */
     const char *worker_url;     /**< Serverless verify endpoint. NULL = $COTTER_WORKER_URL, else
                                      "https://worker.cotter.app/verify". */
@@ -594,15 +596,21 @@ typedef struct cotter_client_options {
     /* Version 2. */
     long max_host_connections;  /**< Open connections per host; further requests queue. 0 = no cap (the default). At
                                      least 0. */
+    /* Version 3. */
+    long from_environment;      /**< 1: api_key_id and api_secret_key left NULL or empty are read from
+                                     $COTTER_API_KEY_ID and $COTTER_API_SECRET_KEY, as Cotter's own SDKs did (the
+                                     Python client passes 1). 0: never, so a NULL secret stays absent whatever the
+                                     environment holds. Default 0. Range 0..1. */
 } cotter_client_options;
 
 #define COTTER_CLIENT_OPTIONS_INIT \
-    {COTTER_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 10000, 30000, 2, 200, 5000, 8388608, NULL, NULL, 0}
+    {COTTER_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 10000, 30000, 2, 200, 5000, 8388608, NULL, NULL, 0, 0}
 /* END GENERATED cotter_client_options */
 
 /* BEGIN GENERATED functions: client (scripts/gen.py from capi/abi.json; do not edit) */
 /**
- * @brief Fills `opts` with defaults for `version` (1 or 2; a version-1 struct has no max_host_connections).
+ * @brief Fills `opts` with defaults for `version` (1 to 3; a version-1 struct has no max_host_connections, a
+ * version-2 one no from_environment).
  * @return COTTER_OK or COTTER_EINVAL.
  */
 COTTER_NODISCARD COTTER_API int cotter_client_options_init(cotter_client_options *opts,
@@ -611,7 +619,8 @@ COTTER_NODISCARD COTTER_API int cotter_client_options_init(cotter_client_options
 /**
  * @brief Creates a client. Copies every option string.
  * @param[out] out must be freed with cotter_client_free() (wipes the secret).
- * @return COTTER_OK, COTTER_EINVAL (missing api_key_id, bad base URL), COTTER_ENOMEM, COTTER_EINTERNAL.
+ * @return COTTER_OK, COTTER_EINVAL (missing api_key_id, bad base URL, option out of range), COTTER_ENOMEM,
+ * COTTER_EINTERNAL.
  */
 COTTER_NODISCARD COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts,
                                                   cotter_error **out_error) COTTER_NOEXCEPT;
@@ -624,6 +633,12 @@ COTTER_API void cotter_client_free(cotter_client *client) COTTER_NOEXCEPT;
 
 /** @brief The effective base URL. Borrowed; valid until `client` is freed. */
 COTTER_API const char *cotter_client_base_url(const cotter_client *client) COTTER_NOEXCEPT;
+
+/**
+ * @brief The client's API key id (the one given, or $COTTER_API_KEY_ID's with from_environment). Borrowed; valid
+ * until `client` is freed.
+ */
+COTTER_API const char *cotter_client_api_key_id(const cotter_client *client) COTTER_NOEXCEPT;
 
 /**
  * @brief Where the API publishes its key set: `<base URL>/token/jwks`, the base URL being `base_url`, else

@@ -707,6 +707,7 @@ class ClientRef {
     cotter_client *ptr() const noexcept { return ptr_; }
 
     const char *base_url() const noexcept { return cotter_client_base_url(ptr_); }
+    const char *api_key_id() const noexcept { return cotter_client_api_key_id(ptr_); }
     cotter_client_stats stats() const {
         cotter_client_stats s{};
         detail::check(cotter_client_stats_get(&s, ptr_));

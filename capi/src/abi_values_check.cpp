@@ -149,6 +149,7 @@ static_assert(std::is_same_v<decltype(cotter_client_options::max_response_bytes)
 static_assert(std::is_same_v<decltype(cotter_client_options::log), cotter_log_fn>, "cotter_client_options.log: type");
 static_assert(std::is_same_v<decltype(cotter_client_options::log_payload), void *>, "cotter_client_options.log_payload: type");
 static_assert(std::is_same_v<decltype(cotter_client_options::max_host_connections), long>, "cotter_client_options.max_host_connections: type");
+static_assert(std::is_same_v<decltype(cotter_client_options::from_environment), long>, "cotter_client_options.from_environment: type");
 static_assert(offsetof(cotter_client_options, version) < offsetof(cotter_client_options, api_key_id), "cotter_client_options.api_key_id: order");
 static_assert(offsetof(cotter_client_options, api_key_id) < offsetof(cotter_client_options, api_secret_key), "cotter_client_options.api_secret_key: order");
 static_assert(offsetof(cotter_client_options, api_secret_key) < offsetof(cotter_client_options, base_url), "cotter_client_options.base_url: order");
@@ -163,7 +164,8 @@ static_assert(offsetof(cotter_client_options, retry_max_ms) < offsetof(cotter_cl
 static_assert(offsetof(cotter_client_options, max_response_bytes) < offsetof(cotter_client_options, log), "cotter_client_options.log: order");
 static_assert(offsetof(cotter_client_options, log) < offsetof(cotter_client_options, log_payload), "cotter_client_options.log_payload: order");
 static_assert(offsetof(cotter_client_options, log_payload) < offsetof(cotter_client_options, max_host_connections), "cotter_client_options.max_host_connections: order");
-static_assert(sizeof(cotter_client_options) == offsetof(cotter_client_options, max_host_connections) + sizeof(cotter_client_options::max_host_connections), "cotter_client_options: no field after max_host_connections");
+static_assert(offsetof(cotter_client_options, max_host_connections) < offsetof(cotter_client_options, from_environment), "cotter_client_options.from_environment: order");
+static_assert(sizeof(cotter_client_options) == offsetof(cotter_client_options, from_environment) + sizeof(cotter_client_options::from_environment), "cotter_client_options: no field after from_environment");
 static_assert(COTTER_CLIENT_OPTIONS_VERSION == cotter::core::options::client::version, "COTTER_CLIENT_OPTIONS_VERSION");
 constexpr cotter_client_options k_client_init = COTTER_CLIENT_OPTIONS_INIT;
 static_assert(k_client_init.connect_timeout_ms == cotter::core::options::client::connect_timeout_ms, "cotter_client_options.connect_timeout_ms: default");
@@ -172,6 +174,7 @@ static_assert(k_client_init.max_retries == cotter::core::options::client::max_re
 static_assert(k_client_init.retry_base_ms == cotter::core::options::client::retry_base_ms, "cotter_client_options.retry_base_ms: default");
 static_assert(k_client_init.retry_max_ms == cotter::core::options::client::retry_max_ms, "cotter_client_options.retry_max_ms: default");
 static_assert(k_client_init.max_response_bytes == cotter::core::options::client::max_response_bytes, "cotter_client_options.max_response_bytes: default");
+static_assert(k_client_init.from_environment == cotter::core::options::client::from_environment, "cotter_client_options.from_environment: default");
 
 // cotter_client_stats
 static_assert(std::is_same_v<decltype(cotter_client_stats::version), unsigned int>, "cotter_client_stats.version: type");

@@ -70,12 +70,11 @@ extern "C" {
 COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned int version) noexcept {
     if (!opts || version < 1 || version > COTTER_CLIENT_OPTIONS_VERSION) return COTTER_EINVAL;
     const cotter_client_options defaults = COTTER_CLIENT_OPTIONS_INIT;
-    if (version == 1) {
-        // A version-1 caller's struct ends before max_host_connections: fill only what it has.
-        std::memcpy(opts, &defaults, offsetof(cotter_client_options, max_host_connections));
-    } else {
-        *opts = defaults;
-    }
+    // An older caller's struct ends before the first field a later version added: fill only what it has.
+    const size_t size = version == 1   ? offsetof(cotter_client_options, max_host_connections)
+                        : version == 2 ? offsetof(cotter_client_options, from_environment)
+                                       : sizeof(cotter_client_options);
+    std::memcpy(opts, &defaults, size);
     opts->version = version;
     return COTTER_OK;
 }
@@ -97,11 +96,9 @@ COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_option
     COTTER_CHECK_ARG(opts != nullptr, "client options are required (opts is NULL)", out_error);
     COTTER_CHECK_ARG(opts->version >= 1 && opts->version <= COTTER_CLIENT_OPTIONS_VERSION,
                      "client options: unknown version (initialise them with cotter_client_options_init)", out_error);
-    COTTER_CHECK_ARG(opts->api_key_id != nullptr && opts->api_key_id[0] != '\0',
-                     "api_key_id (your Cotter API key id) is required", out_error);
-    COTTER_API_BEGIN  // numeric options: the core checks their ranges (common/options.hpp), naming field and range
+    COTTER_API_BEGIN  // the core checks the key id (or reads it: from_environment) and the numeric options' ranges
     tk::client_options o;
-    o.api_key_id = opts->api_key_id;
+    o.api_key_id = str_or_empty(opts->api_key_id);
     o.api_secret_key = cotter::core::secret_string(str_or_empty(opts->api_secret_key));
     o.base_url = str_or_empty(opts->base_url);
     o.worker_url = str_or_empty(opts->worker_url);
@@ -113,6 +110,7 @@ COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_option
     o.http.retry_max_ms = opts->retry_max_ms;
     o.http.max_response_bytes = opts->max_response_bytes;
     if (opts->version >= 2) o.http.max_host_connections = opts->max_host_connections;
+    if (opts->version >= 3) o.from_environment = opts->from_environment;
     auto c = std::make_unique<cotter_client>();
     c->hooks = cotter::capi::hook_gate::make();
     c->handle = c->hooks->handle_use();
@@ -133,6 +131,10 @@ COTTER_API void cotter_client_free(cotter_client *client) noexcept { delete clie
 
 COTTER_API const char *cotter_client_base_url(const cotter_client *client) noexcept {
     return client ? client->c->base_url().c_str() : nullptr;
+}
+
+COTTER_API const char *cotter_client_api_key_id(const cotter_client *client) noexcept {
+    return client ? client->c->api_key_id().c_str() : nullptr;
 }
 
 COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client) noexcept {

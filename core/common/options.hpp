@@ -61,7 +61,7 @@ inline constexpr range token_cache_size_range{0, 1048576, "verifier options: tok
 
 /// cotter_client_options
 namespace client {
-inline constexpr unsigned int version = 2;
+inline constexpr unsigned int version = 3;
 inline constexpr int64_t connect_timeout_ms = 10000;
 inline constexpr range connect_timeout_ms_range{1, INT64_MAX, "client options: connect_timeout_ms must be at least 1"};
 inline constexpr int64_t timeout_ms = 30000;
@@ -75,6 +75,8 @@ inline constexpr range retry_max_ms_range{0, INT64_MAX, "client options: retry_m
 inline constexpr size_t max_response_bytes = 8388608;
 inline constexpr range max_response_bytes_range{1, INT64_MAX, "client options: max_response_bytes must be at least 1"};
 inline constexpr range max_host_connections_range{0, INT64_MAX, "client options: max_host_connections must be at least 0"};
+inline constexpr long from_environment = 0;
+inline constexpr range from_environment_range{0, 1, "client options: from_environment must be within 0..1"};
 }  // namespace client
 
 /// cotter_login_url_options

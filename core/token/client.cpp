@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common/constants.hpp"
+#include "common/options.hpp"
 #include "token/call_util.hpp"
 #include "token/parse.hpp"
 
@@ -47,12 +48,22 @@ std::string jwks_url_of(std::string base_url) { return effective_base_url(std::m
 namespace {
 
 std::shared_ptr<const client::config> make_config(client_options &o) {
+    options::check(options::client::from_environment_range, o.from_environment);
+    // The one place the credentials' environment variables are read, and only when the caller asked for it: a
+    // NULL secret must not silently become whatever $COTTER_API_SECRET_KEY holds.
+    if (o.from_environment) {
+        if (o.api_key_id.empty()) o.api_key_id = env_or("COTTER_API_KEY_ID", "");
+        if (o.api_secret_key.empty()) o.api_secret_key = secret_string(env_or("COTTER_API_SECRET_KEY", ""));
+    }
     auto c = std::make_shared<client::config>();
     c->api_key_id = std::move(o.api_key_id);
     c->api_secret_key = std::move(o.api_secret_key);
     c->base_url = effective_base_url(std::move(o.base_url));
     c->worker_url = o.worker_url.empty() ? env_or("COTTER_WORKER_URL", k_default_worker_url) : std::move(o.worker_url);
-    if (c->api_key_id.empty()) fail(COTTER_EINVAL, "api_key_id (your Cotter API key id) is required");
+    if (c->api_key_id.empty())
+        fail(COTTER_EINVAL, o.from_environment ? "api_key_id (your Cotter API key id) is required: pass it or set "
+                                                 "COTTER_API_KEY_ID"
+                                               : "api_key_id (your Cotter API key id) is required");
     if (c->api_key_id.size() > 256 || c->api_key_id.find_first_of("\r\n/?#") != std::string::npos)
         fail(COTTER_EINVAL, "api_key_id is malformed");
     if (c->api_secret_key.size() > 4096 || c->api_secret_key.str().find_first_of("\r\n") != std::string::npos)

@@ -43,6 +43,9 @@ struct client_options {
     secret_string api_secret_key;
     std::string base_url;    // empty = $COTTER_BASE_URL, else COTTER_DEFAULT_BASE_URL
     std::string worker_url;  // empty = $COTTER_WORKER_URL, else https://worker.cotter.app/verify
+    /// 1: an empty api_key_id / api_secret_key is read from $COTTER_API_KEY_ID / $COTTER_API_SECRET_KEY (Cotter's
+    /// own SDKs did so); 0: never (a missing secret stays missing). Range 0..1 (common/options.hpp).
+    long from_environment = 0;
     http::transport_options http;
 };
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import _native
 from ._record import Record
-from ._util import I32, I64, U32, U64, c_int, closed_native, duration_ms, env, opt_c_int, redact_jwt, redact_secret, timeout_ms
+from ._util import I32, I64, U32, U64, c_int, closed_native, duration_ms, opt_c_int, redact_jwt, redact_secret, timeout_ms
 from .tokens import Token
 
 TYPE_CHECKING = False
@@ -208,7 +208,8 @@ class Client:
     """A connection to Cotter's API (or a compatible server such as the emulator). Thread-safe.
 
     ``api_key_id``/``api_secret_key``/``base_url`` default to $COTTER_API_KEY_ID, $COTTER_API_SECRET_KEY and
-    $COTTER_BASE_URL (else Cotter's). The secret is needed only by server-side calls and is never shown.
+    $COTTER_BASE_URL (else Cotter's), as Cotter's own SDK did: the library reads them (``from_environment``).
+    The secret is needed only by server-side calls and is never shown.
     Requests run on the client's own I/O thread, over shared keep-alive connections: at most
     ``max_host_connections`` per host (0 = no cap; further requests queue).
 
@@ -238,14 +239,9 @@ class Client:
         retry_base_ms: Optional[int] = None,
         retry_max_ms: Optional[int] = None,
     ) -> None:
-        key = api_key_id or env("COTTER_API_KEY_ID")
-        if not key:
-            from ._errors import InvalidArgument
-
-            raise InvalidArgument("api_key_id is required (or set COTTER_API_KEY_ID)")
         self._n = _native.Client(
-            api_key_id=key,
-            api_secret_key=api_secret_key or env("COTTER_API_SECRET_KEY"),
+            api_key_id=api_key_id or None,
+            api_secret_key=api_secret_key or None,
             base_url=base_url,
             worker_url=worker_url,
             ca_file=ca_file,
@@ -256,9 +252,10 @@ class Client:
             retry_max_ms=duration_ms("retry_max", retry_max, "retry_max_ms", retry_max_ms),
             max_response_bytes=opt_c_int("max_response_bytes", max_response_bytes, U64),
             max_host_connections=opt_c_int("max_host_connections", max_host_connections, I64),
+            from_environment=True,  # Cotter's SDK read its credentials from the environment: the library does
             log=True,
         )
-        self.api_key_id = key
+        self.api_key_id: str = self._n.api_key_id or ""
         self.ca_file = ca_file
         self._base_url = self._n.base_url or ""
 

@@ -854,17 +854,18 @@ struct Client {
 
 // COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned int version);
 // COTTER_API int cotter_client_new(cotter_client **out, const cotter_client_options *opts, cotter_error **out_error);
-std::unique_ptr<Client> client_new(const cstr &api_key_id, const std::optional<cstr> &api_secret_key,
+std::unique_ptr<Client> client_new(const std::optional<cstr> &api_key_id, const std::optional<cstr> &api_secret_key,
                                    const std::optional<cstr> &base_url,
                                    const std::optional<cstr> &worker_url,
                                    const std::optional<cstr> &ca_file, std::optional<int64_t> connect_timeout_ms,
                                    std::optional<int64_t> timeout_ms, std::optional<int> max_retries,
                                    std::optional<int64_t> retry_base_ms, std::optional<int64_t> retry_max_ms,
                                    std::optional<size_t> max_response_bytes, std::optional<long> max_host_connections,
-                                   bool log) {
+                                   bool from_environment, bool log) {
     auto self = std::make_unique<Client>();
     cotter_client_options o = cotter::client_options();
-    o.api_key_id = api_key_id.c_str();
+    o.api_key_id = c_or_null(api_key_id);
+    o.from_environment = from_environment ? 1 : 0;
     o.api_secret_key = c_or_null(api_secret_key);
     o.base_url = c_or_null(base_url);
     o.worker_url = c_or_null(worker_url);
@@ -1104,9 +1105,11 @@ void bind_client(py::module_ &m) {
     client
         .def(py::init(&client_new), "api_key_id"_a, "api_secret_key"_a, "base_url"_a, "worker_url"_a, "ca_file"_a,
              "connect_timeout_ms"_a, "timeout_ms"_a, "max_retries"_a, "retry_base_ms"_a, "retry_max_ms"_a,
-             "max_response_bytes"_a, "max_host_connections"_a, "log"_a)
+             "max_response_bytes"_a, "max_host_connections"_a, "from_environment"_a, "log"_a)
         // COTTER_API const char *cotter_client_base_url(const cotter_client *client);
         .def_property_readonly("base_url", [](const Client &s) { return opt_str(s.c.base_url()); })
+        // COTTER_API const char *cotter_client_api_key_id(const cotter_client *client);
+        .def_property_readonly("api_key_id", [](const Client &s) { return opt_str(s.c.api_key_id()); })
         // COTTER_API int cotter_client_stats_get(cotter_client_stats *out, const cotter_client *client);
         .def("stats", [](const Client &s) {
             cotter_client_stats st = s.c.stats();

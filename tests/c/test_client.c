@@ -504,6 +504,73 @@ static void test_blocking_null_outputs(void) {
     cotter_client_free(c);
 }
 
+/* The credentials' environment variables are read by the library only when the options ask (from_environment = 1,
+ * what the Python client passes): a C, Rust or Go caller's NULL secret stays absent whatever the environment holds. */
+static void test_from_environment(void) {
+    cotter_client_options o;
+    cotter_client *c = NULL;
+    cotter_error *err = NULL;
+    cotter_token *t = NULL;
+    char *resp = NULL, *idt = NULL;
+    CHECK(emu_dev(&E, "POST", "/identity_token", "{\"identifier\":\"c-env@example.com\"}", &resp) == 200);
+    idt = emu_json_member(resp, "identity_token");
+    CHECK(idt != NULL);
+    setenv("COTTER_API_KEY_ID", E.api_key_id, 1);
+    setenv("COTTER_API_SECRET_KEY", E.api_secret_key, 1);
+
+    CHECK(cotter_client_options_init(&o, COTTER_CLIENT_OPTIONS_VERSION) == COTTER_OK);
+    CHECK(o.from_environment == 0);
+    o.base_url = E.base_url;
+    CHECK(cotter_client_new(&c, &o, &err) == COTTER_EINVAL && c == NULL);
+    CHECK(err && strcmp(cotter_error_message(err), "api_key_id (your Cotter API key id) is required") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    o.api_key_id = E.api_key_id;
+    CHECK(cotter_client_new(&c, &o, NULL) == COTTER_OK);
+    CHECK(cotter_client_grant_identity_token(&t, c, idt, &err) == COTTER_EINVAL && t == NULL);
+    CHECK(err && strstr(cotter_error_message(err), "needs the API secret key") != NULL);
+    cotter_error_free(err);
+    err = NULL;
+    cotter_client_free(c);
+    c = NULL;
+
+    o.api_key_id = NULL;
+    o.from_environment = 1;
+    CHECK(cotter_client_new(&c, &o, NULL) == COTTER_OK);
+    CHECK(c && strcmp(cotter_client_api_key_id(c), E.api_key_id) == 0);
+    CHECK(cotter_client_grant_identity_token(&t, c, idt, NULL) == COTTER_OK && t != NULL);
+    cotter_token_free(t);
+    cotter_client_free(c);
+    c = NULL;
+    o.api_key_id = "given-key";  /* what is given wins over the environment */
+    CHECK(cotter_client_new(&c, &o, NULL) == COTTER_OK);
+    CHECK(c && strcmp(cotter_client_api_key_id(c), "given-key") == 0);
+    cotter_client_free(c);
+    c = NULL;
+    o.api_key_id = NULL;
+    unsetenv("COTTER_API_KEY_ID");
+    CHECK(cotter_client_new(&c, &o, &err) == COTTER_EINVAL && c == NULL);
+    CHECK(err && strcmp(cotter_error_message(err),
+                        "api_key_id (your Cotter API key id) is required: pass it or set COTTER_API_KEY_ID") == 0);
+    cotter_error_free(err);
+    unsetenv("COTTER_API_SECRET_KEY");
+    CHECK(cotter_client_api_key_id(NULL) == NULL);
+
+    /* A version-2 caller's struct ends before from_environment: init writes nothing past it. */
+    {
+        cotter_client_options v2;
+        memset(&v2, 0x5A, sizeof v2);
+        CHECK(cotter_client_options_init(&v2, 2) == COTTER_OK);
+        CHECK(v2.version == 2 && v2.max_host_connections == 0);
+        const unsigned char *past = (const unsigned char *)&v2.from_environment;
+        size_t i, untouched = 0;
+        for (i = 0; i < sizeof v2.from_environment; i++) untouched += past[i] == 0x5A;
+        CHECK(untouched == sizeof v2.from_environment);
+    }
+    free(resp);
+    free(idt);
+}
+
 int main(void) {
     if (emu_start(&E, NULL) != 0) {
         fprintf(stderr, "cannot start the emulator\n");
@@ -518,6 +585,7 @@ int main(void) {
     test_events();
     test_session_file();
     test_rejected_credentials();
+    test_from_environment();
     CHECK(log_lines > 10);
     CHECK(log_leaks == 0);
     emu_stop(&E);

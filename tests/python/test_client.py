@@ -22,13 +22,24 @@ def test_repr_hides_the_secret(emulator: Any, client: cotter.Client) -> None:
 
 
 def test_api_key_from_environment(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Cotter's SDK read its credentials from the environment; the library does it for Python (from_environment),
+    # so the rule and its message live once, in the core.
     monkeypatch.setenv("COTTER_API_KEY_ID", emulator.api_key_id)
+    monkeypatch.setenv("COTTER_API_SECRET_KEY", emulator.api_secret_key)
     monkeypatch.setenv("COTTER_BASE_URL", emulator.base_url)
     c = cotter.Client()
     assert c.api_key_id == emulator.api_key_id and c.base_url == emulator.base_url
+    it = emulator.dev("/identity_token", {"identifier": "env@example.com"})["identity_token"]
+    assert c.grant_identity_token(it).token_type == "Bearer"  # the secret came from the environment too
+    assert cotter.Client("given-key").api_key_id == "given-key"  # what is passed wins
     monkeypatch.delenv("COTTER_API_KEY_ID")
-    with pytest.raises(cotter.InvalidArgument):
+    with pytest.raises(cotter.InvalidArgument) as info:
         cotter.Client()
+    assert info.value.message == "api_key_id (your Cotter API key id) is required: pass it or set COTTER_API_KEY_ID"
+    monkeypatch.delenv("COTTER_API_SECRET_KEY")
+    no_secret = cotter.Client(emulator.api_key_id)
+    with pytest.raises(cotter.InvalidArgument, match="secret"):
+        no_secret.grant_identity_token(it)
 
 
 def test_identity_and_event_grants(emulator: Any, client: cotter.Client) -> None:

@@ -82,6 +82,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The credentials are what opts says: an empty APISecretKey is none, whatever the environment holds.
+	o.from_environment = 0
 	if opts.ConnectTimeout != 0 {
 		o.connect_timeout_ms = C.int64_t(opts.ConnectTimeout / time.Millisecond)
 	}
@@ -145,6 +147,15 @@ func (c *Client) BaseURL() string {
 	}
 	defer c.g.leave()
 	return goString(C.cotter_client_base_url(c.ptr))
+}
+
+// APIKeyID is the API key id the client sends.
+func (c *Client) APIKeyID() string {
+	if !c.g.enter() {
+		return ""
+	}
+	defer c.g.leave()
+	return goString(C.cotter_client_api_key_id(c.ptr))
 }
 
 // JWKSURL is where the client's API publishes its key set (the library's rule: BaseURL + "/token/jwks"), for

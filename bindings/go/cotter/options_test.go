@@ -126,3 +126,14 @@ func TestClientOptionsReachTheLibrary(t *testing.T) {
 		}
 	}
 }
+
+// The credentials are what ClientOptions says: Go asks the library not to read $COTTER_API_KEY_ID or
+// $COTTER_API_SECRET_KEY (from_environment = 0), so an empty key id fails whatever the environment holds.
+func TestTheEnvironmentNeverSuppliesCredentials(t *testing.T) {
+	t.Setenv("COTTER_API_KEY_ID", "from-env")
+	_, err := cotter.NewClient(cotter.ClientOptions{BaseURL: "http://127.0.0.1:9/api/v0"})
+	var e *cotter.Error
+	if !errors.As(err, &e) || e.Code != cotter.CodeInvalid || e.Message != "api_key_id (your Cotter API key id) is required" {
+		t.Fatalf("NewClient without APIKeyID: %v", err)
+	}
+}

@@ -13,8 +13,8 @@ import (
 func TestRefreshRotatesAndOldTokenNeedsReauth(t *testing.T) {
 	emu := startEmulator(t)
 	c := emu.client(t)
-	if c.BaseURL() != emu.info.BaseURL {
-		t.Fatalf("BaseURL %q", c.BaseURL())
+	if c.BaseURL() != emu.info.BaseURL || c.APIKeyID() != emu.info.APIKeyID {
+		t.Fatalf("BaseURL %q, APIKeyID %q", c.BaseURL(), c.APIKeyID())
 	}
 	first := emu.loginToken(t, "bob@example.com")
 	oldRT := first.RefreshToken()

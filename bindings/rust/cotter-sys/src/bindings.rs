@@ -10,7 +10,7 @@ pub const COTTER_VERSION_PATCH: c_uint = 0;
 pub const COTTER_VERSION_NUMBER: c_uint = 100;
 pub const COTTER_CALL_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_JWT_VERIFIER_OPTIONS_VERSION: c_uint = 1;
-pub const COTTER_CLIENT_OPTIONS_VERSION: c_uint = 2;
+pub const COTTER_CLIENT_OPTIONS_VERSION: c_uint = 3;
 pub const COTTER_LOGIN_URL_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_SESSION_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_DEFAULT_ISSUER: &CStr = c"https://www.cotter.app";
@@ -195,6 +195,7 @@ pub struct cotter_client_options {
     pub log: cotter_log_fn,
     pub log_payload: *mut c_void,
     pub max_host_connections: c_long,
+    pub from_environment: c_long,
 }
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -278,6 +279,7 @@ pub const COTTER_CLIENT_OPTIONS_INIT: cotter_client_options = cotter_client_opti
     log: None,
     log_payload: core::ptr::null_mut(),
     max_host_connections: 0,
+    from_environment: 0,
 };
 pub const COTTER_LOGIN_URL_OPTIONS_INIT: cotter_login_url_options = cotter_login_url_options {
     version: COTTER_LOGIN_URL_OPTIONS_VERSION,
@@ -378,6 +380,7 @@ extern "C" {
     pub fn cotter_client_new(out: *mut *mut cotter_client, opts: *const cotter_client_options, out_error: *mut *mut cotter_error) -> c_int;
     pub fn cotter_client_free(client: *mut cotter_client);
     pub fn cotter_client_base_url(client: *const cotter_client) -> *const c_char;
+    pub fn cotter_client_api_key_id(client: *const cotter_client) -> *const c_char;
     #[must_use]
     pub fn cotter_jwks_url(out: *mut cotter_buf, base_url: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]

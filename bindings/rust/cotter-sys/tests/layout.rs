@@ -59,6 +59,7 @@ fn rust_layout() -> Vec<String> {
     out.push(format!("cotter_client_options.log offset {} size {}", offset_of!(cotter_client_options, log), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).log) })));
     out.push(format!("cotter_client_options.log_payload offset {} size {}", offset_of!(cotter_client_options, log_payload), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).log_payload) })));
     out.push(format!("cotter_client_options.max_host_connections offset {} size {}", offset_of!(cotter_client_options, max_host_connections), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).max_host_connections) })));
+    out.push(format!("cotter_client_options.from_environment offset {} size {}", offset_of!(cotter_client_options, from_environment), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).from_environment) })));
     out.push(format!("cotter_client_stats size {} align {}", size_of::<cotter_client_stats>(), align_of::<cotter_client_stats>()));
     let probe = core::mem::MaybeUninit::<cotter_client_stats>::uninit();
     out.push(format!("cotter_client_stats.version offset {} size {}", offset_of!(cotter_client_stats, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
@@ -113,7 +114,7 @@ fn c_layout() -> Vec<String> {
 #[test]
 fn struct_layouts_match_the_c_compiler() {
     let (rust, c) = (rust_layout(), c_layout());
-    assert_eq!(rust.len(), 68);
+    assert_eq!(rust.len(), 69);
     for (r, c) in rust.iter().zip(c.iter()) {
         assert_eq!(r, c, "Rust (left) and C (right) lay this out differently");
     }

@@ -47,6 +47,7 @@ int main(void) {
     printf("cotter_client_options.log offset %zu size %zu\n", offsetof(cotter_client_options, log), sizeof(((cotter_client_options *)0)->log));
     printf("cotter_client_options.log_payload offset %zu size %zu\n", offsetof(cotter_client_options, log_payload), sizeof(((cotter_client_options *)0)->log_payload));
     printf("cotter_client_options.max_host_connections offset %zu size %zu\n", offsetof(cotter_client_options, max_host_connections), sizeof(((cotter_client_options *)0)->max_host_connections));
+    printf("cotter_client_options.from_environment offset %zu size %zu\n", offsetof(cotter_client_options, from_environment), sizeof(((cotter_client_options *)0)->from_environment));
     printf("cotter_client_stats size %zu align %zu\n", sizeof(cotter_client_stats), (size_t)_Alignof(cotter_client_stats));
     printf("cotter_client_stats.version offset %zu size %zu\n", offsetof(cotter_client_stats, version), sizeof(((cotter_client_stats *)0)->version));
     printf("cotter_client_stats.requests offset %zu size %zu\n", offsetof(cotter_client_stats, requests), sizeof(((cotter_client_stats *)0)->requests));

@@ -135,6 +135,11 @@ impl Client {
         unsafe { cstr::borrowed_str(sys::cotter_client_base_url(self.raw())).unwrap_or("") }
     }
 
+    /// The API key id the client sends.
+    pub fn api_key_id(&self) -> &str {
+        unsafe { cstr::borrowed_str(sys::cotter_client_api_key_id(self.raw())).unwrap_or("") }
+    }
+
     /// Where this client's API publishes its key set (the library's rule: `<base_url>/token/jwks`), for
     /// [`crate::VerifierBuilder::jwks_url`].
     pub fn jwks_url(&self) -> Result<String> {
@@ -619,6 +624,8 @@ impl ClientBuilder {
         o.base_url = ffi::opt_ptr(&base);
         o.worker_url = ffi::opt_ptr(&worker);
         o.ca_file = ffi::opt_ptr(&ca);
+        // The credentials are what the builder says: a `None` secret is none, whatever the environment holds.
+        o.from_environment = 0;
         if let Some(d) = self.connect_timeout {
             o.connect_timeout_ms = duration_ms(d);
         }

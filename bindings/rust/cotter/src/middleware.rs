@@ -88,22 +88,30 @@ impl AuthLayer {
 
     /// The accepted `type` claims; `["*"]` accepts any token. Default: Cotter's access tokens only (`type`
     /// `client_access_token` or `access_token`, or no `type` and `access` in `scope`): an ID token is rejected.
+    ///
+    /// # Panics
+    /// When an entry is not a word (see [`AuthLayer::required_scopes`]).
     pub fn token_types<I, S>(mut self, types: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.policy_mut().token_types = Some(types.into_iter().map(Into::into).collect());
+        self.policy_mut().token_types = Some(words(types, "token_types"));
         self
     }
 
     /// Scopes the token must all have in its `scope` claim; otherwise 403 `insufficient_scope`.
+    ///
+    /// # Panics
+    /// When an entry is empty or holds whitespace, `"` or `\` (a scope is one word of the space-separated claim,
+    /// and `scope="..."` could not carry it), with the sentence of Node's `requireAuth` and Go's `NewMiddleware`:
+    /// "AuthLayer: required_scopes must be a list of words". A policy that could never match is never served.
     pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.policy_mut().required_scopes = scopes.into_iter().map(Into::into).collect();
+        self.policy_mut().required_scopes = words(scopes, "required_scopes");
         self
     }
 
@@ -427,6 +435,19 @@ fn token_type_accepted(claims: &Claims, types: Option<&[String]>) -> bool {
         (None, Some(t)) => ACCESS_TOKEN_TYPES.contains(&t),
         (Some(types), ty) => types.iter().any(|a| a == "*" || Some(a.as_str()) == ty),
     }
+}
+
+/// The entries of a scope or token-type list, each one word (what Node's requireAuth and Go's NewMiddleware accept).
+fn words<I, S>(list: I, what: &str) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let list: Vec<String> = list.into_iter().map(Into::into).collect();
+    if list.iter().any(|w| w.is_empty() || w.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\')) {
+        panic!("AuthLayer: {what} must be a list of words");
+    }
+    list
 }
 
 /// `Bearer realm="…", error="…", error_description="…", scope="…"` (absent parts left out).

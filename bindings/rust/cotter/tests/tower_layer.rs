@@ -191,3 +191,23 @@ fn a_clone_keeps_the_policy_it_was_cloned_with() {
 fn handler_types_compile(req: Request) -> Option<AuthClaims> {
     req.extensions().get::<AuthClaims>().cloned()
 }
+
+/// Options that could never be right panic when the layer is configured, with the sentences of Node's requireAuth
+/// and Go's NewMiddleware: a scope or token type that is empty or holds whitespace, a quote or a backslash.
+#[test]
+fn scopes_and_token_types_must_be_words() {
+    let verifier = || Arc::new(Verifier::builder().audience("aud").jwks_url("http://127.0.0.1:9/token/jwks").build().unwrap());
+    let refused = |f: Box<dyn FnOnce() -> AuthLayer>| {
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map(|_| ()).unwrap_err();
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    for bad in ["read write", "", "read\twrite", "a\"b", "a\\b"] {
+        let v = verifier();
+        assert_eq!(refused(Box::new(move || AuthLayer::new(v).required_scopes([bad]))),
+                   "AuthLayer: required_scopes must be a list of words", "{bad:?}");
+        let v = verifier();
+        assert_eq!(refused(Box::new(move || AuthLayer::new(v).token_types(["access_token", bad]))),
+                   "AuthLayer: token_types must be a list of words", "{bad:?}");
+    }
+    let _ = AuthLayer::new(verifier()).required_scopes(["read:messages", "access"]).token_types(["*"]);
+}
