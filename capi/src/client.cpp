@@ -1,7 +1,7 @@
 /**
  * @file client.cpp
  * @brief C ABI: cotter_client and every API call (grants, refresh, logout, custom claims, get_identity, users,
- * social tokens, serverless verify), with their result objects.
+ * social tokens, serverless verify). Records (users, social tokens, identity, events) cross as checked JSON.
  */
 #include "client_objects.hpp"
 
@@ -58,9 +58,10 @@ int user_start(cotter_call **out, cotter_client *client, const char *arg, const 
     COTTER_CHECK_ARG(arg != nullptr, "the user id or identifier must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::user>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return start(c, std::string(arg), std::move(done), timeout);
-    });
+    return start_client_call<tk::user>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) { return start(c, std::string(arg), std::move(done), timeout); },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 }  // namespace
@@ -268,42 +269,24 @@ COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client
     COTTER_CHECK_ARG(challenge_id >= 0, "challenge_id must not be negative", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::identity>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.get_identity_async(authorization_code, challenge_id, code_verifier, redirect_url, std::move(done),
-                                    timeout);
-    });
+    return start_client_call<tk::identity>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.get_identity_async(authorization_code, challenge_id, code_verifier, redirect_url, std::move(done),
+                                        timeout);
+        },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code,
+COTTER_API int cotter_client_get_identity(cotter_buf *out, cotter_client *client, const char *authorization_code,
                                           int64_t challenge_id, const char *code_verifier, const char *redirect_url,
                                           cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_client_get_identity_start(&call, client, authorization_code, challenge_id,
                                                             code_verifier, redirect_url, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_identity(out, c, out_error); });
-}
-
-COTTER_API void cotter_identity_free(cotter_identity *identity) noexcept { delete identity; }
-COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) noexcept {
-    return identity && identity->id.has_token ? &identity->token : nullptr;
-}
-COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.identifier) : nullptr;
-}
-COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.identifier_type) : nullptr;
-}
-COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.user_id) : nullptr;
-}
-COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.identity_token_json) : nullptr;
-}
-COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out) noexcept {
-    if (len_out) *len_out = identity ? identity->id.json.size() : 0;
-    return identity ? identity->id.json.c_str() : nullptr;
+                           &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
 /* --- Users ---------------------------------------------------------------------------------------- */
@@ -329,26 +312,26 @@ COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *cl
     });
 }
 
-COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier,
+COTTER_API int cotter_client_user_create(cotter_buf *out, cotter_client *client, const char *identifier,
                                          cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_client_user_create_start(&call, client, identifier, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
+                           [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
-COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier,
+COTTER_API int cotter_client_user_get_by_identifier(cotter_buf *out, cotter_client *client, const char *identifier,
                                                     cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_client_user_get_by_identifier_start(&call, client, identifier, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
+                           &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
-COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
+COTTER_API int cotter_client_user_get(cotter_buf *out, cotter_client *client, const char *user_id,
                                       cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_client_user_get_start(&call, client, user_id, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
+                           [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
 COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page,
@@ -358,52 +341,19 @@ COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *c
     COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::user_page>(out, client, call_opts,
-                                                    [&](tk::client &c, auto done, int64_t timeout) {
-                                                        return c.user_list_async(page, std::move(done), timeout);
-                                                    });
+    return start_client_call<tk::user_page>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) { return c.user_list_async(page, std::move(done), timeout); },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page,
+COTTER_API int cotter_client_user_list(cotter_buf *out, cotter_client *client, unsigned int page,
                                        cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_client_user_list_start(&call, client, page, nullptr, out_error), &call,
-                           [&](cotter_call *c) { return cotter_call_take_user_list(out, c, out_error); });
-}
-
-COTTER_API void cotter_user_free(cotter_user *user) noexcept { delete user; }
-COTTER_API void cotter_user_list_free(cotter_user_list *list) noexcept { delete list; }
-COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) noexcept { return list ? list->users.size() : 0; }
-COTTER_API int64_t cotter_user_list_total(const cotter_user_list *list) noexcept { return list ? list->total : -1; }
-COTTER_API int cotter_user_list_has_more(const cotter_user_list *list) noexcept { return list ? list->has_more : -1; }
-COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) noexcept {
-    return list && index < list->users.size() ? &list->users[index] : nullptr;
-}
-COTTER_API const char *cotter_user_id(const cotter_user *user) noexcept { return user ? c_str_or_null(user->u.id) : nullptr; }
-COTTER_API const char *cotter_user_issuer(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.issuer) : nullptr;
-}
-COTTER_API const char *cotter_user_client_user_id(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.client_user_id) : nullptr;
-}
-COTTER_API const char *cotter_user_identifier(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.identifier) : nullptr;
-}
-COTTER_API const char *cotter_user_default_method(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.default_method) : nullptr;
-}
-COTTER_API const char *cotter_user_created_at(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.created_at) : nullptr;
-}
-COTTER_API size_t cotter_user_enrolled_count(const cotter_user *user) noexcept { return user ? user->u.enrolled.size() : 0; }
-COTTER_API const char *cotter_user_enrolled(const cotter_user *user, size_t index) noexcept {
-    return user && index < user->u.enrolled.size() ? user->u.enrolled[index].c_str() : nullptr;
-}
-COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out) noexcept {
-    if (len_out) *len_out = user ? user->u.json.size() : 0;
-    return user ? user->u.json.c_str() : nullptr;
+                           [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
 /* --- Social-login provider tokens ------------------------------------------------------------------ */
@@ -417,20 +367,21 @@ COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_
     COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::social_token_list>(out, client, call_opts,
-                                                    [&](tk::client &c, auto done, int64_t timeout) {
-                                                        return c.social_tokens_list_async(cotter_user_id, std::move(done),
-                                                                                          timeout);
-                                                    });
+    return start_client_call<tk::social_token_list>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.social_tokens_list_async(cotter_user_id, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
+COTTER_API int cotter_client_social_tokens_list(cotter_buf *out, cotter_client *client,
                                                 const char *cotter_user_id, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     cotter_call *call = nullptr;
     return finish_blocking(cotter_client_social_tokens_list_start(&call, client, cotter_user_id, nullptr, out_error),
-                           &call, [&](cotter_call *c) { return cotter_call_take_social_token_list(out, c, out_error); });
+                           &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
 COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider,
@@ -443,19 +394,22 @@ COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_cl
     COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::social_token>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.social_token_get_async(provider, cotter_user_id, std::move(done), timeout);
-    });
+    return start_client_call<tk::social_token>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.social_token_get_async(provider, cotter_user_id, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
-COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider,
+COTTER_API int cotter_client_social_token_get(cotter_buf *out, cotter_client *client, const char *provider,
                                               const char *cotter_user_id, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     cotter_call *call = nullptr;
     return finish_blocking(
         cotter_client_social_token_get_start(&call, client, provider, cotter_user_id, nullptr, out_error), &call,
-        [&](cotter_call *c) { return cotter_call_take_social_token(out, c, out_error); });
+        [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
 COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider,
@@ -480,41 +434,6 @@ COTTER_API int cotter_client_social_token_delete(cotter_client *client, const ch
     return finish_blocking(
         cotter_client_social_token_delete_start(&call, client, provider, cotter_user_id, nullptr, out_error), &call,
         [&](cotter_call *c) { return cotter_call_wait(c, out_error); });
-}
-
-COTTER_API void cotter_social_token_free(cotter_social_token *token) noexcept { delete token; }
-COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list) noexcept { delete list; }
-COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list) noexcept {
-    return list ? list->items.size() : 0;
-}
-COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list,
-                                                                   size_t index) noexcept {
-    return list && index < list->items.size() ? &list->items[index] : nullptr;
-}
-COTTER_API const char *cotter_social_token_provider(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.provider) : nullptr;
-}
-COTTER_API const char *cotter_social_token_provider_user_id(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.provider_user_id) : nullptr;
-}
-COTTER_API const char *cotter_social_token_provider_username(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.provider_username) : nullptr;
-}
-COTTER_API const char *cotter_social_token_user_id(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.user_id) : nullptr;
-}
-COTTER_API const char *cotter_social_token_access_token(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.access_token.str()) : nullptr;
-}
-COTTER_API const char *cotter_social_token_scope(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.scope) : nullptr;
-}
-COTTER_API const char *cotter_social_token_token_type(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.token_type) : nullptr;
-}
-COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out) noexcept {
-    if (len_out) *len_out = token ? token->json_len : 0;
-    return token ? token->json : nullptr;
 }
 
 /* --- Serverless verification ----------------------------------------------------------------------- */
@@ -544,11 +463,7 @@ COTTER_API int cotter_client_verify_remote(int *valid_out, cotter_buf *reason_ou
                            [&](cotter_call *c) { return cotter_call_take_verify_remote(valid_out, reason_out, c, out_error); });
 }
 
-/* --- Trusted-device events: the event crosses the ABI as the JSON the core checked ------------------ */
-
-namespace {
-cotter_call::result event_json(tk::event &&e) { return cotter_call::result(std::move(e.json)); }
-}  // namespace
+/* --- Trusted-device events (the event crosses the ABI as JSON, as every record does) ----------------- */
 
 COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client,
                                                         const char *client_user_id, const char *event,
@@ -568,7 +483,7 @@ COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotte
             return c.event_create_pending_async(client_user_id, event, code_challenge ? code_challenge : "",
                                                 std::move(done), timeout);
         },
-        event_json);
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
@@ -597,7 +512,7 @@ COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *c
         [&](tk::client &c, auto done, int64_t timeout) {
             return c.event_get_async(event_id, code_verifier ? code_verifier : "", std::move(done), timeout);
         },
-        event_json);
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
