@@ -380,6 +380,10 @@ TEST_CASE("records with members of the wrong type are EPROTOCOL: the JSON handed
         with_body("GET /api/v0/user", body);
         CHECK(error_of([&] { c.user_get_by_identifier("x@example.com"); }).code == COTTER_EPROTOCOL);
     }
+    // A bare array (Cotter's documented answer) carries no paging facts: the page says null, in the one shape.
+    with_body("GET /api/v0/user/list", R"([{"ID":"a","identifier":"a@example.com","extra":{"k":[1,2]}}])");
+    const user_page bare = c.user_list(0);
+    CHECK(bare.json == R"({"users":[{"ID":"a","identifier":"a@example.com","extra":{"k":[1,2]}}],"total":null,"has_more":null})");
     for (const std::string body : {R"({"identity_provider":"GITHUB","tokens":"gho"})",
                                    R"({"identity_provider":"GITHUB","tokens":{"access_token":1}})", R"({"user_id":"u"})"}) {
         CAPTURE(body);
