@@ -4,7 +4,7 @@
  * HTTP server inside this process answers each request with the fuzz input (status, optional Retry-After,
  * body). Covers token responses (grants, refresh), get_identity, custom claims, user, user list, social tokens,
  * the worker verify and every error body. Invariants: documented codes only, an out-object exactly when OK,
- * every getter readable, and no secret (API secret, refresh token, code, verifier) in any error text even when
+ * every getter readable, every record handed over as JSON in its checked shape, and no secret (API secret, refresh token, code, verifier) in any error text even when
  * the server echoes it.
  */
 #include <arpa/inet.h>
@@ -18,6 +18,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+
+#include <simdjson.h>
 
 #include "cotter.h"
 #include "fuzz_support.hpp"
@@ -130,24 +132,28 @@ void read_token(const cotter_token *t) {
     cotter_buf_dispose(&json);
 }
 
-void read_user(const cotter_user *u) {
-    for (const char *s : {cotter_user_id(u), cotter_user_issuer(u), cotter_user_client_user_id(u), cotter_user_identifier(u),
-                          cotter_user_default_method(u), cotter_user_created_at(u)})
-        read_str(s);
-    for (size_t i = 0; i < cotter_user_enrolled_count(u); ++i) FUZZ_CHECK(cotter_user_enrolled(u, i) != nullptr);
-    FUZZ_CHECK(cotter_user_enrolled(u, cotter_user_enrolled_count(u)) == nullptr);
-    size_t len = 0;
-    const char *json = cotter_user_json(u, &len);
-    FUZZ_CHECK(json && std::strlen(json) == len);
+/// A record handed over as JSON (capi/abi.json `records`) is the checked shape: it parses, its required members
+/// are there with their types, and an oauth_token in it is one the library reads back.
+simdjson::dom::element record(simdjson::dom::parser &parser, const cotter_buf &b) {
+    FUZZ_CHECK(b.ptr && std::strlen(b.ptr) == b.len);
+    simdjson::dom::element doc;
+    FUZZ_CHECK(parser.parse(b.ptr, b.len).get(doc) == simdjson::SUCCESS);
+    return doc;
 }
 
-void read_social(const cotter_social_token *t) {
-    for (const char *s : {cotter_social_token_provider(t), cotter_social_token_provider_user_id(t),
-                          cotter_social_token_provider_username(t), cotter_social_token_user_id(t),
-                          cotter_social_token_access_token(t), cotter_social_token_scope(t), cotter_social_token_token_type(t)})
-        read_str(s);
-    size_t len = 0;
-    FUZZ_CHECK(cotter_social_token_json(t, &len) != nullptr);
+void check_user(simdjson::dom::element u) {
+    std::string_view id;
+    FUZZ_CHECK(u.is_object() && u["ID"].get_string().get(id) == simdjson::SUCCESS && !id.empty());
+    simdjson::dom::array enrolled;
+    if (u["enrolled"].get_array().get(enrolled) == simdjson::SUCCESS)
+        for (auto m : enrolled) FUZZ_CHECK(m.is_string() || m.is_null());
+}
+
+void check_social(simdjson::dom::element t) {
+    std::string_view provider;
+    FUZZ_CHECK(t.is_object() && t["identity_provider"].get_string().get(provider) == simdjson::SUCCESS);
+    simdjson::dom::element tokens;
+    if (t["tokens"].get(tokens) == simdjson::SUCCESS) FUZZ_CHECK(tokens.is_object() || tokens.is_null());
 }
 
 }  // namespace
@@ -193,53 +199,80 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     }
     case 5: {
-        cotter_identity *id = nullptr;
+        cotter_buf id = COTTER_BUF_INIT;
         rc = cotter_client_get_identity(&id, g_client, k_code, 42, k_verifier, "http://localhost:8080", &err);
-        FUZZ_CHECK((rc == COTTER_OK) == (id != nullptr));
-        if (id) {
-            read_token(cotter_identity_token(id));
-            for (const char *s : {cotter_identity_identifier(id), cotter_identity_identifier_type(id),
-                                  cotter_identity_user_id(id), cotter_identity_identity_token_json(id)})
-                read_str(s);
-            size_t len = 0;
-            FUZZ_CHECK(cotter_identity_json(id, &len) != nullptr);
+        FUZZ_CHECK((rc == COTTER_OK) == (id.ptr != nullptr));
+        if (id.ptr) {
+            simdjson::dom::parser parser;
+            simdjson::dom::element doc = record(parser, id);
+            FUZZ_CHECK(doc.is_object());
+            simdjson::dom::element oauth;
+            if (doc["oauth_token"].get(oauth) == simdjson::SUCCESS && !oauth.is_null()) {
+                const std::string text = simdjson::minify(oauth);
+                cotter_token *t = nullptr;
+                FUZZ_CHECK(cotter_token_from_json(&t, text.data(), text.size(), nullptr) == COTTER_OK);
+                read_token(t);
+                cotter_token_free(t);
+            }
+            for (const char *key : {"identifier", "user", "token"}) {
+                simdjson::dom::element v;
+                if (doc[key].get(v) == simdjson::SUCCESS) FUZZ_CHECK(v.is_object() || v.is_null());
+            }
         }
-        cotter_identity_free(id);
+        cotter_buf_dispose(&id);
         break;
     }
     case 6: case 7: case 8: {
-        cotter_user *u = nullptr;
+        cotter_buf u = COTTER_BUF_INIT;
         rc = call == 6   ? cotter_client_user_create(&u, g_client, "a@example.com", &err)
              : call == 7 ? cotter_client_user_get_by_identifier(&u, g_client, "a@example.com", &err)
                          : cotter_client_user_get(&u, g_client, "0b1c2d3e-0000-4000-8000-000000000001", &err);
-        FUZZ_CHECK((rc == COTTER_OK) == (u != nullptr));
-        if (u) read_user(u);
-        cotter_user_free(u);
+        FUZZ_CHECK((rc == COTTER_OK) == (u.ptr != nullptr));
+        if (u.ptr) {
+            simdjson::dom::parser parser;
+            check_user(record(parser, u));
+        }
+        cotter_buf_dispose(&u);
         break;
     }
     case 9: {
-        cotter_user_list *l = nullptr;
+        cotter_buf l = COTTER_BUF_INIT;
         rc = cotter_client_user_list(&l, g_client, 1, &err);
-        FUZZ_CHECK((rc == COTTER_OK) == (l != nullptr));
-        for (size_t i = 0; l && i < cotter_user_list_count(l); ++i) read_user(cotter_user_list_get(l, i));
-        if (l) FUZZ_CHECK(cotter_user_list_get(l, cotter_user_list_count(l)) == nullptr);
-        cotter_user_list_free(l);
+        FUZZ_CHECK((rc == COTTER_OK) == (l.ptr != nullptr));
+        if (l.ptr) {
+            simdjson::dom::parser parser;
+            simdjson::dom::element page = record(parser, l);
+            simdjson::dom::array users;
+            FUZZ_CHECK(page["users"].get_array().get(users) == simdjson::SUCCESS);
+            for (auto u : users) check_user(u);
+            FUZZ_CHECK(page["total"].is_null() || page["total"].is_int64());
+            FUZZ_CHECK(page["has_more"].is_null() || page["has_more"].is_bool());
+        }
+        cotter_buf_dispose(&l);
         break;
     }
     case 10: {
-        cotter_social_token_list *l = nullptr;
+        cotter_buf l = COTTER_BUF_INIT;
         rc = cotter_client_social_tokens_list(&l, g_client, "0b1c2d3e-0000-4000-8000-000000000001", &err);
-        FUZZ_CHECK((rc == COTTER_OK) == (l != nullptr));
-        for (size_t i = 0; l && i < cotter_social_token_list_count(l); ++i) read_social(cotter_social_token_list_get(l, i));
-        cotter_social_token_list_free(l);
+        FUZZ_CHECK((rc == COTTER_OK) == (l.ptr != nullptr));
+        if (l.ptr) {
+            simdjson::dom::parser parser;
+            simdjson::dom::array rows;
+            FUZZ_CHECK(record(parser, l).get_array().get(rows) == simdjson::SUCCESS);
+            for (auto row : rows) check_social(row);
+        }
+        cotter_buf_dispose(&l);
         break;
     }
     case 11: {
-        cotter_social_token *t = nullptr;
+        cotter_buf t = COTTER_BUF_INIT;
         rc = cotter_client_social_token_get(&t, g_client, "GITHUB", "0b1c2d3e-0000-4000-8000-000000000001", &err);
-        FUZZ_CHECK((rc == COTTER_OK) == (t != nullptr));
-        if (t) read_social(t);
-        cotter_social_token_free(t);
+        FUZZ_CHECK((rc == COTTER_OK) == (t.ptr != nullptr));
+        if (t.ptr) {
+            simdjson::dom::parser parser;
+            check_social(record(parser, t));
+        }
+        cotter_buf_dispose(&t);
         break;
     }
     default: {

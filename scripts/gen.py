@@ -15,6 +15,8 @@ nullability and ownership, result, thread-safety, doc comment; --check: cotter.h
 generated blocks), with each network function's `_start` form and result taker. From it come:
 
   whole files   core/common/status.hpp        the core's status codes, names and messages
+                python/cotter/_records.py, bindings/go/cotter/records_gen.go, bindings/rust/cotter/src/records.rs
+                                              the typed views of the records (data that crosses the ABI as JSON)
                 core/common/constants.hpp     the core's version, log levels and default constants
                 core/common/options.hpp       the options structs' versions, defaults, ranges and range messages
                 capi/src/abi_values_check.cpp static_asserts that cotter.h re-exports the core's values, that
@@ -32,10 +34,10 @@ generated blocks), with each network function's `_start` form and result taker. 
   blocks        capi/include/cotter.h         version, status codes, log levels, each struct (its *_VERSION, definition
                                               and *_INIT), the constants' #define lines, and `functions: <block>`:
                                               the function declarations and their doc comments
-  (BEGIN/END    node/lib/index.js             `codes`
-   GENERATED)   node/lib/index.d.ts           CotterErrorCode
+  (BEGIN/END    node/lib/index.js             `codes`, `records` (the record classes)
+   GENERATED)   node/lib/index.d.ts           CotterErrorCode, `records` (their declarations)
                 python/cotter/_errors.py      CLASS_FOR_CODE
-                docs/c-api.md                 the tables of status codes, asynchronous calls and options structs
+                docs/c-api.md                 the tables of status codes, asynchronous calls, options structs, records
                 capi/include/cotter.hpp       the 1:1 methods: each call's `_start` (and simple blocking) form on
                                               ClientRef/SessionRef, the getters of claims, token set and PKCE
                 python/src/_native.cpp        each call's `_start` function and def_call, the getters' properties
@@ -75,6 +77,7 @@ class Spec:
         self.functions: list[dict] = data["functions"]
         self.function_names: list[str] = [f["name"] for f in self.functions]
         self.async_calls: list[dict] = data["async_calls"]
+        self.records: list[dict] = data.get("records", [])
         self._validate()
 
     @property
@@ -136,6 +139,7 @@ class Spec:
             if f.endswith("_start") and f not in starts:
                 problems.append(f"{f} is not listed in async_calls")
         problems += struct_problems(self.structs)
+        problems += record_problems(self)
         if problems:
             raise SystemExit("gen.py: capi/abi.json: " + "; ".join(problems))
 
@@ -658,7 +662,8 @@ def h_functions(spec: Spec, block: str) -> str:
     o: list[str] = []
     previous_long = False
     for f in (f for f in spec.functions if f["block"] == block):
-        doc = _comment(f["doc"], True) if "doc" in f else []
+        lines = f.get("doc", []) + ([record_doc_line(f)] if "record" in f else [])
+        doc = _comment(lines, True) if lines else []
         note = _comment(f["note"], False) if "note" in f else []
         long = len(doc) > 1 or bool(note)
         if o and (long or previous_long) and not f["name"].endswith("_start"):
@@ -1305,7 +1310,8 @@ def python_stub_calls(spec: Spec, handle: str) -> str:
     o: list[str] = []
     for c in calls_of(spec, handle):
         args = [f"{p['name']}: {c.rule(PY_ARG, 'PY_ARG', p)[2]}" for p in c.args]
-        o += pack(f"    def {c.op}(", ["self"] + args + ["timeout_ms: int = 0"], f") -> {PY_RESULT[c.kind]}: ...")
+        result = "List[Dict[str, Any]]" if c.blocking.get("record", "").endswith("[]") else PY_RESULT[c.kind]
+        o += pack(f"    def {c.op}(", ["self"] + args + ["timeout_ms: int = 0"], f") -> {result}: ...")
         o += pack(f"    def {c.op}_async(", ["self", "completions: Completions"] + args + ["timeout_ms: int = 0"],
                   ") -> _F: ...")
     return "\n".join(o)
@@ -1433,6 +1439,403 @@ def go_getters(spec: Spec) -> str:
     return "\n".join(o).rstrip("\n") + "\n"
 
 
+
+
+# Records: the data that crosses the ABI as JSON (capi/abi.json `records`), and its typed views
+# ------------------------------------------------------------------------------------------------
+
+RECORD_TYPES = {"string", "string[]", "integer", "boolean", "object", "token"}
+
+
+def record_problems(spec: "Spec") -> list[str]:
+    """Each record: unique names, known field types, keys that are dotted paths, views named in every language."""
+    problems = []
+    names = [r["name"] for r in spec.records]
+    if len(set(names)) != len(names):
+        problems.append("record names must be unique")
+    for r in spec.records:
+        fields = [f["name"] for f in r["fields"]]
+        if len(set(fields)) != len(fields):
+            problems.append(f"record {r['name']}: field names must be unique")
+        if r.get("views", True):
+            for lang in ("python", "node", "rust", "go"):
+                if not r.get(lang):
+                    problems.append(f"record {r['name']}: needs its {lang} class name (or \"views\": false)")
+        for f in r["fields"]:
+            where = f"record {r['name']}.{f['name']}"
+            t = f["type"]
+            if t not in RECORD_TYPES and not (t.endswith("[]") and t[:-2] in names):
+                problems.append(f"{where}: type {t!r} is not one of {sorted(RECORD_TYPES)} or <record>[]")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", f.get("key", "")):
+                problems.append(f"{where}: `key` is a JSON member name, or two joined by a dot (nested)")
+            if not isinstance(f.get("nullable"), bool) or not f.get("doc"):
+                problems.append(f"{where}: needs `nullable` (true/false) and `doc`")
+    for f in spec.functions:
+        if "record" in f and f["record"].removesuffix("[]") not in names:
+            problems.append(f"{f['name']}: record {f['record']!r} is not in records")
+    return problems
+
+
+def record_doc_line(f: dict) -> str:
+    r = f["record"]
+    what = f"a JSON array of `{r[:-2]}` records" if r.endswith("[]") else f"the `{r}` record as JSON"
+    return f"@param[out] out {what} (capi/abi.json `records`); release with cotter_buf_dispose()."
+
+
+def _views(spec: "Spec") -> list[dict]:
+    return [r for r in spec.records if r.get("views", True)]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _pascal(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+def _path(f: dict) -> list[str]:
+    return f["key"].split(".")
+
+
+def _secret_record(r: dict) -> bool:
+    return any(f.get("secret") or f["type"] == "token" for f in r["fields"])
+
+
+# --- Python: python/cotter/_records.py ------------------------------------------------------------
+
+PY_TYPES = {"string": "str", "integer": "int", "boolean": "bool", "object": "Dict[str, Any]", "token": "Token"}
+
+
+def python_records(spec: Spec) -> str:
+    o = [f"# @{NOTE}.",
+         '"""',
+         "@file _records.py",
+         "@brief The typed views of the records that cross the C ABI as JSON (capi/abi.json `records`): read-only",
+         "classes built from the object the core checked (simdjson: required members present, types right), so a",
+         "member is read without checking it again. ``raw`` is that whole object.",
+         '"""',
+         "from __future__ import annotations",
+         "",
+         "from ._record import Record, member, strings, token_or_none",
+         "",
+         "TYPE_CHECKING = False",
+         "if TYPE_CHECKING:",
+         "    from typing import Any, Dict, Optional, Tuple",
+         "",
+         "    from .tokens import Token"]
+    for r in _views(spec):
+        fields = r["fields"]
+        names = [f.get("python", f["name"]) for f in fields]
+        hidden = [n for f, n in zip(fields, names) if f.get("secret")]
+
+        def py_type(f: dict) -> str:
+            if f["type"] == "string[]":
+                return "Tuple[str, ...]"
+            t = PY_TYPES[f["type"]]
+            return t if not f["nullable"] else f"Optional[{t}]"
+
+        o += ["", "", f"class {r['python']}(Record):", f'    """{r["doc"]}"""', "", "    __slots__ = _fields = ("]
+        o += [f"        {n!r}," for n in names + ["raw"]]
+        o.append("    )")
+        if hidden:
+            o.append(f"    _hidden = ({', '.join(repr(n) for n in hidden)},)")
+        o.append('    _uncompared = ("raw",)')
+        for f, n in zip(fields, names):
+            o += [f"    #: {f['doc']}", f"    {n}: {py_type(f)}"]
+        o += ["    #: The whole object as received (unknown members included).", "    raw: Dict[str, Any]", ""]
+        o.append("    def __init__(")
+        o.append("        self,")
+        o.append("        *,")
+        o += [f"        {n}: {py_type(f)}," for f, n in zip(fields, names)]
+        o += ["        raw: Dict[str, Any],", "    ) -> None:", "        self._set("]
+        o += [f"            {n}={n}," for n in names]
+        o += ["            raw=raw,", "        )", "",
+              "    @classmethod",
+              f"    def _from_json(cls, d: Dict[str, Any]) -> \"{r['python']}\":",
+              "        return cls("]
+        for f, n in zip(fields, names):
+            get = f"member(d, {', '.join(repr(k) for k in _path(f))})"
+            if f["type"] == "string[]":
+                get = f"strings({get})"
+            elif f["type"] == "token":
+                get = f"token_or_none({get})"
+            o.append(f"            {n}={get},")
+        o += ["            raw=d,", "        )"]
+    return "\n".join(o) + "\n"
+
+
+# --- Node: the record classes of node/lib/index.js and their declarations in index.d.ts ----------
+
+TS_TYPES = {"string": "string", "integer": "number", "boolean": "boolean", "object": "Record<string, unknown>",
+            "token": "Token"}
+
+
+def node_records(spec: Spec) -> str:
+    o = []
+    for r in _views(spec):
+        secret = _secret_record(r)
+        private = [f for f in r["fields"] if f.get("secret")]
+        if o:
+            o.append("")
+        o.append(f"/** {r['doc']} */")
+        o.append(f"class {r['node']} {{")
+        privs = [f"#{f.get('node', _camel(f['name']))};" for f in private] + (["#raw;"] if secret else [])
+        if privs:
+            o.append("  " + " ".join(privs))
+        o.append("  constructor(json) {")
+        for f in r["fields"]:
+            n = f.get("node", _camel(f["name"]))
+            get = f"member(json, {', '.join(repr(k) for k in _path(f))})"
+            if f["type"] == "string[]":
+                get = f"strings({get})"
+            elif f["type"] == "token":
+                get = f"tokenOrNull({get})"
+            o.append(f"    this.{'#' if f.get('secret') else ''}{n} = {get};")
+        o.append(f"    this.{'#' if secret else ''}raw = json;")
+        o += ["    Object.freeze(this);", "  }"]
+        for f in private:
+            n = f.get("node", _camel(f["name"]))
+            o.append(f"  /** {f['doc']} */")
+            o.append(f"  get {n}() {{ return this.#{n}; }}")
+        if secret:
+            o += ["  /** The whole object as the API sent it (holds secrets). */", "  get raw() { return this.#raw; }"]
+            hidden = ", ".join(f"{f.get('node', _camel(f['name']))}: this.#{f.get('node', _camel(f['name']))} === null "
+                               f"? null : REDACTED" for f in private)
+            o.append(f"  toJSON() {{ return {{ ...this{', ' + hidden if hidden else ''} }}; }}")
+            o.append(f"  [inspectCustom](depth, options, inspect) {{ return `{r['node']} ${{inspect(this.toJSON(), options)}}`; }}")
+        o.append("}")
+    return "\n".join(o)
+
+
+def node_records_dts(spec: Spec) -> str:
+    o = []
+    for r in _views(spec):
+        if o:
+            o.append("")
+        o += [f"/** {r['doc']} */", f"export class {r['node']} {{", "  private constructor();"]
+        for f in r["fields"]:
+            if f["type"] == "string[]":
+                t = "string[]"
+            else:
+                t = f.get("ts", TS_TYPES[f["type"]]) + (" | null" if f["nullable"] else "")
+            o += [f"  /** {f['doc']}{' Hidden from inspect and JSON.' if f.get('secret') else ''} */",
+                  f"  readonly {f.get('node', _camel(f['name']))}: {t};"]
+        o += [f"  /** The whole object as the API sent it{' (holds secrets)' if _secret_record(r) else ''}. */",
+              "  readonly raw: Record<string, unknown>;"]
+        if _secret_record(r):
+            o.append("  toJSON(): Record<string, unknown>;")
+        o.append("}")
+    return "\n".join(o)
+
+
+# --- Go: bindings/go/cotter/records_gen.go --------------------------------------------------------
+
+GO_RECORD_TYPES = {"string": "string", "string[]": "[]string", "integer": "int64", "boolean": "bool", "object": "string",
+            "token": "*Token"}
+GO_WIRE = {"string": "string", "string[]": "[]string", "integer": "int64", "boolean": "bool",
+           "object": "json.RawMessage", "token": "json.RawMessage"}
+
+
+def go_records(spec: Spec) -> str:
+    o = [f"// Code {NOTE.replace('do not edit', 'DO NOT EDIT')}.", "", "package cotter", "",
+         'import "encoding/json"', "",
+         "// The typed views of the records that cross the C ABI as JSON (capi/abi.json `records`): each decodes the",
+         "// object the library checked, and keeps it in JSON."]
+    for r in _views(spec):
+        fields = r["fields"]
+        gname = lambda f: f.get("go") or _pascal(f["name"])  # noqa: E731
+        o += ["", f"// {r['go']}: {r['doc'][:1].lower()}{r['doc'][1:]}", f"type {r['go']} struct {{"]
+        for f in fields:
+            o.append(f"\t{gname(f)} {GO_RECORD_TYPES[f['type']]} // {f['doc']}")
+        o += ["\tJSON []byte // the object as received (unknown members included)", "}", "",
+              f"// UnmarshalJSON decodes the object the library checked (capi/abi.json `records`).",
+              f"func (r *{r['go']}) UnmarshalJSON(b []byte) error {{", "\tvar w struct {"]
+        tops: dict[str, list[dict]] = {}
+        for f in fields:
+            tops.setdefault(_path(f)[0], []).append(f)
+        whole = {_path(f)[0] for f in fields if len(_path(f)) == 1}
+        nested_after: list[tuple[str, list[dict]]] = []  # a member read whole and also inside: decoded twice
+        for key, group in tops.items():
+            inner = [f for f in group if len(_path(f)) == 2]
+            for f in group:
+                if len(_path(f)) == 1:
+                    o.append(f"\t\t{gname(f)} {GO_WIRE[f['type']]} `json:\"{key}\"`")
+            if inner and key in whole:
+                nested_after.append((key, inner))
+            elif inner:
+                o.append(f"\t\t{_pascal(key)} struct {{")
+                for f in inner:
+                    o.append(f"\t\t\t{gname(f)} {GO_WIRE[f['type']]} `json:\"{_path(f)[1]}\"`")
+                o.append(f"\t\t}} `json:\"{key}\"`")
+        o += ["\t}", "\tif err := json.Unmarshal(b, &w); err != nil {", "\t\treturn err", "\t}"]
+        src: dict[str, str] = {}
+        for key, inner in nested_after:
+            whole_field = next(f for f in fields if f["key"] == key)
+            var = "w" + _pascal(key)
+            o.append(f"\tvar {var} struct {{")
+            for f in inner:
+                o.append(f"\t\t{gname(f)} {GO_WIRE[f['type']]} `json:\"{_path(f)[1]}\"`")
+            o += ["\t}", f"\tif len(w.{gname(whole_field)}) > 0 {{",
+                  f"\t\tif err := json.Unmarshal(w.{gname(whole_field)}, &{var}); err != nil {{", "\t\t\treturn err",
+                  "\t\t}", "\t}"]
+            for f in inner:
+                src[f["name"]] = f"{var}.{gname(f)}"
+        for f in fields:
+            if f["name"] not in src:
+                p = _path(f)
+                src[f["name"]] = f"w.{gname(f)}" if len(p) == 1 else f"w.{_pascal(p[0])}.{gname(f)}"
+        o.append(f"\tv := {r['go']}{{JSON: append([]byte(nil), b...)}}")
+        for f in fields:
+            s = src[f["name"]]
+            if f["type"] == "object":
+                o.append(f"\tv.{gname(f)} = rawObject({s})")
+            elif f["type"] == "token":
+                o += [f"\ttoken{gname(f)}, err := tokenOrNil({s})", "\tif err != nil {", "\t\treturn err", "\t}",
+                      f"\tv.{gname(f)} = token{gname(f)}"]
+            else:
+                o.append(f"\tv.{gname(f)} = {s}")
+        o += ["\t*r = v", "\treturn nil", "}"]
+        if any(f.get("secret") for f in fields):
+            shown = [f for f in fields if not f.get("secret") and f["type"] == "string"]
+            fmt_ = " ".join(f"{gname(f)}:%q" for f in shown)
+            args = ", ".join(f"r.{gname(f)}" for f in shown)
+            o += ["", "// String hides the secrets (" + ", ".join(gname(f) for f in fields if f.get("secret")) + ").",
+                  f"func (r {r['go']}) String() string {{",
+                  f"\treturn fmt.Sprintf(\"{r['go']}{{{fmt_}}}\", {args})", "}", "",
+                  "// GoString hides them from %#v too.", f"func (r {r['go']}) GoString() string {{ return r.String() }}"]
+    text = "\n".join(_go_align(o)) + "\n"
+    if "fmt.Sprintf" in text:
+        text = text.replace('import "encoding/json"', 'import (\n\t"encoding/json"\n\t"fmt"\n)')
+    return text
+
+
+def _go_align(lines: list[str]) -> list[str]:
+    """Aligns runs of struct fields (`name type [tag|// comment]` at one indentation) in columns, as gofmt does."""
+    field = re.compile(r"^(\t+)(\w+) (struct \{|\S+)(?: (`.*`|//.*))?$")
+    out, run = [], []
+
+    def flush() -> None:
+        if run:
+            wn = max(len(m.group(2)) for m in run)
+            wt = max(len(m.group(3)) for m in run if m.group(4)) if any(m.group(4) for m in run) else 0
+            for m in run:
+                line = f"{m.group(1)}{m.group(2).ljust(wn)} {m.group(3)}"
+                out.append(f"{line.ljust(len(m.group(1)) + wn + 1 + wt)} {m.group(4)}" if m.group(4) else line)
+            run.clear()
+
+    for line in lines:
+        m = field.match(line)
+        if m and run and run[0].group(1) == m.group(1):
+            run.append(m)
+        else:
+            flush()
+            if m:
+                run.append(m)
+            else:
+                out.append(line)
+    flush()
+    return out
+
+
+# --- Rust: bindings/rust/cotter/src/records.rs ----------------------------------------------------
+
+RUST_FIELD = {"string": "Option<String>", "string[]": "Vec<String>", "integer": "Option<i64>",
+              "boolean": "Option<bool>", "object": "Option<String>", "token": "Option<Token>"}
+
+
+def _rust_helpers(spec: Spec) -> list[str]:
+    """The records_support readers the views use (an unused import is a warning)."""
+    types = {f["type"] for r in _views(spec) for f in r["fields"]}
+    need = {"string": "string_at", "string[]": "strings_at", "integer": "member", "boolean": "member",
+            "object": "object_text", "token": "token_at"}
+    return sorted({need[t] for t in types})
+
+
+def rust_records(spec: Spec) -> str:
+    o = [f"// @{NOTE}.",
+         "//! The typed views of the records that cross the C ABI as JSON (capi/abi.json `records`), read from the",
+         "//! object the library checked. Secret-bearing records wipe their strings on drop.",
+         "",
+         "use std::fmt;",
+         "",
+         "use serde_json::Value;",
+         "use zeroize::Zeroize;",
+         "",
+         "use crate::records_support::{" + ", ".join(_rust_helpers(spec)) + "};",
+         "use crate::{Result, Token, TokenRef};"]
+    for r in _views(spec):
+        fields = r["fields"]
+        rname = lambda f: f.get("rust", f["name"])  # noqa: E731
+        o += ["", f"/// {r['doc']}", f"pub struct {r['rust']} {{"]
+        for f in fields:
+            o.append(f"    {rname(f)}: {RUST_FIELD[f['type']]},")
+        o += ["    json: String,", "}", "", f"impl {r['rust']} {{",
+              "    /// Reads the checked object (its JSON text, kept for [`json`](Self::json)).",
+              f"    pub(crate) fn from_json(json: String) -> Result<{r['rust']}> {{",
+              f"        let v: Value = crate::records_support::parse(&json, \"{r['name']}\")?;",
+              f"        Ok({r['rust']} {{"]
+        for f in fields:
+            keys = "&[" + ", ".join(f'"{k}"' for k in _path(f)) + "]"
+            get = {"string": f"string_at(&v, {keys})", "string[]": f"strings_at(&v, {keys})",
+                   "integer": f"member(&v, {keys}).and_then(Value::as_i64)",
+                   "boolean": f"member(&v, {keys}).and_then(Value::as_bool)",
+                   "object": f"object_text(&v, {keys})", "token": f"token_at(&v, {keys})?"}[f["type"]]
+            o.append(f"            {rname(f)}: {get},")
+        o += ["            json,", "        })", "    }"]
+        for f in fields:
+            n = rname(f)
+            o.append(f"    /// {f['doc']}")
+            if f["type"] in ("string", "object"):
+                o.append(f"    pub fn {n}(&self) -> Option<&str> {{\n        self.{n}.as_deref()\n    }}")
+            elif f["type"] == "string[]":
+                o.append(f"    pub fn {n}(&self) -> Vec<&str> {{\n        self.{n}.iter().map(String::as_str).collect()\n    }}")
+            elif f["type"] == "token":
+                o.append(f"    pub fn {n}(&self) -> Option<&TokenRef> {{\n        self.{n}.as_deref()\n    }}")
+            else:
+                o.append(f"    pub fn {n}(&self) -> {RUST_FIELD[f['type']]} {{\n        self.{n}\n    }}")
+        secret = _secret_record(r)
+        o += [f"    /// The object as JSON, as received (unknown members included{'; holds secrets' if secret else ''}).",
+              "    pub fn json(&self) -> &str {", "        &self.json", "    }", "}", "",
+              f"impl fmt::Debug for {r['rust']} {{", "    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {",
+              f"        f.debug_struct(\"{r['rust']}\")"]
+        for f in fields:
+            if f.get("secret"):
+                continue
+            o.append(f"            .field(\"{rname(f)}\", &self.{rname(f)}())")
+        o += ["            .finish_non_exhaustive()", "    }", "}"]
+        if secret:
+            wiped = [rname(f) for f in fields if f["type"] in ("string", "object", "string[]")]
+            o += ["", f"impl Drop for {r['rust']} {{", "    fn drop(&mut self) {"]
+            o += [f"        self.{n}.zeroize();" for n in wiped]
+            o += ["        self.json.zeroize();", "    }", "}"]
+    return "\n".join(o) + "\n"
+
+
+# --- docs/c-api.md: the fields of each record ------------------------------------------------------
+
+
+def docs_records_table(spec: Spec) -> str:
+    o = []
+    returns: dict[str, list[str]] = {}
+    for f in spec.functions:
+        if "record" in f:
+            returns.setdefault(f["record"].removesuffix("[]"), []).append(
+                f"`{f['name']}`" + (" (an array of them)" if f["record"].endswith("[]") else ""))
+    for r in spec.records:
+        if o:
+            o.append("")
+        views = (f" Python `{r['python']}`, Node `{r['node']}`, Rust `{r['rust']}`, Go `{r['go']}`."
+                 if r.get("views", True) else " Each binding reads it into its own page type.")
+        o += [f"`{r['name']}`: {r['doc']} From {', '.join(returns.get(r['name'], ['-']))}.{views}", "",
+              "| field | JSON key | type | null/absent | meaning |", "|---|---|---|---|---|"]
+        for f in r["fields"]:
+            doc = f["doc"].replace("|", "\\|") + (" Secret (hidden from reprs)." if f.get("secret") else "")
+            o.append(f"| `{f['name']}` | `{f['key']}` | {f['type']} | {'yes' if f['nullable'] else 'no'} | {doc} |")
+    return "\n".join(o)
+
+
 # ------------------------------------------------------------------------------------------------
 # Putting it together
 # ------------------------------------------------------------------------------------------------
@@ -1450,13 +1853,16 @@ WHOLE = {
     "bindings/go/cotter/status_gen.go": go_status,
     "bindings/go/cotter/getters_gen.go": go_getters,
     "python/src/cotter_status_table.inc": python_status_inc,
+    "python/cotter/_records.py": python_records,
+    "bindings/go/cotter/records_gen.go": go_records,
+    "bindings/rust/cotter/src/records.rs": rust_records,
     "tests/c/option_ranges.inc": test_option_ranges,
 }
 
 BLOCKS = {
     "capi/include/cotter.h": {"version": h_version, "status codes": h_status, "log levels": h_log_levels},
-    "node/lib/index.js": {"status codes": node_codes},
-    "node/lib/index.d.ts": {"status codes": node_error_code_type},
+    "node/lib/index.js": {"status codes": node_codes, "records": node_records},
+    "node/lib/index.d.ts": {"status codes": node_error_code_type, "records": node_records_dts},
     "capi/include/cotter.hpp": {"claims getters": lambda spec: hpp_getters(spec, "cotter_claims"),
                                 "token getters": lambda spec: hpp_getters(spec, "cotter_token"),
                                 "pkce getters": lambda spec: hpp_getters(spec, "cotter_pkce"),
@@ -1476,7 +1882,8 @@ BLOCKS = {
                                   "session calls": lambda spec: python_stub_calls(spec, "cotter_session")},
     "python/cotter/_errors.py": {"status codes": python_class_map},
     "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table,
-                      "options structs": docs_options_table},
+                      "options structs": docs_options_table,
+                      "records": docs_records_table},
 }
 
 OUTPUTS = sorted(set(WHOLE) | set(BLOCKS))
@@ -1589,7 +1996,11 @@ def self_test() -> int:
                            ("appended option field", lambda d: _struct(d, "cotter_session_options")["fields"].append(
                                {"name": "new_field", "type": "int64_t", "default": 1, "range": [0, 9]})),
                            ("default outside its range", lambda d: _field(d, "cotter_session_options",
-                                                                          "refresh_margin_seconds").update(default=-1))]:
+                                                                          "refresh_margin_seconds").update(default=-1)),
+                           ("changed record key", lambda d: d["records"][0]["fields"][0].update(key="Id")),
+                           ("record field of no known type", lambda d: d["records"][0]["fields"][0].update(type="float")),
+                           ("record of no function", lambda d: _function(d, "cotter_client_user_get").update(
+                               record="widget"))]:
             fresh()
             changes += 1
             data = json.loads((root / SPEC).read_text())

@@ -10,9 +10,11 @@ cannot see is a function or a field nobody binds; this script reports, and exits
   - a described function the safe Rust crate (bindings/rust/cotter/src) never names outside comments, or the Go
     package (bindings/go/cotter, tests excluded) never calls as `C.<name>` (Go binds each network operation
     through its `_start` form only, which counts for the blocking form);
-  - a field of an options struct that either package never sets.
+  - a field of an options struct that either package never sets;
+  - a record (capi/abi.json `records`) whose generated view neither package reads (Rust `<View>::from_json`,
+    Go `takeRecord[<View>]`).
   --self-test  proves the check can fail: on a copy of the description with a new function, a new options field
-               and a new `_start` pairing, each must be reported for each package checked.
+               a new `_start` pairing and a new record, each must be reported for each package checked.
 Standard library only; cotter.h is never parsed (the description is the source).
 """
 from __future__ import annotations
@@ -75,6 +77,14 @@ def problems(abi: dict, langs: set[str], exported: set[str] | None) -> list[str]
             # Go sets a field directly (`o.x = ...`, `o.x, err = ...`) or through a helper (`set(&o.x, ...)`).
             if "go" in langs and not re.search(rf"\.{f['name']}\s*[=,]|&\w+\.{f['name']}\b", sources["go"]):
                 out.append(f"Go package never sets {s['name']}.{f['name']}")
+    # Records (capi/abi.json `records`): each generated view is what some call returns, in both packages.
+    for r in abi.get("records", []):
+        if not r.get("views", True):
+            continue
+        if "rust" in langs and not re.search(rf"\b{r['rust']}::from_json\(", sources["rust"]):
+            out.append(f"Rust crate never reads a {r['name']} record ({r['rust']}::from_json)")
+        if "go" in langs and not re.search(rf"takeRecord\[(\[\])?{r['go']}\]", sources["go"]):
+            out.append(f"Go package never reads a {r['name']} record (takeRecord[{r['go']}])")
     return out
 
 
@@ -97,10 +107,14 @@ def self_test(abi: dict, langs: set[str], exported: set[str] | None) -> int:
         new_function(d)
         d["functions"].append(dict(fn(d, "cotter_client_user_get_start"), name="cotter_client_not_yet_described_start"))
         d["async_calls"].append({"blocking": "cotter_client_not_yet_described", "start": "cotter_client_not_yet_described_start",
-                                 "result": "cotter_call_take_user"})
+                                 "result": "cotter_call_take_buf"})
+
+    def new_record(d: dict) -> None:
+        d["records"].append(dict(d["records"][0], name="widget", rust="Widget", go="Widget"))
 
     cases = [
         ("new function", new_function, "does not call cotter_client_not_yet_described", True),
+        ("new record", new_record, "never reads a widget record", False),
         ("new options field", new_field, "never sets cotter_session_options.new_field", False),
         ("new _start form", new_start, "does not call cotter_client_not_yet_described_start", True),
     ]

@@ -794,128 +794,104 @@ COTTER_NODISCARD COTTER_API int cotter_login_redirect_parse(cotter_buf *code_out
                                                             cotter_error **out_error) COTTER_NOEXCEPT;
 /* END GENERATED functions: login url */
 
-/** @brief The result of get_identity. Immutable. Must be freed with cotter_identity_free(). */
-typedef struct cotter_identity cotter_identity;
+/* Records (the identity, users, provider tokens) are handed over as the JSON the library checked, in a cotter_buf:
+ * capi/abi.json `records` describes their members (docs/c-api.md, "Records: data as JSON"). */
 
 /* BEGIN GENERATED functions: identity (scripts/gen.py from capi/abi.json; do not edit) */
 /**
  * @brief POST /verify/get_identity?oauth_token=true: exchanges the authorization code for the user's identity
  * and oauth token set.
  * @return COTTER_OK, COTTER_EOAUTH (bad code/verifier/redirect), the transport codes, COTTER_EPROTOCOL, COTTER_EINVAL.
+ * @param[out] out the `identity` record as JSON (capi/abi.json `records`); release with cotter_buf_dispose().
  */
-COTTER_NODISCARD COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client,
+COTTER_NODISCARD COTTER_API int cotter_client_get_identity(cotter_buf *out, cotter_client *client,
                                                            const char *authorization_code, int64_t challenge_id,
                                                            const char *code_verifier, const char *redirect_url,
                                                            cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_client_get_identity() without blocking; read the result with cotter_call_take_identity(). */
+/** @brief cotter_client_get_identity() without blocking; read the result with cotter_call_take_buf(). */
 COTTER_NODISCARD COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client,
                                                                  const char *authorization_code, int64_t challenge_id,
                                                                  const char *code_verifier, const char *redirect_url,
                                                                  const cotter_call_options *call_opts,
                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
-COTTER_API void cotter_identity_free(cotter_identity *identity) COTTER_NOEXCEPT;
-/** @brief The oauth token set. Borrowed; valid until `identity` is freed. NULL if the server sent none. */
-COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) COTTER_NOEXCEPT;
-/** @brief The user's email or phone (`identifier.identifier`). Borrowed. */
-COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity) COTTER_NOEXCEPT;
-/** @brief "EMAIL" or "PHONE". Borrowed. */
-COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity) COTTER_NOEXCEPT;
-/** @brief Cotter's user id (`user.ID`), NULL when absent. Borrowed. */
-COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity) COTTER_NOEXCEPT;
-/** @brief The Identity Token object (`token`) as JSON, for the identity_token grant. Borrowed; NULL when absent. */
-COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity) COTTER_NOEXCEPT;
-/** @brief The whole response as JSON. Borrowed. */
-COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out) COTTER_NOEXCEPT;
 /* END GENERATED functions: identity */
 
 /* --- Users ---------------------------------------------------------------------------------------- */
 
-/** @brief A Cotter user object. Immutable. Must be freed with cotter_user_free(), unless borrowed from a list. */
-typedef struct cotter_user cotter_user;
-/** @brief A page of users. Immutable. Must be freed with cotter_user_list_free(). */
-typedef struct cotter_user_list cotter_user_list;
-
 /* BEGIN GENERATED functions: users (scripts/gen.py from capi/abi.json; do not edit) */
-/** @brief POST /user/create. @return COTTER_OK, COTTER_EOAUTH, transport codes, COTTER_EPROTOCOL, COTTER_EINVAL. */
-COTTER_NODISCARD COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client,
+/**
+ * @brief POST /user/create. @return COTTER_OK, COTTER_EOAUTH, transport codes, COTTER_EPROTOCOL, COTTER_EINVAL.
+ * @param[out] out the `user` record as JSON (capi/abi.json `records`); release with cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_user_create(cotter_buf *out, cotter_client *client,
                                                           const char *identifier,
                                                           cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_client_user_create() without blocking; read the result with cotter_call_take_user(). */
+/** @brief cotter_client_user_create() without blocking; read the result with cotter_call_take_buf(). */
 COTTER_NODISCARD COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client,
                                                                 const char *identifier,
                                                                 const cotter_call_options *call_opts,
                                                                 cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief GET /user?identifier=. @return COTTER_ENOTFOUND when Cotter answers with the all-zero ID. */
-COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client,
+
+/**
+ * @brief GET /user?identifier=. @return COTTER_ENOTFOUND when Cotter answers with the all-zero ID.
+ * @param[out] out the `user` record as JSON (capi/abi.json `records`); release with cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier(cotter_buf *out, cotter_client *client,
                                                                      const char *identifier,
                                                                      cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_client_user_get_by_identifier() without blocking; read the result with cotter_call_take_user(). */
+/** @brief cotter_client_user_get_by_identifier() without blocking; read the result with cotter_call_take_buf(). */
 COTTER_NODISCARD COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client,
                                                                            const char *identifier,
                                                                            const cotter_call_options *call_opts,
                                                                            cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief GET /user/:id (needs the secret). @return COTTER_ENOTFOUND on 404. */
-COTTER_NODISCARD COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
+
+/**
+ * @brief GET /user/:id (needs the secret). @return COTTER_ENOTFOUND on 404.
+ * @param[out] out the `user` record as JSON (capi/abi.json `records`); release with cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_user_get(cotter_buf *out, cotter_client *client, const char *user_id,
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_client_user_get() without blocking; read the result with cotter_call_take_user(). */
+/** @brief cotter_client_user_get() without blocking; read the result with cotter_call_take_buf(). */
 COTTER_NODISCARD COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client,
                                                              const char *user_id, const cotter_call_options *call_opts,
                                                              cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief GET /user/list?page=N (50 per page, newest first; needs the secret). */
-COTTER_NODISCARD COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client,
-                                                        unsigned int page, cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_client_user_list() without blocking; read the result with cotter_call_take_user_list(). */
+
+/**
+ * @brief GET /user/list?page=N (50 per page, newest first; needs the secret).
+ * @param[out] out the `user_page` record as JSON (capi/abi.json `records`); release with cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_user_list(cotter_buf *out, cotter_client *client, unsigned int page,
+                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+/** @brief cotter_client_user_list() without blocking; read the result with cotter_call_take_buf(). */
 COTTER_NODISCARD COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client,
                                                               unsigned int page, const cotter_call_options *call_opts,
                                                               cotter_error **out_error) COTTER_NOEXCEPT;
-COTTER_API void cotter_user_free(cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API void cotter_user_list_free(cotter_user_list *list) COTTER_NOEXCEPT;
-COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) COTTER_NOEXCEPT;
-/** @brief The number of users of the project, as the server sent it with this page; -1 when it did not say. */
-COTTER_API int64_t cotter_user_list_total(const cotter_user_list *list) COTTER_NOEXCEPT;
-/** @brief 1 when the server says more pages follow, 0 when it says this is the last, -1 when it did not say. */
-COTTER_API int cotter_user_list_has_more(const cotter_user_list *list) COTTER_NOEXCEPT;
-/** @brief The i-th user. Borrowed; valid until `list` is freed; NULL when out of range. */
-COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) COTTER_NOEXCEPT;
-
-/* Borrowed strings, valid until the user (or its list) is freed; NULL when absent. */
-COTTER_API const char *cotter_user_id(const cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_user_issuer(const cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_user_client_user_id(const cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_user_identifier(const cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_user_default_method(const cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_user_created_at(const cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API size_t cotter_user_enrolled_count(const cotter_user *user) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_user_enrolled(const cotter_user *user, size_t index) COTTER_NOEXCEPT;
-/** @brief The user object as JSON (unknown fields included). Borrowed. */
-COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out) COTTER_NOEXCEPT;
 /* END GENERATED functions: users */
 
 /* --- Social-login provider tokens ----------------------------------------------------------------- */
 
-/** @brief A provider token record (GitHub, Google). Immutable. Freed with cotter_social_token_free() (wipes). */
-typedef struct cotter_social_token cotter_social_token;
-/** @brief A list of provider tokens. Immutable. Freed with cotter_social_token_list_free() (wipes). */
-typedef struct cotter_social_token_list cotter_social_token_list;
-
 /* BEGIN GENERATED functions: social tokens (scripts/gen.py from capi/abi.json; do not edit) */
-/** @brief GET /oauth/token/list/:cotter_user_id (needs the secret). */
-COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
+/**
+ * @brief GET /oauth/token/list/:cotter_user_id (needs the secret).
+ * @param[out] out a JSON array of `social_token` records (capi/abi.json `records`); release with cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list(cotter_buf *out, cotter_client *client,
                                                                  const char *cotter_user_id,
                                                                  cotter_error **out_error) COTTER_NOEXCEPT;
-/**
- * @brief cotter_client_social_tokens_list() without blocking; read the result with cotter_call_take_social_token_list().
- */
+/** @brief cotter_client_social_tokens_list() without blocking; read the result with cotter_call_take_buf(). */
 COTTER_NODISCARD COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client,
                                                                        const char *cotter_user_id,
                                                                        const cotter_call_options *call_opts,
                                                                        cotter_error **out_error) COTTER_NOEXCEPT;
 
-/** @brief GET /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none. */
-COTTER_NODISCARD COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client,
+/**
+ * @brief GET /oauth/token/:provider/:cotter_user_id. @return COTTER_ENOTFOUND when the user has none.
+ * @param[out] out the `social_token` record as JSON (capi/abi.json `records`); release with cotter_buf_dispose().
+ */
+COTTER_NODISCARD COTTER_API int cotter_client_social_token_get(cotter_buf *out, cotter_client *client,
                                                                const char *provider, const char *cotter_user_id,
                                                                cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief cotter_client_social_token_get() without blocking; read the result with cotter_call_take_social_token(). */
+/** @brief cotter_client_social_token_get() without blocking; read the result with cotter_call_take_buf(). */
 COTTER_NODISCARD COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client,
                                                                      const char *provider, const char *cotter_user_id,
                                                                      const cotter_call_options *call_opts,
@@ -930,23 +906,6 @@ COTTER_NODISCARD COTTER_API int cotter_client_social_token_delete_start(cotter_c
                                                                         const char *cotter_user_id,
                                                                         const cotter_call_options *call_opts,
                                                                         cotter_error **out_error) COTTER_NOEXCEPT;
-COTTER_API void cotter_social_token_free(cotter_social_token *token) COTTER_NOEXCEPT;
-COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list) COTTER_NOEXCEPT;
-COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list) COTTER_NOEXCEPT;
-/** @brief The i-th record. Borrowed; valid until `list` is freed; NULL when out of range. */
-COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list,
-                                                                   size_t index) COTTER_NOEXCEPT;
-
-/* Borrowed strings, valid until the record (or its list) is freed; NULL when absent. */
-COTTER_API const char *cotter_social_token_provider(const cotter_social_token *token) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_social_token_provider_user_id(const cotter_social_token *token) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_social_token_provider_username(const cotter_social_token *token) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_social_token_user_id(const cotter_social_token *token) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_social_token_access_token(const cotter_social_token *token) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_social_token_scope(const cotter_social_token *token) COTTER_NOEXCEPT;
-COTTER_API const char *cotter_social_token_token_type(const cotter_social_token *token) COTTER_NOEXCEPT;
-/** @brief The record as JSON. Borrowed; contains the provider token. */
-COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out) COTTER_NOEXCEPT;
 /* END GENERATED functions: social tokens */
 
 /* --- Serverless verification (worker) ------------------------------------------------------------- */
@@ -1148,26 +1107,11 @@ COTTER_NODISCARD COTTER_API int cotter_call_take_token(cotter_token **out, cotte
                                                        cotter_error **out_error) COTTER_NOEXCEPT;
 
 /**
- * @brief A text result: a session's access token, or an event as JSON. @param[out] out release with cotter_buf_dispose().
+ * @brief A text result: a session's access token, or a record as JSON (an event, a user, a user page, a social
+ * token or a list of them, an identity: capi/abi.json `records`). @param[out] out release with cotter_buf_dispose().
  */
 COTTER_NODISCARD COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call,
                                                      cotter_error **out_error) COTTER_NOEXCEPT;
-
-/** @brief The result of cotter_client_get_identity_start(). @param[out] out cotter_identity_free(). */
-COTTER_NODISCARD COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call,
-                                                          cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief A user (create, get, get by identifier). @param[out] out cotter_user_free(). */
-COTTER_NODISCARD COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call,
-                                                      cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief A page of users. @param[out] out cotter_user_list_free(). */
-COTTER_NODISCARD COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *call,
-                                                           cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief One provider token. @param[out] out cotter_social_token_free(). */
-COTTER_NODISCARD COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_call *call,
-                                                              cotter_error **out_error) COTTER_NOEXCEPT;
-/** @brief A list of provider tokens. @param[out] out cotter_social_token_list_free(). */
-COTTER_NODISCARD COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call,
-                                                                   cotter_error **out_error) COTTER_NOEXCEPT;
 
 /**
  * @brief The result of cotter_client_custom_claims_start(), as cotter_client_custom_claims() gives it.

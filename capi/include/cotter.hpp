@@ -446,126 +446,6 @@ inline LoginRedirect login_redirect_parse(const char *query, const char *expecte
 }
 
 // ------------------------------------------------------------------------------------------------
-// Identity, users, social tokens (results of client calls)
-// ------------------------------------------------------------------------------------------------
-
-class IdentityRef {
-  public:
-    IdentityRef() noexcept = default;
-    explicit IdentityRef(const cotter_identity *p) noexcept : ptr_(p) {}
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
-    /** @brief The oauth token set; an empty view when the server sent none. Borrowed. */
-    TokenRef token() const noexcept { return TokenRef(cotter_identity_token(ptr_)); }
-    const char *identifier() const noexcept { return cotter_identity_identifier(ptr_); }
-    const char *identifier_type() const noexcept { return cotter_identity_identifier_type(ptr_); }
-    const char *user_id() const noexcept { return cotter_identity_user_id(ptr_); }
-    const char *identity_token_json() const noexcept { return cotter_identity_identity_token_json(ptr_); }
-    std::string_view json() const noexcept {
-        size_t n = 0;
-        const char *p = cotter_identity_json(ptr_, &n);
-        return detail::view_of(p, n);
-    }
-
-  protected:
-    const cotter_identity *ptr_ = nullptr;
-};
-
-class Identity : public IdentityRef {
-    COTTER_HPP_OWNER(Identity, cotter_identity, cotter_identity_free)
-};
-
-class UserRef {
-  public:
-    UserRef() noexcept = default;
-    explicit UserRef(const cotter_user *p) noexcept : ptr_(p) {}
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
-    const char *id() const noexcept { return cotter_user_id(ptr_); }
-    const char *issuer() const noexcept { return cotter_user_issuer(ptr_); }
-    const char *client_user_id() const noexcept { return cotter_user_client_user_id(ptr_); }
-    const char *identifier() const noexcept { return cotter_user_identifier(ptr_); }
-    const char *default_method() const noexcept { return cotter_user_default_method(ptr_); }
-    const char *created_at() const noexcept { return cotter_user_created_at(ptr_); }
-    size_t enrolled_count() const noexcept { return cotter_user_enrolled_count(ptr_); }
-    const char *enrolled(size_t i) const noexcept { return cotter_user_enrolled(ptr_, i); }
-    std::string_view json() const noexcept {
-        size_t n = 0;
-        const char *p = cotter_user_json(ptr_, &n);
-        return detail::view_of(p, n);
-    }
-
-  protected:
-    const cotter_user *ptr_ = nullptr;
-};
-
-class User : public UserRef {
-    COTTER_HPP_OWNER(User, cotter_user, cotter_user_free)
-};
-
-class UserListRef {
-  public:
-    UserListRef() noexcept = default;
-    explicit UserListRef(const cotter_user_list *p) noexcept : ptr_(p) {}
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
-    size_t count() const noexcept { return cotter_user_list_count(ptr_); }
-    /** The project's user count as the server sent it; -1 when it did not say. */
-    int64_t total() const noexcept { return cotter_user_list_total(ptr_); }
-    /** 1/0 as the server said whether more pages follow; -1 when it did not say. */
-    int has_more() const noexcept { return cotter_user_list_has_more(ptr_); }
-    /** @brief The i-th user, borrowed from the list; an empty view when out of range. */
-    UserRef at(size_t i) const noexcept { return UserRef(cotter_user_list_get(ptr_, i)); }
-
-  protected:
-    const cotter_user_list *ptr_ = nullptr;
-};
-
-class UserList : public UserListRef {
-    COTTER_HPP_OWNER(UserList, cotter_user_list, cotter_user_list_free)
-};
-
-class SocialTokenRef {
-  public:
-    SocialTokenRef() noexcept = default;
-    explicit SocialTokenRef(const cotter_social_token *p) noexcept : ptr_(p) {}
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
-    const char *provider() const noexcept { return cotter_social_token_provider(ptr_); }
-    const char *provider_user_id() const noexcept { return cotter_social_token_provider_user_id(ptr_); }
-    const char *provider_username() const noexcept { return cotter_social_token_provider_username(ptr_); }
-    const char *user_id() const noexcept { return cotter_social_token_user_id(ptr_); }
-    const char *access_token() const noexcept { return cotter_social_token_access_token(ptr_); }
-    const char *scope() const noexcept { return cotter_social_token_scope(ptr_); }
-    const char *token_type() const noexcept { return cotter_social_token_token_type(ptr_); }
-    /** @brief The record as JSON (contains the provider token). */
-    std::string_view json() const noexcept {
-        size_t n = 0;
-        const char *p = cotter_social_token_json(ptr_, &n);
-        return detail::view_of(p, n);
-    }
-
-  protected:
-    const cotter_social_token *ptr_ = nullptr;
-};
-
-class SocialToken : public SocialTokenRef {
-    COTTER_HPP_OWNER(SocialToken, cotter_social_token, cotter_social_token_free)
-};
-
-class SocialTokenListRef {
-  public:
-    SocialTokenListRef() noexcept = default;
-    explicit SocialTokenListRef(const cotter_social_token_list *p) noexcept : ptr_(p) {}
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
-    size_t count() const noexcept { return cotter_social_token_list_count(ptr_); }
-    SocialTokenRef at(size_t i) const noexcept { return SocialTokenRef(cotter_social_token_list_get(ptr_, i)); }
-
-  protected:
-    const cotter_social_token_list *ptr_ = nullptr;
-};
-
-class SocialTokenList : public SocialTokenListRef {
-    COTTER_HPP_OWNER(SocialTokenList, cotter_social_token_list, cotter_social_token_list_free)
-};
-
-// ------------------------------------------------------------------------------------------------
 // Asynchronous calls
 // ------------------------------------------------------------------------------------------------
 
@@ -608,32 +488,6 @@ class CallRef {
         detail::call([&](cotter_error **e) { return cotter_call_take_buf(out.get(), ptr_, e); });
         return out;
     }
-    Identity take_identity() const {
-        cotter_identity *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_call_take_identity(&out, ptr_, e); });
-        return Identity(out);
-    }
-    User take_user() const {
-        cotter_user *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_call_take_user(&out, ptr_, e); });
-        return User(out);
-    }
-    UserList take_user_list() const {
-        cotter_user_list *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_call_take_user_list(&out, ptr_, e); });
-        return UserList(out);
-    }
-    SocialToken take_social_token() const {
-        cotter_social_token *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_call_take_social_token(&out, ptr_, e); });
-        return SocialToken(out);
-    }
-    SocialTokenList take_social_token_list() const {
-        cotter_social_token_list *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_call_take_social_token_list(&out, ptr_, e); });
-        return SocialTokenList(out);
-    }
-
   protected:
     cotter_call *ptr_ = nullptr;
 };
@@ -738,6 +592,51 @@ class ClientRef {
     }
     void logout(const char *refresh_token) const {
         detail::call([&](cotter_error **e) { return cotter_client_logout(ptr_, refresh_token, e); });
+    }
+    unique_buf get_identity(const char *authorization_code, int64_t challenge_id, const char *code_verifier,
+                            const char *redirect_url) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_get_identity(out.get(), ptr_, authorization_code, challenge_id, code_verifier,
+                                              redirect_url, e);
+        });
+        return out;
+    }
+    unique_buf user_create(const char *identifier) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) { return cotter_client_user_create(out.get(), ptr_, identifier, e); });
+        return out;
+    }
+    unique_buf user_get_by_identifier(const char *identifier) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_user_get_by_identifier(out.get(), ptr_, identifier, e);
+        });
+        return out;
+    }
+    unique_buf user_get(const char *user_id) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) { return cotter_client_user_get(out.get(), ptr_, user_id, e); });
+        return out;
+    }
+    unique_buf user_list(unsigned int page) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) { return cotter_client_user_list(out.get(), ptr_, page, e); });
+        return out;
+    }
+    unique_buf social_tokens_list(const char *cotter_user_id) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_social_tokens_list(out.get(), ptr_, cotter_user_id, e);
+        });
+        return out;
+    }
+    unique_buf social_token_get(const char *provider, const char *cotter_user_id) const {
+        unique_buf out;
+        detail::call([&](cotter_error **e) {
+            return cotter_client_social_token_get(out.get(), ptr_, provider, cotter_user_id, e);
+        });
+        return out;
     }
     void social_token_delete(const char *provider, const char *cotter_user_id) const {
         detail::call([&](cotter_error **e) {
@@ -856,47 +755,6 @@ class ClientRef {
                                                token, custom_attributes_json, refresh_token, e);
         });
         return r;
-    }
-    Identity get_identity(const char *authorization_code, int64_t challenge_id, const char *code_verifier,
-                          const char *redirect_url) const {
-        cotter_identity *out = nullptr;
-        detail::call([&](cotter_error **e) {
-            return cotter_client_get_identity(&out, ptr_, authorization_code, challenge_id, code_verifier,
-                                              redirect_url, e);
-        });
-        return Identity(out);
-    }
-    User user_create(const char *identifier) const {
-        cotter_user *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_create(&out, ptr_, identifier, e); });
-        return User(out);
-    }
-    User user_get_by_identifier(const char *identifier) const {
-        cotter_user *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_get_by_identifier(&out, ptr_, identifier, e); });
-        return User(out);
-    }
-    User user_get(const char *user_id) const {
-        cotter_user *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_get(&out, ptr_, user_id, e); });
-        return User(out);
-    }
-    UserList user_list(unsigned int page) const {
-        cotter_user_list *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_user_list(&out, ptr_, page, e); });
-        return UserList(out);
-    }
-    SocialTokenList social_tokens_list(const char *cotter_user_id) const {
-        cotter_social_token_list *out = nullptr;
-        detail::call([&](cotter_error **e) { return cotter_client_social_tokens_list(&out, ptr_, cotter_user_id, e); });
-        return SocialTokenList(out);
-    }
-    SocialToken social_token_get(const char *provider, const char *cotter_user_id) const {
-        cotter_social_token *out = nullptr;
-        detail::call([&](cotter_error **e) {
-            return cotter_client_social_token_get(&out, ptr_, provider, cotter_user_id, e);
-        });
-        return SocialToken(out);
     }
     RemoteVerdict verify_remote(const char *access_token) const {
         RemoteVerdict r;

@@ -59,7 +59,7 @@ COTTER_API int cotter_client_custom_claims(cotter_buf *token_out, cotter_buf *re
     });
 }
 
-COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *client, const char *authorization_code,
+COTTER_API int cotter_client_get_identity(cotter_buf *out, cotter_client *client, const char *authorization_code,
                                           int64_t challenge_id, const char *code_verifier, const char *redirect_url,
                                           cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
@@ -67,63 +67,61 @@ COTTER_API int cotter_client_get_identity(cotter_identity **out, cotter_client *
     cotter_call *call = nullptr;
     const int rc = cotter_client_get_identity_start(&call, client, authorization_code, challenge_id, code_verifier,
                                                     redirect_url, nullptr, out_error);
-    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_identity(out, c, out_error); });
+    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
-COTTER_API int cotter_client_user_create(cotter_user **out, cotter_client *client, const char *identifier,
+COTTER_API int cotter_client_user_create(cotter_buf *out, cotter_client *client, const char *identifier,
                                          cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     const int rc = cotter_client_user_create_start(&call, client, identifier, nullptr, out_error);
-    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
+    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
-COTTER_API int cotter_client_user_get_by_identifier(cotter_user **out, cotter_client *client, const char *identifier,
+COTTER_API int cotter_client_user_get_by_identifier(cotter_buf *out, cotter_client *client, const char *identifier,
                                                     cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     const int rc = cotter_client_user_get_by_identifier_start(&call, client, identifier, nullptr, out_error);
-    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
+    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
-COTTER_API int cotter_client_user_get(cotter_user **out, cotter_client *client, const char *user_id,
+COTTER_API int cotter_client_user_get(cotter_buf *out, cotter_client *client, const char *user_id,
                                       cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     const int rc = cotter_client_user_get_start(&call, client, user_id, nullptr, out_error);
-    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_user(out, c, out_error); });
+    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
-COTTER_API int cotter_client_user_list(cotter_user_list **out, cotter_client *client, unsigned int page,
+COTTER_API int cotter_client_user_list(cotter_buf *out, cotter_client *client, unsigned int page,
                                        cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     const int rc = cotter_client_user_list_start(&call, client, page, nullptr, out_error);
-    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_user_list(out, c, out_error); });
+    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
-COTTER_API int cotter_client_social_tokens_list(cotter_social_token_list **out, cotter_client *client,
-                                                const char *cotter_user_id, cotter_error **out_error) noexcept {
+COTTER_API int cotter_client_social_tokens_list(cotter_buf *out, cotter_client *client, const char *cotter_user_id,
+                                                cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     const int rc = cotter_client_social_tokens_list_start(&call, client, cotter_user_id, nullptr, out_error);
-    return finish_blocking(rc, &call, [&](cotter_call *c) {
-        return cotter_call_take_social_token_list(out, c, out_error);
-    });
+    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
-COTTER_API int cotter_client_social_token_get(cotter_social_token **out, cotter_client *client, const char *provider,
+COTTER_API int cotter_client_social_token_get(cotter_buf *out, cotter_client *client, const char *provider,
                                               const char *cotter_user_id, cotter_error **out_error) noexcept {
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     cotter_call *call = nullptr;
     const int rc = cotter_client_social_token_get_start(&call, client, provider, cotter_user_id, nullptr, out_error);
-    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_social_token(out, c, out_error); });
+    return finish_blocking(rc, &call, [&](cotter_call *c) { return cotter_call_take_buf(out, c, out_error); });
 }
 
 COTTER_API int cotter_client_social_token_delete(cotter_client *client, const char *provider,

@@ -21,12 +21,7 @@
 struct cotter_call {
     using result = std::variant<std::monostate,                                // no result (logout, delete, set...)
                                 cotter::core::token::token_set,                // take_token
-                                cotter::core::secret_string,                   // take_buf
-                                cotter::core::token::identity,                 // take_identity
-                                cotter::core::token::user,                     // take_user
-                                cotter::core::token::user_page,                // take_user_list
-                                cotter::core::token::social_token,             // take_social_token
-                                cotter::core::token::social_token_list,        // take_social_token_list
+                                cotter::core::secret_string,                   // take_buf (records as JSON)
                                 cotter::core::token::custom_claims_result,     // take_custom_claims
                                 cotter::core::token::verify_result>;           // take_verify_remote
 
@@ -92,6 +87,15 @@ struct as_is {
     template <class T>
     cotter_call::result operator()(T &&v) const {
         return cotter_call::result(std::forward<T>(v));
+    }
+};
+
+/// Conversion for a record that crosses the ABI as JSON (capi/abi.json `records`): its checked `json`, taken with
+/// cotter_call_take_buf (a secret_string: wiped, as the record may hold tokens).
+struct record_json {
+    template <class T>
+    cotter_call::result operator()(T &&record) const {
+        return cotter_call::result(cotter::core::secret_string(std::move(record.json)));
     }
 };
 

@@ -1,8 +1,8 @@
 /**
  * @file client.cpp
  * @brief C ABI: cotter_client and every API call (grants, refresh, logout, custom claims, get_identity, users,
- * social tokens, serverless verify), with their result objects: the `_start` forms (the blocking forms are
- * generated: blocking_calls.cpp).
+ * social tokens, serverless verify): the `_start` forms (the blocking forms are generated: blocking_calls.cpp).
+ * Records (users, social tokens, identity, events) cross as checked JSON.
  */
 #include "client_objects.hpp"
 
@@ -58,9 +58,10 @@ int user_start(cotter_call **out, cotter_client *client, const char *arg, const 
     COTTER_CHECK_ARG(arg != nullptr, "the user id or identifier must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::user>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return start(c, std::string(arg), std::move(done), timeout);
-    });
+    return start_client_call<tk::user>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) { return start(c, std::string(arg), std::move(done), timeout); },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 }  // namespace
@@ -224,32 +225,16 @@ COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client
     COTTER_CHECK_ARG(challenge_id >= 0, "challenge_id must not be negative", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::identity>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.get_identity_async(authorization_code, challenge_id, code_verifier, redirect_url, std::move(done),
-                                    timeout);
-    });
+    return start_client_call<tk::identity>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.get_identity_async(authorization_code, challenge_id, code_verifier, redirect_url, std::move(done),
+                                        timeout);
+        },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
-COTTER_API void cotter_identity_free(cotter_identity *identity) noexcept { delete identity; }
-COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity) noexcept {
-    return identity && identity->id.has_token ? &identity->token : nullptr;
-}
-COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.identifier) : nullptr;
-}
-COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.identifier_type) : nullptr;
-}
-COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.user_id) : nullptr;
-}
-COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity) noexcept {
-    return identity ? c_str_or_null(identity->id.identity_token_json) : nullptr;
-}
-COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out) noexcept {
-    if (len_out) *len_out = identity ? identity->id.json.size() : 0;
-    return identity ? identity->id.json.c_str() : nullptr;
 }
 
 /* --- Users ---------------------------------------------------------------------------------------- */
@@ -281,44 +266,13 @@ COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *c
     COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::user_page>(out, client, call_opts,
-                                                    [&](tk::client &c, auto done, int64_t timeout) {
-                                                        return c.user_list_async(page, std::move(done), timeout);
-                                                    });
+    return start_client_call<tk::user_page>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) { return c.user_list_async(page, std::move(done), timeout); },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
-COTTER_API void cotter_user_free(cotter_user *user) noexcept { delete user; }
-COTTER_API void cotter_user_list_free(cotter_user_list *list) noexcept { delete list; }
-COTTER_API size_t cotter_user_list_count(const cotter_user_list *list) noexcept { return list ? list->users.size() : 0; }
-COTTER_API int64_t cotter_user_list_total(const cotter_user_list *list) noexcept { return list ? list->total : -1; }
-COTTER_API int cotter_user_list_has_more(const cotter_user_list *list) noexcept { return list ? list->has_more : -1; }
-COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index) noexcept {
-    return list && index < list->users.size() ? &list->users[index] : nullptr;
-}
-COTTER_API const char *cotter_user_id(const cotter_user *user) noexcept { return user ? c_str_or_null(user->u.id) : nullptr; }
-COTTER_API const char *cotter_user_issuer(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.issuer) : nullptr;
-}
-COTTER_API const char *cotter_user_client_user_id(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.client_user_id) : nullptr;
-}
-COTTER_API const char *cotter_user_identifier(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.identifier) : nullptr;
-}
-COTTER_API const char *cotter_user_default_method(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.default_method) : nullptr;
-}
-COTTER_API const char *cotter_user_created_at(const cotter_user *user) noexcept {
-    return user ? c_str_or_null(user->u.created_at) : nullptr;
-}
-COTTER_API size_t cotter_user_enrolled_count(const cotter_user *user) noexcept { return user ? user->u.enrolled.size() : 0; }
-COTTER_API const char *cotter_user_enrolled(const cotter_user *user, size_t index) noexcept {
-    return user && index < user->u.enrolled.size() ? user->u.enrolled[index].c_str() : nullptr;
-}
-COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out) noexcept {
-    if (len_out) *len_out = user ? user->u.json.size() : 0;
-    return user ? user->u.json.c_str() : nullptr;
 }
 
 /* --- Social-login provider tokens ------------------------------------------------------------------ */
@@ -332,11 +286,12 @@ COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_
     COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::social_token_list>(out, client, call_opts,
-                                                    [&](tk::client &c, auto done, int64_t timeout) {
-                                                        return c.social_tokens_list_async(cotter_user_id, std::move(done),
-                                                                                          timeout);
-                                                    });
+    return start_client_call<tk::social_token_list>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.social_tokens_list_async(cotter_user_id, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
@@ -350,9 +305,12 @@ COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_cl
     COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
     COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
     COTTER_API_BEGIN
-    return start_client_call<tk::social_token>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.social_token_get_async(provider, cotter_user_id, std::move(done), timeout);
-    });
+    return start_client_call<tk::social_token>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.social_token_get_async(provider, cotter_user_id, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
@@ -372,39 +330,6 @@ COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter
     COTTER_API_END(out_error)
 }
 
-COTTER_API void cotter_social_token_free(cotter_social_token *token) noexcept { delete token; }
-COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list) noexcept { delete list; }
-COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list) noexcept {
-    return list ? list->items.size() : 0;
-}
-COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list,
-                                                                   size_t index) noexcept {
-    return list && index < list->items.size() ? &list->items[index] : nullptr;
-}
-COTTER_API const char *cotter_social_token_provider(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.provider) : nullptr;
-}
-COTTER_API const char *cotter_social_token_provider_user_id(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.provider_user_id) : nullptr;
-}
-COTTER_API const char *cotter_social_token_provider_username(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.provider_username) : nullptr;
-}
-COTTER_API const char *cotter_social_token_user_id(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.user_id) : nullptr;
-}
-COTTER_API const char *cotter_social_token_access_token(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.access_token.str()) : nullptr;
-}
-COTTER_API const char *cotter_social_token_scope(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.scope) : nullptr;
-}
-COTTER_API const char *cotter_social_token_token_type(const cotter_social_token *token) noexcept {
-    return token ? c_str_or_null(token->t.token_type) : nullptr;
-}
-COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out) noexcept {
-    if (len_out) *len_out = token ? token->json_len : 0;
-    return token ? token->json : nullptr;
 }
 
 /* --- Serverless verification ----------------------------------------------------------------------- */
@@ -424,11 +349,7 @@ COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_clien
     COTTER_API_END(out_error)
 }
 
-/* --- Trusted-device events: the event crosses the ABI as the JSON the core checked ------------------ */
-
-namespace {
-cotter_call::result event_json(tk::event &&e) { return cotter_call::result(std::move(e.json)); }
-}  // namespace
+/* --- Trusted-device events (the event crosses the ABI as JSON, as every record does) ----------------- */
 
 COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client,
                                                         const char *client_user_id, const char *event,
@@ -448,7 +369,7 @@ COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotte
             return c.event_create_pending_async(client_user_id, event, code_challenge ? code_challenge : "",
                                                 std::move(done), timeout);
         },
-        event_json);
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 
@@ -465,7 +386,7 @@ COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *c
         [&](tk::client &c, auto done, int64_t timeout) {
             return c.event_get_async(event_id, code_verifier ? code_verifier : "", std::move(done), timeout);
         },
-        event_json);
+        cotter::capi::record_json{});
     COTTER_API_END(out_error)
 }
 

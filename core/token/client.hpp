@@ -49,6 +49,9 @@ struct client_options {
     http::transport_options http;
 };
 
+// The records below cross the C ABI as their `json` (capi/abi.json `records` describes each one's members): the
+// typed fields are what the core checked and uses itself; `json` is the checked object, minified.
+
 struct user {
     std::string id, issuer, client_user_id, identifier, default_method, created_at;
     std::vector<std::string> enrolled;
@@ -61,21 +64,20 @@ struct user_page {
     std::vector<user> users;
     int64_t total = -1;    // every user of the project; -1 when the server did not say
     int has_more = -1;     // 1/0 as the server said; -1 when it did not
+    std::string json;      // {"users":[...],"total":N|null,"has_more":b|null}, whatever wrapper the server used
 };
 
 struct social_token {
     std::string provider, provider_user_id, provider_username, user_id, scope, token_type;
     secret_string access_token;
-    secret_string json;        // the row (minified); holds the provider token. Empty in a list (see below)
-    size_t json_offset = 0;    // in a list: where this row's JSON starts in the list's pool
-    size_t json_length = 0;    // and its length
+    secret_string json;  // the row (minified); holds the provider token. Empty in a list (see below)
 };
 
-/// A list keeps every row's JSON in one pool (NUL-separated): a 1,000-row list would otherwise be thousands of
-/// allocations.
+/// A list's JSON is one array of the rows (not one string per row: a 1,000-row list would otherwise be thousands
+/// of allocations).
 struct social_token_list {
     std::vector<social_token> items;
-    secret_string json_pool;
+    secret_string json;  // [row,...]; holds the provider tokens
 };
 
 struct identity {
@@ -83,7 +85,7 @@ struct identity {
     token_set token;                 // the oauth_token
     std::string identifier, identifier_type, user_id;
     std::string identity_token_json; // the `token` object (Ed25519 Identity Token), minified; empty when absent
-    secret_string json;              // the whole response; holds tokens
+    secret_string json;              // the whole response (minified); holds tokens
 };
 
 struct custom_claims_result {

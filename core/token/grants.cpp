@@ -110,7 +110,6 @@ call_handle client::custom_claims_async(const std::string &token, const std::str
 namespace {
 identity parse_identity(const std::string &body) {
     identity id;
-    id.json = secret_string(body);
     simdjson::dom::element doc = parse_document(body, "get_identity response");
     for_each_member(doc, "get_identity response", [&](std::string_view key, simdjson::dom::element v) {
         if (key == "oauth_token") {
@@ -131,13 +130,15 @@ identity parse_identity(const std::string &body) {
             id.identity_token_json = read_raw(v, "token", 64 * 1024);
         } else if (key == "user") {
             if (v.is_null()) return true;
+            if (!v.is_object()) protocol_error("\"user\" is not an object in the get_identity response");
             simdjson::dom::element uid;
-            if (v.is_object() && v["ID"].get(uid) == simdjson::SUCCESS) id.user_id = read_string(uid, "user.ID", 256);
+            if (v["ID"].get(uid) == simdjson::SUCCESS) id.user_id = read_string(uid, "user.ID", 256);
         } else {
             return false;
         }
         return true;
     });
+    id.json = secret_string(read_raw(doc, "get_identity response", 1024 * 1024));
     return id;
 }
 }  // namespace

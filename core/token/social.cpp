@@ -11,9 +11,9 @@
 namespace cotter::core::token {
 namespace {
 
-/// Fills `t` from one row. The row's JSON goes to `pool` (NUL-terminated, located by offset/length) when given,
-/// else to t.json.
-void parse_social_token(simdjson::dom::element obj, social_token &t, std::string *pool = nullptr) {
+/// Fills `t` from one row. The row's JSON is appended to `array` (a list's JSON, comma-separated) when given,
+/// else kept in t.json.
+void parse_social_token(simdjson::dom::element obj, social_token &t, std::string *array = nullptr) {
     for_each_member(obj, "social token", [&](std::string_view key, simdjson::dom::element v) {
         if (key == "identity_provider") t.provider = read_string(v, "identity_provider", 64);
         else if (key == "provider_user_id") t.provider_user_id = read_string(v, "provider_user_id", 256);
@@ -34,11 +34,9 @@ void parse_social_token(simdjson::dom::element obj, social_token &t, std::string
         return true;
     });
     if (t.provider.empty()) protocol_error("social token without \"identity_provider\"");
-    if (pool) {
-        t.json_offset = pool->size();
-        append_raw(obj, *pool);
-        t.json_length = pool->size() - t.json_offset;
-        pool->push_back('\0');
+    if (array) {
+        if (array->back() != '[') array->push_back(',');
+        append_raw(obj, *array);
     } else {
         t.json = secret_string(read_raw(obj, "social token", 1024 * 1024));
     }
@@ -53,15 +51,16 @@ social_token_list parse_social_token_list(const std::string &body) {
     if (n > detail::k_max_list_items) protocol_error("social token list too long");
     social_token_list out;
     out.items.reserve(n);
-    std::string pool;
-    pool.reserve(body.size() + n);  // minified rows are no longer than the body, plus one NUL each
+    std::string json = "[";
+    json.reserve(body.size() + 2);  // the minified rows and their commas are no longer than the body
     try {
-        for (auto item : arr) parse_social_token(item, out.items.emplace_back(), &pool);
+        for (auto item : arr) parse_social_token(item, out.items.emplace_back(), &json);
     } catch (...) {
-        wipe(pool);
+        wipe(json);
         throw;
     }
-    out.json_pool = secret_string(std::move(pool));
+    json.push_back(']');
+    out.json = secret_string(std::move(json));
     return out;
 }
 

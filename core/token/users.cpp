@@ -45,6 +45,25 @@ user parse_user(simdjson::dom::element obj) {
     return u;
 }
 
+/// The page as the ABI hands it over: one shape whatever wrapper the server used (capi/abi.json `user_page`).
+std::string page_json(const user_page &p) {
+    size_t size = 64;
+    for (const user &u : p.users) size += u.json.size() + 1;
+    std::string out;
+    out.reserve(size);
+    out += "{\"users\":[";
+    for (size_t i = 0; i < p.users.size(); ++i) {
+        if (i) out += ',';
+        out += p.users[i].json;
+    }
+    out += "],\"total\":";
+    out += p.total < 0 ? "null" : std::to_string(p.total);
+    out += ",\"has_more\":";
+    out += p.has_more < 0 ? "null" : p.has_more ? "true" : "false";
+    out += '}';
+    return out;
+}
+
 }  // namespace
 
 call_handle client::user_create_async(const std::string &identifier, done_fn<user> done, int64_t timeout_ms) {
@@ -127,6 +146,7 @@ call_handle client::user_list_async(unsigned int page, done_fn<user_page> done, 
                 if (out.users.size() >= detail::k_max_list_items) protocol_error("user list too long");
                 out.users.push_back(parse_user(item));
             }
+            out.json = page_json(out);
             return out;
         },
         std::move(done));

@@ -165,30 +165,70 @@ export class Token {
   toJSON(): Record<string, string | number | null>;
 }
 
+// BEGIN GENERATED records (scripts/gen.py from capi/abi.json; do not edit)
+/** A Cotter user object (spec §2.10) as the server sent it, unknown members kept. */
 export class User {
   private constructor();
-  readonly id: string | null;
+  /** Cotter's user id. */
+  readonly id: string;
+  /** The project's API key id. */
   readonly issuer: string | null;
+  /** Your own id for the user. */
   readonly clientUserId: string | null;
+  /** Email or phone number. */
   readonly identifier: string | null;
+  /** Default authentication method. */
   readonly defaultMethod: string | null;
+  /** Creation time, as sent. */
   readonly createdAt: string | null;
-  readonly enrolled: Array<string | null>;
-  /** The user object as the API sent it. */
+  /** Enrolled authentication methods (empty when absent). */
+  readonly enrolled: string[];
+  /** The whole object as the API sent it. */
   readonly raw: Record<string, unknown>;
 }
 
-/** A social-login provider token record; `accessToken` is redacted in inspect/JSON. */
+/** A social-login provider token record (spec §2.12) as the server sent it; holds the provider's token. */
 export class SocialToken {
   private constructor();
-  readonly provider: string | null;
+  /** GITHUB, GOOGLE... */
+  readonly provider: string;
+  /** The user's id at the provider. */
   readonly providerUserId: string | null;
+  /** The user's name at the provider. */
   readonly providerUsername: string | null;
+  /** Cotter's user id. */
   readonly userId: string | null;
+  /** The provider's access token (a secret). Hidden from inspect and JSON. */
   readonly accessToken: string | null;
+  /** Granted scope. */
   readonly scope: string | null;
+  /** Token type. */
   readonly tokenType: string | null;
+  /** The whole object as the API sent it (holds secrets). */
+  readonly raw: Record<string, unknown>;
+  toJSON(): Record<string, unknown>;
 }
+
+/** The get_identity response (spec §2.9), as the server sent it: who logged in, their token set and the Identity Token. */
+export class Identity {
+  private constructor();
+  /** Email or phone number. */
+  readonly identifier: string | null;
+  /** EMAIL or PHONE. */
+  readonly identifierType: string | null;
+  /** Cotter's user id. */
+  readonly userId: string | null;
+  /** The user's oauth token set (each binding's token type). */
+  readonly token: Token | null;
+  /** The Ed25519 Identity Token object, for the identity_token grant and its verification. Hidden from inspect and JSON. */
+  readonly identityToken: IdentityToken | null;
+  /** The user object, as sent. */
+  readonly user: Record<string, unknown> | null;
+  /** The whole object as the API sent it (holds secrets). */
+  readonly raw: Record<string, unknown>;
+  toJSON(): Record<string, unknown>;
+}
+// END GENERATED records
 
 /** Cotter's signed Identity Token object (spec §4). */
 export interface IdentityToken {
@@ -219,19 +259,6 @@ export interface CotterEvent extends EventToken {
   /** The user's tokens: only from getEvent with the request's codeVerifier, once the event is approved. */
   oauth_token?: { access_token: string; id_token?: string; refresh_token?: string; token_type?: string;
     expires_in?: number; auth_method?: string };
-}
-
-/** The result of getIdentity. */
-export class Identity {
-  private constructor();
-  readonly identifier: string | null;
-  readonly identifierType: string | null;
-  readonly userId: string | null;
-  readonly token: Token | null;
-  readonly user: Record<string, unknown> | null;
-  readonly identityToken: IdentityToken | null;
-  /** The whole get_identity response (holds the tokens). */
-  readonly raw: Record<string, unknown>;
 }
 
 export interface CustomClaimsResult {

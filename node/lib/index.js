@@ -257,59 +257,73 @@ class Token {
   }
 }
 
-/** A Cotter user. `raw` is the whole user object as the API sent it. */
+// A record crosses the ABI as the JSON object the core checked (capi/abi.json `records`); its class reads members.
+const member = (o, ...keys) => {
+  for (const k of keys) o = o !== null && typeof o === 'object' ? o[k] : undefined;
+  return o ?? null;
+};
+const strings = (v) => (Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []);
+const tokenOrNull = (v) => (v === null ? null : Token.from(v));
+
+// BEGIN GENERATED records (scripts/gen.py from capi/abi.json; do not edit)
+/** A Cotter user object (spec §2.10) as the server sent it, unknown members kept. */
 class User {
-  constructor(raw) {
-    this.id = raw.id;
-    this.issuer = raw.issuer;
-    this.clientUserId = raw.client_user_id;
-    this.identifier = raw.identifier;
-    this.defaultMethod = raw.default_method;
-    this.createdAt = raw.created_at;
-    this.enrolled = raw.enrolled;
-    this.raw = JSON.parse(raw.json);
+  constructor(json) {
+    this.id = member(json, 'ID');
+    this.issuer = member(json, 'issuer');
+    this.clientUserId = member(json, 'client_user_id');
+    this.identifier = member(json, 'identifier');
+    this.defaultMethod = member(json, 'default_method');
+    this.createdAt = member(json, 'created_at');
+    this.enrolled = strings(member(json, 'enrolled'));
+    this.raw = json;
+    Object.freeze(this);
   }
 }
 
-/** A social-login provider token record; `accessToken` (the provider's token) is a secret. */
+/** A social-login provider token record (spec §2.12) as the server sent it; holds the provider's token. */
 class SocialToken {
-  #accessToken;
-  constructor(raw) {
-    this.provider = raw.provider;
-    this.providerUserId = raw.provider_user_id;
-    this.providerUsername = raw.provider_username;
-    this.userId = raw.user_id;
-    this.#accessToken = raw.access_token;
-    this.scope = raw.scope;
-    this.tokenType = raw.token_type;
+  #accessToken; #raw;
+  constructor(json) {
+    this.provider = member(json, 'identity_provider');
+    this.providerUserId = member(json, 'provider_user_id');
+    this.providerUsername = member(json, 'provider_username');
+    this.userId = member(json, 'user_id');
+    this.#accessToken = member(json, 'tokens', 'access_token');
+    this.scope = member(json, 'tokens', 'scope');
+    this.tokenType = member(json, 'tokens', 'token_type');
+    this.#raw = json;
     Object.freeze(this);
   }
+  /** The provider's access token (a secret). */
   get accessToken() { return this.#accessToken; }
+  /** The whole object as the API sent it (holds secrets). */
+  get raw() { return this.#raw; }
   toJSON() { return { ...this, accessToken: this.#accessToken === null ? null : REDACTED }; }
   [inspectCustom](depth, options, inspect) { return `SocialToken ${inspect(this.toJSON(), options)}`; }
 }
 
-/** The result of getIdentity: who logged in, their token set, and the Identity Token object. */
+/** The get_identity response (spec §2.9), as the server sent it: who logged in, their token set and the Identity Token. */
 class Identity {
   #identityToken; #raw;
-  constructor(raw) {
-    this.identifier = raw.identifier;
-    this.identifierType = raw.identifier_type;
-    this.userId = raw.user_id;
-    this.token = raw.token ? new Token(raw.token) : null;
-    const body = JSON.parse(raw.json);
-    this.user = body.user ?? null;
-    this.#identityToken = raw.identity_token_json ? JSON.parse(raw.identity_token_json) : null;
-    this.#raw = body;
+  constructor(json) {
+    this.identifier = member(json, 'identifier', 'identifier');
+    this.identifierType = member(json, 'identifier', 'identifier_type');
+    this.userId = member(json, 'user', 'ID');
+    this.token = tokenOrNull(member(json, 'oauth_token'));
+    this.#identityToken = member(json, 'token');
+    this.user = member(json, 'user');
+    this.#raw = json;
     Object.freeze(this);
   }
-  /** The signed Identity Token object (for exchangeIdentityToken / verifyIdentityToken). */
+  /** The Ed25519 Identity Token object, for the identity_token grant and its verification. */
   get identityToken() { return this.#identityToken; }
-  /** The whole get_identity response (holds the tokens). */
+  /** The whole object as the API sent it (holds secrets). */
   get raw() { return this.#raw; }
-  toJSON() { return { identifier: this.identifier, identifierType: this.identifierType, userId: this.userId, token: this.token, user: this.user }; }
+  toJSON() { return { ...this, identityToken: this.#identityToken === null ? null : REDACTED }; }
   [inspectCustom](depth, options, inspect) { return `Identity ${inspect(this.toJSON(), options)}`; }
 }
+// END GENERATED records
 
 // ------------------------------------------------------------------------------------------------
 // Verifier
@@ -442,7 +456,7 @@ class Client {
   }
   /** One page (50 users, newest first). */
   async listUsers(page = 0, options) {
-    return (await run(callOptions(options), (t, c) => this.#n.listUsers(page, t, c))).map((r) => new User(r));
+    return (await run(callOptions(options), (t, c) => this.#n.listUsers(page, t, c))).users.map((r) => new User(r));
   }
   async listSocialTokens(userId, options) { return this.socialTokens.list(userId, options); }
   async getSocialToken(provider, userId, options) { return this.socialTokens.get(provider, userId, options); }

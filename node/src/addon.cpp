@@ -280,34 +280,6 @@ Napi::Value TokenToJs(Napi::Env env, cotter::TokenRef t) {
     return o;
 }
 
-Napi::Value UserToJs(Napi::Env env, cotter::UserRef u) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("id", Str(env, u.id()));
-    o.Set("issuer", Str(env, u.issuer()));
-    o.Set("client_user_id", Str(env, u.client_user_id()));
-    o.Set("identifier", Str(env, u.identifier()));
-    o.Set("default_method", Str(env, u.default_method()));
-    o.Set("created_at", Str(env, u.created_at()));
-    Napi::Array enrolled = Napi::Array::New(env, u.enrolled_count());
-    for (size_t i = 0; i < u.enrolled_count(); ++i) enrolled.Set(uint32_t(i), Str(env, u.enrolled(i)));
-    o.Set("enrolled", enrolled);
-    o.Set("json", Str(env, u.json()));
-    return o;
-}
-
-Napi::Value SocialTokenToJs(Napi::Env env, cotter::SocialTokenRef t) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("provider", Str(env, t.provider()));
-    o.Set("provider_user_id", Str(env, t.provider_user_id()));
-    o.Set("provider_username", Str(env, t.provider_username()));
-    o.Set("user_id", Str(env, t.user_id()));
-    o.Set("access_token", Str(env, t.access_token()));
-    o.Set("scope", Str(env, t.scope()));
-    o.Set("token_type", Str(env, t.token_type()));
-    o.Set("json", Str(env, t.json()));
-    return o;
-}
-
 // ------------------------------------------------------------------------------------------------
 // The JS thread: one thread-safe function per environment
 // ------------------------------------------------------------------------------------------------
@@ -627,44 +599,12 @@ Napi::Value TakeNothing(Napi::Env env, PendingCall &p) {
 Napi::Value TakeToken(Napi::Env env, PendingCall &p) { return TokenToJs(env, cotter::CallRef(p.call).take_token()); }
 // COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
 Napi::Value TakeBuf(Napi::Env env, PendingCall &p) { return Str(env, cotter::CallRef(p.call).take_buf().view()); }
-// COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeUser(Napi::Env env, PendingCall &p) { return UserToJs(env, cotter::CallRef(p.call).take_user()); }
-// COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *call, cotter_error **out_error);
-// COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index);
-Napi::Value TakeUserList(Napi::Env env, PendingCall &p) {
-    cotter::UserList list = cotter::CallRef(p.call).take_user_list();
-    Napi::Array a = Napi::Array::New(env, list.count());
-    for (size_t i = 0; i < list.count(); ++i) a.Set(uint32_t(i), UserToJs(env, list.at(i)));
-    return a;
-}
-// COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeSocialToken(Napi::Env env, PendingCall &p) {
-    return SocialTokenToJs(env, cotter::CallRef(p.call).take_social_token());
-}
-// A record that crosses the ABI as JSON (checked by the core) becomes a plain object (one JSON.parse).
+// A record that crosses the ABI as JSON (checked by the core; capi/abi.json `records`) becomes a plain object or
+// array (one JSON.parse); lib/index.js wraps it in its generated record class.
 // COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
 Napi::Value TakeJsonObject(Napi::Env env, PendingCall &p) {
     cotter::unique_buf b = cotter::CallRef(p.call).take_buf();
     return Data(env)->json_parse.Call({Napi::String::New(env, b.data(), b.size())});
-}
-// COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeSocialTokenList(Napi::Env env, PendingCall &p) {
-    cotter::SocialTokenList list = cotter::CallRef(p.call).take_social_token_list();
-    Napi::Array a = Napi::Array::New(env, list.count());
-    for (size_t i = 0; i < list.count(); ++i) a.Set(uint32_t(i), SocialTokenToJs(env, list.at(i)));
-    return a;
-}
-// COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeIdentity(Napi::Env env, PendingCall &p) {
-    cotter::Identity id = cotter::CallRef(p.call).take_identity();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("identifier", Str(env, id.identifier()));
-    o.Set("identifier_type", Str(env, id.identifier_type()));
-    o.Set("user_id", Str(env, id.user_id()));
-    o.Set("identity_token_json", Str(env, id.identity_token_json()));
-    o.Set("token", TokenToJs(env, id.token()));
-    o.Set("json", Str(env, id.json()));
-    return o;
 }
 // COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_call *call, cotter_error **out_error);
 Napi::Value TakeCustomClaims(Napi::Env env, PendingCall &p) {
@@ -1150,7 +1090,7 @@ class Client : public Napi::ObjectWrap<Client> {
         const int64_t challenge_id = ReqInt(env, info[1], "challengeId", kMinSafe, kMaxSafe);
         ArgString code_verifier(ReqString(env, info[2], "codeVerifier"));
         ArgString redirect_url(ReqString(env, info[3], "redirectUrl"));
-        return Run(info, 4, &TakeIdentity, [&](cotter::ClientRef c, const cotter_call_options *o) {
+        return Run(info, 4, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.get_identity_start(authorization_code.c_str(), challenge_id, code_verifier.c_str(),
                                         redirect_url.c_str(), o);
         });
@@ -1159,7 +1099,7 @@ class Client : public Napi::ObjectWrap<Client> {
     Napi::Value UserCreate(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         ArgString identifier(ReqString(env, info[0], "identifier"));
-        return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
+        return Run(info, 1, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.user_create_start(identifier.c_str(), o);
         });
     }
@@ -1167,7 +1107,7 @@ class Client : public Napi::ObjectWrap<Client> {
     Napi::Value UserGetByIdentifier(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         ArgString identifier(ReqString(env, info[0], "identifier"));
-        return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
+        return Run(info, 1, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.user_get_by_identifier_start(identifier.c_str(), o);
         });
     }
@@ -1175,7 +1115,7 @@ class Client : public Napi::ObjectWrap<Client> {
     Napi::Value UserGet(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         ArgString user_id(ReqString(env, info[0], "userId"));
-        return Run(info, 1, &TakeUser, [&](cotter::ClientRef c, const cotter_call_options *o) {
+        return Run(info, 1, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.user_get_start(user_id.c_str(), o);
         });
     }
@@ -1183,7 +1123,7 @@ class Client : public Napi::ObjectWrap<Client> {
     Napi::Value UserList(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         const auto page = static_cast<unsigned int>(ReqInt(env, info[0], "page", 0, kUintMax));
-        return Run(info, 1, &TakeUserList, [&](cotter::ClientRef c, const cotter_call_options *o) {
+        return Run(info, 1, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.user_list_start(page, o);
         });
     }
@@ -1191,7 +1131,7 @@ class Client : public Napi::ObjectWrap<Client> {
     Napi::Value SocialTokensList(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         ArgString cotter_user_id(ReqString(env, info[0], "userId"));
-        return Run(info, 1, &TakeSocialTokenList, [&](cotter::ClientRef c, const cotter_call_options *o) {
+        return Run(info, 1, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.social_tokens_list_start(cotter_user_id.c_str(), o);
         });
     }
@@ -1200,7 +1140,7 @@ class Client : public Napi::ObjectWrap<Client> {
         Napi::Env env = info.Env();
         ArgString provider(ReqString(env, info[0], "provider"));
         ArgString cotter_user_id(ReqString(env, info[1], "userId"));
-        return Run(info, 2, &TakeSocialToken, [&](cotter::ClientRef c, const cotter_call_options *o) {
+        return Run(info, 2, &TakeJsonObject, [&](cotter::ClientRef c, const cotter_call_options *o) {
             return c.social_token_get_start(provider.c_str(), cotter_user_id.c_str(), o);
         });
     }

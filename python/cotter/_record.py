@@ -43,3 +43,29 @@ class Record:
             v = getattr(self, f)
             parts.append(f"{f}={'<redacted>' if f in self._hidden and v is not None else v!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+# Readers for the generated record classes (_records.py): the core checked each member's type, so these only walk
+# the object and map absence to None / ().
+
+
+def member(d: Any, *keys: str) -> Any:
+    """``d[k1][k2]...``, None where a level is absent, null or not an object."""
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def strings(v: Any) -> Tuple[str, ...]:
+    return tuple(x for x in v if isinstance(x, str)) if isinstance(v, list) else ()
+
+
+def token_or_none(v: Any) -> Any:
+    """An ``oauth_token`` object as a Token (parsed by the library), None when absent."""
+    if v is None:
+        return None
+    from .tokens import Token
+
+    return Token.from_dict(v)

@@ -247,7 +247,7 @@ class AsyncClient(_AsyncClosing):
 
     async def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str, *,
                            timeout: Optional[float] = None) -> Identity:
-        return Identity._from_native(await _call(self._n.get_identity_async, code, challenge_id, code_verifier,
+        return Identity._from_json(await _call(self._n.get_identity_async, code, challenge_id, code_verifier,
                                                  redirect_url, timeout_ms(timeout)))
 
     async def verify_remote(self, access_token: str, *, timeout: Optional[float] = None) -> RemoteVerdict:
@@ -255,17 +255,17 @@ class AsyncClient(_AsyncClosing):
         return RemoteVerdict(valid=valid, reason=reason)
 
     async def create_user(self, identifier: str, *, timeout: Optional[float] = None) -> User:
-        return User._from_native(await _call(self._n.user_create_async, identifier, timeout_ms(timeout)))
+        return User._from_json(await _call(self._n.user_create_async, identifier, timeout_ms(timeout)))
 
     async def get_user(self, user_id: str, *, timeout: Optional[float] = None) -> User:
-        return User._from_native(await _call(self._n.user_get_async, user_id, timeout_ms(timeout)))
+        return User._from_json(await _call(self._n.user_get_async, user_id, timeout_ms(timeout)))
 
     async def get_user_by_identifier(self, identifier: str, *, timeout: Optional[float] = None) -> User:
-        return User._from_native(await _call(self._n.user_get_by_identifier_async, identifier, timeout_ms(timeout)))
+        return User._from_json(await _call(self._n.user_get_by_identifier_async, identifier, timeout_ms(timeout)))
 
     async def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> UserPage:
         result = await _call(self._n.user_list_async, c_int("page", page, U32), timeout_ms(timeout))
-        return UserPage._from_native(page, result)
+        return UserPage._from_json(page, result)
 
     async def iter_user_pages(self, *, start_page: int = 0,
                               timeout: Optional[float] = None) -> AsyncIterator[UserPage]:
@@ -284,10 +284,10 @@ class AsyncClient(_AsyncClosing):
 
     async def social_tokens(self, user_id: str, *, timeout: Optional[float] = None) -> List[SocialToken]:
         rows = await _call(self._n.social_tokens_list_async, user_id, timeout_ms(timeout))
-        return [SocialToken._from_native(d) for d in rows]
+        return [SocialToken._from_json(d) for d in rows]
 
     async def social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> SocialToken:
-        return SocialToken._from_native(await _call(self._n.social_token_get_async, provider, user_id,
+        return SocialToken._from_json(await _call(self._n.social_token_get_async, provider, user_id,
                                                     timeout_ms(timeout)))
 
     async def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:

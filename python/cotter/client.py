@@ -1,6 +1,7 @@
 """
 @file client.py
-@brief Client: Cotter's token, user and social-token APIs, plus the typed results they return.
+@brief Client: Cotter's token, user and social-token APIs, plus the typed results they return (the records among
+them, User, SocialToken and Identity, are generated into _records.py from capi/abi.json).
 
 Every call blocks with the GIL released while the client's I/O thread does the work (cotter.aio has the same
 calls as asyncio coroutines). ``timeout=`` (seconds) bounds one call, queueing and retries included.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from . import _native
 from ._record import Record
+from ._records import Identity, SocialToken, User
 from ._util import I32, I64, U32, U64, c_int, closed_native, duration_ms, opt_c_int, redact_jwt, redact_secret, timeout_ms
 from .tokens import Token
 
@@ -17,44 +19,6 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
     from .verifier import Verifier
-
-
-class User(Record):
-    """A Cotter user object."""
-
-    __slots__ = _fields = ("id", "issuer", "client_user_id", "identifier", "default_method", "created_at", "enrolled",
-                           "raw")
-    _uncompared = ("raw",)
-    id: Optional[str]
-    issuer: Optional[str]
-    client_user_id: Optional[str]
-    identifier: Optional[str]
-    default_method: Optional[str]
-    created_at: Optional[str]
-    enrolled: Tuple[str, ...]
-    #: The whole object as received (unknown fields included).
-    raw: Dict[str, Any]
-
-    def __init__(self, *, id: Optional[str], issuer: Optional[str], client_user_id: Optional[str],
-                 identifier: Optional[str], default_method: Optional[str], created_at: Optional[str],
-                 enrolled: Tuple[str, ...], raw: Dict[str, Any]) -> None:
-        self._set(id=id, issuer=issuer, client_user_id=client_user_id, identifier=identifier,
-                  default_method=default_method, created_at=created_at, enrolled=enrolled, raw=raw)
-
-    @classmethod
-    def _from_native(cls, d: Dict[str, Any]) -> "User":
-        import json
-
-        return cls(
-            id=d["id"],
-            issuer=d["issuer"],
-            client_user_id=d["client_user_id"],
-            identifier=d["identifier"],
-            default_method=d["default_method"],
-            created_at=d["created_at"],
-            enrolled=tuple(e for e in d["enrolled"] if e is not None),
-            raw=json.loads(d["json"]),
-        )
 
 
 class UserPage(list[User]):  # a list subclass: list_users returned a list before
@@ -80,85 +44,13 @@ class UserPage(list[User]):  # a list subclass: list_users returned a list befor
         return self.page + 1 if more and len(self) > 0 else None
 
     @classmethod
-    def _from_native(cls, page: int, result: Tuple[List[Dict[str, Any]], Optional[int], Optional[bool]]) -> "UserPage":
-        rows, total, has_more = result
-        return cls((User._from_native(d) for d in rows), page=page, total=total, has_more=has_more)
+    def _from_json(cls, page: int, d: Dict[str, Any]) -> "UserPage":
+        """From the page the core wrote (capi/abi.json `records`: user_page)."""
+        return cls((User._from_json(u) for u in d["users"]), page=page, total=d["total"], has_more=d["has_more"])
 
     def __repr__(self) -> str:
         return (f"UserPage(page={self.page!r}, users={len(self)}, total={self.total!r}, "
                 f"has_more={self.has_more!r})")
-
-
-class SocialToken(Record):
-    """A social-login provider token (GitHub, Google). The repr hides the provider token."""
-
-    __slots__ = _fields = ("provider", "provider_user_id", "provider_username", "user_id", "access_token", "scope",
-                           "token_type", "raw")
-    _hidden = ("access_token",)
-    _uncompared = ("raw",)
-    provider: Optional[str]
-    provider_user_id: Optional[str]
-    provider_username: Optional[str]
-    user_id: Optional[str]
-    access_token: Optional[str]
-    scope: Optional[str]
-    token_type: Optional[str]
-    raw: Dict[str, Any]
-
-    def __init__(self, *, provider: Optional[str], provider_user_id: Optional[str], provider_username: Optional[str],
-                 user_id: Optional[str], access_token: Optional[str], scope: Optional[str],
-                 token_type: Optional[str], raw: Dict[str, Any]) -> None:
-        self._set(provider=provider, provider_user_id=provider_user_id, provider_username=provider_username,
-                  user_id=user_id, access_token=access_token, scope=scope, token_type=token_type, raw=raw)
-
-    @classmethod
-    def _from_native(cls, d: Dict[str, Any]) -> "SocialToken":
-        import json
-
-        return cls(
-            provider=d["provider"],
-            provider_user_id=d["provider_user_id"],
-            provider_username=d["provider_username"],
-            user_id=d["user_id"],
-            access_token=d["access_token"],
-            scope=d["scope"],
-            token_type=d["token_type"],
-            raw=json.loads(d["json"]),
-        )
-
-
-class Identity(Record):
-    """The result of get_identity: who logged in, and their token set."""
-
-    __slots__ = _fields = ("identifier", "identifier_type", "user_id", "token", "identity_token", "raw")
-    _hidden = ("identity_token",)
-    _uncompared = ("raw",)
-    identifier: Optional[str]
-    identifier_type: Optional[str]
-    user_id: Optional[str]
-    token: Optional[Token]
-    #: The Identity Token object (for the identity_token grant and Ed25519 verification).
-    identity_token: Optional[Dict[str, Any]]
-    raw: Dict[str, Any]
-
-    def __init__(self, *, identifier: Optional[str], identifier_type: Optional[str], user_id: Optional[str],
-                 token: Optional[Token], identity_token: Optional[Dict[str, Any]], raw: Dict[str, Any]) -> None:
-        self._set(identifier=identifier, identifier_type=identifier_type, user_id=user_id, token=token,
-                  identity_token=identity_token, raw=raw)
-
-    @classmethod
-    def _from_native(cls, d: Dict[str, Any]) -> "Identity":
-        import json
-
-        it = d["identity_token_json"]
-        return cls(
-            identifier=d["identifier"],
-            identifier_type=d["identifier_type"],
-            user_id=d["user_id"],
-            token=Token(d["token"]) if d["token"] is not None else None,
-            identity_token=json.loads(it) if it else None,
-            raw=json.loads(d["json"]),
-        )
 
 
 class CustomClaims(Record):
@@ -318,7 +210,7 @@ class Client:
     def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str, *,
                      timeout: Optional[float] = None) -> Identity:
         """Exchanges a login redirect's authorization code (PKCE) for the user's identity and token set."""
-        return Identity._from_native(
+        return Identity._from_json(
             self._n.get_identity(code, challenge_id, code_verifier, redirect_url, timeout_ms(timeout)))
 
     def verify_remote(self, access_token: str, *, timeout: Optional[float] = None) -> RemoteVerdict:
@@ -329,20 +221,20 @@ class Client:
     # --- users ---------------------------------------------------------------------------------------
 
     def create_user(self, identifier: str, *, timeout: Optional[float] = None) -> User:
-        return User._from_native(self._n.user_create(identifier, timeout_ms(timeout)))
+        return User._from_json(self._n.user_create(identifier, timeout_ms(timeout)))
 
     def get_user(self, user_id: str, *, timeout: Optional[float] = None) -> User:
         """Raises NotFound when there is no such user."""
-        return User._from_native(self._n.user_get(user_id, timeout_ms(timeout)))
+        return User._from_json(self._n.user_get(user_id, timeout_ms(timeout)))
 
     def get_user_by_identifier(self, identifier: str, *, timeout: Optional[float] = None) -> User:
         """Raises NotFound when no user has this email or phone."""
-        return User._from_native(self._n.user_get_by_identifier(identifier, timeout_ms(timeout)))
+        return User._from_json(self._n.user_get_by_identifier(identifier, timeout_ms(timeout)))
 
     def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> UserPage:
         """One page (50, newest first) of the project's users, with the server's ``total`` and ``has_more``.
         Needs the secret."""
-        return UserPage._from_native(page, self._n.user_list(c_int("page", page, U32), timeout_ms(timeout)))
+        return UserPage._from_json(page, self._n.user_list(c_int("page", page, U32), timeout_ms(timeout)))
 
     def iter_user_pages(self, *, start_page: int = 0, timeout: Optional[float] = None) -> Iterator[UserPage]:
         """Every page from ``start_page`` on, one request per page, until the server says there are no more.
@@ -361,11 +253,11 @@ class Client:
     # --- social-login provider tokens ----------------------------------------------------------------
 
     def social_tokens(self, user_id: str, *, timeout: Optional[float] = None) -> List[SocialToken]:
-        return [SocialToken._from_native(d) for d in self._n.social_tokens_list(user_id, timeout_ms(timeout))]
+        return [SocialToken._from_json(d) for d in self._n.social_tokens_list(user_id, timeout_ms(timeout))]
 
     def social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> SocialToken:
         """Raises NotFound when the user has no token from ``provider``."""
-        return SocialToken._from_native(self._n.social_token_get(provider, user_id, timeout_ms(timeout)))
+        return SocialToken._from_json(self._n.social_token_get(provider, user_id, timeout_ms(timeout)))
 
     def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:
         self._n.social_token_delete(provider, user_id, timeout_ms(timeout))

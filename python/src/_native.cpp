@@ -882,41 +882,6 @@ std::unique_ptr<Client> client_new(const std::optional<cstr> &api_key_id, const 
     return self;
 }
 
-// COTTER_API const char *cotter_user_id(const cotter_user *user);  ... and every cotter_user_* getter:
-// COTTER_API const char *cotter_user_issuer(const cotter_user *user);
-// COTTER_API const char *cotter_user_client_user_id(const cotter_user *user);
-// COTTER_API const char *cotter_user_identifier(const cotter_user *user);
-// COTTER_API const char *cotter_user_default_method(const cotter_user *user);
-// COTTER_API const char *cotter_user_created_at(const cotter_user *user);
-// COTTER_API size_t cotter_user_enrolled_count(const cotter_user *user);
-// COTTER_API const char *cotter_user_enrolled(const cotter_user *user, size_t index);
-// COTTER_API const char *cotter_user_json(const cotter_user *user, size_t *len_out);
-py::dict user_dict(cotter::UserRef u) {
-    py::list enrolled;
-    for (size_t i = 0, n = u.enrolled_count(); i < n; ++i) enrolled.append(opt_str(u.enrolled(i)));
-    std::string_view j = u.json();
-    return py::dict("id"_a = opt_str(u.id()), "issuer"_a = opt_str(u.issuer()),
-                    "client_user_id"_a = opt_str(u.client_user_id()), "identifier"_a = opt_str(u.identifier()),
-                    "default_method"_a = opt_str(u.default_method()), "created_at"_a = opt_str(u.created_at()),
-                    "enrolled"_a = enrolled, "json"_a = py::str(j.data(), j.size()));
-}
-
-// COTTER_API const char *cotter_social_token_provider(const cotter_social_token *token);  ... and:
-// COTTER_API const char *cotter_social_token_provider_user_id(const cotter_social_token *token);
-// COTTER_API const char *cotter_social_token_provider_username(const cotter_social_token *token);
-// COTTER_API const char *cotter_social_token_user_id(const cotter_social_token *token);
-// COTTER_API const char *cotter_social_token_access_token(const cotter_social_token *token);
-// COTTER_API const char *cotter_social_token_scope(const cotter_social_token *token);
-// COTTER_API const char *cotter_social_token_token_type(const cotter_social_token *token);
-// COTTER_API const char *cotter_social_token_json(const cotter_social_token *token, size_t *len_out);
-py::dict social_dict(cotter::SocialTokenRef t) {
-    std::string_view j = t.json();
-    return py::dict("provider"_a = opt_str(t.provider()), "provider_user_id"_a = opt_str(t.provider_user_id()),
-                    "provider_username"_a = opt_str(t.provider_username()), "user_id"_a = opt_str(t.user_id()),
-                    "access_token"_a = opt_str(t.access_token()), "scope"_a = opt_str(t.scope()),
-                    "token_type"_a = opt_str(t.token_type()), "json"_a = py::str(j.data(), j.size()));
-}
-
 // --- Results of the client's calls (the takers) ---------------------------------------------------
 
 // COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call, cotter_error **out_error);
@@ -931,60 +896,6 @@ py::object as_custom_claims(cotter::CallRef c) {
     return py::make_tuple(py::str(r.token.data(), r.token.size()), new_rt);
 }
 
-// COTTER_API int cotter_call_take_identity(cotter_identity **out, cotter_call *call, cotter_error **out_error);
-// COTTER_API const cotter_token *cotter_identity_token(const cotter_identity *identity);
-// COTTER_API const char *cotter_identity_identifier(const cotter_identity *identity);
-// COTTER_API const char *cotter_identity_identifier_type(const cotter_identity *identity);
-// COTTER_API const char *cotter_identity_user_id(const cotter_identity *identity);
-// COTTER_API const char *cotter_identity_identity_token_json(const cotter_identity *identity);
-// COTTER_API const char *cotter_identity_json(const cotter_identity *identity, size_t *len_out);
-// COTTER_API void cotter_identity_free(cotter_identity *identity);
-py::object as_identity(cotter::CallRef c) {
-    cotter::Identity id = c.take_identity();
-    py::object token = py::none();
-    if (id.token()) token = py::cast(Token{id.token().copy()});
-    std::string_view j = id.json();
-    return py::dict("identifier"_a = opt_str(id.identifier()), "identifier_type"_a = opt_str(id.identifier_type()),
-                    "user_id"_a = opt_str(id.user_id()), "identity_token_json"_a = opt_str(id.identity_token_json()),
-                    "token"_a = token, "json"_a = py::str(j.data(), j.size()));
-}
-
-// COTTER_API int cotter_call_take_user(cotter_user **out, cotter_call *call, cotter_error **out_error);
-// COTTER_API void cotter_user_free(cotter_user *user);
-py::object as_user(cotter::CallRef c) { return user_dict(c.take_user()); }
-
-// COTTER_API int cotter_call_take_user_list(cotter_user_list **out, cotter_call *call, cotter_error **out_error);
-// COTTER_API size_t cotter_user_list_count(const cotter_user_list *list);
-// COTTER_API const cotter_user *cotter_user_list_get(const cotter_user_list *list, size_t index);
-// COTTER_API void cotter_user_list_free(cotter_user_list *list);
-// COTTER_API int64_t cotter_user_list_total(const cotter_user_list *list);
-// COTTER_API int cotter_user_list_has_more(const cotter_user_list *list);
-// (users, total or None, has_more or None): None where the server did not say.
-py::object as_user_list(cotter::CallRef c) {
-    cotter::UserList l = c.take_user_list();
-    py::list out;
-    for (size_t i = 0, n = l.count(); i < n; ++i) out.append(user_dict(l.at(i)));
-    const int64_t total = l.total();
-    const int more = l.has_more();
-    return py::make_tuple(out, total < 0 ? py::object(py::none()) : py::object(py::int_(total)),
-                          more < 0 ? py::object(py::none()) : py::object(py::bool_(more != 0)));
-}
-
-// COTTER_API int cotter_call_take_social_token(cotter_social_token **out, cotter_call *call, cotter_error **out_error);
-// COTTER_API void cotter_social_token_free(cotter_social_token *token);
-py::object as_social_token(cotter::CallRef c) { return social_dict(c.take_social_token()); }
-
-// COTTER_API int cotter_call_take_social_token_list(cotter_social_token_list **out, cotter_call *call, cotter_error **out_error);
-// COTTER_API size_t cotter_social_token_list_count(const cotter_social_token_list *list);
-// COTTER_API const cotter_social_token *cotter_social_token_list_get(const cotter_social_token_list *list, size_t index);
-// COTTER_API void cotter_social_token_list_free(cotter_social_token_list *list);
-py::object as_social_token_list(cotter::CallRef c) {
-    cotter::SocialTokenList l = c.take_social_token_list();
-    py::list out;
-    for (size_t i = 0, n = l.count(); i < n; ++i) out.append(social_dict(l.at(i)));
-    return out;
-}
-
 // COTTER_API int cotter_call_take_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_call *call, cotter_error **out_error);
 py::object as_verify_remote(cotter::CallRef c) {
     cotter::RemoteVerdict r = cotter::take_verify_remote(c);
@@ -994,7 +905,8 @@ py::object as_verify_remote(cotter::CallRef c) {
     return py::make_tuple(r.valid, reason);
 }
 
-// A record that crosses the ABI as JSON (checked by the core) becomes a dict.
+// A record that crosses the ABI as JSON (checked by the core; capi/abi.json `records`) becomes a dict or list,
+// which python/cotter/_records.py reads into its typed class.
 // COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
 py::object as_json(cotter::CallRef c) {
     cotter::unique_buf b = c.take_buf();
@@ -1084,14 +996,14 @@ void def_client_calls(py::class_<Client> &cls) {
     def_call(cls, "logout", &client_logout, &as_nothing, "refresh_token"_a);
     def_call(cls, "custom_claims", &client_custom_claims, &as_custom_claims, "token"_a, "custom_attributes_json"_a,
              "refresh_token"_a);
-    def_call(cls, "get_identity", &client_get_identity, &as_identity, "authorization_code"_a, "challenge_id"_a,
+    def_call(cls, "get_identity", &client_get_identity, &as_json, "authorization_code"_a, "challenge_id"_a,
              "code_verifier"_a, "redirect_url"_a);
-    def_call(cls, "user_create", &client_user_create, &as_user, "identifier"_a);
-    def_call(cls, "user_get_by_identifier", &client_user_get_by_identifier, &as_user, "identifier"_a);
-    def_call(cls, "user_get", &client_user_get, &as_user, "user_id"_a);
-    def_call(cls, "user_list", &client_user_list, &as_user_list, "page"_a);
-    def_call(cls, "social_tokens_list", &client_social_tokens_list, &as_social_token_list, "cotter_user_id"_a);
-    def_call(cls, "social_token_get", &client_social_token_get, &as_social_token, "provider"_a, "cotter_user_id"_a);
+    def_call(cls, "user_create", &client_user_create, &as_json, "identifier"_a);
+    def_call(cls, "user_get_by_identifier", &client_user_get_by_identifier, &as_json, "identifier"_a);
+    def_call(cls, "user_get", &client_user_get, &as_json, "user_id"_a);
+    def_call(cls, "user_list", &client_user_list, &as_json, "page"_a);
+    def_call(cls, "social_tokens_list", &client_social_tokens_list, &as_json, "cotter_user_id"_a);
+    def_call(cls, "social_token_get", &client_social_token_get, &as_json, "provider"_a, "cotter_user_id"_a);
     def_call(cls, "social_token_delete", &client_social_token_delete, &as_nothing, "provider"_a, "cotter_user_id"_a);
     def_call(cls, "verify_remote", &client_verify_remote, &as_verify_remote, "access_token"_a);
     def_call(cls, "event_create_pending", &client_event_create_pending, &as_json, "client_user_id"_a, "event"_a,

@@ -240,6 +240,11 @@ TEST_CASE("user API: create, get by identifier (all-zero ID = ENOTFOUND), get by
     CHECK(p0.has_more == 1);
     CHECK(p1.total == 56);
     CHECK(p1.has_more == 0);
+    // The page as the C ABI hands it over: the checked users, then the paging facts, in one shape.
+    CHECK(p0.json.rfind("{\"users\":[" + page0.front().json + ",", 0) == 0);
+    CHECK(p0.json.size() > 50 * 20);
+    CHECK(p0.json.find("],\"total\":56,\"has_more\":true}") != std::string::npos);
+    CHECK(p1.json.find("],\"total\":56,\"has_more\":false}") != std::string::npos);
     std::set<std::string> ids;
     for (const auto &x : page0) ids.insert(x.id);
     for (const auto &x : page1) ids.insert(x.id);
@@ -259,10 +264,14 @@ TEST_CASE("social provider tokens: list, get, delete; unknown user or provider =
     emu.dev_ok("POST", "/social_tokens", R"({"user_id":")" + u.id + R"(","identity_provider":"GOOGLE"})");
     social_token_list list = c.social_tokens_list(u.id);
     REQUIRE(list.items.size() == 2);
+    // The list's JSON is one array of the rows, in order (what the C ABI hands over).
+    const std::string &json = list.json.str();
+    CHECK(json.front() == '[');
+    CHECK(json.back() == ']');
+    size_t at = 0;
     for (const auto &row : list.items) {
-        const std::string json = list.json_pool.str().substr(row.json_offset, row.json_length);
-        CHECK(json.front() == '{');
-        CHECK(json.find("\"identity_provider\":\"" + row.provider + "\"") != std::string::npos);
+        at = json.find("\"identity_provider\":\"" + row.provider + "\"", at);
+        CHECK(at != std::string::npos);
     }
     social_token gh = c.social_token_get("github", u.id);
     CHECK(gh.provider == "GITHUB");
@@ -350,6 +359,42 @@ TEST_CASE("hostile 2xx bodies are EPROTOCOL, never a crash") {
         }
         emu.fault(R"({"route":"POST /api/v0/token/:api_key_id","status":200,"body":")" + escaped + R"("})");
         CHECK(error_of([&] { c.refresh("1:x"); }).code == COTTER_EPROTOCOL);
+    }
+}
+
+TEST_CASE("records with members of the wrong type are EPROTOCOL: the JSON handed over is always the checked shape") {
+    emulator emu;
+    client c(client_options_for(emu, true));
+    auto with_body = [&](const char *route, const std::string &body) {
+        std::string escaped;
+        for (char ch : body) {
+            if (ch == '"' || ch == '\\') escaped += '\\';
+            escaped += ch;
+        }
+        emu.fault(std::string(R"({"route":")") + route + R"(","status":200,"body":")" + escaped + R"("})");
+    };
+    for (const std::string body : {R"({"ID":123})", R"({"issuer":"k"})", R"({"ID":"a","enrolled":"PIN"})",
+                                   R"({"ID":"a","enrolled":[1]})", R"({"ID":"a","ID":"b"})", R"({"ID":"a","created_at":{}})",
+                                   R"([])"}) {
+        CAPTURE(body);
+        with_body("GET /api/v0/user", body);
+        CHECK(error_of([&] { c.user_get_by_identifier("x@example.com"); }).code == COTTER_EPROTOCOL);
+    }
+    // A bare array (Cotter's documented answer) carries no paging facts: the page says null, in the one shape.
+    with_body("GET /api/v0/user/list", R"([{"ID":"a","identifier":"a@example.com","extra":{"k":[1,2]}}])");
+    const user_page bare = c.user_list(0);
+    CHECK(bare.json == R"({"users":[{"ID":"a","identifier":"a@example.com","extra":{"k":[1,2]}}],"total":null,"has_more":null})");
+    for (const std::string body : {R"({"identity_provider":"GITHUB","tokens":"gho"})",
+                                   R"({"identity_provider":"GITHUB","tokens":{"access_token":1}})", R"({"user_id":"u"})"}) {
+        CAPTURE(body);
+        with_body("GET /api/v0/oauth/token/:provider/:cotter_user_id", body);
+        CHECK(error_of([&] { c.social_token_get("GITHUB", "u"); }).code == COTTER_EPROTOCOL);
+    }
+    for (const std::string body : {R"({"user":"u"})", R"({"identifier":"a@b.c"})", R"({"token":"t"})",
+                                   R"({"oauth_token":{"access_token":1}})"}) {
+        CAPTURE(body);
+        with_body("POST /api/v0/verify/get_identity", body);
+        CHECK(error_of([&] { c.get_identity("code", 1, "verifier", "http://127.0.0.1/cb"); }).code == COTTER_EPROTOCOL);
     }
 }
 

@@ -104,6 +104,11 @@ test('social tokens: list, get, delete, not found', async () => {
   assert.equal(list[0].accessToken, 'gho_providersecret');
   const one = await client.getSocialToken('github', u.id);
   assert.equal(one.scope, 'read:user');
+  // A generated record class (capi/abi.json records): frozen; the object that holds the secret is a getter that
+  // JSON and inspect leave out, as they redact the secret itself.
+  assert.ok(Object.isFrozen(one) && Object.isFrozen(u));
+  assert.equal(one.raw.tokens.access_token, 'gho_providersecret');
+  assert.ok(!JSON.stringify(one).includes('gho_providersecret') && !JSON.stringify(one).includes('tokens'));
   await client.socialTokens.delete('GITHUB', u.id);
   await assert.rejects(client.socialTokens.get('GITHUB', u.id), isCode('COTTER_ENOTFOUND', { httpStatus: 404 }));
   await assert.rejects(client.deleteSocialToken('GITHUB', u.id), isCode('COTTER_ENOTFOUND'));

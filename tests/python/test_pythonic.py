@@ -313,6 +313,20 @@ def test_list_users_returns_a_page_with_the_servers_paging_facts(crowded: Tuple[
     assert "total=123" in repr(first) and "has_more=True" in repr(first)
 
 
+def test_a_bare_user_array_is_a_page_without_paging_facts(emulator: Any, crowded: Tuple[cotter.Client, List[str], str]) -> None:
+    """Cotter's documented answer is a bare array: the library's page then says null, and the typed User keeps
+    what it does not model in .raw."""
+    c, _, _ = crowded
+    emulator.fault(LIST_ROUTE, status=200, count=1,
+                   body='[{"ID":"u-1","identifier":"bare@example.com","enrolled":["OTP",null],"extra":{"k":[1]}}]')
+    page = c.list_users(4)
+    assert (len(page), page.page, page.total, page.has_more, page.next_page) == (1, 4, None, None, 5)
+    user = page[0]
+    assert isinstance(user, cotter.User)
+    assert (user.id, user.identifier, user.enrolled, user.issuer) == ("u-1", "bare@example.com", ("OTP",), None)
+    assert user.raw["extra"] == {"k": [1]}
+
+
 def test_iter_users_walks_every_page_once(emulator: Any, crowded: Tuple[cotter.Client, List[str], str]) -> None:
     c, ids, _ = crowded
     before = emulator.requests_seen(LIST_ROUTE)

@@ -292,16 +292,6 @@ func (c *Client) CustomClaims(ctx context.Context, accessToken, customAttributes
 	})
 }
 
-// Identity is the result of GetIdentity: the user and their token set.
-type Identity struct {
-	Identifier        string // email or phone
-	IdentifierType    string // EMAIL or PHONE
-	UserID            string
-	IdentityTokenJSON string // the Identity Token object, for GrantIdentityToken / IdentityTokenVerify
-	JSON              []byte // the whole response (holds tokens)
-	Token             *Token // nil if the server sent none; Close it
-}
-
 // GetIdentity exchanges a PKCE login's authorization code for the user's identity and token set.
 func (c *Client) GetIdentity(ctx context.Context, authorizationCode string, challengeID int64, codeVerifier, redirectURL string) (*Identity, error) {
 	return clientCall(ctx, c, func(cs *cStrings) (clientStart, error) {
@@ -320,32 +310,7 @@ func (c *Client) GetIdentity(ctx context.Context, authorizationCode string, chal
 		return func(p *C.cotter_client, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
 			return C.cotter_client_get_identity_start(out, p, code, C.int64_t(challengeID), ver, red, o, e)
 		}, nil
-	}, takeIdentity)
-}
-
-func takeIdentity(call *C.cotter_call, cerr **C.cotter_error) (*Identity, C.int) {
-	var out *C.cotter_identity
-	if rc := C.cotter_call_take_identity(&out, call, cerr); rc != C.COTTER_OK {
-		return nil, rc
-	}
-	defer C.cotter_identity_free(out)
-	var n C.size_t
-	js := C.cotter_identity_json(out, &n)
-	id := &Identity{
-		Identifier:        goString(C.cotter_identity_identifier(out)),
-		IdentifierType:    goString(C.cotter_identity_identifier_type(out)),
-		UserID:            goString(C.cotter_identity_user_id(out)),
-		IdentityTokenJSON: goString(C.cotter_identity_identity_token_json(out)),
-		JSON:              C.GoBytes(unsafe.Pointer(js), C.int(n)),
-	}
-	if t := C.cotter_identity_token(out); t != nil {
-		tok, err := tokenFromPtr(t)
-		if err != nil {
-			return nil, C.int(codeOf(err))
-		}
-		id.Token = tok
-	}
-	return id, C.COTTER_OK
+	}, takeRecord[Identity])
 }
 
 // VerifyRemote asks Cotter's serverless verifier (WorkerURL) about an access token: valid, or the

@@ -2,6 +2,7 @@ package cotter_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,6 +107,18 @@ func TestFullLoginThroughTheEmulatorPage(t *testing.T) {
 	}
 	if err := cotter.IdentityTokenVerify(id.IdentityTokenJSON, emu.info.APIKeyID, emu.info.IdentityPublicKey, timeZero); err != nil {
 		t.Fatal(err)
+	}
+	// The generated Identity (capi/abi.json records): the user object as sent, and no Identity Token when printed.
+	var user map[string]any
+	if err := json.Unmarshal([]byte(id.UserJSON), &user); err != nil || user["ID"] != id.UserID {
+		t.Fatal(user, err)
+	}
+	var it map[string]any
+	if err := json.Unmarshal([]byte(id.IdentityTokenJSON), &it); err != nil || it["signature"] == nil {
+		t.Fatal(it, err)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", *id, id, *id); strings.Contains(s, it["signature"].(string)) {
+		t.Fatal("printing an Identity shows its Identity Token")
 	}
 	_, err = c.GetIdentity(ctx, r.Code, r.ChallengeID, p.Verifier, redirectURL) // single use
 	wantCode(t, err, cotter.ErrOAuth)

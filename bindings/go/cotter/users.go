@@ -8,48 +8,54 @@ import "C"
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
 	"unsafe"
 )
 
-// User is a Cotter user, copied out of the library.
-type User struct {
-	ID            string
-	Issuer        string // the project's API key id
-	ClientUserID  string
-	Identifier    string
-	DefaultMethod string
-	CreatedAt     string
-	Enrolled      []string
-	JSON          []byte // the user object as received (unknown fields included)
-}
+// Users, social tokens and the identity cross the C ABI as the JSON the library checked (capi/abi.json
+// `records`); their types and decoders are generated (records_gen.go).
 
-func userOf(u *C.cotter_user) User {
-	var n C.size_t
-	js := C.cotter_user_json(u, &n)
-	user := User{
-		ID:            goString(C.cotter_user_id(u)),
-		Issuer:        goString(C.cotter_user_issuer(u)),
-		ClientUserID:  goString(C.cotter_user_client_user_id(u)),
-		Identifier:    goString(C.cotter_user_identifier(u)),
-		DefaultMethod: goString(C.cotter_user_default_method(u)),
-		CreatedAt:     goString(C.cotter_user_created_at(u)),
-		JSON:          C.GoBytes(unsafe.Pointer(js), C.int(n)),
+// takeRecord reads the JSON result of a call into a generated record type (or a slice of them).
+func takeRecord[T any](call *C.cotter_call, cerr **C.cotter_error) (*T, C.int) {
+	var buf C.cotter_buf
+	if rc := C.cotter_call_take_buf(&buf, call, cerr); rc != C.COTTER_OK {
+		return nil, rc
 	}
-	for i := 0; i < int(C.cotter_user_enrolled_count(u)); i++ {
-		user.Enrolled = append(user.Enrolled, goString(C.cotter_user_enrolled(u, C.size_t(i))))
+	defer C.cotter_buf_dispose(&buf) // wipes: the record may hold tokens
+	v := new(T)
+	if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(buf.ptr), C.int(buf.len)), v); err != nil {
+		return nil, recordError(err)
 	}
-	return user
+	return v, C.COTTER_OK
 }
 
 func takeUser(call *C.cotter_call, cerr **C.cotter_error) (*User, C.int) {
-	var out *C.cotter_user
-	if rc := C.cotter_call_take_user(&out, call, cerr); rc != C.COTTER_OK {
-		return nil, rc
+	return takeRecord[User](call, cerr)
+}
+
+// recordError is the status of a record the library checked that still does not decode (its token set refused
+// by the library's own parser, say): that error's code, else COTTER_EPROTOCOL.
+func recordError(err error) C.int {
+	if e, ok := err.(*Error); ok {
+		return C.int(e.Code)
 	}
-	defer C.cotter_user_free(out)
-	u := userOf(out)
-	return &u, C.COTTER_OK
+	return C.COTTER_EPROTOCOL
+}
+
+// rawObject is a JSON object member as text ("" when absent or null), as the Identity's IdentityTokenJSON.
+func rawObject(m json.RawMessage) string {
+	if len(m) == 0 || string(m) == "null" {
+		return ""
+	}
+	return string(m)
+}
+
+// tokenOrNil is an oauth_token member as a Token (parsed by the library), nil when absent or null.
+func tokenOrNil(m json.RawMessage) (*Token, error) {
+	if len(m) == 0 || string(m) == "null" {
+		return nil, nil
+	}
+	return TokenFromJSON(m)
 }
 
 // UserCreate creates a user (POST /user/create).
@@ -99,54 +105,27 @@ func (c *Client) UserListPage(ctx context.Context, page uint) (*UserPage, error)
 			return C.cotter_client_user_list_start(out, p, C.uint(page), o, e)
 		}, nil
 	}, func(call *C.cotter_call, cerr **C.cotter_error) (*UserPage, C.int) {
-		var out *C.cotter_user_list
-		if rc := C.cotter_call_take_user_list(&out, call, cerr); rc != C.COTTER_OK {
+		// The page the library wrote (capi/abi.json `records`: user_page); null = the server did not say.
+		w, rc := takeRecord[struct {
+			Users   []User `json:"users"`
+			Total   *int64 `json:"total"`
+			HasMore *bool  `json:"has_more"`
+		}](call, cerr)
+		if rc != C.COTTER_OK {
 			return nil, rc
 		}
-		defer C.cotter_user_list_free(out)
-		n := int(C.cotter_user_list_count(out))
-		users := make([]User, 0, n)
-		for i := 0; i < n; i++ {
-			users = append(users, userOf(C.cotter_user_list_get(out, C.size_t(i))))
+		page := &UserPage{Users: w.Users, Total: -1, HasMore: -1}
+		if w.Total != nil {
+			page.Total = *w.Total
 		}
-		return &UserPage{Users: users, Total: int64(C.cotter_user_list_total(out)),
-			HasMore: int(C.cotter_user_list_has_more(out))}, C.COTTER_OK
+		if w.HasMore != nil {
+			page.HasMore = 0
+			if *w.HasMore {
+				page.HasMore = 1
+			}
+		}
+		return page, C.COTTER_OK
 	})
-}
-
-// SocialToken is a social-login provider token record (GitHub, Google), copied out of the library.
-type SocialToken struct {
-	Provider         string
-	ProviderUserID   string
-	ProviderUsername string
-	UserID           string
-	AccessToken      string // the provider's token: a secret
-	Scope            string
-	TokenType        string
-	JSON             []byte // the record as received (holds the provider token)
-}
-
-// String hides the provider token.
-func (t SocialToken) String() string {
-	return fmt.Sprintf("SocialToken{Provider:%q UserID:%q ProviderUsername:%q}", t.Provider, t.UserID, t.ProviderUsername)
-}
-
-// GoString hides the provider token from %#v too.
-func (t SocialToken) GoString() string { return t.String() }
-
-func socialTokenOf(t *C.cotter_social_token) SocialToken {
-	var n C.size_t
-	js := C.cotter_social_token_json(t, &n)
-	return SocialToken{
-		Provider:         goString(C.cotter_social_token_provider(t)),
-		ProviderUserID:   goString(C.cotter_social_token_provider_user_id(t)),
-		ProviderUsername: goString(C.cotter_social_token_provider_username(t)),
-		UserID:           goString(C.cotter_social_token_user_id(t)),
-		AccessToken:      goString(C.cotter_social_token_access_token(t)),
-		Scope:            goString(C.cotter_social_token_scope(t)),
-		TokenType:        goString(C.cotter_social_token_token_type(t)),
-		JSON:             C.GoBytes(unsafe.Pointer(js), C.int(n)),
-	}
 }
 
 // SocialTokensList lists a user's provider tokens (needs the secret).
@@ -155,17 +134,11 @@ func (c *Client) SocialTokensList(ctx context.Context, cotterUserID string) ([]S
 		func(out **C.cotter_call, p *C.cotter_client, a *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
 			return C.cotter_client_social_tokens_list_start(out, p, a, o, e)
 		}, func(call *C.cotter_call, cerr **C.cotter_error) ([]SocialToken, C.int) {
-			var out *C.cotter_social_token_list
-			if rc := C.cotter_call_take_social_token_list(&out, call, cerr); rc != C.COTTER_OK {
+			list, rc := takeRecord[[]SocialToken](call, cerr)
+			if rc != C.COTTER_OK {
 				return nil, rc
 			}
-			defer C.cotter_social_token_list_free(out)
-			n := int(C.cotter_social_token_list_count(out))
-			list := make([]SocialToken, 0, n)
-			for i := 0; i < n; i++ {
-				list = append(list, socialTokenOf(C.cotter_social_token_list_get(out, C.size_t(i))))
-			}
-			return list, C.COTTER_OK
+			return *list, C.COTTER_OK
 		})
 }
 
@@ -192,15 +165,7 @@ func (c *Client) SocialTokenGet(ctx context.Context, provider, cotterUserID stri
 	return clientCall(ctx, c, providerAndUser(provider, cotterUserID,
 		func(out **C.cotter_call, p *C.cotter_client, prov, id *C.char, o *C.cotter_call_options, e **C.cotter_error) C.int {
 			return C.cotter_client_social_token_get_start(out, p, prov, id, o, e)
-		}), func(call *C.cotter_call, cerr **C.cotter_error) (*SocialToken, C.int) {
-		var out *C.cotter_social_token
-		if rc := C.cotter_call_take_social_token(&out, call, cerr); rc != C.COTTER_OK {
-			return nil, rc
-		}
-		defer C.cotter_social_token_free(out)
-		t := socialTokenOf(out)
-		return &t, C.COTTER_OK
-	})
+		}), takeRecord[SocialToken])
 }
 
 // SocialTokenDelete deletes a user's token of one provider. Errors: ErrNotFound.

@@ -98,31 +98,6 @@ pub struct cotter_pkce {
     _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
 }
 #[repr(C)]
-pub struct cotter_identity {
-    _private: [u8; 0],
-    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
-}
-#[repr(C)]
-pub struct cotter_user {
-    _private: [u8; 0],
-    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
-}
-#[repr(C)]
-pub struct cotter_user_list {
-    _private: [u8; 0],
-    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
-}
-#[repr(C)]
-pub struct cotter_social_token {
-    _private: [u8; 0],
-    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
-}
-#[repr(C)]
-pub struct cotter_social_token_list {
-    _private: [u8; 0],
-    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
-}
-#[repr(C)]
 pub struct cotter_session {
     _private: [u8; 0],
     _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
@@ -418,71 +393,37 @@ extern "C" {
     #[must_use]
     pub fn cotter_login_redirect_parse(code_out: *mut cotter_buf, challenge_id_out: *mut i64, query: *const c_char, expected_state: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
-    pub fn cotter_client_get_identity(out: *mut *mut cotter_identity, client: *mut cotter_client, authorization_code: *const c_char, challenge_id: i64, code_verifier: *const c_char, redirect_url: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_client_get_identity(out: *mut cotter_buf, client: *mut cotter_client, authorization_code: *const c_char, challenge_id: i64, code_verifier: *const c_char, redirect_url: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_get_identity_start(out: *mut *mut cotter_call, client: *mut cotter_client, authorization_code: *const c_char, challenge_id: i64, code_verifier: *const c_char, redirect_url: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
-    pub fn cotter_identity_free(identity: *mut cotter_identity);
-    pub fn cotter_identity_token(identity: *const cotter_identity) -> *const cotter_token;
-    pub fn cotter_identity_identifier(identity: *const cotter_identity) -> *const c_char;
-    pub fn cotter_identity_identifier_type(identity: *const cotter_identity) -> *const c_char;
-    pub fn cotter_identity_user_id(identity: *const cotter_identity) -> *const c_char;
-    pub fn cotter_identity_identity_token_json(identity: *const cotter_identity) -> *const c_char;
-    pub fn cotter_identity_json(identity: *const cotter_identity, len_out: *mut usize) -> *const c_char;
     #[must_use]
-    pub fn cotter_client_user_create(out: *mut *mut cotter_user, client: *mut cotter_client, identifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_client_user_create(out: *mut cotter_buf, client: *mut cotter_client, identifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_user_create_start(out: *mut *mut cotter_call, client: *mut cotter_client, identifier: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
-    pub fn cotter_client_user_get_by_identifier(out: *mut *mut cotter_user, client: *mut cotter_client, identifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_client_user_get_by_identifier(out: *mut cotter_buf, client: *mut cotter_client, identifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_user_get_by_identifier_start(out: *mut *mut cotter_call, client: *mut cotter_client, identifier: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
-    pub fn cotter_client_user_get(out: *mut *mut cotter_user, client: *mut cotter_client, user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_client_user_get(out: *mut cotter_buf, client: *mut cotter_client, user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_user_get_start(out: *mut *mut cotter_call, client: *mut cotter_client, user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
-    pub fn cotter_client_user_list(out: *mut *mut cotter_user_list, client: *mut cotter_client, page: c_uint, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_client_user_list(out: *mut cotter_buf, client: *mut cotter_client, page: c_uint, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_user_list_start(out: *mut *mut cotter_call, client: *mut cotter_client, page: c_uint, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
-    pub fn cotter_user_free(user: *mut cotter_user);
-    pub fn cotter_user_list_free(list: *mut cotter_user_list);
-    pub fn cotter_user_list_count(list: *const cotter_user_list) -> usize;
-    pub fn cotter_user_list_total(list: *const cotter_user_list) -> i64;
-    pub fn cotter_user_list_has_more(list: *const cotter_user_list) -> c_int;
-    pub fn cotter_user_list_get(list: *const cotter_user_list, index: usize) -> *const cotter_user;
-    pub fn cotter_user_id(user: *const cotter_user) -> *const c_char;
-    pub fn cotter_user_issuer(user: *const cotter_user) -> *const c_char;
-    pub fn cotter_user_client_user_id(user: *const cotter_user) -> *const c_char;
-    pub fn cotter_user_identifier(user: *const cotter_user) -> *const c_char;
-    pub fn cotter_user_default_method(user: *const cotter_user) -> *const c_char;
-    pub fn cotter_user_created_at(user: *const cotter_user) -> *const c_char;
-    pub fn cotter_user_enrolled_count(user: *const cotter_user) -> usize;
-    pub fn cotter_user_enrolled(user: *const cotter_user, index: usize) -> *const c_char;
-    pub fn cotter_user_json(user: *const cotter_user, len_out: *mut usize) -> *const c_char;
     #[must_use]
-    pub fn cotter_client_social_tokens_list(out: *mut *mut cotter_social_token_list, client: *mut cotter_client, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_client_social_tokens_list(out: *mut cotter_buf, client: *mut cotter_client, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_social_tokens_list_start(out: *mut *mut cotter_call, client: *mut cotter_client, cotter_user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
-    pub fn cotter_client_social_token_get(out: *mut *mut cotter_social_token, client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_client_social_token_get(out: *mut cotter_buf, client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_social_token_get_start(out: *mut *mut cotter_call, client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_social_token_delete(client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_social_token_delete_start(out: *mut *mut cotter_call, client: *mut cotter_client, provider: *const c_char, cotter_user_id: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
-    pub fn cotter_social_token_free(token: *mut cotter_social_token);
-    pub fn cotter_social_token_list_free(list: *mut cotter_social_token_list);
-    pub fn cotter_social_token_list_count(list: *const cotter_social_token_list) -> usize;
-    pub fn cotter_social_token_list_get(list: *const cotter_social_token_list, index: usize) -> *const cotter_social_token;
-    pub fn cotter_social_token_provider(token: *const cotter_social_token) -> *const c_char;
-    pub fn cotter_social_token_provider_user_id(token: *const cotter_social_token) -> *const c_char;
-    pub fn cotter_social_token_provider_username(token: *const cotter_social_token) -> *const c_char;
-    pub fn cotter_social_token_user_id(token: *const cotter_social_token) -> *const c_char;
-    pub fn cotter_social_token_access_token(token: *const cotter_social_token) -> *const c_char;
-    pub fn cotter_social_token_scope(token: *const cotter_social_token) -> *const c_char;
-    pub fn cotter_social_token_token_type(token: *const cotter_social_token) -> *const c_char;
-    pub fn cotter_social_token_json(token: *const cotter_social_token, len_out: *mut usize) -> *const c_char;
     #[must_use]
     pub fn cotter_client_verify_remote(valid_out: *mut c_int, reason_out: *mut cotter_buf, client: *mut cotter_client, access_token: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
@@ -526,16 +467,6 @@ extern "C" {
     pub fn cotter_call_take_token(out: *mut *mut cotter_token, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_call_take_buf(out: *mut cotter_buf, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
-    #[must_use]
-    pub fn cotter_call_take_identity(out: *mut *mut cotter_identity, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
-    #[must_use]
-    pub fn cotter_call_take_user(out: *mut *mut cotter_user, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
-    #[must_use]
-    pub fn cotter_call_take_user_list(out: *mut *mut cotter_user_list, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
-    #[must_use]
-    pub fn cotter_call_take_social_token(out: *mut *mut cotter_social_token, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
-    #[must_use]
-    pub fn cotter_call_take_social_token_list(out: *mut *mut cotter_social_token_list, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_call_take_custom_claims(token_out: *mut cotter_buf, refresh_token_out: *mut cotter_buf, call: *mut cotter_call, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]

@@ -4,8 +4,6 @@
 
 use std::ffi::{c_int, c_void};
 use std::fmt;
-use std::marker::PhantomData;
-use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +13,10 @@ use cotter_sys as sys;
 use crate::call::{self, Call, Keep, StartFn};
 use crate::callbacks::{log_trampoline, LogFn, LogLevel};
 use crate::cstr;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ffi::{self, duration_ms, Buf};
-use crate::token::{Token, TokenRef};
+use crate::records::{Identity, SocialToken, User};
+use crate::token::Token;
 use crate::Secret;
 
 /// A connection to Cotter's API (or a compatible server such as the emulator).
@@ -212,60 +211,60 @@ impl Client {
         let code = ffi::cstring(authorization_code, "authorization_code")?;
         let verifier = ffi::cstring(code_verifier, "code_verifier")?;
         let redirect = ffi::cstring(redirect_url, "redirect_url")?;
-        let mut out = ptr::null_mut();
+        let mut out = Buf::new();
         ffi::call(|err| unsafe {
-            sys::cotter_client_get_identity(&mut out, self.raw(), code.as_ptr(), challenge_id, verifier.as_ptr(),
+            sys::cotter_client_get_identity(out.as_mut_ptr(), self.raw(), code.as_ptr(), challenge_id, verifier.as_ptr(),
                                             redirect.as_ptr(), err)
         })?;
-        Ok(Identity { raw: NonNull::new(out).expect("cotter_client_get_identity returned OK without a result") })
+        Identity::from_json(text(out.to_secret()))
     }
 
     /// Creates a user (`POST /user/create`).
     pub fn user_create(&self, identifier: &str) -> Result<User> {
         let id = ffi::cstring(identifier, "identifier")?;
-        let mut out = ptr::null_mut();
-        ffi::call(|err| unsafe { sys::cotter_client_user_create(&mut out, self.raw(), id.as_ptr(), err) })?;
-        Ok(User::from_raw(out))
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_client_user_create(out.as_mut_ptr(), self.raw(), id.as_ptr(), err) })?;
+        user_of(out.to_secret())
     }
 
     /// Looks a user up by email or phone. Errors: `NotFound`.
     pub fn user_get_by_identifier(&self, identifier: &str) -> Result<User> {
         let id = ffi::cstring(identifier, "identifier")?;
-        let mut out = ptr::null_mut();
-        ffi::call(|err| unsafe { sys::cotter_client_user_get_by_identifier(&mut out, self.raw(), id.as_ptr(), err) })?;
-        Ok(User::from_raw(out))
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_client_user_get_by_identifier(out.as_mut_ptr(), self.raw(), id.as_ptr(), err) })?;
+        user_of(out.to_secret())
     }
 
     /// Gets a user by Cotter user id (needs the secret). Errors: `NotFound`.
     pub fn user_get(&self, user_id: &str) -> Result<User> {
         let id = ffi::cstring(user_id, "user_id")?;
-        let mut out = ptr::null_mut();
-        ffi::call(|err| unsafe { sys::cotter_client_user_get(&mut out, self.raw(), id.as_ptr(), err) })?;
-        Ok(User::from_raw(out))
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_client_user_get(out.as_mut_ptr(), self.raw(), id.as_ptr(), err) })?;
+        user_of(out.to_secret())
     }
 
     /// One page of users (50 per page, newest first; needs the secret).
     pub fn user_list(&self, page: u32) -> Result<UserList> {
-        let mut out = ptr::null_mut();
-        ffi::call(|err| unsafe { sys::cotter_client_user_list(&mut out, self.raw(), page, err) })?;
-        Ok(UserList { raw: NonNull::new(out).expect("cotter_client_user_list returned OK without a list") })
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_client_user_list(out.as_mut_ptr(), self.raw(), page, err) })?;
+        UserList::from_json(out.to_secret())
     }
 
     /// Every social-login provider token of a user (needs the secret).
     pub fn social_tokens_list(&self, cotter_user_id: &str) -> Result<SocialTokenList> {
         let id = ffi::cstring(cotter_user_id, "cotter_user_id")?;
-        let mut out = ptr::null_mut();
-        ffi::call(|err| unsafe { sys::cotter_client_social_tokens_list(&mut out, self.raw(), id.as_ptr(), err) })?;
-        Ok(SocialTokenList { raw: NonNull::new(out).expect("cotter_client_social_tokens_list returned OK without a list") })
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_client_social_tokens_list(out.as_mut_ptr(), self.raw(), id.as_ptr(), err) })?;
+        SocialTokenList::from_json(out.to_secret())
     }
 
     /// The user's token of one provider. Errors: `NotFound`.
     pub fn social_token_get(&self, provider: &str, cotter_user_id: &str) -> Result<SocialToken> {
         let p = ffi::cstring(provider, "provider")?;
         let id = ffi::cstring(cotter_user_id, "cotter_user_id")?;
-        let mut out = ptr::null_mut();
-        ffi::call(|err| unsafe { sys::cotter_client_social_token_get(&mut out, self.raw(), p.as_ptr(), id.as_ptr(), err) })?;
-        Ok(SocialToken { raw: NonNull::new(out).expect("cotter_client_social_token_get returned OK without a token") })
+        let mut out = Buf::new();
+        ffi::call(|err| unsafe { sys::cotter_client_social_token_get(out.as_mut_ptr(), self.raw(), p.as_ptr(), id.as_ptr(), err) })?;
+        social_token_of(out.to_secret())
     }
 
     /// Deletes the user's token of one provider. Errors: `NotFound`.
@@ -473,24 +472,31 @@ fn take_custom_claims(call: *mut sys::cotter_call) -> Result<CustomClaims> {
 }
 
 fn take_identity(call: *mut sys::cotter_call) -> Result<Identity> {
-    let mut out = ptr::null_mut();
-    call::take_with(|err| unsafe { sys::cotter_call_take_identity(&mut out, call, err) })?;
-    Ok(Identity { raw: NonNull::new(out).ok_or_else(|| missing("an identity"))? })
+    Identity::from_json(text(take_json(call)?))
+}
+
+/// The text of a record's JSON, moved out of its `Secret` (no copy left behind unwiped).
+fn text(mut json: Secret) -> String {
+    std::mem::take(&mut *json)
 }
 
 fn take_user(call: *mut sys::cotter_call) -> Result<User> {
-    let mut out = ptr::null_mut();
-    call::take_with(|err| unsafe { sys::cotter_call_take_user(&mut out, call, err) })?;
-    Ok(User::from_raw(out))
+    user_of(take_json(call)?)
 }
 
 fn take_user_list(call: *mut sys::cotter_call) -> Result<UserList> {
-    let mut out = ptr::null_mut();
-    call::take_with(|err| unsafe { sys::cotter_call_take_user_list(&mut out, call, err) })?;
-    Ok(UserList { raw: NonNull::new(out).ok_or_else(|| missing("a user list"))? })
+    UserList::from_json(take_json(call)?)
 }
 
-/// A record that crosses the ABI as JSON text (an event); wiped on drop (it may hold tokens).
+fn user_of(json: Secret) -> Result<User> {
+    User::from_json(text(json))
+}
+
+fn social_token_of(json: Secret) -> Result<SocialToken> {
+    SocialToken::from_json(text(json))
+}
+
+/// A record that crosses the ABI as JSON text (capi/abi.json `records`); wiped on drop (it may hold tokens).
 fn take_json(call: *mut sys::cotter_call) -> Result<Secret> {
     let mut buf = Buf::new();
     call::take_with(|err| unsafe { sys::cotter_call_take_buf(buf.as_mut_ptr(), call, err) })?;
@@ -498,15 +504,11 @@ fn take_json(call: *mut sys::cotter_call) -> Result<Secret> {
 }
 
 fn take_social_token(call: *mut sys::cotter_call) -> Result<SocialToken> {
-    let mut out = ptr::null_mut();
-    call::take_with(|err| unsafe { sys::cotter_call_take_social_token(&mut out, call, err) })?;
-    Ok(SocialToken { raw: NonNull::new(out).ok_or_else(|| missing("a social token"))? })
+    social_token_of(take_json(call)?)
 }
 
 fn take_social_token_list(call: *mut sys::cotter_call) -> Result<SocialTokenList> {
-    let mut out = ptr::null_mut();
-    call::take_with(|err| unsafe { sys::cotter_call_take_social_token_list(&mut out, call, err) })?;
-    Ok(SocialTokenList { raw: NonNull::new(out).ok_or_else(|| missing("a social token list"))? })
+    SocialTokenList::from_json(take_json(call)?)
 }
 
 fn take_verify_remote(call: *mut sys::cotter_call) -> Result<std::result::Result<(), String>> {
@@ -514,10 +516,6 @@ fn take_verify_remote(call: *mut sys::cotter_call) -> Result<std::result::Result
     let mut reason = Buf::new();
     call::take_with(|err| unsafe { sys::cotter_call_take_verify_remote(&mut valid, reason.as_mut_ptr(), call, err) })?;
     Ok(if valid != 0 { Ok(()) } else { Err(reason.to_string_lossy()) })
-}
-
-fn missing(what: &str) -> Error {
-    Error::local(crate::ErrorKind::Internal, format!("a call completed OK without {what}"))
 }
 
 impl fmt::Debug for Client {
@@ -670,197 +668,56 @@ impl fmt::Debug for ClientBuilder {
 }
 
 // ------------------------------------------------------------------------------------------------
-// get_identity
+// Lists of records (each record is a generated view: records.rs, from capi/abi.json `records`)
 // ------------------------------------------------------------------------------------------------
 
-/// The result of [`Client::get_identity`]. Immutable, `Send + Sync`.
-pub struct Identity {
-    raw: NonNull<sys::cotter_identity>,
-}
+/// A user as the lists hand it out (the same type as [`User`]; the name of older versions).
+pub type UserRef = User;
+/// A provider token record as the lists hand it out (the same type as [`SocialToken`]).
+pub type SocialTokenRef = SocialToken;
 
-unsafe impl Send for Identity {}
-unsafe impl Sync for Identity {}
-
-impl Identity {
-    /// The oauth token set, borrowed from the identity.
-    pub fn token(&self) -> Option<&TokenRef> {
-        let p = unsafe { sys::cotter_identity_token(self.raw.as_ptr()) };
-        (!p.is_null()).then(|| unsafe { TokenRef::from_ptr(p) })
-    }
-    /// The user's email or phone.
-    pub fn identifier(&self) -> Option<&str> {
-        unsafe { cstr::borrowed_str(sys::cotter_identity_identifier(self.raw.as_ptr())) }
-    }
-    /// `EMAIL` or `PHONE`.
-    pub fn identifier_type(&self) -> Option<&str> {
-        unsafe { cstr::borrowed_str(sys::cotter_identity_identifier_type(self.raw.as_ptr())) }
-    }
-    /// Cotter's user id.
-    pub fn user_id(&self) -> Option<&str> {
-        unsafe { cstr::borrowed_str(sys::cotter_identity_user_id(self.raw.as_ptr())) }
-    }
-    /// The Identity Token object as JSON (for [`Client::grant_identity_token`]).
-    pub fn identity_token_json(&self) -> Option<&str> {
-        unsafe { cstr::borrowed_str(sys::cotter_identity_identity_token_json(self.raw.as_ptr())) }
-    }
-    /// The whole response as JSON (holds tokens).
-    pub fn json(&self) -> &str {
-        let mut len = 0;
-        unsafe { cstr::borrowed_bytes_str(sys::cotter_identity_json(self.raw.as_ptr(), &mut len), len) }
-    }
-}
-
-impl Drop for Identity {
-    fn drop(&mut self) {
-        unsafe { sys::cotter_identity_free(self.raw.as_ptr()) }
-    }
-}
-
-impl fmt::Debug for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity")
-            .field("identifier_type", &self.identifier_type())
-            .field("user_id", &self.user_id())
-            .field("token", &self.token())
-            .finish_non_exhaustive()
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Users
-// ------------------------------------------------------------------------------------------------
-
-/// A user seen through a reference: owned by a [`User`] or borrowed from a [`UserList`].
-pub struct UserRef {
-    _opaque: [u8; 0],
-    _not_send_auto: PhantomData<*mut u8>,
-}
-
-// SAFETY: cotter_user is immutable.
-unsafe impl Send for UserRef {}
-unsafe impl Sync for UserRef {}
-
-macro_rules! user_strs {
-    ($($(#[$doc:meta])* $name:ident => $c:ident;)*) => {
-        $( $(#[$doc])* pub fn $name(&self) -> Option<&str> { unsafe { cstr::borrowed_str(sys::$c(self.as_ptr())) } } )*
-    };
-}
-
-impl UserRef {
-    unsafe fn from_ptr<'a>(p: *const sys::cotter_user) -> &'a UserRef {
-        &*(p as *const UserRef)
-    }
-    fn as_ptr(&self) -> *const sys::cotter_user {
-        self as *const UserRef as *const sys::cotter_user
-    }
-    user_strs! {
-        /// Cotter's user id (`ID`).
-        id => cotter_user_id;
-        /// `issuer`: the API key id of the project.
-        issuer => cotter_user_issuer;
-        /// Your own id for the user.
-        client_user_id => cotter_user_client_user_id;
-        /// Email or phone.
-        identifier => cotter_user_identifier;
-        /// Default authentication method.
-        default_method => cotter_user_default_method;
-        /// Creation time as sent.
-        created_at => cotter_user_created_at;
-    }
-    /// Enrolled authentication methods.
-    pub fn enrolled(&self) -> Vec<&str> {
-        let n = unsafe { sys::cotter_user_enrolled_count(self.as_ptr()) };
-        (0..n).filter_map(|i| unsafe { cstr::borrowed_str(sys::cotter_user_enrolled(self.as_ptr(), i)) }).collect()
-    }
-    /// The user object as JSON (unknown fields included).
-    pub fn json(&self) -> &str {
-        let mut len = 0;
-        unsafe { cstr::borrowed_bytes_str(sys::cotter_user_json(self.as_ptr(), &mut len), len) }
-    }
-}
-
-impl fmt::Debug for UserRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User").field("id", &self.id()).field("identifier", &self.identifier()).finish_non_exhaustive()
-    }
-}
-
-/// An owned user; dereferences to [`UserRef`].
-pub struct User {
-    raw: NonNull<sys::cotter_user>,
-}
-
-unsafe impl Send for User {}
-unsafe impl Sync for User {}
-
-impl User {
-    fn from_raw(p: *mut sys::cotter_user) -> User {
-        User { raw: NonNull::new(p).expect("user call returned OK without a user") }
-    }
-}
-
-impl Deref for User {
-    type Target = UserRef;
-    fn deref(&self) -> &UserRef {
-        unsafe { UserRef::from_ptr(self.raw.as_ptr()) }
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        unsafe { sys::cotter_user_free(self.raw.as_ptr()) }
-    }
-}
-
-impl fmt::Debug for User {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-/// A page of users; the users borrow from it.
+/// A page of users, with the paging facts the server sent.
 pub struct UserList {
-    raw: NonNull<sys::cotter_user_list>,
+    users: Vec<User>,
+    total: Option<u64>,
+    has_more: Option<bool>,
 }
-
-unsafe impl Send for UserList {}
-unsafe impl Sync for UserList {}
 
 impl UserList {
+    /// From the page the library wrote (capi/abi.json `records`: user_page).
+    fn from_json(json: Secret) -> Result<UserList> {
+        let v = crate::records_support::parse(&json, "user_page")?;
+        let users = match v.get("users").and_then(serde_json::Value::as_array) {
+            Some(rows) => rows.iter().map(|u| User::from_json(u.to_string())).collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        let total = v.get("total").and_then(serde_json::Value::as_u64);
+        let has_more = v.get("has_more").and_then(serde_json::Value::as_bool);
+        Ok(UserList { users, total, has_more })
+    }
     /// Number of users on the page.
     pub fn len(&self) -> usize {
-        unsafe { sys::cotter_user_list_count(self.raw.as_ptr()) }
+        self.users.len()
     }
     /// Whether the page is empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.users.is_empty()
     }
     /// The project's user count as the server sent it with this page (`None` when it did not say).
     pub fn total(&self) -> Option<u64> {
-        u64::try_from(unsafe { sys::cotter_user_list_total(self.raw.as_ptr()) }).ok()
+        self.total
     }
     /// Whether more pages follow, as the server said (`None` when it did not say).
     pub fn has_more(&self) -> Option<bool> {
-        match unsafe { sys::cotter_user_list_has_more(self.raw.as_ptr()) } {
-            1 => Some(true),
-            0 => Some(false),
-            _ => None,
-        }
+        self.has_more
     }
     /// The i-th user.
-    pub fn get(&self, index: usize) -> Option<&UserRef> {
-        let p = unsafe { sys::cotter_user_list_get(self.raw.as_ptr(), index) };
-        (!p.is_null()).then(|| unsafe { UserRef::from_ptr(p) })
+    pub fn get(&self, index: usize) -> Option<&User> {
+        self.users.get(index)
     }
     /// The users in order.
-    pub fn iter(&self) -> impl Iterator<Item = &UserRef> + '_ {
-        (0..self.len()).filter_map(move |i| self.get(i))
-    }
-}
-
-impl Drop for UserList {
-    fn drop(&mut self) {
-        unsafe { sys::cotter_user_list_free(self.raw.as_ptr()) }
+    pub fn iter(&self) -> impl Iterator<Item = &User> + '_ {
+        self.users.iter()
     }
 }
 
@@ -870,116 +727,36 @@ impl fmt::Debug for UserList {
     }
 }
 
-// ------------------------------------------------------------------------------------------------
-// Social-login provider tokens
-// ------------------------------------------------------------------------------------------------
-
-/// A provider token record seen through a reference (owned by [`SocialToken`] or a list).
-pub struct SocialTokenRef {
-    _opaque: [u8; 0],
-    _not_send_auto: PhantomData<*mut u8>,
-}
-
-unsafe impl Send for SocialTokenRef {}
-unsafe impl Sync for SocialTokenRef {}
-
-impl SocialTokenRef {
-    unsafe fn from_ptr<'a>(p: *const sys::cotter_social_token) -> &'a SocialTokenRef {
-        &*(p as *const SocialTokenRef)
-    }
-    fn as_ptr(&self) -> *const sys::cotter_social_token {
-        self as *const SocialTokenRef as *const sys::cotter_social_token
-    }
-    user_strs! {
-        /// `GITHUB`, `GOOGLE`...
-        provider => cotter_social_token_provider;
-        /// The user's id at the provider.
-        provider_user_id => cotter_social_token_provider_user_id;
-        /// The user's name at the provider.
-        provider_username => cotter_social_token_provider_username;
-        /// Cotter's user id.
-        user_id => cotter_social_token_user_id;
-        /// The provider's access token (a secret).
-        access_token => cotter_social_token_access_token;
-        /// Granted scope.
-        scope => cotter_social_token_scope;
-        /// Token type.
-        token_type => cotter_social_token_token_type;
-    }
-    /// The record as JSON (holds the provider token).
-    pub fn json(&self) -> &str {
-        let mut len = 0;
-        unsafe { cstr::borrowed_bytes_str(sys::cotter_social_token_json(self.as_ptr(), &mut len), len) }
-    }
-}
-
-impl fmt::Debug for SocialTokenRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SocialToken")
-            .field("provider", &self.provider())
-            .field("user_id", &self.user_id())
-            .finish_non_exhaustive()
-    }
-}
-
-/// An owned provider token record (wiped on drop); dereferences to [`SocialTokenRef`].
-pub struct SocialToken {
-    raw: NonNull<sys::cotter_social_token>,
-}
-
-unsafe impl Send for SocialToken {}
-unsafe impl Sync for SocialToken {}
-
-impl Deref for SocialToken {
-    type Target = SocialTokenRef;
-    fn deref(&self) -> &SocialTokenRef {
-        unsafe { SocialTokenRef::from_ptr(self.raw.as_ptr()) }
-    }
-}
-
-impl Drop for SocialToken {
-    fn drop(&mut self) {
-        unsafe { sys::cotter_social_token_free(self.raw.as_ptr()) }
-    }
-}
-
-impl fmt::Debug for SocialToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-/// A list of provider token records (wiped on drop); the records borrow from it.
+/// A list of provider token records (wiped on drop, as each record is).
 pub struct SocialTokenList {
-    raw: NonNull<sys::cotter_social_token_list>,
+    items: Vec<SocialToken>,
 }
-
-unsafe impl Send for SocialTokenList {}
-unsafe impl Sync for SocialTokenList {}
 
 impl SocialTokenList {
+    /// From the JSON array the library checked.
+    fn from_json(json: Secret) -> Result<SocialTokenList> {
+        let v = crate::records_support::parse(&json, "social_token list")?;
+        let items = match v.as_array() {
+            Some(rows) => rows.iter().map(|t| SocialToken::from_json(t.to_string())).collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        Ok(SocialTokenList { items })
+    }
     /// Number of records.
     pub fn len(&self) -> usize {
-        unsafe { sys::cotter_social_token_list_count(self.raw.as_ptr()) }
+        self.items.len()
     }
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.items.is_empty()
     }
     /// The i-th record.
-    pub fn get(&self, index: usize) -> Option<&SocialTokenRef> {
-        let p = unsafe { sys::cotter_social_token_list_get(self.raw.as_ptr(), index) };
-        (!p.is_null()).then(|| unsafe { SocialTokenRef::from_ptr(p) })
+    pub fn get(&self, index: usize) -> Option<&SocialToken> {
+        self.items.get(index)
     }
     /// The records in order.
-    pub fn iter(&self) -> impl Iterator<Item = &SocialTokenRef> + '_ {
-        (0..self.len()).filter_map(move |i| self.get(i))
-    }
-}
-
-impl Drop for SocialTokenList {
-    fn drop(&mut self) {
-        unsafe { sys::cotter_social_token_list_free(self.raw.as_ptr()) }
+    pub fn iter(&self) -> impl Iterator<Item = &SocialToken> + '_ {
+        self.items.iter()
     }
 }
 

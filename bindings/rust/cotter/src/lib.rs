@@ -23,6 +23,8 @@ mod error_kind;
 mod ffi;
 mod legacy;
 mod login;
+mod records;
+mod records_support;
 #[cfg(feature = "tower")]
 pub mod middleware;
 mod session;
@@ -30,11 +32,11 @@ mod token;
 mod verifier;
 
 pub use call::Call;
-pub use client::{Client, ClientBuilder, ClientStats, CustomClaims, Identity, SocialToken, SocialTokenList,
-                 SocialTokenRef, User, UserList, UserRef};
+pub use client::{Client, ClientBuilder, ClientStats, CustomClaims, SocialTokenList, SocialTokenRef, UserList, UserRef};
 pub use error::{status_describe, status_name, Error, Result};
 pub use error_kind::ErrorKind;
 pub use legacy::{event_token_verify, identity_token_verify, LEGACY_PUBLIC_KEY};
+pub use records::{Identity, SocialToken, User};
 pub use login::{login_redirect_parse, login_url, pkce_challenge_of, LoginRedirect, LoginUrlOptions, Pkce};
 pub use session::{Session, SessionBuilder, Storage};
 pub use token::{Token, TokenRef};

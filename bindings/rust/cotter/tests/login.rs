@@ -64,6 +64,11 @@ fn full_login_through_the_emulator_page() {
     let it = identity.identity_token_json().unwrap();
     cotter::identity_token_verify(it, &emu.info.api_key_id, Some(&emu.info.identity_public_key), None).unwrap();
     client.grant_identity_token(it).unwrap();
+    // The generated view (capi/abi.json records): the user object as sent; Debug shows no Identity Token.
+    let user: Value = serde_json::from_str(identity.user_json().unwrap()).unwrap();
+    assert_eq!(user["ID"].as_str(), identity.user_id());
+    let signature = serde_json::from_str::<Value>(it).unwrap()["signature"].as_str().unwrap().to_owned();
+    assert!(!format!("{identity:?}").contains(&signature), "Debug shows the Identity Token");
 
     // The code is single use.
     let e = expect_kind(client.get_identity(&redirect.code, redirect.challenge_id, pkce.verifier(), REDIRECT),
