@@ -235,7 +235,6 @@ COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client
     COTTER_API_END(out_error)
 }
 
-}
 
 /* --- Users ---------------------------------------------------------------------------------------- */
 
@@ -273,7 +272,6 @@ COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *c
     COTTER_API_END(out_error)
 }
 
-}
 
 /* --- Social-login provider tokens ------------------------------------------------------------------ */
 
@@ -330,7 +328,6 @@ COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter
     COTTER_API_END(out_error)
 }
 
-}
 
 /* --- Serverless verification ----------------------------------------------------------------------- */
 
