@@ -10,6 +10,11 @@
  *  - node_async_stat_p99_storm_ratio  ratio = p99 of sequential fs.promises.stat during the cotter storm / p99 of
  *                                     the same loop without it (target ≤ 2); p99_ms of both
  *  - node_fetch_stat_p99_storm_ratio  the same during the fetch storm (for scale: the emulator shares the machine)
+ *  - node_async_stat_p99_100_at_200ms  issue 12's own scenario (one fs.promises.stat took 5.3 s while 100 calls
+ *                                     waited on a 200 ms server): p99_ms = median over the rounds of the stat p99
+ *                                     during 100 cotter calls held 200 ms each; ratio = that / the median p99 of
+ *                                     the same loop without them (target ≤ 2); per-round p99s in p99_rounds_ms
+ *  - node_fetch_stat_p99_100_at_200ms  the same through fetch (for scale)
  * Usage: node bench/node_async.mjs [--calls N] [--rounds N] [--latency-ms N]
  */
 import fs from 'node:fs';
@@ -20,6 +25,8 @@ const rounds = Number(arg('rounds', '5'));
 const latency = Number(arg('latency-ms', '100'));
 const { Client } = require('./');
 const REFRESH = 'POST /api/v0/token/:api_key_id';
+const SMALL_CALLS = 100;         // issue 12's fs scenario: 100 calls...
+const SMALL_LATENCY_MS = 200;   // ...each held 200 ms by the server
 
 const cpu = () => { const u = process.cpuUsage(); return u.user + u.system; };  // µs, every thread of the process
 
@@ -52,6 +59,25 @@ function p99(xs) {
   return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
 }
 
+/**
+ * p99 (ms) of back-to-back fs.promises.stat calls while `n` grants are held `latencyMs` each by the emulator, then
+ * of the same loop for as long again without them: { storm, idle }.
+ */
+async function statDuringStorm(info, grant, n, latencyMs, prefix) {
+  let stormDone = false;
+  const rts = await refreshTokens(info, n, prefix);
+  await dev(info, '/faults', { route: REFRESH, latency_ms: latencyMs, count: n });
+  const t0 = process.hrtime.bigint();
+  const sampling = statLoop(() => stormDone);
+  await Promise.all(rts.map(grant));
+  stormDone = true;
+  const storm = p99(await sampling);
+  const stormNs = process.hrtime.bigint() - t0;
+  const t1 = process.hrtime.bigint();
+  const idle = p99(await statLoop(() => process.hrtime.bigint() - t1 >= stormNs));
+  return { storm, idle };
+}
+
 const emu = await startEmulator();
 const { info } = emu;
 try {
@@ -63,22 +89,21 @@ try {
   await burst(info, peer, 'warm-fetch');
 
   const runs = { ours: [], fetch: [], statStorm: [], statIdle: [], statFetchStorm: [], statFetchIdle: [] };
+  const small = { ours: { storm: [], idle: [] }, fetch: { storm: [], idle: [] } };
   for (let r = 0; r < rounds; r++) {
     runs.ours.push(await burst(info, ours, `ours${r}-`));
     runs.fetch.push(await burst(info, peer, `fetch${r}-`));
     // fs.promises.stat during a storm (cotter's, then fetch's), then the same loop for as long without one.
     for (const [grant, during, idle] of [[ours, runs.statStorm, runs.statIdle], [peer, runs.statFetchStorm, runs.statFetchIdle]]) {
-      let stormDone = false;
-      const rts = await refreshTokens(info, calls, `stat${r}-${during.length}-${grant === ours ? 'o' : 'f'}`);
-      await dev(info, '/faults', { route: REFRESH, latency_ms: latency, count: calls });
-      const t0 = process.hrtime.bigint();
-      const sampling = statLoop(() => stormDone);
-      await Promise.all(rts.map(grant));
-      stormDone = true;
-      during.push(p99(await sampling));
-      const stormNs = process.hrtime.bigint() - t0;
-      const t1 = process.hrtime.bigint();
-      idle.push(p99(await statLoop(() => process.hrtime.bigint() - t1 >= stormNs)));
+      const p = await statDuringStorm(info, grant, calls, latency, `stat${r}-${during.length}-${grant === ours ? 'o' : 'f'}`);
+      during.push(p.storm);
+      idle.push(p.idle);
+    }
+    // Issue 12's scenario: 100 calls on a 200 ms server.
+    for (const [grant, side] of [[ours, 'ours'], [peer, 'fetch']]) {
+      const p = await statDuringStorm(info, grant, SMALL_CALLS, SMALL_LATENCY_MS, `small${r}-${side}`);
+      small[side].storm.push(p.storm);
+      small[side].idle.push(p.idle);
     }
   }
   client.close();
@@ -104,6 +129,16 @@ try {
       bench, ops_per_sec: null, baseline: 'fs.promises.stat p99 without the storm',
       ratio: Math.round((storm / idle) * 100) / 100, p99_storm_ms: Math.round(storm * 1000) / 1000,
       p99_idle_ms: Math.round(idle * 1000) / 1000, concurrent: calls, latency_ms: latency,
+    }) + '\n');
+  }
+  for (const [bench, side] of [['node_async_stat_p99_100_at_200ms', 'ours'], ['node_fetch_stat_p99_100_at_200ms', 'fetch']]) {
+    const storm = median(small[side].storm);
+    const idle = median(small[side].idle);
+    const ms = (x) => Math.round(x * 1000) / 1000;
+    process.stdout.write(JSON.stringify({
+      bench, ops_per_sec: null, baseline: 'fs.promises.stat p99 without the calls (median of rounds)',
+      ratio: Math.round((storm / idle) * 100) / 100, p99_ms: ms(storm), p99_idle_ms: ms(idle),
+      p99_rounds_ms: small[side].storm.map(ms), rounds, concurrent: SMALL_CALLS, latency_ms: SMALL_LATENCY_MS,
     }) + '\n');
   }
 } finally {

@@ -18,11 +18,13 @@
  */
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <string.h>  // explicit_bzero
 #include <deque>
 #include <functional>
 #include <memory>
@@ -160,9 +162,24 @@ std::string ReqString(Napi::Env env, const Napi::Value &v, const char *what) {
     return NoNul(env, v.As<Napi::String>().Utf8Value(), what);
 }
 
+/// A token string as UTF-8, in one pass over it when it fits a stack buffer (a token usually does): Utf8Value()
+/// first asks V8 for the UTF-8 length (a scan of the whole string), then copies. The buffer is wiped after use.
+std::string TokenUtf8(Napi::Env env, const Napi::Value &v) {
+    char buf[1536];
+    size_t n = 0;
+    if (napi_get_value_string_utf8(env, v, buf, sizeof buf, &n) != napi_ok) throw Napi::Error::New(env);
+    std::string out;
+    // V8 writes whole characters only and keeps one byte for a NUL: with more than 4 bytes to spare (the longest
+    // character), nothing was left out.
+    const bool whole = n + 4 < sizeof buf;
+    if (whole) out.assign(buf, n);
+    explicit_bzero(buf, n);  // glibc; not optimised away like a memset before the buffer dies
+    return whole ? out : v.As<Napi::String>().Utf8Value();
+}
+
 /// A token given as a string or bytes (Buffer / Uint8Array).
 std::string TokenArg(Napi::Env env, const Napi::Value &v, const char *what) {
-    if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+    if (v.IsString()) return TokenUtf8(env, v);
     if (v.IsTypedArray()) {
         auto a = v.As<Napi::TypedArray>();
         if (a.TypedArrayType() == napi_uint8_array) {
@@ -390,9 +407,13 @@ class JsThread {
     /// Queues `task` for the JS thread. Returns false (after running it with a null env) when the env is gone.
     bool Post(Task task) {
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::unique_lock<std::mutex> lock(mu_);
             if (!closed_.load(std::memory_order_relaxed)) {
                 queue_.push_back(std::move(task));
+                if (scheduled_) return true;  // a signal is on its way: the JS thread drains this with the rest
+                scheduled_ = true;
+                ++signalling_;
+                lock.unlock();
                 Signal();
                 return true;
             }
@@ -423,9 +444,11 @@ class JsThread {
         std::deque<Task> queue;
         std::vector<std::shared_ptr<HookWait>> waits;
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::unique_lock<std::mutex> lock(mu_);
             if (closed_.load(std::memory_order_relaxed)) return;
             closed_.store(true, std::memory_order_release);
+            // A thread between Post's unlock and its TSFN call must finish that call before the TSFN goes away.
+            signalled_.wait(lock, [this] { return signalling_ == 0; });
             queue.swap(queue_);
             waits.swap(waits_);
             for (auto &kv : inflight_)
@@ -438,11 +461,14 @@ class JsThread {
   private:
     JsThread() : thread_(std::this_thread::get_id()) {}
 
-    // Under mu_: one TSFN signal per batch. If the TSFN is closing, Close() runs the queue instead.
+    // One TSFN signal per batch (Post set scheduled_ and counted itself in signalling_). Made outside mu_: the call
+    // wakes the JS thread (uv_async_send) while holding the TSFN's own lock, and the JS thread, woken at once,
+    // would otherwise also find mu_ held by this thread and sleep on it (a futex wait and two context switches per
+    // batch). If the TSFN is closing, the call fails and Close() runs the queue instead.
     void Signal() {
-        if (scheduled_) return;
-        scheduled_ = true;
         napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--signalling_ == 0 && closed_.load(std::memory_order_relaxed)) signalled_.notify_all();
     }
 
     static void CallJs(napi_env env, napi_value, void *context, void *) {
@@ -476,6 +502,8 @@ class JsThread {
     std::mutex mu_;
     std::deque<Task> queue_;                             // guarded by mu_
     bool scheduled_ = false;                             // guarded by mu_: a TSFN signal is on its way
+    int signalling_ = 0;                                 // guarded by mu_: threads about to call the TSFN
+    std::condition_variable signalled_;                  // signalling_ dropped to 0 (Close waits for it)
     std::atomic<bool> closed_{false};                    // written under mu_
     std::unordered_map<uint64_t, PendingCall *> inflight_;  // guarded by mu_
     std::vector<std::shared_ptr<HookWait>> waits_;       // guarded by mu_
@@ -717,6 +745,7 @@ class VerifyPool {
         std::string token;
         napi_deferred deferred = nullptr;
         std::string claims_json;  // the verified claims as JSON text (what the promise resolves with, parsed)
+        bool claims_ascii = false;  // claims_json is ASCII: the JS string is made by a copy, no UTF-8 decoding
         std::optional<ErrorInfo> error;
         std::shared_ptr<JsThread> js;
     };
@@ -780,6 +809,8 @@ class VerifyPool {
                 job->error = Capture([job] {
                     cotter::Claims claims = job->core->v.verify(job->token);
                     job->claims_json.assign(claims.json());
+                    job->claims_ascii = std::all_of(job->claims_json.begin(), job->claims_json.end(),
+                                                    [](char c) { return static_cast<unsigned char>(c) < 0x80; });
                 });
                 Wipe(job->token);
                 job->token.shrink_to_fit();
@@ -788,13 +819,8 @@ class VerifyPool {
             auto *done = new std::vector<Job *>(std::move(batch));
             batch.clear();
             js->Post([done](napi_env env) {
-                for (Job *job : *done) {
-                    if (env != nullptr) {
-                        Napi::HandleScope scope(env);
-                        Settle(Napi::Env(env), job);
-                    }
-                    delete job;
-                }
+                if (env != nullptr) SettleBatch(Napi::Env(env), *done);
+                for (Job *job : *done) delete job;
                 delete done;
             });
         }
@@ -802,15 +828,34 @@ class VerifyPool {
 
     // COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out);
     // The claims object is parsed here (one JSON.parse call), so that the promise resolves with it: no extra
-    // promise and microtask per verification in index.js.
-    static void Settle(Napi::Env env, Job *job) {
-        try {
-            if (job->error) napi_reject_deferred(env, job->deferred, MakeError(env, *job->error));
-            else napi_resolve_deferred(env, job->deferred, Data(env)->json_parse.Call({Str(env, job->claims_json)}));
-        } catch (const Napi::Error &e) {
-            napi_reject_deferred(env, job->deferred, e.Value());
+    // promise and microtask per verification in index.js. This is the JS thread's share of every verification
+    // (it bounds the async throughput against the cores' ceiling), so it is kept to the plain N-API calls: one
+    // handle scope per job, JSON.parse looked up once per batch.
+    static void SettleBatch(Napi::Env env, const std::vector<Job *> &jobs) {
+        napi_value parse = nullptr, undefined = nullptr;
+        if (napi_get_reference_value(env, Data(env)->json_parse, &parse) != napi_ok || parse == nullptr ||
+            napi_get_undefined(env, &undefined) != napi_ok)
+            parse = nullptr;
+        for (Job *job : jobs) {
+            Napi::HandleScope scope(env);
+            try {
+                if (job->error) {
+                    napi_reject_deferred(env, job->deferred, MakeError(env, *job->error));
+                } else {
+                    const std::string &j = job->claims_json;
+                    napi_value text = nullptr, claims = nullptr;
+                    napi_status st = job->claims_ascii ? napi_create_string_latin1(env, j.data(), j.size(), &text)
+                                                       : napi_create_string_utf8(env, j.data(), j.size(), &text);
+                    if (st == napi_ok && parse == nullptr) st = napi_generic_failure;
+                    if (st == napi_ok) st = napi_call_function(env, undefined, parse, 1, &text, &claims);
+                    if (st != napi_ok) throw Napi::Error::New(env);  // the pending JS exception, or a new Error
+                    napi_resolve_deferred(env, job->deferred, claims);
+                }
+            } catch (const Napi::Error &e) {
+                napi_reject_deferred(env, job->deferred, e.Value());
+            }
+            job->js->Unhold(env);
         }
-        job->js->Unhold(env);
     }
 
     static constexpr size_t kMaxBatch = 16;

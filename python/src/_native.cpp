@@ -242,11 +242,29 @@ bool cotter_logger_may_log(int level) noexcept {
     }
 }
 
+/// What cotter_logger_may_log(COTTER_LOG_DEBUG) last said, read with the GIL wherever Python code already runs: at
+/// the start of every network call (def_call) and in every log line that entered Python. Every request logs a DEBUG
+/// line on the client's I/O thread, which has no Python thread state: entering Python there makes and deletes one
+/// (and takes the GIL) per line, ~20-30 µs of CPU per blocking call, even when the check inside then drops the
+/// line. So an I/O thread drops DEBUG lines without entering Python while this says no. A level changed between
+/// calls takes effect with the next call; threads that have a Python thread state still ask logging every time.
+std::atomic<bool> g_debug_may_log{true};
+
+/// GIL held: refreshes g_debug_may_log (cheap: dictionary reads, no Python frame).
+void refresh_debug_may_log() noexcept {
+    g_debug_may_log.store(cotter_logger_may_log(COTTER_LOG_DEBUG), std::memory_order_relaxed);
+}
+
 // typedef void (*cotter_log_fn)(int level, const char *message, void *payload);
 void log_trampoline(int level, const char *message, void *) noexcept {
+    if (level == COTTER_LOG_DEBUG && !g_debug_may_log.load(std::memory_order_relaxed) &&
+        PyGILState_GetThisThreadState() == nullptr)
+        return;  // a client's I/O thread, and logging said no at the last look (see g_debug_may_log)
     with_python([&] {
         try {
-            if (log_handler() && cotter_logger_may_log(level)) log_handler()(level, message ? message : "");
+            const bool may = cotter_logger_may_log(level);
+            if (level == COTTER_LOG_DEBUG) g_debug_may_log.store(may, std::memory_order_relaxed);
+            if (log_handler() && may) log_handler()(level, message ? message : "");
         } catch (py::error_already_set &e) {
             // A failing log handler must not fail the operation: report it the way logging does.
             e.discard_as_unraisable("cotter log callback");
@@ -581,6 +599,7 @@ void def_call(py::class_<Self> &cls, const char *name, start_fn<Self, A...> star
     cls.def(
         name,
         [start, convert](Self &self, A... a, int64_t timeout_ms) {
+            refresh_debug_may_log();
             const cotter_call_options opts = cotter::call_options(nullptr, nullptr, timeout_ms);
             return finish_blocking(start(self, &opts, a...), convert, hooks_of(&self));
         },
@@ -588,6 +607,7 @@ void def_call(py::class_<Self> &cls, const char *name, start_fn<Self, A...> star
     cls.def(
         (std::string(name) + "_async").c_str(),
         [start, convert](Self &self, Completions &q, A... a, int64_t timeout_ms) {
+            refresh_debug_may_log();
             return q.submit([&](const cotter_call_options *o) { return start(self, o, a...); }, convert,
                             shared_hooks_of(&self), timeout_ms);
         },

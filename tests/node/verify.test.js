@@ -196,3 +196,48 @@ test('a NUL inside a string option is refused (C would see only the part before 
   assert.throws(() => new Client({ apiKeyId: `${emu.info.api_key_id}\0x` }), { code: 'COTTER_EINVAL' });
   client.close();
 });
+
+// verify() reads a token string in one pass when it fits the addon's stack buffer (1,536 bytes) and the claims of
+// an ASCII payload as Latin-1: tokens of every length around that bound, payloads with non-ASCII text, and a token
+// with a non-Latin-1 character (which a Latin-1 read would truncate into another byte) all give what verifySync does.
+test('verify() agrees with verifySync on long tokens, non-ASCII claims and non-Latin-1 token text', async () => {
+  const crypto = require('node:crypto');
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'k1';
+  const jwks = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'ES256' }] });
+  const aud = 'aud-utf8';
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const sign = (payload) => {
+    const input = `${b64({ alg: 'ES256', kid, typ: 'JWT' })}.${b64({ aud, iss: 'https://www.cotter.app', iat: now, exp: now + 3600, ...payload })}`;
+    const sig = crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${sig.toString('base64url')}`;
+  };
+  const v = new Verifier({ audience: aud, jwks });
+
+  const lengths = new Set();
+  for (let pad = 900; pad < 1000; pad++) {
+    const token = sign({ sub: 'u', pad: 'x'.repeat(pad) });
+    lengths.add(token.length);
+    const claims = await v.verify(token);
+    assert.equal(claims.pad.length, pad);
+    assert.deepEqual(claims, v.verifySync(token));
+  }
+  // Each character of `pad` adds 1 or 2 to the token's length: every length around the bound is tried but a few.
+  assert.ok(Math.min(...lengths) < 1500 && Math.max(...lengths) > 1560, [...lengths].join(','));
+  const huge = sign({ sub: 'u', pad: 'y'.repeat(10000) });
+  assert.equal((await v.verify(huge)).pad.length, 10000);
+
+  const text = 'Putri Ö — 東京 😀';
+  const utf8 = sign({ sub: 'u', name: text });
+  const claims = await v.verify(utf8);
+  assert.equal(claims.name, text);
+  assert.deepEqual(claims, v.verifySync(utf8));
+
+  // U+012E truncated to a byte is '.', which would make this string the valid token itself.
+  const ascii = sign({ sub: 'u' });
+  const forged = ascii.replace('.', '\u012e');
+  const code = expectCode(() => v.verifySync(forged), 'COTTER_EJWT_MALFORMED').code;
+  await assert.rejects(v.verify(forged), { code });
+  v.close();
+});
