@@ -40,6 +40,7 @@ generated blocks), with each network function's `_start` form and result taker. 
                 python/cotter/_native.pyi     their types
                 node/src/addon.cpp            each call's method of NativeClient/NativeSession, and its
                                               InstanceMethod entry
+                docs/{python,node,rust,go}.md `calls`: each language's table of the client's and session's calls
 
 A block sits between two marker lines, `BEGIN GENERATED <name>` and `END GENERATED <name>`, written in the
 file's own comment syntax; everything outside the markers stays hand-written. Python standard library only.
@@ -229,9 +230,12 @@ def function_problems(spec: "Spec") -> list[str]:
         if any(p["nullable"] != nullable.get(p["name"], p["nullable"]) for p in start["params"]):
             problems.append(f"{a['start']}: an input is nullable exactly when it is in {a['blocking']}")
         bind = a.get("bind", {})
-        if set(bind) - {"node", "node_args", "node_bytes"} or set(bind.get("node_args", {})) - set(nullable) \
+        langs = ("node", "python", "rust", "go")
+        if set(bind) - {*langs, *(f"{lang}_args" for lang in langs), "node_bytes"} \
+                or any(set(bind.get(f"{lang}_args", {})) - set(nullable) for lang in langs) \
                 or set(bind.get("node_bytes", [])) - set(nullable):
-            problems.append(f"{a['blocking']}: `bind` has node, node_args (C name: JS name), node_bytes (C names)")
+            problems.append(f"{a['blocking']}: `bind` has node, python, rust, go (the method), node_args, "
+                            f"python_args, rust_args, go_args (C name: that language's name), node_bytes (C names)")
         if set(a) - {"blocking", "start", "result", "json", "bind"} \
                 or (a.get("json") and a["result"] != "cotter_call_take_buf"):
             problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
@@ -1349,6 +1353,88 @@ def go_getters(spec: Spec) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# Reference tables of docs/python.md, node.md, rust.md, go.md: each network call in that language
+# ------------------------------------------------------------------------------------------------
+# A call's name and arguments follow each language's rule, unless the pairing's `bind` says otherwise
+# (`python`, `rust`, `go` as `node`: the method; `<lang>_args`: C argument name -> that language's):
+#   Python  the public method of cotter.Client / TokenSession (and the same `async def` on cotter.aio's
+#           classes): the C name without `cotter_client_`/`cotter_session_`; arguments as in C without `_json`;
+#   Node    as its addon method (Call.node_name / node_arg);
+#   Rust    the method of cotter::Client / Session (and `<name>_async`): as Python's rule; arguments as in C;
+#   Go      the method of *cotter.Client / *Session: that name in CamelCase (ID, URL, JSON in capitals),
+#           arguments in camelCase (after `ctx`).
+# tests/python/test_docs_tables.py checks each table against the real methods (Python signatures, Node classes,
+# Rust's `pub fn` and Go's `func` lines), so a wrong rule or a missing exception fails there.
+# What a call returns in each language, by the kind of its taker (Call.kind).
+DOC_RESULTS = {
+    "python": {"token": "Token", "nothing": "None", "custom_claims": "CustomClaims", "identity": "Identity",
+               "user": "User", "user_list": "UserPage", "social_token_list": "List[SocialToken]",
+               "social_token": "SocialToken", "verify_remote": "RemoteVerdict", "json": "dict", "buf": "str"},
+    "node": {"token": "Token", "nothing": "void", "custom_claims": "CustomClaimsResult", "identity": "Identity",
+             "user": "User", "user_list": "User[]", "social_token_list": "SocialToken[]",
+             "social_token": "SocialToken", "verify_remote": "RemoteVerdict", "json": "CotterEvent",
+             "buf": "string"},
+    "rust": {"token": "Token", "nothing": "()", "custom_claims": "CustomClaims", "identity": "Identity",
+             "user": "User", "user_list": "UserList", "social_token_list": "SocialTokenList",
+             "social_token": "SocialToken", "verify_remote": "Result<(), String>", "json": "Secret",
+             "buf": "Secret"},
+    "go": {"token": "*Token", "nothing": "", "custom_claims": "*CustomClaims", "identity": "*Identity",
+           "user": "*User", "user_list": "[]User", "social_token_list": "[]SocialToken",
+           "social_token": "*SocialToken", "verify_remote": "(valid bool, reason string)",
+           "json": "json.RawMessage", "buf": "string"},
+}
+DOC_OWNERS = {"cotter_client": {"python": "Client", "node": "Client", "rust": "Client", "go": "*Client"},
+              "cotter_session": {"python": "TokenSession", "node": "TokenSession", "rust": "Session",
+                                 "go": "*Session"}}
+
+
+def doc_name(c: Call, lang: str) -> str:
+    if lang == "node":
+        return c.node_name
+    if lang in ("python", "rust"):
+        return c.bind.get(lang) or c.op
+    return c.bind.get("go") or "".join(GO_INITIALISMS.get(w, w[:1].upper() + w[1:]) for w in c.op.split("_"))
+
+
+def doc_arg(c: Call, lang: str, p: dict) -> str:
+    given = c.bind.get(f"{lang}_args", {}).get(p["name"])
+    if lang == "node":
+        name = c.node_arg(p)
+    elif given:
+        name = given
+    elif lang == "python":
+        name = re.sub(r"_json$", "", p["name"])
+    elif lang == "rust":
+        name = p["name"]
+    else:
+        head, *rest = p["name"].split("_")
+        name = head + "".join(GO_INITIALISMS.get(w, w[:1].upper() + w[1:]) for w in rest)
+    return name + ("?" if p["nullable"] else "")
+
+
+def doc_summary(f: dict) -> str:
+    """The first sentence of a function's doc comment, without its Doxygen tags."""
+    text = " ".join(f["doc"])
+    text = re.split(r"\s@(?:return|param|note)\b", " " + text)[0].replace("@brief", "").strip()
+    m = re.match(r"(.+?(?<!e\.g)(?<!i\.e)\.)(\s|$)", text)  # "e.g." ends no sentence
+    text = m.group(1) if m else text
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def docs_calls_table(spec: Spec, lang: str) -> str:
+    """One row per network call of Client and the session: its name, arguments and result in `lang`, the C
+    function under it and what it does (the doc comment's first sentence)."""
+    o = ["| call | arguments | result | C function | what it does |", "|---|---|---|---|---|"]
+    for handle, owners in DOC_OWNERS.items():
+        for c in calls_of(spec, handle):
+            args = ", ".join(doc_arg(c, lang, p) for p in c.args)
+            result = DOC_RESULTS[lang][c.kind]
+            o.append(f"| `{owners[lang].lstrip('*')}.{doc_name(c, lang)}` | {args and f'`{args}`'} | "
+                     f"{result and f'`{result}`'} | `{c.blocking['name']}` | {doc_summary(c.blocking)} |")
+    return "\n".join(o)
+
+
+# ------------------------------------------------------------------------------------------------
 # Putting it together
 # ------------------------------------------------------------------------------------------------
 
@@ -1391,6 +1477,8 @@ BLOCKS = {
     "python/cotter/_errors.py": {"status codes": python_class_map},
     "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table,
                       "options structs": docs_options_table},
+    **{f"docs/{lang}.md": {"calls": lambda spec, lang=lang: docs_calls_table(spec, lang)}
+       for lang in ("python", "node", "rust", "go")},
 }
 
 OUTPUTS = sorted(set(WHOLE) | set(BLOCKS))
