@@ -41,6 +41,9 @@ generated blocks), with each network function's `_start` form and result taker. 
                 node/src/addon.cpp            each call's method of NativeClient/NativeSession, and its
                                               InstanceMethod entry
                 docs/{python,node,rust,go}.md `calls`: each language's table of the client's and session's calls
+                python/cotter/aio.py          the `async def` twin of each network method of Client (client.py)
+                                              and TokenSession (session.py), and their imports: read from those
+                                              hand-written files (ast), which stay the one description in Python
 
 A block sits between two marker lines, `BEGIN GENERATED <name>` and `END GENERATED <name>`, written in the
 file's own comment syntax; everything outside the markers stays hand-written. Python standard library only.
@@ -48,6 +51,7 @@ file's own comment syntax; everything outside the markers stays hand-written. Py
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import json
 import re
@@ -1435,6 +1439,112 @@ def docs_calls_table(spec: Spec, lang: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# python/cotter/aio.py: the asyncio twin of each network method of Client and TokenSession
+# ------------------------------------------------------------------------------------------------
+# The sync method (python/cotter/client.py, session.py) is the one description of a call in Python: its
+# signature, docstring and conversions. Its twin is the same method as an `async def` whose native call
+# `self._n.<op>(...)` becomes `await _call(self._n.<op>_async, ...)` (a value handed back as is is cast to the
+# annotated result, as `_call` returns Any). A method is twinned when it calls an `async_calls` op of its handle.
+PY_SYNC_CLASSES = {"cotter_client": ("python/cotter/client.py", "Client"),
+                   "cotter_session": ("python/cotter/session.py", "TokenSession")}
+PY_AIO_INDENT = "    "
+
+
+def _py_module(root: Path, path: str) -> ast.Module:
+    return ast.parse((root / path).read_text(), path)
+
+
+def _native_call(node: ast.AST, ops: set[str]) -> ast.Call | None:
+    """The `self._n.<op>(...)` call inside `node`, if any."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ops \
+                and ast.unparse(n.func.value) == "self._n":
+            return n
+    return None
+
+
+def _py_signature(fn: ast.FunctionDef) -> list[str]:
+    """`async def` + the sync method's parameters (annotations, defaults, `*`), laid out as pack() does."""
+    def param(p: ast.arg, default: ast.expr | None) -> str:
+        text = p.arg + (f": {ast.unparse(p.annotation)}" if p.annotation else "")
+        return text + (f" = {ast.unparse(default)}" if default is not None else "")
+
+    a = fn.args
+    positional = a.posonlyargs + a.args
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    items = [param(p, d) for p, d in zip(positional, defaults)]
+    if a.kwonlyargs:
+        items += ["*"] + [param(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    returns = ast.unparse(fn.returns) if fn.returns else "None"
+    return pack(f"{PY_AIO_INDENT}async def {fn.name}(", items, f") -> {returns}:")
+
+
+def _py_statement(stmt: ast.stmt, call: ast.Call | None, returns: str, src: str) -> list[str]:
+    ind = PY_AIO_INDENT * 2
+    if call is None:  # unchanged: its own text
+        text = ast.get_source_segment(src, stmt, padded=True) or ast.unparse(stmt)
+        return [ind + text.lstrip()]
+    placeholder = ast.Name(id="__native_call__")
+    direct = isinstance(stmt, ast.Return) and stmt.value is call
+    holder = stmt
+    for parent in ast.walk(stmt):
+        for field, value in ast.iter_fields(parent):
+            if value is call:
+                setattr(parent, field, placeholder)
+            elif isinstance(value, list) and call in value:
+                value[value.index(call)] = placeholder
+    head, tail = ast.unparse(holder).split("__native_call__")
+    prefix = f"cast({returns}, await _call(" if direct else "await _call("
+    items = [f"self._n.{call.func.attr}_async"] + [ast.unparse(a) for a in call.args]  # type: ignore[attr-defined]
+    return pack(ind + head + prefix, items, ")" + (")" if direct else "") + tail)
+
+
+def python_async_twins(root: Path, handle: str) -> str:
+    """The `async def` twins of the network methods of the sync class of `handle`, in its order."""
+    path, cls_name = PY_SYNC_CLASSES[handle]
+    src = (root / path).read_text()
+    cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+    ops = {c.op for c in calls_of(Spec(json.loads((root / SPEC).read_text())), handle)}
+    out: list[str] = []
+    for fn in cls.body:
+        if not isinstance(fn, ast.FunctionDef) or _native_call(fn, ops) is None:
+            continue
+        returns = ast.unparse(fn.returns) if fn.returns else "None"
+        out += ([""] if out else []) + _py_signature(fn)
+        for stmt in fn.body:
+            out += _py_statement(stmt, _native_call(stmt, ops), returns, src)
+    return "\n".join(out)
+
+
+def python_async_imports(root: Path) -> str:
+    """What the twins name, imported from where their sync classes get it (typing at run time: cast())."""
+    names: dict[str, str] = {}
+    for handle, (path, cls_name) in PY_SYNC_CLASSES.items():
+        module = _py_module(root, path)
+        origin: dict[str, str] = {}
+        for node in ast.walk(module):
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    origin[alias.asname or alias.name] = ("typing" if node.module == "typing" else
+                                                          "." * node.level + (node.module or ""))
+            elif isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node in module.body:
+                origin[node.name] = "." + Path(path).stem
+        twins = ast.parse("class _T:\n" + python_async_twins(root, handle))
+        for n in ast.walk(twins):
+            if isinstance(n, ast.Name) and n.id in origin:
+                names[n.id] = origin[n.id]
+    names.update({"cast": "typing"})
+    by_module: dict[str, list[str]] = {}
+    for name, mod in names.items():
+        by_module.setdefault(mod, []).append(name)
+    lines = []
+    for mod in sorted(by_module, key=lambda m: (m != "typing", m)):
+        one = f"from {mod} import {', '.join(sorted(by_module[mod]))}"
+        lines += [one] if len(one) <= GLUE_WIDTH else pack(f"from {mod} import (", sorted(by_module[mod]), ")")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
 # Putting it together
 # ------------------------------------------------------------------------------------------------
 
@@ -1475,6 +1585,7 @@ BLOCKS = {
                                   "client calls": lambda spec: python_stub_calls(spec, "cotter_client"),
                                   "session calls": lambda spec: python_stub_calls(spec, "cotter_session")},
     "python/cotter/_errors.py": {"status codes": python_class_map},
+    "python/cotter/aio.py": {},  # its blocks are read from client.py and session.py too: see render()
     "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table,
                       "options structs": docs_options_table},
     **{f"docs/{lang}.md": {"calls": lambda spec, lang=lang: docs_calls_table(spec, lang)}
@@ -1482,6 +1593,7 @@ BLOCKS = {
 }
 
 OUTPUTS = sorted(set(WHOLE) | set(BLOCKS))
+INPUTS = [path for path, _ in PY_SYNC_CLASSES.values()]  # hand-written, read by the generator besides the description
 
 
 def replace_block(text: str, name: str, body: str, path: str) -> str:
@@ -1505,6 +1617,10 @@ def render(root: Path) -> dict[str, str]:
         if path == "capi/include/cotter.h":  # one block per struct, named after it; the function blocks
             blocks = {**blocks, **{s["name"]: (lambda spec, s=s: h_struct(s)) for s in spec.structs},
                       **{f"functions: {b}": (lambda spec, b=b: h_functions(spec, b)) for b in spec.blocks}}
+        if path == "python/cotter/aio.py":
+            blocks = {"client imports": lambda spec: python_async_imports(root),
+                      **{f"{h[len('cotter_'):]} calls": (lambda spec, h=h: python_async_twins(root, h))
+                         for h in PY_SYNC_CLASSES}}
         for name, fn in blocks.items():
             text = replace_block(text, name, fn(spec), path)
         if path == "capi/include/cotter.h":
@@ -1538,7 +1654,7 @@ def self_test() -> int:
         root = Path(tmp)
 
         def fresh() -> None:
-            for rel in OUTPUTS + [SPEC]:
+            for rel in OUTPUTS + [SPEC] + INPUTS:
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(ROOT / rel, root / rel)
 
@@ -1566,6 +1682,14 @@ def self_test() -> int:
             "COTTER_API int cotter_by_hand(void) COTTER_NOEXCEPT;\n\n#ifdef __cplusplus\n} /* extern \"C\" */"))
         if not any("not described ['cotter_by_hand']" in p for p in drift(root)):
             failures.append("a function declared by hand in cotter.h was not reported")
+        # The asyncio twins follow the sync method: a parameter renamed in client.py must show in aio.py.
+        fresh()
+        client_py = root / "python/cotter/client.py"
+        renamed = client_py.read_text().replace("def get_user(self, user_id: str", "def get_user(self, uid: str")
+        client_py.write_text(renamed)
+        aio_drifts = any(p.startswith("python/cotter/aio.py") for p in drift(root))
+        if "def get_user(self, uid: str" not in renamed or not aio_drifts:
+            failures.append("a parameter renamed in client.py was not reported in aio.py's twins")
         changes = 0
         for what, edit in [("renumbered status", lambda d: d["statuses"][3].update(value=-99)),
                            ("appended status", lambda d: d["statuses"].append(dict(d["statuses"][-1], name="COTTER_ENEW",
