@@ -21,6 +21,7 @@ generated blocks), with each network function's `_start` form and result taker. 
                                               each struct's field types, order, version and defaults are described,
                                               and that each (hand-written) callback typedef is the described type
                 tests/c/option_ranges.inc     the values tests/c/test_options.c tries against each range
+                capi/src/start_calls_gen.cpp  the `_start` shims of the client's JSON-record calls (`json` + `core`)
                 bindings/rust/cotter/src/error_kind.rs    Rust ErrorKind
                 bindings/rust/cotter-sys/src/bindings.rs  Rust raw declarations of everything cotter.h declares
                 bindings/rust/cotter-sys/tests/layout.rs, layout_probe.c   the struct layout test (Rust vs C compiler)
@@ -240,10 +241,12 @@ def function_problems(spec: "Spec") -> list[str]:
                 or set(bind.get("node_bytes", [])) - set(nullable):
             problems.append(f"{a['blocking']}: `bind` has node, python, rust, go (the method), node_args, "
                             f"python_args, rust_args, go_args (C name: that language's name), node_bytes (C names)")
-        if set(a) - {"blocking", "start", "result", "json", "bind"} \
-                or (a.get("json") and a["result"] != "cotter_call_take_buf"):
+        if set(a) - {"blocking", "start", "result", "json", "bind", "core"} \
+                or (a.get("json") and a["result"] != "cotter_call_take_buf") \
+                or (a.get("core") and not (a.get("json") and a["blocking"].startswith("cotter_client_"))):
             problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
-                            f"cotter_call_take_buf result) and bind")
+                            f"cotter_call_take_buf result), bind and core (a client's JSON call: the core's result "
+                            f"struct, its `_start` shim is generated)")
         taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
         if taken != [p["type"] for p in outs]:
             problems.append(f"{a['result']} does not hand back what {a['blocking']} gives ({[p['type'] for p in outs]})")
@@ -1545,6 +1548,40 @@ def python_async_imports(root: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# capi/src/start_calls_gen.cpp: the `_start` shims of the client's JSON-record calls
+# ------------------------------------------------------------------------------------------------
+# A pairing with `json: true` and `core` (the core's result struct, which keeps the checked object in `json`) has
+# its `_start` form written here: the pointer checks, then start_client_call<T> with the core's `<op>_async` and
+# the record's JSON as the call's result. Validation stays in the core; the blocking form stays in capi/src.
+CORE_ARG = {"const char *": "{n}", "const char *?": "{n} ? {n} : \"\"", "int64_t": "{n}"}
+
+
+def capi_start_calls(spec: Spec) -> str:
+    o = [f"// {NOTE}.", "// The `_start` shims of the client's JSON-record calls (capi/abi.json: `json` and `core` on",
+         "// the pairing). Each checks its pointers, then starts the core's asynchronous call; the core validates.",
+         '#include "client_objects.hpp"', "", "namespace tk = cotter::core::token;", "", 'extern "C" {']
+    for c in calls_of(spec, "cotter_client"):
+        core = c.pairing.get("core")
+        if not core:
+            continue
+        f = c.start
+        params = [c_decl(p["type"], p["name"]) for p in f["params"]]
+        o += [""] + pack(f"COTTER_API int {f['name']}(", params, ") noexcept {")
+        o += ["    COTTER_CLEAR_OUT(out);"]
+        for p in f["params"]:  # `out`, then each required input pointer (out_error and call_opts may be NULL)
+            if p["name"] == "out" or (p["type"].endswith("*") and not p["nullable"] and p["dir"] == "in"):
+                o.append(f'    COTTER_CHECK_ARG({p["name"]} != nullptr, "{p["name"]} must not be NULL", out_error);')
+        o += ["    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);", "    COTTER_API_BEGIN",
+              f"    return cotter::capi::start_client_call<tk::{core}>(", "        out, client, call_opts,",
+              "        [&](tk::client &c, auto done, int64_t timeout) {"]
+        args = [c.rule(CORE_ARG, "CORE_ARG", p).format(n=p["name"]) for p in c.args]
+        o += pack(f"            return c.{c.op}_async(", args + ["std::move(done)", "timeout"], ");")
+        o += ["        },", f"        [](tk::{core} &&r) {{ return cotter_call::result(std::move(r.json)); }});",
+              "    COTTER_API_END(out_error)", "}"]
+    return "\n".join(o + ["", '}  // extern "C"', ""])
+
+
+# ------------------------------------------------------------------------------------------------
 # Putting it together
 # ------------------------------------------------------------------------------------------------
 
@@ -1553,6 +1590,7 @@ WHOLE = {
     "core/common/constants.hpp": core_constants_hpp,
     "core/common/options.hpp": core_options_hpp,
     "capi/src/abi_values_check.cpp": capi_check_cpp,
+    "capi/src/start_calls_gen.cpp": capi_start_calls,
     "bindings/rust/cotter/src/error_kind.rs": rust_error_kind,
     "bindings/rust/cotter-sys/src/bindings.rs": rust_sys,
     "bindings/rust/cotter-sys/tests/layout.rs": rust_layout_test,
