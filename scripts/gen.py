@@ -25,6 +25,7 @@ generated blocks), with each network function's `_start` form and result taker. 
                 capi/src/blocking_calls.cpp   the blocking form of each async call (`_start` + the taker's wait),
                                               except those marked `by_hand` (with the reason)
                 tests/c/option_ranges.inc     the values tests/c/test_options.c tries against each range
+                capi/src/start_calls_gen.cpp  the `_start` shims of the client's JSON-record calls (`json` + `core`)
                 bindings/rust/cotter/src/error_kind.rs    Rust ErrorKind
                 bindings/rust/cotter-sys/src/bindings.rs  Rust raw declarations of everything cotter.h declares
                 bindings/rust/cotter-sys/tests/layout.rs, layout_probe.c   the struct layout test (Rust vs C compiler)
@@ -44,6 +45,10 @@ generated blocks), with each network function's `_start` form and result taker. 
                 python/cotter/_native.pyi     their types
                 node/src/addon.cpp            each call's method of NativeClient/NativeSession, and its
                                               InstanceMethod entry
+                docs/{python,node,rust,go}.md `calls`: each language's table of the client's and session's calls
+                python/cotter/aio.py          the `async def` twin of each network method of Client (client.py)
+                                              and TokenSession (session.py), and their imports: read from those
+                                              hand-written files (ast), which stay the one description in Python
 
 A block sits between two marker lines, `BEGIN GENERATED <name>` and `END GENERATED <name>`, written in the
 file's own comment syntax; everything outside the markers stays hand-written. Python standard library only.
@@ -51,6 +56,7 @@ file's own comment syntax; everything outside the markers stays hand-written. Py
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import json
 import re
@@ -237,13 +243,18 @@ def function_problems(spec: "Spec") -> list[str]:
         if any(p["nullable"] != nullable.get(p["name"], p["nullable"]) for p in start["params"]):
             problems.append(f"{a['start']}: an input is nullable exactly when it is in {a['blocking']}")
         bind = a.get("bind", {})
-        if set(bind) - {"node", "node_args", "node_bytes"} or set(bind.get("node_args", {})) - set(nullable) \
+        langs = ("node", "python", "rust", "go")
+        if set(bind) - {*langs, *(f"{lang}_args" for lang in langs), "node_bytes"} \
+                or any(set(bind.get(f"{lang}_args", {})) - set(nullable) for lang in langs) \
                 or set(bind.get("node_bytes", [])) - set(nullable):
-            problems.append(f"{a['blocking']}: `bind` has node, node_args (C name: JS name), node_bytes (C names)")
-        if set(a) - {"blocking", "start", "result", "json", "bind", "by_hand"} \
-                or (a.get("json") and a["result"] != "cotter_call_take_buf"):
+            problems.append(f"{a['blocking']}: `bind` has node, python, rust, go (the method), node_args, "
+                            f"python_args, rust_args, go_args (C name: that language's name), node_bytes (C names)")
+        if set(a) - {"blocking", "start", "result", "json", "bind", "core", "by_hand"} \
+                or (a.get("json") and a["result"] != "cotter_call_take_buf") \
+                or (a.get("core") and not (a.get("json") and a["blocking"].startswith("cotter_client_"))):
             problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
-                            f"cotter_call_take_buf result), bind and by_hand")
+                            f"cotter_call_take_buf result), bind, by_hand and core (a client's JSON call: the core's result "
+                            f"struct, its `_start` shim is generated)")
         taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
         if taken != [p["type"] for p in outs]:
             problems.append(f"{a['result']} does not hand back what {a['blocking']} gives ({[p['type'] for p in outs]})")
@@ -1837,6 +1848,228 @@ def docs_records_table(spec: Spec) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# Reference tables of docs/python.md, node.md, rust.md, go.md: each network call in that language
+# ------------------------------------------------------------------------------------------------
+# A call's name and arguments follow each language's rule, unless the pairing's `bind` says otherwise
+# (`python`, `rust`, `go` as `node`: the method; `<lang>_args`: C argument name -> that language's):
+#   Python  the public method of cotter.Client / TokenSession (and the same `async def` on cotter.aio's
+#           classes): the C name without `cotter_client_`/`cotter_session_`; arguments as in C without `_json`;
+#   Node    as its addon method (Call.node_name / node_arg);
+#   Rust    the method of cotter::Client / Session (and `<name>_async`): as Python's rule; arguments as in C;
+#   Go      the method of *cotter.Client / *Session: that name in CamelCase (ID, URL, JSON in capitals),
+#           arguments in camelCase (after `ctx`).
+# tests/python/test_docs_tables.py checks each table against the real methods (Python signatures, Node classes,
+# Rust's `pub fn` and Go's `func` lines), so a wrong rule or a missing exception fails there.
+# What a call returns in each language, by the kind of its taker (Call.kind).
+DOC_RESULTS = {
+    "python": {"token": "Token", "nothing": "None", "custom_claims": "CustomClaims", "identity": "Identity",
+               "user": "User", "user_list": "UserPage", "social_token_list": "List[SocialToken]",
+               "social_token": "SocialToken", "verify_remote": "RemoteVerdict", "json": "dict", "buf": "str"},
+    "node": {"token": "Token", "nothing": "void", "custom_claims": "CustomClaimsResult", "identity": "Identity",
+             "user": "User", "user_list": "User[]", "social_token_list": "SocialToken[]",
+             "social_token": "SocialToken", "verify_remote": "RemoteVerdict", "json": "CotterEvent",
+             "buf": "string"},
+    "rust": {"token": "Token", "nothing": "()", "custom_claims": "CustomClaims", "identity": "Identity",
+             "user": "User", "user_list": "UserList", "social_token_list": "SocialTokenList",
+             "social_token": "SocialToken", "verify_remote": "Result<(), String>", "json": "Secret",
+             "buf": "Secret"},
+    "go": {"token": "*Token", "nothing": "", "custom_claims": "*CustomClaims", "identity": "*Identity",
+           "user": "*User", "user_list": "[]User", "social_token_list": "[]SocialToken",
+           "social_token": "*SocialToken", "verify_remote": "(valid bool, reason string)",
+           "json": "json.RawMessage", "buf": "string"},
+}
+DOC_OWNERS = {"cotter_client": {"python": "Client", "node": "Client", "rust": "Client", "go": "*Client"},
+              "cotter_session": {"python": "TokenSession", "node": "TokenSession", "rust": "Session",
+                                 "go": "*Session"}}
+
+
+def doc_name(c: Call, lang: str) -> str:
+    if lang == "node":
+        return c.node_name
+    if lang in ("python", "rust"):
+        return c.bind.get(lang) or c.op
+    return c.bind.get("go") or "".join(GO_INITIALISMS.get(w, w[:1].upper() + w[1:]) for w in c.op.split("_"))
+
+
+def doc_arg(c: Call, lang: str, p: dict) -> str:
+    given = c.bind.get(f"{lang}_args", {}).get(p["name"])
+    if lang == "node":
+        name = c.node_arg(p)
+    elif given:
+        name = given
+    elif lang == "python":
+        name = re.sub(r"_json$", "", p["name"])
+    elif lang == "rust":
+        name = p["name"]
+    else:
+        head, *rest = p["name"].split("_")
+        name = head + "".join(GO_INITIALISMS.get(w, w[:1].upper() + w[1:]) for w in rest)
+    return name + ("?" if p["nullable"] else "")
+
+
+def doc_summary(f: dict) -> str:
+    """The first sentence of a function's doc comment, without its Doxygen tags."""
+    text = " ".join(f["doc"])
+    text = re.split(r"\s@(?:return|param|note)\b", " " + text)[0].replace("@brief", "").strip()
+    m = re.match(r"(.+?(?<!e\.g)(?<!i\.e)\.)(\s|$)", text)  # "e.g." ends no sentence
+    text = m.group(1) if m else text
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def docs_calls_table(spec: Spec, lang: str) -> str:
+    """One row per network call of Client and the session: its name, arguments and result in `lang`, the C
+    function under it and what it does (the doc comment's first sentence)."""
+    o = ["| call | arguments | result | C function | what it does |", "|---|---|---|---|---|"]
+    for handle, owners in DOC_OWNERS.items():
+        for c in calls_of(spec, handle):
+            args = ", ".join(doc_arg(c, lang, p) for p in c.args)
+            result = DOC_RESULTS[lang][c.kind]
+            o.append(f"| `{owners[lang].lstrip('*')}.{doc_name(c, lang)}` | {args and f'`{args}`'} | "
+                     f"{result and f'`{result}`'} | `{c.blocking['name']}` | {doc_summary(c.blocking)} |")
+    return "\n".join(o)
+
+
+# ------------------------------------------------------------------------------------------------
+# python/cotter/aio.py: the asyncio twin of each network method of Client and TokenSession
+# ------------------------------------------------------------------------------------------------
+# The sync method (python/cotter/client.py, session.py) is the one description of a call in Python: its
+# signature, docstring and conversions. Its twin is the same method as an `async def` whose native call
+# `self._n.<op>(...)` becomes `await _call(self._n.<op>_async, ...)` (a value handed back as is is cast to the
+# annotated result, as `_call` returns Any). A method is twinned when it calls an `async_calls` op of its handle.
+PY_SYNC_CLASSES = {"cotter_client": ("python/cotter/client.py", "Client"),
+                   "cotter_session": ("python/cotter/session.py", "TokenSession")}
+PY_AIO_INDENT = "    "
+
+
+def _py_module(root: Path, path: str) -> ast.Module:
+    return ast.parse((root / path).read_text(), path)
+
+
+def _native_call(node: ast.AST, ops: set[str]) -> ast.Call | None:
+    """The `self._n.<op>(...)` call inside `node`, if any."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ops \
+                and ast.unparse(n.func.value) == "self._n":
+            return n
+    return None
+
+
+def _py_signature(fn: ast.FunctionDef) -> list[str]:
+    """`async def` + the sync method's parameters (annotations, defaults, `*`), laid out as pack() does."""
+    def param(p: ast.arg, default: ast.expr | None) -> str:
+        text = p.arg + (f": {ast.unparse(p.annotation)}" if p.annotation else "")
+        return text + (f" = {ast.unparse(default)}" if default is not None else "")
+
+    a = fn.args
+    positional = a.posonlyargs + a.args
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    items = [param(p, d) for p, d in zip(positional, defaults)]
+    if a.kwonlyargs:
+        items += ["*"] + [param(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    returns = ast.unparse(fn.returns) if fn.returns else "None"
+    return pack(f"{PY_AIO_INDENT}async def {fn.name}(", items, f") -> {returns}:")
+
+
+def _py_statement(stmt: ast.stmt, call: ast.Call | None, returns: str, src: str) -> list[str]:
+    ind = PY_AIO_INDENT * 2
+    if call is None:  # unchanged: its own text
+        text = ast.get_source_segment(src, stmt, padded=True) or ast.unparse(stmt)
+        return [ind + text.lstrip()]
+    placeholder = ast.Name(id="__native_call__")
+    direct = isinstance(stmt, ast.Return) and stmt.value is call
+    holder = stmt
+    for parent in ast.walk(stmt):
+        for field, value in ast.iter_fields(parent):
+            if value is call:
+                setattr(parent, field, placeholder)
+            elif isinstance(value, list) and call in value:
+                value[value.index(call)] = placeholder
+    head, tail = ast.unparse(holder).split("__native_call__")
+    prefix = f"cast({returns}, await _call(" if direct else "await _call("
+    items = [f"self._n.{call.func.attr}_async"] + [ast.unparse(a) for a in call.args]  # type: ignore[attr-defined]
+    return pack(ind + head + prefix, items, ")" + (")" if direct else "") + tail)
+
+
+def python_async_twins(root: Path, handle: str) -> str:
+    """The `async def` twins of the network methods of the sync class of `handle`, in its order."""
+    path, cls_name = PY_SYNC_CLASSES[handle]
+    src = (root / path).read_text()
+    cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+    ops = {c.op for c in calls_of(Spec(json.loads((root / SPEC).read_text())), handle)}
+    out: list[str] = []
+    for fn in cls.body:
+        if not isinstance(fn, ast.FunctionDef) or _native_call(fn, ops) is None:
+            continue
+        returns = ast.unparse(fn.returns) if fn.returns else "None"
+        out += ([""] if out else []) + _py_signature(fn)
+        for stmt in fn.body:
+            out += _py_statement(stmt, _native_call(stmt, ops), returns, src)
+    return "\n".join(out)
+
+
+def python_async_imports(root: Path) -> str:
+    """What the twins name, imported from where their sync classes get it (typing at run time: cast())."""
+    names: dict[str, str] = {}
+    for handle, (path, cls_name) in PY_SYNC_CLASSES.items():
+        module = _py_module(root, path)
+        origin: dict[str, str] = {}
+        for node in ast.walk(module):
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    origin[alias.asname or alias.name] = ("typing" if node.module == "typing" else
+                                                          "." * node.level + (node.module or ""))
+            elif isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node in module.body:
+                origin[node.name] = "." + Path(path).stem
+        twins = ast.parse("class _T:\n" + python_async_twins(root, handle))
+        for n in ast.walk(twins):
+            if isinstance(n, ast.Name) and n.id in origin:
+                names[n.id] = origin[n.id]
+    names.update({"cast": "typing"})
+    by_module: dict[str, list[str]] = {}
+    for name, mod in names.items():
+        by_module.setdefault(mod, []).append(name)
+    lines = []
+    for mod in sorted(by_module, key=lambda m: (m != "typing", m)):
+        one = f"from {mod} import {', '.join(sorted(by_module[mod]))}"
+        lines += [one] if len(one) <= GLUE_WIDTH else pack(f"from {mod} import (", sorted(by_module[mod]), ")")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# capi/src/start_calls_gen.cpp: the `_start` shims of the client's JSON-record calls
+# ------------------------------------------------------------------------------------------------
+# A pairing with `json: true` and `core` (the core's result struct, which keeps the checked object in `json`) has
+# its `_start` form written here: the pointer checks, then start_client_call<T> with the core's `<op>_async` and
+# the record's JSON as the call's result. Validation stays in the core; the blocking form stays in capi/src.
+CORE_ARG = {"const char *": "{n}", "const char *?": "{n} ? {n} : \"\"", "int64_t": "{n}"}
+
+
+def capi_start_calls(spec: Spec) -> str:
+    o = [f"// {NOTE}.", "// The `_start` shims of the client's JSON-record calls (capi/abi.json: `json` and `core` on",
+         "// the pairing). Each checks its pointers, then starts the core's asynchronous call; the core validates.",
+         '#include "client_objects.hpp"', "", "namespace tk = cotter::core::token;", "", 'extern "C" {']
+    for c in calls_of(spec, "cotter_client"):
+        core = c.pairing.get("core")
+        if not core:
+            continue
+        f = c.start
+        params = [c_decl(p["type"], p["name"]) for p in f["params"]]
+        o += [""] + pack(f"COTTER_API int {f['name']}(", params, ") noexcept {")
+        o += ["    COTTER_CLEAR_OUT(out);"]
+        for p in f["params"]:  # `out`, then each required input pointer (out_error and call_opts may be NULL)
+            if p["name"] == "out" or (p["type"].endswith("*") and not p["nullable"] and p["dir"] == "in"):
+                o.append(f'    COTTER_CHECK_ARG({p["name"]} != nullptr, "{p["name"]} must not be NULL", out_error);')
+        o += ["    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);", "    COTTER_API_BEGIN",
+              f"    return cotter::capi::start_client_call<tk::{core}>(", "        out, client, call_opts,",
+              "        [&](tk::client &c, auto done, int64_t timeout) {"]
+        args = [c.rule(CORE_ARG, "CORE_ARG", p).format(n=p["name"]) for p in c.args]
+        o += pack(f"            return c.{c.op}_async(", args + ["std::move(done)", "timeout"], ");")
+        o += ["        },", "        cotter::capi::record_json{});",
+              "    COTTER_API_END(out_error)", "}"]
+    return "\n".join(o + ["", '}  // extern "C"', ""])
+
+
+# ------------------------------------------------------------------------------------------------
 # Putting it together
 # ------------------------------------------------------------------------------------------------
 
@@ -1846,6 +2079,7 @@ WHOLE = {
     "core/common/options.hpp": core_options_hpp,
     "capi/src/abi_values_check.cpp": capi_check_cpp,
     "capi/src/blocking_calls.cpp": capi_blocking_cpp,
+    "capi/src/start_calls_gen.cpp": capi_start_calls,
     "bindings/rust/cotter/src/error_kind.rs": rust_error_kind,
     "bindings/rust/cotter-sys/src/bindings.rs": rust_sys,
     "bindings/rust/cotter-sys/tests/layout.rs": rust_layout_test,
@@ -1881,12 +2115,16 @@ BLOCKS = {
                                   "client calls": lambda spec: python_stub_calls(spec, "cotter_client"),
                                   "session calls": lambda spec: python_stub_calls(spec, "cotter_session")},
     "python/cotter/_errors.py": {"status codes": python_class_map},
+    "python/cotter/aio.py": {},  # its blocks are read from client.py and session.py too: see render()
     "docs/c-api.md": {"status codes": docs_status_table, "asynchronous calls": docs_async_table,
                       "options structs": docs_options_table,
                       "records": docs_records_table},
+    **{f"docs/{lang}.md": {"calls": lambda spec, lang=lang: docs_calls_table(spec, lang)}
+       for lang in ("python", "node", "rust", "go")},
 }
 
 OUTPUTS = sorted(set(WHOLE) | set(BLOCKS))
+INPUTS = [path for path, _ in PY_SYNC_CLASSES.values()]  # hand-written, read by the generator besides the description
 
 
 def replace_block(text: str, name: str, body: str, path: str) -> str:
@@ -1910,6 +2148,10 @@ def render(root: Path) -> dict[str, str]:
         if path == "capi/include/cotter.h":  # one block per struct, named after it; the function blocks
             blocks = {**blocks, **{s["name"]: (lambda spec, s=s: h_struct(s)) for s in spec.structs},
                       **{f"functions: {b}": (lambda spec, b=b: h_functions(spec, b)) for b in spec.blocks}}
+        if path == "python/cotter/aio.py":
+            blocks = {"client imports": lambda spec: python_async_imports(root),
+                      **{f"{h[len('cotter_'):]} calls": (lambda spec, h=h: python_async_twins(root, h))
+                         for h in PY_SYNC_CLASSES}}
         for name, fn in blocks.items():
             text = replace_block(text, name, fn(spec), path)
         if path == "capi/include/cotter.h":
@@ -1943,7 +2185,7 @@ def self_test() -> int:
         root = Path(tmp)
 
         def fresh() -> None:
-            for rel in OUTPUTS + [SPEC]:
+            for rel in OUTPUTS + [SPEC] + INPUTS:
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(ROOT / rel, root / rel)
 
@@ -1971,6 +2213,14 @@ def self_test() -> int:
             "COTTER_API int cotter_by_hand(void) COTTER_NOEXCEPT;\n\n#ifdef __cplusplus\n} /* extern \"C\" */"))
         if not any("not described ['cotter_by_hand']" in p for p in drift(root)):
             failures.append("a function declared by hand in cotter.h was not reported")
+        # The asyncio twins follow the sync method: a parameter renamed in client.py must show in aio.py.
+        fresh()
+        client_py = root / "python/cotter/client.py"
+        renamed = client_py.read_text().replace("def get_user(self, user_id: str", "def get_user(self, uid: str")
+        client_py.write_text(renamed)
+        aio_drifts = any(p.startswith("python/cotter/aio.py") for p in drift(root))
+        if "def get_user(self, uid: str" not in renamed or not aio_drifts:
+            failures.append("a parameter renamed in client.py was not reported in aio.py's twins")
         changes = 0
         for what, edit in [("renumbered status", lambda d: d["statuses"][3].update(value=-99)),
                            ("appended status", lambda d: d["statuses"].append(dict(d["statuses"][-1], name="COTTER_ENEW",

@@ -14,23 +14,9 @@ using cotter::capi::str_or_empty;
 
 using cotter::capi::call_timeout_ms;
 using cotter::capi::start_call;
+using cotter::capi::start_client_call;
 
 namespace {
-
-/// Starts a client call: the call keeps the client (and its log callback) alive and completes on its I/O thread.
-template <class T, class Start, class Convert = cotter::capi::as_is>
-int start_client_call(cotter_call **out, cotter_client *client, const cotter_call_options *call_opts, Start &&start,
-                      Convert convert = Convert{}) {
-    std::shared_ptr<tk::client> c = client->c;
-    const int64_t timeout = call_timeout_ms(call_opts);
-    return start_call<T>(
-        out, call_opts, cotter::capi::keep_for_call(c, *client->hooks), &c->transport(),
-        [&](tk::done_fn<T> done) -> std::function<void()> {
-            tk::call_handle h = start(*c, std::move(done), timeout);
-            return [h] { h.cancel(); };
-        },
-        std::move(convert));
-}
 
 int grant_start(cotter_call **out, cotter_client *client, const char *type, const char *json,
                 const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
@@ -348,43 +334,7 @@ COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_clien
 
 /* --- Trusted-device events (the event crosses the ABI as JSON, as every record does) ----------------- */
 
-COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client,
-                                                        const char *client_user_id, const char *event,
-                                                        const char *code_challenge,
-                                                        const cotter_call_options *call_opts,
-                                                        cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(client_user_id != nullptr, "client_user_id must not be NULL", out_error);
-    COTTER_CHECK_ARG(event != nullptr, "event must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::event>(
-        out, client, call_opts,
-        [&](tk::client &c, auto done, int64_t timeout) {
-            return c.event_create_pending_async(client_user_id, event, code_challenge ? code_challenge : "",
-                                                std::move(done), timeout);
-        },
-        cotter::capi::record_json{});
-    COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_event_get_start(cotter_call **out, cotter_client *client, int64_t event_id,
-                                             const char *code_verifier, const cotter_call_options *call_opts,
-                                             cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::event>(
-        out, client, call_opts,
-        [&](tk::client &c, auto done, int64_t timeout) {
-            return c.event_get_async(event_id, code_verifier ? code_verifier : "", std::move(done), timeout);
-        },
-        cotter::capi::record_json{});
-    COTTER_API_END(out_error)
+// The `_start` forms of the events are generated (capi/src/start_calls_gen.cpp, from capi/abi.json).
 }
 
 }  // extern "C"

@@ -37,4 +37,20 @@ struct cotter_session {
 namespace cotter::capi {
 /// NULL for an empty string: the C getters return NULL when a field is absent.
 inline const char *c_str_or_null(const std::string &s) noexcept { return s.empty() ? nullptr : s.c_str(); }
+
+/// Starts a client call: the call keeps the client (and its log callback) alive and completes on its I/O thread.
+/// Used by client.cpp and the generated start_calls_gen.cpp.
+template <class T, class Start, class Convert = as_is>
+int start_client_call(cotter_call **out, cotter_client *client, const cotter_call_options *call_opts, Start &&start,
+                      Convert convert = Convert{}) {
+    std::shared_ptr<core::token::client> c = client->c;
+    const int64_t timeout = call_timeout_ms(call_opts);
+    return start_call<T>(
+        out, call_opts, keep_for_call(c, *client->hooks), &c->transport(),
+        [&](core::token::done_fn<T> done) -> std::function<void()> {
+            core::token::call_handle h = start(*c, std::move(done), timeout);
+            return [h] { h.cancel(); };
+        },
+        std::move(convert));
+}
 }  // namespace cotter::capi

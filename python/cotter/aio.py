@@ -14,15 +14,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, TypeVar, Union, cast
+from typing import Any, AsyncIterator, Callable, Mapping, Optional, TypeVar, Union
 
 from . import _native
-from ._util import I64, U32, c_int, timeout_ms
-from .client import (Client, ClientStats, CustomClaims, Identity, RemoteVerdict, SocialToken, User, UserPage,
-                     _json_text)
+from ._util import timeout_ms
+from .client import Client, ClientStats, User, UserPage
 from .session import TokenSession, TokenStorage
 from .tokens import Claims, Token
 from .verifier import Verifier
+
+# What the generated methods below name (scripts/gen.py: from client.py's and session.py's imports).
+# BEGIN GENERATED client imports (scripts/gen.py from capi/abi.json, client.py and session.py; do not edit)
+from typing import Any, Dict, List, Mapping, Optional, Union, cast
+from ._records import Identity, SocialToken, User
+from ._util import I64, U32, c_int, timeout_ms
+from .client import CustomClaims, RemoteVerdict, UserPage, _json_text
+from .tokens import Token
+# END GENERATED client imports
 
 T = TypeVar("T")
 
@@ -221,36 +229,43 @@ class AsyncClient(_AsyncClosing):
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"
 
+    # The network calls: each the `async def` twin of Client's method (its signature, docstring and conversions),
+    # with `await _call(self._n.<op>_async, ...)` for the native call.
+    # BEGIN GENERATED client calls (scripts/gen.py from capi/abi.json and client.py; do not edit)
     async def grant_identity_token(self, identity_token: Union[str, Mapping[str, Any]], *,
                                    timeout: Optional[float] = None) -> Token:
+        """Exchanges an Identity Token (the ``token`` object of get_identity) for a token set. Needs the secret."""
         return Token(await _call(self._n.grant_identity_token_async, _json_text(identity_token), timeout_ms(timeout)))
 
     async def grant_event_token(self, event_token: Union[str, Mapping[str, Any]], *,
                                 timeout: Optional[float] = None) -> Token:
+        """Exchanges an Event Token for a token set. Needs the secret."""
         return Token(await _call(self._n.grant_event_token_async, _json_text(event_token), timeout_ms(timeout)))
 
     async def refresh(self, refresh_token: str, *, timeout: Optional[float] = None) -> Token:
+        """A new token set. Cotter rotates refresh tokens: the old one is invalid afterwards."""
         return Token(await _call(self._n.refresh_async, refresh_token, timeout_ms(timeout)))
 
     async def logout(self, refresh_token: Optional[str] = None, *, timeout: Optional[float] = None) -> None:
+        """Ends the server session of ``refresh_token``."""
         await _call(self._n.logout_async, refresh_token, timeout_ms(timeout))
 
-    async def custom_claims(
-        self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None,
-        timeout: Optional[float] = None
-    ) -> CustomClaims:
+    async def custom_claims(self, token: str, attributes: Mapping[str, Any], *, refresh_token: Optional[str] = None,
+                            timeout: Optional[float] = None) -> CustomClaims:
+        """A new JWT carrying ``attributes`` as top-level claims (and a refresh token that keeps them)."""
         import json
-
         new_token, new_refresh = await _call(self._n.custom_claims_async, token, json.dumps(dict(attributes)),
                                              refresh_token, timeout_ms(timeout))
         return CustomClaims(token=new_token, refresh_token=new_refresh)
 
     async def get_identity(self, code: str, challenge_id: int, code_verifier: str, redirect_url: str, *,
                            timeout: Optional[float] = None) -> Identity:
+        """Exchanges a login redirect's authorization code (PKCE) for the user's identity and token set."""
         return Identity._from_json(await _call(self._n.get_identity_async, code, challenge_id, code_verifier,
-                                                 redirect_url, timeout_ms(timeout)))
+                                               redirect_url, timeout_ms(timeout)))
 
     async def verify_remote(self, access_token: str, *, timeout: Optional[float] = None) -> RemoteVerdict:
+        """Asks Cotter's serverless verifier (the worker) about ``access_token``."""
         valid, reason = await _call(self._n.verify_remote_async, access_token, timeout_ms(timeout))
         return RemoteVerdict(valid=valid, reason=reason)
 
@@ -258,14 +273,50 @@ class AsyncClient(_AsyncClosing):
         return User._from_json(await _call(self._n.user_create_async, identifier, timeout_ms(timeout)))
 
     async def get_user(self, user_id: str, *, timeout: Optional[float] = None) -> User:
+        """Raises NotFound when there is no such user."""
         return User._from_json(await _call(self._n.user_get_async, user_id, timeout_ms(timeout)))
 
     async def get_user_by_identifier(self, identifier: str, *, timeout: Optional[float] = None) -> User:
+        """Raises NotFound when no user has this email or phone."""
         return User._from_json(await _call(self._n.user_get_by_identifier_async, identifier, timeout_ms(timeout)))
 
     async def list_users(self, page: int = 0, *, timeout: Optional[float] = None) -> UserPage:
-        result = await _call(self._n.user_list_async, c_int("page", page, U32), timeout_ms(timeout))
-        return UserPage._from_json(page, result)
+        """One page (50, newest first) of the project's users, with the server's ``total`` and ``has_more``.
+        Needs the secret."""
+        return UserPage._from_json(page, await _call(self._n.user_list_async, c_int('page', page, U32),
+                                                     timeout_ms(timeout)))
+
+    async def social_tokens(self, user_id: str, *, timeout: Optional[float] = None) -> List[SocialToken]:
+        return [SocialToken._from_json(d) for d in await _call(self._n.social_tokens_list_async, user_id,
+                                                               timeout_ms(timeout))]
+
+    async def social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> SocialToken:
+        """Raises NotFound when the user has no token from ``provider``."""
+        return SocialToken._from_json(await _call(self._n.social_token_get_async, provider, user_id,
+                                                  timeout_ms(timeout)))
+
+    async def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:
+        await _call(self._n.social_token_delete_async, provider, user_id, timeout_ms(timeout))
+
+    async def create_pending_event(self, client_user_id: str, event: str = 'LOGIN', *,
+                                   code_challenge: Optional[str] = None,
+                                   timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Asks the trusted device of ``client_user_id`` to approve ``event`` (spec §2.11, POST
+        /event/create_pending) and returns the event object (a dict: ``ID``, ``new`` True, ``approved`` False...).
+        With ``code_challenge`` (``Pkce.generate().challenge``) only the holder of its verifier collects the tokens of the
+        approved event (get_event). Raises NotFound for an unknown user, OAuthError when the API refuses (e.g.
+        the user has no trusted device)."""
+        return cast(Dict[str, Any], await _call(self._n.event_create_pending_async, client_user_id, event,
+                                                code_challenge, timeout_ms(timeout)))
+
+    async def get_event(self, event_id: int, *, code_verifier: Optional[str] = None,
+                        timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Polls an event (GET /event/get/:event_id): ``new`` is True while it waits, then ``approved`` tells
+        the answer. With ``code_verifier`` an approved event also carries ``oauth_token`` (the user's tokens,
+        issued once). Raises NotFound for an unknown event."""
+        return cast(Dict[str, Any], await _call(self._n.event_get_async, c_int('event_id', event_id, I64),
+                                                code_verifier, timeout_ms(timeout)))
+    # END GENERATED client calls
 
     async def iter_user_pages(self, *, start_page: int = 0,
                               timeout: Optional[float] = None) -> AsyncIterator[UserPage]:
@@ -281,30 +332,6 @@ class AsyncClient(_AsyncClosing):
         async for result in self.iter_user_pages(start_page=start_page, timeout=timeout):
             for user in result:
                 yield user
-
-    async def social_tokens(self, user_id: str, *, timeout: Optional[float] = None) -> List[SocialToken]:
-        rows = await _call(self._n.social_tokens_list_async, user_id, timeout_ms(timeout))
-        return [SocialToken._from_json(d) for d in rows]
-
-    async def social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> SocialToken:
-        return SocialToken._from_json(await _call(self._n.social_token_get_async, provider, user_id,
-                                                    timeout_ms(timeout)))
-
-    async def delete_social_token(self, provider: str, user_id: str, *, timeout: Optional[float] = None) -> None:
-        await _call(self._n.social_token_delete_async, provider, user_id, timeout_ms(timeout))
-
-    async def create_pending_event(self, client_user_id: str, event: str = "LOGIN", *,
-                                   code_challenge: Optional[str] = None,
-                                   timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Client.create_pending_event, awaitable."""
-        return cast(Dict[str, Any], await _call(self._n.event_create_pending_async, client_user_id, event,
-                                                code_challenge, timeout_ms(timeout)))
-
-    async def get_event(self, event_id: int, *, code_verifier: Optional[str] = None,
-                        timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Client.get_event, awaitable."""
-        return cast(Dict[str, Any], await _call(self._n.event_get_async, c_int("event_id", event_id, I64),
-                                                code_verifier, timeout_ms(timeout)))
 
 
 class AsyncTokenSession(_AsyncClosing):
@@ -336,21 +363,27 @@ class AsyncTokenSession(_AsyncClosing):
     def _n(self) -> _native.Session:
         return self.sync._n  # read each time: close() replaces it
 
+    # BEGIN GENERATED session calls (scripts/gen.py from capi/abi.json and session.py; do not edit)
     async def access_token(self, *, timeout: Optional[float] = None) -> str:
-        result: str = await _call(self._n.get_access_token_async, timeout_ms(timeout))
-        return result
+        """A valid access token, refreshed first when it expires within the margin."""
+        return cast(str, await _call(self._n.get_access_token_async, timeout_ms(timeout)))
 
     async def token(self, *, timeout: Optional[float] = None) -> Token:
+        """The current token set, refreshed first when needed."""
         return Token(await _call(self._n.get_token_async, timeout_ms(timeout)))
 
     async def refresh(self, *, timeout: Optional[float] = None) -> Token:
+        """Refreshes now, whatever the expiry (joining a refresh already in flight)."""
         return Token(await _call(self._n.refresh_async, timeout_ms(timeout)))
 
     async def set_token(self, token: Token, *, timeout: Optional[float] = None) -> None:
+        """Replaces the token set (e.g. after a login) and stores it."""
         await _call(self._n.set_token_async, token._n, timeout_ms(timeout))
 
     async def logout(self, *, timeout: Optional[float] = None) -> None:
+        """Ends the server session (best effort) and deletes the stored tokens."""
         await _call(self._n.logout_async, timeout_ms(timeout))
+    # END GENERATED session calls
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"

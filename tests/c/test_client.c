@@ -450,6 +450,19 @@ static void test_events(void) {
     CHECK(cotter_client_event_create_pending(&polled, c, uid, "LOGIN", "not a challenge", NULL) == COTTER_EINVAL);
     CHECK(cotter_client_event_create_pending(&polled, c, NULL, "LOGIN", NULL, NULL) == COTTER_EINVAL);
     CHECK(cotter_client_event_create_pending(NULL, c, uid, "LOGIN", NULL, NULL) == COTTER_EINVAL);
+    /* The generated `_start` shims (capi/src/start_calls_gen.cpp) check every required pointer, naming it. */
+    {
+        cotter_call *none = NULL;
+        cotter_error *e = NULL;
+        CHECK(cotter_client_event_create_pending_start(&none, c, uid, NULL, NULL, NULL, &e) == COTTER_EINVAL);
+        CHECK(none == NULL && e != NULL && strstr(cotter_error_message(e), "event must not be NULL") != NULL);
+        cotter_error_free(e);
+        e = NULL;
+        CHECK(cotter_client_event_get_start(&none, NULL, id, NULL, NULL, &e) == COTTER_EINVAL);
+        CHECK(none == NULL && e != NULL && strstr(cotter_error_message(e), "client must not be NULL") != NULL);
+        cotter_error_free(e);
+        CHECK(cotter_client_event_get_start(NULL, c, id, NULL, NULL, NULL) == COTTER_EINVAL);
+    }
 
     cotter_buf_dispose(&ev);
     cotter_pkce_free(p);
