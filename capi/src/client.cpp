@@ -335,6 +335,5 @@ COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_clien
 /* --- Trusted-device events (the event crosses the ABI as JSON, as every record does) ----------------- */
 
 // The `_start` forms of the events are generated (capi/src/start_calls_gen.cpp, from capi/abi.json).
-}
 
 }  // extern "C"
