@@ -2041,7 +2041,7 @@ def python_async_imports(root: Path) -> str:
 # A pairing with `json: true` and `core` (the core's result struct, which keeps the checked object in `json`) has
 # its `_start` form written here: the pointer checks, then start_client_call<T> with the core's `<op>_async` and
 # the record's JSON as the call's result. Validation stays in the core; the blocking form stays in capi/src.
-CORE_ARG = {"const char *": "{n}", "const char *?": "{n} ? {n} : \"\"", "int64_t": "{n}"}
+CORE_ARG = {"const char *": "{n}", "const char *?": "{n} ? {n} : \"\"", "int64_t": "{n}", "unsigned int": "{n}"}
 
 
 def capi_start_calls(spec: Spec) -> str:

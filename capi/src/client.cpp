@@ -34,24 +34,6 @@ int grant_start(cotter_call **out, cotter_client *client, const char *type, cons
 
 }  // namespace
 
-namespace {
-template <class Start>
-int user_start(cotter_call **out, cotter_client *client, const char *arg, const cotter_call_options *call_opts,
-               cotter_error **out_error, Start &&start) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(arg != nullptr, "the user id or identifier must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::user>(
-        out, client, call_opts,
-        [&](tk::client &c, auto done, int64_t timeout) { return start(c, std::string(arg), std::move(done), timeout); },
-        cotter::capi::record_json{});
-    COTTER_API_END(out_error)
-}
-}  // namespace
-
 extern "C" {
 
 COTTER_API int cotter_client_options_init(cotter_client_options *opts, unsigned int version) noexcept {
@@ -221,82 +203,9 @@ COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client
     COTTER_API_END(out_error)
 }
 
-
-/* --- Users ---------------------------------------------------------------------------------------- */
-
-COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier,
-                                               const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
-    return user_start(out, client, identifier, call_opts, out_error, [](tk::client &c, const std::string &a, auto d, int64_t t) {
-        return c.user_create_async(a, std::move(d), t);
-    });
-}
-COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client,
-                                                          const char *identifier, const cotter_call_options *call_opts,
-                                                          cotter_error **out_error) noexcept {
-    return user_start(out, client, identifier, call_opts, out_error, [](tk::client &c, const std::string &a, auto d, int64_t t) {
-        return c.user_get_by_identifier_async(a, std::move(d), t);
-    });
-}
-COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id,
-                                            const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
-    return user_start(out, client, user_id, call_opts, out_error, [](tk::client &c, const std::string &a, auto d, int64_t t) {
-        return c.user_get_async(a, std::move(d), t);
-    });
-}
-
-COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page,
-                                             const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::user_page>(
-        out, client, call_opts,
-        [&](tk::client &c, auto done, int64_t timeout) { return c.user_list_async(page, std::move(done), timeout); },
-        cotter::capi::record_json{});
-    COTTER_API_END(out_error)
-}
-
+/* --- Users: their `_start` forms are generated (capi/src/start_calls_gen.cpp) --------------------- */
 
 /* --- Social-login provider tokens ------------------------------------------------------------------ */
-
-COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client,
-                                                      const char *cotter_user_id, const cotter_call_options *call_opts,
-                                                      cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::social_token_list>(
-        out, client, call_opts,
-        [&](tk::client &c, auto done, int64_t timeout) {
-            return c.social_tokens_list_async(cotter_user_id, std::move(done), timeout);
-        },
-        cotter::capi::record_json{});
-    COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider,
-                                                    const char *cotter_user_id, const cotter_call_options *call_opts,
-                                                    cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(provider != nullptr, "provider must not be NULL", out_error);
-    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::social_token>(
-        out, client, call_opts,
-        [&](tk::client &c, auto done, int64_t timeout) {
-            return c.social_token_get_async(provider, cotter_user_id, std::move(done), timeout);
-        },
-        cotter::capi::record_json{});
-    COTTER_API_END(out_error)
-}
 
 COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider,
                                                        const char *cotter_user_id, const cotter_call_options *call_opts,
@@ -313,7 +222,6 @@ COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter
     });
     COTTER_API_END(out_error)
 }
-
 
 /* --- Serverless verification ----------------------------------------------------------------------- */
 

@@ -7,6 +7,112 @@ namespace tk = cotter::core::token;
 
 extern "C" {
 
+COTTER_API int cotter_client_user_create_start(cotter_call **out, cotter_client *client, const char *identifier,
+                                               const cotter_call_options *call_opts,
+                                               cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(identifier != nullptr, "identifier must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return cotter::capi::start_client_call<tk::user>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.user_create_async(identifier, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_user_get_by_identifier_start(cotter_call **out, cotter_client *client,
+                                                          const char *identifier, const cotter_call_options *call_opts,
+                                                          cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(identifier != nullptr, "identifier must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return cotter::capi::start_client_call<tk::user>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.user_get_by_identifier_async(identifier, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_user_get_start(cotter_call **out, cotter_client *client, const char *user_id,
+                                            const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(user_id != nullptr, "user_id must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return cotter::capi::start_client_call<tk::user>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.user_get_async(user_id, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_user_list_start(cotter_call **out, cotter_client *client, unsigned int page,
+                                             const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return cotter::capi::start_client_call<tk::user_page>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.user_list_async(page, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_social_tokens_list_start(cotter_call **out, cotter_client *client,
+                                                      const char *cotter_user_id, const cotter_call_options *call_opts,
+                                                      cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return cotter::capi::start_client_call<tk::social_token_list>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.social_tokens_list_async(cotter_user_id, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
+    COTTER_API_END(out_error)
+}
+
+COTTER_API int cotter_client_social_token_get_start(cotter_call **out, cotter_client *client, const char *provider,
+                                                    const char *cotter_user_id, const cotter_call_options *call_opts,
+                                                    cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
+    COTTER_CHECK_ARG(provider != nullptr, "provider must not be NULL", out_error);
+    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
+    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
+    COTTER_API_BEGIN
+    return cotter::capi::start_client_call<tk::social_token>(
+        out, client, call_opts,
+        [&](tk::client &c, auto done, int64_t timeout) {
+            return c.social_token_get_async(provider, cotter_user_id, std::move(done), timeout);
+        },
+        cotter::capi::record_json{});
+    COTTER_API_END(out_error)
+}
+
 COTTER_API int cotter_client_event_create_pending_start(cotter_call **out, cotter_client *client,
                                                         const char *client_user_id, const char *event,
                                                         const char *code_challenge,
