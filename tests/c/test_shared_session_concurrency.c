@@ -561,7 +561,7 @@ static void scenario_fencing(emu *e, redis_proc *r, cotter_client *ca, cotter_cl
     gate g;
     cotter_shared_store_adapter ad;
     cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
-    cotter_shared_store *sta = NULL, *stb = new_store(r->sock, 0, 1000);
+    cotter_shared_store *sta = NULL, *stb = new_store(r->sock, 0, 10000);
     cotter_session *a, *b;
     cotter_token *t = login(e, "fenced@example.com");
     cotter_call *call = NULL;
@@ -571,7 +571,7 @@ static void scenario_fencing(emu *e, redis_proc *r, cotter_client *ca, cotter_cl
     redisContext *admin = redis_admin(r);
     long handled0, handled1, revoked = -1, grace0 = -1, grace1 = -1;
     char tb[4096], ta[4096], message[512];
-    int rc;
+    int rc, held, i;
     redisReply *p;
     memset(&g, 0, sizeof g);
     pthread_mutex_init(&g.m, NULL);
@@ -586,7 +586,7 @@ static void scenario_fencing(emu *e, redis_proc *r, cotter_client *ca, cotter_cl
     CHECK(cotter_shared_store_adapter_init(&ad, COTTER_SHARED_STORE_ADAPTER_VERSION) == COTTER_OK, "adapter init");
     ad.eval = gate_eval;
     ad.payload = &g;
-    so.lease_ttl_ms = 1000;
+    so.lease_ttl_ms = 3000; /* A's refresh gets 2.25 s of it: ample even under valgrind (scripts/test-hardening.sh) */
     CHECK(cotter_shared_store_new(&sta, &ad, &so, NULL) == COTTER_OK, "store over the test's adapter");
     a = new_session(ca, sta, id, t, NULL); /* stores the login: version 1 */
     b = new_session(cb, stb, id, NULL, NULL);
@@ -601,11 +601,20 @@ static void scenario_fencing(emu *e, redis_proc *r, cotter_client *ca, cotter_cl
     co.done = on_call_done;
     co.done_payload = &ar;
     CHECK(cotter_session_get_access_token_start(&call, a, &co, NULL) == COTTER_OK, "A starts");
-    pthread_mutex_lock(&g.m);
-    while (!g.held) pthread_cond_wait(&g.cv, &g.m);
-    pthread_mutex_unlock(&g.m);
+    for (held = 0, i = 0; !held && i < 6000; i++) { /* A's save is held, or A's call ended without one (a failure) */
+        struct timespec ts = {0, 10000000L};
+        pthread_mutex_lock(&g.m);
+        held = g.held;
+        pthread_mutex_unlock(&g.m);
+        pthread_mutex_lock(&ar.m);
+        if (ar.done) i = 6000;
+        pthread_mutex_unlock(&ar.m);
+        if (!held) nanosleep(&ts, NULL);
+    }
+    CHECK(held, "A refreshed and its save reached the adapter");
+    if (!held) return;
     /* Redis sleeps past A's lease: it expires with A's save still to come. */
-    p = redisCommand(admin, "DEBUG SLEEP 1.5");
+    p = redisCommand(admin, "DEBUG SLEEP 3.5");
     CHECK(p && p->type == REDIS_REPLY_STATUS, "DEBUG SLEEP");
     if (p) freeReplyObject(p);
     CHECK(redis_int(admin, "EXISTS cotter:{%s}:lease", id) == 0, "A's lease expired");
