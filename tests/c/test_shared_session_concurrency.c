@@ -515,6 +515,29 @@ static void scenario_fleet(emu *e, redis_proc *r) {
     redisFree(admin);
 }
 
+/* One replica alone: a refresh is 2 Redis round trips (acquire, save), a fresh token 0. */
+static void scenario_round_trips(emu *e, redis_proc *r, cotter_client *c, cotter_shared_store *st) {
+    redisContext *admin = redis_admin(r);
+    cotter_session *s = new_session(c, st, "fleet-1", NULL, NULL);
+    char token[4096], message[512];
+    long h0, h1, calls;
+    int rc;
+    CHECK(admin && s, "setup");
+    if (!admin || !s) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
+    h0 = handled_refreshes(e, NULL, NULL);
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    h1 = handled_refreshes(e, NULL, NULL);
+    calls = redis_script_calls(admin);
+    CHECK(rc == COTTER_OK && h1 - h0 == 1, "refresh: %s, %ld grants", cotter_status_name(rc), h1 - h0);
+    CHECK(calls == 2, "an uncontended refresh ran %ld Redis scripts (want 2: acquire, save)", calls);
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    CHECK(rc == COTTER_OK && redis_script_calls(admin) == 2, "a fresh token costs no round trip");
+    cotter_session_free(s);
+    redisFree(admin);
+}
+
 static void scenario_killed_holder(emu *e, redis_proc *r, cotter_client *c) {
     const char *id = "fleet-0";
     child h;
@@ -783,6 +806,7 @@ int main(int argc, char **argv) {
             cotter_token_free(t);
         }
         scenario_fleet(&e, &r);
+        scenario_round_trips(&e, &r, c, st);
         scenario_killed_holder(&e, &r, c);
         scenario_fencing(&e, &r, c, c2);
         scenario_restart_and_down(&e, &r, c);
