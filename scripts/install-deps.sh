@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libssl-dev libcurl4-openssl-dev libsimdjson-dev doctest-dev     # the core
+  libhiredis-dev redis-server                                     # shared sessions: the hiredis adapter, and the Redis the tests start
   clang libclang-rt-14-dev llvm valgrind                          # sanitizers, fuzzers, leak checks
   nodejs npm                                                      # the emulator and the Node package
   libssh2-1-dev                                                   # libssh2.a: the Node addon links libcurl's TLS stack statically

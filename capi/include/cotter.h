@@ -82,24 +82,29 @@ extern "C" {
  */
 typedef enum cotter_status {
     COTTER_OK = 0,
-    COTTER_EINVAL = -1,        /**< A bad argument: NULL where an object is required, bad option value. */
-    COTTER_ENOMEM = -2,        /**< Out of memory. */
-    COTTER_ENETWORK = -3,      /**< Connection failed, reset, or the response was cut short. */
-    COTTER_ETIMEOUT = -4,      /**< The connect or total timeout expired. */
-    COTTER_ETLS = -5,          /**< TLS handshake or certificate verification failed. */
-    COTTER_EHTTP = -6,         /**< Non-2xx status without a usable error body (e.g. 5xx, 429 after retries). */
-    COTTER_EOAUTH = -7,        /**< The API rejected the request with an error body (`msg` / RFC 6749 `error`). */
-    COTTER_EPROTOCOL = -8,     /**< A malformed, oversized or unexpected response. */
-    COTTER_EUSER = -9,         /**< A user callback returned non-zero and aborted the operation. */
-    COTTER_EINTERNAL = -10,    /**< A bug in cotter; please report it. */
-    COTTER_EREAUTH = -11,      /**< No usable refresh token (absent, rejected, used): the user must log in again. */
-    COTTER_ESTORAGE = -12,     /**< Token storage failed: I/O error, corrupt file, lock failure. */
-    COTTER_ENOTFOUND = -13,    /**< The requested user or provider token does not exist. */
-    COTTER_ESTATE = -14,       /**< A login redirect carried the wrong `state`, or an `error`. */
-    COTTER_ECANCELED = -15,    /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while pending,
-                                    or its client closed). */
-    COTTER_ECREDENTIALS = -16, /**< The API key id or secret was rejected (401, or 403 naming them): fix the
-                                    configuration; the user's tokens are fine (unlike COTTER_EREAUTH). */
+    COTTER_EINVAL = -1,               /**< A bad argument: NULL where an object is required, bad option value. */
+    COTTER_ENOMEM = -2,               /**< Out of memory. */
+    COTTER_ENETWORK = -3,             /**< Connection failed, reset, or the response was cut short. */
+    COTTER_ETIMEOUT = -4,             /**< The connect or total timeout expired. */
+    COTTER_ETLS = -5,                 /**< TLS handshake or certificate verification failed. */
+    COTTER_EHTTP = -6,                /**< Non-2xx status without a usable error body (e.g. 5xx, 429 after retries). */
+    COTTER_EOAUTH = -7,               /**< The API rejected the request with an error body (`msg` / RFC 6749
+                                           `error`). */
+    COTTER_EPROTOCOL = -8,            /**< A malformed, oversized or unexpected response. */
+    COTTER_EUSER = -9,                /**< A user callback returned non-zero and aborted the operation. */
+    COTTER_EINTERNAL = -10,           /**< A bug in cotter; please report it. */
+    COTTER_EREAUTH = -11,             /**< No usable refresh token (absent, rejected, used): the user must log in
+                                           again. */
+    COTTER_ESTORAGE = -12,            /**< Token storage failed: I/O error, corrupt file, lock failure. */
+    COTTER_ENOTFOUND = -13,           /**< The requested user or provider token does not exist. */
+    COTTER_ESTATE = -14,              /**< A login redirect carried the wrong `state`, or an `error`. */
+    COTTER_ECANCELED = -15,           /**< The call was cancelled (cotter_call_cancel(), cotter_call_free() while
+                                           pending, or its client closed). */
+    COTTER_ECREDENTIALS = -16,        /**< The API key id or secret was rejected (401, or 403 naming them): fix the
+                                           configuration; the user's tokens are fine (unlike COTTER_EREAUTH). */
+    COTTER_ESHARED_UNAVAILABLE = -17, /**< The shared session store (Redis) could not be reached or answered an
+                                           error, and a refresh needed it. Nothing was refreshed (never a local
+                                           refresh that could fork the login); retry later. Not a refresh failure. */
 
     COTTER_EJWT_MALFORMED = -20,     /**< Not a JWS compact token: segments, base64url, JSON, size limits. */
     COTTER_EJWT_ALG = -21,           /**< `alg` missing, not a string, `none`, or not the pinned ES256. */
@@ -967,6 +972,137 @@ COTTER_NODISCARD COTTER_API int cotter_client_event_get_start(cotter_call **out,
 /* END GENERATED functions: events */
 
 /* ============================================================================================== */
+/* Shared sessions (Redis)                                                                        */
+/* ============================================================================================== */
+
+/**
+ * @brief Where sessions shared by a fleet keep their tokens, their refresh lease and their version
+ * (docs/shared-sessions.md): one refresh per expiry across every replica, a compare-and-set on the version as a
+ * fencing check, and COTTER_ESHARED_UNAVAILABLE (never a local refresh) when Redis cannot be reached.
+ *
+ * The library holds the protocol and its Lua scripts; Redis is reached through an adapter: the one over hiredis that
+ * ships in the library (cotter_shared_store_new_hiredis()), or your client's (cotter_shared_store_new()).
+ *
+ * Thread-safety: thread-safe; any number of sessions, of any clients, may share one store.
+ */
+typedef struct cotter_shared_store cotter_shared_store;
+
+/**
+ * @brief Completes one eval, exactly once, from any thread (inline too). `status` is COTTER_OK with the script's
+ * reply, a flat array of `count` byte strings (`items[i]`, `lens[i]` bytes; borrowed for the call; integers as their
+ * decimal text), or COTTER_ESHARED_UNAVAILABLE (not connected, timed out, an error reply) with `message` (may be
+ * NULL; never include a script argument: they hold tokens).
+ */
+typedef void (*cotter_shared_store_done_fn)(void *done_ctx, int status, const char **items, const size_t *lens,
+                                            size_t count, const char *message);
+/**
+ * @brief Runs `EVALSHA sha1 key_count keys... args...` and, on a NOSCRIPT error, `EVAL script key_count ...`; then
+ * calls `done(done_ctx, ...)` once. Called on a client's I/O thread (or the thread of cotter_session_new()): must not
+ * block for the round trip (hand it to your client's event loop or thread). Every string is NUL-terminated and
+ * borrowed for this call only: copy what the command needs. Return 0 when started, non-zero when it could not start
+ * (then `done` must not be called: the operation fails with COTTER_ESHARED_UNAVAILABLE).
+ */
+typedef int (*cotter_shared_store_eval_fn)(void *payload, const char *script, const char *sha1, const char **keys,
+                                           size_t key_count, const char **args, size_t arg_count,
+                                           cotter_shared_store_done_fn done, void *done_ctx);
+/** @brief Called once, on the thread that drops the store's last use; no eval runs after it starts. */
+typedef void (*cotter_shared_store_release_fn)(void *payload);
+
+/* BEGIN GENERATED cotter_shared_store_options (scripts/gen.py from capi/abi.json; do not edit) */
+#define COTTER_SHARED_STORE_OPTIONS_VERSION 1
+
+/** @brief Options of a shared session store (docs/shared-sessions.md). Versioned, append-only. */
+typedef struct cotter_shared_store_options {
+    unsigned int version;   /**< COTTER_SHARED_STORE_OPTIONS_VERSION */
+    const char *key_prefix; /**< First part of every key (`<prefix>:{<session id>}:...`). NULL = "cotter"; 1..64
+                                 printable ASCII without { }. */
+    int64_t lease_ttl_ms;   /**< Lifetime of the refresh lease; a refresh request gets 3/4 of it. Default 10000.
+                                 Range 100..600000. */
+    int64_t wait_ms;        /**< Longest single wait of a replica that found the lease held, before it reads again.
+                                 Default 100. Range 1..10000. */
+} cotter_shared_store_options;
+
+#define COTTER_SHARED_STORE_OPTIONS_INIT {COTTER_SHARED_STORE_OPTIONS_VERSION, NULL, 10000, 100}
+/* END GENERATED cotter_shared_store_options */
+
+/* BEGIN GENERATED cotter_shared_store_adapter (scripts/gen.py from capi/abi.json; do not edit) */
+#define COTTER_SHARED_STORE_ADAPTER_VERSION 1
+
+/** @brief How the library reaches Redis: your client runs its scripts. Versioned, append-only; copied by cotter_shared_store_new(). */
+typedef struct cotter_shared_store_adapter {
+    unsigned int version;                   /**< COTTER_SHARED_STORE_ADAPTER_VERSION */
+    cotter_shared_store_eval_fn eval;       /**< Required. */
+    cotter_shared_store_release_fn release; /**< Called once when the store's last user is gone. May be NULL. */
+    void *payload;                          /**< Passed to eval and release. */
+} cotter_shared_store_adapter;
+
+#define COTTER_SHARED_STORE_ADAPTER_INIT {COTTER_SHARED_STORE_ADAPTER_VERSION, NULL, NULL, NULL}
+/* END GENERATED cotter_shared_store_adapter */
+
+/* BEGIN GENERATED cotter_hiredis_options (scripts/gen.py from capi/abi.json; do not edit) */
+#define COTTER_HIREDIS_OPTIONS_VERSION 1
+
+/** @brief Where the hiredis adapter connects. Versioned, append-only. */
+typedef struct cotter_hiredis_options {
+    unsigned int version;       /**< COTTER_HIREDIS_OPTIONS_VERSION */
+    const char *host;           /**< NULL = "127.0.0.1" (ignored with unix_socket). */
+    int port;                   /**< Default 6379. Range 1..65535. */
+    const char *unix_socket;    /**< A Unix socket path instead of host and port. NULL = TCP. */
+    const char *password;       /**< Sent with AUTH after connecting. NULL = none. Never logged. */
+    int64_t connect_timeout_ms; /**< Default 2000. Range 1..600000. */
+    int64_t command_timeout_ms; /**< Bound of one round trip; past it the store is unavailable for that call.
+                                     Default 2000. Range 1..600000. */
+} cotter_hiredis_options;
+
+#define COTTER_HIREDIS_OPTIONS_INIT {COTTER_HIREDIS_OPTIONS_VERSION, NULL, 6379, NULL, NULL, 2000, 2000}
+/* END GENERATED cotter_hiredis_options */
+
+/* BEGIN GENERATED functions: shared sessions (scripts/gen.py from capi/abi.json; do not edit) */
+/** @brief Fills `opts` with defaults. @return COTTER_OK, or COTTER_EINVAL for NULL or an unknown version. */
+COTTER_NODISCARD COTTER_API int cotter_shared_store_options_init(cotter_shared_store_options *opts,
+                                                                 unsigned int version) COTTER_NOEXCEPT;
+
+/**
+ * @brief Fills `adapter` with its version and NULLs. @return COTTER_OK, or COTTER_EINVAL for NULL or an unknown version.
+ */
+COTTER_NODISCARD COTTER_API int cotter_shared_store_adapter_init(cotter_shared_store_adapter *adapter,
+                                                                 unsigned int version) COTTER_NOEXCEPT;
+
+/**
+ * @brief A shared session store over your Redis client (`adapter`, copied). Give it to sessions through
+ * cotter_session_options.shared_store. Once this returns COTTER_OK, the adapter's `release` runs exactly once, when
+ * the store and every session using it are freed; if it fails, `release` is not called.
+ * @param[out] out must be freed with cotter_shared_store_free(). @param[in] opts NULL = defaults.
+ * @return COTTER_OK, COTTER_EINVAL (no eval, unknown version, option out of range, bad key_prefix), COTTER_ENOMEM.
+ */
+COTTER_NODISCARD COTTER_API int cotter_shared_store_new(cotter_shared_store **out,
+                                                        const cotter_shared_store_adapter *adapter,
+                                                        const cotter_shared_store_options *opts,
+                                                        cotter_error **out_error) COTTER_NOEXCEPT;
+
+/** @brief Fills `opts` with defaults. @return COTTER_OK, or COTTER_EINVAL for NULL or an unknown version. */
+COTTER_NODISCARD COTTER_API int cotter_hiredis_options_init(cotter_hiredis_options *opts,
+                                                            unsigned int version) COTTER_NOEXCEPT;
+
+/**
+ * @brief A shared session store over the adapter that ships in the library: hiredis (Debian's libhiredis), one
+ * connection and one thread per store, connected lazily and again after any failure. No TLS, Sentinel or Cluster:
+ * for those, plug your language's client in with cotter_shared_store_new().
+ * @param[out] out must be freed with cotter_shared_store_free(). @param[in] redis NULL = 127.0.0.1:6379.
+ * @return COTTER_OK, COTTER_EINVAL (option out of range), COTTER_ENOMEM. Redis is not contacted here.
+ */
+COTTER_NODISCARD COTTER_API int cotter_shared_store_new_hiredis(cotter_shared_store **out,
+                                                                const cotter_hiredis_options *redis,
+                                                                const cotter_shared_store_options *opts,
+                                                                cotter_error **out_error) COTTER_NOEXCEPT;
+
+/**
+ * @brief Frees the handle. Accepts NULL. Sessions using the store keep it alive; the adapter is released after the last.
+ */
+COTTER_API void cotter_shared_store_free(cotter_shared_store *store) COTTER_NOEXCEPT;
+/* END GENERATED functions: shared sessions */
+
+/* ============================================================================================== */
 /* Token sessions                                                                                 */
 /* ============================================================================================== */
 
@@ -1006,9 +1142,9 @@ COTTER_NODISCARD COTTER_API int cotter_buf_alloc(cotter_buf *out, size_t len) CO
 /* END GENERATED functions: storage hooks */
 
 /* BEGIN GENERATED cotter_session_options (scripts/gen.py from capi/abi.json; do not edit) */
-#define COTTER_SESSION_OPTIONS_VERSION 1
+#define COTTER_SESSION_OPTIONS_VERSION 2
 
-/** @brief Options of cotter_session_new(). Versioned, append-only. At most one storage: `token_file` or the hooks. */
+/** @brief Options of cotter_session_new(). Versioned, append-only. At most one storage: `token_file`, the hooks, or `shared_store`. */
 typedef struct cotter_session_options {
     unsigned int version;                       /**< COTTER_SESSION_OPTIONS_VERSION */
     int64_t refresh_margin_seconds;             /**< Refresh when the access token expires within this. Default 30.
@@ -1022,9 +1158,17 @@ typedef struct cotter_session_options {
     void *on_tokens_changed_payload;
     cotter_clock_fn clock;                      /**< NULL = system clock. */
     void *clock_payload;
+    /* Version 2. */
+    cotter_shared_store *shared_store;          /**< Share the session with a fleet through Redis
+                                                     (docs/shared-sessions.md); kept alive by the session. NULL =
+                                                     not shared. Excludes token_file and the hooks. */
+    const char *shared_session_id;              /**< The session's id in the store, the same on every replica;
+                                                     required with shared_store (1..200 printable ASCII without {
+                                                     }). */
 } cotter_session_options;
 
-#define COTTER_SESSION_OPTIONS_INIT {COTTER_SESSION_OPTIONS_VERSION, 30, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+#define COTTER_SESSION_OPTIONS_INIT \
+    {COTTER_SESSION_OPTIONS_VERSION, 30, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 /* END GENERATED cotter_session_options */
 
 /* BEGIN GENERATED functions: sessions (scripts/gen.py from capi/abi.json; do not edit) */
@@ -1035,7 +1179,8 @@ COTTER_NODISCARD COTTER_API int cotter_session_options_init(cotter_session_optio
  * @brief Creates a session on `client`, which it keeps alive (free them in any order). `initial` (copied; may be NULL) replaces what
  * storage holds; without it the session loads from storage.
  * @param[out] out must be freed with cotter_session_free().
- * @return COTTER_OK, COTTER_EINVAL, COTTER_ESTORAGE (unreadable or corrupt file), COTTER_EUSER, COTTER_ENOMEM.
+ * @return COTTER_OK, COTTER_EINVAL, COTTER_ESTORAGE (unreadable or corrupt file), COTTER_EUSER, COTTER_ENOMEM,
+ * COTTER_ESHARED_UNAVAILABLE (a shared store: Redis could not be read or written for the first load or store).
  */
 COTTER_NODISCARD COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client,
                                                    const cotter_session_options *opts, const cotter_token *initial,

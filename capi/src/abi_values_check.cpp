@@ -40,6 +40,7 @@ static_assert(static_cast<int>(::COTTER_ENOTFOUND) == static_cast<int>(cotter::c
 static_assert(static_cast<int>(::COTTER_ESTATE) == static_cast<int>(cotter::core::COTTER_ESTATE), "COTTER_ESTATE");
 static_assert(static_cast<int>(::COTTER_ECANCELED) == static_cast<int>(cotter::core::COTTER_ECANCELED), "COTTER_ECANCELED");
 static_assert(static_cast<int>(::COTTER_ECREDENTIALS) == static_cast<int>(cotter::core::COTTER_ECREDENTIALS), "COTTER_ECREDENTIALS");
+static_assert(static_cast<int>(::COTTER_ESHARED_UNAVAILABLE) == static_cast<int>(cotter::core::COTTER_ESHARED_UNAVAILABLE), "COTTER_ESHARED_UNAVAILABLE");
 static_assert(static_cast<int>(::COTTER_EJWT_MALFORMED) == static_cast<int>(cotter::core::COTTER_EJWT_MALFORMED), "COTTER_EJWT_MALFORMED");
 static_assert(static_cast<int>(::COTTER_EJWT_ALG) == static_cast<int>(cotter::core::COTTER_EJWT_ALG), "COTTER_EJWT_ALG");
 static_assert(static_cast<int>(::COTTER_EJWT_HEADER) == static_cast<int>(cotter::core::COTTER_EJWT_HEADER), "COTTER_EJWT_HEADER");
@@ -73,6 +74,9 @@ static_assert(std::is_same_v<cotter_call_done_fn, void (*)(cotter_call *, void *
 static_assert(std::is_same_v<cotter_session_load_fn, int (*)(cotter_buf *, void *)>, "cotter_session_load_fn");
 static_assert(std::is_same_v<cotter_session_save_fn, int (*)(const char *, size_t, void *)>, "cotter_session_save_fn");
 static_assert(std::is_same_v<cotter_tokens_changed_fn, void (*)(const cotter_token *, void *)>, "cotter_tokens_changed_fn");
+static_assert(std::is_same_v<cotter_shared_store_done_fn, void (*)(void *, int, const char **, const size_t *, size_t, const char *)>, "cotter_shared_store_done_fn");
+static_assert(std::is_same_v<cotter_shared_store_eval_fn, int (*)(void *, const char *, const char *, const char **, size_t, const char **, size_t, cotter_shared_store_done_fn, void *)>, "cotter_shared_store_eval_fn");
+static_assert(std::is_same_v<cotter_shared_store_release_fn, void (*)(void *)>, "cotter_shared_store_release_fn");
 
 // cotter_buf
 static_assert(std::is_same_v<decltype(cotter_buf::ptr), char *>, "cotter_buf.ptr: type");
@@ -210,6 +214,53 @@ static_assert(sizeof(cotter_login_url_options) == offsetof(cotter_login_url_opti
 static_assert(COTTER_LOGIN_URL_OPTIONS_VERSION == cotter::core::options::login_url::version, "COTTER_LOGIN_URL_OPTIONS_VERSION");
 constexpr cotter_login_url_options k_login_url_init = COTTER_LOGIN_URL_OPTIONS_INIT;
 
+// cotter_shared_store_options
+static_assert(std::is_same_v<decltype(cotter_shared_store_options::version), unsigned int>, "cotter_shared_store_options.version: type");
+static_assert(std::is_same_v<decltype(cotter_shared_store_options::key_prefix), const char *>, "cotter_shared_store_options.key_prefix: type");
+static_assert(std::is_same_v<decltype(cotter_shared_store_options::lease_ttl_ms), int64_t>, "cotter_shared_store_options.lease_ttl_ms: type");
+static_assert(std::is_same_v<decltype(cotter_shared_store_options::wait_ms), int64_t>, "cotter_shared_store_options.wait_ms: type");
+static_assert(offsetof(cotter_shared_store_options, version) < offsetof(cotter_shared_store_options, key_prefix), "cotter_shared_store_options.key_prefix: order");
+static_assert(offsetof(cotter_shared_store_options, key_prefix) < offsetof(cotter_shared_store_options, lease_ttl_ms), "cotter_shared_store_options.lease_ttl_ms: order");
+static_assert(offsetof(cotter_shared_store_options, lease_ttl_ms) < offsetof(cotter_shared_store_options, wait_ms), "cotter_shared_store_options.wait_ms: order");
+static_assert(sizeof(cotter_shared_store_options) == offsetof(cotter_shared_store_options, wait_ms) + sizeof(cotter_shared_store_options::wait_ms), "cotter_shared_store_options: no field after wait_ms");
+static_assert(COTTER_SHARED_STORE_OPTIONS_VERSION == cotter::core::options::shared_store::version, "COTTER_SHARED_STORE_OPTIONS_VERSION");
+constexpr cotter_shared_store_options k_shared_store_init = COTTER_SHARED_STORE_OPTIONS_INIT;
+static_assert(k_shared_store_init.lease_ttl_ms == cotter::core::options::shared_store::lease_ttl_ms, "cotter_shared_store_options.lease_ttl_ms: default");
+static_assert(k_shared_store_init.wait_ms == cotter::core::options::shared_store::wait_ms, "cotter_shared_store_options.wait_ms: default");
+
+// cotter_shared_store_adapter
+static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::version), unsigned int>, "cotter_shared_store_adapter.version: type");
+static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::eval), cotter_shared_store_eval_fn>, "cotter_shared_store_adapter.eval: type");
+static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::release), cotter_shared_store_release_fn>, "cotter_shared_store_adapter.release: type");
+static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::payload), void *>, "cotter_shared_store_adapter.payload: type");
+static_assert(offsetof(cotter_shared_store_adapter, version) < offsetof(cotter_shared_store_adapter, eval), "cotter_shared_store_adapter.eval: order");
+static_assert(offsetof(cotter_shared_store_adapter, eval) < offsetof(cotter_shared_store_adapter, release), "cotter_shared_store_adapter.release: order");
+static_assert(offsetof(cotter_shared_store_adapter, release) < offsetof(cotter_shared_store_adapter, payload), "cotter_shared_store_adapter.payload: order");
+static_assert(sizeof(cotter_shared_store_adapter) == offsetof(cotter_shared_store_adapter, payload) + sizeof(cotter_shared_store_adapter::payload), "cotter_shared_store_adapter: no field after payload");
+static_assert(COTTER_SHARED_STORE_ADAPTER_VERSION == cotter::core::options::shared_store_adapter::version, "COTTER_SHARED_STORE_ADAPTER_VERSION");
+constexpr cotter_shared_store_adapter k_shared_store_adapter_init = COTTER_SHARED_STORE_ADAPTER_INIT;
+
+// cotter_hiredis_options
+static_assert(std::is_same_v<decltype(cotter_hiredis_options::version), unsigned int>, "cotter_hiredis_options.version: type");
+static_assert(std::is_same_v<decltype(cotter_hiredis_options::host), const char *>, "cotter_hiredis_options.host: type");
+static_assert(std::is_same_v<decltype(cotter_hiredis_options::port), int>, "cotter_hiredis_options.port: type");
+static_assert(std::is_same_v<decltype(cotter_hiredis_options::unix_socket), const char *>, "cotter_hiredis_options.unix_socket: type");
+static_assert(std::is_same_v<decltype(cotter_hiredis_options::password), const char *>, "cotter_hiredis_options.password: type");
+static_assert(std::is_same_v<decltype(cotter_hiredis_options::connect_timeout_ms), int64_t>, "cotter_hiredis_options.connect_timeout_ms: type");
+static_assert(std::is_same_v<decltype(cotter_hiredis_options::command_timeout_ms), int64_t>, "cotter_hiredis_options.command_timeout_ms: type");
+static_assert(offsetof(cotter_hiredis_options, version) < offsetof(cotter_hiredis_options, host), "cotter_hiredis_options.host: order");
+static_assert(offsetof(cotter_hiredis_options, host) < offsetof(cotter_hiredis_options, port), "cotter_hiredis_options.port: order");
+static_assert(offsetof(cotter_hiredis_options, port) < offsetof(cotter_hiredis_options, unix_socket), "cotter_hiredis_options.unix_socket: order");
+static_assert(offsetof(cotter_hiredis_options, unix_socket) < offsetof(cotter_hiredis_options, password), "cotter_hiredis_options.password: order");
+static_assert(offsetof(cotter_hiredis_options, password) < offsetof(cotter_hiredis_options, connect_timeout_ms), "cotter_hiredis_options.connect_timeout_ms: order");
+static_assert(offsetof(cotter_hiredis_options, connect_timeout_ms) < offsetof(cotter_hiredis_options, command_timeout_ms), "cotter_hiredis_options.command_timeout_ms: order");
+static_assert(sizeof(cotter_hiredis_options) == offsetof(cotter_hiredis_options, command_timeout_ms) + sizeof(cotter_hiredis_options::command_timeout_ms), "cotter_hiredis_options: no field after command_timeout_ms");
+static_assert(COTTER_HIREDIS_OPTIONS_VERSION == cotter::core::options::hiredis::version, "COTTER_HIREDIS_OPTIONS_VERSION");
+constexpr cotter_hiredis_options k_hiredis_init = COTTER_HIREDIS_OPTIONS_INIT;
+static_assert(k_hiredis_init.port == cotter::core::options::hiredis::port, "cotter_hiredis_options.port: default");
+static_assert(k_hiredis_init.connect_timeout_ms == cotter::core::options::hiredis::connect_timeout_ms, "cotter_hiredis_options.connect_timeout_ms: default");
+static_assert(k_hiredis_init.command_timeout_ms == cotter::core::options::hiredis::command_timeout_ms, "cotter_hiredis_options.command_timeout_ms: default");
+
 // cotter_session_options
 static_assert(std::is_same_v<decltype(cotter_session_options::version), unsigned int>, "cotter_session_options.version: type");
 static_assert(std::is_same_v<decltype(cotter_session_options::refresh_margin_seconds), int64_t>, "cotter_session_options.refresh_margin_seconds: type");
@@ -221,6 +272,8 @@ static_assert(std::is_same_v<decltype(cotter_session_options::on_tokens_changed)
 static_assert(std::is_same_v<decltype(cotter_session_options::on_tokens_changed_payload), void *>, "cotter_session_options.on_tokens_changed_payload: type");
 static_assert(std::is_same_v<decltype(cotter_session_options::clock), cotter_clock_fn>, "cotter_session_options.clock: type");
 static_assert(std::is_same_v<decltype(cotter_session_options::clock_payload), void *>, "cotter_session_options.clock_payload: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::shared_store), cotter_shared_store *>, "cotter_session_options.shared_store: type");
+static_assert(std::is_same_v<decltype(cotter_session_options::shared_session_id), const char *>, "cotter_session_options.shared_session_id: type");
 static_assert(offsetof(cotter_session_options, version) < offsetof(cotter_session_options, refresh_margin_seconds), "cotter_session_options.refresh_margin_seconds: order");
 static_assert(offsetof(cotter_session_options, refresh_margin_seconds) < offsetof(cotter_session_options, token_file), "cotter_session_options.token_file: order");
 static_assert(offsetof(cotter_session_options, token_file) < offsetof(cotter_session_options, load), "cotter_session_options.load: order");
@@ -230,7 +283,9 @@ static_assert(offsetof(cotter_session_options, storage_payload) < offsetof(cotte
 static_assert(offsetof(cotter_session_options, on_tokens_changed) < offsetof(cotter_session_options, on_tokens_changed_payload), "cotter_session_options.on_tokens_changed_payload: order");
 static_assert(offsetof(cotter_session_options, on_tokens_changed_payload) < offsetof(cotter_session_options, clock), "cotter_session_options.clock: order");
 static_assert(offsetof(cotter_session_options, clock) < offsetof(cotter_session_options, clock_payload), "cotter_session_options.clock_payload: order");
-static_assert(sizeof(cotter_session_options) == offsetof(cotter_session_options, clock_payload) + sizeof(cotter_session_options::clock_payload), "cotter_session_options: no field after clock_payload");
+static_assert(offsetof(cotter_session_options, clock_payload) < offsetof(cotter_session_options, shared_store), "cotter_session_options.shared_store: order");
+static_assert(offsetof(cotter_session_options, shared_store) < offsetof(cotter_session_options, shared_session_id), "cotter_session_options.shared_session_id: order");
+static_assert(sizeof(cotter_session_options) == offsetof(cotter_session_options, shared_session_id) + sizeof(cotter_session_options::shared_session_id), "cotter_session_options: no field after shared_session_id");
 static_assert(COTTER_SESSION_OPTIONS_VERSION == cotter::core::options::session::version, "COTTER_SESSION_OPTIONS_VERSION");
 constexpr cotter_session_options k_session_init = COTTER_SESSION_OPTIONS_INIT;
 static_assert(k_session_init.refresh_margin_seconds == cotter::core::options::session::refresh_margin_seconds, "cotter_session_options.refresh_margin_seconds: default");

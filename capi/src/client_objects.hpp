@@ -13,6 +13,7 @@
 #include "token/client.hpp"
 #include "token/pkce.hpp"
 #include "token/session.hpp"
+#include "token/shared_store.hpp"
 
 struct cotter_token {
     cotter::core::token::token_set t;
@@ -32,6 +33,10 @@ struct cotter_session {
     std::shared_ptr<cotter::core::token::session> s;  // shared with its calls in flight
     std::shared_ptr<cotter::capi::hook_gate> hooks;     // when its storage, tokens-changed and clock callbacks may run
     std::shared_ptr<cotter::capi::hook_gate::use> handle;  // destroyed first: the handle's use of `hooks`
+};
+
+struct cotter_shared_store {
+    std::shared_ptr<cotter::core::token::shared_store> s;  // shared with the sessions that use it
 };
 
 namespace cotter::capi {

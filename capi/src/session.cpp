@@ -2,6 +2,8 @@
  * @file session.cpp
  * @brief C ABI: cotter_session (self-renewing token sessions) and its storage hooks.
  */
+#include <cstddef>
+#include <cstring>
 #include <ctime>
 
 #include "client_objects.hpp"
@@ -37,8 +39,15 @@ int start_session_call(cotter_call **out, cotter_session *session, const cotter_
 extern "C" {
 
 COTTER_API int cotter_session_options_init(cotter_session_options *opts, unsigned int version) noexcept {
-    if (!opts || version != COTTER_SESSION_OPTIONS_VERSION) return COTTER_EINVAL;
-    *opts = cotter_session_options COTTER_SESSION_OPTIONS_INIT;
+    if (!opts || version < 1 || version > COTTER_SESSION_OPTIONS_VERSION) return COTTER_EINVAL;
+    const cotter_session_options defaults = COTTER_SESSION_OPTIONS_INIT;
+    if (version == 1) {
+        // A version-1 caller's struct ends before shared_store: fill only what it has.
+        std::memcpy(opts, &defaults, offsetof(cotter_session_options, shared_store));
+    } else {
+        *opts = defaults;
+    }
+    opts->version = version;
     return COTTER_OK;
 }
 
@@ -47,13 +56,18 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(opts == nullptr || opts->version == COTTER_SESSION_OPTIONS_VERSION,
+    COTTER_CHECK_ARG(opts == nullptr || (opts->version >= 1 && opts->version <= COTTER_SESSION_OPTIONS_VERSION),
                      "session options: unknown version (initialise them with cotter_session_options_init)", out_error);
     COTTER_CHECK_ARG(opts == nullptr || !(opts->token_file && (opts->load || opts->save)),
                      "session options: give either token_file or the load/save hooks, not both", out_error);
     COTTER_API_BEGIN
-    const cotter_session_options defaults = COTTER_SESSION_OPTIONS_INIT;
-    const cotter_session_options &o = opts ? *opts : defaults;
+    cotter_session_options o = COTTER_SESSION_OPTIONS_INIT;
+    if (opts) std::memcpy(&o, opts, opts->version >= 2 ? sizeof o : offsetof(cotter_session_options, shared_store));
+    if (o.shared_store && (o.token_file || o.load || o.save))
+        return report(out_error, COTTER_EINVAL,
+                      "session options: a shared store keeps the tokens: give no token_file and no load/save hooks");
+    if (!o.shared_store && o.shared_session_id)
+        return report(out_error, COTTER_EINVAL, "session options: shared_session_id needs shared_store");
     auto s = std::make_unique<cotter_session>();
     // The session uses its client, so the client's callbacks stay callable while the session's do.
     s->hooks = cotter::capi::hook_gate::make(client->hooks->acquire());
@@ -109,6 +123,10 @@ COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, c
             if (!gate->run([&] { now = fn(payload); })) now = static_cast<int64_t>(std::time(nullptr));
             return now;
         };
+    }
+    if (o.shared_store) {
+        so.shared = o.shared_store->s;
+        so.shared_id = o.shared_session_id ? o.shared_session_id : "";
     }
     s->s = tk::session::create(client->c, std::move(so), initial ? &initial->t : nullptr);
     *out = s.release();

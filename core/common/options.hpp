@@ -84,9 +84,34 @@ namespace login_url {
 inline constexpr unsigned int version = 1;
 }  // namespace login_url
 
+/// cotter_shared_store_options
+namespace shared_store {
+inline constexpr unsigned int version = 1;
+inline constexpr int64_t lease_ttl_ms = 10000;
+inline constexpr range lease_ttl_ms_range{100, 600000, "shared store options: lease_ttl_ms must be within 100..600000"};
+inline constexpr int64_t wait_ms = 100;
+inline constexpr range wait_ms_range{1, 10000, "shared store options: wait_ms must be within 1..10000"};
+}  // namespace shared_store
+
+/// cotter_shared_store_adapter
+namespace shared_store_adapter {
+inline constexpr unsigned int version = 1;
+}  // namespace shared_store_adapter
+
+/// cotter_hiredis_options
+namespace hiredis {
+inline constexpr unsigned int version = 1;
+inline constexpr int port = 6379;
+inline constexpr range port_range{1, 65535, "hiredis options: port must be within 1..65535"};
+inline constexpr int64_t connect_timeout_ms = 2000;
+inline constexpr range connect_timeout_ms_range{1, 600000, "hiredis options: connect_timeout_ms must be within 1..600000"};
+inline constexpr int64_t command_timeout_ms = 2000;
+inline constexpr range command_timeout_ms_range{1, 600000, "hiredis options: command_timeout_ms must be within 1..600000"};
+}  // namespace hiredis
+
 /// cotter_session_options
 namespace session {
-inline constexpr unsigned int version = 1;
+inline constexpr unsigned int version = 2;
 inline constexpr int64_t refresh_margin_seconds = 30;
 inline constexpr range refresh_margin_seconds_range{0, 86400, "session options: refresh_margin_seconds must be within 0..86400"};
 }  // namespace session

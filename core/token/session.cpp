@@ -5,6 +5,7 @@
  */
 #include "token/session.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <ctime>
 
@@ -63,8 +64,44 @@ struct session::op {
     std::vector<waiter> waiters;     // guarded by state_mutex_
 };
 
+namespace {
+/// Waits on the calling thread (never the I/O thread: cotter_session_new runs on the caller's) for one store reply.
+shared_state shared_first_load(shared_store &store, const std::string &id, const token_set *initial) {
+    struct state {
+        std::mutex m;
+        std::condition_variable cv;
+        bool done = false;
+        int code = COTTER_OK;
+        error_info err;
+        shared_state value;
+    };
+    auto st = std::make_shared<state>();
+    auto done = [st](int code, error_info &&e, shared_state &&v) {
+        std::lock_guard<std::mutex> lock(st->m);
+        st->code = code;
+        st->err = std::move(e);
+        st->value = std::move(v);
+        st->done = true;
+        st->cv.notify_one();
+    };
+    if (initial) store.set(id, *initial, done);
+    else store.read(id, done);
+    std::unique_lock<std::mutex> lock(st->m);
+    st->cv.wait(lock, [&] { return st->done; });
+    if (st->code != COTTER_OK) throw error(std::move(st->err));
+    return std::move(st->value);
+}
+}  // namespace
+
 std::shared_ptr<session> session::create(std::shared_ptr<client> c, session_options options, const token_set *initial) {
     auto s = std::make_shared<session>(std::move(c), std::move(options));
+    if (s->options_.shared) {
+        // A new login replaces what the fleet shares; without one the session starts from what the store holds.
+        shared_state first = shared_first_load(*s->options_.shared, s->options_.shared_id, initial);
+        s->shared_version_ = first.version;
+        if (first.kind == shared_state::tokens) s->tokens_ = first.set;
+        return s;
+    }
     // The first load or store runs on the calling thread, under the storage lock, before anyone can queue work.
     auto lock = s->options_.store->lock();
     if (initial) {
@@ -81,6 +118,10 @@ std::shared_ptr<session> session::create(std::shared_ptr<client> c, session_opti
 session::session(std::shared_ptr<client> c, session_options options) : client_(std::move(c)), options_(std::move(options)) {
     if (!client_) fail(COTTER_EINVAL, "a session needs a client");
     core::options::check(core::options::session::refresh_margin_seconds_range, options_.refresh_margin_seconds);
+    if (options_.shared) {
+        if (options_.store) fail(COTTER_EINVAL, "a session with a shared store has no other storage (token file, hooks)");
+        shared_store::check_session_id(options_.shared_id);
+    }
     if (!options_.store) options_.store = std::make_unique<memory_storage>();
 }
 
@@ -215,6 +256,12 @@ void session::execute(const std::shared_ptr<op> &o) {
     try {
         // Another process may hold the token file's lock for its own refresh: look again shortly rather than
         // block the I/O thread (every other request of the client runs on it).
+        if (options_.shared) {  // the store's lease replaces the token file's lock
+            if (o->kind == k_refresh) shared_acquire(o, 0);
+            else if (o->kind == k_set) shared_set(o);
+            else shared_logout(o);
+            return;
+        }
         if (!storage_lock_ && !options_.store->try_lock(storage_lock_)) {
             client_->transport().schedule(k_storage_lock_retry_ms, [self = shared_from_this(), o] { self->execute(o); });
             return;
@@ -397,6 +444,242 @@ void session::finish(const std::shared_ptr<op> &o, const error_info *err, const 
         w.complete(e, result);
     }
     if (more) run_next();
+}
+
+// ---- Shared store (docs/shared-sessions.md; I/O thread) -----------------------------------------------------------
+
+namespace {
+constexpr int64_t k_first_wait_ms = 5;  // a waiter's first look again; doubled up to the store's wait_ms
+
+bool same_tokens(const token_set *a, const token_set *b) {
+    if (!a || !b) return a == b;
+    return a->access_token.str() == b->access_token.str() && a->refresh_token.str() == b->refresh_token.str();
+}
+}  // namespace
+
+void session::on_io(const std::shared_ptr<op> &o, std::function<void()> step) {
+    // Redis answers on the adapter's thread (or inline): the operation goes on on the I/O thread, one step at a time.
+    client_->transport().post([self = shared_from_this(), o, step = std::move(step)] {
+        try {
+            step();
+        } catch (const error &e) {
+            self->finish(o, &e.info());
+        } catch (const std::bad_alloc &) {
+            const error_info err = make_error(COTTER_ENOMEM, "out of memory");
+            self->finish(o, &err);
+        } catch (const std::exception &e) {
+            const error_info err = make_error(COTTER_EINTERNAL, e.what());
+            self->finish(o, &err);
+        }
+    });
+}
+
+void session::shared_adopt(const shared_state &s) {
+    shared_version_ = s.version;
+    tokens_ptr current;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        current = tokens_;
+    }
+    if (s.kind == shared_state::tokens && !same_tokens(current.get(), s.set.get())) publish(s.set);
+    if (s.kind == shared_state::logged_out && current) publish(nullptr);
+}
+
+void session::shared_release(const std::string &owner) {
+    // Fire and forget: a lease we fail to release expires by itself.
+    options_.shared->release(options_.shared_id, owner, [](int, error_info &&, bool &&) {});
+}
+
+void session::shared_acquire(const std::shared_ptr<op> &o, int attempt) {
+    bool force;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        force = o->force;
+    }
+    const int64_t fresh_after = now() + options_.refresh_margin_seconds;
+    options_.shared->acquire(
+        options_.shared_id, shared_version_, fresh_after, force,
+        [self = shared_from_this(), o, attempt](int code, error_info &&e, lease_outcome &&l) {
+            self->on_io(o, [self, o, attempt, code, e = std::move(e), l = std::move(l)]() mutable {
+                if (code != COTTER_OK) {
+                    self->finish(o, &e);  // COTTER_ESHARED_UNAVAILABLE: never a local refresh, which could fork
+                    return;
+                }
+                switch (l.kind) {
+                case lease_outcome::missing:
+                    fail(COTTER_EREAUTH, "the shared store holds no tokens for this session (never stored, or Redis "
+                                         "lost its data): log in again");
+                case lease_outcome::logged_out:
+                    self->shared_adopt(l.state);
+                    fail(COTTER_EREAUTH, "the session was logged out (on another replica): log in again");
+                case lease_outcome::fresh:  // another replica refreshed: its set serves us, no lease was taken
+                    self->shared_adopt(l.state);
+                    self->finish(o, nullptr);
+                    return;
+                case lease_outcome::busy: {
+                    bool abandoned;
+                    {
+                        std::lock_guard<std::mutex> state(self->state_mutex_);
+                        abandoned = o->waiters.empty();
+                    }
+                    if (abandoned) {
+                        self->finish(o, nullptr);
+                        return;
+                    }
+                    // Bounded wait, then read again: never only a notification, never past the holder's lease.
+                    const int shift = attempt < 16 ? attempt : 16;
+                    int64_t delay = std::min<int64_t>(k_first_wait_ms << shift, self->options_.shared->options().wait_ms);
+                    if (l.lease_pttl_ms > 0) delay = std::min(delay, l.lease_pttl_ms);
+                    self->client_->transport().schedule(std::max<int64_t>(delay, 1), [self, o, attempt] {
+                        try {
+                            self->shared_acquire(o, attempt + 1);
+                        } catch (const error &err) {
+                            self->finish(o, &err.info());
+                        } catch (...) {
+                            const error_info err = make_error(COTTER_ENOMEM, "out of memory");
+                            self->finish(o, &err);
+                        }
+                    });
+                    return;
+                }
+                case lease_outcome::leased:
+                    self->shared_leased(o, std::move(l));
+                    return;
+                }
+            });
+        });
+}
+
+void session::shared_leased(const std::shared_ptr<op> &o, lease_outcome &&l) {
+    const std::string owner = l.owner;
+    const std::string version = l.state.version;
+    const tokens_ptr stored = l.state.set;
+    bool force, abandoned;
+    {
+        std::lock_guard<std::mutex> state(state_mutex_);
+        force = o->force;
+        abandoned = o->waiters.empty();
+    }
+    // The store is the truth: what it holds now (re-read under the lease) is what we refresh, or serve.
+    shared_adopt(l.state);
+    const char *reauth = nullptr;
+    if (stored->refresh_token.empty()) reauth = "no refresh token in the shared store: log in again";
+    else if (!rejected_refresh_token_.empty() && rejected_refresh_token_.str() == stored->refresh_token.str())
+        reauth = "the refresh token was rejected earlier: log in again";
+    if (reauth || abandoned || (!force && fresh(*stored, now()))) {
+        shared_release(owner);
+        if (reauth) fail(COTTER_EREAUTH, reauth);
+        finish(o, nullptr);
+        return;
+    }
+    // The request must have ended (answered or abandoned) before the lease can expire: 3/4 of its TTL.
+    const int64_t budget = options_.shared->options().lease_ttl_ms * 3 / 4;
+    secret_string used = stored->refresh_token;
+    client_->refresh_async(
+        used.str(),
+        [self = shared_from_this(), o, owner, version, used](outcome<token_set> &&r) {
+            try {
+                if (r.code != COTTER_OK) {
+                    // Nothing was written; the lease goes so that the next replica need not wait for its TTL. (No
+                    // resend of a lost answer here: the next refresh, by any replica, re-reads the store first.)
+                    if (r.code == COTTER_EREAUTH) self->rejected_refresh_token_ = used;
+                    self->shared_release(owner);
+                    self->finish(o, &r.err);
+                    return;
+                }
+                self->shared_save(o, owner, version, std::make_shared<const token_set>(std::move(r.value)));
+            } catch (const error &e) {
+                self->finish(o, &e.info());
+            } catch (...) {
+                const error_info err = make_error(COTTER_ENOMEM, "out of memory");
+                self->finish(o, &err);
+            }
+        },
+        budget);
+}
+
+void session::shared_save(const std::shared_ptr<op> &o, const std::string &owner, const std::string &version,
+                          tokens_ptr next) {
+    options_.shared->save(
+        options_.shared_id, owner, version, *next,
+        [self = shared_from_this(), o, next](int code, error_info &&e, save_outcome &&s) {
+            self->on_io(o, [self, o, next, code, e = std::move(e), s = std::move(s)]() mutable {
+                if (code != COTTER_OK) {
+                    // The server rotated the token: the new set must not be lost here, even though the fleet could
+                    // not be told. The caller that started the refresh learns it; the others get the tokens.
+                    self->publish(next);
+                    self->finish(o, nullptr, &e);
+                    return;
+                }
+                if (s.saved) {
+                    self->shared_version_ = s.state.version;
+                    self->publish(next);
+                    self->finish(o, nullptr);
+                    return;
+                }
+                // Fenced: a newer state was written while we refreshed (a replica that took over an expired lease,
+                // a new login, a logout). Our late tokens are dropped, never written over it.
+                self->shared_adopt(s.state);
+                if (s.state.kind == shared_state::missing)
+                    fail(COTTER_EREAUTH, "the shared store holds no tokens for this session (Redis lost its data): "
+                                         "log in again");
+                if (s.state.kind == shared_state::logged_out)
+                    fail(COTTER_EREAUTH, "the session was logged out (on another replica): log in again");
+                self->finish(o, nullptr);
+            });
+        });
+}
+
+void session::shared_set(const std::shared_ptr<op> &o) {
+    auto next = std::make_shared<const token_set>(o->value);
+    options_.shared->set(options_.shared_id, *next,
+                         [self = shared_from_this(), o, next](int code, error_info &&e, shared_state &&s) {
+                             self->on_io(o, [self, o, next, code, e = std::move(e), s = std::move(s)]() mutable {
+                                 if (code != COTTER_OK) {
+                                     self->finish(o, &e);
+                                     return;
+                                 }
+                                 self->rejected_refresh_token_ = secret_string();
+                                 self->shared_version_ = s.version;
+                                 self->publish(next);
+                                 self->finish(o, nullptr);
+                             });
+                         });
+}
+
+void session::shared_logout(const std::shared_ptr<op> &o) {
+    // The stored refresh token ends the login at the server (best effort), then the tombstone tells the fleet.
+    options_.shared->read(options_.shared_id, [self = shared_from_this(), o](int code, error_info &&e, shared_state &&s) {
+        self->on_io(o, [self, o, code, e = std::move(e), s = std::move(s)]() mutable {
+            if (code != COTTER_OK) {
+                self->finish(o, &e);
+                return;
+            }
+            auto forget = [self, o] {
+                self->options_.shared->logout(self->options_.shared_id, [self, o](int c, error_info &&err, shared_state &&out) {
+                    self->on_io(o, [self, o, c, err = std::move(err), out = std::move(out)]() mutable {
+                        if (c != COTTER_OK) {
+                            self->finish(o, &err);
+                            return;
+                        }
+                        self->shared_version_ = out.version;
+                        self->publish(nullptr);
+                        self->finish(o, nullptr);
+                    });
+                });
+            };
+            tokens_ptr current = s.kind == shared_state::tokens ? s.set : nullptr;
+            if (!current) {
+                std::lock_guard<std::mutex> state(self->state_mutex_);
+                current = self->tokens_;
+            }
+            if (!current || current->refresh_token.empty()) {
+                forget();
+                return;
+            }
+            self->client_->logout_async(current->refresh_token.str(), [forget](outcome<nothing> &&) { forget(); });
+        });
+    });
 }
 
 // ---- Blocking forms -----------------------------------------------------------------------------------------------

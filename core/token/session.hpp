@@ -26,6 +26,7 @@
 #include "common/error.hpp"
 #include "common/options.hpp"
 #include "token/client.hpp"
+#include "token/shared_store.hpp"
 #include "token/storage.hpp"
 
 namespace cotter::core::token {
@@ -36,6 +37,10 @@ struct session_options {
     std::unique_ptr<storage> store;                            // null = memory
     std::function<void(const token_set *)> on_tokens_changed;  // null set = logged out
     std::function<int64_t()> clock;                            // Unix seconds; null = system clock
+    /// Shared by a fleet through Redis (docs/shared-sessions.md): refreshes take the store's lease, read and save
+    /// there; `store` stays memory. Null = not shared.
+    std::shared_ptr<shared_store> shared;
+    std::string shared_id;
 };
 
 using tokens_ptr = std::shared_ptr<const token_set>;
@@ -83,6 +88,16 @@ private:
     void send_refresh(const std::shared_ptr<op> &o, secret_string used, bool retried);
     void execute_set(const std::shared_ptr<op> &o);
     void execute_logout(const std::shared_ptr<op> &o);
+    // The shared-store forms (docs/shared-sessions.md). Redis answers on the adapter's thread; every step goes on
+    // on the I/O thread (on_io).
+    void on_io(const std::shared_ptr<op> &o, std::function<void()> step);
+    void shared_acquire(const std::shared_ptr<op> &o, int attempt);
+    void shared_leased(const std::shared_ptr<op> &o, lease_outcome &&l);
+    void shared_save(const std::shared_ptr<op> &o, const std::string &owner, const std::string &version, tokens_ptr next);
+    void shared_release(const std::string &owner);
+    void shared_adopt(const shared_state &s);
+    void shared_set(const std::shared_ptr<op> &o);
+    void shared_logout(const std::shared_ptr<op> &o);
     void finish(const std::shared_ptr<op> &o, const error_info *err, const error_info *first_err = nullptr);
     void publish(tokens_ptr t);  // I/O thread, during an operation
     template <class T>
@@ -99,6 +114,7 @@ private:
     // I/O thread only (operations run there one at a time).
     secret_string rejected_refresh_token_;
     std::unique_ptr<storage_lock> storage_lock_;
+    std::string shared_version_;  // the store's version of tokens_ (I/O thread; set on the creating thread first)
 };
 
 }  // namespace cotter::core::token

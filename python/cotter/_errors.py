@@ -131,6 +131,11 @@ class CredentialsRejected(CotterError):
     tokens are fine; fix the key id or secret (unlike ReauthRequired, logging in again does not help)."""
 
 
+class SharedStoreUnavailable(CotterError):
+    """A refresh needed the shared session store (Redis) and could not reach it (COTTER_ESHARED_UNAVAILABLE).
+    Nothing was refreshed; a still-valid access token keeps being served. Retry later."""
+
+
 class Cancelled(CotterError):
     """The call was cancelled by the library, not by you: the interpreter is exiting (COTTER_ECANCELED).
 
@@ -252,6 +257,7 @@ CLASS_FOR_CODE: Dict[str, Type[CotterError]] = {
     "COTTER_ESTATE": StateMismatch,
     "COTTER_ECANCELED": Cancelled,
     "COTTER_ECREDENTIALS": CredentialsRejected,
+    "COTTER_ESHARED_UNAVAILABLE": SharedStoreUnavailable,
     "COTTER_EJWT_MALFORMED": JWTMalformed,
     "COTTER_EJWT_ALG": JWTAlgorithmError,
     "COTTER_EJWT_HEADER": JWTHeaderError,

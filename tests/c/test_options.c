@@ -63,6 +63,31 @@ static int finish(int rc, cotter_error *err) {
         cotter_session_free(s);                                                                     \
     } while (0)
 
+/* Shared stores: creating one contacts no Redis (the hiredis adapter connects on first use). */
+#define WITH_shared_store(field, value)                                                             \
+    do {                                                                                            \
+        cotter_shared_store_options o;                                                              \
+        cotter_shared_store *st = NULL;                                                             \
+        cotter_error *err = NULL;                                                                   \
+        if (cotter_shared_store_options_init(&o, COTTER_SHARED_STORE_OPTIONS_VERSION) != COTTER_OK) { rc = COTTER_EINTERNAL; break; } \
+        o.field = (value);                                                                          \
+        rc = cotter_shared_store_new_hiredis(&st, NULL, &o, &err);                                  \
+        rc = finish(rc, err);                                                                       \
+        cotter_shared_store_free(st);                                                               \
+    } while (0)
+
+#define WITH_hiredis(field, value)                                                                  \
+    do {                                                                                            \
+        cotter_hiredis_options o;                                                                   \
+        cotter_shared_store *st = NULL;                                                             \
+        cotter_error *err = NULL;                                                                   \
+        if (cotter_hiredis_options_init(&o, COTTER_HIREDIS_OPTIONS_VERSION) != COTTER_OK) { rc = COTTER_EINTERNAL; break; } \
+        o.field = (value);                                                                          \
+        rc = cotter_shared_store_new_hiredis(&st, &o, NULL, &err);                                  \
+        rc = finish(rc, err);                                                                       \
+        cotter_shared_store_free(st);                                                               \
+    } while (0)
+
 /* A session without tokens: its call completes at once with COTTER_EREAUTH, so any other status is the options'. */
 #define WITH_call(field, value)                                                                     \
     do {                                                                                            \

@@ -7,115 +7,118 @@ import "C"
 
 // Status codes of cotter.h. The values come from the C header through cgo, so they cannot differ.
 const (
-	CodeOK              Code = C.COTTER_OK
-	CodeInvalid         Code = C.COTTER_EINVAL
-	CodeNoMemory        Code = C.COTTER_ENOMEM
-	CodeNetwork         Code = C.COTTER_ENETWORK
-	CodeTimeout         Code = C.COTTER_ETIMEOUT
-	CodeTLS             Code = C.COTTER_ETLS
-	CodeHTTP            Code = C.COTTER_EHTTP
-	CodeOAuth           Code = C.COTTER_EOAUTH
-	CodeProtocol        Code = C.COTTER_EPROTOCOL
-	CodeUser            Code = C.COTTER_EUSER
-	CodeInternal        Code = C.COTTER_EINTERNAL
-	CodeReauth          Code = C.COTTER_EREAUTH
-	CodeStorage         Code = C.COTTER_ESTORAGE
-	CodeNotFound        Code = C.COTTER_ENOTFOUND
-	CodeState           Code = C.COTTER_ESTATE
-	CodeCanceled        Code = C.COTTER_ECANCELED
-	CodeCredentials     Code = C.COTTER_ECREDENTIALS
-	CodeJWTMalformed    Code = C.COTTER_EJWT_MALFORMED
-	CodeJWTAlg          Code = C.COTTER_EJWT_ALG
-	CodeJWTHeader       Code = C.COTTER_EJWT_HEADER
-	CodeJWTCrit         Code = C.COTTER_EJWT_CRIT
-	CodeJWTDuplicate    Code = C.COTTER_EJWT_DUPLICATE
-	CodeJWTKeyNotFound  Code = C.COTTER_EJWT_KEY_NOT_FOUND
-	CodeJWTKeyMismatch  Code = C.COTTER_EJWT_KEY_MISMATCH
-	CodeJWTSignature    Code = C.COTTER_EJWT_SIGNATURE
-	CodeJWTClaimType    Code = C.COTTER_EJWT_CLAIM_TYPE
-	CodeJWTIssuer       Code = C.COTTER_EJWT_ISSUER
-	CodeJWTAudience     Code = C.COTTER_EJWT_AUDIENCE
-	CodeJWTExpired      Code = C.COTTER_EJWT_EXPIRED
-	CodeJWTNotYetValid  Code = C.COTTER_EJWT_NOT_YET_VALID
-	CodeJWTMissingClaim Code = C.COTTER_EJWT_MISSING_CLAIM
-	CodeJWKSInvalid     Code = C.COTTER_EJWKS_INVALID
-	CodeJWKSUnavailable Code = C.COTTER_EJWKS_UNAVAILABLE
-	CodeLegacySignature Code = C.COTTER_ELEGACY_SIGNATURE
-	CodeLegacyClaim     Code = C.COTTER_ELEGACY_CLAIM
+	CodeOK                Code = C.COTTER_OK
+	CodeInvalid           Code = C.COTTER_EINVAL
+	CodeNoMemory          Code = C.COTTER_ENOMEM
+	CodeNetwork           Code = C.COTTER_ENETWORK
+	CodeTimeout           Code = C.COTTER_ETIMEOUT
+	CodeTLS               Code = C.COTTER_ETLS
+	CodeHTTP              Code = C.COTTER_EHTTP
+	CodeOAuth             Code = C.COTTER_EOAUTH
+	CodeProtocol          Code = C.COTTER_EPROTOCOL
+	CodeUser              Code = C.COTTER_EUSER
+	CodeInternal          Code = C.COTTER_EINTERNAL
+	CodeReauth            Code = C.COTTER_EREAUTH
+	CodeStorage           Code = C.COTTER_ESTORAGE
+	CodeNotFound          Code = C.COTTER_ENOTFOUND
+	CodeState             Code = C.COTTER_ESTATE
+	CodeCanceled          Code = C.COTTER_ECANCELED
+	CodeCredentials       Code = C.COTTER_ECREDENTIALS
+	CodeSharedUnavailable Code = C.COTTER_ESHARED_UNAVAILABLE
+	CodeJWTMalformed      Code = C.COTTER_EJWT_MALFORMED
+	CodeJWTAlg            Code = C.COTTER_EJWT_ALG
+	CodeJWTHeader         Code = C.COTTER_EJWT_HEADER
+	CodeJWTCrit           Code = C.COTTER_EJWT_CRIT
+	CodeJWTDuplicate      Code = C.COTTER_EJWT_DUPLICATE
+	CodeJWTKeyNotFound    Code = C.COTTER_EJWT_KEY_NOT_FOUND
+	CodeJWTKeyMismatch    Code = C.COTTER_EJWT_KEY_MISMATCH
+	CodeJWTSignature      Code = C.COTTER_EJWT_SIGNATURE
+	CodeJWTClaimType      Code = C.COTTER_EJWT_CLAIM_TYPE
+	CodeJWTIssuer         Code = C.COTTER_EJWT_ISSUER
+	CodeJWTAudience       Code = C.COTTER_EJWT_AUDIENCE
+	CodeJWTExpired        Code = C.COTTER_EJWT_EXPIRED
+	CodeJWTNotYetValid    Code = C.COTTER_EJWT_NOT_YET_VALID
+	CodeJWTMissingClaim   Code = C.COTTER_EJWT_MISSING_CLAIM
+	CodeJWKSInvalid       Code = C.COTTER_EJWKS_INVALID
+	CodeJWKSUnavailable   Code = C.COTTER_EJWKS_UNAVAILABLE
+	CodeLegacySignature   Code = C.COTTER_ELEGACY_SIGNATURE
+	CodeLegacyClaim       Code = C.COTTER_ELEGACY_CLAIM
 )
 
 // Sentinel errors, one per code, for errors.Is(err, cotter.ErrJWTExpired).
 var (
-	ErrInvalid         = &Error{Code: CodeInvalid, Name: "COTTER_EINVAL"}
-	ErrNoMemory        = &Error{Code: CodeNoMemory, Name: "COTTER_ENOMEM"}
-	ErrNetwork         = &Error{Code: CodeNetwork, Name: "COTTER_ENETWORK"}
-	ErrTimeout         = &Error{Code: CodeTimeout, Name: "COTTER_ETIMEOUT"}
-	ErrTLS             = &Error{Code: CodeTLS, Name: "COTTER_ETLS"}
-	ErrHTTP            = &Error{Code: CodeHTTP, Name: "COTTER_EHTTP"}
-	ErrOAuth           = &Error{Code: CodeOAuth, Name: "COTTER_EOAUTH"}
-	ErrProtocol        = &Error{Code: CodeProtocol, Name: "COTTER_EPROTOCOL"}
-	ErrUser            = &Error{Code: CodeUser, Name: "COTTER_EUSER"}
-	ErrInternal        = &Error{Code: CodeInternal, Name: "COTTER_EINTERNAL"}
-	ErrReauth          = &Error{Code: CodeReauth, Name: "COTTER_EREAUTH"}
-	ErrStorage         = &Error{Code: CodeStorage, Name: "COTTER_ESTORAGE"}
-	ErrNotFound        = &Error{Code: CodeNotFound, Name: "COTTER_ENOTFOUND"}
-	ErrState           = &Error{Code: CodeState, Name: "COTTER_ESTATE"}
-	ErrCanceled        = &Error{Code: CodeCanceled, Name: "COTTER_ECANCELED"}
-	ErrCredentials     = &Error{Code: CodeCredentials, Name: "COTTER_ECREDENTIALS"}
-	ErrJWTMalformed    = &Error{Code: CodeJWTMalformed, Name: "COTTER_EJWT_MALFORMED"}
-	ErrJWTAlg          = &Error{Code: CodeJWTAlg, Name: "COTTER_EJWT_ALG"}
-	ErrJWTHeader       = &Error{Code: CodeJWTHeader, Name: "COTTER_EJWT_HEADER"}
-	ErrJWTCrit         = &Error{Code: CodeJWTCrit, Name: "COTTER_EJWT_CRIT"}
-	ErrJWTDuplicate    = &Error{Code: CodeJWTDuplicate, Name: "COTTER_EJWT_DUPLICATE"}
-	ErrJWTKeyNotFound  = &Error{Code: CodeJWTKeyNotFound, Name: "COTTER_EJWT_KEY_NOT_FOUND"}
-	ErrJWTKeyMismatch  = &Error{Code: CodeJWTKeyMismatch, Name: "COTTER_EJWT_KEY_MISMATCH"}
-	ErrJWTSignature    = &Error{Code: CodeJWTSignature, Name: "COTTER_EJWT_SIGNATURE"}
-	ErrJWTClaimType    = &Error{Code: CodeJWTClaimType, Name: "COTTER_EJWT_CLAIM_TYPE"}
-	ErrJWTIssuer       = &Error{Code: CodeJWTIssuer, Name: "COTTER_EJWT_ISSUER"}
-	ErrJWTAudience     = &Error{Code: CodeJWTAudience, Name: "COTTER_EJWT_AUDIENCE"}
-	ErrJWTExpired      = &Error{Code: CodeJWTExpired, Name: "COTTER_EJWT_EXPIRED"}
-	ErrJWTNotYetValid  = &Error{Code: CodeJWTNotYetValid, Name: "COTTER_EJWT_NOT_YET_VALID"}
-	ErrJWTMissingClaim = &Error{Code: CodeJWTMissingClaim, Name: "COTTER_EJWT_MISSING_CLAIM"}
-	ErrJWKSInvalid     = &Error{Code: CodeJWKSInvalid, Name: "COTTER_EJWKS_INVALID"}
-	ErrJWKSUnavailable = &Error{Code: CodeJWKSUnavailable, Name: "COTTER_EJWKS_UNAVAILABLE"}
-	ErrLegacySignature = &Error{Code: CodeLegacySignature, Name: "COTTER_ELEGACY_SIGNATURE"}
-	ErrLegacyClaim     = &Error{Code: CodeLegacyClaim, Name: "COTTER_ELEGACY_CLAIM"}
+	ErrInvalid           = &Error{Code: CodeInvalid, Name: "COTTER_EINVAL"}
+	ErrNoMemory          = &Error{Code: CodeNoMemory, Name: "COTTER_ENOMEM"}
+	ErrNetwork           = &Error{Code: CodeNetwork, Name: "COTTER_ENETWORK"}
+	ErrTimeout           = &Error{Code: CodeTimeout, Name: "COTTER_ETIMEOUT"}
+	ErrTLS               = &Error{Code: CodeTLS, Name: "COTTER_ETLS"}
+	ErrHTTP              = &Error{Code: CodeHTTP, Name: "COTTER_EHTTP"}
+	ErrOAuth             = &Error{Code: CodeOAuth, Name: "COTTER_EOAUTH"}
+	ErrProtocol          = &Error{Code: CodeProtocol, Name: "COTTER_EPROTOCOL"}
+	ErrUser              = &Error{Code: CodeUser, Name: "COTTER_EUSER"}
+	ErrInternal          = &Error{Code: CodeInternal, Name: "COTTER_EINTERNAL"}
+	ErrReauth            = &Error{Code: CodeReauth, Name: "COTTER_EREAUTH"}
+	ErrStorage           = &Error{Code: CodeStorage, Name: "COTTER_ESTORAGE"}
+	ErrNotFound          = &Error{Code: CodeNotFound, Name: "COTTER_ENOTFOUND"}
+	ErrState             = &Error{Code: CodeState, Name: "COTTER_ESTATE"}
+	ErrCanceled          = &Error{Code: CodeCanceled, Name: "COTTER_ECANCELED"}
+	ErrCredentials       = &Error{Code: CodeCredentials, Name: "COTTER_ECREDENTIALS"}
+	ErrSharedUnavailable = &Error{Code: CodeSharedUnavailable, Name: "COTTER_ESHARED_UNAVAILABLE"}
+	ErrJWTMalformed      = &Error{Code: CodeJWTMalformed, Name: "COTTER_EJWT_MALFORMED"}
+	ErrJWTAlg            = &Error{Code: CodeJWTAlg, Name: "COTTER_EJWT_ALG"}
+	ErrJWTHeader         = &Error{Code: CodeJWTHeader, Name: "COTTER_EJWT_HEADER"}
+	ErrJWTCrit           = &Error{Code: CodeJWTCrit, Name: "COTTER_EJWT_CRIT"}
+	ErrJWTDuplicate      = &Error{Code: CodeJWTDuplicate, Name: "COTTER_EJWT_DUPLICATE"}
+	ErrJWTKeyNotFound    = &Error{Code: CodeJWTKeyNotFound, Name: "COTTER_EJWT_KEY_NOT_FOUND"}
+	ErrJWTKeyMismatch    = &Error{Code: CodeJWTKeyMismatch, Name: "COTTER_EJWT_KEY_MISMATCH"}
+	ErrJWTSignature      = &Error{Code: CodeJWTSignature, Name: "COTTER_EJWT_SIGNATURE"}
+	ErrJWTClaimType      = &Error{Code: CodeJWTClaimType, Name: "COTTER_EJWT_CLAIM_TYPE"}
+	ErrJWTIssuer         = &Error{Code: CodeJWTIssuer, Name: "COTTER_EJWT_ISSUER"}
+	ErrJWTAudience       = &Error{Code: CodeJWTAudience, Name: "COTTER_EJWT_AUDIENCE"}
+	ErrJWTExpired        = &Error{Code: CodeJWTExpired, Name: "COTTER_EJWT_EXPIRED"}
+	ErrJWTNotYetValid    = &Error{Code: CodeJWTNotYetValid, Name: "COTTER_EJWT_NOT_YET_VALID"}
+	ErrJWTMissingClaim   = &Error{Code: CodeJWTMissingClaim, Name: "COTTER_EJWT_MISSING_CLAIM"}
+	ErrJWKSInvalid       = &Error{Code: CodeJWKSInvalid, Name: "COTTER_EJWKS_INVALID"}
+	ErrJWKSUnavailable   = &Error{Code: CodeJWKSUnavailable, Name: "COTTER_EJWKS_UNAVAILABLE"}
+	ErrLegacySignature   = &Error{Code: CodeLegacySignature, Name: "COTTER_ELEGACY_SIGNATURE"}
+	ErrLegacyClaim       = &Error{Code: CodeLegacyClaim, Name: "COTTER_ELEGACY_CLAIM"}
 )
 
 // sentinels maps a code to its sentinel error.
 var sentinels = map[Code]*Error{
-	CodeInvalid:         ErrInvalid,
-	CodeNoMemory:        ErrNoMemory,
-	CodeNetwork:         ErrNetwork,
-	CodeTimeout:         ErrTimeout,
-	CodeTLS:             ErrTLS,
-	CodeHTTP:            ErrHTTP,
-	CodeOAuth:           ErrOAuth,
-	CodeProtocol:        ErrProtocol,
-	CodeUser:            ErrUser,
-	CodeInternal:        ErrInternal,
-	CodeReauth:          ErrReauth,
-	CodeStorage:         ErrStorage,
-	CodeNotFound:        ErrNotFound,
-	CodeState:           ErrState,
-	CodeCanceled:        ErrCanceled,
-	CodeCredentials:     ErrCredentials,
-	CodeJWTMalformed:    ErrJWTMalformed,
-	CodeJWTAlg:          ErrJWTAlg,
-	CodeJWTHeader:       ErrJWTHeader,
-	CodeJWTCrit:         ErrJWTCrit,
-	CodeJWTDuplicate:    ErrJWTDuplicate,
-	CodeJWTKeyNotFound:  ErrJWTKeyNotFound,
-	CodeJWTKeyMismatch:  ErrJWTKeyMismatch,
-	CodeJWTSignature:    ErrJWTSignature,
-	CodeJWTClaimType:    ErrJWTClaimType,
-	CodeJWTIssuer:       ErrJWTIssuer,
-	CodeJWTAudience:     ErrJWTAudience,
-	CodeJWTExpired:      ErrJWTExpired,
-	CodeJWTNotYetValid:  ErrJWTNotYetValid,
-	CodeJWTMissingClaim: ErrJWTMissingClaim,
-	CodeJWKSInvalid:     ErrJWKSInvalid,
-	CodeJWKSUnavailable: ErrJWKSUnavailable,
-	CodeLegacySignature: ErrLegacySignature,
-	CodeLegacyClaim:     ErrLegacyClaim,
+	CodeInvalid:           ErrInvalid,
+	CodeNoMemory:          ErrNoMemory,
+	CodeNetwork:           ErrNetwork,
+	CodeTimeout:           ErrTimeout,
+	CodeTLS:               ErrTLS,
+	CodeHTTP:              ErrHTTP,
+	CodeOAuth:             ErrOAuth,
+	CodeProtocol:          ErrProtocol,
+	CodeUser:              ErrUser,
+	CodeInternal:          ErrInternal,
+	CodeReauth:            ErrReauth,
+	CodeStorage:           ErrStorage,
+	CodeNotFound:          ErrNotFound,
+	CodeState:             ErrState,
+	CodeCanceled:          ErrCanceled,
+	CodeCredentials:       ErrCredentials,
+	CodeSharedUnavailable: ErrSharedUnavailable,
+	CodeJWTMalformed:      ErrJWTMalformed,
+	CodeJWTAlg:            ErrJWTAlg,
+	CodeJWTHeader:         ErrJWTHeader,
+	CodeJWTCrit:           ErrJWTCrit,
+	CodeJWTDuplicate:      ErrJWTDuplicate,
+	CodeJWTKeyNotFound:    ErrJWTKeyNotFound,
+	CodeJWTKeyMismatch:    ErrJWTKeyMismatch,
+	CodeJWTSignature:      ErrJWTSignature,
+	CodeJWTClaimType:      ErrJWTClaimType,
+	CodeJWTIssuer:         ErrJWTIssuer,
+	CodeJWTAudience:       ErrJWTAudience,
+	CodeJWTExpired:        ErrJWTExpired,
+	CodeJWTNotYetValid:    ErrJWTNotYetValid,
+	CodeJWTMissingClaim:   ErrJWTMissingClaim,
+	CodeJWKSInvalid:       ErrJWKSInvalid,
+	CodeJWKSUnavailable:   ErrJWKSUnavailable,
+	CodeLegacySignature:   ErrLegacySignature,
+	CodeLegacyClaim:       ErrLegacyClaim,
 }

@@ -12,7 +12,10 @@ pub const COTTER_CALL_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_JWT_VERIFIER_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_CLIENT_OPTIONS_VERSION: c_uint = 3;
 pub const COTTER_LOGIN_URL_OPTIONS_VERSION: c_uint = 1;
-pub const COTTER_SESSION_OPTIONS_VERSION: c_uint = 1;
+pub const COTTER_SHARED_STORE_OPTIONS_VERSION: c_uint = 1;
+pub const COTTER_SHARED_STORE_ADAPTER_VERSION: c_uint = 1;
+pub const COTTER_HIREDIS_OPTIONS_VERSION: c_uint = 1;
+pub const COTTER_SESSION_OPTIONS_VERSION: c_uint = 2;
 pub const COTTER_DEFAULT_ISSUER: &CStr = c"https://www.cotter.app";
 pub const COTTER_DEFAULT_BASE_URL: &CStr = c"https://www.cotter.app/api/v0";
 pub const COTTER_LEGACY_PUBLIC_KEY: &CStr = c"qqOaiQGjGsxBMgI5rdAasaACRiJthOqadmefjY5mS/c=";
@@ -37,6 +40,7 @@ pub const COTTER_ENOTFOUND: cotter_status = -13;
 pub const COTTER_ESTATE: cotter_status = -14;
 pub const COTTER_ECANCELED: cotter_status = -15;
 pub const COTTER_ECREDENTIALS: cotter_status = -16;
+pub const COTTER_ESHARED_UNAVAILABLE: cotter_status = -17;
 pub const COTTER_EJWT_MALFORMED: cotter_status = -20;
 pub const COTTER_EJWT_ALG: cotter_status = -21;
 pub const COTTER_EJWT_HEADER: cotter_status = -22;
@@ -102,6 +106,11 @@ pub struct cotter_session {
     _private: [u8; 0],
     _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
 }
+#[repr(C)]
+pub struct cotter_shared_store {
+    _private: [u8; 0],
+    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
+}
 
 // ---- Callbacks ----
 pub type cotter_log_fn =
@@ -116,6 +125,12 @@ pub type cotter_session_save_fn =
     Option<unsafe extern "C" fn(json: *const c_char, len: usize, payload: *mut c_void) -> c_int>;
 pub type cotter_tokens_changed_fn =
     Option<unsafe extern "C" fn(token: *const cotter_token, payload: *mut c_void)>;
+pub type cotter_shared_store_done_fn =
+    Option<unsafe extern "C" fn(done_ctx: *mut c_void, status: c_int, items: *mut *const c_char, lens: *const usize, count: usize, message: *const c_char)>;
+pub type cotter_shared_store_eval_fn =
+    Option<unsafe extern "C" fn(payload: *mut c_void, script: *const c_char, sha1: *const c_char, keys: *mut *const c_char, key_count: usize, args: *mut *const c_char, arg_count: usize, done: cotter_shared_store_done_fn, done_ctx: *mut c_void) -> c_int>;
+pub type cotter_shared_store_release_fn =
+    Option<unsafe extern "C" fn(payload: *mut c_void)>;
 
 // ---- Transparent structs ----
 #[repr(C)]
@@ -196,6 +211,33 @@ pub struct cotter_login_url_options {
 }
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
+pub struct cotter_shared_store_options {
+    pub version: c_uint,
+    pub key_prefix: *const c_char,
+    pub lease_ttl_ms: i64,
+    pub wait_ms: i64,
+}
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cotter_shared_store_adapter {
+    pub version: c_uint,
+    pub eval: cotter_shared_store_eval_fn,
+    pub release: cotter_shared_store_release_fn,
+    pub payload: *mut c_void,
+}
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cotter_hiredis_options {
+    pub version: c_uint,
+    pub host: *const c_char,
+    pub port: c_int,
+    pub unix_socket: *const c_char,
+    pub password: *const c_char,
+    pub connect_timeout_ms: i64,
+    pub command_timeout_ms: i64,
+}
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
 pub struct cotter_session_options {
     pub version: c_uint,
     pub refresh_margin_seconds: i64,
@@ -207,6 +249,8 @@ pub struct cotter_session_options {
     pub on_tokens_changed_payload: *mut c_void,
     pub clock: cotter_clock_fn,
     pub clock_payload: *mut c_void,
+    pub shared_store: *mut cotter_shared_store,
+    pub shared_session_id: *const c_char,
 }
 
 // ---- Initialiser macros ----
@@ -268,6 +312,27 @@ pub const COTTER_LOGIN_URL_OPTIONS_INIT: cotter_login_url_options = cotter_login
     input: core::ptr::null(),
     cotter_user_id: core::ptr::null(),
 };
+pub const COTTER_SHARED_STORE_OPTIONS_INIT: cotter_shared_store_options = cotter_shared_store_options {
+    version: COTTER_SHARED_STORE_OPTIONS_VERSION,
+    key_prefix: core::ptr::null(),
+    lease_ttl_ms: 10000,
+    wait_ms: 100,
+};
+pub const COTTER_SHARED_STORE_ADAPTER_INIT: cotter_shared_store_adapter = cotter_shared_store_adapter {
+    version: COTTER_SHARED_STORE_ADAPTER_VERSION,
+    eval: None,
+    release: None,
+    payload: core::ptr::null_mut(),
+};
+pub const COTTER_HIREDIS_OPTIONS_INIT: cotter_hiredis_options = cotter_hiredis_options {
+    version: COTTER_HIREDIS_OPTIONS_VERSION,
+    host: core::ptr::null(),
+    port: 6379,
+    unix_socket: core::ptr::null(),
+    password: core::ptr::null(),
+    connect_timeout_ms: 2000,
+    command_timeout_ms: 2000,
+};
 pub const COTTER_SESSION_OPTIONS_INIT: cotter_session_options = cotter_session_options {
     version: COTTER_SESSION_OPTIONS_VERSION,
     refresh_margin_seconds: 30,
@@ -279,6 +344,8 @@ pub const COTTER_SESSION_OPTIONS_INIT: cotter_session_options = cotter_session_o
     on_tokens_changed_payload: core::ptr::null_mut(),
     clock: None,
     clock_payload: core::ptr::null_mut(),
+    shared_store: core::ptr::null_mut(),
+    shared_session_id: core::ptr::null(),
 };
 
 // ---- Functions ----
@@ -436,6 +503,17 @@ extern "C" {
     pub fn cotter_client_event_get(out: *mut cotter_buf, client: *mut cotter_client, event_id: i64, code_verifier: *const c_char, out_error: *mut *mut cotter_error) -> c_int;
     #[must_use]
     pub fn cotter_client_event_get_start(out: *mut *mut cotter_call, client: *mut cotter_client, event_id: i64, code_verifier: *const c_char, call_opts: *const cotter_call_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_shared_store_options_init(opts: *mut cotter_shared_store_options, version: c_uint) -> c_int;
+    #[must_use]
+    pub fn cotter_shared_store_adapter_init(adapter: *mut cotter_shared_store_adapter, version: c_uint) -> c_int;
+    #[must_use]
+    pub fn cotter_shared_store_new(out: *mut *mut cotter_shared_store, adapter: *const cotter_shared_store_adapter, opts: *const cotter_shared_store_options, out_error: *mut *mut cotter_error) -> c_int;
+    #[must_use]
+    pub fn cotter_hiredis_options_init(opts: *mut cotter_hiredis_options, version: c_uint) -> c_int;
+    #[must_use]
+    pub fn cotter_shared_store_new_hiredis(out: *mut *mut cotter_shared_store, redis: *const cotter_hiredis_options, opts: *const cotter_shared_store_options, out_error: *mut *mut cotter_error) -> c_int;
+    pub fn cotter_shared_store_free(store: *mut cotter_shared_store);
     #[must_use]
     pub fn cotter_buf_alloc(out: *mut cotter_buf, len: usize) -> c_int;
     #[must_use]

@@ -78,6 +78,27 @@ fn rust_layout() -> Vec<String> {
     out.push(format!("cotter_login_url_options.auth_method offset {} size {}", offset_of!(cotter_login_url_options, auth_method), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).auth_method) })));
     out.push(format!("cotter_login_url_options.input offset {} size {}", offset_of!(cotter_login_url_options, input), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).input) })));
     out.push(format!("cotter_login_url_options.cotter_user_id offset {} size {}", offset_of!(cotter_login_url_options, cotter_user_id), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).cotter_user_id) })));
+    out.push(format!("cotter_shared_store_options size {} align {}", size_of::<cotter_shared_store_options>(), align_of::<cotter_shared_store_options>()));
+    let probe = core::mem::MaybeUninit::<cotter_shared_store_options>::uninit();
+    out.push(format!("cotter_shared_store_options.version offset {} size {}", offset_of!(cotter_shared_store_options, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
+    out.push(format!("cotter_shared_store_options.key_prefix offset {} size {}", offset_of!(cotter_shared_store_options, key_prefix), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).key_prefix) })));
+    out.push(format!("cotter_shared_store_options.lease_ttl_ms offset {} size {}", offset_of!(cotter_shared_store_options, lease_ttl_ms), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).lease_ttl_ms) })));
+    out.push(format!("cotter_shared_store_options.wait_ms offset {} size {}", offset_of!(cotter_shared_store_options, wait_ms), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).wait_ms) })));
+    out.push(format!("cotter_shared_store_adapter size {} align {}", size_of::<cotter_shared_store_adapter>(), align_of::<cotter_shared_store_adapter>()));
+    let probe = core::mem::MaybeUninit::<cotter_shared_store_adapter>::uninit();
+    out.push(format!("cotter_shared_store_adapter.version offset {} size {}", offset_of!(cotter_shared_store_adapter, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
+    out.push(format!("cotter_shared_store_adapter.eval offset {} size {}", offset_of!(cotter_shared_store_adapter, eval), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).eval) })));
+    out.push(format!("cotter_shared_store_adapter.release offset {} size {}", offset_of!(cotter_shared_store_adapter, release), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).release) })));
+    out.push(format!("cotter_shared_store_adapter.payload offset {} size {}", offset_of!(cotter_shared_store_adapter, payload), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).payload) })));
+    out.push(format!("cotter_hiredis_options size {} align {}", size_of::<cotter_hiredis_options>(), align_of::<cotter_hiredis_options>()));
+    let probe = core::mem::MaybeUninit::<cotter_hiredis_options>::uninit();
+    out.push(format!("cotter_hiredis_options.version offset {} size {}", offset_of!(cotter_hiredis_options, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
+    out.push(format!("cotter_hiredis_options.host offset {} size {}", offset_of!(cotter_hiredis_options, host), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).host) })));
+    out.push(format!("cotter_hiredis_options.port offset {} size {}", offset_of!(cotter_hiredis_options, port), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).port) })));
+    out.push(format!("cotter_hiredis_options.unix_socket offset {} size {}", offset_of!(cotter_hiredis_options, unix_socket), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).unix_socket) })));
+    out.push(format!("cotter_hiredis_options.password offset {} size {}", offset_of!(cotter_hiredis_options, password), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).password) })));
+    out.push(format!("cotter_hiredis_options.connect_timeout_ms offset {} size {}", offset_of!(cotter_hiredis_options, connect_timeout_ms), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).connect_timeout_ms) })));
+    out.push(format!("cotter_hiredis_options.command_timeout_ms offset {} size {}", offset_of!(cotter_hiredis_options, command_timeout_ms), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).command_timeout_ms) })));
     out.push(format!("cotter_session_options size {} align {}", size_of::<cotter_session_options>(), align_of::<cotter_session_options>()));
     let probe = core::mem::MaybeUninit::<cotter_session_options>::uninit();
     out.push(format!("cotter_session_options.version offset {} size {}", offset_of!(cotter_session_options, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
@@ -90,6 +111,8 @@ fn rust_layout() -> Vec<String> {
     out.push(format!("cotter_session_options.on_tokens_changed_payload offset {} size {}", offset_of!(cotter_session_options, on_tokens_changed_payload), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).on_tokens_changed_payload) })));
     out.push(format!("cotter_session_options.clock offset {} size {}", offset_of!(cotter_session_options, clock), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).clock) })));
     out.push(format!("cotter_session_options.clock_payload offset {} size {}", offset_of!(cotter_session_options, clock_payload), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).clock_payload) })));
+    out.push(format!("cotter_session_options.shared_store offset {} size {}", offset_of!(cotter_session_options, shared_store), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).shared_store) })));
+    out.push(format!("cotter_session_options.shared_session_id offset {} size {}", offset_of!(cotter_session_options, shared_session_id), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).shared_session_id) })));
     out
 }
 
@@ -114,7 +137,7 @@ fn c_layout() -> Vec<String> {
 #[test]
 fn struct_layouts_match_the_c_compiler() {
     let (rust, c) = (rust_layout(), c_layout());
-    assert_eq!(rust.len(), 69);
+    assert_eq!(rust.len(), 89);
     for (r, c) in rust.iter().zip(c.iter()) {
         assert_eq!(r, c, "Rust (left) and C (right) lay this out differently");
     }

@@ -64,6 +64,24 @@ int main(void) {
     printf("cotter_login_url_options.auth_method offset %zu size %zu\n", offsetof(cotter_login_url_options, auth_method), sizeof(((cotter_login_url_options *)0)->auth_method));
     printf("cotter_login_url_options.input offset %zu size %zu\n", offsetof(cotter_login_url_options, input), sizeof(((cotter_login_url_options *)0)->input));
     printf("cotter_login_url_options.cotter_user_id offset %zu size %zu\n", offsetof(cotter_login_url_options, cotter_user_id), sizeof(((cotter_login_url_options *)0)->cotter_user_id));
+    printf("cotter_shared_store_options size %zu align %zu\n", sizeof(cotter_shared_store_options), (size_t)_Alignof(cotter_shared_store_options));
+    printf("cotter_shared_store_options.version offset %zu size %zu\n", offsetof(cotter_shared_store_options, version), sizeof(((cotter_shared_store_options *)0)->version));
+    printf("cotter_shared_store_options.key_prefix offset %zu size %zu\n", offsetof(cotter_shared_store_options, key_prefix), sizeof(((cotter_shared_store_options *)0)->key_prefix));
+    printf("cotter_shared_store_options.lease_ttl_ms offset %zu size %zu\n", offsetof(cotter_shared_store_options, lease_ttl_ms), sizeof(((cotter_shared_store_options *)0)->lease_ttl_ms));
+    printf("cotter_shared_store_options.wait_ms offset %zu size %zu\n", offsetof(cotter_shared_store_options, wait_ms), sizeof(((cotter_shared_store_options *)0)->wait_ms));
+    printf("cotter_shared_store_adapter size %zu align %zu\n", sizeof(cotter_shared_store_adapter), (size_t)_Alignof(cotter_shared_store_adapter));
+    printf("cotter_shared_store_adapter.version offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, version), sizeof(((cotter_shared_store_adapter *)0)->version));
+    printf("cotter_shared_store_adapter.eval offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, eval), sizeof(((cotter_shared_store_adapter *)0)->eval));
+    printf("cotter_shared_store_adapter.release offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, release), sizeof(((cotter_shared_store_adapter *)0)->release));
+    printf("cotter_shared_store_adapter.payload offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, payload), sizeof(((cotter_shared_store_adapter *)0)->payload));
+    printf("cotter_hiredis_options size %zu align %zu\n", sizeof(cotter_hiredis_options), (size_t)_Alignof(cotter_hiredis_options));
+    printf("cotter_hiredis_options.version offset %zu size %zu\n", offsetof(cotter_hiredis_options, version), sizeof(((cotter_hiredis_options *)0)->version));
+    printf("cotter_hiredis_options.host offset %zu size %zu\n", offsetof(cotter_hiredis_options, host), sizeof(((cotter_hiredis_options *)0)->host));
+    printf("cotter_hiredis_options.port offset %zu size %zu\n", offsetof(cotter_hiredis_options, port), sizeof(((cotter_hiredis_options *)0)->port));
+    printf("cotter_hiredis_options.unix_socket offset %zu size %zu\n", offsetof(cotter_hiredis_options, unix_socket), sizeof(((cotter_hiredis_options *)0)->unix_socket));
+    printf("cotter_hiredis_options.password offset %zu size %zu\n", offsetof(cotter_hiredis_options, password), sizeof(((cotter_hiredis_options *)0)->password));
+    printf("cotter_hiredis_options.connect_timeout_ms offset %zu size %zu\n", offsetof(cotter_hiredis_options, connect_timeout_ms), sizeof(((cotter_hiredis_options *)0)->connect_timeout_ms));
+    printf("cotter_hiredis_options.command_timeout_ms offset %zu size %zu\n", offsetof(cotter_hiredis_options, command_timeout_ms), sizeof(((cotter_hiredis_options *)0)->command_timeout_ms));
     printf("cotter_session_options size %zu align %zu\n", sizeof(cotter_session_options), (size_t)_Alignof(cotter_session_options));
     printf("cotter_session_options.version offset %zu size %zu\n", offsetof(cotter_session_options, version), sizeof(((cotter_session_options *)0)->version));
     printf("cotter_session_options.refresh_margin_seconds offset %zu size %zu\n", offsetof(cotter_session_options, refresh_margin_seconds), sizeof(((cotter_session_options *)0)->refresh_margin_seconds));
@@ -75,5 +93,7 @@ int main(void) {
     printf("cotter_session_options.on_tokens_changed_payload offset %zu size %zu\n", offsetof(cotter_session_options, on_tokens_changed_payload), sizeof(((cotter_session_options *)0)->on_tokens_changed_payload));
     printf("cotter_session_options.clock offset %zu size %zu\n", offsetof(cotter_session_options, clock), sizeof(((cotter_session_options *)0)->clock));
     printf("cotter_session_options.clock_payload offset %zu size %zu\n", offsetof(cotter_session_options, clock_payload), sizeof(((cotter_session_options *)0)->clock_payload));
+    printf("cotter_session_options.shared_store offset %zu size %zu\n", offsetof(cotter_session_options, shared_store), sizeof(((cotter_session_options *)0)->shared_store));
+    printf("cotter_session_options.shared_session_id offset %zu size %zu\n", offsetof(cotter_session_options, shared_session_id), sizeof(((cotter_session_options *)0)->shared_session_id));
     return 0;
 }

@@ -39,6 +39,8 @@ pub enum ErrorKind {
     Canceled,
     /// `COTTER_ECREDENTIALS` (-16)
     Credentials,
+    /// `COTTER_ESHARED_UNAVAILABLE` (-17)
+    SharedUnavailable,
     /// `COTTER_EJWT_MALFORMED` (-20)
     JwtMalformed,
     /// `COTTER_EJWT_ALG` (-21)
@@ -99,6 +101,7 @@ impl ErrorKind {
             sys::COTTER_ESTATE => ErrorKind::State,
             sys::COTTER_ECANCELED => ErrorKind::Canceled,
             sys::COTTER_ECREDENTIALS => ErrorKind::Credentials,
+            sys::COTTER_ESHARED_UNAVAILABLE => ErrorKind::SharedUnavailable,
             sys::COTTER_EJWT_MALFORMED => ErrorKind::JwtMalformed,
             sys::COTTER_EJWT_ALG => ErrorKind::JwtAlg,
             sys::COTTER_EJWT_HEADER => ErrorKind::JwtHeader,
@@ -140,6 +143,7 @@ impl ErrorKind {
             ErrorKind::State => sys::COTTER_ESTATE,
             ErrorKind::Canceled => sys::COTTER_ECANCELED,
             ErrorKind::Credentials => sys::COTTER_ECREDENTIALS,
+            ErrorKind::SharedUnavailable => sys::COTTER_ESHARED_UNAVAILABLE,
             ErrorKind::JwtMalformed => sys::COTTER_EJWT_MALFORMED,
             ErrorKind::JwtAlg => sys::COTTER_EJWT_ALG,
             ErrorKind::JwtHeader => sys::COTTER_EJWT_HEADER,
@@ -180,6 +184,7 @@ impl ErrorKind {
         ErrorKind::State,
         ErrorKind::Canceled,
         ErrorKind::Credentials,
+        ErrorKind::SharedUnavailable,
         ErrorKind::JwtMalformed,
         ErrorKind::JwtAlg,
         ErrorKind::JwtHeader,

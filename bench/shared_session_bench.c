@@ -1,0 +1,184 @@
+/**
+ * @file shared_session_bench.c
+ * @brief Not a test (bench/, -DCOTTER_BUILD_BENCH=ON): the latency a shared store (Redis, docs/shared-sessions.md)
+ * adds to a refresh. Starts redis-server (Unix socket, temp dir) and the emulator, then, ROUNDS times each, moves
+ * the dev clock past the access token's exp and times get_access_token():
+ *   local      one session in memory (no store): the refresh alone;
+ *   shared     one replica with a shared store: acquire + refresh + save;
+ *   contended  3 replicas (3 clients, 3 threads) asking for the same shared session at once: each caller's wait.
+ * Prints p50/p99 in milliseconds, and the Redis scripts per refresh (INFO commandstats). Wall-clock numbers from a
+ * shared machine: compare the rows of one run, not runs.
+ */
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cotter.h"
+#include "emulator.h"
+
+#define ROUNDS 200
+#define REPLICAS 3
+
+static int64_t offset = 0;
+static int64_t dev_clock(void *payload) {
+    (void)payload;
+    return (int64_t)time(NULL) + __atomic_load_n(&offset, __ATOMIC_SEQ_CST);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, double *v, int n, long scripts, int refreshes) {
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    printf("| %-10s | %8.2f | %8.2f | %6.2f |\n", name, v[n / 2], v[(n * 99) / 100], refreshes ? (double)scripts / refreshes : 0.0);
+}
+
+static long scripts(redisContext *c) {
+    redisReply *p = redisCommand(c, "INFO commandstats");
+    long n = 0;
+    const char *at;
+    if (p && p->type == REDIS_REPLY_STRING && (at = strstr(p->str, "cmdstat_evalsha:calls=")))
+        n = strtol(at + strlen("cmdstat_evalsha:calls="), NULL, 10);
+    if (p) freeReplyObject(p);
+    return n;
+}
+
+static cotter_session *session(cotter_client *c, cotter_shared_store *st, const char *id, const cotter_token *t) {
+    cotter_session_options o = COTTER_SESSION_OPTIONS_INIT;
+    cotter_session *s = NULL;
+    o.clock = dev_clock;
+    o.shared_store = st;
+    o.shared_session_id = st ? id : NULL;
+    return cotter_session_new(&s, c, &o, t, NULL) == COTTER_OK ? s : NULL;
+}
+
+static void advance(emu *e) {
+    emu_dev(e, "POST", "/clock", "{\"advance_seconds\":3600}", NULL);
+    __atomic_add_fetch(&offset, 3600, __ATOMIC_SEQ_CST);
+}
+
+static double timed_get(cotter_session *s) {
+    cotter_buf b = COTTER_BUF_INIT;
+    const double t0 = now_ms();
+    if (cotter_session_get_access_token(&b, s, NULL) != COTTER_OK) {
+        fprintf(stderr, "get_access_token failed\n");
+        exit(1);
+    }
+    cotter_buf_dispose(&b);
+    return now_ms() - t0;
+}
+
+typedef struct racer {
+    cotter_session *s;
+    pthread_barrier_t *start;
+    double ms;
+} racer;
+
+static void *race(void *arg) {
+    racer *r = arg;
+    pthread_barrier_wait(r->start);
+    r->ms = timed_get(r->s);
+    return NULL;
+}
+
+int main(void) {
+    char dir[] = "/tmp/cotter-bench-redis-XXXXXX", sock[300], log[320];
+    emu e;
+    pid_t redis;
+    redisContext *admin = NULL;
+    cotter_client *c[REPLICAS];
+    cotter_shared_store *st = NULL;
+    cotter_hiredis_options ro = COTTER_HIREDIS_OPTIONS_INIT;
+    cotter_session *local, *shared, *rep[REPLICAS];
+    static double v[ROUNDS * REPLICAS];
+    long s0;
+    int i, k;
+    if (!mkdtemp(dir)) return 1;
+    snprintf(sock, sizeof sock, "%s/redis.sock", dir);
+    snprintf(log, sizeof log, "%s/redis.log", dir);
+    redis = fork();
+    if (redis == 0) {
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock, "--dir", dir, "--save", "",
+               "--appendonly", "no", "--logfile", log, (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 200 && !admin; i++) {
+        struct timespec ts = {0, 50000000L};
+        struct timeval tv = {5, 0};
+        nanosleep(&ts, NULL);
+        admin = redisConnectUnixWithTimeout(sock, tv);
+        if (admin && admin->err) {
+            redisFree(admin);
+            admin = NULL;
+        }
+    }
+    if (!admin || emu_start(&e, NULL) != 0) return 1;
+    for (i = 0; i < REPLICAS; i++) {
+        cotter_client_options o = COTTER_CLIENT_OPTIONS_INIT;
+        o.api_key_id = e.api_key_id;
+        o.base_url = e.base_url;
+        if (cotter_client_new(&c[i], &o, NULL) != COTTER_OK) return 1;
+    }
+    ro.unix_socket = sock;
+    if (cotter_shared_store_new_hiredis(&st, &ro, NULL, NULL) != COTTER_OK) return 1;
+    {
+        char *a = emu_login(&e, "local@example.com"), *b = emu_login(&e, "shared@example.com");
+        cotter_token *ta = NULL, *tb = NULL;
+        if (!a || !b || cotter_token_from_json(&ta, a, strlen(a), NULL) != COTTER_OK ||
+            cotter_token_from_json(&tb, b, strlen(b), NULL) != COTTER_OK)
+            return 1;
+        local = session(c[0], NULL, NULL, ta);
+        shared = session(c[0], st, "bench", tb);
+        for (i = 0; i < REPLICAS; i++) rep[i] = session(c[i], st, "bench", NULL);
+        free(a);
+        free(b);
+        cotter_token_free(ta);
+        cotter_token_free(tb);
+    }
+    printf("| %-10s | p50 (ms) | p99 (ms) | scripts/refresh |\n|---|---|---|---|\n", "refresh");
+    for (k = 0; k < ROUNDS; k++) advance(&e), v[k] = timed_get(local);
+    report("local", v, ROUNDS, 0, 0);
+    freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
+    s0 = scripts(admin);
+    for (k = 0; k < ROUNDS; k++) advance(&e), v[k] = timed_get(shared);
+    report("shared", v, ROUNDS, scripts(admin) - s0, ROUNDS);
+    freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
+    for (k = 0; k < ROUNDS; k++) {
+        pthread_barrier_t start;
+        pthread_t th[REPLICAS];
+        racer r[REPLICAS];
+        advance(&e);
+        pthread_barrier_init(&start, NULL, REPLICAS);
+        for (i = 0; i < REPLICAS; i++) {
+            r[i].s = rep[i];
+            r[i].start = &start;
+            pthread_create(&th[i], NULL, race, &r[i]);
+        }
+        for (i = 0; i < REPLICAS; i++) pthread_join(th[i], NULL), v[k * REPLICAS + i] = r[i].ms;
+        pthread_barrier_destroy(&start);
+    }
+    report("contended", v, ROUNDS * REPLICAS, scripts(admin), ROUNDS);
+    cotter_session_free(local);
+    cotter_session_free(shared);
+    for (i = 0; i < REPLICAS; i++) cotter_session_free(rep[i]), cotter_client_free(c[i]);
+    cotter_shared_store_free(st);
+    redisFree(admin);
+    emu_stop(&e);
+    kill(redis, SIGKILL);
+    waitpid(redis, NULL, 0);
+    unlink(sock);
+    unlink(log);
+    rmdir(dir);
+    return 0;
+}

@@ -1,0 +1,281 @@
+/**
+ * @file redis_hiredis.cpp
+ * @brief The shared-store adapter that ships in the library: Debian's hiredis (0.14, synchronous API) behind the
+ * public adapter struct of cotter.h, exactly as a user's adapter would be written. One connection and one thread
+ * per store: eval() queues the command and returns (the caller is a client's I/O thread, which must not wait for
+ * Redis); the thread runs EVALSHA (EVAL on NOSCRIPT) and completes `done` there. The connection is made on first use
+ * and again after any failure; every failure completes with COTTER_ESHARED_UNAVAILABLE.
+ */
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client_objects.hpp"
+
+namespace {
+
+struct job {
+    std::string script, sha1;
+    std::vector<cotter::core::secret_string> keys, args;  // args hold tokens: wiped when the job is dropped
+    cotter_shared_store_done_fn done = nullptr;
+    void *done_ctx = nullptr;
+};
+
+timeval to_timeval(int64_t ms) {
+    timeval tv;
+    tv.tv_sec = static_cast<time_t>(ms / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+    return tv;
+}
+
+class hiredis_adapter {
+public:
+    std::string host, unix_socket;
+    int port = 6379;
+    cotter::core::secret_string password;
+    int64_t connect_timeout_ms = 2000, command_timeout_ms = 2000;
+
+    /// Queues one command (any thread). False when the adapter is shutting down.
+    bool submit(job j) {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (stop_) return false;
+            queue_.push_back(std::move(j));
+            if (!started_) {
+                started_ = true;
+                // The thread holds the adapter, so a release from the thread itself (the last use dropped in a
+                // completion) can detach it safely.
+                worker_ = std::thread([self = self_.lock()] { self->run(); });
+            }
+        }
+        cv_.notify_one();
+        return true;
+    }
+
+    void shutdown() {
+        std::thread t;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            stop_ = true;
+            t = std::move(worker_);
+        }
+        cv_.notify_one();
+        if (!t.joinable()) return;
+        if (t.get_id() == std::this_thread::get_id()) t.detach();
+        else t.join();
+    }
+
+    std::weak_ptr<hiredis_adapter> self_;
+
+private:
+    void run() {
+        // hiredis writes with write(): a Redis that went away would raise SIGPIPE, whose default kills the process.
+        // The thread that writes gets it; blocked here, it stays pending on this thread and the write fails EPIPE.
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+        for (;;) {
+            job j;
+            {
+                std::unique_lock<std::mutex> lock(mu_);
+                cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+                if (queue_.empty()) break;  // stopping, nothing left
+                j = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            execute(j);
+        }
+        if (ctx_) redisFree(ctx_);
+        ctx_ = nullptr;
+    }
+
+    static void fail(const job &j, const std::string &why) {
+        j.done(j.done_ctx, COTTER_ESHARED_UNAVAILABLE, nullptr, nullptr, 0, why.c_str());
+    }
+
+    void drop_connection() {
+        if (ctx_) redisFree(ctx_);
+        ctx_ = nullptr;
+    }
+
+    bool connect(std::string &why) {
+        const timeval tv = to_timeval(connect_timeout_ms);
+        ctx_ = unix_socket.empty() ? redisConnectWithTimeout(host.c_str(), port, tv)
+                                   : redisConnectUnixWithTimeout(unix_socket.c_str(), tv);
+        const std::string where = unix_socket.empty() ? host + ":" + std::to_string(port) : unix_socket;
+        if (!ctx_ || ctx_->err) {
+            why = "cannot connect to Redis at " + where + ": " + (ctx_ ? ctx_->errstr : "out of memory");
+            drop_connection();
+            return false;
+        }
+        if (redisSetTimeout(ctx_, to_timeval(command_timeout_ms)) != REDIS_OK) {
+            why = "cannot set the Redis command timeout";
+            drop_connection();
+            return false;
+        }
+        if (!password.empty()) {
+            const char *argv[] = {"AUTH", password.c_str()};
+            const size_t lens[] = {4, password.size()};
+            auto *r = static_cast<redisReply *>(redisCommandArgv(ctx_, 2, argv, lens));
+            const bool ok = r && r->type != REDIS_REPLY_ERROR;
+            if (r) freeReplyObject(r);
+            if (!ok) {
+                why = "Redis at " + where + " refused AUTH";  // never the password
+                drop_connection();
+                return false;
+            }
+        }
+        return true;
+    }
+
+    redisReply *command(const job &j, bool by_sha, std::string &why) {
+        std::vector<const char *> argv;
+        std::vector<size_t> lens;
+        const std::string nkeys = std::to_string(j.keys.size());
+        auto push = [&](const char *p, size_t n) {
+            argv.push_back(p);
+            lens.push_back(n);
+        };
+        if (by_sha) {
+            push("EVALSHA", 7);
+            push(j.sha1.data(), j.sha1.size());
+        } else {
+            push("EVAL", 4);
+            push(j.script.data(), j.script.size());
+        }
+        push(nkeys.data(), nkeys.size());
+        for (const auto &k : j.keys) push(k.c_str(), k.size());
+        for (const auto &a : j.args) push(a.c_str(), a.size());
+        auto *r = static_cast<redisReply *>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+        if (!r) {
+            why = std::string("Redis connection failed: ") + (ctx_->errstr[0] ? ctx_->errstr : "no reply");
+            drop_connection();  // a timed-out or broken connection is never reused: its next reply would be stale
+        }
+        return r;
+    }
+
+    void execute(const job &j) {
+        std::string why;
+        const bool reused = ctx_ != nullptr;
+        if (!ctx_ && !connect(why)) return fail(j, why);
+        redisReply *r = command(j, true, why);
+        if (!r && reused) {
+            // A kept connection may have died in between (Redis restarted, an idle timeout): one more try on a
+            // fresh one. Safe for these scripts: a repeated acquire finds its own lease (a wait), a repeated save
+            // is fenced by its own write, set and logout only move the version again.
+            if (!connect(why)) return fail(j, why);
+            r = command(j, true, why);
+        }
+        if (r && r->type == REDIS_REPLY_ERROR && std::strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            r = command(j, false, why);
+        }
+        if (!r) return fail(j, why);
+        std::unique_ptr<redisReply, void (*)(void *)> reply(r, freeReplyObject);
+        if (r->type == REDIS_REPLY_ERROR) return fail(j, "Redis answered an error: " + std::string(r->str, r->len));
+        if (r->type != REDIS_REPLY_ARRAY) return fail(j, "Redis answered a script with a non-array reply");
+        std::vector<std::string> numbers(r->elements);
+        std::vector<const char *> items(r->elements);
+        std::vector<size_t> lens(r->elements);
+        for (size_t i = 0; i < r->elements; ++i) {
+            const redisReply *e = r->element[i];
+            if (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) {
+                items[i] = e->str;
+                lens[i] = e->len;
+            } else if (e->type == REDIS_REPLY_INTEGER) {
+                numbers[i] = std::to_string(e->integer);
+                items[i] = numbers[i].c_str();
+                lens[i] = numbers[i].size();
+            } else {
+                return fail(j, "Redis answered a script with an unexpected item type");
+            }
+        }
+        j.done(j.done_ctx, COTTER_OK, items.data(), lens.data(), items.size(), nullptr);
+    }
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<job> queue_;
+    bool stop_ = false, started_ = false;
+    std::thread worker_;
+    redisContext *ctx_ = nullptr;  // the worker's
+};
+
+using adapter_ptr = std::shared_ptr<hiredis_adapter>;
+
+int eval(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count, const char **args,
+         size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx) {
+    try {
+        job j;
+        j.script = script;
+        j.sha1 = sha1;
+        for (size_t i = 0; i < key_count; ++i) j.keys.emplace_back(std::string(keys[i]));
+        for (size_t i = 0; i < arg_count; ++i) j.args.emplace_back(std::string(args[i]));
+        j.done = done;
+        j.done_ctx = done_ctx;
+        return (*static_cast<adapter_ptr *>(payload))->submit(std::move(j)) ? 0 : -1;
+    } catch (...) {
+        return -1;  // not started
+    }
+}
+
+void release(void *payload) {
+    auto *p = static_cast<adapter_ptr *>(payload);
+    (*p)->shutdown();
+    delete p;
+}
+
+}  // namespace
+
+extern "C" {
+
+COTTER_API int cotter_hiredis_options_init(cotter_hiredis_options *opts, unsigned int version) noexcept {
+    if (!opts || version != COTTER_HIREDIS_OPTIONS_VERSION) return COTTER_EINVAL;
+    *opts = cotter_hiredis_options COTTER_HIREDIS_OPTIONS_INIT;
+    return COTTER_OK;
+}
+
+COTTER_API int cotter_shared_store_new_hiredis(cotter_shared_store **out, const cotter_hiredis_options *redis,
+                                               const cotter_shared_store_options *opts,
+                                               cotter_error **out_error) noexcept {
+    COTTER_CLEAR_OUT(out);
+    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
+    COTTER_CHECK_ARG(redis == nullptr || redis->version == COTTER_HIREDIS_OPTIONS_VERSION,
+                     "hiredis options: unknown version (initialise them with cotter_hiredis_options_init)", out_error);
+    COTTER_API_BEGIN
+    namespace o = cotter::core::options;
+    const cotter_hiredis_options defaults = COTTER_HIREDIS_OPTIONS_INIT;
+    const cotter_hiredis_options &r = redis ? *redis : defaults;
+    o::check(o::hiredis::port_range, r.port);
+    o::check(o::hiredis::connect_timeout_ms_range, r.connect_timeout_ms);
+    o::check(o::hiredis::command_timeout_ms_range, r.command_timeout_ms);
+    auto a = std::make_shared<hiredis_adapter>();
+    a->self_ = a;
+    a->host = r.host ? r.host : "127.0.0.1";
+    a->unix_socket = r.unix_socket ? r.unix_socket : "";
+    a->port = r.port;
+    a->password = cotter::core::secret_string(r.password ? r.password : "");
+    a->connect_timeout_ms = r.connect_timeout_ms;
+    a->command_timeout_ms = r.command_timeout_ms;
+    cotter_shared_store_adapter adapter = COTTER_SHARED_STORE_ADAPTER_INIT;
+    adapter.eval = eval;
+    adapter.release = release;
+    auto payload = std::make_unique<adapter_ptr>(a);
+    adapter.payload = payload.get();
+    const int rc = cotter_shared_store_new(out, &adapter, opts, out_error);
+    if (rc == COTTER_OK) payload.release();  // the store owns it now: release() frees it
+    return rc;
+    COTTER_API_END(out_error)
+}
+
+}  // extern "C"

@@ -1,0 +1,832 @@
+/**
+ * @file test_shared_session_concurrency.c
+ * @brief C99 + pthreads over the C ABI: sessions shared by a fleet through a real redis-server (started here, in its
+ * own temp dir, on a free port and a Unix socket, killed at the end) against the emulator (docs/shared-sessions.md).
+ *  (a) 3 worker processes (this program re-executed) x 4 threads share 20 sessions whose access tokens expire (dev
+ *      clock): each round, exactly one refresh grant per session, no family revoked; a round on valid tokens costs
+ *      0 Redis commands.
+ *  (b) a lease holder SIGKILLed mid-refresh (its request held by the emulator): another replica takes over after the
+ *      lease TTL; the session is not lost.
+ *  (c) DEBUG SLEEP longer than the lease TTL while a refresh's save is in flight: another replica takes the expired
+ *      lease and refreshes (within the server's reuse grace window); the late save is fenced; one lineage remains.
+ *  (d) Redis restarted without its data: a valid cached token is served; the refresh fails with COTTER_EREAUTH;
+ *      a new login (set_token) recovers the fleet.
+ *  (e) Redis down: a valid cached token is served; a needed refresh is COTTER_ESHARED_UNAVAILABLE, nothing sent.
+ * Time is driven by the emulator's dev clock (and the sessions' clock follows it), never by sleeps. Runs under TSan
+ * (label "concurrency").
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cotter.h"
+#include "emulator.h"
+
+#define SESSIONS 20
+#define WORKERS 3
+#define THREADS 4
+#define ROUNDS 3
+#define REFRESH_ROUTE "POST /api/v0/token/:api_key_id"
+
+static int failures = 0;
+#define CHECK(cond, ...)                                                                            \
+    do {                                                                                            \
+        if (!(cond)) {                                                                              \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                    \
+            fprintf(stderr, __VA_ARGS__);                                                           \
+            fprintf(stderr, "\n");                                                                  \
+            failures++;                                                                             \
+        }                                                                                           \
+    } while (0)
+
+/* ---- The sessions' clock follows the emulator's dev clock: real time plus the offset the test advanced ---------- */
+
+static int64_t clock_offset = 0;
+static int64_t dev_clock(void *payload) {
+    (void)payload;
+    return (int64_t)time(NULL) + __atomic_load_n(&clock_offset, __ATOMIC_SEQ_CST);
+}
+
+/* ---- Redis, started by the test --------------------------------------------------------------------------------- */
+
+typedef struct redis_proc {
+    pid_t pid;
+    int port;
+    char dir[256], sock[300];
+} redis_proc;
+
+static int free_port(void) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+static redisContext *redis_admin(const redis_proc *r) {
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectUnixWithTimeout(r->sock, tv);
+    if (c && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Starts redis-server (no persistence, DEBUG allowed) on r->port and r->sock; waits until it answers PING. */
+static int redis_start(redis_proc *r) {
+    char port[16], log[320];
+    int i;
+    snprintf(port, sizeof port, "%d", r->port);
+    snprintf(log, sizeof log, "%s/redis.log", r->dir);
+    r->pid = fork();
+    if (r->pid < 0) return -1;
+    if (r->pid == 0) {
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--unixsocket", r->sock,
+               "--unixsocketperm", "700", "--dir", r->dir, "--save", "", "--appendonly", "no", "--logfile", log,
+               "--enable-debug-command", "yes", "--daemonize", "no", (char *)NULL);
+        _exit(127);
+    }
+    for (i = 0; i < 400; i++) { /* up to 20 s on a loaded machine */
+        redisContext *c = redis_admin(r);
+        if (c) {
+            redisReply *p = redisCommand(c, "PING");
+            const int ok = p && p->type == REDIS_REPLY_STATUS;
+            if (p) freeReplyObject(p);
+            redisFree(c);
+            if (ok) return 0;
+        }
+        {
+            struct timespec ts = {0, 50000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return -1;
+}
+
+/* SIGKILL: no clean shutdown, so the Unix socket file stays (connections to it are refused) and nothing is saved. */
+static void redis_kill(redis_proc *r) {
+    int status;
+    if (r->pid <= 0) return;
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, &status, 0);
+    r->pid = 0;
+}
+
+static long long redis_int(redisContext *c, const char *cmd, const char *arg) {
+    redisReply *p = redisCommand(c, cmd, arg);
+    long long v = -1;
+    if (p && p->type == REDIS_REPLY_INTEGER) v = p->integer;
+    else if (p && p->type == REDIS_REPLY_STRING) v = strtoll(p->str, NULL, 10);
+    if (p) freeReplyObject(p);
+    return v;
+}
+
+/* Script calls (EVALSHA + EVAL) since the last CONFIG RESETSTAT. */
+static long redis_script_calls(redisContext *c) {
+    redisReply *p = redisCommand(c, "INFO commandstats");
+    long n = 0;
+    const char *names[] = {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="};
+    int i;
+    if (!p || p->type != REDIS_REPLY_STRING) {
+        if (p) freeReplyObject(p);
+        return -1;
+    }
+    for (i = 0; i < 2; i++) {
+        const char *at = strstr(p->str, names[i]);
+        if (at) n += strtol(at + strlen(names[i]), NULL, 10);
+    }
+    freeReplyObject(p);
+    return n;
+}
+
+/* ---- Emulator helpers ------------------------------------------------------------------------------------------- */
+
+static long handled_refreshes(emu *e, long *revoked, long *grace) {
+    char *body = NULL, *handled;
+    long n = -1;
+    if (emu_dev(e, "GET", "/stats", NULL, &body) != 200 || !body) {
+        free(body);
+        return -1;
+    }
+    handled = emu_json_member(body, "handled");
+    if (handled) {
+        const char *p = strstr(handled, "\"" REFRESH_ROUTE "\":");
+        n = p ? strtol(p + strlen("\"" REFRESH_ROUTE "\":"), NULL, 10) : 0;
+    }
+    if (revoked) *revoked = emu_json_int(body, "refresh_families_revoked");
+    if (grace) *grace = emu_json_int(body, "refresh_grace_reuses");
+    free(handled);
+    free(body);
+    return n;
+}
+
+/* Moves the emulator's dev clock and the sessions' clock together. */
+static int advance(emu *e, int64_t seconds) {
+    char body[64];
+    snprintf(body, sizeof body, "{\"advance_seconds\":%lld}", (long long)seconds);
+    if (emu_dev(e, "POST", "/clock", body, NULL) != 200) return -1;
+    __atomic_add_fetch(&clock_offset, seconds, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+/* ---- Fleet objects ---------------------------------------------------------------------------------------------- */
+
+static cotter_client *new_client(const char *base_url, const char *key) {
+    cotter_client_options o = COTTER_CLIENT_OPTIONS_INIT;
+    cotter_client *c = NULL;
+    o.api_key_id = key;
+    o.base_url = base_url;
+    return cotter_client_new(&c, &o, NULL) == COTTER_OK ? c : NULL;
+}
+
+/* A hiredis store over the Unix socket (port 0) or TCP. */
+static cotter_shared_store *new_store(const char *sock, int port, int64_t lease_ms) {
+    cotter_hiredis_options ro = COTTER_HIREDIS_OPTIONS_INIT;
+    cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
+    cotter_shared_store *st = NULL;
+    cotter_error *err = NULL;
+    if (port > 0) ro.port = port;
+    else ro.unix_socket = sock;
+    ro.command_timeout_ms = 10000; /* DEBUG SLEEP in (c) must not look like an outage */
+    so.lease_ttl_ms = lease_ms;
+    if (cotter_shared_store_new_hiredis(&st, &ro, &so, &err) != COTTER_OK) {
+        fprintf(stderr, "store: %s\n", err ? cotter_error_message(err) : "?");
+        cotter_error_free(err);
+        return NULL;
+    }
+    return st;
+}
+
+static cotter_session *new_session(cotter_client *c, cotter_shared_store *st, const char *id, const cotter_token *t,
+                                   int *rc_out) {
+    cotter_session_options o;
+    cotter_session *s = NULL;
+    cotter_error *err = NULL;
+    int rc;
+    if (cotter_session_options_init(&o, COTTER_SESSION_OPTIONS_VERSION) != COTTER_OK) return NULL;
+    o.shared_store = st;
+    o.shared_session_id = id;
+    o.clock = dev_clock;
+    rc = cotter_session_new(&s, c, &o, t, &err);
+    if (rc != COTTER_OK) fprintf(stderr, "session %s: %s\n", id, err ? cotter_error_message(err) : "?");
+    cotter_error_free(err);
+    if (rc_out) *rc_out = rc;
+    return s;
+}
+
+static int get_token(cotter_session *s, char *out, size_t cap, char *message, size_t mcap) {
+    cotter_buf at = COTTER_BUF_INIT;
+    cotter_error *err = NULL;
+    const int rc = cotter_session_get_access_token(&at, s, &err);
+    if (out) out[0] = '\0';
+    if (message) snprintf(message, mcap, "%s", err ? cotter_error_message(err) : "");
+    if (rc == COTTER_OK && out && at.len < cap) memcpy(out, at.ptr, at.len + 1);
+    cotter_buf_dispose(&at);
+    cotter_error_free(err);
+    return rc;
+}
+
+static cotter_token *login(emu *e, const char *identifier) {
+    char *json = emu_login(e, identifier);
+    cotter_token *t = NULL;
+    if (json && cotter_token_from_json(&t, json, strlen(json), NULL) != COTTER_OK) t = NULL;
+    free(json);
+    return t;
+}
+
+/* ---- Worker process (this program, re-executed): THREADS threads over SESSIONS sessions, one round per line ---- */
+
+static cotter_session *w_sessions[SESSIONS];
+static int w_failures;
+static pthread_mutex_t w_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void *w_thread(void *arg) {
+    const int t = (int)(size_t)arg;
+    int i, bad = 0;
+    for (i = 0; i < SESSIONS; i++) {
+        char message[512];
+        const int k = (i + t * 7) % SESSIONS; /* threads start on different sessions */
+        const int rc = get_token(w_sessions[k], NULL, 0, message, sizeof message);
+        if (rc != COTTER_OK) {
+            fprintf(stderr, "worker %d: session %d: %s %s\n", (int)getpid(), k, cotter_status_name(rc), message);
+            bad++;
+        }
+    }
+    pthread_mutex_lock(&w_mutex);
+    w_failures += bad;
+    pthread_mutex_unlock(&w_mutex);
+    return NULL;
+}
+
+static int worker_main(void) {
+    const char *base = getenv("T_BASE_URL"), *key = getenv("T_KEY"), *sock = getenv("T_SOCK");
+    const int port = atoi(getenv("T_PORT") ? getenv("T_PORT") : "0");
+    cotter_client *c = new_client(base, key);
+    cotter_shared_store *st = new_store(sock, port, 10000);
+    char line[128];
+    int i;
+    if (!c || !st) return 2;
+    for (i = 0; i < SESSIONS; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "fleet-%d", i);
+        w_sessions[i] = new_session(c, st, id, NULL, NULL);
+        if (!w_sessions[i]) return 2;
+    }
+    cotter_shared_store_free(st); /* the sessions keep it */
+    while (fgets(line, sizeof line, stdin)) {
+        long long offset;
+        pthread_t th[THREADS];
+        if (sscanf(line, "round %lld", &offset) != 1) break;
+        __atomic_store_n(&clock_offset, (int64_t)offset, __ATOMIC_SEQ_CST);
+        w_failures = 0;
+        for (i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, w_thread, (void *)(size_t)i);
+        for (i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+        printf("done %d\n", w_failures);
+        fflush(stdout);
+    }
+    for (i = 0; i < SESSIONS; i++) cotter_session_free(w_sessions[i]);
+    cotter_client_free(c);
+    return 0;
+}
+
+/* (b)'s lease holder: one refresh of `id`, which the emulator holds until this process is killed. */
+static int holder_main(const char *id, const char *offset) {
+    cotter_client *c = new_client(getenv("T_BASE_URL"), getenv("T_KEY"));
+    cotter_shared_store *st = new_store(getenv("T_SOCK"), 0, 5000);
+    cotter_session *s;
+    char message[512];
+    if (!c || !st) return 2;
+    __atomic_store_n(&clock_offset, (int64_t)strtoll(offset, NULL, 10), __ATOMIC_SEQ_CST);
+    s = new_session(c, st, id, NULL, NULL);
+    if (!s) return 2;
+    get_token(s, NULL, 0, message, sizeof message); /* never returns before the SIGKILL (the budget is 3.75 s) */
+    return 3;
+}
+
+typedef struct child {
+    pid_t pid;
+    FILE *to, *from;
+} child;
+
+static int spawn(child *ch, const char *mode, const char *a1, const char *a2) {
+    int in[2], out[2];
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || pipe(in) != 0 || pipe(out) != 0) return -1;
+    self[n] = '\0';
+    ch->pid = fork();
+    if (ch->pid < 0) return -1;
+    if (ch->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        execl(self, self, mode, a1, a2, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    /* Our ends must not leak into later children: a worker sees EOF on its stdin only once every copy is closed. */
+    fcntl(in[1], F_SETFD, FD_CLOEXEC);
+    fcntl(out[0], F_SETFD, FD_CLOEXEC);
+    ch->to = fdopen(in[1], "w");
+    ch->from = fdopen(out[0], "r");
+    return ch->to && ch->from ? 0 : -1;
+}
+
+static int child_end(child *ch) {
+    int status = 0;
+    if (ch->to) {
+        fputs("quit\n", ch->to);
+        fclose(ch->to);
+    }
+    if (ch->from) fclose(ch->from);
+    ch->to = ch->from = NULL;
+    if (ch->pid > 0) waitpid(ch->pid, &status, 0);
+    ch->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ---- (c): an adapter of the test's own over hiredis, synchronous (completes inline), that can hold back a save - */
+
+typedef struct gate {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    redisContext *c;
+    int hold_save, held;
+    char *script, *sha1, **argv;
+    size_t nkeys, nargs;
+    cotter_shared_store_done_fn done;
+    void *done_ctx;
+} gate;
+
+static void gate_run(redisContext *c, const char *script, const char *sha1, char **kv, size_t nkeys, size_t nargs,
+                     cotter_shared_store_done_fn done, void *done_ctx) {
+    const char **argv = calloc(3 + nkeys + nargs, sizeof *argv);
+    char n[16];
+    redisReply *r;
+    size_t i;
+    snprintf(n, sizeof n, "%lu", (unsigned long)nkeys);
+    argv[0] = "EVALSHA";
+    argv[1] = sha1;
+    argv[2] = n;
+    for (i = 0; i < nkeys + nargs; i++) argv[3 + i] = kv[i];
+    r = redisCommandArgv(c, (int)(3 + nkeys + nargs), argv, NULL);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(r);
+        argv[0] = "EVAL";
+        argv[1] = script;
+        r = redisCommandArgv(c, (int)(3 + nkeys + nargs), argv, NULL);
+    }
+    free(argv);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        done(done_ctx, COTTER_ESHARED_UNAVAILABLE, NULL, NULL, 0, r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+    } else {
+        const char **items = calloc(r->elements + 1, sizeof *items);
+        size_t *lens = calloc(r->elements + 1, sizeof *lens);
+        for (i = 0; i < r->elements; i++) {
+            items[i] = r->element[i]->str ? r->element[i]->str : "";
+            lens[i] = r->element[i]->str ? r->element[i]->len : 0;
+        }
+        done(done_ctx, COTTER_OK, items, lens, r->elements, NULL);
+        free(items);
+        free(lens);
+    }
+    if (r) freeReplyObject(r);
+}
+
+static int gate_eval(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count,
+                     const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx) {
+    gate *g = payload;
+    size_t i;
+    char **kv = calloc(key_count + arg_count + 1, sizeof *kv);
+    for (i = 0; i < key_count; i++) kv[i] = strdup(keys[i]);
+    for (i = 0; i < arg_count; i++) kv[key_count + i] = strdup(args[i]);
+    pthread_mutex_lock(&g->m);
+    if (g->hold_save && strstr(script, "'fenced'")) { /* the save script: keep it until the test lets it go */
+        g->hold_save = 0;
+        g->held = 1;
+        g->script = strdup(script);
+        g->sha1 = strdup(sha1);
+        g->argv = kv;
+        g->nkeys = key_count;
+        g->nargs = arg_count;
+        g->done = done;
+        g->done_ctx = done_ctx;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->m);
+        return 0;
+    }
+    gate_run(g->c, script, sha1, kv, key_count, arg_count, done, done_ctx);
+    pthread_mutex_unlock(&g->m);
+    for (i = 0; i < key_count + arg_count; i++) free(kv[i]);
+    free(kv);
+    return 0;
+}
+
+static void gate_release_held(gate *g) {
+    size_t i, nkeys, nargs;
+    pthread_mutex_lock(&g->m);
+    nkeys = g->nkeys;
+    nargs = g->nargs;
+    gate_run(g->c, g->script, g->sha1, g->argv, nkeys, nargs, g->done, g->done_ctx);
+    for (i = 0; i < nkeys + nargs; i++) free(g->argv[i]);
+    free(g->argv);
+    free(g->script);
+    free(g->sha1);
+    g->held = 0;
+    pthread_mutex_unlock(&g->m);
+}
+
+typedef struct async_result {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int done;
+} async_result;
+
+static void on_call_done(cotter_call *call, void *payload) {
+    async_result *r = payload;
+    (void)call;
+    pthread_mutex_lock(&r->m);
+    r->done = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->m);
+}
+
+/* ---- The scenarios ---------------------------------------------------------------------------------------------- */
+
+static void scenario_fleet(emu *e, redis_proc *r) {
+    child w[WORKERS];
+    redisContext *admin = redis_admin(r);
+    long before, after, calls;
+    long revoked = -1;
+    int round, i;
+    char offset[32];
+    CHECK(admin != NULL, "admin connection");
+    if (!admin) return;
+    for (i = 0; i < WORKERS; i++) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", i == WORKERS - 1 ? 0 : r->port); /* two over TCP, one over the socket */
+        setenv("T_PORT", port, 1);
+        CHECK(spawn(&w[i], "worker", "", "") == 0, "spawn worker %d", i);
+    }
+    /* rounds 0..ROUNDS-1 refresh every session (the clock moved past exp); the last round is cached */
+    for (round = 0; round <= ROUNDS; round++) {
+        const int cached = round == ROUNDS;
+        if (!cached) CHECK(advance(e, 3600) == 0, "advance the dev clock");
+        freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
+        before = handled_refreshes(e, NULL, NULL);
+        snprintf(offset, sizeof offset, "%lld", (long long)__atomic_load_n(&clock_offset, __ATOMIC_SEQ_CST));
+        for (i = 0; i < WORKERS; i++) {
+            fprintf(w[i].to, "round %s\n", offset);
+            fflush(w[i].to);
+        }
+        for (i = 0; i < WORKERS; i++) {
+            char line[64];
+            int bad = -1;
+            if (!fgets(line, sizeof line, w[i].from) || sscanf(line, "done %d", &bad) != 1) bad = -1;
+            CHECK(bad == 0, "round %d: worker %d reported %d failed calls", round, i, bad);
+        }
+        after = handled_refreshes(e, &revoked, NULL);
+        calls = redis_script_calls(admin);
+        CHECK(after - before == (cached ? 0 : SESSIONS), "round %d: %ld refresh grants for %d sessions", round,
+              after - before, SESSIONS);
+        CHECK(revoked == 0, "round %d: %ld refresh families revoked", round, revoked);
+        if (cached) CHECK(calls == 0, "a round on valid tokens ran %ld Redis scripts (want 0)", calls);
+        else printf("round %d: %d sessions x %d processes x %d threads: %ld grants, %ld Redis scripts\n", round,
+                    SESSIONS, WORKERS, THREADS, after - before, calls);
+    }
+    for (i = 0; i < WORKERS; i++) CHECK(child_end(&w[i]) == 0, "worker %d exit", i);
+    redisFree(admin);
+}
+
+/* One replica alone: a refresh is 2 Redis round trips (acquire, save), a fresh token 0. */
+static void scenario_round_trips(emu *e, redis_proc *r, cotter_client *c, cotter_shared_store *st) {
+    redisContext *admin = redis_admin(r);
+    cotter_session *s = new_session(c, st, "fleet-1", NULL, NULL);
+    char token[4096], message[512];
+    long h0, h1, calls;
+    int rc;
+    CHECK(admin && s, "setup");
+    if (!admin || !s) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
+    h0 = handled_refreshes(e, NULL, NULL);
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    h1 = handled_refreshes(e, NULL, NULL);
+    calls = redis_script_calls(admin);
+    CHECK(rc == COTTER_OK && h1 - h0 == 1, "refresh: %s, %ld grants", cotter_status_name(rc), h1 - h0);
+    CHECK(calls == 2, "an uncontended refresh ran %ld Redis scripts (want 2: acquire, save)", calls);
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    CHECK(rc == COTTER_OK && redis_script_calls(admin) == 2, "a fresh token costs no round trip");
+    cotter_session_free(s);
+    redisFree(admin);
+}
+
+static void scenario_killed_holder(emu *e, redis_proc *r, cotter_client *c) {
+    const char *id = "fleet-0";
+    child h;
+    cotter_shared_store *st = new_store(r->sock, 0, 10000);
+    cotter_session *s;
+    redisContext *admin = redis_admin(r);
+    long arrived0, handled0, handled1, revoked = -1;
+    int i, rc;
+    char offset[32], token[4096], message[512], lease_key[64];
+    CHECK(st && admin, "store and admin connection");
+    if (!st || !admin) return;
+    s = new_session(c, st, id, NULL, NULL);
+    CHECK(s != NULL, "session");
+    CHECK(advance(e, 3600) == 0, "advance");
+    /* The holder's refresh is held by the emulator for 30 s, far beyond its budget (3/4 of its 5 s lease). */
+    CHECK(emu_dev(e, "POST", "/faults", "{\"route\":\"" REFRESH_ROUTE "\",\"latency_ms\":30000}", NULL) == 200,
+          "fault");
+    arrived0 = emu_route_requests(e, REFRESH_ROUTE);
+    handled0 = handled_refreshes(e, NULL, NULL);
+    snprintf(offset, sizeof offset, "%lld", (long long)__atomic_load_n(&clock_offset, __ATOMIC_SEQ_CST));
+    CHECK(spawn(&h, "holder", id, offset) == 0, "spawn holder");
+    for (i = 0; i < 2000 && emu_route_requests(e, REFRESH_ROUTE) == arrived0; i++) {
+        struct timespec ts = {0, 5000000L};
+        nanosleep(&ts, NULL);
+    }
+    snprintf(lease_key, sizeof lease_key, "cotter:{%s}:lease", id);
+    CHECK(emu_route_requests(e, REFRESH_ROUTE) == arrived0 + 1, "the holder's refresh reached the emulator");
+    CHECK(redis_int(admin, "EXISTS %s", lease_key) == 1, "the holder has the lease while its refresh is held");
+    kill(h.pid, SIGKILL);
+    child_end(&h);
+    /* Another replica: finds the lease held by a dead process, waits it out (bounded waits, re-reads), refreshes. */
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    handled1 = handled_refreshes(e, &revoked, NULL);
+    CHECK(rc == COTTER_OK, "after the holder died: %s %s", cotter_status_name(rc), message);
+    CHECK(handled1 - handled0 == 1, "%ld refreshes handled (the killed one was never handled)", handled1 - handled0);
+    CHECK(revoked == 0, "%ld families revoked", revoked);
+    cotter_session_free(s);
+    cotter_shared_store_free(st);
+    redisFree(admin);
+}
+
+static void scenario_fencing(emu *e, redis_proc *r, cotter_client *ca, cotter_client *cb) {
+    const char *id = "fenced";
+    gate g;
+    cotter_shared_store_adapter ad;
+    cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
+    cotter_shared_store *sta = NULL, *stb = new_store(r->sock, 0, 10000);
+    cotter_session *a, *b;
+    cotter_token *t = login(e, "fenced@example.com");
+    cotter_call *call = NULL;
+    cotter_call_options co = COTTER_CALL_OPTIONS_INIT;
+    async_result ar;
+    cotter_buf at = COTTER_BUF_INIT;
+    redisContext *admin = redis_admin(r);
+    long handled0, handled1, revoked = -1, grace0 = -1, grace1 = -1;
+    char tb[4096], ta[4096], message[512];
+    int rc, held, i;
+    redisReply *p;
+    memset(&g, 0, sizeof g);
+    pthread_mutex_init(&g.m, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    pthread_mutex_init(&ar.m, NULL);
+    pthread_cond_init(&ar.cv, NULL);
+    ar.done = 0;
+    g.c = redis_admin(r);
+    CHECK(t && stb && admin && g.c, "setup");
+    if (!t || !stb || !admin || !g.c) return;
+    CHECK(emu_dev(e, "POST", "/settings", "{\"refresh_reuse_grace\":600}", NULL) == 200, "grace window");
+    CHECK(cotter_shared_store_adapter_init(&ad, COTTER_SHARED_STORE_ADAPTER_VERSION) == COTTER_OK, "adapter init");
+    ad.eval = gate_eval;
+    ad.payload = &g;
+    so.lease_ttl_ms = 3000; /* A's refresh gets 2.25 s of it: ample even under valgrind (scripts/test-hardening.sh) */
+    CHECK(cotter_shared_store_new(&sta, &ad, &so, NULL) == COTTER_OK, "store over the test's adapter");
+    a = new_session(ca, sta, id, t, NULL); /* stores the login: version 1 */
+    b = new_session(cb, stb, id, NULL, NULL);
+    CHECK(a && b, "sessions");
+    if (!a || !b) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    handled0 = handled_refreshes(e, NULL, &grace0);
+    /* A refreshes; its save is held back by its adapter (as a stalled network or process would hold it). */
+    pthread_mutex_lock(&g.m);
+    g.hold_save = 1;
+    pthread_mutex_unlock(&g.m);
+    co.done = on_call_done;
+    co.done_payload = &ar;
+    CHECK(cotter_session_get_access_token_start(&call, a, &co, NULL) == COTTER_OK, "A starts");
+    for (held = 0, i = 0; !held && i < 6000; i++) { /* A's save is held, or A's call ended without one (a failure) */
+        struct timespec ts = {0, 10000000L};
+        pthread_mutex_lock(&g.m);
+        held = g.held;
+        pthread_mutex_unlock(&g.m);
+        pthread_mutex_lock(&ar.m);
+        if (ar.done) i = 6000;
+        pthread_mutex_unlock(&ar.m);
+        if (!held) nanosleep(&ts, NULL);
+    }
+    CHECK(held, "A refreshed and its save reached the adapter");
+    if (!held) return;
+    /* Redis sleeps past A's lease: it expires with A's save still to come. */
+    p = redisCommand(admin, "DEBUG SLEEP 3.5");
+    CHECK(p && p->type == REDIS_REPLY_STATUS, "DEBUG SLEEP");
+    if (p) freeReplyObject(p);
+    CHECK(redis_int(admin, "EXISTS cotter:{%s}:lease", id) == 0, "A's lease expired");
+    /* B takes the expired lease, re-reads (version 1, the token A already rotated), refreshes within the server's
+     * reuse grace window and saves version 2. */
+    rc = get_token(b, tb, sizeof tb, message, sizeof message);
+    CHECK(rc == COTTER_OK, "B refreshes: %s %s", cotter_status_name(rc), message);
+    /* A's late save: fenced (version 2 is not the 1 it read); A adopts B's set. */
+    gate_release_held(&g);
+    pthread_mutex_lock(&ar.m);
+    while (!ar.done) pthread_cond_wait(&ar.cv, &ar.m);
+    pthread_mutex_unlock(&ar.m);
+    rc = cotter_call_take_buf(&at, call, NULL);
+    CHECK(rc == COTTER_OK, "A's call: %s", cotter_status_name(rc));
+    snprintf(ta, sizeof ta, "%s", rc == COTTER_OK && at.ptr ? at.ptr : "");
+    cotter_buf_dispose(&at);
+    cotter_call_free(call);
+    CHECK(strcmp(ta, tb) == 0 && ta[0], "A serves B's token after its save was fenced");
+    CHECK(redis_int(admin, "HGET cotter:{%s}:tokens v", id) == 2, "the store holds version 2 (A's save not written)");
+    p = redisCommand(admin, "HGET cotter:{%s}:tokens json", id);
+    CHECK(p && p->type == REDIS_REPLY_STRING && strstr(p->str, tb) != NULL, "the store holds B's set");
+    if (p) freeReplyObject(p);
+    handled1 = handled_refreshes(e, &revoked, &grace1);
+    CHECK(handled1 - handled0 == 2, "%ld refreshes (A's and B's)", handled1 - handled0);
+    CHECK(grace1 - grace0 == 1, "B's refresh used the grace window once (%ld)", grace1 - grace0);
+    CHECK(revoked == 0, "%ld families revoked", revoked);
+    /* One lineage: the next refresh, by either, works. */
+    CHECK(advance(e, 3600) == 0, "advance");
+    rc = get_token(a, ta, sizeof ta, message, sizeof message);
+    CHECK(rc == COTTER_OK, "next refresh by A: %s %s", cotter_status_name(rc), message);
+    CHECK(emu_dev(e, "POST", "/settings", "{\"refresh_reuse_grace\":0}", NULL) == 200, "grace off");
+    cotter_session_free(a);
+    cotter_session_free(b);
+    cotter_shared_store_free(sta);
+    cotter_shared_store_free(stb);
+    cotter_token_free(t);
+    redisFree(g.c);
+    redisFree(admin);
+}
+
+static void scenario_restart_and_down(emu *e, redis_proc *r, cotter_client *c) {
+    const char *id = "restarted";
+    cotter_shared_store *st = new_store(r->sock, 0, 10000);
+    cotter_session *s, *s2;
+    cotter_token *t = login(e, "restarted@example.com"), *t2 = NULL;
+    char token[4096], message[512];
+    long handled0, handled1;
+    int rc;
+    CHECK(st && t, "setup");
+    if (!st || !t) return;
+    s = new_session(c, st, id, t, NULL);
+    CHECK(s != NULL, "session");
+    if (!s) return;
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    CHECK(rc == COTTER_OK, "fresh: %s", cotter_status_name(rc));
+
+    /* (d) Redis restarted without its data. */
+    redis_kill(r);
+    CHECK(redis_start(r) == 0, "restart redis");
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    CHECK(rc == COTTER_OK, "a valid cached token is served after the restart: %s", cotter_status_name(rc));
+    CHECK(advance(e, 3600) == 0, "advance");
+    handled0 = handled_refreshes(e, NULL, NULL);
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    CHECK(rc == COTTER_EREAUTH && strstr(message, "no tokens") != NULL, "data gone: %s %s", cotter_status_name(rc),
+          message);
+    CHECK(handled_refreshes(e, NULL, NULL) == handled0, "nothing was sent");
+    /* Recovery: a new login stored by one replica; another (a new session, loading from Redis) uses it. */
+    t2 = login(e, "restarted@example.com");
+    rc = t2 ? cotter_session_set_token(s, t2, NULL) : -1;
+    CHECK(rc == COTTER_OK, "set_token: %s", cotter_status_name(rc));
+    s2 = new_session(c, st, id, NULL, NULL);
+    rc = s2 ? get_token(s2, token, sizeof token, message, sizeof message) : -1;
+    CHECK(rc == COTTER_OK, "the fleet recovered: %s %s", cotter_status_name(rc), message);
+
+    /* (e) Redis down (killed: its socket stays, refusing). */
+    redis_kill(r);
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    CHECK(rc == COTTER_OK, "Redis down, a valid cached token is served: %s %s", cotter_status_name(rc), message);
+    CHECK(advance(e, 3600) == 0, "advance");
+    handled0 = handled_refreshes(e, NULL, NULL);
+    rc = get_token(s, token, sizeof token, message, sizeof message);
+    handled1 = handled_refreshes(e, NULL, NULL);
+    CHECK(rc == COTTER_ESHARED_UNAVAILABLE, "Redis down, refresh needed: %s %s", cotter_status_name(rc), message);
+    CHECK(handled1 == handled0, "no local refresh was sent (%ld)", handled1 - handled0);
+    cotter_session_free(s);
+    cotter_session_free(s2);
+    cotter_shared_store_free(st);
+    cotter_token_free(t);
+    cotter_token_free(t2);
+}
+
+/* Arguments: NULL and bad values are COTTER_EINVAL before anything is contacted. */
+static void scenario_arguments(cotter_client *c, cotter_shared_store *st) {
+    cotter_session_options o = COTTER_SESSION_OPTIONS_INIT;
+    cotter_session *s = NULL;
+    cotter_shared_store *none = NULL;
+    cotter_shared_store_adapter ad = COTTER_SHARED_STORE_ADAPTER_INIT;
+    cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
+    const char *bad_ids[] = {"", "a{b", "a}b", "a b", NULL};
+    int i;
+    o.shared_store = st;
+    for (i = 0; bad_ids[i]; i++) {
+        o.shared_session_id = bad_ids[i];
+        CHECK(cotter_session_new(&s, c, &o, NULL, NULL) == COTTER_EINVAL && !s, "id '%s'", bad_ids[i]);
+    }
+    o.shared_session_id = NULL;
+    CHECK(cotter_session_new(&s, c, &o, NULL, NULL) == COTTER_EINVAL, "no id");
+    o.shared_session_id = "x";
+    o.token_file = "/nonexistent/token.json";
+    CHECK(cotter_session_new(&s, c, &o, NULL, NULL) == COTTER_EINVAL, "shared store and token file");
+    CHECK(cotter_shared_store_new(&none, &ad, NULL, NULL) == COTTER_EINVAL && !none, "adapter without eval");
+    CHECK(cotter_shared_store_new(&none, NULL, NULL, NULL) == COTTER_EINVAL, "NULL adapter");
+    CHECK(cotter_shared_store_new_hiredis(NULL, NULL, NULL, NULL) == COTTER_EINVAL, "NULL out");
+    ad.eval = gate_eval;
+    so.key_prefix = "a{b";
+    CHECK(cotter_shared_store_new(&none, &ad, &so, NULL) == COTTER_EINVAL && !none, "prefix with a brace");
+    cotter_shared_store_free(NULL);
+}
+
+int main(int argc, char **argv) {
+    emu e;
+    redis_proc r;
+    cotter_client *c = NULL, *c2 = NULL;
+    cotter_shared_store *st = NULL;
+    char tmpl[] = "/tmp/cotter-redis-XXXXXX";
+    int i;
+    if (argc > 1 && strcmp(argv[1], "worker") == 0) return worker_main();
+    if (argc > 3 && strcmp(argv[1], "holder") == 0) return holder_main(argv[2], argv[3]);
+    signal(SIGPIPE, SIG_IGN); /* "quit" to a holder we killed */
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines reach a log even if the run is killed */
+    memset(&r, 0, sizeof r);
+    if (!mkdtemp(tmpl)) return 1;
+    snprintf(r.dir, sizeof r.dir, "%s", tmpl);
+    snprintf(r.sock, sizeof r.sock, "%s/redis.sock", tmpl);
+    r.port = free_port();
+    if (r.port <= 0 || redis_start(&r) != 0) {
+        fprintf(stderr, "cannot start redis-server (is it installed? scripts/install-deps.sh)\n");
+        return 1;
+    }
+    if (emu_start(&e, NULL) != 0) {
+        fprintf(stderr, "cannot start the emulator\n");
+        redis_kill(&r);
+        return 1;
+    }
+    setenv("T_BASE_URL", e.base_url, 1);
+    setenv("T_KEY", e.api_key_id, 1);
+    setenv("T_SOCK", r.sock, 1);
+    c = new_client(e.base_url, e.api_key_id);
+    c2 = new_client(e.base_url, e.api_key_id);
+    st = new_store(r.sock, 0, 10000);
+    CHECK(c && c2 && st, "client and store");
+    if (c && c2 && st) {
+        scenario_arguments(c, st);
+        /* Seed the fleet: one login per session, stored in Redis by this process. */
+        for (i = 0; i < SESSIONS; i++) {
+            char ident[64], id[32];
+            cotter_token *t;
+            cotter_session *s;
+            snprintf(ident, sizeof ident, "fleet-%d@example.com", i);
+            snprintf(id, sizeof id, "fleet-%d", i);
+            t = login(&e, ident);
+            s = t ? new_session(c, st, id, t, NULL) : NULL;
+            CHECK(s != NULL, "seed %s", id);
+            cotter_session_free(s);
+            cotter_token_free(t);
+        }
+        scenario_fleet(&e, &r);
+        scenario_round_trips(&e, &r, c, st);
+        scenario_killed_holder(&e, &r, c);
+        scenario_fencing(&e, &r, c, c2);
+        scenario_restart_and_down(&e, &r, c);
+    }
+    cotter_shared_store_free(st);
+    cotter_client_free(c);
+    cotter_client_free(c2);
+    emu_stop(&e);
+    redis_kill(&r);
+    {
+        char path[400];
+        snprintf(path, sizeof path, "%s/redis.log", r.dir);
+        unlink(path);
+        unlink(r.sock);
+        rmdir(r.dir);
+    }
+    if (failures) {
+        fprintf(stderr, "test_shared_session_concurrency: %d failures\n", failures);
+        return 1;
+    }
+    printf("test_shared_session_concurrency: ok\n");
+    return 0;
+}
