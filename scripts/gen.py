@@ -1995,6 +1995,15 @@ DOC_OWNERS = {"cotter_client": {"python": "Client", "node": "Client", "rust": "C
                                  "go": "*Session"}}
 
 
+# A JSON call's row in DOC_RESULTS, by the record its blocking form hands over (the event calls: `json`).
+DOC_RECORD_KINDS = {"user": "user", "user_page": "user_list", "social_token": "social_token",
+                    "social_token[]": "social_token_list", "identity": "identity"}
+
+
+def doc_kind(c: Call) -> str:
+    return DOC_RECORD_KINDS[c.blocking["record"]] if c.kind == "json" and c.blocking.get("record") else c.kind
+
+
 def doc_name(c: Call, lang: str) -> str:
     if lang == "node":
         return c.node_name
@@ -2035,7 +2044,7 @@ def docs_calls_table(spec: Spec, lang: str) -> str:
     for handle, owners in DOC_OWNERS.items():
         for c in calls_of(spec, handle):
             args = ", ".join(doc_arg(c, lang, p) for p in c.args)
-            result = node_result(spec, c) if lang == "node" else DOC_RESULTS[lang][c.kind]
+            result = node_result(spec, c) if lang == "node" else DOC_RESULTS[lang][doc_kind(c)]
             o.append(f"| `{owners[lang].lstrip('*')}.{doc_name(c, lang)}` | {args and f'`{args}`'} | "
                      f"{result and f'`{result}`'} | `{c.blocking['name']}` | {doc_summary(c.blocking)} |")
     return "\n".join(o)
