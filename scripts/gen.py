@@ -35,8 +35,10 @@ generated blocks), with each network function's `_start` form and result taker. 
   blocks        capi/include/cotter.h         version, status codes, log levels, each struct (its *_VERSION, definition
                                               and *_INIT), the constants' #define lines, and `functions: <block>`:
                                               the function declarations and their doc comments
-  (BEGIN/END    node/lib/index.js             `codes`, `records` (the record classes)
-   GENERATED)   node/lib/index.d.ts           CotterErrorCode, `records` (their declarations)
+  (BEGIN/END    node/lib/index.js             `codes`, `records` (the record classes), `client calls` (Client's
+   GENERATED)                                 methods that forward to the addon)
+                node/lib/index.d.ts           CotterErrorCode, `records` (their declarations), `client calls`,
+                                              `session calls` (the network methods' declarations)
                 python/cotter/_errors.py      CLASS_FOR_CODE
                 docs/c-api.md                 the tables of status codes, asynchronous calls, options structs, records
                 capi/include/cotter.hpp       the 1:1 methods: each call's `_start` (and simple blocking) form on
@@ -1687,6 +1689,8 @@ def node_result(spec: Spec, c: Call) -> str:
         return rec[0]
     if c.kind == "json":
         return "CotterEvent"  # the event calls hand back the object as sent
+    if c.kind not in NODE_RESULTS:
+        raise SystemExit(f"gen.py: {c.blocking['name']}: no TypeScript result for `{c.kind}` in NODE_RESULTS: add one")
     return NODE_RESULTS[c.kind]
 
 
