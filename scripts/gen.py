@@ -35,8 +35,10 @@ generated blocks), with each network function's `_start` form and result taker. 
   blocks        capi/include/cotter.h         version, status codes, log levels, each struct (its *_VERSION, definition
                                               and *_INIT), the constants' #define lines, and `functions: <block>`:
                                               the function declarations and their doc comments
-  (BEGIN/END    node/lib/index.js             `codes`, `records` (the record classes)
-   GENERATED)   node/lib/index.d.ts           CotterErrorCode, `records` (their declarations)
+  (BEGIN/END    node/lib/index.js             `codes`, `records` (the record classes), `client calls` (Client's
+   GENERATED)                                 methods that forward to the addon)
+                node/lib/index.d.ts           CotterErrorCode, `records` (their declarations), `client calls`,
+                                              `session calls` (the network methods' declarations)
                 python/cotter/_errors.py      CLASS_FOR_CODE
                 docs/c-api.md                 the tables of status codes, asynchronous calls, options structs, records
                 capi/include/cotter.hpp       the 1:1 methods: each call's `_start` (and simple blocking) form on
@@ -244,11 +246,17 @@ def function_problems(spec: "Spec") -> list[str]:
             problems.append(f"{a['start']}: an input is nullable exactly when it is in {a['blocking']}")
         bind = a.get("bind", {})
         langs = ("node", "python", "rust", "go")
-        if set(bind) - {*langs, *(f"{lang}_args" for lang in langs), "node_bytes"} \
+        if set(bind) - {*langs, *(f"{lang}_args" for lang in langs), "node_bytes", "node_types", "node_defaults",
+                        "node_shape"} \
                 or any(set(bind.get(f"{lang}_args", {})) - set(nullable) for lang in langs) \
-                or set(bind.get("node_bytes", [])) - set(nullable):
+                or set(bind.get("node_bytes", [])) - set(nullable) \
+                or set(bind.get("node_types", {})) - set(nullable) \
+                or set(bind.get("node_defaults", {})) - set(nullable) \
+                or bind.get("node_shape", "by_hand") != "by_hand":
             problems.append(f"{a['blocking']}: `bind` has node, python, rust, go (the method), node_args, "
-                            f"python_args, rust_args, go_args (C name: that language's name), node_bytes (C names)")
+                            f"python_args, rust_args, go_args (C name: that language's name), node_bytes (C names), "
+                            f"node_types (C name: its TypeScript type), node_defaults (C name: its JS default), "
+                            f"node_shape (\"by_hand\": index.js and index.d.ts write the method)")
         if set(a) - {"blocking", "start", "result", "json", "bind", "core", "by_hand"} \
                 or (a.get("json") and a["result"] != "cotter_call_take_buf") \
                 or (a.get("core") and not (a.get("json") and a["blocking"].startswith("cotter_client_"))):
@@ -1641,6 +1649,114 @@ def node_records_dts(spec: Spec) -> str:
     return "\n".join(o)
 
 
+# --- Node: the network methods of Client and TokenSession (index.d.ts; Client's forwarding in index.js) ----
+# A call whose Node shape is not its C arguments in order (an options object, say) has `bind.node_shape:
+# "by_hand"`: both files write it by hand. Otherwise:
+#  - name and arguments as the addon's (Call.node_name / node_arg); a nullable argument is optional (`?: T | null`),
+#    one with `bind.node_defaults` optional with that default;
+#  - an argument's type by NODE_TS_ARG (its C type; `bytes` for `bind.node_bytes`, `json` for a `_json` string),
+#    unless `bind.node_types` names it;
+#  - the result: a JSON record's view class (or an array of them; a page without views: its list), else by
+#    NODE_RESULTS (the kind of the taker);
+#  - the doc comment: the C function's first sentence; `options?: CallOptions` last.
+
+NODE_TS_ARG = {"const char *": "string", "bytes": "string | Uint8Array", "json": "Record<string, unknown> | string",
+               "int64_t": "number", "unsigned int": "number", "const cotter_token *": "Token | OAuthToken | string"}
+NODE_RESULTS = {"token": "Token", "nothing": "void", "buf": "string", "custom_claims": "CustomClaimsResult",
+                "verify_remote": "RemoteVerdict"}
+
+
+def node_record_result(spec: Spec, c: Call) -> tuple[str, str] | None:
+    """A JSON call's (TypeScript type, JS expression of the taken value `r`), from the blocking form's record."""
+    if c.kind != "json" or not c.blocking.get("record"):
+        return None
+    name = c.blocking["record"]
+    records = {r["name"]: r for r in spec.records}
+    many = name.endswith("[]")
+    r = records[name[:-2] if many else name]
+    if r.get("views", True):
+        cls = r["node"]
+        return (f"{cls}[]", f"r.map((x) => new {cls}(x))") if many else (cls, f"new {cls}(r)")
+    # A page (no views of its own): the list it holds, e.g. user_page.users.
+    f = next(f for f in r["fields"] if f["type"].endswith("[]") and f["type"][:-2] in records)
+    cls = records[f["type"][:-2]]["node"]
+    return f"{cls}[]", f"r.{f['key']}.map((x) => new {cls}(x))"
+
+
+def node_result(spec: Spec, c: Call) -> str:
+    rec = node_record_result(spec, c)
+    if rec:
+        return rec[0]
+    if c.kind == "json":
+        return "CotterEvent"  # the event calls hand back the object as sent
+    if c.kind not in NODE_RESULTS:
+        raise SystemExit(f"gen.py: {c.blocking['name']}: no TypeScript result for `{c.kind}` in NODE_RESULTS: add one")
+    return NODE_RESULTS[c.kind]
+
+
+def node_ts_arg(c: Call, p: dict) -> str:
+    key = "bytes" if p["name"] in c.bind.get("node_bytes", []) else \
+        "json" if p["type"] == "const char *" and p["name"].endswith("_json") else p["type"]
+    t = c.bind.get("node_types", {}).get(p["name"]) or NODE_TS_ARG.get(key)
+    if t is None:
+        raise SystemExit(f"gen.py: {c.start['name']}({p['name']}): no TypeScript type for `{key}` in NODE_TS_ARG: "
+                         f"add one")
+    if p["nullable"]:
+        return f"{c.node_arg(p)}?: {t} | null"
+    return f"{c.node_arg(p)}{'?' if p['name'] in c.bind.get('node_defaults', {}) else ''}: {t}"
+
+
+def node_calls_by_rule(spec: Spec, handle: str) -> list[Call]:
+    return [c for c in calls_of(spec, handle) if c.bind.get("node_shape") != "by_hand"]
+
+
+def jsdoc_summary(f: dict) -> str:
+    """doc_summary without the Markdown escapes."""
+    return doc_summary(f).replace("\\|", "|").replace("&lt;", "<").replace("&gt;", ">").replace("*/", "*\\/")
+
+
+def node_calls_dts(spec: Spec, handle: str) -> str:
+    o = []
+    for c in node_calls_by_rule(spec, handle):
+        o.append(f"  /** {jsdoc_summary(c.blocking)} */")
+        args = [node_ts_arg(c, p) for p in c.args] + ["options?: CallOptions"]
+        o += pack(f"  {c.node_name}(", args, f"): Promise<{node_result(spec, c)}>;", indent="    ")
+    return "\n".join(o)
+
+
+def node_client_methods_js(spec: Spec) -> str:
+    """Client's methods that only forward to the addon: arguments as given (a JSON argument as an object or its
+    text, a nullable one as null when absent), the result wrapped in its class."""
+    o = []
+    for c in node_calls_by_rule(spec, "cotter_client"):
+        params, pre, vals = [], [], []
+        for p in c.args:
+            n = c.node_arg(p)
+            default = c.bind.get("node_defaults", {}).get(p["name"])
+            params.append(n if default is None else f"{n} = {json.dumps(default)}")
+            if p["type"] == "const char *" and p["name"].endswith("_json"):
+                pre.append(f"    const {n}Json = jsonText({n}, '{n}');")
+                vals.append(f"{n}Json")
+            else:
+                vals.append(f"{n} ?? null" if p["nullable"] else n)
+        call = f"run(callOptions(options), (t, c) => this.#n.{c.node_name}({', '.join(vals + ['t', 'c'])}))"
+        if len(f"    const r = await {call};") > GLUE_WIDTH:
+            call = call.replace("(options), ", "(options),\n      ", 1)
+        rec = node_record_result(spec, c)
+        wrap = {"token": "new Token(r)", "custom_claims": "redactedPair(r.token, r.refresh_token)"}.get(c.kind)
+        wrap = rec[1] if rec else wrap
+        if c.kind == "nothing":
+            body = [f"    await {call};"]
+        elif wrap is None:
+            body = [f"    return {call};"]
+        else:
+            body = [f"    const r = await {call};", f"    return {wrap};"]
+        o.append(f"  /** {jsdoc_summary(c.blocking)} */")
+        o.append(f"  async {c.node_name}({', '.join(params + ['options'])}) {{")
+        o += pre + body + ["  }"]
+    return "\n".join(o)
+
+
 # --- Go: bindings/go/cotter/records_gen.go --------------------------------------------------------
 
 GO_RECORD_TYPES = {"string": "string", "string[]": "[]string", "integer": "int64", "boolean": "bool", "object": "string",
@@ -1883,6 +1999,15 @@ DOC_OWNERS = {"cotter_client": {"python": "Client", "node": "Client", "rust": "C
                                  "go": "*Session"}}
 
 
+# A JSON call's row in DOC_RESULTS, by the record its blocking form hands over (the event calls: `json`).
+DOC_RECORD_KINDS = {"user": "user", "user_page": "user_list", "social_token": "social_token",
+                    "social_token[]": "social_token_list", "identity": "identity"}
+
+
+def doc_kind(c: Call) -> str:
+    return DOC_RECORD_KINDS[c.blocking["record"]] if c.kind == "json" and c.blocking.get("record") else c.kind
+
+
 def doc_name(c: Call, lang: str) -> str:
     if lang == "node":
         return c.node_name
@@ -1923,7 +2048,7 @@ def docs_calls_table(spec: Spec, lang: str) -> str:
     for handle, owners in DOC_OWNERS.items():
         for c in calls_of(spec, handle):
             args = ", ".join(doc_arg(c, lang, p) for p in c.args)
-            result = DOC_RESULTS[lang][c.kind]
+            result = node_result(spec, c) if lang == "node" else DOC_RESULTS[lang][doc_kind(c)]
             o.append(f"| `{owners[lang].lstrip('*')}.{doc_name(c, lang)}` | {args and f'`{args}`'} | "
                      f"{result and f'`{result}`'} | `{c.blocking['name']}` | {doc_summary(c.blocking)} |")
     return "\n".join(o)
@@ -2095,8 +2220,10 @@ WHOLE = {
 
 BLOCKS = {
     "capi/include/cotter.h": {"version": h_version, "status codes": h_status, "log levels": h_log_levels},
-    "node/lib/index.js": {"status codes": node_codes, "records": node_records},
-    "node/lib/index.d.ts": {"status codes": node_error_code_type, "records": node_records_dts},
+    "node/lib/index.js": {"status codes": node_codes, "records": node_records, "client calls": node_client_methods_js},
+    "node/lib/index.d.ts": {"status codes": node_error_code_type, "records": node_records_dts,
+                            "client calls": lambda spec: node_calls_dts(spec, "cotter_client"),
+                            "session calls": lambda spec: node_calls_dts(spec, "cotter_session")},
     "capi/include/cotter.hpp": {"claims getters": lambda spec: hpp_getters(spec, "cotter_claims"),
                                 "token getters": lambda spec: hpp_getters(spec, "cotter_token"),
                                 "pkce getters": lambda spec: hpp_getters(spec, "cotter_pkce"),
@@ -2221,6 +2348,15 @@ def self_test() -> int:
         aio_drifts = any(p.startswith("python/cotter/aio.py") for p in drift(root))
         if "def get_user(self, uid: str" not in renamed or not aio_drifts:
             failures.append("a parameter renamed in client.py was not reported in aio.py's twins")
+        # A Node argument renamed in abi.json renames it in index.d.ts (and the forwarding method of index.js).
+        fresh()
+        data = json.loads((root / SPEC).read_text())
+        next(a for a in data["async_calls"] if a["blocking"] == "cotter_client_refresh").setdefault(
+            "bind", {})["node_args"] = {"refresh_token": "renamedToken"}
+        (root / SPEC).write_text(json.dumps(data))
+        if not all(any(p.startswith(f"node/lib/index.{ext}") and "renamedToken" in p for p in drift(root))
+                   for ext in ("d.ts", "js")):
+            failures.append("a Node argument renamed in abi.json was not reported in index.d.ts and index.js")
         changes = 0
         for what, edit in [("renumbered status", lambda d: d["statuses"][3].update(value=-99)),
                            ("appended status", lambda d: d["statuses"].append(dict(d["statuses"][-1], name="COTTER_ENEW",

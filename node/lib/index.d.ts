@@ -329,25 +329,36 @@ export class Client {
   readonly baseUrl: string;
   readonly socialTokens: SocialTokens;
   stats(): ClientStats;
+  // BEGIN GENERATED client calls (scripts/gen.py from capi/abi.json; do not edit)
+  /** Exchanges an Identity Token (JSON object) for an oauth token set. */
   exchangeIdentityToken(identityToken: IdentityToken | string, options?: CallOptions): Promise<Token>;
+  /** Exchanges an Event Token (JSON object) for an oauth token set. */
   exchangeEventToken(eventToken: EventToken | string, options?: CallOptions): Promise<Token>;
-  /** Cotter rotates refresh tokens: the one passed is invalid afterwards. COTTER_EREAUTH when rejected. */
+  /** POST /token/<api_key_id> with a refresh token. */
   refresh(refreshToken: string, options?: CallOptions): Promise<Token>;
+  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
   logout(refreshToken?: string | null, options?: CallOptions): Promise<void>;
+  /** POST /token/custom: a new token carrying `custom_attributes_json` (a JSON object) as top-level claims. */
   customClaims(token: string, customAttributes: Record<string, unknown> | string, refreshToken?: string | null,
     options?: CallOptions): Promise<CustomClaimsResult>;
-  getIdentity(identity: GetIdentityOptions, options?: CallOptions): Promise<Identity>;
+  /** POST /user/create. */
   createUser(identifier: string, options?: CallOptions): Promise<User>;
-  /** By email or phone. COTTER_ENOTFOUND when none. */
+  /** GET /user?identifier=. */
   getUser(identifier: string, options?: CallOptions): Promise<User>;
-  /** By Cotter user id or client_user_id. COTTER_ENOTFOUND when none. */
+  /** GET /user/:id (needs the secret). */
   getUserById(userId: string, options?: CallOptions): Promise<User>;
-  /** One page of 50 users, newest first. */
+  /** GET /user/list?page=N (50 per page, newest first; needs the secret). */
   listUsers(page?: number, options?: CallOptions): Promise<User[]>;
+  /** GET /oauth/token/list/:cotter_user_id (needs the secret). */
   listSocialTokens(userId: string, options?: CallOptions): Promise<SocialToken[]>;
+  /** GET /oauth/token/:provider/:cotter_user_id. */
   getSocialToken(provider: string, userId: string, options?: CallOptions): Promise<SocialToken>;
+  /** DELETE /oauth/token/:provider/:cotter_user_id. */
   deleteSocialToken(provider: string, userId: string, options?: CallOptions): Promise<void>;
+  /** POST <worker_url> (Cotter's serverless verifier, spec §2.7) with the access token. */
   verifyRemote(accessToken: string | Uint8Array, options?: CallOptions): Promise<RemoteVerdict>;
+  // END GENERATED client calls
+  getIdentity(identity: GetIdentityOptions, options?: CallOptions): Promise<Identity>;
   /** Asks the user's trusted device to approve `event` (default LOGIN); with codeChallenge, tokens need its verifier. */
   createPendingEvent(clientUserId: string, event?: string,
     options?: CallOptions & { codeChallenge?: string | null }): Promise<CotterEvent>;
@@ -380,11 +391,18 @@ export class TokenSession {
   constructor(client: Client, options?: TokenSessionOptions);
   /** The last token set this session saw (null before the first load and after logout). */
   readonly token: Token | null;
+  // BEGIN GENERATED session calls (scripts/gen.py from capi/abi.json; do not edit)
+  /** A valid access token, refreshed first when needed. */
   getAccessToken(options?: CallOptions): Promise<string>;
+  /** The current token set, refreshed first when needed. */
   getToken(options?: CallOptions): Promise<Token>;
+  /** Refreshes now, whatever the expiry. */
   refresh(options?: CallOptions): Promise<Token>;
+  /** Replaces the token set (e.g. after a login) and stores it. */
   setToken(token: Token | OAuthToken | string, options?: CallOptions): Promise<void>;
+  /** Ends the server session (best effort) and deletes stored tokens. */
   logout(options?: CallOptions): Promise<void>;
+  // END GENERATED session calls
   /** Later calls reject with COTTER_EINVAL; calls already made go on. */
   close(): void;
 }

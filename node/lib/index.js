@@ -403,16 +403,11 @@ class Client {
     });
     this.#apiKeyId = o.apiKeyId;
     clientNative.set(this, this.#n);
-    const n = this.#n;
     /** Social-login provider tokens (need the API secret). */
     this.socialTokens = Object.freeze({
-      list: async (userId, options) => (await run(callOptions(options), (t, c) => n.listSocialTokens(userId, t, c)))
-        .map((r) => new SocialToken(r)),
-      get: async (provider, userId, options) => new SocialToken(await run(callOptions(options),
-        (t, c) => n.getSocialToken(provider, userId, t, c))),
-      delete: async (provider, userId, options) => {
-        await run(callOptions(options), (t, c) => n.deleteSocialToken(provider, userId, t, c));
-      },
+      list: (userId, options) => this.listSocialTokens(userId, options),
+      get: (provider, userId, options) => this.getSocialToken(provider, userId, options),
+      delete: (provider, userId, options) => this.deleteSocialToken(provider, userId, options),
     });
     Object.freeze(this);
   }
@@ -420,48 +415,78 @@ class Client {
   get baseUrl() { return this.#n.baseUrl(); }
   /** Request counters: { requests, connections, retries }. */
   stats() { return this.#n.stats(); }
+  // BEGIN GENERATED client calls (scripts/gen.py from capi/abi.json; do not edit)
+  /** Exchanges an Identity Token (JSON object) for an oauth token set. */
   async exchangeIdentityToken(identityToken, options) {
-    const json = jsonText(identityToken, 'identityToken');
-    return new Token(await run(callOptions(options), (t, c) => this.#n.exchangeIdentityToken(json, t, c)));
+    const identityTokenJson = jsonText(identityToken, 'identityToken');
+    const r = await run(callOptions(options), (t, c) => this.#n.exchangeIdentityToken(identityTokenJson, t, c));
+    return new Token(r);
   }
+  /** Exchanges an Event Token (JSON object) for an oauth token set. */
   async exchangeEventToken(eventToken, options) {
-    const json = jsonText(eventToken, 'eventToken');
-    return new Token(await run(callOptions(options), (t, c) => this.#n.exchangeEventToken(json, t, c)));
+    const eventTokenJson = jsonText(eventToken, 'eventToken');
+    const r = await run(callOptions(options), (t, c) => this.#n.exchangeEventToken(eventTokenJson, t, c));
+    return new Token(r);
   }
+  /** POST /token/<api_key_id> with a refresh token. */
   async refresh(refreshToken, options) {
-    return new Token(await run(callOptions(options), (t, c) => this.#n.refresh(refreshToken, t, c)));
+    const r = await run(callOptions(options), (t, c) => this.#n.refresh(refreshToken, t, c));
+    return new Token(r);
   }
+  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
   async logout(refreshToken, options) {
     await run(callOptions(options), (t, c) => this.#n.logout(refreshToken ?? null, t, c));
   }
-  /** A new token with `customAttributes` as top-level claims; with `refreshToken`, the refresh token that keeps them. */
+  /** POST /token/custom: a new token carrying `custom_attributes_json` (a JSON object) as top-level claims. */
   async customClaims(token, customAttributes, refreshToken, options) {
-    const attrs = jsonText(customAttributes, 'customAttributes');
-    const r = await run(callOptions(options), (t, c) => this.#n.customClaims(token, attrs, refreshToken ?? null, t, c));
+    const customAttributesJson = jsonText(customAttributes, 'customAttributes');
+    const r = await run(callOptions(options),
+      (t, c) => this.#n.customClaims(token, customAttributesJson, refreshToken ?? null, t, c));
     return redactedPair(r.token, r.refresh_token);
   }
+  /** POST /user/create. */
+  async createUser(identifier, options) {
+    const r = await run(callOptions(options), (t, c) => this.#n.createUser(identifier, t, c));
+    return new User(r);
+  }
+  /** GET /user?identifier=. */
+  async getUser(identifier, options) {
+    const r = await run(callOptions(options), (t, c) => this.#n.getUser(identifier, t, c));
+    return new User(r);
+  }
+  /** GET /user/:id (needs the secret). */
+  async getUserById(userId, options) {
+    const r = await run(callOptions(options), (t, c) => this.#n.getUserById(userId, t, c));
+    return new User(r);
+  }
+  /** GET /user/list?page=N (50 per page, newest first; needs the secret). */
+  async listUsers(page = 0, options) {
+    const r = await run(callOptions(options), (t, c) => this.#n.listUsers(page, t, c));
+    return r.users.map((x) => new User(x));
+  }
+  /** GET /oauth/token/list/:cotter_user_id (needs the secret). */
+  async listSocialTokens(userId, options) {
+    const r = await run(callOptions(options), (t, c) => this.#n.listSocialTokens(userId, t, c));
+    return r.map((x) => new SocialToken(x));
+  }
+  /** GET /oauth/token/:provider/:cotter_user_id. */
+  async getSocialToken(provider, userId, options) {
+    const r = await run(callOptions(options), (t, c) => this.#n.getSocialToken(provider, userId, t, c));
+    return new SocialToken(r);
+  }
+  /** DELETE /oauth/token/:provider/:cotter_user_id. */
+  async deleteSocialToken(provider, userId, options) {
+    await run(callOptions(options), (t, c) => this.#n.deleteSocialToken(provider, userId, t, c));
+  }
+  /** POST <worker_url> (Cotter's serverless verifier, spec §2.7) with the access token. */
+  async verifyRemote(accessToken, options) {
+    return run(callOptions(options), (t, c) => this.#n.verifyRemote(accessToken, t, c));
+  }
+  // END GENERATED client calls
   async getIdentity({ code, challengeId, codeVerifier, redirectUrl } = {}, options) {
     return new Identity(await run(callOptions(options),
       (t, c) => this.#n.getIdentity(code, challengeId, codeVerifier, redirectUrl, t, c)));
   }
-  async createUser(identifier, options) {
-    return new User(await run(callOptions(options), (t, c) => this.#n.createUser(identifier, t, c)));
-  }
-  /** By email or phone; COTTER_ENOTFOUND when none. */
-  async getUser(identifier, options) {
-    return new User(await run(callOptions(options), (t, c) => this.#n.getUser(identifier, t, c)));
-  }
-  /** By Cotter user id (or client_user_id); COTTER_ENOTFOUND when none. */
-  async getUserById(userId, options) {
-    return new User(await run(callOptions(options), (t, c) => this.#n.getUserById(userId, t, c)));
-  }
-  /** One page (50 users, newest first). */
-  async listUsers(page = 0, options) {
-    return (await run(callOptions(options), (t, c) => this.#n.listUsers(page, t, c))).users.map((r) => new User(r));
-  }
-  async listSocialTokens(userId, options) { return this.socialTokens.list(userId, options); }
-  async getSocialToken(provider, userId, options) { return this.socialTokens.get(provider, userId, options); }
-  async deleteSocialToken(provider, userId, options) { return this.socialTokens.delete(provider, userId, options); }
   /**
    * Asks the trusted device of `clientUserId` to approve `event` (POST /event/create_pending): the event object
    * (`new` true). With `codeChallenge` (a PKCE challenge) only its verifier collects the tokens (getEvent).
@@ -472,10 +497,6 @@ class Client {
   /** Polls an event (GET /event/get/:id); with `codeVerifier`, an approved event carries `oauth_token` (once). */
   async getEvent(eventId, { codeVerifier, ...options } = {}) {
     return run(callOptions(options), (t, c) => this.#n.getEvent(eventId, codeVerifier ?? null, t, c));
-  }
-  /** Asks Cotter's serverless verifier: { valid, reason }. */
-  async verifyRemote(accessToken, options) {
-    return run(callOptions(options), (t, c) => this.#n.verifyRemote(accessToken, t, c));
   }
   /**
    * Releases the client: later calls reject with COTTER_EINVAL. Calls in flight and sessions on it go on (the C

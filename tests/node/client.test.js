@@ -89,6 +89,9 @@ test('users: create (idempotent), by identifier, by id, list, not found', async 
   assert.ok(page.length >= 4);
   assert.ok(page.some((x) => x.id === u.id));
   assert.deepEqual(await client.listUsers(1000), []);
+  // The page defaults to 0 (bind.node_defaults in capi/abi.json), with or without call options after it.
+  assert.deepEqual((await client.listUsers()).map((x) => x.id), page.map((x) => x.id));
+  assert.deepEqual((await client.listUsers(undefined, { timeoutMs: 5000 })).map((x) => x.id), page.map((x) => x.id));
   await assert.rejects(client.getUser('nobody@example.com'), isCode('COTTER_ENOTFOUND'));
   await assert.rejects(client.getUserById('00000000-0000-4000-8000-000000000001'), isCode('COTTER_ENOTFOUND', { httpStatus: 404 }));
 });

@@ -71,7 +71,7 @@ def test_node_table_names_the_real_methods(owner: str, method: str, args: List[s
     body = class_body((ROOT / "node/lib/index.js").read_text(), f"class {owner} ")
     assert re.search(rf"^\s+async {method}\(", body, re.M), f"{owner}.{method} is not in node/lib/index.js"
     dts = class_body((ROOT / "node/lib/index.d.ts").read_text(), f"class {owner} ")
-    assert re.search(rf"^\s+{method}\(.*?\): Promise<{re.escape(result)}>;", dts, re.M | re.S), \
+    assert re.search(rf"^\s+{method}\([^;]*?\): Promise<{re.escape(result)}>;", dts, re.M | re.S), \
         f"{owner}.{method} does not resolve to {result} in index.d.ts"
 
 

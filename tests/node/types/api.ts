@@ -4,7 +4,7 @@ import {
   authErrorHandler, InsufficientScopeError, InvalidRequestError, InvalidTokenError, KeysUnavailableError, requireAuth,
   UnauthorizedError,
 } from 'cotter-native';
-import type { Claims, CotterErrorCode, Token } from 'cotter-native';
+import type { Claims, CotterErrorCode, SocialToken, Token, User } from 'cotter-native';
 
 async function main(): Promise<void> {
   const v = new Verifier({ audience: 'key', baseUrl: 'http://127.0.0.1:1/api/v0', leeway: 5, tokenCache: 64 });
@@ -67,6 +67,39 @@ async function main(): Promise<void> {
   void [sub, custom, asyncClaims, exp, id, provider, special, ok, access, current, code, challengeId, challenge, version, codes.COTTER_EJWT_EXPIRED];
 }
 void main;
+
+// The network methods whose declarations scripts/gen.py writes from capi/abi.json: the arguments and results are
+// as strict as written by hand (each @ts-expect-error fails the compile if the line it marks compiles).
+async function generatedCalls(c: Client, s: TokenSession): Promise<void> {
+  const page: User[] = await c.listUsers();
+  const byId: User = await c.getUserById('u', { timeoutMs: 10 });
+  const one: SocialToken = await c.getSocialToken('GITHUB', 'u');
+  const none: void = await c.deleteSocialToken('GITHUB', 'u');
+  await c.logout();
+  await c.verifyRemote(new Uint8Array([1]));
+  await c.exchangeEventToken('{}');
+  await s.setToken({ access_token: 'a' });
+  // @ts-expect-error a number is no refresh token
+  await c.refresh(42);
+  // @ts-expect-error the page is a number
+  await c.listUsers('1');
+  // @ts-expect-error getSocialToken takes the provider and the user id
+  await c.getSocialToken('GITHUB');
+  // @ts-expect-error only refresh tokens and access tokens may be bytes
+  await c.getUser(new Uint8Array([1]));
+  // @ts-expect-error an Event Token object has its members
+  await c.exchangeEventToken({ event: 'LOGIN' });
+  // @ts-expect-error createUser resolves to a User, not a Token
+  const wrong: Token = await c.createUser('a@example.com');
+  // @ts-expect-error the call options come last and are an object
+  await c.createUser('a@example.com', 5);
+  // @ts-expect-error a session's token is a Token, its object or its JSON
+  await s.setToken(42);
+  // @ts-expect-error getAccessToken resolves to a string
+  const n: number = await s.getAccessToken();
+  void [page, byId, one, none, wrong, n];
+}
+void generatedCalls;
 
 // The middleware's policy options and error classes.
 function middlewareTypes(v: Verifier): void {
