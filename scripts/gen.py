@@ -1766,7 +1766,8 @@ GO_WIRE = {"string": "string", "string[]": "[]string", "integer": "int64", "bool
 
 
 def go_records(spec: Spec) -> str:
-    o = [f"// Code {NOTE.replace('do not edit', 'DO NOT EDIT')}.", "", "package cotter", "",
+    # Tagged cgo like every file that uses the cgo types (Token): without cgo, cgo_required.go is the package.
+    o = [f"// Code {NOTE.replace('do not edit', 'DO NOT EDIT')}.", "", "//go:build cgo", "", "package cotter", "",
          'import "encoding/json"', "",
          "// The typed views of the records that cross the C ABI as JSON (capi/abi.json `records`): each decodes the",
          "// object the library checked, and keeps it in JSON."]
