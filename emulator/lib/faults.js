@@ -72,6 +72,15 @@ class Stats {
     this.sign_batches = { batches: 0, responses: 0, largest: 0 }; // see Tokens.issueBatched
     this.refresh_families_revoked = 0; // logins revoked because a rotated refresh token was used again
     this.refresh_grace_reuses = 0; // previous tokens accepted once within --refresh-reuse-grace
+    // Per user ID: {logins, refresh_grants, grace_reuses, families_revoked}, so that a fleet test can check each
+    // session (one login) on its own: refresh grants are rotations (a grace use rotates too), logins new families.
+    this.refresh_by_user = new Map();
+  }
+  /** Counts one `field` of refresh_by_user for `userId`. */
+  userEvent(userId, field) {
+    let u = this.refresh_by_user.get(userId);
+    if (!u) this.refresh_by_user.set(userId, u = { logins: 0, refresh_grants: 0, grace_reuses: 0, families_revoked: 0 });
+    u[field]++;
   }
   hit(routeName) { this.requests[routeName] = (this.requests[routeName] || 0) + 1; }
   handled(routeName) { this.handled_requests[routeName] = (this.handled_requests[routeName] || 0) + 1; }
@@ -85,7 +94,8 @@ class Stats {
     return { requests: { ...this.requests }, handled: { ...this.handled_requests }, connections: this.connections,
       h2_sessions: this.h2_sessions, h2_streams: this.h2_streams, client_aborts: this.client_aborts, faults_injected: this.faults_injected,
       sign_batches: { ...this.sign_batches }, refresh_families_revoked: this.refresh_families_revoked,
-      refresh_grace_reuses: this.refresh_grace_reuses };
+      refresh_grace_reuses: this.refresh_grace_reuses,
+      refresh_by_user: Object.fromEntries([...this.refresh_by_user].map(([id, u]) => [id, { ...u }])) };
   }
 }
 

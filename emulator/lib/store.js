@@ -157,6 +157,7 @@ class Store {
       rotated.rotated_ms = this.clock.nowMs();
     } else family = { id, live: id, revoked: false };
     family.live = id;
+    if (this.stats) this.stats.userEvent(userId, rotated ? 'refresh_grants' : 'logins');
     this.refresh.set(id, {
       id, hash: sha256B64url(secret), api_key_id: apiKeyId, user_id: userId,
       auth_method: s.auth_method, auth_time: s.auth_time, custom_claims: s.custom_claims || null,
@@ -210,11 +211,17 @@ class Store {
     if (grace > 0 && live && !live.used && row.successor === live.id && !row.grace_used &&
         this.clock.nowMs() - row.rotated_ms <= grace * 1000) {
       row.grace_used = true;
-      if (this.stats) this.stats.refresh_grace_reuses++;
+      if (this.stats) {
+        this.stats.refresh_grace_reuses++;
+        this.stats.userEvent(row.user_id, 'grace_reuses');
+      }
       return { row: this.checkLive(live), grace: true };
     }
     this.revokeFamily(family);
-    if (this.stats) this.stats.refresh_families_revoked++;
+    if (this.stats) {
+      this.stats.refresh_families_revoked++;
+      this.stats.userEvent(row.user_id, 'families_revoked');
+    }
     throw new HttpError(400, 'Refresh token is not valid: it was already used (rotated), so every token of its login is now revoked');
   }
 

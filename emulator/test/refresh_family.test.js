@@ -164,3 +164,28 @@ test('--data: a family survives a restart (reuse after it still revokes the curr
     } finally { await b.close(); }
   } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('refresh_by_user counts, per user ID, logins (new families), refresh grants (rotations, grace uses too), grace uses and revocations', async () => {
+  const G = await emulator({ refreshReuseGrace: 30 });
+  try {
+    const a = await G.login({ identifier: 'per-user-a@example.com' });
+    const b = await G.login({ identifier: 'per-user-b@example.com' });
+    const a0 = a.oauth_token.refresh_token;
+    rtOf(await G.refresh(a0));
+    rtOf(await G.refresh(a0)); // the first answer "was lost": the grace use rotates its token (a grant, a grace use)
+    assert.equal((await G.refresh(a0)).status, 400); // a0's one grace use is spent: a's family is revoked
+    const b0 = b.oauth_token.refresh_token;
+    const b1 = rtOf(await G.refresh(b0));
+    rtOf(await G.refresh(b1));
+    assert.equal((await G.refresh(b0)).status, 400); // not the previous token: b's family is revoked
+    let s = await stats(G);
+    assert.deepEqual(s.refresh_by_user[a.user.ID], { logins: 1, refresh_grants: 2, grace_reuses: 1, families_revoked: 1 });
+    assert.deepEqual(s.refresh_by_user[b.user.ID], { logins: 1, refresh_grants: 2, grace_reuses: 0, families_revoked: 1 });
+    assert.equal(Object.keys(s.refresh_by_user).length, 2);
+    // A second login of a counts as one more login, not a grant.
+    await G.login({ identifier: 'per-user-a@example.com' });
+    assert.equal((await stats(G)).refresh_by_user[a.user.ID].logins, 2);
+    s = (await G.dev('/stats/reset', { method: 'POST' })).body;
+    assert.deepEqual(s.refresh_by_user, {});
+  } finally { await G.close(); }
+});
