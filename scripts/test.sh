@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 
-parts=(core emulator python node rust go fuzz package hardening)
+parts=(core emulator python node rust go fleet fuzz package hardening)
 failed=()
 for part in "${parts[@]}"; do
   script="scripts/test-$part.sh"
