@@ -21,7 +21,8 @@ COTTER_FLEET_SESSIONS (200), COTTER_FLEET_PROCS (processes per language, 3), COT
 COTTER_FLEET_PAUSE_MS (20), COTTER_FLEET_KILL_EVERY (seconds between kills, 4), COTTER_FLEET_PHASES ("standalone,cluster"), COTTER_FLEET_LANGS (run only these),
 COTTER_FLEET_REQUIRE (these must be present, e.g. "c,python,node,go"), COTTER_FLEET_SEED (kill schedule),
 COTTER_FLEET_BUILD (build/release), COTTER_FLEET_PYTHON (the Python with cotter installed: build/venv's if any).
-Exit status 0 when every check passed.
+Exit status 0 when every check passed. `fleet.py --self-test`: a short run in which the driver breaks two sessions
+must be reported as exactly those failures (the checks can fail).
 """
 import http.client
 import json
@@ -67,6 +68,9 @@ def env_list(name, default):
 
 def log(*args):
     print('fleet:', *args, flush=True)
+
+
+EXPECTING_FAILURES = [False]  # the self-test's failures are expected: logged as such
 
 
 class Failed(Exception):
@@ -368,15 +372,18 @@ class Worker:
 
 # ---- One phase ----------------------------------------------------------------------------------------------------
 
-def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, seconds, tmp, rng, failures):
-    """Seeds the sessions, runs the workers with kills, stops them, checks. Appends failures; returns a report."""
+def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, seconds, tmp, rng, failures,
+              sabotage=None):
+    """Seeds the sessions, runs the workers with kills, stops them, checks. Appends failures; returns a report.
+    sabotage(stage, users) (the self-test) breaks sessions once they are seeded ('seeded') and once the workers
+    are ready ('ready')."""
     n = env_int('COTTER_FLEET_SESSIONS', 200)
     procs = env_int('COTTER_FLEET_PROCS', 3)
     kill_every = env_float('COTTER_FLEET_KILL_EVERY', 4.0)
 
     def fail(msg):
         failures.append('%s: %s' % (name, msg))
-        log('FAIL', name + ':', msg)
+        log('expected failure (self-test):' if EXPECTING_FAILURES[0] else 'FAIL', name + ':', msg)
 
     emu.dev('DELETE', '/faults')
     emu.dev('POST', '/settings', {'refresh_reuse_grace': GRACE_S})
@@ -399,6 +406,8 @@ def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, secon
         lines.append('fleet-%d %s\n' % (i, json.dumps(out['oauth_token'], separators=(',', ':'))))
     seeded_at = time.time()
     seed_into(base_env, ''.join(lines))
+    if sabotage:
+        sabotage('seeded', users)
 
     # Run: every refresh held LATENCY_MS (many in flight), workers started, one SIGKILLed every few seconds.
     emu.dev('POST', '/faults', {'route': REFRESH_ROUTE, 'latency_ms': LATENCY_MS, 'count': 10 ** 9})
@@ -419,8 +428,9 @@ def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, secon
     for w in every:
         if not w.ready.wait(300) or w.proc.poll() is not None:
             raise Failed('%s did not start (exit %s): %s' % (w.name, w.proc.poll(), w.stderr_tail()))
+    if sabotage:
+        sabotage('ready', users)
     kills = []
-    aborts_seen = 0
     next_kill = time.time() + rng.uniform(0.5, 1.0) * kill_every
     while time.time() < stop_at:
         time.sleep(0.05)
@@ -550,10 +560,56 @@ def seed_with_c(workers, env, lines, port):
         raise Failed('seeding: %s %s' % (out.stdout, out.stderr))
 
 
+def standalone_phase(emu, servers, workers, seconds, rng, failures, tmp, sabotage=None):
+    if 'c' not in workers:
+        raise Failed('the standalone phase needs the C worker (it seeds the sessions)')
+    port = servers.standalone()
+    store = Store([('127.0.0.1', port)])
+    try:
+        run_phase('standalone', emu, store, 'redis://127.0.0.1:%d' % port,
+                  lambda env, lines: seed_with_c(workers, env, lines, port),
+                  [lang for lang in ALL_LANGS if lang in workers], workers, seconds, tmp, rng, failures, sabotage)
+    finally:
+        store.close()
+
+
+def self_test(emu, servers, workers, rng, tmp):
+    """The checks can fail: a short standalone phase in which the driver breaks two sessions must report exactly
+    those (a revoked family, a lost token set, workers' COTTER_EREAUTH) and nothing else."""
+    os.environ.update(COTTER_FLEET_SESSIONS='20', COTTER_FLEET_PROCS='2', COTTER_FLEET_KILL_EVERY='1000')
+    store_of = {}
+
+    def sabotage(stage, users):
+        store = store_of.setdefault('s', Store([('127.0.0.1', servers.ports[-1])]))
+        if stage == 'seeded':  # fleet-0: two refreshes behind the store's back; the next one presents a stale token
+            stored = json.loads(store.on_key('HGET', '%s:{fleet-0}:tokens' % PREFIX, 'json'))
+            status, t1 = emu.refresh(stored['refresh_token'])
+            status2, _ = emu.refresh(t1['refresh_token']) if status == 200 else (status, None)
+            if status2 != 200:
+                raise Failed('self-test: the sabotage refreshes failed')
+        elif stage == 'ready':  # fleet-1: the token set is gone (a Redis that lost its data)
+            store.on_key('DEL', '%s:{fleet-1}:tokens' % PREFIX)
+
+    found = []
+    EXPECTING_FAILURES[0] = True
+    standalone_phase(emu, servers, {'c': workers['c']}, 8, rng, found, tmp, sabotage)
+    EXPECTING_FAILURES[0] = False
+    store_of['s'].close()
+    want = ['standalone: fleet-0: 1 refresh families revoked', 'standalone: fleet-0: the stored refresh token does '
+            'not work', 'standalone: fleet-1: the store holds no token set', 'COTTER_EREAUTH']
+    missing = [w for w in want if not any(w in f for f in found)]
+    unexpected = [f for f in found if not re.search(r'fleet-[01]:|COTTER_EREAUTH|1 refresh families revoked', f)]
+    if missing or unexpected:
+        raise Failed('self-test: missing %s; unexpected %s' % (missing, unexpected))
+    log('self-test: the %d expected failures were reported, nothing else' % len(found))
+
+
 def main():
     seed = env_int('COTTER_FLEET_SEED', random.randrange(1 << 30))
     rng = random.Random(seed)
     phases = env_list('COTTER_FLEET_PHASES', ['standalone', 'cluster'])
+    if sys.argv[1:] == ['--self-test']:
+        phases = ['self-test']
     wanted = env_list('COTTER_FLEET_LANGS', ALL_LANGS)
     required = env_list('COTTER_FLEET_REQUIRE', ['c'])
     tmp = tempfile.mkdtemp(prefix='cotter-fleet-')
@@ -568,16 +624,10 @@ def main():
             raise Failed('required workers missing: %s' % ', '.join(missing))
         emu = Emulator()
         servers = RedisServers(tmp)
+        if 'self-test' in phases:
+            self_test(emu, servers, workers, rng, tmp)
         if 'standalone' in phases:
-            port = servers.standalone()
-            store = Store([('127.0.0.1', port)])
-            langs = [lang for lang in ALL_LANGS if lang in workers]
-            if 'c' not in workers:
-                raise Failed('the standalone phase needs the C worker (it seeds the sessions)')
-            run_phase('standalone', emu, store, 'redis://127.0.0.1:%d' % port,
-                      lambda env, lines: seed_with_c(workers, env, lines, port), langs, workers,
-                      env_float('COTTER_FLEET_SECONDS', 60), tmp, rng, failures)
-            store.close()
+            standalone_phase(emu, servers, workers, env_float('COTTER_FLEET_SECONDS', 60), rng, failures, tmp)
         if 'cluster' in phases:
             langs = [lang for lang in CLUSTER_LANGS if lang in workers]
             if 'c' not in workers:
