@@ -400,11 +400,11 @@ def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, secon
     # Seed: one login per session (the emulator's /dev/login), stored as version 1 by the C seeding tool.
     users = {}
     lines = []
+    seeded_at = time.time()  # before the logins: no token of this phase is older
     for i in range(n):
         out = emu.dev('POST', '/login', {'identifier': 'fleet-%d@%s.example.com' % (i, name)})
         users['fleet-%d' % i] = out['user']['ID']
         lines.append('fleet-%d %s\n' % (i, json.dumps(out['oauth_token'], separators=(',', ':'))))
-    seeded_at = time.time()
     seed_into(base_env, ''.join(lines))
     if sabotage:
         sabotage('seeded', users)
@@ -461,7 +461,6 @@ def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, secon
     for w in running:
         if not w.killed and w.proc.poll() is None:
             w.proc.send_signal(signal.SIGTERM)
-    stopped_at = time.time()
     for w in running:
         try:
             w.proc.wait(300)
@@ -470,6 +469,7 @@ def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, secon
             w.proc.wait()
             fail('%s did not exit within 300 s of SIGTERM' % w.name)
         w.reader.join(30)
+    stopped_at = time.time()  # every worker has exited: no refresh of this phase is newer
     emu.dev('DELETE', '/faults')
     scripts = store.script_calls()  # before the probe: the workers' Redis round trips (2 per uncontended refresh)
 
@@ -482,7 +482,10 @@ def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, secon
     # Worker summaries.
     per_lang = {}
     for w in running:
-        if w.killed:
+        t = per_lang.setdefault(w.lang, {'started': 0, 'killed': 0, 'stopped': 0, 'calls': 0, 'ok': 0})
+        t['started'] += 1
+        if w.killed:  # its counts died with it
+            t['killed'] += 1
             continue
         s = w.summary()
         if w.proc.returncode != 0 or s is None:
@@ -490,8 +493,7 @@ def run_phase(name, emu, store, redis_url, seed_into, langs, workers_argv, secon
             continue
         if s.get('errors') or s.get('ok') != s.get('calls'):
             fail('%s: %s\n%s' % (w.name, json.dumps(s), w.stderr_tail()))
-        t = per_lang.setdefault(w.lang, {'processes': 0, 'calls': 0, 'ok': 0})
-        t['processes'] += 1
+        t['stopped'] += 1  # calls and ok: those of the stopped workers
         t['calls'] += s.get('calls', 0)
         t['ok'] += s.get('ok', 0)
     for lang in langs:
