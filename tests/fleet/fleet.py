@@ -189,18 +189,29 @@ class RedisServers:
         self.procs = []
         self.ports = []
 
-    def start(self, name, extra):
+    def start(self, name, extra, attempts=3):
+        """Starts one redis-server; a port taken between free_port() and its bind gets another try."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(name, extra)
+            except Failed:
+                if attempt == attempts - 1:
+                    raise
+
+    def _start_once(self, name, extra):
         port = free_port()
         d = os.path.join(self.tmp, '%s-%d' % (name, port))
         os.makedirs(d)
         p = subprocess.Popen(['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--dir', d, '--save', '',
                               '--appendonly', 'no', '--logfile', os.path.join(d, 'redis.log'),
-                              '--daemonize', 'no'] + extra,
+                              '--daemonize', 'no'] + (extra() if callable(extra) else extra),
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p)
         self.ports.append(port)
         for _ in range(600):  # up to 30 s on a loaded machine
             if p.poll() is not None:
+                self.procs.remove(p)
+                self.ports.remove(port)
                 raise Failed('redis-server exited with %s (see %s/redis.log)' % (p.returncode, d))
             try:
                 r = Redis('127.0.0.1', port, timeout=5)
@@ -219,8 +230,9 @@ class RedisServers:
     def cluster(self, masters=3):
         for i in range(masters):
             d = os.path.join(self.tmp, 'cluster-%d' % i)
-            self.start('cluster', ['--cluster-enabled', 'yes', '--cluster-port', str(free_port()),
-                                   '--cluster-config-file', d + '-nodes.conf', '--cluster-node-timeout', '30000'])
+            self.start('cluster', lambda: ['--cluster-enabled', 'yes', '--cluster-port', str(free_port()),
+                                           '--cluster-config-file', d + '-nodes-%d.conf' % free_port(),
+                                           '--cluster-node-timeout', '30000'])
         nodes = ['127.0.0.1:%d' % p for p in self.ports[-masters:]]
         out = subprocess.run(['redis-cli', '--cluster', 'create'] + nodes + ['--cluster-replicas', '0',
                                                                               '--cluster-yes'],
