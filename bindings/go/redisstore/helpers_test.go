@@ -135,7 +135,9 @@ func newClient(t testing.TB, base, worker, key, secret string) *cotter.Client {
 
 type devClock struct{ offset atomic.Int64 } // seconds
 
-func (c *devClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load()) * time.Second) }
+func (c *devClock) now() time.Time {
+	return time.Now().Add(time.Duration(c.offset.Load()) * time.Second)
+}
 
 // advance moves the emulator's dev clock and the sessions' clock together.
 func (c *devClock) advance(e *emulator, seconds int64) {
@@ -340,5 +342,3 @@ func newSession(t testing.TB, c *cotter.Client, st *cotter.SharedStore, id strin
 
 // isJWT: a non-empty string with two dots.
 func isJWT(s string) bool { return strings.Count(s, ".") == 2 && len(s) > 4 }
-
-
