@@ -128,13 +128,14 @@ func (a respAdapter) Eval(script, sha1 string, keys, args []string) ([][]byte, e
 // sharedClock follows the emulator's dev clock (real time plus the offset the test advanced).
 type sharedClock struct{ offset atomic.Int64 }
 
-func (c *sharedClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load()) * time.Second) }
+func (c *sharedClock) now() time.Time {
+	return time.Now().Add(time.Duration(c.offset.Load()) * time.Second)
+}
 
 func (c *sharedClock) advance(e *emulator, seconds int64) {
 	e.dev("POST", "/clock", map[string]any{"advance_seconds": seconds})
 	c.offset.Add(seconds)
 }
-
 
 func refreshGrants(e *emulator) int {
 	n, _ := e.dev("GET", "/stats", nil)["handled"].(map[string]any)[refreshRoute].(float64)

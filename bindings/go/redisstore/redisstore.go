@@ -7,7 +7,8 @@
 //	...
 //	session, err := cotter.NewSession(client, cotter.SessionOptions{SharedStore: store, SharedSessionID: userID}, nil)
 //
-// It is a module of its own so that the package cotter does not depend on go-redis (whose v9.23 needs Go 1.26).
+// It is a module of its own so that the package cotter does not depend on go-redis. It requires the oldest
+// go-redis v9 it is tested with (v9.17.3: Go 1.22 still builds it); your go.mod may select any newer v9.
 // See docs/go.md, "Sessions shared by a fleet (Redis)".
 package redisstore
 
