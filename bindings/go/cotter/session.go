@@ -153,7 +153,8 @@ func sessionCall[T any](ctx context.Context, s *Session,
 }
 
 // AccessToken returns a valid access token, refreshed first when needed (a still-valid token comes at once,
-// without a wait). Errors: ErrReauth (log in again), transport errors (tokens kept), ErrStorage, ErrUser, and
+// without a wait). Errors: ErrReauth (log in again), transport errors (tokens kept), ErrStorage, ErrUser,
+// ErrSharedUnavailable (a shared store's Redis was needed and could not be used; nothing refreshed), and
 // the context's (a refresh already sent is not undone: the session stores its tokens when they arrive).
 func (s *Session) AccessToken(ctx context.Context) (string, error) {
 	return sessionCall(ctx, s, func(p *C.cotter_session, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {
