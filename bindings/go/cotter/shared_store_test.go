@@ -331,3 +331,53 @@ func leaksToken(message string, tok *cotter.Token) bool {
 	}
 	return false
 }
+
+// The options reach the store: keys carry KeyPrefix, and the lease lives LeaseTTL, which also bounds the refresh
+// (3/4 of it) of a server that holds the refresh far longer (30 s).
+func TestSharedStoreOptionsApplied(t *testing.T) {
+	e := startEmulator(t)
+	sock, _ := startRedis(t)
+	c := e.client(t)
+	var evals atomic.Int64
+	var clock sharedClock
+	st, err := cotter.NewSharedStore(respAdapter{sock, &evals}, &cotter.SharedStoreOptions{KeyPrefix: "applied", LeaseTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := sharedSession(t, c, st, "lease", &clock, e.loginToken(t, "lease@example.com"))
+	defer s.Close()
+	if n, err := resp(sock, "EXISTS", "applied:{lease}:tokens"); err != nil || string(n[0]) != "1" {
+		t.Fatalf("no applied:{lease}:tokens key: %q %v", n, err)
+	}
+	e.fault(map[string]any{"route": refreshRoute, "latency_ms": 30000})
+	clock.advance(e, 7200)
+	result := make(chan error, 1)
+	go func() {
+		_, err := s.AccessToken(context.Background())
+		result <- err
+	}()
+	// The lease appears while the refresh is held; its TTL is the option's (the default is 10 s).
+	giveUp := time.Now().Add(time.Minute) // a hang guard
+	for {
+		pttl, err := resp(sock, "PTTL", "applied:{lease}:lease")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms, _ := strconv.Atoi(string(pttl[0])); ms > 0 {
+			if ms > 1000 {
+				t.Fatalf("the lease lives %d ms, LeaseTTL is 1 s", ms)
+			}
+			break
+		}
+		if time.Now().After(giveUp) {
+			t.Fatal("no lease was taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	err = <-result
+	wantCode(t, err, cotter.ErrTimeout) // abandoned at 3/4 of the lease, long before the server answers
+	if got := refreshGrants(e); got != 0 {
+		t.Fatalf("%d refreshes granted", got)
+	}
+}
