@@ -10,6 +10,7 @@ package cotter
 import "C"
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -234,9 +235,21 @@ func callAdapter(adapter SharedStoreAdapter, script, sha1 string, keys, args []s
 	return adapter.Eval(script, sha1, keys, args)
 }
 
-// redact removes every script argument (they hold tokens and lease owners) from an adapter's error text.
+// redact removes every script argument (they hold tokens and lease owners) from an adapter's error text, and
+// the string values of a JSON argument (the token set) too, which an adapter quoting its command escapes.
 func redact(message string, args []string) string {
+	secrets := append([]string(nil), args...)
 	for _, a := range args {
+		var set map[string]any
+		if strings.HasPrefix(a, "{") && json.Unmarshal([]byte(a), &set) == nil {
+			for _, v := range set {
+				if s, ok := v.(string); ok {
+					secrets = append(secrets, s)
+				}
+			}
+		}
+	}
+	for _, a := range secrets {
 		if len(a) >= 8 { // short ones are versions and counts: harmless, and too common to cut out
 			message = strings.ReplaceAll(message, a, "[redacted]")
 		}

@@ -281,6 +281,8 @@ func (a failingAdapter) Eval(script, sha1 string, keys, args []string) ([][]byte
 	switch a.mode {
 	case "echo args": // a careless adapter quoting its command (tokens included) in its error
 		return nil, fmt.Errorf("EVALSHA %s %v failed", sha1, args)
+	case "quote args": // the same, escaped: the JSON token set's quotes become \"
+		return nil, fmt.Errorf("EVALSHA %s %q failed", sha1, args)
 	case "panic":
 		panic("adapter bug")
 	case "not an array":
@@ -295,7 +297,7 @@ func TestSharedStoreAdapterFailures(t *testing.T) {
 	sock, _ := startRedis(t)
 	c := e.client(t)
 	var evals atomic.Int64
-	for _, mode := range []string{"echo args", "panic", "not an array"} {
+	for _, mode := range []string{"echo args", "quote args", "panic", "not an array"} {
 		t.Run(mode, func(t *testing.T) {
 			st, err := cotter.NewSharedStore(failingAdapter{respAdapter{sock, &evals}, mode}, nil)
 			if err != nil {
