@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(replicaMain())
 	case "exit-in-flight":
 		os.Exit(exitInFlightMain())
+	case "holder":
+		os.Exit(holderMain())
 	}
 	os.Exit(m.Run())
 }
@@ -307,5 +311,82 @@ func TestExitWithEvalInFlight(t *testing.T) {
 	err := cmd.Wait()
 	if strings.TrimSpace(line) != "in flight" || err != nil {
 		t.Fatalf("the replica printed %q and ended with %v", line, err)
+	}
+}
+
+// holderMain: one refresh of session "killed", which the emulator holds until this process is SIGKILLed (its
+// budget, 3/4 of the 5 s lease, would end it otherwise: the test passes either way).
+func holderMain() int {
+	c, err := cotter.NewClient(cotter.ClientOptions{APIKeyID: os.Getenv("T_KEY"), APISecretKey: os.Getenv("T_SECRET"),
+		BaseURL: os.Getenv("T_BASE_URL"), WorkerURL: os.Getenv("T_WORKER_URL")})
+	if err != nil {
+		return 2
+	}
+	rdb, err := clientFor(os.Getenv("T_REDIS"), 10*time.Second)
+	if err != nil {
+		return 2
+	}
+	st, err := cotter.NewSharedStore(redisstore.New(rdb), &cotter.SharedStoreOptions{LeaseTTL: 5 * time.Second})
+	if err != nil {
+		return 2
+	}
+	var clock devClock
+	offset, _ := strconv.ParseInt(os.Getenv("T_OFFSET"), 10, 64)
+	clock.offset.Store(offset)
+	s, err := cotter.NewSession(c, cotter.SessionOptions{SharedStore: st, SharedSessionID: "killed", Clock: clock.now}, nil)
+	if err != nil {
+		return 2
+	}
+	_, _ = s.AccessToken(context.Background())
+	return 3
+}
+
+// A replica SIGKILLed while it holds the lease mid-refresh loses nothing: another replica waits the lease out,
+// re-reads and refreshes with the stored refresh token (the killed request was never handled): one grant, no
+// family revoked.
+func TestKilledLeaseHolder(t *testing.T) {
+	e := startEmulator(t)
+	r := startStandalone(t)
+	var clock devClock
+	c := newClient(t, e.info.BaseURL, e.info.WorkerURL, e.info.APIKeyID, e.info.APISecretKey)
+	s := newSession(t, c, newStore(t, "unix:"+r.sock, &cotter.SharedStoreOptions{LeaseTTL: 5 * time.Second}), "killed",
+		&clock, e.loginToken("killed@example.com"))
+	clock.advance(e, 7200)
+	e.dev("POST", "/faults", map[string]any{"route": refreshRoute, "latency_ms": 30000}) // the next refresh only
+	arrived := func() int {
+		n, _ := e.dev("GET", "/stats", nil)["requests"].(map[string]any)[refreshRoute].(float64)
+		return int(n)
+	}
+	arrived0 := arrived()
+	handled0, _ := e.grants()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), e.env()...), "T_MODE=holder", "T_REDIS=unix:"+r.sock,
+		"T_OFFSET="+strconv.FormatInt(clock.offset.Load(), 10))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	giveUp := time.Now().Add(time.Minute) // a hang guard
+	for arrived() == arrived0 {
+		if time.Now().After(giveUp) {
+			t.Fatal("the holder's refresh never reached the emulator")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	admin := r.admin()
+	held, _ := admin.Exists(context.Background(), "cotter:{killed}:lease").Result()
+	_ = admin.Close()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if held != 1 {
+		t.Log("the holder had already given its lease up (its budget ended first): the outcome is the same")
+	}
+	at, err := s.AccessToken(context.Background())
+	handled1, revoked := e.grants()
+	if err != nil || !isJWT(at) {
+		t.Fatalf("after the holder died: %v", err)
+	}
+	if handled1-handled0 != 1 || revoked != 0 {
+		t.Fatalf("%d refreshes handled (want 1: the killed one never was), %d families revoked", handled1-handled0, revoked)
 	}
 }
