@@ -30,6 +30,12 @@ export CGO_ENABLED=1
 cd bindings/go
 go vet ./...
 go test -race -count=1 ./...
+# The go-redis adapter for shared sessions: a nested module (bindings/go/redisstore, so that package cotter
+# does not depend on go-redis), built against this checkout through its replace directive. Its tests start
+# redis-server (standalone and a 3-master cluster) and re-execute themselves as fleet replicas.
+(cd redisstore && go vet ./... && go test -race -count=1 ./...)
+# The fleet test's Go worker (tests/fleet/go, its own module too) builds.
+(cd ../../tests/fleet/go && go vet . && go build -o /dev/null .)
 # The leak loop again without the race detector (whose shadow memory grows with every allocation), at full
 # size: 1,000,000 verifications and every object type, anonymous RSS growth < 1 MiB.
 go test -count=1 -run '^TestLeakLoop$' ./...

@@ -25,14 +25,20 @@ type Storage interface {
 	Delete() error
 }
 
-// SessionOptions configures NewSession. At most one storage: TokenFile or Storage; neither keeps the
-// tokens in memory only.
+// SessionOptions configures NewSession. At most one storage: TokenFile, Storage or SharedStore; none keeps
+// the tokens in memory only.
 type SessionOptions struct {
 	RefreshMargin   time.Duration    // refresh when the access token expires within this; default 30 s
 	TokenFile       string           // six-key oauth_token JSON, mode 0600, atomic replace, locked across processes
 	Storage         Storage          // custom storage
 	OnTokensChanged func(*TokenInfo) // after every change of the token set (nil after logout), on the I/O thread
 	Clock           ClockFunc        // pins the clock, for tests
+
+	// SharedStore shares the session with a fleet through Redis (docs/go.md, "Sessions shared by a fleet");
+	// the session keeps it alive. SharedSessionID is the session's id in the store, the same on every replica
+	// (1..200 printable ASCII without { }); required with SharedStore.
+	SharedStore     *SharedStore
+	SharedSessionID string
 }
 
 // sessionHooks is what the C callbacks of one session reach through their payload.
@@ -51,7 +57,8 @@ type Session struct {
 
 // NewSession creates a session on client. initial (copied; may be nil) replaces what storage holds;
 // without it the session loads from storage. Errors: ErrInvalid, ErrStorage (unreadable or corrupt
-// file), ErrUser (a storage hook failed), ErrNoMemory.
+// file), ErrUser (a storage hook failed), ErrNoMemory, ErrSharedUnavailable (a SharedStore: Redis could not
+// be read or written for the first load or store).
 func NewSession(client *Client, opts SessionOptions, initial *Token) (*Session, error) {
 	o := cAlloc[C.cotter_session_options]()
 	if o == nil {
@@ -69,6 +76,16 @@ func NewSession(client *Client, opts SessionOptions, initial *Token) (*Session, 
 	}
 	if opts.RefreshMargin != 0 {
 		o.refresh_margin_seconds = C.int64_t(opts.RefreshMargin / time.Second)
+	}
+	if o.shared_session_id, err = cs.add(opts.SharedSessionID, "SharedSessionID", true); err != nil {
+		return nil, err
+	}
+	if opts.SharedStore != nil {
+		if !opts.SharedStore.g.enter() {
+			return nil, errClosed("SharedStore")
+		}
+		defer opts.SharedStore.g.leave() // the C session takes its own reference to the store
+		o.shared_store = opts.SharedStore.ptr
 	}
 	s := &Session{}
 	if opts.Storage != nil || opts.OnTokensChanged != nil {
@@ -136,7 +153,8 @@ func sessionCall[T any](ctx context.Context, s *Session,
 }
 
 // AccessToken returns a valid access token, refreshed first when needed (a still-valid token comes at once,
-// without a wait). Errors: ErrReauth (log in again), transport errors (tokens kept), ErrStorage, ErrUser, and
+// without a wait). Errors: ErrReauth (log in again), transport errors (tokens kept), ErrStorage, ErrUser,
+// ErrSharedUnavailable (a shared store's Redis was needed and could not be used; nothing refreshed), and
 // the context's (a refresh already sent is not undone: the session stores its tokens when they arrive).
 func (s *Session) AccessToken(ctx context.Context) (string, error) {
 	return sessionCall(ctx, s, func(p *C.cotter_session, o *C.cotter_call_options, out **C.cotter_call, e **C.cotter_error) C.int {

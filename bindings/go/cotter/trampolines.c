@@ -44,3 +44,12 @@ void cotter_go_call_done(cotter_call *call, void *payload) {
     (void)call;  // the waiting goroutine has the handle
     cotterGoCallDone((uintptr_t)payload);
 }
+
+int cotter_go_store_eval(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count,
+                         const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx) {
+    // Not a callback in cotter_go_in_callback's sense: it only copies the strings and starts a goroutine.
+    return cotterGoStoreEval((uintptr_t)payload, (char *)script, (char *)sha1, (char **)keys, key_count,
+                             (char **)args, arg_count, done, done_ctx);
+}
+
+void cotter_go_store_release(void *payload) { cotterGoStoreRelease((uintptr_t)payload); }
