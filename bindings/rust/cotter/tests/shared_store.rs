@@ -548,6 +548,19 @@ impl SharedStoreAdapter for Counted {
     }
 }
 
+/// Waits until the adapter was dropped (the library may drop the last use on its I/O thread, just after the last
+/// handle: a hang guard, not a timing), then checks it was dropped once.
+#[track_caller]
+fn wait_released(dropped: &AtomicUsize) {
+    for _ in 0..1200 {
+        if dropped.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "released once, after the last user");
+}
+
 #[test]
 fn a_misbehaving_adapter_fails_the_call_and_is_released_once() {
     let emu = Emulator::start();
@@ -563,7 +576,7 @@ fn a_misbehaving_adapter_fails_the_call_and_is_released_once() {
         expect_kind(shared_session(&client, &store, &clock, "bad-1", None), ErrorKind::SharedUnavailable);
         assert_eq!(dropped.load(Ordering::SeqCst), 0);
         drop(store);
-        assert_eq!(dropped.load(Ordering::SeqCst), 1, "released once, when the store is gone");
+        wait_released(&dropped);
     }
 }
 
@@ -617,14 +630,7 @@ fn sessions_and_store_drop_in_any_order_and_the_adapter_is_released_after_the_la
             assert_eq!(dropped.load(Ordering::SeqCst), 0);
             drop(store);
         }
-        // The library may drop its last use on its I/O thread, just after (a hang guard, not a timing).
-        for _ in 0..1200 {
-            if dropped.load(Ordering::SeqCst) > 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(dropped.load(Ordering::SeqCst), 1, "released once after the last user");
+        wait_released(&dropped);
     }
 }
 
