@@ -462,6 +462,26 @@ fn redis_down_serves_a_valid_token_and_fails_a_refresh_with_shared_unavailable()
 }
 
 #[test]
+fn a_call_on_a_dead_kept_connection_is_tried_once_more_on_a_fresh_one() {
+    let dir = TempDir::new("retry");
+    let server = RedisServer::unix(&dir.0);
+    let emu = Emulator::start();
+    // One connection: every call goes through the connection that was killed.
+    let adapter = RedisAdapter::new(redis::Client::open(server.url.as_str()).unwrap());
+    let store = SharedStore::new(adapter, &SharedStoreOptions::default()).unwrap();
+    let client = emu.client();
+    let s = shared_session(&client, &store, &Clock::default(), "retry", Some(&emu.login_token("r@example.com"))).unwrap();
+    for round in 0..3 {
+        // Redis drops every connection the adapter keeps (CLIENT KILL skips the caller's own).
+        let mut admin = server.admin();
+        let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").query(&mut admin).unwrap();
+        assert!(killed >= 1, "round {round}: no adapter connection to kill");
+        s.refresh().unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    assert_eq!(grants(&emu), (3, 0));
+}
+
+#[test]
 fn the_hiredis_store_shares_a_session() {
     let dir = TempDir::new("hiredis");
     let server = RedisServer::unix(&dir.0);
