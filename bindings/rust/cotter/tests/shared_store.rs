@@ -6,6 +6,7 @@
 //!    exactly one refresh grant per session per expiry, no family revoked; a round on valid tokens runs 0 scripts;
 //!  - Redis down: a valid cached token is still served, a needed refresh fails with `SharedUnavailable`;
 //!  - a process that exits with a script call in flight exits (no crash, no hang);
+//!  - a call on a kept connection that Redis dropped is tried once more on a fresh one;
 //!  - an adapter that panics or drops its completion fails the call; the adapter is released once, whatever the
 //!    order in which the store and the sessions are dropped.
 //! Time is driven by the emulator's dev clock, and the sessions' clock follows it: never by sleeps.
