@@ -29,13 +29,20 @@ python3 scripts/gen.py --check
 export PKG_CONFIG_PATH="$PWD/$build${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export LD_LIBRARY_PATH="$PWD/$build/capi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
-# Features `tower` (cotter::middleware) and `serde` (Claims::deserialize, tests/claims_serde.rs) are tested too;
-# without them the library depends on no HTTP crate and no runtime.
+# Features `tower` (cotter::middleware), `serde` (Claims::deserialize, tests/claims_serde.rs) and `redis`
+# (cotter::redis_adapter, tests/shared_store.rs: starts redis-server itself) are tested too; without them the library
+# depends on no HTTP crate and no runtime.
 cargo test --manifest-path bindings/rust/Cargo.toml --workspace --locked -j 2 \
-  --no-default-features --features cotter-native-sys/system,cotter-native/tower,cotter-native/serde
+  --no-default-features --features cotter-native-sys/system,cotter-native/tower,cotter-native/serde,cotter-native/redis
 # (serde_json, and the serde it is built on, are required: records cross the C ABI as JSON, src/records.rs.)
 if cargo tree --manifest-path bindings/rust/Cargo.toml -p cotter-native --locked -e normal \
     --no-default-features --features system | grep -E '^[^a-z]*(tokio|http|tower-[a-z]+) v'; then
   echo "test-rust: without feature tower the library must not depend on tokio, http or tower" >&2
+  exit 1
+fi
+# The redis-rs adapter runs sync connections on its own threads: feature `redis` brings no async runtime either.
+if cargo tree --manifest-path bindings/rust/Cargo.toml -p cotter-native --locked -e normal \
+    --no-default-features --features system,redis | grep -E '^[^a-z]*(tokio|async-std|smol) v'; then
+  echo "test-rust: feature redis must not depend on an async runtime" >&2
   exit 1
 fi

@@ -10,6 +10,8 @@
 //! - Every network operation has a blocking form and an `_async` form returning a [`Call`] future that works
 //!   under any executor (no runtime dependency); dropping the future cancels the request. Verification
 //!   (`Verifier::verify`) stays blocking: run it in `spawn_blocking` in async code (as [`middleware`] does).
+//! - [`SharedStore`]: sessions shared by a fleet through Redis, over your client ([`SharedStoreAdapter`]; feature
+//!   `redis`: [`redis_adapter::RedisAdapter`] over redis-rs) or the library's hiredis adapter.
 //! - Feature `tower`: [`middleware::AuthLayer`], a tower layer (axum, hyper, tonic) that requires a valid token.
 //! - Secrets (tokens, the API secret) never appear in `Debug` output; strings that hold tokens are
 //!   returned as [`Secret`] (wiped on drop).
@@ -28,6 +30,9 @@ mod records_support;
 #[cfg(feature = "tower")]
 pub mod middleware;
 mod session;
+mod shared_store;
+#[cfg(feature = "redis")]
+pub mod redis_adapter;
 mod token;
 mod verifier;
 
@@ -39,6 +44,7 @@ pub use legacy::{event_token_verify, identity_token_verify, LEGACY_PUBLIC_KEY};
 pub use records::{Identity, SocialToken, User};
 pub use login::{login_redirect_parse, login_url, pkce_challenge_of, LoginRedirect, LoginUrlOptions, Pkce};
 pub use session::{Session, SessionBuilder, Storage};
+pub use shared_store::{EvalDone, HiredisOptions, SharedStore, SharedStoreAdapter, SharedStoreOptions};
 pub use token::{Token, TokenRef};
 pub use verifier::{Claims, LogLevel, Verifier, VerifierBuilder};
 
@@ -96,6 +102,7 @@ const _: () = {
     send_sync::<Client>();
     send_sync::<ClientBuilder>();
     send_sync::<Session>();
+    send_sync::<SharedStore>();
     send_sync::<SessionBuilder>();
     send_sync::<Identity>();
     send_sync::<User>();

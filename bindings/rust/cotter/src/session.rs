@@ -19,7 +19,7 @@ use crate::cstr;
 use crate::error::Result;
 use crate::ffi::{self, duration_secs, Buf};
 use crate::token::{Token, TokenRef};
-use crate::{ErrorKind, Secret};
+use crate::{ErrorKind, Secret, SharedStore};
 
 /// Custom token storage (keychain, database...). The first load (or store of the initial token) runs in
 /// `build`, on its thread; every later call runs on the client's I/O thread, one at a time: keep it short
@@ -181,6 +181,8 @@ pub struct SessionBuilder {
     storage: Option<Box<dyn Storage>>,
     changed: Option<ChangedFn>,
     clock: Option<ClockFn>,
+    shared_store: Option<SharedStore>,
+    shared_session_id: Option<String>,
 }
 
 impl SessionBuilder {
@@ -211,11 +213,26 @@ impl SessionBuilder {
         self
     }
 
+    /// Shares the session with a fleet through Redis (docs/rust.md, "Sessions shared by a fleet"): one refresh
+    /// per expiry across every replica. Requires [`shared_session_id`](Self::shared_session_id); excludes a
+    /// token file and custom storage. The session keeps the store alive.
+    pub fn shared_store(mut self, store: &SharedStore) -> Self {
+        self.shared_store = Some(store.clone());
+        self
+    }
+    /// The session's id in the shared store, the same on every replica (1..200 printable ASCII without `{` `}`).
+    pub fn shared_session_id(mut self, id: impl Into<String>) -> Self {
+        self.shared_session_id = Some(id.into());
+        self
+    }
+
     /// Creates the session. `initial` (copied) replaces what storage holds; without it the session loads
-    /// from storage. Errors: `Invalid`, `Storage` (unreadable or corrupt file), `User`, `NoMemory`.
+    /// from storage (a shared store: from Redis). Errors: `Invalid`, `Storage` (unreadable or corrupt file), `User`,
+    /// `NoMemory`, `SharedUnavailable` (Redis could not be read or written for the first load or store).
     pub fn build(self, initial: Option<&TokenRef>) -> Result<Session> {
         let client = self.client.expect("SessionBuilder without client");
         let token_file = ffi::opt_cstring(self.token_file.as_deref(), "token_file")?;
+        let shared_session_id = ffi::opt_cstring(self.shared_session_id.as_deref(), "shared_session_id")?;
         let hooks = Arc::new(SessionHooks {
             storage: self.storage,
             changed: self.changed,
@@ -229,6 +246,9 @@ impl SessionBuilder {
             o.refresh_margin_seconds = duration_secs(d);
         }
         o.token_file = ffi::opt_ptr(&token_file);
+        // The C session takes its own reference to the store: our handle only has to outlive the call.
+        o.shared_store = self.shared_store.as_ref().map_or(ptr::null_mut(), SharedStore::as_ptr);
+        o.shared_session_id = ffi::opt_ptr(&shared_session_id);
         // The payloads point into the Arc's allocation, which never moves.
         if let Some(s) = &hooks.storage {
             o.load = Some(load_trampoline);

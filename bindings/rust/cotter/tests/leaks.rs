@@ -148,6 +148,17 @@ fn offline_round(f: &Fixture, plain: &Verifier, cached: &Verifier, i: usize) {
     }
 }
 
+/// A shared store's adapter for a Redis that is never there: fails each call inline, or drops its completion.
+struct Unreachable(bool);
+
+impl cotter::SharedStoreAdapter for Unreachable {
+    fn eval(&self, _: &str, _: &str, _: &[&str], _: &[&[u8]], done: cotter::EvalDone) {
+        if self.0 {
+            done.fail("no Redis in this test");
+        }
+    }
+}
+
 /// One network round: a client of its own and every object only the network gives.
 fn network_round(f: &Fixture, refresh_token: &mut String, i: usize) {
     let client = f.emu.client_builder().log(|_, _| {}).build().unwrap();
@@ -176,6 +187,14 @@ fn network_round(f: &Fixture, refresh_token: &mut String, i: usize) {
         .unwrap();
     assert!(!hooked.access_token().unwrap().is_empty());
     assert!(client.stats().unwrap().requests >= 9);
+    // Shared stores (no Redis here): the adapter's box, its completion (failed inline, and dropped), the release,
+    // the error; and a hiredis store that is never used.
+    for fail_inline in [true, false] {
+        let store = cotter::SharedStore::new(Unreachable(fail_inline), &Default::default()).unwrap();
+        let e = Session::builder(&client).shared_store(&store).shared_session_id("leak").build(Some(&token)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SharedUnavailable);
+    }
+    drop(cotter::SharedStore::hiredis(&Default::default(), &Default::default()).unwrap());
     async_round(f, &client, &hooked, refresh_token, i);
     if i % 10 == 0 {
         let pkce = Pkce::new().unwrap();
