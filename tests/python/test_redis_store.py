@@ -290,6 +290,18 @@ def test_closed_store_fails_and_repr_hides_tokens(emulator: Any, client: cotter.
         cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), lease_ttl=0.01)
     with pytest.raises(cotter.InvalidArgument):
         cotter.TokenSession(client, shared_store=store, shared_session_id="has{brace}")
+    with pytest.raises(cotter.InvalidArgument):  # one storage only
+        cotter.TokenSession(client, shared_store=store, shared_session_id="c", storage=_Memory())
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.TokenSession(client, shared_store=store)  # no id
+
+
+class _Memory:
+    def load(self) -> None:
+        return None
+
+    def save(self, token_json: Any) -> None:
+        pass
 
 
 EXIT_SCRIPT = r"""
