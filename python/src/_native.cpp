@@ -154,6 +154,7 @@ struct interpreter_gate {
     int inside = 0;                                // guarded by mu: callbacks entering or inside Python
     std::unordered_set<cotter_call *> blocking;    // guarded by mu: calls a thread waits for with the GIL released
     std::atomic<long> async_in_flight{0};          // asyncio calls whose completion has not arrived
+    int releasing = 0;                             // guarded by mu: threads in without_gil_counted()
     uint64_t generation = 0;                       // GIL: bumped in a forked child (inherited queues are dead there)
 };
 
@@ -205,6 +206,35 @@ bool wait_released(cotter_call *call) {
     }
     g.cv.notify_all();
     return true;
+}
+
+/// Runs `f` with the GIL released (GIL held on entry), counted so that shutdown() waits for this thread to take the
+/// GIL back: a daemon thread (a shared store's worker) taking it back during finalization would be ended inside
+/// these C++ frames (std::terminate). Once the interpreter is exiting, `f` runs with the GIL held.
+template <class F>
+void without_gil_counted(F &&f) {
+    interpreter_gate &g = gate();
+    bool counted = false;
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        if (!g.exiting) {
+            ++g.releasing;
+            counted = true;
+        }
+    }
+    if (!counted) {
+        f();
+        return;
+    }
+    {
+        py::gil_scoped_release release;
+        f();
+    }
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        --g.releasing;
+    }
+    g.cv.notify_all();
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -571,7 +601,8 @@ void shutdown() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::unique_lock<std::mutex> lock(g.mu);
     // The asyncio completions only decrement a counter (they never take this mutex): look again every 10 ms.
-    while (!(g.blocking.empty() && g.async_in_flight.load() <= 0) && std::chrono::steady_clock::now() < deadline)
+    while (!(g.blocking.empty() && g.async_in_flight.load() <= 0 && g.releasing == 0) &&
+           std::chrono::steady_clock::now() < deadline)
         g.cv.wait_for(lock, std::chrono::milliseconds(10));
     g.closed = true;
     g.cv.wait_until(lock, deadline + std::chrono::seconds(1), [&] { return g.inside == 0; });
@@ -1147,8 +1178,7 @@ struct eval_request {
     void fail_released(const char *message) noexcept {
         if (completed.load()) return;
         if (Py_IsInitialized() && PyGILState_Check()) {
-            py::gil_scoped_release release;
-            finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message);
+            without_gil_counted([&] { finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message); });
         } else {
             finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message);
         }
@@ -1325,13 +1355,11 @@ std::string reply_item(const py::handle &h) {
 void eval_done(EvalRequest &self, const py::iterable &reply) {
     std::vector<std::string> items;
     for (py::handle h : reply) items.push_back(reply_item(h));
-    py::gil_scoped_release release;
-    self.r->finish(COTTER_OK, &items, nullptr);
+    without_gil_counted([&] { self.r->finish(COTTER_OK, &items, nullptr); });
 }
 
 void eval_fail(EvalRequest &self, const std::string &message) {
-    py::gil_scoped_release release;
-    self.r->finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message.c_str());
+    without_gil_counted([&] { self.r->finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message.c_str()); });
 }
 
 struct SharedStore {
@@ -1383,8 +1411,7 @@ void bind_shared_store(py::module_ &m) {
             return EvalRequest{std::move(r)};
         })
         .def("close", [](EvalQueue &self, const std::string &why) {
-            py::gil_scoped_release release;
-            self.q->close_all(why.c_str(), true);
+            without_gil_counted([&] { self.q->close_all(why.c_str(), true); });
         }, "why"_a);
     py::class_<EvalRequest>(m, "EvalRequest")
         .def_property_readonly("script", [](const EvalRequest &self) { return py::bytes(self.r->script); })

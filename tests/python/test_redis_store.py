@@ -364,3 +364,27 @@ def test_interpreter_exit_with_evals_in_flight(emulator: Any, tmp_path: Path, mo
         assert "Fatal" not in p.stderr and "terminate called" not in p.stderr
     finally:
         server.stop()
+
+
+SPIN_SCRIPT = r"""
+import threading
+import cotter._native as n
+q = n.EvalQueue(True)
+spinning = [threading.Event() for _ in range(4)]
+def spin(ready):
+    while True:
+        q.close("closed")  # releases the GIL for the completion, every time
+        ready.set()
+for e in spinning:
+    threading.Thread(target=spin, args=(e,), daemon=True).start()
+for e in spinning:
+    e.wait()  # every thread is in its loop: the interpreter exits under them
+"""
+
+
+def test_exit_while_daemon_threads_complete_evals() -> None:
+    """Regression: a store's daemon worker that released the GIL to complete an eval took it back during
+    finalization, inside C++ frames: std::terminate (4 threads in a loop aborted every run before the fix)."""
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
