@@ -304,6 +304,33 @@ class _Memory:
         pass
 
 
+def test_store_and_sessions_freed_in_any_order(emulator: Any, client: cotter.Client,
+                                               redis_server: RedisServer) -> None:
+    import gc
+
+    def workers() -> int:
+        return sum(t.name.startswith("cotter-redis-") for t in threading.enumerate())
+
+    before = workers()
+    store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t7", workers=2)
+    assert workers() == before + 2
+    s = cotter.TokenSession(client, token=_login(emulator, "order@example.com"), shared_store=store,
+                            shared_session_id="o")
+    del store
+    gc.collect()
+    old = s.access_token()
+    assert s.refresh().access_token != old  # the session kept its store open
+    s2 = cotter.TokenSession(client, shared_store=s.shared_store, shared_session_id="o")
+    s.close()
+    del s
+    gc.collect()
+    assert s2.access_token() != old
+    s2.close()
+    del s2
+    gc.collect()  # the last user is gone: the store closes and its workers end
+    _wait_until(lambda: workers() == before, "the store's workers to end")
+
+
 EXIT_SCRIPT = r"""
 import asyncio, sys, threading
 import redis, redis.asyncio
