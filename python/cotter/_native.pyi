@@ -187,6 +187,10 @@ class EvalRequest:
 class SharedStore:
     def __init__(self, queue: EvalQueue, key_prefix: Optional[str], lease_ttl_ms: Optional[int],
                  wait_ms: Optional[int]) -> None: ...
+    @staticmethod
+    def hiredis(host: Optional[str], port: Optional[int], unix_socket: Optional[str], password: Optional[str],
+                connect_timeout_ms: Optional[int], command_timeout_ms: Optional[int], key_prefix: Optional[str],
+                lease_ttl_ms: Optional[int], wait_ms: Optional[int]) -> SharedStore: ...
 
 class Session:
     def __init__(self, client: Client, refresh_margin_seconds: Optional[int], token_file: Optional[str],

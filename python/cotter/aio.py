@@ -21,7 +21,7 @@ from . import _native
 from ._errors import InvalidArgument
 from ._util import timeout_ms
 from .client import Client, ClientStats, User, UserPage
-from .redis import AsyncRedisStore, SharedStore
+from .redis import AsyncRedisStore, HiredisStore, SharedStore
 from .session import TokenSession, TokenStorage
 from .tokens import Claims, Token
 from .verifier import Verifier
@@ -356,7 +356,7 @@ class AsyncTokenSession(_AsyncClosing):
         storage: Optional[TokenStorage] = None,
         refresh_margin: Optional[float] = None,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
-        shared_store: Optional[SharedStore] = None,
+        shared_store: Optional[Union[SharedStore, HiredisStore]] = None,
         shared_session_id: Optional[str] = None,
     ) -> None:
         """The options are TokenSession's. With an AsyncRedisStore, use ``await AsyncTokenSession.create(...)``:

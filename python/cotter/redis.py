@@ -126,6 +126,27 @@ class SharedStore:
         return f"{type(self).__name__}(key_prefix={self.key_prefix!r})"
 
 
+class HiredisStore:
+    """A shared store over the hiredis adapter that ships in the library (one connection and one native thread per
+    store; no Python thread, no redis-py). No TLS, Sentinel or Cluster: use RedisStore over your client for those.
+    Timeouts are in seconds; ``password`` is sent with AUTH and never shown. Redis is not contacted here."""
+
+    def __init__(self, *, host: Optional[str] = None, port: Optional[int] = None, unix_socket: Optional[str] = None,
+                 password: Optional[str] = None, connect_timeout: Optional[float] = None,
+                 command_timeout: Optional[float] = None, key_prefix: Optional[str] = None,
+                 lease_ttl: Optional[float] = None, wait: Optional[float] = None) -> None:
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+            raise TypeError("port must be an int")
+        self._n = _native.SharedStore.hiredis(
+            host, port, unix_socket, password, _ms("connect_timeout", connect_timeout),
+            _ms("command_timeout", command_timeout), key_prefix, _ms("lease_ttl", lease_ttl), _ms("wait", wait))
+        self.key_prefix = key_prefix or "cotter"
+        self.where = unix_socket or f"{host or '127.0.0.1'}:{port or 6379}"
+
+    def __repr__(self) -> str:
+        return f"HiredisStore({self.where!r}, key_prefix={self.key_prefix!r})"  # never the password
+
+
 def _serve(queue: _native.EvalQueue, client: Any) -> None:
     """A worker thread of a RedisStore: one eval at a time, until the store is closed."""
     while True:
@@ -203,4 +224,4 @@ class AsyncRedisStore(SharedStore):
         self.close()
 
 
-__all__ = ["AsyncRedisStore", "RedisStore", "SharedStore"]
+__all__ = ["AsyncRedisStore", "HiredisStore", "RedisStore", "SharedStore"]

@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional, Protocol, Union
 
-    from .redis import SharedStore
+    from .redis import HiredisStore, SharedStore
 
     class TokenStorage(Protocol):
         def load(self) -> Union[str, bytes, None]: ...
@@ -52,7 +52,7 @@ class TokenSession:
         storage: Optional[TokenStorage] = None,
         refresh_margin: Optional[float] = None,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
-        shared_store: Optional[SharedStore] = None,
+        shared_store: Optional[Union[SharedStore, HiredisStore]] = None,
         shared_session_id: Optional[str] = None,
     ) -> None:
         changed = None

@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -1397,6 +1398,39 @@ std::unique_ptr<SharedStore> shared_store_new(EvalQueue &queue, const std::optio
     return self;
 }
 
+// COTTER_API int cotter_hiredis_options_init(cotter_hiredis_options *opts, unsigned int version);
+// COTTER_API int cotter_shared_store_new_hiredis(cotter_shared_store **out, const cotter_hiredis_options *redis, const cotter_shared_store_options *opts, cotter_error **out_error);
+std::unique_ptr<SharedStore> shared_store_new_hiredis(const std::optional<cstr> &host, std::optional<int64_t> port,
+                                                      const std::optional<cstr> &unix_socket,
+                                                      const std::optional<cstr> &password,
+                                                      std::optional<int64_t> connect_timeout_ms,
+                                                      std::optional<int64_t> command_timeout_ms,
+                                                      const std::optional<cstr> &key_prefix,
+                                                      std::optional<int64_t> lease_ttl_ms, std::optional<int64_t> wait_ms) {
+    cotter_hiredis_options r;
+    cotter_shared_store_options o;
+    if (cotter_hiredis_options_init(&r, COTTER_HIREDIS_OPTIONS_VERSION) != COTTER_OK ||
+        cotter_shared_store_options_init(&o, COTTER_SHARED_STORE_OPTIONS_VERSION) != COTTER_OK)
+        throw std::runtime_error("cotter_hiredis_options_init");
+    r.host = c_or_null(host);
+    if (port) {  // an int: the library checks 1..65535 (a value past int's range must not wrap into it)
+        if (*port < INT32_MIN || *port > INT32_MAX) r.port = 0;
+        else r.port = static_cast<int>(*port);
+    }
+    r.unix_socket = c_or_null(unix_socket);
+    r.password = c_or_null(password);
+    set_if(r.connect_timeout_ms, connect_timeout_ms);
+    set_if(r.command_timeout_ms, command_timeout_ms);
+    o.key_prefix = c_or_null(key_prefix);
+    set_if(o.lease_ttl_ms, lease_ttl_ms);
+    set_if(o.wait_ms, wait_ms);
+    auto self = std::make_unique<SharedStore>();
+    cotter_error *err = nullptr;
+    const int rc = cotter_shared_store_new_hiredis(&self->s, &r, &o, &err);
+    if (rc != COTTER_OK) throw cotter::Error(rc, err);
+    return self;
+}
+
 void bind_shared_store(py::module_ &m) {
     py::class_<EvalQueue>(m, "EvalQueue")
         .def(py::init<bool>(), "semaphore"_a)
@@ -1426,7 +1460,9 @@ void bind_shared_store(py::module_ &m) {
                    " args=" + std::to_string(self.r->args.size()) + ">";  // never the args: they hold tokens
         });
     py::class_<SharedStore>(m, "SharedStore")
-        .def(py::init(&shared_store_new), "queue"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a);
+        .def(py::init(&shared_store_new), "queue"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a)
+        .def_static("hiredis", &shared_store_new_hiredis, "host"_a, "port"_a, "unix_socket"_a, "password"_a,
+                    "connect_timeout_ms"_a, "command_timeout_ms"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a);
 }
 
 struct Session {

@@ -331,6 +331,34 @@ def test_store_and_sessions_freed_in_any_order(emulator: Any, client: cotter.Cli
     _wait_until(lambda: workers() == before, "the store's workers to end")
 
 
+def test_hiredis_store_shares_one_refresh(emulator: Any, client: cotter.Client, redis_server: RedisServer,
+                                         tmp_path: Path) -> None:
+    """The library's own hiredis adapter (no redis-py): sessions of two clients share one refresh; a redis-py
+    store sees the same keys; Redis gone: SharedStoreUnavailable."""
+    store = cotter.redis.HiredisStore(unix_socket=redis_server.socket, key_prefix="t8", password=None)
+    assert "t8" in repr(store)
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    t = _login(emulator, "hiredis@example.com")
+    other = cotter.Client(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+    a = cotter.TokenSession(client, token=t, shared_store=store, shared_session_id="h")
+    b = cotter.TokenSession(other, shared_store=store, shared_session_id="h")
+    emulator.dev("/stats/reset", {})
+    tokens: List[str] = []
+    threads = [threading.Thread(target=lambda s=s: tokens.append(s.access_token())) for s in (a, b) * 4]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(set(tokens)) == 1 and tokens[0] != t.access_token
+    assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 1
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t8") as py_store:
+        assert cotter.TokenSession(client, shared_store=py_store, shared_session_id="h").access_token() == tokens[0]
+    gone = cotter.redis.HiredisStore(unix_socket=str(tmp_path / "no-redis.sock"), password="hunter2")
+    assert "hunter2" not in repr(gone)
+    with pytest.raises(cotter.SharedStoreUnavailable):
+        cotter.TokenSession(client, token=t, shared_store=gone, shared_session_id="h")
+
+
 EXIT_SCRIPT = r"""
 import asyncio, sys, threading
 import redis, redis.asyncio
