@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import weakref
 from typing import Any, AsyncIterator, Callable, Mapping, Optional, TypeVar, Union
 
 from . import _native
+from ._errors import InvalidArgument
 from ._util import timeout_ms
 from .client import Client, ClientStats, User, UserPage
+from .redis import AsyncRedisStore, HiredisStore, SharedStore
 from .session import TokenSession, TokenStorage
 from .tokens import Claims, Token
 from .verifier import Verifier
@@ -353,11 +356,26 @@ class AsyncTokenSession(_AsyncClosing):
         storage: Optional[TokenStorage] = None,
         refresh_margin: Optional[float] = None,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
+        shared_store: Optional[Union[SharedStore, HiredisStore]] = None,
+        shared_session_id: Optional[str] = None,
     ) -> None:
-        """The options are TokenSession's."""
+        """The options are TokenSession's. With an AsyncRedisStore, use ``await AsyncTokenSession.create(...)``:
+        the first read of Redis runs on the store's event loop, which this constructor would block."""
+        if isinstance(shared_store, AsyncRedisStore) and shared_store._thread == threading.get_ident():
+            raise InvalidArgument(
+                "a session over an AsyncRedisStore is made with `await AsyncTokenSession.create(...)` on its loop "
+                "(the constructor would block the loop that serves the store)",
+                status=_native.STATUS_CODES["COTTER_EINVAL"], code="COTTER_EINVAL")
         self.sync = TokenSession(client.sync if isinstance(client, AsyncClient) else client, token=token,
                                  token_file=token_file, storage=storage, refresh_margin=refresh_margin,
-                                 on_tokens_changed=on_tokens_changed)
+                                 on_tokens_changed=on_tokens_changed, shared_store=shared_store,
+                                 shared_session_id=shared_session_id)
+
+    @classmethod
+    async def create(cls, client: Union[AsyncClient, Client], **options: Any) -> "AsyncTokenSession":
+        """``AsyncTokenSession(client, **options)`` built on a worker thread, so that the running loop stays free
+        for what the constructor waits for (the first read of an AsyncRedisStore, a slow storage hook)."""
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: cls(client, **options))
 
     @property
     def _n(self) -> _native.Session:

@@ -13,6 +13,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional, Protocol, Union
 
+    from .redis import HiredisStore, SharedStore
+
     class TokenStorage(Protocol):
         def load(self) -> Union[str, bytes, None]: ...
 
@@ -34,6 +36,9 @@ class TokenSession:
     A transport error never destroys stored tokens; ReauthRequired means the user must log in again.
     The first ``storage.load()`` (or store of ``token``) runs in the constructor, on its thread; later ones, every
     ``save()`` and ``on_tokens_changed`` run on the client's I/O thread, one at a time and in order.
+    ``shared_store`` (a ``cotter.redis.RedisStore``) with ``shared_session_id`` shares the session with every
+    replica of a fleet through Redis: one refresh per expiry across all of them (docs/python.md); ``token``, if
+    given, is stored there for the fleet, else the session starts from what Redis holds.
     ``refresh_margin`` is in seconds (int or float; whole seconds, rounded up). A context manager: after
     ``close()`` every call raises ``cotter.Closed`` (the stored tokens stay; ``logout()`` deletes them).
     """
@@ -47,6 +52,8 @@ class TokenSession:
         storage: Optional[TokenStorage] = None,
         refresh_margin: Optional[float] = None,
         on_tokens_changed: Optional[Callable[[Optional[Token]], None]] = None,
+        shared_store: Optional[Union[SharedStore, HiredisStore]] = None,
+        shared_session_id: Optional[str] = None,
     ) -> None:
         changed = None
         if on_tokens_changed is not None:
@@ -63,8 +70,12 @@ class TokenSession:
             save=storage.save if storage is not None else None,
             on_tokens_changed=changed,
             initial=token._n if token is not None else None,
+            shared_store=shared_store._n if shared_store is not None else None,
+            shared_session_id=shared_session_id,
         )
         self.token_file = token_file
+        self.shared_store = shared_store  # kept open while this session may use it
+        self.shared_session_id = shared_session_id
 
     def close(self) -> None:
         """Releases the session (not the stored tokens). Idempotent; any later call raises ``cotter.Closed``."""
@@ -97,6 +108,8 @@ class TokenSession:
         self._n.logout(timeout_ms(timeout))
 
     def __repr__(self) -> str:
+        if self.shared_store is not None:
+            return f"TokenSession(shared_store={self.shared_store!r}, shared_session_id={self.shared_session_id!r})"
         where = f"token_file={self.token_file!r}" if self.token_file else "storage=<custom or memory>"
         return f"TokenSession({where})"
 

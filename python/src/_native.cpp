@@ -28,8 +28,12 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <climits>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <system_error>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -151,6 +155,7 @@ struct interpreter_gate {
     int inside = 0;                                // guarded by mu: callbacks entering or inside Python
     std::unordered_set<cotter_call *> blocking;    // guarded by mu: calls a thread waits for with the GIL released
     std::atomic<long> async_in_flight{0};          // asyncio calls whose completion has not arrived
+    int releasing = 0;                             // guarded by mu: threads in without_gil_counted()
     uint64_t generation = 0;                       // GIL: bumped in a forked child (inherited queues are dead there)
 };
 
@@ -202,6 +207,35 @@ bool wait_released(cotter_call *call) {
     }
     g.cv.notify_all();
     return true;
+}
+
+/// Runs `f` with the GIL released (GIL held on entry), counted so that shutdown() waits for this thread to take the
+/// GIL back: a daemon thread (a shared store's worker) taking it back during finalization would be ended inside
+/// these C++ frames (std::terminate). Once the interpreter is exiting, `f` runs with the GIL held.
+template <class F>
+void without_gil_counted(F &&f) {
+    interpreter_gate &g = gate();
+    bool counted = false;
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        if (!g.exiting) {
+            ++g.releasing;
+            counted = true;
+        }
+    }
+    if (!counted) {
+        f();
+        return;
+    }
+    {
+        py::gil_scoped_release release;
+        f();
+    }
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        --g.releasing;
+    }
+    g.cv.notify_all();
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -552,6 +586,8 @@ class Completions {
 /// Interpreter exit (atexit, GIL held): cancels every call in flight, waits for them while callbacks may still run
 /// (a session refresh landing now is still stored by its hooks), then closes the gate and waits for the callbacks
 /// inside Python to leave. Bounded: exit never hangs on a stuck callback.
+void close_eval_queues() noexcept;  // the shared stores' queues (below)
+
 void shutdown() {
     interpreter_gate &g = gate();
     {
@@ -562,10 +598,12 @@ void shutdown() {
     }
     for (Completions *q : live_queues()) q->cancel_all();
     py::gil_scoped_release release;
+    close_eval_queues();  // no Python code answers a shared store's eval any more: fail them, the calls end
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::unique_lock<std::mutex> lock(g.mu);
     // The asyncio completions only decrement a counter (they never take this mutex): look again every 10 ms.
-    while (!(g.blocking.empty() && g.async_in_flight.load() <= 0) && std::chrono::steady_clock::now() < deadline)
+    while (!(g.blocking.empty() && g.async_in_flight.load() <= 0 && g.releasing == 0) &&
+           std::chrono::steady_clock::now() < deadline)
         g.cv.wait_for(lock, std::chrono::milliseconds(10));
     g.closed = true;
     g.cv.wait_until(lock, deadline + std::chrono::seconds(1), [&] { return g.inside == 0; });
@@ -1111,6 +1149,322 @@ void tokens_changed_trampoline(const cotter_token *token, void *payload) noexcep
     });
 }
 
+// ------------------------------------------------------------------------------------------------
+// Shared session store (Redis, docs/shared-sessions.md): an adapter whose `eval` only queues
+// ------------------------------------------------------------------------------------------------
+// The library calls the adapter's eval on a client's I/O thread, which must not wait for the GIL or a round trip.
+// So eval copies the command into an EvalRequest, queues it and bumps an eventfd; Python (cotter/redis.py) reads
+// the eventfd (worker threads for redis-py's sync client, the event loop for redis.asyncio), pops the request, runs
+// EVALSHA/EVAL on the user's client and completes it. The native objects never hold a Python reference, so
+// `release` may run on any thread without the GIL. Every request completes exactly once: from Python, or with
+// COTTER_ESHARED_UNAVAILABLE when it is dropped unanswered (its loop closed), its store closed, or the interpreter
+// exits (shutdown() closes every queue).
+
+struct eval_queue;
+
+/// One eval the library asked for. `args` hold tokens: they never go into a message or a repr.
+struct eval_request {
+    std::string script, sha1;
+    std::vector<std::string> keys, args;
+    cotter_shared_store_done_fn done = nullptr;
+    void *done_ctx = nullptr;
+    std::atomic<bool> completed{false};
+    std::weak_ptr<eval_queue> queue;  // to leave its `live` list once completed
+
+    ~eval_request() { fail_released("the eval was dropped unanswered (its store or event loop was closed)"); }
+
+    /// Completes once (later calls do nothing). Never with the GIL held: `done` runs the library's continuation,
+    /// which may wait for locks that an I/O thread holds while it waits for the GIL.
+    void finish(int status, const std::vector<std::string> *items, const char *message) noexcept;
+    void fail_released(const char *message) noexcept {
+        if (completed.load()) return;
+        if (Py_IsInitialized() && PyGILState_Check()) {
+            without_gil_counted([&] { finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message); });
+        } else {
+            finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message);
+        }
+    }
+};
+
+/// The adapter's payload, shared by the C store (until `release`) and the Python store (its EvalQueue).
+struct eval_queue {
+    std::mutex mu;
+    std::deque<std::shared_ptr<eval_request>> queued;                // guarded by mu: not yet popped by Python
+    std::unordered_map<eval_request *, std::weak_ptr<eval_request>> live;  // guarded by mu: not yet completed
+    bool closed = false;                                             // guarded by mu
+    int fd = -1;
+
+    explicit eval_queue(bool semaphore) {
+        fd = eventfd(0, EFD_CLOEXEC | (semaphore ? EFD_SEMAPHORE : EFD_NONBLOCK));
+        if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    }
+    ~eval_queue() {
+        close_all("the shared store was closed", false);
+        if (fd >= 0) ::close(fd);
+    }
+
+    void bump(uint64_t n) noexcept {
+        ssize_t rc;
+        do rc = ::write(fd, &n, sizeof n);
+        while (rc < 0 && errno == EINTR);
+    }
+
+    /// From the I/O thread (no GIL): false once closed (the library then fails the step).
+    bool push(std::shared_ptr<eval_request> r) {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            if (closed) return false;
+            live.emplace(r.get(), r);
+            queued.push_back(std::move(r));
+        }
+        bump(1);
+        return true;
+    }
+
+    std::shared_ptr<eval_request> pop() {
+        std::lock_guard<std::mutex> lock(mu);
+        if (queued.empty()) return nullptr;
+        std::shared_ptr<eval_request> r = std::move(queued.front());
+        queued.pop_front();
+        return r;
+    }
+
+    /// Fails every request not completed yet and refuses new ones. `wake`: make every reader of the eventfd return
+    /// (not at interpreter exit: a daemon thread woken then would only try to take the GIL back).
+    void close_all(const char *why, bool wake) noexcept {
+        std::vector<std::shared_ptr<eval_request>> pending;
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            closed = true;
+            for (auto &kv : live)
+                if (auto r = kv.second.lock()) pending.push_back(std::move(r));
+            live.clear();
+            queued.clear();
+        }
+        for (auto &r : pending) r->finish(COTTER_ESHARED_UNAVAILABLE, nullptr, why);
+        pending.clear();  // outside the lock: a request's destructor looks at `live`
+        if (wake) bump(uint64_t(1) << 40);
+    }
+};
+
+void eval_request::finish(int status, const std::vector<std::string> *items, const char *message) noexcept {
+    if (completed.exchange(true)) return;
+    if (auto q = queue.lock()) {
+        std::lock_guard<std::mutex> lock(q->mu);
+        q->live.erase(this);
+    }
+    std::vector<const char *> ptrs;
+    std::vector<size_t> lens;
+    try {
+        if (items) {
+            for (const std::string &s : *items) {
+                ptrs.push_back(s.data());
+                lens.push_back(s.size());
+            }
+        }
+    } catch (...) {
+        status = COTTER_ESHARED_UNAVAILABLE;
+        message = "out of memory";
+        items = nullptr;
+    }
+    if (status == COTTER_OK && items)
+        done(done_ctx, COTTER_OK, ptrs.data(), lens.data(), ptrs.size(), nullptr);
+    else
+        done(done_ctx, COTTER_ESHARED_UNAVAILABLE, nullptr, nullptr, 0, message);
+}
+
+/// Every queue alive, so that shutdown() can fail their requests (weak: a queue dies with its last owner).
+struct queue_registry {
+    std::mutex mu;
+    std::vector<std::weak_ptr<eval_queue>> queues;
+};
+queue_registry &queues() {
+    static queue_registry *r = new queue_registry();  // never destroyed: I/O threads may outlive main
+    return *r;
+}
+
+/// Interpreter exit (GIL released): no Python code will answer a queued eval any more.
+void close_eval_queues() noexcept {
+    std::vector<std::shared_ptr<eval_queue>> all;
+    {
+        std::lock_guard<std::mutex> lock(queues().mu);
+        for (auto &w : queues().queues)
+            if (auto q = w.lock()) all.push_back(std::move(q));
+        queues().queues.clear();
+    }
+    for (auto &q : all) q->close_all("the Python interpreter is exiting", false);
+}
+
+// typedef int (*cotter_shared_store_eval_fn)(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count, const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx);
+int eval_trampoline(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count,
+                    const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx) noexcept {
+    try {
+        const std::shared_ptr<eval_queue> &q = *static_cast<std::shared_ptr<eval_queue> *>(payload);
+        auto r = std::make_shared<eval_request>();
+        r->script = script;
+        r->sha1 = sha1;
+        r->keys.assign(keys, keys + key_count);
+        r->args.assign(args, args + arg_count);
+        r->queue = q;
+        r->done = done;
+        r->done_ctx = done_ctx;
+        if (q->push(r)) return 0;
+        r->completed = true;  // not started: the library fails the step itself; `done` must not run
+        return 1;
+    } catch (...) {
+        return 1;
+    }
+}
+
+// typedef void (*cotter_shared_store_release_fn)(void *payload);
+void release_trampoline(void *payload) noexcept { delete static_cast<std::shared_ptr<eval_queue> *>(payload); }
+
+/// cotter._native.EvalQueue: the Python side of one store's queue.
+struct EvalQueue {
+    std::shared_ptr<eval_queue> q;
+
+    explicit EvalQueue(bool semaphore) : q(std::make_shared<eval_queue>(semaphore)) {
+        std::lock_guard<std::mutex> lock(queues().mu);
+        auto &all = queues().queues;
+        all.erase(std::remove_if(all.begin(), all.end(), [](const std::weak_ptr<eval_queue> &w) { return w.expired(); }),
+                  all.end());
+        all.push_back(q);
+    }
+};
+
+/// cotter._native.EvalRequest: one popped eval, completed with done() or fail().
+struct EvalRequest {
+    std::shared_ptr<eval_request> r;
+};
+
+py::list as_bytes_list(const std::vector<std::string> &v) {
+    py::list out;
+    for (const std::string &s : v) out.append(py::bytes(s));
+    return out;
+}
+
+/// A reply item as bytes: bytes as they are, str as UTF-8, int as its decimal text (the protocol's rule).
+std::string reply_item(const py::handle &h) {
+    if (py::isinstance<py::bytes>(h)) return std::string(py::reinterpret_borrow<py::bytes>(h));
+    if (py::isinstance<py::str>(h)) return h.cast<std::string>();
+    if (py::isinstance<py::bool_>(h)) return h.cast<bool>() ? "1" : "0";
+    if (py::isinstance<py::int_>(h)) return py::str(h).cast<std::string>();
+    if (h.is_none()) return std::string();
+    throw py::type_error("a shared store reply item must be bytes, str, int or None");
+}
+
+void eval_done(EvalRequest &self, const py::iterable &reply) {
+    std::vector<std::string> items;
+    for (py::handle h : reply) items.push_back(reply_item(h));
+    without_gil_counted([&] { self.r->finish(COTTER_OK, &items, nullptr); });
+}
+
+void eval_fail(EvalRequest &self, const std::string &message) {
+    without_gil_counted([&] { self.r->finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message.c_str()); });
+}
+
+struct SharedStore {
+    cotter_shared_store *s = nullptr;
+    SharedStore() = default;
+    SharedStore(const SharedStore &) = delete;
+    SharedStore &operator=(const SharedStore &) = delete;
+    // COTTER_API void cotter_shared_store_free(cotter_shared_store *store);
+    ~SharedStore() { cotter_shared_store_free(s); }  // sessions keep the store; `release` needs no GIL
+};
+
+// COTTER_API int cotter_shared_store_options_init(cotter_shared_store_options *opts, unsigned int version);
+// COTTER_API int cotter_shared_store_adapter_init(cotter_shared_store_adapter *adapter, unsigned int version);
+// COTTER_API int cotter_shared_store_new(cotter_shared_store **out, const cotter_shared_store_adapter *adapter, const cotter_shared_store_options *opts, cotter_error **out_error);
+std::unique_ptr<SharedStore> shared_store_new(EvalQueue &queue, const std::optional<cstr> &key_prefix,
+                                              std::optional<int64_t> lease_ttl_ms, std::optional<int64_t> wait_ms) {
+    cotter_shared_store_options o;
+    if (cotter_shared_store_options_init(&o, COTTER_SHARED_STORE_OPTIONS_VERSION) != COTTER_OK)
+        throw std::runtime_error("cotter_shared_store_options_init");
+    o.key_prefix = c_or_null(key_prefix);
+    set_if(o.lease_ttl_ms, lease_ttl_ms);
+    set_if(o.wait_ms, wait_ms);
+    cotter_shared_store_adapter a;
+    if (cotter_shared_store_adapter_init(&a, COTTER_SHARED_STORE_ADAPTER_VERSION) != COTTER_OK)
+        throw std::runtime_error("cotter_shared_store_adapter_init");
+    auto payload = std::make_unique<std::shared_ptr<eval_queue>>(queue.q);
+    a.eval = eval_trampoline;
+    a.release = release_trampoline;
+    a.payload = payload.get();
+    auto self = std::make_unique<SharedStore>();
+    cotter_error *err = nullptr;
+    const int rc = cotter_shared_store_new(&self->s, &a, &o, &err);
+    if (rc != COTTER_OK) throw cotter::Error(rc, err);  // `release` not called: the payload is still ours
+    payload.release();  // the store's now: release_trampoline frees it
+    return self;
+}
+
+// COTTER_API int cotter_hiredis_options_init(cotter_hiredis_options *opts, unsigned int version);
+// COTTER_API int cotter_shared_store_new_hiredis(cotter_shared_store **out, const cotter_hiredis_options *redis, const cotter_shared_store_options *opts, cotter_error **out_error);
+std::unique_ptr<SharedStore> shared_store_new_hiredis(const std::optional<cstr> &host, std::optional<int64_t> port,
+                                                      const std::optional<cstr> &unix_socket,
+                                                      const std::optional<cstr> &password,
+                                                      std::optional<int64_t> connect_timeout_ms,
+                                                      std::optional<int64_t> command_timeout_ms,
+                                                      const std::optional<cstr> &key_prefix,
+                                                      std::optional<int64_t> lease_ttl_ms, std::optional<int64_t> wait_ms) {
+    cotter_hiredis_options r;
+    cotter_shared_store_options o;
+    if (cotter_hiredis_options_init(&r, COTTER_HIREDIS_OPTIONS_VERSION) != COTTER_OK ||
+        cotter_shared_store_options_init(&o, COTTER_SHARED_STORE_OPTIONS_VERSION) != COTTER_OK)
+        throw std::runtime_error("cotter_hiredis_options_init");
+    r.host = c_or_null(host);
+    if (port) {  // an int: the library checks 1..65535 (a value past int's range must not wrap into it)
+        if (*port < INT32_MIN || *port > INT32_MAX) r.port = 0;
+        else r.port = static_cast<int>(*port);
+    }
+    r.unix_socket = c_or_null(unix_socket);
+    r.password = c_or_null(password);
+    set_if(r.connect_timeout_ms, connect_timeout_ms);
+    set_if(r.command_timeout_ms, command_timeout_ms);
+    o.key_prefix = c_or_null(key_prefix);
+    set_if(o.lease_ttl_ms, lease_ttl_ms);
+    set_if(o.wait_ms, wait_ms);
+    auto self = std::make_unique<SharedStore>();
+    cotter_error *err = nullptr;
+    const int rc = cotter_shared_store_new_hiredis(&self->s, &r, &o, &err);
+    if (rc != COTTER_OK) throw cotter::Error(rc, err);
+    return self;
+}
+
+void bind_shared_store(py::module_ &m) {
+    py::class_<EvalQueue>(m, "EvalQueue")
+        .def(py::init<bool>(), "semaphore"_a)
+        .def_property_readonly("fd", [](const EvalQueue &self) { return self.q->fd; })
+        .def_property_readonly("closed", [](const EvalQueue &self) {
+            std::lock_guard<std::mutex> lock(self.q->mu);
+            return self.q->closed;
+        })
+        .def("pop", [](EvalQueue &self) -> std::optional<EvalRequest> {
+            auto r = self.q->pop();
+            if (!r) return std::nullopt;
+            return EvalRequest{std::move(r)};
+        })
+        .def("close", [](EvalQueue &self, const std::string &why) {
+            without_gil_counted([&] { self.q->close_all(why.c_str(), true); });
+        }, "why"_a);
+    py::class_<EvalRequest>(m, "EvalRequest")
+        .def_property_readonly("script", [](const EvalRequest &self) { return py::bytes(self.r->script); })
+        .def_property_readonly("sha1", [](const EvalRequest &self) { return py::str(self.r->sha1); })
+        .def_property_readonly("keys", [](const EvalRequest &self) { return as_bytes_list(self.r->keys); })
+        .def_property_readonly("args", [](const EvalRequest &self) { return as_bytes_list(self.r->args); })
+        .def_property_readonly("completed", [](const EvalRequest &self) { return self.r->completed.load(); })
+        .def("done", &eval_done, "reply"_a)
+        .def("fail", &eval_fail, "message"_a)
+        .def("__repr__", [](const EvalRequest &self) {
+            return "<EvalRequest sha1=" + self.r->sha1 + " keys=" + std::to_string(self.r->keys.size()) +
+                   " args=" + std::to_string(self.r->args.size()) + ">";  // never the args: they hold tokens
+        });
+    py::class_<SharedStore>(m, "SharedStore")
+        .def(py::init(&shared_store_new), "queue"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a)
+        .def_static("hiredis", &shared_store_new_hiredis, "host"_a, "port"_a, "unix_socket"_a, "password"_a,
+                    "connect_timeout_ms"_a, "command_timeout_ms"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a);
+}
+
 struct Session {
     std::shared_ptr<session_hooks> hooks;  // after s (destroyed first): cotter_session_free() ends their use
     cotter::Session s;
@@ -1133,7 +1487,8 @@ std::shared_ptr<session_hooks> shared_hooks_of(const Session *s) { return s->hoo
 // COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, const cotter_session_options *opts, const cotter_token *initial, cotter_error **out_error);
 std::unique_ptr<Session> session_new(Client &client, std::optional<int64_t> refresh_margin_seconds,
                                      const std::optional<cstr> &token_file, py::object load, py::object save,
-                                     py::object on_tokens_changed, const Token *initial) {
+                                     py::object on_tokens_changed, const Token *initial, SharedStore *shared_store,
+                                     const std::optional<cstr> &shared_session_id) {
     auto self = std::make_unique<Session>();
     self->hooks = std::make_shared<session_hooks>();
     cotter_session_options o = cotter::session_options();
@@ -1152,6 +1507,8 @@ std::unique_ptr<Session> session_new(Client &client, std::optional<int64_t> refr
         o.on_tokens_changed = tokens_changed_trampoline;
         o.on_tokens_changed_payload = self->hooks.get();
     }
+    o.shared_store = shared_store ? shared_store->s : nullptr;  // the C session keeps the store alive
+    o.shared_session_id = c_or_null(shared_session_id);
     cotter::TokenRef init = initial ? cotter::TokenRef(initial->t) : cotter::TokenRef();
     // The first load (or store of `initial`) runs here, on this thread; the load hook takes the GIL back.
     try {
@@ -1203,7 +1560,7 @@ void def_session_calls(py::class_<Session> &cls) {
 void bind_session(py::module_ &m) {
     py::class_<Session> session(m, "Session");
     session.def(py::init(&session_new), "client"_a, "refresh_margin_seconds"_a, "token_file"_a, "load"_a, "save"_a,
-                "on_tokens_changed"_a, "initial"_a);
+                "on_tokens_changed"_a, "initial"_a, "shared_store"_a = nullptr, "shared_session_id"_a = py::none());
     def_session_calls(session);
     // COTTER_API void cotter_session_free(cotter_session *session);  (the owner's destructor, GIL released)
 }
@@ -1262,6 +1619,7 @@ PYBIND11_MODULE(_native, m) {
           "identifier_type"_a, "auth_method"_a, "input"_a, "cotter_user_id"_a);
     m.def("login_redirect_parse", &login_redirect_parse, "query"_a, "expected_state"_a);
     bind_client(m);
+    bind_shared_store(m);
     bind_session(m);
 
     // Exit and fork (see "The interpreter gate").

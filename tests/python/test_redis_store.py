@@ -1,0 +1,445 @@
+"""
+@file test_redis_store.py
+@brief cotter.redis: sessions shared by a fleet through a real redis-server (started here; standalone over a Unix
+socket, and a 3-master cluster), the emulator counting the refresh grants. Token expiry is driven without clocks:
+each round's replicas use a refresh margin wider than the lifetime of the tokens they find (so each session needs
+exactly one refresh) and narrower than that of the tokens the emulator issues in that round (so those stay fresh).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+import redis
+import redis.asyncio
+
+import cotter
+import cotter.aio
+import cotter.redis
+
+HERE = Path(__file__).resolve().parent
+GRANTS = "POST /api/v0/token/:api_key_id"
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server (scripts/install-deps.sh)")
+
+
+def _wait_until(check: Any, what: str, limit: float = 60.0) -> None:
+    """Polls `check` (a start-up bound, not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class RedisServer:
+    """A redis-server without persistence on a Unix socket (and a TCP port when asked), killed by stop()."""
+
+    def __init__(self, directory: Path, *extra: str, port: int = 0) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.socket = str(directory / "redis.sock")
+        self.port = port
+        guard = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+        self.proc = subprocess.Popen(
+            [*guard, "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--unixsocket", self.socket,
+             "--save", "", "--appendonly", "no", "--dir", str(directory), "--enable-debug-command", "yes", *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.admin = redis.Redis(unix_socket_path=self.socket)
+
+        def up() -> bool:
+            try:
+                return bool(self.admin.ping())
+            except redis.ConnectionError:
+                return False
+
+        _wait_until(up, "redis-server")
+
+    def scripts_run(self) -> int:
+        """EVALSHA + EVAL calls so far (INFO commandstats)."""
+        stats = self.admin.info("commandstats")
+        return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+    def stop(self) -> None:
+        self.admin.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _free_port() -> int:
+    """A port free now whose cluster bus port (+10000) is free too."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[List[RedisServer]]:
+    base = tmp_path_factory.mktemp("cluster")
+    nodes: List[RedisServer] = []
+    try:
+        for i in range(3):
+            port = _free_port()
+            nodes.append(RedisServer(base / f"n{i}", "--cluster-enabled", "yes", "--cluster-config-file",
+                                     str(base / f"nodes-{port}.conf"), port=port))
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=120)
+        for n in nodes:
+            _wait_until(lambda: b"cluster_state:ok" in n.admin.execute_command("CLUSTER", "INFO"), "cluster_state:ok")
+        yield nodes
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def _login(emulator: Any, who: str) -> cotter.Token:
+    return cotter.Token.from_dict(emulator.login(who)["oauth_token"])
+
+
+def _seed(emulator: Any, client: cotter.Client, store: cotter.redis.SharedStore, ids: List[str]) -> None:
+    """Stores a fresh login for each id (access tokens that live 10 s: stale for any margin above that)."""
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": len(ids)})
+    for sid in ids:
+        cotter.TokenSession(client, token=_login(emulator, f"{sid}@example.com"), shared_store=store,
+                            shared_session_id=sid).close()
+
+
+def _replicas(conf: Dict[str, Any], modes: List[str]) -> List[Dict[str, List[str]]]:
+    """Runs one replica process per mode, all released at once; returns what each saw."""
+    procs = [subprocess.Popen([sys.executable, str(HERE / "redis_replica.py"), json.dumps({**conf, "mode": m})],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for m in modes]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        out = []
+        for p in procs:
+            stdout, _ = p.communicate(timeout=300)
+            assert p.returncode == 0
+            out.append(json.loads(stdout.strip().splitlines()[-1])["tokens"])
+        return out
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def _contention(emulator: Any, client: cotter.Client, store: cotter.redis.SharedStore, conf: Dict[str, Any]) -> None:
+    """Two expiries of every session, each met by 3 replicas (threads and asyncio tasks) at once: exactly one
+    refresh grant per session per expiry, every caller of a round gets the same token, no login revoked."""
+    ids: List[str] = conf["sessions"]
+    _seed(emulator, client, store, ids)
+    previous: Dict[str, str] = {}
+    # (the margin the replicas use, the lifetime of the tokens issued during the round)
+    for margin, ttl in ((100, 1000), (5000, 20000)):
+        emulator.dev("/expire_tokens", {"next_access_ttl": ttl, "count": 1000000})
+        emulator.dev("/stats/reset", {})
+        seen = _replicas({**conf, "margin": margin, "lanes": 3}, ["sync", "async", "sync"])
+        stats = emulator.dev("/stats")
+        assert stats["requests"].get(GRANTS, 0) == len(ids), f"margin {margin}: one grant per session"
+        assert stats["refresh_families_revoked"] == 0
+        for sid in ids:
+            tokens = {t for replica in seen for t in replica[sid]}
+            assert len(tokens) == 1, f"{sid}: every replica got the one refreshed token"
+            token = tokens.pop()
+            assert token.count(".") == 2 and token != previous.get(sid)
+            previous[sid] = token
+    emulator.dev("/expire_tokens", {"next_access_ttl": 3600, "count": 1})
+
+
+def test_fleet_standalone_one_grant_per_expiry(emulator: Any, client: cotter.Client,
+                                               redis_server: RedisServer) -> None:
+    ids = [f"std-{i}" for i in range(12)]
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t1") as store:
+        _contention(emulator, client, store, {
+            "sessions": ids, "prefix": "t1", "unix_socket": redis_server.socket, "base_url": emulator.base_url,
+            "api_key_id": emulator.api_key_id, "api_secret_key": emulator.api_secret_key})
+    assert redis_server.admin.hget(f"t1:{{{ids[0]}}}:tokens", "v") == b"3"  # seeded, then two refreshes
+
+
+def test_fleet_cluster_one_grant_per_expiry(emulator: Any, client: cotter.Client,
+                                            redis_cluster: List[RedisServer]) -> None:
+    ids = [f"cl-{i}" for i in range(12)]
+    seeds = [f"127.0.0.1:{n.port}" for n in redis_cluster]
+    rc = redis.RedisCluster(host="127.0.0.1", port=redis_cluster[0].port)
+    try:
+        with cotter.redis.RedisStore(rc, key_prefix="t4") as store:
+            _contention(emulator, client, store, {
+                "sessions": ids, "prefix": "t4", "cluster": seeds, "base_url": emulator.base_url,
+                "api_key_id": emulator.api_key_id, "api_secret_key": emulator.api_secret_key})
+    finally:
+        rc.close()
+    holding = [n for n in redis_cluster if n.admin.dbsize() > 0]
+    assert len(holding) >= 2, "the sessions spread over the cluster's masters"
+
+
+def test_valid_cached_token_costs_no_redis_command(emulator: Any, client: cotter.Client,
+                                                   redis_server: RedisServer) -> None:
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t2") as store:
+        seeded = cotter.TokenSession(client, token=_login(emulator, "cached@example.com"), shared_store=store,
+                                     shared_session_id="cached")
+        s = cotter.TokenSession(client, shared_store=store, shared_session_id="cached")  # loads: 1 script
+        token = s.access_token()
+        before = redis_server.scripts_run()
+        for _ in range(50):
+            assert s.access_token() == token
+            assert seeded.access_token() == token
+
+        async def many() -> None:
+            a = cotter.aio.AsyncTokenSession(client, shared_store=store, shared_session_id="cached")
+            for _ in range(50):
+                assert await a.access_token() == token
+
+        asyncio.run(many())
+        # The async session's first load was one script: everything else came from memory.
+        assert redis_server.scripts_run() - before == 1
+        # ... and the count does move when Redis is needed (a forced refresh: acquire + save).
+        s.refresh()
+        assert redis_server.scripts_run() - before >= 3
+
+
+def test_redis_down_serves_cached_and_fails_refresh_with_stable_code(
+        emulator: Any, client: cotter.Client, tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "down")
+    try:
+        r = redis.Redis(unix_socket_path=server.socket, socket_timeout=30)
+        with cotter.redis.RedisStore(r, key_prefix="t3") as store:
+            fresh = _login(emulator, "down-fresh@example.com")
+            s = cotter.TokenSession(client, token=fresh, shared_store=store, shared_session_id="fresh")
+            emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+            stale = cotter.TokenSession(client, token=_login(emulator, "down-stale@example.com"),
+                                        shared_store=store, shared_session_id="stale")
+            server.stop()  # Redis is gone (its socket file too)
+            emulator.dev("/stats/reset", {})
+            assert s.access_token() == fresh.access_token  # still valid: served from memory
+            with pytest.raises(cotter.SharedStoreUnavailable) as e:
+                stale.access_token()  # needs a refresh: never a local one
+            assert e.value.code == "COTTER_ESHARED_UNAVAILABLE"
+            with pytest.raises(cotter.SharedStoreUnavailable):
+                s.refresh()
+            assert fresh.refresh_token not in str(e.value) and fresh.access_token not in str(e.value)
+            assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 0
+    finally:
+        server.stop()
+
+
+def test_async_store_down_fails_with_stable_code(emulator: Any, client: cotter.Client, tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "adown")
+
+    async def main() -> None:
+        r = redis.asyncio.Redis(unix_socket_path=server.socket)
+        async with cotter.redis.AsyncRedisStore(r, key_prefix="t5") as store:
+            emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+            s = await cotter.aio.AsyncTokenSession.create(client, token=_login(emulator, "adown@example.com"),
+                                                          shared_store=store, shared_session_id="a")
+            with pytest.raises(cotter.InvalidArgument):  # would block the loop that serves the store
+                cotter.aio.AsyncTokenSession(client, shared_store=store, shared_session_id="a")
+            server.stop()
+            with pytest.raises(cotter.SharedStoreUnavailable):
+                await s.access_token()
+        await r.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.stop()
+
+
+def test_closed_store_fails_and_repr_hides_tokens(emulator: Any, client: cotter.Client,
+                                                  redis_server: RedisServer) -> None:
+    store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t6")
+    t = _login(emulator, "closed@example.com")
+    s = cotter.TokenSession(client, token=t, shared_store=store, shared_session_id="c")
+    assert t.access_token not in repr(s) and "shared_session_id='c'" in repr(s)
+    store.close()
+    with pytest.raises(cotter.SharedStoreUnavailable):
+        s.refresh()
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="bad{prefix}")
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), lease_ttl=0.01)
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.TokenSession(client, shared_store=store, shared_session_id="has{brace}")
+    with pytest.raises(cotter.InvalidArgument):  # one storage only
+        cotter.TokenSession(client, shared_store=store, shared_session_id="c", storage=_Memory())
+    with pytest.raises(cotter.InvalidArgument):
+        cotter.TokenSession(client, shared_store=store)  # no id
+
+
+class _Memory:
+    def load(self) -> None:
+        return None
+
+    def save(self, token_json: Any) -> None:
+        pass
+
+
+def test_store_and_sessions_freed_in_any_order(emulator: Any, client: cotter.Client,
+                                               redis_server: RedisServer) -> None:
+    import gc
+
+    def workers() -> int:
+        return sum(t.name.startswith("cotter-redis-") for t in threading.enumerate())
+
+    before = workers()
+    store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t7", workers=2)
+    assert workers() == before + 2
+    s = cotter.TokenSession(client, token=_login(emulator, "order@example.com"), shared_store=store,
+                            shared_session_id="o")
+    del store
+    gc.collect()
+    old = s.access_token()
+    assert s.refresh().access_token != old  # the session kept its store open
+    s2 = cotter.TokenSession(client, shared_store=s.shared_store, shared_session_id="o")
+    s.close()
+    del s
+    gc.collect()
+    assert s2.access_token() != old
+    s2.close()
+    del s2
+    gc.collect()  # the last user is gone: the store closes and its workers end
+    _wait_until(lambda: workers() == before, "the store's workers to end")
+
+
+def test_hiredis_store_shares_one_refresh(emulator: Any, client: cotter.Client, redis_server: RedisServer,
+                                         tmp_path: Path) -> None:
+    """The library's own hiredis adapter (no redis-py): sessions of two clients share one refresh; a redis-py
+    store sees the same keys; Redis gone: SharedStoreUnavailable."""
+    store = cotter.redis.HiredisStore(unix_socket=redis_server.socket, key_prefix="t8", password=None)
+    assert "t8" in repr(store)
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    t = _login(emulator, "hiredis@example.com")
+    other = cotter.Client(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+    a = cotter.TokenSession(client, token=t, shared_store=store, shared_session_id="h")
+    b = cotter.TokenSession(other, shared_store=store, shared_session_id="h")
+    emulator.dev("/stats/reset", {})
+    tokens: List[str] = []
+    threads = [threading.Thread(target=lambda s=s: tokens.append(s.access_token())) for s in (a, b) * 4]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(set(tokens)) == 1 and tokens[0] != t.access_token
+    assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 1
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t8") as py_store:
+        assert cotter.TokenSession(client, shared_store=py_store, shared_session_id="h").access_token() == tokens[0]
+    gone = cotter.redis.HiredisStore(unix_socket=str(tmp_path / "no-redis.sock"), password="hunter2")
+    assert "hunter2" not in repr(gone)
+    with pytest.raises(cotter.SharedStoreUnavailable):
+        cotter.TokenSession(client, token=t, shared_store=gone, shared_session_id="h")
+
+
+EXIT_SCRIPT = r"""
+import asyncio, sys, threading
+import redis, redis.asyncio
+import cotter, cotter.aio, cotter.redis
+
+conf = {conf}
+c = cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["base_url"])
+token = cotter.Token.from_dict(conf["token"])
+admin = redis.Redis(unix_socket_path=conf["socket"])
+
+def stall():  # Redis sleeps far past the test: every eval sent from now on stays in flight
+    threading.Thread(target=lambda: admin.execute_command("DEBUG", "SLEEP", "30"), daemon=True).start()
+
+if conf["mode"] == "sync":
+    sent = threading.Event()
+    class Client(redis.Redis):
+        def evalsha(self, *a, **k):
+            sent.set()
+            return super().evalsha(*a, **k)
+    store = cotter.redis.RedisStore(Client(unix_socket_path=conf["socket"]))
+    s = cotter.TokenSession(c, token=token, shared_store=store, shared_session_id="exit")
+    sent.clear()
+    stall()
+    threading.Thread(target=s.refresh, daemon=True).start()
+    sent.wait()
+else:
+    async def main():
+        sent = asyncio.Event()
+        class Client(redis.asyncio.Redis):
+            async def evalsha(self, *a, **k):
+                sent.set()
+                return await super().evalsha(*a, **k)
+        store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=conf["socket"]))
+        s = await cotter.aio.AsyncTokenSession.create(c, token=token, shared_store=store, shared_session_id="exit")
+        sent.clear()
+        stall()
+        task = asyncio.ensure_future(s.refresh())
+        await sent.wait()
+        if conf["mode"] == "async-loop-left":
+            return  # asyncio.run cancels the refresh and the eval
+        sys.exit(0)  # the interpreter exits from inside the running loop
+    asyncio.run(main())
+print("exiting", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async-loop-left", "async-exit-in-loop"])
+def test_interpreter_exit_with_evals_in_flight(emulator: Any, tmp_path: Path, mode: str) -> None:
+    server = RedisServer(tmp_path / "exit")
+    try:
+        conf = {"mode": mode, "socket": server.socket, "base_url": emulator.base_url,
+                "api_key_id": emulator.api_key_id, "api_secret_key": emulator.api_secret_key,
+                "token": emulator.login("exit@example.com")["oauth_token"]}
+        # The bound is a hang detector (Redis sleeps 30 s), not a timing assertion.
+        p = subprocess.run([sys.executable, "-c", EXIT_SCRIPT.replace("{conf}", repr(conf))], capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "Fatal" not in p.stderr and "terminate called" not in p.stderr
+    finally:
+        server.stop()
+
+
+SPIN_SCRIPT = r"""
+import threading
+import cotter._native as n
+q = n.EvalQueue(True)
+spinning = [threading.Event() for _ in range(4)]
+def spin(ready):
+    while True:
+        q.close("closed")  # releases the GIL for the completion, every time
+        ready.set()
+for e in spinning:
+    threading.Thread(target=spin, args=(e,), daemon=True).start()
+for e in spinning:
+    e.wait()  # every thread is in its loop: the interpreter exits under them
+"""
+
+
+def test_exit_while_daemon_threads_complete_evals() -> None:
+    """Regression: a store's daemon worker that released the GIL to complete an eval took it back during
+    finalization, inside C++ frames: std::terminate (4 threads in a loop aborted every run before the fix)."""
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
