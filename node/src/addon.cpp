@@ -1404,48 +1404,101 @@ struct StoreAdapter {
     }
 
   private:
-    /// JS thread: calls eval; its promise completes the job. The event loop is held while an eval is pending (an
-    /// idle store holds nothing).
-    void Run(Napi::Env env, const std::shared_ptr<EvalJob> &job) {
+    /// What the promise's two callbacks share; exactly one of them runs, and frees it.
+    struct Pending {
+        std::shared_ptr<EvalJob> job;
+        std::shared_ptr<JsThread> js;
+        /// JS thread: the eval is over for the event loop (its Close hook and its hold go).
+        void Finish(napi_env env) {
+            js->RemoveCloser(job->closer);
+            js->Unhold(env);
+        }
+    };
+
+    /**
+     * JS thread: calls eval; its promise completes the job. The event loop is held while an eval is pending (an
+     * idle store holds nothing). Raw N-API with every status checked: this also runs while a worker thread is being
+     * terminated, where a failing node-addon-api call would abort the process (Napi::Error of a non-object).
+     */
+    void Run(napi_env env, const std::shared_ptr<EvalJob> &job) {
         if (fn.IsEmpty()) return job->Fail("the shared store is gone");
         job->closer = js->AddCloser([job] { job->Fail("the JavaScript environment is shutting down"); });
         if (job->closer == 0) return job->Fail("the JavaScript environment is shutting down");
         js->Hold(env);
-        std::shared_ptr<JsThread> j = js;
-        auto settled = std::make_shared<bool>(false);
-        auto finish = [j, job, settled](napi_env e) {
-            if (*settled) return false;
-            *settled = true;
-            j->RemoveCloser(job->closer);
-            j->Unhold(e);
+        auto *pending = new Pending{job, js};
+        auto str = [env](const std::string &v, napi_value *out) {
+            return napi_create_string_utf8(env, v.data(), v.size(), out) == napi_ok;
+        };
+        auto list = [&](const std::vector<std::string> &v, napi_value *out) {
+            if (napi_create_array_with_length(env, v.size(), out) != napi_ok) return false;
+            for (uint32_t i = 0; i < v.size(); ++i) {
+                napi_value e;
+                if (!str(v[i], &e) || napi_set_element(env, *out, i, e) != napi_ok) return false;
+            }
             return true;
         };
-        try {
-            Napi::Array k = Napi::Array::New(env, job->keys.size());
-            for (uint32_t i = 0; i < job->keys.size(); ++i) k.Set(i, Str(env, job->keys[i]));
-            Napi::Array a = Napi::Array::New(env, job->args.size());
-            for (uint32_t i = 0; i < job->args.size(); ++i) a.Set(i, Str(env, job->args[i]));
-            Napi::Value r = fn.Call({Str(env, job->script), Str(env, job->sha1), k, a});
-            if (!r.IsPromise()) throw std::runtime_error("the shared store's eval did not return a Promise");
-            auto ok = Napi::Function::New(env, [job, finish](const Napi::CallbackInfo &i) {
-                if (finish(i.Env())) job->Complete(i[0]);
-            });
-            auto fail = Napi::Function::New(env, [job, finish](const Napi::CallbackInfo &i) {
-                if (!finish(i.Env())) return;
-                std::string why = "the Redis client failed";
-                Napi::Value e = i[0];
-                if (e.IsObject()) {
-                    Napi::Value m = e.As<Napi::Object>().Get("message");
-                    if (m.IsString()) why = "Redis: " + m.As<Napi::String>().Utf8Value();
-                }
-                job->Fail(why);
-            });
-            r.As<Napi::Object>().Get("then").As<Napi::Function>().Call(r, {ok, fail});
-        } catch (const Napi::Error &e) {
-            if (finish(env)) job->Fail(std::string("the shared store's eval threw: ") + e.Message());
-        } catch (const std::exception &e) {
-            if (finish(env)) job->Fail(e.what());
+        napi_value f, undefined, result, then, argv[4], cbs[2];
+        bool is_promise = false;
+        const bool called = napi_get_reference_value(env, fn, &f) == napi_ok && napi_get_undefined(env, &undefined) == napi_ok &&
+                            str(job->script, &argv[0]) && str(job->sha1, &argv[1]) && list(job->keys, &argv[2]) &&
+                            list(job->args, &argv[3]) && napi_call_function(env, undefined, f, 4, argv, &result) == napi_ok;
+        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
+                             napi_create_function(env, "resolved", NAPI_AUTO_LENGTH, &StoreAdapter::OnResolved, pending, &cbs[0]) == napi_ok &&
+                             napi_create_function(env, "rejected", NAPI_AUTO_LENGTH, &StoreAdapter::OnRejected, pending, &cbs[1]) == napi_ok &&
+                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
+                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
+        if (chained) return;
+        bool thrown = false;
+        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
+            napi_value ignored;
+            napi_get_and_clear_last_exception(env, &ignored);  // the JS error may quote its arguments: not kept
         }
+        pending->Finish(env);
+        delete pending;
+        job->Fail(called ? "the shared store's eval did not return a Promise" : "the shared store's eval threw");
+    }
+
+    /// The eval's promise resolved (JS thread): flatten the reply and complete.
+    static napi_value OnResolved(napi_env env, napi_callback_info info) {
+        size_t argc = 1;
+        napi_value reply = nullptr;
+        void *data = nullptr;
+        if (napi_get_cb_info(env, info, &argc, &reply, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
+        p->Finish(env);
+        try {
+            p->job->Complete(Napi::Value(env, reply));
+        } catch (...) {
+            p->job->Fail("the Redis client's reply could not be read");
+        }
+        return nullptr;
+    }
+
+    /// The eval's promise rejected (JS thread): its message, cleaned of the script's arguments.
+    static napi_value OnRejected(napi_env env, napi_callback_info info) {
+        size_t argc = 1;
+        napi_value err = nullptr;
+        void *data = nullptr;
+        if (napi_get_cb_info(env, info, &argc, &err, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
+        p->Finish(env);
+        std::string why = "the Redis client failed";
+        napi_valuetype type = napi_undefined;
+        napi_value m;
+        size_t len = 0;
+        if (err && napi_typeof(env, err, &type) == napi_ok && type == napi_object &&
+            napi_get_named_property(env, err, "message", &m) == napi_ok && napi_typeof(env, m, &type) == napi_ok &&
+            type == napi_string && napi_get_value_string_utf8(env, m, nullptr, 0, &len) == napi_ok) {
+            std::string text(len, '\0');
+            if (napi_get_value_string_utf8(env, m, text.data(), len + 1, &len) == napi_ok) why = "Redis: " + text.substr(0, len);
+        }
+        bool thrown = false;
+        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
+            napi_value ignored;
+            napi_get_and_clear_last_exception(env, &ignored);
+        }
+        p->job->Fail(why);
+        return nullptr;
     }
 };
 
