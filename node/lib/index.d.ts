@@ -418,8 +418,7 @@ export class SharedStore {
 
 /** The minimal surface of an ioredis `Redis` or `Cluster` client that RedisStore uses. */
 export interface IoRedisLike {
-  evalshaBuffer(sha1: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
-  evalBuffer(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  callBuffer(command: string, args: (string | Buffer | number)[]): Promise<unknown>;
 }
 
 /** A SharedStore over an ioredis `Redis` or `Cluster` client (ioredis is not a dependency: pass your client). */

@@ -556,21 +556,23 @@ class SharedStore {
  */
 class RedisStore extends SharedStore {
   constructor(redis, options) {
-    if (redis === null || typeof redis !== 'object' || typeof redis.evalshaBuffer !== 'function'
-        || typeof redis.evalBuffer !== 'function') {
+    if (redis === null || typeof redis !== 'object' || typeof redis.callBuffer !== 'function') {
       throw invalid('redis must be an ioredis client (Redis or Cluster)');
     }
     super({ eval: (script, sha1, keys, args) => ioredisEval(redis, script, sha1, keys, args) }, options);
   }
 }
 
-/** EVALSHA, and EVAL when Redis does not know the script yet (a new or restarted server, a failover). */
+/**
+ * EVALSHA, and EVAL when Redis does not know the script yet (a new or restarted server, a failover). callBuffer:
+ * the reply's strings as Buffers (exact bytes); a Cluster routes the command by its first key.
+ */
 async function ioredisEval(redis, script, sha1, keys, args) {
   try {
-    return await redis.evalshaBuffer(sha1, keys.length, ...keys, ...args);
+    return await redis.callBuffer('EVALSHA', [sha1, keys.length, ...keys, ...args]);
   } catch (e) {
     if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
-    return redis.evalBuffer(script, keys.length, ...keys, ...args);
+    return redis.callBuffer('EVAL', [script, keys.length, ...keys, ...args]);
   }
 }
 

@@ -262,7 +262,7 @@ test('process exit with evals in flight (a Redis that never answers) does not cr
     const r = connect(process.env.R);
     let pending = 0;
     const store = new SharedStore({ eval: (...a) => { pending++; if (pending === 4) setImmediate(() => process.exit(0));
-      return r.evalshaBuffer(a[1], a[2].length, ...a[2], ...a[3]).catch(() => r.evalBuffer(a[0], a[2].length, ...a[2], ...a[3])); } });
+      return r.callBuffer('EVALSHA', [a[1], a[2].length, ...a[2], ...a[3]]).catch(() => r.callBuffer('EVAL', [a[0], a[2].length, ...a[2], ...a[3]])); } });
     (async () => {
       const seedS = new TokenSession(client, { sharedStore: new RedisStore(r), sharedSessionId: 'x', token: JSON.parse(process.env.T) });
       await seedS.getToken();
