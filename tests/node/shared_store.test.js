@@ -135,10 +135,12 @@ test('a 3-master Redis Cluster: the same contention through ioredis Cluster, ses
   assert.equal(masters.size, 3);
 });
 
-test('Redis down: a valid cached token is still served; a needed refresh is COTTER_ESHARED_UNAVAILABLE, nothing sent', async () => {
+test('Redis down: a valid cached token is still served; a needed refresh is COTTER_ESHARED_UNAVAILABLE, nothing sent', async (t) => {
   const own = await startRedis();
   const r = connect(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   r.on('error', () => {});
+  t.after(async () => { r.disconnect(); await own.kill(); });  // also when an assertion fails: nothing left running
+  await once(r, 'ready');  // without an offline queue, a command sent before the connection is up fails at once
   const store = new RedisStore(r, { keyPrefix: 'down' });
   const login = await emu.login();
   const s = new TokenSession(client, { sharedStore: store, sharedSessionId: 'u', token: login });
@@ -158,11 +160,11 @@ test('Redis down: a valid cached token is still served; a needed refresh is COTT
   s.close();
   other.close();
   store.close();
-  r.disconnect();
 });
 
-test('SharedStore over a plain eval: Buffers, strings and integers are flattened; errors never carry a token', async () => {
+test('SharedStore over a plain eval: Buffers, strings and integers are flattened; errors never carry a token', async (t) => {
   const r = connect(redis.url);
+  t.after(() => r.disconnect());
   const seen = [];
   // Replies as node-redis gives them (strings, numbers), with EVAL only: any client fits.
   const store = new SharedStore({
@@ -199,7 +201,6 @@ test('SharedStore over a plain eval: Buffers, strings and integers are flattened
     s3.close();
     st.close();
   }
-  r.disconnect();
 });
 
 test('bad options are COTTER_EINVAL', () => {
@@ -291,4 +292,21 @@ test('the environment going away settles evals still queued or pending (worker t
   await own.kill();
   assert.deepEqual([r.code, r.signal], [0, null], r.stderr);
   assert.match(r.stdout, /terminated/);
+});
+
+test('free order: the store closed before its sessions are used, sessions closed before their calls settle', async (t) => {
+  const r = connect(redis.url);
+  t.after(() => r.disconnect());
+  const store = new RedisStore(r, { keyPrefix: 'order' });
+  const login = await emu.login();
+  const a = new TokenSession(client, { sharedStore: store, sharedSessionId: 'u', token: login });
+  const b = new TokenSession(client, { sharedStore: store, sharedSessionId: 'u' });
+  store.close();  // the sessions keep it (and its eval) alive
+  assert.equal(await a.getAccessToken(), login.access_token);
+  const pending = b.refresh();  // its first read and the refresh go on after close()
+  b.close();
+  const refreshed = await pending;
+  assert.notEqual(refreshed.accessToken, login.access_token);
+  assert.equal(String(await r.hget('order:{u}:tokens', 'v')), '2');
+  a.close();
 });
