@@ -385,6 +385,45 @@ export interface TokenSessionOptions {
   marginSeconds?: number;
   /** Called on the event loop after every change (refresh, set, logout with null). */
   onTokensChanged?: (token: Token | null) => void;
+  /** Share the session with a fleet through Redis (one refresh across every replica). Excludes file, load/save. */
+  sharedStore?: SharedStore;
+  /** The session's id in the store, the same on every replica (1..200 printable ASCII without { }). Required with sharedStore. */
+  sharedSessionId?: string;
+}
+
+/** What a SharedStore needs from a Redis client. */
+export interface SharedStoreAdapter {
+  /**
+   * Runs `EVALSHA sha1 keys.length ...keys ...args` (on a NOSCRIPT error, `EVAL script ...`) and resolves to the
+   * reply array. A rejection fails the step with COTTER_ESHARED_UNAVAILABLE.
+   */
+  eval(script: string, sha1: string, keys: string[], args: string[]): Promise<Array<Buffer | Uint8Array | string | number | bigint>>;
+}
+
+export interface SharedStoreOptions {
+  /** First part of every key (`<prefix>:{<session id>}:...`). Default 'cotter'; 1..64 printable ASCII without { }. */
+  keyPrefix?: string;
+  /** Lifetime of the refresh lease; a refresh request gets 3/4 of it. Default 10000; 100..600000. */
+  leaseTtlMs?: number;
+  /** Longest single wait of a replica that found the lease held, before it reads again. Default 100; 1..10000. */
+  waitMs?: number;
+}
+
+/** Where sessions shared by a fleet keep their tokens (docs/shared-sessions.md), over any Redis client. */
+export class SharedStore {
+  constructor(adapter: SharedStoreAdapter, options?: SharedStoreOptions);
+  /** New sessions can no longer use it; sessions using it keep it until they are closed. */
+  close(): void;
+}
+
+/** The minimal surface of an ioredis `Redis` or `Cluster` client that RedisStore uses. */
+export interface IoRedisLike {
+  callBuffer(command: string, args: (string | Buffer | number)[]): Promise<unknown>;
+}
+
+/** A SharedStore over an ioredis `Redis` or `Cluster` client (ioredis is not a dependency: pass your client). */
+export class RedisStore extends SharedStore {
+  constructor(redis: IoRedisLike, options?: SharedStoreOptions);
 }
 
 export class TokenSession {

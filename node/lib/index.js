@@ -517,14 +517,75 @@ function redactedPair(token, refreshToken) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Shared stores: sessions shared by a fleet through Redis (docs/node.md, "Sessions shared by a fleet (Redis)")
+// ------------------------------------------------------------------------------------------------
+
+const storeNative = new WeakMap();  // SharedStore -> its NativeSharedStore
+
+/**
+ * Where sessions shared by a fleet keep their tokens, refresh lease and version (docs/shared-sessions.md), over any
+ * Redis client: `adapter.eval(script, sha1, keys, args)` runs `EVALSHA sha1 keys.length ...keys ...args` (and, on a
+ * NOSCRIPT error, `EVAL script ...`) and resolves to the reply array (Buffers, strings or integers). The library
+ * calls it on the event loop and never waits for it there. Options: `keyPrefix` ('cotter'), `leaseTtlMs` (10000),
+ * `waitMs` (100). Give it to sessions as `sharedStore` with a `sharedSessionId`.
+ */
+class SharedStore {
+  #n;
+  constructor(adapter, options) {
+    if (adapter === null || typeof adapter !== 'object' || typeof adapter.eval !== 'function') {
+      throw invalid('adapter must be an object with an eval(script, sha1, keys, args) function');
+    }
+    const o = optionsOf(options, 'options');
+    const evalFn = adapter.eval.bind(adapter);
+    // async: a function that throws or returns a plain array still gives the addon a Promise.
+    this.#n = new native.NativeSharedStore(async (script, sha1, keys, args) => evalFn(script, sha1, keys, args),
+      { keyPrefix: o.keyPrefix, leaseTtlMs: o.leaseTtlMs, waitMs: o.waitMs });
+    storeNative.set(this, this.#n);
+  }
+  /** New sessions can no longer use it; sessions using it keep it (and the Redis client) until they are closed. */
+  close() { this.#n.close(); }
+  [inspectCustom]() { return `${this.constructor.name} {}`; }
+}
+
+/**
+ * A SharedStore over an ioredis client (`new Redis(...)` or `new Redis.Cluster([...])`): TLS, auth, Sentinel and
+ * Cluster come from it. Every key of one script shares one hash tag, so a Cluster routes it to one slot. ioredis is
+ * not a dependency of this package: pass the client you already have. For a fast COTTER_ESHARED_UNAVAILABLE when
+ * Redis is down, give that client `enableOfflineQueue: false` (ioredis otherwise queues commands until it
+ * reconnects, up to `maxRetriesPerRequest` reconnections).
+ */
+class RedisStore extends SharedStore {
+  constructor(redis, options) {
+    if (redis === null || typeof redis !== 'object' || typeof redis.callBuffer !== 'function') {
+      throw invalid('redis must be an ioredis client (Redis or Cluster)');
+    }
+    super({ eval: (script, sha1, keys, args) => ioredisEval(redis, script, sha1, keys, args) }, options);
+  }
+}
+
+/**
+ * EVALSHA, and EVAL when Redis does not know the script yet (a new or restarted server, a failover). callBuffer:
+ * the reply's strings as Buffers (exact bytes); a Cluster routes the command by its first key.
+ */
+async function ioredisEval(redis, script, sha1, keys, args) {
+  try {
+    return await redis.callBuffer('EVALSHA', [sha1, keys.length, ...keys, ...args]);
+  } catch (e) {
+    if (!(e instanceof Error) || !e.message.startsWith('NOSCRIPT')) throw e;
+    return redis.callBuffer('EVAL', [script, keys.length, ...keys, ...args]);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 // TokenSession
 // ------------------------------------------------------------------------------------------------
 
 /**
  * One user's token set, kept valid: getAccessToken() refreshes when the access token expires within
  * `marginSeconds`; concurrent callers share one refresh. Storage: `file` (0600 token file, locked across
- * processes), or `load`/`save` hooks (sync or async), or none (memory). `token` (a Token, an oauth_token object
- * or its JSON) replaces what storage holds. `onTokensChanged(token|null)` runs after every change. The last
+ * processes), or `load`/`save` hooks (sync or async), or `sharedStore` + `sharedSessionId` (a SharedStore: one
+ * refresh across a fleet), or none (memory). `token` (a Token, an oauth_token object or its JSON) replaces what
+ * storage holds. `onTokensChanged(token|null)` runs after every change. The last
  * argument of every call is `{ signal, timeoutMs }`.
  */
 class TokenSession {
@@ -550,6 +611,11 @@ class TokenSession {
       this.#token = t;
     }
     this.#onChanged = o.onTokensChanged;
+    let sharedStore;
+    if (o.sharedStore !== undefined && o.sharedStore !== null) {
+      sharedStore = storeNative.get(o.sharedStore);
+      if (sharedStore === undefined) throw invalid('option sharedStore must be a SharedStore (or RedisStore)');
+    }
     const { load, save } = o;
     // Runs on the event loop for the client's I/O thread (or the thread that opens the session, for the first
     // load or store), which waits for load and save: 0 load, 1 save, 2 tokens changed. Load and save answer with
@@ -570,7 +636,7 @@ class TokenSession {
     };
     this.#n = new native.NativeSession(n, {
       file: o.file, marginSeconds: o.marginSeconds, initialJson, hooks,
-      hasStorage: hasLoad, hasChanged: true,
+      hasStorage: hasLoad, hasChanged: true, sharedStore, sharedSessionId: o.sharedSessionId,
     });
   }
   /** The last token set this session saw (null before the first load or after logout). Sync; no I/O. */
@@ -671,7 +737,7 @@ function verifyEventToken(eventToken, apiKeyId, options) {
 const version = native.version();
 
 module.exports = {
-  Client, Verifier, TokenSession, CotterError, Token, User, SocialToken, Identity,
+  Client, Verifier, TokenSession, SharedStore, RedisStore, CotterError, Token, User, SocialToken, Identity,
   pkce, loginUrl, parseLoginRedirect, verifyIdentityToken, verifyEventToken, version, codes,
   versionNumber: native.versionNumber(),
 };

@@ -5,7 +5,7 @@ const require = createRequire(import.meta.url);
 const cotter = require('./index.js');
 
 export const {
-  Client, Verifier, TokenSession, CotterError, Token, User, SocialToken, Identity,
+  Client, Verifier, TokenSession, SharedStore, RedisStore, CotterError, Token, User, SocialToken, Identity,
   pkce, loginUrl, parseLoginRedirect, verifyIdentityToken, verifyEventToken, version, versionNumber, codes,
 } = cotter;
 // Present once node/lib/middleware.js and node/lib/compat.js exist (undefined before).

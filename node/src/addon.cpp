@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -439,10 +440,25 @@ class JsThread {
         }
     }
 
+    /// Registers work that Close must finish (a shared-store eval whose JS promise will never settle once the
+    /// environment is gone). Returns its id, or 0 (nothing registered) when already closed.
+    uint64_t AddCloser(std::function<void()> fn) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (closed_.load(std::memory_order_relaxed)) return 0;
+        const uint64_t id = next_id_++;
+        closers_.emplace(id, std::move(fn));
+        return id;
+    }
+    void RemoveCloser(uint64_t id) {
+        std::lock_guard<std::mutex> lock(mu_);
+        closers_.erase(id);
+    }
+
     /// The environment is going away (its TSFN is finalized, or the instance data deleted). Idempotent.
     void Close() {
         std::deque<Task> queue;
         std::vector<std::shared_ptr<HookWait>> waits;
+        std::unordered_map<uint64_t, std::function<void()>> closers;
         {
             std::unique_lock<std::mutex> lock(mu_);
             if (closed_.load(std::memory_order_relaxed)) return;
@@ -451,10 +467,12 @@ class JsThread {
             signalled_.wait(lock, [this] { return signalling_ == 0; });
             queue.swap(queue_);
             waits.swap(waits_);
+            closers.swap(closers_);
             for (auto &kv : inflight_)
                 if (kv.second->call) cotter_call_cancel(kv.second->call);  // nobody will read their results
         }
         for (auto &w : waits) w->Settle(false, std::nullopt);
+        for (auto &kv : closers) kv.second();
         for (auto &t : queue) t(nullptr);
     }
 
@@ -507,6 +525,7 @@ class JsThread {
     std::atomic<bool> closed_{false};                    // written under mu_
     std::unordered_map<uint64_t, PendingCall *> inflight_;  // guarded by mu_
     std::vector<std::shared_ptr<HookWait>> waits_;       // guarded by mu_
+    std::unordered_map<uint64_t, std::function<void()>> closers_;  // guarded by mu_ (AddCloser)
     uint64_t next_id_ = 1;                               // guarded by mu_
     size_t holds_ = 0;                                   // JS thread only
     napi_threadsafe_function tsfn_ = nullptr;
@@ -1250,6 +1269,307 @@ class Client : public Napi::ObjectWrap<Client> {
 };
 
 // ------------------------------------------------------------------------------------------------
+// Shared store: sessions shared by a fleet through the user's own Redis client (docs/node.md, "Sessions shared by
+// a fleet (Redis)"; docs/shared-sessions.md). node/lib/index.js gives the JS `eval(script, sha1, keys, args)`
+// (RedisStore: ioredis's EVALSHA, EVAL on NOSCRIPT); this section carries it across threads.
+// ------------------------------------------------------------------------------------------------
+
+constexpr napi_type_tag kStoreTag = {0x5e2b7c9d14a36f80ULL, 0xc3d1094e7b2a5f16ULL};
+
+/**
+ * One eval of the library: called on a client's I/O thread (or the thread that opens a session), run on the JS
+ * thread, completed (`done`) exactly once: by the reply, by the JS failure, or with COTTER_ESHARED_UNAVAILABLE when
+ * the environment goes away first (JsThread::Close: a promise pending then never settles).
+ */
+struct EvalJob {
+    std::string script, sha1;
+    std::vector<std::string> keys, args;  // args hold tokens: wiped when the job dies
+    cotter_shared_store_done_fn done = nullptr;
+    void *done_ctx = nullptr;
+    std::atomic<bool> completed{false};
+    uint64_t closer = 0;  // JS thread: its JsThread::AddCloser id while its promise is pending
+
+    ~EvalJob() {
+        for (auto &a : args) Wipe(a);
+    }
+
+    bool Claim() { return !completed.exchange(true); }
+
+    /// Any thread. `why` comes from the Redis client: cleaned of the script's arguments first.
+    void Fail(const std::string &why) {
+        if (!Claim()) return;
+        const std::string m = Scrub(why);
+        done(done_ctx, COTTER_ESHARED_UNAVAILABLE, nullptr, nullptr, 0, m.c_str());
+    }
+
+    /// A client's error text may quote the command (ioredis does not, others might): every script argument, and
+    /// any long run of token characters, is cut out. Tokens never reach a message.
+    std::string Scrub(std::string m) const {
+        for (const auto &a : args) {
+            if (a.size() < 8) continue;  // versions, TTLs: harmless, and too short to match safely
+            for (size_t at = m.find(a); at != std::string::npos; at = m.find(a, at)) m.replace(at, a.size(), "[redacted]");
+        }
+        std::string out;
+        size_t run = 0;
+        auto token_char = [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '+' || c == '/' || c == '='; };
+        for (size_t i = 0; i <= m.size(); ++i) {
+            if (i < m.size() && token_char(static_cast<unsigned char>(m[i]))) {
+                ++run;
+                continue;
+            }
+            if (run >= 40) out += "[redacted]";
+            else out.append(m, i - run, run);
+            if (i < m.size()) out += m[i];
+            run = 0;
+        }
+        return out;
+    }
+
+    /// JS thread: the script's reply, flattened (Buffers and strings as bytes, integers as decimal text).
+    void Complete(const Napi::Value &reply) {
+        if (!reply.IsArray()) return Fail("the Redis client answered a script with something other than an array");
+        Napi::Array arr = reply.As<Napi::Array>();
+        const uint32_t n = arr.Length();
+        std::vector<std::string> items(n);
+        for (uint32_t i = 0; i < n; ++i) {
+            Napi::Value v = arr.Get(i);
+            if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+                auto u = v.As<Napi::Uint8Array>();  // a Buffer too
+                items[i].assign(reinterpret_cast<const char *>(u.Data()), u.ByteLength());
+            } else if (v.IsString()) {
+                items[i] = v.As<Napi::String>().Utf8Value();
+            } else if (v.IsNumber() && std::isfinite(v.As<Napi::Number>().DoubleValue()) &&
+                       v.As<Napi::Number>().DoubleValue() == std::floor(v.As<Napi::Number>().DoubleValue())) {
+                items[i] = std::to_string(int64_t(v.As<Napi::Number>().DoubleValue()));
+            } else if (v.IsBigInt()) {
+                items[i] = v.ToString().Utf8Value();
+            } else {
+                for (auto &s : items) Wipe(s);
+                return Fail("the Redis client answered a script with an item that is not bytes, text or an integer");
+            }
+        }
+        std::vector<const char *> ptrs(n);
+        std::vector<size_t> lens(n);
+        for (uint32_t i = 0; i < n; ++i) {
+            ptrs[i] = items[i].c_str();
+            lens[i] = items[i].size();
+        }
+        if (Claim()) done(done_ctx, COTTER_OK, ptrs.data(), lens.data(), n, nullptr);
+        for (auto &s : items) Wipe(s);  // the reply holds tokens
+    }
+};
+
+/// The adapter's payload: the JS eval function and the environment's thread-safe function.
+struct StoreAdapter {
+    std::shared_ptr<JsThread> js;
+    Napi::FunctionReference fn;  // JS thread only
+
+    // cotter_shared_store_eval_fn: int (*)(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count, const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx)
+    // Any thread; never blocks: the command is queued for the JS thread (whose event loop runs the Redis client).
+    static int Eval(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count,
+                    const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx) noexcept {
+        try {
+            auto job = std::make_shared<EvalJob>();
+            job->script = script;
+            job->sha1 = sha1;
+            for (size_t i = 0; i < key_count; ++i) job->keys.emplace_back(keys[i]);
+            for (size_t i = 0; i < arg_count; ++i) job->args.emplace_back(args[i]);
+            job->done = done;
+            job->done_ctx = done_ctx;
+            std::shared_ptr<StoreAdapter> a = *static_cast<std::shared_ptr<StoreAdapter> *>(payload);
+            a->js->Post([a, job](napi_env env) {
+                if (env == nullptr) return job->Fail("the JavaScript environment is shutting down");
+                a->Run(Napi::Env(env), job);
+            });
+            return 0;
+        } catch (...) {
+            return -1;  // not started: the library fails the step itself
+        }
+    }
+
+    // cotter_shared_store_release_fn: void (*)(void *payload). The thread that drops the store's last use: the JS
+    // reference is let go on the JS thread (or leaked, a few bytes, when the environment is gone).
+    static void Release(void *payload) noexcept {
+        auto *p = static_cast<std::shared_ptr<StoreAdapter> *>(payload);
+        std::shared_ptr<StoreAdapter> a = std::move(*p);
+        delete p;
+        std::shared_ptr<JsThread> js = a->js;
+        try {
+            js->Post([a = std::move(a)](napi_env env) {
+                if (env != nullptr) a->fn.Reset();
+                else a->fn.SuppressDestruct();
+            });
+        } catch (...) {
+        }
+    }
+
+  private:
+    /// What the promise's two callbacks share; exactly one of them runs, and frees it.
+    struct Pending {
+        std::shared_ptr<EvalJob> job;
+        std::shared_ptr<JsThread> js;
+        /// JS thread: the eval is over for the event loop (its Close hook and its hold go).
+        void Finish(napi_env env) {
+            js->RemoveCloser(job->closer);
+            js->Unhold(env);
+        }
+    };
+
+    /**
+     * JS thread: calls eval; its promise completes the job. The event loop is held while an eval is pending (an
+     * idle store holds nothing). Raw N-API with every status checked: this also runs while a worker thread is being
+     * terminated, where a failing node-addon-api call would abort the process (Napi::Error of a non-object).
+     */
+    void Run(napi_env env, const std::shared_ptr<EvalJob> &job) {
+        if (fn.IsEmpty()) return job->Fail("the shared store is gone");
+        job->closer = js->AddCloser([job] { job->Fail("the JavaScript environment is shutting down"); });
+        if (job->closer == 0) return job->Fail("the JavaScript environment is shutting down");
+        js->Hold(env);
+        auto *pending = new Pending{job, js};
+        auto str = [env](const std::string &v, napi_value *out) {
+            return napi_create_string_utf8(env, v.data(), v.size(), out) == napi_ok;
+        };
+        auto list = [&](const std::vector<std::string> &v, napi_value *out) {
+            if (napi_create_array_with_length(env, v.size(), out) != napi_ok) return false;
+            for (uint32_t i = 0; i < v.size(); ++i) {
+                napi_value e;
+                if (!str(v[i], &e) || napi_set_element(env, *out, i, e) != napi_ok) return false;
+            }
+            return true;
+        };
+        napi_value f, undefined, result, then, argv[4], cbs[2];
+        bool is_promise = false;
+        const bool called = napi_get_reference_value(env, fn, &f) == napi_ok && napi_get_undefined(env, &undefined) == napi_ok &&
+                            str(job->script, &argv[0]) && str(job->sha1, &argv[1]) && list(job->keys, &argv[2]) &&
+                            list(job->args, &argv[3]) && napi_call_function(env, undefined, f, 4, argv, &result) == napi_ok;
+        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
+                             napi_create_function(env, "resolved", NAPI_AUTO_LENGTH, &StoreAdapter::OnResolved, pending, &cbs[0]) == napi_ok &&
+                             napi_create_function(env, "rejected", NAPI_AUTO_LENGTH, &StoreAdapter::OnRejected, pending, &cbs[1]) == napi_ok &&
+                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
+                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
+        if (chained) return;
+        bool thrown = false;
+        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
+            napi_value ignored;
+            napi_get_and_clear_last_exception(env, &ignored);  // the JS error may quote its arguments: not kept
+        }
+        pending->Finish(env);
+        delete pending;
+        job->Fail(called ? "the shared store's eval did not return a Promise" : "the shared store's eval threw");
+    }
+
+    /// The eval's promise resolved (JS thread): flatten the reply and complete.
+    static napi_value OnResolved(napi_env env, napi_callback_info info) {
+        size_t argc = 1;
+        napi_value reply = nullptr;
+        void *data = nullptr;
+        if (napi_get_cb_info(env, info, &argc, &reply, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
+        p->Finish(env);
+        try {
+            p->job->Complete(Napi::Value(env, reply));
+        } catch (...) {
+            p->job->Fail("the Redis client's reply could not be read");
+        }
+        return nullptr;
+    }
+
+    /// The eval's promise rejected (JS thread): its message, cleaned of the script's arguments.
+    static napi_value OnRejected(napi_env env, napi_callback_info info) {
+        size_t argc = 1;
+        napi_value err = nullptr;
+        void *data = nullptr;
+        if (napi_get_cb_info(env, info, &argc, &err, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
+        p->Finish(env);
+        std::string why = "the Redis client failed";
+        napi_valuetype type = napi_undefined;
+        napi_value m;
+        size_t len = 0;
+        if (err && napi_typeof(env, err, &type) == napi_ok && type == napi_object &&
+            napi_get_named_property(env, err, "message", &m) == napi_ok && napi_typeof(env, m, &type) == napi_ok &&
+            type == napi_string && napi_get_value_string_utf8(env, m, nullptr, 0, &len) == napi_ok) {
+            std::string text(len, '\0');
+            if (napi_get_value_string_utf8(env, m, text.data(), len + 1, &len) == napi_ok) why = "Redis: " + text.substr(0, len);
+        }
+        bool thrown = false;
+        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
+            napi_value ignored;
+            napi_get_and_clear_last_exception(env, &ignored);
+        }
+        p->job->Fail(why);
+        return nullptr;
+    }
+};
+
+/// The C store handle, shared by the wrapper and the sessions being opened with it (an open session keeps the
+/// C store alive itself).
+struct StoreCore {
+    cotter_shared_store *store = nullptr;
+    // COTTER_API void cotter_shared_store_free(cotter_shared_store * store);
+    ~StoreCore() { cotter_shared_store_free(store); }
+};
+
+class SharedStore : public Napi::ObjectWrap<SharedStore> {
+  public:
+    static Napi::Function Define(Napi::Env env) {
+        return DefineClass(env, "NativeSharedStore", {InstanceMethod<&SharedStore::Close>("close")});
+    }
+
+    // new NativeSharedStore(eval: (script, sha1, keys, args) => Promise<Array<Buffer|string|number>>,
+    //                       { keyPrefix, leaseTtlMs, waitMs })
+    // COTTER_API int cotter_shared_store_adapter_init(cotter_shared_store_adapter * adapter, unsigned int version);
+    // COTTER_API int cotter_shared_store_options_init(cotter_shared_store_options * opts, unsigned int version);
+    // COTTER_API int cotter_shared_store_new(cotter_shared_store ** out, const cotter_shared_store_adapter * adapter, const cotter_shared_store_options * opts, cotter_error ** out_error);
+    explicit SharedStore(const Napi::CallbackInfo &info) : Napi::ObjectWrap<SharedStore>(info) {
+        Napi::Env env = info.Env();
+        info.This().As<Napi::Object>().TypeTag(&kStoreTag);
+        if (!info[0].IsFunction()) ThrowInvalid(env, "eval must be a function");
+        Napi::Object o = OptionsArg(env, info[1]);
+        std::optional<std::string> prefix = OptString(env, o, "keyPrefix");
+        std::optional<int64_t> lease = OptInt(env, o, "leaseTtlMs", kMinSafe, kMaxSafe);
+        std::optional<int64_t> wait = OptInt(env, o, "waitMs", kMinSafe, kMaxSafe);
+        cotter_shared_store_adapter ad;
+        cotter_shared_store_options so;
+        Sync(env, [&] {
+            cotter::detail::check(cotter_shared_store_adapter_init(&ad, COTTER_SHARED_STORE_ADAPTER_VERSION));
+            cotter::detail::check(cotter_shared_store_options_init(&so, COTTER_SHARED_STORE_OPTIONS_VERSION));
+        });
+        if (prefix) so.key_prefix = prefix->c_str();
+        if (lease) so.lease_ttl_ms = *lease;
+        if (wait) so.wait_ms = *wait;
+        auto adapter = std::make_shared<StoreAdapter>();
+        adapter->js = Data(env)->js;
+        adapter->fn = Napi::Persistent(info[0].As<Napi::Function>());
+        auto payload = std::make_unique<std::shared_ptr<StoreAdapter>>(adapter);
+        ad.eval = &StoreAdapter::Eval;
+        ad.release = &StoreAdapter::Release;
+        ad.payload = payload.get();
+        auto core = std::make_shared<StoreCore>();
+        Sync(env, [&] {
+            cotter::detail::call([&](cotter_error **err) { return cotter_shared_store_new(&core->store, &ad, &so, err); });
+        });
+        payload.release();  // the store owns it now: Release() frees it
+        core_ = std::move(core);
+    }
+
+    /// The store for a session being created (JS thread).
+    std::shared_ptr<StoreCore> Share(Napi::Env env) const {
+        if (!core_) ThrowInvalid(env, "the shared store is closed");
+        return core_;
+    }
+
+  private:
+    // Sessions keep the C store (and the eval function) alive; new sessions can no longer use it.
+    Napi::Value Close(const Napi::CallbackInfo &info) {
+        core_.reset();
+        return info.Env().Undefined();
+    }
+
+    std::shared_ptr<StoreCore> core_;
+};
+
+// ------------------------------------------------------------------------------------------------
 // Session
 // ------------------------------------------------------------------------------------------------
 
@@ -1361,7 +1681,7 @@ class Session : public Napi::ObjectWrap<Session> {
     }
 
     // new NativeSession(nativeClient, { file, marginSeconds, initialJson, hooks: (kind, json) => Promise|undefined,
-    //                                   hasStorage, hasChanged })
+    //                                   hasStorage, hasChanged, sharedStore: NativeSharedStore, sharedSessionId })
     explicit Session(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Session>(info) {
         Napi::Env env = info.Env();
         info.This().As<Napi::Object>().TypeTag(&kSessionTag);
@@ -1383,6 +1703,17 @@ class Session : public Napi::ObjectWrap<Session> {
         has_storage_ = o.Get("hasStorage").ToBoolean();
         has_changed_ = o.Get("hasChanged").ToBoolean();
         if (has_storage_ && file_) ThrowInvalid(env, "use either file or load/save, not both");
+        Napi::Value store = o.Get("sharedStore");
+        shared_id_ = OptString(env, o, "sharedSessionId");
+        if (!store.IsUndefined() && !store.IsNull()) {
+            if (!store.IsObject() || !store.As<Napi::Object>().CheckTypeTag(&kStoreTag))
+                ThrowInvalid(env, "option sharedStore must be a SharedStore (or RedisStore)");
+            if (!shared_id_) ThrowInvalid(env, "option sharedSessionId is required with sharedStore");
+            if (file_ || has_storage_) ThrowInvalid(env, "a session with sharedStore has no other storage (file, load/save)");
+            store_ = SharedStore::Unwrap(store.As<Napi::Object>())->Share(env);
+        } else if (shared_id_) {
+            ThrowInvalid(env, "option sharedSessionId needs sharedStore");
+        }
         if (has_storage_ || has_changed_) {
             Napi::Value hooks = o.Get("hooks");
             if (!hooks.IsFunction()) ThrowInvalid(env, "hooks must be a function");
@@ -1436,6 +1767,8 @@ class Session : public Napi::ObjectWrap<Session> {
         std::optional<int64_t> margin;  // unset: the C default
         bool storage = false;
         bool changed = false;
+        std::shared_ptr<StoreCore> store;  // a shared store (kept until the C session holds it)
+        std::optional<std::string> shared_id;
     };
 
     // COTTER_API int cotter_session_new(cotter_session **out, cotter_client *client, const cotter_session_options *opts, const cotter_token *initial, cotter_error **out_error);
@@ -1453,6 +1786,10 @@ class Session : public Napi::ObjectWrap<Session> {
             o.on_tokens_changed = &Session::ChangedHook;
             o.on_tokens_changed_payload = core.hooks;
         }
+        if (a.store) {
+            o.shared_store = a.store->store;
+            o.shared_session_id = a.shared_id->c_str();
+        }
         cotter::Token initial;
         if (a.initial) {
             initial = cotter::Token::from_json(*a.initial);
@@ -1468,7 +1805,8 @@ class Session : public Napi::ObjectWrap<Session> {
      * on the thread that calls it, and that may take long: a `load` hook is JS (maybe async) that this thread must
      * wait for, and a token file may be locked by another process refreshing. So a session with storage is created
      * on a short-lived thread of its own (never the libuv pool, whose threads such a hook may itself need); a
-     * memory session, which loads nothing, right here.
+     * memory session, which loads nothing, right here. A shared store reads (or stores) through the JS Redis client,
+     * which runs on this very thread: such a session is always opened on a thread of its own.
      */
     Napi::Value Open(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
@@ -1482,7 +1820,9 @@ class Session : public Napi::ObjectWrap<Session> {
         args.margin = margin_;
         args.storage = has_storage_;
         args.changed = has_changed_ && core_->hooks;
-        if (!args.file && !args.storage) {
+        args.store = store_;
+        args.shared_id = shared_id_;
+        if (!args.file && !args.storage && !args.store) {
             core_->session = Sync(env, [&] { return Create(*core_, args); });
             return Napi::Boolean::New(env, true);
         }
@@ -1578,6 +1918,7 @@ class Session : public Napi::ObjectWrap<Session> {
     Napi::Value Close(const Napi::CallbackInfo &info) {
         closed_ = true;
         core_.reset();
+        store_.reset();
         if (initial_) Wipe(*initial_);
         return info.Env().Undefined();
     }
@@ -1589,6 +1930,8 @@ class Session : public Napi::ObjectWrap<Session> {
     bool has_storage_ = false;
     bool has_changed_ = false;
     bool closed_ = false;
+    std::shared_ptr<StoreCore> store_;       // sharedStore: until the session is opened (or closed)
+    std::optional<std::string> shared_id_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -1729,6 +2072,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Function verifier = Verifier::Define(env);
     Napi::Function client = Client::Define(env);
     Napi::Function session = Session::Define(env);
+    Napi::Function store = SharedStore::Define(env);
     data->verifier_ctor = Napi::Persistent(verifier);
     data->client_ctor = Napi::Persistent(client);
     data->session_ctor = Napi::Persistent(session);
@@ -1736,6 +2080,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("NativeVerifier", verifier);
     exports.Set("NativeClient", client);
     exports.Set("NativeSession", session);
+    exports.Set("NativeSharedStore", store);
     exports.Set("cancelCall", Napi::Function::New<CancelCall>(env, "cancelCall"));
     exports.Set("setErrorClass", Napi::Function::New<SetErrorClass>(env, "setErrorClass"));
     exports.Set("version", Napi::Function::New<Version>(env, "version"));

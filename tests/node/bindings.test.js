@@ -33,6 +33,8 @@ const NOT_BOUND = {
   cotter_error_code: 'the status the call returned is the code (cotter.hpp)',
   cotter_call_is_done: 'a call is settled by its done callback; nothing polls',
   cotter_client_api_key_id: 'a Node Client is always given its apiKeyId (no from_environment), so it knows it',
+  cotter_shared_store_new_hiredis: "Node users pass their own ioredis client (RedisStore): TLS, auth, Sentinel and Cluster come from it",
+  cotter_hiredis_options_init: 'idem (no hiredis options in Node)',
 };
 // Getters and frees are reached through cotter.hpp's classes, whose methods the addon calls.
 const THROUGH_HPP = /_(free|dispose)$|_options_init$|^cotter_error_|^cotter_(claims|token|user|social_token|identity|pkce)_[a-z_]+$|_list_(count|get)$|^cotter_buf_/;

@@ -1,5 +1,5 @@
 // Type-level test of node/lib/index.d.ts: compiled with `tsc --strict --noEmit` by scripts/test-node.sh.
-import { Client, CotterError, TokenSession, Verifier, codes, loginUrl, parseLoginRedirect, pkce, version } from 'cotter-native';
+import { Client, CotterError, RedisStore, SharedStore, TokenSession, Verifier, codes, loginUrl, parseLoginRedirect, pkce, version } from 'cotter-native';
 import {
   authErrorHandler, InsufficientScopeError, InvalidRequestError, InvalidTokenError, KeysUnavailableError, requireAuth,
   UnauthorizedError,
@@ -119,3 +119,18 @@ function middlewareTypes(v: Verifier): void {
   void [mw, handler];
 }
 void middlewareTypes;
+
+/** Sessions shared by a fleet: RedisStore over an ioredis client, SharedStore over any eval. */
+async function sharedStoreTypes(c: Client, redis: import('ioredis').Redis, cluster: import('ioredis').Cluster): Promise<void> {
+  const store = new RedisStore(redis, { keyPrefix: 'cotter', leaseTtlMs: 10000, waitMs: 100 });
+  const viaCluster = new RedisStore(cluster);
+  const plain = new SharedStore({
+    eval: async (script: string, sha1: string, keys: string[], args: string[]) => [script, sha1, keys.length, ...args],
+  });
+  const s = new TokenSession(c, { sharedStore: store, sharedSessionId: 'user:1', marginSeconds: 30 });
+  const access: string = await s.getAccessToken();
+  void access;
+  s.close();
+  for (const x of [store, viaCluster, plain]) x.close();
+}
+void sharedStoreTypes;
