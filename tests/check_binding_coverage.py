@@ -58,7 +58,7 @@ def problems(abi: dict, langs: set[str], exported: set[str] | None) -> list[str]
         out += [f"capi/abi.json describes {s}, which libcotter does not export" for s in described if s not in exported]
     starts = {a["start"] for a in abi["async_calls"]}
     sources = {"rust": rust_source() if "rust" in langs else "", "go": go_source() if "go" in langs else ""}
-    # Entries marked `bound_later` (issue 17's shared store: C only until the language adapters land) are skipped.
+    # Entries marked `bound_later` (C only for now, with the reason; none today) are skipped.
     later = {f["name"] for f in abi["functions"] if f.get("bound_later")}
     for name in described:
         if name in later:

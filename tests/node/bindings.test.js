@@ -53,7 +53,7 @@ function problems(description, addonSrc, hppSrc) {
   }
   const code = withoutComments(addonSrc) + withoutComments(hppSrc);
   const starts = new Set(description.async_calls.map((a) => a.start));
-  // Entries marked `bound_later` in abi.json (issue 17's shared store: C only until the language adapters land).
+  // Entries marked `bound_later` in abi.json (C only for now, with the reason; none today).
   const later = new Set(description.functions.filter((f) => f.bound_later).map((f) => f.name));
   for (const name of decls.keys()) {
     if (NOT_BOUND[name] || later.has(name)) continue;

@@ -72,7 +72,7 @@ def problems(abi: Dict[str, Any], native: str, hpp: str) -> List[str]:
             out.append(f"signature drift for {name}:\n  glue: {decl}\n  abi:  {decls[name]}")
     code, hpp_code = _without_comments(native), _without_comments(hpp)
     starts = {a["start"] for a in abi["async_calls"]}
-    # Entries marked `bound_later` in abi.json (issue 17's shared store: C only until the language adapters land).
+    # Entries marked `bound_later` in abi.json (C only for now, with the reason; none today).
     later = {f["name"] for f in abi["functions"] if f.get("bound_later")}
     for name in decls:
         if name in later:
