@@ -69,8 +69,8 @@ export interface Jwks {
 }
 
 export interface VerifierOptions {
-  /** Required: your API key id; `aud` must contain it. */
-  audience: string;
+  /** Required (with fromEnvironment: omitted = COTTER_API_KEY_ID): your API key id; `aud` must contain it. */
+  audience?: string;
   /** Expected `iss`. Default 'https://www.cotter.app'. */
   issuer?: string;
   /** A static key set (object or JSON text): no network. One of jwks, jwksUrl, baseUrl. */
@@ -83,8 +83,10 @@ export interface VerifierOptions {
   leeway?: number;
   /** Verified-token cache entries; 0 (default) = off. */
   tokenCache?: number;
-  /** PEM CA bundle for the key-set fetch. Default: the system store. */
+  /** PEM CA bundle for the key-set fetch. Default: the system store (with fromEnvironment: COTTER_CA_FILE first). */
   caFile?: string;
+  /** true: the library reads an omitted audience from COTTER_API_KEY_ID and an omitted caFile from COTTER_CA_FILE (what the compat helpers pass). Default false: the environment is never read. */
+  fromEnvironment?: boolean;
   /** A fixed clock for tests, Unix seconds (see Verifier.setNow). */
   now?: number;
   jwksMaxAgeMs?: number;
