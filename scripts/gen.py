@@ -25,7 +25,7 @@ generated blocks), with each network function's `_start` form and result taker. 
                 capi/src/blocking_calls.cpp   the blocking form of each async call (`_start` + the taker's wait),
                                               except those marked `by_hand` (with the reason)
                 tests/c/option_ranges.inc     the values tests/c/test_options.c tries against each range
-                capi/src/start_calls_gen.cpp  the `_start` shims of the client's JSON-record calls (`json` + `core`)
+                capi/src/start_calls_gen.cpp  the `_start` shims of the client's calls that name their `core` result
                 bindings/rust/cotter/src/error_kind.rs    Rust ErrorKind
                 bindings/rust/cotter-sys/src/bindings.rs  Rust raw declarations of everything cotter.h declares
                 bindings/rust/cotter-sys/tests/layout.rs, layout_probe.c   the struct layout test (Rust vs C compiler)
@@ -259,9 +259,9 @@ def function_problems(spec: "Spec") -> list[str]:
                             f"node_shape (\"by_hand\": index.js and index.d.ts write the method)")
         if set(a) - {"blocking", "start", "result", "json", "bind", "core", "by_hand"} \
                 or (a.get("json") and a["result"] != "cotter_call_take_buf") \
-                or (a.get("core") and not (a.get("json") and a["blocking"].startswith("cotter_client_"))):
+                or (a.get("core") and not a["blocking"].startswith("cotter_client_")):
             problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
-                            f"cotter_call_take_buf result), bind, by_hand and core (a client's JSON call: the core's result "
+                            f"cotter_call_take_buf result), bind, by_hand and core (a client's call: the core's result "
                             f"struct, its `_start` shim is generated)")
         taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
         if taken != [p["type"] for p in outs]:
@@ -2162,17 +2162,20 @@ def python_async_imports(root: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# capi/src/start_calls_gen.cpp: the `_start` shims of the client's JSON-record calls
+# capi/src/start_calls_gen.cpp: the `_start` shims of the client's calls
 # ------------------------------------------------------------------------------------------------
-# A pairing with `json: true` and `core` (the core's result struct, which keeps the checked object in `json`) has
-# its `_start` form written here: the pointer checks, then start_client_call<T> with the core's `<op>_async` and
-# the record's JSON as the call's result. Validation stays in the core; the blocking form stays in capi/src.
+# A client pairing with `core` (the core's result struct) has its `_start` form written here: the pointer checks,
+# then start_client_call<T> with the core's `<op>_async`, the C arguments in order (a nullable string as ""). A JSON
+# record (`json: true`; the struct keeps the checked object in `json`) is the call's result as that JSON; any other
+# result is converted by the conversion of cotter_call::result for T (capi/src/call.hpp). Validation stays in the
+# core. What is not this shape stays hand-written in capi/src/client.cpp (the grants: one core call, grant_async,
+# serves two C functions with a constant grant type that is not a C argument).
 CORE_ARG = {"const char *": "{n}", "const char *?": "{n} ? {n} : \"\"", "int64_t": "{n}", "unsigned int": "{n}"}
 
 
 def capi_start_calls(spec: Spec) -> str:
-    o = [f"// {NOTE}.", "// The `_start` shims of the client's JSON-record calls (capi/abi.json: `json` and `core` on",
-         "// the pairing). Each checks its pointers, then starts the core's asynchronous call; the core validates.",
+    o = [f"// {NOTE}.", "// The `_start` shims of the client's calls that name their `core` result (capi/abi.json). Each",
+         "// checks its pointers, then starts the core's asynchronous call; the core validates the values.",
          '#include "client_objects.hpp"', "", "namespace tk = cotter::core::token;", "", 'extern "C" {']
     for c in calls_of(spec, "cotter_client"):
         core = c.pairing.get("core")
@@ -2190,8 +2193,8 @@ def capi_start_calls(spec: Spec) -> str:
               "        [&](tk::client &c, auto done, int64_t timeout) {"]
         args = [c.rule(CORE_ARG, "CORE_ARG", p).format(n=p["name"]) for p in c.args]
         o += pack(f"            return c.{c.op}_async(", args + ["std::move(done)", "timeout"], ");")
-        o += ["        },", "        cotter::capi::record_json{});",
-              "    COTTER_API_END(out_error)", "}"]
+        o += ["        },", "        cotter::capi::record_json{});"] if c.pairing.get("json") else ["        });"]
+        o += ["    COTTER_API_END(out_error)", "}"]
     return "\n".join(o + ["", '}  // extern "C"', ""])
 
 

@@ -732,12 +732,47 @@ static void test_verifier_and_login_url_from_environment(void) {
     free(json);
 }
 
+/* get_identity's arguments: the core checks them (its `_start` shim is generated from capi/abi.json), both forms
+ * answer COTTER_EINVAL with the same message, and nothing is sent. */
+static void test_get_identity_arguments(void) {
+    cotter_client *c = new_client(0);
+    cotter_client_stats before, after;
+    cotter_buf id = {(char *)1, 1};
+    cotter_call *call = (cotter_call *)1;
+    cotter_error *err = NULL;
+    CHECK(cotter_client_stats_get(&before, c) == COTTER_OK);
+    CHECK(cotter_client_get_identity(&id, c, "code", -1, "verifier", "http://localhost:1", &err) == COTTER_EINVAL);
+    CHECK(id.ptr == NULL && id.len == 0);
+    CHECK(err && strcmp(cotter_error_message(err), "challenge_id must not be negative") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(cotter_client_get_identity_start(&call, c, "code", -1, "verifier", "http://localhost:1", NULL, &err) ==
+          COTTER_EINVAL);
+    CHECK(call == NULL);
+    CHECK(err && strcmp(cotter_error_message(err), "challenge_id must not be negative") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(cotter_client_get_identity_start(&call, c, NULL, 1, "verifier", "http://localhost:1", NULL, &err) ==
+          COTTER_EINVAL);
+    CHECK(err && strcmp(cotter_error_message(err), "authorization_code must not be NULL") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(cotter_client_get_identity_start(&call, c, "", 1, "verifier", "http://localhost:1", NULL, &err) ==
+          COTTER_EINVAL);
+    CHECK(err && strcmp(cotter_error_message(err), "code, verifier and redirect URL are required") == 0);
+    cotter_error_free(err);
+    CHECK(cotter_client_stats_get(&after, c) == COTTER_OK);
+    CHECK(after.requests == before.requests);
+    cotter_client_free(c);
+}
+
 int main(void) {
     if (emu_start(&E, NULL) != 0) {
         fprintf(stderr, "cannot start the emulator\n");
         return 1;
     }
     test_arguments();
+    test_get_identity_arguments();
     test_blocking_null_outputs();
     test_tokens_and_refresh();
     test_grants_and_claims();
