@@ -338,7 +338,7 @@ export class Client {
   exchangeEventToken(eventToken: EventToken | string, options?: CallOptions): Promise<Token>;
   /** POST /token/<api_key_id> with a refresh token. */
   refresh(refreshToken: string, options?: CallOptions): Promise<Token>;
-  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
+  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be null or omitted). */
   logout(refreshToken?: string | null, options?: CallOptions): Promise<void>;
   /** POST /token/custom: a new token carrying `custom_attributes_json` (a JSON object) as top-level claims. */
   customClaims(token: string, customAttributes: Record<string, unknown> | string, refreshToken?: string | null,

@@ -435,7 +435,7 @@ class Client {
     const r = await run(callOptions(options), (t, c) => this.#n.refresh(refreshToken, t, c));
     return new Token(r);
   }
-  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
+  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be null or omitted). */
   async logout(refreshToken, options) {
     await run(callOptions(options), (t, c) => this.#n.logout(refreshToken ?? null, t, c));
   }
