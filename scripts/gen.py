@@ -25,7 +25,7 @@ generated blocks), with each network function's `_start` form and result taker. 
                 capi/src/blocking_calls.cpp   the blocking form of each async call (`_start` + the taker's wait),
                                               except those marked `by_hand` (with the reason)
                 tests/c/option_ranges.inc     the values tests/c/test_options.c tries against each range
-                capi/src/start_calls_gen.cpp  the `_start` shims of the client's JSON-record calls (`json` + `core`)
+                capi/src/start_calls_gen.cpp  the `_start` shims of the client's calls that name their `core` result
                 bindings/rust/cotter/src/error_kind.rs    Rust ErrorKind
                 bindings/rust/cotter-sys/src/bindings.rs  Rust raw declarations of everything cotter.h declares
                 bindings/rust/cotter-sys/tests/layout.rs, layout_probe.c   the struct layout test (Rust vs C compiler)
@@ -247,7 +247,8 @@ def function_problems(spec: "Spec") -> list[str]:
         bind = a.get("bind", {})
         langs = ("node", "python", "rust", "go")
         if set(bind) - {*langs, *(f"{lang}_args" for lang in langs), "node_bytes", "node_types", "node_defaults",
-                        "node_shape"} \
+                        "node_shape", "doc"} \
+                or set(bind.get("doc", {})) - set(langs) \
                 or any(set(bind.get(f"{lang}_args", {})) - set(nullable) for lang in langs) \
                 or set(bind.get("node_bytes", [])) - set(nullable) \
                 or set(bind.get("node_types", {})) - set(nullable) \
@@ -256,12 +257,13 @@ def function_problems(spec: "Spec") -> list[str]:
             problems.append(f"{a['blocking']}: `bind` has node, python, rust, go (the method), node_args, "
                             f"python_args, rust_args, go_args (C name: that language's name), node_bytes (C names), "
                             f"node_types (C name: its TypeScript type), node_defaults (C name: its JS default), "
-                            f"node_shape (\"by_hand\": index.js and index.d.ts write the method)")
+                            f"node_shape (\"by_hand\": index.js and index.d.ts write the method), doc (language: "
+                            f"the call's summary there)")
         if set(a) - {"blocking", "start", "result", "json", "bind", "core", "by_hand"} \
                 or (a.get("json") and a["result"] != "cotter_call_take_buf") \
-                or (a.get("core") and not (a.get("json") and a["blocking"].startswith("cotter_client_"))):
+                or (a.get("core") and not a["blocking"].startswith("cotter_client_")):
             problems.append(f"{a['blocking']}: an async call has blocking, start, result, json (a JSON record in a "
-                            f"cotter_call_take_buf result), bind, by_hand and core (a client's JSON call: the core's result "
+                            f"cotter_call_take_buf result), bind, by_hand and core (a client's call: the core's result "
                             f"struct, its `_start` shim is generated)")
         taken = [p["type"] for p in taker["params"] if p["dir"] == "out" and p["name"] != "out_error"]
         if taken != [p["type"] for p in outs]:
@@ -1555,14 +1557,14 @@ def python_records(spec: Spec) -> str:
             t = PY_TYPES[f["type"]]
             return t if not f["nullable"] else f"Optional[{t}]"
 
-        o += ["", "", f"class {r['python']}(Record):", f'    """{r["doc"]}"""', "", "    __slots__ = _fields = ("]
+        o += ["", "", f"class {r['python']}(Record):", f'    """{doc_in(r["doc"], "python", r["name"])}"""', "", "    __slots__ = _fields = ("]
         o += [f"        {n!r}," for n in names + ["raw"]]
         o.append("    )")
         if hidden:
             o.append(f"    _hidden = ({', '.join(repr(n) for n in hidden)},)")
         o.append('    _uncompared = ("raw",)')
         for f, n in zip(fields, names):
-            o += [f"    #: {f['doc']}", f"    {n}: {py_type(f)}"]
+            o += [f"    #: {doc_in(f['doc'], 'python', r['name'])}", f"    {n}: {py_type(f)}"]
         o += ["    #: The whole object as received (unknown members included).", "    raw: Dict[str, Any]", ""]
         o.append("    def __init__(")
         o.append("        self,")
@@ -1598,7 +1600,7 @@ def node_records(spec: Spec) -> str:
         private = [f for f in r["fields"] if f.get("secret")]
         if o:
             o.append("")
-        o.append(f"/** {r['doc']} */")
+        o.append(f"/** {doc_in(r['doc'], 'node', r['name'])} */")
         o.append(f"class {r['node']} {{")
         privs = [f"#{f.get('node', _camel(f['name']))};" for f in private] + (["#raw;"] if secret else [])
         if privs:
@@ -1616,7 +1618,7 @@ def node_records(spec: Spec) -> str:
         o += ["    Object.freeze(this);", "  }"]
         for f in private:
             n = f.get("node", _camel(f["name"]))
-            o.append(f"  /** {f['doc']} */")
+            o.append(f"  /** {doc_in(f['doc'], 'node', r['name'])} */")
             o.append(f"  get {n}() {{ return this.#{n}; }}")
         if secret:
             o += ["  /** The whole object as the API sent it (holds secrets). */", "  get raw() { return this.#raw; }"]
@@ -1633,13 +1635,13 @@ def node_records_dts(spec: Spec) -> str:
     for r in _views(spec):
         if o:
             o.append("")
-        o += [f"/** {r['doc']} */", f"export class {r['node']} {{", "  private constructor();"]
+        o += [f"/** {doc_in(r['doc'], 'node', r['name'])} */", f"export class {r['node']} {{", "  private constructor();"]
         for f in r["fields"]:
             if f["type"] == "string[]":
                 t = "string[]"
             else:
                 t = f.get("ts", TS_TYPES[f["type"]]) + (" | null" if f["nullable"] else "")
-            o += [f"  /** {f['doc']}{' Hidden from inspect and JSON.' if f.get('secret') else ''} */",
+            o += [f"  /** {doc_in(f['doc'], 'node', r['name'])}{' Hidden from inspect and JSON.' if f.get('secret') else ''} */",
                   f"  readonly {f.get('node', _camel(f['name']))}: {t};"]
         o += [f"  /** The whole object as the API sent it{' (holds secrets)' if _secret_record(r) else ''}. */",
               "  readonly raw: Record<string, unknown>;"]
@@ -1710,15 +1712,15 @@ def node_calls_by_rule(spec: Spec, handle: str) -> list[Call]:
     return [c for c in calls_of(spec, handle) if c.bind.get("node_shape") != "by_hand"]
 
 
-def jsdoc_summary(f: dict) -> str:
-    """doc_summary without the Markdown escapes."""
-    return doc_summary(f).replace("\\|", "|").replace("&lt;", "<").replace("&gt;", ">").replace("*/", "*\\/")
+def jsdoc_summary(c: "Call") -> str:
+    """The call's summary for Node (call_doc), without the Markdown escapes."""
+    return call_doc(c, "node").replace("\\|", "|").replace("&lt;", "<").replace("&gt;", ">").replace("*/", "*\\/")
 
 
 def node_calls_dts(spec: Spec, handle: str) -> str:
     o = []
     for c in node_calls_by_rule(spec, handle):
-        o.append(f"  /** {jsdoc_summary(c.blocking)} */")
+        o.append(f"  /** {jsdoc_summary(c)} */")
         args = [node_ts_arg(c, p) for p in c.args] + ["options?: CallOptions"]
         o += pack(f"  {c.node_name}(", args, f"): Promise<{node_result(spec, c)}>;", indent="    ")
     return "\n".join(o)
@@ -1751,7 +1753,7 @@ def node_client_methods_js(spec: Spec) -> str:
             body = [f"    return {call};"]
         else:
             body = [f"    const r = await {call};", f"    return {wrap};"]
-        o.append(f"  /** {jsdoc_summary(c.blocking)} */")
+        o.append(f"  /** {jsdoc_summary(c)} */")
         o.append(f"  async {c.node_name}({', '.join(params + ['options'])}) {{")
         o += pre + body + ["  }"]
     return "\n".join(o)
@@ -1774,9 +1776,9 @@ def go_records(spec: Spec) -> str:
     for r in _views(spec):
         fields = r["fields"]
         gname = lambda f: f.get("go") or _pascal(f["name"])  # noqa: E731
-        o += ["", f"// {r['go']}: {r['doc'][:1].lower()}{r['doc'][1:]}", f"type {r['go']} struct {{"]
+        o += ["", f"// {r['go']}: {doc_in(r['doc'][:1].lower() + r['doc'][1:], 'go', r['name'])}", f"type {r['go']} struct {{"]
         for f in fields:
-            o.append(f"\t{gname(f)} {GO_RECORD_TYPES[f['type']]} // {f['doc']}")
+            o.append(f"\t{gname(f)} {GO_RECORD_TYPES[f['type']]} // {doc_in(f['doc'], 'go', r['name'])}")
         o += ["\tJSON []byte // the object as received (unknown members included)", "}", "",
               f"// UnmarshalJSON decodes the object the library checked (capi/abi.json `records`).",
               f"func (r *{r['go']}) UnmarshalJSON(b []byte) error {{", "\tvar w struct {"]
@@ -1896,7 +1898,7 @@ def rust_records(spec: Spec) -> str:
     for r in _views(spec):
         fields = r["fields"]
         rname = lambda f: f.get("rust", f["name"])  # noqa: E731
-        o += ["", f"/// {r['doc']}", f"pub struct {r['rust']} {{"]
+        o += ["", f"/// {doc_in(r['doc'], 'rust', r['name'])}", f"pub struct {r['rust']} {{"]
         for f in fields:
             o.append(f"    {rname(f)}: {RUST_FIELD[f['type']]},")
         o += ["    json: String,", "}", "", f"impl {r['rust']} {{",
@@ -1914,7 +1916,7 @@ def rust_records(spec: Spec) -> str:
         o += ["            json,", "        })", "    }"]
         for f in fields:
             n = rname(f)
-            o.append(f"    /// {f['doc']}")
+            o.append(f"    /// {doc_in(f['doc'], 'rust', r['name'])}")
             if f["type"] in ("string", "object"):
                 o.append(f"    pub fn {n}(&self) -> Option<&str> {{\n        self.{n}.as_deref()\n    }}")
             elif f["type"] == "string[]":
@@ -2033,6 +2035,38 @@ def doc_arg(c: Call, lang: str, p: dict) -> str:
     return name + ("?" if p["nullable"] else "")
 
 
+# Each language's generated docs in its own terms: the doc comments of abi.json are C ("may be NULL", "a cotter_buf").
+# DOC_WORDS rewrites the C words for each binding; what no rule covers fails the generator (C_ONLY_WORDS), so a C
+# sentence never reaches a TypeScript, Python, Rust or Go doc. A call's summary can be written per language in its
+# pairing's `bind` (`"doc": {"<language>": "..."}`) where the rule does not fit.
+C_ONLY_WORDS = re.compile(r"\bNULL\b|\bNUL\b|NUL-terminated|\bcotter_buf\b|\bout[- ]param(?:eter)?s?\b|\bout_error\b"
+                          r"|\bcotter_(?:buf_dispose|\w+_free)\b|\bconst char \*|\bsize_t\b")
+DOC_WORDS = {
+    "python": [(r"\bmay be NULL\b", "may be None"), (r"\bNULL\b", "None")],
+    "node": [(r"\bmay be NULL\b", "may be null or omitted"), (r"\bNULL\b", "null")],
+    "rust": [(r"\bmay be NULL\b", "may be None"), (r"\bNULL\b", "None")],
+    "go": [(r"\bmay be NULL\b", "may be empty"), (r"\bNULL\b", "empty")],
+}
+for _words in DOC_WORDS.values():  # the same for every language
+    _words += [(r",? ?NUL-terminated,?", ""), (r"\ba cotter_buf\b", "a string"), (r"\bcotter_buf\b", "string"),
+               (r"\bout[- ]param(?:eter)?s?\b", "result")]
+
+
+def doc_in(text: str, lang: str, where: str) -> str:
+    """`text` in `lang`'s terms (DOC_WORDS); exits naming the word when a C-only word is left."""
+    for pattern, words in DOC_WORDS[lang]:
+        text = re.sub(pattern, words, text)
+    if m := C_ONLY_WORDS.search(text):
+        raise SystemExit(f"gen.py: {where}: the {lang} doc says C's `{m.group(0)}` ({text!r}): add a rule to DOC_WORDS "
+                         f"or write that language's text (a call: `bind.doc.{lang}` of its pairing)")
+    return text
+
+
+def call_doc(c: "Call", lang: str) -> str:
+    """A call's summary in `lang`: its pairing's `bind.doc.<lang>`, else the C summary in that language's terms."""
+    return doc_in(c.bind.get("doc", {}).get(lang) or doc_summary(c.blocking), lang, c.blocking["name"])
+
+
 def doc_summary(f: dict) -> str:
     """The first sentence of a function's doc comment, without its Doxygen tags."""
     text = " ".join(f["doc"])
@@ -2051,7 +2085,7 @@ def docs_calls_table(spec: Spec, lang: str) -> str:
             args = ", ".join(doc_arg(c, lang, p) for p in c.args)
             result = node_result(spec, c) if lang == "node" else DOC_RESULTS[lang][doc_kind(c)]
             o.append(f"| `{owners[lang].lstrip('*')}.{doc_name(c, lang)}` | {args and f'`{args}`'} | "
-                     f"{result and f'`{result}`'} | `{c.blocking['name']}` | {doc_summary(c.blocking)} |")
+                     f"{result and f'`{result}`'} | `{c.blocking['name']}` | {call_doc(c, lang)} |")
     return "\n".join(o)
 
 
@@ -2162,17 +2196,20 @@ def python_async_imports(root: Path) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# capi/src/start_calls_gen.cpp: the `_start` shims of the client's JSON-record calls
+# capi/src/start_calls_gen.cpp: the `_start` shims of the client's calls
 # ------------------------------------------------------------------------------------------------
-# A pairing with `json: true` and `core` (the core's result struct, which keeps the checked object in `json`) has
-# its `_start` form written here: the pointer checks, then start_client_call<T> with the core's `<op>_async` and
-# the record's JSON as the call's result. Validation stays in the core; the blocking form stays in capi/src.
+# A client pairing with `core` (the core's result struct) has its `_start` form written here: the pointer checks,
+# then start_client_call<T> with the core's `<op>_async`, the C arguments in order (a nullable string as ""). A JSON
+# record (`json: true`; the struct keeps the checked object in `json`) is the call's result as that JSON; any other
+# result is converted by the conversion of cotter_call::result for T (capi/src/call.hpp). Validation stays in the
+# core. What is not this shape stays hand-written in capi/src/client.cpp (the grants: one core call, grant_async,
+# serves two C functions with a constant grant type that is not a C argument).
 CORE_ARG = {"const char *": "{n}", "const char *?": "{n} ? {n} : \"\"", "int64_t": "{n}", "unsigned int": "{n}"}
 
 
 def capi_start_calls(spec: Spec) -> str:
-    o = [f"// {NOTE}.", "// The `_start` shims of the client's JSON-record calls (capi/abi.json: `json` and `core` on",
-         "// the pairing). Each checks its pointers, then starts the core's asynchronous call; the core validates.",
+    o = [f"// {NOTE}.", "// The `_start` shims of the client's calls that name their `core` result (capi/abi.json). Each",
+         "// checks its pointers, then starts the core's asynchronous call; the core validates the values.",
          '#include "client_objects.hpp"', "", "namespace tk = cotter::core::token;", "", 'extern "C" {']
     for c in calls_of(spec, "cotter_client"):
         core = c.pairing.get("core")
@@ -2190,8 +2227,8 @@ def capi_start_calls(spec: Spec) -> str:
               "        [&](tk::client &c, auto done, int64_t timeout) {"]
         args = [c.rule(CORE_ARG, "CORE_ARG", p).format(n=p["name"]) for p in c.args]
         o += pack(f"            return c.{c.op}_async(", args + ["std::move(done)", "timeout"], ");")
-        o += ["        },", "        cotter::capi::record_json{});",
-              "    COTTER_API_END(out_error)", "}"]
+        o += ["        },", "        cotter::capi::record_json{});"] if c.pairing.get("json") else ["        });"]
+        o += ["    COTTER_API_END(out_error)", "}"]
     return "\n".join(o + ["", '}  // extern "C"', ""])
 
 
@@ -2358,6 +2395,21 @@ def self_test() -> int:
         if not all(any(p.startswith(f"node/lib/index.{ext}") and "renamedToken" in p for p in drift(root))
                    for ext in ("d.ts", "js")):
             failures.append("a Node argument renamed in abi.json was not reported in index.d.ts and index.js")
+        # A C-only word in a doc that a binding's generated doc repeats (a record field's, a call's) is refused.
+        for what, change in [("record field", lambda d: d["records"][0]["fields"][0].update(
+                                 doc="Freed with cotter_buf_dispose().")),
+                             ("call", lambda d: _function(d, "cotter_client_refresh")["doc"].insert(
+                                 0, "@brief Writes the token to an out_error."))]:
+            fresh()
+            data = json.loads((root / SPEC).read_text())
+            change(data)
+            (root / SPEC).write_text(json.dumps(data))
+            try:
+                drift(root)
+                failures.append(f"C wording in a {what}'s doc reached a binding's generated doc")
+            except SystemExit as e:
+                if "doc says C's" not in str(e.code):
+                    failures.append(f"C wording in a {what}'s doc: {e.code}")
         changes = 0
         for what, edit in [("renumbered status", lambda d: d["statuses"][3].update(value=-99)),
                            ("appended status", lambda d: d["statuses"].append(dict(d["statuses"][-1], name="COTTER_ENEW",

@@ -350,7 +350,7 @@ typedef struct cotter_jwt_verifier cotter_jwt_verifier;
 #define COTTER_DEFAULT_BASE_URL "https://www.cotter.app/api/v0"
 
 /* BEGIN GENERATED cotter_jwt_verifier_options (scripts/gen.py from capi/abi.json; do not edit) */
-#define COTTER_JWT_VERIFIER_OPTIONS_VERSION 1
+#define COTTER_JWT_VERIFIER_OPTIONS_VERSION 2
 
 /**
  * @brief Options of cotter_jwt_verifier_new(). Versioned and append-only: initialise with
@@ -359,13 +359,15 @@ typedef struct cotter_jwt_verifier cotter_jwt_verifier;
  */
 typedef struct cotter_jwt_verifier_options {
     unsigned int version;     /**< COTTER_JWT_VERIFIER_OPTIONS_VERSION */
-    const char *audience;     /**< Required: your API key id; `aud` must contain it. */
+    const char *audience;     /**< Required (with from_environment: NULL or "" = $COTTER_API_KEY_ID): your API key
+                                   id; `aud` must contain it. */
     const char *issuer;       /**< Expected `iss`, exact match. NULL = COTTER_DEFAULT_ISSUER. */
     int64_t leeway_seconds;   /**< Clock skew allowed for exp/nbf/iat. Default 5. Range 0..300. */
     const char *jwks_json;    /**< A static JWKS document (no network). */
     const char *jwks_url;     /**< A remote JWKS, e.g. "<base_url>/token/jwks". https, or http to a loopback host. */
     const char *ca_file;      /**< PEM CA bundle for the JWKS fetch. NULL = the system store (as
-                                   cotter_client_options.ca_file). */
+                                   cotter_client_options.ca_file); with from_environment, NULL or "" =
+                                   $COTTER_CA_FILE when it is set. */
     int64_t jwks_max_age_ms;  /**< Upper bound on how long fetched keys are fresh. Cache-Control max-age lowers it.
                                    Default 600000. Range 0..604800000. */
     int64_t jwks_cooldown_ms; /**< Minimum time between two fetches triggered by unknown `kid`s. Default 30000.
@@ -378,10 +380,14 @@ typedef struct cotter_jwt_verifier_options {
     void *clock_payload;
     cotter_log_fn log;        /**< NULL = silent. */
     void *log_payload;
+    /* Version 2. */
+    long from_environment;    /**< 1: audience and ca_file left NULL or empty are read from $COTTER_API_KEY_ID and
+                                   $COTTER_CA_FILE, as Cotter's own helpers did (Python's cotter.validate and Node's
+                                   compat helpers pass 1). 0: never. Default 0. Range 0..1. */
 } cotter_jwt_verifier_options;
 
 #define COTTER_JWT_VERIFIER_OPTIONS_INIT \
-    {COTTER_JWT_VERIFIER_OPTIONS_VERSION, NULL, NULL, 5, NULL, NULL, NULL, 600000, 30000, 5000, 1048576, 0, NULL, NULL, NULL, NULL}
+    {COTTER_JWT_VERIFIER_OPTIONS_VERSION, NULL, NULL, 5, NULL, NULL, NULL, 600000, 30000, 5000, 1048576, 0, NULL, NULL, NULL, NULL, 0}
 /* END GENERATED cotter_jwt_verifier_options */
 
 /* BEGIN GENERATED functions: verifier (scripts/gen.py from capi/abi.json; do not edit) */
@@ -761,12 +767,13 @@ COTTER_NODISCARD COTTER_API int cotter_pkce_challenge_of(cotter_buf *out, const 
 #define COTTER_DEFAULT_LOGIN_URL "https://js.cotter.app/app"
 
 /* BEGIN GENERATED cotter_login_url_options (scripts/gen.py from capi/abi.json; do not edit) */
-#define COTTER_LOGIN_URL_OPTIONS_VERSION 1
+#define COTTER_LOGIN_URL_OPTIONS_VERSION 2
 
 /** @brief Parameters of the hosted login page (spec §2.9). Versioned, append-only. */
 typedef struct cotter_login_url_options {
     unsigned int version;        /**< COTTER_LOGIN_URL_OPTIONS_VERSION */
-    const char *login_url;       /**< NULL = COTTER_DEFAULT_LOGIN_URL. */
+    const char *login_url;       /**< NULL = COTTER_DEFAULT_LOGIN_URL (with from_environment: $COTTER_LOGIN_URL
+                                      first). */
     const char *api_key_id;      /**< Required. */
     const char *redirect_url;    /**< Required, e.g. "http://localhost:8080". */
     const char *state;           /**< Required. */
@@ -775,10 +782,14 @@ typedef struct cotter_login_url_options {
     const char *auth_method;     /**< "OTP", "MAGIC_LINK" or NULL. */
     const char *input;           /**< Prefilled identifier (sets direct_login=true); NULL = none. */
     const char *cotter_user_id;  /**< NULL = none. */
+    /* Version 2. */
+    long from_environment;       /**< 1: login_url left NULL or empty is read from $COTTER_LOGIN_URL when it is set,
+                                      as Cotter's Python SDK did (Python's login functions pass 1). 0: never, so no
+                                      variable can move the page a user is sent to. Default 0. Range 0..1. */
 } cotter_login_url_options;
 
 #define COTTER_LOGIN_URL_OPTIONS_INIT \
-    {COTTER_LOGIN_URL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+    {COTTER_LOGIN_URL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0}
 /* END GENERATED cotter_login_url_options */
 
 /* BEGIN GENERATED functions: login url (scripts/gen.py from capi/abi.json; do not edit) */

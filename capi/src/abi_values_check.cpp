@@ -113,6 +113,7 @@ static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::clock), cotte
 static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::clock_payload), void *>, "cotter_jwt_verifier_options.clock_payload: type");
 static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::log), cotter_log_fn>, "cotter_jwt_verifier_options.log: type");
 static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::log_payload), void *>, "cotter_jwt_verifier_options.log_payload: type");
+static_assert(std::is_same_v<decltype(cotter_jwt_verifier_options::from_environment), long>, "cotter_jwt_verifier_options.from_environment: type");
 static_assert(offsetof(cotter_jwt_verifier_options, version) < offsetof(cotter_jwt_verifier_options, audience), "cotter_jwt_verifier_options.audience: order");
 static_assert(offsetof(cotter_jwt_verifier_options, audience) < offsetof(cotter_jwt_verifier_options, issuer), "cotter_jwt_verifier_options.issuer: order");
 static_assert(offsetof(cotter_jwt_verifier_options, issuer) < offsetof(cotter_jwt_verifier_options, leeway_seconds), "cotter_jwt_verifier_options.leeway_seconds: order");
@@ -128,7 +129,8 @@ static_assert(offsetof(cotter_jwt_verifier_options, token_cache_size) < offsetof
 static_assert(offsetof(cotter_jwt_verifier_options, clock) < offsetof(cotter_jwt_verifier_options, clock_payload), "cotter_jwt_verifier_options.clock_payload: order");
 static_assert(offsetof(cotter_jwt_verifier_options, clock_payload) < offsetof(cotter_jwt_verifier_options, log), "cotter_jwt_verifier_options.log: order");
 static_assert(offsetof(cotter_jwt_verifier_options, log) < offsetof(cotter_jwt_verifier_options, log_payload), "cotter_jwt_verifier_options.log_payload: order");
-static_assert(sizeof(cotter_jwt_verifier_options) == offsetof(cotter_jwt_verifier_options, log_payload) + sizeof(cotter_jwt_verifier_options::log_payload), "cotter_jwt_verifier_options: no field after log_payload");
+static_assert(offsetof(cotter_jwt_verifier_options, log_payload) < offsetof(cotter_jwt_verifier_options, from_environment), "cotter_jwt_verifier_options.from_environment: order");
+static_assert(sizeof(cotter_jwt_verifier_options) == offsetof(cotter_jwt_verifier_options, from_environment) + sizeof(cotter_jwt_verifier_options::from_environment), "cotter_jwt_verifier_options: no field after from_environment");
 static_assert(COTTER_JWT_VERIFIER_OPTIONS_VERSION == cotter::core::options::jwt_verifier::version, "COTTER_JWT_VERIFIER_OPTIONS_VERSION");
 constexpr cotter_jwt_verifier_options k_jwt_verifier_init = COTTER_JWT_VERIFIER_OPTIONS_INIT;
 static_assert(k_jwt_verifier_init.leeway_seconds == cotter::core::options::jwt_verifier::leeway_seconds, "cotter_jwt_verifier_options.leeway_seconds: default");
@@ -136,6 +138,7 @@ static_assert(k_jwt_verifier_init.jwks_max_age_ms == cotter::core::options::jwt_
 static_assert(k_jwt_verifier_init.jwks_cooldown_ms == cotter::core::options::jwt_verifier::jwks_cooldown_ms, "cotter_jwt_verifier_options.jwks_cooldown_ms: default");
 static_assert(k_jwt_verifier_init.jwks_timeout_ms == cotter::core::options::jwt_verifier::jwks_timeout_ms, "cotter_jwt_verifier_options.jwks_timeout_ms: default");
 static_assert(k_jwt_verifier_init.jwks_max_bytes == cotter::core::options::jwt_verifier::jwks_max_bytes, "cotter_jwt_verifier_options.jwks_max_bytes: default");
+static_assert(k_jwt_verifier_init.from_environment == cotter::core::options::jwt_verifier::from_environment, "cotter_jwt_verifier_options.from_environment: default");
 
 // cotter_client_options
 static_assert(std::is_same_v<decltype(cotter_client_options::version), unsigned int>, "cotter_client_options.version: type");
@@ -201,6 +204,7 @@ static_assert(std::is_same_v<decltype(cotter_login_url_options::identifier_type)
 static_assert(std::is_same_v<decltype(cotter_login_url_options::auth_method), const char *>, "cotter_login_url_options.auth_method: type");
 static_assert(std::is_same_v<decltype(cotter_login_url_options::input), const char *>, "cotter_login_url_options.input: type");
 static_assert(std::is_same_v<decltype(cotter_login_url_options::cotter_user_id), const char *>, "cotter_login_url_options.cotter_user_id: type");
+static_assert(std::is_same_v<decltype(cotter_login_url_options::from_environment), long>, "cotter_login_url_options.from_environment: type");
 static_assert(offsetof(cotter_login_url_options, version) < offsetof(cotter_login_url_options, login_url), "cotter_login_url_options.login_url: order");
 static_assert(offsetof(cotter_login_url_options, login_url) < offsetof(cotter_login_url_options, api_key_id), "cotter_login_url_options.api_key_id: order");
 static_assert(offsetof(cotter_login_url_options, api_key_id) < offsetof(cotter_login_url_options, redirect_url), "cotter_login_url_options.redirect_url: order");
@@ -210,9 +214,11 @@ static_assert(offsetof(cotter_login_url_options, code_challenge) < offsetof(cott
 static_assert(offsetof(cotter_login_url_options, identifier_type) < offsetof(cotter_login_url_options, auth_method), "cotter_login_url_options.auth_method: order");
 static_assert(offsetof(cotter_login_url_options, auth_method) < offsetof(cotter_login_url_options, input), "cotter_login_url_options.input: order");
 static_assert(offsetof(cotter_login_url_options, input) < offsetof(cotter_login_url_options, cotter_user_id), "cotter_login_url_options.cotter_user_id: order");
-static_assert(sizeof(cotter_login_url_options) == offsetof(cotter_login_url_options, cotter_user_id) + sizeof(cotter_login_url_options::cotter_user_id), "cotter_login_url_options: no field after cotter_user_id");
+static_assert(offsetof(cotter_login_url_options, cotter_user_id) < offsetof(cotter_login_url_options, from_environment), "cotter_login_url_options.from_environment: order");
+static_assert(sizeof(cotter_login_url_options) == offsetof(cotter_login_url_options, from_environment) + sizeof(cotter_login_url_options::from_environment), "cotter_login_url_options: no field after from_environment");
 static_assert(COTTER_LOGIN_URL_OPTIONS_VERSION == cotter::core::options::login_url::version, "COTTER_LOGIN_URL_OPTIONS_VERSION");
 constexpr cotter_login_url_options k_login_url_init = COTTER_LOGIN_URL_OPTIONS_INIT;
+static_assert(k_login_url_init.from_environment == cotter::core::options::login_url::from_environment, "cotter_login_url_options.from_environment: default");
 
 // cotter_shared_store_options
 static_assert(std::is_same_v<decltype(cotter_shared_store_options::version), unsigned int>, "cotter_shared_store_options.version: type");

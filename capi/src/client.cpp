@@ -1,8 +1,9 @@
 /**
  * @file client.cpp
- * @brief C ABI: cotter_client and every API call (grants, refresh, logout, custom claims, get_identity, users,
- * social tokens, serverless verify): the `_start` forms (the blocking forms are generated: blocking_calls.cpp).
- * Records (users, social tokens, identity, events) cross as checked JSON.
+ * @brief C ABI: cotter_client (its options, construction, base URL, key id, stats) and the grants' `_start` forms:
+ * one core call, grant_async(type, ...), serves both with a constant grant type that is not a C argument, so they
+ * are not the generated shape. Every other call's `_start` form is generated (start_calls_gen.cpp), and every
+ * blocking form too (blocking_calls.cpp).
  */
 #include "client_objects.hpp"
 
@@ -131,117 +132,7 @@ COTTER_API int cotter_client_grant_event_token_start(cotter_call **out, cotter_c
     return grant_start(out, client, "event_token", event_token_json, call_opts, out_error);
 }
 
-COTTER_API int cotter_client_refresh_start(cotter_call **out, cotter_client *client, const char *refresh_token,
-                                           const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(refresh_token != nullptr, "refresh_token must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::token_set>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.refresh_async(refresh_token, std::move(done), timeout);
-    });
-    COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_logout_start(cotter_call **out, cotter_client *client, const char *refresh_token,
-                                          const cotter_call_options *call_opts, cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::nothing>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.logout_async(str_or_empty(refresh_token), std::move(done), timeout);
-    });
-    COTTER_API_END(out_error)
-}
-
-COTTER_API int cotter_client_custom_claims_start(cotter_call **out, cotter_client *client, const char *token,
-                                                 const char *custom_attributes_json, const char *refresh_token,
-                                                 const cotter_call_options *call_opts,
-                                                 cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(token != nullptr, "token must not be NULL", out_error);
-    COTTER_CHECK_ARG(custom_attributes_json != nullptr, "custom_attributes_json must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::custom_claims_result>(
-        out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-            return c.custom_claims_async(token, custom_attributes_json, str_or_empty(refresh_token), std::move(done),
-                                         timeout);
-        });
-    COTTER_API_END(out_error)
-}
-
-/* --- get_identity ------------------------------------------------------------------------------- */
-
-COTTER_API int cotter_client_get_identity_start(cotter_call **out, cotter_client *client,
-                                                const char *authorization_code, int64_t challenge_id,
-                                                const char *code_verifier, const char *redirect_url,
-                                                const cotter_call_options *call_opts,
-                                                cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(authorization_code != nullptr, "authorization_code must not be NULL", out_error);
-    COTTER_CHECK_ARG(code_verifier != nullptr, "code_verifier must not be NULL", out_error);
-    COTTER_CHECK_ARG(redirect_url != nullptr, "redirect_url must not be NULL", out_error);
-    COTTER_CHECK_ARG(challenge_id >= 0, "challenge_id must not be negative", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::identity>(
-        out, client, call_opts,
-        [&](tk::client &c, auto done, int64_t timeout) {
-            return c.get_identity_async(authorization_code, challenge_id, code_verifier, redirect_url, std::move(done),
-                                        timeout);
-        },
-        cotter::capi::record_json{});
-    COTTER_API_END(out_error)
-}
-
-/* --- Users: their `_start` forms are generated (capi/src/start_calls_gen.cpp) --------------------- */
-
-/* --- Social-login provider tokens ------------------------------------------------------------------ */
-
-COTTER_API int cotter_client_social_token_delete_start(cotter_call **out, cotter_client *client, const char *provider,
-                                                       const char *cotter_user_id, const cotter_call_options *call_opts,
-                                                       cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(provider != nullptr, "provider must not be NULL", out_error);
-    COTTER_CHECK_ARG(cotter_user_id != nullptr, "cotter_user_id must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::nothing>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.social_token_delete_async(provider, cotter_user_id, std::move(done), timeout);
-    });
-    COTTER_API_END(out_error)
-}
-
-/* --- Serverless verification ----------------------------------------------------------------------- */
-
-COTTER_API int cotter_client_verify_remote_start(cotter_call **out, cotter_client *client, const char *access_token,
-                                                 const cotter_call_options *call_opts,
-                                                 cotter_error **out_error) noexcept {
-    COTTER_CLEAR_OUT(out);
-    COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
-    COTTER_CHECK_ARG(client != nullptr, "client must not be NULL", out_error);
-    COTTER_CHECK_ARG(access_token != nullptr, "access_token must not be NULL", out_error);
-    COTTER_CHECK_CALL_OPTIONS(call_opts, out_error);
-    COTTER_API_BEGIN
-    return start_client_call<tk::verify_result>(out, client, call_opts, [&](tk::client &c, auto done, int64_t timeout) {
-        return c.verify_remote_async(access_token, std::move(done), timeout);
-    });
-    COTTER_API_END(out_error)
-}
-
-/* --- Trusted-device events (the event crosses the ABI as JSON, as every record does) ----------------- */
-
-// The `_start` forms of the events are generated (capi/src/start_calls_gen.cpp, from capi/abi.json).
+/* The `_start` forms of every other call (refresh, logout, custom claims, get_identity, users, social tokens,
+ * serverless verify, events) are generated: capi/src/start_calls_gen.cpp, from capi/abi.json (`core`). */
 
 }  // extern "C"

@@ -2,6 +2,8 @@
  * @file jwt.cpp
  * @brief C ABI: cotter_jwt_verifier and cotter_claims over core/jwt/verifier.
  */
+#include <cstddef>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -26,9 +28,6 @@ namespace {
 using cotter::core::error_info;
 using cotter::core::jwt::claims;
 
-void fill_defaults(cotter_jwt_verifier_options *o) {
-    *o = cotter_jwt_verifier_options COTTER_JWT_VERIFIER_OPTIONS_INIT;
-}
 
 const claims *get(const cotter_claims *c) noexcept { return c ? c->impl.get() : nullptr; }
 
@@ -37,8 +36,13 @@ const claims *get(const cotter_claims *c) noexcept { return c ? c->impl.get() : 
 extern "C" {
 
 COTTER_API int cotter_jwt_verifier_options_init(cotter_jwt_verifier_options *opts, unsigned int version) noexcept {
-    if (!opts || version != COTTER_JWT_VERIFIER_OPTIONS_VERSION) return COTTER_EINVAL;
-    fill_defaults(opts);
+    if (!opts || version < 1 || version > COTTER_JWT_VERIFIER_OPTIONS_VERSION) return COTTER_EINVAL;
+    const cotter_jwt_verifier_options defaults = COTTER_JWT_VERIFIER_OPTIONS_INIT;
+    // An older caller's struct ends before the first field a later version added: fill only what it has.
+    const size_t size = version == 1 ? offsetof(cotter_jwt_verifier_options, from_environment)
+                                     : sizeof(cotter_jwt_verifier_options);
+    std::memcpy(opts, &defaults, size);
+    opts->version = version;
     return COTTER_OK;
 }
 
@@ -49,16 +53,16 @@ COTTER_API int cotter_jwt_verifier_new(cotter_jwt_verifier **out, const cotter_j
     COTTER_API_BEGIN
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_CHECK_ARG(opts != nullptr, "verifier options are required (opts is NULL)", out_error);
-    COTTER_CHECK_ARG(opts->version == COTTER_JWT_VERIFIER_OPTIONS_VERSION,
+    COTTER_CHECK_ARG(opts->version >= 1 && opts->version <= COTTER_JWT_VERIFIER_OPTIONS_VERSION,
                      "verifier options: unknown version (initialise them with cotter_jwt_verifier_options_init)", out_error);
-    COTTER_CHECK_ARG(opts->audience != nullptr && opts->audience[0] != '\0',
-                     cotter::core::jwt::k_audience_required, out_error);
     COTTER_CHECK_ARG((opts->jwks_json != nullptr) != (opts->jwks_url != nullptr),
                      cotter::core::jwt::k_one_key_source, out_error);
-    // Numeric options: the core checks their ranges (common/options.hpp), naming field and range.
+    // The audience (or its variable: from_environment) and the numeric options' ranges: the core checks them
+    // (common/options.hpp), naming field and range.
 
     cotter::core::jwt::verifier_config cfg;
-    cfg.audience = opts->audience;
+    cfg.audience = cotter::capi::str_or_empty(opts->audience);
+    if (opts->version >= 2) cfg.from_environment = opts->from_environment;
     cfg.issuer = opts->issuer ? opts->issuer : COTTER_DEFAULT_ISSUER;
     cfg.leeway_seconds = opts->leeway_seconds;
     cfg.jwks_json = cotter::capi::str_or_empty(opts->jwks_json);

@@ -47,8 +47,8 @@ COTTER_API int cotter_login_url(cotter_buf *out, const cotter_login_url_options 
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_CHECK_ARG(opts != nullptr, "login URL options are required (opts is NULL)", out_error);
-    COTTER_CHECK_ARG(opts->version == COTTER_LOGIN_URL_OPTIONS_VERSION,
-                     "login URL options: unknown version (initialise them with cotter_login_url_options_init)", out_error);
+    COTTER_CHECK_ARG(opts->version >= 1 && opts->version <= COTTER_LOGIN_URL_OPTIONS_VERSION,
+                     "login URL options: unknown version (initialise them with COTTER_LOGIN_URL_OPTIONS_INIT)", out_error);
     COTTER_API_BEGIN
     tk::login_url_params p;
     p.login_url = str_or_empty(opts->login_url);
@@ -60,6 +60,7 @@ COTTER_API int cotter_login_url(cotter_buf *out, const cotter_login_url_options 
     p.auth_method = str_or_empty(opts->auth_method);
     p.input = str_or_empty(opts->input);
     p.cotter_user_id = str_or_empty(opts->cotter_user_id);
+    if (opts->version >= 2) p.from_environment = opts->from_environment;  // version 1 ends before it
     const int rc = cotter::capi::fill_buf(out, tk::login_url(p));
     if (rc != COTTER_OK) return cotter::capi::report(out_error, rc, "out of memory");
     return COTTER_OK;

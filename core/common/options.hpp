@@ -45,7 +45,7 @@ inline constexpr range timeout_ms_range{0, 86400000, "call options: timeout_ms m
 
 /// cotter_jwt_verifier_options
 namespace jwt_verifier {
-inline constexpr unsigned int version = 1;
+inline constexpr unsigned int version = 2;
 inline constexpr int64_t leeway_seconds = 5;
 inline constexpr range leeway_seconds_range{0, 300, "verifier options: leeway_seconds must be within 0..300"};
 inline constexpr int64_t jwks_max_age_ms = 600000;
@@ -57,6 +57,8 @@ inline constexpr range jwks_timeout_ms_range{1, 120000, "verifier options: jwks_
 inline constexpr size_t jwks_max_bytes = 1048576;
 inline constexpr range jwks_max_bytes_range{1, 67108864, "verifier options: jwks_max_bytes must be within 1..67108864"};
 inline constexpr range token_cache_size_range{0, 1048576, "verifier options: token_cache_size must be within 0..1048576"};
+inline constexpr long from_environment = 0;
+inline constexpr range from_environment_range{0, 1, "verifier options: from_environment must be within 0..1"};
 }  // namespace jwt_verifier
 
 /// cotter_client_options
@@ -81,7 +83,9 @@ inline constexpr range from_environment_range{0, 1, "client options: from_enviro
 
 /// cotter_login_url_options
 namespace login_url {
-inline constexpr unsigned int version = 1;
+inline constexpr unsigned int version = 2;
+inline constexpr long from_environment = 0;
+inline constexpr range from_environment_range{0, 1, "login URL options: from_environment must be within 0..1"};
 }  // namespace login_url
 
 /// cotter_shared_store_options

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/base64.hpp"
+#include "common/environment.hpp"
 #include "json/reader.hpp"
 #include "jwt/es256.hpp"
 #include "jwt/remote_jwks.hpp"
@@ -82,7 +83,14 @@ void copy_string(element v, optional_string &out) {
 }  // namespace
 
 verifier::verifier(verifier_config config) : config_(std::move(config)) {
-    if (config_.audience.empty()) fail(COTTER_EINVAL, k_audience_required);
+    core::options::check(core::options::jwt_verifier::from_environment_range, config_.from_environment);
+    if (config_.from_environment) {
+        fill_from_env(config_.audience, "COTTER_API_KEY_ID");
+        fill_from_env(config_.ca_file, "COTTER_CA_FILE");
+    }
+    if (config_.audience.empty())
+        fail(COTTER_EINVAL, config_.from_environment ? std::string(k_audience_required) + ": pass it or set COTTER_API_KEY_ID"
+                                                     : std::string(k_audience_required));
     if (config_.issuer.empty()) fail(COTTER_EINVAL, "issuer must not be empty");
     namespace opt = core::options::jwt_verifier;
     core::options::check(opt::leeway_seconds_range, config_.leeway_seconds);

@@ -26,19 +26,22 @@ namespace cotter::core::jwt {
 constexpr size_t k_max_token_bytes = 16 * 1024;
 constexpr size_t k_max_header_bytes = 4 * 1024;  // decoded
 
-/// The messages of the two checks the C ABI makes before the core (a NULL string is not an empty one), so a user
-/// sees one text whichever layer refuses.
+/// The message of a missing audience (the core's check; with from_environment it adds where the value could come
+/// from), and of the key-source check the C ABI makes before the core (a NULL string is not an empty one), so a
+/// user sees one text whichever layer refuses.
 inline constexpr const char *k_audience_required = "audience (your Cotter API key id) is required";
 inline constexpr const char *k_one_key_source = "give exactly one key source: jwks (a JWKS document) or jwks_url";
 
 /// Defaults and ranges: those of cotter_jwt_verifier_options (common/options.hpp, from capi/abi.json).
 struct verifier_config {
-    std::string audience;                      // required
+    std::string audience;                      // required (from_environment: empty = $COTTER_API_KEY_ID)
     std::string issuer = k_default_issuer;
     int64_t leeway_seconds = options::jwt_verifier::leeway_seconds;
     std::string jwks_json;                     // exactly one of jwks_json / jwks_url
     std::string jwks_url;
-    std::string ca_file;
+    std::string ca_file;                       // from_environment: empty = $COTTER_CA_FILE
+    /// 1: the two above are read from the environment when empty, as Cotter's helpers did; 0: never. Range 0..1.
+    long from_environment = options::jwt_verifier::from_environment;
     int64_t jwks_max_age_ms = options::jwt_verifier::jwks_max_age_ms;
     int64_t jwks_cooldown_ms = options::jwt_verifier::jwks_cooldown_ms;
     int64_t jwks_timeout_ms = options::jwt_verifier::jwks_timeout_ms;

@@ -5,9 +5,8 @@
  */
 #include "token/client.hpp"
 
-#include <cstdlib>
-
 #include "common/constants.hpp"
+#include "common/environment.hpp"
 #include "common/options.hpp"
 #include "token/call_util.hpp"
 #include "token/parse.hpp"
@@ -16,11 +15,6 @@ namespace cotter::core::token {
 namespace {
 
 constexpr const char *k_default_worker_url = "https://worker.cotter.app/verify";
-
-std::string env_or(const char *name, const char *fallback) {
-    const char *v = std::getenv(name);
-    return v && *v ? std::string(v) : std::string(fallback);
-}
 
 std::string strip_trailing_slash(std::string s) {
     while (!s.empty() && s.back() == '/') s.pop_back();

@@ -148,7 +148,8 @@ public:
     call_handle custom_claims_async(const std::string &token, const std::string &attributes_json,
                                     const std::string &refresh_token, done_fn<custom_claims_result> done,
                                     int64_t timeout_ms = -1);
-    /// POST /verify/get_identity?oauth_token=true.
+    /// POST /verify/get_identity?oauth_token=true. Throws COTTER_EINVAL (before anything is sent) for an empty code,
+    /// verifier or redirect URL, or a negative challenge_id.
     call_handle get_identity_async(const std::string &code, int64_t challenge_id, const std::string &verifier,
                                    const std::string &redirect_url, done_fn<identity> done, int64_t timeout_ms = -1);
 

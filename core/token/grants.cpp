@@ -147,6 +147,7 @@ call_handle client::get_identity_async(const std::string &code, int64_t challeng
                                        const std::string &redirect_url, done_fn<identity> done, int64_t timeout_ms) {
     if (code.empty() || verifier.empty() || redirect_url.empty())
         fail(COTTER_EINVAL, "code, verifier and redirect URL are required");
+    if (challenge_id < 0) fail(COTTER_EINVAL, "challenge_id must not be negative");
     json::writer w;
     w.begin_object()
         .key("code_verifier").value(verifier)

@@ -12,7 +12,9 @@
 
 #include "common/base64.hpp"
 #include "common/constants.hpp"
+#include "common/environment.hpp"
 #include "common/error.hpp"
+#include "common/options.hpp"
 #include "token/url.hpp"
 
 namespace cotter::core::token {
@@ -49,6 +51,7 @@ pkce pkce::generate() {
 }
 
 std::string login_url(const login_url_params &p) {
+    options::check(options::login_url::from_environment_range, p.from_environment);
     require(p.api_key_id, "api_key_id");
     require(p.redirect_url, "redirect_url");
     require(p.state, "state");
@@ -57,7 +60,9 @@ std::string login_url(const login_url_params &p) {
     if (type != "EMAIL" && type != "PHONE") fail(COTTER_EINVAL, "identifier_type must be EMAIL or PHONE");
     if (!p.auth_method.empty() && p.auth_method != "OTP" && p.auth_method != "MAGIC_LINK")
         fail(COTTER_EINVAL, "auth_method must be OTP or MAGIC_LINK");
-    std::string url = p.login_url.empty() ? k_default_login_url : p.login_url;
+    std::string url = p.login_url;
+    if (p.from_environment) fill_from_env(url, "COTTER_LOGIN_URL");
+    if (url.empty()) url = k_default_login_url;
     if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) fail(COTTER_EINVAL, "login_url must be http(s)");
     if (url.find('#') != std::string::npos) fail(COTTER_EINVAL, "login_url must not have a fragment");
     url += url.find('?') == std::string::npos ? '?' : '&';

@@ -24,12 +24,14 @@ struct pkce {
 std::string pkce_challenge(const std::string &verifier);
 
 struct login_url_params {
-    std::string login_url;  // empty = COTTER_DEFAULT_LOGIN_URL
+    std::string login_url;  // empty = COTTER_DEFAULT_LOGIN_URL (from_environment: $COTTER_LOGIN_URL first)
     std::string api_key_id, redirect_url, state, code_challenge;
     std::string identifier_type;  // empty = EMAIL
     std::string auth_method;      // empty = none
     std::string input;            // non-empty sets direct_login=true
     std::string cotter_user_id;
+    /// 1: an empty login_url is read from $COTTER_LOGIN_URL (Cotter's Python SDK did); 0: never. Range 0..1.
+    long from_environment = 0;
 };
 
 /// The hosted-login URL with every parameter percent-encoded (RFC 3986). Throws COTTER_EINVAL on bad values.

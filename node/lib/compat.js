@@ -11,7 +11,8 @@
  *    is invalid (the originals base64-decoded any string, and gave `{}` for garbage).
  * Configuration: an options object ({ audience, issuer, baseUrl | jwksUrl | jwks, caFile, leeway } or a
  * `verifier`), else the environment: COTTER_API_KEY_ID (audience), COTTER_BASE_URL (default Cotter's),
- * COTTER_CA_FILE.
+ * COTTER_CA_FILE. The library reads these variables (the Verifier's `fromEnvironment`), once per key-set URL: the
+ * verifier it builds is kept for the life of the process, as the original kept its key.
  */
 
 const native = require('./native');
@@ -27,18 +28,16 @@ function cotter() {
 const verifiers = new Map();
 const MAX_VERIFIERS = 32;
 
+// The environment's configuration: the library reads $COTTER_API_KEY_ID and $COTTER_CA_FILE (fromEnvironment) and
+// derives the key set of its base URL ($COTTER_BASE_URL, else Cotter's). A missing audience is COTTER_EINVAL from
+// the Verifier, before any network use.
 function envOptions() {
-  const audience = process.env.COTTER_API_KEY_ID;
-  if (!audience) return {}; // the missing audience is reported first (verifierFor)
-  // The key set of the library's base URL ($COTTER_BASE_URL, else Cotter's): the library reads the variable.
-  const opts = { audience, jwksUrl: native.jwksUrl(null) };
-  if (process.env.COTTER_CA_FILE) opts.caFile = process.env.COTTER_CA_FILE;
-  return opts;
+  return { fromEnvironment: true, jwksUrl: native.jwksUrl(null) };
 }
 
 /** The verifier for `config` (a Verifier, an options object, or undefined for the environment). */
 function verifierFor(config) {
-  const { Verifier, CotterError } = cotter();
+  const { Verifier } = cotter();
   if (config instanceof Verifier) return config;
   if (config !== undefined && (config === null || typeof config !== 'object')) {
     throw new TypeError('cotter compat: the second argument must be a Verifier or an options object');
@@ -48,11 +47,6 @@ function verifierFor(config) {
     return config.verifier;
   }
   const opts = config || envOptions();
-  if (!opts.audience) {
-    // The code the Verifier gives for a missing audience, raised before any network use.
-    throw new CotterError('audience (your API key id) is required: pass { audience } or set COTTER_API_KEY_ID',
-      { code: 'COTTER_EINVAL', status: -1 });
-  }
   const key = JSON.stringify(Object.keys(opts).sort().map((k) => [k, opts[k]]));
   let v = verifiers.get(key);
   if (v) {

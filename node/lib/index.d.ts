@@ -69,8 +69,8 @@ export interface Jwks {
 }
 
 export interface VerifierOptions {
-  /** Required: your API key id; `aud` must contain it. */
-  audience: string;
+  /** Required (with fromEnvironment: omitted = COTTER_API_KEY_ID): your API key id; `aud` must contain it. */
+  audience?: string;
   /** Expected `iss`. Default 'https://www.cotter.app'. */
   issuer?: string;
   /** A static key set (object or JSON text): no network. One of jwks, jwksUrl, baseUrl. */
@@ -83,8 +83,10 @@ export interface VerifierOptions {
   leeway?: number;
   /** Verified-token cache entries; 0 (default) = off. */
   tokenCache?: number;
-  /** PEM CA bundle for the key-set fetch. Default: the system store. */
+  /** PEM CA bundle for the key-set fetch. Default: the system store (with fromEnvironment: COTTER_CA_FILE first). */
   caFile?: string;
+  /** true: the library reads an omitted audience from COTTER_API_KEY_ID and an omitted caFile from COTTER_CA_FILE (what the compat helpers pass). Default false: the environment is never read. */
+  fromEnvironment?: boolean;
   /** A fixed clock for tests, Unix seconds (see Verifier.setNow). */
   now?: number;
   jwksMaxAgeMs?: number;
@@ -336,7 +338,7 @@ export class Client {
   exchangeEventToken(eventToken: EventToken | string, options?: CallOptions): Promise<Token>;
   /** POST /token/<api_key_id> with a refresh token. */
   refresh(refreshToken: string, options?: CallOptions): Promise<Token>;
-  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
+  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be null or omitted). */
   logout(refreshToken?: string | null, options?: CallOptions): Promise<void>;
   /** POST /token/custom: a new token carrying `custom_attributes_json` (a JSON object) as top-level claims. */
   customClaims(token: string, customAttributes: Record<string, unknown> | string, refreshToken?: string | null,

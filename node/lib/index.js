@@ -346,10 +346,12 @@ class Verifier {
       if (typeof o.baseUrl !== 'string') throw invalid('option baseUrl must be a string');
       jwksUrl = native.jwksUrl(o.baseUrl); // the library's rule: <baseUrl>/token/jwks
     }
+    if (o.fromEnvironment !== undefined && typeof o.fromEnvironment !== 'boolean') throw invalid('option fromEnvironment must be a boolean');
     this.#n = new native.NativeVerifier({
       audience: o.audience, issuer: o.issuer, jwksJson: o.jwks === undefined || o.jwks === null ? undefined : jsonText(o.jwks, 'option jwks'),
       jwksUrl, caFile: o.caFile, leeway: o.leeway, tokenCache: o.tokenCache, now: o.now,
       jwksMaxAgeMs: o.jwksMaxAgeMs, jwksCooldownMs: o.jwksCooldownMs, jwksTimeoutMs: o.jwksTimeoutMs, jwksMaxBytes: o.jwksMaxBytes,
+      fromEnvironment: o.fromEnvironment ? 1 : 0, // the library reads the variables, only when asked
       log: logOption(o.log),
     });
   }
@@ -433,7 +435,7 @@ class Client {
     const r = await run(callOptions(options), (t, c) => this.#n.refresh(refreshToken, t, c));
     return new Token(r);
   }
-  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be NULL). */
+  /** DELETE /token/<api_key_id>: ends the server session of `refresh_token` (may be null or omitted). */
   async logout(refreshToken, options) {
     await run(callOptions(options), (t, c) => this.#n.logout(refreshToken ?? null, t, c));
   }

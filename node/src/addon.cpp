@@ -921,6 +921,7 @@ class Verifier : public Napi::ObjectWrap<Verifier> {
         if (auto v = OptInt(env, o, "jwksTimeoutMs", kMinSafe, kMaxSafe)) opts.jwks_timeout_ms = *v;
         if (auto v = OptInt(env, o, "jwksMaxBytes", 0, kMaxSafe)) opts.jwks_max_bytes = size_t(*v);
         if (auto v = OptInt(env, o, "tokenCache", 0, kMaxSafe)) opts.token_cache_size = size_t(*v);
+        if (auto v = OptInt(env, o, "fromEnvironment", kMinSafe, kMaxSafe)) opts.from_environment = long(*v);
         auto core = std::make_shared<VerifierCore>();
         if (auto v = OptInt(env, o, "now", 0, kMaxSafe)) {
             core->now.store(*v, std::memory_order_relaxed);

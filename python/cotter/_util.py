@@ -155,9 +155,3 @@ class _ClosedNative:
 
 def closed_native(what: str) -> Any:
     return _ClosedNative(what)
-
-
-def env(name: str) -> Optional[str]:
-    """An environment variable, None when unset or empty."""
-    value = os.environ.get(name)
-    return value if value else None

@@ -127,13 +127,14 @@ class AsyncVerifier(_AsyncClosing):
         jwks_max_age_ms: Optional[int] = None,
         jwks_cooldown_ms: Optional[int] = None,
         jwks_timeout_ms: Optional[int] = None,
+        from_environment: bool = False,
     ) -> None:
         """The options are Verifier's."""
         self._wrap(Verifier(
             audience, jwks=jwks, jwks_url=jwks_url, issuer=issuer, leeway=leeway, ca_file=ca_file,
             jwks_max_age=jwks_max_age, jwks_cooldown=jwks_cooldown, jwks_timeout=jwks_timeout,
             jwks_max_bytes=jwks_max_bytes, token_cache_size=token_cache_size, now=now, jwks_max_age_ms=jwks_max_age_ms,
-            jwks_cooldown_ms=jwks_cooldown_ms, jwks_timeout_ms=jwks_timeout_ms,
+            jwks_cooldown_ms=jwks_cooldown_ms, jwks_timeout_ms=jwks_timeout_ms, from_environment=from_environment,
         ))
 
     def _wrap(self, sync: Verifier) -> "AsyncVerifier":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import _native
 from ._record import Record
-from ._util import env, logger
+from ._util import logger
 from .client import Client, Identity
 
 TYPE_CHECKING = False
@@ -66,9 +66,10 @@ def login_url(
     identifier: Optional[str] = None,
     cotter_user_id: Optional[str] = None,
 ) -> str:
-    """The hosted login page URL; ``login_url`` defaults to $COTTER_LOGIN_URL, else Cotter's page."""
+    """The hosted login page URL; ``login_url`` defaults to $COTTER_LOGIN_URL, else Cotter's page (the library
+    reads the variable: ``from_environment``)."""
     return _native.login_url(
-        login_url=login_url or env("COTTER_LOGIN_URL"),
+        login_url=login_url,
         api_key_id=api_key_id,
         redirect_url=redirect_url,
         state=state,
@@ -77,6 +78,7 @@ def login_url(
         auth_method=auth_method,
         input=identifier,
         cotter_user_id=cotter_user_id,
+        from_environment=True,
     )
 
 

@@ -3,7 +3,8 @@
 @brief Drop-in for Cotter's original SDK module ``cotter.validate``: same functions, same return shapes.
 
 Unlike the original (which fetched the JWKS on every call and took ``keys[0]``), keys are fetched once per
-API key and cached, selected by ``kid``, and ``iss`` is checked too. Base URL: $COTTER_BASE_URL, else Cotter's.
+API key and cached, selected by ``kid``, and ``iss`` is checked too. Base URL: $COTTER_BASE_URL, else Cotter's;
+CA file for the key-set fetch: $COTTER_CA_FILE, else the system store (the library reads both variables).
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import threading
 from typing import Any, Dict, Tuple
 
 from . import _native
-from ._util import env
 from .verifier import Verifier
 
 _lock = threading.Lock()
@@ -23,7 +23,7 @@ def _verifier(api_key: str) -> Verifier:
     with _lock:
         v = _verifiers.get((api_key, jwks_url))
         if v is None:
-            v = Verifier(api_key, jwks_url=jwks_url, ca_file=env("COTTER_CA_FILE"))
+            v = Verifier(api_key, jwks_url=jwks_url, from_environment=True)  # $COTTER_CA_FILE: the library reads it
             _verifiers[(api_key, jwks_url)] = v
         return v
 

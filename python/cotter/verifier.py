@@ -17,7 +17,9 @@ class Verifier:
     """Verifies Cotter's ES256 JWTs. Thread-safe and shareable; verification releases the GIL.
 
     Exactly one key source: ``jwks`` (a JWKS document as str or dict, no network) or ``jwks_url``.
-    ``now`` pins the clock (Unix seconds), for tools and tests.
+    ``now`` pins the clock (Unix seconds), for tools and tests. ``from_environment=True`` (what ``cotter.validate``
+    passes) lets the library read an empty ``audience`` from $COTTER_API_KEY_ID and a missing ``ca_file`` from
+    $COTTER_CA_FILE; without it the environment is never read.
     Durations are seconds (int or float): ``leeway`` (default 5; whole seconds, rounded up), ``jwks_max_age``
     (default 600), ``jwks_cooldown`` (default 30), ``jwks_timeout`` (default 5). The ``*_ms`` names are deprecated
     aliases. A context manager: after ``close()`` every call raises ``cotter.Closed``.
@@ -41,6 +43,7 @@ class Verifier:
         jwks_max_age_ms: Optional[int] = None,
         jwks_cooldown_ms: Optional[int] = None,
         jwks_timeout_ms: Optional[int] = None,
+        from_environment: bool = False,
     ) -> None:
         import json
 
@@ -58,6 +61,7 @@ class Verifier:
             jwks_max_bytes=opt_c_int("jwks_max_bytes", jwks_max_bytes, U64),
             token_cache_size=opt_c_int("token_cache_size", token_cache_size, U64),
             now=opt_c_int("now", now, I64),
+            from_environment=bool(from_environment),
             log=True,
         )
         self.audience = audience

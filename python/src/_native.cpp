@@ -688,7 +688,8 @@ std::unique_ptr<Verifier> verifier_new(const cstr &audience, const std::optional
                                        const std::optional<cstr> &jwks_url, const std::optional<cstr> &ca_file,
                                        std::optional<int64_t> jwks_max_age_ms, std::optional<int64_t> jwks_cooldown_ms,
                                        std::optional<int64_t> jwks_timeout_ms, std::optional<size_t> jwks_max_bytes,
-                                       std::optional<size_t> token_cache_size, std::optional<int64_t> now, bool log) {
+                                       std::optional<size_t> token_cache_size, std::optional<int64_t> now,
+                                       bool from_environment, bool log) {
     auto self = std::make_unique<Verifier>();
     cotter_jwt_verifier_options o = cotter::jwt_verifier_options();
     o.audience = audience.c_str();
@@ -702,6 +703,7 @@ std::unique_ptr<Verifier> verifier_new(const cstr &audience, const std::optional
     set_if(o.jwks_timeout_ms, jwks_timeout_ms);
     set_if(o.jwks_max_bytes, jwks_max_bytes);
     set_if(o.token_cache_size, token_cache_size);
+    o.from_environment = from_environment ? 1 : 0;
     if (now) {
         o.clock = fixed_clock;
         o.clock_payload = reinterpret_cast<void *>(static_cast<intptr_t>(*now));
@@ -782,7 +784,7 @@ void bind_jwt(py::module_ &m) {
     verifier
         .def(py::init(&verifier_new), "audience"_a, "issuer"_a, "leeway_seconds"_a, "jwks_json"_a, "jwks_url"_a,
              "ca_file"_a, "jwks_max_age_ms"_a, "jwks_cooldown_ms"_a, "jwks_timeout_ms"_a, "jwks_max_bytes"_a,
-             "token_cache_size"_a, "now"_a, "log"_a)
+             "token_cache_size"_a, "now"_a, "from_environment"_a, "log"_a)
         .def("verify", &verifier_verify, "token"_a)
         .def("check", &verifier_check, "token"_a);
     def_call(verifier, "refresh", &verifier_refresh, &as_nothing);
@@ -881,7 +883,8 @@ py::str pkce_challenge_of(const cstr &verifier) {
 py::str login_url(const std::optional<cstr> &login_url_base, const cstr &api_key_id,
                   const cstr &redirect_url, const cstr &state, const cstr &code_challenge,
                   const std::optional<cstr> &identifier_type, const std::optional<cstr> &auth_method,
-                  const std::optional<cstr> &input, const std::optional<cstr> &cotter_user_id) {
+                  const std::optional<cstr> &input, const std::optional<cstr> &cotter_user_id,
+                  bool from_environment) {
     cotter_login_url_options o = cotter::login_url_options();
     o.login_url = c_or_null(login_url_base);
     o.api_key_id = api_key_id.c_str();
@@ -892,6 +895,7 @@ py::str login_url(const std::optional<cstr> &login_url_base, const cstr &api_key
     o.auth_method = c_or_null(auth_method);
     o.input = c_or_null(input);
     o.cotter_user_id = c_or_null(cotter_user_id);
+    o.from_environment = from_environment ? 1 : 0;
     cotter::unique_buf b = cotter::login_url(o);
     return py::str(b.data(), b.size());
 }
@@ -1616,7 +1620,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("pkce_challenge_of", &pkce_challenge_of, "verifier"_a);
     m.def("jwks_url", &jwks_url, "base_url"_a);
     m.def("login_url", &login_url, "login_url"_a, "api_key_id"_a, "redirect_url"_a, "state"_a, "code_challenge"_a,
-          "identifier_type"_a, "auth_method"_a, "input"_a, "cotter_user_id"_a);
+          "identifier_type"_a, "auth_method"_a, "input"_a, "cotter_user_id"_a, "from_environment"_a);
     m.def("login_redirect_parse", &login_redirect_parse, "query"_a, "expected_state"_a);
     bind_client(m);
     bind_shared_store(m);

@@ -582,12 +582,197 @@ static void test_from_environment(void) {
     free(idt);
 }
 
+/* The verifier's and the login URL's environment defaults are opt-ins too (from_environment = 1, what Python's
+ * cotter.validate and login functions and Node's compat helpers pass): the audience from $COTTER_API_KEY_ID, the
+ * JWKS fetch's CA file from $COTTER_CA_FILE, the hosted page from $COTTER_LOGIN_URL. */
+static int new_verifier(cotter_jwt_verifier **v, const char *audience, const char *jwks_url, long from_env,
+                        cotter_error **err) {
+    cotter_jwt_verifier_options o;
+    CHECK(cotter_jwt_verifier_options_init(&o, COTTER_JWT_VERIFIER_OPTIONS_VERSION) == COTTER_OK);
+    CHECK(o.from_environment == 0);
+    o.audience = audience;
+    o.jwks_url = jwks_url;
+    o.from_environment = from_env;
+    return cotter_jwt_verifier_new(v, &o, err);
+}
+
+static void test_verifier_and_login_url_from_environment(void) {
+    cotter_jwt_verifier *v = NULL;
+    cotter_claims *claims = NULL;
+    cotter_error *err = NULL;
+    cotter_token *t = NULL;
+    cotter_buf jwks = COTTER_BUF_INIT, url = COTTER_BUF_INIT;
+    char *json = emu_login(&E, "c-env-verify@example.com");
+    const char *access;
+    CHECK(json && cotter_token_from_json(&t, json, strlen(json), NULL) == COTTER_OK);
+    access = cotter_token_access_token(t);
+    CHECK(cotter_jwks_url(&jwks, E.base_url, NULL) == COTTER_OK);
+    setenv("COTTER_API_KEY_ID", E.api_key_id, 1);
+
+    /* Without the opt-in the variable is never read. */
+    CHECK(new_verifier(&v, NULL, jwks.ptr, 0, &err) == COTTER_EINVAL && v == NULL);
+    CHECK(err && strcmp(cotter_error_message(err), "audience (your Cotter API key id) is required") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    /* With it, a NULL or empty audience is the variable's, and a given one wins. */
+    CHECK(new_verifier(&v, NULL, jwks.ptr, 1, NULL) == COTTER_OK);
+    CHECK(cotter_jwt_verify(&claims, v, access, strlen(access), NULL) == COTTER_OK);
+    CHECK(claims && cotter_claims_audience_count(claims) >= 1);
+    cotter_claims_free(claims);
+    claims = NULL;
+    cotter_jwt_verifier_free(v);
+    v = NULL;
+    CHECK(new_verifier(&v, "", jwks.ptr, 1, NULL) == COTTER_OK);
+    CHECK(cotter_jwt_verify(NULL, v, access, strlen(access), NULL) == COTTER_OK);
+    cotter_jwt_verifier_free(v);
+    v = NULL;
+    CHECK(new_verifier(&v, "another-key", jwks.ptr, 1, NULL) == COTTER_OK);
+    CHECK(cotter_jwt_verify(NULL, v, access, strlen(access), NULL) == COTTER_EJWT_AUDIENCE);
+    cotter_jwt_verifier_free(v);
+    v = NULL;
+    unsetenv("COTTER_API_KEY_ID");
+    CHECK(new_verifier(&v, NULL, jwks.ptr, 1, &err) == COTTER_EINVAL && v == NULL);
+    CHECK(err && strcmp(cotter_error_message(err),
+                        "audience (your Cotter API key id) is required: pass it or set COTTER_API_KEY_ID") == 0);
+    cotter_error_free(err);
+    err = NULL;
+
+    /* A version-1 caller's struct ends before from_environment: init writes nothing past it, new never reads it. */
+    {
+        cotter_jwt_verifier_options v1;
+        const unsigned char *past = (const unsigned char *)&v1.from_environment;
+        size_t i, untouched = 0;
+        memset(&v1, 0x5A, sizeof v1);
+        CHECK(cotter_jwt_verifier_options_init(&v1, 1) == COTTER_OK);
+        for (i = 0; i < sizeof v1.from_environment; i++) untouched += past[i] == 0x5A;
+        CHECK(v1.version == 1 && untouched == sizeof v1.from_environment);
+        setenv("COTTER_API_KEY_ID", E.api_key_id, 1);
+        v1.jwks_url = jwks.ptr;
+        CHECK(cotter_jwt_verifier_new(&v, &v1, NULL) == COTTER_EINVAL && v == NULL);  /* 0x5A.. is not read */
+        v1.audience = E.api_key_id;
+        CHECK(cotter_jwt_verifier_new(&v, &v1, NULL) == COTTER_OK);
+        cotter_jwt_verifier_free(v);
+        v = NULL;
+        unsetenv("COTTER_API_KEY_ID");
+        CHECK(cotter_jwt_verifier_options_init(&v1, COTTER_JWT_VERIFIER_OPTIONS_VERSION + 1) == COTTER_EINVAL);
+    }
+
+    /* $COTTER_CA_FILE: the CA of a TLS emulator's key set, read only with the opt-in. */
+    {
+        emu tls;
+        const char *flags[] = {"--tls", NULL};
+        char ca[512], tls_jwks[512];
+        if (emu_start(&tls, flags) != 0) {
+            fprintf(stderr, "cannot start the TLS emulator\n");
+            failures++;
+        } else {
+            emu_json_string(tls.line, "ca_file", ca, sizeof ca);
+            emu_json_string(tls.line, "jwks_url", tls_jwks, sizeof tls_jwks);
+            CHECK(ca[0] && strncmp(tls_jwks, "https://", 8) == 0);
+            setenv("COTTER_CA_FILE", ca, 1);
+            CHECK(new_verifier(&v, "key", tls_jwks, 0, NULL) == COTTER_OK);
+            CHECK(cotter_jwt_verifier_refresh(v, &err) != COTTER_OK);  /* the system store does not know this CA */
+            cotter_error_free(err);
+            err = NULL;
+            cotter_jwt_verifier_free(v);
+            v = NULL;
+            CHECK(new_verifier(&v, "key", tls_jwks, 1, NULL) == COTTER_OK);
+            CHECK(cotter_jwt_verifier_refresh(v, &err) == COTTER_OK);
+            if (err) fprintf(stderr, "refresh with $COTTER_CA_FILE: %s\n", cotter_error_message(err));
+            cotter_error_free(err);
+            err = NULL;
+            cotter_jwt_verifier_free(v);
+            v = NULL;
+            unsetenv("COTTER_CA_FILE");
+            emu_stop(&tls);
+        }
+    }
+
+    /* $COTTER_LOGIN_URL: the hosted page's default, with the opt-in only; a given login_url wins. */
+    {
+        cotter_login_url_options lo = COTTER_LOGIN_URL_OPTIONS_INIT;
+        char want[300];
+        CHECK(lo.from_environment == 0);
+        lo.api_key_id = E.api_key_id;
+        lo.redirect_url = "http://localhost:8080";
+        lo.state = "s";
+        lo.code_challenge = "c";
+        setenv("COTTER_LOGIN_URL", E.login_url, 1);
+        CHECK(cotter_login_url(&url, &lo, NULL) == COTTER_OK);
+        CHECK(url.ptr && strncmp(url.ptr, COTTER_DEFAULT_LOGIN_URL "?", strlen(COTTER_DEFAULT_LOGIN_URL) + 1) == 0);
+        cotter_buf_dispose(&url);
+        lo.from_environment = 1;
+        snprintf(want, sizeof want, "%s?", E.login_url);
+        CHECK(cotter_login_url(&url, &lo, NULL) == COTTER_OK);
+        CHECK(url.ptr && strncmp(url.ptr, want, strlen(want)) == 0);
+        cotter_buf_dispose(&url);
+        lo.login_url = "https://login.example/app";
+        CHECK(cotter_login_url(&url, &lo, NULL) == COTTER_OK);
+        CHECK(url.ptr && strncmp(url.ptr, "https://login.example/app?", 26) == 0);
+        cotter_buf_dispose(&url);
+        lo.login_url = NULL;
+        lo.from_environment = 2;
+        CHECK(cotter_login_url(&url, &lo, &err) == COTTER_EINVAL && url.ptr == NULL);
+        CHECK(err && strcmp(cotter_error_message(err), "login URL options: from_environment must be within 0..1") == 0);
+        cotter_error_free(err);
+        err = NULL;
+        lo.version = 1;  /* a version-1 struct has no from_environment: never read */
+        CHECK(cotter_login_url(&url, &lo, NULL) == COTTER_OK);
+        CHECK(url.ptr && strncmp(url.ptr, COTTER_DEFAULT_LOGIN_URL "?", strlen(COTTER_DEFAULT_LOGIN_URL) + 1) == 0);
+        cotter_buf_dispose(&url);
+        unsetenv("COTTER_LOGIN_URL");
+        lo.version = COTTER_LOGIN_URL_OPTIONS_VERSION;
+        lo.from_environment = 1;
+        CHECK(cotter_login_url(&url, &lo, NULL) == COTTER_OK);  /* the variable unset: Cotter's page */
+        CHECK(url.ptr && strncmp(url.ptr, COTTER_DEFAULT_LOGIN_URL "?", strlen(COTTER_DEFAULT_LOGIN_URL) + 1) == 0);
+        cotter_buf_dispose(&url);
+    }
+    cotter_buf_dispose(&jwks);
+    cotter_token_free(t);
+    free(json);
+}
+
+/* get_identity's arguments: the core checks them (its `_start` shim is generated from capi/abi.json), both forms
+ * answer COTTER_EINVAL with the same message, and nothing is sent. */
+static void test_get_identity_arguments(void) {
+    cotter_client *c = new_client(0);
+    cotter_client_stats before, after;
+    cotter_buf id = {(char *)1, 1};
+    cotter_call *call = (cotter_call *)1;
+    cotter_error *err = NULL;
+    CHECK(cotter_client_stats_get(&before, c) == COTTER_OK);
+    CHECK(cotter_client_get_identity(&id, c, "code", -1, "verifier", "http://localhost:1", &err) == COTTER_EINVAL);
+    CHECK(id.ptr == NULL && id.len == 0);
+    CHECK(err && strcmp(cotter_error_message(err), "challenge_id must not be negative") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(cotter_client_get_identity_start(&call, c, "code", -1, "verifier", "http://localhost:1", NULL, &err) ==
+          COTTER_EINVAL);
+    CHECK(call == NULL);
+    CHECK(err && strcmp(cotter_error_message(err), "challenge_id must not be negative") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(cotter_client_get_identity_start(&call, c, NULL, 1, "verifier", "http://localhost:1", NULL, &err) ==
+          COTTER_EINVAL);
+    CHECK(err && strcmp(cotter_error_message(err), "authorization_code must not be NULL") == 0);
+    cotter_error_free(err);
+    err = NULL;
+    CHECK(cotter_client_get_identity_start(&call, c, "", 1, "verifier", "http://localhost:1", NULL, &err) ==
+          COTTER_EINVAL);
+    CHECK(err && strcmp(cotter_error_message(err), "code, verifier and redirect URL are required") == 0);
+    cotter_error_free(err);
+    CHECK(cotter_client_stats_get(&after, c) == COTTER_OK);
+    CHECK(after.requests == before.requests);
+    cotter_client_free(c);
+}
+
 int main(void) {
     if (emu_start(&E, NULL) != 0) {
         fprintf(stderr, "cannot start the emulator\n");
         return 1;
     }
     test_arguments();
+    test_get_identity_arguments();
     test_blocking_null_outputs();
     test_tokens_and_refresh();
     test_grants_and_claims();
@@ -597,6 +782,7 @@ int main(void) {
     test_session_file();
     test_rejected_credentials();
     test_from_environment();
+    test_verifier_and_login_url_from_environment();
     CHECK(log_lines > 10);
     CHECK(log_leaks == 0);
     emu_stop(&E);

@@ -91,8 +91,10 @@ int main(void) {
     opts.jwks_url = "https://example.com/jwks";
     EXPECT(cotter_jwt_verifier_new(&v, &opts, NULL) == COTTER_EINVAL); /* two key sources */
     opts.jwks_url = NULL;
-    opts.version = 2;
+    opts.version = COTTER_JWT_VERIFIER_OPTIONS_VERSION + 1;
     EXPECT(cotter_jwt_verifier_new(&v, &opts, NULL) == COTTER_EINVAL); /* unknown options version */
+    opts.version = 0;
+    EXPECT(cotter_jwt_verifier_new(&v, &opts, NULL) == COTTER_EINVAL);
     opts.version = COTTER_JWT_VERIFIER_OPTIONS_VERSION;
     opts.leeway_seconds = 301;
     EXPECT(cotter_jwt_verifier_new(&v, &opts, NULL) == COTTER_EINVAL);

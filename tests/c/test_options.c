@@ -88,6 +88,22 @@ static int finish(int rc, cotter_error *err) {
         cotter_shared_store_free(st);                                                               \
     } while (0)
 
+/* The login URL: a pure function of its options, no object to free. */
+#define WITH_login_url(field, value)                                                                \
+    do {                                                                                            \
+        cotter_login_url_options o = COTTER_LOGIN_URL_OPTIONS_INIT;                                 \
+        cotter_buf url = COTTER_BUF_INIT;                                                           \
+        cotter_error *err = NULL;                                                                   \
+        o.api_key_id = "key";                                                                       \
+        o.redirect_url = "http://localhost:8080";                                                   \
+        o.state = "state";                                                                          \
+        o.code_challenge = "challenge";                                                             \
+        o.field = (value);                                                                          \
+        rc = cotter_login_url(&url, &o, &err);                                                      \
+        rc = finish(rc, err);                                                                       \
+        cotter_buf_dispose(&url);                                                                   \
+    } while (0)
+
 /* A session without tokens: its call completes at once with COTTER_EREAUTH, so any other status is the options'. */
 #define WITH_call(field, value)                                                                     \
     do {                                                                                            \

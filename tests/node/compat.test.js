@@ -8,11 +8,32 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const util = require('node:util');
+const execFile = util.promisify(require('node:child_process').execFile);
 const { startEmulator, forge, deadPort } = require('./helpers/emulator');
 const { Verifier, CotterError } = require('../../node/lib');
 const compat = require('../../node/lib/compat');
 
 const { CotterValidateJWT, CotterJwtToken, CotterAccessToken, CotterIDToken } = compat;
+
+// Runs CotterValidateJWT(token) for each token in a fresh Node process whose environment is `vars` (and no other
+// COTTER_* variable): the library reads the environment there, never in this test process.
+async function inChild(vars, tokens) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('COTTER_') || k.startsWith('COTTER_NODE_')));
+  const script = `
+    const { CotterValidateJWT, CotterAccessToken } = require(${JSON.stringify(require.resolve('../../node/lib/compat'))});
+    (async () => {
+      const tokens = JSON.parse(process.argv[1]);
+      const results = [];
+      for (const t of tokens) results.push(await CotterValidateJWT(t).then(String, (e) => \`\${e.code}: \${e.message}\`));
+      let id;
+      if (results[0] === 'true') id = new CotterAccessToken(tokens[0]).getID();
+      process.stdout.write(JSON.stringify({ results, id }));
+    })();`;
+  const { stdout } = await execFile(process.execPath, ['-e', script, JSON.stringify(tokens)], { env: { ...env, ...vars } });
+  const out = JSON.parse(stdout);
+  if (out.id === undefined) delete out.id;
+  return out;
+}
 
 test('compat helpers', async (t) => {
   const emu = await startEmulator();
@@ -35,31 +56,30 @@ test('compat helpers', async (t) => {
     }
   });
 
-  await t.test('CotterValidateJWT with a Verifier, and from the environment (COTTER_API_KEY_ID, COTTER_BASE_URL)', async () => {
+  await t.test('CotterValidateJWT with a Verifier', async () => {
     const v = new Verifier(config);
     t.after(() => v.close());
     assert.equal(await CotterValidateJWT(minted.access_token, v), true);
     assert.equal(await CotterValidateJWT(minted.access_token, { verifier: v }), true);
     assert.equal(await CotterValidateJWT(expired, v), false);
-    const saved = { ...process.env };
-    t.after(() => { for (const k of ['COTTER_API_KEY_ID', 'COTTER_BASE_URL']) { if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k]; } });
-    process.env.COTTER_API_KEY_ID = audience;
-    process.env.COTTER_BASE_URL = `${emu.info.base_url}/`;
-    assert.equal(await CotterValidateJWT(minted.access_token), true);
-    assert.equal(await CotterValidateJWT(otherAud), false);
-    const token = new CotterAccessToken(minted.access_token);
-    assert.equal(token.getID(), minted.access_claims.sub);
+  });
+
+  await t.test('from the environment (COTTER_API_KEY_ID, COTTER_BASE_URL), read by the library in a child process', async () => {
+    const env = { COTTER_API_KEY_ID: audience, COTTER_BASE_URL: `${emu.info.base_url}/` };
+    assert.deepEqual(await inChild(env, [minted.access_token, otherAud]),
+      { results: ['true', 'false'], id: minted.access_claims.sub });
+    // No audience anywhere: COTTER_EINVAL with the library's message, before any network use.
+    const none = await inChild({ COTTER_BASE_URL: emu.info.base_url }, [minted.access_token]);
+    assert.deepEqual(none.results, ['COTTER_EINVAL: audience (your Cotter API key id) is required: pass it or set COTTER_API_KEY_ID']);
   });
 
   await t.test('CotterValidateJWT: keys unreachable → false; no audience configured → rejects with COTTER_EINVAL', async () => {
     const down = { audience, jwksUrl: `http://127.0.0.1:${await deadPort(t)}/jwks` };
     assert.equal(await CotterValidateJWT(minted.access_token, down), false);
-    const saved = process.env.COTTER_API_KEY_ID;
-    delete process.env.COTTER_API_KEY_ID;
-    t.after(() => { if (saved !== undefined) process.env.COTTER_API_KEY_ID = saved; });
-    await assert.rejects(CotterValidateJWT(minted.access_token), (e) => e instanceof CotterError && e.code === 'COTTER_EINVAL');
     await assert.rejects(CotterValidateJWT(minted.access_token, { jwksUrl: emu.info.jwks_url }), (e) => e instanceof CotterError && e.code === 'COTTER_EINVAL');
     await assert.rejects(CotterValidateJWT(minted.access_token, 'config'), TypeError);
+    // fromEnvironment is a boolean; any other value is refused.
+    assert.throws(() => new Verifier({ jwksUrl: emu.info.jwks_url, fromEnvironment: 'yes' }), (e) => e.code === 'COTTER_EINVAL');
   });
 
   await t.test('CotterAccessToken: the getters of cotter-token-js over verified claims', async () => {
@@ -90,6 +110,15 @@ test('compat helpers', async (t) => {
     assert.equal(token.getClientUserID(), c.client_user_id);
     assert.equal(token.getExpiration(), c.exp);
     assert.equal(new CotterIDToken(minted.id_token, config).getAuthTime(), c.auth_time);
+  });
+
+  await t.test('COTTER_CA_FILE: the key set of a TLS emulator, trusted through the variable only', async () => {
+    const tls = await startEmulator(['--tls']);
+    t.after(() => tls.stop());
+    const token = (await tls.dev('/access_token', { identifier: 'compat-tls@example.com' })).access_token;
+    const env = { COTTER_API_KEY_ID: tls.info.api_key_id, COTTER_BASE_URL: tls.info.base_url };
+    assert.deepEqual((await inChild({ ...env, COTTER_CA_FILE: tls.info.ca_file }, [token])).results, ['true']);
+    assert.deepEqual((await inChild(env, [token])).results, ['false']); // the system store does not know its CA
   });
 
   await t.test('configurations are cached with a bound: 40 audiences evict the first, which then comes back', async () => {

@@ -151,6 +151,49 @@ def test_original_script_runs_unchanged(compat_env: Any, tmp_path: Path) -> None
     assert r.stdout.strip() == "script@example.com"
 
 
+def _child(args: List[str], cwd: Path, **variables: str) -> str:
+    """Runs a Python child whose environment has no COTTER_* variable but `variables`: the library reads the
+    environment there, never in this test process. Returns its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COTTER_")}
+    r = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env={**env, **variables})
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_validate_trusts_cotter_ca_file_read_by_the_library(tls_emulator: Any, tmp_path: Path) -> None:
+    """$COTTER_CA_FILE is the CA bundle validate_* trust for the key set: the library reads it (the verifier's
+    from_environment), the binding no longer does. Without it, the system store does not know the emulator's CA."""
+    emu = tls_emulator
+    token = emu.dev("/access_token", {"identifier": "ca-file@example.com"})["access_token"]
+    script = ("import sys\nimport cotter\nfrom cotter import validate\n"
+              "try:\n    print(validate.validate_access_token(sys.argv[1], sys.argv[2])['identifier'])\n"
+              "except cotter.CotterError as e:\n    print(type(e).__name__)\n")
+    args = ["-c", script, token, emu.api_key_id]
+    assert _child(args, tmp_path, COTTER_BASE_URL=emu.base_url, COTTER_CA_FILE=emu.ca_file) == "ca-file@example.com"
+    assert _child(args, tmp_path, COTTER_BASE_URL=emu.base_url) == "JWKSUnavailable"
+    # An explicit Verifier reads the variable only when asked.
+    explicit = ("import sys\nimport cotter\n"
+                "for env in (False, True):\n"
+                "    v = cotter.Verifier(sys.argv[2], jwks_url=sys.argv[3], from_environment=env)\n"
+                "    try:\n        print(v.verify(sys.argv[1]).to_dict()['identifier'])\n"
+                "    except cotter.CotterError as e:\n        print(type(e).__name__)\n")
+    out = _child(["-c", explicit, token, emu.api_key_id, emu.base_url + "/token/jwks"], tmp_path,
+                 COTTER_CA_FILE=emu.ca_file)
+    assert out.split() == ["JWKSUnavailable", "ca-file@example.com"]
+
+
+def test_login_url_default_is_read_by_the_library(emulator: Any, tmp_path: Path) -> None:
+    """cotter.login_url's default page is $COTTER_LOGIN_URL, read by the library (login-URL options'
+    from_environment), else Cotter's; a given login_url wins."""
+    script = ("import sys\nimport cotter\n"
+              "print(cotter.login_url('key', 'http://localhost:1', 's', 'c'))\n"
+              "print(cotter.login_url('key', 'http://localhost:1', 's', 'c', login_url='https://given.example/app'))\n")
+    lines = _child(["-c", script], tmp_path, COTTER_LOGIN_URL=emulator.login_url).splitlines()
+    assert lines[0].startswith(emulator.login_url + "?api_key=key&")
+    assert lines[1].startswith("https://given.example/app?api_key=key&")
+    assert _child(["-c", script], tmp_path).splitlines()[0].startswith("https://js.cotter.app/app?api_key=key&")
+
+
 def test_get_token_from_file_refuses_fifo_symlink_and_keeps_file_not_found(compat_env: Any, tmp_path: Path) -> None:
     """The token file is read as the C library reads it: a FIFO used to hang open() forever, a symlink was
     followed. A missing file is still the original SDK's FileNotFoundError."""

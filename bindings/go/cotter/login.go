@@ -92,6 +92,7 @@ func LoginURL(opts LoginURLOptions) (string, error) {
 	set(&o.auth_method, opts.AuthMethod, "AuthMethod")
 	set(&o.input, opts.Input, "Input")
 	set(&o.cotter_user_id, opts.CotterUserID, "CotterUserID")
+	o.from_environment = 0 // the page is the one given (else Cotter's), whatever $COTTER_LOGIN_URL holds
 	if err != nil {
 		return "", err
 	}

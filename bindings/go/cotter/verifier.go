@@ -89,6 +89,8 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	set(&o.jwks_json, opts.JWKSJSON, "JWKSJSON")
 	set(&o.jwks_url, opts.JWKSURL, "JWKSURL")
 	set(&o.ca_file, opts.CAFile, "CAFile")
+	// The audience and CA file are what opts says, whatever $COTTER_API_KEY_ID / $COTTER_CA_FILE hold.
+	o.from_environment = 0
 	if err != nil {
 		return nil, err
 	}

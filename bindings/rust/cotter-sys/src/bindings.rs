@@ -9,9 +9,9 @@ pub const COTTER_VERSION_MINOR: c_uint = 1;
 pub const COTTER_VERSION_PATCH: c_uint = 0;
 pub const COTTER_VERSION_NUMBER: c_uint = 100;
 pub const COTTER_CALL_OPTIONS_VERSION: c_uint = 1;
-pub const COTTER_JWT_VERIFIER_OPTIONS_VERSION: c_uint = 1;
+pub const COTTER_JWT_VERIFIER_OPTIONS_VERSION: c_uint = 2;
 pub const COTTER_CLIENT_OPTIONS_VERSION: c_uint = 3;
-pub const COTTER_LOGIN_URL_OPTIONS_VERSION: c_uint = 1;
+pub const COTTER_LOGIN_URL_OPTIONS_VERSION: c_uint = 2;
 pub const COTTER_SHARED_STORE_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_SHARED_STORE_ADAPTER_VERSION: c_uint = 1;
 pub const COTTER_HIREDIS_OPTIONS_VERSION: c_uint = 1;
@@ -166,6 +166,7 @@ pub struct cotter_jwt_verifier_options {
     pub clock_payload: *mut c_void,
     pub log: cotter_log_fn,
     pub log_payload: *mut c_void,
+    pub from_environment: c_long,
 }
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -208,6 +209,7 @@ pub struct cotter_login_url_options {
     pub auth_method: *const c_char,
     pub input: *const c_char,
     pub cotter_user_id: *const c_char,
+    pub from_environment: c_long,
 }
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -281,6 +283,7 @@ pub const COTTER_JWT_VERIFIER_OPTIONS_INIT: cotter_jwt_verifier_options = cotter
     clock_payload: core::ptr::null_mut(),
     log: None,
     log_payload: core::ptr::null_mut(),
+    from_environment: 0,
 };
 pub const COTTER_CLIENT_OPTIONS_INIT: cotter_client_options = cotter_client_options {
     version: COTTER_CLIENT_OPTIONS_VERSION,
@@ -311,6 +314,7 @@ pub const COTTER_LOGIN_URL_OPTIONS_INIT: cotter_login_url_options = cotter_login
     auth_method: core::ptr::null(),
     input: core::ptr::null(),
     cotter_user_id: core::ptr::null(),
+    from_environment: 0,
 };
 pub const COTTER_SHARED_STORE_OPTIONS_INIT: cotter_shared_store_options = cotter_shared_store_options {
     version: COTTER_SHARED_STORE_OPTIONS_VERSION,

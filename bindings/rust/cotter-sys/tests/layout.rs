@@ -42,6 +42,7 @@ fn rust_layout() -> Vec<String> {
     out.push(format!("cotter_jwt_verifier_options.clock_payload offset {} size {}", offset_of!(cotter_jwt_verifier_options, clock_payload), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).clock_payload) })));
     out.push(format!("cotter_jwt_verifier_options.log offset {} size {}", offset_of!(cotter_jwt_verifier_options, log), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).log) })));
     out.push(format!("cotter_jwt_verifier_options.log_payload offset {} size {}", offset_of!(cotter_jwt_verifier_options, log_payload), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).log_payload) })));
+    out.push(format!("cotter_jwt_verifier_options.from_environment offset {} size {}", offset_of!(cotter_jwt_verifier_options, from_environment), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).from_environment) })));
     out.push(format!("cotter_client_options size {} align {}", size_of::<cotter_client_options>(), align_of::<cotter_client_options>()));
     let probe = core::mem::MaybeUninit::<cotter_client_options>::uninit();
     out.push(format!("cotter_client_options.version offset {} size {}", offset_of!(cotter_client_options, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
@@ -78,6 +79,7 @@ fn rust_layout() -> Vec<String> {
     out.push(format!("cotter_login_url_options.auth_method offset {} size {}", offset_of!(cotter_login_url_options, auth_method), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).auth_method) })));
     out.push(format!("cotter_login_url_options.input offset {} size {}", offset_of!(cotter_login_url_options, input), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).input) })));
     out.push(format!("cotter_login_url_options.cotter_user_id offset {} size {}", offset_of!(cotter_login_url_options, cotter_user_id), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).cotter_user_id) })));
+    out.push(format!("cotter_login_url_options.from_environment offset {} size {}", offset_of!(cotter_login_url_options, from_environment), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).from_environment) })));
     out.push(format!("cotter_shared_store_options size {} align {}", size_of::<cotter_shared_store_options>(), align_of::<cotter_shared_store_options>()));
     let probe = core::mem::MaybeUninit::<cotter_shared_store_options>::uninit();
     out.push(format!("cotter_shared_store_options.version offset {} size {}", offset_of!(cotter_shared_store_options, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
@@ -137,7 +139,7 @@ fn c_layout() -> Vec<String> {
 #[test]
 fn struct_layouts_match_the_c_compiler() {
     let (rust, c) = (rust_layout(), c_layout());
-    assert_eq!(rust.len(), 89);
+    assert_eq!(rust.len(), 91);
     for (r, c) in rust.iter().zip(c.iter()) {
         assert_eq!(r, c, "Rust (left) and C (right) lay this out differently");
     }

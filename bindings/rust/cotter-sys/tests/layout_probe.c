@@ -31,6 +31,7 @@ int main(void) {
     printf("cotter_jwt_verifier_options.clock_payload offset %zu size %zu\n", offsetof(cotter_jwt_verifier_options, clock_payload), sizeof(((cotter_jwt_verifier_options *)0)->clock_payload));
     printf("cotter_jwt_verifier_options.log offset %zu size %zu\n", offsetof(cotter_jwt_verifier_options, log), sizeof(((cotter_jwt_verifier_options *)0)->log));
     printf("cotter_jwt_verifier_options.log_payload offset %zu size %zu\n", offsetof(cotter_jwt_verifier_options, log_payload), sizeof(((cotter_jwt_verifier_options *)0)->log_payload));
+    printf("cotter_jwt_verifier_options.from_environment offset %zu size %zu\n", offsetof(cotter_jwt_verifier_options, from_environment), sizeof(((cotter_jwt_verifier_options *)0)->from_environment));
     printf("cotter_client_options size %zu align %zu\n", sizeof(cotter_client_options), (size_t)_Alignof(cotter_client_options));
     printf("cotter_client_options.version offset %zu size %zu\n", offsetof(cotter_client_options, version), sizeof(((cotter_client_options *)0)->version));
     printf("cotter_client_options.api_key_id offset %zu size %zu\n", offsetof(cotter_client_options, api_key_id), sizeof(((cotter_client_options *)0)->api_key_id));
@@ -64,6 +65,7 @@ int main(void) {
     printf("cotter_login_url_options.auth_method offset %zu size %zu\n", offsetof(cotter_login_url_options, auth_method), sizeof(((cotter_login_url_options *)0)->auth_method));
     printf("cotter_login_url_options.input offset %zu size %zu\n", offsetof(cotter_login_url_options, input), sizeof(((cotter_login_url_options *)0)->input));
     printf("cotter_login_url_options.cotter_user_id offset %zu size %zu\n", offsetof(cotter_login_url_options, cotter_user_id), sizeof(((cotter_login_url_options *)0)->cotter_user_id));
+    printf("cotter_login_url_options.from_environment offset %zu size %zu\n", offsetof(cotter_login_url_options, from_environment), sizeof(((cotter_login_url_options *)0)->from_environment));
     printf("cotter_shared_store_options size %zu align %zu\n", sizeof(cotter_shared_store_options), (size_t)_Alignof(cotter_shared_store_options));
     printf("cotter_shared_store_options.version offset %zu size %zu\n", offsetof(cotter_shared_store_options, version), sizeof(((cotter_shared_store_options *)0)->version));
     printf("cotter_shared_store_options.key_prefix offset %zu size %zu\n", offsetof(cotter_shared_store_options, key_prefix), sizeof(((cotter_shared_store_options *)0)->key_prefix));

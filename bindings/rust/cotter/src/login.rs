@@ -104,6 +104,7 @@ pub fn login_url(opts: &LoginUrlOptions<'_>) -> Result<String> {
     o.auth_method = ffi::opt_ptr(&auth_method);
     o.input = ffi::opt_ptr(&input);
     o.cotter_user_id = ffi::opt_ptr(&cotter_user_id);
+    o.from_environment = 0; // the page is the one given (else Cotter's), whatever $COTTER_LOGIN_URL holds
     let mut buf = Buf::new();
     ffi::call(|err| unsafe { sys::cotter_login_url(buf.as_mut_ptr(), &o, err) })?;
     Ok(buf.to_string_lossy())

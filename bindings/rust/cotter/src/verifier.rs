@@ -204,6 +204,8 @@ impl VerifierBuilder {
         o.jwks_json = ffi::opt_ptr(&jwks_json);
         o.jwks_url = ffi::opt_ptr(&jwks_url);
         o.ca_file = ffi::opt_ptr(&ca_file);
+        // The audience and CA file are what the builder says, whatever $COTTER_API_KEY_ID / $COTTER_CA_FILE hold.
+        o.from_environment = 0;
         if let Some(d) = self.leeway {
             o.leeway_seconds = duration_secs(d);
         }
