@@ -120,6 +120,10 @@ struct loop : std::enable_shared_from_this<loop> {
     CURLSH *share = nullptr;
     int epoll_fd = -1;
     int wake_fd = -1;  // eventfd: other threads wake the loop
+    // A wake-up is on its way (set by wake(), cleared by the loop under mu when it takes the queues): a burst of
+    // submissions writes the eventfd once, not once per call (1,000 concurrent calls made ~950 writes and as many
+    // epoll wake-ups). Whoever finds it set pushed under mu before the loop's next take, which then sees the push.
+    std::atomic<bool> wake_pending{false};
 
     std::mutex mu;  // guards everything down to `thread`
     std::vector<std::shared_ptr<transfer>> incoming;
@@ -195,6 +199,7 @@ struct loop : std::enable_shared_from_this<loop> {
     }
 
     void wake() noexcept {
+        if (wake_pending.exchange(true)) return;  // the loop has not taken the queues since the last write
         const uint64_t one = 1;
         ssize_t n;
         do {
@@ -309,6 +314,7 @@ struct loop : std::enable_shared_from_this<loop> {
             bool stop_now;
             {
                 std::lock_guard<std::mutex> lock(mu);
+                wake_pending.store(false);  // under mu, before the take: a later push wakes the loop again
                 new_transfers.swap(incoming);
                 new_cancels.swap(cancels);
                 new_tasks.swap(tasks);

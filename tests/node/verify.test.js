@@ -170,6 +170,36 @@ test('many async verifications in flight, then close() while they run', async ()
   for (const c of res) assert.equal(c.identifier, 'many@example.com');
 });
 
+// verify() reuses its per-call jobs (their token and claims buffers): mixed outcomes and token lengths, many in
+// flight and in a shuffled order, each settle exactly as verifySync judges that token (nothing of an earlier call
+// carries over: neither its claims, nor its error, nor its token).
+test('verify() with reused jobs: shuffled mixed tokens in flight each settle as verifySync says', async () => {
+  const v = fixtureVerifier();
+  const expected = fixtures.cases.map((c) => {
+    try { return { ok: v.verifySync(c.token) }; } catch (e) { return { code: e.code }; }
+  });
+  let seed = 12345;  // a fixed shuffle: the same order on every run
+  const order = [];
+  for (let round = 0; round < 8; round++) for (let i = 0; i < fixtures.cases.length; i++) order.push(i);
+  for (let i = order.length - 1; i > 0; i--) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    const j = seed % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  let next = 0;
+  const lane = async () => {
+    while (next < order.length) {
+      const i = order[next++];
+      const want = expected[i];
+      const got = await v.verify(fixtures.cases[i].token).then((ok) => ({ ok }), (e) => ({ code: e.code }));
+      assert.deepEqual(got, want, fixtures.cases[i].name);
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, lane));
+  assert.ok(expected.some((e) => e.ok) && expected.some((e) => e.code));
+  v.close();
+});
+
 test('token cache on: hits give the same claims; a tampered twin still fails; expiry still applies', () => {
   const v = new Verifier({ audience: fixtures.audience, issuer: fixtures.issuer, jwks: fixtureJwks, now: fixtures.now, tokenCache: 64 });
   const ok = fixtures.cases.find((c) => c.expect === 'COTTER_OK').token;
