@@ -14,7 +14,8 @@
  *  (e) Redis down: a valid cached token is served; a needed refresh is COTTER_ESHARED_UNAVAILABLE, nothing sent.
  *  (f) waiters woken by the holder's `...:changed` message (the hiredis adapter's wait): each loser runs exactly 2
  *      scripts (busy, then fresh); a version-1 adapter struct is accepted and its waiters poll; a wait that times
- *      out reads again; sessions and stores freed with a wait pending end cleanly once it completes.
+ *      out reads again; sessions and stores freed with a wait pending end cleanly once it completes; a killed
+ *      subscriber connection fails its waits, and the next wait subscribes on a new one.
  * Time is driven by the emulator's dev clock (and the sessions' clock follows it), never by sleeps. Runs under TSan
  * (label "concurrency").
  */
@@ -1122,6 +1123,53 @@ static void scenario_freed_while_waiting(emu *e, redis_proc *r) {
     redisFree(admin);
 }
 
+/* The subscriber connection killed (CLIENT KILL TYPE pubsub) under a waiting session: its wait fails at once, the
+ * session polls once and waits again on a new subscriber connection, and the message then wakes it. */
+static void scenario_subscriber_lost(emu *e, redis_proc *r) {
+    const char *id = "resubscribed", *channel = "cotter:{resubscribed}:changed";
+    wake_log wl = {0, 0, 0};
+    cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
+    cotter_shared_store *st = new_store_waiting(r->sock, 0, 10000, 10000);
+    cotter_token *t = login(e, "resubscribed@example.com");
+    cotter_session *s = NULL;
+    cotter_call *call = NULL;
+    redisContext *admin = redis_admin(r);
+    redisReply *p;
+    char token[4096];
+    long handled0;
+    int rc;
+    CHECK(cl && st && t && admin, "setup");
+    if (!cl || !st || !t || !admin) return;
+    s = new_session(cl, st, id, t, NULL);
+    CHECK(s != NULL, "session");
+    if (!s) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    p = redisCommand(admin, "SET cotter:{%s}:lease another-replica PX 600000", id);
+    if (p) freeReplyObject(p);
+    handled0 = handled_refreshes(e, NULL, NULL);
+    CHECK(start_token(&call, s) == COTTER_OK, "start");
+    CHECK(wait_numsub(admin, channel, 1), "the session waits on its channel");
+    p = redisCommand(admin, "CLIENT KILL TYPE pubsub");
+    CHECK(p && p->type == REDIS_REPLY_INTEGER && p->integer >= 1, "the subscriber connection was killed");
+    if (p) freeReplyObject(p);
+    CHECK(wait_counter(&wl.failed, 1), "the wait failed with its connection");
+    CHECK(wait_numsub(admin, channel, 1), "the session waits again, on a new subscriber connection");
+    p = redisCommand(admin, "DEL cotter:{%s}:lease", id);
+    if (p) freeReplyObject(p);
+    p = redisCommand(admin, "PUBLISH %s 99", channel);
+    if (p) freeReplyObject(p);
+    rc = cotter_call_wait(call, NULL);
+    CHECK(rc == COTTER_OK && take_token(call, token, sizeof token) == COTTER_OK, "refreshed: %s", cotter_status_name(rc));
+    CHECK(wake_count(&wl.woken) == 1, "woken by the message on the new connection (%ld)", wake_count(&wl.woken));
+    CHECK(handled_refreshes(e, NULL, NULL) - handled0 == 1, "one refresh grant");
+    cotter_call_free(call);
+    cotter_session_free(s);
+    cotter_shared_store_free(st);
+    cotter_client_free(cl);
+    cotter_token_free(t);
+    redisFree(admin);
+}
+
 /* Arguments: NULL and bad values are COTTER_EINVAL before anything is contacted. */
 static void scenario_arguments(cotter_client *c, cotter_shared_store *st) {
     cotter_session_options o = COTTER_SESSION_OPTIONS_INIT;
@@ -1218,6 +1266,7 @@ int main(int argc, char **argv) {
         scenario_version1_polls(&e, &r, c);
         scenario_wait_times_out(&e, &r);
         scenario_freed_while_waiting(&e, &r);
+        scenario_subscriber_lost(&e, &r);
         scenario_restart_and_down(&e, &r, c);
     }
     cotter_shared_store_free(st);
