@@ -1119,6 +1119,8 @@ static void scenario_freed_while_waiting(emu *e, redis_proc *r) {
     CHECK(tcp_clients(admin) == 0, "the store was released and closed its connections (%ld left)", tcp_clients(admin));
     CHECK(pubsub_numsub(admin, channel) == 0, "no subscription left");
     CHECK(handled_refreshes(e, NULL, NULL) == handled0, "nothing was refreshed for the abandoned call");
+    CHECK(wake_count(&wl.woken) + wake_count(&wl.timed_out) + wake_count(&wl.failed) == 0,
+          "the freed client's log callback was not called by the late wake-up");
     cotter_token_free(t);
     redisFree(admin);
 }
