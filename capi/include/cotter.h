@@ -1018,9 +1018,10 @@ typedef void (*cotter_shared_store_wait_done_fn)(void *done_ctx, int status);
  * @brief Waits for a message on the Redis pub/sub `channel` (`<prefix>:{<id>}:changed`, published by every write of
  * the session's tokens), for at most `timeout_ms` (1..600000), then calls `done(done_ctx, status)` once. Called on a
  * client's I/O thread: must not block (subscribe on a connection of your client's that is in SUBSCRIBE mode, and
- * keep the channel subscribed while it has waiters). The channel is borrowed for this call only. Return 0 when
- * started, non-zero when it could not start (then `done` must not be called: the waiter falls back to polling).
- * Messages published before the subscription is active may be missed: the timeout bounds what that costs. `release`
+ * keep the channel subscribed while it has waiters; longer is fine). The channel is borrowed for this call only.
+ * Return 0 when started, non-zero when it could not start (then `done` must not be called: the waiter falls back to
+ * polling). Messages published before the subscription is active may be missed: the timeout, which the library
+ * sets to its poll delay (5 ms doubling up to wait_ms), bounds what that costs. `release`
  * is never called while a wait is pending (a pending wait keeps the store alive until its `done`).
  */
 typedef int (*cotter_shared_store_wait_fn)(void *payload, const char *channel, int64_t timeout_ms,

@@ -7,7 +7,8 @@
  * and again after any failure; every failure completes with COTTER_ESHARED_UNAVAILABLE.
  *
  * wait() (adapter version 2) has a second connection, in SUBSCRIBE mode, and a second thread, both made on the first
- * wait: each channel is subscribed while it has waiters; a message completes every waiter of its channel, a deadline
+ * wait: each channel is subscribed while it has waiters and for k_linger after the last (so that repeated contention
+ * on a session finds its channel subscribed already); a message completes every waiter of its channel, a deadline
  * its own waiter (COTTER_ETIMEOUT), a lost connection every waiter (COTTER_ESHARED_UNAVAILABLE; the next wait
  * connects again). The thread sleeps in poll() on that connection and a pipe that wait() and shutdown() write to.
  */
@@ -41,6 +42,10 @@ struct job {
     cotter_shared_store_done_fn done = nullptr;
     void *done_ctx = nullptr;
 };
+
+/// How long a channel stays subscribed after its last waiter: a session contended again within it never races its
+/// SUBSCRIBE against the holder's message. Messages on a lingering channel are read and dropped.
+constexpr std::chrono::seconds k_linger{30};
 
 /// One pending wait() on a channel.
 struct sub_waiter {
@@ -294,6 +299,7 @@ private:
         if (sub_ctx_) redisFree(sub_ctx_);
         sub_ctx_ = nullptr;
         subscribed_.clear();
+        idle_until_.clear();
         complete_all(take_waiters(nullptr), COTTER_ESHARED_UNAVAILABLE);
     }
 
@@ -314,7 +320,10 @@ private:
         int done = 0;
         while (!done)
             if (redisBufferWrite(sub_ctx_, &done) != REDIS_OK) return false;
-        for (const auto &c : drop) subscribed_.erase(c);
+        for (const auto &c : drop) {
+            subscribed_.erase(c);
+            idle_until_.erase(c);
+        }
         subscribed_.insert(add.begin(), add.end());
         return true;
     }
@@ -366,8 +375,15 @@ private:
                     if (!subscribed_.count(it->first)) add.push_back(it->first);
                     ++it;
                 }
-                for (const auto &c : subscribed_)
-                    if (!waiting_.count(c)) drop.push_back(c);
+                for (const auto &c : subscribed_) {  // no waiter left: linger, then unsubscribe
+                    if (waiting_.count(c)) {
+                        idle_until_.erase(c);
+                        continue;
+                    }
+                    auto idle = idle_until_.emplace(c, now + k_linger).first;
+                    if (idle->second <= now) drop.push_back(c);
+                    else next = std::min(next, idle->second);
+                }
                 if (next != std::chrono::steady_clock::time_point::max()) {
                     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
                     timeout_ms = static_cast<int>(std::min<int64_t>(ms, INT_MAX));
@@ -419,6 +435,7 @@ private:
     int wake_[2] = {-1, -1};                                   // a pipe: wait() and shutdown() wake the subscriber
     redisContext *sub_ctx_ = nullptr;                          // the subscriber's: SUBSCRIBE mode
     std::set<std::string> subscribed_;                         // the subscriber's: channels asked of sub_ctx_
+    std::map<std::string, std::chrono::steady_clock::time_point> idle_until_;  // the subscriber's: lingering channels
 };
 
 using adapter_ptr = std::shared_ptr<hiredis_adapter>;

@@ -540,16 +540,18 @@ void session::shared_acquire(const std::shared_ptr<op> &o, int attempt) {
 }
 
 void session::shared_wait(const std::shared_ptr<op> &o, int attempt, int64_t lease_pttl_ms) {
-    // Bounded wait, then read again: never only a notification, never past the holder's lease. A lost or spurious
-    // wake-up costs at most `bound`.
+    // Bounded wait, then read again: never only a notification, never past the holder's lease. The bound follows the
+    // polling schedule (5 ms, doubling up to wait_ms): a lost wake-up (the holder published before our SUBSCRIBE was
+    // active, or between our `busy` and this wait) costs what a poll would have; a message only makes it earlier.
     int64_t bound = options_.shared->options().wait_ms;
     if (lease_pttl_ms > 0) bound = std::min(bound, lease_pttl_ms);
     if (!options_.shared->can_wait()) {
         shared_poll(o, attempt, bound);
         return;
     }
-    options_.shared->wait_changed(options_.shared_id, bound, [self = shared_from_this(), o, attempt, bound](int status) {
-        self->on_io(o, [self, o, attempt, bound, status] {
+    const int64_t step = poll_delay(attempt, bound);
+    options_.shared->wait_changed(options_.shared_id, step, [self = shared_from_this(), o, attempt, bound, step](int status) {
+        self->on_io(o, [self, o, attempt, bound, step, status] {
             bool abandoned;
             {
                 std::lock_guard<std::mutex> state(self->state_mutex_);
@@ -557,7 +559,7 @@ void session::shared_wait(const std::shared_ptr<op> &o, int attempt, int64_t lea
             }
             if (status == COTTER_OK) self->shared_log("shared session: woken by the store's message; reading again");
             else if (status == COTTER_ETIMEOUT)
-                self->shared_log("shared session: no message within " + std::to_string(bound) + " ms; reading again");
+                self->shared_log("shared session: no message within " + std::to_string(step) + " ms; reading again");
             else self->shared_log("shared session: the wait for the store's message failed; polling");
             if (abandoned) {  // every caller gave up: no round trip for nobody
                 self->finish(o, nullptr);
@@ -570,11 +572,14 @@ void session::shared_wait(const std::shared_ptr<op> &o, int attempt, int64_t lea
     });
 }
 
-void session::shared_poll(const std::shared_ptr<op> &o, int attempt, int64_t bound) {
+int64_t session::poll_delay(int attempt, int64_t bound) {
     // 5 ms, doubling up to `bound` (wait_ms, or the holder's remaining lease).
     const int shift = attempt < 16 ? attempt : 16;
-    const int64_t delay = std::min<int64_t>(k_first_wait_ms << shift, bound);
-    client_->transport().schedule(std::max<int64_t>(delay, 1), [self = shared_from_this(), o, attempt] {
+    return std::max<int64_t>(std::min<int64_t>(k_first_wait_ms << shift, bound), 1);
+}
+
+void session::shared_poll(const std::shared_ptr<op> &o, int attempt, int64_t bound) {
+    client_->transport().schedule(poll_delay(attempt, bound), [self = shared_from_this(), o, attempt] {
         try {
             self->shared_acquire(o, attempt + 1);
         } catch (const error &err) {
