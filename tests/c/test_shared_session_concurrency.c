@@ -747,13 +747,17 @@ static void scenario_restart_and_down(emu *e, redis_proc *r, cotter_client *c) {
 /* What the sessions' debug log says about their waits (core/token/session.cpp, shared_wait). */
 typedef struct wake_log {
     long woken, timed_out, failed;
+    long bounds[4]; /* the first waits' bounds that passed, in ms, as logged */
 } wake_log;
 
 static void count_wakes(int level, const char *message, void *payload) {
     wake_log *w = payload;
     (void)level;
     if (strstr(message, "woken by the store's message")) __atomic_add_fetch(&w->woken, 1, __ATOMIC_SEQ_CST);
-    else if (strstr(message, "no message within")) __atomic_add_fetch(&w->timed_out, 1, __ATOMIC_SEQ_CST);
+    else if (strstr(message, "no message within")) {
+        const long n = __atomic_fetch_add(&w->timed_out, 1, __ATOMIC_SEQ_CST);
+        if (n < 4) __atomic_store_n(&w->bounds[n], strtol(strstr(message, "within") + 6, NULL, 10), __ATOMIC_SEQ_CST);
+    }
     else if (strstr(message, "wait for the store's message failed")) __atomic_add_fetch(&w->failed, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -946,7 +950,7 @@ static void publish_until_woken(redisContext *admin, const char *channel, wake_l
 static void scenario_woken_by_message(emu *e, redis_proc *r, cotter_client *ch) {
     const char *id = "woken", *channel = "cotter:{woken}:changed";
     gate g;
-    wake_log wl = {0, 0, 0};
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
     cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
     cotter_shared_store *sth, *stl[LOSERS];
     cotter_session *h, *l[LOSERS];
@@ -1010,7 +1014,7 @@ static void v1_release(void *payload) {
 static void scenario_version1_polls(emu *e, redis_proc *r, cotter_client *ch) {
     const char *id = "polled", *channel = "cotter:{polled}:changed";
     gate g, gl;
-    wake_log wl = {0, 0, 0};
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
     cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
     adapter_v1 *v1 = calloc(1, sizeof *v1);
     cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
@@ -1079,7 +1083,7 @@ static void scenario_version1_polls(emu *e, redis_proc *r, cotter_client *ch) {
  * refreshes. */
 static void scenario_wait_times_out(emu *e, redis_proc *r) {
     const char *id = "timeouts";
-    wake_log wl = {0, 0, 0};
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
     cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
     cotter_shared_store *st = new_store_waiting(r->sock, 0, 10000, 20);
     cotter_token *t = login(e, "timeouts@example.com");
@@ -1101,7 +1105,7 @@ static void scenario_wait_times_out(emu *e, redis_proc *r) {
     if (p) freeReplyObject(p);
     handled0 = handled_refreshes(e, NULL, NULL);
     CHECK(start_token(&call, s) == COTTER_OK, "start");
-    CHECK(wait_counter(&wl.timed_out, 2), "the waiter's waits time out (%ld)", wake_count(&wl.timed_out));
+    CHECK(wait_counter(&wl.timed_out, 4), "the waiter's waits time out (%ld)", wake_count(&wl.timed_out));
     CHECK(!cotter_call_is_done(call), "the waiter still waits");
     p = redisCommand(admin, "DEL cotter:{%s}:lease", id); /* expired, as a dead holder's lease does */
     if (p) freeReplyObject(p);
@@ -1110,6 +1114,12 @@ static void scenario_wait_times_out(emu *e, redis_proc *r) {
           cotter_status_name(rc));
     CHECK(handled_refreshes(e, NULL, NULL) - handled0 == 1, "one refresh grant");
     CHECK(wake_count(&wl.woken) == 0 && wake_count(&wl.failed) == 0, "no message, no failed wait");
+    /* Each wait is bounded by the polling schedule (5 ms doubling up to wait_ms = 20): a lost wake-up costs what a
+     * poll would have. (Read once the call is done: every wait has logged.) */
+    CHECK(wake_count(&wl.bounds[0]) == 5 && wake_count(&wl.bounds[1]) == 10 && wake_count(&wl.bounds[2]) == 20 &&
+              wake_count(&wl.bounds[3]) == 20,
+          "the waits' bounds: %ld, %ld, %ld, %ld ms (want 5, 10, 20, 20)", wake_count(&wl.bounds[0]),
+          wake_count(&wl.bounds[1]), wake_count(&wl.bounds[2]), wake_count(&wl.bounds[3]));
     cotter_call_free(call);
     cotter_session_free(s);
     cotter_shared_store_free(st);
@@ -1123,7 +1133,7 @@ static void scenario_wait_times_out(emu *e, redis_proc *r) {
  * its Redis connections (the commands' and the subscriber's). ASan/LSan and valgrind check the memory. */
 static void scenario_freed_while_waiting(emu *e, redis_proc *r) {
     const char *id = "freed", *channel = "cotter:{freed}:changed";
-    wake_log wl = {0, 0, 0};
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
     cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
     cotter_token *t = login(e, "freed@example.com");
     redisContext *admin = redis_admin(r);
@@ -1174,7 +1184,7 @@ static void scenario_freed_while_waiting(emu *e, redis_proc *r) {
  * session polls once and waits again on a new subscriber connection, and the message then wakes it. */
 static void scenario_subscriber_lost(emu *e, redis_proc *r) {
     const char *id = "resubscribed", *channel = "cotter:{resubscribed}:changed";
-    wake_log wl = {0, 0, 0};
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
     cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
     cotter_shared_store *st = new_store_waiting(r->sock, 0, 10000, 10000);
     cotter_token *t = login(e, "resubscribed@example.com");
