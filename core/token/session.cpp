@@ -550,7 +550,7 @@ void session::shared_wait(const std::shared_ptr<op> &o, int attempt, int64_t lea
         return;
     }
     const int64_t step = poll_delay(attempt, bound);
-    options_.shared->wait_changed(options_.shared_id, step, [self = shared_from_this(), o, attempt, bound, step](int status) {
+    auto woken = [self = shared_from_this(), o, attempt, bound, step](int status) {
         self->on_io(o, [self, o, attempt, bound, step, status] {
             bool abandoned;
             {
@@ -569,7 +569,8 @@ void session::shared_wait(const std::shared_ptr<op> &o, int attempt, int64_t lea
             if (status == COTTER_ESHARED_UNAVAILABLE) self->shared_poll(o, attempt, bound);
             else self->shared_acquire(o, attempt + 1);
         });
-    });
+    };
+    options_.shared->wait_changed(options_.shared_id, step, std::move(woken));
 }
 
 int64_t session::poll_delay(int attempt, int64_t bound) {
