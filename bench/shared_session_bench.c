@@ -5,9 +5,12 @@
  * the dev clock past the access token's exp and times get_access_token():
  *   local      one session in memory (no store): the refresh alone;
  *   shared     one replica with a shared store: acquire + refresh + save;
- *   contended  3 replicas (3 clients, 3 threads) asking for the same shared session at once: each caller's wait.
- * Prints p50/p99 in milliseconds, and the Redis scripts per refresh (INFO commandstats). Wall-clock numbers from a
- * shared machine: compare the rows of one run, not runs.
+ *   contended  3 replicas (3 clients, 3 threads) asking for the same shared session at once: each caller's wait;
+ *   contended, 20 ms  the same with the refresh held 20 ms by the emulator (closer to a real Cotter round trip).
+ * Prints p50/p99 in milliseconds, and the Redis scripts per refresh (INFO commandstats); then how the contended
+ * waiters' waits ended (the sessions' debug log): woken by the holder's message, or past their bound (a lost
+ * wake-up: the subscription reached Redis after the holder's save). Wall-clock numbers from a shared machine:
+ * compare the rows of one run, not runs.
  */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -28,6 +31,14 @@ static int64_t dev_clock(void *payload) {
     return (int64_t)time(NULL) + __atomic_load_n(&offset, __ATOMIC_SEQ_CST);
 }
 
+static long woken = 0, timed_out = 0;
+static void count_waits(int level, const char *message, void *payload) {
+    (void)level;
+    (void)payload;
+    if (strstr(message, "woken by the store's message")) __atomic_add_fetch(&woken, 1, __ATOMIC_SEQ_CST);
+    else if (strstr(message, "no message within")) __atomic_add_fetch(&timed_out, 1, __ATOMIC_SEQ_CST);
+}
+
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -41,7 +52,7 @@ static int cmp(const void *a, const void *b) {
 
 static void report(const char *name, double *v, int n, long scripts, int refreshes) {
     qsort(v, (size_t)n, sizeof *v, cmp);
-    printf("| %-10s | %8.2f | %8.2f | %6.2f |\n", name, v[n / 2], v[(n * 99) / 100], refreshes ? (double)scripts / refreshes : 0.0);
+    printf("| %-16s | %8.2f | %8.2f | %6.2f |\n", name, v[n / 2], v[(n * 99) / 100], refreshes ? (double)scripts / refreshes : 0.0);
 }
 
 static long scripts(redisContext *c) {
@@ -92,6 +103,33 @@ static void *race(void *arg) {
     return NULL;
 }
 
+/* ROUNDS contended refreshes of the replicas' shared session; `latency_ms` > 0: each refresh held that long. */
+static void contended(emu *e, redisContext *admin, cotter_session **rep, int latency_ms, const char *name, double *v) {
+    long woken0 = __atomic_load_n(&woken, __ATOMIC_SEQ_CST), timed_out0 = __atomic_load_n(&timed_out, __ATOMIC_SEQ_CST);
+    int i, k;
+    char fault[160];
+    snprintf(fault, sizeof fault, "{\"route\":\"POST /api/v0/token/:api_key_id\",\"latency_ms\":%d}", latency_ms);
+    freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
+    for (k = 0; k < ROUNDS; k++) {
+        pthread_barrier_t start;
+        pthread_t th[REPLICAS];
+        racer r[REPLICAS];
+        advance(e);
+        if (latency_ms > 0) emu_dev(e, "POST", "/faults", fault, NULL);
+        pthread_barrier_init(&start, NULL, REPLICAS);
+        for (i = 0; i < REPLICAS; i++) {
+            r[i].s = rep[i];
+            r[i].start = &start;
+            pthread_create(&th[i], NULL, race, &r[i]);
+        }
+        for (i = 0; i < REPLICAS; i++) pthread_join(th[i], NULL), v[k * REPLICAS + i] = r[i].ms;
+        pthread_barrier_destroy(&start);
+    }
+    report(name, v, ROUNDS * REPLICAS, scripts(admin), ROUNDS);
+    fprintf(stderr, "%s: waits %ld woken by the message, %ld past their bound\n", name,
+            __atomic_load_n(&woken, __ATOMIC_SEQ_CST) - woken0, __atomic_load_n(&timed_out, __ATOMIC_SEQ_CST) - timed_out0);
+}
+
 int main(void) {
     char dir[] = "/tmp/cotter-bench-redis-XXXXXX", sock[300], log[320];
     emu e;
@@ -128,6 +166,7 @@ int main(void) {
         cotter_client_options o = COTTER_CLIENT_OPTIONS_INIT;
         o.api_key_id = e.api_key_id;
         o.base_url = e.base_url;
+        o.log = count_waits;
         if (cotter_client_new(&c[i], &o, NULL) != COTTER_OK) return 1;
     }
     ro.unix_socket = sock;
@@ -146,29 +185,15 @@ int main(void) {
         cotter_token_free(ta);
         cotter_token_free(tb);
     }
-    printf("| %-10s | p50 (ms) | p99 (ms) | scripts/refresh |\n|---|---|---|---|\n", "refresh");
+    printf("| %-16s | p50 (ms) | p99 (ms) | scripts/refresh |\n|---|---|---|---|\n", "refresh");
     for (k = 0; k < ROUNDS; k++) advance(&e), v[k] = timed_get(local);
     report("local", v, ROUNDS, 0, 0);
     freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
     s0 = scripts(admin);
     for (k = 0; k < ROUNDS; k++) advance(&e), v[k] = timed_get(shared);
     report("shared", v, ROUNDS, scripts(admin) - s0, ROUNDS);
-    freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
-    for (k = 0; k < ROUNDS; k++) {
-        pthread_barrier_t start;
-        pthread_t th[REPLICAS];
-        racer r[REPLICAS];
-        advance(&e);
-        pthread_barrier_init(&start, NULL, REPLICAS);
-        for (i = 0; i < REPLICAS; i++) {
-            r[i].s = rep[i];
-            r[i].start = &start;
-            pthread_create(&th[i], NULL, race, &r[i]);
-        }
-        for (i = 0; i < REPLICAS; i++) pthread_join(th[i], NULL), v[k * REPLICAS + i] = r[i].ms;
-        pthread_barrier_destroy(&start);
-    }
-    report("contended", v, ROUNDS * REPLICAS, scripts(admin), ROUNDS);
+    contended(&e, admin, rep, 0, "contended", v);
+    contended(&e, admin, rep, 20, "contended, 20 ms", v);
     cotter_session_free(local);
     cotter_session_free(shared);
     for (i = 0; i < REPLICAS; i++) cotter_session_free(rep[i]), cotter_client_free(c[i]);

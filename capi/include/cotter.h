@@ -1018,6 +1018,25 @@ typedef int (*cotter_shared_store_eval_fn)(void *payload, const char *script, co
                                            cotter_shared_store_done_fn done, void *done_ctx);
 /** @brief Called once, on the thread that drops the store's last use; no eval runs after it starts. */
 typedef void (*cotter_shared_store_release_fn)(void *payload);
+/**
+ * @brief Completes one wait, exactly once, from any thread (inline too). `status`: COTTER_OK (a message arrived on
+ * the channel after the wait started), COTTER_ETIMEOUT (`timeout_ms` passed without one) or
+ * COTTER_ESHARED_UNAVAILABLE (the wait failed: not connected, the subscription was lost). Whatever it says, the
+ * library reads the store again: a wake-up is a hint, never the data.
+ */
+typedef void (*cotter_shared_store_wait_done_fn)(void *done_ctx, int status);
+/**
+ * @brief Waits for a message on the Redis pub/sub `channel` (`<prefix>:{<id>}:changed`, published by every write of
+ * the session's tokens), for at most `timeout_ms` (1..600000), then calls `done(done_ctx, status)` once. Called on a
+ * client's I/O thread: must not block (subscribe on a connection of your client's that is in SUBSCRIBE mode, and
+ * keep the channel subscribed while it has waiters; longer is fine). The channel is borrowed for this call only.
+ * Return 0 when started, non-zero when it could not start (then `done` must not be called: the waiter falls back to
+ * polling). Messages published before the subscription is active may be missed: the timeout, which the library
+ * sets to its poll delay (5 ms doubling up to wait_ms), bounds what that costs. `release`
+ * is never called while a wait is pending (a pending wait keeps the store alive until its `done`).
+ */
+typedef int (*cotter_shared_store_wait_fn)(void *payload, const char *channel, int64_t timeout_ms,
+                                           cotter_shared_store_wait_done_fn done, void *done_ctx);
 
 /* BEGIN GENERATED cotter_shared_store_options (scripts/gen.py from capi/abi.json; do not edit) */
 #define COTTER_SHARED_STORE_OPTIONS_VERSION 1
@@ -1037,17 +1056,20 @@ typedef struct cotter_shared_store_options {
 /* END GENERATED cotter_shared_store_options */
 
 /* BEGIN GENERATED cotter_shared_store_adapter (scripts/gen.py from capi/abi.json; do not edit) */
-#define COTTER_SHARED_STORE_ADAPTER_VERSION 1
+#define COTTER_SHARED_STORE_ADAPTER_VERSION 2
 
 /** @brief How the library reaches Redis: your client runs its scripts. Versioned, append-only; copied by cotter_shared_store_new(). */
 typedef struct cotter_shared_store_adapter {
     unsigned int version;                   /**< COTTER_SHARED_STORE_ADAPTER_VERSION */
     cotter_shared_store_eval_fn eval;       /**< Required. */
     cotter_shared_store_release_fn release; /**< Called once when the store's last user is gone. May be NULL. */
-    void *payload;                          /**< Passed to eval and release. */
+    void *payload;                          /**< Passed to eval, release and wait. */
+    /* Version 2. */
+    cotter_shared_store_wait_fn wait;       /**< Optional: wakes a waiter on the session's `...:changed` message
+                                                 (docs/shared-sessions.md). NULL = waiters poll. */
 } cotter_shared_store_adapter;
 
-#define COTTER_SHARED_STORE_ADAPTER_INIT {COTTER_SHARED_STORE_ADAPTER_VERSION, NULL, NULL, NULL}
+#define COTTER_SHARED_STORE_ADAPTER_INIT {COTTER_SHARED_STORE_ADAPTER_VERSION, NULL, NULL, NULL, NULL}
 /* END GENERATED cotter_shared_store_adapter */
 
 /* BEGIN GENERATED cotter_hiredis_options (scripts/gen.py from capi/abi.json; do not edit) */

@@ -77,6 +77,8 @@ static_assert(std::is_same_v<cotter_tokens_changed_fn, void (*)(const cotter_tok
 static_assert(std::is_same_v<cotter_shared_store_done_fn, void (*)(void *, int, const char **, const size_t *, size_t, const char *)>, "cotter_shared_store_done_fn");
 static_assert(std::is_same_v<cotter_shared_store_eval_fn, int (*)(void *, const char *, const char *, const char **, size_t, const char **, size_t, cotter_shared_store_done_fn, void *)>, "cotter_shared_store_eval_fn");
 static_assert(std::is_same_v<cotter_shared_store_release_fn, void (*)(void *)>, "cotter_shared_store_release_fn");
+static_assert(std::is_same_v<cotter_shared_store_wait_done_fn, void (*)(void *, int)>, "cotter_shared_store_wait_done_fn");
+static_assert(std::is_same_v<cotter_shared_store_wait_fn, int (*)(void *, const char *, int64_t, cotter_shared_store_wait_done_fn, void *)>, "cotter_shared_store_wait_fn");
 
 // cotter_buf
 static_assert(std::is_same_v<decltype(cotter_buf::ptr), char *>, "cotter_buf.ptr: type");
@@ -239,10 +241,12 @@ static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::version), uns
 static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::eval), cotter_shared_store_eval_fn>, "cotter_shared_store_adapter.eval: type");
 static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::release), cotter_shared_store_release_fn>, "cotter_shared_store_adapter.release: type");
 static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::payload), void *>, "cotter_shared_store_adapter.payload: type");
+static_assert(std::is_same_v<decltype(cotter_shared_store_adapter::wait), cotter_shared_store_wait_fn>, "cotter_shared_store_adapter.wait: type");
 static_assert(offsetof(cotter_shared_store_adapter, version) < offsetof(cotter_shared_store_adapter, eval), "cotter_shared_store_adapter.eval: order");
 static_assert(offsetof(cotter_shared_store_adapter, eval) < offsetof(cotter_shared_store_adapter, release), "cotter_shared_store_adapter.release: order");
 static_assert(offsetof(cotter_shared_store_adapter, release) < offsetof(cotter_shared_store_adapter, payload), "cotter_shared_store_adapter.payload: order");
-static_assert(sizeof(cotter_shared_store_adapter) == offsetof(cotter_shared_store_adapter, payload) + sizeof(cotter_shared_store_adapter::payload), "cotter_shared_store_adapter: no field after payload");
+static_assert(offsetof(cotter_shared_store_adapter, payload) < offsetof(cotter_shared_store_adapter, wait), "cotter_shared_store_adapter.wait: order");
+static_assert(sizeof(cotter_shared_store_adapter) == offsetof(cotter_shared_store_adapter, wait) + sizeof(cotter_shared_store_adapter::wait), "cotter_shared_store_adapter: no field after wait");
 static_assert(COTTER_SHARED_STORE_ADAPTER_VERSION == cotter::core::options::shared_store_adapter::version, "COTTER_SHARED_STORE_ADAPTER_VERSION");
 constexpr cotter_shared_store_adapter k_shared_store_adapter_init = COTTER_SHARED_STORE_ADAPTER_INIT;
 

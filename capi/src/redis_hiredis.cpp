@@ -5,16 +5,29 @@
  * per store: eval() queues the command and returns (the caller is a client's I/O thread, which must not wait for
  * Redis); the thread runs EVALSHA (EVAL on NOSCRIPT) and completes `done` there. The connection is made on first use
  * and again after any failure; every failure completes with COTTER_ESHARED_UNAVAILABLE.
+ *
+ * wait() (adapter version 2) has a second connection, in SUBSCRIBE mode, and a second thread, both made on the first
+ * wait: each channel is subscribed while it has waiters and for k_linger after the last (so that repeated contention
+ * on a session finds its channel subscribed already); a message completes every waiter of its channel, a deadline
+ * its own waiter (COTTER_ETIMEOUT), a lost connection every waiter (COTTER_ESHARED_UNAVAILABLE; the next wait
+ * connects again). The thread sleeps in poll() on that connection and a pipe that wait() and shutdown() write to.
  */
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +42,31 @@ struct job {
     cotter_shared_store_done_fn done = nullptr;
     void *done_ctx = nullptr;
 };
+
+/// How long a channel stays subscribed after its last waiter: a session contended again within it never races its
+/// SUBSCRIBE against the holder's message. Messages on a lingering channel are read and dropped.
+constexpr std::chrono::seconds k_linger{30};
+
+/// One pending wait() on a channel.
+struct sub_waiter {
+    std::chrono::steady_clock::time_point deadline;
+    cotter_shared_store_wait_done_fn done = nullptr;
+    void *done_ctx = nullptr;
+};
+
+void complete_all(const std::vector<sub_waiter> &ws, int status) {
+    for (const auto &w : ws) w.done(w.done_ctx, status);
+}
+
+/// Blocks SIGPIPE on the calling thread. hiredis writes with write(): a Redis that went away would raise SIGPIPE,
+/// whose default kills the process. The thread that writes gets it; blocked, it stays pending on this thread and
+/// the write fails with EPIPE.
+void block_sigpipe() {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+}
 
 timeval to_timeval(int64_t ms) {
     timeval tv;
@@ -61,29 +99,54 @@ public:
         return true;
     }
 
+    /// Registers a waiter on `channel` (any thread). False when it could not start (shutting down, no thread).
+    bool wait(const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done, void *done_ctx) {
+        sub_waiter w;
+        w.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+        w.done = done;
+        w.done_ctx = done_ctx;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_) return false;
+        if (!subscriber_started_) {
+            if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+            try {
+                subscriber_ = std::thread([self = self_.lock()] { self->run_subscriber(); });
+            } catch (...) {
+                ::close(wake_[0]);
+                ::close(wake_[1]);
+                wake_[0] = wake_[1] = -1;
+                return false;
+            }
+            subscriber_started_ = true;
+        }
+        waiting_[channel].push_back(w);
+        wake_subscriber();
+        return true;
+    }
+
     void shutdown() {
-        std::thread t;
+        std::thread t, sub;
         {
             std::lock_guard<std::mutex> lock(mu_);
             stop_ = true;
             t = std::move(worker_);
+            sub = std::move(subscriber_);
+            if (subscriber_started_) wake_subscriber();
         }
         cv_.notify_one();
-        if (!t.joinable()) return;
-        if (t.get_id() == std::this_thread::get_id()) t.detach();
-        else t.join();
+        // Either thread may be the caller (the last use dropped in a completion): it then finishes on its own.
+        for (std::thread *th : {&t, &sub}) {
+            if (!th->joinable()) continue;
+            if (th->get_id() == std::this_thread::get_id()) th->detach();
+            else th->join();
+        }
     }
 
     std::weak_ptr<hiredis_adapter> self_;
 
 private:
     void run() {
-        // hiredis writes with write(): a Redis that went away would raise SIGPIPE, whose default kills the process.
-        // The thread that writes gets it; blocked here, it stays pending on this thread and the write fails EPIPE.
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+        block_sigpipe();
         for (;;) {
             job j;
             {
@@ -108,34 +171,40 @@ private:
         ctx_ = nullptr;
     }
 
-    bool connect(std::string &why) {
+    /// A new connection, authenticated, with the command timeout set; NULL and `why` on failure.
+    redisContext *open_connection(std::string &why) const {
         const timeval tv = to_timeval(connect_timeout_ms);
-        ctx_ = unix_socket.empty() ? redisConnectWithTimeout(host.c_str(), port, tv)
-                                   : redisConnectUnixWithTimeout(unix_socket.c_str(), tv);
+        redisContext *c = unix_socket.empty() ? redisConnectWithTimeout(host.c_str(), port, tv)
+                                              : redisConnectUnixWithTimeout(unix_socket.c_str(), tv);
         const std::string where = unix_socket.empty() ? host + ":" + std::to_string(port) : unix_socket;
-        if (!ctx_ || ctx_->err) {
-            why = "cannot connect to Redis at " + where + ": " + (ctx_ ? ctx_->errstr : "out of memory");
-            drop_connection();
-            return false;
+        if (!c || c->err) {
+            why = "cannot connect to Redis at " + where + ": " + (c ? c->errstr : "out of memory");
+            if (c) redisFree(c);
+            return nullptr;
         }
-        if (redisSetTimeout(ctx_, to_timeval(command_timeout_ms)) != REDIS_OK) {
+        if (redisSetTimeout(c, to_timeval(command_timeout_ms)) != REDIS_OK) {
             why = "cannot set the Redis command timeout";
-            drop_connection();
-            return false;
+            redisFree(c);
+            return nullptr;
         }
         if (!password.empty()) {
             const char *argv[] = {"AUTH", password.c_str()};
             const size_t lens[] = {4, password.size()};
-            auto *r = static_cast<redisReply *>(redisCommandArgv(ctx_, 2, argv, lens));
+            auto *r = static_cast<redisReply *>(redisCommandArgv(c, 2, argv, lens));
             const bool ok = r && r->type != REDIS_REPLY_ERROR;
             if (r) freeReplyObject(r);
             if (!ok) {
                 why = "Redis at " + where + " refused AUTH";  // never the password
-                drop_connection();
-                return false;
+                redisFree(c);
+                return nullptr;
             }
         }
-        return true;
+        return c;
+    }
+
+    bool connect(std::string &why) {
+        ctx_ = open_connection(why);
+        return ctx_ != nullptr;
     }
 
     redisReply *command(const job &j, bool by_sha, std::string &why) {
@@ -203,12 +272,170 @@ private:
         j.done(j.done_ctx, COTTER_OK, items.data(), lens.data(), items.size(), nullptr);
     }
 
+    // ---- The subscriber (wait()): its own thread and connection ---------------------------------------------
+
+    void wake_subscriber() {  // under mu_
+        const char byte = 1;
+        (void)!::write(wake_[1], &byte, 1);  // EAGAIN: a wake-up is pending already
+    }
+
+    /// Takes the waiters of `channel` (every channel when NULL) out of the table.
+    std::vector<sub_waiter> take_waiters(const std::string *channel) {
+        std::vector<sub_waiter> out;
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = waiting_.begin(); it != waiting_.end();) {
+            if (channel && it->first != *channel) {
+                ++it;
+                continue;
+            }
+            out.insert(out.end(), it->second.begin(), it->second.end());
+            it = waiting_.erase(it);
+        }
+        return out;
+    }
+
+    /// The connection failed: every waiter fails now (the core reads again); the next wait connects again.
+    void subscriber_lost() {
+        if (sub_ctx_) redisFree(sub_ctx_);
+        sub_ctx_ = nullptr;
+        subscribed_.clear();
+        idle_until_.clear();
+        complete_all(take_waiters(nullptr), COTTER_ESHARED_UNAVAILABLE);
+    }
+
+    /// Sends SUBSCRIBE / UNSUBSCRIBE for the channels whose waiters came or went. False when the connection failed.
+    bool send_subscriptions(const std::vector<std::string> &add, const std::vector<std::string> &drop) {
+        auto append = [&](const char *verb, const std::vector<std::string> &channels) {
+            if (channels.empty()) return;
+            std::vector<const char *> argv{verb};
+            std::vector<size_t> lens{std::strlen(verb)};
+            for (const auto &c : channels) {
+                argv.push_back(c.c_str());
+                lens.push_back(c.size());
+            }
+            redisAppendCommandArgv(sub_ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+        };
+        append("UNSUBSCRIBE", drop);
+        append("SUBSCRIBE", add);
+        int done = 0;
+        while (!done)
+            if (redisBufferWrite(sub_ctx_, &done) != REDIS_OK) return false;
+        for (const auto &c : drop) {
+            subscribed_.erase(c);
+            idle_until_.erase(c);
+        }
+        subscribed_.insert(add.begin(), add.end());
+        return true;
+    }
+
+    /// Reads what arrived; a message completes the waiters of its channel. False when the connection failed.
+    bool read_messages() {
+        if (redisBufferRead(sub_ctx_) != REDIS_OK) return false;
+        for (;;) {
+            void *raw = nullptr;
+            if (redisGetReplyFromReader(sub_ctx_, &raw) != REDIS_OK) return false;
+            if (!raw) return true;
+            std::unique_ptr<redisReply, void (*)(void *)> r(static_cast<redisReply *>(raw), freeReplyObject);
+            // ["message", channel, payload]; subscribe/unsubscribe confirmations carry nothing we need.
+            if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+                r->element[1]->type != REDIS_REPLY_STRING || std::strcmp(r->element[0]->str, "message") != 0)
+                continue;
+            const std::string channel(r->element[1]->str, r->element[1]->len);
+            complete_all(take_waiters(&channel), COTTER_OK);
+        }
+    }
+
+    void run_subscriber() {
+        block_sigpipe();
+        for (;;) {
+            std::vector<sub_waiter> expired;
+            std::vector<std::string> add, drop;
+            int timeout_ms = -1;
+            bool stopping;
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                stopping = stop_;
+                const auto now = std::chrono::steady_clock::now();
+                auto next = std::chrono::steady_clock::time_point::max();
+                for (auto it = waiting_.begin(); it != waiting_.end();) {
+                    auto &ws = it->second;
+                    for (auto w = ws.begin(); w != ws.end();) {
+                        if (w->deadline <= now) {
+                            expired.push_back(*w);
+                            w = ws.erase(w);
+                        } else {
+                            next = std::min(next, w->deadline);
+                            ++w;
+                        }
+                    }
+                    if (ws.empty()) {
+                        it = waiting_.erase(it);
+                        continue;
+                    }
+                    if (!subscribed_.count(it->first)) add.push_back(it->first);
+                    ++it;
+                }
+                for (const auto &c : subscribed_) {  // no waiter left: linger, then unsubscribe
+                    if (waiting_.count(c)) {
+                        idle_until_.erase(c);
+                        continue;
+                    }
+                    auto idle = idle_until_.emplace(c, now + k_linger).first;
+                    if (idle->second <= now) drop.push_back(c);
+                    else next = std::min(next, idle->second);
+                }
+                if (next != std::chrono::steady_clock::time_point::max()) {
+                    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
+                    timeout_ms = static_cast<int>(std::min<int64_t>(ms, INT_MAX));
+                }
+            }
+            complete_all(expired, COTTER_ETIMEOUT);
+            if (stopping) break;
+            if (!add.empty() && !sub_ctx_) {
+                std::string why;
+                sub_ctx_ = open_connection(why);
+                if (!sub_ctx_) {  // Redis unreachable: these waiters fail now; the next wait tries again
+                    subscriber_lost();
+                    continue;
+                }
+            }
+            if (sub_ctx_ && (!add.empty() || !drop.empty()) && !send_subscriptions(add, drop)) {
+                subscriber_lost();
+                continue;
+            }
+            pollfd fds[2] = {{wake_[0], POLLIN, 0}, {sub_ctx_ ? sub_ctx_->fd : -1, POLLIN, 0}};
+            if (::poll(fds, 2, timeout_ms) < 0) continue;  // EINTR: look again
+            if (fds[0].revents) {
+                char drain[64];
+                while (::read(wake_[0], drain, sizeof drain) > 0) {
+                }
+            }
+            if (sub_ctx_ && fds[1].revents && !read_messages()) subscriber_lost();
+        }
+        // Shutting down: no wait can be pending (each keeps the store alive); any left fails rather than hangs.
+        complete_all(take_waiters(nullptr), COTTER_ESHARED_UNAVAILABLE);
+        if (sub_ctx_) redisFree(sub_ctx_);
+        sub_ctx_ = nullptr;
+        std::lock_guard<std::mutex> lock(mu_);
+        ::close(wake_[0]);
+        ::close(wake_[1]);
+        wake_[0] = wake_[1] = -1;
+    }
+
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<job> queue_;
     bool stop_ = false, started_ = false;
     std::thread worker_;
     redisContext *ctx_ = nullptr;  // the worker's
+
+    std::map<std::string, std::vector<sub_waiter>> waiting_;  // guarded by mu_: the waiters of each channel
+    bool subscriber_started_ = false;                          // guarded by mu_
+    std::thread subscriber_;                                   // guarded by mu_
+    int wake_[2] = {-1, -1};                                   // a pipe: wait() and shutdown() wake the subscriber
+    redisContext *sub_ctx_ = nullptr;                          // the subscriber's: SUBSCRIBE mode
+    std::set<std::string> subscribed_;                         // the subscriber's: channels asked of sub_ctx_
+    std::map<std::string, std::chrono::steady_clock::time_point> idle_until_;  // the subscriber's: lingering channels
 };
 
 using adapter_ptr = std::shared_ptr<hiredis_adapter>;
@@ -224,6 +451,15 @@ int eval(void *payload, const char *script, const char *sha1, const char **keys,
         j.done = done;
         j.done_ctx = done_ctx;
         return (*static_cast<adapter_ptr *>(payload))->submit(std::move(j)) ? 0 : -1;
+    } catch (...) {
+        return -1;  // not started
+    }
+}
+
+int start_wait(void *payload, const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done,
+               void *done_ctx) {
+    try {
+        return (*static_cast<adapter_ptr *>(payload))->wait(channel, timeout_ms, done, done_ctx) ? 0 : -1;
     } catch (...) {
         return -1;  // not started
     }
@@ -270,6 +506,7 @@ COTTER_API int cotter_shared_store_new_hiredis(cotter_shared_store **out, const 
     cotter_shared_store_adapter adapter = COTTER_SHARED_STORE_ADAPTER_INIT;
     adapter.eval = eval;
     adapter.release = release;
+    adapter.wait = start_wait;
     auto payload = std::make_unique<adapter_ptr>(a);
     adapter.payload = payload.get();
     const int rc = cotter_shared_store_new(out, &adapter, opts, out_error);

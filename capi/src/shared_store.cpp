@@ -3,6 +3,8 @@
  * @brief C ABI: cotter_shared_store (sessions shared by a fleet through Redis, docs/shared-sessions.md) over a
  * caller's adapter struct. The hiredis adapter that ships in the library is in redis_hiredis.cpp.
  */
+#include <cstddef>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,7 +51,30 @@ public:
         }
     }
 
+    bool can_wait() const noexcept override { return a_.wait != nullptr; }
+
+    void wait(const std::string &channel, int64_t timeout_ms, std::function<void(int)> done) override {
+        auto *ctx = new std::function<void(int)>(std::move(done));
+        if (a_.wait(a_.payload, channel.c_str(), timeout_ms, &c_adapter::on_wait_done, ctx) != 0) {
+            // Not started: `done` will not be called by the adapter; the waiter polls instead.
+            std::unique_ptr<std::function<void(int)>> fn(ctx);
+            (*fn)(COTTER_ESHARED_UNAVAILABLE);
+        }
+    }
+
 private:
+    static void on_wait_done(void *ctx, int status) noexcept {
+        std::unique_ptr<std::function<void(int)>> fn(static_cast<std::function<void(int)> *>(ctx));
+        if (!fn) return;
+        // Only "a message" and "timed out" mean what they say; anything else the adapter reports is a failed wait.
+        if (status != COTTER_OK && status != COTTER_ETIMEOUT) status = COTTER_ESHARED_UNAVAILABLE;
+        try {
+            (*fn)(status);
+        } catch (...) {
+            // The continuation posts to the I/O thread and catches its own errors: nothing else to do here.
+        }
+    }
+
     static void on_done(void *ctx, int status, const char **items, const size_t *lens, size_t count,
                         const char *message) noexcept {
         std::unique_ptr<std::function<void(tk::redis_reply &&)>> fn(static_cast<std::function<void(tk::redis_reply &&)> *>(ctx));
@@ -85,8 +110,11 @@ COTTER_API int cotter_shared_store_options_init(cotter_shared_store_options *opt
 }
 
 COTTER_API int cotter_shared_store_adapter_init(cotter_shared_store_adapter *adapter, unsigned int version) noexcept {
-    if (!adapter || version != COTTER_SHARED_STORE_ADAPTER_VERSION) return COTTER_EINVAL;
-    *adapter = cotter_shared_store_adapter COTTER_SHARED_STORE_ADAPTER_INIT;
+    if (!adapter || version < 1 || version > COTTER_SHARED_STORE_ADAPTER_VERSION) return COTTER_EINVAL;
+    const cotter_shared_store_adapter defaults = COTTER_SHARED_STORE_ADAPTER_INIT;
+    // A version-1 caller's struct ends before `wait`: fill only what it has.
+    std::memcpy(adapter, &defaults, version >= 2 ? sizeof defaults : offsetof(cotter_shared_store_adapter, wait));
+    adapter->version = version;
     return COTTER_OK;
 }
 
@@ -95,7 +123,7 @@ COTTER_API int cotter_shared_store_new(cotter_shared_store **out, const cotter_s
     COTTER_CLEAR_OUT(out);
     COTTER_CHECK_ARG(out != nullptr, "out must not be NULL", out_error);
     COTTER_CHECK_ARG(adapter != nullptr, "adapter must not be NULL", out_error);
-    COTTER_CHECK_ARG(adapter->version == COTTER_SHARED_STORE_ADAPTER_VERSION,
+    COTTER_CHECK_ARG(adapter->version >= 1 && adapter->version <= COTTER_SHARED_STORE_ADAPTER_VERSION,
                      "shared store adapter: unknown version (initialise it with cotter_shared_store_adapter_init)",
                      out_error);
     COTTER_CHECK_ARG(adapter->eval != nullptr, "shared store adapter: eval is required", out_error);
@@ -103,6 +131,9 @@ COTTER_API int cotter_shared_store_new(cotter_shared_store **out, const cotter_s
                      "shared store options: unknown version (initialise them with cotter_shared_store_options_init)",
                      out_error);
     COTTER_API_BEGIN
+    // Version 1 ends before `wait` (its adapters poll): read no further than the caller's struct goes.
+    cotter_shared_store_adapter a = COTTER_SHARED_STORE_ADAPTER_INIT;
+    std::memcpy(&a, adapter, adapter->version >= 2 ? sizeof a : offsetof(cotter_shared_store_adapter, wait));
     const cotter_shared_store_options defaults = COTTER_SHARED_STORE_OPTIONS_INIT;
     const cotter_shared_store_options &o = opts ? *opts : defaults;
     tk::shared_store_options so;
@@ -110,11 +141,10 @@ COTTER_API int cotter_shared_store_new(cotter_shared_store **out, const cotter_s
     so.lease_ttl_ms = o.lease_ttl_ms;
     so.wait_ms = o.wait_ms;
     // Checked before the adapter is owned: a failure here must not call `release` (the caller still owns it).
-    tk::shared_store probe_options_only(std::make_unique<c_adapter>(cotter_shared_store_adapter{
-                                            adapter->version, adapter->eval, nullptr, nullptr}),
-                                        so);
+    tk::shared_store probe_options_only(
+        std::make_unique<c_adapter>(cotter_shared_store_adapter{a.version, a.eval, nullptr, nullptr, nullptr}), so);
     auto handle = std::make_unique<cotter_shared_store>();
-    auto owned = std::make_unique<c_adapter>(*adapter);
+    auto owned = std::make_unique<c_adapter>(a);
     handle->s = std::make_shared<tk::shared_store>(std::move(owned), std::move(so));
     *out = handle.release();
     return COTTER_OK;

@@ -99,7 +99,7 @@ inline constexpr range wait_ms_range{1, 10000, "shared store options: wait_ms mu
 
 /// cotter_shared_store_adapter
 namespace shared_store_adapter {
-inline constexpr unsigned int version = 1;
+inline constexpr unsigned int version = 2;
 }  // namespace shared_store_adapter
 
 /// cotter_hiredis_options

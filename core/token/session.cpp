@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <ctime>
 
+#include "common/constants.hpp"
+
 namespace cotter::core::token {
 namespace {
 
@@ -526,20 +528,7 @@ void session::shared_acquire(const std::shared_ptr<op> &o, int attempt) {
                         self->finish(o, nullptr);
                         return;
                     }
-                    // Bounded wait, then read again: never only a notification, never past the holder's lease.
-                    const int shift = attempt < 16 ? attempt : 16;
-                    int64_t delay = std::min<int64_t>(k_first_wait_ms << shift, self->options_.shared->options().wait_ms);
-                    if (l.lease_pttl_ms > 0) delay = std::min(delay, l.lease_pttl_ms);
-                    self->client_->transport().schedule(std::max<int64_t>(delay, 1), [self, o, attempt] {
-                        try {
-                            self->shared_acquire(o, attempt + 1);
-                        } catch (const error &err) {
-                            self->finish(o, &err.info());
-                        } catch (...) {
-                            const error_info err = make_error(COTTER_ENOMEM, "out of memory");
-                            self->finish(o, &err);
-                        }
-                    });
+                    self->shared_wait(o, attempt, l.lease_pttl_ms);
                     return;
                 }
                 case lease_outcome::leased:
@@ -548,6 +537,69 @@ void session::shared_acquire(const std::shared_ptr<op> &o, int attempt) {
                 }
             });
         });
+}
+
+void session::shared_wait(const std::shared_ptr<op> &o, int attempt, int64_t lease_pttl_ms) {
+    // Bounded wait, then read again: never only a notification, never past the holder's lease. The bound follows the
+    // polling schedule (5 ms, doubling up to wait_ms): a lost wake-up (the holder published before our SUBSCRIBE was
+    // active, or between our `busy` and this wait) costs what a poll would have; a message only makes it earlier.
+    int64_t bound = options_.shared->options().wait_ms;
+    if (lease_pttl_ms > 0) bound = std::min(bound, lease_pttl_ms);
+    if (!options_.shared->can_wait()) {
+        shared_poll(o, attempt, bound);
+        return;
+    }
+    const int64_t step = poll_delay(attempt, bound);
+    auto woken = [self = shared_from_this(), o, attempt, bound, step](int status) {
+        self->on_io(o, [self, o, attempt, bound, step, status] {
+            bool abandoned;
+            {
+                std::lock_guard<std::mutex> state(self->state_mutex_);
+                abandoned = o->waiters.empty();
+            }
+            if (status == COTTER_OK) self->shared_log("shared session: woken by the store's message; reading again");
+            else if (status == COTTER_ETIMEOUT)
+                self->shared_log("shared session: no message within " + std::to_string(step) + " ms; reading again");
+            else self->shared_log("shared session: the wait for the store's message failed; polling");
+            if (abandoned) {  // every caller gave up: no round trip for nobody
+                self->finish(o, nullptr);
+                return;
+            }
+            // A failed wait may fail at once again: poll (with its backoff) rather than spin on Redis.
+            if (status == COTTER_ESHARED_UNAVAILABLE) self->shared_poll(o, attempt, bound);
+            else self->shared_acquire(o, attempt + 1);
+        });
+    };
+    options_.shared->wait_changed(options_.shared_id, step, std::move(woken));
+}
+
+int64_t session::poll_delay(int attempt, int64_t bound) {
+    // 5 ms, doubling up to `bound` (wait_ms, or the holder's remaining lease).
+    const int shift = attempt < 16 ? attempt : 16;
+    return std::max<int64_t>(std::min<int64_t>(k_first_wait_ms << shift, bound), 1);
+}
+
+void session::shared_poll(const std::shared_ptr<op> &o, int attempt, int64_t bound) {
+    client_->transport().schedule(poll_delay(attempt, bound), [self = shared_from_this(), o, attempt] {
+        try {
+            self->shared_acquire(o, attempt + 1);
+        } catch (const error &err) {
+            self->finish(o, &err.info());
+        } catch (...) {
+            const error_info err = make_error(COTTER_ENOMEM, "out of memory");
+            self->finish(o, &err);
+        }
+    });
+}
+
+void session::shared_log(const std::string &message) const noexcept {
+    const auto &log = client_->transport().options().log;
+    if (!log) return;
+    try {
+        log(COTTER_LOG_DEBUG, message);
+    } catch (...) {
+        // A log sink must not break a refresh.
+    }
 }
 
 void session::shared_leased(const std::shared_ptr<op> &o, lease_outcome &&l) {

@@ -92,6 +92,11 @@ private:
     // on the I/O thread (on_io).
     void on_io(const std::shared_ptr<op> &o, std::function<void()> step);
     void shared_acquire(const std::shared_ptr<op> &o, int attempt);
+    void shared_wait(const std::shared_ptr<op> &o, int attempt, int64_t lease_pttl_ms);
+    void shared_poll(const std::shared_ptr<op> &o, int attempt, int64_t bound);
+    /// A waiter's n-th look again: 5 ms, doubling up to `bound` (a poll's delay, or a wait's timeout).
+    static int64_t poll_delay(int attempt, int64_t bound);
+    void shared_log(const std::string &message) const noexcept;
     void shared_leased(const std::shared_ptr<op> &o, lease_outcome &&l);
     void shared_save(const std::shared_ptr<op> &o, const std::string &owner, const std::string &version, tokens_ptr next);
     void shared_release(const std::string &owner);

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -214,6 +215,12 @@ void shared_store::run(const redis_script &s, std::vector<std::string> keys, std
         }
     };
     adapter_->eval(s, keys, args, std::move(done));
+}
+
+void shared_store::wait_changed(const std::string &id, int64_t timeout_ms, std::function<void(int status)> done) {
+    // Keeps the store (and so its adapter) alive until the adapter completed: `release` never races a wait.
+    adapter_->wait(channel(id), std::max<int64_t>(timeout_ms, 1),
+                   [self = shared_from_this(), done = std::move(done)](int status) { done(status); });
 }
 
 void shared_store::read(const std::string &id, done_fn<shared_state> done) {

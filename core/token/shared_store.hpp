@@ -42,6 +42,17 @@ public:
     virtual ~redis_adapter() = default;
     virtual void eval(const redis_script &script, const std::vector<std::string> &keys,
                       const std::vector<secret_string> &args, std::function<void(redis_reply &&)> done) = 0;
+
+    /// Whether wait() is implemented (a C adapter of version 2 with `wait`). Without it, waiters poll.
+    virtual bool can_wait() const noexcept { return false; }
+    /// Waits for a message on the pub/sub `channel` for at most `timeout_ms`, then calls `done` exactly once, inline or
+    /// from any thread, with COTTER_OK (a message), COTTER_ETIMEOUT or COTTER_ESHARED_UNAVAILABLE (failed, or could
+    /// not start). Must not block.
+    virtual void wait(const std::string &channel, int64_t timeout_ms, std::function<void(int status)> done) {
+        (void)channel;
+        (void)timeout_ms;
+        done(COTTER_ESHARED_UNAVAILABLE);
+    }
 };
 
 /// Defaults and ranges: those of cotter_shared_store_options (common/options.hpp, from capi/abi.json).
@@ -94,6 +105,13 @@ public:
     void release(const std::string &id, const std::string &owner, done_fn<bool> done);
     void set(const std::string &id, const token_set &t, done_fn<shared_state> done);
     void logout(const std::string &id, done_fn<shared_state> done);
+
+    /// Whether waiters can be woken by the `changed` message (the adapter implements wait()); else they poll.
+    bool can_wait() const noexcept { return adapter_->can_wait(); }
+    /// Waits for the session's `changed` message, at most `timeout_ms`; `done(status)` once, from any thread, with
+    /// COTTER_OK (a message: something was written), COTTER_ETIMEOUT or COTTER_ESHARED_UNAVAILABLE. A wake-up is a
+    /// hint: the caller reads again whatever it says. The pending wait keeps the store (and its adapter) alive.
+    void wait_changed(const std::string &id, int64_t timeout_ms, std::function<void(int status)> done);
 
     /// The keys of a session (docs/shared-sessions.md, "Key layout").
     std::string tokens_key(const std::string &id) const;

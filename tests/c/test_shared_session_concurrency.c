@@ -12,6 +12,10 @@
  *  (d) Redis restarted without its data: a valid cached token is served; the refresh fails with COTTER_EREAUTH;
  *      a new login (set_token) recovers the fleet.
  *  (e) Redis down: a valid cached token is served; a needed refresh is COTTER_ESHARED_UNAVAILABLE, nothing sent.
+ *  (f) waiters woken by the holder's `...:changed` message (the hiredis adapter's wait): each loser runs exactly 2
+ *      scripts (busy, then fresh); a version-1 adapter struct is accepted and its waiters poll; a wait that times
+ *      out reads again; sessions and stores freed with a wait pending end cleanly once it completes; a killed
+ *      subscriber connection fails its waits, and the next wait subscribes on a new one.
  * Time is driven by the emulator's dev clock (and the sessions' clock follows it), never by sleeps. Runs under TSan
  * (label "concurrency").
  */
@@ -192,8 +196,9 @@ static cotter_client *new_client(const char *base_url, const char *key) {
     return cotter_client_new(&c, &o, NULL) == COTTER_OK ? c : NULL;
 }
 
-/* A hiredis store over the Unix socket (port 0) or TCP. */
-static cotter_shared_store *new_store(const char *sock, int port, int64_t lease_ms) {
+/* A hiredis store over the Unix socket (port 0) or TCP; `wait_ms` bounds each wait of a replica that found the lease
+ * held (0 = the default). */
+static cotter_shared_store *new_store_waiting(const char *sock, int port, int64_t lease_ms, int64_t wait_ms) {
     cotter_hiredis_options ro = COTTER_HIREDIS_OPTIONS_INIT;
     cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
     cotter_shared_store *st = NULL;
@@ -202,12 +207,17 @@ static cotter_shared_store *new_store(const char *sock, int port, int64_t lease_
     else ro.unix_socket = sock;
     ro.command_timeout_ms = 10000; /* DEBUG SLEEP in (c) must not look like an outage */
     so.lease_ttl_ms = lease_ms;
+    if (wait_ms > 0) so.wait_ms = wait_ms;
     if (cotter_shared_store_new_hiredis(&st, &ro, &so, &err) != COTTER_OK) {
         fprintf(stderr, "store: %s\n", err ? cotter_error_message(err) : "?");
         cotter_error_free(err);
         return NULL;
     }
     return st;
+}
+
+static cotter_shared_store *new_store(const char *sock, int port, int64_t lease_ms) {
+    return new_store_waiting(sock, port, lease_ms, 0);
 }
 
 static cotter_session *new_session(cotter_client *c, cotter_shared_store *st, const char *id, const cotter_token *t,
@@ -369,6 +379,7 @@ typedef struct gate {
     pthread_cond_t cv;
     redisContext *c;
     int hold_save, held;
+    long evals; /* every eval it was asked for */
     char *script, *sha1, **argv;
     size_t nkeys, nargs;
     cotter_shared_store_done_fn done;
@@ -418,6 +429,7 @@ static int gate_eval(void *payload, const char *script, const char *sha1, const 
     for (i = 0; i < key_count; i++) kv[i] = strdup(keys[i]);
     for (i = 0; i < arg_count; i++) kv[key_count + i] = strdup(args[i]);
     pthread_mutex_lock(&g->m);
+    g->evals++;
     if (g->hold_save && strstr(script, "'fenced'")) { /* the save script: keep it until the test lets it go */
         g->hold_save = 0;
         g->held = 1;
@@ -730,6 +742,490 @@ static void scenario_restart_and_down(emu *e, redis_proc *r, cotter_client *c) {
     cotter_token_free(t2);
 }
 
+/* ---- (f) Waiters and the `...:changed` message ------------------------------------------------------------------ */
+
+/* What the sessions' debug log says about their waits (core/token/session.cpp, shared_wait). */
+typedef struct wake_log {
+    long woken, timed_out, failed;
+    long bounds[4]; /* the first waits' bounds that passed, in ms, as logged */
+} wake_log;
+
+static void count_wakes(int level, const char *message, void *payload) {
+    wake_log *w = payload;
+    (void)level;
+    if (strstr(message, "woken by the store's message")) __atomic_add_fetch(&w->woken, 1, __ATOMIC_SEQ_CST);
+    else if (strstr(message, "no message within")) {
+        const long n = __atomic_fetch_add(&w->timed_out, 1, __ATOMIC_SEQ_CST);
+        if (n < 4) __atomic_store_n(&w->bounds[n], strtol(strstr(message, "within") + 6, NULL, 10), __ATOMIC_SEQ_CST);
+    }
+    else if (strstr(message, "wait for the store's message failed")) __atomic_add_fetch(&w->failed, 1, __ATOMIC_SEQ_CST);
+}
+
+static long wake_count(long *counter) { return __atomic_load_n(counter, __ATOMIC_SEQ_CST); }
+
+static cotter_client *new_logging_client(const char *base_url, const char *key, wake_log *w) {
+    cotter_client_options o = COTTER_CLIENT_OPTIONS_INIT;
+    cotter_client *c = NULL;
+    o.api_key_id = key;
+    o.base_url = base_url;
+    o.log = count_wakes;
+    o.log_payload = w;
+    return cotter_client_new(&c, &o, NULL) == COTTER_OK ? c : NULL;
+}
+
+static long pubsub_numsub(redisContext *c, const char *channel) {
+    redisReply *p = redisCommand(c, "PUBSUB NUMSUB %s", channel);
+    long n = -1;
+    if (p && p->type == REDIS_REPLY_ARRAY && p->elements == 2 && p->element[1]->type == REDIS_REPLY_INTEGER)
+        n = (long)p->element[1]->integer;
+    if (p) freeReplyObject(p);
+    return n;
+}
+
+/* Connections over TCP: in (f) only the store under test uses TCP (every other connection of this process goes
+ * through the Unix socket, and the worker processes that used TCP are gone). */
+static long tcp_clients(redisContext *c) {
+    redisReply *p = redisCommand(c, "CLIENT LIST");
+    long n = -1;
+    const char *at;
+    if (p && p->type == REDIS_REPLY_STRING)
+        for (n = 0, at = p->str; (at = strstr(at, " addr=127.0.0.1:")) != NULL; at++) n++;
+    if (p) freeReplyObject(p);
+    return n;
+}
+
+static void pause_5ms(void) {
+    struct timespec ts = {0, 5000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (up to 60 s, for a loaded machine) until `channel` has `want` subscribed connections: a state other threads
+ * reach, never a timing. */
+static int wait_numsub(redisContext *admin, const char *channel, long want) {
+    int i;
+    for (i = 0; i < 12000; i++) {
+        if (pubsub_numsub(admin, channel) == want) return 1;
+        pause_5ms();
+    }
+    return 0;
+}
+
+static int wait_counter(long *counter, long at_least) {
+    int i;
+    for (i = 0; i < 12000; i++) {
+        if (wake_count(counter) >= at_least) return 1;
+        pause_5ms();
+    }
+    return 0;
+}
+
+static int start_token(cotter_call **call, cotter_session *s) {
+    return cotter_session_get_access_token_start(call, s, NULL, NULL);
+}
+
+/* Takes a finished call's access token into `out`; returns its status. */
+static int take_token(cotter_call *call, char *out, size_t cap) {
+    cotter_buf at = COTTER_BUF_INIT;
+    const int rc = cotter_call_take_buf(&at, call, NULL);
+    snprintf(out, cap, "%s", rc == COTTER_OK && at.ptr ? at.ptr : "");
+    cotter_buf_dispose(&at);
+    return rc;
+}
+
+/* A holder whose save its adapter (the gate) keeps until released: the lease stays held as long as the test wants.
+ * Returns the holder's call (its result: the new token), or NULL. */
+static cotter_call *hold_a_refresh(gate *g, cotter_session *h) {
+    cotter_call *call = NULL;
+    int held = 0, i;
+    pthread_mutex_lock(&g->m);
+    g->hold_save = 1;
+    pthread_mutex_unlock(&g->m);
+    if (start_token(&call, h) != COTTER_OK) return NULL;
+    for (i = 0; !held && i < 12000 && !cotter_call_is_done(call); i++) {
+        pthread_mutex_lock(&g->m);
+        held = g->held;
+        pthread_mutex_unlock(&g->m);
+        if (!held) pause_5ms();
+    }
+    if (!held) {
+        cotter_call_free(call);
+        return NULL;
+    }
+    return call;
+}
+
+static int gate_init(gate *g, redis_proc *r) {
+    memset(g, 0, sizeof *g);
+    pthread_mutex_init(&g->m, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->c = redis_admin(r);
+    return g->c != NULL;
+}
+
+static void gate_destroy(gate *g) {
+    if (g->c) redisFree(g->c);
+    pthread_mutex_destroy(&g->m);
+    pthread_cond_destroy(&g->cv);
+}
+
+/* A store over the gate (adapter version 2, no wait: it never needs one), with a long lease. */
+static cotter_shared_store *gate_store(gate *g, int64_t lease_ms) {
+    cotter_shared_store_adapter ad;
+    cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
+    cotter_shared_store *st = NULL;
+    if (cotter_shared_store_adapter_init(&ad, COTTER_SHARED_STORE_ADAPTER_VERSION) != COTTER_OK) return NULL;
+    ad.eval = gate_eval;
+    ad.payload = g;
+    so.lease_ttl_ms = lease_ms;
+    return cotter_shared_store_new(&st, &ad, &so, NULL) == COTTER_OK ? st : NULL;
+}
+
+#define LOSERS 3
+
+/* PUBLISHes on `channel` by hand (as another replica's write would) until `counter` reaches `at_least`: a waiter that
+ * waits again and again is woken by one of them, whatever its bound. */
+static int publish_until(redisContext *admin, const char *channel, long *counter, long at_least) {
+    int i;
+    for (i = 0; i < 12000; i++) {
+        redisReply *p;
+        if (wake_count(counter) >= at_least) return 1;
+        p = redisCommand(admin, "PUBLISH %s 0", channel);
+        if (p) freeReplyObject(p);
+        pause_5ms();
+    }
+    return 0;
+}
+
+/* One contended refresh of the holder `h` (its save held by the gate) and the losers `l`: returns the number of Redis
+ * scripts it ran, or -1. `during` runs while the save is held and every loser waits (its channel subscribed). */
+static long contended_round(emu *e, gate *g, redisContext *admin, const char *channel, cotter_session *h,
+                            cotter_session **l, void (*during)(redisContext *, const char *, wake_log *), wake_log *wl) {
+    cotter_call *hc, *lc[LOSERS];
+    char th[4096], tl[4096];
+    long handled0, calls;
+    int i, rc;
+    CHECK(advance(e, 3600) == 0, "advance");
+    handled0 = handled_refreshes(e, NULL, NULL);
+    hc = hold_a_refresh(g, h);
+    CHECK(hc != NULL, "the holder refreshed and its save is held");
+    if (!hc) return -1;
+    freeReplyObject(redisCommand(admin, "CONFIG RESETSTAT"));
+    for (i = 0; i < LOSERS; i++) CHECK(start_token(&lc[i], l[i]) == COTTER_OK, "loser %d starts", i);
+    /* Each loser's store subscribes on its own connection, and the channel stays subscribed between its waits (the
+     * adapter lingers): a state, reached once, that lasts. Each loser has found the lease busy by then. */
+    CHECK(wait_numsub(admin, channel, LOSERS), "every loser waits on %s (%ld subscribed)", channel,
+          pubsub_numsub(admin, channel));
+    if (during) during(admin, channel, wl);
+    gate_release_held(g); /* saves the next version and publishes it */
+    rc = cotter_call_wait(hc, NULL);
+    CHECK(rc == COTTER_OK && take_token(hc, th, sizeof th) == COTTER_OK && th[0], "the holder: %s",
+          cotter_status_name(rc));
+    for (i = 0; i < LOSERS; i++) {
+        rc = cotter_call_wait(lc[i], NULL);
+        CHECK(rc == COTTER_OK, "loser %d: %s", i, cotter_status_name(rc));
+        CHECK(take_token(lc[i], tl, sizeof tl) == COTTER_OK && strcmp(tl, th) == 0, "loser %d serves the new token", i);
+        cotter_call_free(lc[i]);
+    }
+    cotter_call_free(hc);
+    calls = redis_script_calls(admin);
+    CHECK(handled_refreshes(e, NULL, NULL) - handled0 == 1, "%ld refresh grants (want 1: no loser refreshed)",
+          handled_refreshes(e, NULL, NULL) - handled0);
+    /* At least each loser's busy and fresh, and the holder's save; a loser whose bound passed first reads once more
+     * per bound (5 ms, doubling: the polling schedule). */
+    CHECK(calls >= 2 * LOSERS + 1, "%ld Redis scripts (at least %d)", calls, 2 * LOSERS + 1);
+    return calls;
+}
+
+static void publish_until_woken(redisContext *admin, const char *channel, wake_log *wl) {
+    const long woken = wake_count(&wl->woken);
+    CHECK(publish_until(admin, channel, &wl->woken, woken + 1), "a message woke a waiting loser");
+}
+
+/* A contended refresh: the holder's save is held until every loser found the lease busy and subscribed (PUBSUB NUMSUB:
+ * one connection per loser's store), then let go. Each wait is bounded by the polling schedule (5 ms doubling up to
+ * wait_ms), so how many times a loser reads again before the save depends on the machine's speed: the test checks
+ * what does not (every loser ends with the new token, one grant, no failed wait, the channel stays subscribed after
+ * the round). The second round proves the wake-up by message: messages published while the losers wait wake them
+ * (each wake-up reads again: still busy, so it waits again), whatever their bounds. */
+static void scenario_woken_by_message(emu *e, redis_proc *r, cotter_client *ch) {
+    const char *id = "woken", *channel = "cotter:{woken}:changed";
+    gate g;
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
+    cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
+    cotter_shared_store *sth, *stl[LOSERS];
+    cotter_session *h, *l[LOSERS];
+    cotter_token *t = login(e, "woken@example.com");
+    redisContext *admin = redis_admin(r);
+    long calls1, calls2, woken1;
+    int i;
+    CHECK(gate_init(&g, r) && cl && t && admin, "setup");
+    if (!g.c || !cl || !t || !admin) return;
+    sth = gate_store(&g, 60000);
+    h = sth ? new_session(ch, sth, id, t, NULL) : NULL; /* stores the login: version 1 */
+    CHECK(h != NULL, "holder");
+    if (!h) return;
+    for (i = 0; i < LOSERS; i++) {
+        stl[i] = new_store_waiting(r->sock, 0, 60000, 10000);
+        l[i] = stl[i] ? new_session(cl, stl[i], id, NULL, NULL) : NULL;
+        CHECK(l[i] != NULL, "loser %d", i);
+        if (!l[i]) return;
+    }
+    calls1 = contended_round(e, &g, admin, channel, h, l, NULL, &wl);
+    woken1 = wake_count(&wl.woken);
+    CHECK(wake_count(&wl.woken) + wake_count(&wl.timed_out) >= LOSERS && wake_count(&wl.failed) == 0,
+          "each loser waited: %ld woken by the message, %ld bounds passed, %ld failed", wake_count(&wl.woken),
+          wake_count(&wl.timed_out), wake_count(&wl.failed));
+    /* The adapter keeps a channel subscribed for a while (30 s) after its last waiter. */
+    CHECK(pubsub_numsub(admin, channel) == LOSERS, "the losers' channel stays subscribed (%ld)",
+          pubsub_numsub(admin, channel));
+    calls2 = contended_round(e, &g, admin, channel, h, l, publish_until_woken, &wl);
+    CHECK(wake_count(&wl.failed) == 0, "no failed wait (%ld)", wake_count(&wl.failed));
+    printf("woken by the message: %d losers, %ld and %ld Redis scripts, %ld and %ld wake-ups by message, %ld bounds "
+           "passed\n",
+           LOSERS, calls1, calls2, woken1, wake_count(&wl.woken) - woken1, wake_count(&wl.timed_out));
+    for (i = 0; i < LOSERS; i++) {
+        cotter_session_free(l[i]);
+        cotter_shared_store_free(stl[i]);
+    }
+    cotter_session_free(h);
+    cotter_shared_store_free(sth);
+    cotter_client_free(cl);
+    cotter_token_free(t);
+    gate_destroy(&g);
+    redisFree(admin);
+}
+
+/* A version-1 adapter struct, as a binding built against version 1 passes it: it ends before `wait`. */
+typedef struct adapter_v1 {
+    unsigned int version;
+    cotter_shared_store_eval_fn eval;
+    cotter_shared_store_release_fn release;
+    void *payload;
+} adapter_v1;
+
+static int v1_released = 0;
+static void v1_release(void *payload) {
+    (void)payload;
+    __atomic_add_fetch(&v1_released, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A version-1 adapter is accepted (allocated at its own size: ASan sees a read past it) and its waiters poll: the
+ * loser reads again and again while the holder's save is held, with no subscription, and then gets the new token. */
+static void scenario_version1_polls(emu *e, redis_proc *r, cotter_client *ch) {
+    const char *id = "polled", *channel = "cotter:{polled}:changed";
+    gate g, gl;
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
+    cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
+    adapter_v1 *v1 = calloc(1, sizeof *v1);
+    cotter_shared_store_options so = COTTER_SHARED_STORE_OPTIONS_INIT;
+    cotter_shared_store *sth, *stl = NULL;
+    cotter_session *h, *l = NULL;
+    cotter_call *hc, *lc = NULL;
+    cotter_token *t = login(e, "polled@example.com");
+    redisContext *admin = redis_admin(r);
+    char th[4096], tl[4096];
+    long evals = 0;
+    int i, rc;
+    CHECK(gate_init(&g, r) && gate_init(&gl, r) && cl && v1 && t && admin, "setup");
+    if (!g.c || !gl.c || !cl || !v1 || !t || !admin) return;
+    v1->version = 1;
+    v1->eval = gate_eval;
+    v1->release = v1_release;
+    v1->payload = &gl;
+    so.wait_ms = 20;
+    CHECK(cotter_shared_store_new(&stl, (const cotter_shared_store_adapter *)v1, &so, NULL) == COTTER_OK,
+          "a version-1 adapter is accepted");
+    free(v1); /* copied by the store */
+    sth = gate_store(&g, 60000);
+    h = sth ? new_session(ch, sth, id, t, NULL) : NULL;
+    l = stl ? new_session(cl, stl, id, NULL, NULL) : NULL;
+    CHECK(h && l, "sessions");
+    if (!h || !l) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    hc = hold_a_refresh(&g, h);
+    CHECK(hc != NULL, "the holder refreshed and its save is held");
+    if (!hc) return;
+    CHECK(start_token(&lc, l) == COTTER_OK, "the loser starts");
+    /* 1 read when the session was made, then acquires: 3 of them while the lease is held means it polls. */
+    for (i = 0; i < 12000 && evals < 4; i++) {
+        pthread_mutex_lock(&gl.m);
+        evals = gl.evals;
+        pthread_mutex_unlock(&gl.m);
+        if (evals < 4) pause_5ms();
+    }
+    CHECK(evals >= 4, "the loser read again while the lease was held (%ld scripts)", evals);
+    CHECK(pubsub_numsub(admin, channel) == 0, "a version-1 adapter never subscribes");
+    gate_release_held(&g);
+    rc = cotter_call_wait(hc, NULL);
+    CHECK(rc == COTTER_OK && take_token(hc, th, sizeof th) == COTTER_OK, "the holder: %s", cotter_status_name(rc));
+    rc = cotter_call_wait(lc, NULL);
+    CHECK(rc == COTTER_OK && take_token(lc, tl, sizeof tl) == COTTER_OK && strcmp(tl, th) == 0,
+          "the polling loser gets the new token: %s", cotter_status_name(rc));
+    CHECK(wake_count(&wl.woken) + wake_count(&wl.timed_out) + wake_count(&wl.failed) == 0, "no wait was made");
+    cotter_call_free(hc);
+    cotter_call_free(lc);
+    cotter_session_free(h);
+    cotter_session_free(l);
+    cotter_shared_store_free(sth);
+    cotter_shared_store_free(stl);
+    /* The last use of the store is dropped on the client's I/O thread, soon after the sessions' last step. */
+    for (i = 0; i < 12000 && __atomic_load_n(&v1_released, __ATOMIC_SEQ_CST) == 0; i++) pause_5ms();
+    CHECK(__atomic_load_n(&v1_released, __ATOMIC_SEQ_CST) == 1, "the version-1 adapter was released once");
+    cotter_client_free(cl);
+    cotter_token_free(t);
+    gate_destroy(&g);
+    gate_destroy(&gl);
+    redisFree(admin);
+}
+
+/* A lease whose holder never saves (set here by hand, as a dead replica leaves it): the waiter's waits time out
+ * (nothing is published) and it reads again after each; once the lease is gone, the next read takes it and
+ * refreshes. */
+static void scenario_wait_times_out(emu *e, redis_proc *r) {
+    const char *id = "timeouts";
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
+    cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
+    cotter_shared_store *st = new_store_waiting(r->sock, 0, 10000, 20);
+    cotter_token *t = login(e, "timeouts@example.com");
+    cotter_session *s = NULL;
+    cotter_call *call = NULL;
+    redisContext *admin = redis_admin(r);
+    redisReply *p;
+    char token[4096];
+    long handled0;
+    int rc;
+    CHECK(cl && st && t && admin, "setup");
+    if (!cl || !st || !t || !admin) return;
+    s = new_session(cl, st, id, t, NULL);
+    CHECK(s != NULL, "session");
+    if (!s) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    p = redisCommand(admin, "SET cotter:{%s}:lease a-dead-replica PX 600000", id);
+    CHECK(p && p->type == REDIS_REPLY_STATUS, "a lease held by nobody alive");
+    if (p) freeReplyObject(p);
+    handled0 = handled_refreshes(e, NULL, NULL);
+    CHECK(start_token(&call, s) == COTTER_OK, "start");
+    CHECK(wait_counter(&wl.timed_out, 4), "the waiter's waits time out (%ld)", wake_count(&wl.timed_out));
+    CHECK(!cotter_call_is_done(call), "the waiter still waits");
+    p = redisCommand(admin, "DEL cotter:{%s}:lease", id); /* expired, as a dead holder's lease does */
+    if (p) freeReplyObject(p);
+    rc = cotter_call_wait(call, NULL);
+    CHECK(rc == COTTER_OK && take_token(call, token, sizeof token) == COTTER_OK, "refreshed once the lease was gone: %s",
+          cotter_status_name(rc));
+    CHECK(handled_refreshes(e, NULL, NULL) - handled0 == 1, "one refresh grant");
+    CHECK(wake_count(&wl.woken) == 0 && wake_count(&wl.failed) == 0, "no message, no failed wait");
+    /* Each wait is bounded by the polling schedule (5 ms doubling up to wait_ms = 20): a lost wake-up costs what a
+     * poll would have. (Read once the call is done: every wait has logged.) */
+    CHECK(wake_count(&wl.bounds[0]) == 5 && wake_count(&wl.bounds[1]) == 10 && wake_count(&wl.bounds[2]) == 20 &&
+              wake_count(&wl.bounds[3]) == 20,
+          "the waits' bounds: %ld, %ld, %ld, %ld ms (want 5, 10, 20, 20)", wake_count(&wl.bounds[0]),
+          wake_count(&wl.bounds[1]), wake_count(&wl.bounds[2]), wake_count(&wl.bounds[3]));
+    cotter_call_free(call);
+    cotter_session_free(s);
+    cotter_shared_store_free(st);
+    cotter_client_free(cl);
+    cotter_token_free(t);
+    redisFree(admin);
+}
+
+/* A session, its call and its store freed while the session waits for the message: nothing runs after a free, and
+ * once the wait completes (here: a message) every part ends: the store's adapter is released, which closes both of
+ * its Redis connections (the commands' and the subscriber's). ASan/LSan and valgrind check the memory. */
+static void scenario_freed_while_waiting(emu *e, redis_proc *r) {
+    const char *id = "freed", *channel = "cotter:{freed}:changed";
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
+    cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
+    cotter_token *t = login(e, "freed@example.com");
+    redisContext *admin = redis_admin(r);
+    cotter_shared_store *st;
+    cotter_session *s;
+    cotter_call *call = NULL;
+    redisReply *p;
+    long handled0, logged;
+    int i;
+    CHECK(cl && t && admin, "setup");
+    if (!cl || !t || !admin) return;
+    CHECK(tcp_clients(admin) == 0, "no TCP connection before the store's (%ld)", tcp_clients(admin));
+    st = new_store_waiting(NULL, r->port, 10000, 10000);
+    s = st ? new_session(cl, st, id, t, NULL) : NULL;
+    CHECK(s != NULL, "session");
+    if (!s) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    p = redisCommand(admin, "SET cotter:{%s}:lease another-replica PX 600000", id);
+    if (p) freeReplyObject(p);
+    handled0 = handled_refreshes(e, NULL, NULL);
+    CHECK(start_token(&call, s) == COTTER_OK, "start");
+    CHECK(wait_numsub(admin, channel, 1), "the session waits on its channel");
+    CHECK(tcp_clients(admin) == 2, "the store has its two connections (%ld)", tcp_clients(admin));
+    cotter_call_free(call); /* cancels it */
+    cotter_session_free(s);
+    cotter_shared_store_free(st);
+    cotter_client_free(cl);
+    logged = wake_count(&wl.woken) + wake_count(&wl.timed_out) + wake_count(&wl.failed); /* before the frees: fine */
+    /* The pending wait completes (its bound passes, or a message, as another replica's save publishes, wakes it) and
+     * finds nobody waiting. */
+    p = redisCommand(admin, "DEL cotter:{%s}:lease", id);
+    if (p) freeReplyObject(p);
+    for (i = 0; i < 12000 && tcp_clients(admin) != 0; i++) {
+        p = redisCommand(admin, "PUBLISH %s 99", channel);
+        if (p) freeReplyObject(p);
+        pause_5ms();
+    }
+    CHECK(tcp_clients(admin) == 0, "the store was released and closed its connections (%ld left)", tcp_clients(admin));
+    CHECK(pubsub_numsub(admin, channel) == 0, "no subscription left");
+    CHECK(handled_refreshes(e, NULL, NULL) == handled0, "nothing was refreshed for the abandoned call");
+    CHECK(wake_count(&wl.woken) + wake_count(&wl.timed_out) + wake_count(&wl.failed) == logged,
+          "the freed client's log callback was not called by the late wake-up");
+    cotter_token_free(t);
+    redisFree(admin);
+}
+
+/* The subscriber connection killed (CLIENT KILL TYPE pubsub) under a waiting session: its wait fails at once, the
+ * session polls once and waits again on a new subscriber connection, and the message then wakes it. */
+static void scenario_subscriber_lost(emu *e, redis_proc *r) {
+    const char *id = "resubscribed", *channel = "cotter:{resubscribed}:changed";
+    wake_log wl = {0, 0, 0, {0, 0, 0, 0}};
+    cotter_client *cl = new_logging_client(e->base_url, e->api_key_id, &wl);
+    cotter_shared_store *st = new_store_waiting(r->sock, 0, 10000, 10000);
+    cotter_token *t = login(e, "resubscribed@example.com");
+    cotter_session *s = NULL;
+    cotter_call *call = NULL;
+    redisContext *admin = redis_admin(r);
+    redisReply *p;
+    char token[4096];
+    long handled0;
+    int rc;
+    CHECK(cl && st && t && admin, "setup");
+    if (!cl || !st || !t || !admin) return;
+    s = new_session(cl, st, id, t, NULL);
+    CHECK(s != NULL, "session");
+    if (!s) return;
+    CHECK(advance(e, 3600) == 0, "advance");
+    p = redisCommand(admin, "SET cotter:{%s}:lease another-replica PX 600000", id);
+    if (p) freeReplyObject(p);
+    handled0 = handled_refreshes(e, NULL, NULL);
+    CHECK(start_token(&call, s) == COTTER_OK, "start");
+    CHECK(wait_numsub(admin, channel, 1), "the session waits on its channel");
+    p = redisCommand(admin, "CLIENT KILL TYPE pubsub");
+    CHECK(p && p->type == REDIS_REPLY_INTEGER && p->integer >= 1, "the subscriber connection was killed");
+    if (p) freeReplyObject(p);
+    /* A wait pending then fails; one started after it finds the connection gone: either way the next wait connects
+     * and subscribes again (the kill left no subscriber). */
+    CHECK(wait_numsub(admin, channel, 1), "the session waits again, on a new subscriber connection");
+    CHECK(publish_until(admin, channel, &wl.woken, 1), "a message wakes it on the new connection");
+    p = redisCommand(admin, "DEL cotter:{%s}:lease", id);
+    if (p) freeReplyObject(p);
+    rc = cotter_call_wait(call, NULL);
+    CHECK(rc == COTTER_OK && take_token(call, token, sizeof token) == COTTER_OK, "refreshed: %s", cotter_status_name(rc));
+    CHECK(handled_refreshes(e, NULL, NULL) - handled0 == 1, "one refresh grant");
+    cotter_call_free(call);
+    cotter_session_free(s);
+    cotter_shared_store_free(st);
+    cotter_client_free(cl);
+    cotter_token_free(t);
+    redisFree(admin);
+}
+
 /* Arguments: NULL and bad values are COTTER_EINVAL before anything is contacted. */
 static void scenario_arguments(cotter_client *c, cotter_shared_store *st) {
     cotter_session_options o = COTTER_SESSION_OPTIONS_INIT;
@@ -755,6 +1251,19 @@ static void scenario_arguments(cotter_client *c, cotter_shared_store *st) {
     ad.eval = gate_eval;
     so.key_prefix = "a{b";
     CHECK(cotter_shared_store_new(&none, &ad, &so, NULL) == COTTER_EINVAL && !none, "prefix with a brace");
+    /* Adapter versions: 1 (no wait) and 2 are known, nothing else. */
+    CHECK(cotter_shared_store_adapter_init(&ad, 1) == COTTER_OK && ad.version == 1 && !ad.eval, "init version 1");
+    CHECK(cotter_shared_store_adapter_init(&ad, COTTER_SHARED_STORE_ADAPTER_VERSION) == COTTER_OK && ad.version == 2 &&
+              !ad.wait,
+          "init version 2");
+    CHECK(cotter_shared_store_adapter_init(&ad, 0) == COTTER_EINVAL, "init version 0");
+    CHECK(cotter_shared_store_adapter_init(&ad, COTTER_SHARED_STORE_ADAPTER_VERSION + 1) == COTTER_EINVAL,
+          "init a version from the future");
+    ad.eval = gate_eval;
+    ad.version = COTTER_SHARED_STORE_ADAPTER_VERSION + 1;
+    CHECK(cotter_shared_store_new(&none, &ad, NULL, NULL) == COTTER_EINVAL && !none, "an adapter from the future");
+    ad.version = 0;
+    CHECK(cotter_shared_store_new(&none, &ad, NULL, NULL) == COTTER_EINVAL && !none, "an adapter of version 0");
     cotter_shared_store_free(NULL);
 }
 
@@ -809,6 +1318,11 @@ int main(int argc, char **argv) {
         scenario_round_trips(&e, &r, c, st);
         scenario_killed_holder(&e, &r, c);
         scenario_fencing(&e, &r, c, c2);
+        scenario_woken_by_message(&e, &r, c);
+        scenario_version1_polls(&e, &r, c);
+        scenario_wait_times_out(&e, &r);
+        scenario_freed_while_waiting(&e, &r);
+        scenario_subscriber_lost(&e, &r);
         scenario_restart_and_down(&e, &r, c);
     }
     cotter_shared_store_free(st);

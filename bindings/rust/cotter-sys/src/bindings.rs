@@ -13,7 +13,7 @@ pub const COTTER_JWT_VERIFIER_OPTIONS_VERSION: c_uint = 2;
 pub const COTTER_CLIENT_OPTIONS_VERSION: c_uint = 3;
 pub const COTTER_LOGIN_URL_OPTIONS_VERSION: c_uint = 2;
 pub const COTTER_SHARED_STORE_OPTIONS_VERSION: c_uint = 1;
-pub const COTTER_SHARED_STORE_ADAPTER_VERSION: c_uint = 1;
+pub const COTTER_SHARED_STORE_ADAPTER_VERSION: c_uint = 2;
 pub const COTTER_HIREDIS_OPTIONS_VERSION: c_uint = 1;
 pub const COTTER_SESSION_OPTIONS_VERSION: c_uint = 2;
 pub const COTTER_DEFAULT_ISSUER: &CStr = c"https://www.cotter.app";
@@ -131,6 +131,10 @@ pub type cotter_shared_store_eval_fn =
     Option<unsafe extern "C" fn(payload: *mut c_void, script: *const c_char, sha1: *const c_char, keys: *mut *const c_char, key_count: usize, args: *mut *const c_char, arg_count: usize, done: cotter_shared_store_done_fn, done_ctx: *mut c_void) -> c_int>;
 pub type cotter_shared_store_release_fn =
     Option<unsafe extern "C" fn(payload: *mut c_void)>;
+pub type cotter_shared_store_wait_done_fn =
+    Option<unsafe extern "C" fn(done_ctx: *mut c_void, status: c_int)>;
+pub type cotter_shared_store_wait_fn =
+    Option<unsafe extern "C" fn(payload: *mut c_void, channel: *const c_char, timeout_ms: i64, done: cotter_shared_store_wait_done_fn, done_ctx: *mut c_void) -> c_int>;
 
 // ---- Transparent structs ----
 #[repr(C)]
@@ -226,6 +230,7 @@ pub struct cotter_shared_store_adapter {
     pub eval: cotter_shared_store_eval_fn,
     pub release: cotter_shared_store_release_fn,
     pub payload: *mut c_void,
+    pub wait: cotter_shared_store_wait_fn,
 }
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -327,6 +332,7 @@ pub const COTTER_SHARED_STORE_ADAPTER_INIT: cotter_shared_store_adapter = cotter
     eval: None,
     release: None,
     payload: core::ptr::null_mut(),
+    wait: None,
 };
 pub const COTTER_HIREDIS_OPTIONS_INIT: cotter_hiredis_options = cotter_hiredis_options {
     version: COTTER_HIREDIS_OPTIONS_VERSION,

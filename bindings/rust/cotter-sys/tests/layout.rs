@@ -92,6 +92,7 @@ fn rust_layout() -> Vec<String> {
     out.push(format!("cotter_shared_store_adapter.eval offset {} size {}", offset_of!(cotter_shared_store_adapter, eval), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).eval) })));
     out.push(format!("cotter_shared_store_adapter.release offset {} size {}", offset_of!(cotter_shared_store_adapter, release), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).release) })));
     out.push(format!("cotter_shared_store_adapter.payload offset {} size {}", offset_of!(cotter_shared_store_adapter, payload), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).payload) })));
+    out.push(format!("cotter_shared_store_adapter.wait offset {} size {}", offset_of!(cotter_shared_store_adapter, wait), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).wait) })));
     out.push(format!("cotter_hiredis_options size {} align {}", size_of::<cotter_hiredis_options>(), align_of::<cotter_hiredis_options>()));
     let probe = core::mem::MaybeUninit::<cotter_hiredis_options>::uninit();
     out.push(format!("cotter_hiredis_options.version offset {} size {}", offset_of!(cotter_hiredis_options, version), size_of_field(unsafe { core::ptr::addr_of!((*probe.as_ptr()).version) })));
@@ -139,7 +140,7 @@ fn c_layout() -> Vec<String> {
 #[test]
 fn struct_layouts_match_the_c_compiler() {
     let (rust, c) = (rust_layout(), c_layout());
-    assert_eq!(rust.len(), 91);
+    assert_eq!(rust.len(), 92);
     for (r, c) in rust.iter().zip(c.iter()) {
         assert_eq!(r, c, "Rust (left) and C (right) lay this out differently");
     }

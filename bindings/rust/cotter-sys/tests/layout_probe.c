@@ -76,6 +76,7 @@ int main(void) {
     printf("cotter_shared_store_adapter.eval offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, eval), sizeof(((cotter_shared_store_adapter *)0)->eval));
     printf("cotter_shared_store_adapter.release offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, release), sizeof(((cotter_shared_store_adapter *)0)->release));
     printf("cotter_shared_store_adapter.payload offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, payload), sizeof(((cotter_shared_store_adapter *)0)->payload));
+    printf("cotter_shared_store_adapter.wait offset %zu size %zu\n", offsetof(cotter_shared_store_adapter, wait), sizeof(((cotter_shared_store_adapter *)0)->wait));
     printf("cotter_hiredis_options size %zu align %zu\n", sizeof(cotter_hiredis_options), (size_t)_Alignof(cotter_hiredis_options));
     printf("cotter_hiredis_options.version offset %zu size %zu\n", offsetof(cotter_hiredis_options, version), sizeof(((cotter_hiredis_options *)0)->version));
     printf("cotter_hiredis_options.host offset %zu size %zu\n", offsetof(cotter_hiredis_options, host), sizeof(((cotter_hiredis_options *)0)->host));
