@@ -8,7 +8,7 @@ The library asks for one script at a time ("EVALSHA sha1 keys args", EVAL on NOS
 which must neither wait for the GIL nor for Redis. So the native side only queues the request and bumps an eventfd
 (cotter._native.EvalQueue); here, worker threads (sync) or the event loop (asyncio) read it, run the script on the
 user's client and complete the request. redis-py itself is not imported here: the client object is duck-typed
-(``evalsha``/``eval``), so ``pip install 'cotter[redis]'`` only pins a tested redis-py.
+(``evalsha``/``eval``), so ``pip install 'cotter-native[redis]'`` only pins a tested redis-py.
 """
 from __future__ import annotations
 
