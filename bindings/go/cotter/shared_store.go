@@ -10,7 +10,9 @@ package cotter
 import "C"
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -30,6 +32,22 @@ import (
 // message: args hold tokens, and the package removes any of them from the text, but do not add them.
 type SharedStoreAdapter interface {
 	Eval(script, sha1 string, keys, args []string) ([][]byte, error)
+}
+
+// SharedStoreWaiter is what an adapter adds to wake a replica that found the refresh lease held as soon as
+// the holder saves (docs/shared-sessions.md, "Waiters"); without it such a replica polls. NewSharedStore uses
+// it when the adapter has it.
+//
+// Wait returns nil when a message arrived on the Redis pub/sub channel (`<prefix>:{<id>}:changed`) after the
+// call started, ctx.Err() once ctx's deadline passed (the library's bound: the polling schedule, 5 ms doubling
+// up to SharedStoreOptions.Wait), or any other error when it cannot wait (not connected, the subscription
+// lost). It must return when ctx is done. Each call runs on a goroutine of its own (it may block); calls run
+// concurrently, many on one channel: complete every waiter of a channel on each of its messages, on one
+// subscriber connection for the store. Messages published before the subscription is active may be missed:
+// the deadline bounds what that costs. Whatever it returns, the library reads the store again: a wake-up is a
+// hint, never the data. A pending Wait keeps the store alive.
+type SharedStoreWaiter interface {
+	Wait(ctx context.Context, channel string) error
 }
 
 // SharedStoreOptions configures a shared store; the zero value means the defaults.
@@ -109,7 +127,8 @@ func newStore(create func(out **C.cotter_shared_store, e **C.cotter_error) C.int
 	return s, nil
 }
 
-// NewSharedStore makes a store over your Redis client's adapter (see SharedStoreAdapter; opts nil = defaults).
+// NewSharedStore makes a store over your Redis client's adapter (see SharedStoreAdapter, and SharedStoreWaiter
+// for an adapter that also waits for the holder's message; opts nil = defaults).
 // Redis is not contacted here. Errors: ErrInvalid (nil adapter, an option out of range, a bad KeyPrefix),
 // ErrNoMemory.
 func NewSharedStore(adapter SharedStoreAdapter, opts *SharedStoreOptions) (*SharedStore, error) {
@@ -135,6 +154,9 @@ func NewSharedStore(adapter SharedStoreAdapter, opts *SharedStoreOptions) (*Shar
 	id := callbacks.add(adapter)
 	a.eval = C.cotter_shared_store_eval_fn(C.cotter_go_store_eval)
 	a.release = C.cotter_shared_store_release_fn(C.cotter_go_store_release)
+	if _, ok := adapter.(SharedStoreWaiter); ok {
+		a.wait = C.cotter_shared_store_wait_fn(C.cotter_go_store_wait)
+	}
 	C.cotter_go_set_payload(&a.payload, C.uintptr_t(id))
 	s, err := newStore(func(out **C.cotter_shared_store, e **C.cotter_error) C.int {
 		return C.cotter_shared_store_new(out, a, o, e)
@@ -223,6 +245,53 @@ func startEval(id uintptr, script, sha1 string, keys, args []string, done C.cott
 		completeEval(done, doneCtx, items, err, args)
 	}()
 	return 0
+}
+
+// waitsInFlight counts the adapter waits started and not yet completed (tests read it).
+var waitsInFlight atomic.Int64
+
+// startWait runs one Wait of the adapter registered as id on a goroutine of its own, bounded by timeoutMs
+// through its context, and completes it through done, exactly once.
+func startWait(id uintptr, channel string, timeoutMs int64, done C.cotter_shared_store_wait_done_fn, doneCtx unsafe.Pointer) C.int {
+	v, ok := callbacks.get(id)
+	if !ok {
+		return 1 // released: cannot happen while the library still calls; not started, the waiter polls
+	}
+	waiter, ok := v.(SharedStoreWaiter)
+	if !ok {
+		return 1
+	}
+	waitsInFlight.Add(1)
+	go func() {
+		defer waitsInFlight.Add(-1)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(timeoutMs)*time.Millisecond)
+		err := callWaiter(ctx, waiter, channel)
+		cancel()
+		C.cotter_go_store_wait_done(done, doneCtx, waitStatus(err))
+	}()
+	return 0
+}
+
+// waitStatus is what a Wait's result tells the library: a message, the bound passed, or a failed wait.
+func waitStatus(err error) C.int {
+	switch {
+	case err == nil:
+		return C.COTTER_OK
+	case errors.Is(err, context.DeadlineExceeded):
+		return C.COTTER_ETIMEOUT
+	default:
+		return C.COTTER_ESHARED_UNAVAILABLE
+	}
+}
+
+// callWaiter calls Wait; a panic is a failed wait (it must not take the process down from the store's side).
+func callWaiter(ctx context.Context, waiter SharedStoreWaiter, channel string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the Redis adapter's Wait panicked: %v", r)
+		}
+	}()
+	return waiter.Wait(ctx, channel)
 }
 
 // callAdapter calls Eval; a panic becomes an error (it must not take the process down from the store's side).

@@ -35,3 +35,14 @@ func cotterGoStoreEval(id C.uintptr_t, script, sha1 *C.char, keys **C.char, nkey
 
 //export cotterGoStoreRelease
 func cotterGoStoreRelease(id C.uintptr_t) { callbacks.remove(uintptr(id)) }
+
+//export cotterGoStoreWait
+func cotterGoStoreWait(id C.uintptr_t, channel *C.char, timeoutMs C.int64_t, done C.cotter_shared_store_wait_done_fn,
+	doneCtx unsafe.Pointer) (rc C.int) {
+	defer func() {
+		if recover() != nil {
+			rc = 1 // not started: the waiter polls
+		}
+	}()
+	return startWait(uintptr(id), C.GoString(channel), int64(timeoutMs), done, doneCtx)
+}

@@ -52,4 +52,10 @@ int cotter_go_store_eval(void *payload, const char *script, const char *sha1, co
                              (char **)args, arg_count, done, done_ctx);
 }
 
+int cotter_go_store_wait(void *payload, const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done,
+                         void *done_ctx) {
+    // Like eval: copies the channel and starts a goroutine.
+    return cotterGoStoreWait((uintptr_t)payload, (char *)channel, timeout_ms, done, done_ctx);
+}
+
 void cotter_go_store_release(void *payload) { cotterGoStoreRelease((uintptr_t)payload); }

@@ -14,16 +14,23 @@ int cotter_go_save(const char *json, size_t len, void *payload);
 void cotter_go_tokens_changed(const cotter_token *token, void *payload);
 void cotter_go_call_done(cotter_call *call, void *payload);
 
-/* A shared store's adapter (shared_store.go): eval hands the command to a goroutine and returns at once; release
- * removes the adapter from the registry. */
+/* A shared store's adapter (shared_store.go): eval and wait hand their work to a goroutine and return at once;
+ * release removes the adapter from the registry. */
 int cotter_go_store_eval(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count,
                          const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx);
+int cotter_go_store_wait(void *payload, const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done,
+                         void *done_ctx);
 void cotter_go_store_release(void *payload);
 
 /* Completes one eval (Go cannot call a C function pointer itself). */
 static inline void cotter_go_store_done(cotter_shared_store_done_fn done, void *done_ctx, int status,
                                         const char **items, const size_t *lens, size_t count, const char *message) {
     done(done_ctx, status, items, lens, count, message);
+}
+
+/* Completes one wait. */
+static inline void cotter_go_store_wait_done(cotter_shared_store_wait_done_fn done, void *done_ctx, int status) {
+    done(done_ctx, status);
 }
 
 /* Non-zero while the calling thread runs one of the callbacks above (on the client's I/O thread, or inline).
