@@ -22,15 +22,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Adapter runs the store's scripts on a go-redis client. Safe for concurrent use.
+// Adapter runs the store's scripts on a go-redis client, and wakes a replica waiting for the refresh lease on
+// the holder's message (Wait, over one more connection of the client's: see wait.go). Safe for concurrent use.
 type Adapter struct {
 	client redis.UniversalClient
+	sub    subscriber
 }
 
-var _ cotter.SharedStoreAdapter = (*Adapter)(nil)
+var (
+	_ cotter.SharedStoreAdapter = (*Adapter)(nil)
+	_ cotter.SharedStoreWaiter  = (*Adapter)(nil)
+)
 
 // New returns the adapter over client, which stays yours: close it after every session using the store is
-// closed (an eval on a closed client fails with cotter.ErrSharedUnavailable).
+// closed (an eval on a closed client fails with cotter.ErrSharedUnavailable). Give each store an adapter of
+// its own (its subscriber connection is the adapter's).
 func New(client redis.UniversalClient) *Adapter { return &Adapter{client: client} }
 
 // Eval runs EVALSHA and, on NOSCRIPT, EVAL (cotter.SharedStoreAdapter). Each script's keys share one hash tag,

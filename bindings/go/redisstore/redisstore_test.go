@@ -35,6 +35,8 @@ func TestMain(m *testing.M) {
 		os.Exit(exitInFlightMain())
 	case "holder":
 		os.Exit(holderMain())
+	case "exit-waiting":
+		os.Exit(exitWaitingMain())
 	}
 	os.Exit(m.Run())
 }
