@@ -9,6 +9,7 @@
 //
 // It is a module of its own so that the package cotter does not depend on go-redis. It requires the oldest
 // go-redis v9 it is tested with (v9.17.3: Go 1.22 still builds it); your go.mod may select any newer v9.
+// A replica that finds the refresh lease held is woken by the holder's pub/sub message (Wait, wait.go).
 // See docs/go.md, "Sessions shared by a fleet (Redis)".
 package redisstore
 
@@ -35,8 +36,9 @@ var (
 )
 
 // New returns the adapter over client, which stays yours: close it after every session using the store is
-// closed (an eval on a closed client fails with cotter.ErrSharedUnavailable). Give each store an adapter of
-// its own (its subscriber connection is the adapter's).
+// closed (an eval on a closed client fails with cotter.ErrSharedUnavailable). Its Wait makes one more
+// connection of the client's (a PubSub) on the first wait, closed again when idle; stores sharing the adapter
+// share it.
 func New(client redis.UniversalClient) *Adapter { return &Adapter{client: client} }
 
 // Eval runs EVALSHA and, on NOSCRIPT, EVAL (cotter.SharedStoreAdapter). Each script's keys share one hash tag,
