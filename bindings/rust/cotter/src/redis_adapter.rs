@@ -302,6 +302,9 @@ const TICK_LINGERING: Duration = Duration::from_millis(50);
 struct Subscriber {
     client: redis::Client,
     connect_timeout: Duration,
+    /// Bound of a SUBSCRIBE / UNSUBSCRIBE round trip (and of every write): a stalled server fails the waiters
+    /// (they poll) instead of holding them.
+    command_timeout: Duration,
     state: Mutex<SubState>,
     changed: Condvar,
 }
@@ -325,6 +328,7 @@ impl Subscriber {
         Arc::new(Subscriber {
             client,
             connect_timeout: options.connect_timeout,
+            command_timeout: options.command_timeout,
             state: Mutex::new(SubState::default()),
             changed: Condvar::new(),
         })
@@ -383,7 +387,11 @@ impl Subscriber {
                     st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
                 }
             }
-            match self.client.get_connection_with_timeout(self.connect_timeout) {
+            let connected = self.client.get_connection_with_timeout(self.connect_timeout).and_then(|c| {
+                c.set_write_timeout(Some(self.command_timeout))?;
+                Ok(c)
+            });
+            match connected {
                 Ok(mut conn) => {
                     if self.serve(&mut conn) {
                         return;
@@ -426,6 +434,12 @@ impl Subscriber {
             // Complete outside the lock: the library may start the next wait from `done`.
             for d in expired {
                 d.timed_out();
+            }
+            if (!unsubscribe.is_empty() || !subscribe.is_empty())
+                && ps.set_read_timeout(Some(self.command_timeout)).is_err()
+            {
+                self.fail_all();
+                return false;
             }
             if !unsubscribe.is_empty() && ps.unsubscribe(&unsubscribe).is_err() {
                 self.fail_all();
