@@ -12,7 +12,8 @@
 //!  - waiters woken by the `...:changed` message (the adapter's `wait`): while the holder's save is held, messages
 //!    published on the channel wake the losers (one subscriber connection for all), then one grant and every loser
 //!    serves the new token; a killed subscriber connection fails its waits, the session still succeeds by reading
-//!    again and the next wait subscribes on a new connection; a process exits with waits pending.
+//!    again and the next wait subscribes on a new connection; a `wait` that panics or drops its completion fails
+//!    and the waiter polls; a process exits with waits pending.
 //! Time is driven by the emulator's dev clock, and the sessions' clock follows it: never by sleeps.
 mod common;
 
@@ -1003,4 +1004,60 @@ fn a_process_exits_with_a_wait_pending() {
     std::io::Read::read_to_string(&mut from, &mut out).unwrap();
     assert!(out.contains("waiting"), "child output: {out}");
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// An adapter whose `wait` misbehaves (panics, or drops its completion): each wait fails, the waiter polls.
+struct BadWait {
+    inner: RedisAdapter,
+    panics: bool,
+    waits: Arc<AtomicUsize>,
+}
+
+impl SharedStoreAdapter for BadWait {
+    fn eval(&self, script: &str, sha1: &str, keys: &[&str], args: &[&[u8]], done: EvalDone) {
+        self.inner.eval(script, sha1, keys, args, done);
+    }
+
+    fn can_wait(&self) -> bool {
+        true
+    }
+
+    fn wait(&self, _channel: &str, _timeout: Duration, done: cotter::WaitDone) {
+        self.waits.fetch_add(1, Ordering::SeqCst);
+        if self.panics {
+            panic!("adapter bug");
+        }
+        drop(done);
+    }
+}
+
+#[test]
+fn a_wait_that_panics_or_drops_its_completion_fails_and_the_waiter_polls() {
+    let dir = TempDir::new("badwait");
+    let server = RedisServer::unix(&dir.0);
+    let emu = Emulator::start();
+    let clock = Clock::default();
+    let mut admin = server.admin();
+    for panics in [true, false] {
+        let id = if panics { "badwait-panic" } else { "badwait-drop" };
+        let waits = Arc::new(AtomicUsize::new(0));
+        let adapter =
+            BadWait { inner: RedisAdapter::new(redis::Client::open(server.url.as_str()).unwrap()), panics, waits: waits.clone() };
+        let so = SharedStoreOptions { wait: Some(Duration::from_millis(20)), ..Default::default() };
+        let store = SharedStore::new(adapter, &so).unwrap();
+        let log = WakeLog::default();
+        let s = Arc::new(shared_session(&log.client(&emu), &store, &clock, id, Some(&emu.login_token("b@example.com"))).unwrap());
+        clock.advance(&emu, 3600);
+        let (g0, _) = grants(&emu);
+        // A lease held by nobody alive: the session waits (each wait fails) and polls until the lease is gone.
+        let lease = format!("cotter:{{{id}}}:lease");
+        let _: () = redis::cmd("SET").arg(&lease).arg("a-dead-replica").arg("PX").arg(600_000).query(&mut admin).unwrap();
+        let s2 = s.clone();
+        let call = std::thread::spawn(move || futures::executor::block_on(s2.access_token_async()));
+        wait_until("waits failed", || log.failed() >= 2 && waits.load(Ordering::SeqCst) >= 2);
+        let _: () = redis::cmd("DEL").arg(&lease).query(&mut admin).unwrap();
+        call.join().unwrap().unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(grants(&emu), (g0 + 1, 0), "{id}");
+        assert_eq!(log.woken(), 0, "{id}");
+    }
 }
