@@ -44,7 +44,7 @@ pub use legacy::{event_token_verify, identity_token_verify, LEGACY_PUBLIC_KEY};
 pub use records::{Identity, SocialToken, User};
 pub use login::{login_redirect_parse, login_url, pkce_challenge_of, LoginRedirect, LoginUrlOptions, Pkce};
 pub use session::{Session, SessionBuilder, Storage};
-pub use shared_store::{EvalDone, HiredisOptions, SharedStore, SharedStoreAdapter, SharedStoreOptions};
+pub use shared_store::{EvalDone, HiredisOptions, SharedStore, SharedStoreAdapter, SharedStoreOptions, WaitDone};
 pub use token::{Token, TokenRef};
 pub use verifier::{Claims, LogLevel, Verifier, VerifierBuilder};
 

@@ -5,7 +5,9 @@
 //! The adapter lives in a `Box` whose address is the C `payload`; the library calls `release` exactly once when
 //! the store's last user (the handle or a session) is gone, on that thread, and the release trampoline drops the
 //! box there. A panic in the adapter never unwinds into C: the eval trampoline catches it, and the [`EvalDone`]
-//! dropped by the unwind completes the eval with an error.
+//! dropped by the unwind completes the eval with an error. The optional `wait` (adapter version 2: waiters woken by
+//! the session's `...:changed` message) follows the same pattern with [`WaitDone`]; the library keeps the store alive
+//! while a wait is pending, so `release` never races one.
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::fmt;
@@ -34,6 +36,27 @@ pub trait SharedStoreAdapter: Send + Sync + 'static {
     /// Starts one script call; see the trait's documentation. `args` hold tokens: never log them or put them
     /// into an error message.
     fn eval(&self, script: &str, sha1: &str, keys: &[&str], args: &[&[u8]], done: EvalDone);
+
+    /// Whether this adapter implements [`wait`](SharedStoreAdapter::wait); read once, by [`SharedStore::new`].
+    /// `false` (the default): a replica that found the refresh lease held polls the store (5 ms doubling up to
+    /// `SharedStoreOptions::wait`).
+    fn can_wait(&self) -> bool {
+        false
+    }
+
+    /// Waits for a message on the Redis pub/sub `channel` (`<prefix>:{<id>}:changed`, published by every write of
+    /// the session's tokens) for at most `timeout`, then completes `done` once: [`WaitDone::message`],
+    /// [`WaitDone::timed_out`] or [`WaitDone::fail`] (not connected, subscription lost). Called on a client's I/O
+    /// thread: must not block (subscribe on a connection of your own in SUBSCRIBE mode, keep the channel subscribed
+    /// while it has waiters, complete every waiter of a channel on each of its messages). The library reads the
+    /// store again after every completion: waking too often or too late costs a read, never a wrong answer. A
+    /// pending wait keeps the store, and so the adapter, alive. Only called when [`can_wait`] says `true`.
+    ///
+    /// [`can_wait`]: SharedStoreAdapter::can_wait
+    fn wait(&self, channel: &str, timeout: Duration, done: WaitDone) {
+        let _ = (channel, timeout);
+        done.fail();
+    }
 }
 
 /// The completion of one [`SharedStoreAdapter::eval`]: `Send`, used once (it is consumed). Dropped without being
@@ -80,6 +103,55 @@ impl Drop for EvalDone {
 impl fmt::Debug for EvalDone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EvalDone").finish_non_exhaustive()
+    }
+}
+
+/// The completion of one [`SharedStoreAdapter::wait`]: `Send`, used once (it is consumed). Dropped without being
+/// completed, it completes the wait as failed (the waiter then polls).
+pub struct WaitDone {
+    done: sys::cotter_shared_store_wait_done_fn,
+    ctx: *mut c_void,
+}
+
+// SAFETY: cotter.h: `done` may be called from any thread, once; `ctx` is only handed back to it.
+unsafe impl Send for WaitDone {}
+
+impl WaitDone {
+    /// A message arrived on the channel after the wait started.
+    pub fn message(self) {
+        self.finish(sys::COTTER_OK);
+    }
+
+    /// The timeout passed without a message.
+    pub fn timed_out(self) {
+        self.finish(sys::COTTER_ETIMEOUT);
+    }
+
+    /// The wait failed (not connected, the subscription was lost).
+    pub fn fail(self) {
+        self.finish(sys::COTTER_ESHARED_UNAVAILABLE);
+    }
+
+    fn finish(self, status: c_int) {
+        let mut this = std::mem::ManuallyDrop::new(self); // completed here, so Drop must not complete again
+        if let Some(done) = this.done.take() {
+            // SAFETY: cotter.h: once, from any thread.
+            unsafe { done(this.ctx, status) }
+        }
+    }
+}
+
+impl Drop for WaitDone {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            unsafe { done(self.ctx, sys::COTTER_ESHARED_UNAVAILABLE) }
+        }
+    }
+}
+
+impl fmt::Debug for WaitDone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitDone").finish_non_exhaustive()
     }
 }
 
@@ -162,6 +234,8 @@ impl SharedStore {
         ffi::call(|_| unsafe {
             sys::cotter_shared_store_adapter_init(&mut a, sys::COTTER_SHARED_STORE_ADAPTER_VERSION)
         })?;
+        // Version 2's optional `wait`: without it, waiters poll.
+        a.wait = if adapter.can_wait() { Some(wait_trampoline) } else { None };
         let payload = Box::into_raw(Box::new(Box::new(adapter) as BoxedAdapter));
         a.eval = Some(eval_trampoline);
         a.release = Some(release_trampoline);
@@ -267,6 +341,20 @@ unsafe extern "C" fn eval_trampoline(
     let args = c_strs(args, arg_count);
     // A panic drops `done` while unwinding, which completes the eval as failed: the call has started either way.
     let _ = catch_unwind(AssertUnwindSafe(move || adapter.eval(script, sha1, &keys, &args, done)));
+    0
+}
+
+unsafe extern "C" fn wait_trampoline(
+    payload: *mut c_void, channel: *const c_char, timeout_ms: i64, done: sys::cotter_shared_store_wait_done_fn,
+    done_ctx: *mut c_void,
+) -> c_int {
+    let adapter = &*(payload as *const BoxedAdapter);
+    let done = WaitDone { done, ctx: done_ctx };
+    // `<prefix>:{<id>}:changed`: printable ASCII by construction.
+    let channel = if channel.is_null() { "" } else { std::ffi::CStr::from_ptr(channel).to_str().unwrap_or("") };
+    let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0).max(1));
+    // A panic drops `done` while unwinding, which completes the wait as failed: it has started either way.
+    let _ = catch_unwind(AssertUnwindSafe(move || adapter.wait(channel, timeout, done)));
     0
 }
 

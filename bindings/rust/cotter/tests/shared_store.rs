@@ -8,7 +8,12 @@
 //!  - a process that exits with a script call in flight exits (no crash, no hang);
 //!  - a call on a kept connection that Redis dropped is tried once more on a fresh one;
 //!  - an adapter that panics or drops its completion fails the call; the adapter is released once, whatever the
-//!    order in which the store and the sessions are dropped.
+//!    order in which the store and the sessions are dropped;
+//!  - waiters woken by the `...:changed` message (the adapter's `wait`): while the holder's save is held, messages
+//!    published on the channel wake the losers (one subscriber connection for all), then one grant and every loser
+//!    serves the new token; a killed subscriber connection fails its waits, the session still succeeds by reading
+//!    again and the next wait subscribes on a new connection; a `wait` that panics or drops its completion fails
+//!    and the waiter polls; a process exits with waits pending.
 //! Time is driven by the emulator's dev clock, and the sessions' clock follows it: never by sleeps.
 mod common;
 
@@ -238,7 +243,9 @@ impl Cluster {
 /// A store over redis-rs for `spec`: a `redis+unix://` URL, or `cluster:<url>,<url>,...`.
 fn redis_store(spec: &str, options: &SharedStoreOptions) -> SharedStore {
     let adapter = match spec.strip_prefix("cluster:") {
-        Some(urls) => RedisAdapter::cluster(redis::cluster::ClusterClient::new(urls.split(',').collect::<Vec<_>>()).unwrap()),
+        // Waiters subscribe on the first node (a classic PUBLISH reaches every node of the cluster).
+        Some(urls) => RedisAdapter::cluster(redis::cluster::ClusterClient::new(urls.split(',').collect::<Vec<_>>()).unwrap())
+            .with_subscriber(redis::Client::open(urls.split(',').next().unwrap()).unwrap(), &Default::default()),
         None => RedisAdapter::with_options(
             redis::Client::open(spec).unwrap(),
             RedisAdapterOptions { connections: 2, ..Default::default() },
@@ -729,4 +736,328 @@ fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
     }
     let _ = child.kill();
     panic!("the process hung at exit");
+}
+
+// ---- Waiters woken by the `...:changed` message ------------------------------------------------------------------
+
+/// What the sessions' debug log says about their waits (core/token/session.cpp): woken by a message, bound passed,
+/// failed.
+#[derive(Clone, Default)]
+struct WakeLog(Arc<[AtomicUsize; 3]>);
+
+impl WakeLog {
+    fn client(&self, emu: &Emulator) -> cotter::Client {
+        let w = self.clone();
+        emu.client_builder()
+            .log(move |_, m| {
+                let i = if m.contains("woken by the store's message") {
+                    0
+                } else if m.contains("no message within") {
+                    1
+                } else if m.contains("wait for the store's message failed") {
+                    2
+                } else {
+                    return;
+                };
+                w.0[i].fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap()
+    }
+
+    fn woken(&self) -> usize {
+        self.0[0].load(Ordering::SeqCst)
+    }
+
+    fn failed(&self) -> usize {
+        self.0[2].load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `f` until it holds (a hang guard of 60 s on a loaded machine, never a timing assertion).
+#[track_caller]
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..12000 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("never: {what}");
+}
+
+fn numsub(admin: &mut redis::Connection, channel: &str) -> i64 {
+    let v: (String, i64) = redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query(admin).unwrap();
+    v.1
+}
+
+/// The holder's adapter: a RedisAdapter whose save (the script with `'fenced'`) it keeps, when armed, until `let_go`.
+struct Gate {
+    inner: RedisAdapter,
+    state: Arc<(Mutex<GateState>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct GateState {
+    armed: bool,
+    held: Option<(String, String, Vec<String>, Vec<Vec<u8>>, EvalDone)>,
+}
+
+impl SharedStoreAdapter for Gate {
+    fn eval(&self, script: &str, sha1: &str, keys: &[&str], args: &[&[u8]], done: EvalDone) {
+        let mut st = self.state.0.lock().unwrap();
+        if st.armed && script.contains("'fenced'") {
+            st.armed = false;
+            let keys = keys.iter().map(|k| (*k).to_owned()).collect();
+            st.held = Some((script.to_owned(), sha1.to_owned(), keys, args.iter().map(|a| a.to_vec()).collect(), done));
+            self.state.1.notify_all();
+            return;
+        }
+        drop(st);
+        self.inner.eval(script, sha1, keys, args, done);
+    }
+}
+
+/// A holder whose save is held (so the lease stays held) and the handle to let it go.
+struct Held {
+    state: Arc<(Mutex<GateState>, std::sync::Condvar)>,
+    inner: Arc<RedisAdapter>,
+}
+
+impl Held {
+    /// Saves (and publishes) what the holder wanted to save.
+    fn let_go(&self) {
+        let (script, sha1, keys, args, done) = self.state.0.lock().unwrap().held.take().expect("a held save");
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        self.inner.eval(&script, &sha1, &keys, &args, done);
+    }
+}
+
+/// The gate's store (its adapter polls: it never waits) and the handle; `let_go` evals through `releaser`.
+fn gate_store(url: &str) -> (SharedStore, Held) {
+    let state = Arc::new((Mutex::new(GateState::default()), std::sync::Condvar::new()));
+    let gate = Gate { inner: RedisAdapter::new(redis::Client::open(url).unwrap()), state: state.clone() };
+    let so = SharedStoreOptions { lease_ttl: Some(Duration::from_secs(60)), ..Default::default() };
+    let store = SharedStore::new(gate, &so).unwrap();
+    (store, Held { state, inner: Arc::new(RedisAdapter::new(redis::Client::open(url).unwrap())) })
+}
+
+/// Starts the holder's access_token and waits until its save is held: the lease is held from then on.
+fn hold_a_refresh(h: &Arc<Session>, held: &Held) -> std::thread::JoinHandle<cotter::Result<cotter::Secret>> {
+    held.state.0.lock().unwrap().armed = true;
+    let h2 = h.clone();
+    let call = std::thread::spawn(move || futures::executor::block_on(h2.access_token_async()));
+    let mut st = held.state.0.lock().unwrap();
+    for _ in 0..600 {
+        if st.held.is_some() {
+            break;
+        }
+        st = held.state.1.wait_timeout(st, Duration::from_millis(100)).unwrap().0;
+    }
+    assert!(st.held.is_some(), "the holder's save was never held");
+    call
+}
+
+/// A store whose waiters are woken by messages: long waits (10 s) and lease (60 s), so a loser's waits grow past
+/// anything the test does and only a message (or a failure) ends them early.
+fn waking_store(url: &str) -> SharedStore {
+    let so = SharedStoreOptions {
+        lease_ttl: Some(Duration::from_secs(60)),
+        wait: Some(Duration::from_secs(10)),
+        ..Default::default()
+    };
+    SharedStore::new(RedisAdapter::new(redis::Client::open(url).unwrap()), &so).unwrap()
+}
+
+const LOSERS: usize = 3;
+
+#[test]
+fn losers_are_woken_by_the_message_and_serve_the_holders_token() {
+    let dir = TempDir::new("wake");
+    let server = RedisServer::unix(&dir.0);
+    let emu = Emulator::start();
+    let clock = Clock::default();
+    let mut admin = server.admin();
+    let (gstore, held) = gate_store(&server.url);
+    let h = Arc::new(shared_session(&emu.client(), &gstore, &clock, "woken", Some(&emu.login_token("w@example.com"))).unwrap());
+    let log = WakeLog::default();
+    let lclient = log.client(&emu);
+    let store = waking_store(&server.url);
+    let losers: Vec<Arc<Session>> =
+        (0..LOSERS).map(|_| Arc::new(shared_session(&lclient, &store, &clock, "woken", None).unwrap())).collect();
+    let channel = "cotter:{woken}:changed";
+    for round in 0..2 {
+        clock.advance(&emu, 3600);
+        let (g0, _) = grants(&emu);
+        let hc = hold_a_refresh(&h, &held);
+        let lc: Vec<_> = losers
+            .iter()
+            .map(|l| {
+                let l = l.clone();
+                std::thread::spawn(move || futures::executor::block_on(l.access_token_async()))
+            })
+            .collect();
+        // Every loser found the lease held and waits: the adapter's one connection subscribed the channel.
+        wait_until("the losers' channel is subscribed", || numsub(&mut admin, channel) == 1);
+        // Messages published by hand (as another replica's write would) wake the waiting losers: each reads again,
+        // finds the lease still held, and waits again.
+        let woken0 = log.woken();
+        wait_until("messages woke the losers", || {
+            let _: i64 = redis::cmd("PUBLISH").arg(channel).arg("0").query(&mut admin).unwrap();
+            log.woken() >= woken0 + LOSERS
+        });
+        held.let_go(); // saves the next version and publishes it
+        let token = hc.join().unwrap().unwrap_or_else(|e| panic!("round {round}: the holder: {e}"));
+        for (i, c) in lc.into_iter().enumerate() {
+            let t = c.join().unwrap().unwrap_or_else(|e| panic!("round {round}: loser {i}: {e}"));
+            assert_eq!(*t, *token, "round {round}: loser {i} serves the holder's token");
+        }
+        assert_eq!(grants(&emu), (g0 + 1, 0), "round {round}: one grant, nothing revoked");
+        assert_eq!(log.failed(), 0, "round {round}: no failed wait");
+        // One subscriber connection for every waiter of the store, and it lingers after the round.
+        assert_eq!(numsub(&mut admin, channel), 1, "round {round}: the channel stays subscribed");
+    }
+    println!("woken by a message: {} times; bounds passed: {}", log.woken(), log.0[1].load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_killed_subscriber_connection_fails_its_waits_and_the_session_reads_again() {
+    let dir = TempDir::new("subkill");
+    let server = RedisServer::unix(&dir.0);
+    let emu = Emulator::start();
+    let clock = Clock::default();
+    let mut admin = server.admin();
+    let (gstore, held) = gate_store(&server.url);
+    let h = Arc::new(shared_session(&emu.client(), &gstore, &clock, "killed", Some(&emu.login_token("k@example.com"))).unwrap());
+    let log = WakeLog::default();
+    let store = waking_store(&server.url);
+    let l = Arc::new(shared_session(&log.client(&emu), &store, &clock, "killed", None).unwrap());
+    let channel = "cotter:{killed}:changed";
+    clock.advance(&emu, 3600);
+    let (g0, _) = grants(&emu);
+    let hc = hold_a_refresh(&h, &held);
+    let l2 = l.clone();
+    let lc = std::thread::spawn(move || futures::executor::block_on(l2.access_token_async()));
+    for kill in 0..2 {
+        wait_until("the loser waits on its channel", || numsub(&mut admin, channel) == 1);
+        let failed0 = log.failed();
+        let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query(&mut admin).unwrap();
+        assert_eq!(killed, 1, "kill {kill}: the adapter's one subscriber connection");
+        // The wait fails (the subscription is lost); the session polls, reads again, finds the lease held and waits
+        // again: on a new connection (the loop's next turn sees it subscribed).
+        wait_until("the wait failed", || log.failed() > failed0);
+    }
+    wait_until("the loser subscribed again", || numsub(&mut admin, channel) == 1);
+    held.let_go();
+    let token = hc.join().unwrap().unwrap();
+    assert_eq!(*lc.join().unwrap().unwrap(), *token, "the loser serves the holder's token");
+    assert_eq!(grants(&emu), (g0 + 1, 0));
+}
+
+/// Re-executed by the next test (env COTTER_T_WAITEXIT): its session finds the lease held by a dead replica, waits
+/// on the channel, and the process exits with that wait pending.
+#[test]
+fn exit_with_wait_pending_process() {
+    let Ok(url) = std::env::var("COTTER_T_WAITEXIT") else { return };
+    let client = cotter::Client::builder(&std::env::var("T_KEY").unwrap())
+        .api_secret_key(std::env::var("T_SECRET").unwrap())
+        .base_url(std::env::var("T_BASE_URL").unwrap())
+        .build()
+        .unwrap();
+    let clock = Clock::default();
+    clock.0.store(std::env::var("T_OFFSET").unwrap().parse().unwrap(), Ordering::SeqCst);
+    let s = shared_session(&client, &waking_store(&url), &clock, "waitexit", None).unwrap();
+    let call = s.access_token_async();
+    let _blocked = std::thread::spawn(move || futures::executor::block_on(call));
+    let mut admin = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    wait_until("the wait is pending", || numsub(&mut admin, "cotter:{waitexit}:changed") == 1);
+    println!("waiting");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_process_exits_with_a_wait_pending() {
+    let dir = TempDir::new("waitexit");
+    let server = RedisServer::unix(&dir.0);
+    let emu = Emulator::start();
+    let clock = Clock::default();
+    shared_session(&emu.client(), &waking_store(&server.url), &clock, "waitexit", Some(&emu.login_token("x@example.com")))
+        .unwrap();
+    clock.advance(&emu, 3600);
+    // A lease held by nobody alive: the child's refresh waits on the channel.
+    let _: () = redis::cmd("SET").arg("cotter:{waitexit}:lease").arg("a-dead-replica").arg("PX").arg(600_000)
+        .query(&mut server.admin()).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "exit_with_wait_pending_process", "--nocapture", "--test-threads", "1"])
+        .env("COTTER_T_WAITEXIT", &server.url)
+        .env("T_KEY", &emu.info.api_key_id)
+        .env("T_SECRET", &emu.info.api_secret_key)
+        .env("T_BASE_URL", &emu.info.base_url)
+        .env("T_OFFSET", clock.offset().to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut from = BufReader::new(child.stdout.take().unwrap());
+    let status = wait_bounded(&mut child);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut from, &mut out).unwrap();
+    assert!(out.contains("waiting"), "child output: {out}");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// An adapter whose `wait` misbehaves (panics, or drops its completion): each wait fails, the waiter polls.
+struct BadWait {
+    inner: RedisAdapter,
+    panics: bool,
+    waits: Arc<AtomicUsize>,
+}
+
+impl SharedStoreAdapter for BadWait {
+    fn eval(&self, script: &str, sha1: &str, keys: &[&str], args: &[&[u8]], done: EvalDone) {
+        self.inner.eval(script, sha1, keys, args, done);
+    }
+
+    fn can_wait(&self) -> bool {
+        true
+    }
+
+    fn wait(&self, _channel: &str, _timeout: Duration, done: cotter::WaitDone) {
+        self.waits.fetch_add(1, Ordering::SeqCst);
+        if self.panics {
+            panic!("adapter bug");
+        }
+        drop(done);
+    }
+}
+
+#[test]
+fn a_wait_that_panics_or_drops_its_completion_fails_and_the_waiter_polls() {
+    let dir = TempDir::new("badwait");
+    let server = RedisServer::unix(&dir.0);
+    let emu = Emulator::start();
+    let clock = Clock::default();
+    let mut admin = server.admin();
+    for panics in [true, false] {
+        let id = if panics { "badwait-panic" } else { "badwait-drop" };
+        let waits = Arc::new(AtomicUsize::new(0));
+        let adapter =
+            BadWait { inner: RedisAdapter::new(redis::Client::open(server.url.as_str()).unwrap()), panics, waits: waits.clone() };
+        let so = SharedStoreOptions { wait: Some(Duration::from_millis(20)), ..Default::default() };
+        let store = SharedStore::new(adapter, &so).unwrap();
+        let log = WakeLog::default();
+        let s = Arc::new(shared_session(&log.client(&emu), &store, &clock, id, Some(&emu.login_token("b@example.com"))).unwrap());
+        clock.advance(&emu, 3600);
+        let (g0, _) = grants(&emu);
+        // A lease held by nobody alive: the session waits (each wait fails) and polls until the lease is gone.
+        let lease = format!("cotter:{{{id}}}:lease");
+        let _: () = redis::cmd("SET").arg(&lease).arg("a-dead-replica").arg("PX").arg(600_000).query(&mut admin).unwrap();
+        let s2 = s.clone();
+        let call = std::thread::spawn(move || futures::executor::block_on(s2.access_token_async()));
+        wait_until("waits failed", || log.failed() >= 2 && waits.load(Ordering::SeqCst) >= 2);
+        let _: () = redis::cmd("DEL").arg(&lease).query(&mut admin).unwrap();
+        call.join().unwrap().unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(grants(&emu), (g0 + 1, 0), "{id}");
+        assert_eq!(log.woken(), 0, "{id}");
+    }
 }

@@ -40,7 +40,10 @@ fn store(url: &str, options: &SharedStoreOptions) -> Result<SharedStore, String>
     let adapter = match url.strip_prefix("redis-cluster://") {
         Some(nodes) => {
             let nodes: Vec<String> = nodes.split(',').map(|n| format!("redis://{n}")).collect();
+            // Waiters subscribe through the first node (a classic PUBLISH reaches every node of the cluster).
+            let first = redis::Client::open(nodes[0].as_str()).map_err(|e| format!("redis client: {e}"))?;
             RedisAdapter::cluster(redis::cluster::ClusterClient::new(nodes).map_err(|e| format!("cluster client: {e}"))?)
+                .with_subscriber(first, &Default::default())
         }
         None => RedisAdapter::new(redis::Client::open(url).map_err(|e| format!("redis client: {e}"))?),
     };
