@@ -10,7 +10,7 @@ const { once } = require('node:events');
 const path = require('node:path');
 const { Client, TokenSession, SharedStore, RedisStore } = require('cotter-native');
 const { startEmulator } = require('./helpers/emulator');
-const { startRedis, connect } = require('./helpers/redis');
+const { startRedis, startCluster, connect } = require('./helpers/redis');
 
 const REFRESH = 'POST /api/v0/token/:api_key_id';
 
@@ -150,6 +150,45 @@ test('the subscriber connection killed while losers wait: the waits fail, the ne
   const fresh = await hp;
   assert.equal(await lp, fresh, 'the loser re-read the store and serves the new token');
   assert.equal(await grants() - grants0, 1, 'one refresh grant');
+  holder.close();
+  loser.close();
+  gate.store.close();
+  store.close();
+});
+
+test('a Redis Cluster: the loser subscribes on one master, a PUBLISH on any node wakes it', async (t) => {
+  const cluster = await startCluster();
+  const nodes = cluster.nodes.map((n) => connect(`redis://${n.host}:${n.port}`));
+  const r0 = connect(cluster.url);
+  const rl = connect(cluster.url);
+  t.after(async () => { for (const c of [...nodes, r0, rl]) c.disconnect(); await cluster.stop(); });
+  const channel = 'clw:{u}:changed';
+  const subscribed = async () => {
+    let n = 0;
+    for (const c of nodes) n += Number((await c.call('PUBSUB', 'NUMSUB', channel))[1]);
+    return n;
+  };
+  const gate = gateStore(r0, 'clw');
+  const holder = new TokenSession(client, { sharedStore: gate.store, sharedSessionId: 'u', token: await expiredLogin() });
+  const store = new RedisStore(rl, { keyPrefix: 'clw', leaseTtlMs: 60000 });
+  const loser = new TokenSession(logged, { sharedStore: store, sharedSessionId: 'u' });
+  const grants0 = await grants();
+  const before0 = { ...wakes };
+  const held = gate.holdNextSave();
+  const hp = holder.getAccessToken();
+  await held;
+  const lp = loser.getAccessToken();
+  await until(async () => (await subscribed()) === 1, 'the loser subscribed on one node');
+  let at = 0;  // every node in turn: the message crosses the cluster bus to the subscribed one
+  await until(async () => {
+    if (wakes.woken > before0.woken) return true;
+    await nodes[at++ % nodes.length].publish(channel, '0');
+    return false;
+  }, 'a message published on some node woke the loser');
+  gate.release();
+  assert.equal(await lp, await hp);
+  assert.equal(await grants() - grants0, 1, 'one refresh grant');
+  assert.equal(wakes.failed, before0.failed, 'no failed wait');
   holder.close();
   loser.close();
   gate.store.close();
