@@ -569,11 +569,12 @@ class RedisStore extends SharedStore {
     if (redis === null || typeof redis !== 'object' || typeof redis.callBuffer !== 'function') {
       throw invalid('redis must be an ioredis client (Redis or Cluster)');
     }
-    const subscriber = new IoredisSubscriber(redis);
-    super({
-      eval: (script, sha1, keys, args) => ioredisEval(redis, script, sha1, keys, args),
-      wait: (channel, timeoutMs) => subscriber.wait(channel, timeoutMs),
-    }, options);
+    const adapter = { eval: (script, sha1, keys, args) => ioredisEval(redis, script, sha1, keys, args) };
+    if (typeof redis.duplicate === 'function') {  // ioredis always; a look-alike without it polls
+      const subscriber = new IoredisSubscriber(redis);
+      adapter.wait = (channel, timeoutMs) => subscriber.wait(channel, timeoutMs);
+    }
+    super(adapter, options);
   }
 }
 
