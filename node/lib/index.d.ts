@@ -400,6 +400,13 @@ export interface SharedStoreAdapter {
    * reply array. A rejection fails the step with COTTER_ESHARED_UNAVAILABLE.
    */
   eval(script: string, sha1: string, keys: string[], args: string[]): Promise<Array<Buffer | Uint8Array | string | number | bigint>>;
+  /**
+   * Optional: waits for a message on the pub/sub `channel` (the session's `...:changed`) for at most `timeoutMs`.
+   * Resolves true when one arrived, false when the time passed; a rejection is a failed wait. Without it, a replica
+   * that found the refresh lease held polls; with it, the holder's message wakes it (the library reads the store
+   * again either way). Keep the channel subscribed while it has waiters.
+   */
+  wait?(channel: string, timeoutMs: number): Promise<boolean>;
 }
 
 export interface SharedStoreOptions {
@@ -423,7 +430,10 @@ export interface IoRedisLike {
   callBuffer(command: string, args: (string | Buffer | number)[]): Promise<unknown>;
 }
 
-/** A SharedStore over an ioredis `Redis` or `Cluster` client (ioredis is not a dependency: pass your client). */
+/**
+ * A SharedStore over an ioredis `Redis` or `Cluster` client (ioredis is not a dependency: pass your client). Its
+ * waiters are woken by the holder's message on one more connection per store (`duplicate()`: SUBSCRIBE mode).
+ */
 export class RedisStore extends SharedStore {
   constructor(redis: IoRedisLike, options?: SharedStoreOptions);
 }

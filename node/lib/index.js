@@ -528,8 +528,11 @@ const storeNative = new WeakMap();  // SharedStore -> its NativeSharedStore
  * Where sessions shared by a fleet keep their tokens, refresh lease and version (docs/shared-sessions.md), over any
  * Redis client: `adapter.eval(script, sha1, keys, args)` runs `EVALSHA sha1 keys.length ...keys ...args` (and, on a
  * NOSCRIPT error, `EVAL script ...`) and resolves to the reply array (Buffers, strings or integers). The library
- * calls it on the event loop and never waits for it there. Options: `keyPrefix` ('cotter'), `leaseTtlMs` (10000),
- * `waitMs` (100). Give it to sessions as `sharedStore` with a `sharedSessionId`.
+ * calls it on the event loop and never waits for it there. Optional `adapter.wait(channel, timeoutMs)` resolves to
+ * true when a message arrives on the pub/sub `channel`, false when `timeoutMs` passes first (a rejection is a failed
+ * wait): a replica that found the refresh lease held is then woken by the holder's message instead of polling.
+ * Options: `keyPrefix` ('cotter'), `leaseTtlMs` (10000), `waitMs` (100). Give it to sessions as `sharedStore` with
+ * a `sharedSessionId`.
  */
 class SharedStore {
   #n;
@@ -538,10 +541,15 @@ class SharedStore {
       throw invalid('adapter must be an object with an eval(script, sha1, keys, args) function');
     }
     const o = optionsOf(options, 'options');
+    if (adapter.wait !== undefined && typeof adapter.wait !== 'function') {
+      throw invalid('adapter.wait must be a function (channel, timeoutMs) => Promise<boolean>');
+    }
     const evalFn = adapter.eval.bind(adapter);
+    const waitFn = adapter.wait?.bind(adapter);
     // async: a function that throws or returns a plain array still gives the addon a Promise.
     this.#n = new native.NativeSharedStore(async (script, sha1, keys, args) => evalFn(script, sha1, keys, args),
-      { keyPrefix: o.keyPrefix, leaseTtlMs: o.leaseTtlMs, waitMs: o.waitMs });
+      { keyPrefix: o.keyPrefix, leaseTtlMs: o.leaseTtlMs, waitMs: o.waitMs },
+      waitFn && (async (channel, timeoutMs) => (await waitFn(channel, timeoutMs)) === true));
     storeNative.set(this, this.#n);
   }
   /** New sessions can no longer use it; sessions using it keep it (and the Redis client) until they are closed. */
@@ -561,7 +569,112 @@ class RedisStore extends SharedStore {
     if (redis === null || typeof redis !== 'object' || typeof redis.callBuffer !== 'function') {
       throw invalid('redis must be an ioredis client (Redis or Cluster)');
     }
-    super({ eval: (script, sha1, keys, args) => ioredisEval(redis, script, sha1, keys, args) }, options);
+    const adapter = { eval: (script, sha1, keys, args) => ioredisEval(redis, script, sha1, keys, args) };
+    if (typeof redis.duplicate === 'function') {  // ioredis always; a look-alike without it polls
+      const subscriber = new IoredisSubscriber(redis);
+      adapter.wait = (channel, timeoutMs) => subscriber.wait(channel, timeoutMs);
+    }
+    super(adapter, options);
+  }
+}
+
+/** How long a channel stays subscribed after its last waiter: a session contended again soon finds it subscribed
+ * (its losers never race their SUBSCRIBE against the holder's message). As the hiredis adapter does. */
+const CHANNEL_LINGER_MS = 30000;
+
+/**
+ * RedisStore's waits: ONE subscriber connection per store (a duplicate of the user's client, or for a Cluster of one
+ * of its masters: a classic PUBLISH reaches every node), made on the first wait. A map channel -> waiters: SUBSCRIBE
+ * on a channel's first waiter, UNSUBSCRIBE CHANNEL_LINGER_MS after its last; each message completes every waiter of
+ * its channel; each waiter has its own timer. The connection never reconnects by itself: a lost one fails every
+ * waiter at once (the library polls) and the next wait makes a new one. Its socket and linger timers are unref'd (a
+ * pending wait holds the event loop through the addon), and it ends with the user's client ('end'), so an idle store
+ * keeps nothing alive.
+ */
+class IoredisSubscriber {
+  #redis;
+  #sub = null;               // the subscriber connection, or null
+  #channels = new Map();     // channel -> { waiters: Set<{ settle, timer }>, linger: Timeout | null }
+  constructor(redis) {
+    this.#redis = redis;
+    if (typeof redis.on === 'function') redis.on('end', () => this.#drop(this.#sub, 'the Redis client was closed'));
+  }
+
+  wait(channel, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const sub = this.#connection();
+      let ch = this.#channels.get(channel);
+      if (ch === undefined) {
+        ch = { waiters: new Set(), linger: null };
+        this.#channels.set(channel, ch);
+        sub.subscribe(channel).catch(() => {
+          // Not subscribed (the connection failed, or Redis refused): its waiters fail; the next wait tries again.
+          if (this.#channels.get(channel) === ch) this.#channels.delete(channel);
+          for (const w of ch.waiters) w.settle(new Error('Redis: SUBSCRIBE failed'));
+        });
+      }
+      if (ch.linger !== null) {
+        clearTimeout(ch.linger);
+        ch.linger = null;
+      }
+      const w = {
+        timer: null,
+        settle: (outcome) => {  // true: a message; false: timed out; an Error: failed. Once.
+          if (!ch.waiters.delete(w)) return;
+          clearTimeout(w.timer);
+          if (ch.waiters.size === 0 && this.#channels.get(channel) === ch) this.#linger(channel, ch);
+          if (outcome instanceof Error) reject(outcome);
+          else resolve(outcome);
+        },
+      };
+      ch.waiters.add(w);
+      w.timer = setTimeout(() => w.settle(false), timeoutMs);
+    });
+  }
+
+  /** The subscriber connection, made on first use (throws when the client cannot be duplicated: a failed wait). */
+  #connection() {
+    if (this.#sub !== null) return this.#sub;
+    let base = this.#redis;
+    if (base.isCluster) {
+      const masters = base.nodes('master');
+      if (masters.length === 0) throw new Error('the Redis Cluster has no master connected yet');
+      base = masters[Math.floor(Math.random() * masters.length)];
+    }
+    // Its own connection: no reconnection, no resubscription (a lost connection fails its waiters instead).
+    const sub = base.duplicate({ lazyConnect: false, retryStrategy: () => null, autoResubscribe: false,
+      enableOfflineQueue: true, maxRetriesPerRequest: 0, reconnectOnError: null });
+    sub.on('error', () => {});  // reported to the waiters by 'end'
+    sub.on('connect', () => sub.stream?.unref?.());
+    sub.on('end', () => this.#drop(sub, 'the subscriber connection was lost'));
+    sub.on('message', (channel) => {
+      const ch = this.#channels.get(channel);
+      if (ch !== undefined) for (const w of [...ch.waiters]) w.settle(true);
+    });
+    this.#sub = sub;
+    return sub;
+  }
+
+  #linger(channel, ch) {
+    ch.linger = setTimeout(() => {
+      if (this.#channels.get(channel) !== ch || ch.waiters.size > 0) return;
+      this.#channels.delete(channel);
+      this.#sub?.unsubscribe(channel).catch(() => {});
+    }, CHANNEL_LINGER_MS);
+    ch.linger.unref();
+  }
+
+  /** The connection `sub` is gone (or the user's client ended): every waiter fails, every channel is forgotten. */
+  #drop(sub, why) {
+    if (sub === null || sub !== this.#sub) return;
+    this.#sub = null;
+    const channels = [...this.#channels.values()];
+    this.#channels.clear();
+    for (const ch of channels) {
+      if (ch.linger !== null) clearTimeout(ch.linger);
+      for (const w of [...ch.waiters]) w.settle(new Error(why));
+    }
+    sub.disconnect();
   }
 }
 

@@ -1424,10 +1424,30 @@ struct EvalJob {
     }
 };
 
-/// The adapter's payload: the JS eval function and the environment's thread-safe function.
+/**
+ * One wait of the library for a `...:changed` message: called on a client's I/O thread, run on the JS thread (the
+ * adapter's `wait(channel, timeoutMs)`), completed exactly once: COTTER_OK (it resolved true: a message),
+ * COTTER_ETIMEOUT (false), COTTER_ESHARED_UNAVAILABLE (it threw or rejected, or the environment went away).
+ */
+struct WaitJob {
+    std::string channel;
+    int64_t timeout_ms = 0;
+    cotter_shared_store_wait_done_fn done = nullptr;
+    void *done_ctx = nullptr;
+    std::atomic<bool> completed{false};
+    uint64_t closer = 0;  // JS thread: its JsThread::AddCloser id while its promise is pending
+
+    /// Any thread.
+    void Complete(int status) {
+        if (!completed.exchange(true)) done(done_ctx, status);
+    }
+};
+
+/// The adapter's payload: the JS eval (and optional wait) functions and the environment's thread-safe function.
 struct StoreAdapter {
     std::shared_ptr<JsThread> js;
-    Napi::FunctionReference fn;  // JS thread only
+    Napi::FunctionReference fn;       // JS thread only: eval
+    Napi::FunctionReference wait_fn;  // JS thread only: wait (empty: the adapter has none, its waiters poll)
 
     // cotter_shared_store_eval_fn: int (*)(void *payload, const char *script, const char *sha1, const char **keys, size_t key_count, const char **args, size_t arg_count, cotter_shared_store_done_fn done, void *done_ctx)
     // Any thread; never blocks: the command is queued for the JS thread (whose event loop runs the Redis client).
@@ -1452,6 +1472,27 @@ struct StoreAdapter {
         }
     }
 
+    // cotter_shared_store_wait_fn: int (*)(void *payload, const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done, void *done_ctx)
+    // Any thread; never blocks: queued for the JS thread, where the adapter subscribes and keeps its own timers.
+    static int Wait(void *payload, const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done,
+                    void *done_ctx) noexcept {
+        try {
+            auto job = std::make_shared<WaitJob>();
+            job->channel = channel;
+            job->timeout_ms = timeout_ms;
+            job->done = done;
+            job->done_ctx = done_ctx;
+            std::shared_ptr<StoreAdapter> a = *static_cast<std::shared_ptr<StoreAdapter> *>(payload);
+            a->js->Post([a, job](napi_env env) {
+                if (env == nullptr) return job->Complete(COTTER_ESHARED_UNAVAILABLE);
+                a->RunWait(env, job);
+            });
+            return 0;
+        } catch (...) {
+            return -1;  // not started: the waiter polls
+        }
+    }
+
     // cotter_shared_store_release_fn: void (*)(void *payload). The thread that drops the store's last use: the JS
     // reference is let go on the JS thread (or leaked, a few bytes, when the environment is gone).
     static void Release(void *payload) noexcept {
@@ -1461,8 +1502,13 @@ struct StoreAdapter {
         std::shared_ptr<JsThread> js = a->js;
         try {
             js->Post([a = std::move(a)](napi_env env) {
-                if (env != nullptr) a->fn.Reset();
-                else a->fn.SuppressDestruct();
+                if (env != nullptr) {
+                    a->fn.Reset();
+                    a->wait_fn.Reset();
+                } else {
+                    a->fn.SuppressDestruct();
+                    a->wait_fn.SuppressDestruct();
+                }
             });
         } catch (...) {
         }
@@ -1521,6 +1567,76 @@ struct StoreAdapter {
         pending->Finish(env);
         delete pending;
         job->Fail(called ? "the shared store's eval did not return a Promise" : "the shared store's eval threw");
+    }
+
+    /// What a wait's promise callbacks share; exactly one of them runs, and frees it.
+    struct PendingWait {
+        std::shared_ptr<WaitJob> job;
+        std::shared_ptr<JsThread> js;
+        void Finish(napi_env env) {
+            js->RemoveCloser(job->closer);
+            js->Unhold(env);
+        }
+    };
+
+    /**
+     * JS thread: calls wait(channel, timeoutMs); its promise completes the job. Like an eval, a pending wait holds
+     * the event loop (the session's operation is not over) and the environment's end completes it. Raw N-API, every
+     * status checked (see Run).
+     */
+    void RunWait(napi_env env, const std::shared_ptr<WaitJob> &job) {
+        if (wait_fn.IsEmpty()) return job->Complete(COTTER_ESHARED_UNAVAILABLE);
+        job->closer = js->AddCloser([job] { job->Complete(COTTER_ESHARED_UNAVAILABLE); });
+        if (job->closer == 0) return job->Complete(COTTER_ESHARED_UNAVAILABLE);
+        js->Hold(env);
+        auto *pending = new PendingWait{job, js};
+        napi_value f, undefined, result, then, argv[2], cbs[2];
+        bool is_promise = false;
+        const bool called = napi_get_reference_value(env, wait_fn, &f) == napi_ok &&
+                            napi_get_undefined(env, &undefined) == napi_ok &&
+                            napi_create_string_utf8(env, job->channel.data(), job->channel.size(), &argv[0]) == napi_ok &&
+                            napi_create_double(env, double(job->timeout_ms), &argv[1]) == napi_ok &&
+                            napi_call_function(env, undefined, f, 2, argv, &result) == napi_ok;
+        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
+                             napi_create_function(env, "woken", NAPI_AUTO_LENGTH, &StoreAdapter::OnWaitResolved, pending, &cbs[0]) == napi_ok &&
+                             napi_create_function(env, "failed", NAPI_AUTO_LENGTH, &StoreAdapter::OnWaitRejected, pending, &cbs[1]) == napi_ok &&
+                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
+                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
+        if (chained) return;
+        bool thrown = false;
+        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
+            napi_value ignored;
+            napi_get_and_clear_last_exception(env, &ignored);
+        }
+        pending->Finish(env);
+        delete pending;
+        job->Complete(COTTER_ESHARED_UNAVAILABLE);
+    }
+
+    /// The wait's promise resolved (JS thread): `true` is a message, anything else the bound passing.
+    static napi_value OnWaitResolved(napi_env env, napi_callback_info info) {
+        size_t argc = 1;
+        napi_value v = nullptr;
+        void *data = nullptr;
+        if (napi_get_cb_info(env, info, &argc, &v, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<PendingWait> p(static_cast<PendingWait *>(data));
+        p->Finish(env);
+        bool message = false;
+        napi_valuetype type = napi_undefined;
+        if (argc >= 1 && v && napi_typeof(env, v, &type) == napi_ok && type == napi_boolean) napi_get_value_bool(env, v, &message);
+        p->job->Complete(message ? COTTER_OK : COTTER_ETIMEOUT);
+        return nullptr;
+    }
+
+    /// The wait's promise rejected (JS thread): a failed wait (the library polls instead).
+    static napi_value OnWaitRejected(napi_env env, napi_callback_info info) {
+        size_t argc = 0;
+        void *data = nullptr;
+        if (napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<PendingWait> p(static_cast<PendingWait *>(data));
+        p->Finish(env);
+        p->job->Complete(COTTER_ESHARED_UNAVAILABLE);
+        return nullptr;
     }
 
     /// The eval's promise resolved (JS thread): flatten the reply and complete.
@@ -1582,7 +1698,7 @@ class SharedStore : public Napi::ObjectWrap<SharedStore> {
     }
 
     // new NativeSharedStore(eval: (script, sha1, keys, args) => Promise<Array<Buffer|string|number>>,
-    //                       { keyPrefix, leaseTtlMs, waitMs })
+    //                       { keyPrefix, leaseTtlMs, waitMs }, wait?: (channel, timeoutMs) => Promise<boolean>)
     // COTTER_API int cotter_shared_store_adapter_init(cotter_shared_store_adapter * adapter, unsigned int version);
     // COTTER_API int cotter_shared_store_options_init(cotter_shared_store_options * opts, unsigned int version);
     // COTTER_API int cotter_shared_store_new(cotter_shared_store ** out, const cotter_shared_store_adapter * adapter, const cotter_shared_store_options * opts, cotter_error ** out_error);
@@ -1590,6 +1706,8 @@ class SharedStore : public Napi::ObjectWrap<SharedStore> {
         Napi::Env env = info.Env();
         info.This().As<Napi::Object>().TypeTag(&kStoreTag);
         if (!info[0].IsFunction()) ThrowInvalid(env, "eval must be a function");
+        const bool has_wait = info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull();
+        if (has_wait && !info[2].IsFunction()) ThrowInvalid(env, "wait must be a function");
         Napi::Object o = OptionsArg(env, info[1]);
         std::optional<std::string> prefix = OptString(env, o, "keyPrefix");
         std::optional<int64_t> lease = OptInt(env, o, "leaseTtlMs", kMinSafe, kMaxSafe);
@@ -1606,9 +1724,11 @@ class SharedStore : public Napi::ObjectWrap<SharedStore> {
         auto adapter = std::make_shared<StoreAdapter>();
         adapter->js = Data(env)->js;
         adapter->fn = Napi::Persistent(info[0].As<Napi::Function>());
+        if (has_wait) adapter->wait_fn = Napi::Persistent(info[2].As<Napi::Function>());
         auto payload = std::make_unique<std::shared_ptr<StoreAdapter>>(adapter);
         ad.eval = &StoreAdapter::Eval;
         ad.release = &StoreAdapter::Release;
+        if (has_wait) ad.wait = &StoreAdapter::Wait;  // version 2; without it the library's waiters poll
         ad.payload = payload.get();
         auto core = std::make_shared<StoreCore>();
         Sync(env, [&] {

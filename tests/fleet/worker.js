@@ -85,10 +85,11 @@ function finish() {
   store.close();
   client.close();
   redis.disconnect();
-  process.exit(0);  // calls still in flight (SIGTERM) are dropped: the line above is the result
+  process.exit(0);
 }
 
-process.on('SIGTERM', () => { stopping = true; finish(); });
+// SIGTERM (tests/fleet/README.md): stop starting calls and let those in flight end; the lanes then finish().
+process.on('SIGTERM', () => { stopping = true; });
 process.stdout.write('ready\n');
 const timer = setTimeout(() => { stopping = true; }, seconds * 1000);
 Promise.all(Array.from({ length: concurrency }, lane)).then(() => { clearTimeout(timer); finish(); });

@@ -127,6 +127,11 @@ async function sharedStoreTypes(c: Client, redis: import('ioredis').Redis, clust
   const plain = new SharedStore({
     eval: async (script: string, sha1: string, keys: string[], args: string[]) => [script, sha1, keys.length, ...args],
   });
+  const waiting = new SharedStore({
+    eval: async () => [],
+    wait: async (channel: string, timeoutMs: number) => channel.length > 0 && timeoutMs > 0,
+  });
+  waiting.close();
   const s = new TokenSession(c, { sharedStore: store, sharedSessionId: 'user:1', marginSeconds: 30 });
   const access: string = await s.getAccessToken();
   void access;
