@@ -313,7 +313,7 @@ def test_store_and_sessions_freed_in_any_order(emulator: Any, client: cotter.Cli
 
     before = workers()
     store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t7", workers=2)
-    assert workers() == before + 2
+    assert workers() == before + 3  # 2 workers and the pub/sub subscriber
     s = cotter.TokenSession(client, token=_login(emulator, "order@example.com"), shared_store=store,
                             shared_session_id="o")
     del store
@@ -443,3 +443,102 @@ def test_exit_while_daemon_threads_complete_evals() -> None:
     for _ in range(3):
         p = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
+
+
+# --- Waiters woken by the session's `…:changed` message (adapter version 2: RedisStore(pubsub=True)) -----------
+
+class _HeldSaveClient(redis.Redis):
+    """The holder's client: once armed, a script that carries a token set (the holder's `save`) waits for `release`
+    before it is sent, so the lease stays held while the losers wait."""
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.armed = False
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def _hold(self, args: Any) -> None:
+        if self.armed and any(isinstance(x, bytes) and b"access_token" in x for x in args):
+            self.holding.set()
+            self.release.wait()
+
+    def evalsha(self, *args: Any) -> Any:  # type: ignore[override]
+        self._hold(args)
+        return super().evalsha(*args)
+
+    def eval(self, *args: Any) -> Any:  # type: ignore[override]
+        self._hold(args)
+        return super().eval(*args)
+
+
+def _contended_with_held_save(emulator: Any, redis_server: RedisServer, prefix: str, kill_subscriber: bool) -> None:
+    """A holder refreshes with its save held; 4 losers (own clients and sessions, one pub/sub store) find the lease
+    held and wait. While they wait: the test publishes on the channel (a loser woken finds the lease still held and
+    waits again: proves the wake-up is the message's), or kills the subscriber connection. Then the save goes on:
+    one grant, every loser ends with the holder's new token."""
+    sid = "w"
+    channel = f"{prefix}:{{{sid}}}:changed"
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    seed = _login(emulator, "waiter@example.com")
+    emulator.dev("/expire_tokens", {"next_access_ttl": 3600, "count": 1000000})
+    held = _HeldSaveClient(unix_socket_path=redis_server.socket)
+    losers_redis = redis.Redis(unix_socket_path=redis_server.socket)
+
+    def new_client() -> cotter.Client:
+        return cotter.Client(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+
+    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False) as hstore, \
+            cotter.redis.RedisStore(losers_redis, key_prefix=prefix, wait=10) as store:
+        holder = cotter.TokenSession(new_client(), token=seed, shared_store=hstore, shared_session_id=sid,
+                                     refresh_margin=100)  # the seed's 10 s token is stale for a 100 s margin
+        losers = [cotter.TokenSession(new_client(), shared_store=store, shared_session_id=sid, refresh_margin=100)
+                  for _ in range(4)]
+        emulator.dev("/stats/reset", {})
+        held.armed = True
+        got: Dict[str, str] = {}
+        errors: List[BaseException] = []
+
+        def run(name: str, s: cotter.TokenSession) -> None:
+            try:
+                got[name] = s.access_token()
+            except BaseException as e:  # reported by the assertion below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=("holder", holder))]
+        threads[0].start()
+        assert held.holding.wait(120), "the holder reached its save"
+        threads += [threading.Thread(target=run, args=(f"loser{i}", s)) for i, s in enumerate(losers)]
+        for th in threads[1:]:
+            th.start()
+        _wait_until(lambda: redis_server.admin.pubsub_numsub(channel)[0][1] >= 1, "the losers' subscription")
+        before = store.wait_stats
+        if kill_subscriber:
+            redis_server.admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        else:
+            # Only the test publishes while the save is held: a wake-up counted now is this message's.
+            def woken() -> bool:
+                redis_server.admin.publish(channel, "0")
+                return store.wait_stats["woken"] > before["woken"]
+
+            _wait_until(woken, "a waiter woken by the test's message")
+            assert store.wait_stats["failed"] == 0
+        assert "holder" not in got, "the holder's save was still held"
+        held.release.set()
+        for th in threads:
+            th.join(300)
+        assert not errors, errors
+        assert len(got) == 5 and len(set(got.values())) == 1 and got["holder"] != seed.access_token
+        assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 1
+        assert emulator.dev("/stats")["refresh_families_revoked"] == 0
+        if not kill_subscriber:
+            assert store.wait_stats["failed"] == 0
+            # The channel lingers subscribed after its last waiter (no SUBSCRIBE race next time).
+            assert redis_server.admin.pubsub_numsub(channel)[0][1] == 1
+
+
+def test_waiters_woken_by_message(emulator: Any, redis_server: RedisServer) -> None:
+    _contended_with_held_save(emulator, redis_server, "w1", kill_subscriber=False)
+
+
+def test_waiters_survive_killed_subscriber(emulator: Any, redis_server: RedisServer) -> None:
+    _contended_with_held_save(emulator, redis_server, "w2", kill_subscriber=True)
