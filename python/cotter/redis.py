@@ -344,18 +344,29 @@ class AsyncRedisStore(SharedStore):
 
     Create it inside the event loop that owns the client: the scripts run as tasks of that loop. Sessions that use
     it are made with ``await AsyncTokenSession.create(...)`` (their first read of Redis must not block the loop).
-    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals left then fail.
+    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals and waits left then fail.
+    ``pubsub`` as for RedisStore: one more connection (``client.pubsub()``) read by a task of the loop.
     """
 
     def __init__(self, redis_client: Any, *, key_prefix: Optional[str] = None, lease_ttl: Optional[float] = None,
-                 wait: Optional[float] = None) -> None:
+                 wait: Optional[float] = None, pubsub: bool = True) -> None:
         loop = asyncio.get_running_loop()
-        super().__init__(_native.EvalQueue(False), key_prefix, lease_ttl, wait)
+        super().__init__(_native.EvalQueue(False), key_prefix, lease_ttl, wait, bool(pubsub))
         self._client = redis_client
         self._loop = loop
         self._tasks: Set["asyncio.Task[None]"] = set()
         self._thread = threading.get_ident()
         loop.add_reader(self._queue.fd, self._drain)
+        # Pub/sub (waiters): the waits are popped by _drain_waits; one task subscribes and runs the timers, one
+        # reads the messages of the one pub/sub connection.
+        self._pubsub: Any = None
+        self._reader: Optional["asyncio.Task[None]"] = None
+        self._to_subscribe: Set[str] = set()
+        self._kick = asyncio.Event()
+        self._manager: Optional["asyncio.Task[None]"] = None
+        if pubsub:
+            loop.add_reader(self._queue.wait_fd, self._drain_waits)
+            self._manager = loop.create_task(self._manage_pubsub())
 
     def _drain(self) -> None:
         try:
@@ -372,19 +383,118 @@ class AsyncRedisStore(SharedStore):
         if self._queue.closed:
             self._loop.remove_reader(self._queue.fd)
 
+    def _drain_waits(self) -> None:
+        try:
+            os.read(self._queue.wait_fd, 8)
+        except BlockingIOError:
+            pass
+        now = time.monotonic()
+        while True:
+            w = self._queue.pop_wait()
+            if w is None:
+                break
+            self._waiters.add(w, now)
+            if w.channel not in self._waiters.subscribed:
+                self._to_subscribe.add(w.channel)
+        if self._queue.closed:
+            self._loop.remove_reader(self._queue.wait_fd)
+        self._kick.set()
+
+    def _lost(self) -> None:
+        """The pub/sub connection failed: its waiters fail (they read the store again), the next wait reconnects."""
+        self._waiters.fail()
+        self._to_subscribe.clear()
+        pubsub, self._pubsub = self._pubsub, None
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        if pubsub is not None:
+            task = self._loop.create_task(_aclose_quietly(pubsub))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _read_messages(self, pubsub: Any) -> None:
+        try:
+            while True:
+                m = await pubsub.get_message(timeout=None)
+                if m is not None and m.get("type") == "message":
+                    self._waiters.message(m.get("channel"))
+                    self._kick.set()  # a channel may linger now
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if pubsub is self._pubsub:
+                self._reader = None
+                self._lost()
+
+    async def _manage_pubsub(self) -> None:
+        try:
+            while not self._queue.closed:
+                deadline = self._waiters.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    await asyncio.wait_for(self._kick.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+                self._kick.clear()
+                now = time.monotonic()
+                self._waiters.expire(now)
+                try:
+                    if self._to_subscribe:
+                        if self._pubsub is None:
+                            self._pubsub = self._client.pubsub()
+                        channels = sorted(self._to_subscribe)
+                        self._to_subscribe.clear()
+                        await self._pubsub.subscribe(*channels)
+                        self._waiters.subscribed.update(channels)
+                        if self._reader is None:
+                            self._reader = self._loop.create_task(self._read_messages(self._pubsub))
+                    due = self._waiters.unsubscribe_due(now)
+                    if due and self._pubsub is not None:
+                        await self._pubsub.unsubscribe(*due)
+                except Exception:
+                    self._lost()
+        finally:  # closed, or the loop ends: nothing answers these waits any more
+            self._waiters.fail()
+            if self._reader is not None:
+                self._reader.cancel()
+            if self._pubsub is not None:
+                pubsub, self._pubsub = self._pubsub, None
+                try:
+                    await _aclose_quietly(pubsub)
+                except BaseException:
+                    pass
+
     def close(self) -> None:
         if not self._loop.is_closed():
             self._loop.remove_reader(self._queue.fd)
+            if self._manager is not None:
+                self._loop.remove_reader(self._queue.wait_fd)
         super().close()
+        if self._manager is not None and not self._loop.is_closed():
+            self._kick.set()  # the manager sees the queue closed, fails what is left and closes the connection
 
     async def aclose(self) -> None:
         self.close()
+        if self._manager is not None:
+            try:
+                await self._manager
+            except BaseException:
+                pass
 
     async def __aenter__(self) -> "AsyncRedisStore":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        await self.aclose()
+
+
+async def _aclose_quietly(pubsub: Any) -> None:
+    try:
+        close = getattr(pubsub, "aclose", None) or pubsub.close
+        await close()
+    except Exception:
+        pass
 
 
 __all__ = ["AsyncRedisStore", "HiredisStore", "RedisStore", "SharedStore"]

@@ -542,3 +542,142 @@ def test_waiters_woken_by_message(emulator: Any, redis_server: RedisServer) -> N
 
 def test_waiters_survive_killed_subscriber(emulator: Any, redis_server: RedisServer) -> None:
     _contended_with_held_save(emulator, redis_server, "w2", kill_subscriber=True)
+
+
+def test_async_waiters_woken_by_message(emulator: Any, redis_server: RedisServer) -> None:
+    """The asyncio twin: a sync holder with its save held, 4 async losers on one AsyncRedisStore (one pub/sub
+    connection read by a task of the loop) woken by the test's message, then the holder's token for all."""
+    prefix, sid = "w3", "w"
+    channel = f"{prefix}:{{{sid}}}:changed"
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    seed = _login(emulator, "async-waiter@example.com")
+    emulator.dev("/expire_tokens", {"next_access_ttl": 3600, "count": 1000000})
+    held = _HeldSaveClient(unix_socket_path=redis_server.socket)
+
+    def new_client() -> cotter.Client:
+        return cotter.Client(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+
+    async def numsub() -> int:
+        return int((await asyncio.to_thread(redis_server.admin.pubsub_numsub, channel))[0][1])
+
+    async def until(check: Any, what: str) -> None:
+        for _ in range(3000):  # a hang detector, not a timing assertion
+            if await check():
+                return
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"timed out waiting for {what}")
+
+    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False) as hstore:
+        holder = cotter.TokenSession(new_client(), token=seed, shared_store=hstore, shared_session_id=sid,
+                                     refresh_margin=100)
+        emulator.dev("/stats/reset", {})
+        held.armed = True
+        got: Dict[str, str] = {}
+        th = threading.Thread(target=lambda: got.__setitem__("holder", holder.access_token()))
+        th.start()
+        assert held.holding.wait(120), "the holder reached its save"
+
+        async def main() -> List[str]:
+            r = redis.asyncio.Redis(unix_socket_path=redis_server.socket)
+            async with cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10) as store:
+                losers = [await cotter.aio.AsyncTokenSession.create(new_client(), shared_store=store,
+                                                                    shared_session_id=sid, refresh_margin=100)
+                          for _ in range(4)]
+                tasks = [asyncio.ensure_future(s.access_token()) for s in losers]
+                await until(lambda: _ge(numsub(), 1), "the losers' subscription")
+                before = store.wait_stats["woken"]
+
+                async def woken() -> bool:
+                    await asyncio.to_thread(redis_server.admin.publish, channel, "0")
+                    return store.wait_stats["woken"] > before
+
+                await until(woken, "a waiter woken by the test's message")
+                assert not any(t.done() for t in tasks), "the holder's save was still held"
+                held.release.set()
+                tokens = list(await asyncio.gather(*tasks))
+                assert store.wait_stats["failed"] == 0
+                assert await numsub() == 1  # lingering after the last waiter
+            await r.aclose()
+            return tokens
+
+        tokens = asyncio.run(main())
+        th.join(300)
+    assert set(tokens) == {got["holder"]} and got["holder"] != seed.access_token
+    assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 1
+
+
+async def _ge(value: Any, n: int) -> bool:
+    return int(await value) >= n
+
+
+WAIT_EXIT_SCRIPT = r"""
+import asyncio, sys, threading, time
+import redis, redis.asyncio
+import cotter, cotter.aio, cotter.redis
+
+conf = {conf}
+def new_client():
+    return cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["base_url"])
+admin = redis.Redis(unix_socket_path=conf["socket"])
+channel = "cotter:{x}:changed"
+
+class Held(redis.Redis):  # the holder's save never goes out: the lease stays held, the losers wait
+    armed = False
+    holding = threading.Event()
+    def evalsha(self, *a):
+        if self.armed and any(isinstance(x, bytes) and b"access_token" in x for x in a):
+            self.holding.set()
+            threading.Event().wait()
+        return super().evalsha(*a)
+
+token = cotter.Token.from_dict(conf["token"])
+hstore = cotter.redis.RedisStore(Held(unix_socket_path=conf["socket"]), pubsub=False)
+holder = cotter.TokenSession(new_client(), token=token, shared_store=hstore, shared_session_id="x", refresh_margin=100)
+Held.armed = True
+threading.Thread(target=holder.access_token, daemon=True).start()
+Held.holding.wait()
+
+def subscribed():
+    while admin.pubsub_numsub(channel)[0][1] < 1:
+        time.sleep(0.02)
+
+if conf["mode"] == "sync":
+    store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=conf["socket"]), wait=10)
+    losers = [cotter.TokenSession(new_client(), shared_store=store, shared_session_id="x", refresh_margin=100)
+              for _ in range(3)]
+    for s in losers:
+        threading.Thread(target=s.access_token, daemon=True).start()
+    subscribed()
+else:
+    async def main():
+        store = cotter.redis.AsyncRedisStore(redis.asyncio.Redis(unix_socket_path=conf["socket"]), wait=10)
+        losers = [await cotter.aio.AsyncTokenSession.create(new_client(), shared_store=store,
+                                                            shared_session_id="x", refresh_margin=100)
+                  for _ in range(3)]
+        tasks = [asyncio.ensure_future(s.access_token()) for s in losers]
+        await asyncio.to_thread(subscribed)
+        if conf["mode"] == "async-loop-left":
+            return  # asyncio.run cancels the waiting calls and the store's tasks
+        print("exiting", flush=True)
+        sys.exit(0)  # the interpreter exits from inside the running loop
+    asyncio.run(main())
+print("exiting", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async-loop-left", "async-exit-in-loop"])
+def test_interpreter_exit_with_waits_pending(emulator: Any, tmp_path: Path, mode: str) -> None:
+    server = RedisServer(tmp_path / "wexit")
+    try:
+        emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+        conf = {"mode": mode, "socket": server.socket, "base_url": emulator.base_url,
+                "api_key_id": emulator.api_key_id, "api_secret_key": emulator.api_secret_key,
+                "token": emulator.login("wexit@example.com")["oauth_token"]}
+        # The bound is a hang detector (the losers wait up to 10 s each, the lease lives 10 s), not a timing check.
+        p = subprocess.run([sys.executable, "-c", WAIT_EXIT_SCRIPT.replace("{conf}", repr(conf))],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "exiting" in p.stdout
+        assert "Fatal" not in p.stderr and "terminate called" not in p.stderr
+    finally:
+        server.stop()
