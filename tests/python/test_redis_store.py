@@ -130,8 +130,12 @@ def _seed(emulator: Any, client: cotter.Client, store: cotter.redis.SharedStore,
                             shared_session_id=sid).close()
 
 
+WAITS_SEEN: List[Dict[str, int]] = []  # every replica's wait_stats (printed by -s runs: what pub/sub did)
+
+
 def _replicas(conf: Dict[str, Any], modes: List[str]) -> List[Dict[str, List[str]]]:
-    """Runs one replica process per mode, all released at once; returns what each saw."""
+    """Runs one replica process per mode, all released at once; returns what each saw. No replica's wait failed:
+    its pub/sub subscriber (standalone or cluster) stayed connected."""
     procs = [subprocess.Popen([sys.executable, str(HERE / "redis_replica.py"), json.dumps({**conf, "mode": m})],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for m in modes]
     try:
@@ -145,7 +149,10 @@ def _replicas(conf: Dict[str, Any], modes: List[str]) -> List[Dict[str, List[str
         for p in procs:
             stdout, _ = p.communicate(timeout=300)
             assert p.returncode == 0
-            out.append(json.loads(stdout.strip().splitlines()[-1])["tokens"])
+            result = json.loads(stdout.strip().splitlines()[-1])
+            assert result["waits"].get("failed", 0) == 0, result["waits"]
+            out.append(result["tokens"])
+            WAITS_SEEN.append(result["waits"])
         return out
     finally:
         for p in procs:
@@ -471,23 +478,39 @@ class _HeldSaveClient(redis.Redis):
         return super().eval(*args)
 
 
-def _contended_with_held_save(emulator: Any, redis_server: RedisServer, prefix: str, kill_subscriber: bool) -> None:
+class _DeadPubSubRedis(redis.Redis):
+    """A client whose pub/sub connection can never be made: every wait fails (at once: no reconnect backoff)."""
+
+    class _DeadPubSub:
+        def subscribe(self, *channels: Any) -> None:
+            raise redis.ConnectionError("the test's pub/sub connection is refused")
+
+        def close(self) -> None:
+            pass
+
+    def pubsub(self, **kwargs: Any) -> Any:
+        return self._DeadPubSub()
+
+
+def _contended_with_held_save(emulator: Any, redis_server: RedisServer, prefix: str, subscriber: str) -> None:
     """A holder refreshes with its save held; 4 losers (own clients and sessions, one pub/sub store) find the lease
-    held and wait. While they wait: the test publishes on the channel (a loser woken finds the lease still held and
-    waits again: proves the wake-up is the message's), or kills the subscriber connection. Then the save goes on:
-    one grant, every loser ends with the holder's new token."""
+    held and wait. While they wait, the test publishes on the channel (a loser woken finds the lease still held and
+    waits again: proves the wake-up is the message's); `subscriber` "killed": first CLIENT KILL of the subscriber
+    connection (redis-py subscribes again, messages wake again), "dead": its connection can never be made (every
+    wait fails, the losers poll). Then the save goes on: one grant, every loser ends with the holder's new token."""
     sid = "w"
     channel = f"{prefix}:{{{sid}}}:changed"
     emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
     seed = _login(emulator, "waiter@example.com")
     emulator.dev("/expire_tokens", {"next_access_ttl": 3600, "count": 1000000})
     held = _HeldSaveClient(unix_socket_path=redis_server.socket)
-    losers_redis = redis.Redis(unix_socket_path=redis_server.socket)
+    losers_redis = (_DeadPubSubRedis if subscriber == "dead" else redis.Redis)(unix_socket_path=redis_server.socket)
 
     def new_client() -> cotter.Client:
         return cotter.Client(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
 
-    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False) as hstore, \
+    # The holder's lease outlives any hold of this test (a loser must never take it over: one grant).
+    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False, lease_ttl=600) as hstore, \
             cotter.redis.RedisStore(losers_redis, key_prefix=prefix, wait=10) as store:
         holder = cotter.TokenSession(new_client(), token=seed, shared_store=hstore, shared_session_id=sid,
                                      refresh_margin=100)  # the seed's 10 s token is stale for a 100 s margin
@@ -510,17 +533,24 @@ def _contended_with_held_save(emulator: Any, redis_server: RedisServer, prefix: 
         threads += [threading.Thread(target=run, args=(f"loser{i}", s)) for i, s in enumerate(losers)]
         for th in threads[1:]:
             th.start()
-        _wait_until(lambda: redis_server.admin.pubsub_numsub(channel)[0][1] >= 1, "the losers' subscription")
-        before = store.wait_stats
-        if kill_subscriber:
-            redis_server.admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        if subscriber == "dead":
+            _wait_until(lambda: store.wait_stats["failed"] >= 4, "the losers' failed waits")
         else:
-            # Only the test publishes while the save is held: a wake-up counted now is this message's.
-            def woken() -> bool:
-                redis_server.admin.publish(channel, "0")
-                return store.wait_stats["woken"] > before["woken"]
+            _wait_until(lambda: redis_server.admin.pubsub_numsub(channel)[0][1] >= 1, "the losers' subscription")
+        if subscriber == "killed":
+            # The waits on it fail, or redis-py reconnects and subscribes again (they then end by message or bound).
+            assert redis_server.admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+            _wait_until(lambda: redis_server.admin.pubsub_numsub(channel)[0][1] >= 1, "a subscription again")
+        before = store.wait_stats
 
+        # Only the test publishes while the save is held: a wake-up counted now is this message's.
+        def woken() -> bool:
+            redis_server.admin.publish(channel, "0")
+            return store.wait_stats["woken"] > before["woken"]
+
+        if subscriber != "dead":
             _wait_until(woken, "a waiter woken by the test's message")
+        if subscriber == "alive":
             assert store.wait_stats["failed"] == 0
         assert "holder" not in got, "the holder's save was still held"
         held.release.set()
@@ -530,18 +560,24 @@ def _contended_with_held_save(emulator: Any, redis_server: RedisServer, prefix: 
         assert len(got) == 5 and len(set(got.values())) == 1 and got["holder"] != seed.access_token
         assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 1
         assert emulator.dev("/stats")["refresh_families_revoked"] == 0
-        if not kill_subscriber:
+        if subscriber == "dead":
+            assert store.wait_stats["woken"] == 0
+        if subscriber == "alive":
             assert store.wait_stats["failed"] == 0
             # The channel lingers subscribed after its last waiter (no SUBSCRIBE race next time).
             assert redis_server.admin.pubsub_numsub(channel)[0][1] == 1
 
 
 def test_waiters_woken_by_message(emulator: Any, redis_server: RedisServer) -> None:
-    _contended_with_held_save(emulator, redis_server, "w1", kill_subscriber=False)
+    _contended_with_held_save(emulator, redis_server, "w1", "alive")
 
 
 def test_waiters_survive_killed_subscriber(emulator: Any, redis_server: RedisServer) -> None:
-    _contended_with_held_save(emulator, redis_server, "w2", kill_subscriber=True)
+    _contended_with_held_save(emulator, redis_server, "w2", "killed")
+
+
+def test_failed_waits_fall_back_to_polling(emulator: Any, redis_server: RedisServer) -> None:
+    _contended_with_held_save(emulator, redis_server, "w4", "dead")
 
 
 def test_async_waiters_woken_by_message(emulator: Any, redis_server: RedisServer) -> None:
@@ -567,7 +603,7 @@ def test_async_waiters_woken_by_message(emulator: Any, redis_server: RedisServer
             await asyncio.sleep(0.02)
         raise RuntimeError(f"timed out waiting for {what}")
 
-    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False) as hstore:
+    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False, lease_ttl=600) as hstore:
         holder = cotter.TokenSession(new_client(), token=seed, shared_store=hstore, shared_session_id=sid,
                                      refresh_margin=100)
         emulator.dev("/stats/reset", {})
@@ -621,21 +657,11 @@ def new_client():
 admin = redis.Redis(unix_socket_path=conf["socket"])
 channel = "cotter:{x}:changed"
 
-class Held(redis.Redis):  # the holder's save never goes out: the lease stays held, the losers wait
-    armed = False
-    holding = threading.Event()
-    def evalsha(self, *a):
-        if self.armed and any(isinstance(x, bytes) and b"access_token" in x for x in a):
-            self.holding.set()
-            threading.Event().wait()
-        return super().evalsha(*a)
-
 token = cotter.Token.from_dict(conf["token"])
-hstore = cotter.redis.RedisStore(Held(unix_socket_path=conf["socket"]), pubsub=False)
-holder = cotter.TokenSession(new_client(), token=token, shared_store=hstore, shared_session_id="x", refresh_margin=100)
-Held.armed = True
-threading.Thread(target=holder.access_token, daemon=True).start()
-Held.holding.wait()
+with cotter.redis.RedisStore(redis.Redis(unix_socket_path=conf["socket"]), pubsub=False) as seeder:
+    cotter.TokenSession(new_client(), token=token, shared_store=seeder, shared_session_id="x").close()
+# Another replica holds the refresh lease (for 600 s): the losers below find it held and wait.
+admin.set("cotter:{x}:lease", "someone-else", px=600000)
 
 def subscribed():
     while admin.pubsub_numsub(channel)[0][1] < 1:
