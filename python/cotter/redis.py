@@ -366,7 +366,6 @@ class AsyncRedisStore(SharedStore):
         self._manager: Optional["asyncio.Task[None]"] = None
         if pubsub:
             loop.add_reader(self._queue.wait_fd, self._drain_waits)
-            self._manager = loop.create_task(self._manage_pubsub())
 
     def _drain(self) -> None:
         try:
@@ -396,6 +395,8 @@ class AsyncRedisStore(SharedStore):
             self._waiters.add(w, now)
             if w.channel not in self._waiters.subscribed:
                 self._to_subscribe.add(w.channel)
+            if self._manager is None:  # made on the first wait (a store whose sessions never wait has no task)
+                self._manager = self._loop.create_task(self._manage_pubsub())
         if self._queue.closed:
             self._loop.remove_reader(self._queue.wait_fd)
         self._kick.set()
@@ -468,8 +469,7 @@ class AsyncRedisStore(SharedStore):
     def close(self) -> None:
         if not self._loop.is_closed():
             self._loop.remove_reader(self._queue.fd)
-            if self._manager is not None:
-                self._loop.remove_reader(self._queue.wait_fd)
+            self._loop.remove_reader(self._queue.wait_fd)
         super().close()
         if self._manager is not None and not self._loop.is_closed():
             self._kick.set()  # the manager sees the queue closed, fails what is left and closes the connection
