@@ -13,15 +13,19 @@ user's client and complete the request. redis-py itself is not imported here: th
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import os
+import select
 import threading
+import time
 import weakref
 
 from . import _native
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, List, Optional, Set, Union
+    from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 
 def _ms(name: str, seconds: Optional[float]) -> Optional[int]:
@@ -106,15 +110,22 @@ class SharedStore:
     _queue: _native.EvalQueue
 
     def __init__(self, queue: _native.EvalQueue, key_prefix: Optional[str], lease_ttl: Optional[float],
-                 wait: Optional[float]) -> None:
+                 wait: Optional[float], with_wait: bool = False) -> None:
         self._queue = queue
-        self._n = _native.SharedStore(queue, key_prefix, _ms("lease_ttl", lease_ttl), _ms("wait", wait))
+        self._waiters = _Waiters()
+        self._n = _native.SharedStore(queue, key_prefix, _ms("lease_ttl", lease_ttl), _ms("wait", wait), with_wait)
         self.key_prefix = key_prefix or "cotter"
         # Closed when this object goes (sessions hold it while they use it): the workers then end.
         self._closer = weakref.finalize(self, queue.close, "the shared store was closed")
 
     def close(self) -> None:
         self._closer()
+
+    @property
+    def wait_stats(self) -> Dict[str, int]:
+        """How the waits of replicas that found the lease held ended: ``woken`` by a message, ``timed_out``, or
+        ``failed`` (no subscriber connection). All zero without pub/sub."""
+        return dict(self._waiters.stats)
 
     def __enter__(self) -> "SharedStore":
         return self
@@ -124,6 +135,151 @@ class SharedStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(key_prefix={self.key_prefix!r})"
+
+
+#: How long a channel stays subscribed after its last waiter (as the hiredis adapter): a session contended again
+#: within that time finds it subscribed, and its losers never race their SUBSCRIBE against the holder's message.
+SUBSCRIBE_LINGER = 30.0
+
+
+class _Waiters:
+    """The waits of one store (adapter version 2, docs/shared-sessions.md "Waiters"): channel -> waiters, their
+    timers, the channels subscribed and those lingering. Bookkeeping only: one thread or one event loop drives it,
+    and does the pub/sub I/O. Each wait completes once: woken (a message), timed out, or failed."""
+
+    def __init__(self) -> None:
+        self.by_channel: Dict[str, Set[_native.WaitRequest]] = {}
+        self.subscribed: Set[str] = set()
+        self.lingering: Dict[str, float] = {}  # channel without waiters -> when to unsubscribe it
+        self.timers: List[Tuple[float, int, _native.WaitRequest, str]] = []
+        self.seq = itertools.count()
+        self.stats = {"woken": 0, "timed_out": 0, "failed": 0}
+
+    def add(self, w: _native.WaitRequest, now: float) -> None:
+        ch = w.channel
+        self.by_channel.setdefault(ch, set()).add(w)
+        self.lingering.pop(ch, None)
+        heapq.heappush(self.timers, (now + w.timeout_ms / 1000.0, next(self.seq), w, ch))
+
+    def message(self, channel: Any) -> None:
+        ch = channel.decode("utf-8", "replace") if isinstance(channel, bytes) else str(channel)
+        woken = self.by_channel.pop(ch, ())
+        for w in woken:
+            if not w.completed:
+                w.woken()
+                self.stats["woken"] += 1
+        if woken and ch in self.subscribed:
+            self.lingering[ch] = time.monotonic() + SUBSCRIBE_LINGER
+
+    def expire(self, now: float) -> None:
+        """Times out the waits whose bound passed."""
+        while self.timers and self.timers[0][0] <= now:
+            _, _, w, ch = heapq.heappop(self.timers)
+            waiting = self.by_channel.get(ch)
+            if waiting is not None:
+                waiting.discard(w)
+                if not waiting:
+                    del self.by_channel[ch]
+                    self.lingering[ch] = now + SUBSCRIBE_LINGER
+            if not w.completed:
+                w.timed_out()
+                self.stats["timed_out"] += 1
+
+    def fail(self, w: Optional[_native.WaitRequest] = None) -> None:
+        """Fails one wait, or (None) every wait: the subscriber connection is gone; nothing is subscribed now."""
+        pending = [w] if w is not None else [x for ws in self.by_channel.values() for x in ws]
+        if w is None:
+            self.by_channel.clear()
+            self.subscribed.clear()
+            self.lingering.clear()
+            self.timers.clear()
+        for x in pending:
+            if not x.completed:
+                x.failed()
+                self.stats["failed"] += 1
+
+    def unsubscribe_due(self, now: float) -> List[str]:
+        due = [ch for ch, t in self.lingering.items() if t <= now and ch not in self.by_channel]
+        for ch in due:
+            del self.lingering[ch]
+            self.subscribed.discard(ch)
+        return due
+
+    def next_deadline(self) -> Optional[float]:
+        times = [t[0] for t in self.timers[:1]] + list(self.lingering.values())
+        return min(times) if times else None
+
+
+def _drop(pubsub: Any) -> None:
+    try:
+        pubsub.close()
+    except Exception:
+        pass
+
+
+def _subscriber(queue: _native.EvalQueue, client: Any, waiters: _Waiters) -> None:
+    """A RedisStore's subscriber thread: ONE pub/sub connection (made on the first wait, again after a failure),
+    channels subscribed on their first waiter and unsubscribed SUBSCRIBE_LINGER after their last, a timer per wait.
+    Sleeps in select() on the queue's wait eventfd and the subscriber socket."""
+    pubsub: Any = None
+    while True:
+        try:
+            os.read(queue.wait_fd, 8)
+        except (BlockingIOError, InterruptedError):
+            pass
+        now = time.monotonic()
+        while True:
+            w = queue.pop_wait()
+            if w is None:
+                break
+            try:
+                if pubsub is None:
+                    pubsub = client.pubsub()
+                if w.channel not in waiters.subscribed:
+                    pubsub.subscribe(w.channel)
+                    waiters.subscribed.add(w.channel)
+            except Exception:  # not connected: this wait fails (the waiter polls once), the next one tries again
+                waiters.fail()
+                waiters.fail(w)
+                if pubsub is not None:
+                    _drop(pubsub)
+                    pubsub = None
+                continue
+            waiters.add(w, now)
+        if queue.closed:
+            waiters.fail()
+            if pubsub is not None:
+                _drop(pubsub)
+            return
+        if pubsub is not None:
+            try:
+                while True:
+                    m = pubsub.get_message(timeout=0)
+                    if m is None:
+                        break
+                    if m.get("type") == "message":
+                        waiters.message(m.get("channel"))
+                now = time.monotonic()
+                due = waiters.unsubscribe_due(now)
+                if due:
+                    pubsub.unsubscribe(*due)
+            except Exception:  # the connection was lost: its waiters fail (they read the store again at once)
+                waiters.fail()
+                _drop(pubsub)
+                pubsub = None
+        waiters.expire(time.monotonic())
+        fds = [queue.wait_fd]
+        sock = getattr(getattr(pubsub, "connection", None), "_sock", None) if pubsub is not None else None
+        deadline = waiters.next_deadline()
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if sock is not None:
+            fds.append(sock)
+        elif pubsub is not None:  # a client without a socket to watch: look for messages every 5 ms
+            timeout = 0.005 if timeout is None else min(timeout, 0.005)
+        try:
+            select.select(fds, [], [], timeout)
+        except (OSError, ValueError):  # the socket was closed under us: the next get_message says why
+            pass
 
 
 class HiredisStore:
@@ -164,16 +320,23 @@ def _serve(queue: _native.EvalQueue, client: Any) -> None:
 
 class RedisStore(SharedStore):
     """A shared store over a sync redis-py client (``redis.Redis``, ``redis.RedisCluster``, or anything with their
-    ``evalsha``/``eval``). ``workers`` threads run the scripts (at most that many round trips at once)."""
+    ``evalsha``/``eval``). ``workers`` threads run the scripts (at most that many round trips at once).
+
+    ``pubsub`` (default True): a replica that finds the refresh lease held is woken by the session's ``…:changed``
+    message instead of only polling; this takes one more connection (``client.pubsub()``, made on the first wait)
+    and one more thread. False: waiters poll (no subscriber)."""
 
     def __init__(self, redis_client: Any, *, key_prefix: Optional[str] = None, lease_ttl: Optional[float] = None,
-                 wait: Optional[float] = None, workers: int = 4) -> None:
+                 wait: Optional[float] = None, workers: int = 4, pubsub: bool = True) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
             raise ValueError("workers must be an int in 1..256")
-        super().__init__(_native.EvalQueue(True), key_prefix, lease_ttl, wait)
+        super().__init__(_native.EvalQueue(True), key_prefix, lease_ttl, wait, bool(pubsub))
         for i in range(workers):  # daemon: an exit with evals in flight fails them (never waits for Redis)
             threading.Thread(target=_serve, args=(self._queue, redis_client), name=f"cotter-redis-{i}",
                              daemon=True).start()
+        if pubsub:  # daemon too: an exit with waits pending fails them (shutdown closes the queue)
+            threading.Thread(target=_subscriber, args=(self._queue, redis_client, self._waiters),
+                             name="cotter-redis-sub", daemon=True).start()
 
 
 class AsyncRedisStore(SharedStore):
@@ -181,18 +344,28 @@ class AsyncRedisStore(SharedStore):
 
     Create it inside the event loop that owns the client: the scripts run as tasks of that loop. Sessions that use
     it are made with ``await AsyncTokenSession.create(...)`` (their first read of Redis must not block the loop).
-    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals left then fail.
+    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals and waits left then fail.
+    ``pubsub`` as for RedisStore: one more connection (``client.pubsub()``) read by a task of the loop.
     """
 
     def __init__(self, redis_client: Any, *, key_prefix: Optional[str] = None, lease_ttl: Optional[float] = None,
-                 wait: Optional[float] = None) -> None:
+                 wait: Optional[float] = None, pubsub: bool = True) -> None:
         loop = asyncio.get_running_loop()
-        super().__init__(_native.EvalQueue(False), key_prefix, lease_ttl, wait)
+        super().__init__(_native.EvalQueue(False), key_prefix, lease_ttl, wait, bool(pubsub))
         self._client = redis_client
         self._loop = loop
         self._tasks: Set["asyncio.Task[None]"] = set()
         self._thread = threading.get_ident()
         loop.add_reader(self._queue.fd, self._drain)
+        # Pub/sub (waiters): the waits are popped by _drain_waits; one task subscribes and runs the timers, one
+        # reads the messages of the one pub/sub connection.
+        self._pubsub: Any = None
+        self._reader: Optional["asyncio.Task[None]"] = None
+        self._to_subscribe: Set[str] = set()
+        self._kick = asyncio.Event()
+        self._manager: Optional["asyncio.Task[None]"] = None
+        if pubsub:
+            loop.add_reader(self._queue.wait_fd, self._drain_waits)
 
     def _drain(self) -> None:
         try:
@@ -209,19 +382,119 @@ class AsyncRedisStore(SharedStore):
         if self._queue.closed:
             self._loop.remove_reader(self._queue.fd)
 
+    def _drain_waits(self) -> None:
+        try:
+            os.read(self._queue.wait_fd, 8)
+        except BlockingIOError:
+            pass
+        now = time.monotonic()
+        while True:
+            w = self._queue.pop_wait()
+            if w is None:
+                break
+            self._waiters.add(w, now)
+            if w.channel not in self._waiters.subscribed:
+                self._to_subscribe.add(w.channel)
+            if self._manager is None:  # made on the first wait (a store whose sessions never wait has no task)
+                self._manager = self._loop.create_task(self._manage_pubsub())
+        if self._queue.closed:
+            self._loop.remove_reader(self._queue.wait_fd)
+        self._kick.set()
+
+    def _lost(self) -> None:
+        """The pub/sub connection failed: its waiters fail (they read the store again), the next wait reconnects."""
+        self._waiters.fail()
+        self._to_subscribe.clear()
+        pubsub, self._pubsub = self._pubsub, None
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        if pubsub is not None:
+            task = self._loop.create_task(_aclose_quietly(pubsub))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _read_messages(self, pubsub: Any) -> None:
+        try:
+            while True:
+                m = await pubsub.get_message(timeout=None)
+                if m is not None and m.get("type") == "message":
+                    self._waiters.message(m.get("channel"))
+                    self._kick.set()  # a channel may linger now
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if pubsub is self._pubsub:
+                self._reader = None
+                self._lost()
+
+    async def _manage_pubsub(self) -> None:
+        try:
+            while not self._queue.closed:
+                deadline = self._waiters.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    await asyncio.wait_for(self._kick.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+                self._kick.clear()
+                now = time.monotonic()
+                self._waiters.expire(now)
+                try:
+                    if self._to_subscribe:
+                        if self._pubsub is None:
+                            self._pubsub = self._client.pubsub()
+                        channels = sorted(self._to_subscribe)
+                        self._to_subscribe.clear()
+                        await self._pubsub.subscribe(*channels)
+                        self._waiters.subscribed.update(channels)
+                        if self._reader is None:
+                            self._reader = self._loop.create_task(self._read_messages(self._pubsub))
+                    due = self._waiters.unsubscribe_due(now)
+                    if due and self._pubsub is not None:
+                        await self._pubsub.unsubscribe(*due)
+                except Exception:
+                    self._lost()
+        finally:  # closed, or the loop ends: nothing answers these waits any more
+            self._waiters.fail()
+            if self._reader is not None:
+                self._reader.cancel()
+            if self._pubsub is not None:
+                pubsub, self._pubsub = self._pubsub, None
+                try:
+                    await _aclose_quietly(pubsub)
+                except BaseException:
+                    pass
+
     def close(self) -> None:
         if not self._loop.is_closed():
             self._loop.remove_reader(self._queue.fd)
+            self._loop.remove_reader(self._queue.wait_fd)
         super().close()
+        if self._manager is not None and not self._loop.is_closed():
+            self._kick.set()  # the manager sees the queue closed, fails what is left and closes the connection
 
     async def aclose(self) -> None:
         self.close()
+        if self._manager is not None:
+            try:
+                await self._manager
+            except BaseException:
+                pass
 
     async def __aenter__(self) -> "AsyncRedisStore":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        await self.aclose()
+
+
+async def _aclose_quietly(pubsub: Any) -> None:
+    try:
+        close = getattr(pubsub, "aclose", None) or pubsub.close
+        await close()
+    except Exception:
+        pass
 
 
 __all__ = ["AsyncRedisStore", "HiredisStore", "RedisStore", "SharedStore"]

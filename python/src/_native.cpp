@@ -1190,27 +1190,77 @@ struct eval_request {
     }
 };
 
+/// One wait the library asked for (adapter version 2): a message on `channel`, or `timeout_ms`. Completed once with
+/// COTTER_OK (a message), COTTER_ETIMEOUT or COTTER_ESHARED_UNAVAILABLE; dropped unanswered = unavailable.
+struct wait_request {
+    std::string channel;
+    int64_t timeout_ms = 0;
+    cotter_shared_store_wait_done_fn done = nullptr;
+    void *done_ctx = nullptr;
+    std::atomic<bool> completed{false};
+    std::weak_ptr<eval_queue> queue;  // to leave its `live_waits` list once completed
+
+    ~wait_request() { finish_released(COTTER_ESHARED_UNAVAILABLE); }
+    void finish(int status) noexcept;  // never with the GIL held (as eval_request::finish)
+    void finish_released(int status) noexcept {
+        if (completed.load()) return;
+        if (Py_IsInitialized() && PyGILState_Check()) without_gil_counted([&] { finish(status); });
+        else finish(status);
+    }
+};
+
 /// The adapter's payload, shared by the C store (until `release`) and the Python store (its EvalQueue).
 struct eval_queue {
     std::mutex mu;
     std::deque<std::shared_ptr<eval_request>> queued;                // guarded by mu: not yet popped by Python
     std::unordered_map<eval_request *, std::weak_ptr<eval_request>> live;  // guarded by mu: not yet completed
+    std::deque<std::shared_ptr<wait_request>> queued_waits;                  // guarded by mu
+    std::unordered_map<wait_request *, std::weak_ptr<wait_request>> live_waits;  // guarded by mu
     bool closed = false;                                             // guarded by mu
     int fd = -1;
+    int wait_fd = -1;  // non-blocking eventfd bumped per queued wait (read by the store's subscriber)
 
     explicit eval_queue(bool semaphore) {
         fd = eventfd(0, EFD_CLOEXEC | (semaphore ? EFD_SEMAPHORE : EFD_NONBLOCK));
         if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+        wait_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (wait_fd < 0) {
+            const int e = errno;
+            ::close(fd);
+            throw std::system_error(e, std::generic_category(), "eventfd");
+        }
     }
     ~eval_queue() {
         close_all("the shared store was closed", false);
         if (fd >= 0) ::close(fd);
+        if (wait_fd >= 0) ::close(wait_fd);
     }
 
-    void bump(uint64_t n) noexcept {
+    static void bump_fd(int which, uint64_t n) noexcept {
         ssize_t rc;
-        do rc = ::write(fd, &n, sizeof n);
+        do rc = ::write(which, &n, sizeof n);
         while (rc < 0 && errno == EINTR);
+    }
+    void bump(uint64_t n) noexcept { bump_fd(fd, n); }
+
+    /// From the I/O thread (no GIL): false once closed (the waiter then polls).
+    bool push_wait(std::shared_ptr<wait_request> w) {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            if (closed) return false;
+            live_waits.emplace(w.get(), w);
+            queued_waits.push_back(std::move(w));
+        }
+        bump_fd(wait_fd, 1);
+        return true;
+    }
+
+    std::shared_ptr<wait_request> pop_wait() {
+        std::lock_guard<std::mutex> lock(mu);
+        if (queued_waits.empty()) return nullptr;
+        std::shared_ptr<wait_request> w = std::move(queued_waits.front());
+        queued_waits.pop_front();
+        return w;
     }
 
     /// From the I/O thread (no GIL): false once closed (the library then fails the step).
@@ -1237,17 +1287,27 @@ struct eval_queue {
     /// (not at interpreter exit: a daemon thread woken then would only try to take the GIL back).
     void close_all(const char *why, bool wake) noexcept {
         std::vector<std::shared_ptr<eval_request>> pending;
+        std::vector<std::shared_ptr<wait_request>> waiting;
         {
             std::lock_guard<std::mutex> lock(mu);
             closed = true;
             for (auto &kv : live)
                 if (auto r = kv.second.lock()) pending.push_back(std::move(r));
+            for (auto &kv : live_waits)
+                if (auto w = kv.second.lock()) waiting.push_back(std::move(w));
             live.clear();
             queued.clear();
+            live_waits.clear();
+            queued_waits.clear();
         }
         for (auto &r : pending) r->finish(COTTER_ESHARED_UNAVAILABLE, nullptr, why);
+        for (auto &w : waiting) w->finish(COTTER_ESHARED_UNAVAILABLE);
         pending.clear();  // outside the lock: a request's destructor looks at `live`
-        if (wake) bump(uint64_t(1) << 40);
+        waiting.clear();
+        if (wake) {
+            bump(uint64_t(1) << 40);
+            bump_fd(wait_fd, 1);
+        }
     }
 };
 
@@ -1275,6 +1335,15 @@ void eval_request::finish(int status, const std::vector<std::string> *items, con
         done(done_ctx, COTTER_OK, ptrs.data(), lens.data(), ptrs.size(), nullptr);
     else
         done(done_ctx, COTTER_ESHARED_UNAVAILABLE, nullptr, nullptr, 0, message);
+}
+
+void wait_request::finish(int status) noexcept {
+    if (completed.exchange(true)) return;
+    if (auto q = queue.lock()) {
+        std::lock_guard<std::mutex> lock(q->mu);
+        q->live_waits.erase(this);
+    }
+    done(done_ctx, status);
 }
 
 /// Every queue alive, so that shutdown() can fail their requests (weak: a queue dies with its last owner).
@@ -1320,6 +1389,25 @@ int eval_trampoline(void *payload, const char *script, const char *sha1, const c
     }
 }
 
+// typedef int (*cotter_shared_store_wait_fn)(void *payload, const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done, void *done_ctx);
+int wait_trampoline(void *payload, const char *channel, int64_t timeout_ms, cotter_shared_store_wait_done_fn done,
+                    void *done_ctx) noexcept {
+    try {
+        const std::shared_ptr<eval_queue> &q = *static_cast<std::shared_ptr<eval_queue> *>(payload);
+        auto w = std::make_shared<wait_request>();
+        w->channel = channel;
+        w->timeout_ms = timeout_ms;
+        w->queue = q;
+        w->done = done;
+        w->done_ctx = done_ctx;
+        if (q->push_wait(w)) return 0;
+        w->completed = true;  // not started: the waiter polls; `done` must not run
+        return 1;
+    } catch (...) {
+        return 1;
+    }
+}
+
 // typedef void (*cotter_shared_store_release_fn)(void *payload);
 void release_trampoline(void *payload) noexcept { delete static_cast<std::shared_ptr<eval_queue> *>(payload); }
 
@@ -1339,6 +1427,11 @@ struct EvalQueue {
 /// cotter._native.EvalRequest: one popped eval, completed with done() or fail().
 struct EvalRequest {
     std::shared_ptr<eval_request> r;
+};
+
+/// cotter._native.WaitRequest: one popped wait, completed with woken(), timed_out() or failed().
+struct WaitRequest {
+    std::shared_ptr<wait_request> w;
 };
 
 py::list as_bytes_list(const std::vector<std::string> &v) {
@@ -1380,7 +1473,8 @@ struct SharedStore {
 // COTTER_API int cotter_shared_store_adapter_init(cotter_shared_store_adapter *adapter, unsigned int version);
 // COTTER_API int cotter_shared_store_new(cotter_shared_store **out, const cotter_shared_store_adapter *adapter, const cotter_shared_store_options *opts, cotter_error **out_error);
 std::unique_ptr<SharedStore> shared_store_new(EvalQueue &queue, const std::optional<cstr> &key_prefix,
-                                              std::optional<int64_t> lease_ttl_ms, std::optional<int64_t> wait_ms) {
+                                              std::optional<int64_t> lease_ttl_ms, std::optional<int64_t> wait_ms,
+                                              bool with_wait) {
     cotter_shared_store_options o;
     if (cotter_shared_store_options_init(&o, COTTER_SHARED_STORE_OPTIONS_VERSION) != COTTER_OK)
         throw std::runtime_error("cotter_shared_store_options_init");
@@ -1394,6 +1488,7 @@ std::unique_ptr<SharedStore> shared_store_new(EvalQueue &queue, const std::optio
     a.eval = eval_trampoline;
     a.release = release_trampoline;
     a.payload = payload.get();
+    if (with_wait) a.wait = wait_trampoline;  // Python pops the waits (queue.pop_wait) and subscribes
     auto self = std::make_unique<SharedStore>();
     cotter_error *err = nullptr;
     const int rc = cotter_shared_store_new(&self->s, &a, &o, &err);
@@ -1448,6 +1543,12 @@ void bind_shared_store(py::module_ &m) {
             if (!r) return std::nullopt;
             return EvalRequest{std::move(r)};
         })
+        .def_property_readonly("wait_fd", [](const EvalQueue &self) { return self.q->wait_fd; })
+        .def("pop_wait", [](EvalQueue &self) -> std::optional<WaitRequest> {
+            auto w = self.q->pop_wait();
+            if (!w) return std::nullopt;
+            return WaitRequest{std::move(w)};
+        })
         .def("close", [](EvalQueue &self, const std::string &why) {
             without_gil_counted([&] { self.q->close_all(why.c_str(), true); });
         }, "why"_a);
@@ -1463,8 +1564,21 @@ void bind_shared_store(py::module_ &m) {
             return "<EvalRequest sha1=" + self.r->sha1 + " keys=" + std::to_string(self.r->keys.size()) +
                    " args=" + std::to_string(self.r->args.size()) + ">";  // never the args: they hold tokens
         });
+    py::class_<WaitRequest>(m, "WaitRequest")
+        .def_property_readonly("channel", [](const WaitRequest &self) { return py::str(self.w->channel); })
+        .def_property_readonly("timeout_ms", [](const WaitRequest &self) { return self.w->timeout_ms; })
+        .def_property_readonly("completed", [](const WaitRequest &self) { return self.w->completed.load(); })
+        .def("woken", [](WaitRequest &self) { without_gil_counted([&] { self.w->finish(COTTER_OK); }); })
+        .def("timed_out", [](WaitRequest &self) { without_gil_counted([&] { self.w->finish(COTTER_ETIMEOUT); }); })
+        .def("failed", [](WaitRequest &self) {
+            without_gil_counted([&] { self.w->finish(COTTER_ESHARED_UNAVAILABLE); });
+        })
+        .def("__repr__", [](const WaitRequest &self) {
+            return "<WaitRequest channel=" + self.w->channel + " timeout_ms=" + std::to_string(self.w->timeout_ms) + ">";
+        });
     py::class_<SharedStore>(m, "SharedStore")
-        .def(py::init(&shared_store_new), "queue"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a)
+        .def(py::init(&shared_store_new), "queue"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a,
+             "with_wait"_a = false)
         .def_static("hiredis", &shared_store_new_hiredis, "host"_a, "port"_a, "unix_socket"_a, "password"_a,
                     "connect_timeout_ms"_a, "command_timeout_ms"_a, "key_prefix"_a, "lease_ttl_ms"_a, "wait_ms"_a);
 }

@@ -41,6 +41,9 @@ def client(conf: Dict[str, Any]) -> cotter.Client:
     return cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["base_url"])
 
 
+WAITS: Dict[str, int] = {}  # how the store's waits ended (pub/sub wake-ups, timeouts, failures)
+
+
 def record(seen: Dict[str, List[str]], sid: str, token: str) -> None:
     seen.setdefault(sid, []).append(token)
 
@@ -69,6 +72,7 @@ def run_sync(conf: Dict[str, Any]) -> Dict[str, List[str]]:
     for th in threads:
         th.join()
     store.close()
+    WAITS.update(store.wait_stats)
     return seen
 
 
@@ -90,6 +94,7 @@ async def run_async(conf: Dict[str, Any]) -> Dict[str, List[str]]:
                 record(seen, sid, await sessions[sid].access_token())
 
         await asyncio.gather(*(lane(i) for i in range(conf["lanes"])))
+        WAITS.update(store.wait_stats)
     await r.aclose()
     return seen
 
@@ -97,7 +102,7 @@ async def run_async(conf: Dict[str, Any]) -> Dict[str, List[str]]:
 def main() -> None:
     conf = json.loads(sys.argv[1])
     seen = asyncio.run(run_async(conf)) if conf["mode"] == "async" else run_sync(conf)
-    print(json.dumps({"tokens": seen}), flush=True)
+    print(json.dumps({"tokens": seen, "waits": WAITS}), flush=True)
 
 
 if __name__ == "__main__":

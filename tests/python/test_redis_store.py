@@ -130,8 +130,12 @@ def _seed(emulator: Any, client: cotter.Client, store: cotter.redis.SharedStore,
                             shared_session_id=sid).close()
 
 
+WAITS_SEEN: List[Dict[str, int]] = []  # every replica's wait_stats (printed by -s runs: what pub/sub did)
+
+
 def _replicas(conf: Dict[str, Any], modes: List[str]) -> List[Dict[str, List[str]]]:
-    """Runs one replica process per mode, all released at once; returns what each saw."""
+    """Runs one replica process per mode, all released at once; returns what each saw. No replica's wait failed:
+    its pub/sub subscriber (standalone or cluster) stayed connected."""
     procs = [subprocess.Popen([sys.executable, str(HERE / "redis_replica.py"), json.dumps({**conf, "mode": m})],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for m in modes]
     try:
@@ -145,7 +149,10 @@ def _replicas(conf: Dict[str, Any], modes: List[str]) -> List[Dict[str, List[str
         for p in procs:
             stdout, _ = p.communicate(timeout=300)
             assert p.returncode == 0
-            out.append(json.loads(stdout.strip().splitlines()[-1])["tokens"])
+            result = json.loads(stdout.strip().splitlines()[-1])
+            assert result["waits"].get("failed", 0) == 0, result["waits"]
+            out.append(result["tokens"])
+            WAITS_SEEN.append(result["waits"])
         return out
     finally:
         for p in procs:
@@ -313,7 +320,7 @@ def test_store_and_sessions_freed_in_any_order(emulator: Any, client: cotter.Cli
 
     before = workers()
     store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t7", workers=2)
-    assert workers() == before + 2
+    assert workers() == before + 3  # 2 workers and the pub/sub subscriber
     s = cotter.TokenSession(client, token=_login(emulator, "order@example.com"), shared_store=store,
                             shared_session_id="o")
     del store
@@ -443,3 +450,260 @@ def test_exit_while_daemon_threads_complete_evals() -> None:
     for _ in range(3):
         p = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
+
+
+# --- Waiters woken by the session's `…:changed` message (adapter version 2: RedisStore(pubsub=True)) -----------
+
+class _HeldSaveClient(redis.Redis):
+    """The holder's client: once armed, a script that carries a token set (the holder's `save`) waits for `release`
+    before it is sent, so the lease stays held while the losers wait."""
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.armed = False
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def _hold(self, args: Any) -> None:
+        if self.armed and any(isinstance(x, bytes) and b"access_token" in x for x in args):
+            self.holding.set()
+            self.release.wait()
+
+    def evalsha(self, *args: Any) -> Any:  # type: ignore[override]
+        self._hold(args)
+        return super().evalsha(*args)
+
+    def eval(self, *args: Any) -> Any:  # type: ignore[override]
+        self._hold(args)
+        return super().eval(*args)
+
+
+class _DeadPubSubRedis(redis.Redis):
+    """A client whose pub/sub connection can never be made: every wait fails (at once: no reconnect backoff)."""
+
+    class _DeadPubSub:
+        def subscribe(self, *channels: Any) -> None:
+            raise redis.ConnectionError("the test's pub/sub connection is refused")
+
+        def close(self) -> None:
+            pass
+
+    def pubsub(self, **kwargs: Any) -> Any:
+        return self._DeadPubSub()
+
+
+def _contended_with_held_save(emulator: Any, redis_server: RedisServer, prefix: str, subscriber: str) -> None:
+    """A holder refreshes with its save held; 4 losers (own clients and sessions, one pub/sub store) find the lease
+    held and wait. While they wait, the test publishes on the channel (a loser woken finds the lease still held and
+    waits again: proves the wake-up is the message's); `subscriber` "killed": first CLIENT KILL of the subscriber
+    connection (redis-py subscribes again, messages wake again), "dead": its connection can never be made (every
+    wait fails, the losers poll). Then the save goes on: one grant, every loser ends with the holder's new token."""
+    sid = "w"
+    channel = f"{prefix}:{{{sid}}}:changed"
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    seed = _login(emulator, "waiter@example.com")
+    emulator.dev("/expire_tokens", {"next_access_ttl": 3600, "count": 1000000})
+    held = _HeldSaveClient(unix_socket_path=redis_server.socket)
+    losers_redis = (_DeadPubSubRedis if subscriber == "dead" else redis.Redis)(unix_socket_path=redis_server.socket)
+
+    def new_client() -> cotter.Client:
+        return cotter.Client(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+
+    # The holder's lease outlives any hold of this test (a loser must never take it over: one grant).
+    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False, lease_ttl=600) as hstore, \
+            cotter.redis.RedisStore(losers_redis, key_prefix=prefix, wait=10) as store:
+        holder = cotter.TokenSession(new_client(), token=seed, shared_store=hstore, shared_session_id=sid,
+                                     refresh_margin=100)  # the seed's 10 s token is stale for a 100 s margin
+        losers = [cotter.TokenSession(new_client(), shared_store=store, shared_session_id=sid, refresh_margin=100)
+                  for _ in range(4)]
+        emulator.dev("/stats/reset", {})
+        held.armed = True
+        got: Dict[str, str] = {}
+        errors: List[BaseException] = []
+
+        def run(name: str, s: cotter.TokenSession) -> None:
+            try:
+                got[name] = s.access_token()
+            except BaseException as e:  # reported by the assertion below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=("holder", holder))]
+        threads[0].start()
+        assert held.holding.wait(120), "the holder reached its save"
+        threads += [threading.Thread(target=run, args=(f"loser{i}", s)) for i, s in enumerate(losers)]
+        for th in threads[1:]:
+            th.start()
+        if subscriber == "dead":
+            _wait_until(lambda: store.wait_stats["failed"] >= 4, "the losers' failed waits")
+        else:
+            _wait_until(lambda: redis_server.admin.pubsub_numsub(channel)[0][1] >= 1, "the losers' subscription")
+        if subscriber == "killed":
+            # The waits on it fail, or redis-py reconnects and subscribes again (they then end by message or bound).
+            assert redis_server.admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
+            _wait_until(lambda: redis_server.admin.pubsub_numsub(channel)[0][1] >= 1, "a subscription again")
+        before = store.wait_stats
+
+        # Only the test publishes while the save is held: a wake-up counted now is this message's.
+        def woken() -> bool:
+            redis_server.admin.publish(channel, "0")
+            return store.wait_stats["woken"] > before["woken"]
+
+        if subscriber != "dead":
+            _wait_until(woken, "a waiter woken by the test's message")
+        if subscriber == "alive":
+            assert store.wait_stats["failed"] == 0
+        assert "holder" not in got, "the holder's save was still held"
+        held.release.set()
+        for th in threads:
+            th.join(300)
+        assert not errors, errors
+        assert len(got) == 5 and len(set(got.values())) == 1 and got["holder"] != seed.access_token
+        assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 1
+        assert emulator.dev("/stats")["refresh_families_revoked"] == 0
+        if subscriber == "dead":
+            assert store.wait_stats["woken"] == 0
+        if subscriber == "alive":
+            assert store.wait_stats["failed"] == 0
+            # The channel lingers subscribed after its last waiter (no SUBSCRIBE race next time).
+            assert redis_server.admin.pubsub_numsub(channel)[0][1] == 1
+
+
+def test_waiters_woken_by_message(emulator: Any, redis_server: RedisServer) -> None:
+    _contended_with_held_save(emulator, redis_server, "w1", "alive")
+
+
+def test_waiters_survive_killed_subscriber(emulator: Any, redis_server: RedisServer) -> None:
+    _contended_with_held_save(emulator, redis_server, "w2", "killed")
+
+
+def test_failed_waits_fall_back_to_polling(emulator: Any, redis_server: RedisServer) -> None:
+    _contended_with_held_save(emulator, redis_server, "w4", "dead")
+
+
+def test_async_waiters_woken_by_message(emulator: Any, redis_server: RedisServer) -> None:
+    """The asyncio twin: a sync holder with its save held, 4 async losers on one AsyncRedisStore (one pub/sub
+    connection read by a task of the loop) woken by the test's message, then the holder's token for all."""
+    prefix, sid = "w3", "w"
+    channel = f"{prefix}:{{{sid}}}:changed"
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    seed = _login(emulator, "async-waiter@example.com")
+    emulator.dev("/expire_tokens", {"next_access_ttl": 3600, "count": 1000000})
+    held = _HeldSaveClient(unix_socket_path=redis_server.socket)
+
+    def new_client() -> cotter.Client:
+        return cotter.Client(emulator.api_key_id, emulator.api_secret_key, base_url=emulator.base_url)
+
+    async def numsub() -> int:
+        return int((await asyncio.to_thread(redis_server.admin.pubsub_numsub, channel))[0][1])
+
+    async def until(check: Any, what: str) -> None:
+        for _ in range(3000):  # a hang detector, not a timing assertion
+            if await check():
+                return
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"timed out waiting for {what}")
+
+    with cotter.redis.RedisStore(held, key_prefix=prefix, pubsub=False, lease_ttl=600) as hstore:
+        holder = cotter.TokenSession(new_client(), token=seed, shared_store=hstore, shared_session_id=sid,
+                                     refresh_margin=100)
+        emulator.dev("/stats/reset", {})
+        held.armed = True
+        got: Dict[str, str] = {}
+        th = threading.Thread(target=lambda: got.__setitem__("holder", holder.access_token()))
+        th.start()
+        assert held.holding.wait(120), "the holder reached its save"
+
+        async def main() -> List[str]:
+            r = redis.asyncio.Redis(unix_socket_path=redis_server.socket)
+            async with cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10) as store:
+                losers = [await cotter.aio.AsyncTokenSession.create(new_client(), shared_store=store,
+                                                                    shared_session_id=sid, refresh_margin=100)
+                          for _ in range(4)]
+                tasks = [asyncio.ensure_future(s.access_token()) for s in losers]
+                await until(lambda: _ge(numsub(), 1), "the losers' subscription")
+                before = store.wait_stats["woken"]
+
+                async def woken() -> bool:
+                    await asyncio.to_thread(redis_server.admin.publish, channel, "0")
+                    return store.wait_stats["woken"] > before
+
+                await until(woken, "a waiter woken by the test's message")
+                assert not any(t.done() for t in tasks), "the holder's save was still held"
+                held.release.set()
+                tokens = list(await asyncio.gather(*tasks))
+                assert store.wait_stats["failed"] == 0
+                assert await numsub() == 1  # lingering after the last waiter
+            await r.aclose()
+            return tokens
+
+        tokens = asyncio.run(main())
+        th.join(300)
+    assert set(tokens) == {got["holder"]} and got["holder"] != seed.access_token
+    assert emulator.dev("/stats")["requests"].get(GRANTS, 0) == 1
+
+
+async def _ge(value: Any, n: int) -> bool:
+    return int(await value) >= n
+
+
+WAIT_EXIT_SCRIPT = r"""
+import asyncio, sys, threading, time
+import redis, redis.asyncio
+import cotter, cotter.aio, cotter.redis
+
+conf = {conf}
+def new_client():
+    return cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["base_url"])
+admin = redis.Redis(unix_socket_path=conf["socket"])
+channel = "cotter:{x}:changed"
+
+token = cotter.Token.from_dict(conf["token"])
+with cotter.redis.RedisStore(redis.Redis(unix_socket_path=conf["socket"]), pubsub=False) as seeder:
+    cotter.TokenSession(new_client(), token=token, shared_store=seeder, shared_session_id="x").close()
+# Another replica holds the refresh lease (for 600 s): the losers below find it held and wait.
+admin.set("cotter:{x}:lease", "someone-else", px=600000)
+
+def subscribed():
+    while admin.pubsub_numsub(channel)[0][1] < 1:
+        time.sleep(0.02)
+
+if conf["mode"] == "sync":
+    store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=conf["socket"]), wait=10)
+    losers = [cotter.TokenSession(new_client(), shared_store=store, shared_session_id="x", refresh_margin=100)
+              for _ in range(3)]
+    for s in losers:
+        threading.Thread(target=s.access_token, daemon=True).start()
+    subscribed()
+else:
+    async def main():
+        store = cotter.redis.AsyncRedisStore(redis.asyncio.Redis(unix_socket_path=conf["socket"]), wait=10)
+        losers = [await cotter.aio.AsyncTokenSession.create(new_client(), shared_store=store,
+                                                            shared_session_id="x", refresh_margin=100)
+                  for _ in range(3)]
+        tasks = [asyncio.ensure_future(s.access_token()) for s in losers]
+        await asyncio.to_thread(subscribed)
+        if conf["mode"] == "async-loop-left":
+            return  # asyncio.run cancels the waiting calls and the store's tasks
+        print("exiting", flush=True)
+        sys.exit(0)  # the interpreter exits from inside the running loop
+    asyncio.run(main())
+print("exiting", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async-loop-left", "async-exit-in-loop"])
+def test_interpreter_exit_with_waits_pending(emulator: Any, tmp_path: Path, mode: str) -> None:
+    server = RedisServer(tmp_path / "wexit")
+    try:
+        emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+        conf = {"mode": mode, "socket": server.socket, "base_url": emulator.base_url,
+                "api_key_id": emulator.api_key_id, "api_secret_key": emulator.api_secret_key,
+                "token": emulator.login("wexit@example.com")["oauth_token"]}
+        # The bound is a hang detector (the losers wait up to 10 s each, the lease lives 10 s), not a timing check.
+        p = subprocess.run([sys.executable, "-c", WAIT_EXIT_SCRIPT.replace("{conf}", repr(conf))],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "exiting" in p.stdout
+        assert "Fatal" not in p.stderr and "terminate called" not in p.stderr
+    finally:
+        server.stop()
