@@ -271,11 +271,11 @@ typedef int64_t (*cotter_clock_fn)(void *payload);
  *  - A call keeps what it uses (client, session, verifier) alive until it completes, so the order in which
  *    handles are freed does not matter: freeing a client does not stop its calls in flight.
  *  - The user callbacks of an object (log, clock, storage hooks, tokens-changed) run only while it is in use: its
- *    handle is not freed, or a call on it has not both completed and been freed, or (for a client) a session on
- *    it is in use. The free that ends the last use waits for such a callback running on another thread to
- *    return; afterwards none runs again, so their payloads may be released then. Work that goes on past that
- *    point (a session refresh whose callers all gave up) runs without them: no log, the system clock, no storage
- *    hook (the new tokens stay in memory) and no tokens-changed call.
+ *    handle is not freed, or a call on it is not freed (completed or not: a call freed before it completed ends
+ *    its use at the free), or (for a client) a session on it is in use. The free that ends the last use waits for
+ *    such a callback running on another thread to return; afterwards none runs again, so their payloads may be
+ *    released then. Work that goes on past that point (a session refresh whose callers all gave up) runs without
+ *    them: no log, the system clock, no storage hook (the new tokens stay in memory) and no tokens-changed call.
  *  - Cancelling stops the request at whatever stage it is (queued, connecting, waiting for the response,
  *    mid-body); its connection is closed, never reused half-read; the server sees the request at most once. A
  *    session refresh that was already sent is not undone: the call stops waiting, and the session stores the new

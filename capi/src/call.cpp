@@ -25,14 +25,14 @@ int64_t call_timeout_ms(const cotter_call_options *opts) noexcept {
     return opts && opts->timeout_ms > 0 ? opts->timeout_ms : -1;
 }
 
-cotter_call *new_call(const cotter_call_options *opts, std::shared_ptr<void> keep,
-                      const cotter::core::http::transport *io) {
+cotter_call *new_call(const cotter_call_options *opts, call_keep keep, const cotter::core::http::transport *io) {
     auto *call = new cotter_call();
     if (opts) {
         call->fn = opts->done;
         call->payload = opts->done_payload;
     }
-    call->keep = std::move(keep);
+    call->keep = std::move(keep.object);
+    call->use = std::move(keep.use);
     call->io = io;
     return call;
 }
@@ -153,6 +153,15 @@ COTTER_API int cotter_call_wait(cotter_call *call, cotter_error **out_error) noe
 COTTER_API void cotter_call_free(cotter_call *call) noexcept {
     if (!call) return;
     cotter_call_cancel(call);
+    // The handle's end is the call's last use of its object's callbacks (hooks.hpp), whether or not the cancelled
+    // call has completed yet: once every handle is freed, no log, clock or storage hook runs again. Dropped outside
+    // the lock: ending the last use waits for a callback running on another thread.
+    std::shared_ptr<cotter::capi::hook_gate::use> use;
+    {
+        std::lock_guard<std::mutex> lock(call->mu);
+        use.swap(call->use);
+    }
+    use.reset();
     cotter::capi::release_call(call);
 }
 

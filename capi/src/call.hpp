@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api.hpp"
+#include "hooks.hpp"
 #include "http/http.hpp"
 #include "token/client.hpp"
 
@@ -36,6 +37,7 @@ struct cotter_call {
     cotter_call_done_fn fn = nullptr;
     void *payload = nullptr;
     std::shared_ptr<void> keep;              // what the call uses (client, session, verifier), alive until it completes
+    std::shared_ptr<cotter::capi::hook_gate::use> use;  // guarded by mu: its object's callbacks, until the handle is freed
     const cotter::core::http::transport *io = nullptr;  // whose I/O thread completes the call (waiting there deadlocks)
     // The caller's handle + the pending completion + start_call until it returns (a call may complete, and its
     // callback free the handle, before the `_start` function has returned).
@@ -53,9 +55,9 @@ int64_t call_timeout_ms(const cotter_call_options *opts) noexcept;
 /// Drops one reference; the last one deletes the call.
 void release_call(cotter_call *call) noexcept;
 
-/// A new call (three references: see cotter_call::refs) that keeps `keep` alive and is completed on `io`'s thread.
-cotter_call *new_call(const cotter_call_options *opts, std::shared_ptr<void> keep,
-                      const cotter::core::http::transport *io);
+/// A new call (three references: see cotter_call::refs) that keeps `keep` (hooks.hpp) and is completed on `io`'s
+/// thread.
+cotter_call *new_call(const cotter_call_options *opts, call_keep keep, const cotter::core::http::transport *io);
 
 /// Completes the call once: stores the outcome, wakes waiters, runs the callback, drops the pending reference.
 void complete_call(cotter_call *call, int status, cotter::core::error_info *err, cotter_call::result &&value) noexcept;
@@ -103,7 +105,7 @@ struct record_json {
 /// (the core's call handle) or a session waiter id wrapped by the caller. If `start` throws (a bad argument,
 /// before anything started), the call is discarded and the exception propagates to the ABI barrier.
 template <class T, class Start, class Convert = as_is>
-int start_call(cotter_call **out, const cotter_call_options *opts, std::shared_ptr<void> keep,
+int start_call(cotter_call **out, const cotter_call_options *opts, call_keep keep,
                const cotter::core::http::transport *io, Start &&start, Convert convert = Convert{}) {
     cotter_call *call = new_call(opts, std::move(keep), io);
     std::function<void()> cancel;

@@ -7,10 +7,10 @@
  * operation goes on after every caller gave up (a refresh already sent must still store its tokens). Without a
  * rule, a callback could run after the binding freed its payload (a closure, a Python object...), and the C
  * ABI gives no later moment at which releasing it would be safe. The rule (cotter.h, "Asynchronous calls"):
- * an object's callbacks are called only while it is in use: its handle is not freed, a call on it has not
- * completed and been freed, or (for a client) a session on it is in use. The release that ends the last use
- * closes the gate and waits for a callback running on another thread to return; later work runs without the
- * callbacks (no log, the system clock, no storage hook, no tokens-changed call).
+ * an object's callbacks are called only while it is in use: its handle is not freed, a call on it is not freed,
+ * or (for a client) a session on it is in use. The release that ends the last use closes the gate and waits for a
+ * callback running on another thread to return; later work runs without the callbacks (no log, the system clock,
+ * no storage hook, no tokens-changed call).
  */
 #pragma once
 
@@ -108,16 +108,18 @@ public:
     std::shared_ptr<use> handle_use() { return std::make_shared<use>(shared_from_this()); }
 };
 
-/// What a call keeps until it has completed and been freed: the object it runs on and a use of its gate.
-template <class T>
+/// What a call keeps: the object it runs on, until it has completed and been freed, and a use of the object's gate,
+/// until its handle is freed (cotter_call_free). The use ends with the handle, not with the completion: a call freed
+/// before it completed (which cancels it) completes later on the I/O thread, and until then its use would keep the
+/// gate open past every free of the caller, who could then never tell when the payloads may go.
 struct call_keep {
-    std::shared_ptr<T> object;
+    std::shared_ptr<void> object;
     std::shared_ptr<hook_gate::use> use;
 };
 
 template <class T>
-std::shared_ptr<void> keep_for_call(std::shared_ptr<T> object, hook_gate &gate) {
-    return std::make_shared<call_keep<T>>(call_keep<T>{std::move(object), gate.acquire()});
+call_keep keep_for_call(std::shared_ptr<T> object, hook_gate &gate) {
+    return call_keep{std::move(object), gate.acquire()};
 }
 
 }  // namespace cotter::capi
