@@ -4,7 +4,7 @@
  * many calls in flight on few threads and capped connections, callbacks exactly once, cancellation while waiting
  * and mid-body, deadlines, freeing calls and clients with calls in flight, sessions (inline completion of a fresh
  * token, one shared refresh, a cancelled waiter whose refresh still lands), key-set refreshes whose waiters cancel
- * and time out independently, takers' rules, and the deadlock guard.
+ * and time out independently, takers' rules, the deadlock guard, and a freed call ending its use of the hooks.
  * No test reads a clock: the server holds requests (latency faults of 30 s) and the test waits for what it saw.
  */
 #include <pthread.h>
@@ -690,6 +690,84 @@ static void test_session_free_stops_hooks(void) {
     free(json);
 }
 
+/* Holds the client's I/O thread inside a done callback (not a callback of the client or its sessions) until `go`. */
+typedef struct io_hold {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t test_thread;
+    int entered, go;
+} io_hold;
+
+static void hold_io(cotter_call *call, void *payload) {
+    io_hold *h = (io_hold *)payload;
+    (void)call;
+    if (pthread_equal(pthread_self(), h->test_thread)) return; /* completed inline: no I/O thread to hold */
+    pthread_mutex_lock(&h->mu);
+    h->entered = 1;
+    pthread_cond_broadcast(&h->cv);
+    while (!h->go) pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* A call freed before it completed ends its use at the free (issue 17): the session's work queued on the I/O thread
+ * before the call's cancelled completion runs after every free, and calls none of the session's hooks. (Before, the
+ * call's use lasted until that completion: the queued refresh called the load hook after cotter_session_free.) */
+static void test_freed_call_ends_its_use_at_the_free(void) {
+    cotter_client *c = new_client(0);
+    cotter_session *s = NULL;
+    cotter_session_options so;
+    cotter_token *initial = NULL;
+    char *json = emu_login(&E, "freed-call-hooks@example.com");
+    cotter_call *call = NULL, *held = NULL;
+    cotter_call_options co;
+    cotter_buf u = COTTER_BUF_INIT;
+    hook_probe h = {0, 0, 0};
+    static io_hold io; /* static: the holding callback must never outlive it, even if a check fails */
+    CHECK(json != NULL);
+    CHECK(cotter_token_from_json(&initial, json, strlen(json), NULL) == COTTER_OK);
+    CHECK(cotter_session_options_init(&so, COTTER_SESSION_OPTIONS_VERSION) == COTTER_OK);
+    so.load = probe_load;
+    so.save = probe_save;
+    so.storage_payload = &h;
+    so.on_tokens_changed = probe_changed;
+    so.on_tokens_changed_payload = &h;
+    CHECK(cotter_session_new(&s, c, &so, initial, NULL) == COTTER_OK);
+    CHECK(h.calls == 1); /* the initial store, on this thread */
+    pthread_mutex_init(&io.mu, NULL);
+    pthread_cond_init(&io.cv, NULL);
+    io.test_thread = pthread_self();
+    io.entered = io.go = 0;
+
+    /* Another call of the client, cancelled at once: its done callback holds the I/O thread. */
+    CHECK(cotter_call_options_init(&co, COTTER_CALL_OPTIONS_VERSION) == COTTER_OK);
+    co.done = hold_io;
+    co.done_payload = &io;
+    CHECK(cotter_client_refresh_start(&held, c, "not-a-refresh-token", &co, NULL) == COTTER_OK);
+    cotter_call_cancel(held);
+    pthread_mutex_lock(&io.mu);
+    while (!io.entered) pthread_cond_wait(&io.cv, &io.mu);
+    pthread_mutex_unlock(&io.mu);
+
+    /* The refresh is queued (its first step loads through the hook), then the call's cancelled completion. */
+    CHECK(cotter_session_refresh_start(&call, s, NULL, NULL) == COTTER_OK);
+    cotter_call_free(call);
+    cotter_session_free(s); /* the last use: no hook of the session may run from here on */
+    pthread_mutex_lock(&io.mu);
+    h.freed = 1;
+    io.go = 1;
+    pthread_cond_broadcast(&io.cv);
+    pthread_mutex_unlock(&io.mu);
+    cotter_call_free(held);
+    /* Answered after the queued refresh step has run (it ran before this request could be answered). */
+    CHECK(cotter_client_user_get_by_identifier(&u, c, "freed-call-hooks@example.com", NULL) == COTTER_OK);
+    CHECK(h.after_free == 0);
+    CHECK(h.calls == 1);
+    cotter_buf_dispose(&u);
+    cotter_client_free(c);
+    cotter_token_free(initial);
+    free(json);
+}
+
 /* Every client call has an asynchronous form that works end to end (one call each, through the takers). */
 static void test_every_start_function(void) {
     cotter_client *c = new_client(0);
@@ -848,6 +926,7 @@ int main(void) {
     test_callbacks_end_with_the_last_use();
     test_verifier_refresh_waiters_are_independent();
     test_session_free_stops_hooks();
+    test_freed_call_ends_its_use_at_the_free();
     emu_stop(&E);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
