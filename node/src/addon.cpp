@@ -1561,7 +1561,7 @@ struct StoreAdapter {
             std::shared_ptr<StoreAdapter> a = *static_cast<std::shared_ptr<StoreAdapter> *>(payload);
             a->js->Post([a, job](napi_env env) {
                 if (env == nullptr) return job->Fail("the JavaScript environment is shutting down");
-                a->Run(Napi::Env(env), job);
+                a->Run(env, job);
             });
             return 0;
         } catch (...) {
@@ -1612,28 +1612,75 @@ struct StoreAdapter {
     }
 
   private:
-    /// What the promise's two callbacks share; exactly one of them runs, and frees it.
+    /// What a promise's two callbacks share (an eval's or a wait's job); exactly one of them runs, and frees it.
+    template <class Job>
     struct Pending {
-        std::shared_ptr<EvalJob> job;
+        std::shared_ptr<Job> job;
         std::shared_ptr<JsThread> js;
-        /// JS thread: the eval is over for the event loop (its Close hook and its hold go).
-        void Finish(napi_env env) {
-            js->RemoveCloser(job->closer);
-            js->Unhold(env);
-        }
     };
 
+    /// How CallWithPromise ended.
+    enum class Chained { kYes, kNoFunction, kClosing, kThrew, kNoPromise };
+
     /**
-     * JS thread: calls eval; its promise completes the job. The event loop is held while an eval is pending (an
-     * idle store holds nothing). Raw N-API with every status checked: this also runs while a worker thread is being
-     * terminated, where a failing node-addon-api call would abort the process (Napi::Error of a non-object).
+     * JS thread: calls `f` (the adapter's eval or wait) with the N arguments `make_args` makes, and chains its promise
+     * to `resolved` / `rejected` (which take the job back with Settled and complete it). While the promise is pending
+     * the event loop is held (the session's operation is not over), and the environment's end runs `on_close`. Any
+     * other outcome is returned, the job left to the caller. Raw N-API with every status checked: this also runs while
+     * a worker thread is being terminated, where a failing node-addon-api call would abort the process (see Js).
      */
-    void Run(napi_env env, const std::shared_ptr<EvalJob> &job) {
-        if (fn.IsEmpty()) return job->Fail("the shared store is gone");
-        job->closer = js->AddCloser([job] { job->Fail("the JavaScript environment is shutting down"); });
-        if (job->closer == 0) return job->Fail("the JavaScript environment is shutting down");
+    template <size_t N, class Job, class MakeArgs>
+    Chained CallWithPromise(napi_env env, const Napi::FunctionReference &f, const std::shared_ptr<Job> &job,
+                            std::function<void()> on_close, MakeArgs &&make_args, napi_callback resolved,
+                            napi_callback rejected) {
+        if (f.IsEmpty()) return Chained::kNoFunction;
+        job->closer = js->AddCloser(std::move(on_close));
+        if (job->closer == 0) return Chained::kClosing;
         js->Hold(env);
-        auto *pending = new Pending{job, js};
+        auto *pending = new Pending<Job>{job, js};
+        napi_value fn, undefined, result, then, argv[N], cbs[2];
+        bool is_promise = false;
+        const bool called = napi_get_reference_value(env, f, &fn) == napi_ok &&
+                            napi_get_undefined(env, &undefined) == napi_ok && make_args(argv) &&
+                            napi_call_function(env, undefined, fn, N, argv, &result) == napi_ok;
+        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
+                             napi_create_function(env, "resolved", NAPI_AUTO_LENGTH, resolved, pending, &cbs[0]) == napi_ok &&
+                             napi_create_function(env, "rejected", NAPI_AUTO_LENGTH, rejected, pending, &cbs[1]) == napi_ok &&
+                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
+                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
+        if (chained) return Chained::kYes;
+        bool thrown = false;
+        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
+            napi_value ignored;
+            napi_get_and_clear_last_exception(env, &ignored);  // the JS error may quote its arguments: not kept
+        }
+        delete Finish(env, pending);
+        return called ? Chained::kNoPromise : Chained::kThrew;
+    }
+
+    /// JS thread: the job is over for the event loop (its Close hook and its hold go).
+    template <class Job>
+    static Pending<Job> *Finish(napi_env env, Pending<Job> *p) {
+        p->js->RemoveCloser(p->job->closer);
+        p->js->Unhold(env);
+        return p;
+    }
+
+    /// In a promise callback of CallWithPromise: the value it was called with and its job (nullptr when N-API fails).
+    template <class Job>
+    static std::shared_ptr<Job> Settled(napi_env env, napi_callback_info info, napi_value *value) {
+        size_t argc = 1;
+        void *data = nullptr;
+        *value = nullptr;
+        if (napi_get_cb_info(env, info, &argc, value, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<Pending<Job>> p(Finish(env, static_cast<Pending<Job> *>(data)));
+        if (argc < 1) *value = nullptr;
+        return p->job;
+    }
+
+    /// JS thread: calls eval; its promise completes the job. The event loop is held while an eval is pending (an
+    /// idle store holds nothing).
+    void Run(napi_env env, const std::shared_ptr<EvalJob> &job) {
         auto str = [env](const std::string &v, napi_value *out) {
             return napi_create_string_utf8(env, v.data(), v.size(), out) == napi_ok;
         };
@@ -1645,121 +1692,72 @@ struct StoreAdapter {
             }
             return true;
         };
-        napi_value f, undefined, result, then, argv[4], cbs[2];
-        bool is_promise = false;
-        const bool called = napi_get_reference_value(env, fn, &f) == napi_ok && napi_get_undefined(env, &undefined) == napi_ok &&
-                            str(job->script, &argv[0]) && str(job->sha1, &argv[1]) && list(job->keys, &argv[2]) &&
-                            list(job->args, &argv[3]) && napi_call_function(env, undefined, f, 4, argv, &result) == napi_ok;
-        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
-                             napi_create_function(env, "resolved", NAPI_AUTO_LENGTH, &StoreAdapter::OnResolved, pending, &cbs[0]) == napi_ok &&
-                             napi_create_function(env, "rejected", NAPI_AUTO_LENGTH, &StoreAdapter::OnRejected, pending, &cbs[1]) == napi_ok &&
-                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
-                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
-        if (chained) return;
-        bool thrown = false;
-        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
-            napi_value ignored;
-            napi_get_and_clear_last_exception(env, &ignored);  // the JS error may quote its arguments: not kept
+        const Chained r = CallWithPromise<4>(
+            env, fn, job, [job] { job->Fail("the JavaScript environment is shutting down"); },
+            [&](napi_value *argv) {
+                return str(job->script, &argv[0]) && str(job->sha1, &argv[1]) && list(job->keys, &argv[2]) &&
+                       list(job->args, &argv[3]);
+            },
+            &StoreAdapter::OnResolved, &StoreAdapter::OnRejected);
+        switch (r) {
+            case Chained::kYes: return;
+            case Chained::kNoFunction: return job->Fail("the shared store is gone");
+            case Chained::kClosing: return job->Fail("the JavaScript environment is shutting down");
+            case Chained::kThrew: return job->Fail("the shared store's eval threw");
+            case Chained::kNoPromise: return job->Fail("the shared store's eval did not return a Promise");
         }
-        pending->Finish(env);
-        delete pending;
-        job->Fail(called ? "the shared store's eval did not return a Promise" : "the shared store's eval threw");
     }
 
-    /// What a wait's promise callbacks share; exactly one of them runs, and frees it.
-    struct PendingWait {
-        std::shared_ptr<WaitJob> job;
-        std::shared_ptr<JsThread> js;
-        void Finish(napi_env env) {
-            js->RemoveCloser(job->closer);
-            js->Unhold(env);
-        }
-    };
-
-    /**
-     * JS thread: calls wait(channel, timeoutMs); its promise completes the job. Like an eval, a pending wait holds
-     * the event loop (the session's operation is not over) and the environment's end completes it. Raw N-API, every
-     * status checked (see Run).
-     */
+    /// JS thread: calls wait(channel, timeoutMs); its promise completes the job. Like an eval, a pending wait holds
+    /// the event loop and the environment's end completes it.
     void RunWait(napi_env env, const std::shared_ptr<WaitJob> &job) {
-        if (wait_fn.IsEmpty()) return job->Complete(COTTER_ESHARED_UNAVAILABLE);
-        job->closer = js->AddCloser([job] { job->Complete(COTTER_ESHARED_UNAVAILABLE); });
-        if (job->closer == 0) return job->Complete(COTTER_ESHARED_UNAVAILABLE);
-        js->Hold(env);
-        auto *pending = new PendingWait{job, js};
-        napi_value f, undefined, result, then, argv[2], cbs[2];
-        bool is_promise = false;
-        const bool called = napi_get_reference_value(env, wait_fn, &f) == napi_ok &&
-                            napi_get_undefined(env, &undefined) == napi_ok &&
-                            napi_create_string_utf8(env, job->channel.data(), job->channel.size(), &argv[0]) == napi_ok &&
-                            napi_create_double(env, double(job->timeout_ms), &argv[1]) == napi_ok &&
-                            napi_call_function(env, undefined, f, 2, argv, &result) == napi_ok;
-        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
-                             napi_create_function(env, "woken", NAPI_AUTO_LENGTH, &StoreAdapter::OnWaitResolved, pending, &cbs[0]) == napi_ok &&
-                             napi_create_function(env, "failed", NAPI_AUTO_LENGTH, &StoreAdapter::OnWaitRejected, pending, &cbs[1]) == napi_ok &&
-                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
-                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
-        if (chained) return;
-        bool thrown = false;
-        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
-            napi_value ignored;
-            napi_get_and_clear_last_exception(env, &ignored);
-        }
-        pending->Finish(env);
-        delete pending;
-        job->Complete(COTTER_ESHARED_UNAVAILABLE);
+        const Chained r = CallWithPromise<2>(
+            env, wait_fn, job, [job] { job->Complete(COTTER_ESHARED_UNAVAILABLE); },
+            [&](napi_value *argv) {
+                return napi_create_string_utf8(env, job->channel.data(), job->channel.size(), &argv[0]) == napi_ok &&
+                       napi_create_double(env, double(job->timeout_ms), &argv[1]) == napi_ok;
+            },
+            &StoreAdapter::OnWaitResolved, &StoreAdapter::OnWaitRejected);
+        if (r != Chained::kYes) job->Complete(COTTER_ESHARED_UNAVAILABLE);
     }
 
     /// The wait's promise resolved (JS thread): `true` is a message, anything else the bound passing.
     static napi_value OnWaitResolved(napi_env env, napi_callback_info info) {
-        size_t argc = 1;
-        napi_value v = nullptr;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, &v, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<PendingWait> p(static_cast<PendingWait *>(data));
-        p->Finish(env);
+        napi_value v;
+        std::shared_ptr<WaitJob> job = Settled<WaitJob>(env, info, &v);
+        if (!job) return nullptr;
         bool message = false;
         napi_valuetype type = napi_undefined;
-        if (argc >= 1 && v && napi_typeof(env, v, &type) == napi_ok && type == napi_boolean) napi_get_value_bool(env, v, &message);
-        p->job->Complete(message ? COTTER_OK : COTTER_ETIMEOUT);
+        if (v && napi_typeof(env, v, &type) == napi_ok && type == napi_boolean) napi_get_value_bool(env, v, &message);
+        job->Complete(message ? COTTER_OK : COTTER_ETIMEOUT);
         return nullptr;
     }
 
     /// The wait's promise rejected (JS thread): a failed wait (the library polls instead).
     static napi_value OnWaitRejected(napi_env env, napi_callback_info info) {
-        size_t argc = 0;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<PendingWait> p(static_cast<PendingWait *>(data));
-        p->Finish(env);
-        p->job->Complete(COTTER_ESHARED_UNAVAILABLE);
+        napi_value ignored;
+        if (std::shared_ptr<WaitJob> job = Settled<WaitJob>(env, info, &ignored)) job->Complete(COTTER_ESHARED_UNAVAILABLE);
         return nullptr;
     }
 
     /// The eval's promise resolved (JS thread): flatten the reply and complete.
     static napi_value OnResolved(napi_env env, napi_callback_info info) {
-        size_t argc = 1;
-        napi_value reply = nullptr;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, &reply, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
-        p->Finish(env);
+        napi_value reply;
+        std::shared_ptr<EvalJob> job = Settled<EvalJob>(env, info, &reply);
+        if (!job) return nullptr;
         try {
-            p->job->Complete(Napi::Value(env, reply));
+            job->Complete(Napi::Value(env, reply));
         } catch (...) {
-            p->job->Fail("the Redis client's reply could not be read");
+            job->Fail("the Redis client's reply could not be read");
         }
         return nullptr;
     }
 
     /// The eval's promise rejected (JS thread): its message, cleaned of the script's arguments.
     static napi_value OnRejected(napi_env env, napi_callback_info info) {
-        size_t argc = 1;
-        napi_value err = nullptr;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, &err, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
-        p->Finish(env);
+        napi_value err;
+        std::shared_ptr<EvalJob> job = Settled<EvalJob>(env, info, &err);
+        if (!job) return nullptr;
         std::string why = "the Redis client failed";
         napi_valuetype type = napi_undefined;
         napi_value m;
@@ -1775,7 +1773,7 @@ struct StoreAdapter {
             napi_value ignored;
             napi_get_and_clear_last_exception(env, &ignored);
         }
-        p->job->Fail(why);
+        job->Fail(why);
         return nullptr;
     }
 };
