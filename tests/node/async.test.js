@@ -312,6 +312,12 @@ function workerEndingMidSettle(body, rounds, terminate) {
   return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 170000,
     env: { ...process.env, EMU: JSON.stringify(emu.info), WHO: identifier } });
 }
+/** The child was not aborted, its main thread's call worked after the workers, and it exited by itself. */
+function assertWentOn(r) {
+  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr.slice(0, 400)}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `after ${identifier}`);
+}
 // 100 calls: half resolve with a user (JSON.parse), half reject (a CotterError built by the constructor of index.js).
 const HUNDRED_CALLS = `
   const c = new Client({ apiKeyId: info.api_key_id, apiSecretKey: info.api_secret_key, baseUrl: info.base_url, log });
@@ -325,9 +331,7 @@ test('a worker ended by JS run while a call is settled (a setter on the way) doe
     const log = undefined;
     Object.defineProperty(Object.prototype, 'oauthErrorDescription', { set() { process.exit(0); }, configurable: true });
     ${HUNDRED_CALLS}`, 5, false);
-  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr.slice(0, 400)}`);
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), `after ${identifier}`);
+  assertWentOn(r);
 });
 
 test('a worker whose log function ends it (process.exit) with calls in flight does not abort the process', LONG, async () => {
@@ -335,9 +339,7 @@ test('a worker whose log function ends it (process.exit) with calls in flight do
   const r = workerEndingMidSettle(`
     const log = () => process.exit(0);
     ${HUNDRED_CALLS}`, 5, false);
-  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr.slice(0, 400)}`);
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), `after ${identifier}`);
+  assertWentOn(r);
 });
 
 test('a worker terminated while 100 calls are being settled, 20 times: no abort, the process exits by itself', LONG, async () => {
@@ -345,9 +347,7 @@ test('a worker terminated while 100 calls are being settled, 20 times: no abort,
   const r = workerEndingMidSettle(`
     const log = undefined;
     ${HUNDRED_CALLS}`, 20, true);
-  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr.slice(0, 400)}`);
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), `after ${identifier}`);
+  assertWentOn(r);
 });
 
 test('a worker thread can end with calls and verifications in flight; the addon goes on working', LONG, async () => {
