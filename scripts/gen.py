@@ -1046,7 +1046,9 @@ def docs_options_table(spec: Spec) -> str:
     for s in spec.options:
         if o:
             o.append("")
-        o += [f"`{s['name']}` (version {s['version']}, `{s['name'].upper()}_INIT`, `{s['name']}_init()`):", "",
+        # Name the _init() function only where the ABI has one (the login URL options have the macro alone).
+        init = f", `{s['name']}_init()`" if f"{s['name']}_init" in spec.function_names else ""
+        o += [f"`{s['name']}` (version {s['version']}, `{s['name'].upper()}_INIT`{init}):", "",
               "| field | type | default | range | version | meaning |", "|---|---|---|---|---|---|"]
         for f in s["fields"][1:]:
             default = field_default(s, f)

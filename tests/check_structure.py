@@ -10,10 +10,13 @@
     this check names the offender (an include directory added by hand, a compile line of the build given with
     --build). ctest's structure/binding_cannot_include_core builds a file that tries it, and must fail to;
   - the modules of each Rust crate (bindings/rust/*/src) form no circle: a module uses `crate::x` of modules
-    below it only (the crate root, lib.rs, declares and re-exports them all and is left out).
+    below it only (the crate root, lib.rs, declares and re-exports them all and is left out);
+  - every C function the docs name as `cotter_x()` (docs/*.md and the READMEs) is declared in cotter.h (the
+    login URL options' table once named a `cotter_login_url_options_init()` that the ABI never had).
 
     python3 tests/check_structure.py [--root DIR] [--build BUILD_DIR]
-    python3 tests/check_structure.py --self-test     a circle put into a copy of the Rust crate is reported
+    python3 tests/check_structure.py --self-test     a circle put into a copy of the Rust crate, and a doc naming
+                                                     a function cotter.h lacks, are reported
 """
 from __future__ import annotations
 
@@ -165,6 +168,21 @@ def rust_module_problems(root: Path) -> list[str]:
     return problems
 
 
+DOC_FILES = ["docs/*.md", "*.md", "*/README.md", "bindings/*/README.md", "bindings/*/*/README.md"]
+
+
+def doc_function_problems(root: Path) -> list[str]:
+    functions = abi_functions(root)
+    problems = []
+    for pattern in DOC_FILES:
+        for doc in sorted(root.glob(pattern)):
+            for n, line in enumerate(doc.read_text().splitlines(), 1):
+                for name in re.findall(r"\b(cotter_\w+)\(\)", line):
+                    if name not in functions:
+                        problems.append(f"{doc.relative_to(root)}:{n}: names {name}(), which cotter.h does not declare")
+    return problems
+
+
 def self_test() -> int:
     """The Rust check on this tree passes, and on a copy of the crate with error.rs using ffi.rs (the circle issue
     16 broke) it reports that circle."""
@@ -179,11 +197,22 @@ def self_test() -> int:
         found = rust_module_problems(root)
         if not any("error, " in p and "ffi" in p for p in found):
             failures.append(f"a circle error.rs -> ffi.rs -> error.rs was not reported ({found})")
+    if doc_function_problems(ROOT):
+        failures.append(f"the docs already fail: {doc_function_problems(ROOT)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "capi/include").mkdir(parents=True)
+        shutil.copy(ROOT / "capi/include/cotter.h", root / "capi/include/cotter.h")
+        (root / "docs").mkdir()
+        (root / "docs/c-api.md").write_text("Use `cotter_client_new()` after `cotter_login_url_options_init()`.\n")
+        found = doc_function_problems(root)
+        if found != ["docs/c-api.md:1: names cotter_login_url_options_init(), which cotter.h does not declare"]:
+            failures.append(f"a doc naming a function cotter.h lacks was not reported alone ({found})")
     for f in failures:
         print(f"check_structure: SELF-TEST FAIL: {f}", file=sys.stderr)
     if failures:
         return 1
-    print("check_structure: self-test ok (a circle of Rust modules is reported)")
+    print("check_structure: self-test ok (a circle of Rust modules, a doc naming a missing function are reported)")
     return 0
 
 
@@ -196,14 +225,16 @@ def main() -> int:
     if args.self_test:
         return self_test()
     root = args.root.resolve()
-    problems = core_problems(root) + binding_build_problems(root) + rust_module_problems(root)
+    problems = (core_problems(root) + binding_build_problems(root) + rust_module_problems(root) +
+                doc_function_problems(root))
     if args.build:
         problems += compile_line_problems(root, args.build)
     for p in problems:
         print(f"check_structure: FAIL: {p}", file=sys.stderr)
     if problems:
         return 1
-    print("check_structure: ok (core/ is below the C ABI; no binding sees core/; no circle of Rust modules)")
+    print("check_structure: ok (core/ is below the C ABI; no binding sees core/; no circle of Rust modules; "
+          "the docs name only functions of cotter.h)")
     return 0
 
 

@@ -418,12 +418,17 @@ inline unique_buf pkce_challenge_of(const char *verifier) {
     return out;
 }
 
-inline cotter_login_url_options login_url_options() {
+/**
+ * @brief Defaults for cotter_login_url: COTTER_LOGIN_URL_OPTIONS_INIT (the current version, 2; from_environment 0;
+ * strings NULL: the caller points them at storage it keeps). The C ABI has no cotter_login_url_options_init():
+ * the struct holds nothing but pointers and flags, so the macro is its one initialiser.
+ */
+inline cotter_login_url_options login_url_options() noexcept {
     cotter_login_url_options o = COTTER_LOGIN_URL_OPTIONS_INIT;
     return o;
 }
 
-/** @brief cotter_login_url. */
+/** @brief cotter_login_url: the hosted-login URL, every parameter percent-encoded; throws cotter::Error. */
 inline unique_buf login_url(const cotter_login_url_options &opts) {
     unique_buf out;
     detail::call([&](cotter_error **e) { return cotter_login_url(out.get(), &opts, e); });

@@ -8,6 +8,8 @@
  *    function of the environment (JsThread). There the result is taken, converted and the Promise settled.
  *    Verification is offered sync (verifySync) and async (verify, CPU work on the addon's verify threads, whose
  *    results come back through the same thread-safe function). Nothing runs on the libuv pool.
+ *  - What runs from that queue on the JS thread (settling, log lines) uses raw N-API through `Js`, every status
+ *    checked: a worker thread may be terminated meanwhile, and a failing node-addon-api call would abort the process.
  *  - Every failure becomes an instance of the JS CotterError class that node/lib/index.js registers with
  *    setErrorClass(): `.code` is the stable C name (COTTER_EJWT_EXPIRED...), `.httpStatus`, `.oauthError`...
  *  - The C ABI keeps parents alive (a call its client, a session its client), so wrappers hold no JS reference
@@ -87,26 +89,112 @@ struct ErrorInfo {
     }
 };
 
-Napi::Value OptionalString(Napi::Env env, const std::optional<std::string> &s) {
-    return s ? Napi::Value(Napi::String::New(env, *s)) : env.Null();
+/**
+ * JS values made with raw N-API: every status checked, nothing thrown. Whatever runs from the JS thread's queue
+ * (settling a call, a log line) may run while a worker thread is being terminated, and JS can then stop in the
+ * middle of a call (a setter, a constructor, a log function). A node-addon-api call that fails there throws a
+ * Napi::Error whose own construction fails on the termination value (it is not an object), and node-addon-api
+ * answers that with napi_fatal_error: the whole process aborts. Here the first failure marks the builder failed;
+ * every later step then does nothing and returns nullptr, so a chain of steps needs one check at its end.
+ */
+class Js {
+  public:
+    explicit Js(napi_env env) : env_(env) {}
+    napi_env env() const { return env_; }
+    bool ok() const { return ok_; }
+
+    napi_value Null() { return Make([&](napi_value *v) { return napi_get_null(env_, v); }); }
+    napi_value Undefined() { return Make([&](napi_value *v) { return napi_get_undefined(env_, v); }); }
+    napi_value Bool(bool b) { return Make([&](napi_value *v) { return napi_get_boolean(env_, b, v); }); }
+    napi_value Number(double d) { return Make([&](napi_value *v) { return napi_create_double(env_, d, v); }); }
+    napi_value String(std::string_view s) {
+        return Make([&](napi_value *v) { return napi_create_string_utf8(env_, s.data(), s.size(), v); });
+    }
+    napi_value String(const char *s) { return s ? String(std::string_view(s)) : Null(); }  // NULL: null
+    napi_value String(const std::string &s) { return String(std::string_view(s)); }
+    napi_value OrNull(const std::optional<std::string> &s) { return s ? String(*s) : Null(); }  // absent: null
+    napi_value Object() { return Make([&](napi_value *v) { return napi_create_object(env_, v); }); }
+    napi_value Get(napi_ref ref) { return Make([&](napi_value *v) { return napi_get_reference_value(env_, ref, v); }); }
+    napi_value Get(napi_value o, const char *key) {
+        return Make([&](napi_value *v) { return o ? napi_get_named_property(env_, o, key, v) : napi_invalid_arg; });
+    }
+    /// o[key] = value (a setter may run JS).
+    void Set(napi_value o, const char *key, napi_value value) {
+        Make([&](napi_value *v) {
+            *v = o;
+            return o && value ? napi_set_named_property(env_, o, key, value) : napi_invalid_arg;
+        });
+    }
+    napi_value Call(napi_value fn, napi_value self, std::initializer_list<napi_value> args) {
+        return Make([&](napi_value *v) {
+            if (!fn || !self || std::find(args.begin(), args.end(), nullptr) != args.end()) return napi_invalid_arg;
+            return napi_call_function(env_, self, fn, args.size(), args.begin(), v);
+        });
+    }
+    napi_value New(napi_value ctor, std::initializer_list<napi_value> args) {
+        return Make([&](napi_value *v) {
+            if (!ctor || std::find(args.begin(), args.end(), nullptr) != args.end()) return napi_invalid_arg;
+            return napi_new_instance(env_, ctor, args.size(), args.begin(), v);
+        });
+    }
+    /// JSON.parse(text), through the function the addon looked up at load time.
+    napi_value ParseJson(std::string_view text) {
+        AddonData *d = nullptr;
+        if (ok_ && (napi_get_instance_data(env_, reinterpret_cast<void **>(&d)) != napi_ok || d == nullptr)) ok_ = false;
+        if (!ok_) return nullptr;
+        return Call(Get(d->json_parse), Undefined(), {String(text)});
+    }
+    /// After a failure: the JS exception it left (cleared), or nullptr. None is pending when the environment is
+    /// being torn down (JS cannot run): then nothing can be settled.
+    napi_value TakeException() {
+        bool pending = false;
+        napi_value e = nullptr;
+        if (napi_is_exception_pending(env_, &pending) != napi_ok || !pending ||
+            napi_get_and_clear_last_exception(env_, &e) != napi_ok)
+            return nullptr;
+        napi_valuetype type = napi_undefined;
+        // A worker's termination leaves a value that is no JS value at all (nothing to reject with).
+        return napi_typeof(env_, e, &type) == napi_ok ? e : nullptr;
+    }
+
+  private:
+    template <class F>
+    napi_value Make(F &&make) {
+        napi_value v = nullptr;
+        if (ok_ && (make(&v) != napi_ok || v == nullptr)) ok_ = false;
+        return ok_ ? v : nullptr;
+    }
+
+    napi_env env_;
+    bool ok_ = true;
+};
+
+/// `new CotterError(message, details)` (a plain Error carrying the same fields when index.js registered no class);
+/// nullptr when `js` failed.
+napi_value ErrorValue(Js &js, const ErrorInfo &e) {
+    napi_value details = js.Object();
+    js.Set(details, "code", js.String(cotter::status_name(e.code)));
+    js.Set(details, "status", js.Number(e.code));
+    js.Set(details, "httpStatus", js.Number(e.http_status));
+    js.Set(details, "oauthError", js.OrNull(e.oauth_error));
+    js.Set(details, "oauthErrorDescription", js.OrNull(e.oauth_error_description));
+    js.Set(details, "retryAfter", e.retry_after >= 0 ? js.Number(double(e.retry_after)) : js.Null());
+    AddonData *d = nullptr;
+    if (napi_get_instance_data(js.env(), reinterpret_cast<void **>(&d)) == napi_ok && d && !d->error_class.IsEmpty())
+        return js.New(js.Get(d->error_class), {js.String(e.message), details});
+    napi_value err = nullptr;
+    if (js.ok() && napi_create_error(js.env(), nullptr, js.String(e.message), &err) != napi_ok) err = nullptr;
+    for (const char *key : {"code", "status", "httpStatus", "oauthError", "oauthErrorDescription", "retryAfter"})
+        js.Set(err, key, js.Get(details, key));
+    return js.ok() ? err : nullptr;
 }
 
-/// Builds `new CotterError(message, details)` (a plain Error when index.js has not registered the class).
+/// ErrorValue for code called from JS (a JS exception it caused is thrown on as a Napi::Error).
 Napi::Value MakeError(Napi::Env env, const ErrorInfo &e) {
-    Napi::Object details = Napi::Object::New(env);
-    details.Set("code", cotter::status_name(e.code));
-    details.Set("status", e.code);
-    details.Set("httpStatus", e.http_status);
-    details.Set("oauthError", OptionalString(env, e.oauth_error));
-    details.Set("oauthErrorDescription", OptionalString(env, e.oauth_error_description));
-    details.Set("retryAfter", e.retry_after >= 0 ? Napi::Value(Napi::Number::New(env, double(e.retry_after)))
-                                                   : env.Null());
-    AddonData *d = Data(env);
-    if (d && !d->error_class.IsEmpty()) return d->error_class.New({Napi::String::New(env, e.message), details});
-    Napi::Object err = Napi::Error::New(env, e.message).Value();
-    for (const auto &key : {"code", "status", "httpStatus", "oauthError", "oauthErrorDescription", "retryAfter"})
-        err.Set(key, details.Get(key));
-    return err;
+    Js js(env);
+    napi_value v = ErrorValue(js, e);
+    if (!js.ok()) throw Napi::Error::New(env);
+    return Napi::Value(env, v);
 }
 
 [[noreturn]] void Throw(Napi::Env env, const ErrorInfo &e) { throw Napi::Error(env, MakeError(env, e)); }
@@ -300,17 +388,24 @@ cotter::Token TokenJsonArg(Napi::Env env, const Napi::Value &v, const char *what
 Napi::Value Str(Napi::Env env, const char *s) { return s ? Napi::Value(Napi::String::New(env, s)) : env.Null(); }
 Napi::Value Str(Napi::Env env, std::string_view s) { return Napi::String::New(env, s.data(), s.size()); }
 
-Napi::Value TokenToJs(Napi::Env env, cotter::TokenRef t) {
-    if (!t) return env.Null();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("access_token", Str(env, t.access_token()));
-    o.Set("id_token", Str(env, t.id_token()));
-    o.Set("refresh_token", Str(env, t.refresh_token()));
-    o.Set("token_type", Str(env, t.token_type()));
-    o.Set("auth_method", Str(env, t.auth_method()));
-    o.Set("expires_in", Napi::Number::New(env, double(t.expires_in())));
-    o.Set("expires_at", Napi::Number::New(env, double(t.access_token_expires_at())));
+napi_value TokenValue(Js &js, cotter::TokenRef t) {
+    if (!t) return js.Null();
+    napi_value o = js.Object();
+    js.Set(o, "access_token", js.String(t.access_token()));
+    js.Set(o, "id_token", js.String(t.id_token()));
+    js.Set(o, "refresh_token", js.String(t.refresh_token()));
+    js.Set(o, "token_type", js.String(t.token_type()));
+    js.Set(o, "auth_method", js.String(t.auth_method()));
+    js.Set(o, "expires_in", js.Number(double(t.expires_in())));
+    js.Set(o, "expires_at", js.Number(double(t.access_token_expires_at())));
     return o;
+}
+
+Napi::Value TokenToJs(Napi::Env env, cotter::TokenRef t) {
+    Js js(env);
+    napi_value v = TokenValue(js, t);
+    if (!js.ok()) throw Napi::Error::New(env);
+    return Napi::Value(env, v);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -322,11 +417,11 @@ Napi::Value TokenToJs(Napi::Env env, cotter::TokenRef t) {
  * inline inside `_start`), settled on the JS thread: the result is taken out of the call and converted there.
  */
 struct PendingCall {
-    using Take = Napi::Value (*)(Napi::Env, PendingCall &);
+    using Take = napi_value (*)(Js &, PendingCall &);
     uint64_t id = 0;
     cotter_call *call = nullptr;             // ours until settled (or discarded)
     napi_deferred deferred = nullptr;
-    Take take = nullptr;                     // JS thread: the result as JS values; throws cotter::Error
+    Take take = nullptr;                     // JS thread: the result as JS values (nullptr: js failed); throws cotter::Error
     bool inline_done = false;                // completed inside `_start`, on the JS thread
     std::shared_ptr<void> keep;              // what the C object's callbacks point at (log sink, session hooks)
     std::atomic<bool> *abandoned = nullptr;  // session calls: set when this call stopped waiting for an operation
@@ -524,11 +619,13 @@ class JsThread {
             scheduled_ = false;
         }
         for (auto &t : batch) {
+            napi_handle_scope scope = nullptr;  // raw N-API, see Js: this runs while a worker is terminated too
+            if (napi_open_handle_scope(env, &scope) != napi_ok) scope = nullptr;
             try {
-                Napi::HandleScope scope(env);
                 t(env);  // tasks settle their own errors; this only keeps an exception from ending the process
             } catch (...) {
             }
+            if (scope != nullptr) napi_close_handle_scope(env, scope);
         }
     }
 
@@ -563,31 +660,26 @@ void Discard(PendingCall *p) {
     delete p;
 }
 
-// JS thread: takes the result, settles the promise, frees the call.
-void Settle(Napi::Env env, PendingCall *p) {
+/**
+ * JS thread: takes the result, settles the promise, frees the call. Raw N-API (see Js): this also runs while a
+ * worker thread is being terminated, where JS stops in the middle of converting; then nothing can settle the
+ * promise (its environment is going away), and the call is freed and its hold dropped all the same.
+ */
+void Settle(napi_env env, PendingCall *p) {
+    Js js(env);
     napi_value result = nullptr;
-    bool ok = false;
-    int code = COTTER_OK;
-    try {
-        try {
-            result = p->take(env, *p);
-            ok = true;
-        } catch (const cotter::Error &e) {
-            code = e.code();
-            result = MakeError(env, ErrorInfo::from(e));
-        } catch (const std::bad_alloc &) {
-            code = COTTER_ENOMEM;
-            result = MakeError(env, ErrorInfo{COTTER_ENOMEM, "out of memory", 0, {}, {}, -1});
-        }
-    } catch (const Napi::Error &e) {  // converting (or building the error) threw in JS
-        ok = false;
-        result = e.Value();
-    }
+    std::optional<ErrorInfo> error = Capture([&] { result = p->take(js, *p); });  // the call's cotter::Error
+    if (error) result = ErrorValue(js, *error);
+    const bool resolve = js.ok() && !error;
+    if (!js.ok()) result = js.TakeException();  // converting (or building the error) threw in JS: reject with it
+    const int code = error ? error->code : COTTER_OK;
     if (p->abandoned && (code == COTTER_ECANCELED || code == COTTER_ETIMEOUT)) p->abandoned->store(true);
     cotter_call_free(p->call);
     p->call = nullptr;
-    if (ok) napi_resolve_deferred(env, p->deferred, result);
-    else napi_reject_deferred(env, p->deferred, result);
+    if (result != nullptr) {
+        if (resolve) napi_resolve_deferred(env, p->deferred, result);
+        else napi_reject_deferred(env, p->deferred, result);
+    }
     p->js->Untrack(p);
     p->js->Unhold(env);
     delete p;
@@ -606,7 +698,7 @@ void OnCallDone(cotter_call *, void *payload) {
             Discard(p);
             return;
         }
-        Settle(Napi::Env(env), p);
+        Settle(env, p);
     });
 }
 
@@ -651,38 +743,38 @@ Napi::Value StartCall(Napi::Env env, const CallArgs &args, std::shared_ptr<void>
     return pair;
 }
 
-// Takers (JS thread; each throws the call's cotter::Error).
+// Takers (JS thread, raw N-API through Js; each throws the call's cotter::Error).
 // COTTER_API int cotter_call_wait(cotter_call *call, cotter_error **out_error);
-Napi::Value TakeNothing(Napi::Env env, PendingCall &p) {
+napi_value TakeNothing(Js &js, PendingCall &p) {
     cotter::CallRef(p.call).wait();
-    return env.Undefined();
+    return js.Undefined();
 }
 // COTTER_API int cotter_call_take_token(cotter_token **out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeToken(Napi::Env env, PendingCall &p) { return TokenToJs(env, cotter::CallRef(p.call).take_token()); }
+napi_value TakeToken(Js &js, PendingCall &p) { return TokenValue(js, cotter::CallRef(p.call).take_token()); }
 // COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeBuf(Napi::Env env, PendingCall &p) { return Str(env, cotter::CallRef(p.call).take_buf().view()); }
+napi_value TakeBuf(Js &js, PendingCall &p) { return js.String(cotter::CallRef(p.call).take_buf().view()); }
 // A record that crosses the ABI as JSON (checked by the core; capi/abi.json `records`) becomes a plain object or
 // array (one JSON.parse); lib/index.js wraps it in its generated record class.
 // COTTER_API int cotter_call_take_buf(cotter_buf *out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeJsonObject(Napi::Env env, PendingCall &p) {
+napi_value TakeJsonObject(Js &js, PendingCall &p) {
     cotter::unique_buf b = cotter::CallRef(p.call).take_buf();
-    return Data(env)->json_parse.Call({Napi::String::New(env, b.data(), b.size())});
+    return js.ParseJson(b.view());
 }
 // COTTER_API int cotter_call_take_custom_claims(cotter_buf *token_out, cotter_buf *refresh_token_out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeCustomClaims(Napi::Env env, PendingCall &p) {
+napi_value TakeCustomClaims(Js &js, PendingCall &p) {
     // Always asks for the special refresh token: none comes back when the call sent no refresh token.
     cotter::CustomClaims r = cotter::take_custom_claims(cotter::CallRef(p.call), true);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("token", Str(env, r.token.view()));
-    o.Set("refresh_token", r.refresh_token.has_value() ? Str(env, r.refresh_token.view()) : env.Null());
+    napi_value o = js.Object();
+    js.Set(o, "token", js.String(r.token.view()));
+    js.Set(o, "refresh_token", r.refresh_token.has_value() ? js.String(r.refresh_token.view()) : js.Null());
     return o;
 }
 // COTTER_API int cotter_call_take_verify_remote(int *valid_out, cotter_buf *reason_out, cotter_call *call, cotter_error **out_error);
-Napi::Value TakeVerifyRemote(Napi::Env env, PendingCall &p) {
+napi_value TakeVerifyRemote(Js &js, PendingCall &p) {
     cotter::RemoteVerdict r = cotter::take_verify_remote(cotter::CallRef(p.call));
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("valid", Napi::Boolean::New(env, r.valid));
-    o.Set("reason", r.reason.has_value() && !r.reason.empty() ? Str(env, r.reason.view()) : env.Null());
+    napi_value o = js.Object();
+    js.Set(o, "valid", js.Bool(r.valid));
+    js.Set(o, "reason", r.reason.has_value() && !r.reason.empty() ? js.String(r.reason.view()) : js.Null());
     return o;
 }
 
@@ -735,11 +827,10 @@ class LogSink : public std::enable_shared_from_this<LogSink> {
                            : level >= COTTER_LOG_WARNING ? "warning"
                            : level >= COTTER_LOG_INFO    ? "info"
                                                          : "debug";
-        try {
-            fn_.Call({Napi::String::New(env, name), Napi::String::New(env, text)});
-        } catch (const Napi::Error &) {
-            // index.js rethrows a logger's own exception on the next tick; nothing else can throw here
-        }
+        // Raw N-API (see Js): a log function may end its worker thread (process.exit), and JS stops mid-call.
+        Js js(env);
+        js.Call(js.Get(fn_), js.Undefined(), {js.String(name), js.String(text)});
+        if (!js.ok()) js.TakeException();  // index.js rethrows a logger's own exception on the next tick
     }
 
     std::shared_ptr<JsThread> js_;
@@ -887,7 +978,7 @@ class VerifyPool {
             js->Post([batch](napi_env env) {
                 AddonData *d = env != nullptr ? Data(Napi::Env(env)) : nullptr;
                 VerifyPool *pool = d != nullptr ? d->verify_pool.get() : nullptr;
-                if (env != nullptr) SettleBatch(Napi::Env(env), batch);
+                if (env != nullptr) SettleBatch(env, batch);
                 for (Job *job = batch; job != nullptr;) {
                     Job *next = job->next;
                     if (pool != nullptr) pool->Recycle(job);
@@ -902,31 +993,37 @@ class VerifyPool {
     // The claims object is parsed here (one JSON.parse call), so that the promise resolves with it: no extra
     // promise and microtask per verification in index.js. This is the JS thread's share of every verification
     // (it bounds the async throughput against the cores' ceiling), so it is kept to the plain N-API calls: one
-    // handle scope per job, JSON.parse looked up once per batch.
-    static void SettleBatch(Napi::Env env, Job *jobs) {
+    // handle scope per job, JSON.parse looked up once per batch. Raw N-API throughout (see Js): a worker thread
+    // may be terminated while it runs; then its promises are left to the environment's end.
+    static void SettleBatch(napi_env env, Job *jobs) {
         napi_value parse = nullptr, undefined = nullptr;
-        if (napi_get_reference_value(env, Data(env)->json_parse, &parse) != napi_ok || parse == nullptr ||
+        AddonData *d = nullptr;
+        if (napi_get_instance_data(env, reinterpret_cast<void **>(&d)) != napi_ok || d == nullptr ||
+            napi_get_reference_value(env, d->json_parse, &parse) != napi_ok || parse == nullptr ||
             napi_get_undefined(env, &undefined) != napi_ok)
             parse = nullptr;
         for (Job *job = jobs; job != nullptr; job = job->next) {
-            Napi::HandleScope scope(env);
-            try {
-                if (job->error) {
-                    napi_reject_deferred(env, job->deferred, MakeError(env, *job->error));
-                } else {
-                    const std::string &j = job->claims_json;
-                    napi_value text = nullptr, claims = nullptr;
-                    napi_status st = job->claims_ascii ? napi_create_string_latin1(env, j.data(), j.size(), &text)
-                                                       : napi_create_string_utf8(env, j.data(), j.size(), &text);
-                    if (st == napi_ok && parse == nullptr) st = napi_generic_failure;
-                    if (st == napi_ok) st = napi_call_function(env, undefined, parse, 1, &text, &claims);
-                    if (st != napi_ok) throw Napi::Error::New(env);  // the pending JS exception, or a new Error
-                    napi_resolve_deferred(env, job->deferred, claims);
-                }
-            } catch (const Napi::Error &e) {
-                napi_reject_deferred(env, job->deferred, e.Value());
+            napi_handle_scope scope = nullptr;
+            if (napi_open_handle_scope(env, &scope) != napi_ok) scope = nullptr;
+            Js js(env);
+            napi_value failure = nullptr;
+            if (job->error) {
+                failure = ErrorValue(js, *job->error);
+            } else {
+                const std::string &j = job->claims_json;
+                napi_value text = nullptr, claims = nullptr;
+                napi_status st = job->claims_ascii ? napi_create_string_latin1(env, j.data(), j.size(), &text)
+                                                   : napi_create_string_utf8(env, j.data(), j.size(), &text);
+                if (st == napi_ok && parse == nullptr) st = napi_generic_failure;
+                if (st == napi_ok) st = napi_call_function(env, undefined, parse, 1, &text, &claims);
+                if (st == napi_ok) napi_resolve_deferred(env, job->deferred, claims);
+                else if (!(failure = js.TakeException()))  // the JS exception, else a CotterError saying so
+                    failure = ErrorValue(js, ErrorInfo{COTTER_EINTERNAL, "cannot convert the verified claims", 0, {}, {}, -1});
             }
+            if (failure == nullptr && !js.ok()) failure = js.TakeException();  // building the error threw in JS
+            if (failure != nullptr) napi_reject_deferred(env, job->deferred, failure);
             job->js->Unhold(env);
+            if (scope != nullptr) napi_close_handle_scope(env, scope);
         }
     }
 
@@ -1464,7 +1561,7 @@ struct StoreAdapter {
             std::shared_ptr<StoreAdapter> a = *static_cast<std::shared_ptr<StoreAdapter> *>(payload);
             a->js->Post([a, job](napi_env env) {
                 if (env == nullptr) return job->Fail("the JavaScript environment is shutting down");
-                a->Run(Napi::Env(env), job);
+                a->Run(env, job);
             });
             return 0;
         } catch (...) {
@@ -1515,28 +1612,75 @@ struct StoreAdapter {
     }
 
   private:
-    /// What the promise's two callbacks share; exactly one of them runs, and frees it.
+    /// What a promise's two callbacks share (an eval's or a wait's job); exactly one of them runs, and frees it.
+    template <class Job>
     struct Pending {
-        std::shared_ptr<EvalJob> job;
+        std::shared_ptr<Job> job;
         std::shared_ptr<JsThread> js;
-        /// JS thread: the eval is over for the event loop (its Close hook and its hold go).
-        void Finish(napi_env env) {
-            js->RemoveCloser(job->closer);
-            js->Unhold(env);
-        }
     };
 
+    /// How CallWithPromise ended.
+    enum class Chained { kYes, kNoFunction, kClosing, kThrew, kNoPromise };
+
     /**
-     * JS thread: calls eval; its promise completes the job. The event loop is held while an eval is pending (an
-     * idle store holds nothing). Raw N-API with every status checked: this also runs while a worker thread is being
-     * terminated, where a failing node-addon-api call would abort the process (Napi::Error of a non-object).
+     * JS thread: calls `f` (the adapter's eval or wait) with the N arguments `make_args` makes, and chains its promise
+     * to `resolved` / `rejected` (which take the job back with Settled and complete it). While the promise is pending
+     * the event loop is held (the session's operation is not over), and the environment's end runs `on_close`. Any
+     * other outcome is returned, the job left to the caller. Raw N-API with every status checked: this also runs while
+     * a worker thread is being terminated, where a failing node-addon-api call would abort the process (see Js).
      */
-    void Run(napi_env env, const std::shared_ptr<EvalJob> &job) {
-        if (fn.IsEmpty()) return job->Fail("the shared store is gone");
-        job->closer = js->AddCloser([job] { job->Fail("the JavaScript environment is shutting down"); });
-        if (job->closer == 0) return job->Fail("the JavaScript environment is shutting down");
+    template <size_t N, class Job, class MakeArgs>
+    Chained CallWithPromise(napi_env env, const Napi::FunctionReference &f, const std::shared_ptr<Job> &job,
+                            std::function<void()> on_close, MakeArgs &&make_args, napi_callback resolved,
+                            napi_callback rejected) {
+        if (f.IsEmpty()) return Chained::kNoFunction;
+        job->closer = js->AddCloser(std::move(on_close));
+        if (job->closer == 0) return Chained::kClosing;
         js->Hold(env);
-        auto *pending = new Pending{job, js};
+        auto *pending = new Pending<Job>{job, js};
+        napi_value fn, undefined, result, then, argv[N], cbs[2];
+        bool is_promise = false;
+        const bool called = napi_get_reference_value(env, f, &fn) == napi_ok &&
+                            napi_get_undefined(env, &undefined) == napi_ok && make_args(argv) &&
+                            napi_call_function(env, undefined, fn, N, argv, &result) == napi_ok;
+        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
+                             napi_create_function(env, "resolved", NAPI_AUTO_LENGTH, resolved, pending, &cbs[0]) == napi_ok &&
+                             napi_create_function(env, "rejected", NAPI_AUTO_LENGTH, rejected, pending, &cbs[1]) == napi_ok &&
+                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
+                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
+        if (chained) return Chained::kYes;
+        bool thrown = false;
+        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
+            napi_value ignored;
+            napi_get_and_clear_last_exception(env, &ignored);  // the JS error may quote its arguments: not kept
+        }
+        delete Finish(env, pending);
+        return called ? Chained::kNoPromise : Chained::kThrew;
+    }
+
+    /// JS thread: the job is over for the event loop (its Close hook and its hold go).
+    template <class Job>
+    static Pending<Job> *Finish(napi_env env, Pending<Job> *p) {
+        p->js->RemoveCloser(p->job->closer);
+        p->js->Unhold(env);
+        return p;
+    }
+
+    /// In a promise callback of CallWithPromise: the value it was called with and its job (nullptr when N-API fails).
+    template <class Job>
+    static std::shared_ptr<Job> Settled(napi_env env, napi_callback_info info, napi_value *value) {
+        size_t argc = 1;
+        void *data = nullptr;
+        *value = nullptr;
+        if (napi_get_cb_info(env, info, &argc, value, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+        std::unique_ptr<Pending<Job>> p(Finish(env, static_cast<Pending<Job> *>(data)));
+        if (argc < 1) *value = nullptr;
+        return p->job;
+    }
+
+    /// JS thread: calls eval; its promise completes the job. The event loop is held while an eval is pending (an
+    /// idle store holds nothing).
+    void Run(napi_env env, const std::shared_ptr<EvalJob> &job) {
         auto str = [env](const std::string &v, napi_value *out) {
             return napi_create_string_utf8(env, v.data(), v.size(), out) == napi_ok;
         };
@@ -1548,121 +1692,72 @@ struct StoreAdapter {
             }
             return true;
         };
-        napi_value f, undefined, result, then, argv[4], cbs[2];
-        bool is_promise = false;
-        const bool called = napi_get_reference_value(env, fn, &f) == napi_ok && napi_get_undefined(env, &undefined) == napi_ok &&
-                            str(job->script, &argv[0]) && str(job->sha1, &argv[1]) && list(job->keys, &argv[2]) &&
-                            list(job->args, &argv[3]) && napi_call_function(env, undefined, f, 4, argv, &result) == napi_ok;
-        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
-                             napi_create_function(env, "resolved", NAPI_AUTO_LENGTH, &StoreAdapter::OnResolved, pending, &cbs[0]) == napi_ok &&
-                             napi_create_function(env, "rejected", NAPI_AUTO_LENGTH, &StoreAdapter::OnRejected, pending, &cbs[1]) == napi_ok &&
-                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
-                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
-        if (chained) return;
-        bool thrown = false;
-        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
-            napi_value ignored;
-            napi_get_and_clear_last_exception(env, &ignored);  // the JS error may quote its arguments: not kept
+        const Chained r = CallWithPromise<4>(
+            env, fn, job, [job] { job->Fail("the JavaScript environment is shutting down"); },
+            [&](napi_value *argv) {
+                return str(job->script, &argv[0]) && str(job->sha1, &argv[1]) && list(job->keys, &argv[2]) &&
+                       list(job->args, &argv[3]);
+            },
+            &StoreAdapter::OnResolved, &StoreAdapter::OnRejected);
+        switch (r) {
+            case Chained::kYes: return;
+            case Chained::kNoFunction: return job->Fail("the shared store is gone");
+            case Chained::kClosing: return job->Fail("the JavaScript environment is shutting down");
+            case Chained::kThrew: return job->Fail("the shared store's eval threw");
+            case Chained::kNoPromise: return job->Fail("the shared store's eval did not return a Promise");
         }
-        pending->Finish(env);
-        delete pending;
-        job->Fail(called ? "the shared store's eval did not return a Promise" : "the shared store's eval threw");
     }
 
-    /// What a wait's promise callbacks share; exactly one of them runs, and frees it.
-    struct PendingWait {
-        std::shared_ptr<WaitJob> job;
-        std::shared_ptr<JsThread> js;
-        void Finish(napi_env env) {
-            js->RemoveCloser(job->closer);
-            js->Unhold(env);
-        }
-    };
-
-    /**
-     * JS thread: calls wait(channel, timeoutMs); its promise completes the job. Like an eval, a pending wait holds
-     * the event loop (the session's operation is not over) and the environment's end completes it. Raw N-API, every
-     * status checked (see Run).
-     */
+    /// JS thread: calls wait(channel, timeoutMs); its promise completes the job. Like an eval, a pending wait holds
+    /// the event loop and the environment's end completes it.
     void RunWait(napi_env env, const std::shared_ptr<WaitJob> &job) {
-        if (wait_fn.IsEmpty()) return job->Complete(COTTER_ESHARED_UNAVAILABLE);
-        job->closer = js->AddCloser([job] { job->Complete(COTTER_ESHARED_UNAVAILABLE); });
-        if (job->closer == 0) return job->Complete(COTTER_ESHARED_UNAVAILABLE);
-        js->Hold(env);
-        auto *pending = new PendingWait{job, js};
-        napi_value f, undefined, result, then, argv[2], cbs[2];
-        bool is_promise = false;
-        const bool called = napi_get_reference_value(env, wait_fn, &f) == napi_ok &&
-                            napi_get_undefined(env, &undefined) == napi_ok &&
-                            napi_create_string_utf8(env, job->channel.data(), job->channel.size(), &argv[0]) == napi_ok &&
-                            napi_create_double(env, double(job->timeout_ms), &argv[1]) == napi_ok &&
-                            napi_call_function(env, undefined, f, 2, argv, &result) == napi_ok;
-        const bool chained = called && napi_is_promise(env, result, &is_promise) == napi_ok && is_promise &&
-                             napi_create_function(env, "woken", NAPI_AUTO_LENGTH, &StoreAdapter::OnWaitResolved, pending, &cbs[0]) == napi_ok &&
-                             napi_create_function(env, "failed", NAPI_AUTO_LENGTH, &StoreAdapter::OnWaitRejected, pending, &cbs[1]) == napi_ok &&
-                             napi_get_named_property(env, result, "then", &then) == napi_ok &&
-                             napi_call_function(env, result, then, 2, cbs, nullptr) == napi_ok;
-        if (chained) return;
-        bool thrown = false;
-        if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown) {
-            napi_value ignored;
-            napi_get_and_clear_last_exception(env, &ignored);
-        }
-        pending->Finish(env);
-        delete pending;
-        job->Complete(COTTER_ESHARED_UNAVAILABLE);
+        const Chained r = CallWithPromise<2>(
+            env, wait_fn, job, [job] { job->Complete(COTTER_ESHARED_UNAVAILABLE); },
+            [&](napi_value *argv) {
+                return napi_create_string_utf8(env, job->channel.data(), job->channel.size(), &argv[0]) == napi_ok &&
+                       napi_create_double(env, double(job->timeout_ms), &argv[1]) == napi_ok;
+            },
+            &StoreAdapter::OnWaitResolved, &StoreAdapter::OnWaitRejected);
+        if (r != Chained::kYes) job->Complete(COTTER_ESHARED_UNAVAILABLE);
     }
 
     /// The wait's promise resolved (JS thread): `true` is a message, anything else the bound passing.
     static napi_value OnWaitResolved(napi_env env, napi_callback_info info) {
-        size_t argc = 1;
-        napi_value v = nullptr;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, &v, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<PendingWait> p(static_cast<PendingWait *>(data));
-        p->Finish(env);
+        napi_value v;
+        std::shared_ptr<WaitJob> job = Settled<WaitJob>(env, info, &v);
+        if (!job) return nullptr;
         bool message = false;
         napi_valuetype type = napi_undefined;
-        if (argc >= 1 && v && napi_typeof(env, v, &type) == napi_ok && type == napi_boolean) napi_get_value_bool(env, v, &message);
-        p->job->Complete(message ? COTTER_OK : COTTER_ETIMEOUT);
+        if (v && napi_typeof(env, v, &type) == napi_ok && type == napi_boolean) napi_get_value_bool(env, v, &message);
+        job->Complete(message ? COTTER_OK : COTTER_ETIMEOUT);
         return nullptr;
     }
 
     /// The wait's promise rejected (JS thread): a failed wait (the library polls instead).
     static napi_value OnWaitRejected(napi_env env, napi_callback_info info) {
-        size_t argc = 0;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<PendingWait> p(static_cast<PendingWait *>(data));
-        p->Finish(env);
-        p->job->Complete(COTTER_ESHARED_UNAVAILABLE);
+        napi_value ignored;
+        if (std::shared_ptr<WaitJob> job = Settled<WaitJob>(env, info, &ignored)) job->Complete(COTTER_ESHARED_UNAVAILABLE);
         return nullptr;
     }
 
     /// The eval's promise resolved (JS thread): flatten the reply and complete.
     static napi_value OnResolved(napi_env env, napi_callback_info info) {
-        size_t argc = 1;
-        napi_value reply = nullptr;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, &reply, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
-        p->Finish(env);
+        napi_value reply;
+        std::shared_ptr<EvalJob> job = Settled<EvalJob>(env, info, &reply);
+        if (!job) return nullptr;
         try {
-            p->job->Complete(Napi::Value(env, reply));
+            job->Complete(Napi::Value(env, reply));
         } catch (...) {
-            p->job->Fail("the Redis client's reply could not be read");
+            job->Fail("the Redis client's reply could not be read");
         }
         return nullptr;
     }
 
     /// The eval's promise rejected (JS thread): its message, cleaned of the script's arguments.
     static napi_value OnRejected(napi_env env, napi_callback_info info) {
-        size_t argc = 1;
-        napi_value err = nullptr;
-        void *data = nullptr;
-        if (napi_get_cb_info(env, info, &argc, &err, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-        std::unique_ptr<Pending> p(static_cast<Pending *>(data));
-        p->Finish(env);
+        napi_value err;
+        std::shared_ptr<EvalJob> job = Settled<EvalJob>(env, info, &err);
+        if (!job) return nullptr;
         std::string why = "the Redis client failed";
         napi_valuetype type = napi_undefined;
         napi_value m;
@@ -1678,7 +1773,7 @@ struct StoreAdapter {
             napi_value ignored;
             napi_get_and_clear_last_exception(env, &ignored);
         }
-        p->job->Fail(why);
+        job->Fail(why);
         return nullptr;
     }
 };
@@ -2030,17 +2125,15 @@ class Session : public Napi::ObjectWrap<Session> {
                 // can only be released on the JS thread).
                 js->Post([core = std::move(core), js, deferred, opened = std::move(opened)](napi_env env) {
                     if (env == nullptr) return;  // the environment is gone; `opened` frees the session
-                    Napi::Env e(env);
                     core->opening = false;
-                    try {
-                        if (opened->error) {
-                            napi_reject_deferred(env, deferred, MakeError(e, *opened->error));
-                        } else {
-                            core->session = std::move(opened->session);
-                            napi_resolve_deferred(env, deferred, Napi::Boolean::New(e, true));
-                        }
-                    } catch (const Napi::Error &err) {
-                        napi_reject_deferred(env, deferred, err.Value());
+                    Js v(env);  // raw N-API: see Js
+                    if (opened->error) {
+                        napi_value err = ErrorValue(v, *opened->error);
+                        if (!v.ok()) err = v.TakeException();
+                        if (err != nullptr) napi_reject_deferred(env, deferred, err);
+                    } else {
+                        core->session = std::move(opened->session);
+                        if (napi_value yes = v.Bool(true)) napi_resolve_deferred(env, deferred, yes);
                     }
                     js->Unhold(env);
                 });

@@ -275,6 +275,81 @@ test('calls in flight survive the GC of their client; a pending call keeps the p
   assert.equal(r.stdout.trim(), 'resolved 100');
 });
 
+// A worker ended while its calls are being settled: JS stops in the middle of the addon's work on the JS thread
+// (converting a result, building a CotterError, calling the log function). The addon's N-API calls then fail; they
+// must never abort the process (node-addon-api answers a failure it cannot wrap with napi_fatal_error, which is
+// what the first two cases did), and the process must go on and exit by itself (no hold left behind). Each case
+// runs in a child process, whose exit status is the verdict; the server's latency only keeps the calls in flight
+// together (no timing is asserted).
+function workerEndingMidSettle(body, rounds, terminate) {
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const { Client } = require(${JSON.stringify(LIB)});
+    const info = JSON.parse(process.env.EMU);
+    const body = ${JSON.stringify(body)};
+    (async () => {
+      for (let round = 0; round < ${rounds}; round++) {
+        const flag = new Int32Array(new SharedArrayBuffer(4));  // set by the worker's first settled call
+        const w = new Worker(\`
+          const { parentPort, workerData } = require('node:worker_threads');
+          const { Client } = require(${JSON.stringify(LIB)});
+          const info = workerData.info;
+          const settled = () => { Atomics.store(workerData.flag, 0, 1); Atomics.notify(workerData.flag, 0); };
+          \` + body, { eval: true, workerData: { info, flag, who: process.env.WHO } });
+        const exited = new Promise((resolve) => w.once('exit', resolve));
+        await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+        if (${terminate}) {
+          // Blocks this thread until the worker settles its first call: the rest are being settled when it ends.
+          Atomics.wait(flag, 0, 0, 60000);
+          await w.terminate();
+        }
+        await exited;
+      }
+      // The main thread's own calls still work.
+      const c = new Client({ apiKeyId: info.api_key_id, apiSecretKey: info.api_secret_key, baseUrl: info.base_url });
+      console.log('after ' + (await c.getUser(process.env.WHO)).identifier);
+    })().catch((e) => { console.error(e); process.exitCode = 1; });`;
+  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 170000,
+    env: { ...process.env, EMU: JSON.stringify(emu.info), WHO: identifier } });
+}
+/** The child was not aborted, its main thread's call worked after the workers, and it exited by itself. */
+function assertWentOn(r) {
+  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr.slice(0, 400)}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `after ${identifier}`);
+}
+// 100 calls: half resolve with a user (JSON.parse), half reject (a CotterError built by the constructor of index.js).
+const HUNDRED_CALLS = `
+  const c = new Client({ apiKeyId: info.api_key_id, apiSecretKey: info.api_secret_key, baseUrl: info.base_url, log });
+  for (let i = 0; i < 100; i++) c.getUser(i % 2 ? workerData.who : 'nobody' + i + '@example.com').then(settled, settled);
+  parentPort.postMessage('started');`;
+
+test('a worker ended by JS run while a call is settled (a setter on the way) does not abort the process', LONG, async () => {
+  await emu.dev('/faults', { route: USER, latency_ms: 50, count: 500 });
+  // Building a CotterError sets `oauthErrorDescription` on its details: this setter ends the worker right there.
+  const r = workerEndingMidSettle(`
+    const log = undefined;
+    Object.defineProperty(Object.prototype, 'oauthErrorDescription', { set() { process.exit(0); }, configurable: true });
+    ${HUNDRED_CALLS}`, 5, false);
+  assertWentOn(r);
+});
+
+test('a worker whose log function ends it (process.exit) with calls in flight does not abort the process', LONG, async () => {
+  await emu.dev('/faults', { route: USER, latency_ms: 50, count: 500 });
+  const r = workerEndingMidSettle(`
+    const log = () => process.exit(0);
+    ${HUNDRED_CALLS}`, 5, false);
+  assertWentOn(r);
+});
+
+test('a worker terminated while 100 calls are being settled, 20 times: no abort, the process exits by itself', LONG, async () => {
+  await emu.dev('/faults', { route: USER, latency_ms: 50, count: 2000 });
+  const r = workerEndingMidSettle(`
+    const log = undefined;
+    ${HUNDRED_CALLS}`, 20, true);
+  assertWentOn(r);
+});
+
 test('a worker thread can end with calls and verifications in flight; the addon goes on working', LONG, async () => {
   const jwks = (await emu.request(`${emu.info.base_url}/token/jwks`)).body;
   await emu.dev('/expire_tokens', { next_access_ttl: -5, count: 1 });

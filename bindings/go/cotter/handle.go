@@ -3,6 +3,7 @@ package cotter
 /*
 #include <stdint.h>
 #include <stdlib.h>
+#include <cotter.h>
 */
 import "C"
 
@@ -45,6 +46,19 @@ func (r *registry) remove(id uintptr) {
 func cAlloc[T any]() *T {
 	var zero T
 	return (*T)(C.calloc(1, C.size_t(unsafe.Sizeof(zero))))
+}
+
+// cInit allocates a T in C memory (free with C.free) and fills it with its cotter_*_init function (init).
+func cInit[T any](init func(*T) C.int) (*T, error) {
+	p := cAlloc[T]()
+	if p == nil {
+		return nil, errorFromCode(CodeNoMemory)
+	}
+	if rc := init(p); rc != C.COTTER_OK {
+		C.free(unsafe.Pointer(p))
+		return nil, errorFromCode(Code(rc))
+	}
+	return p, nil
 }
 
 // liveObjects counts the C objects owned by Go values (Client, Verifier, Session, Token) and not freed yet.

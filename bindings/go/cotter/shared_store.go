@@ -92,18 +92,12 @@ func millis(d time.Duration) (C.int64_t, bool) {
 
 // storeOptions fills C options (C memory, freed by the caller) from opts (nil = defaults).
 func storeOptions(opts *SharedStoreOptions, cs *cStrings) (*C.cotter_shared_store_options, error) {
-	o := cAlloc[C.cotter_shared_store_options]()
-	if o == nil {
-		return nil, errorFromCode(CodeNoMemory)
+	o, err := cInit(func(o *C.cotter_shared_store_options) C.int {
+		return C.cotter_shared_store_options_init(o, C.COTTER_SHARED_STORE_OPTIONS_VERSION)
+	})
+	if err != nil || opts == nil {
+		return o, err
 	}
-	if rc := C.cotter_shared_store_options_init(o, C.COTTER_SHARED_STORE_OPTIONS_VERSION); rc != C.COTTER_OK {
-		C.free(unsafe.Pointer(o))
-		return nil, errorFromCode(Code(rc))
-	}
-	if opts == nil {
-		return o, nil
-	}
-	var err error
 	if o.key_prefix, err = cs.add(opts.KeyPrefix, "KeyPrefix", true); err != nil {
 		C.free(unsafe.Pointer(o))
 		return nil, err
@@ -117,10 +111,27 @@ func storeOptions(opts *SharedStoreOptions, cs *cStrings) (*C.cotter_shared_stor
 	return o, nil
 }
 
-func newStore(create func(out **C.cotter_shared_store, e **C.cotter_error) C.int) (*SharedStore, error) {
+// storeNew is what differs between NewSharedStore and NewHiredisStore: it fills in the rest of its C arguments
+// (strings through cs, freed once it returns) and calls its cotter_shared_store_new* function, whose status it
+// returns; an error means a bad argument (nothing was called).
+type storeNew func(o *C.cotter_shared_store_options, cs *cStrings, out **C.cotter_shared_store, e **C.cotter_error) (C.int, error)
+
+// newStore makes a store: its C options from opts, then create.
+func newStore(opts *SharedStoreOptions, create storeNew) (*SharedStore, error) {
+	var cs cStrings
+	defer cs.free()
+	o, err := storeOptions(opts, &cs)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(o))
 	s := &SharedStore{}
 	var cerr *C.cotter_error
-	if err := check(create(&s.ptr, &cerr), cerr); err != nil {
+	rc, err := create(o, &cs, &s.ptr, &cerr)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(rc, cerr); err != nil {
 		return nil, err
 	}
 	track(&s.g, s, (*SharedStore).Close)
@@ -135,37 +146,28 @@ func NewSharedStore(adapter SharedStoreAdapter, opts *SharedStoreOptions) (*Shar
 	if adapter == nil {
 		return nil, &Error{Code: CodeInvalid, Name: "COTTER_EINVAL", Message: "NewSharedStore: adapter is nil", RetryAfter: -1}
 	}
-	var cs cStrings
-	defer cs.free()
-	o, err := storeOptions(opts, &cs)
-	if err != nil {
-		return nil, err
-	}
-	defer C.free(unsafe.Pointer(o))
-	a := cAlloc[C.cotter_shared_store_adapter]()
-	if a == nil {
-		return nil, errorFromCode(CodeNoMemory)
-	}
-	defer C.free(unsafe.Pointer(a))
-	if rc := C.cotter_shared_store_adapter_init(a, C.COTTER_SHARED_STORE_ADAPTER_VERSION); rc != C.COTTER_OK {
-		return nil, errorFromCode(Code(rc))
-	}
-	// The adapter stays in the registry until the library releases it (the store and its last session gone).
-	id := callbacks.add(adapter)
-	a.eval = C.cotter_shared_store_eval_fn(C.cotter_go_store_eval)
-	a.release = C.cotter_shared_store_release_fn(C.cotter_go_store_release)
-	if _, ok := adapter.(SharedStoreWaiter); ok {
-		a.wait = C.cotter_shared_store_wait_fn(C.cotter_go_store_wait)
-	}
-	C.cotter_go_set_payload(&a.payload, C.uintptr_t(id))
-	s, err := newStore(func(out **C.cotter_shared_store, e **C.cotter_error) C.int {
-		return C.cotter_shared_store_new(out, a, o, e)
+	return newStore(opts, func(o *C.cotter_shared_store_options, _ *cStrings, out **C.cotter_shared_store, e **C.cotter_error) (C.int, error) {
+		a, err := cInit(func(a *C.cotter_shared_store_adapter) C.int {
+			return C.cotter_shared_store_adapter_init(a, C.COTTER_SHARED_STORE_ADAPTER_VERSION)
+		})
+		if err != nil {
+			return 0, err
+		}
+		defer C.free(unsafe.Pointer(a))
+		// The adapter stays in the registry until the library releases it (the store and its last session gone).
+		id := callbacks.add(adapter)
+		a.eval = C.cotter_shared_store_eval_fn(C.cotter_go_store_eval)
+		a.release = C.cotter_shared_store_release_fn(C.cotter_go_store_release)
+		if _, ok := adapter.(SharedStoreWaiter); ok {
+			a.wait = C.cotter_shared_store_wait_fn(C.cotter_go_store_wait)
+		}
+		C.cotter_go_set_payload(&a.payload, C.uintptr_t(id))
+		rc := C.cotter_shared_store_new(out, a, o, e)
+		if rc != C.COTTER_OK {
+			callbacks.remove(id) // not created: release is never called
+		}
+		return rc, nil
 	})
-	if err != nil {
-		callbacks.remove(id) // not created: release is never called
-		return nil, err
-	}
-	return s, nil
 }
 
 // NewHiredisStore makes a store over the adapter that ships in the library: hiredis, one connection and one
@@ -173,46 +175,38 @@ func NewSharedStore(adapter SharedStoreAdapter, opts *SharedStoreOptions) (*Shar
 // Sentinel or Cluster: for those use NewSharedStore with your client (package redisstore). Redis is not
 // contacted here. Errors: ErrInvalid (an option out of range), ErrNoMemory.
 func NewHiredisStore(redis *HiredisOptions, opts *SharedStoreOptions) (*SharedStore, error) {
-	var cs cStrings
-	defer cs.free()
-	o, err := storeOptions(opts, &cs)
-	if err != nil {
-		return nil, err
-	}
-	defer C.free(unsafe.Pointer(o))
-	r := cAlloc[C.cotter_hiredis_options]()
-	if r == nil {
-		return nil, errorFromCode(CodeNoMemory)
-	}
-	defer C.free(unsafe.Pointer(r))
-	if rc := C.cotter_hiredis_options_init(r, C.COTTER_HIREDIS_OPTIONS_VERSION); rc != C.COTTER_OK {
-		return nil, errorFromCode(Code(rc))
-	}
-	if redis != nil {
-		if r.host, err = cs.add(redis.Host, "Host", true); err != nil {
-			return nil, err
+	return newStore(opts, func(o *C.cotter_shared_store_options, cs *cStrings, out **C.cotter_shared_store, e **C.cotter_error) (C.int, error) {
+		r, err := cInit(func(r *C.cotter_hiredis_options) C.int {
+			return C.cotter_hiredis_options_init(r, C.COTTER_HIREDIS_OPTIONS_VERSION)
+		})
+		if err != nil {
+			return 0, err
 		}
-		if redis.Port != 0 {
-			r.port = C.int(redis.Port)
-			if redis.Port != int(r.port) { // does not fit a C int: out of range all the same
-				r.port = -1
+		defer C.free(unsafe.Pointer(r))
+		if redis != nil {
+			if r.host, err = cs.add(redis.Host, "Host", true); err != nil {
+				return 0, err
+			}
+			if redis.Port != 0 {
+				r.port = C.int(redis.Port)
+				if redis.Port != int(r.port) { // does not fit a C int: out of range all the same
+					r.port = -1
+				}
+			}
+			if r.unix_socket, err = cs.add(redis.UnixSocket, "UnixSocket", true); err != nil {
+				return 0, err
+			}
+			if r.password, err = cs.add(redis.Password, "Password", true); err != nil {
+				return 0, err
+			}
+			if ms, ok := millis(redis.ConnectTimeout); ok {
+				r.connect_timeout_ms = ms
+			}
+			if ms, ok := millis(redis.CommandTimeout); ok {
+				r.command_timeout_ms = ms
 			}
 		}
-		if r.unix_socket, err = cs.add(redis.UnixSocket, "UnixSocket", true); err != nil {
-			return nil, err
-		}
-		if r.password, err = cs.add(redis.Password, "Password", true); err != nil {
-			return nil, err
-		}
-		if ms, ok := millis(redis.ConnectTimeout); ok {
-			r.connect_timeout_ms = ms
-		}
-		if ms, ok := millis(redis.CommandTimeout); ok {
-			r.command_timeout_ms = ms
-		}
-	}
-	return newStore(func(out **C.cotter_shared_store, e **C.cotter_error) C.int {
-		return C.cotter_shared_store_new_hiredis(out, r, o, e)
+		return C.cotter_shared_store_new_hiredis(out, r, o, e), nil
 	})
 }
 
