@@ -10,11 +10,11 @@
  *   cached     get_access_token() of the shared session while its access token is valid: no refresh.
  * Prints one JSON line per row for bench/run ({"bench","ops_per_sec","baseline","ratio",...}): p50/p99 in ms, what
  * a refresh adds over the local one (added_p50_ms/added_p99_ms), the Redis round trips per refresh and per
- * get_access_token() call, and the Lua scripts per refresh (see counts()). ops_per_sec is 1000 / p50 (one caller's refreshes per second) and ratio
- * is the local p50 / this row's, so that higher is better as in every bench. Then, on stderr, how the contended
- * waiters' waits ended (the sessions' debug log): woken by the holder's message, or past their bound (a lost
- * wake-up: the subscription reached Redis after the holder's save). Wall-clock numbers from a shared machine:
- * compare the rows of one run, not runs.
+ * get_access_token() call, and the Lua scripts per refresh (see counts()). ops_per_sec is 1000 / p50 (one caller's
+ * refreshes per second) and ratio the local p50 / this row's: higher is better, as in every bench. Then, on
+ * stderr, how the contended waiters' waits ended (the sessions' debug log): woken by the holder's message, or past
+ * their bound (a lost wake-up: the subscription reached Redis after the holder's save). Wall-clock numbers from a
+ * shared machine: compare the rows of one run, not runs.
  */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -76,7 +76,8 @@ static long stat_field(redisContext *c, const char *section, const char *field) 
 
 static redis_counts counts(redisContext *c) {
     redis_counts n;
-    n.scripts = stat_field(c, "commandstats", "cmdstat_evalsha:calls=") + stat_field(c, "commandstats", "cmdstat_eval:calls=");
+    n.scripts = stat_field(c, "commandstats", "cmdstat_evalsha:calls=") +
+                stat_field(c, "commandstats", "cmdstat_eval:calls=");
     n.round_trips = stat_field(c, "stats", "total_reads_processed:") - admin_reads;
     return n;
 }
@@ -110,7 +111,8 @@ static void report(const char *bench, row r, row local, int with_added, redis_co
     if (with_added) printf("\"added_p50_ms\":%.3f,\"added_p99_ms\":%.3f,", r.p50 - local.p50, r.p99 - local.p99);
     printf("\"scripts_per_refresh\":%.2f,\"redis_round_trips_per_refresh\":%.2f,\"redis_round_trips_per_call\":%.2f,"
            "\"calls\":%d,\"refreshes\":%d,\"unit\":\"ops_per_sec = 1000 / p50_ms\"}\n",
-           (double)n.scripts / refreshes, (double)n.round_trips / refreshes, (double)n.round_trips / calls, calls, refreshes);
+           (double)n.scripts / refreshes, (double)n.round_trips / refreshes, (double)n.round_trips / calls, calls,
+           refreshes);
     fflush(stdout);
 }
 
@@ -183,7 +185,8 @@ static void contended(emu *e, redisContext *admin, cotter_session **rep, int lat
         for (i = 0; i < REPLICAS; i++) v[k * REPLICAS + i] = r[i].ms;
     }
     /* Each round is one refresh grant and REPLICAS calls; the added latency is of each caller's wait. */
-    report(name, percentiles(v, ROUNDS * REPLICAS), local, latency_ms == 0, counts(admin), ROUNDS * REPLICAS, ROUNDS);
+    report(name, percentiles(v, ROUNDS * REPLICAS), local, latency_ms == 0, counts(admin), ROUNDS * REPLICAS,
+           ROUNDS);
     fprintf(stderr, "%s: waits %ld woken by the message, %ld past their bound\n", name,
             __atomic_load_n(&woken, __ATOMIC_SEQ_CST) - woken0, __atomic_load_n(&timed_out, __ATOMIC_SEQ_CST) - timed_out0);
 }
