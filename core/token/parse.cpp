@@ -4,10 +4,13 @@
  */
 #include "token/parse.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <new>
 #include <vector>
 
+#include "common/secure.hpp"
 #include "json/reader.hpp"
 
 namespace cotter::core::token {
@@ -63,7 +66,29 @@ std::string_view minified(simdjson::dom::element v) {
 }
 }  // namespace
 
-void append_raw(simdjson::dom::element v, std::string &out) { out.append(minified(v)); }
+std::string take_minified_document(std::string &body, const char *what, size_t max) {
+    // simdjson::minify writes to a second buffer (in place is not part of its contract): one per thread, kept between
+    // calls (a fresh one per call cost a zero-fill and page faults), wiped after each use. A body that is minified
+    // already (Cotter's are) comes out byte for byte, so it is handed over as is, without a copy.
+    thread_local std::vector<char> scratch;
+    const size_t need = body.size() + simdjson::SIMDJSON_PADDING;
+    if (scratch.size() < need) {
+        OPENSSL_cleanse(scratch.data(), scratch.size());
+        std::vector<char>(need).swap(scratch);
+    }
+    size_t len = 0;
+    const bool ok = simdjson::minify(body.data(), body.size(), scratch.data(), len) == simdjson::SUCCESS && len <= body.size();
+    if (ok && len < body.size()) {
+        std::memcpy(body.data(), scratch.data(), len);
+        OPENSSL_cleanse(body.data() + len, body.size() - len);  // the tail held the body's own bytes (tokens)
+        body.resize(len);
+    }
+    OPENSSL_cleanse(scratch.data(), std::min(scratch.size(), len + simdjson::SIMDJSON_PADDING));
+    if (scratch.size() > 1024 * 1024) std::vector<char>().swap(scratch);  // a rare large body: do not keep it
+    if (!ok) protocol_error(std::string("malformed JSON in the ") + what);  // not expected: the body parsed
+    if (len > max) protocol_error(std::string("\"") + what + "\" exceeds " + std::to_string(max) + " bytes");
+    return std::move(body);
+}
 
 std::string read_raw(simdjson::dom::element v, const char *field, size_t max) {
     const std::string_view out = minified(v);

@@ -11,9 +11,9 @@
 namespace cotter::core::token {
 namespace {
 
-/// Fills `t` from one row. The row's JSON is appended to `array` (a list's JSON, comma-separated) when given,
-/// else kept in t.json.
-void parse_social_token(simdjson::dom::element obj, social_token &t, std::string *array = nullptr) {
+/// Checks one row and fills `t` from it. The row's JSON is not kept here: the caller hands over the whole checked
+/// body, minified (take_minified_document), for a list and a single row alike.
+void parse_social_token(simdjson::dom::element obj, social_token &t) {
     for_each_member(obj, "social token", [&](std::string_view key, simdjson::dom::element v) {
         if (key == "identity_provider") t.provider = read_string(v, "identity_provider", 64);
         else if (key == "provider_user_id") t.provider_user_id = read_string(v, "provider_user_id", 256);
@@ -34,15 +34,9 @@ void parse_social_token(simdjson::dom::element obj, social_token &t, std::string
         return true;
     });
     if (t.provider.empty()) protocol_error("social token without \"identity_provider\"");
-    if (array) {
-        if (array->back() != '[') array->push_back(',');
-        append_raw(obj, *array);
-    } else {
-        t.json = secret_string(read_raw(obj, "social token", 1024 * 1024));
-    }
 }
 
-social_token_list parse_social_token_list(const std::string &body) {
+social_token_list parse_social_token_list(std::string &body) {
     // Lists are large: duplicates are checked per row for the members we read (for_each_member), not tree-wide.
     simdjson::dom::element doc = parse_document(body, "social token list", false);
     simdjson::dom::array arr;
@@ -51,17 +45,17 @@ social_token_list parse_social_token_list(const std::string &body) {
     if (n > detail::k_max_list_items) protocol_error("social token list too long");
     social_token_list out;
     out.items.reserve(n);
-    std::string json = "[";
-    json.reserve(body.size() + 2);  // the minified rows and their commas are no longer than the body
-    try {
-        for (auto item : arr) parse_social_token(item, out.items.emplace_back(), &json);
-    } catch (...) {
-        wipe(json);
-        throw;
-    }
-    json.push_back(']');
-    out.json = secret_string(std::move(json));
+    for (auto item : arr) parse_social_token(item, out.items.emplace_back());
+    // Every row is checked, so the array is the body itself: minified in one pass, not re-serialised row by row.
+    out.json = secret_string(take_minified_document(body, "social token list", body.size()));
     return out;
+}
+
+social_token parse_one_social_token(std::string &body) {
+    social_token t;
+    parse_social_token(parse_document(body, "social token"), t);
+    t.json = secret_string(take_minified_document(body, "social token", 1024 * 1024));
+    return t;
 }
 
 std::string checked_provider(const std::string &provider) {
@@ -97,11 +91,7 @@ call_handle client::social_token_get_async(const std::string &provider, const st
     spec.timeout_ms = timeout_ms;
     return launch<social_token>(
         std::move(spec),
-        [](http::response &resp) {
-            social_token t;
-            parse_social_token(parse_document(resp.body, "social token"), t);
-            return t;
-        },
+        [](http::response &resp) { return parse_one_social_token(resp.body); },
         std::move(done));
 }
 

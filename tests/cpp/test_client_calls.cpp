@@ -286,6 +286,47 @@ TEST_CASE("social provider tokens: list, get, delete; unknown user or provider =
     CHECK(error_of([&] { c.social_tokens_list("f0f0f0f0-0000-4000-8000-000000000000"); }).code == COTTER_ENOTFOUND);
 }
 
+TEST_CASE("social tokens are handed over as the server's checked bytes, minified: escapes and numbers as sent") {
+    // The core hands over the body it checked (minified in one pass), not a re-serialisation of its parse: the
+    // whitespace goes, everything else stays byte for byte (an escape stays an escape, 1.50 stays 1.50).
+    emulator emu;
+    client c(client_options_for(emu, true));
+    auto with_body = [&](const char *route, const std::string &body) {
+        std::string escaped;
+        for (char ch : body) {
+            if (ch == '"' || ch == '\\') escaped += '\\';
+            else if (ch == '\n') { escaped += "\\n"; continue; }
+            escaped += ch;
+        }
+        emu.fault(std::string(R"({"route":")") + route + R"(","status":200,"body":")" + escaped + R"("})");
+    };
+    const std::string row =
+        "{\n  \"identity_provider\" : \"GIT\\u0048UB\",\n  \"provider_username\": \"a b [c] {d}: e, \\\"f\\\" \\/ \\u00e9\",\n"
+        "  \"tokens\": { \"access_token\": \"gho_x\", \"scope\": \"repo\" },\n  \"extra\": [ 1.50, 1e2, -0, true, null ]\n}";
+    const std::string minified =
+        R"({"identity_provider":"GIT\u0048UB","provider_username":"a b [c] {d}: e, \"f\" \/ \u00e9",)"
+        R"("tokens":{"access_token":"gho_x","scope":"repo"},"extra":[1.50,1e2,-0,true,null]})";
+    with_body("GET /api/v0/oauth/token/list/:cotter_user_id", "[\n  " + row + " ,\n  " + row + "\n]\n");
+    const social_token_list list = c.social_tokens_list("u");
+    REQUIRE(list.items.size() == 2);
+    CHECK(list.items[0].provider == "GITHUB");  // the typed fields are the decoded values
+    CHECK(list.items[1].provider_username == "a b [c] {d}: e, \"f\" / \xc3\xa9");
+    CHECK(list.json.str() == "[" + minified + "," + minified + "]");
+    with_body("GET /api/v0/oauth/token/:provider/:cotter_user_id", row);
+    const social_token one = c.social_token_get("GITHUB", "u");
+    CHECK(one.access_token.str() == "gho_x");
+    CHECK(one.json.str() == minified);
+    // Every row is still checked before anything is handed over: one bad row fails the whole list.
+    for (const std::string body : {R"([{"identity_provider":"A"},{"user_id":"u"}])",
+                                   R"([{"identity_provider":"A"},{"identity_provider":"B","tokens":{"access_token":1}}])",
+                                   R"([{"identity_provider":"A"},"B"])", R"({"identity_provider":"A"})",
+                                   R"([{"identity_provider":"A","identity_provider":"B"}])"}) {
+        CAPTURE(body);
+        with_body("GET /api/v0/oauth/token/list/:cotter_user_id", body);
+        CHECK(error_of([&] { c.social_tokens_list("u"); }).code == COTTER_EPROTOCOL);
+    }
+}
+
 TEST_CASE("serverless verify: a real token passes, garbage fails with the worker's reason") {
     emulator emu;
     client c(client_options_for(emu, false));
