@@ -235,11 +235,17 @@ def test_valid_cached_token_costs_no_redis_command(emulator: Any, client: cotter
         assert redis_server.scripts_run() - before >= 3
 
 
+_NO_RETRY = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+_NO_ASYNC_RETRY = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
+
+
 def test_redis_down_serves_cached_and_fails_refresh_with_stable_code(
         emulator: Any, client: cotter.Client, tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "down")
     try:
-        r = redis.Redis(unix_socket_path=server.socket, socket_timeout=30)
+        # No retries in redis-py: its default (redis-py 8: 10 retries, backoff up to 1 s) only delays each failure
+        # by seconds (this test took 8 s with it); what the store makes of a failure is the same.
+        r = redis.Redis(unix_socket_path=server.socket, socket_timeout=30, retry=_NO_RETRY)
         with cotter.redis.RedisStore(r, key_prefix="t3") as store:
             fresh = _login(emulator, "down-fresh@example.com")
             s = cotter.TokenSession(client, token=fresh, shared_store=store, shared_session_id="fresh")
@@ -264,7 +270,7 @@ def test_async_store_down_fails_with_stable_code(emulator: Any, client: cotter.C
     server = RedisServer(tmp_path / "adown")
 
     async def main() -> None:
-        r = redis.asyncio.Redis(unix_socket_path=server.socket)
+        r = redis.asyncio.Redis(unix_socket_path=server.socket, retry=_NO_ASYNC_RETRY)  # as above
         async with cotter.redis.AsyncRedisStore(r, key_prefix="t5") as store:
             emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
             s = await cotter.aio.AsyncTokenSession.create(client, token=_login(emulator, "adown@example.com"),
