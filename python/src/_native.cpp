@@ -401,6 +401,7 @@ py::object converted(cotter::CallRef call, convert_fn convert, session_hooks *ho
 /// The blocking form: `call` was just started on this thread; wait with the GIL released, then convert.
 py::object finish_blocking(cotter::Call call, convert_fn convert, session_hooks *hooks) {
     if (!wait_released(call.ptr())) throw cotter::Error(COTTER_ECANCELED, nullptr);  // exiting; freeing cancels it
+    python_zone zone;  // a converter may run Python code (json.loads): shutdown() waits for it to end
     return converted(call, convert, hooks);
 }
 
