@@ -433,10 +433,13 @@ class AsyncRedisStore(SharedStore):
             while not self._queue.closed:
                 deadline = self._waiters.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                # Not asyncio.wait_for: on Python < 3.12 it swallows a cancellation that arrives as the kick does
+                # (it returns the kick's result), and this loop then waited for good, holding up asyncio.run's end.
+                kick = self._loop.create_task(self._kick.wait())
                 try:
-                    await asyncio.wait_for(self._kick.wait(), timeout)
-                except asyncio.TimeoutError:
-                    pass
+                    await asyncio.wait({kick}, timeout=timeout)
+                finally:
+                    kick.cancel()
                 self._kick.clear()
                 now = time.monotonic()
                 self._waiters.expire(now)

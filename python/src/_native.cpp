@@ -32,7 +32,9 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <system_error>
+#include <type_traits>
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -123,13 +125,6 @@ struct pending_exception {
     }
 };
 
-/// Runs a CPU-only C call with the GIL released.
-template <class F>
-auto nogil(F &&f) -> decltype(f()) {
-    py::gil_scoped_release release;
-    return f();
-}
-
 /// Text or bytes from Python, as a std::string (tokens may come as either).
 std::string as_bytes(const py::handle &h) {
     if (py::isinstance<py::bytes>(h)) return std::string(py::reinterpret_borrow<py::bytes>(h));
@@ -146,16 +141,26 @@ const char *c_or_null(const std::optional<cstr> &s) { return s ? s->c_str() : nu
 // Native threads (the clients' I/O threads) enter Python for callbacks. Once the interpreter exits, a thread that
 // asks for the GIL is killed or hangs, so at exit an atexit hook (shutdown() below) cancels every call in flight,
 // waits for them, and closes this gate: callbacks after that return without touching Python.
+//
+// Daemon Python threads are the other danger. From the start of finalization on, CPython 3.11-3.13 ends any thread
+// but the main one that asks for the GIL with pthread_exit(), which unwinds the thread's C++ frames; where that
+// crosses a destructor, a noexcept function or a catch handler, the process aborts (std::terminate). So this file
+// takes the GIL back, or runs Python code under such frames, only through released() and python_zone: counted, so
+// that shutdown() waits for them, and refused once the gate is closed: a daemon thread that comes back to us then
+// stops for good instead (stop_this_thread(), what CPython 3.14 does to such threads itself). The main thread is
+// never ended by CPython: it goes on as before.
 
 struct interpreter_gate {
     std::mutex mu;
     std::condition_variable cv;
     bool exiting = false;                          // guarded by mu: shutdown() began; blocking calls are cancelled
     bool closed = false;                           // guarded by mu: no callback may enter Python any more
-    int inside = 0;                                // guarded by mu: callbacks entering or inside Python
+    int inside = 0;                                // guarded by mu: threads running Python code under our frames
     std::unordered_set<cotter_call *> blocking;    // guarded by mu: calls a thread waits for with the GIL released
     std::atomic<long> async_in_flight{0};          // asyncio calls whose completion has not arrived
-    int releasing = 0;                             // guarded by mu: threads in without_gil_counted()
+    int releasing = 0;                             // guarded by mu: threads inside released(), the GIL released
+    int returning = 0;                             // guarded by mu: threads of released() taking the GIL back
+    unsigned long main_thread = 0;                 // the interpreter's main thread (set at import and in a fork child)
     uint64_t generation = 0;                       // GIL: bumped in a forked child (inherited queues are dead there)
 };
 
@@ -163,6 +168,15 @@ struct interpreter_gate {
 interpreter_gate &gate() {
     static interpreter_gate *g = new interpreter_gate();
     return *g;
+}
+
+bool on_main_thread() noexcept { return PyThread_get_thread_ident() == gate().main_thread; }
+
+/// A thread other than the main one that comes back to Python after shutdown() closed the gate: it stops here, the
+/// GIL released, and the process exits around it (it holds no lock of ours). Never returns.
+[[noreturn]] void stop_this_thread(bool holding_gil) noexcept {
+    if (holding_gil) (void)PyEval_SaveThread();
+    for (;;) ::pause();
 }
 
 /// Runs `f` with the GIL from any thread, unless the interpreter is exiting. Returns whether it ran.
@@ -186,56 +200,97 @@ bool with_python(F &&f) noexcept {
     return true;
 }
 
+/// GIL held: Python code is about to run under C++ frames that a pthread_exit() unwinding must not cross (a catch
+/// handler, a noexcept function, a destructor). Counted in `inside`, so that shutdown() waits for it to end; once the
+/// gate is closed, a thread other than the main one stops here instead (stop_this_thread).
+class python_zone {
+  public:
+    python_zone() noexcept {
+        interpreter_gate &g = gate();
+        std::unique_lock<std::mutex> lock(g.mu);
+        if (g.closed && !on_main_thread()) {
+            lock.unlock();
+            stop_this_thread(true);
+        }
+        ++g.inside;
+    }
+    ~python_zone() {
+        interpreter_gate &g = gate();
+        {
+            std::lock_guard<std::mutex> lock(g.mu);
+            --g.inside;
+        }
+        g.cv.notify_all();
+    }
+    python_zone(const python_zone &) = delete;
+    python_zone &operator=(const python_zone &) = delete;
+};
+
+/// Runs `f` with the GIL released (GIL held on entry and on return) and returns what it returns; what it throws is
+/// thrown again once the GIL is back, never while taking it. Counted, so that shutdown() waits for this thread to be
+/// back in Python before finalization starts. A thread other than the main one stops instead (stop_this_thread) when
+/// it would release the GIL after shutdown() began (else a daemon thread looping over calls would keep shutdown()
+/// waiting for it until its deadline), or take it back after the gate closed. Every GIL release of this file goes
+/// through here.
+template <class F>
+auto released(F &&f) -> decltype(f()) {
+    using R = decltype(f());
+    interpreter_gate &g = gate();
+    const bool main = on_main_thread();
+    {
+        std::unique_lock<std::mutex> lock(g.mu);
+        if (g.exiting && !main) {
+            lock.unlock();
+            stop_this_thread(true);
+        }
+        ++g.releasing;
+    }
+    std::exception_ptr error;
+    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
+    PyThreadState *state = PyEval_SaveThread();
+    try {
+        if constexpr (std::is_void_v<R>) f();
+        else result.emplace(f());
+    } catch (...) {  // f runs no Python code (no GIL): this is one of its own exceptions
+        error = std::current_exception();
+    }
+    bool stop = false;
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        --g.releasing;
+        if (g.closed && !main) stop = true;
+        else ++g.returning;  // shutdown() waits for this thread to hold the GIL again
+    }
+    g.cv.notify_all();
+    if (stop) stop_this_thread(false);
+    PyEval_RestoreThread(state);
+    {
+        std::lock_guard<std::mutex> lock(g.mu);
+        --g.returning;
+    }
+    g.cv.notify_all();
+    if (error) std::rethrow_exception(error);
+    if constexpr (!std::is_void_v<R>) return std::move(*result);
+}
+
 /// Waits for a call started from Python with the GIL released, so that other threads, and this call's own hooks
 /// on the I/O thread, can run meanwhile. Once the interpreter exits, returns false at once without waiting (the
-/// caller raises COTTER_ECANCELED): a daemon thread must not give up the GIL then, nor wait for an I/O thread that
-/// may itself wait for the GIL.
+/// caller raises COTTER_ECANCELED): a daemon thread must not wait for an I/O thread that may itself wait for the
+/// GIL then.
 bool wait_released(cotter_call *call) {
     interpreter_gate &g = gate();
     {
         std::lock_guard<std::mutex> lock(g.mu);
         if (g.exiting) return false;
-        g.blocking.insert(call);
+        g.blocking.insert(call);  // shutdown() cancels it
     }
+    released([&] { (void)cotter_call_wait(call, nullptr); });  // the status and error come from the taker
     {
-        py::gil_scoped_release release;
-        (void)cotter_call_wait(call, nullptr);  // the status and error come from the taker
-    }
-    {
-        std::lock_guard<std::mutex> lock(g.mu);  // unregistered with the GIL back: shutdown() waits for that
+        std::lock_guard<std::mutex> lock(g.mu);
         g.blocking.erase(call);
     }
     g.cv.notify_all();
     return true;
-}
-
-/// Runs `f` with the GIL released (GIL held on entry), counted so that shutdown() waits for this thread to take the
-/// GIL back: a daemon thread (a shared store's worker) taking it back during finalization would be ended inside
-/// these C++ frames (std::terminate). Once the interpreter is exiting, `f` runs with the GIL held.
-template <class F>
-void without_gil_counted(F &&f) {
-    interpreter_gate &g = gate();
-    bool counted = false;
-    {
-        std::lock_guard<std::mutex> lock(g.mu);
-        if (!g.exiting) {
-            ++g.releasing;
-            counted = true;
-        }
-    }
-    if (!counted) {
-        f();
-        return;
-    }
-    {
-        py::gil_scoped_release release;
-        f();
-    }
-    {
-        std::lock_guard<std::mutex> lock(g.mu);
-        --g.releasing;
-    }
-    g.cv.notify_all();
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -346,6 +401,7 @@ py::object converted(cotter::CallRef call, convert_fn convert, session_hooks *ho
 /// The blocking form: `call` was just started on this thread; wait with the GIL released, then convert.
 py::object finish_blocking(cotter::Call call, convert_fn convert, session_hooks *hooks) {
     if (!wait_released(call.ptr())) throw cotter::Error(COTTER_ECANCELED, nullptr);  // exiting; freeing cancels it
+    python_zone zone;  // a converter may run Python code (json.loads): shutdown() waits for it to end
     return converted(call, convert, hooks);
 }
 
@@ -448,6 +504,7 @@ class Completions {
     }
 
     ~Completions() {
+        python_zone zone;  // dropping a future may run Python code, here in a destructor
         live_queues().erase(this);
         if (inherited()) return;  // a forked child: the calls and their threads are the parent's; leak them
         std::vector<pending *> undelivered;
@@ -548,6 +605,7 @@ class Completions {
 
     /// Resolves the future of a completed call and drops the loop side's reference (GIL held; never throws).
     void resolve(pending *p) noexcept {
+        python_zone zone;  // Python code in a noexcept function and in catch handlers
         PyObject *fut = p->future;
         p->future = nullptr;
         std::shared_ptr<session_hooks> hooks = std::move(p->hooks);
@@ -602,10 +660,12 @@ void shutdown() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     std::unique_lock<std::mutex> lock(g.mu);
     // The asyncio completions only decrement a counter (they never take this mutex): look again every 10 ms.
-    while (!(g.blocking.empty() && g.async_in_flight.load() <= 0 && g.releasing == 0) &&
+    while (!(g.blocking.empty() && g.async_in_flight.load() <= 0 && g.releasing == 0 && g.returning == 0) &&
            std::chrono::steady_clock::now() < deadline)
         g.cv.wait_for(lock, std::chrono::milliseconds(10));
-    g.closed = true;
+    g.closed = true;  // from now on, a daemon thread that comes back to us stops (stop_this_thread)
+    // Threads on their way back from released() only wait for the GIL, which this thread does not hold: not bounded.
+    g.cv.wait(lock, [&] { return g.returning == 0; });
     g.cv.wait_until(lock, deadline + std::chrono::seconds(1), [&] { return g.inside == 0; });
 }
 
@@ -617,7 +677,10 @@ void after_fork_in_child() {
     // The parent's threads (its I/O threads, other Python threads) do not exist here: what they were doing is gone.
     g.blocking.clear();
     g.inside = 0;
+    g.releasing = 0;
+    g.returning = 0;
     g.async_in_flight = 0;
+    g.main_thread = PyThread_get_thread_ident();  // the forking thread is the child's main thread
     ++g.generation;  // queues made before the fork are dead here (their eventfds are shared with the parent)
     g.mu.unlock();
 }
@@ -709,20 +772,20 @@ std::unique_ptr<Verifier> verifier_new(const cstr &audience, const std::optional
         o.clock_payload = reinterpret_cast<void *>(static_cast<intptr_t>(*now));
     }
     if (log) o.log = log_trampoline;
-    self->v = nogil([&] { return cotter::JwtVerifier::create(o); });
+    self->v = released([&] { return cotter::JwtVerifier::create(o); });
     return self;
 }
 
 // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
 Claims verifier_verify(Verifier &self, const py::handle &token) {
     std::string t = as_bytes(token);
-    return Claims{nogil([&] { return self.v.verify(t); })};
+    return Claims{released([&] { return self.v.verify(t); })};
 }
 
 // COTTER_API int cotter_jwt_verify(cotter_claims **out, cotter_jwt_verifier *verifier, const char *token, size_t token_len, cotter_error **out_error);
 void verifier_check(Verifier &self, const py::handle &token) {
     std::string t = as_bytes(token);
-    nogil([&] { self.v.check(t); });
+    released([&] { self.v.check(t); });
 }
 
 // COTTER_API int cotter_jwt_verifier_refresh_start(cotter_call **out, cotter_jwt_verifier *verifier, const cotter_call_options *call_opts, cotter_error **out_error);
@@ -796,13 +859,13 @@ void bind_jwt(py::module_ &m) {
 // COTTER_API int cotter_identity_token_verify(const char *identity_token_json, const char *api_key_id, const char *public_key_b64, int64_t now, cotter_error **out_error);
 void identity_token_verify(const cstr &json, const cstr &api_key_id,
                            const std::optional<cstr> &public_key_b64, int64_t now) {
-    nogil([&] { cotter::identity_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64), now); });
+    released([&] { cotter::identity_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64), now); });
 }
 
 // COTTER_API int cotter_event_token_verify(const char *event_token_json, const char *api_key_id, const char *public_key_b64, cotter_error **out_error);
 void event_token_verify(const cstr &json, const cstr &api_key_id,
                         const std::optional<cstr> &public_key_b64) {
-    nogil([&] { cotter::event_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64)); });
+    released([&] { cotter::event_token_verify(json.c_str(), api_key_id.c_str(), c_or_null(public_key_b64)); });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -940,7 +1003,7 @@ std::unique_ptr<Client> client_new(const std::optional<cstr> &api_key_id, const 
     set_if(o.max_response_bytes, max_response_bytes);
     set_if(o.max_host_connections, max_host_connections);
     if (log) o.log = log_trampoline;
-    self->c = nogil([&] { return cotter::Client::create(o); });
+    self->c = released([&] { return cotter::Client::create(o); });
     return self;
 }
 
@@ -1183,7 +1246,7 @@ struct eval_request {
     void fail_released(const char *message) noexcept {
         if (completed.load()) return;
         if (Py_IsInitialized() && PyGILState_Check()) {
-            without_gil_counted([&] { finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message); });
+            released([&] { finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message); });
         } else {
             finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message);
         }
@@ -1204,7 +1267,7 @@ struct wait_request {
     void finish(int status) noexcept;  // never with the GIL held (as eval_request::finish)
     void finish_released(int status) noexcept {
         if (completed.load()) return;
-        if (Py_IsInitialized() && PyGILState_Check()) without_gil_counted([&] { finish(status); });
+        if (Py_IsInitialized() && PyGILState_Check()) released([&] { finish(status); });
         else finish(status);
     }
 };
@@ -1453,11 +1516,11 @@ std::string reply_item(const py::handle &h) {
 void eval_done(EvalRequest &self, const py::iterable &reply) {
     std::vector<std::string> items;
     for (py::handle h : reply) items.push_back(reply_item(h));
-    without_gil_counted([&] { self.r->finish(COTTER_OK, &items, nullptr); });
+    released([&] { self.r->finish(COTTER_OK, &items, nullptr); });
 }
 
 void eval_fail(EvalRequest &self, const std::string &message) {
-    without_gil_counted([&] { self.r->finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message.c_str()); });
+    released([&] { self.r->finish(COTTER_ESHARED_UNAVAILABLE, nullptr, message.c_str()); });
 }
 
 struct SharedStore {
@@ -1550,7 +1613,7 @@ void bind_shared_store(py::module_ &m) {
             return WaitRequest{std::move(w)};
         })
         .def("close", [](EvalQueue &self, const std::string &why) {
-            without_gil_counted([&] { self.q->close_all(why.c_str(), true); });
+            released([&] { self.q->close_all(why.c_str(), true); });
         }, "why"_a);
     py::class_<EvalRequest>(m, "EvalRequest")
         .def_property_readonly("script", [](const EvalRequest &self) { return py::bytes(self.r->script); })
@@ -1568,10 +1631,10 @@ void bind_shared_store(py::module_ &m) {
         .def_property_readonly("channel", [](const WaitRequest &self) { return py::str(self.w->channel); })
         .def_property_readonly("timeout_ms", [](const WaitRequest &self) { return self.w->timeout_ms; })
         .def_property_readonly("completed", [](const WaitRequest &self) { return self.w->completed.load(); })
-        .def("woken", [](WaitRequest &self) { without_gil_counted([&] { self.w->finish(COTTER_OK); }); })
-        .def("timed_out", [](WaitRequest &self) { without_gil_counted([&] { self.w->finish(COTTER_ETIMEOUT); }); })
+        .def("woken", [](WaitRequest &self) { released([&] { self.w->finish(COTTER_OK); }); })
+        .def("timed_out", [](WaitRequest &self) { released([&] { self.w->finish(COTTER_ETIMEOUT); }); })
         .def("failed", [](WaitRequest &self) {
-            without_gil_counted([&] { self.w->finish(COTTER_ESHARED_UNAVAILABLE); });
+            released([&] { self.w->finish(COTTER_ESHARED_UNAVAILABLE); });
         })
         .def("__repr__", [](const WaitRequest &self) {
             return "<WaitRequest channel=" + self.w->channel + " timeout_ms=" + std::to_string(self.w->timeout_ms) + ">";
@@ -1591,10 +1654,12 @@ struct Session {
     Session(const Session &) = delete;
     Session &operator=(const Session &) = delete;
     ~Session() {
-        if (!s) return;
         // cotter_session_free waits for a hook running on an I/O thread, which may be waiting for the GIL.
-        py::gil_scoped_release release;
-        s.reset();
+        if (s) released([&] { s.reset(); });
+        if (hooks) {
+            python_zone zone;  // the hooks' Python objects may run code as they go, in this destructor
+            hooks.reset();
+        }
     }
 };
 
@@ -1630,7 +1695,7 @@ std::unique_ptr<Session> session_new(Client &client, std::optional<int64_t> refr
     cotter::TokenRef init = initial ? cotter::TokenRef(initial->t) : cotter::TokenRef();
     // The first load (or store of `initial`) runs here, on this thread; the load hook takes the GIL back.
     try {
-        self->s = nogil([&] { return cotter::Session::create(client.c, o, init); });
+        self->s = released([&] { return cotter::Session::create(client.c, o, init); });
     } catch (const cotter::Error &) {
         self->hooks->pending.rethrow_if_any();
         throw;
@@ -1696,12 +1761,14 @@ void bind_completions(py::module_ &m) {
 
 PYBIND11_MODULE(_native, m) {
     m.doc() = "cotter C ABI glue (private; use the cotter package)";
+    gate().main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
 
     // The one translation of C ABI failures into Python exceptions.
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const cotter::Error &e) {
+            python_zone zone;  // make_error runs Python code, here inside pybind11's catch handlers
             py::object exc = make_error(e);
             PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
         }

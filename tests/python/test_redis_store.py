@@ -235,11 +235,17 @@ def test_valid_cached_token_costs_no_redis_command(emulator: Any, client: cotter
         assert redis_server.scripts_run() - before >= 3
 
 
+_NO_RETRY = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
+_NO_ASYNC_RETRY = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
+
+
 def test_redis_down_serves_cached_and_fails_refresh_with_stable_code(
         emulator: Any, client: cotter.Client, tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "down")
     try:
-        r = redis.Redis(unix_socket_path=server.socket, socket_timeout=30)
+        # No retries in redis-py: its default (redis-py 8: 10 retries, backoff up to 1 s) only delays each failure
+        # by seconds (this test took 8 s with it); what the store makes of a failure is the same.
+        r = redis.Redis(unix_socket_path=server.socket, socket_timeout=30, retry=_NO_RETRY)
         with cotter.redis.RedisStore(r, key_prefix="t3") as store:
             fresh = _login(emulator, "down-fresh@example.com")
             s = cotter.TokenSession(client, token=fresh, shared_store=store, shared_session_id="fresh")
@@ -264,7 +270,7 @@ def test_async_store_down_fails_with_stable_code(emulator: Any, client: cotter.C
     server = RedisServer(tmp_path / "adown")
 
     async def main() -> None:
-        r = redis.asyncio.Redis(unix_socket_path=server.socket)
+        r = redis.asyncio.Redis(unix_socket_path=server.socket, retry=_NO_ASYNC_RETRY)  # as above
         async with cotter.redis.AsyncRedisStore(r, key_prefix="t5") as store:
             emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
             s = await cotter.aio.AsyncTokenSession.create(client, token=_login(emulator, "adown@example.com"),
@@ -376,8 +382,12 @@ c = cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["bas
 token = cotter.Token.from_dict(conf["token"])
 admin = redis.Redis(unix_socket_path=conf["socket"])
 
-def stall():  # Redis sleeps far past the test: every eval sent from now on stays in flight
-    threading.Thread(target=lambda: admin.execute_command("DEBUG", "SLEEP", "30"), daemon=True).start()
+def stall():
+    # From now on Redis holds every script (CLIENT PAUSE WRITE, 10 minutes: the test kills it long before), while
+    # the rest (a connection's handshake, PING) still runs: the eval is sent and stays unanswered, and nothing else
+    # waits for Redis. (A DEBUG SLEEP held the handshake of the eval's connection too: redis-py then ended the
+    # cancelled eval only when Redis woke up, and the exit waited out the sleep.)
+    admin.execute_command("CLIENT", "PAUSE", "600000", "WRITE")
 
 if conf["mode"] == "sync":
     sent = threading.Event()
@@ -385,7 +395,7 @@ if conf["mode"] == "sync":
         def evalsha(self, *a, **k):
             sent.set()
             return super().evalsha(*a, **k)
-    store = cotter.redis.RedisStore(Client(unix_socket_path=conf["socket"]))
+    store = cotter.redis.RedisStore(Client(unix_socket_path=conf["socket"], socket_timeout=None))
     s = cotter.TokenSession(c, token=token, shared_store=store, shared_session_id="exit")
     sent.clear()
     stall()
@@ -398,7 +408,7 @@ else:
             async def evalsha(self, *a, **k):
                 sent.set()
                 return await super().evalsha(*a, **k)
-        store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=conf["socket"]))
+        store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=conf["socket"], socket_timeout=None))
         s = await cotter.aio.AsyncTokenSession.create(c, token=token, shared_store=store, shared_session_id="exit")
         sent.clear()
         stall()
@@ -419,7 +429,7 @@ def test_interpreter_exit_with_evals_in_flight(emulator: Any, tmp_path: Path, mo
         conf = {"mode": mode, "socket": server.socket, "base_url": emulator.base_url,
                 "api_key_id": emulator.api_key_id, "api_secret_key": emulator.api_secret_key,
                 "token": emulator.login("exit@example.com")["oauth_token"]}
-        # The bound is a hang detector (Redis sleeps 30 s), not a timing assertion.
+        # The bound is a hang detector (Redis holds the script for 10 minutes), not a timing assertion.
         p = subprocess.run([sys.executable, "-c", EXIT_SCRIPT.replace("{conf}", repr(conf))], capture_output=True,
                            text=True, timeout=120)
         assert p.returncode == 0, p.stderr
@@ -451,6 +461,91 @@ def test_exit_while_daemon_threads_complete_evals() -> None:
         p = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
 
+
+
+BUSY_EXIT_SCRIPT = r"""
+import json, os, sys, threading
+import redis
+import cotter, cotter.redis
+
+conf = {conf}
+N = 4  # callers, and as many threads creating sessions
+
+
+def scenario():
+    # Everything is made after the fork: the child starts with no thread but this one.
+    client = cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["base_url"])
+    token = cotter.Token.from_dict(conf["token"])  # its access token is stale for refresh_margin=100
+    held = threading.Semaphore(0)
+
+    class HeldClient(redis.Redis):
+        armed = False
+
+        def evalsha(self, *a, **k):  # once armed, a script stays in flight: its worker waits here for good
+            if HeldClient.armed:
+                held.release()
+                threading.Event().wait()
+            return super().evalsha(*a, **k)
+
+    store = cotter.redis.RedisStore(HeldClient(unix_socket_path=conf["socket"]), workers=2 * N, pubsub=False)
+    sessions = [cotter.TokenSession(client, token=token, shared_store=store, shared_session_id=f"s{i}",
+                                    refresh_margin=100) for i in range(N)]
+    HeldClient.armed = True
+
+    def caller(s):  # a worker that retries on every error: its calls go on while the interpreter exits
+        while True:
+            try:
+                s.access_token()
+            except cotter.CotterError:
+                pass
+
+    def creator(i):  # a session made while the interpreter exits (its first read of Redis is held too)
+        while True:
+            try:
+                cotter.TokenSession(client, shared_store=store, shared_session_id=f"c{i}", refresh_margin=100)
+            except cotter.CotterError:
+                pass
+
+    for i, s in enumerate(sessions):
+        threading.Thread(target=caller, args=(s,), daemon=True).start()
+        threading.Thread(target=creator, args=(i,), daemon=True).start()
+    for _ in range(2 * N):
+        held.acquire()  # every caller and creator waits for a script in flight: exit now
+
+
+statuses = []
+for _ in range(conf["runs"]):
+    pid = os.fork()
+    if pid == 0:
+        scenario()
+        break  # this child's interpreter exits now, its daemon threads inside sync calls
+    statuses.append(os.waitpid(pid, 0)[1])
+else:
+    print(json.dumps(statuses), flush=True)
+"""
+
+
+def test_exit_with_daemon_threads_busy_in_sync_calls(emulator: Any, tmp_path: Path) -> None:
+    """Regression (issue 17): daemon threads blocked in sync session calls over a RedisStore, and looping on them,
+    while the interpreter exits. Each of 20 forked children exits with 4 threads waiting in access_token() and 4 in
+    TokenSession() (each on a script held in flight), all of them retrying on errors. Before the fix, every run
+    aborted: a daemon thread ended by CPython (pthread_exit) while it took the GIL back in a destructor, or while it
+    built the CotterError inside pybind11's catch handlers, met std::terminate."""
+    server = RedisServer(tmp_path / "busy")
+    try:
+        emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+        conf = {"runs": 20, "socket": server.socket, "base_url": emulator.base_url,
+                "api_key_id": emulator.api_key_id, "api_secret_key": emulator.api_secret_key,
+                "token": emulator.login("busy@example.com")["oauth_token"]}
+        # The bound is a hang detector, not a timing assertion.
+        p = subprocess.run([sys.executable, "-c", BUSY_EXIT_SCRIPT.replace("{conf}", repr(conf))],
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr
+        statuses = json.loads(p.stdout)
+        assert statuses == [0] * 20, (statuses, p.stderr)  # a wait status: 0 = exited with 0, no signal
+        assert "terminate" not in p.stderr and "Fatal" not in p.stderr and "FATAL" not in p.stderr, p.stderr
+    finally:
+        server.stop()
 
 # --- Waiters woken by the session's `…:changed` message (adapter version 2: RedisStore(pubsub=True)) -----------
 
