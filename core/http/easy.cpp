@@ -86,19 +86,18 @@ size_t on_header(char *data, size_t size, size_t nitems, void *userdata) {
     return n;
 }
 
-size_t on_read_body(char *buffer, size_t size, size_t nitems, void *userdata) {
-    auto *st = static_cast<attempt_state *>(userdata);
-    const size_t n = std::min(size * nitems, st->body->size() - st->body_offset);
-    if (n) std::memcpy(buffer, st->body->data() + st->body_offset, n);
-    st->body_offset += n;
-    return n;
-}
-
-int on_seek_body(void *userdata, curl_off_t offset, int origin) {
-    auto *st = static_cast<attempt_state *>(userdata);
-    if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > st->body->size()) return CURL_SEEKFUNC_FAIL;
-    st->body_offset = static_cast<size_t>(offset);
-    return CURL_SEEKFUNC_OK;
+/// CURLOPT_PREREQFUNCTION: runs each time the request is about to be sent on a connection. libcurl sends a request
+/// again, on a fresh connection, when a reused one died before any response byte arrived (multi.c's "Connection
+/// died, retrying a fresh connect"): for a refresh that reached the server that would replay a rotated token. A
+/// second call is that replay: refused once any byte of the request has left (CURLINFO_REQUEST_SIZE counts what
+/// was written; a request that could not be written at all never reached the server and may go again).
+int on_before_send(void *clientp, char *, char *, int, int) {
+    auto *st = static_cast<attempt_state *>(clientp);
+    if (st->sends++ == 0) return CURL_PREREQFUNC_OK;
+    long sent = -1;
+    if (curl_easy_getinfo(st->handle, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent == 0) return CURL_PREREQFUNC_OK;
+    st->replay_refused = true;
+    return CURL_PREREQFUNC_ABORT;
 }
 
 int map_curl_error(CURLcode rc, bool too_big) {
@@ -133,6 +132,7 @@ int map_curl_error(CURLcode rc, bool too_big) {
     case CURLE_OUT_OF_MEMORY:
         return COTTER_ENOMEM;
     case CURLE_SEND_FAIL_REWIND:
+    case CURLE_ABORTED_BY_CALLBACK:  // on_before_send() refused to re-send a request that is not idempotent
         return COTTER_ENETWORK;  // the connection died after a non-idempotent request was sent
     default:
         return COTTER_ENETWORK;  // connect refused, reset, partial body, nothing received, HTTP/2 errors...
@@ -248,8 +248,9 @@ void configure(CURL *h, const transport_options &opt, const request &req, curl_s
     resp.effective_url.clear();
     resp.retry_after = -1;
     st.too_big = false;
-    st.body = &req.body;
-    st.body_offset = 0;
+    st.handle = h;
+    st.sends = 0;
+    st.replay_refused = false;
     st.errbuf[0] = '\0';
 
     curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
@@ -283,18 +284,15 @@ void configure(CURL *h, const transport_options &opt, const request &req, curl_s
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (req.method == "POST" || req.method == "PUT" || req.method == "DELETE" || req.method == "PATCH") {
         if (req.method == "POST" || !req.body.empty()) {
-            // The body goes through a read callback rather than CURLOPT_POSTFIELDS so that libcurl cannot
-            // silently re-send it: libcurl retries a request on a fresh connection when a reused one dies
-            // before any response byte, which for a refresh that did reach the server would replay a rotated
-            // token. Without a seek callback that replay needs a rewind and fails (CURLE_SEND_FAIL_REWIND);
-            // idempotent requests get the seek callback and keep libcurl's transparent retry.
-            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            // CURLOPT_POSTFIELDS (not copied: the transfer owns req.body until the handle is retired) lets libcurl
+            // write the head and a small body in one send(), and spares each handle the 64 KB upload buffer a read
+            // callback needs. A body makes a request one that libcurl would re-send by itself after a reused
+            // connection died; unless the request is idempotent, on_before_send() refuses that second send.
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-            curl_easy_setopt(h, CURLOPT_READFUNCTION, &on_read_body);
-            curl_easy_setopt(h, CURLOPT_READDATA, &st);
-            if (req.idempotent) {
-                curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &on_seek_body);
-                curl_easy_setopt(h, CURLOPT_SEEKDATA, &st);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.c_str());
+            if (!req.idempotent) {
+                curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, &on_before_send);
+                curl_easy_setopt(h, CURLOPT_PREREQDATA, &st);
             }
         }
         if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
@@ -311,7 +309,7 @@ int conclude(CURL *h, CURLcode rc, const transport_options &opt, const request &
         std::string detail = st.errbuf[0] ? st.errbuf : curl_easy_strerror(rc);
         if (rc == CURLE_FILESIZE_EXCEEDED || st.too_big)
             detail = "response body exceeds " + std::to_string(opt.max_response_bytes) + " bytes";
-        if (rc == CURLE_SEND_FAIL_REWIND)
+        if (rc == CURLE_SEND_FAIL_REWIND || (rc == CURLE_ABORTED_BY_CALLBACK && st.replay_refused))
             detail = "the connection was lost after the request was sent (not re-sent: it is not idempotent)";
         err.code = code;
         err.message = std::string(status_describe(code)) + ": " + detail + " (" + req.method + " " +
@@ -336,8 +334,8 @@ void detach(CURL *h) noexcept {
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, nullptr);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, nullptr);
-    curl_easy_setopt(h, CURLOPT_READDATA, nullptr);
-    curl_easy_setopt(h, CURLOPT_SEEKDATA, nullptr);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, nullptr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
     curl_easy_setopt(h, CURLOPT_PRIVATE, nullptr);
 }
 

@@ -41,8 +41,9 @@ struct attempt_state {
     response *resp = nullptr;
     size_t max_bytes = 0;
     bool too_big = false;
-    const std::string *body = nullptr;  // the request body fed by the read callback
-    size_t body_offset = 0;
+    CURL *handle = nullptr;             // the handle of this attempt (CURLOPT_PREREQFUNCTION asks it what was sent)
+    int sends = 0;                      // CURLOPT_PREREQFUNCTION calls: a second one is libcurl re-sending
+    bool replay_refused = false;
     char errbuf[CURL_ERROR_SIZE] = {0};
 };
 

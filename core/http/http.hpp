@@ -78,6 +78,7 @@ struct transport_stats {
     uint64_t connections = 0;   // new connections opened
     uint64_t retries = 0;
     uint64_t in_flight = 0;     // requests started and not yet completed
+    uint64_t easy_handles = 0;  // libcurl easy handles created (finished ones are reset and reused, up to 64 kept)
 };
 
 /// Runs exactly once per started request, on the I/O thread, with COTTER_OK when a complete response arrived

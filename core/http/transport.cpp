@@ -140,7 +140,7 @@ struct loop : std::enable_shared_from_this<loop> {
     std::thread thread;
     std::atomic<std::thread::id> thread_id{};
 
-    std::atomic<uint64_t> requests{0}, connections{0}, retries{0}, in_flight{0};
+    std::atomic<uint64_t> requests{0}, connections{0}, retries{0}, in_flight{0}, easy_handles{0};
 
     // I/O thread only.
     std::unordered_map<transfer *, std::shared_ptr<transfer>> live;
@@ -465,6 +465,7 @@ struct loop : std::enable_shared_from_this<loop> {
         }
         CURL *h = curl_easy_init();
         if (!h) throw std::bad_alloc();
+        easy_handles.fetch_add(1, std::memory_order_relaxed);
         curl_easy_setopt(h, CURLOPT_SHARE, share);
         return h;
     }
@@ -752,6 +753,7 @@ transport_stats transport::stats() const {
     s.connections = l->connections.load();
     s.retries = l->retries.load();
     s.in_flight = l->in_flight.load();
+    s.easy_handles = l->easy_handles.load();
     return s;
 }
 

@@ -202,6 +202,38 @@ TEST_CASE("cancel mid-body (headers and the first byte sent, the rest dripping o
     CHECK(server.requests() == 1);
 }
 
+TEST_CASE("a handle cancelled mid-body is reset and reused: the next request is exactly its own") {
+    http_server server;
+    canned_response r;
+    r.body = R"({"keys":[]})";
+    r.drip_interval_ms = 60000;
+    server.respond(r);
+    http::transport t(http::transport_options{});
+    outcomes out;
+    http::request first;
+    first.method = "POST";
+    first.url = server.url("/first");
+    first.headers = {{"X-First", "one"}};
+    first.body = R"({"first":1})";
+    auto h = t.start(first, out.sink());
+    REQUIRE(eventually([&] { return server.body_bytes_sent() == 1; }));
+    h.cancel();
+    out.wait(1);
+    CHECK(out.codes[0] == COTTER_ECANCELED);
+
+    server.respond_json(R"({"ok":true})");
+    http::response resp;
+    REQUIRE(t.perform(get(server.url("/second")), resp, nullptr) == COTTER_OK);
+    CHECK(resp.status == 200);
+    CHECK(resp.body == R"({"ok":true})");
+    const std::string head = server.last_request();
+    CHECK(head.rfind("GET /second HTTP/1.1\r\n", 0) == 0);
+    CHECK(head.find("X-First") == std::string::npos);
+    CHECK(head.find("Content-Length") == std::string::npos);
+    CHECK(server.last_body().empty());
+    CHECK(t.stats().easy_handles == 1);
+}
+
 TEST_CASE("destroying the transport completes every request in flight with ECANCELED, before it returns") {
     http_server server;
     server.respond(held(30000));

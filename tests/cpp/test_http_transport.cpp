@@ -1,7 +1,8 @@
 /**
  * @file test_http_transport.cpp
  * @brief core/http against the emulator: responses, connection reuse, timeouts, retries (idempotent only),
- * Retry-After, resets, truncation, size cap, redirects not followed, URL policy, TLS with the right and a wrong CA.
+ * Retry-After, resets, truncation, size cap, redirects not followed, URL policy, TLS with the right and a wrong CA,
+ * and easy-handle reuse that carries nothing of one request into the next.
  */
 #include <doctest/doctest.h>
 
@@ -15,6 +16,7 @@
 
 #include "http/http.hpp"
 #include "support/emulator.hpp"
+#include "support/http_server.hpp"
 
 using namespace cotter::core;
 using cotter::test::emulator;
@@ -99,6 +101,83 @@ TEST_CASE("POST sends the body and custom headers with underscores; non-2xx is a
     REQUIRE(t.perform(r, resp, nullptr) == COTTER_OK);
     CHECK(resp.status == 401);
     CHECK(resp.body.find("\"msg\"") != std::string::npos);
+}
+
+TEST_CASE("a reused easy handle carries nothing of the previous request: method, headers, body, timeout") {
+    cotter::test::http_server srv;
+    srv.respond_json("{}");
+    http::transport t(fast_options());
+    http::response resp;
+    auto has = [](const std::string &head, const std::string &line) { return head.find("\r\n" + line) != std::string::npos; };
+    auto starts = [](const std::string &head, const std::string &first) { return head.rfind(first, 0) == 0; };
+
+    http::request post;
+    post.method = "POST";
+    post.url = srv.url("/first");
+    post.headers = {{"X-First", "one"}, {"Content-Type", "text/plain"}};
+    post.body = "first-body";
+    REQUIRE(t.perform(post, resp, nullptr) == COTTER_OK);
+    std::string head = srv.last_request();
+    CHECK(starts(head, "POST /first HTTP/1.1\r\n"));
+    CHECK(has(head, "X-First: one"));
+    CHECK(has(head, "Content-Type: text/plain"));
+    CHECK(has(head, "Content-Length: 10"));
+    CHECK(srv.last_body() == "first-body");
+
+    http::request second = get(srv.url("/second"));
+    second.headers = {{"X-Second", "two"}};
+    REQUIRE(t.perform(second, resp, nullptr) == COTTER_OK);
+    head = srv.last_request();
+    CHECK(starts(head, "GET /second HTTP/1.1\r\n"));
+    CHECK(has(head, "X-Second: two"));
+    CHECK_FALSE(has(head, "X-First"));
+    CHECK_FALSE(has(head, "Content-Type"));
+    CHECK_FALSE(has(head, "Content-Length"));
+    CHECK(srv.last_body().empty());
+
+    http::request put;
+    put.method = "PUT";
+    put.url = srv.url("/third");
+    put.body = R"({"third":3})";
+    put.idempotent = true;
+    REQUIRE(t.perform(put, resp, nullptr) == COTTER_OK);
+    head = srv.last_request();
+    CHECK(starts(head, "PUT /third HTTP/1.1\r\n"));
+    CHECK(has(head, "Content-Type: application/json"));
+    CHECK(has(head, "Content-Length: 11"));
+    CHECK_FALSE(has(head, "X-Second"));
+    CHECK(srv.last_body() == R"({"third":3})");
+
+    http::request del;
+    del.method = "DELETE";
+    del.url = srv.url("/fourth");
+    REQUIRE(t.perform(del, resp, nullptr) == COTTER_OK);
+    head = srv.last_request();
+    CHECK(starts(head, "DELETE /fourth HTTP/1.1\r\n"));
+    CHECK_FALSE(has(head, "Content-Length"));
+    CHECK_FALSE(has(head, "Content-Type"));
+    CHECK(srv.last_body().empty());
+
+    // A short budget ends one request; the next, on the same handle, has its own (60 s) and outlasts a 2 s server.
+    cotter::test::canned_response slow;
+    slow.body = "{}";
+    slow.delay_ms = 30000;
+    srv.respond(slow);
+    http::request hurried = get(srv.url("/hurried"));
+    hurried.timeout_ms = 300;
+    error_info err;
+    CHECK(t.perform(hurried, resp, &err) == COTTER_ETIMEOUT);
+    slow.delay_ms = 2000;
+    srv.respond(slow);
+    http::request patient = get(srv.url("/patient"));
+    patient.timeout_ms = 60000;
+    CHECK(t.perform(patient, resp, &err) == COTTER_OK);
+    CHECK(resp.status == 200);
+    CHECK(starts(srv.last_request(), "GET /patient HTTP/1.1\r\n"));
+
+    // Every request above ran on the one easy handle, reset and set up again each time.
+    CHECK(t.stats().easy_handles == 1);
+    CHECK(t.stats().requests == 6);
 }
 
 TEST_CASE("header injection is refused") {

@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace cotter::test {
@@ -105,7 +107,7 @@ void http_server::accept_loop() {
 }
 
 void http_server::serve(int fd) {
-    // Read the request head (bodies are not expected: the JWKS client only GETs).
+    // Read the request head, then its body up to Content-Length (kept for last_body()).
     std::string head;
     char buf[4096];
     while (head.find("\r\n\r\n") == std::string::npos && head.size() < 65536) {
@@ -119,11 +121,27 @@ void http_server::serve(int fd) {
         ::close(fd);
         return;
     }
+    const size_t head_end = head.find("\r\n\r\n") + 4;
+    size_t content_length = 0;
+    for (size_t line = head.find("\r\n"); line != std::string::npos && line + 2 < head_end;
+         line = head.find("\r\n", line + 2)) {
+        std::string name = head.substr(line + 2, 15);
+        for (char &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (name == "content-length:") content_length = std::strtoul(head.c_str() + line + 17, nullptr, 10);
+    }
+    while (head.size() < head_end + content_length && content_length < 65536) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 2000) <= 0) break;
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+    }
     canned_response r;
     {
         std::lock_guard<std::mutex> lock(mu_);
         r = response_;
-        last_request_ = head.substr(0, head.find("\r\n\r\n"));
+        last_request_ = head.substr(0, head_end - 4);
+        last_body_ = head.substr(head_end);
     }
     requests_.fetch_add(1);
     if (!r.etag.empty()) {

@@ -54,6 +54,11 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         return last_request_;
     }
+    /// The body of the last request received (read up to its Content-Length).
+    std::string last_body() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return last_body_;
+    }
     void reset_requests() { requests_.store(0); }
 
     /// Stops accepting and closes the listening socket (the port then refuses connections).
@@ -70,6 +75,7 @@ private:
     std::atomic<uint64_t> body_bytes_sent_{0};
     std::atomic<uint64_t> not_modified_{0};
     std::string last_request_;
+    std::string last_body_;
     mutable std::mutex mu_;
     canned_response response_;
     std::thread acceptor_;
