@@ -809,8 +809,8 @@ class VerifyPool {
         job->deferred = nullptr;
         job->error.reset();
         job->next = nullptr;
-        if (spare_.size() < kMaxSpare && job->token.capacity() <= kMaxKeptBytes &&
-            job->batch_claims.capacity() <= kMaxKeptBatchBytes) {
+        if (spare_.size() < kMaxSpare && job->token.capacity() <= kMaxKeptBytes) {
+            if (job->batch_claims.capacity() > kMaxKeptBytes) std::string().swap(job->batch_claims);  // not kept
             job->batch_claims.clear();
             spare_.push_back(job);
         } else {
@@ -877,12 +877,13 @@ class VerifyPool {
             // The claims handle is freed here, on the thread that made it; its JSON is appended to the batch's array
             // text, in the head job's own buffer (no allocation once the job has been used).
             std::string &text = batch->batch_claims;
-            text.assign(1, '[');
+            text.assign(1, '[');  // never allocates: the string's own buffer holds 15 characters
             for (Job *job = batch; job != nullptr; job = job->next) {
                 job->error = Capture([job, &text] {
                     cotter::Claims claims = job->core->v.verify(job->token);
                     std::string_view json = claims.json();
-                    text.reserve(text.size() + 1 + json.size());  // the only step that can throw: before any append
+                    // The only step that can throw, before any append; with room for the closing ']' as well.
+                    text.reserve(text.size() + 1 + json.size() + 1);
                     if (text.size() > 1) text.push_back(',');
                     text.append(json);
                 });
@@ -950,8 +951,7 @@ class VerifyPool {
 
     static constexpr size_t kMaxBatch = 16;
     static constexpr size_t kMaxSpare = 256;        // spare jobs kept (a burst beyond it frees the rest)
-    static constexpr size_t kMaxKeptBytes = 16384;  // a job whose token buffer grew past this is freed, not kept
-    static constexpr size_t kMaxKeptBatchBytes = kMaxBatch * kMaxKeptBytes;  // the same for a batch's claims text
+    static constexpr size_t kMaxKeptBytes = 16384;  // buffers past this are not kept (a job whose token grew: freed)
     std::shared_ptr<State> state_ = std::make_shared<State>();
     bool started_ = false;    // JS thread
     std::vector<Job *> spare_;  // JS thread
