@@ -869,11 +869,13 @@ class VerifyPool {
         std::shared_ptr<VerifierCore> core;
         std::string token;  // wiped after the verification; its buffer is kept for the job's next use
         napi_deferred deferred = nullptr;
-        std::string claims_json;  // the verified claims as JSON text (what the promise resolves with, parsed)
-        bool claims_ascii = false;  // claims_json is ASCII: the JS string is made by a copy, no UTF-8 decoding
-        std::optional<ErrorInfo> error;
+        std::optional<ErrorInfo> error;  // or its claims are an element of the batch's claims array
         std::shared_ptr<JsThread> js;
         Job *next = nullptr;  // the batch it is settled with
+        // Head of a batch only: the claims of its verified jobs, in order, as ONE JSON array text, so that the JS
+        // thread parses a batch with one JSON.parse call (and one string), not one per verification.
+        std::string batch_claims;
+        bool batch_ascii = true;  // batch_claims is ASCII: the JS string is made by a copy, no UTF-8 decoding
     };
 
     ~VerifyPool() {
@@ -898,9 +900,9 @@ class VerifyPool {
         job->deferred = nullptr;
         job->error.reset();
         job->next = nullptr;
-        if (spare_.size() < kMaxSpare && job->token.capacity() <= kMaxKeptBytes &&
-            job->claims_json.capacity() <= kMaxKeptBytes) {
-            job->claims_json.clear();
+        if (spare_.size() < kMaxSpare && job->token.capacity() <= kMaxKeptBytes) {
+            if (job->batch_claims.capacity() > kMaxKeptBytes) std::string().swap(job->batch_claims);  // not kept
+            job->batch_claims.clear();
             spare_.push_back(job);
         } else {
             delete job;
@@ -963,17 +965,24 @@ class VerifyPool {
                     st->queue.pop_front();
                 }
             }
-            // The claims handle is freed here, on the thread that made it; the JS string is copied out of the job's
-            // own buffer (no allocation once the job has been used).
+            // The claims handle is freed here, on the thread that made it; its JSON is appended to the batch's array
+            // text, in the head job's own buffer (no allocation once the job has been used).
+            std::string &text = batch->batch_claims;
+            text.assign(1, '[');  // never allocates: the string's own buffer holds 15 characters
             for (Job *job = batch; job != nullptr; job = job->next) {
-                job->error = Capture([job] {
+                job->error = Capture([job, &text] {
                     cotter::Claims claims = job->core->v.verify(job->token);
-                    job->claims_json.assign(claims.json());
-                    job->claims_ascii = std::all_of(job->claims_json.begin(), job->claims_json.end(),
-                                                    [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+                    std::string_view json = claims.json();
+                    // The only step that can throw, before any append; with room for the closing ']' as well.
+                    text.reserve(text.size() + 1 + json.size() + 1);
+                    if (text.size() > 1) text.push_back(',');
+                    text.append(json);
                 });
                 Wipe(job->token);
             }
+            text.push_back(']');
+            batch->batch_ascii = std::all_of(text.begin(), text.end(),
+                                             [](char c) { return static_cast<unsigned char>(c) < 0x80; });
             std::shared_ptr<JsThread> js = batch->js;
             js->Post([batch](napi_env env) {
                 AddonData *d = env != nullptr ? Data(Napi::Env(env)) : nullptr;
@@ -990,46 +999,51 @@ class VerifyPool {
     }
 
     // COTTER_API const char *cotter_claims_json(const cotter_claims *claims, size_t *len_out);
-    // The claims object is parsed here (one JSON.parse call), so that the promise resolves with it: no extra
-    // promise and microtask per verification in index.js. This is the JS thread's share of every verification
-    // (it bounds the async throughput against the cores' ceiling), so it is kept to the plain N-API calls: one
-    // handle scope per job, JSON.parse looked up once per batch. Raw N-API throughout (see Js): a worker thread
-    // may be terminated while it runs; then its promises are left to the environment's end.
+    // The claims objects are parsed here, so that each promise resolves with its claims: no extra promise and
+    // microtask per verification in index.js. This is the JS thread's share of every verification (it bounds the
+    // async throughput against the cores' ceiling), so a batch costs one string and one JSON.parse call (of the
+    // array its verify thread wrote), then one element read and one resolve per job, in the handle scope Drain
+    // opens for the batch (at most kMaxBatch jobs). If the parse fails (it cannot for the library's JSON), the
+    // verified jobs of the batch reject with its exception. Raw N-API throughout (see Js): a worker thread may be
+    // terminated while it runs; then its promises are left to the environment's end.
     static void SettleBatch(napi_env env, Job *jobs) {
-        napi_value parse = nullptr, undefined = nullptr;
-        AddonData *d = nullptr;
-        if (napi_get_instance_data(env, reinterpret_cast<void **>(&d)) != napi_ok || d == nullptr ||
-            napi_get_reference_value(env, d->json_parse, &parse) != napi_ok || parse == nullptr ||
-            napi_get_undefined(env, &undefined) != napi_ok)
-            parse = nullptr;
-        for (Job *job = jobs; job != nullptr; job = job->next) {
-            napi_handle_scope scope = nullptr;
-            if (napi_open_handle_scope(env, &scope) != napi_ok) scope = nullptr;
+        napi_value array = nullptr, failure = nullptr;
+        bool any_verified = false;
+        for (Job *job = jobs; job != nullptr; job = job->next) any_verified = any_verified || !job->error;
+        if (any_verified) {
             Js js(env);
-            napi_value failure = nullptr;
-            if (job->error) {
-                failure = ErrorValue(js, *job->error);
-            } else {
-                const std::string &j = job->claims_json;
-                napi_value text = nullptr, claims = nullptr;
-                napi_status st = job->claims_ascii ? napi_create_string_latin1(env, j.data(), j.size(), &text)
-                                                   : napi_create_string_utf8(env, j.data(), j.size(), &text);
-                if (st == napi_ok && parse == nullptr) st = napi_generic_failure;
-                if (st == napi_ok) st = napi_call_function(env, undefined, parse, 1, &text, &claims);
-                if (st == napi_ok) napi_resolve_deferred(env, job->deferred, claims);
-                else if (!(failure = js.TakeException()))  // the JS exception, else a CotterError saying so
-                    failure = ErrorValue(js, ErrorInfo{COTTER_EINTERNAL, "cannot convert the verified claims", 0, {}, {}, -1});
-            }
-            if (failure == nullptr && !js.ok()) failure = js.TakeException();  // building the error threw in JS
-            if (failure != nullptr) napi_reject_deferred(env, job->deferred, failure);
+            const std::string &t = jobs->batch_claims;
+            napi_value parse = nullptr, undefined = nullptr, text = nullptr;
+            AddonData *d = nullptr;
+            napi_status st = napi_get_instance_data(env, reinterpret_cast<void **>(&d));
+            if (st == napi_ok && d == nullptr) st = napi_generic_failure;
+            if (st == napi_ok) st = napi_get_reference_value(env, d->json_parse, &parse);
+            if (st == napi_ok && parse == nullptr) st = napi_generic_failure;
+            if (st == napi_ok) st = napi_get_undefined(env, &undefined);
+            if (st == napi_ok)
+                st = jobs->batch_ascii ? napi_create_string_latin1(env, t.data(), t.size(), &text)
+                                       : napi_create_string_utf8(env, t.data(), t.size(), &text);
+            if (st == napi_ok) st = napi_call_function(env, undefined, parse, 1, &text, &array);
+            if (st != napi_ok && !(failure = js.TakeException()))  // the JS exception, else a CotterError saying so
+                failure = ErrorValue(js, ErrorInfo{COTTER_EINTERNAL, "cannot convert the verified claims", 0, {}, {}, -1});
+        }
+        uint32_t index = 0;
+        for (Job *job = jobs; job != nullptr; job = job->next) {
+            Js js(env);
+            napi_value claims = nullptr, error = nullptr;
+            if (job->error) error = ErrorValue(js, *job->error);
+            else if (failure != nullptr) error = failure;
+            else if (napi_get_element(env, array, index++, &claims) != napi_ok) claims = nullptr;
+            if (claims == nullptr && error == nullptr) error = js.TakeException();  // building the error threw in JS
+            if (claims != nullptr) napi_resolve_deferred(env, job->deferred, claims);
+            else if (error != nullptr) napi_reject_deferred(env, job->deferred, error);
             job->js->Unhold(env);
-            if (scope != nullptr) napi_close_handle_scope(env, scope);
         }
     }
 
     static constexpr size_t kMaxBatch = 16;
     static constexpr size_t kMaxSpare = 256;        // spare jobs kept (a burst beyond it frees the rest)
-    static constexpr size_t kMaxKeptBytes = 16384;  // a job whose buffers grew past this is freed, not kept
+    static constexpr size_t kMaxKeptBytes = 16384;  // buffers past this are not kept (a job whose token grew: freed)
     std::shared_ptr<State> state_ = std::make_shared<State>();
     bool started_ = false;    // JS thread
     std::vector<Job *> spare_;  // JS thread

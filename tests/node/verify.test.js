@@ -271,3 +271,57 @@ test('verify() agrees with verifySync on long tokens, non-ASCII claims and non-L
   await assert.rejects(v.verify(forged), { code });
   v.close();
 });
+
+// verify() settles a verify thread's batch (up to 16 jobs) with one JSON.parse of one array text: a batch mixing
+// ASCII and non-ASCII claims (the whole array is then read as UTF-8), failures between successes (each success
+// still gets its own element), custom nested claims and huge payloads (a batch text past what a spare job keeps)
+// must each give exactly what verifySync gives, as a plain object of its own.
+test('verify() in flight: batches mixing failures, non-ASCII, nested and huge claims each settle as verifySync says', async () => {
+  const crypto = require('node:crypto');
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = 'k1';
+  const jwks = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'ES256' }] });
+  const aud = 'aud-batch';
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const sign = (payload) => {
+    const input = `${b64({ alg: 'ES256', kid, typ: 'JWT' })}.${b64({ aud, iss: 'https://www.cotter.app', iat: now, exp: now + 3600, ...payload })}`;
+    const sig = crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${sig.toString('base64url')}`;
+  };
+  const tokens = [];
+  for (let i = 0; i < 40; i++) {
+    tokens.push(sign({ sub: `ascii-${i}`, n: i }));
+    tokens.push(sign({ sub: `utf8-${i}`, name: `Putri Ö — 東京 😀 ${i}`, nested: { roles: ['a', 'b'], depth: { i } } }));
+    tokens.push(sign({ sub: `expired-${i}`, exp: now - 3600 }));  // COTTER_EJWT_EXPIRED
+    tokens.push(`${sign({ sub: `forged-${i}` }).slice(0, -4)}AAAA`);  // COTTER_EJWT_SIGNATURE
+    if (i % 10 === 0) tokens.push(sign({ sub: `huge-${i}`, pad: 'z'.repeat(300000) }));
+  }
+  const v = new Verifier({ audience: aud, jwks });
+  const expected = tokens.map((t) => {
+    try { return { ok: v.verifySync(t) }; } catch (e) { return { code: e.code }; }
+  });
+  for (let round = 0; round < 3; round++) {  // rounds: later batches run on reused jobs and buffers
+    const got = await Promise.all(tokens.map((t) => v.verify(t).then((ok) => ({ ok }), (e) => {
+      assert.ok(e instanceof CotterError, `not a CotterError: ${e}`);
+      return { code: e.code };
+    })));
+    assert.deepEqual(got, expected);
+    for (const g of got) {
+      if (!g.ok) continue;
+      assert.equal(Object.getPrototypeOf(g.ok), Object.prototype);
+      assert.deepEqual(JSON.parse(JSON.stringify(g.ok)), g.ok);
+      assert.deepEqual(structuredClone(g.ok), g.ok);
+      assert.deepEqual({ ...g.ok }, g.ok);
+      assert.deepEqual(Object.keys(g.ok), Object.keys(expected[got.indexOf(g)].ok));
+    }
+    // Each result is an object of its own: changing one changes no other.
+    const a = got.find((g) => g.ok && g.ok.nested);
+    const b = got.findLast((g) => g.ok && g.ok.nested);
+    a.ok.nested.roles.push('x');
+    assert.deepEqual(b.ok.nested.roles, ['a', 'b']);
+  }
+  assert.ok(expected.filter((e) => e.code === 'COTTER_EJWT_EXPIRED').length === 40);
+  assert.ok(expected.filter((e) => e.code === 'COTTER_EJWT_SIGNATURE').length === 40);
+  v.close();
+});
