@@ -430,7 +430,7 @@ class AsyncRedisStore(SharedStore):
 
     async def _manage_pubsub(self) -> None:
         try:
-            while not self._queue.closed:
+            while not self._queue.closed and not _cancel_requested():
                 deadline = self._waiters.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 # Not asyncio.wait_for: on Python < 3.12 it swallows a cancellation that arrives as the kick does
@@ -490,6 +490,14 @@ class AsyncRedisStore(SharedStore):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _cancel_requested() -> bool:
+    """This task was cancelled, even if a client swallowed the CancelledError (turned it into its own timeout or
+    connection error, which the pub/sub task takes for a lost connection and retries): the task would then wait for
+    good and hold up asyncio.run's end."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)  # Python 3.11+
+    return bool(cancelling is not None and cancelling())
 
 
 async def _aclose_quietly(pubsub: Any) -> None:

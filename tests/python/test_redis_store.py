@@ -802,3 +802,61 @@ def test_interpreter_exit_with_waits_pending(emulator: Any, tmp_path: Path, mode
         assert "Fatal" not in p.stderr and "terminate called" not in p.stderr
     finally:
         server.stop()
+
+
+class _SwallowingPubSub(redis.asyncio.client.PubSub):
+    """Once armed, subscribe waits until cancelled and turns the cancellation into the client's own TimeoutError, as
+    a client's read timeout can."""
+    armed = False
+    entered: "asyncio.Event | None" = None
+
+    async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        if _SwallowingPubSub.armed and _SwallowingPubSub.entered is not None:
+            _SwallowingPubSub.armed = False  # once
+            _SwallowingPubSub.entered.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                raise redis.exceptions.TimeoutError("Timeout reading from socket")
+        return await super().subscribe(*args, **kwargs)
+
+
+class _SwallowingRedis(redis.asyncio.Redis):
+    def pubsub(self, **kwargs: Any) -> Any:
+        return _SwallowingPubSub(self.connection_pool, **kwargs)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
+def test_async_pubsub_task_ends_when_the_client_swallows_its_cancellation(
+        emulator: Any, client: cotter.Client, redis_server: RedisServer) -> None:
+    """Regression (a hang of asyncio.run's end, 1 run in ~40 of the exit tests): the store's pub/sub task, cancelled
+    inside the client's subscribe, got the client's TimeoutError instead, took it for a lost connection, subscribed
+    again and waited for good."""
+    prefix, sid = "sw", "s"
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix=prefix,
+                                 pubsub=False) as seeder:
+        cotter.TokenSession(client, token=_login(emulator, "swallow@example.com"), shared_store=seeder,
+                            shared_session_id=sid).close()
+    redis_server.admin.set(f"{prefix}:{{{sid}}}:lease", "someone-else", px=600000)  # the session waits
+
+    async def main() -> None:
+        r = _SwallowingRedis(unix_socket_path=redis_server.socket)
+        _SwallowingPubSub.entered = asyncio.Event()
+        _SwallowingPubSub.armed = True
+        store = cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10)
+        session = await cotter.aio.AsyncTokenSession.create(client, shared_store=store, shared_session_id=sid,
+                                                            refresh_margin=100)
+        call = asyncio.ensure_future(session.access_token())
+        await asyncio.wait_for(_SwallowingPubSub.entered.wait(), 120)  # a hang detector
+        manager = store._manager
+        assert manager is not None
+        manager.cancel()
+        done, _ = await asyncio.wait({manager}, timeout=120)  # a hang detector, not a timing check
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+        await store.aclose()  # ends the task in any case (its queue is closed)
+        await r.aclose()
+        assert manager in done, "the cancelled pub/sub task ended"
+
+    asyncio.run(main())
