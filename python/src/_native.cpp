@@ -205,6 +205,9 @@ bool with_python(F &&f) noexcept {
 /// gate is closed, a thread other than the main one stops here instead (stop_this_thread).
 class python_zone {
   public:
+    /// This thread was already counted in `inside`, in the same step that took it out of `blocking` (wait_released).
+    struct counted_t {};
+    explicit python_zone(counted_t) noexcept {}
     python_zone() noexcept {
         interpreter_gate &g = gate();
         std::unique_lock<std::mutex> lock(g.mu);
@@ -276,7 +279,9 @@ auto released(F &&f) -> decltype(f()) {
 /// Waits for a call started from Python with the GIL released, so that other threads, and this call's own hooks
 /// on the I/O thread, can run meanwhile. Once the interpreter exits, returns false at once without waiting (the
 /// caller raises COTTER_ECANCELED): a daemon thread must not wait for an I/O thread that may itself wait for the
-/// GIL then.
+/// GIL then. On true, this thread is counted in `inside` (the caller's python_zone(counted) ends it) in the same step
+/// that takes the call out of `blocking`: shutdown() never sees it in neither, so it never closes the gate while
+/// this thread is between the wait and the conversion of the call's result (or its exception).
 bool wait_released(cotter_call *call) {
     interpreter_gate &g = gate();
     {
@@ -284,10 +289,17 @@ bool wait_released(cotter_call *call) {
         if (g.exiting) return false;
         g.blocking.insert(call);  // shutdown() cancels it
     }
-    released([&] { (void)cotter_call_wait(call, nullptr); });  // the status and error come from the taker
+    try {
+        released([&] { (void)cotter_call_wait(call, nullptr); });  // the status and error come from the taker
+    } catch (...) {
+        std::lock_guard<std::mutex> lock(g.mu);
+        g.blocking.erase(call);
+        throw;
+    }
     {
         std::lock_guard<std::mutex> lock(g.mu);
         g.blocking.erase(call);
+        ++g.inside;
     }
     g.cv.notify_all();
     return true;
@@ -401,8 +413,16 @@ py::object converted(cotter::CallRef call, convert_fn convert, session_hooks *ho
 /// The blocking form: `call` was just started on this thread; wait with the GIL released, then convert.
 py::object finish_blocking(cotter::Call call, convert_fn convert, session_hooks *hooks) {
     if (!wait_released(call.ptr())) throw cotter::Error(COTTER_ECANCELED, nullptr);  // exiting; freeing cancels it
-    python_zone zone;  // a converter may run Python code (json.loads): shutdown() waits for it to end
-    return converted(call, convert, hooks);
+    // A converter may run Python code (json.loads), and so does building the exception: both in this zone, which
+    // shutdown() waits for (a thread whose call the exit hook cancelled raises cotter.Cancelled, never stops).
+    python_zone zone{python_zone::counted_t{}};
+    try {
+        return converted(call, convert, hooks);
+    } catch (const cotter::Error &e) {
+        py::object exc = make_error(e);
+        PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
+        throw py::error_already_set();
+    }
 }
 
 // --- asyncio -------------------------------------------------------------------------------------
