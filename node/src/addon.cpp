@@ -455,10 +455,11 @@ struct HookWait {
 /**
  * The ONE thread-safe function of an environment: how completions, hook calls and log lines reach the JS thread.
  *
- * Work is queued in order; the first item of a batch signals the TSFN and one callback runs the whole batch (a burst
- * of 1,000 completions costs a few wake-ups, not 1,000). The TSFN is ref'd while something is pending (calls in
- * flight, session openings), so a pending call keeps the process alive as a pending fetch does, and an idle
- * process exits. When the environment goes away (Close), queued work runs with a null env (it releases what it
+ * Work is queued in order; the first item of a batch signals the TSFN and one callback runs the batch (a burst of
+ * 1,000 completions costs a few wake-ups, not 1,000). One callback runs at most kTurn tasks: the rest continues in a
+ * later turn of the event loop, so that a burst never holds the loop for long and fs, timers and sockets answer in
+ * between (see Drain). The TSFN is ref'd while something is pending (calls in flight, session openings), so a
+ * pending call keeps the process alive as a pending fetch does, and an idle process exits. When the environment goes away (Close), queued work runs with a null env (it releases what it
  * holds, never touching N-API), calls in flight are cancelled, hooks waited for fail, and later posts run their
  * work at once with a null env on the posting thread.
  */
@@ -468,17 +469,22 @@ class JsThread {
 
     static std::shared_ptr<JsThread> Create(Napi::Env env) {
         std::shared_ptr<JsThread> js(new JsThread());
-        auto *holder = new std::shared_ptr<JsThread>(js);  // the TSFN's reference, dropped by Finalize
-        napi_value name;
-        napi_status st = napi_create_string_utf8(env, "cotter", NAPI_AUTO_LENGTH, &name);
-        if (st == napi_ok)
-            st = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, holder, &JsThread::Finalize,
-                                                 holder, &JsThread::CallJs, &js->tsfn_);
-        if (st != napi_ok) {
-            delete holder;
-            throw Napi::Error::New(env, "cotter: cannot create the thread-safe function");
+        // The TSFNs' references to this object, each dropped by its Finalize. The second one only carries a drain on
+        // to the next turn of the loop (see Drain); it is never ref'd: the first one keeps the process alive.
+        for (napi_threadsafe_function *t : {&js->tsfn_, &js->next_turn_}) {
+            auto *holder = new std::shared_ptr<JsThread>(js);
+            napi_value name;
+            napi_status st = napi_create_string_utf8(env, "cotter", NAPI_AUTO_LENGTH, &name);
+            if (st == napi_ok)
+                st = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, holder, &JsThread::Finalize,
+                                                     holder, t == &js->tsfn_ ? &JsThread::CallJs : &JsThread::CallJsNextTurn,
+                                                     t);
+            if (st != napi_ok) {
+                delete holder;
+                throw Napi::Error::New(env, "cotter: cannot create the thread-safe function");
+            }
+            napi_unref_threadsafe_function(env, *t);  // idle: the process may exit
         }
-        napi_unref_threadsafe_function(env, js->tsfn_);  // idle: the process may exit
         return js;
     }
 
@@ -602,7 +608,11 @@ class JsThread {
     static void CallJs(napi_env env, napi_value, void *context, void *) {
         // With a null env the TSFN is being torn down and `context` may already be gone: Close() handles the queue.
         if (env == nullptr) return;
-        (*static_cast<std::shared_ptr<JsThread> *>(context))->Drain(env);
+        (*static_cast<std::shared_ptr<JsThread> *>(context))->Drain(env, false);
+    }
+    static void CallJsNextTurn(napi_env env, napi_value, void *context, void *) {
+        if (env == nullptr) return;
+        (*static_cast<std::shared_ptr<JsThread> *>(context))->Drain(env, true);
     }
 
     static void Finalize(napi_env, void *data, void *) {
@@ -611,13 +621,41 @@ class JsThread {
         delete holder;
     }
 
-    void Drain(napi_env env) {
+    /// Tasks run per callback. A burst of completions is settled kTurn at a time (each followed by the promise
+    /// continuations it released), with the event loop's other callbacks in between: a burst of 1,000 completions
+    /// held fs.promises.stat for milliseconds when one callback settled it whole. A task is one call, or one verify
+    /// batch (up to 16 verifications settled with one JSON.parse).
+    static constexpr size_t kTurn = 8;
+
+    /**
+     * JS thread: runs up to kTurn tasks. scheduled_ stays set while they run, so a post meanwhile only queues: a
+     * signal of the TSFN whose callback is running makes Node run it again at once (up to 1,000 times), which is
+     * what held the loop. If work is left, the other TSFN is signalled instead: libuv runs a signalled async handle
+     * in the current pass only if the pass has not reached it yet, so the two alternating TSFNs run at most
+     * 2 × kTurn tasks per pass over the loop's async handles, and the thread pool's fs/DNS completions (its handle
+     * comes first) get their turn between passes.
+     */
+    void Drain(napi_env env, bool next_turn) {
         std::deque<Task> batch;
         {
             std::lock_guard<std::mutex> lock(mu_);
-            batch.swap(queue_);
-            scheduled_ = false;
+            const size_t n = std::min(kTurn, queue_.size());
+            std::move(queue_.begin(), queue_.begin() + n, std::back_inserter(batch));
+            queue_.erase(queue_.begin(), queue_.begin() + n);
         }
+        RunTasks(env, batch);
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (queue_.empty() || closed_.load(std::memory_order_relaxed)) {
+                scheduled_ = false;
+                return;
+            }
+        }
+        // A failed signal means the environment is going away: Close() runs what is left with a null env.
+        napi_call_threadsafe_function(next_turn ? tsfn_ : next_turn_, nullptr, napi_tsfn_nonblocking);
+    }
+
+    static void RunTasks(napi_env env, std::deque<Task> &batch) {
         for (auto &t : batch) {
             napi_handle_scope scope = nullptr;  // raw N-API, see Js: this runs while a worker is terminated too
             if (napi_open_handle_scope(env, &scope) != napi_ok) scope = nullptr;
@@ -640,7 +678,8 @@ class JsThread {
     std::unordered_map<uint64_t, std::function<void()>> closers_;  // guarded by mu_ (AddCloser)
     uint64_t next_id_ = 1;                               // guarded by mu_
     size_t holds_ = 0;                                   // JS thread only
-    napi_threadsafe_function tsfn_ = nullptr;
+    napi_threadsafe_function tsfn_ = nullptr;       // signalled by posts (Signal); ref'd while something is pending
+    napi_threadsafe_function next_turn_ = nullptr;  // JS thread only: carries a drain on to the loop's next turn
     std::thread::id thread_;
 };
 
