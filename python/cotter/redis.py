@@ -433,13 +433,15 @@ class AsyncRedisStore(SharedStore):
             while not self._queue.closed and not _cancel_requested():
                 deadline = self._waiters.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                # Not asyncio.wait_for: on Python < 3.12 it swallows a cancellation that arrives as the kick does
-                # (it returns the kick's result), and this loop then waited for good, holding up asyncio.run's end.
-                kick = self._loop.create_task(self._kick.wait())
+                # The timeout is a timer that sets the kick: no task per wait. Not asyncio.wait_for: on Python < 3.12
+                # it swallows a cancellation that arrives as the kick does (it returns the kick's result), and this
+                # loop then waited for good, holding up asyncio.run's end.
+                timer = None if timeout is None else self._loop.call_later(timeout, self._kick.set)
                 try:
-                    await asyncio.wait({kick}, timeout=timeout)
+                    await self._kick.wait()
                 finally:
-                    kick.cancel()
+                    if timer is not None:
+                        timer.cancel()
                 self._kick.clear()
                 now = time.monotonic()
                 self._waiters.expire(now)
