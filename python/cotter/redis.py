@@ -90,8 +90,10 @@ async def _eval_async(client: Any, req: _native.EvalRequest, on_cancel: Callable
                 raise
             reply = await client.eval(req.script, len(keys), *keys, *args)
     except BaseException as e:  # cancelled too (the loop is closing): the session's call must still end
-        if isinstance(e, asyncio.CancelledError):
-            on_cancel()  # before the session hears of it (it may send another eval)
+        # Before the session hears of it (it may send another eval). Only for a cancellation of this task: a
+        # CancelledError a Redis client raised on its own must not close the store (3.9/3.10 cannot tell them apart).
+        if isinstance(e, asyncio.CancelledError) and _cancelled_here():
+            on_cancel()
         req.fail(_message(e, args) if isinstance(e, Exception) else "Redis: the eval was cancelled")
         if not isinstance(e, Exception):
             raise
@@ -511,6 +513,12 @@ def _cancel_requested() -> bool:
     good and hold up asyncio.run's end."""
     cancelling = getattr(asyncio.current_task(), "cancelling", None)  # Python 3.11+
     return bool(cancelling is not None and cancelling())
+
+
+def _cancelled_here() -> bool:
+    """This task's cancellation was requested (Python 3.11+); without Task.cancelling(), assumed so."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or bool(cancelling())
 
 
 async def _aclose_quietly(pubsub: Any) -> None:

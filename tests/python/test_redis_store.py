@@ -955,3 +955,38 @@ def test_async_pubsub_task_ends_when_the_client_swallows_its_cancellation(
         assert manager in done, "the cancelled pub/sub task ended"
 
     asyncio.run(main())
+
+
+class _CancellingRedis(redis.asyncio.Redis):
+    """Once armed, evalsha raises CancelledError on its own, with no cancellation of the task that awaits it."""
+    armed = False
+
+    async def evalsha(self, *args: Any, **kwargs: Any) -> Any:
+        if _CancellingRedis.armed:
+            _CancellingRedis.armed = False  # once
+            raise asyncio.CancelledError()
+        return await super().evalsha(*args, **kwargs)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
+def test_a_client_raising_cancelled_error_does_not_close_the_async_store(
+        emulator: Any, client: cotter.Client, redis_server: RedisServer) -> None:
+    """Only the loop's end closes an AsyncRedisStore whose eval task is cancelled (the fix of the test above): a
+    CancelledError a Redis client raises by itself fails that one eval, and the store goes on."""
+    async def main() -> None:
+        r = _CancellingRedis(unix_socket_path=redis_server.socket)
+        store = cotter.redis.AsyncRedisStore(r, key_prefix="cself", pubsub=False)
+        try:
+            session = await cotter.aio.AsyncTokenSession.create(
+                client, token=_login(emulator, "cself@example.com"), shared_store=store, shared_session_id="s")
+            _CancellingRedis.armed = True
+            with pytest.raises(cotter.CotterError):
+                await session.refresh()
+            assert not _CancellingRedis.armed, "the fault was used"
+            assert (await session.refresh()).access_token, "the store still serves its sessions"
+            await session.aclose()
+        finally:
+            await store.aclose()
+            await r.aclose()
+
+    asyncio.run(main())
