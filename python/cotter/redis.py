@@ -25,7 +25,7 @@ from . import _native
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Set, Tuple, Union
+    from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 
 def _ms(name: str, seconds: Optional[float]) -> Optional[int]:
@@ -80,7 +80,7 @@ def _eval_sync(client: Any, req: _native.EvalRequest) -> None:
     _complete(req, reply)
 
 
-async def _eval_async(client: Any, req: _native.EvalRequest) -> None:
+async def _eval_async(client: Any, req: _native.EvalRequest, on_cancel: Callable[[], None]) -> None:
     keys, args = req.keys, req.args
     try:
         try:
@@ -90,6 +90,10 @@ async def _eval_async(client: Any, req: _native.EvalRequest) -> None:
                 raise
             reply = await client.eval(req.script, len(keys), *keys, *args)
     except BaseException as e:  # cancelled too (the loop is closing): the session's call must still end
+        # Before the session hears of it (it may send another eval). Only for a cancellation of this task: a
+        # CancelledError a Redis client raised on its own must not close the store (3.9/3.10 cannot tell them apart).
+        if isinstance(e, asyncio.CancelledError) and _cancelled_here():
+            on_cancel()
         req.fail(_message(e, args) if isinstance(e, Exception) else "Redis: the eval was cancelled")
         if not isinstance(e, Exception):
             raise
@@ -344,7 +348,8 @@ class AsyncRedisStore(SharedStore):
 
     Create it inside the event loop that owns the client: the scripts run as tasks of that loop. Sessions that use
     it are made with ``await AsyncTokenSession.create(...)`` (their first read of Redis must not block the loop).
-    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals and waits left then fail.
+    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals and waits left then fail (a
+    store still open when the loop cancels its tasks, as ``asyncio.run`` does at its end, closes itself).
     ``pubsub`` as for RedisStore: one more connection (``client.pubsub()``) read by a task of the loop.
     """
 
@@ -376,7 +381,7 @@ class AsyncRedisStore(SharedStore):
             req = self._queue.pop()
             if req is None:
                 break
-            task = self._loop.create_task(_eval_async(self._client, req))
+            task = self._loop.create_task(_eval_async(self._client, req, self._loop_ending))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if self._queue.closed:
@@ -400,6 +405,13 @@ class AsyncRedisStore(SharedStore):
         if self._queue.closed:
             self._loop.remove_reader(self._queue.wait_fd)
         self._kick.set()
+
+    def _loop_ending(self) -> None:
+        """A task of this store was cancelled, which only the loop's end does (asyncio.run cancels every task): the
+        store closes, so that an eval its sessions send from now on fails at once instead of becoming a task that
+        the closing loop never runs to its end ("Task was destroyed but it is pending!")."""
+        if not self._queue.closed:
+            self.close()
 
     def _lost(self) -> None:
         """The pub/sub connection failed: its waiters fail (they read the store again), the next wait reconnects."""
@@ -433,13 +445,15 @@ class AsyncRedisStore(SharedStore):
             while not self._queue.closed and not _cancel_requested():
                 deadline = self._waiters.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                # Not asyncio.wait_for: on Python < 3.12 it swallows a cancellation that arrives as the kick does
-                # (it returns the kick's result), and this loop then waited for good, holding up asyncio.run's end.
-                kick = self._loop.create_task(self._kick.wait())
+                # The timeout is a timer that sets the kick: no task per wait. Not asyncio.wait_for: on Python < 3.12
+                # it swallows a cancellation that arrives as the kick does (it returns the kick's result), and this
+                # loop then waited for good, holding up asyncio.run's end.
+                timer = None if timeout is None else self._loop.call_later(timeout, self._kick.set)
                 try:
-                    await asyncio.wait({kick}, timeout=timeout)
+                    await self._kick.wait()
                 finally:
-                    kick.cancel()
+                    if timer is not None:
+                        timer.cancel()
                 self._kick.clear()
                 now = time.monotonic()
                 self._waiters.expire(now)
@@ -459,6 +473,7 @@ class AsyncRedisStore(SharedStore):
                 except Exception:
                     self._lost()
         finally:  # closed, or the loop ends: nothing answers these waits any more
+            self._loop_ending()  # first: the failed waits read the store again, and those evals must not make tasks
             self._waiters.fail()
             if self._reader is not None:
                 self._reader.cancel()
@@ -498,6 +513,12 @@ def _cancel_requested() -> bool:
     good and hold up asyncio.run's end."""
     cancelling = getattr(asyncio.current_task(), "cancelling", None)  # Python 3.11+
     return bool(cancelling is not None and cancelling())
+
+
+def _cancelled_here() -> bool:
+    """This task's cancellation was requested (Python 3.11+); without Task.cancelling(), assumed so."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return cancelling is None or bool(cancelling())
 
 
 async def _aclose_quietly(pubsub: Any) -> None:

@@ -105,6 +105,13 @@ py::object make_error(const cotter::Error &e) {
                        opt_str(e.oauth_error_description()), e.retry_after());
 }
 
+/// Sets `e`, as its CotterError subclass, as the current Python exception. The caller holds a python_zone: building
+/// the exception runs Python code.
+void set_python_error(const cotter::Error &e) {
+    py::object exc = make_error(e);
+    PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
+}
+
 /// A Python exception raised inside a callback, kept until the C call returns.
 struct pending_exception {
     std::mutex mu;
@@ -419,8 +426,7 @@ py::object finish_blocking(cotter::Call call, convert_fn convert, session_hooks 
     try {
         return converted(call, convert, hooks);
     } catch (const cotter::Error &e) {
-        py::object exc = make_error(e);
-        PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
+        set_python_error(e);
         throw py::error_already_set();
     }
 }
@@ -1788,9 +1794,8 @@ PYBIND11_MODULE(_native, m) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const cotter::Error &e) {
-            python_zone zone;  // make_error runs Python code, here inside pybind11's catch handlers
-            py::object exc = make_error(e);
-            PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(exc.ptr())), exc.ptr());
+            python_zone zone;  // set_python_error runs Python code, here inside pybind11's catch handlers
+            set_python_error(e);
         }
     });
 

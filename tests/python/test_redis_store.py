@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Set
 
 import pytest
 import redis
@@ -321,12 +321,14 @@ def test_store_and_sessions_freed_in_any_order(emulator: Any, client: cotter.Cli
                                                redis_server: RedisServer) -> None:
     import gc
 
-    def workers() -> int:
-        return sum(t.name.startswith("cotter-redis-") for t in threading.enumerate())
+    def workers() -> Set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("cotter-redis-")}
 
+    # By identity: the workers of an earlier test's store may still be ending.
     before = workers()
     store = cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix="t7", workers=2)
-    assert workers() == before + 3  # 2 workers and the pub/sub subscriber
+    mine = workers() - before
+    assert len(mine) == 3  # 2 workers and the pub/sub subscriber
     s = cotter.TokenSession(client, token=_login(emulator, "order@example.com"), shared_store=store,
                             shared_session_id="o")
     del store
@@ -341,7 +343,7 @@ def test_store_and_sessions_freed_in_any_order(emulator: Any, client: cotter.Cli
     s2.close()
     del s2
     gc.collect()  # the last user is gone: the store closes and its workers end
-    _wait_until(lambda: workers() == before, "the store's workers to end")
+    _wait_until(lambda: not any(t.is_alive() for t in mine), "the store's workers to end")
 
 
 def test_hiredis_store_shares_one_refresh(emulator: Any, client: cotter.Client, redis_server: RedisServer,
@@ -800,6 +802,99 @@ def test_interpreter_exit_with_waits_pending(emulator: Any, tmp_path: Path, mode
         assert p.returncode == 0, p.stderr
         assert "exiting" in p.stdout
         assert "Fatal" not in p.stderr and "terminate called" not in p.stderr
+        assert "Task was destroyed" not in p.stderr, p.stderr
+    finally:
+        server.stop()
+
+
+LOOP_END_SCRIPT = r"""
+import asyncio, threading
+import redis, redis.asyncio
+import cotter, cotter.redis
+
+conf = {conf}
+def new_client():
+    return cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["base_url"])
+admin = redis.Redis(unix_socket_path=conf["socket"])
+channel = "cotter:{x}:changed"
+
+token = cotter.Token.from_dict(conf["token"])
+with cotter.redis.RedisStore(redis.Redis(unix_socket_path=conf["socket"]), pubsub=False) as seeder:
+    cotter.TokenSession(new_client(), token=token, shared_store=seeder, shared_session_id="x").close()
+admin.set("cotter:{x}:lease", "someone-else", px=600000)  # the losers below wait
+
+async def main():
+    loop = asyncio.get_running_loop()
+    ending = False
+    settled = asyncio.Event()  # an eval was sent after the loop began to end, or every loser's call ended
+
+    class Client(redis.asyncio.Redis):
+        async def evalsha(self, *a, **k):
+            if ending:
+                settled.set()
+                await asyncio.Event().wait()  # unanswered
+            return await super().evalsha(*a, **k)
+
+    store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=conf["socket"]), wait=10)
+    left = [3]
+
+    def ended():
+        left[0] -= 1
+        if left[0] == 0:
+            settled.set()
+
+    # Blocking calls on threads: the loop's end does not cancel them, so their failed waits always read the
+    # store again (the calls of tasks race their own cancellation, and did so in 1 exit run in ~15).
+    def loser():
+        try:
+            cotter.TokenSession(new_client(), shared_store=store, shared_session_id="x",
+                                refresh_margin=100).access_token()
+        except cotter.CotterError:
+            pass
+        try:
+            loop.call_soon_threadsafe(ended)
+        except RuntimeError:
+            pass  # the loop is closed
+
+    for _ in range(3):
+        threading.Thread(target=loser, daemon=True).start()
+    # Every loser waits (a message or 10 s): no eval is in flight or queued when the loop begins to end.
+    while len(store._waiters.by_channel.get(channel, ())) < 3:
+        await asyncio.sleep(0.02)
+
+    async def linger():  # holds asyncio.run's end until the losers reacted to it
+        nonlocal ending
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ending = True
+            await settled.wait()
+
+    asyncio.ensure_future(linger())
+    await asyncio.sleep(0)
+    return loop
+
+loop = asyncio.run(main())  # it cancels the store's tasks
+print("pending:", sorted(repr(t) for t in asyncio.all_tasks(loop)), flush=True)
+"""
+
+
+def test_loop_end_leaves_no_store_task_pending(emulator: Any, tmp_path: Path) -> None:
+    """Regression ("Task was destroyed but it is pending!", 1 exit run in ~15): the loop's end cancelled the pub/sub
+    task, which failed the waits; their sessions read the store again, and the store made a task for that eval which
+    the closing loop never ran to its end. The store now closes first: those evals fail at once, with no task.
+    (Here an eval sent once the loop began to end stays unanswered: before the fix, its task was left every run.)"""
+    server = RedisServer(tmp_path / "lend")
+    try:
+        emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+        conf = {"socket": server.socket, "base_url": emulator.base_url, "api_key_id": emulator.api_key_id,
+                "api_secret_key": emulator.api_secret_key, "token": emulator.login("lend@example.com")["oauth_token"]}
+        # The bound is a hang detector, not a timing check.
+        p = subprocess.run([sys.executable, "-c", LOOP_END_SCRIPT.replace("{conf}", repr(conf))],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "pending: []" in p.stdout, p.stdout
+        assert "Task was destroyed" not in p.stderr, p.stderr
     finally:
         server.stop()
 
@@ -858,5 +953,40 @@ def test_async_pubsub_task_ends_when_the_client_swallows_its_cancellation(
         await store.aclose()  # ends the task in any case (its queue is closed)
         await r.aclose()
         assert manager in done, "the cancelled pub/sub task ended"
+
+    asyncio.run(main())
+
+
+class _CancellingRedis(redis.asyncio.Redis):
+    """Once armed, evalsha raises CancelledError on its own, with no cancellation of the task that awaits it."""
+    armed = False
+
+    async def evalsha(self, *args: Any, **kwargs: Any) -> Any:
+        if _CancellingRedis.armed:
+            _CancellingRedis.armed = False  # once
+            raise asyncio.CancelledError()
+        return await super().evalsha(*args, **kwargs)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
+def test_a_client_raising_cancelled_error_does_not_close_the_async_store(
+        emulator: Any, client: cotter.Client, redis_server: RedisServer) -> None:
+    """Only the loop's end closes an AsyncRedisStore whose eval task is cancelled (the fix of the test above): a
+    CancelledError a Redis client raises by itself fails that one eval, and the store goes on."""
+    async def main() -> None:
+        r = _CancellingRedis(unix_socket_path=redis_server.socket)
+        store = cotter.redis.AsyncRedisStore(r, key_prefix="cself", pubsub=False)
+        try:
+            session = await cotter.aio.AsyncTokenSession.create(
+                client, token=_login(emulator, "cself@example.com"), shared_store=store, shared_session_id="s")
+            _CancellingRedis.armed = True
+            with pytest.raises(cotter.CotterError):
+                await session.refresh()
+            assert not _CancellingRedis.armed, "the fault was used"
+            assert (await session.refresh()).access_token, "the store still serves its sessions"
+            await session.aclose()
+        finally:
+            await store.aclose()
+            await r.aclose()
 
     asyncio.run(main())
