@@ -59,25 +59,39 @@ valgrind_run() {  # <log name> <program> [args...]
 mkdir -p "$build/valgrind"
 shopt -s nullglob
 c_tests=("$cbuild"/tests/c_test_*)
-step "valgrind memcheck on ${#c_tests[@]} C test programs and the C leak loop"
-for t in "${c_tests[@]}"; do
-  name=$(basename "$t")
-  start=$(date +%s)
-  if COTTER_SOURCE_DIR="$root" valgrind_run "$name" "$t"; then
-    echo "valgrind $name: clean ($(( $(date +%s) - start )) s)" >&2
+step "valgrind memcheck on ${#c_tests[@]} C test programs and the C leak loop, two at a time"
+# Two at a time: each program runs single-threaded under valgrind (it serialises a program's threads), so one run
+# leaves the second core idle. The runs share nothing: every C test starts its own emulator on port 0 (ctest runs
+# them two at a time under ASan too), the leak loop talks to the shared emulator (the leak loops below share it
+# too), and every run has its own .log/.out. The results are reported in the same order as one run after another.
+# The C leak loop runs through valgrind with every object type (few iterations: valgrind is ~50x slower; RSS is
+# meaningless there). It is the longest run, so it starts first.
+rm -f "$build"/valgrind/*.status
+vg_pids=()
+vg_start() {  # <name> <program> [args...]: starts a run once fewer than two run; status and seconds in <name>.status
+  local pid alive=()
+  [ ${#vg_pids[@]} -lt 2 ] || wait -n "${vg_pids[@]}" || true
+  for pid in "${vg_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+  vg_pids=(${alive[@]+"${alive[@]}"})
+  ( start=$(date +%s) rc=0
+    COTTER_SOURCE_DIR="$root" valgrind_run "$@" || rc=$?
+    echo "$rc $(( $(date +%s) - start ))" >"$build/valgrind/$1.status" ) &
+  vg_pids+=($!)
+}
+vg_names=(leak_loop)
+vg_start leak_loop "$build/leak_loop" "$build/leak-material" 3000 --no-rss
+for t in "${c_tests[@]}"; do vg_names+=("$(basename "$t")"); vg_start "$(basename "$t")" "$t"; done
+for pid in "${vg_pids[@]}"; do wait "$pid" || true; done
+for name in "${vg_names[@]:1}" leak_loop; do
+  read -r rc secs <"$build/valgrind/$name.status" || rc=1
+  if [ "$rc" = 0 ]; then
+    echo "valgrind $name: clean (${secs} s)" >&2
   else
     fail "valgrind:$name"
     grep -E "definitely lost|Invalid|uninitialised|ERROR SUMMARY" "$build/valgrind/$name.log" | head -20 >&2 || true
-    tail -20 "$build/valgrind/$name.out" >&2 || true
+    [ "$name" = leak_loop ] || tail -20 "$build/valgrind/$name.out" >&2 || true
   fi
 done
-# Every object type, through valgrind (few iterations: valgrind is ~50x slower; RSS is meaningless there).
-if valgrind_run leak_loop "$build/leak_loop" "$build/leak-material" 3000 --no-rss; then
-  echo "valgrind leak_loop: clean" >&2
-else
-  fail "valgrind:leak_loop"
-  grep -E "definitely lost|Invalid|uninitialised|ERROR SUMMARY" "$build/valgrind/leak_loop.log" | head -20 >&2 || true
-fi
 
 # --- 2. Leak loops: 1,000,000 verifications each, RSS growth < 1 MiB --------------------------------------------
 # All loops run at once (each measures only its own RSS, so sharing the cores changes their time, not their result).
@@ -130,9 +144,12 @@ if [ -f pyproject.toml ] && [ -d tests/python ]; then
   venv=$build/venv-asan
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  # The Node step below configures this tree with COTTER_BUILD_NODE=ON, which stays in its cache: turned off here, so
+  # that a second run does not link the extension against the addon's static TLS stack. The core's flags do not
+  # depend on it, so switching it recompiles nothing.
   CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation . \
       -C build-dir="$build/asan-tree" -C cmake.build-type=RelWithDebInfo \
-      -C cmake.define.COTTER_SANITIZE=address,undefined
+      -C cmake.define.COTTER_SANITIZE=address,undefined -C cmake.define.COTTER_BUILD_NODE=OFF
   if [ -f tests/python/browser/package-lock.json ] && [ ! -d tests/python/browser/node_modules ]; then
     (cd tests/python/browser && npm ci --silent --no-audit --no-fund >/dev/null)
   fi
@@ -140,7 +157,8 @@ if [ -f pyproject.toml ] && [ -d tests/python ]; then
   # (the leak loops above measure the release build); test_login_browser.py starts Chromium, which inherits the
   # preloaded runtime (the CLI login itself runs here too, in test_cli.py, with the page driven over HTTP).
   if (cd tests && env "${asan_env[@]}" PYTHONMALLOC=malloc "../$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        -c ../pyproject.toml --rootdir .. --ignore=python/test_leak.py --ignore=python/test_login_browser.py python) \
+        --durations=15 -c ../pyproject.toml --rootdir .. \
+        --ignore=python/test_leak.py --ignore=python/test_login_browser.py python) \
      && san_reports; then
     echo "python suite under ASan+UBSan: passed" >&2
   else
@@ -150,8 +168,8 @@ fi
 if [ -f node/CMakeLists.txt ] && [ -f scripts/test-node.sh ] && [ -f tests/leaks/node_asan.sh ]; then
   step "Node suite against the ASan+UBSan addon"
   rm -f "$san_logs"/*
-  # The Python step's CMake tree: the core's flags are the same (RelWithDebInfo, ASan+UBSan, static), so only the
-  # addon's own sources are compiled here, not the core a second time.
+  # The Python step's CMake tree: the core's flags are the same (RelWithDebInfo, ASan+UBSan, static, and no define
+  # from the addon's static libcurl: node/CMakeLists.txt), so only the addon's own sources are compiled here.
   if env "${asan_env[@]}" bash tests/leaks/node_asan.sh "$build/asan-tree" && san_reports; then
     echo "node suite under ASan+UBSan: passed" >&2
   else
