@@ -743,7 +743,9 @@ async def _ge(value: Any, n: int) -> bool:
     return int(await value) >= n
 
 
-WAIT_EXIT_SCRIPT = r"""
+# The start of the exit scripts: session "x" stored, and its refresh lease held by another replica (for 600 s), so
+# the losers the scripts start find it held and wait.
+_LOSERS_PREAMBLE = r"""
 import asyncio, sys, threading, time
 import redis, redis.asyncio
 import cotter, cotter.aio, cotter.redis
@@ -757,8 +759,10 @@ channel = "cotter:{x}:changed"
 token = cotter.Token.from_dict(conf["token"])
 with cotter.redis.RedisStore(redis.Redis(unix_socket_path=conf["socket"]), pubsub=False) as seeder:
     cotter.TokenSession(new_client(), token=token, shared_store=seeder, shared_session_id="x").close()
-# Another replica holds the refresh lease (for 600 s): the losers below find it held and wait.
 admin.set("cotter:{x}:lease", "someone-else", px=600000)
+"""
+
+WAIT_EXIT_SCRIPT = _LOSERS_PREAMBLE + r"""
 
 def subscribed():
     while admin.pubsub_numsub(channel)[0][1] < 1:
@@ -807,21 +811,7 @@ def test_interpreter_exit_with_waits_pending(emulator: Any, tmp_path: Path, mode
         server.stop()
 
 
-LOOP_END_SCRIPT = r"""
-import asyncio, threading
-import redis, redis.asyncio
-import cotter, cotter.redis
-
-conf = {conf}
-def new_client():
-    return cotter.Client(conf["api_key_id"], conf["api_secret_key"], base_url=conf["base_url"])
-admin = redis.Redis(unix_socket_path=conf["socket"])
-channel = "cotter:{x}:changed"
-
-token = cotter.Token.from_dict(conf["token"])
-with cotter.redis.RedisStore(redis.Redis(unix_socket_path=conf["socket"]), pubsub=False) as seeder:
-    cotter.TokenSession(new_client(), token=token, shared_store=seeder, shared_session_id="x").close()
-admin.set("cotter:{x}:lease", "someone-else", px=600000)  # the losers below wait
+LOOP_END_SCRIPT = _LOSERS_PREAMBLE + r"""
 
 async def main():
     loop = asyncio.get_running_loop()
