@@ -263,6 +263,12 @@ test('verify() agrees with verifySync on long tokens, non-ASCII claims and non-L
   const claims = await v.verify(utf8);
   assert.equal(claims.name, text);
   assert.deepEqual(claims, v.verifySync(utf8));
+  // The verify thread tests the claims text for ASCII eight bytes at a time: one non-ASCII byte at every offset
+  // within a word (and in the tail) must still be read as UTF-8.
+  for (let k = 0; k < 24; k++) {
+    const one = sign({ sub: 'u', a: `${'x'.repeat(k)}é` });
+    assert.equal((await v.verify(one)).a, `${'x'.repeat(k)}é`);
+  }
 
   // U+012E truncated to a byte is '.', which would make this string the valid token itself.
   const ascii = sign({ sub: 'u' });
