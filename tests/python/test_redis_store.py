@@ -980,3 +980,77 @@ def test_a_client_raising_cancelled_error_does_not_close_the_async_store(
             await r.aclose()
 
     asyncio.run(main())
+
+
+def test_eval_sent_as_the_loop_ends_to_a_store_with_no_task(emulator: Any, client: cotter.Client,
+                                                            tmp_path: Path) -> None:
+    """Regression ("Task was destroyed but it is pending!"): a store with no task of its own (no pub/sub, no eval in
+    flight) when asyncio.run began to end got an eval from a blocking call on a thread; its task, made after
+    asyncio.run had taken the tasks it cancels, was still pending when the loop closed (every run). The store now
+    ends with the loop (loop.shutdown_asyncgens): that eval is cancelled and run to its end there, the call fails
+    with SharedStoreUnavailable, and a later eval fails at once. Redis holds the eval (CLIENT PAUSE WRITE) until then.
+    """
+    server = RedisServer(tmp_path / "notask")
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    token = _login(emulator, "notask@example.com")
+    outcome: List[str] = []
+    go = threading.Event()
+
+    def caller(s: cotter.TokenSession) -> None:
+        go.wait()
+        try:
+            s.refresh()
+            outcome.append("refreshed")
+        except cotter.CotterError as e:
+            outcome.append(e.code)
+
+    async def main() -> Any:
+        sent = asyncio.Event()
+
+        class Client(redis.asyncio.Redis):
+            async def evalsha(self, *a: Any, **k: Any) -> Any:
+                sent.set()
+                return await super().evalsha(*a, **k)
+
+        store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=server.socket, socket_timeout=None),
+                                             key_prefix="nt", pubsub=False)
+        # A blocking session on a thread: the loop's end does not cancel its calls. (Made there: its first write to
+        # the store waits for this loop.)
+        s = await asyncio.to_thread(cotter.TokenSession, client, token=token, shared_store=store,
+                                    shared_session_id="n", refresh_margin=100)
+        assert all(t.done() for t in store._tasks), "the store has no task in flight"
+        server.admin.execute_command("CLIENT", "PAUSE", "600000", "WRITE")  # the next eval stays in flight
+        sent.clear()
+        thread = threading.Thread(target=caller, args=(s,), daemon=True)
+        thread.start()
+
+        async def linger() -> None:  # the app's task: holds asyncio.run's end until the eval's task runs
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                go.set()
+                await sent.wait()
+
+        asyncio.ensure_future(linger())
+        await asyncio.sleep(0)
+        return asyncio.get_running_loop(), store, s, thread
+
+    try:
+        loop, store, s, thread = asyncio.run(main())
+        pending = asyncio.all_tasks(loop)
+        closed = store._queue.closed
+        store.close()  # (before the fix: fails the eval held in flight, so the thread ends)
+        thread.join()
+        assert not pending, pending
+        assert closed, "the loop's end closed the store"
+        assert outcome == ["COTTER_ESHARED_UNAVAILABLE"]
+        with pytest.raises(cotter.SharedStoreUnavailable):  # a later eval fails at once
+            s.refresh()
+        # Nothing was lost or half-written: Redis holds the tokens the session stored, and no lease.
+        server.admin.execute_command("CLIENT", "UNPAUSE")
+        version, stored = server.admin.hmget("nt:{n}:tokens", "v", "json")
+        assert version == b"1" and json.loads(stored)["access_token"] == token.access_token
+        assert not server.admin.exists("nt:{n}:lease")
+    finally:
+        server.stop()
+
