@@ -1054,3 +1054,63 @@ def test_eval_sent_as_the_loop_ends_to_a_store_with_no_task(emulator: Any, clien
     finally:
         server.stop()
 
+
+class _HeldClosePubSub(_SwallowingPubSub):
+    """As _SwallowingPubSub (its cancelled subscribe fails as a lost connection), and its close waits until cancelled
+    (a close held up by its peer)."""
+    closes: List[str] = []
+
+    async def aclose(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            _HeldClosePubSub.closes.append("cancelled")
+            raise
+
+
+class _HeldCloseRedis(redis.asyncio.Redis):
+    def pubsub(self, **kwargs: Any) -> Any:
+        return _HeldClosePubSub(self.connection_pool, **kwargs)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
+def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
+        emulator: Any, client: cotter.Client, redis_server: RedisServer) -> None:
+    """Regression ("Task was destroyed but it is pending!"): asyncio.run's end cancelled the pub/sub task inside a
+    subscribe that failed as a lost connection; the task that closes a lost connection, made then, was still pending
+    when the loop closed (every run, with a close that takes longer than the loop's last steps). The store now ends
+    with the loop and cancels and runs that close to its end there."""
+    prefix, sid = "hc", "s"
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix=prefix,
+                                 pubsub=False) as seeder:
+        cotter.TokenSession(client, token=_login(emulator, "heldclose@example.com"), shared_store=seeder,
+                            shared_session_id=sid).close()
+    redis_server.admin.set(f"{prefix}:{{{sid}}}:lease", "someone-else", px=600000)  # the session waits
+    _HeldClosePubSub.closes = []
+
+    async def main() -> Any:
+        r = _HeldCloseRedis(unix_socket_path=redis_server.socket)
+        _SwallowingPubSub.entered = asyncio.Event()
+        _SwallowingPubSub.armed = True
+        store = cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10)
+        session = await cotter.aio.AsyncTokenSession.create(client, shared_store=store, shared_session_id=sid,
+                                                            refresh_margin=100)
+        asyncio.ensure_future(session.access_token())
+        await asyncio.wait_for(_SwallowingPubSub.entered.wait(), 120)  # a hang detector
+
+        async def close_client() -> None:  # the app closes its client as the loop ends
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                await r.aclose()
+
+        asyncio.ensure_future(close_client())
+        await asyncio.sleep(0)
+        return asyncio.get_running_loop(), store  # asyncio.run cancels the pub/sub task inside subscribe
+
+    loop, store = asyncio.run(main())
+    pending = asyncio.all_tasks(loop)
+    assert not pending, pending
+    assert store._queue.closed
+    assert _HeldClosePubSub.closes == ["cancelled"], "the lost connection's close was cancelled and ended"
