@@ -410,6 +410,8 @@ else:
             async def evalsha(self, *a, **k):
                 sent.set()
                 return await super().evalsha(*a, **k)
+        # No socket timeout: with one, redis-py on Python < 3.12 can miss the loop's cancellation of an eval it has
+        # just sent (asyncio.wait_for around the send) and retries its timeouts: a 60 s exit (10 x 5 s by default).
         store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=conf["socket"], socket_timeout=None))
         s = await cotter.aio.AsyncTokenSession.create(c, token=token, shared_store=store, shared_session_id="exit")
         sent.clear()
