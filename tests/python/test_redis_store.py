@@ -993,10 +993,10 @@ def test_eval_sent_as_the_loop_ends_to_a_store_with_no_task(emulator: Any, clien
     with SharedStoreUnavailable, and a later eval fails at once. Redis holds the eval (CLIENT PAUSE WRITE) until then.
     """
     server = RedisServer(tmp_path / "notask")
-    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
     token = _login(emulator, "notask@example.com")
     outcome: List[str] = []
     go = threading.Event()
+    held: List[Any] = []  # the tasks made here (the loop holds tasks weakly)
 
     def caller(s: cotter.TokenSession) -> None:
         go.wait()
@@ -1019,7 +1019,7 @@ def test_eval_sent_as_the_loop_ends_to_a_store_with_no_task(emulator: Any, clien
         # A blocking session on a thread: the loop's end does not cancel its calls. (Made there: its first write to
         # the store waits for this loop.)
         s = await asyncio.to_thread(cotter.TokenSession, client, token=token, shared_store=store,
-                                    shared_session_id="n", refresh_margin=100)
+                                    shared_session_id="n")
         assert all(t.done() for t in store._tasks), "the store has no task in flight"
         server.admin.execute_command("CLIENT", "PAUSE", "600000", "WRITE")  # the next eval stays in flight
         sent.clear()
@@ -1033,7 +1033,7 @@ def test_eval_sent_as_the_loop_ends_to_a_store_with_no_task(emulator: Any, clien
                 go.set()
                 await sent.wait()
 
-        asyncio.ensure_future(linger())
+        held.append(asyncio.ensure_future(linger()))
         await asyncio.sleep(0)
         return asyncio.get_running_loop(), store, s, thread
 
@@ -1090,6 +1090,7 @@ def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
                             shared_session_id=sid).close()
     redis_server.admin.set(f"{prefix}:{{{sid}}}:lease", "someone-else", px=600000)  # the session waits
     _HeldClosePubSub.closes = []
+    held: List[Any] = []  # the tasks made here (the loop holds tasks weakly)
 
     async def main() -> Any:
         r = _HeldCloseRedis(unix_socket_path=redis_server.socket)
@@ -1098,7 +1099,7 @@ def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
         store = cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10)
         session = await cotter.aio.AsyncTokenSession.create(client, shared_store=store, shared_session_id=sid,
                                                             refresh_margin=100)
-        asyncio.ensure_future(session.access_token())
+        held.append(asyncio.ensure_future(session.access_token()))
         await asyncio.wait_for(_SwallowingPubSub.entered.wait(), 120)  # a hang detector
 
         async def close_client() -> None:  # the app closes its client as the loop ends
@@ -1107,7 +1108,7 @@ def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
             except asyncio.CancelledError:
                 await r.aclose()
 
-        asyncio.ensure_future(close_client())
+        held.append(asyncio.ensure_future(close_client()))
         await asyncio.sleep(0)
         return asyncio.get_running_loop(), store  # asyncio.run cancels the pub/sub task inside subscribe
 
