@@ -862,10 +862,11 @@ async def main():
             ending = True
             await settled.wait()
 
-    asyncio.ensure_future(linger())
+    held.append(asyncio.ensure_future(linger()))  # held: the loop holds tasks weakly
     await asyncio.sleep(0)
     return loop
 
+held = []
 loop = asyncio.run(main())  # it cancels the store's tasks
 print("pending:", sorted(repr(t) for t in asyncio.all_tasks(loop)), flush=True)
 """
