@@ -25,7 +25,7 @@ from . import _native
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
+    from typing import Any, AsyncGenerator, Callable, Dict, List, Optional, Set, Tuple, Union
 
 
 def _ms(name: str, seconds: Optional[float]) -> Optional[int]:
@@ -348,8 +348,10 @@ class AsyncRedisStore(SharedStore):
 
     Create it inside the event loop that owns the client: the scripts run as tasks of that loop. Sessions that use
     it are made with ``await AsyncTokenSession.create(...)`` (their first read of Redis must not block the loop).
-    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals and waits left then fail (a
-    store still open when the loop cancels its tasks, as ``asyncio.run`` does at its end, closes itself).
+    Close it (``await store.aclose()``, or ``async with``) before the loop ends; evals and waits left then fail. A
+    store still open at ``asyncio.run``'s end closes itself: when the loop cancels its tasks, else when the loop shuts
+    down its async generators (``loop.shutdown_asyncgens()``, after those tasks ended), where it cancels and runs to
+    their end the evals it still runs; evals sent from then on fail at once.
     ``pubsub`` as for RedisStore: one more connection (``client.pubsub()``) read by a task of the loop.
     """
 
@@ -371,6 +373,13 @@ class AsyncRedisStore(SharedStore):
         self._manager: Optional["asyncio.Task[None]"] = None
         if pubsub:
             loop.add_reader(self._queue.wait_fd, self._drain_waits)
+        # The loop's end even when the store has no task then (asyncio.run cancels only the tasks it found):
+        # loop.shutdown_asyncgens(), which asyncio.run awaits after those tasks ended and before the loop closes,
+        # closes this generator, and the store ends there (_loop_shut_down).
+        ref: List[Callable[[], Optional[AsyncRedisStore]]] = [weakref.ref(self)]
+        end = _until_loop_end(ref)
+        _step(end.asend(None))  # started here: the loop's firstiter hook holds it (weakly) from now on
+        weakref.finalize(self, _forget, end, ref)
 
     def _drain(self) -> None:
         try:
@@ -425,6 +434,20 @@ class AsyncRedisStore(SharedStore):
             task = self._loop.create_task(_aclose_quietly(pubsub))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _loop_shut_down(self) -> None:
+        """The loop shuts down (asyncio.run's end, once the tasks it cancelled ended): the store closes, so an eval
+        sent from now on fails at once instead of becoming a task the closing loop destroys pending; what it still
+        runs (an eval sent after asyncio.run took its tasks, the close of a lost pub/sub connection, a task of its
+        own made then) is cancelled and run to its end here, as asyncio.run does for the tasks it found."""
+        self.close()
+        while True:
+            left = [t for t in (*self._tasks, self._manager, self._reader) if t is not None and not t.done()]
+            if not left:
+                return
+            for t in left:
+                t.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
 
     async def _read_messages(self, pubsub: Any) -> None:
         try:
@@ -519,6 +542,34 @@ def _cancelled_here() -> bool:
     """This task's cancellation was requested (Python 3.11+); without Task.cancelling(), assumed so."""
     cancelling = getattr(asyncio.current_task(), "cancelling", None)
     return cancelling is None or bool(cancelling())
+
+
+async def _until_loop_end(ref: List[Callable[[], Optional[AsyncRedisStore]]]) -> AsyncGenerator[None, None]:
+    """An AsyncRedisStore's hook on its loop's end (loop.shutdown_asyncgens closes the generators left open)."""
+    try:
+        yield
+    finally:
+        store = ref[0]()
+        if store is not None:
+            await store._loop_shut_down()
+
+
+def _step(awaitable: Any) -> None:
+    """Runs the hook's start, or its close once the store is gone: neither awaits anything, so no loop is needed."""
+    try:
+        awaitable.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the store's loop-end hook awaited outside its loop")
+
+
+def _forget(end: Any, ref: List[Any]) -> None:
+    """The store is gone first (or the interpreter exits): its hook ends here, not in a task the loop would make."""
+    ref[0] = lambda: None
+    try:
+        _step(end.aclose())
+    except RuntimeError:  # running: the loop was stopped while it ended the store (an exit during asyncio.run's end)
+        pass
 
 
 async def _aclose_quietly(pubsub: Any) -> None:

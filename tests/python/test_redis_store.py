@@ -410,6 +410,8 @@ else:
             async def evalsha(self, *a, **k):
                 sent.set()
                 return await super().evalsha(*a, **k)
+        # No socket timeout: with one, redis-py on Python < 3.12 can miss the loop's cancellation of an eval it has
+        # just sent (asyncio.wait_for around the send) and retries its timeouts: a 60 s exit (10 x 5 s by default).
         store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=conf["socket"], socket_timeout=None))
         s = await cotter.aio.AsyncTokenSession.create(c, token=token, shared_store=store, shared_session_id="exit")
         sent.clear()
@@ -860,10 +862,11 @@ async def main():
             ending = True
             await settled.wait()
 
-    asyncio.ensure_future(linger())
+    held.append(asyncio.ensure_future(linger()))  # held: the loop holds tasks weakly
     await asyncio.sleep(0)
     return loop
 
+held = []
 loop = asyncio.run(main())  # it cancels the store's tasks
 print("pending:", sorted(repr(t) for t in asyncio.all_tasks(loop)), flush=True)
 """
@@ -980,3 +983,138 @@ def test_a_client_raising_cancelled_error_does_not_close_the_async_store(
             await r.aclose()
 
     asyncio.run(main())
+
+
+def test_eval_sent_as_the_loop_ends_to_a_store_with_no_task(emulator: Any, client: cotter.Client,
+                                                            tmp_path: Path) -> None:
+    """Regression ("Task was destroyed but it is pending!"): a store with no task of its own (no pub/sub, no eval in
+    flight) when asyncio.run began to end got an eval from a blocking call on a thread; its task, made after
+    asyncio.run had taken the tasks it cancels, was still pending when the loop closed (every run). The store now
+    ends with the loop (loop.shutdown_asyncgens): that eval is cancelled and run to its end there, the call fails
+    with SharedStoreUnavailable, and a later eval fails at once. Redis holds the eval (CLIENT PAUSE WRITE) until then.
+    """
+    server = RedisServer(tmp_path / "notask")
+    token = _login(emulator, "notask@example.com")
+    outcome: List[str] = []
+    go = threading.Event()
+    held: List[Any] = []  # the tasks made here (the loop holds tasks weakly)
+
+    def caller(s: cotter.TokenSession) -> None:
+        go.wait()
+        try:
+            s.refresh()
+            outcome.append("refreshed")
+        except cotter.CotterError as e:
+            outcome.append(e.code)
+
+    async def main() -> Any:
+        sent = asyncio.Event()
+
+        class Client(redis.asyncio.Redis):
+            async def evalsha(self, *a: Any, **k: Any) -> Any:
+                sent.set()
+                return await super().evalsha(*a, **k)
+
+        store = cotter.redis.AsyncRedisStore(Client(unix_socket_path=server.socket, socket_timeout=None),
+                                             key_prefix="nt", pubsub=False)
+        # A blocking session on a thread: the loop's end does not cancel its calls. (Made there: its first write to
+        # the store waits for this loop.)
+        s = await asyncio.to_thread(cotter.TokenSession, client, token=token, shared_store=store,
+                                    shared_session_id="n")
+        assert all(t.done() for t in store._tasks), "the store has no task in flight"
+        server.admin.execute_command("CLIENT", "PAUSE", "600000", "WRITE")  # the next eval stays in flight
+        sent.clear()
+        thread = threading.Thread(target=caller, args=(s,), daemon=True)
+        thread.start()
+
+        async def linger() -> None:  # the app's task: holds asyncio.run's end until the eval's task runs
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                go.set()
+                await sent.wait()
+
+        held.append(asyncio.ensure_future(linger()))
+        await asyncio.sleep(0)
+        return asyncio.get_running_loop(), store, s, thread
+
+    try:
+        loop, store, s, thread = asyncio.run(main())
+        pending = asyncio.all_tasks(loop)
+        closed = store._queue.closed
+        store.close()  # (before the fix: fails the eval held in flight, so the thread ends)
+        thread.join()
+        assert not pending, pending
+        assert closed, "the loop's end closed the store"
+        assert outcome == ["COTTER_ESHARED_UNAVAILABLE"]
+        with pytest.raises(cotter.SharedStoreUnavailable):  # a later eval fails at once
+            s.refresh()
+        # Nothing was lost or half-written: Redis holds the tokens the session stored, and no lease.
+        server.admin.execute_command("CLIENT", "UNPAUSE")
+        version, stored = server.admin.hmget("nt:{n}:tokens", "v", "json")
+        assert version == b"1" and json.loads(stored)["access_token"] == token.access_token
+        assert not server.admin.exists("nt:{n}:lease")
+    finally:
+        server.stop()
+
+
+class _HeldClosePubSub(_SwallowingPubSub):
+    """As _SwallowingPubSub (its cancelled subscribe fails as a lost connection), and its close waits until cancelled
+    (a close held up by its peer)."""
+    closes: List[str] = []
+
+    async def aclose(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            _HeldClosePubSub.closes.append("cancelled")
+            raise
+
+
+class _HeldCloseRedis(redis.asyncio.Redis):
+    def pubsub(self, **kwargs: Any) -> Any:
+        return _HeldClosePubSub(self.connection_pool, **kwargs)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
+def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
+        emulator: Any, client: cotter.Client, redis_server: RedisServer) -> None:
+    """Regression ("Task was destroyed but it is pending!"): asyncio.run's end cancelled the pub/sub task inside a
+    subscribe that failed as a lost connection; the task that closes a lost connection, made then, was still pending
+    when the loop closed (every run, with a close that takes longer than the loop's last steps). The store now ends
+    with the loop and cancels and runs that close to its end there."""
+    prefix, sid = "hc", "s"
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix=prefix,
+                                 pubsub=False) as seeder:
+        cotter.TokenSession(client, token=_login(emulator, "heldclose@example.com"), shared_store=seeder,
+                            shared_session_id=sid).close()
+    redis_server.admin.set(f"{prefix}:{{{sid}}}:lease", "someone-else", px=600000)  # the session waits
+    _HeldClosePubSub.closes = []
+    held: List[Any] = []  # the tasks made here (the loop holds tasks weakly)
+
+    async def main() -> Any:
+        r = _HeldCloseRedis(unix_socket_path=redis_server.socket)
+        _SwallowingPubSub.entered = asyncio.Event()
+        _SwallowingPubSub.armed = True
+        store = cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10)
+        session = await cotter.aio.AsyncTokenSession.create(client, shared_store=store, shared_session_id=sid,
+                                                            refresh_margin=100)
+        held.append(asyncio.ensure_future(session.access_token()))
+        await asyncio.wait_for(_SwallowingPubSub.entered.wait(), 120)  # a hang detector
+
+        async def close_client() -> None:  # the app closes its client as the loop ends
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                await r.aclose()
+
+        held.append(asyncio.ensure_future(close_client()))
+        await asyncio.sleep(0)
+        return asyncio.get_running_loop(), store  # asyncio.run cancels the pub/sub task inside subscribe
+
+    loop, store = asyncio.run(main())
+    pending = asyncio.all_tasks(loop)
+    assert not pending, pending
+    assert store._queue.closed
+    assert _HeldClosePubSub.closes == ["cancelled"], "the lost connection's close was cancelled and ended"
