@@ -14,6 +14,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const v8 = require('node:v8');
 
 const cotter = require(path.resolve(__dirname, '..', '..', 'node', 'lib'));
 const { CotterAccessToken } = require(path.resolve(__dirname, '..', '..', 'node', 'lib', 'compat'));
@@ -35,7 +36,14 @@ const n = process.argv[3] ? Number(process.argv[3]) : 1_000_000;
 const token = m.access_token;
 const aud = m.api_key_id;
 const BLOCK = 1000;
-const TRACE = process.env.COTTER_LEAK_TRACE === '1'; // RSS every 50,000 verifications, on stderr
+const SEGMENTS = 20; // samples: one after the warm-up and one after each segment
+const EDGE = 5; // samples at each end whose median is compared
+// Limits, KiB per N verifications (see growth()). Native: a leak of one byte per verification fails at N =
+// 1,000,000 (every allocation is at least 32 bytes); measured without a leak: within ±0.5 MiB, idle or loaded.
+// Retained JS: one object kept per verification is tens of MiB; the heap used after collection jitters by
+// ~0.2 MiB.
+const NATIVE_LIMIT = 1024;
+const RETAINED_LIMIT = 512;
 
 const verifier = new Verifier({ audience: aud, jwks: m.jwks });
 const client = new Client({ apiKeyId: aud, apiSecretKey: m.api_secret_key, baseUrl: m.base_url, workerUrl: m.worker_url,
@@ -118,10 +126,10 @@ async function churnOnline() {
   await Promise.all(inFlight);
 }
 
-/** `count` verifications: blocks of BLOCK, alternately on this thread and on the thread pool. */
-async function run(count) {
-  for (let done = 0, block = 0; done < count; done += BLOCK, block++) {
-    const k = Math.min(BLOCK, count - done);
+/** Verifications `from` to `to`: blocks of BLOCK, alternately on this thread and on the thread pool. */
+async function run(from, to) {
+  for (let done = from, block = 0; done < to; done += BLOCK, block++) {
+    const k = Math.min(BLOCK, to - done);
     if (block % 2 === 0) {
       for (let i = 0; i < k; i++) if (!verifier.verifySync(token).sub) throw new Error('no sub');
     } else {
@@ -131,13 +139,22 @@ async function run(count) {
     }
     await churnOffline();
     if (done % 20000 === 0) await churnOnline();
-    if (TRACE && done % 50000 === 0) console.error(`leak_node: ${done}: RSS ${process.memoryUsage.rss() >> 10} KiB`);
   }
 }
 
+/** Anonymous resident memory and V8's own view, KiB. Anonymous memory is counted from the page tables
+ *  (/proc/self/smaps_rollup): /proc/self/status and process.memoryUsage() read the kernel's per-CPU RSS counters,
+ *  which lag by up to hundreds of KiB; file pages (the node binary's text, paged in as new paths run) are no leak. */
 function memory() {
-  const u = process.memoryUsage();
-  return { rss: u.rss >> 10, heapUsed: u.heapUsed >> 10, heapTotal: u.heapTotal >> 10 };
+  const roll = fs.readFileSync('/proc/self/smaps_rollup', 'utf8');
+  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(roll)[1]);
+  const h = v8.getHeapStatistics();
+  const m = { rss: kib('Rss'), anon: kib('Anonymous'), heap: h.total_physical_size >> 10,
+    malloced: h.malloced_memory >> 10, external: h.external_memory >> 10, used: h.used_heap_size >> 10 };
+  // Ours: what no V8 heap page or V8-internal allocation explains (the addon, the library, libcurl, OpenSSL, and
+  // external memory such as Buffers). The JS objects still reachable after full collections are measured apart.
+  m.native = m.anon - m.heap - m.malloced;
+  return m;
 }
 
 async function settle() {
@@ -148,25 +165,62 @@ async function settle() {
   }
 }
 
+function median(xs) {
+  const s = [...xs].sort((x, y) => x - y);
+  return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
+}
+
+/** Growth of one measure, KiB per N verifications: from the median of the first EDGE samples to the median of the
+ *  last EDGE (a steady leak moves every sample; a sample's jitter or one step of heap sizing moves one median at
+ *  most by that much, not both ends), scaled from the verifications between the two medians' centres to N. */
+function growth(samples, key, at) {
+  const xs = samples.map((x) => x[key]);
+  const first = median(xs.slice(0, EDGE));
+  const last = median(xs.slice(-EDGE));
+  const span = at[at.length - 1 - (EDGE >> 1)] - at[EDGE >> 1];
+  return { growth: Math.round(((last - first) * n) / span), first, last, xs };
+}
+
 (async () => {
-  // Warm-up: verify threads and their malloc arenas, connection caches, JIT, online churns. Arenas of the
-  // pool threads still grew (by up to ~0.6 MiB, not with N) after 50,000; a leak of one byte per verification
-  // still shows as 1 MiB over the measured million.
-  await run(Math.min(n, 200_000));
-  // The online churn's connections, threads and their malloc arenas settle only after dozens of rounds.
+  // Warm-up: the online churn's connections, threads and their malloc arenas (they settle only after dozens of
+  // rounds), then verify threads and their arenas, caches and JIT. It ends on verifications, as every segment
+  // below does: a sample taken right after online rounds alone sat ~0.8 MiB lower than every later one.
   for (let i = 0; i < 40; i++) await churnOnline();
+  await run(0, Math.min(n, 200_000));
   await settle();
-  const before = memory();
-  await run(n);
-  await settle();
-  const after = memory();
+  // SEGMENTS segments, a sample after each (and before the first), collected and settled.
+  const seg = Math.max(BLOCK, Math.ceil(n / SEGMENTS / BLOCK) * BLOCK);
+  const samples = [memory()];
+  const at = [0];
+  for (let done = 0; done < n; done = Math.min(n, done + seg)) {
+    await run(done, Math.min(n, done + seg));
+    await settle();
+    samples.push(memory());
+    at.push(Math.min(n, done + seg));
+  }
   verifier.close();
   client.close();
-  const growth = after.rss - before.rss;
-  console.log(`leak_node: ${n} verifications (+${Math.ceil(n / BLOCK)} object churns, ${Math.ceil(n / 20000)} online): ` +
-    `RSS ${before.rss} KiB -> ${after.rss} KiB (growth ${growth} KiB, limit 1024); V8 heap used ${before.heapUsed} -> ` +
-    `${after.heapUsed} KiB, committed ${before.heapTotal} -> ${after.heapTotal} KiB`);
-  process.exitCode = growth < 1024 ? 0 : 1;
+  const native = growth(samples, 'native', at);
+  const retained = growth(samples, 'used', at);
+  // Self-check: the measure must see a known allocation. 4 MiB of native memory (a Buffer, written) and 2 MiB of
+  // JS objects (a double array), kept alive while one more sample is taken: at least half of each must show, or
+  // the gate is blind and must not pass.
+  const probeNative = Buffer.allocUnsafeSlow(4 << 20).fill(1);
+  const probeJs = Array.from({ length: 1 << 18 }, (_, i) => i + 0.5);
+  await settle();
+  const probe = memory();
+  const seen = { native: probe.native - native.last, used: probe.used - retained.last };
+  const blind = seen.native < 2048 || seen.used < 1024 || probeNative[7] !== 1 || probeJs.length !== 1 << 18;
+  const f = samples[0];
+  const l = samples[samples.length - 1];
+  console.log(`leak_node: ${n} verifications (+${Math.ceil(n / BLOCK)} object churns, ${Math.ceil(n / 20000)} online) ` +
+    `in ${at.length - 1} segments; native growth ${native.growth} KiB (limit ${NATIVE_LIMIT}), retained JS ` +
+    `${retained.growth} KiB (limit ${RETAINED_LIMIT}); anonymous RSS ${f.anon} -> ${l.anon} KiB, V8 heap resident ` +
+    `${f.heap} -> ${l.heap} KiB, V8 malloced ${f.malloced} -> ${l.malloced} KiB, external ${f.external} -> ` +
+    `${l.external} KiB, RSS ${f.rss} -> ${l.rss} KiB; probe seen: native ${seen.native} of 4096 KiB, JS ${seen.used} ` +
+    `of 2048 KiB${blind ? ' (BLIND: failing)' : ''}`);
+  console.log(`leak_node: native samples ${native.xs.join(' ')}; JS heap used ${retained.xs.join(' ')}`);
+  process.exitCode = native.growth < NATIVE_LIMIT && retained.growth < RETAINED_LIMIT && !blind ? 0 : 1;
 })().catch((e) => {
   console.error(e);
   process.exitCode = 1;
