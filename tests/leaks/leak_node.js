@@ -34,17 +34,21 @@ if (!process.execArgv.includes('--max-semi-space-size=1') || typeof global.gc !=
   process.exit(r.status === null ? 1 : r.status);
 }
 
-const m = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-const n = process.argv[3] ? Number(process.argv[3]) : 1_000_000;
-const token = m.access_token;
-const aud = m.api_key_id;
 const BLOCK = 1000;
 const SEGMENTS = 20; // samples: one after the warm-up and one after each segment
+const m = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const n = process.argv[3] ? Number(process.argv[3]) : 1_000_000;
+if (!Number.isInteger(n) || n < SEGMENTS * BLOCK) {
+  console.error(`leak_node: N must be an integer of at least ${SEGMENTS * BLOCK} (${SEGMENTS} segments of whole blocks)`);
+  process.exit(2);
+}
+const token = m.access_token;
+const aud = m.api_key_id;
 const EDGE = 5; // samples per window compared
-// Limits, KiB per N verifications. Native: a steady leak of one byte per verification fails at N = 1,000,000
-// (every allocation is at least 32 bytes); without a leak, in 24 runs idle and loaded: steady at most 560, total
-// at most 1085. Retained JS: one claims object kept per 100 verifications showed as 4.4 MiB; without a leak, at
-// most 86.
+// Limits, KiB per N verifications. Native: a steady leak of more than one byte per verification fails at N =
+// 1,000,000 (every allocation is at least 32 bytes); without a leak, in 24 runs idle and loaded: steady at most
+// 560, total at most 1085. Retained JS: one claims object kept per 100 verifications showed as 4.4 MiB; without a
+// leak, at most 88.
 const NATIVE_LIMIT = 1024;
 const NATIVE_TOTAL_LIMIT = 3072;
 const RETAINED_LIMIT = 512;
@@ -204,8 +208,8 @@ function retainedGrowth(samples, at) {
 (async () => {
   // Warm-up: the online churn's connections, threads and their malloc arenas (they settle only after dozens of
   // rounds), then verify threads and their arenas, caches and JIT. Its last segment runs after a settle, like
-  // every measured one: the first collection after the loop leaves V8 pages in its pool (resident, counted in no
-  // heap space), and a sample before that sat 0.2-0.9 MiB below all later ones.
+  // every measured one: a sample taken before the first settle sat 0.2-0.9 MiB below all later ones (probably V8
+  // pages pooled by that collection: resident, and in no heap space).
   const seg = Math.max(BLOCK, Math.ceil(n / SEGMENTS / BLOCK) * BLOCK);
   const warm = Math.min(n, 200_000);
   for (let i = 0; i < 40; i++) await churnOnline();
