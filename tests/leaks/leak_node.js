@@ -208,8 +208,8 @@ function retainedGrowth(samples, at) {
 (async () => {
   // Warm-up: the online churn's connections, threads and their malloc arenas (they settle only after dozens of
   // rounds), then verify threads and their arenas, caches and JIT. Its last segment runs after a settle, like
-  // every measured one: a sample taken before the first settle sat 0.2-0.9 MiB below all later ones (probably V8
-  // pages pooled by that collection: resident, and in no heap space).
+  // every measured one: a sample taken before the first settle sat 0.2-0.9 MiB below the next (probably V8 pages
+  // pooled by that collection: resident, and in no heap space); after one, it still can (by up to 1.1 MiB).
   const seg = Math.max(BLOCK, Math.ceil(n / SEGMENTS / BLOCK) * BLOCK);
   const warm = Math.min(n, 200_000);
   for (let i = 0; i < 40; i++) await churnOnline();
