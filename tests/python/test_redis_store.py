@@ -122,6 +122,17 @@ def _login(emulator: Any, who: str) -> cotter.Token:
     return cotter.Token.from_dict(emulator.login(who)["oauth_token"])
 
 
+def _seed_session_behind_a_foreign_lease(emulator: Any, client: cotter.Client, redis_server: RedisServer, prefix: str,
+                                         sid: str, who: str) -> None:
+    """A shared session whose tokens are due (10 s access TTL) and whose lease another replica holds for 10 min:
+    a session that uses it waits (for a message on its channel, or the lease's end)."""
+    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
+    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix=prefix,
+                                 pubsub=False) as seeder:
+        cotter.TokenSession(client, token=_login(emulator, who), shared_store=seeder, shared_session_id=sid).close()
+    redis_server.admin.set(f"{prefix}:{{{sid}}}:lease", "someone-else", px=600000)
+
+
 def _seed(emulator: Any, client: cotter.Client, store: cotter.redis.SharedStore, ids: List[str]) -> None:
     """Stores a fresh login for each id (access tokens that live 10 s: stale for any margin above that)."""
     emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": len(ids)})
@@ -921,12 +932,7 @@ def test_async_pubsub_task_ends_when_the_client_swallows_its_cancellation(
     inside the client's subscribe, got the client's TimeoutError instead, took it for a lost connection, subscribed
     again and waited for good."""
     prefix, sid = "sw", "s"
-    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
-    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix=prefix,
-                                 pubsub=False) as seeder:
-        cotter.TokenSession(client, token=_login(emulator, "swallow@example.com"), shared_store=seeder,
-                            shared_session_id=sid).close()
-    redis_server.admin.set(f"{prefix}:{{{sid}}}:lease", "someone-else", px=600000)  # the session waits
+    _seed_session_behind_a_foreign_lease(emulator, client, redis_server, prefix, sid, "swallow@example.com")
 
     async def main() -> None:
         r = _SwallowingRedis(unix_socket_path=redis_server.socket)
@@ -1084,12 +1090,7 @@ def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
     when the loop closed (every run, with a close that takes longer than the loop's last steps). The store now ends
     with the loop and cancels and runs that close to its end there."""
     prefix, sid = "hc", "s"
-    emulator.dev("/expire_tokens", {"next_access_ttl": 10, "count": 1})
-    with cotter.redis.RedisStore(redis.Redis(unix_socket_path=redis_server.socket), key_prefix=prefix,
-                                 pubsub=False) as seeder:
-        cotter.TokenSession(client, token=_login(emulator, "heldclose@example.com"), shared_store=seeder,
-                            shared_session_id=sid).close()
-    redis_server.admin.set(f"{prefix}:{{{sid}}}:lease", "someone-else", px=600000)  # the session waits
+    _seed_session_behind_a_foreign_lease(emulator, client, redis_server, prefix, sid, "heldclose@example.com")
     _HeldClosePubSub.closes = []
     held: List[Any] = []  # the tasks made here (the loop holds tasks weakly)
 
