@@ -903,6 +903,14 @@ def test_loop_end_leaves_no_store_task_pending(emulator: Any, tmp_path: Path) ->
         server.stop()
 
 
+def _redis_with_pubsub(pubsub_class: Any) -> Any:
+    """An asyncio Redis client class whose pubsub() makes a `pubsub_class` (a PubSub that misbehaves on cue)."""
+    class _Redis(redis.asyncio.Redis):
+        def pubsub(self, **kwargs: Any) -> Any:
+            return pubsub_class(self.connection_pool, **kwargs)
+    return _Redis
+
+
 class _SwallowingPubSub(redis.asyncio.client.PubSub):
     """Once armed, subscribe waits until cancelled and turns the cancellation into the client's own TimeoutError, as
     a client's read timeout can."""
@@ -920,9 +928,17 @@ class _SwallowingPubSub(redis.asyncio.client.PubSub):
         return await super().subscribe(*args, **kwargs)
 
 
-class _SwallowingRedis(redis.asyncio.Redis):
-    def pubsub(self, **kwargs: Any) -> Any:
-        return _SwallowingPubSub(self.connection_pool, **kwargs)
+async def _session_on_armed_pubsub(pubsub_class: Any, client: cotter.Client, redis_server: RedisServer, prefix: str,
+                                   sid: str) -> Any:
+    """An async client whose pub/sub is `pubsub_class` (armed: its next subscribe misbehaves), a store on it and
+    a session of `sid` (seeded by _seed_session_behind_a_foreign_lease, so its first refresh waits)."""
+    r = _redis_with_pubsub(pubsub_class)(unix_socket_path=redis_server.socket)
+    _SwallowingPubSub.entered = asyncio.Event()
+    _SwallowingPubSub.armed = True
+    store = cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10)
+    session = await cotter.aio.AsyncTokenSession.create(client, shared_store=store, shared_session_id=sid,
+                                                        refresh_margin=100)
+    return r, store, session
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
@@ -935,12 +951,7 @@ def test_async_pubsub_task_ends_when_the_client_swallows_its_cancellation(
     _seed_session_behind_a_foreign_lease(emulator, client, redis_server, prefix, sid, "swallow@example.com")
 
     async def main() -> None:
-        r = _SwallowingRedis(unix_socket_path=redis_server.socket)
-        _SwallowingPubSub.entered = asyncio.Event()
-        _SwallowingPubSub.armed = True
-        store = cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10)
-        session = await cotter.aio.AsyncTokenSession.create(client, shared_store=store, shared_session_id=sid,
-                                                            refresh_margin=100)
+        r, store, session = await _session_on_armed_pubsub(_SwallowingPubSub, client, redis_server, prefix, sid)
         call = asyncio.ensure_future(session.access_token())
         await asyncio.wait_for(_SwallowingPubSub.entered.wait(), 120)  # a hang detector
         manager = store._manager
@@ -1077,11 +1088,6 @@ class _HeldClosePubSub(_SwallowingPubSub):
             raise
 
 
-class _HeldCloseRedis(redis.asyncio.Redis):
-    def pubsub(self, **kwargs: Any) -> Any:
-        return _HeldClosePubSub(self.connection_pool, **kwargs)
-
-
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is Python 3.11+")
 def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
         emulator: Any, client: cotter.Client, redis_server: RedisServer) -> None:
@@ -1095,12 +1101,7 @@ def test_close_of_a_pubsub_lost_as_the_loop_ends_is_not_left_pending(
     held: List[Any] = []  # the tasks made here (the loop holds tasks weakly)
 
     async def main() -> Any:
-        r = _HeldCloseRedis(unix_socket_path=redis_server.socket)
-        _SwallowingPubSub.entered = asyncio.Event()
-        _SwallowingPubSub.armed = True
-        store = cotter.redis.AsyncRedisStore(r, key_prefix=prefix, wait=10)
-        session = await cotter.aio.AsyncTokenSession.create(client, shared_store=store, shared_session_id=sid,
-                                                            refresh_margin=100)
+        r, store, session = await _session_on_armed_pubsub(_HeldClosePubSub, client, redis_server, prefix, sid)
         held.append(asyncio.ensure_future(session.access_token()))
         await asyncio.wait_for(_SwallowingPubSub.entered.wait(), 120)  # a hang detector
 
