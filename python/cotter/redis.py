@@ -92,7 +92,7 @@ async def _eval_async(client: Any, req: _native.EvalRequest, on_cancel: Callable
     except BaseException as e:  # cancelled too (the loop is closing): the session's call must still end
         # Before the session hears of it (it may send another eval). Only for a cancellation of this task: a
         # CancelledError a Redis client raised on its own must not close the store (3.9/3.10 cannot tell them apart).
-        if isinstance(e, asyncio.CancelledError) and _cancelled_here():
+        if isinstance(e, asyncio.CancelledError) and _cancel_requested(unknown=True):
             on_cancel()
         req.fail(_message(e, args) if isinstance(e, Exception) else "Redis: the eval was cancelled")
         if not isinstance(e, Exception):
@@ -530,18 +530,12 @@ class AsyncRedisStore(SharedStore):
         await self.aclose()
 
 
-def _cancel_requested() -> bool:
-    """This task was cancelled, even if a client swallowed the CancelledError (turned it into its own timeout or
-    connection error, which the pub/sub task takes for a lost connection and retries): the task would then wait for
-    good and hold up asyncio.run's end."""
-    cancelling = getattr(asyncio.current_task(), "cancelling", None)  # Python 3.11+
-    return bool(cancelling is not None and cancelling())
-
-
-def _cancelled_here() -> bool:
-    """This task's cancellation was requested (Python 3.11+); without Task.cancelling(), assumed so."""
+def _cancel_requested(unknown: bool = False) -> bool:
+    """This task's cancellation was requested (Task.cancelling(), Python 3.11+; `unknown` before 3.11), even if a
+    client swallowed the CancelledError (turned it into its own timeout or connection error, which the pub/sub
+    task takes for a lost connection and retries: it would then wait for good and hold up asyncio.run's end)."""
     cancelling = getattr(asyncio.current_task(), "cancelling", None)
-    return cancelling is None or bool(cancelling())
+    return unknown if cancelling is None else bool(cancelling())
 
 
 async def _until_loop_end(ref: List[Callable[[], Optional[AsyncRedisStore]]]) -> AsyncGenerator[None, None]:
