@@ -474,9 +474,10 @@ struct HookWait {
  * 1,000 completions costs a few wake-ups, not 1,000). One callback runs at most kTurn tasks: the rest continues in a
  * later turn of the event loop, so that a burst never holds the loop for long and fs, timers and sockets answer in
  * between (see Drain). The TSFN is ref'd while something is pending (calls in flight, session openings), so a
- * pending call keeps the process alive as a pending fetch does, and an idle process exits. When the environment goes away (Close), queued work runs with a null env (it releases what it
- * holds, never touching N-API), calls in flight are cancelled, hooks waited for fail, and later posts run their
- * work at once with a null env on the posting thread.
+ * pending call keeps the process alive as a pending fetch does, and an idle process exits. When the environment
+ * goes away (Close), queued work runs with a null env (it releases what it holds, never touching N-API), calls in
+ * flight are cancelled, hooks waited for fail, and later posts run their work at once with a null env on the
+ * posting thread.
  */
 class JsThread {
   public:
